@@ -1,0 +1,95 @@
+package io.cowfs.blockstore.store;
+
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.concurrent.ConcurrentLinkedQueue;
+
+/** The SHA-256 of a chunk's raw (uncompressed) bytes: always exactly 32 bytes. */
+public final class ChunkId implements Comparable<ChunkId> {
+    public static final int LENGTH = 32;
+
+    /** Digests are pooled, not thread-local: jffi re-attaches FUSE threads, which would rebuild a ThreadLocal often. */
+    private static final ConcurrentLinkedQueue<MessageDigest> DIGESTS = new ConcurrentLinkedQueue<>();
+
+    private final byte[] bytes;
+    private final int hash;
+
+    private ChunkId(byte[] bytes) {
+        this.bytes = bytes;
+        this.hash = Arrays.hashCode(bytes);
+    }
+
+    public static ChunkId of(byte[] bytes) {
+        if (bytes.length != LENGTH) {
+            throw new IllegalArgumentException("a chunk id is 32 bytes, got " + bytes.length);
+        }
+        return new ChunkId(bytes.clone());
+    }
+
+    public static ChunkId read(java.nio.ByteBuffer buf) {
+        byte[] b = new byte[LENGTH];
+        buf.get(b);
+        return new ChunkId(b);
+    }
+
+    public static ChunkId parse(String hex) {
+        return of(HexFormat.of().parseHex(hex));
+    }
+
+    public static ChunkId hash(byte[] data, int off, int len) {
+        MessageDigest md = DIGESTS.poll();
+        if (md == null) {
+            try {
+                md = MessageDigest.getInstance("SHA-256");
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        md.update(data, off, len);
+        ChunkId id = new ChunkId(md.digest());
+        DIGESTS.offer(md);
+        return id;
+    }
+
+    public static ChunkId hash(byte[] data) {
+        return hash(data, 0, data.length);
+    }
+
+    public byte[] bytes() {
+        return bytes.clone();
+    }
+
+    public void writeTo(java.nio.ByteBuffer buf) {
+        buf.put(bytes);
+    }
+
+    public String hex() {
+        return HexFormat.of().formatHex(bytes);
+    }
+
+    public String shortHex() {
+        return hex().substring(0, 12);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof ChunkId c && Arrays.equals(bytes, c.bytes);
+    }
+
+    @Override
+    public int hashCode() {
+        return hash;
+    }
+
+    @Override
+    public int compareTo(ChunkId o) {
+        return Arrays.compareUnsigned(bytes, o.bytes);
+    }
+
+    @Override
+    public String toString() {
+        return hex();
+    }
+}

@@ -1,0 +1,36 @@
+package io.cowfs.blockstore.store;
+
+/**
+ * Where a chunk lives: the value of the {@code chunks} database (docs/FORMAT.md).
+ *
+ * @param pack      pack file id
+ * @param offset    offset of the record header in the pack
+ * @param storedLen bytes of (compressed) payload after the header
+ * @param rawLen    bytes once decoded
+ * @param gen       store generation of the commit that last wrote or touched the entry (gc uses it with leases)
+ */
+public record ChunkLocation(long pack, long offset, int storedLen, int rawLen, long gen) {
+    static final int ENCODED = 32;
+
+    byte[] encode() {
+        byte[] b = new byte[ENCODED];
+        StoreIndex.putLong(b, 0, pack);
+        StoreIndex.putLong(b, 8, offset);
+        StoreIndex.putInt(b, 16, storedLen);
+        StoreIndex.putInt(b, 20, rawLen);
+        StoreIndex.putLong(b, 24, gen);
+        return b;
+    }
+
+    static ChunkLocation decode(byte[] b) {
+        if (b.length != ENCODED) {
+            throw new StoreException("index entry of " + b.length + " bytes, expected " + ENCODED);
+        }
+        return new ChunkLocation(StoreIndex.getLong(b, 0), StoreIndex.getLong(b, 8),
+                StoreIndex.getInt(b, 16), StoreIndex.getInt(b, 20), StoreIndex.getLong(b, 24));
+    }
+
+    ChunkLocation withGen(long g) {
+        return new ChunkLocation(pack, offset, storedLen, rawLen, g);
+    }
+}

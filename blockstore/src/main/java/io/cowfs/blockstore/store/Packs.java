@@ -1,0 +1,309 @@
+package io.cowfs.blockstore.store;
+
+import com.github.luben.zstd.Zstd;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.SecureRandom;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Pack files: append-only files of chunk records (layout in docs/FORMAT.md, "Packs").
+ *
+ * <p>Each process appends to its own pack, which it holds under an exclusive file lock for as
+ * long as it writes it; gc never touches a locked pack. Reads go through a shared table of
+ * read-only channels (positional reads, so concurrent readers need no lock).
+ */
+public final class Packs implements AutoCloseable {
+    public static final byte[] FILE_MAGIC = "COWFSPK1".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    public static final int RECORD_MAGIC = 0x43484B31; // "CHK1"
+    public static final int HEADER = 4 + ChunkId.LENGTH + 4 + 4 + 1;
+    public static final int CODEC_RAW = 0;
+    public static final int CODEC_ZSTD = 1;
+    static final long ROLLOVER = Long.getLong("cowfs.pack.rollover", 64L << 20);
+    static final int ZSTD_LEVEL = 3;
+
+    private final Path dir;
+    private final Map<Long, FileChannel> readers = new ConcurrentHashMap<>();
+    private final SecureRandom random = new SecureRandom();
+    private Writer writer; // guarded by this
+
+    public Packs(Path dir) {
+        this.dir = dir;
+    }
+
+    public static String fileName(long packId) {
+        return "pack-" + HexFormat.of().toHexDigits(packId) + ".pack";
+    }
+
+    public static long idOf(Path file) {
+        String n = file.getFileName().toString();
+        return HexFormat.fromHexDigitsToLong(n.substring(5, 21));
+    }
+
+    public Path path(long packId) {
+        return dir.resolve(fileName(packId));
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    /** Compresses and appends one chunk; returns its location (gen 0: the commit sets it). */
+    public synchronized ChunkLocation append(ChunkId id, byte[] raw, int off, int len) {
+        byte[] stored;
+        int codec;
+        byte[] z = Zstd.compress(Arrays.copyOfRange(raw, off, off + len), ZSTD_LEVEL);
+        if (z.length < len) {
+            stored = z;
+            codec = CODEC_ZSTD;
+        } else {
+            stored = Arrays.copyOfRange(raw, off, off + len);
+            codec = CODEC_RAW;
+        }
+        if (writer == null || writer.size >= ROLLOVER) {
+            if (writer != null) {
+                writer.close();
+            }
+            writer = new Writer(newPackId());
+        }
+        Writer w = writer;
+        try {
+            long at = w.append(id, stored, len, codec);
+            return new ChunkLocation(w.packId, at, stored.length, len, 0);
+        } catch (StoreException e) {
+            writer = null; // a failed writer is never used again; the next append opens a new pack
+            w.close();
+            throw e;
+        }
+    }
+
+    /** Forces appended chunks to disk (fsync of the current pack). */
+    public synchronized void sync() {
+        if (writer != null) {
+            writer.force();
+        }
+    }
+
+    /** Finishes the current pack so that gc may compact it. */
+    public synchronized void closeWriter() {
+        if (writer != null) {
+            writer.close();
+            writer = null;
+        }
+    }
+
+    /** True if some process (this one included) is appending to the pack. */
+    public boolean isLive(long packId) {
+        synchronized (this) {
+            if (writer != null && writer.packId == packId) {
+                return true;
+            }
+        }
+        try (FileChannel ch = FileChannel.open(path(packId), StandardOpenOption.WRITE)) {
+            FileLock l = ch.tryLock();
+            if (l == null) {
+                return true;
+            }
+            l.release();
+            return false;
+        } catch (OverlappingFileLockException e) {
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private long newPackId() {
+        long id;
+        do {
+            id = random.nextLong() & Long.MAX_VALUE;
+        } while (Files.exists(path(id)));
+        return id;
+    }
+
+    /** Reads the stored record at loc and returns the verified raw bytes. */
+    public byte[] read(ChunkId id, ChunkLocation loc) throws NoSuchFileException {
+        FileChannel ch = channel(loc.pack());
+        ByteBuffer buf = ByteBuffer.allocate(HEADER + loc.storedLen());
+        try {
+            long pos = loc.offset();
+            while (buf.hasRemaining()) {
+                int n = ch.read(buf, pos);
+                if (n < 0) {
+                    throw new StoreException.ChunkCorruptException(id, "pack " + fileName(loc.pack())
+                            + " ends before offset " + (loc.offset() + HEADER + loc.storedLen()) + " (truncated pack)");
+                }
+                pos += n;
+            }
+        } catch (IOException e) {
+            throw new StoreException.ChunkCorruptException(id, "cannot read pack " + fileName(loc.pack()) + ": " + e.getMessage());
+        }
+        buf.flip();
+        return decodeRecord(id, buf, loc, fileName(loc.pack()));
+    }
+
+    static byte[] decodeRecord(ChunkId id, ByteBuffer buf, ChunkLocation loc, String where) {
+        String at = where + " offset " + loc.offset();
+        if (buf.getInt() != RECORD_MAGIC) {
+            throw new StoreException.ChunkCorruptException(id, "bad record header in " + at);
+        }
+        ChunkId recorded = ChunkId.read(buf);
+        int rawLen = buf.getInt();
+        int storedLen = buf.getInt();
+        int codec = buf.get();
+        if (!recorded.equals(id) || rawLen != loc.rawLen() || storedLen != loc.storedLen()) {
+            throw new StoreException.ChunkCorruptException(id, "record header does not match the index in " + at);
+        }
+        byte[] stored = new byte[storedLen];
+        buf.get(stored);
+        byte[] raw;
+        if (codec == CODEC_ZSTD) {
+            try {
+                raw = Zstd.decompress(stored, rawLen);
+            } catch (RuntimeException e) {
+                throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + e.getMessage() + ") in " + at);
+            }
+            if (raw.length != rawLen) {
+                throw new StoreException.ChunkCorruptException(id, "decompressed to " + raw.length + " bytes, expected " + rawLen + " in " + at);
+            }
+        } else if (codec == CODEC_RAW) {
+            raw = stored;
+        } else {
+            throw new StoreException.ChunkCorruptException(id, "unknown codec " + codec + " in " + at);
+        }
+        if (!ChunkId.hash(raw).equals(id)) {
+            throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at);
+        }
+        return raw;
+    }
+
+    private FileChannel channel(long packId) throws NoSuchFileException {
+        FileChannel ch = readers.get(packId);
+        if (ch != null) {
+            return ch;
+        }
+        try {
+            ch = FileChannel.open(path(packId), StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new StoreException("cannot open pack " + path(packId) + ": " + e.getMessage(), e);
+        }
+        FileChannel prev = readers.putIfAbsent(packId, ch);
+        if (prev != null) {
+            closeQuietly(ch);
+            return prev;
+        }
+        return ch;
+    }
+
+    /** Drops a cached read channel (after gc deleted or replaced the pack). */
+    public void forget(long packId) {
+        FileChannel ch = readers.remove(packId);
+        if (ch != null) {
+            closeQuietly(ch);
+        }
+    }
+
+    private static void closeQuietly(FileChannel ch) {
+        try {
+            ch.close();
+        } catch (IOException ignored) {
+            // read-only channel: nothing to lose
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        closeWriter();
+        readers.values().forEach(Packs::closeQuietly);
+        readers.clear();
+    }
+
+    /** One pack being appended by this process. Broken after any write error. */
+    private final class Writer {
+        final long packId;
+        final FileChannel ch;
+        final FileLock lock;
+        long size;
+
+        Writer(long packId) {
+            this.packId = packId;
+            Path p = path(packId);
+            try {
+                ch = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+                lock = ch.lock();
+                ch.write(ByteBuffer.wrap(FILE_MAGIC), 0);
+                size = FILE_MAGIC.length;
+            } catch (IOException e) {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                    // nothing was written
+                }
+                throw failure("cannot create pack " + p, e);
+            }
+        }
+
+        long append(ChunkId id, byte[] stored, int rawLen, int codec) {
+            ByteBuffer rec = ByteBuffer.allocate(HEADER + stored.length);
+            rec.putInt(RECORD_MAGIC);
+            id.writeTo(rec);
+            rec.putInt(rawLen);
+            rec.putInt(stored.length);
+            rec.put((byte) codec);
+            rec.put(stored);
+            rec.flip();
+            long at = size;
+            try {
+                long pos = at;
+                while (rec.hasRemaining()) {
+                    pos += ch.write(rec, pos);
+                }
+            } catch (IOException e) {
+                try {
+                    ch.truncate(at); // drop the partial record; a failed writer is not used again anyway
+                } catch (IOException ignored) {
+                    // the partial record is garbage that gc and fsck know how to skip
+                }
+                throw failure("cannot append to pack " + fileName(packId), e);
+            }
+            size = at + HEADER + stored.length;
+            return at;
+        }
+
+        void force() {
+            try {
+                ch.force(false);
+            } catch (IOException e) {
+                throw failure("cannot fsync pack " + fileName(packId), e);
+            }
+        }
+
+        void close() {
+            try {
+                lock.release();
+                ch.close();
+            } catch (IOException ignored) {
+                // best effort; the data was already written or the writer is broken
+            }
+        }
+    }
+
+    static StoreException failure(String what, IOException e) {
+        if (StoreException.isNoSpace(e)) {
+            return new StoreException.StoreFullException(what + ": no space left on the store's filesystem (free space, or rm + gc)", e);
+        }
+        return new StoreException(what + ": " + e.getMessage(), e);
+    }
+}

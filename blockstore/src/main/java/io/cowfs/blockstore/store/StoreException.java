@@ -1,0 +1,74 @@
+package io.cowfs.blockstore.store;
+
+/**
+ * Base of every error the store reports. The nested types are the ones a caller can act on;
+ * their messages carry the facts (which file, which hash, which offset).
+ */
+public class StoreException extends RuntimeException {
+    public StoreException(String message) {
+        super(message);
+    }
+
+    public StoreException(String message, Throwable cause) {
+        super(message, cause);
+    }
+
+    /** The directory is not a store, is missing, or has a format this build cannot read. */
+    public static final class StoreFormatException extends StoreException {
+        public StoreFormatException(String message) {
+            super(message);
+        }
+    }
+
+    /** A chunk read from a pack does not match its hash, or cannot be decoded. */
+    public static final class ChunkCorruptException extends StoreException {
+        private final ChunkId id;
+
+        public ChunkCorruptException(ChunkId id, String message) {
+            super("chunk " + id.shortHex() + ": " + message);
+            this.id = id;
+        }
+
+        public ChunkId id() {
+            return id;
+        }
+    }
+
+    /** A chunk the index does not know (or whose pack is gone). */
+    public static final class ChunkMissingException extends StoreException {
+        public ChunkMissingException(ChunkId id, String where) {
+            super("chunk " + id.shortHex() + " is missing" + (where.isEmpty() ? "" : " (" + where + ")"));
+        }
+    }
+
+    /** The host filesystem holding the store is full. */
+    public static final class StoreFullException extends StoreException {
+        public StoreFullException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** A name in the catalog is unknown, taken, or of the wrong kind. */
+    public static final class CatalogException extends StoreException {
+        public CatalogException(String message) {
+            super(message);
+        }
+    }
+
+    /** Something else holds a resource this operation needs exclusively (a mounted view, a running gc). */
+    public static final class BusyException extends StoreException {
+        public BusyException(String message) {
+            super(message);
+        }
+    }
+
+    static boolean isNoSpace(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            String m = c.getMessage();
+            if (m != null && (m.contains("No space left") || m.contains("ENOSPC") || m.contains("Disk quota"))) {
+                return true;
+            }
+        }
+        return false;
+    }
+}

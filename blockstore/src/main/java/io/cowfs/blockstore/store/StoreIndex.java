@@ -1,0 +1,194 @@
+package io.cowfs.blockstore.store;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Function;
+import org.lmdbjava.ByteArrayProxy;
+import org.lmdbjava.Dbi;
+import org.lmdbjava.DbiFlags;
+import org.lmdbjava.Env;
+import org.lmdbjava.EnvFlags;
+import org.lmdbjava.LmdbException;
+import org.lmdbjava.Txn;
+
+/**
+ * The store's LMDB environment and its databases (their key layouts are in docs/FORMAT.md, "LMDB").
+ *
+ * <p>Every transaction lives inside {@link #read} or {@link #write}; none escapes. The map
+ * grows on its own: a write that hits MDB_MAP_FULL is aborted, the map doubled, and the
+ * write run again; a map grown by another process is adopted when LMDB reports it.
+ */
+public final class StoreIndex implements AutoCloseable {
+    /** Initial map size; tests lower it (system property) to exercise growth. */
+    static final long INITIAL_MAP = Long.getLong("cowfs.lmdb.initialMapSize", 256L << 20);
+
+    private final Env<byte[]> env;
+    private final Path dir;
+    // resizeLock: read-held by every transaction, write-held by a map resize (LMDB requires no
+    // live transaction in this process while mdb_env_set_mapsize runs).
+    private final ReentrantReadWriteLock resizeLock = new ReentrantReadWriteLock();
+    private volatile long mapSize; // guarded by resizeLock (written under the write lock)
+
+    public final Dbi<byte[]> meta;
+    public final Dbi<byte[]> chunks;
+    public final Dbi<byte[]> catalog;
+    public final Dbi<byte[]> leases;
+    public final Dbi<byte[]> vinode;
+    public final Dbi<byte[]> vdirent;
+    public final Dbi<byte[]> vblock;
+
+    public StoreIndex(Path dir) {
+        this.dir = dir;
+        try {
+            Files.createDirectories(dir);
+            long existing = Files.exists(dir.resolve("data.mdb")) ? Files.size(dir.resolve("data.mdb")) : 0;
+            long size = INITIAL_MAP;
+            while (size < existing * 2) {
+                size *= 2;
+            }
+            mapSize = size;
+        } catch (java.io.IOException e) {
+            throw new StoreException("cannot open index " + dir + ": " + e.getMessage(), e);
+        }
+        env = Env.create(ByteArrayProxy.PROXY_BA)
+                .setMapSize(mapSize)
+                .setMaxDbs(16)
+                .setMaxReaders(1024)
+                .open(dir.toFile(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
+        meta = env.openDbi("meta", DbiFlags.MDB_CREATE);
+        chunks = env.openDbi("chunks", DbiFlags.MDB_CREATE);
+        catalog = env.openDbi("catalog", DbiFlags.MDB_CREATE);
+        leases = env.openDbi("leases", DbiFlags.MDB_CREATE);
+        vinode = env.openDbi("vinode", DbiFlags.MDB_CREATE);
+        vdirent = env.openDbi("vdirent", DbiFlags.MDB_CREATE);
+        vblock = env.openDbi("vblock", DbiFlags.MDB_CREATE);
+    }
+
+    public <T> T read(Function<Txn<byte[]>, T> work) {
+        for (int attempt = 0; ; attempt++) {
+            resizeLock.readLock().lock();
+            try (Txn<byte[]> txn = env.txnRead()) {
+                return work.apply(txn);
+            } catch (LmdbException e) {
+                if (!isResized(e) || attempt > 3) {
+                    throw e;
+                }
+            } finally {
+                resizeLock.readLock().unlock();
+            }
+            adoptResize();
+        }
+    }
+
+    /** Runs work in a write transaction and commits it; any exception aborts it. */
+    public <T> T write(Function<Txn<byte[]>, T> work) {
+        for (int attempt = 0; ; attempt++) {
+            boolean full = false;
+            resizeLock.readLock().lock();
+            try (Txn<byte[]> txn = env.txnWrite()) {
+                T result = work.apply(txn);
+                txn.commit();
+                return result;
+            } catch (Env.MapFullException e) {
+                full = true;
+            } catch (LmdbException e) {
+                if (!isResized(e) || attempt > 3) {
+                    throw e;
+                }
+            } finally {
+                resizeLock.readLock().unlock();
+            }
+            if (full) {
+                grow();
+            } else {
+                adoptResize();
+            }
+        }
+    }
+
+    private static boolean isResized(LmdbException e) {
+        String m = String.valueOf(e.getMessage());
+        return e instanceof Dbi.MapResizedException || m.contains("MAP_RESIZED") || m.contains("-30785");
+    }
+
+    private void grow() {
+        resizeLock.writeLock().lock();
+        try {
+            mapSize = mapSize * 2;
+            env.setMapSize(mapSize);
+        } finally {
+            resizeLock.writeLock().unlock();
+        }
+    }
+
+    private void adoptResize() {
+        resizeLock.writeLock().lock();
+        try {
+            env.setMapSize(0); // 0 = take the size another process set
+        } finally {
+            resizeLock.writeLock().unlock();
+        }
+    }
+
+    public long mapSize() {
+        return mapSize;
+    }
+
+    /** Flushes committed transactions to disk (the index is opened MDB_NOSYNC; see docs/DURABILITY.md). */
+    public void sync() {
+        env.sync(true);
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public File dataFile() {
+        return dir.resolve("data.mdb").toFile();
+    }
+
+    @Override
+    public void close() {
+        env.close();
+    }
+
+    // ---- key helpers shared by the layers above (layouts in docs/FORMAT.md) ----
+
+    public static byte[] longKey(long... parts) {
+        byte[] k = new byte[parts.length * 8];
+        for (int p = 0; p < parts.length; p++) {
+            putLong(k, p * 8, parts[p]);
+        }
+        return k;
+    }
+
+    public static void putLong(byte[] b, int off, long v) {
+        for (int i = 0; i < 8; i++) {
+            b[off + i] = (byte) (v >>> (56 - 8 * i));
+        }
+    }
+
+    public static long getLong(byte[] b, int off) {
+        long v = 0;
+        for (int i = 0; i < 8; i++) {
+            v = (v << 8) | (b[off + i] & 0xFF);
+        }
+        return v;
+    }
+
+    public static void putInt(byte[] b, int off, int v) {
+        for (int i = 0; i < 4; i++) {
+            b[off + i] = (byte) (v >>> (24 - 8 * i));
+        }
+    }
+
+    public static int getInt(byte[] b, int off) {
+        int v = 0;
+        for (int i = 0; i < 4; i++) {
+            v = (v << 8) | (b[off + i] & 0xFF);
+        }
+        return v;
+    }
+}

@@ -1,0 +1,59 @@
+package io.cowfs.blockstore.tree;
+
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Decoder;
+import io.cowfs.blockstore.store.Encoder;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
+import java.util.ArrayList;
+import java.util.List;
+
+/** A file's block list, split into pages of {@link #PAGE} entries ("L" objects, docs/FORMAT.md). */
+public final class BlockList {
+    public static final int PAGE = 2048;
+    static final int TAG = 'L';
+
+    private BlockList() {
+    }
+
+    /** Encodes one page; a null entry is a hole. */
+    public static byte[] encodePage(ChunkId[] entries, int from, int to) {
+        Encoder e = new Encoder(16 + (to - from) * 33);
+        e.u8(TAG).varlong(to - from);
+        for (int i = from; i < to; i++) {
+            if (entries[i] == null) {
+                e.u8(0);
+            } else {
+                e.u8(1).id(entries[i]);
+            }
+        }
+        return e.toBytes();
+    }
+
+    public static ChunkId[] decodePage(byte[] b) {
+        Decoder d = new Decoder(b);
+        if (d.u8() != TAG) {
+            throw new StoreException("not a block-list page");
+        }
+        int n = d.varint();
+        ChunkId[] out = new ChunkId[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = d.u8() == 1 ? d.id() : null;
+        }
+        return out;
+    }
+
+    /** Stores a whole block list as pages; trailing holes are dropped (size says how long the file is). */
+    public static List<ChunkId> store(Store store, ChunkId[] blocks) {
+        int n = blocks.length;
+        while (n > 0 && blocks[n - 1] == null) {
+            n--;
+        }
+        List<ChunkId> pages = new ArrayList<>();
+        for (int from = 0; from < n; from += PAGE) {
+            int to = Math.min(n, from + PAGE);
+            pages.add(store.put(encodePage(blocks, from, to)));
+        }
+        return pages;
+    }
+}

@@ -1,0 +1,348 @@
+package io.cowfs.blockstore.tree;
+
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * Snapshots a host directory tree into the store and returns its root object id (not yet named:
+ * the caller commits the catalog entry, under a {@link Store.Lease} taken before the import).
+ *
+ * <p>Inodes are numbered in depth-first order of sorted names, the root being 1, so the same
+ * tree always yields the same objects. Content is read, hashed and compressed by one worker per
+ * core, in segments of up to {@link #SEGMENT_BLOCKS} blocks.
+ */
+public final class Importer {
+    static final int SEGMENT_BLOCKS = 64;
+
+    /** Progress callbacks; all may be called from worker threads. */
+    public interface Progress {
+        void total(long bytes, long files);
+
+        void advance(long bytes);
+    }
+
+    public record Result(ChunkId root, long files, long dirs, long symlinks, long others, long logicalBytes,
+                         long newChunks, long newStoredBytes, long newRawBytes, long elapsedNanos, List<String> warnings) {
+    }
+
+    private final Store store;
+    private final boolean skipUnreadable;
+    private final Progress progress;
+    private final Consumer<String> warn;
+    private final List<String> warnings = new ArrayList<>(); // guarded by itself
+
+    public Importer(Store store, boolean skipUnreadable, Progress progress, Consumer<String> warn) {
+        this.store = store;
+        this.skipUnreadable = skipUnreadable;
+        this.progress = progress;
+        this.warn = warn;
+    }
+
+    private void warning(String w) {
+        synchronized (warnings) {
+            warnings.add(w);
+        }
+        warn.accept(w);
+    }
+
+    /** A node found by the walk. */
+    private static final class Node {
+        final long ino;
+        final Path path;
+        final Inode inode = new Inode();
+        final TreeMap<String, DirObject.Entry> children = new TreeMap<>();
+        final List<Future<ChunkId[]>> segments = new ArrayList<>();
+
+        Node(long ino, Path path) {
+            this.ino = ino;
+            this.path = path;
+        }
+    }
+
+    public Result run(Path src) {
+        long t0 = System.nanoTime();
+        long chunks0 = store.appendedChunks.get();
+        long stored0 = store.appendedStoredBytes.get();
+        long raw0 = store.appendedRawBytes.get();
+        if (!Files.isDirectory(src, LinkOption.NOFOLLOW_LINKS)) {
+            throw new StoreException(Files.exists(src) ? src + " is not a directory" : "no such directory: " + src);
+        }
+        List<Node> nodes = new ArrayList<>();
+        nodes.add(null); // ino 0 is unused
+        Map<String, Node> byHostInode = new HashMap<>();
+        long[] totals = new long[2];
+        walk(src, nodes, byHostInode, totals);
+        progress.total(totals[0], totals[1]);
+
+        int threads = Math.max(1, Runtime.getRuntime().availableProcessors());
+        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "cowfs-import");
+            t.setDaemon(true);
+            return t;
+        });
+        Semaphore inFlight = new Semaphore(threads * 8);
+        long files = 0;
+        long dirs = 0;
+        long links = 0;
+        long others = 0;
+        long bytes = 0;
+        try {
+            for (int i = 1; i < nodes.size(); i++) {
+                Node n = nodes.get(i);
+                if (n.inode.type != FileType.REGULAR) {
+                    continue;
+                }
+                long size = n.inode.size;
+                int bs = store.blockSize();
+                long nblocks = (size + bs - 1) / bs;
+                for (long b = 0; b < Math.max(1, nblocks); b += SEGMENT_BLOCKS) {
+                    long first = b;
+                    int count = (int) Math.min(SEGMENT_BLOCKS, nblocks - b);
+                    inFlight.acquireUninterruptibly();
+                    n.segments.add(pool.submit(() -> {
+                        try {
+                            return readSegment(n, first, count);
+                        } finally {
+                            inFlight.release();
+                        }
+                    }));
+                }
+            }
+            for (int i = 1; i < nodes.size(); i++) {
+                Node n = nodes.get(i);
+                switch (n.inode.type) {
+                    case REGULAR -> {
+                        files++;
+                        List<ChunkId> all = new ArrayList<>();
+                        for (Future<ChunkId[]> f : n.segments) {
+                            ChunkId[] seg = get(f);
+                            if (seg == null) { // skipped (unreadable)
+                                all = null;
+                                break;
+                            }
+                            all.addAll(java.util.Arrays.asList(seg));
+                        }
+                        if (all == null) {
+                            n.inode.size = 0;
+                            n.inode.blockPages = new ArrayList<>();
+                        } else {
+                            n.inode.blockPages = BlockList.store(store, all.toArray(new ChunkId[0]));
+                        }
+                        bytes += n.inode.size;
+                    }
+                    case DIRECTORY -> dirs++;
+                    case SYMLINK -> links++;
+                    default -> others++;
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        // directories bottom-up is not needed: a directory object only names inode numbers
+        for (int i = 1; i < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            if (n.inode.type == FileType.DIRECTORY && !n.children.isEmpty()) {
+                n.inode.dirObject = store.put(DirObject.encode(n.children));
+            }
+        }
+        long maxIno = nodes.size() - 1;
+        List<ChunkId> pages = new ArrayList<>();
+        for (long p = 0; p * SnapshotRoot.INODES_PER_PAGE <= maxIno; p++) {
+            int from = (int) (p * SnapshotRoot.INODES_PER_PAGE);
+            Inode[] slots = new Inode[(int) Math.min(SnapshotRoot.INODES_PER_PAGE, maxIno + 1 - from)];
+            for (int s = 0; s < slots.length; s++) {
+                Node n = from + s == 0 ? null : nodes.get(from + s);
+                slots[s] = n == null ? null : n.inode;
+            }
+            pages.add(store.put(SnapshotRoot.encodePage(p, slots)));
+        }
+        ChunkId root = store.put(new SnapshotRoot(maxIno, files, bytes, pages).encode());
+        List<String> w;
+        synchronized (warnings) {
+            w = List.copyOf(warnings);
+        }
+        return new Result(root, files, dirs, links, others, bytes,
+                store.appendedChunks.get() - chunks0, store.appendedStoredBytes.get() - stored0,
+                store.appendedRawBytes.get() - raw0, System.nanoTime() - t0, w);
+    }
+
+    private static ChunkId[] get(Future<ChunkId[]> f) {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StoreException("import interrupted");
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new StoreException(e.getCause().toString(), e.getCause());
+        }
+    }
+
+    private ChunkId[] readSegment(Node n, long firstBlock, int count) {
+        int bs = store.blockSize();
+        ChunkId[] out = new ChunkId[count];
+        byte[] buf = new byte[bs];
+        try (FileChannel ch = FileChannel.open(n.path, StandardOpenOption.READ)) {
+            for (int i = 0; i < count; i++) {
+                long pos = (firstBlock + i) * bs;
+                ByteBuffer bb = ByteBuffer.wrap(buf);
+                while (bb.hasRemaining()) {
+                    int r = ch.read(bb, pos + bb.position());
+                    if (r < 0) {
+                        break;
+                    }
+                }
+                int len = bb.position();
+                if (len == 0) {
+                    break;
+                }
+                if (!Store.isZero(buf, 0, len)) {
+                    out[i] = store.put(buf, 0, len, false);
+                }
+                progress.advance(len);
+            }
+            return out;
+        } catch (IOException e) {
+            if (skipUnreadable) {
+                warning("skipped unreadable file " + n.path + ": " + e.getMessage());
+                return null;
+            }
+            throw new StoreException("cannot read " + n.path + ": " + e.getMessage()
+                    + " (import nothing was committed; use --skip-unreadable to skip such files)", e);
+        }
+    }
+
+    private void walk(Path root, List<Node> nodes, Map<String, Node> byHostInode, long[] totals) {
+        Node r = node(root, nodes, byHostInode, totals);
+        if (r == null) {
+            throw new StoreException("cannot read " + root);
+        }
+        walkDir(r, nodes, byHostInode, totals);
+    }
+
+    private void walkDir(Node dir, List<Node> nodes, Map<String, Node> byHostInode, long[] totals) {
+        List<Path> entries = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir.path)) {
+            for (Path p : ds) {
+                entries.add(p);
+            }
+        } catch (IOException e) {
+            if (skipUnreadable) {
+                warning("skipped unreadable directory " + dir.path + ": " + e.getMessage());
+                return;
+            }
+            throw new StoreException("cannot list " + dir.path + ": " + e.getMessage() + " (use --skip-unreadable to skip it)", e);
+        }
+        entries.sort((a, b) -> a.getFileName().toString().compareTo(b.getFileName().toString()));
+        for (Path p : entries) {
+            Node c = node(p, nodes, byHostInode, totals);
+            if (c == null) {
+                continue;
+            }
+            String name = p.getFileName().toString();
+            dir.children.put(name, new DirObject.Entry(c.ino, c.inode.type));
+            if (c.inode.type == FileType.DIRECTORY) {
+                dir.inode.nlink++;
+                walkDir(c, nodes, byHostInode, totals);
+            }
+        }
+    }
+
+    /** Reads one path's attributes; returns its node (an existing one for another hardlink name), or null if skipped. */
+    private Node node(Path p, List<Node> nodes, Map<String, Node> byHostInode, long[] totals) {
+        Map<String, Object> a;
+        try {
+            a = Files.readAttributes(p, "unix:*", LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException e) {
+            if (skipUnreadable) {
+                warning("skipped " + p + ": " + e.getMessage());
+                return null;
+            }
+            throw new StoreException("cannot stat " + p + ": " + e.getMessage(), e);
+        }
+        int mode = (Integer) a.get("mode");
+        FileType type = FileType.ofMode(mode);
+        if (type == null) {
+            warning("skipped " + p + ": unknown file type " + Integer.toOctalString(mode));
+            return null;
+        }
+        String hostKey = a.get("dev") + ":" + a.get("ino");
+        if (type != FileType.DIRECTORY && (Integer) a.get("nlink") > 1) {
+            Node seen = byHostInode.get(hostKey);
+            if (seen != null) {
+                seen.inode.nlink++;
+                return seen;
+            }
+        }
+        Node n = new Node(nodes.size(), p);
+        nodes.add(n);
+        Inode i = n.inode;
+        i.ino = n.ino;
+        i.type = type;
+        i.perm = mode & 07777;
+        i.uid = (Integer) a.get("uid");
+        i.gid = (Integer) a.get("gid");
+        i.nlink = type == FileType.DIRECTORY ? 2 : 1;
+        i.size = (Long) a.get("size");
+        i.atimeNs = nanos((FileTime) a.get("lastAccessTime"));
+        i.mtimeNs = nanos((FileTime) a.get("lastModifiedTime"));
+        i.ctimeNs = nanos((FileTime) a.get("ctime"));
+        i.rdev = (Long) a.get("rdev");
+        try {
+            i.xattrs = HostFs.xattrs(p);
+            if (type == FileType.SYMLINK) {
+                i.target = Files.readSymbolicLink(p).toString().getBytes(StandardCharsets.UTF_8);
+                i.size = i.target.length;
+            }
+        } catch (IOException e) {
+            if (!skipUnreadable) {
+                throw new StoreException("cannot read " + p + ": " + e.getMessage() + " (use --skip-unreadable to skip it)", e);
+            }
+            warning("skipped attributes of " + p + ": " + e.getMessage());
+        }
+        if (type == FileType.REGULAR) {
+            totals[0] += i.size;
+            totals[1]++;
+        } else if (type != FileType.DIRECTORY) {
+            i.size = type == FileType.SYMLINK ? i.size : 0;
+        }
+        if (type != FileType.DIRECTORY && (Integer) a.get("nlink") > 1) {
+            byHostInode.put(hostKey, n);
+        }
+        return n;
+    }
+
+    static long nanos(FileTime t) {
+        java.time.Instant i = t.toInstant();
+        return i.getEpochSecond() * 1_000_000_000L + i.getNano();
+    }
+
+    static long seconds(long ns) {
+        return TimeUnit.NANOSECONDS.toSeconds(ns);
+    }
+}

@@ -1,0 +1,138 @@
+package io.cowfs.blockstore.tree;
+
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Decoder;
+import io.cowfs.blockstore.store.Encoder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * One file's metadata and the reference to its content, as stored in a snapshot's inode table
+ * and in a view's delta (encoding in docs/FORMAT.md, "Inode record").
+ *
+ * <p>Mutable on purpose: the VFS edits copies under its own lock. Objects read from a snapshot
+ * are shared and must be {@link #copy() copied} before any change.
+ */
+public final class Inode {
+    /** Blocks at or past this index in {@link #blockPages} are holes (set by truncation). */
+    public static final long ALL_VALID = Long.MAX_VALUE;
+
+    public long ino;
+    public FileType type;
+    public int perm; // the 12 low mode bits (rwx, setuid, setgid, sticky)
+    public int uid;
+    public int gid;
+    public int nlink;
+    public long size;
+    public long atimeNs;
+    public long mtimeNs;
+    public long ctimeNs;
+    public long rdev;
+    public TreeMap<String, byte[]> xattrs = new TreeMap<>();
+    /** REGULAR: block-list pages (each a chunk of {@link BlockList#PAGE} entries). */
+    public List<ChunkId> blockPages = new ArrayList<>();
+    public long validBlocks = ALL_VALID;
+    /** DIRECTORY: the directory object listing the entries, null when empty. */
+    public ChunkId dirObject;
+    /** SYMLINK: the target bytes. */
+    public byte[] target;
+
+    public int mode() {
+        return type.modeBits | (perm & 07777);
+    }
+
+    public Inode copy() {
+        Inode c = new Inode();
+        c.ino = ino;
+        c.type = type;
+        c.perm = perm;
+        c.uid = uid;
+        c.gid = gid;
+        c.nlink = nlink;
+        c.size = size;
+        c.atimeNs = atimeNs;
+        c.mtimeNs = mtimeNs;
+        c.ctimeNs = ctimeNs;
+        c.rdev = rdev;
+        c.xattrs = new TreeMap<>(xattrs);
+        c.blockPages = new ArrayList<>(blockPages);
+        c.validBlocks = validBlocks;
+        c.dirObject = dirObject;
+        c.target = target;
+        return c;
+    }
+
+    public void encode(Encoder e) {
+        e.u8(type.code).varlong(perm).varlong(uid & 0xFFFFFFFFL).varlong(gid & 0xFFFFFFFFL).varlong(nlink)
+                .varlong(size).i64(atimeNs).i64(mtimeNs).i64(ctimeNs).varlong(rdev);
+        e.varlong(xattrs.size());
+        for (Map.Entry<String, byte[]> x : xattrs.entrySet()) {
+            e.string(x.getKey()).bytes(x.getValue());
+        }
+        switch (type) {
+            case REGULAR -> {
+                e.varlong(validBlocks == ALL_VALID ? 0 : validBlocks + 1);
+                e.varlong(blockPages.size());
+                blockPages.forEach(e::id);
+            }
+            case DIRECTORY -> {
+                e.u8(dirObject == null ? 0 : 1);
+                if (dirObject != null) {
+                    e.id(dirObject);
+                }
+            }
+            case SYMLINK -> e.bytes(target);
+            default -> { }
+        }
+    }
+
+    public byte[] encode() {
+        Encoder e = new Encoder(96);
+        encode(e);
+        return e.toBytes();
+    }
+
+    public static Inode decode(long ino, Decoder d) {
+        Inode n = new Inode();
+        n.ino = ino;
+        n.type = FileType.ofCode(d.u8());
+        n.perm = d.varint();
+        n.uid = (int) d.varlong();
+        n.gid = (int) d.varlong();
+        n.nlink = d.varint();
+        n.size = d.varlong();
+        n.atimeNs = d.i64();
+        n.mtimeNs = d.i64();
+        n.ctimeNs = d.i64();
+        n.rdev = d.varlong();
+        int nx = d.varint();
+        for (int i = 0; i < nx; i++) {
+            n.xattrs.put(d.string(), d.bytes());
+        }
+        switch (n.type) {
+            case REGULAR -> {
+                long v = d.varlong();
+                n.validBlocks = v == 0 ? ALL_VALID : v - 1;
+                int np = d.varint();
+                for (int i = 0; i < np; i++) {
+                    n.blockPages.add(d.id());
+                }
+            }
+            case DIRECTORY -> n.dirObject = d.u8() == 1 ? d.id() : null;
+            case SYMLINK -> n.target = d.bytes();
+            default -> { }
+        }
+        return n;
+    }
+
+    public static Inode decode(long ino, byte[] b) {
+        return decode(ino, new Decoder(b));
+    }
+
+    /** 512-byte units of data actually stored (holes excluded), for st_blocks. */
+    public long blocks512(long storedBytes) {
+        return (storedBytes + 511) / 512;
+    }
+}

@@ -1,0 +1,102 @@
+package io.cowfs.blockstore.tree;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
+import java.util.Collections;
+import java.util.NavigableMap;
+import java.util.TreeMap;
+
+/**
+ * Read access to one immutable snapshot: inodes by number, directory listings, block ids.
+ * Thread-safe: decoded pages and directories are cached in concurrent caches and never mutated
+ * (callers {@link Inode#copy()} before changing an inode).
+ */
+public final class SnapshotReader {
+    private final Store store;
+    private final ChunkId rootId;
+    private final SnapshotRoot root;
+    private final Cache<ChunkId, Inode[]> inodePages = Caffeine.newBuilder().maximumSize(4096).build();
+    private final Cache<ChunkId, NavigableMap<String, DirObject.Entry>> dirs = Caffeine.newBuilder().maximumSize(8192).build();
+    private final Cache<ChunkId, ChunkId[]> blockPages = Caffeine.newBuilder().maximumSize(1024).build();
+
+    public SnapshotReader(Store store, ChunkId rootId) {
+        this.store = store;
+        this.rootId = rootId;
+        this.root = SnapshotRoot.decode(store.get(rootId));
+    }
+
+    public Store store() {
+        return store;
+    }
+
+    public ChunkId rootId() {
+        return rootId;
+    }
+
+    public SnapshotRoot root() {
+        return root;
+    }
+
+    public long maxIno() {
+        return root.maxIno();
+    }
+
+    /** The inode, or null if the snapshot has no such inode. Shared: copy before changing. */
+    public Inode inode(long ino) {
+        long page = ino / SnapshotRoot.INODES_PER_PAGE;
+        if (ino <= 0 || page >= root.inodePages().size()) {
+            return null;
+        }
+        ChunkId pid = root.inodePages().get((int) page);
+        Inode[] slots = inodePages.get(pid, id -> SnapshotRoot.decodePage(store.get(id)));
+        int slot = (int) (ino % SnapshotRoot.INODES_PER_PAGE);
+        return slot < slots.length ? slots[slot] : null;
+    }
+
+    /** The entries of a directory object (empty for null); shared and unmodifiable. */
+    public NavigableMap<String, DirObject.Entry> dir(ChunkId dirObject) {
+        if (dirObject == null) {
+            return Collections.emptyNavigableMap();
+        }
+        return dirs.get(dirObject, id -> Collections.unmodifiableNavigableMap(DirObject.decode(store.get(id))));
+    }
+
+    public NavigableMap<String, DirObject.Entry> dir(Inode dirInode) {
+        return dir(dirInode.dirObject);
+    }
+
+    /** Block index i of a regular file per its own page list, or null for a hole. */
+    public ChunkId block(Inode file, long i) {
+        if (i >= file.validBlocks) {
+            return null;
+        }
+        long page = i / BlockList.PAGE;
+        if (page >= file.blockPages.size()) {
+            return null;
+        }
+        ChunkId[] entries = blockPage(file.blockPages.get((int) page));
+        int slot = (int) (i % BlockList.PAGE);
+        return slot < entries.length ? entries[slot] : null;
+    }
+
+    public ChunkId[] blockPage(ChunkId pageId) {
+        return blockPages.get(pageId, id -> BlockList.decodePage(store.get(id)));
+    }
+
+    /** Walks every inode of the snapshot in number order. */
+    public void forEachInode(java.util.function.Consumer<Inode> action) {
+        for (ChunkId pid : root.inodePages()) {
+            for (Inode n : SnapshotRoot.decodePage(store.get(pid))) {
+                if (n != null) {
+                    action.accept(n);
+                }
+            }
+        }
+    }
+
+    static NavigableMap<String, DirObject.Entry> emptyDir() {
+        return new TreeMap<>();
+    }
+}

@@ -1,0 +1,123 @@
+package io.cowfs.blockstore.view;
+
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.tree.BlockList;
+import io.cowfs.blockstore.tree.DirObject;
+import io.cowfs.blockstore.tree.FileType;
+import io.cowfs.blockstore.tree.Inode;
+import io.cowfs.blockstore.tree.SnapshotReader;
+import io.cowfs.blockstore.tree.SnapshotRoot;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Turns a view's base snapshot plus its (persisted) delta into a new immutable snapshot root.
+ * The cost is proportional to the delta: only the inode pages, block-list pages and directory
+ * objects of changed inodes are rewritten; every other page is the base's, shared by id.
+ * The caller holds a {@link Store.Lease} until the new root is named in the catalog.
+ */
+public final class Freezer {
+    private Freezer() {
+    }
+
+    public static ChunkId freeze(Store store, SnapshotReader base, ViewDelta.State delta) {
+        int bs = store.blockSize();
+        SnapshotRoot br = base.root();
+        long files = br.files();
+        long bytes = br.logicalBytes();
+        TreeMap<Long, Inode> finals = new TreeMap<>();
+        java.util.Set<Long> touched = new java.util.HashSet<>(delta.inodes.keySet());
+        touched.addAll(delta.dirents.keySet());
+        touched.addAll(delta.blocks.keySet());
+        for (long ino : touched) {
+            Inode before = base.inode(ino);
+            Inode now = delta.inodes.containsKey(ino) ? delta.inodes.get(ino) : before;
+            if (now != null && now.nlink == 0) {
+                now = null; // an unlinked file that was still open
+            }
+            if (before != null && before.type == FileType.REGULAR) {
+                files--;
+                bytes -= before.size;
+            }
+            if (now == null) {
+                finals.put(ino, null);
+                continue;
+            }
+            Inode out = now.copy();
+            if (out.type == FileType.REGULAR) {
+                files++;
+                bytes += out.size;
+                long n = (out.size + bs - 1) / bs;
+                if (n > Integer.MAX_VALUE - 8) {
+                    throw new IllegalStateException("file too large to freeze: " + out.size);
+                }
+                ChunkId[] list = new ChunkId[(int) n];
+                for (long i = 0; i < n; i++) {
+                    list[(int) i] = base.block(now, i);
+                }
+                Map<Long, ChunkId> ov = delta.blocks.get(ino);
+                if (ov != null) {
+                    for (Map.Entry<Long, ChunkId> e : ov.entrySet()) {
+                        if (e.getKey() < n) {
+                            list[e.getKey().intValue()] = e.getValue();
+                        }
+                    }
+                }
+                out.blockPages = BlockList.store(store, list);
+                out.validBlocks = Inode.ALL_VALID;
+            } else if (out.type == FileType.DIRECTORY) {
+                TreeMap<String, DirObject.Entry> entries = new TreeMap<>(base.dir(now.dirObject));
+                Map<String, DirObject.Entry> ov = delta.dirents.get(ino);
+                if (ov != null) {
+                    for (Map.Entry<String, DirObject.Entry> e : ov.entrySet()) {
+                        if (e.getValue() == null) {
+                            entries.remove(e.getKey());
+                        } else {
+                            entries.put(e.getKey(), e.getValue());
+                        }
+                    }
+                }
+                out.dirObject = entries.isEmpty() ? null : store.put(DirObject.encode(entries));
+            }
+            finals.put(ino, out);
+        }
+        long maxIno = Math.max(br.maxIno(), finals.isEmpty() ? 0 : finals.lastKey());
+        int per = SnapshotRoot.INODES_PER_PAGE;
+        List<ChunkId> pages = new ArrayList<>(br.inodePages());
+        long pageCount = maxIno / per + 1;
+        while (pages.size() < pageCount) {
+            pages.add(null);
+        }
+        // rewrite each page that holds a changed inode
+        TreeMap<Long, List<Long>> byPage = new TreeMap<>();
+        for (long ino : finals.keySet()) {
+            byPage.computeIfAbsent(ino / per, k -> new ArrayList<>()).add(ino);
+        }
+        for (Map.Entry<Long, List<Long>> e : byPage.entrySet()) {
+            long p = e.getKey();
+            ChunkId old = pages.get((int) p);
+            Inode[] slots = new Inode[per];
+            if (old != null) {
+                Inode[] o = SnapshotRoot.decodePage(store.get(old));
+                System.arraycopy(o, 0, slots, 0, o.length);
+            }
+            for (long ino : e.getValue()) {
+                slots[(int) (ino % per)] = finals.get(ino);
+            }
+            int len = per;
+            while (len > 0 && slots[len - 1] == null) {
+                len--;
+            }
+            pages.set((int) p, store.put(SnapshotRoot.encodePage(p, java.util.Arrays.copyOf(slots, len))));
+        }
+        for (int i = 0; i < pages.size(); i++) {
+            if (pages.get(i) == null) {
+                pages.set(i, store.put(SnapshotRoot.encodePage(i, new Inode[0])));
+            }
+        }
+        return store.put(new SnapshotRoot(maxIno, files, bytes, pages).encode());
+    }
+}

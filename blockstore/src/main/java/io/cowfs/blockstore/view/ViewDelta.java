@@ -1,0 +1,166 @@
+package io.cowfs.blockstore.view;
+
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.StoreIndex;
+import io.cowfs.blockstore.tree.DirObject;
+import io.cowfs.blockstore.tree.FileType;
+import io.cowfs.blockstore.tree.Inode;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.TreeMap;
+import org.lmdbjava.KeyRange;
+import org.lmdbjava.Txn;
+
+/**
+ * A view's delta over its base snapshot, as kept in the {@code vinode}, {@code vdirent} and
+ * {@code vblock} databases (key layouts in docs/FORMAT.md, "Views"). This class is the only
+ * code that reads or writes those keys.
+ */
+public final class ViewDelta {
+    /** Marks a deleted inode or a whiteout entry (an empty value). */
+    public static final byte[] TOMBSTONE = new byte[0];
+    /** vinode key (view, 0) holds the next free inode number. */
+    private static final long NEXT_INO_SLOT = 0;
+
+    private final StoreIndex index;
+
+    public ViewDelta(StoreIndex index) {
+        this.index = index;
+    }
+
+    /** The whole delta of a view, decoded: what a mount loads and what a freeze reads. */
+    public static final class State {
+        public long nextIno;
+        /** Changed or new inodes; a null value is a deleted base inode. */
+        public final Map<Long, Inode> inodes = new HashMap<>();
+        /** Per directory: names added or replaced (an entry) or removed (null). */
+        public final Map<Long, TreeMap<String, DirObject.Entry>> dirents = new HashMap<>();
+        /** Per file: block overrides; a null value is a hole. */
+        public final Map<Long, TreeMap<Long, ChunkId>> blocks = new HashMap<>();
+    }
+
+    public State load(Txn<byte[]> txn, long view) {
+        State s = new State();
+        byte[] lo = StoreIndex.longKey(view);
+        byte[] hi = StoreIndex.longKey(view + 1);
+        for (var kv : index.vinode.iterate(txn, KeyRange.closedOpen(lo, hi))) {
+            long ino = StoreIndex.getLong(kv.key(), 8);
+            if (ino == NEXT_INO_SLOT) {
+                s.nextIno = StoreIndex.getLong(kv.val(), 0);
+            } else {
+                s.inodes.put(ino, kv.val().length == 0 ? null : Inode.decode(ino, kv.val()));
+            }
+        }
+        for (var kv : index.vdirent.iterate(txn, KeyRange.closedOpen(lo, hi))) {
+            long dir = StoreIndex.getLong(kv.key(), 8);
+            String name = new String(kv.key(), 16, kv.key().length - 16, StandardCharsets.UTF_8);
+            byte[] v = kv.val();
+            DirObject.Entry e = v.length == 0 ? null : new DirObject.Entry(StoreIndex.getLong(v, 0), FileType.ofCode(v[8]));
+            s.dirents.computeIfAbsent(dir, k -> new TreeMap<>()).put(name, e);
+        }
+        for (var kv : index.vblock.iterate(txn, KeyRange.closedOpen(lo, hi))) {
+            long ino = StoreIndex.getLong(kv.key(), 8);
+            long idx = StoreIndex.getLong(kv.key(), 16);
+            ChunkId id = kv.val().length == 0 ? null : ChunkId.of(kv.val());
+            s.blocks.computeIfAbsent(ino, k -> new TreeMap<>()).put(idx, id);
+        }
+        return s;
+    }
+
+    public void setNextIno(Txn<byte[]> txn, long view, long next) {
+        index.vinode.put(txn, StoreIndex.longKey(view, NEXT_INO_SLOT), StoreIndex.longKey(next));
+    }
+
+    public void putInode(Txn<byte[]> txn, long view, Inode n) {
+        index.vinode.put(txn, StoreIndex.longKey(view, n.ino), n.encode());
+    }
+
+    /** Records that a base inode is gone (a tombstone), or forgets a view-created one. */
+    public void deleteInode(Txn<byte[]> txn, long view, long ino, boolean inBase) {
+        if (inBase) {
+            index.vinode.put(txn, StoreIndex.longKey(view, ino), TOMBSTONE);
+        } else {
+            index.vinode.delete(txn, StoreIndex.longKey(view, ino));
+        }
+        deleteBlocksFrom(txn, view, ino, 0);
+    }
+
+    private static byte[] direntKey(long view, long dir, String name) {
+        byte[] n = name.getBytes(StandardCharsets.UTF_8);
+        byte[] k = Arrays.copyOf(StoreIndex.longKey(view, dir), 16 + n.length);
+        System.arraycopy(n, 0, k, 16, n.length);
+        return k;
+    }
+
+    /** Sets a name in a directory (entry), or whites it out (null). */
+    public void putDirent(Txn<byte[]> txn, long view, long dir, String name, DirObject.Entry e) {
+        byte[] v;
+        if (e == null) {
+            v = TOMBSTONE;
+        } else {
+            v = Arrays.copyOf(StoreIndex.longKey(e.ino()), 9);
+            v[8] = (byte) e.type().code;
+        }
+        index.vdirent.put(txn, direntKey(view, dir, name), v);
+    }
+
+    /** Forgets a delta entry for a name (used when a view-created directory is removed). */
+    public void dropDirent(Txn<byte[]> txn, long view, long dir, String name) {
+        index.vdirent.delete(txn, direntKey(view, dir, name));
+    }
+
+    public void dropDir(Txn<byte[]> txn, long view, long dir) {
+        deleteRange(txn, index.vdirent, StoreIndex.longKey(view, dir), StoreIndex.longKey(view, dir + 1));
+    }
+
+    public void putBlock(Txn<byte[]> txn, long view, long ino, long idx, ChunkId id) {
+        index.vblock.put(txn, StoreIndex.longKey(view, ino, idx), id == null ? TOMBSTONE : id.bytes());
+    }
+
+    public void deleteBlocksFrom(Txn<byte[]> txn, long view, long ino, long fromIdx) {
+        deleteRange(txn, index.vblock, StoreIndex.longKey(view, ino, fromIdx), StoreIndex.longKey(view, ino + 1, 0));
+    }
+
+    /** Removes the whole delta of a view. */
+    public void drop(Txn<byte[]> txn, long view) {
+        byte[] lo = StoreIndex.longKey(view);
+        byte[] hi = StoreIndex.longKey(view + 1);
+        deleteRange(txn, index.vinode, lo, hi);
+        deleteRange(txn, index.vdirent, lo, hi);
+        deleteRange(txn, index.vblock, lo, hi);
+    }
+
+    private static void deleteRange(Txn<byte[]> txn, org.lmdbjava.Dbi<byte[]> db, byte[] lo, byte[] hi) {
+        java.util.List<byte[]> keys = new java.util.ArrayList<>();
+        for (var kv : db.iterate(txn, KeyRange.closedOpen(lo, hi))) {
+            keys.add(kv.key());
+        }
+        for (byte[] k : keys) {
+            db.delete(txn, k);
+        }
+    }
+
+    /** Chunk ids a view's delta refers to directly (blocks, and pages/objects of changed inodes), for gc and du. */
+    public void forEachReference(Txn<byte[]> txn, long view, java.util.function.Consumer<ChunkId> out) {
+        byte[] lo = StoreIndex.longKey(view);
+        byte[] hi = StoreIndex.longKey(view + 1);
+        for (var kv : index.vinode.iterate(txn, KeyRange.closedOpen(lo, hi))) {
+            long ino = StoreIndex.getLong(kv.key(), 8);
+            if (ino == NEXT_INO_SLOT || kv.val().length == 0) {
+                continue;
+            }
+            Inode n = Inode.decode(ino, kv.val());
+            n.blockPages.forEach(out);
+            if (n.dirObject != null) {
+                out.accept(n.dirObject);
+            }
+        }
+        for (var kv : index.vblock.iterate(txn, KeyRange.closedOpen(lo, hi))) {
+            if (kv.val().length != 0) {
+                out.accept(ChunkId.of(kv.val()));
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+package io.cowfs.blockstore.view;
+
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
+import io.cowfs.blockstore.tree.SnapshotReader;
+
+/** Creating views and freezing them into snapshots (the store side of fork and snapshot). */
+public final class Views {
+    private Views() {
+    }
+
+    /** O(1): one catalog entry naming the base root; no tree walk, no delta yet. */
+    public static CatalogEntry create(Store store, Catalog catalog, String name, ChunkId baseRoot, String parent) {
+        Catalog.checkName(name);
+        return store.commit(txn -> {
+            long id = store.nextId(txn);
+            CatalogEntry e = new CatalogEntry(name, CatalogEntry.Kind.VIEW, baseRoot, id, parent, System.currentTimeMillis(), "");
+            catalog.add(txn, e);
+            return e;
+        });
+    }
+
+    /**
+     * Builds a snapshot root from a view's base and its persisted delta (a mounted view must be
+     * asked to persist first). The caller holds a lease until the root is named.
+     */
+    public static ChunkId freeze(Store store, CatalogEntry view) {
+        if (!view.isView()) {
+            throw new StoreException.CatalogException("'" + view.name() + "' is a snapshot, not a view");
+        }
+        ViewDelta delta = new ViewDelta(store.index());
+        ViewDelta.State s = store.index().read(txn -> delta.load(txn, view.viewId()));
+        if (s.inodes.isEmpty() && s.dirents.isEmpty() && s.blocks.isEmpty()) {
+            return view.root(); // unchanged: the base itself
+        }
+        return Freezer.freeze(store, new SnapshotReader(store, view.root()), s);
+    }
+
+    /** Delta size of a view: changed inodes, changed names, overridden blocks. */
+    public static long[] deltaCounts(Store store, CatalogEntry view) {
+        ViewDelta.State s = store.index().read(txn -> new ViewDelta(store.index()).load(txn, view.viewId()));
+        long names = s.dirents.values().stream().mapToLong(m -> m.size()).sum();
+        long blocks = s.blocks.values().stream().mapToLong(m -> m.size()).sum();
+        return new long[] {s.inodes.size(), names, blocks};
+    }
+}

@@ -1,0 +1,53 @@
+package io.cowfs.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.PrintWriter;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Spec;
+
+/** What every subcommand shares: the store option, output streams, formatting. */
+abstract class Base implements Callable<Integer> {
+    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    @Mixin
+    StoreOptions storeOptions;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    PrintWriter out() {
+        return spec.commandLine().getOut();
+    }
+
+    PrintWriter err() {
+        return spec.commandLine().getErr();
+    }
+
+    void printJson(Object o) throws Exception {
+        out().println(JSON.writeValueAsString(o));
+        out().flush();
+    }
+
+    static String bytes(long b) {
+        String[] u = {"B", "KiB", "MiB", "GiB", "TiB"};
+        double v = b;
+        int i = 0;
+        while (v >= 1024 && i < u.length - 1) {
+            v /= 1024;
+            i++;
+        }
+        return i == 0 ? b + " B" : String.format(Locale.ROOT, "%.1f %s", v, u[i]);
+    }
+
+    static String ratio(double r) {
+        return Double.isFinite(r) ? String.format(Locale.ROOT, "%.2fx", r) : "-";
+    }
+
+    static boolean interactive() {
+        return System.console() != null && System.getenv("CI") == null;
+    }
+}

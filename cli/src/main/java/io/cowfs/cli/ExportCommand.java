@@ -1,0 +1,37 @@
+package io.cowfs.cli;
+
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.tree.Exporter;
+import io.cowfs.blockstore.tree.SnapshotReader;
+import java.nio.file.Path;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "export", mixinStandardHelpOptions = true,
+        description = {"Write a snapshot or view back to a host directory: contents, holes, symlinks, hardlinks,",
+                "modes, owners (as root), times and xattrs."})
+final class ExportCommand extends Base {
+    @Parameters(index = "0", paramLabel = "NAME")
+    String name;
+
+    @Parameters(index = "1", paramLabel = "DIR", description = "a new or empty directory")
+    Path dir;
+
+    @Override
+    public Integer call() throws Exception {
+        try (Store store = storeOptions.open()) {
+            CatalogEntry e = new Catalog(store).get(name);
+            try (Store.Lease lease = store.lease(); Progress bar = Progress.bytes("export")) {
+                ChunkId root = e.isView() ? Freeze.freeze(store, e) : e.root();
+                SnapshotReader snap = new SnapshotReader(store, root);
+                bar.start(snap.root().logicalBytes());
+                new Exporter(snap, bar::step, w -> err().println("cowfs: warning: " + w)).run(dir.toAbsolutePath());
+            }
+            out().println("exported '" + name + "' to " + dir.toAbsolutePath());
+            return 0;
+        }
+    }
+}

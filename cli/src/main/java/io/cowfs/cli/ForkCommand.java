@@ -1,0 +1,39 @@
+package io.cowfs.cli;
+
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.view.Views;
+import java.util.Locale;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "fork", mixinStandardHelpOptions = true,
+        description = {"Create a writable view of a snapshot (O(1), whatever the tree size) or of a view",
+                "(which is first frozen: the cost is what changed in it)."})
+final class ForkCommand extends Base {
+    @Parameters(index = "0", paramLabel = "SOURCE", description = "snapshot or view to fork")
+    String source;
+
+    @Option(names = "--name", required = true, description = "name of the new view")
+    String name;
+
+    @Override
+    public Integer call() {
+        try (Store store = storeOptions.open()) {
+            Catalog catalog = new Catalog(store);
+            CatalogEntry src = catalog.get(source);
+            catalog.checkFree(name);
+            long t0 = System.nanoTime();
+            try (Store.Lease lease = store.lease()) {
+                ChunkId base = src.isView() ? Freeze.freeze(store, src) : src.root();
+                Views.create(store, catalog, name, base, source);
+            }
+            out().printf(Locale.ROOT, "forked view '%s' from %s '%s' in %.1f ms%n", name,
+                    src.isView() ? "view" : "snapshot", source, (System.nanoTime() - t0) / 1e6);
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,82 @@
+package io.cowfs.cli;
+
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.tree.Importer;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "import", mixinStandardHelpOptions = true,
+        description = "Snapshot a directory tree into the store (deduplicated, compressed).")
+final class ImportCommand extends Base {
+    @Parameters(index = "0", paramLabel = "SRC_DIR", description = "directory to snapshot (symlinks are stored, never followed)")
+    Path src;
+
+    @Option(names = "--name", required = true, description = "name of the new snapshot")
+    String name;
+
+    @Option(names = "--skip-unreadable", description = "skip files and directories that cannot be read, with a warning (default: fail, storing nothing)")
+    boolean skipUnreadable;
+
+    @Option(names = "--json", description = "print the summary as JSON")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        try (Store store = storeOptions.open()) {
+            Catalog catalog = new Catalog(store);
+            catalog.checkFree(name);
+            Importer.Result r;
+            try (Store.Lease lease = store.lease(); Progress bar = Progress.bytes("import")) {
+                Importer imp = new Importer(store, skipUnreadable, new Importer.Progress() {
+                    @Override
+                    public void total(long bytes, long files) {
+                        bar.start(bytes);
+                    }
+
+                    @Override
+                    public void advance(long bytes) {
+                        bar.step(bytes);
+                    }
+                }, w -> err().println("cowfs: warning: " + w));
+                r = imp.run(src.toAbsolutePath());
+                bar.close();
+                catalog.addSnapshot(name, r.root(), "", src.toAbsolutePath().toString());
+            }
+            double secs = r.elapsedNanos() / 1e9;
+            double dedup = r.newRawBytes() == 0 ? Double.POSITIVE_INFINITY : (double) r.logicalBytes() / r.newRawBytes();
+            double comp = r.newStoredBytes() == 0 ? Double.NaN : (double) r.newRawBytes() / r.newStoredBytes();
+            if (json) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("name", name);
+                m.put("root", r.root().hex());
+                m.put("files", r.files());
+                m.put("directories", r.dirs());
+                m.put("symlinks", r.symlinks());
+                m.put("otherNodes", r.others());
+                m.put("logicalBytes", r.logicalBytes());
+                m.put("newChunks", r.newChunks());
+                m.put("newRawBytes", r.newRawBytes());
+                m.put("newStoredBytes", r.newStoredBytes());
+                m.put("seconds", secs);
+                m.put("warnings", r.warnings());
+                printJson(m);
+            } else {
+                out().printf(Locale.ROOT, "imported '%s': %d files, %d dirs, %d symlinks, %d other; %s logical%n",
+                        name, r.files(), r.dirs(), r.symlinks(), r.others(), bytes(r.logicalBytes()));
+                out().printf(Locale.ROOT, "new data: %d chunks, %s raw -> %s stored (dedup %s, compression %s) in %.2f s (%.0f MB/s)%n",
+                        r.newChunks(), bytes(r.newRawBytes()), bytes(r.newStoredBytes()), ratio(dedup), ratio(comp),
+                        secs, r.logicalBytes() / 1e6 / Math.max(secs, 1e-9));
+                if (!r.warnings().isEmpty()) {
+                    out().println(r.warnings().size() + " warning(s), see above");
+                }
+            }
+            return 0;
+        }
+    }
+}

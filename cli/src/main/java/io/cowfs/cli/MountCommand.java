@@ -1,0 +1,167 @@
+package io.cowfs.cli;
+
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
+import io.cowfs.fusefs.fuse.MountSession;
+import io.cowfs.fusefs.mount.ControlServer;
+import io.cowfs.fusefs.mount.MountRegistry;
+import io.cowfs.fusefs.vfs.ViewFs;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "mount", mixinStandardHelpOptions = true,
+        description = {"Mount a snapshot (read-only) or a view (read-write) with FUSE.",
+                "Returns once the mount answers; the mount runs in its own background process",
+                "(log: STORE/run/NAME.log) until 'cowfs umount MOUNTPOINT'."})
+final class MountCommand extends Base {
+    /** JVM flags of a mount process: small heap that shrinks when idle (docs/MEMORY.md). */
+    static final List<String> DAEMON_JVM = List.of("-XX:+UseSerialGC", "-Xms16m", "-Xmx512m", "-Xss512k",
+            "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=5", "-XX:ReservedCodeCacheSize=48m",
+            "-XX:MaxMetaspaceSize=96m", "-XX:CICompilerCount=2", "-Dcowfs.cacheBytes=" + (32L << 20),
+            "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED");
+
+    @Parameters(index = "0", paramLabel = "NAME", description = "snapshot or view")
+    String name;
+
+    @Parameters(index = "1", paramLabel = "MOUNTPOINT", description = "an existing empty directory")
+    Path mountpoint;
+
+    @Option(names = "--ro", description = "mount read-only (always so for snapshots)")
+    boolean ro;
+
+    @Option(names = "--rw", description = "require a writable mount (an error for snapshots: fork them)")
+    boolean rw;
+
+    @Option(names = "--allow-other", description = "let other users (and containers) use the mount; non-root users need user_allow_other in /etc/fuse.conf")
+    boolean allowOther;
+
+    @Option(names = "--foreground", description = "serve the mount in this process until it is unmounted")
+    boolean foreground;
+
+    @Override
+    public Integer call() throws Exception {
+        if (ro && rw) {
+            throw new IllegalArgumentException("--ro and --rw contradict each other");
+        }
+        Path mp = mountpoint.toAbsolutePath().normalize();
+        Fuse.requireLibfuse();
+        CatalogEntry e;
+        try (Store store = storeOptions.open()) {
+            e = new Catalog(store).get(name);
+            if (!e.isView() && rw) {
+                throw new StoreException.CatalogException("'" + name + "' is a snapshot and stays read-only; "
+                        + "fork it to write: cowfs fork " + name + " --name NEW");
+            }
+            MountSession.checkMountpoint(mp);
+            if (e.isView() && !foreground) {
+                MountRegistry.MountInfo m = MountRegistry.find(store, e.viewId());
+                if (m != null) {
+                    throw new StoreException.BusyException("view '" + name + "' is already mounted at " + m.mountpoint()
+                            + " (pid " + m.pid() + "); unmount it first (cowfs umount) or fork it");
+                }
+            }
+        }
+        if (foreground) {
+            return serve(e, mp);
+        }
+        return spawn(mp);
+    }
+
+    private int serve(CatalogEntry e, Path mp) throws IOException {
+        boolean readOnly = !e.isView() || ro;
+        try (Store store = storeOptions.open()) {
+            MountRegistry.Claim claim = MountRegistry.claim(store, e.isView() ? e.viewId() : -ProcessHandle.current().pid(), name, mp);
+            ViewFs vfs = e.isView() ? ViewFs.view(store, e.root(), e.viewId(), readOnly) : ViewFs.snapshot(store, e.root());
+            ControlServer control = e.isView() && !readOnly
+                    ? new ControlServer(MountRegistry.socketFile(store, e.viewId()), vfs) : null;
+            try {
+                MountSession.serve(vfs, mp, allowOther, "cowfs:" + name, () -> {
+                    out().println("mounted " + (e.isView() ? "view" : "snapshot") + " '" + name + "' at " + mp
+                            + (readOnly ? " (read-only)" : ""));
+                    out().flush();
+                });
+            } finally {
+                if (control != null) {
+                    control.close();
+                }
+                vfs.close();
+                claim.close();
+            }
+        }
+        return 0;
+    }
+
+    private int spawn(Path mp) throws IOException, InterruptedException {
+        Path storeDir = storeOptions.storeDir();
+        Path log = storeDir.resolve("run").resolve(name + ".log");
+        List<String> cmd = new ArrayList<>();
+        if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
+            cmd.add("/usr/bin/setsid");
+        }
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.addAll(DAEMON_JVM);
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(Main.class.getName());
+        cmd.add("mount");
+        cmd.add("--foreground");
+        cmd.add("--store=" + storeDir);
+        if (ro) {
+            cmd.add("--ro");
+        }
+        if (rw) {
+            cmd.add("--rw");
+        }
+        if (allowOther) {
+            cmd.add("--allow-other");
+        }
+        cmd.add(name);
+        cmd.add(mp.toString());
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.redirectErrorStream(true);
+        pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        long logStart = Files.exists(log) ? Files.size(log) : 0;
+        Process p = pb.start();
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            if (!p.isAlive()) {
+                throw new StoreException(lastLine(log, logStart, "the mount process exited with " + p.exitValue()));
+            }
+            if (Fuse.isMounted(mp)) {
+                // the daemon prints its line once the mount answers
+                String s = Files.exists(log) ? Files.readString(log).substring((int) Math.min(logStart, Files.size(log))) : "";
+                if (s.contains("mounted ")) {
+                    out().println(s.lines().filter(l -> l.startsWith("mounted ")).findFirst().orElse("mounted"));
+                    return 0;
+                }
+            }
+            Thread.sleep(20);
+        }
+        p.destroy();
+        throw new StoreException("the mount did not come up within 60 s (see " + log + ")");
+    }
+
+    private static String lastLine(Path log, long from, String fallback) throws IOException {
+        if (!Files.exists(log)) {
+            return fallback;
+        }
+        String s = Files.readString(log);
+        s = s.substring((int) Math.min(from, s.length()));
+        String last = null;
+        for (String l : s.lines().toList()) {
+            if (!l.isBlank()) {
+                last = l;
+            }
+        }
+        return last == null ? fallback : last.replaceFirst("^cowfs: ", "");
+    }
+}

@@ -1,0 +1,45 @@
+package io.cowfs.cli;
+
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.view.Views;
+import io.cowfs.fusefs.mount.MountRegistry;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "show", mixinStandardHelpOptions = true, description = "Show one snapshot or view.")
+final class ShowCommand extends Base {
+    @Parameters(index = "0", paramLabel = "NAME")
+    String name;
+
+    @Option(names = "--json", description = "print JSON")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        try (Store store = storeOptions.open()) {
+            CatalogEntry e = new Catalog(store).get(name);
+            Map<String, Object> m = ListCommand.describe(store, e, MountRegistry.all(store));
+            if (e.isView()) {
+                long[] d = Views.deltaCounts(store, e);
+                m.put("changedInodes", d[0]);
+                m.put("changedNames", d[1]);
+                m.put("changedBlocks", d[2]);
+            }
+            if (json) {
+                printJson(m);
+            } else {
+                for (Map.Entry<String, Object> x : m.entrySet()) {
+                    if (x.getValue() != null && !x.getKey().equals("createdMillis")) {
+                        Object v = x.getKey().equals("logicalBytes") ? x.getValue() + " (" + bytes((Long) x.getValue()) + ")" : x.getValue();
+                        out().printf("%-15s %s%n", x.getKey() + ":", v);
+                    }
+                }
+            }
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package io.cowfs.cli;
+
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreStats;
+import io.cowfs.blockstore.tree.SnapshotRoot;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "stats", mixinStandardHelpOptions = true,
+        description = "What the store holds and what sharing and compression save.")
+final class StatsCommand extends Base {
+    @Option(names = "--json", description = "print JSON")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        try (Store store = storeOptions.open()) {
+            long logical = 0;
+            int snapshots = 0;
+            int views = 0;
+            for (CatalogEntry e : new Catalog(store).list()) {
+                logical += SnapshotRoot.decode(store.get(e.root())).logicalBytes();
+                if (e.isView()) {
+                    views++;
+                } else {
+                    snapshots++;
+                }
+            }
+            StoreStats s = StoreStats.of(store);
+            double dedup = s.rawBytes() == 0 ? Double.NaN : (double) logical / s.rawBytes();
+            double comp = s.storedBytes() == 0 ? Double.NaN : (double) s.rawBytes() / s.storedBytes();
+            double saved = s.packBytes() == 0 ? Double.NaN : (double) logical / s.packBytes();
+            if (json) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("store", store.dir().toString());
+                m.put("blockSize", store.blockSize());
+                m.put("snapshots", snapshots);
+                m.put("views", views);
+                m.put("logicalBytes", logical);
+                m.put("chunks", s.chunks());
+                m.put("uniqueRawBytes", s.rawBytes());
+                m.put("storedBytes", s.storedBytes());
+                m.put("packFiles", s.packFiles());
+                m.put("packBytes", s.packBytes());
+                m.put("indexBytes", s.indexBytes());
+                m.put("dedupRatio", dedup);
+                m.put("compressionRatio", comp);
+                m.put("totalSavingRatio", saved);
+                printJson(m);
+            } else {
+                out().printf(Locale.ROOT, "store:        %s (block size %d KiB)%n", store.dir(), store.blockSize() / 1024);
+                out().printf(Locale.ROOT, "names:        %d snapshots, %d views%n", snapshots, views);
+                out().printf(Locale.ROOT, "logical:      %s (sum of every snapshot and view's base)%n", bytes(logical));
+                out().printf(Locale.ROOT, "unique data:  %s in %d chunks (dedup %s)%n", bytes(s.rawBytes()), s.chunks(), ratio(dedup));
+                out().printf(Locale.ROOT, "stored:       %s compressed (compression %s)%n", bytes(s.storedBytes()), ratio(comp));
+                out().printf(Locale.ROOT, "on disk:      %s in %d pack files + %s index (logical/packs %s)%n",
+                        bytes(s.packBytes()), s.packFiles(), bytes(s.indexBytes()), ratio(saved));
+            }
+            return 0;
+        }
+    }
+}

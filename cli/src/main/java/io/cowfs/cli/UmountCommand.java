@@ -1,0 +1,84 @@
+package io.cowfs.cli;
+
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
+import io.cowfs.fusefs.mount.MountRegistry;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "umount", mixinStandardHelpOptions = true,
+        description = {"Unmount a cowfs mount and wait until its process has persisted everything and exited.",
+                "Also clears a dead mount ('Transport endpoint is not connected')."})
+final class UmountCommand extends Base {
+    @Parameters(index = "0", paramLabel = "MOUNTPOINT")
+    Path mountpoint;
+
+    @Override
+    public Integer call() throws Exception {
+        Path mp = mountpoint.toAbsolutePath().normalize();
+        if (!Fuse.isMounted(mp)) {
+            throw new IllegalArgumentException(mp + " is not mounted");
+        }
+        Long pid = null;
+        if (Files.isDirectory(storeOptions.storeDir())) {
+            try (Store store = storeOptions.open()) {
+                for (MountRegistry.MountInfo m : MountRegistry.all(store).values()) {
+                    if (Path.of(m.mountpoint()).equals(mp)) {
+                        pid = m.pid();
+                    }
+                }
+            } catch (StoreException e) {
+                // unmounting needs no store; only the wait for its process does
+            }
+        }
+        if (pid == null) {
+            pid = daemonPid(mp);
+        }
+        String error = Fuse.unmount(mp, false);
+        if (error != null) {
+            String lazy = Fuse.unmount(mp, true);
+            if (lazy != null) {
+                throw new StoreException("cannot unmount " + mp + ": " + error);
+            }
+        }
+        if (pid != null) {
+            var h = ProcessHandle.of(pid);
+            if (h.isPresent()) {
+                try {
+                    h.get().onExit().get(60, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    throw new StoreException("unmounted " + mp + " but its process " + pid + " has not exited after 60 s");
+                }
+            }
+        }
+        out().println("unmounted " + mp);
+        return 0;
+    }
+
+    /** The mount process serving mp, found by its command line (any store). */
+    static Long daemonPid(Path mp) {
+        try (var procs = Files.list(Path.of("/proc"))) {
+            for (Path d : (Iterable<Path>) procs::iterator) {
+                String n = d.getFileName().toString();
+                if (!n.chars().allMatch(Character::isDigit)) {
+                    continue;
+                }
+                try {
+                    String[] args = new String(Files.readAllBytes(d.resolve("cmdline"))).split("\0");
+                    boolean ours = java.util.Arrays.asList(args).contains(Main.class.getName())
+                            && java.util.Arrays.asList(args).contains("--foreground");
+                    if (ours && args.length > 0 && Path.of(args[args.length - 1]).toAbsolutePath().normalize().equals(mp)) {
+                        return Long.parseLong(n);
+                    }
+                } catch (java.io.IOException | RuntimeException e) {
+                    // the process went away meanwhile
+                }
+            }
+        } catch (java.io.IOException e) {
+            return null;
+        }
+        return null;
+    }
+}

@@ -1,0 +1,39 @@
+package io.cowfs.cli;
+
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.Verifier;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "verify", mixinStandardHelpOptions = true,
+        description = "Re-read and re-hash every chunk in the store; report each bad one (exit 5 if any).")
+final class VerifyCommand extends Base {
+    @Option(names = "--json", description = "print JSON")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        try (Store store = storeOptions.open(); Progress bar = Progress.count("verify", "chunks")) {
+            bar.start(Verifier.count(store));
+            Verifier.Report r = Verifier.run(store, bar::step);
+            bar.close();
+            if (json) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("chunks", r.chunks());
+                m.put("bytes", r.bytes());
+                m.put("problems", r.problems().stream().map(p -> Map.of("chunk", p.id().hex(), "pack", p.pack(),
+                        "offset", p.offset(), "message", p.message())).toList());
+                printJson(m);
+            } else {
+                for (Verifier.Problem p : r.problems()) {
+                    out().println("BAD " + p.id().hex() + " " + p.pack() + "@" + p.offset() + ": " + p.message());
+                }
+                out().println("verified " + r.chunks() + " chunks (" + bytes(r.bytes()) + "): "
+                        + (r.problems().isEmpty() ? "all good" : r.problems().size() + " bad"));
+            }
+            return r.problems().isEmpty() ? 0 : Main.EXIT_DAMAGED;
+        }
+    }
+}

@@ -1,0 +1,231 @@
+package io.cowfs.fusefs.fuse;
+
+import io.cowfs.fusefs.vfs.Errno;
+import io.cowfs.fusefs.vfs.FsException;
+import io.cowfs.fusefs.vfs.Stat;
+import io.cowfs.fusefs.vfs.ViewFs;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.function.IntSupplier;
+import jnr.ffi.Pointer;
+import ru.serce.jnrfuse.FuseFillDir;
+import ru.serce.jnrfuse.FuseStubFS;
+import ru.serce.jnrfuse.struct.FileStat;
+import ru.serce.jnrfuse.struct.FuseFileInfo;
+import ru.serce.jnrfuse.struct.Statvfs;
+import ru.serce.jnrfuse.struct.Timespec;
+
+/**
+ * Read side of the jnr-fuse adapter: every callback is one {@link ViewFs} call inside
+ * {@link #guard}. Used as is for read-only snapshot mounts, where {@code flush} stays
+ * unimplemented so that the kernel does not send FLUSH at all; {@link WritableFuse} adds the rest.
+ *
+ * <p>File handles: {@code fi.fh} holds the inode number, so I/O on an open file never needs its
+ * path (required with {@code hard_remove}, where an unlinked open file has none).
+ */
+public class CowFuse extends FuseStubFS {
+    static final int O_ACCMODE = 3;
+    static final long UTIME_NOW = (1L << 30) - 1;
+    static final long UTIME_OMIT = (1L << 30) - 2;
+
+    protected final ViewFs vfs;
+    private final String fsName;
+
+    public CowFuse(ViewFs vfs, String fsName) {
+        this.vfs = vfs;
+        this.fsName = fsName;
+    }
+
+    @Override
+    protected String getFSName() {
+        return fsName;
+    }
+
+    /** The one place that turns errors into -errno; nothing thrown here may reach libfuse. */
+    protected static int guard(String op, String path, IntSupplier work) {
+        try {
+            return work.getAsInt();
+        } catch (FsException e) {
+            return -e.errno().code;
+        } catch (Throwable t) {
+            System.err.println(java.time.Instant.now() + " cowfs: " + op + " " + path + " failed: " + t);
+            return -Errno.EIO.code;
+        }
+    }
+
+    protected static long fh(FuseFileInfo fi) {
+        return fi == null ? 0 : fi.fh.get();
+    }
+
+    protected long ino(String path, FuseFileInfo fi) {
+        long h = fh(fi);
+        if (h != 0) {
+            return h;
+        }
+        if (path == null) {
+            throw new FsException(Errno.ENOENT, "no path");
+        }
+        return vfs.resolve(path);
+    }
+
+    static void fill(Stat s, FileStat st) {
+        st.st_ino.set(s.ino());
+        st.st_mode.set(s.mode());
+        st.st_nlink.set(s.nlink());
+        st.st_uid.set(s.uid());
+        st.st_gid.set(s.gid());
+        st.st_size.set(s.size());
+        st.st_blocks.set(s.blocks512());
+        st.st_blksize.set(4096);
+        st.st_rdev.set(s.rdev());
+        st.st_atim.tv_sec.set(Math.floorDiv(s.atimeNs(), 1_000_000_000L));
+        st.st_atim.tv_nsec.set(Math.floorMod(s.atimeNs(), 1_000_000_000L));
+        st.st_mtim.tv_sec.set(Math.floorDiv(s.mtimeNs(), 1_000_000_000L));
+        st.st_mtim.tv_nsec.set(Math.floorMod(s.mtimeNs(), 1_000_000_000L));
+        st.st_ctim.tv_sec.set(Math.floorDiv(s.ctimeNs(), 1_000_000_000L));
+        st.st_ctim.tv_nsec.set(Math.floorMod(s.ctimeNs(), 1_000_000_000L));
+    }
+
+    @Override
+    public int getattr(String path, FileStat stat) {
+        return guard("getattr", path, () -> {
+            fill(vfs.getattr(ino(path, null)), stat);
+            return 0;
+        });
+    }
+
+    @Override
+    public int fgetattr(String path, FileStat stat, FuseFileInfo fi) {
+        return guard("fgetattr", path, () -> {
+            fill(vfs.getattr(ino(path, fi)), stat);
+            return 0;
+        });
+    }
+
+    @Override
+    public int readlink(String path, Pointer buf, long size) {
+        return guard("readlink", path, () -> {
+            byte[] t = vfs.readlink(vfs.resolve(path));
+            int n = (int) Math.min(t.length, size - 1);
+            buf.put(0, t, 0, n);
+            buf.putByte(n, (byte) 0);
+            return 0;
+        });
+    }
+
+    @Override
+    public int open(String path, FuseFileInfo fi) {
+        return guard("open", path, () -> {
+            long ino = vfs.resolve(path);
+            vfs.open(ino, (fi.flags.get() & O_ACCMODE) != 0);
+            fi.fh.set(ino);
+            return 0;
+        });
+    }
+
+    @Override
+    public int read(String path, Pointer buf, long size, long offset, FuseFileInfo fi) {
+        return guard("read", path, () -> {
+            byte[] tmp = new byte[(int) size];
+            int n = vfs.read(ino(path, fi), offset, tmp, (int) size);
+            buf.put(0, tmp, 0, n);
+            return n;
+        });
+    }
+
+    @Override
+    public int release(String path, FuseFileInfo fi) {
+        return guard("release", path, () -> {
+            vfs.release(ino(path, fi));
+            return 0;
+        });
+    }
+
+    @Override
+    public int opendir(String path, FuseFileInfo fi) {
+        return guard("opendir", path, () -> {
+            fi.fh.set(vfs.resolve(path));
+            return 0;
+        });
+    }
+
+    @Override
+    public int readdir(String path, Pointer buf, FuseFillDir filter, long offset, FuseFileInfo fi) {
+        return guard("readdir", path, () -> {
+            List<ViewFs.DirEntry> entries = vfs.readdir(ino(path, fi));
+            filter.apply(buf, ".", null, 0);
+            filter.apply(buf, "..", null, 0);
+            for (ViewFs.DirEntry e : entries) {
+                if (filter.apply(buf, e.name(), null, 0) != 0) {
+                    break;
+                }
+            }
+            return 0;
+        });
+    }
+
+    @Override
+    public int statfs(String path, Statvfs st) {
+        return guard("statfs", path, () -> {
+            ViewFs.FsStat s = vfs.statfs();
+            st.f_bsize.set(s.blockSize());
+            st.f_frsize.set(s.blockSize());
+            st.f_blocks.set(s.blocks());
+            st.f_bfree.set(s.blocksFree());
+            st.f_bavail.set(s.blocksAvail());
+            st.f_files.set(s.files());
+            st.f_ffree.set(s.filesFree());
+            st.f_favail.set(s.filesFree());
+            st.f_namemax.set(s.nameMax());
+            return 0;
+        });
+    }
+
+    @Override
+    public int getxattr(String path, String name, Pointer value, long size) {
+        return guard("getxattr", path, () -> {
+            byte[] v = vfs.getxattr(vfs.resolve(path), name);
+            if (size == 0) {
+                return v.length;
+            }
+            if (v.length > size) {
+                return -Errno.ERANGE.code;
+            }
+            value.put(0, v, 0, v.length);
+            return v.length;
+        });
+    }
+
+    @Override
+    public int listxattr(String path, Pointer list, long size) {
+        return guard("listxattr", path, () -> {
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            for (String n : vfs.listxattr(vfs.resolve(path))) {
+                byte[] b = n.getBytes(StandardCharsets.UTF_8);
+                out.write(b, 0, b.length);
+                out.write(0);
+            }
+            byte[] all = out.toByteArray();
+            if (size == 0) {
+                return all.length;
+            }
+            if (all.length > size) {
+                return -Errno.ERANGE.code;
+            }
+            list.put(0, all, 0, all.length);
+            return all.length;
+        });
+    }
+
+    static long timeNs(Timespec t) {
+        long nsec = t.tv_nsec.longValue();
+        if (nsec == UTIME_OMIT) {
+            return ViewFs.OMIT;
+        }
+        if (nsec == UTIME_NOW) {
+            java.time.Instant i = java.time.Instant.now();
+            return i.getEpochSecond() * 1_000_000_000L + i.getNano();
+        }
+        return t.tv_sec.get() * 1_000_000_000L + nsec;
+    }
+}

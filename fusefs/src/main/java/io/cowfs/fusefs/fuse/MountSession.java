@@ -1,0 +1,145 @@
+package io.cowfs.fusefs.fuse;
+
+import io.cowfs.fusefs.vfs.ViewFs;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import ru.serce.jnrfuse.FuseStubFS;
+
+/**
+ * Mounts one ViewFs with jnr-fuse and serves it until it is unmounted. The mount options are
+ * chosen per kind of mount (docs/MOUNT-OPTIONS.md says why each one is there):
+ * a snapshot is immutable, so the kernel may cache pages, entries and attributes for an hour;
+ * a view is changed only through this mount, so entries may be cached, but attributes are not
+ * (libfuse's path-based API gives each hardlink name its own kernel inode, so a write through one
+ * name must be seen at once through the other) and page caches are checked on open (auto_cache).
+ */
+public final class MountSession {
+    private MountSession() {
+    }
+
+    public static List<String> options(boolean readOnly, boolean allowOther, String fsName) {
+        List<String> o = new ArrayList<>();
+        o.add("fsname=" + fsName.replace(",", "_"));
+        o.add("subtype=cowfs");
+        o.add("use_ino");
+        o.add("readdir_ino");
+        o.add("default_permissions");
+        o.add("max_read=131072");
+        if (readOnly) {
+            o.add("ro");
+            o.add("kernel_cache");
+            o.add("entry_timeout=3600");
+            o.add("attr_timeout=3600");
+            o.add("negative_timeout=3600");
+        } else {
+            o.add("hard_remove");
+            o.add("big_writes");
+            o.add("max_write=131072");
+            o.add("auto_cache");
+            o.add("entry_timeout=60");
+            o.add("negative_timeout=60");
+            o.add("attr_timeout=0");
+        }
+        if (allowOther) {
+            o.add("allow_other");
+        }
+        return o;
+    }
+
+    /** Checks a mountpoint the way the user should hear about it (one line each). */
+    public static void checkMountpoint(Path mp) {
+        if (!Files.exists(mp)) {
+            throw new IllegalArgumentException("mountpoint " + mp + " does not exist (mkdir it first)");
+        }
+        if (!Files.isDirectory(mp)) {
+            throw new IllegalArgumentException("mountpoint " + mp + " is not a directory");
+        }
+        try (var s = Files.list(mp)) {
+            if (s.findAny().isPresent()) {
+                throw new IllegalArgumentException("mountpoint " + mp + " is not empty");
+            }
+        } catch (IOException e) {
+            throw new IllegalArgumentException("mountpoint " + mp + " is not usable: " + e.getMessage()
+                    + " (a dead mount? run: cowfs umount " + mp + ")");
+        }
+    }
+
+    /**
+     * Mounts and blocks until the filesystem is unmounted (fusermount -u, umount, or SIGTERM).
+     * onReady runs once the mountpoint answers.
+     */
+    public static void serve(ViewFs vfs, Path mp, boolean allowOther, String fsName, Runnable onReady) {
+        FuseStubFS fs = vfs.readOnly() ? new CowFuse(vfs, fsName) : new WritableFuse(vfs, fsName);
+        List<String> opts = options(vfs.readOnly(), allowOther, fsName);
+        String[] args = {"-o", String.join(",", opts)};
+        Throwable[] failure = new Throwable[1];
+        Thread t = new Thread(() -> {
+            try {
+                fs.mount(mp, true, Boolean.getBoolean("cowfs.fuseDebug"), args);
+            } catch (Throwable e) {
+                failure[0] = e;
+            }
+        }, "cowfs-fuse-main");
+        t.start();
+        long dev0 = device(mp.getParent());
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (t.isAlive() && System.nanoTime() < deadline) {
+            long d = device(mp);
+            if (d != -1 && d != dev0 && isMounted(mp)) {
+                break;
+            }
+            sleep(10);
+        }
+        if (!t.isAlive()) {
+            throw new IllegalStateException("mount failed: " + (failure[0] == null ? "libfuse exited" : failure[0].getMessage()));
+        }
+        onReady.run();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            fs.umount();
+            vfs.close();
+        }));
+        try {
+            t.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    static boolean isMounted(Path mp) {
+        try {
+            String want = mp.toAbsolutePath().normalize().toString();
+            for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
+                String[] f = line.split(" ");
+                if (f.length > 2 && unescape(f[1]).equals(want)) {
+                    return true;
+                }
+            }
+        } catch (IOException e) {
+            return false;
+        }
+        return false;
+    }
+
+    public static String unescape(String s) {
+        return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\");
+    }
+
+    static long device(Path p) {
+        try {
+            return ((Number) Files.getAttribute(p, "unix:dev")).longValue();
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,199 @@
+package io.cowfs.fusefs.fuse;
+
+import io.cowfs.fusefs.vfs.Errno;
+import io.cowfs.fusefs.vfs.FsException;
+import io.cowfs.fusefs.vfs.ViewFs;
+import java.nio.charset.StandardCharsets;
+import jnr.ffi.Pointer;
+import ru.serce.jnrfuse.struct.FuseFileInfo;
+import ru.serce.jnrfuse.struct.Timespec;
+
+/** The adapter for writable views: the read side plus every changing callback. */
+public class WritableFuse extends CowFuse {
+    private static final int S_IFMT = 0170000;
+
+    public WritableFuse(ViewFs vfs, String fsName) {
+        super(vfs, fsName);
+    }
+
+    private int uid() {
+        return getContext().uid.intValue();
+    }
+
+    private int gid() {
+        return getContext().gid.intValue();
+    }
+
+    private static int id(long v) {
+        return v == 0xFFFFFFFFL || v == -1 ? -1 : (int) v;
+    }
+
+    @Override
+    public int mknod(String path, long mode, long rdev) {
+        return guard("mknod", path, () -> {
+            ViewFs.Parent p = vfs.parent(path);
+            vfs.mknod(p.dir(), p.name(), (int) mode, rdev, uid(), gid());
+            return 0;
+        });
+    }
+
+    @Override
+    public int create(String path, long mode, FuseFileInfo fi) {
+        return guard("create", path, () -> {
+            ViewFs.Parent p = vfs.parent(path);
+            long ino = vfs.create(p.dir(), p.name(), (int) mode & ~S_IFMT, uid(), gid());
+            fi.fh.set(ino);
+            return 0;
+        });
+    }
+
+    @Override
+    public int mkdir(String path, long mode) {
+        return guard("mkdir", path, () -> {
+            ViewFs.Parent p = vfs.parent(path);
+            vfs.mkdir(p.dir(), p.name(), (int) mode, uid(), gid());
+            return 0;
+        });
+    }
+
+    @Override
+    public int symlink(String target, String link) {
+        return guard("symlink", link, () -> {
+            ViewFs.Parent p = vfs.parent(link);
+            vfs.symlink(target.getBytes(StandardCharsets.UTF_8), p.dir(), p.name(), uid(), gid());
+            return 0;
+        });
+    }
+
+    @Override
+    public int link(String oldpath, String newpath) {
+        return guard("link", newpath, () -> {
+            long ino = vfs.resolve(oldpath);
+            ViewFs.Parent p = vfs.parent(newpath);
+            vfs.link(ino, p.dir(), p.name());
+            return 0;
+        });
+    }
+
+    @Override
+    public int unlink(String path) {
+        return guard("unlink", path, () -> {
+            ViewFs.Parent p = vfs.parent(path);
+            vfs.unlink(p.dir(), p.name());
+            return 0;
+        });
+    }
+
+    @Override
+    public int rmdir(String path) {
+        return guard("rmdir", path, () -> {
+            ViewFs.Parent p = vfs.parent(path);
+            vfs.rmdir(p.dir(), p.name());
+            return 0;
+        });
+    }
+
+    @Override
+    public int rename(String oldpath, String newpath) {
+        return guard("rename", oldpath, () -> {
+            if (newpath.startsWith(oldpath + "/")) {
+                throw new FsException(Errno.EINVAL, "cannot move a directory into itself");
+            }
+            ViewFs.Parent from = vfs.parent(oldpath);
+            ViewFs.Parent to = vfs.parent(newpath);
+            vfs.rename(from.dir(), from.name(), to.dir(), to.name());
+            return 0;
+        });
+    }
+
+    @Override
+    public int chmod(String path, long mode) {
+        return guard("chmod", path, () -> {
+            vfs.chmod(vfs.resolve(path), (int) mode);
+            return 0;
+        });
+    }
+
+    @Override
+    public int chown(String path, long uid, long gid) {
+        return guard("chown", path, () -> {
+            vfs.chown(vfs.resolve(path), id(uid), id(gid));
+            return 0;
+        });
+    }
+
+    @Override
+    public int truncate(String path, long size) {
+        return guard("truncate", path, () -> {
+            vfs.truncate(vfs.resolve(path), size);
+            return 0;
+        });
+    }
+
+    @Override
+    public int ftruncate(String path, long size, FuseFileInfo fi) {
+        return guard("ftruncate", path, () -> {
+            vfs.truncate(ino(path, fi), size);
+            return 0;
+        });
+    }
+
+    @Override
+    public int utimens(String path, Timespec[] timespec) {
+        return guard("utimens", path, () -> {
+            vfs.utimens(vfs.resolve(path), timeNs(timespec[0]), timeNs(timespec[1]));
+            return 0;
+        });
+    }
+
+    @Override
+    public int write(String path, Pointer buf, long size, long offset, FuseFileInfo fi) {
+        return guard("write", path, () -> {
+            byte[] tmp = new byte[(int) size];
+            buf.get(0, tmp, 0, (int) size);
+            return vfs.write(ino(path, fi), offset, tmp, (int) size);
+        });
+    }
+
+    @Override
+    public int flush(String path, FuseFileInfo fi) {
+        return guard("flush", path, () -> {
+            vfs.flush(ino(path, fi));
+            return 0;
+        });
+    }
+
+    @Override
+    public int fsync(String path, int isdatasync, FuseFileInfo fi) {
+        return guard("fsync", path, () -> {
+            vfs.fsync(ino(path, fi));
+            return 0;
+        });
+    }
+
+    @Override
+    public int fsyncdir(String path, FuseFileInfo fi) {
+        return guard("fsyncdir", path, () -> {
+            vfs.fsync(0);
+            return 0;
+        });
+    }
+
+    @Override
+    public int setxattr(String path, String name, Pointer value, long size, int flags) {
+        return guard("setxattr", path, () -> {
+            byte[] v = new byte[(int) size];
+            value.get(0, v, 0, (int) size);
+            vfs.setxattr(vfs.resolve(path), name, v, flags);
+            return 0;
+        });
+    }
+
+    @Override
+    public int removexattr(String path, String name) {
+        return guard("removexattr", path, () -> {
+            vfs.removexattr(vfs.resolve(path), name);
+            return 0;
+        });
+    }
+}

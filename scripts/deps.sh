@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what cowfs and its tests need on Debian/Ubuntu (as root), or says exactly what to run.
+set -euo pipefail
+pkgs=(libfuse2 fuse3 attr git gcc make)
+command -v java >/dev/null && java -version 2>&1 | grep -qE 'version "(1[7-9]|2[0-9])' || pkgs+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || pkgs+=(maven)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+# Never the old 'fuse' package: it conflicts with fuse3 (see docs/DECISIONS.md).
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "cowfs: missing packages; run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "cowfs: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq "${missing[@]}" >&2
+fi
+[[ -e /dev/fuse ]] || { echo "cowfs: /dev/fuse is missing (in a container: --device /dev/fuse --cap-add SYS_ADMIN)" >&2; exit 1; }

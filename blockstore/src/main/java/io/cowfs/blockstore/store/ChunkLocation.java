@@ -12,7 +12,7 @@ package io.cowfs.blockstore.store;
 public record ChunkLocation(long pack, long offset, int storedLen, int rawLen, long gen) {
     static final int ENCODED = 32;
 
-    byte[] encode() {
+    public byte[] encode() {
         byte[] b = new byte[ENCODED];
         StoreIndex.putLong(b, 0, pack);
         StoreIndex.putLong(b, 8, offset);
@@ -22,7 +22,7 @@ public record ChunkLocation(long pack, long offset, int storedLen, int rawLen, l
         return b;
     }
 
-    static ChunkLocation decode(byte[] b) {
+    public static ChunkLocation decode(byte[] b) {
         if (b.length != ENCODED) {
             throw new StoreException("index entry of " + b.length + " bytes, expected " + ENCODED);
         }
@@ -30,7 +30,7 @@ public record ChunkLocation(long pack, long offset, int storedLen, int rawLen, l
                 StoreIndex.getInt(b, 16), StoreIndex.getInt(b, 20), StoreIndex.getLong(b, 24));
     }
 
-    ChunkLocation withGen(long g) {
+    public ChunkLocation withGen(long g) {
         return new ChunkLocation(pack, offset, storedLen, rawLen, g);
     }
 }

@@ -87,6 +87,66 @@ public final class Packs implements AutoCloseable {
         }
     }
 
+    /**
+     * Copies a chunk's stored record from another pack into this process's pack without
+     * decoding it (gc compaction). The record header is checked against the index first.
+     */
+    public synchronized ChunkLocation copyRecord(ChunkId id, ChunkLocation loc) throws NoSuchFileException {
+        FileChannel ch = channel(loc.pack());
+        ByteBuffer buf = ByteBuffer.allocate(HEADER + loc.storedLen());
+        try {
+            long pos = loc.offset();
+            while (buf.hasRemaining()) {
+                int n = ch.read(buf, pos);
+                if (n < 0) {
+                    throw new StoreException.ChunkCorruptException(id, "pack " + fileName(loc.pack()) + " is truncated");
+                }
+                pos += n;
+            }
+        } catch (IOException e) {
+            throw new StoreException("cannot read pack " + fileName(loc.pack()) + ": " + e.getMessage(), e);
+        }
+        buf.flip();
+        if (buf.getInt(0) != RECORD_MAGIC) {
+            throw new StoreException.ChunkCorruptException(id, "bad record header in " + fileName(loc.pack()) + " offset " + loc.offset());
+        }
+        byte[] stored = new byte[loc.storedLen()];
+        buf.position(HEADER);
+        buf.get(stored);
+        int codec = buf.get(HEADER - 1);
+        if (writer == null || writer.size >= ROLLOVER) {
+            if (writer != null) {
+                writer.close();
+            }
+            writer = new Writer(newPackId());
+        }
+        Writer w = writer;
+        try {
+            long at = w.append(id, stored, loc.rawLen(), codec);
+            return new ChunkLocation(w.packId, at, stored.length, loc.rawLen(), loc.gen());
+        } catch (StoreException e) {
+            writer = null;
+            w.close();
+            throw e;
+        }
+    }
+
+    /** Ids of the pack files present. */
+    public java.util.List<Long> list() {
+        java.util.List<Long> out = new java.util.ArrayList<>();
+        try (var s = Files.list(dir)) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                String n = p.getFileName().toString();
+                if (n.startsWith("pack-") && n.endsWith(".pack") && n.length() == 26) {
+                    out.add(idOf(p));
+                }
+            }
+        } catch (IOException e) {
+            throw new StoreException("cannot list " + dir + ": " + e.getMessage(), e);
+        }
+        return out;
+    }
+
     /** Forces appended chunks to disk (fsync of the current pack). */
     public synchronized void sync() {
         if (writer != null) {
@@ -240,12 +300,21 @@ public final class Packs implements AutoCloseable {
         Writer(long packId) {
             this.packId = packId;
             Path p = path(packId);
+            Path tmp = p.resolveSibling(p.getFileName() + ".new");
             try {
-                ch = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+                // created under another name and locked before it gets its real one, so that gc
+                // never sees an unlocked pack that is about to be written
+                ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
                 lock = ch.lock();
                 ch.write(ByteBuffer.wrap(FILE_MAGIC), 0);
                 size = FILE_MAGIC.length;
+                Files.move(tmp, p, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
             } catch (IOException e) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // nothing was written
+                }
                 try {
                     Files.deleteIfExists(p);
                 } catch (IOException ignored) {

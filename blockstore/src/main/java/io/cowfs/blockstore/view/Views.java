@@ -39,6 +39,30 @@ public final class Views {
         return Freezer.freeze(store, new SnapshotReader(store, view.root()), s);
     }
 
+    /** Files and logical bytes of a view as it is now (base adjusted by the persisted delta). */
+    public static long[] filesAndBytes(Store store, CatalogEntry view) {
+        SnapshotReader base = new SnapshotReader(store, view.root());
+        long files = base.root().files();
+        long bytes = base.root().logicalBytes();
+        if (!view.isView()) {
+            return new long[] {files, bytes};
+        }
+        ViewDelta.State s = store.index().read(txn -> new ViewDelta(store.index()).load(txn, view.viewId()));
+        for (var e : s.inodes.entrySet()) {
+            io.cowfs.blockstore.tree.Inode before = base.inode(e.getKey());
+            io.cowfs.blockstore.tree.Inode now = e.getValue();
+            if (before != null && before.type == io.cowfs.blockstore.tree.FileType.REGULAR) {
+                files--;
+                bytes -= before.size;
+            }
+            if (now != null && now.nlink > 0 && now.type == io.cowfs.blockstore.tree.FileType.REGULAR) {
+                files++;
+                bytes += now.size;
+            }
+        }
+        return new long[] {files, bytes};
+    }
+
     /** Delta size of a view: changed inodes, changed names, overridden blocks. */
     public static long[] deltaCounts(Store store, CatalogEntry view) {
         ViewDelta.State s = store.index().read(txn -> new ViewDelta(store.index()).load(txn, view.viewId()));

@@ -1,0 +1,185 @@
+package io.cowfs.blockstore.gc;
+
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.ChunkLocation;
+import io.cowfs.blockstore.store.Packs;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.LongConsumer;
+
+/**
+ * Reclaims chunks nothing refers to, then compacts pack files (docs/GC.md).
+ *
+ * <p>Sweep: in one LMDB write transaction (so no other process commits meanwhile) every chunk
+ * reachable from the catalog (snapshots, views' bases and deltas) is marked, and every other
+ * index entry stamped before the oldest live lease is deleted. Compaction: each pack that no
+ * process is appending to is deleted if nothing in it is indexed, or rewritten into gc's own
+ * pack if less than {@link #REWRITE_BELOW} of it is live; index entries move by compare-and-set,
+ * packs are fsynced before the index that names them, and the old pack is unlinked last.
+ */
+public final class GarbageCollector {
+    static final double REWRITE_BELOW = 0.6;
+
+    /** What a run did. */
+    public record Result(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten,
+                         long packBytesBefore, long packBytesAfter, long millis) {
+        public long freedBytes() {
+            return packBytesBefore - packBytesAfter;
+        }
+    }
+
+    private final Store store;
+
+    public GarbageCollector(Store store) {
+        this.store = store;
+    }
+
+    /** Work units for a progress bar: catalog entries plus pack files. */
+    public long workUnits() {
+        return new Catalog(store).list().size() + store.packs().list().size();
+    }
+
+    public Result run(LongConsumer progress) {
+        long t0 = System.nanoTime();
+        Packs packs = store.packs();
+        long before = packBytes();
+        Reachability reach = new Reachability(store);
+        Catalog catalog = new Catalog(store);
+        long[] swept = store.index().write(txn -> {
+            long floor = store.leaseFloor(txn);
+            Set<ChunkId> live = new HashSet<>();
+            for (CatalogEntry e : catalog.list(txn)) {
+                reach.entry(txn, e, live, id -> { });
+                progress.accept(1);
+            }
+            List<byte[]> dead = new ArrayList<>();
+            long bytes = 0;
+            for (var kv : store.index().chunks.iterate(txn)) {
+                ChunkId id = ChunkId.of(kv.key());
+                if (live.contains(id)) {
+                    continue;
+                }
+                ChunkLocation loc = decode(kv.val());
+                if (loc.gen() >= floor) {
+                    continue; // an unfinished operation may still name it
+                }
+                dead.add(kv.key());
+                bytes += loc.storedLen() + Packs.HEADER;
+            }
+            for (byte[] k : dead) {
+                store.index().chunks.delete(txn, k);
+            }
+            return new long[] {dead.size(), bytes};
+        });
+        long[] compacted = compact(progress);
+        store.dropCache();
+        return new Result(swept[0], swept[1], compacted[0], compacted[1], before, packBytes(),
+                (System.nanoTime() - t0) / 1_000_000);
+    }
+
+    private static ChunkLocation decode(byte[] v) {
+        return ChunkLocation.decode(v);
+    }
+
+    private long[] compact(LongConsumer progress) {
+        Packs packs = store.packs();
+        Map<Long, List<Map.Entry<ChunkId, ChunkLocation>>> byPack = new HashMap<>();
+        store.index().read(txn -> {
+            for (var kv : store.index().chunks.iterate(txn)) {
+                ChunkLocation loc = decode(kv.val());
+                byPack.computeIfAbsent(loc.pack(), k -> new ArrayList<>()).add(Map.entry(ChunkId.of(kv.key()), loc));
+            }
+            return null;
+        });
+        long deleted = 0;
+        long rewritten = 0;
+        for (long packId : packs.list()) {
+            progress.accept(1);
+            if (packs.isLive(packId)) {
+                continue;
+            }
+            long size;
+            try {
+                size = Files.size(packs.path(packId));
+            } catch (IOException e) {
+                continue;
+            }
+            List<Map.Entry<ChunkId, ChunkLocation>> entries = byPack.getOrDefault(packId, List.of());
+            long liveBytes = 0;
+            for (var e : entries) {
+                liveBytes += e.getValue().storedLen() + Packs.HEADER;
+            }
+            if (!entries.isEmpty() && liveBytes >= REWRITE_BELOW * size) {
+                continue;
+            }
+            if (!entries.isEmpty()) {
+                Map<ChunkId, ChunkLocation> moved = new HashMap<>();
+                for (var e : entries) {
+                    try {
+                        moved.put(e.getKey(), packs.copyRecord(e.getKey(), e.getValue()));
+                    } catch (NoSuchFileException ex) {
+                        break;
+                    } catch (StoreException.ChunkCorruptException ex) {
+                        // leave the damaged pack in place: verify/fsck report it, nothing is lost by waiting
+                        moved = null;
+                        break;
+                    }
+                }
+                if (moved == null || moved.size() != entries.size()) {
+                    continue;
+                }
+                packs.sync();
+                Map<ChunkId, ChunkLocation> finalMoved = moved;
+                store.index().write(txn -> {
+                    for (var e : finalMoved.entrySet()) {
+                        byte[] cur = store.index().chunks.get(txn, e.getKey().bytes());
+                        if (cur != null && decode(cur).pack() == packId) {
+                            ChunkLocation now = decode(cur);
+                            store.index().chunks.put(txn, e.getKey().bytes(),
+                                    e.getValue().withGen(now.gen()).encode());
+                        }
+                    }
+                    return null;
+                });
+                store.index().sync();
+                rewritten++;
+            }
+            // Nothing can point to the pack now: only its (finished) writer ever added entries for
+            // it, and every entry found above was moved by compare-and-set.
+            try {
+                Files.deleteIfExists(packs.path(packId));
+                packs.forget(packId);
+                if (entries.isEmpty()) {
+                    deleted++;
+                }
+            } catch (IOException e) {
+                throw new StoreException("cannot delete pack " + packs.path(packId) + ": " + e.getMessage(), e);
+            }
+        }
+        packs.closeWriter();
+        return new long[] {deleted, rewritten};
+    }
+
+    private long packBytes() {
+        long n = 0;
+        for (long id : store.packs().list()) {
+            try {
+                n += Files.size(store.packs().path(id));
+            } catch (IOException e) {
+                // deleted meanwhile
+            }
+        }
+        return n;
+    }
+}

@@ -1,0 +1,64 @@
+package io.cowfs.cli;
+
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.tree.SnapshotReader;
+import io.cowfs.blockstore.tree.TreeDiff;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "diff", mixinStandardHelpOptions = true,
+        description = {"Paths that differ between two snapshots or views:",
+                "A added, D removed, M content (or type) modified, m metadata only (mode, owner, mtime, xattrs)."})
+final class DiffCommand extends Base {
+    @Parameters(index = "0", paramLabel = "A")
+    String from;
+
+    @Parameters(index = "1", paramLabel = "B")
+    String to;
+
+    @Option(names = "--json", description = "print JSON")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        try (Store store = storeOptions.open()) {
+            Catalog catalog = new Catalog(store);
+            CatalogEntry a = catalog.get(from);
+            CatalogEntry b = catalog.get(to);
+            List<TreeDiff.Change> changes;
+            try (Store.Lease lease = store.lease()) {
+                ChunkId ra = a.isView() ? Freeze.freeze(store, a) : a.root();
+                ChunkId rb = b.isView() ? Freeze.freeze(store, b) : b.root();
+                changes = new TreeDiff(new SnapshotReader(store, ra), new SnapshotReader(store, rb)).run();
+            }
+            if (json) {
+                printJson(changes.stream().map(c -> {
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    m.put("change", c.kind().name().toLowerCase());
+                    m.put("path", c.path());
+                    m.put("type", c.type().name().toLowerCase());
+                    return m;
+                }).toList());
+            } else {
+                for (TreeDiff.Change c : changes) {
+                    String k = switch (c.kind()) {
+                        case ADDED -> "A";
+                        case REMOVED -> "D";
+                        case MODIFIED -> "M";
+                        case METADATA -> "m";
+                    };
+                    boolean dir = c.type() == io.cowfs.blockstore.tree.FileType.DIRECTORY && !c.path().equals("/");
+                    out().println(k + " " + c.path() + (dir ? "/" : ""));
+                }
+            }
+            return 0;
+        }
+    }
+}

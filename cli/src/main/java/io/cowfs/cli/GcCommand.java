@@ -1,0 +1,45 @@
+package io.cowfs.cli;
+
+import io.cowfs.blockstore.gc.GarbageCollector;
+import io.cowfs.blockstore.store.Store;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "gc", mixinStandardHelpOptions = true,
+        description = {"Reclaim chunks that no snapshot or view refers to and give their space back to the host.",
+                "Safe while views are mounted and written, while imports run, and after crashes."})
+final class GcCommand extends Base {
+    @Option(names = "--json", description = "print JSON")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        try (Store store = storeOptions.open(); Progress bar = Progress.count("gc", "steps")) {
+            GarbageCollector gc = new GarbageCollector(store);
+            bar.start(gc.workUnits());
+            GarbageCollector.Result r = gc.run(bar::step);
+            bar.close();
+            if (json) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("chunksDeleted", r.chunksDeleted());
+                m.put("storedBytesDeleted", r.storedBytesDeleted());
+                m.put("packsDeleted", r.packsDeleted());
+                m.put("packsRewritten", r.packsRewritten());
+                m.put("packBytesBefore", r.packBytesBefore());
+                m.put("packBytesAfter", r.packBytesAfter());
+                m.put("freedBytes", r.freedBytes());
+                m.put("millis", r.millis());
+                printJson(m);
+            } else {
+                out().printf(Locale.ROOT, "gc: %d unreferenced chunks (%s) removed; %d packs deleted, %d rewritten; "
+                                + "packs %s -> %s, freed %s in %.2f s%n",
+                        r.chunksDeleted(), bytes(r.storedBytesDeleted()), r.packsDeleted(), r.packsRewritten(),
+                        bytes(r.packBytesBefore()), bytes(r.packBytesAfter()), bytes(r.freedBytes()), r.millis() / 1000.0);
+            }
+            return 0;
+        }
+    }
+}

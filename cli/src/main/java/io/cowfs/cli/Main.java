@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
         description = "Copy-on-write views of directory trees, backed by a deduplicating, compressed chunk store.",
         subcommands = {InitCommand.class, ImportCommand.class, ForkCommand.class, MountCommand.class,
                 UmountCommand.class, SnapshotCommand.class, ListCommand.class, ShowCommand.class,
-                ExportCommand.class, VerifyCommand.class, StatsCommand.class, RmCommand.class, GcCommand.class, DiffCommand.class, DuCommand.class,
+                ExportCommand.class, VerifyCommand.class, StatsCommand.class, RmCommand.class, GcCommand.class, DiffCommand.class, DuCommand.class, FsckCommand.class,
                 CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:success", "1:the operation failed (the message says why)", "2:bad arguments",

@@ -1,0 +1,293 @@
+package io.cowfs.blockstore.gc;
+
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.ChunkLocation;
+import io.cowfs.blockstore.store.Packs;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
+import io.cowfs.blockstore.store.StoreIndex;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.LongConsumer;
+import org.lmdbjava.KeyRange;
+
+/**
+ * Structural check of a store: the index against the pack files (every entry's record header
+ * present and matching), every object reachable from the catalog present and decodable, view
+ * deltas matching catalog entries, leases and run/ records of dead processes. With repair, fixes
+ * what needs no guessing: an index entry re-pointed to another intact copy of the same chunk
+ * found in the packs (its hash is checked), orphan view deltas dropped, dead leases and stale
+ * run/ files removed. It never invents data.
+ */
+public final class Fsck {
+    /** One finding; repaired says whether --repair fixed it. */
+    public record Problem(String what, boolean repairable, boolean repaired) {
+    }
+
+    public record Report(long chunks, long packs, long names, long orphanRecords, long orphanBytes, List<Problem> problems) {
+        public boolean clean() {
+            return problems.stream().allMatch(Problem::repaired);
+        }
+    }
+
+    private final Store store;
+    private final boolean repair;
+    private final List<Problem> problems = new ArrayList<>();
+
+    public Fsck(Store store, boolean repair) {
+        this.store = store;
+        this.repair = repair;
+    }
+
+    private void problem(String what, boolean repairable, boolean repaired) {
+        problems.add(new Problem(what, repairable, repaired));
+    }
+
+    /** A valid-looking record found by scanning the packs. */
+    private record Found(long pack, long offset, int storedLen, int rawLen) {
+    }
+
+    public Report run(LongConsumer progress) {
+        Packs packs = store.packs();
+        // 1. scan every pack's record headers
+        Map<ChunkId, Found> found = new HashMap<>();
+        Map<Long, Long> packSizes = new HashMap<>();
+        for (long p : packs.list()) {
+            scanPack(p, found, packSizes);
+            progress.accept(1);
+        }
+        // 2. index entries against the packs
+        Map<ChunkId, ChunkLocation> index = new HashMap<>();
+        store.index().read(txn -> {
+            for (var kv : store.index().chunks.iterate(txn)) {
+                index.put(ChunkId.of(kv.key()), ChunkLocation.decode(kv.val()));
+            }
+            return null;
+        });
+        Map<ChunkId, ChunkLocation> fixes = new HashMap<>();
+        for (var e : index.entrySet()) {
+            ChunkId id = e.getKey();
+            ChunkLocation loc = e.getValue();
+            String bad = checkHeader(id, loc, packSizes);
+            if (bad == null) {
+                continue;
+            }
+            Found f = found.get(id);
+            boolean fixable = f != null && (f.pack() != loc.pack() || f.offset() != loc.offset()) && intact(id, f);
+            if (fixable && repair) {
+                fixes.put(id, new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), loc.gen()));
+            }
+            problem("chunk " + id.hex() + ": " + bad + (fixable ? "; an intact copy exists in " + Packs.fileName(f.pack()) : "; no other copy"),
+                    fixable, fixable && repair);
+        }
+        if (!fixes.isEmpty()) {
+            store.index().write(txn -> {
+                fixes.forEach((id, loc) -> store.index().chunks.put(txn, id.bytes(), loc.encode()));
+                return null;
+            });
+            index.putAll(fixes);
+        }
+        // 3. everything reachable from the catalog is indexed, and objects decode
+        List<CatalogEntry> names = new Catalog(store).list();
+        Set<ChunkId> reachable = new HashSet<>();
+        Reachability reach = new Reachability(store);
+        Set<Long> viewIds = new HashSet<>();
+        for (CatalogEntry e : names) {
+            if (e.isView() && !viewIds.add(e.viewId())) {
+                problem("view '" + e.name() + "' shares its delta id " + e.viewId() + " with another view", false, false);
+            }
+            Set<ChunkId> mine = new HashSet<>();
+            try {
+                store.index().read(txn -> {
+                    reach.entry(txn, e, mine, id -> { });
+                    return null;
+                });
+            } catch (StoreException ex) {
+                problem((e.isView() ? "view '" : "snapshot '") + e.name() + "' cannot be walked: " + ex.getMessage(), false, false);
+            }
+            for (ChunkId id : mine) {
+                if (!index.containsKey(id)) {
+                    Found f = found.get(id);
+                    boolean fixable = f != null && intact(id, f);
+                    if (fixable && repair) {
+                        store.index().write(txn -> store.index().chunks.put(txn, id.bytes(),
+                                new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0).encode()));
+                        index.put(id, new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0));
+                    }
+                    problem("'" + e.name() + "' needs chunk " + id.hex() + " which the index lacks"
+                            + (fixable ? " (found intact in " + Packs.fileName(f.pack()) + ")" : ""), fixable, fixable && repair);
+                }
+            }
+            reachable.addAll(mine);
+            progress.accept(1);
+        }
+        // 4. view deltas without a catalog entry
+        Set<Long> deltaIds = new HashSet<>();
+        store.index().read(txn -> {
+            for (var db : List.of(store.index().vinode, store.index().vdirent, store.index().vblock)) {
+                long last = -1;
+                for (var kv : db.iterate(txn)) {
+                    long v = StoreIndex.getLong(kv.key(), 0);
+                    if (v != last) {
+                        deltaIds.add(v);
+                        last = v;
+                    }
+                }
+            }
+            return null;
+        });
+        deltaIds.removeAll(viewIds);
+        for (long orphan : deltaIds) {
+            if (repair) {
+                store.index().write(txn -> {
+                    new io.cowfs.blockstore.view.ViewDelta(store.index()).drop(txn, orphan);
+                    return null;
+                });
+            }
+            problem("delta of view id " + orphan + " belongs to no name (left by an interrupted rm)", true, repair);
+        }
+        // 5. leases and run/ records of dead processes
+        long leases = store.index().read(txn -> store.index().leases.stat(txn).entries);
+        long live = store.index().read(txn -> {
+            long n = 0;
+            for (var kv : store.index().leases.iterate(txn)) {
+                long pid = StoreIndex.getLong(kv.val(), 0);
+                if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+                    n++;
+                }
+            }
+            return n;
+        });
+        if (leases > live) {
+            if (repair) {
+                store.index().write(store::leaseFloor);
+            }
+            problem((leases - live) + " lease(s) of dead processes", true, repair);
+        }
+        staleRunFiles();
+        long orphanRecords = 0;
+        long orphanBytes = 0;
+        for (var f : found.entrySet()) {
+            ChunkLocation l = index.get(f.getKey());
+            if (l == null || l.pack() != f.getValue().pack() || l.offset() != f.getValue().offset()) {
+                orphanRecords++;
+                orphanBytes += f.getValue().storedLen() + Packs.HEADER;
+            }
+        }
+        return new Report(index.size(), packSizes.size(), names.size(), orphanRecords, orphanBytes, List.copyOf(problems));
+    }
+
+    private boolean intact(ChunkId id, Found f) {
+        try {
+            store.packs().read(id, new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0));
+            return true;
+        } catch (StoreException | IOException e) {
+            return false;
+        }
+    }
+
+    private String checkHeader(ChunkId id, ChunkLocation loc, Map<Long, Long> packSizes) {
+        Long size = packSizes.get(loc.pack());
+        if (size == null) {
+            return "its pack " + Packs.fileName(loc.pack()) + " is missing";
+        }
+        if (loc.offset() + Packs.HEADER + loc.storedLen() > size) {
+            return "its record at " + Packs.fileName(loc.pack()) + " offset " + loc.offset() + " runs past the end of the pack (truncated)";
+        }
+        try (FileChannel ch = FileChannel.open(store.packs().path(loc.pack()), StandardOpenOption.READ)) {
+            ByteBuffer h = ByteBuffer.allocate(Packs.HEADER);
+            ch.read(h, loc.offset());
+            h.flip();
+            if (h.remaining() < Packs.HEADER || h.getInt() != Packs.RECORD_MAGIC) {
+                return "no record header at " + Packs.fileName(loc.pack()) + " offset " + loc.offset();
+            }
+            if (!ChunkId.read(h).equals(id) || h.getInt() != loc.rawLen() || h.getInt() != loc.storedLen()) {
+                return "the record at " + Packs.fileName(loc.pack()) + " offset " + loc.offset() + " does not match the index";
+            }
+            return null;
+        } catch (IOException e) {
+            return "cannot read " + Packs.fileName(loc.pack()) + ": " + e.getMessage();
+        }
+    }
+
+    private void scanPack(long pack, Map<ChunkId, Found> found, Map<Long, Long> sizes) {
+        Path p = store.packs().path(pack);
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+            long size = ch.size();
+            sizes.put(pack, size);
+            long pos = Packs.FILE_MAGIC.length;
+            ByteBuffer h = ByteBuffer.allocate(Packs.HEADER);
+            while (pos + Packs.HEADER <= size) {
+                h.clear();
+                ch.read(h, pos);
+                h.flip();
+                if (h.getInt() != Packs.RECORD_MAGIC) {
+                    break; // damaged or torn tail: the index check names what it affects
+                }
+                ChunkId id = ChunkId.read(h);
+                int raw = h.getInt();
+                int stored = h.getInt();
+                if (stored < 0 || pos + Packs.HEADER + stored > size) {
+                    break;
+                }
+                found.putIfAbsent(id, new Found(pack, pos, stored, raw));
+                pos += Packs.HEADER + stored;
+            }
+        } catch (IOException e) {
+            problem("cannot read pack " + p + ": " + e.getMessage(), false, false);
+        }
+    }
+
+    private void staleRunFiles() {
+        Path run = store.dir().resolve("run");
+        try (var s = Files.list(run)) {
+            for (Path f : (Iterable<Path>) s::iterator) {
+                String n = f.getFileName().toString();
+                if (!n.endsWith(".mount")) {
+                    continue;
+                }
+                java.util.Properties p = new java.util.Properties();
+                try (var in = Files.newInputStream(f)) {
+                    p.load(in);
+                }
+                long pid = Long.parseLong(p.getProperty("pid", "0"));
+                if (!ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+                    if (repair) {
+                        Files.deleteIfExists(f);
+                    }
+                    problem("stale mount record " + n + " (pid " + pid + " is gone; was " + p.getProperty("mountpoint") + ")", true, repair);
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            problem("cannot read " + run + ": " + e.getMessage(), false, false);
+        }
+        try (var s = Files.list(store.packs().dir())) {
+            for (Path f : (Iterable<Path>) s::iterator) {
+                if (f.getFileName().toString().endsWith(".pack.new")) {
+                    if (repair) {
+                        Files.deleteIfExists(f);
+                    }
+                    problem("unfinished pack file " + f.getFileName() + " (a writer died while creating it)", true, repair);
+                }
+            }
+        } catch (IOException e) {
+            problem("cannot list packs: " + e.getMessage(), false, false);
+        }
+    }
+
+    static KeyRange<byte[]> all() {
+        return KeyRange.all();
+    }
+}

@@ -1,0 +1,50 @@
+package io.cowfs.cli;
+
+import io.cowfs.blockstore.gc.Fsck;
+import io.cowfs.blockstore.store.Store;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "fsck", mixinStandardHelpOptions = true,
+        description = {"Check the store's structure: index against packs, every reachable object present and",
+                "readable, catalog and view deltas consistent. Exit 5 if a problem remains.",
+                "'verify' re-hashes all data; fsck checks structure and is faster."})
+final class FsckCommand extends Base {
+    @Option(names = "--repair", description = "fix what can be fixed without guessing, and say what could not be")
+    boolean repair;
+
+    @Option(names = "--json", description = "print JSON")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        try (Store store = storeOptions.open(); Progress bar = Progress.count("fsck", "steps")) {
+            bar.start(store.packs().list().size());
+            Fsck.Report r = new Fsck(store, repair).run(bar::step);
+            bar.close();
+            if (json) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("chunks", r.chunks());
+                m.put("packs", r.packs());
+                m.put("names", r.names());
+                m.put("orphanRecords", r.orphanRecords());
+                m.put("orphanBytes", r.orphanBytes());
+                m.put("clean", r.clean());
+                m.put("problems", r.problems().stream().map(p -> Map.of("problem", p.what(),
+                        "repairable", p.repairable(), "repaired", p.repaired())).toList());
+                printJson(m);
+            } else {
+                for (Fsck.Problem p : r.problems()) {
+                    out().println((p.repaired() ? "REPAIRED " : p.repairable() ? "PROBLEM (repairable with --repair) " : "PROBLEM ") + p.what());
+                }
+                out().println("checked " + r.names() + " names, " + r.chunks() + " indexed chunks in " + r.packs() + " packs: "
+                        + (r.problems().isEmpty() ? "clean" : r.problems().size() + " problem(s)"
+                        + (r.clean() ? ", all repaired" : ""))
+                        + (r.orphanRecords() > 0 ? "; " + r.orphanRecords() + " unreferenced records (" + bytes(r.orphanBytes()) + ") that gc will reclaim" : ""));
+            }
+            return r.clean() ? 0 : Main.EXIT_DAMAGED;
+        }
+    }
+}

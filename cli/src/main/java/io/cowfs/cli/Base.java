@@ -11,7 +11,10 @@ import picocli.CommandLine.Spec;
 
 /** What every subcommand shares: the store option, output streams, formatting. */
 abstract class Base implements Callable<Integer> {
-    static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    /** Loaded on first use only: a mount process never needs Jackson's classes. */
+    private static final class Json {
+        static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    }
 
     @Mixin
     StoreOptions storeOptions;
@@ -28,7 +31,7 @@ abstract class Base implements Callable<Integer> {
     }
 
     void printJson(Object o) throws Exception {
-        out().println(JSON.writeValueAsString(o));
+        out().println(Json.MAPPER.writeValueAsString(o));
         out().flush();
     }
 

@@ -23,9 +23,10 @@ import picocli.CommandLine.Parameters;
                 "(log: STORE/run/NAME.log) until 'cowfs umount MOUNTPOINT'."})
 final class MountCommand extends Base {
     /** JVM flags of a mount process: small heap that shrinks when idle (docs/MEMORY.md). */
-    static final List<String> DAEMON_JVM = List.of("-XX:+UseSerialGC", "-Xms16m", "-Xmx512m", "-Xss512k",
-            "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=5", "-XX:ReservedCodeCacheSize=48m",
-            "-XX:MaxMetaspaceSize=96m", "-XX:CICompilerCount=2", "-Dcowfs.cacheBytes=" + (32L << 20),
+    static final List<String> DAEMON_JVM = List.of("-XX:+UseSerialGC", "-Xms4m", "-Xmx384m", "-Xss256k",
+            "-XX:-TieredCompilation", "-XX:CICompilerCount=1", "-XX:ReservedCodeCacheSize=16m",
+            "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=5", "-XX:MaxMetaspaceSize=96m",
+            "-Dcowfs.cacheBytes=" + (16L << 20),
             "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED");
 
     @Parameters(index = "0", paramLabel = "NAME", description = "snapshot or view")
@@ -80,6 +81,7 @@ final class MountCommand extends Base {
         try (Store store = storeOptions.open()) {
             MountRegistry.Claim claim = MountRegistry.claim(store, e.isView() ? e.viewId() : -ProcessHandle.current().pid(), name, mp);
             ViewFs vfs = e.isView() ? ViewFs.view(store, e.root(), e.viewId(), readOnly) : ViewFs.snapshot(store, e.root());
+            io.cowfs.fusefs.mount.IdleTrimmer.start(store);
             ControlServer control = e.isView() && !readOnly
                     ? new ControlServer(MountRegistry.socketFile(store, e.viewId()), vfs) : null;
             try {
@@ -126,6 +128,7 @@ final class MountCommand extends Base {
         cmd.add(name);
         cmd.add(mp.toString());
         ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("MALLOC_ARENA_MAX", "1"); // libfuse threads would each get a 64 MiB malloc arena
         pb.redirectErrorStream(true);
         pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));

@@ -1,0 +1,53 @@
+package io.cowfs.fusefs.mount;
+
+import io.cowfs.blockstore.store.Store;
+import java.time.Duration;
+
+/**
+ * Gives memory back when a mount has been idle: after {@link #IDLE} without CPU use, it drops
+ * the decompressed-block cache (the kernel's page cache still holds what was read) and runs one
+ * full GC so that the heap shrinks (mount processes run with MaxHeapFreeRatio=20). Twenty idle
+ * mounts then cost what twenty freshly started ones do (docs/DESIGN-DECISIONS.md, 3).
+ */
+public final class IdleTrimmer {
+    static final Duration IDLE = Duration.ofSeconds(Long.getLong("cowfs.idleTrimSeconds", 30));
+    static final long BUSY_NANOS = 50_000_000L; // CPU use above this in a period counts as activity
+
+    private IdleTrimmer() {
+    }
+
+    public static void start(Store store) {
+        Thread t = new Thread(() -> loop(store), "cowfs-idle-trim");
+        t.setDaemon(true);
+        t.setPriority(Thread.MIN_PRIORITY);
+        t.start();
+    }
+
+    private static void loop(Store store) {
+        long lastCpu = cpu();
+        long idleSince = System.nanoTime();
+        boolean trimmed = false;
+        while (true) {
+            try {
+                Thread.sleep(Math.max(1000, IDLE.toMillis() / 3));
+            } catch (InterruptedException e) {
+                return;
+            }
+            long now = cpu();
+            if (now - lastCpu > BUSY_NANOS) {
+                idleSince = System.nanoTime();
+                trimmed = false;
+            } else if (!trimmed && System.nanoTime() - idleSince >= IDLE.toNanos()) {
+                store.dropCache();
+                System.gc();
+                trimmed = true;
+                now = cpu(); // the GC's own CPU use is not activity
+            }
+            lastCpu = now;
+        }
+    }
+
+    private static long cpu() {
+        return ProcessHandle.current().info().totalCpuDuration().map(Duration::toNanos).orElse(0L);
+    }
+}

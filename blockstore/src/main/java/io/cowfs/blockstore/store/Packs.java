@@ -59,17 +59,26 @@ public final class Packs implements AutoCloseable {
     }
 
     /** Compresses and appends one chunk; returns its location (gen 0: the commit sets it). */
-    public synchronized ChunkLocation append(ChunkId id, byte[] raw, int off, int len) {
+    public ChunkLocation append(ChunkId id, byte[] raw, int off, int len) {
+        // compression runs outside the lock: callers on several threads compress in parallel
         byte[] stored;
         int codec;
-        byte[] z = Zstd.compress(Arrays.copyOfRange(raw, off, off + len), ZSTD_LEVEL);
-        if (z.length < len) {
-            stored = z;
+        byte[] z = new byte[(int) Zstd.compressBound(len)];
+        long zlen = Zstd.compressByteArray(z, 0, z.length, raw, off, len, ZSTD_LEVEL);
+        if (Zstd.isError(zlen)) {
+            throw new StoreException("zstd failed: " + Zstd.getErrorName(zlen));
+        }
+        if (zlen < len - len / 64) {
+            stored = Arrays.copyOf(z, (int) zlen);
             codec = CODEC_ZSTD;
         } else {
             stored = Arrays.copyOfRange(raw, off, off + len);
             codec = CODEC_RAW;
         }
+        return appendStored(id, stored, len, codec);
+    }
+
+    private synchronized ChunkLocation appendStored(ChunkId id, byte[] stored, int len, int codec) {
         if (writer == null || writer.size >= ROLLOVER) {
             if (writer != null) {
                 writer.close();

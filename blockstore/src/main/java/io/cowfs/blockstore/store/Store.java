@@ -44,6 +44,9 @@ public final class Store implements AutoCloseable {
     public final java.util.concurrent.atomic.AtomicLong appendedStoredBytes = new java.util.concurrent.atomic.AtomicLong();
     public final java.util.concurrent.atomic.AtomicLong appendedRawBytes = new java.util.concurrent.atomic.AtomicLong();
 
+    /** Placeholder in {@code pending} while one thread appends a chunk (others must not append it too). */
+    private static final ChunkLocation IN_FLIGHT = new ChunkLocation(-1, -1, 0, 0, 0);
+
     private final Object pendingLock = new Object();
     private Map<ChunkId, ChunkLocation> pending = new HashMap<>(); // guarded by pendingLock
     private Map<ChunkId, byte[]> hits = new HashMap<>(); // guarded by pendingLock: dedup hits since the last commit
@@ -188,22 +191,32 @@ public final class Store implements AutoCloseable {
         ChunkId id = ChunkId.hash(raw, off, len);
         synchronized (pendingLock) {
             if (pending.containsKey(id) || hits.containsKey(id)) {
+                return id; // stored (or being stored) by this process already
+            }
+            pending.put(id, IN_FLIGHT); // claims the append: concurrent puts of it return at once
+        }
+        ChunkLocation loc;
+        try {
+            boolean known = index.read(txn -> index.chunks.get(txn, id.bytes()) != null);
+            if (known) {
+                synchronized (pendingLock) {
+                    pending.remove(id);
+                    hits.put(id, retain ? java.util.Arrays.copyOfRange(raw, off, off + len) : null);
+                }
                 return id;
             }
-        }
-        boolean known = index.read(txn -> index.chunks.get(txn, id.bytes()) != null);
-        if (known) {
+            loc = packs.append(id, raw, off, len);
+        } catch (RuntimeException e) {
             synchronized (pendingLock) {
-                hits.put(id, retain ? java.util.Arrays.copyOfRange(raw, off, off + len) : null);
+                pending.remove(id, IN_FLIGHT);
             }
-            return id;
+            throw e;
         }
-        ChunkLocation loc = packs.append(id, raw, off, len);
         appendedChunks.incrementAndGet();
         appendedStoredBytes.addAndGet(loc.storedLen() + Packs.HEADER);
         appendedRawBytes.addAndGet(len);
         synchronized (pendingLock) {
-            pending.putIfAbsent(id, loc);
+            pending.put(id, loc);
         }
         cache.put(id, java.util.Arrays.copyOfRange(raw, off, off + len));
         return id;
@@ -243,6 +256,12 @@ public final class Store implements AutoCloseable {
         try {
             long gen = nextGen(txn);
             for (Map.Entry<ChunkId, ChunkLocation> e : p.entrySet()) {
+                if (e.getValue() == IN_FLIGHT) {
+                    synchronized (pendingLock) { // another thread is still appending it: its own commit takes it
+                        pending.putIfAbsent(e.getKey(), IN_FLIGHT);
+                    }
+                    continue;
+                }
                 index.chunks.put(txn, e.getKey().bytes(), e.getValue().withGen(gen).encode(), PutFlags.MDB_NOOVERWRITE);
             }
             for (Map.Entry<ChunkId, byte[]> e : h.entrySet()) {
@@ -331,6 +350,9 @@ public final class Store implements AutoCloseable {
             if (loc == null) {
                 synchronized (pendingLock) {
                     loc = pending.get(id);
+                    if (loc == IN_FLIGHT) {
+                        loc = null;
+                    }
                     byte[] hit = hits.get(id);
                     if (hit != null) {  // a retained dedup hit whose entry gc removed
                         return hit;

@@ -64,6 +64,12 @@ final class ListCommand extends Base {
             m.put("mounted", mi != null);
             m.put("mountpoint", mi == null ? null : mi.mountpoint());
             m.put("mountPid", mi == null ? null : mi.pid());
+        } else {
+            List<String> where = mounts.entrySet().stream()
+                    .filter(x -> x.getKey() < 0 && x.getValue().name().equals(e.name()))
+                    .map(x -> x.getValue().mountpoint()).toList();
+            m.put("mounted", !where.isEmpty());
+            m.put("mountpoint", where.isEmpty() ? null : String.join(",", where));
         }
         return m;
     }

@@ -63,6 +63,11 @@ final class RmCommand extends Base {
                 return null;
             });
             for (CatalogEntry e : entries) {
+                Path run = store.dir().resolve("run");
+                java.nio.file.Files.deleteIfExists(run.resolve(e.name() + ".log"));
+                if (e.isView()) {
+                    java.nio.file.Files.deleteIfExists(run.resolve("view-" + e.viewId() + ".lock"));
+                }
                 out().println("removed " + (e.isView() ? "view" : "snapshot") + " '" + e.name() + "'");
             }
             out().println("run 'cowfs gc' to reclaim space");

@@ -21,7 +21,7 @@ public final class MountRegistry {
     }
 
     /** Where a view is mounted. */
-    public record MountInfo(long pid, String mountpoint) {
+    public record MountInfo(long pid, String mountpoint, String name) {
     }
 
     static Path lockFile(Store store, long viewId) {
@@ -47,17 +47,22 @@ public final class MountRegistry {
         private final FileChannel ch;
         private final FileLock lock;
         private final Path info;
+        private final Path lockFile;
 
-        Claim(FileChannel ch, FileLock lock, Path info) {
+        Claim(FileChannel ch, FileLock lock, Path info, Path lockFile) {
             this.ch = ch;
             this.lock = lock;
             this.info = info;
+            this.lockFile = lockFile;
         }
 
         @Override
         public void close() {
             try {
                 Files.deleteIfExists(info);
+                if (lockFile != null) {
+                    Files.deleteIfExists(lockFile); // a snapshot mount's own, unshared lock file
+                }
                 lock.release();
                 ch.close();
             } catch (IOException ignored) {
@@ -66,7 +71,10 @@ public final class MountRegistry {
         }
     }
 
-    /** Claims a view for this process, or says where it is already mounted. */
+    /**
+     * Claims a view for this process, or says where it is already mounted. Read-only snapshot
+     * mounts register too, under a negative id of their own (any number may exist).
+     */
     public static Claim claim(Store store, long viewId, String viewName, Path mountpoint) {
         Path lf = lockFile(store, viewId);
         try {
@@ -87,13 +95,14 @@ public final class MountRegistry {
             Properties p = new Properties();
             p.setProperty("pid", Long.toString(ProcessHandle.current().pid()));
             p.setProperty("mountpoint", mountpoint.toString());
+            p.setProperty("name", viewName);
             Path info = infoFile(store, viewId);
             Path tmp = info.resolveSibling(info.getFileName() + ".tmp");
             try (var out = Files.newOutputStream(tmp)) {
                 p.store(out, null);
             }
             Files.move(tmp, info, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-            return new Claim(ch, l, info);
+            return new Claim(ch, l, info, viewId < 0 ? lf : null);
         } catch (IOException e) {
             throw new StoreException("cannot claim view '" + viewName + "': " + e.getMessage(), e);
         }
@@ -120,7 +129,7 @@ public final class MountRegistry {
         if (!ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
             return null;
         }
-        return new MountInfo(pid, p.getProperty("mountpoint", "?"));
+        return new MountInfo(pid, p.getProperty("mountpoint", "?"), p.getProperty("name", "?"));
     }
 
     /** Every live mount record (views), for umount and list. */

@@ -22,7 +22,7 @@ import picocli.CommandLine.Parameters;
                 "Returns once the mount answers; the mount runs in its own background process",
                 "(log: STORE/run/NAME.log) until 'cowfs umount MOUNTPOINT'."})
 final class MountCommand extends Base {
-    /** JVM flags of a mount process: small heap that shrinks when idle (docs/MEMORY.md). */
+    /** JVM flags of a mount process: small heap that shrinks when idle (docs/DESIGN-DECISIONS.md, 3). */
     static final List<String> DAEMON_JVM = List.of("-XX:+UseSerialGC", "-Xms4m", "-Xmx384m", "-Xss256k",
             "-XX:-TieredCompilation", "-XX:CICompilerCount=1", "-XX:ReservedCodeCacheSize=16m",
             "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=5", "-XX:MaxMetaspaceSize=96m",

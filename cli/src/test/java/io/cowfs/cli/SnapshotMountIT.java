@@ -17,6 +17,7 @@ import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -55,8 +56,15 @@ class SnapshotMountIT {
     @AfterAll
     static void unmount() {
         if (cowfs != null) {
-            cowfs.close();
-            assertFalse(Cowfs.isMounted(mnt.dir));
+            try {
+                // a plain, non-lazy unmount whose process exits: the tests left nothing open or mapped
+                if (mnt != null) {
+                    Cowfs.runRaw("umount", mnt.dir.toString()).ok();
+                }
+            } finally {
+                cowfs.close();
+            }
+            assertTrue(mnt == null || !Cowfs.isMounted(mnt.dir));
         }
     }
 
@@ -167,11 +175,29 @@ class SnapshotMountIT {
             try (FileChannel ch = FileChannel.open(mnt.dir.resolve(name), StandardOpenOption.READ)) {
                 assertEquals(expected.length, ch.size());
                 MappedByteBuffer m = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size());
-                byte[] got = new byte[m.remaining()];
-                m.get(got);
-                assertArrayEquals(expected, got, name);
+                try {
+                    byte[] got = new byte[m.remaining()];
+                    m.get(got);
+                    assertArrayEquals(expected, got, name);
+                } finally {
+                    unmap(m);
+                }
             }
         }
+    }
+
+    /**
+     * Unmaps now rather than at some later GC: a live mapping keeps the mount busy, and its
+     * unmount would then only detach it lazily, leaving the mount process running.
+     */
+    static void unmap(MappedByteBuffer m) throws Exception {
+        if (m.capacity() == 0) {
+            return;
+        }
+        java.lang.reflect.Field f = Class.forName("sun.misc.Unsafe").getDeclaredField("theUnsafe");
+        f.setAccessible(true);
+        Object unsafe = f.get(null);
+        unsafe.getClass().getMethod("invokeCleaner", ByteBuffer.class).invoke(unsafe, m);
     }
 
     @Test
@@ -230,6 +256,27 @@ class SnapshotMountIT {
                 break;
             }
         }
+    }
+
+    @Test
+    void allowOtherLetsOtherUsersReadUnderTheTreesPermissions() throws Exception {
+        Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwx--x--x")); // let nobody reach src and mounts
+        try (Cowfs.Mounted shared = cowfs.mount("snap", "--allow-other")) {
+            String line = Files.readAllLines(Path.of("/proc/self/mounts")).stream()
+                    .filter(l -> l.contains(" " + shared.dir + " ")).findFirst().orElseThrow();
+            assertTrue(line.contains("allow_other"), line);
+            for (Path d : List.of(src, shared.dir)) { // the host tree is the control
+                assertEquals(Cowfs.sh(src, "sha256sum numbers"), Cowfs.sh(d, "runuser -u nobody -- sha256sum numbers"));
+                for (String denied : List.of("cat mode000", "cat mode600", "ls ro-dir")) { // reads only: src is the control
+                    Cowfs.Result r = Cowfs.shRc(d, "runuser -u nobody -- " + denied);
+                    assertNotEquals(0, r.rc(), d + ": " + denied);
+                    assertTrue(r.out().contains("Permission denied"), d + ": " + denied + ": " + r.out());
+                }
+            }
+        }
+        Cowfs.Result r = Cowfs.shRc(mnt.dir, "runuser -u nobody -- cat numbers");
+        assertNotEquals(0, r.rc(), "without --allow-other other users are kept out");
+        assertTrue(r.out().contains("Permission denied"), r.out());
     }
 
     @Test

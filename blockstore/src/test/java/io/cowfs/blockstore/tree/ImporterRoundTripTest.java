@@ -292,6 +292,45 @@ class ImporterRoundTripTest {
         };
     }
 
+    /**
+     * A file that grows between the walk (which records its size) and the read of its blocks: the
+     * snapshot holds the file as it was walked, and its last chunk holds no bytes past that size
+     * (else an export writes a file longer than the snapshot says, and a mount shows another).
+     */
+    @Test
+    void aFileGrowingDuringTheImportIsCutAtItsWalkedSize() throws Exception {
+        Path grows = src.resolve("grows");
+        write(grows, bytes(new Random(3), BS + 1000));
+        Importer imp = new Importer(store, false, new Importer.Progress() {
+            @Override
+            public void total(long bytes, long files) { // after the walk, before any block is read
+                try {
+                    Files.write(grows, new byte[] {1, 2, 3}, java.nio.file.StandardOpenOption.APPEND);
+                } catch (java.io.IOException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+
+            @Override
+            public void advance(long bytes) {
+            }
+        }, w -> { });
+        try {
+            Importer.Result r = imp.run(src);
+            store.commit(txn -> null);
+            SnapshotReader snap = new SnapshotReader(store, r.root());
+            Inode n = snap.inode(lookup(snap, "grows"));
+            assertEquals(BS + 1000, n.size);
+            assertEquals(1000, store.get(snap.block(n, 1)).length, "the last chunk ends at the walked size");
+            Path out = tmp.resolve("out");
+            new Exporter(snap, x -> { }, w -> { }).run(out);
+            assertEquals(BS + 1000, Files.size(out.resolve("grows")));
+            assertArrayEquals(Arrays.copyOf(Files.readAllBytes(grows), BS + 1000), Files.readAllBytes(out.resolve("grows")));
+        } finally {
+            store.close();
+        }
+    }
+
     @Test
     void aSourceThatIsNotADirectoryIsRefused() {
         try {

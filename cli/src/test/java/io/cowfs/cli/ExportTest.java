@@ -101,6 +101,17 @@ class ExportTest {
     }
 
     @Test
+    void exportOntoAFileFailsAndTouchesNothing() throws Exception {
+        Path file = tmp.resolve("a-file");
+        Files.writeString(file, "mine");
+        Cowfs.Result r = cowfs.run("export", "snap", file.toString());
+        assertNotEquals(0, r.rc());
+        assertTrue(r.err().startsWith("cowfs: ") && r.err().contains("not a directory"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertEquals("mine", Files.readString(file));
+    }
+
+    @Test
     void exportIntoAnExistingEmptyDirectoryWorks() throws Exception {
         Path empty = Files.createDirectories(tmp.resolve("empty-target"));
         cowfs.run("export", "snap", empty.toString()).ok();

@@ -46,6 +46,8 @@ class CorruptionIT {
         try (Cowfs c = new Cowfs(tmp)) {
             c.run("import", src.toString(), "--name", "snap").ok();
             assertTrue(c.run("verify").ok().out().contains("all good"));
+            JsonNode clean = new ObjectMapper().readTree(c.run("verify", "--json").ok().out());
+            assertEquals(0, clean.get("problems").size(), clean.toString());
 
             byte[] f3 = Files.readAllBytes(src.resolve("f3"));
             String bad = sha256Hex(Arrays.copyOfRange(f3, 0, BLOCK)); // the chunk of f3's first block

@@ -117,10 +117,24 @@ class ImportDedupTest {
     }
 
     @Test
+    void statsOfAnEmptyStoreAreNumbersOrNull() throws Exception {
+        try (Cowfs c = new Cowfs(tmp)) {
+            JsonNode stats = json(c.run("stats", "--json"));
+            assertEquals(0, stats.get("chunks").asLong());
+            assertEquals(0, stats.get("logicalBytes").asLong());
+            stats.fields().forEachRemaining(f -> assertTrue(f.getValue().isNumber() || f.getValue().isNull()
+                    || f.getKey().equals("store"), f.getKey() + " is " + f.getValue()));
+            assertTrue(c.run("stats").ok().out().contains("dedup -"), "text shows no ratio for nothing");
+        }
+    }
+
+    @Test
     void listShowAndStatsAreJsonWithSaneNumbers() throws Exception {
         try (Cowfs c = new Cowfs(tmp)) {
             long t0 = System.currentTimeMillis();
-            c.run("import", src.toString(), "--name", "one").ok();
+            String summary = c.run("import", src.toString(), "--name", "one").ok().out();
+            assertTrue(summary.contains("imported 'one': 29 files, 3 dirs"), summary);
+            assertTrue(summary.contains("dedup") && summary.contains("compression") && summary.contains(" s "), summary);
             c.run("import", src.toString(), "--name", "two").ok();
             JsonNode list = json(c.run("list", "--json"));
             assertTrue(list.isArray());

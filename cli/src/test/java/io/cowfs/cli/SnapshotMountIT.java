@@ -280,6 +280,17 @@ class SnapshotMountIT {
     }
 
     @Test
+    void anotherProcessImportsIntoTheStoreWhileItIsMounted() throws Exception {
+        Path more = Files.createDirectories(tmp.resolve("more"));
+        Files.writeString(more.resolve("new-file"), "imported while mounted\n");
+        cowfs.run("import", more.toString(), "--name", "while-mounted").ok();
+        cowfs.run("verify").ok();
+        assertTrue(cowfs.run("list").ok().out().contains("while-mounted"));
+        assertEquals(Files.readString(src.resolve("numbers")), Files.readString(mnt.dir.resolve("numbers")));
+        assertFalse(Files.exists(mnt.dir.resolve("new-file")), "a mounted snapshot never changes");
+    }
+
+    @Test
     void fifoIsAFifo() throws Exception {
         String expected = Cowfs.sh(src, "stat -c '%F %a %u %g %h %Y' fifo");
         assertTrue(expected.startsWith("fifo "), expected);

@@ -31,6 +31,10 @@ final class ImportCommand extends Base {
         try (Store store = storeOptions.open()) {
             Catalog catalog = new Catalog(store);
             catalog.checkFree(name);
+            if (!java.nio.file.Files.exists(src, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                // exit 3 (not found), like an unknown name or store
+                throw new java.nio.file.NoSuchFileException(src.toAbsolutePath().toString(), null, "no such directory to import");
+            }
             Importer.Result r;
             try (Store.Lease lease = store.lease(); Progress bar = Progress.bytes("import")) {
                 Importer imp = new Importer(store, skipUnreadable, new Importer.Progress() {

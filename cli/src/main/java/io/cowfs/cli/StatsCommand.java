@@ -48,9 +48,9 @@ final class StatsCommand extends Base {
                 m.put("packFiles", s.packFiles());
                 m.put("packBytes", s.packBytes());
                 m.put("indexBytes", s.indexBytes());
-                m.put("dedupRatio", dedup);
-                m.put("compressionRatio", comp);
-                m.put("totalSavingRatio", saved);
+                m.put("dedupRatio", Double.isFinite(dedup) ? dedup : null); // no ratio of nothing: null, not the string "NaN"
+                m.put("compressionRatio", Double.isFinite(comp) ? comp : null);
+                m.put("totalSavingRatio", Double.isFinite(saved) ? saved : null);
                 printJson(m);
             } else {
                 out().printf(Locale.ROOT, "store:        %s (block size %d KiB)%n", store.dir(), store.blockSize() / 1024);

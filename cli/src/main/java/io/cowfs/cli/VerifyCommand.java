@@ -33,7 +33,13 @@ final class VerifyCommand extends Base {
                 out().println("verified " + r.chunks() + " chunks (" + bytes(r.bytes()) + "): "
                         + (r.problems().isEmpty() ? "all good" : r.problems().size() + " bad"));
             }
-            return r.problems().isEmpty() ? 0 : Main.EXIT_DAMAGED;
+            if (r.problems().isEmpty()) {
+                return 0;
+            }
+            // the report is the result (stdout); the failure itself is said on stderr, like every failure
+            err().println("cowfs: " + r.problems().size() + " of " + r.chunks()
+                    + " chunks are damaged; files using them read as EIO");
+            return Main.EXIT_DAMAGED;
         }
     }
 }

@@ -38,6 +38,9 @@ public final class Exporter {
 
     public void run(Path dest) throws IOException {
         if (Files.exists(dest)) {
+            if (!Files.isDirectory(dest)) {
+                throw new StoreException(dest + " exists and is not a directory; export into a new or empty directory");
+            }
             try (var s = Files.list(dest)) {
                 if (s.findAny().isPresent()) {
                     throw new StoreException(dest + " is not empty; export into a new or empty directory");

@@ -210,7 +210,8 @@ public final class Importer {
         try (FileChannel ch = FileChannel.open(n.path, StandardOpenOption.READ)) {
             for (int i = 0; i < count; i++) {
                 long pos = (firstBlock + i) * bs;
-                ByteBuffer bb = ByteBuffer.wrap(buf);
+                // never past the size the walk recorded: a file growing meanwhile is cut there
+                ByteBuffer bb = ByteBuffer.wrap(buf, 0, (int) Math.max(0, Math.min(bs, n.inode.size - pos)));
                 while (bb.hasRemaining()) {
                     int r = ch.read(bb, pos + bb.position());
                     if (r < 0) {

@@ -1,0 +1,298 @@
+package io.cowfs.blockstore.store;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The chunk store on real LMDB, zstd and pack files. */
+class StoreTest {
+    @TempDir
+    Path tmp;
+
+    static byte[] random(long seed, int n) {
+        byte[] b = new byte[n];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    Path dir() {
+        return tmp.resolve("store");
+    }
+
+    static void commit(Store s) {
+        s.commit(txn -> null);
+    }
+
+    @Test
+    void initWritesAFormatRecordAndReopens() throws Exception {
+        try (Store s = Store.init(dir(), 16 * 1024)) {
+            assertEquals(16 * 1024, s.blockSize());
+        }
+        String props = Files.readString(dir().resolve(Store.FORMAT_FILE));
+        assertTrue(props.contains("format=1"), props);
+        assertTrue(props.contains("blockSize=16384"), props);
+        try (Store s = Store.open(dir())) {
+            assertEquals(16 * 1024, s.blockSize());
+        }
+    }
+
+    @Test
+    void putCommitGetSurvivesReopen() {
+        byte[] random = random(1, 65536);
+        byte[] text = "the same line of text\n".repeat(3000).getBytes(StandardCharsets.UTF_8);
+        ChunkId r;
+        ChunkId t;
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            r = s.put(random);
+            t = s.put(text, 0, 65536);
+            assertEquals(ChunkId.hash(random), r, "a chunk's id is the SHA-256 of its raw bytes");
+            assertNull(s.locate(r), "not in the index before commit");
+            commit(s);
+            assertNotNull(s.locate(r));
+        }
+        try (Store s = Store.open(dir())) {
+            assertArrayEquals(random, s.get(r));
+            assertArrayEquals(java.util.Arrays.copyOf(text, 65536), s.readVerified(t));
+            ChunkLocation lr = s.locate(r);
+            ChunkLocation lt = s.locate(t);
+            assertEquals(65536, lr.rawLen());
+            assertEquals(65536, lr.storedLen(), "incompressible data is stored raw");
+            assertTrue(lt.storedLen() < 2000, "text is compressed: " + lt);
+            assertTrue(lt.gen() > 0, "commit stamps a generation");
+        }
+    }
+
+    @Test
+    void identicalBytesAreStoredOnce() {
+        byte[] a = random(2, 40000);
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            ChunkId x = s.put(a);
+            ChunkId y = s.put(a.clone());
+            assertEquals(x, y);
+            assertEquals(1, s.appendedChunks.get(), "a pending chunk is not appended again");
+            commit(s);
+            assertEquals(x, s.put(a.clone()));
+            assertEquals(1, s.appendedChunks.get(), "an indexed chunk is not appended again");
+            commit(s);
+            assertEquals(1, StoreStats.of(s).chunks());
+        }
+        try (Store s = Store.open(dir())) {
+            s.put(a);
+            assertEquals(0, s.appendedChunks.get(), "another process finds it in the index");
+        }
+    }
+
+    /**
+     * Bug (Store.put): two threads that put the same new block at the same moment both pass the
+     * pending/index check before either records it, so both append it; the index keeps one entry
+     * and the pack keeps a dead copy. Import hits this whenever both workers read identical files.
+     */
+    @Test
+    void concurrentPutsOfOneBlockAppendItOnce() throws Exception {
+        int rounds = 200; // each round races with a good chance; one lost race shows the bug
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            CyclicBarrier barrier = new CyclicBarrier(2);
+            ExecutorService pool = Executors.newFixedThreadPool(2);
+            try {
+                List<Future<?>> fs = new ArrayList<>();
+                for (int t = 0; t < 2; t++) {
+                    fs.add(pool.submit(() -> {
+                        for (int i = 0; i < rounds; i++) {
+                            byte[] b = random(1000 + i, 65536);
+                            barrier.await();
+                            s.put(b);
+                        }
+                        return null;
+                    }));
+                }
+                for (Future<?> f : fs) {
+                    f.get();
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            commit(s);
+            StoreStats st = StoreStats.of(s);
+            assertEquals(rounds, st.chunks());
+            assertEquals(rounds, s.appendedChunks.get(), "blocks appended for " + rounds + " distinct blocks");
+            assertEquals(st.storedBytes() + Packs.FILE_MAGIC.length * st.packFiles(), st.packBytes(), "dead records in the packs");
+        }
+    }
+
+    @Test
+    void uncommittedChunksAreNotInTheIndex() {
+        byte[] a = random(3, 1000);
+        ChunkId id;
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            id = s.put(a);
+        }
+        try (Store s = Store.open(dir())) {
+            assertNull(s.locate(id));
+            assertThrows(StoreException.ChunkMissingException.class, () -> s.get(id));
+        }
+    }
+
+    @Test
+    void aFlippedPayloadByteIsAChunkCorruptException() throws Exception {
+        byte[] a = random(4, 65536);
+        byte[] b = random(5, 65536);
+        ChunkId ida;
+        ChunkId idb;
+        ChunkLocation loc;
+        Path pack;
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            ida = s.put(a);
+            idb = s.put(b);
+            commit(s);
+            loc = s.locate(ida);
+            pack = s.packs().path(loc.pack());
+        }
+        flip(pack, loc.offset() + Packs.HEADER + loc.storedLen() / 2);
+        try (Store s = Store.open(dir())) {
+            StoreException.ChunkCorruptException e = assertThrows(StoreException.ChunkCorruptException.class, () -> s.get(ida));
+            assertEquals(ida, e.id());
+            assertTrue(e.getMessage().contains(Packs.fileName(loc.pack())), e.getMessage());
+            assertTrue(e.getMessage().contains("offset " + loc.offset()), e.getMessage());
+            assertTrue(e.getMessage().contains(ida.shortHex()), e.getMessage());
+            assertThrows(StoreException.ChunkCorruptException.class, () -> s.get(ida), "never cached as good");
+            assertArrayEquals(b, s.get(idb), "the other chunk still reads");
+
+            Verifier.Report r = Verifier.run(s, n -> { });
+            assertEquals(2, r.chunks());
+            assertEquals(1, r.problems().size());
+            assertEquals(ida, r.problems().get(0).id());
+            assertEquals(Packs.fileName(loc.pack()), r.problems().get(0).pack());
+            assertEquals(loc.offset(), r.problems().get(0).offset());
+        }
+    }
+
+    @Test
+    void aDamagedHeaderOrATruncatedPackIsAChunkCorruptException() throws Exception {
+        ChunkId first;
+        ChunkId last;
+        ChunkLocation l1;
+        ChunkLocation l2;
+        Path pack;
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            first = s.put(random(6, 30000));
+            last = s.put(random(7, 30000));
+            commit(s);
+            l1 = s.locate(first);
+            l2 = s.locate(last);
+            pack = s.packs().path(l1.pack());
+        }
+        flip(pack, l1.offset()); // record magic
+        try (RandomAccessFile f = new RandomAccessFile(pack.toFile(), "rw")) {
+            f.setLength(l2.offset() + Packs.HEADER + l2.storedLen() - 100);
+        }
+        try (Store s = Store.open(dir())) {
+            StoreException.ChunkCorruptException h = assertThrows(StoreException.ChunkCorruptException.class, () -> s.get(first));
+            assertTrue(h.getMessage().contains("header"), h.getMessage());
+            StoreException.ChunkCorruptException t = assertThrows(StoreException.ChunkCorruptException.class, () -> s.get(last));
+            assertTrue(t.getMessage().contains("truncated"), t.getMessage());
+            assertEquals(2, Verifier.run(s, n -> { }).problems().size());
+        }
+    }
+
+    @Test
+    void aMissingPackIsReportedByVerify() throws Exception {
+        ChunkId id;
+        Path pack;
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            id = s.put(random(8, 1000));
+            commit(s);
+            pack = s.packs().path(s.locate(id).pack());
+        }
+        Files.delete(pack);
+        try (Store s = Store.open(dir())) {
+            Verifier.Report r = Verifier.run(s, n -> { });
+            assertEquals(1, r.problems().size());
+            assertTrue(r.problems().get(0).message().contains("missing"), r.problems().toString());
+            assertThrows(StoreException.ChunkMissingException.class, () -> s.get(id));
+        }
+    }
+
+    @Test
+    void zeroBlocksAreRecognised() {
+        byte[] b = new byte[65536];
+        assertTrue(Store.isZero(b, 0, b.length));
+        b[65535] = 1;
+        assertFalse(Store.isZero(b, 0, b.length));
+        assertTrue(Store.isZero(b, 0, 65535));
+    }
+
+    @Test
+    void openingSomethingThatIsNotAUsableStore() throws Exception {
+        Path missing = tmp.resolve("missing");
+        StoreException e = assertThrows(StoreException.StoreFormatException.class, () -> Store.open(missing));
+        assertTrue(e.getMessage().contains("no store at"), e.getMessage());
+        assertTrue(Files.notExists(missing));
+
+        Path plain = Files.createDirectories(tmp.resolve("plain"));
+        e = assertThrows(StoreException.StoreFormatException.class, () -> Store.open(plain));
+        assertTrue(e.getMessage().contains("not a cowfs store"), e.getMessage());
+
+        Store.init(dir(), Store.DEFAULT_BLOCK_SIZE).close();
+        Path props = dir().resolve(Store.FORMAT_FILE);
+        String original = Files.readString(props);
+        Files.writeString(props, original.replace("format=1", "format=2"));
+        e = assertThrows(StoreException.StoreFormatException.class, () -> Store.open(dir()));
+        assertTrue(e.getMessage().contains("newer"), e.getMessage());
+        Files.writeString(props, original.replace("format=1", "format=x"));
+        assertThrows(StoreException.StoreFormatException.class, () -> Store.open(dir()));
+        Files.writeString(props, original);
+        Store.open(dir()).close();
+    }
+
+    @Test
+    void initRefusesNonEmptyDirectoriesStoresAndBadBlockSizes() throws Exception {
+        Path full = Files.createDirectories(tmp.resolve("full"));
+        Files.writeString(full.resolve("x"), "x");
+        assertThrows(StoreException.StoreFormatException.class, () -> Store.init(full, Store.DEFAULT_BLOCK_SIZE));
+        Store.init(dir(), Store.DEFAULT_BLOCK_SIZE).close();
+        StoreException e = assertThrows(StoreException.StoreFormatException.class, () -> Store.init(dir(), Store.DEFAULT_BLOCK_SIZE));
+        assertTrue(e.getMessage().contains("already"), e.getMessage());
+        for (int bad : new int[] {0, 1000, 2048, 3 * 4096, 8 << 20}) {
+            assertThrows(IllegalArgumentException.class, () -> Store.init(tmp.resolve("bs" + bad), bad), "block size " + bad);
+        }
+    }
+
+    @Test
+    void chunkIdsAreThirtyTwoBytes() {
+        ChunkId id = ChunkId.hash(new byte[] {1, 2, 3});
+        assertEquals(64, id.hex().length());
+        assertEquals(id, ChunkId.parse(id.hex()));
+        assertEquals(id, ChunkId.of(id.bytes()));
+        assertThrows(IllegalArgumentException.class, () -> ChunkId.of(new byte[31]));
+        assertSame(StoreException.ChunkCorruptException.class, new StoreException.ChunkCorruptException(id, "x").getClass());
+    }
+
+    static void flip(Path file, long pos) throws IOException {
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.seek(pos);
+            int b = f.read();
+            f.seek(pos);
+            f.write(b ^ 0x80);
+        }
+    }
+}

@@ -1,0 +1,127 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code cowfs export} writes the snapshot back exactly as it was imported (run as root: owners too). */
+class ExportTest {
+    @TempDir
+    static Path tmp;
+
+    static Path src;
+    static Path out;
+    static Cowfs cowfs;
+
+    @BeforeAll
+    static void importAndExport() throws Exception {
+        src = SourceTree.build(tmp.resolve("src"));
+        cowfs = new Cowfs(tmp);
+        cowfs.run("import", src.toString(), "--name", "snap").ok();
+        out = tmp.resolve("out");
+        Cowfs.Result r = cowfs.run("export", "snap", out.toString()).ok();
+        assertTrue(r.out().contains("exported"), r.out());
+    }
+
+    @Test
+    void contentsAreIdentical() throws Exception {
+        Cowfs.sh(tmp, "diff -r --no-dereference -x fifo " + src + " " + out);
+        assertEquals(SourceTree.hashes(src), SourceTree.hashes(out));
+    }
+
+    @Test
+    void namesTypesModesOwnersSizesLinksAndTimesAreIdentical() throws Exception {
+        assertEquals(SourceTree.listing(src), SourceTree.listing(out));
+    }
+
+    @Test
+    void xattrsAreIdentical() throws Exception {
+        assertEquals(SourceTree.xattrs(src), SourceTree.xattrs(out));
+    }
+
+    @Test
+    void tarOfTheExportIsByteIdentical() throws Exception {
+        assertEquals(SourceTree.tarListing(src), SourceTree.tarListing(out));
+        assertEquals(SourceTree.tarDigest(src), SourceTree.tarDigest(out));
+    }
+
+    @Test
+    void hardlinksAreOneInode() throws Exception {
+        for (List<String> group : SourceTree.HARDLINKS) {
+            String stat = Cowfs.sh(out, "stat -c '%h %i' " + String.join(" ", group));
+            List<String> lines = stat.lines().toList();
+            assertEquals(1, lines.stream().distinct().count(), group + ":\n" + stat);
+            assertTrue(lines.get(0).startsWith(group.size() + " "), group + ":\n" + stat);
+        }
+        assertNotEquals(Files.getAttribute(out.resolve("a/big"), "unix:ino"), Files.getAttribute(out.resolve("a/b/big-copy"), "unix:ino"));
+    }
+
+    @Test
+    void symlinksKeepTheirTargets() throws Exception {
+        for (Map.Entry<String, String> l : SourceTree.SYMLINKS.entrySet()) {
+            assertTrue(Files.isSymbolicLink(out.resolve(l.getKey())), l.getKey());
+            assertEquals(l.getValue(), Files.readSymbolicLink(out.resolve(l.getKey())).toString());
+        }
+    }
+
+    @Test
+    void holesStayHoles() throws Exception {
+        // sparse: 1 MiB with two 64 KiB blocks of data; zeros: 10 MiB of written zeros, all holes
+        String[] sparse = Cowfs.sh(out, "stat -c '%s %b' sparse").trim().split(" ");
+        assertEquals("1048576", sparse[0]);
+        assertTrue(Long.parseLong(sparse[1]) <= 2 * 128 + 16, "sparse file allocates its two data blocks only: " + sparse[1]);
+        String[] zeros = Cowfs.sh(out, "stat -c '%s %b' zeros").trim().split(" ");
+        assertEquals("10485760", zeros[0]);
+        assertTrue(Long.parseLong(zeros[1]) < 64, "an all-zero file is all holes: " + zeros[1] + " blocks");
+        long du = Long.parseLong(Cowfs.sh(out, "du -sk . | cut -f1").trim());
+        long apparent = Long.parseLong(Cowfs.sh(out, "du -sk --apparent-size . | cut -f1").trim());
+        assertTrue(du < apparent - 10 * 1024, "du " + du + " KiB, apparent " + apparent + " KiB");
+    }
+
+    @Test
+    void exportIntoANonEmptyDirectoryFailsAndTouchesNothing() throws Exception {
+        Path busy = Files.createDirectories(tmp.resolve("busy"));
+        Files.writeString(busy.resolve("keep"), "mine");
+        Cowfs.Result r = cowfs.run("export", "snap", busy.toString());
+        assertNotEquals(0, r.rc());
+        assertTrue(r.err().startsWith("cowfs: ") && r.err().contains("not empty"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        try (var s = Files.list(busy)) {
+            assertEquals(List.of(busy.resolve("keep")), s.toList());
+        }
+        assertEquals("mine", Files.readString(busy.resolve("keep")));
+    }
+
+    @Test
+    void exportOntoAFileFailsAndTouchesNothing() throws Exception {
+        Path file = tmp.resolve("a-file");
+        Files.writeString(file, "mine");
+        Cowfs.Result r = cowfs.run("export", "snap", file.toString());
+        assertNotEquals(0, r.rc());
+        assertTrue(r.err().startsWith("cowfs: ") && r.err().contains("not a directory"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertEquals("mine", Files.readString(file));
+    }
+
+    @Test
+    void exportIntoAnExistingEmptyDirectoryWorks() throws Exception {
+        Path empty = Files.createDirectories(tmp.resolve("empty-target"));
+        cowfs.run("export", "snap", empty.toString()).ok();
+        assertEquals(SourceTree.listing(src), SourceTree.listing(empty));
+    }
+
+    @Test
+    void exportOfAnUnknownNameFails() {
+        Cowfs.Result r = cowfs.run("export", "nope", tmp.resolve("never").toString()).fails(Main.EXIT_NOT_FOUND);
+        assertTrue(r.err().contains("nope"), r.err());
+        assertTrue(Files.notExists(tmp.resolve("never")), "nothing is created for an unknown name");
+    }
+}

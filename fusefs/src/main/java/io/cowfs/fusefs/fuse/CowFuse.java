@@ -34,6 +34,14 @@ public class CowFuse extends FuseStubFS {
     public CowFuse(ViewFs vfs, String fsName) {
         this.vfs = vfs;
         this.fsName = fsName;
+        // jnr-fuse leaves fuse_operations' flag bits zero (it maps them as padding). Without
+        // flag_nullpath_ok, libfuse answers ENOENT itself for read/write/ftruncate/fsync/release
+        // of an open file whose name was removed (hard_remove) instead of calling us with a null
+        // path and fi.fh; we set it (bit 0 of the flags word, little-endian bitfield).
+        // The word follows the 38 callback pointers getattr..bmap (fuse.h, FUSE_USE_VERSION 26).
+        int ptr = jnr.ffi.Runtime.getSystemRuntime().addressSize();
+        jnr.ffi.Pointer ops = jnr.ffi.Struct.getMemory(fuseOperations);
+        ops.putByte(38L * ptr, (byte) 1);
     }
 
     @Override

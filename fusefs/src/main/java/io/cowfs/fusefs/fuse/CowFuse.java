@@ -27,6 +27,8 @@ public class CowFuse extends FuseStubFS {
     static final int O_ACCMODE = 3;
     static final long UTIME_NOW = (1L << 30) - 1;
     static final long UTIME_OMIT = (1L << 30) - 2;
+    private static final int FLAG_NULLPATH_OK = 1;
+    private static final int FLAG_UTIME_OMIT_OK = 4;
 
     protected final ViewFs vfs;
     private final String fsName;
@@ -34,14 +36,17 @@ public class CowFuse extends FuseStubFS {
     public CowFuse(ViewFs vfs, String fsName) {
         this.vfs = vfs;
         this.fsName = fsName;
-        // jnr-fuse leaves fuse_operations' flag bits zero (it maps them as padding). Without
-        // flag_nullpath_ok, libfuse answers ENOENT itself for read/write/ftruncate/fsync/release
-        // of an open file whose name was removed (hard_remove) instead of calling us with a null
-        // path and fi.fh; we set it (bit 0 of the flags word, little-endian bitfield).
-        // The word follows the 38 callback pointers getattr..bmap (fuse.h, FUSE_USE_VERSION 26).
+        // jnr-fuse leaves fuse_operations' flag bits zero (it maps them as padding); we set two
+        // of them (bits of the word that follows the 38 callback pointers getattr..bmap in fuse.h,
+        // FUSE_USE_VERSION 26; little-endian bitfield):
+        // - flag_nullpath_ok (bit 0): without it libfuse answers ENOENT itself for
+        //   read/write/ftruncate/fsync/release of an open file whose name was removed
+        //   (hard_remove) instead of calling us with a null path and fi.fh;
+        // - flag_utime_omit_ok (bit 2): without it libfuse silently drops a utimensat that sets
+        //   only one of atime/mtime (touch -m, touch -a) instead of passing UTIME_OMIT.
         int ptr = jnr.ffi.Runtime.getSystemRuntime().addressSize();
         jnr.ffi.Pointer ops = jnr.ffi.Struct.getMemory(fuseOperations);
-        ops.putByte(38L * ptr, (byte) 1);
+        ops.putByte(38L * ptr, (byte) (FLAG_NULLPATH_OK | FLAG_UTIME_OMIT_OK));
     }
 
     @Override

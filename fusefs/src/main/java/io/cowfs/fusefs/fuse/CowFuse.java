@@ -165,11 +165,22 @@ public class CowFuse extends FuseStubFS {
     @Override
     public int readdir(String path, Pointer buf, FuseFillDir filter, long offset, FuseFileInfo fi) {
         return guard("readdir", path, () -> {
-            List<ViewFs.DirEntry> entries = vfs.readdir(ino(path, fi));
-            filter.apply(buf, ".", null, 0);
-            filter.apply(buf, "..", null, 0);
+            long dir = ino(path, fi);
+            List<ViewFs.DirEntry> entries = vfs.readdir(dir);
+            // With use_ino libfuse takes d_ino (and d_type) from this stat; with none it reports
+            // d_ino -1 and DT_UNKNOWN, which breaks tools that compare d_ino with st_ino and makes
+            // find/git stat every entry. libfuse copies the stat, so one buffer serves the call.
+            jnr.ffi.Runtime rt = jnr.ffi.Runtime.getSystemRuntime();
+            FileStat st = FileStat.of(jnr.ffi.Memory.allocateDirect(rt, jnr.ffi.Struct.size(new FileStat(rt))));
+            jnr.ffi.Pointer stp = jnr.ffi.Struct.getMemory(st);
+            st.st_ino.set(dir);
+            st.st_mode.set(FileStat.S_IFDIR);
+            filter.apply(buf, name("."), stp, 0);
+            filter.apply(buf, name(".."), null, 0);
             for (ViewFs.DirEntry e : entries) {
-                if (filter.apply(buf, e.name(), null, 0) != 0) {
+                st.st_ino.set(e.ino());
+                st.st_mode.set(e.mode());
+                if (filter.apply(buf, name(e.name()), stp, 0) != 0) {
                     break;
                 }
             }
@@ -228,6 +239,12 @@ public class CowFuse extends FuseStubFS {
             list.put(0, all, 0, all.length);
             return all.length;
         });
+    }
+
+    /** A name as libfuse wants it: UTF-8 (whatever the JVM's default charset), NUL-terminated. */
+    private static java.nio.ByteBuffer name(String n) {
+        byte[] b = n.getBytes(StandardCharsets.UTF_8);
+        return java.nio.ByteBuffer.wrap(java.util.Arrays.copyOf(b, b.length + 1));
     }
 
     static long timeNs(Timespec t) {

@@ -21,7 +21,7 @@ import ru.serce.jnrfuse.struct.Timespec;
  * unimplemented so that the kernel does not send FLUSH at all; {@link WritableFuse} adds the rest.
  *
  * <p>File handles: {@code fi.fh} holds the inode number, so I/O on an open file never needs its
- * path (required with {@code hard_remove}, where an unlinked open file has none).
+ * path (an unlinked open file is reachable only under libfuse's hidden name, or not at all).
  */
 public class CowFuse extends FuseStubFS {
     static final int O_ACCMODE = 3;
@@ -40,8 +40,8 @@ public class CowFuse extends FuseStubFS {
         // of them (bits of the word that follows the 38 callback pointers getattr..bmap in fuse.h,
         // FUSE_USE_VERSION 26; little-endian bitfield):
         // - flag_nullpath_ok (bit 0): without it libfuse answers ENOENT itself for
-        //   read/write/ftruncate/fsync/release of an open file whose name was removed
-        //   (hard_remove) instead of calling us with a null path and fi.fh;
+        //   read/write/ftruncate/fsync/release of an open file that has no path (its directory
+        //   was removed) instead of calling us with a null path and fi.fh;
         // - flag_utime_omit_ok (bit 2): without it libfuse silently drops a utimensat that sets
         //   only one of atime/mtime (touch -m, touch -a) instead of passing UTIME_OMIT.
         int ptr = jnr.ffi.Runtime.getSystemRuntime().addressSize();

@@ -68,6 +68,13 @@ public final class ViewFs implements AutoCloseable {
     /** Files whose persisted block overrides at or past this index must be dropped. */
     private final Map<Long, Long> truncatedFrom = new HashMap<>(); // guarded by lock
     private final Map<Long, Integer> openCount = new HashMap<>(); // guarded by lock
+    /**
+     * Per directory, the hidden names libfuse gave to open files it was asked to unlink or to
+     * rename over (see {@link #isHiddenName}): resolvable (so fstat of such a file works and
+     * shows nlink 0), never listed, never persisted (a crash leaves an inode with nlink 0,
+     * reclaimed at the next mount).
+     */
+    private final Map<Long, Map<String, Long>> hidden = new HashMap<>(); // guarded by lock
 
     private ViewFs(Store store, SnapshotReader base, long viewId, boolean readOnly) {
         this.store = store;
@@ -181,6 +188,14 @@ public final class ViewFs implements AutoCloseable {
 
     private DirObject.Entry entry(long dir, String name) {
         Inode d = dirInode(dir);
+        if (isHiddenName(name)) {
+            Map<String, Long> h = hidden.get(dir);
+            Long ino = h == null ? null : h.get(name);
+            if (ino != null) {
+                Inode n = changed.containsKey(ino) ? changed.get(ino) : base.inode(ino);
+                return n == null ? null : new DirObject.Entry(ino, n.type);
+            }
+        }
         TreeMap<String, DirObject.Entry> ov = overlay.get(dir);
         if (ov != null && ov.containsKey(name)) {
             return ov.get(name);
@@ -219,6 +234,25 @@ public final class ViewFs implements AutoCloseable {
         return all;
     }
 
+    /**
+     * Without {@code hard_remove}, libfuse does not unlink an open file: it renames it to
+     * {@code .fuse_hidden} + 16 hex digits in the same directory, and unlinks that name after the
+     * last release. Keeping the node named is what lets the kernel's GETATTR of the open file
+     * (fstat) reach us; this view makes such a rename an unlink whose inode stays reachable under
+     * the hidden name only.
+     */
+    static boolean isHiddenName(String name) {
+        if (name.length() != 28 || !name.startsWith(".fuse_hidden")) {
+            return false;
+        }
+        for (int i = 12; i < 28; i++) {
+            if (Character.digit(name.charAt(i), 16) < 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     static void checkName(String name) {
         if (name.isEmpty() || name.indexOf('/') >= 0 || name.indexOf('\0') >= 0) {
             throw new FsException(Errno.EINVAL, "bad name '" + name + "'");
@@ -241,6 +275,7 @@ public final class ViewFs implements AutoCloseable {
         }
         overrides.remove(ino);
         overlay.remove(ino);
+        hidden.remove(ino);
         truncatedFrom.put(ino, 0L);
     }
 
@@ -585,6 +620,16 @@ public final class ViewFs implements AutoCloseable {
     public void unlink(long dir, String name) {
         changing(() -> {
             checkName(name);
+            Map<String, Long> h = isHiddenName(name) ? hidden.get(dir) : null;
+            Long hiddenIno = h == null ? null : h.remove(name);
+            if (hiddenIno != null) {
+                // its last link went when it was hidden; it goes with its last handle
+                Inode n = changed.get(hiddenIno);
+                if (n != null && n.nlink <= 0 && openCount.getOrDefault(hiddenIno, 0) == 0) {
+                    deleteInode(hiddenIno);
+                }
+                return null;
+            }
             DirObject.Entry e = entry(dir, name);
             if (e == null) {
                 throw new FsException(Errno.ENOENT, name);
@@ -639,6 +684,13 @@ public final class ViewFs implements AutoCloseable {
             }
             DirObject.Entry dst = entry(toDir, toName);
             boolean srcDir = src.type() == FileType.DIRECTORY;
+            if (!srcDir && dst == null && fromDir == toDir && isHiddenName(toName)) {
+                // libfuse hiding an open file instead of unlinking it (or before replacing it)
+                setEntry(fromDir, fromName, null);
+                hidden.computeIfAbsent(toDir, k -> new HashMap<>()).put(toName, src.ino());
+                dropLink(src.ino());
+                return null;
+            }
             if (dst != null) {
                 if (dst.ino() == src.ino()) {
                     return null; // two links to one file: POSIX says do nothing

@@ -267,6 +267,7 @@ class ViewPosixIT {
             b.clear();
             assertEquals(19, ch.read(b, 0));
             assertEquals("still here and more", new String(b.array(), 0, 19));
+            assertEquals(19, ch.size()); // fstat of the unlinked file
             ch.force(true);
             Files.delete(d); // the directory is empty although the file is still open
         }
@@ -274,6 +275,14 @@ class ViewPosixIT {
         // the same through shell redirections: a replaced name keeps the old file for its reader
         Path d2 = Files.createDirectory(root(t).resolve(info.getTestMethod().orElseThrow().getName() + "2"));
         assertEquals("old\n", Cowfs.sh(d2, "echo old > f; exec 5<f; echo new > g; mv g f; rm -f f; cat <&5"));
+        assertEquals("0 4\n", Cowfs.sh(d2, "echo abc > f; exec 5<f; rm f; stat -L -c '%h %s' /dev/fd/5"));
+        assertEquals(Set.of(), list(d2));
+        // python's TemporaryFile: create, unlink, then fstat and use
+        if (Cowfs.shRc(d2, "command -v python3").rc() == 0) {
+            assertEquals("b'abc'\n", Cowfs.sh(d2, "python3 -c 'import tempfile\nwith tempfile.TemporaryFile(dir=\".\") as t:"
+                    + " t.write(b\"abc\"); t.seek(0); print(t.read())'"));
+            assertEquals(Set.of(), list(d2));
+        }
     }
 
     @ParameterizedTest

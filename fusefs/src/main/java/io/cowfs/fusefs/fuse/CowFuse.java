@@ -253,8 +253,7 @@ public class CowFuse extends FuseStubFS {
             return ViewFs.OMIT;
         }
         if (nsec == UTIME_NOW) {
-            java.time.Instant i = java.time.Instant.now();
-            return i.getEpochSecond() * 1_000_000_000L + i.getNano();
+            return ViewFs.NOW;
         }
         return t.tv_sec.get() * 1_000_000_000L + nsec;
     }

@@ -40,6 +40,8 @@ public final class ViewFs implements AutoCloseable {
     public static final long DIRTY_LIMIT = Long.getLong("cowfs.dirtyLimit", 64L << 20);
     public static final int NAME_MAX = 255;
     public static final long OMIT = Long.MIN_VALUE;
+    /** A utimens time meaning "the time of the call" (UTIME_NOW), the same for atime, mtime and ctime. */
+    public static final long NOW = Long.MIN_VALUE + 1;
     public static final int XATTR_CREATE = 1;
     public static final int XATTR_REPLACE = 2;
     private static final int S_ISGID = 02000;
@@ -475,17 +477,18 @@ public final class ViewFs implements AutoCloseable {
         });
     }
 
-    /** Times in ns since the epoch; {@link #OMIT} leaves one unchanged. */
+    /** Times in ns since the epoch; {@link #OMIT} leaves one unchanged, {@link #NOW} sets it to now. */
     public void utimens(long ino, long atimeNs, long mtimeNs) {
         changing(() -> {
             Inode n = mutable(ino);
+            long t = now();
             if (atimeNs != OMIT) {
-                n.atimeNs = atimeNs;
+                n.atimeNs = atimeNs == NOW ? t : atimeNs;
             }
             if (mtimeNs != OMIT) {
-                n.mtimeNs = mtimeNs;
+                n.mtimeNs = mtimeNs == NOW ? t : mtimeNs;
             }
-            n.ctimeNs = now();
+            n.ctimeNs = t;
             return null;
         });
     }

@@ -944,7 +944,21 @@ public final class ViewFs implements AutoCloseable {
 
     // ------------------------------------------------------------------ xattrs
 
+    /**
+     * POSIX ACLs are not supported: the kernel passes their xattrs through to us (no
+     * FUSE_POSIX_ACL in libfuse 2) but would not enforce them, and storing one would not change
+     * the mode as it must. EOPNOTSUPP makes tools fall back to chmod (libacl's perm_copy_fd, as
+     * used by sed -i, cp -p, vim); an ACL imported from the host stays stored, unseen, and is
+     * exported again.
+     */
+    private static void refuseAcl(String name) {
+        if (name.equals("system.posix_acl_access") || name.equals("system.posix_acl_default")) {
+            throw new FsException(Errno.EOPNOTSUPP, name);
+        }
+    }
+
     public void setxattr(long ino, String name, byte[] value, int flags) {
+        refuseAcl(name);
         changing(() -> {
             Inode cur = inode(ino);
             boolean exists = cur.xattrs.containsKey(name);
@@ -962,6 +976,7 @@ public final class ViewFs implements AutoCloseable {
     }
 
     public byte[] getxattr(long ino, String name) {
+        refuseAcl(name);
         return reading(() -> {
             byte[] v = inode(ino).xattrs.get(name);
             if (v == null) {
@@ -972,10 +987,16 @@ public final class ViewFs implements AutoCloseable {
     }
 
     public List<String> listxattr(long ino) {
-        return reading(() -> new ArrayList<>(inode(ino).xattrs.keySet()));
+        return reading(() -> {
+            List<String> names = new ArrayList<>(inode(ino).xattrs.keySet());
+            names.remove("system.posix_acl_access");
+            names.remove("system.posix_acl_default");
+            return names;
+        });
     }
 
     public void removexattr(long ino, String name) {
+        refuseAcl(name);
         changing(() -> {
             if (!inode(ino).xattrs.containsKey(name)) {
                 throw new FsException(Errno.ENODATA, name);

@@ -566,6 +566,9 @@ class ViewPosixIT {
         String dm = Cowfs.sh(d, "stat -c %Y .").trim();
         write(d.resolve("new"), "n");
         assertNotEquals(dm, Cowfs.sh(d, "stat -c %Y .").trim());
+        // tools that copy a mode to a new file (libacl's perm_copy_fd: sed -i, cp -p)
+        Cowfs.sh(d, "seq 3 > m && chmod 640 m && sed -i s/1/x/ m && cp -p m m2");
+        assertEquals("640 640", Cowfs.sh(d, "stat -c %a m m2 | tr '\\n' ' '").trim());
         // base files: metadata changes apply per view
         Cowfs.sh(root(t), "chmod 600 base/trunc && chown 3:4 base/trunc");
         assertEquals("600 3:4", Cowfs.sh(root(t), "stat -c '%a %u:%g' base/trunc").trim());

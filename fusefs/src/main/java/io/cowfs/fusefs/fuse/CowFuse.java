@@ -21,12 +21,14 @@ import ru.serce.jnrfuse.struct.Timespec;
  * unimplemented so that the kernel does not send FLUSH at all; {@link WritableFuse} adds the rest.
  *
  * <p>File handles: {@code fi.fh} holds the inode number, so I/O on an open file never needs its
- * path (required with {@code hard_remove}, where an unlinked open file has none).
+ * path (an unlinked open file is reachable only under libfuse's hidden name, or not at all).
  */
 public class CowFuse extends FuseStubFS {
     static final int O_ACCMODE = 3;
     static final long UTIME_NOW = (1L << 30) - 1;
     static final long UTIME_OMIT = (1L << 30) - 2;
+    private static final int FLAG_NULLPATH_OK = 1;
+    private static final int FLAG_UTIME_OMIT_OK = 4;
 
     protected final ViewFs vfs;
     private final String fsName;
@@ -34,6 +36,17 @@ public class CowFuse extends FuseStubFS {
     public CowFuse(ViewFs vfs, String fsName) {
         this.vfs = vfs;
         this.fsName = fsName;
+        // jnr-fuse leaves fuse_operations' flag bits zero (it maps them as padding); we set two
+        // of them (bits of the word that follows the 38 callback pointers getattr..bmap in fuse.h,
+        // FUSE_USE_VERSION 26; little-endian bitfield):
+        // - flag_nullpath_ok (bit 0): without it libfuse answers ENOENT itself for
+        //   read/write/ftruncate/fsync/release of an open file that has no path (its directory
+        //   was removed) instead of calling us with a null path and fi.fh;
+        // - flag_utime_omit_ok (bit 2): without it libfuse silently drops a utimensat that sets
+        //   only one of atime/mtime (touch -m, touch -a) instead of passing UTIME_OMIT.
+        int ptr = jnr.ffi.Runtime.getSystemRuntime().addressSize();
+        jnr.ffi.Pointer ops = jnr.ffi.Struct.getMemory(fuseOperations);
+        ops.putByte(38L * ptr, (byte) (FLAG_NULLPATH_OK | FLAG_UTIME_OMIT_OK));
     }
 
     @Override
@@ -152,11 +165,22 @@ public class CowFuse extends FuseStubFS {
     @Override
     public int readdir(String path, Pointer buf, FuseFillDir filter, long offset, FuseFileInfo fi) {
         return guard("readdir", path, () -> {
-            List<ViewFs.DirEntry> entries = vfs.readdir(ino(path, fi));
-            filter.apply(buf, ".", null, 0);
-            filter.apply(buf, "..", null, 0);
+            long dir = ino(path, fi);
+            List<ViewFs.DirEntry> entries = vfs.readdir(dir);
+            // With use_ino libfuse takes d_ino (and d_type) from this stat; with none it reports
+            // d_ino -1 and DT_UNKNOWN, which breaks tools that compare d_ino with st_ino and makes
+            // find/git stat every entry. libfuse copies the stat, so one buffer serves the call.
+            jnr.ffi.Runtime rt = jnr.ffi.Runtime.getSystemRuntime();
+            FileStat st = FileStat.of(jnr.ffi.Memory.allocateDirect(rt, jnr.ffi.Struct.size(new FileStat(rt))));
+            jnr.ffi.Pointer stp = jnr.ffi.Struct.getMemory(st);
+            st.st_ino.set(dir);
+            st.st_mode.set(FileStat.S_IFDIR);
+            filter.apply(buf, name("."), stp, 0);
+            filter.apply(buf, name(".."), null, 0);
             for (ViewFs.DirEntry e : entries) {
-                if (filter.apply(buf, e.name(), null, 0) != 0) {
+                st.st_ino.set(e.ino());
+                st.st_mode.set(e.mode());
+                if (filter.apply(buf, name(e.name()), stp, 0) != 0) {
                     break;
                 }
             }
@@ -217,14 +241,19 @@ public class CowFuse extends FuseStubFS {
         });
     }
 
+    /** A name as libfuse wants it: UTF-8 (whatever the JVM's default charset), NUL-terminated. */
+    private static java.nio.ByteBuffer name(String n) {
+        byte[] b = n.getBytes(StandardCharsets.UTF_8);
+        return java.nio.ByteBuffer.wrap(java.util.Arrays.copyOf(b, b.length + 1));
+    }
+
     static long timeNs(Timespec t) {
         long nsec = t.tv_nsec.longValue();
         if (nsec == UTIME_OMIT) {
             return ViewFs.OMIT;
         }
         if (nsec == UTIME_NOW) {
-            java.time.Instant i = java.time.Instant.now();
-            return i.getEpochSecond() * 1_000_000_000L + i.getNano();
+            return ViewFs.NOW;
         }
         return t.tv_sec.get() * 1_000_000_000L + nsec;
     }

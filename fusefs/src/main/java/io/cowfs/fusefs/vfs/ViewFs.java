@@ -40,6 +40,8 @@ public final class ViewFs implements AutoCloseable {
     public static final long DIRTY_LIMIT = Long.getLong("cowfs.dirtyLimit", 64L << 20);
     public static final int NAME_MAX = 255;
     public static final long OMIT = Long.MIN_VALUE;
+    /** A utimens time meaning "the time of the call" (UTIME_NOW), the same for atime, mtime and ctime. */
+    public static final long NOW = Long.MIN_VALUE + 1;
     public static final int XATTR_CREATE = 1;
     public static final int XATTR_REPLACE = 2;
     private static final int S_ISGID = 02000;
@@ -68,6 +70,13 @@ public final class ViewFs implements AutoCloseable {
     /** Files whose persisted block overrides at or past this index must be dropped. */
     private final Map<Long, Long> truncatedFrom = new HashMap<>(); // guarded by lock
     private final Map<Long, Integer> openCount = new HashMap<>(); // guarded by lock
+    /**
+     * Per directory, the hidden names libfuse gave to open files it was asked to unlink or to
+     * rename over (see {@link #isHiddenName}): resolvable (so fstat of such a file works and
+     * shows nlink 0), never listed, never persisted (a crash leaves an inode with nlink 0,
+     * reclaimed at the next mount).
+     */
+    private final Map<Long, Map<String, Long>> hidden = new HashMap<>(); // guarded by lock
 
     private ViewFs(Store store, SnapshotReader base, long viewId, boolean readOnly) {
         this.store = store;
@@ -181,6 +190,14 @@ public final class ViewFs implements AutoCloseable {
 
     private DirObject.Entry entry(long dir, String name) {
         Inode d = dirInode(dir);
+        if (isHiddenName(name)) {
+            Map<String, Long> h = hidden.get(dir);
+            Long ino = h == null ? null : h.get(name);
+            if (ino != null) {
+                Inode n = changed.containsKey(ino) ? changed.get(ino) : base.inode(ino);
+                return n == null ? null : new DirObject.Entry(ino, n.type);
+            }
+        }
         TreeMap<String, DirObject.Entry> ov = overlay.get(dir);
         if (ov != null && ov.containsKey(name)) {
             return ov.get(name);
@@ -219,6 +236,25 @@ public final class ViewFs implements AutoCloseable {
         return all;
     }
 
+    /**
+     * Without {@code hard_remove}, libfuse does not unlink an open file: it renames it to
+     * {@code .fuse_hidden} + 16 hex digits in the same directory, and unlinks that name after the
+     * last release. Keeping the node named is what lets the kernel's GETATTR of the open file
+     * (fstat) reach us; this view makes such a rename an unlink whose inode stays reachable under
+     * the hidden name only.
+     */
+    static boolean isHiddenName(String name) {
+        if (name.length() != 28 || !name.startsWith(".fuse_hidden")) {
+            return false;
+        }
+        for (int i = 12; i < 28; i++) {
+            if (Character.digit(name.charAt(i), 16) < 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     static void checkName(String name) {
         if (name.isEmpty() || name.indexOf('/') >= 0 || name.indexOf('\0') >= 0) {
             throw new FsException(Errno.EINVAL, "bad name '" + name + "'");
@@ -241,6 +277,7 @@ public final class ViewFs implements AutoCloseable {
         }
         overrides.remove(ino);
         overlay.remove(ino);
+        hidden.remove(ino);
         truncatedFrom.put(ino, 0L);
     }
 
@@ -440,17 +477,18 @@ public final class ViewFs implements AutoCloseable {
         });
     }
 
-    /** Times in ns since the epoch; {@link #OMIT} leaves one unchanged. */
+    /** Times in ns since the epoch; {@link #OMIT} leaves one unchanged, {@link #NOW} sets it to now. */
     public void utimens(long ino, long atimeNs, long mtimeNs) {
         changing(() -> {
             Inode n = mutable(ino);
+            long t = now();
             if (atimeNs != OMIT) {
-                n.atimeNs = atimeNs;
+                n.atimeNs = atimeNs == NOW ? t : atimeNs;
             }
             if (mtimeNs != OMIT) {
-                n.mtimeNs = mtimeNs;
+                n.mtimeNs = mtimeNs == NOW ? t : mtimeNs;
             }
-            n.ctimeNs = now();
+            n.ctimeNs = t;
             return null;
         });
     }
@@ -585,6 +623,16 @@ public final class ViewFs implements AutoCloseable {
     public void unlink(long dir, String name) {
         changing(() -> {
             checkName(name);
+            Map<String, Long> h = isHiddenName(name) ? hidden.get(dir) : null;
+            Long hiddenIno = h == null ? null : h.remove(name);
+            if (hiddenIno != null) {
+                // its last link went when it was hidden; it goes with its last handle
+                Inode n = changed.get(hiddenIno);
+                if (n != null && n.nlink <= 0 && openCount.getOrDefault(hiddenIno, 0) == 0) {
+                    deleteInode(hiddenIno);
+                }
+                return null;
+            }
             DirObject.Entry e = entry(dir, name);
             if (e == null) {
                 throw new FsException(Errno.ENOENT, name);
@@ -639,6 +687,13 @@ public final class ViewFs implements AutoCloseable {
             }
             DirObject.Entry dst = entry(toDir, toName);
             boolean srcDir = src.type() == FileType.DIRECTORY;
+            if (!srcDir && dst == null && fromDir == toDir && isHiddenName(toName)) {
+                // libfuse hiding an open file instead of unlinking it (or before replacing it)
+                setEntry(fromDir, fromName, null);
+                hidden.computeIfAbsent(toDir, k -> new HashMap<>()).put(toName, src.ino());
+                dropLink(src.ino());
+                return null;
+            }
             if (dst != null) {
                 if (dst.ino() == src.ino()) {
                     return null; // two links to one file: POSIX says do nothing
@@ -889,7 +944,21 @@ public final class ViewFs implements AutoCloseable {
 
     // ------------------------------------------------------------------ xattrs
 
+    /**
+     * POSIX ACLs are not supported: the kernel passes their xattrs through to us (no
+     * FUSE_POSIX_ACL in libfuse 2) but would not enforce them, and storing one would not change
+     * the mode as it must. EOPNOTSUPP makes tools fall back to chmod (libacl's perm_copy_fd, as
+     * used by sed -i, cp -p, vim); an ACL imported from the host stays stored, unseen, and is
+     * exported again.
+     */
+    private static void refuseAcl(String name) {
+        if (name.equals("system.posix_acl_access") || name.equals("system.posix_acl_default")) {
+            throw new FsException(Errno.EOPNOTSUPP, name);
+        }
+    }
+
     public void setxattr(long ino, String name, byte[] value, int flags) {
+        refuseAcl(name);
         changing(() -> {
             Inode cur = inode(ino);
             boolean exists = cur.xattrs.containsKey(name);
@@ -907,6 +976,7 @@ public final class ViewFs implements AutoCloseable {
     }
 
     public byte[] getxattr(long ino, String name) {
+        refuseAcl(name);
         return reading(() -> {
             byte[] v = inode(ino).xattrs.get(name);
             if (v == null) {
@@ -917,10 +987,16 @@ public final class ViewFs implements AutoCloseable {
     }
 
     public List<String> listxattr(long ino) {
-        return reading(() -> new ArrayList<>(inode(ino).xattrs.keySet()));
+        return reading(() -> {
+            List<String> names = new ArrayList<>(inode(ino).xattrs.keySet());
+            names.remove("system.posix_acl_access");
+            names.remove("system.posix_acl_default");
+            return names;
+        });
     }
 
     public void removexattr(long ino, String name) {
+        refuseAcl(name);
         changing(() -> {
             if (!inode(ino).xattrs.containsKey(name)) {
                 throw new FsException(Errno.ENODATA, name);

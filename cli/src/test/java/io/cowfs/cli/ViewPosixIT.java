@@ -1,0 +1,647 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * POSIX contract of a writable view, checked through a real FUSE mount and, as a control, on a
+ * plain directory of the host (STYLE.md §7: a check the host fails is a wrong check). Both
+ * targets start from the same tree: the view is a fork of its import, the host directory a
+ * {@code cp -a} of it (so hardlinks "from the base" exist on both). Each check works in its own
+ * subdirectory; the mount is shared by the whole class.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class ViewPosixIT {
+    enum Target { HOST, VIEW }
+
+    private Path tmp;
+    private Cowfs cowfs;
+    private Cowfs.Mounted view;
+    private Path host;
+
+    @BeforeAll
+    void mount(@TempDir Path tmp) throws Exception {
+        this.tmp = tmp;
+        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Path src = tmp.resolve("src");
+        Cowfs.sh(tmp, "mkdir -p src/base/sub && printf 'base data\\n' > src/base/linked"
+                + " && ln src/base/linked src/base/sub/linked2 && head -c 300000 /dev/urandom > src/base/big"
+                + " && cp src/base/big src/base/big2 && printf 'keep' > src/base/trunc && ln -s linked src/base/sym"
+                + " && mkdir -p src/base/rename/dir && echo in base dir > src/base/rename/dir/file"
+                + " && echo over > src/base/rename/over"
+                + " && setfattr -n user.origin -v base src/base/linked");
+        host = tmp.resolve("host");
+        Cowfs.sh(tmp, "cp -a src host");
+        cowfs = new Cowfs(tmp);
+        cowfs.run("import", src.toString(), "--name", "snap").ok();
+        cowfs.run("fork", "snap", "--name", "posix").ok();
+        view = cowfs.mount("posix");
+    }
+
+    @AfterAll
+    void unmount() {
+        if (cowfs != null) {
+            cowfs.close();
+        }
+    }
+
+    private Path root(Target t) {
+        return t == Target.HOST ? host : view.dir;
+    }
+
+    /** A fresh directory for one check. */
+    private Path dir(Target t, TestInfo info) throws IOException {
+        String name = info.getTestMethod().orElseThrow().getName();
+        return Files.createDirectory(root(t).resolve(name));
+    }
+
+    private static void write(Path p, String s) throws IOException {
+        Files.writeString(p, s);
+    }
+
+    private static String read(Path p) throws IOException {
+        return Files.readString(p);
+    }
+
+    /** Runs op, expects a FileSystemException whose reason is the strerror text of the errno. */
+    private static void failsWith(String strerror, Executable op) {
+        FileSystemException e = assertThrows(FileSystemException.class, op);
+        assertEquals(strerror, e.getReason(), () -> "wrong error: " + e);
+    }
+
+    private static long ino(Path p) throws IOException {
+        return ((Number) Files.getAttribute(p, "unix:ino", LinkOption.NOFOLLOW_LINKS)).longValue();
+    }
+
+    private static int nlink(Path p) throws IOException {
+        return (Integer) Files.getAttribute(p, "unix:nlink", LinkOption.NOFOLLOW_LINKS);
+    }
+
+    private static Set<String> list(Path d) throws IOException {
+        try (Stream<Path> s = Files.list(d)) {
+            return s.map(p -> p.getFileName().toString()).collect(Collectors.toCollection(TreeSet::new));
+        }
+    }
+
+    /**
+     * Unmaps now rather than at some later GC: a live mapping keeps the file open, so the mount
+     * could not be unmounted (and its process would not exit) until then.
+     */
+    static void unmap(MappedByteBuffer b) throws Exception {
+        java.lang.reflect.Field f = Class.forName("sun.misc.Unsafe").getDeclaredField("theUnsafe");
+        f.setAccessible(true);
+        sun.misc.Unsafe u = (sun.misc.Unsafe) f.get(null);
+        u.invokeCleaner(b);
+    }
+
+    // ------------------------------------------------------------------ create / open flags
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void createExclusiveTruncateAppend(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        Path f = d.resolve("f");
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap("hello world".getBytes()));
+        }
+        assertThrows(FileAlreadyExistsException.class,
+                () -> FileChannel.open(f, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE).close());
+        assertThrows(FileAlreadyExistsException.class, () -> Files.createDirectory(f));
+        assertEquals(1, Cowfs.shRc(d, "set -o noclobber; echo x > f").rc(), "O_EXCL through the shell");
+        // O_APPEND writes at the end whatever the position
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.APPEND)) {
+            ch.write(ByteBuffer.wrap("!".getBytes()));
+        }
+        Cowfs.sh(d, "echo more >> f");
+        assertEquals("hello world!more\n", read(f));
+        // O_TRUNC
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            assertEquals(0, ch.size());
+            ch.write(ByteBuffer.wrap("ab".getBytes()));
+        }
+        assertEquals("ab", read(f));
+        Cowfs.sh(d, "echo new > f");
+        assertEquals("new\n", read(f));
+        // O_CREAT without O_EXCL on an existing file opens it
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.READ)) {
+            assertEquals(4, ch.size());
+        }
+        assertThrows(NoSuchFileException.class, () -> FileChannel.open(d.resolve("missing"), StandardOpenOption.READ).close());
+        assertThrows(NoSuchFileException.class, () -> Files.createFile(d.resolve("missing/f")));
+        // the base snapshot's files open with O_TRUNC and O_APPEND too
+        Path base = root(t).resolve("base/trunc");
+        try (FileChannel ch = FileChannel.open(base, StandardOpenOption.APPEND)) {
+            ch.write(ByteBuffer.wrap("+".getBytes()));
+        }
+        assertEquals("keep+", read(base));
+    }
+
+    // ------------------------------------------------------------------ data
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void writeAnyOffsetAndSparseHoles(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        Path f = d.resolve("sparse");
+        Random rnd = new Random(42);
+        byte[] a = new byte[5000];
+        rnd.nextBytes(a);
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(a), 0);
+            ch.write(ByteBuffer.wrap(a), 1_000_000); // a hole of ~1 MB, across several blocks
+            ch.write(ByteBuffer.wrap(a), 65_536 - 2_500); // straddles a 64 KiB block boundary
+            ch.write(ByteBuffer.wrap("X".getBytes()), 3); // overwrite one byte inside
+            assertEquals(1_005_000, ch.size());
+        }
+        byte[] all = Files.readAllBytes(f);
+        assertEquals(1_005_000, all.length);
+        byte[] want = new byte[1_005_000];
+        System.arraycopy(a, 0, want, 0, a.length);
+        System.arraycopy(a, 0, want, 1_000_000, a.length);
+        System.arraycopy(a, 0, want, 65_536 - 2_500, a.length);
+        want[3] = 'X';
+        assertArrayEquals(want, all);
+        // shell tools agree: the hole reads as zeros
+        assertEquals("131072 0\n", Cowfs.sh(d, "dd if=sparse bs=65536 skip=2 count=2 status=none | wc -c | tr '\\n' ' ';"
+                + " dd if=sparse bs=65536 skip=2 count=2 status=none | tr -d '\\0' | wc -c"));
+        // overwrite in the middle of a base file (copy-on-write of one block)
+        Path big = root(t).resolve("base/big");
+        byte[] before = Files.readAllBytes(big);
+        try (FileChannel ch = FileChannel.open(big, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap("patch".getBytes()), 100_000);
+        }
+        System.arraycopy("patch".getBytes(), 0, before, 100_000, 5);
+        assertArrayEquals(before, Files.readAllBytes(big));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void truncateDownThenUpShowsZeros(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        Path f = d.resolve("f");
+        byte[] data = new byte[200_000];
+        Arrays.fill(data, (byte) 7);
+        Files.write(f, data);
+        try (RandomAccessFile raf = new RandomAccessFile(f.toFile(), "rw")) {
+            raf.setLength(70_000); // ftruncate down, mid-block
+            assertEquals(70_000, raf.length());
+            raf.setLength(150_000); // ftruncate up: the old bytes must not come back
+        }
+        byte[] got = Files.readAllBytes(f);
+        assertEquals(150_000, got.length);
+        for (int i = 0; i < got.length; i++) {
+            if (got[i] != (i < 70_000 ? 7 : 0)) {
+                throw new AssertionError("byte " + i + " is " + got[i]);
+            }
+        }
+        // truncate(2) by path, down to zero and up again
+        Cowfs.sh(d, "truncate -s 0 f && truncate -s 10 f");
+        assertArrayEquals(new byte[10], Files.readAllBytes(f));
+        // a base file truncated and extended: its old bytes stay gone
+        Path big = root(t).resolve("base/big2");
+        byte[] orig = Files.readAllBytes(big);
+        Cowfs.sh(root(t), "truncate -s 1000 base/big2 && truncate -s 300000 base/big2");
+        byte[] now = Files.readAllBytes(big);
+        assertArrayEquals(Arrays.copyOf(orig, 1000), Arrays.copyOf(now, 1000));
+        assertArrayEquals(new byte[299_000], Arrays.copyOfRange(now, 1000, 300_000));
+        // truncating a directory fails
+        assertTrue(Cowfs.shRc(d, "truncate -s 0 .").out().contains("Is a directory"));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void unlinkedOpenFileStaysReadableUntilClose(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        Path f = d.resolve("tmpfile");
+        write(f, "still here");
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            Files.delete(f);
+            assertFalse(Files.exists(f));
+            assertEquals(Set.of(), list(d));
+            ByteBuffer b = ByteBuffer.allocate(100);
+            assertEquals(10, ch.read(b, 0));
+            assertEquals("still here", new String(b.array(), 0, 10));
+            ch.write(ByteBuffer.wrap(" and more".getBytes()), 10);
+            b.clear();
+            assertEquals(19, ch.read(b, 0));
+            assertEquals("still here and more", new String(b.array(), 0, 19));
+            assertEquals(19, ch.size()); // fstat of the unlinked file
+            ch.force(true);
+            Files.delete(d); // the directory is empty although the file is still open
+        }
+        assertFalse(Files.exists(d));
+        // the same through shell redirections: a replaced name keeps the old file for its reader
+        Path d2 = Files.createDirectory(root(t).resolve(info.getTestMethod().orElseThrow().getName() + "2"));
+        assertEquals("old\n", Cowfs.sh(d2, "echo old > f; exec 5<f; echo new > g; mv g f; rm -f f; cat <&5"));
+        assertEquals("0 4\n", Cowfs.sh(d2, "echo abc > f; exec 5<f; rm f; stat -L -c '%h %s' /dev/fd/5"));
+        assertEquals(Set.of(), list(d2));
+        // python's TemporaryFile: create, unlink, then fstat and use
+        if (Cowfs.shRc(d2, "command -v python3").rc() == 0) {
+            assertEquals("b'abc'\n", Cowfs.sh(d2, "python3 -c 'import tempfile\nwith tempfile.TemporaryFile(dir=\".\") as t:"
+                    + " t.write(b\"abc\"); t.seek(0); print(t.read())'"));
+            assertEquals(Set.of(), list(d2));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void fsyncFdatasyncStatfs(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        Path f = d.resolve("f");
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap("durable".getBytes()));
+            ch.force(true); // fsync
+            ch.write(ByteBuffer.wrap("!".getBytes()));
+            ch.force(false); // fdatasync
+        }
+        assertEquals("durable!", read(f));
+        Cowfs.sh(d, "sync f && sync -d f && sync -f f");
+        var store = Files.getFileStore(d);
+        assertTrue(store.getTotalSpace() > 0, "statfs total");
+        assertTrue(store.getUsableSpace() > 0, "statfs usable");
+        assertEquals(2, Cowfs.sh(d, "df -P .").lines().count());
+        assertEquals(2, Cowfs.sh(d, "df -i -P .").lines().count());
+        String namemax = Cowfs.sh(d, "stat -f -c %l .").trim();
+        assertEquals("255", namemax);
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void mmapSharedWrites(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        Path f = d.resolve("mapped");
+        int size = 3 * 65_536 + 100;
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            MappedByteBuffer m = ch.map(FileChannel.MapMode.READ_WRITE, 0, size);
+            m.put(0, (byte) 'A');
+            m.put(65_536 + 7, (byte) 'B');
+            m.put(size - 1, (byte) 'Z');
+            m.force();
+            unmap(m);
+            // visible to read(2) through another descriptor while still mapped
+            byte[] now = Files.readAllBytes(f);
+            assertEquals('B', now[65_536 + 7]);
+        }
+        byte[] got = Files.readAllBytes(f);
+        assertEquals(size, got.length);
+        assertEquals('A', got[0]);
+        assertEquals('B', got[65_536 + 7]);
+        assertEquals('Z', got[size - 1]);
+        assertEquals(0, got[1]);
+    }
+
+    // ------------------------------------------------------------------ namespace
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void mkdirRmdir(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        Files.createDirectories(d.resolve("a/b/c"));
+        write(d.resolve("file"), "x");
+        assertThrows(DirectoryNotEmptyException.class, () -> Files.delete(d.resolve("a/b")));
+        assertThrows(FileAlreadyExistsException.class, () -> Files.createDirectory(d.resolve("a")));
+        assertTrue(Cowfs.shRc(d, "rmdir a").out().contains("Directory not empty"));
+        assertTrue(Cowfs.shRc(d, "rmdir file").out().contains("Not a directory"));
+        assertTrue(Cowfs.shRc(d, "mkdir file/x").out().contains("Not a directory"));
+        assertTrue(Cowfs.shRc(d, "rmdir missing").out().contains("No such file or directory"));
+        assertTrue(Cowfs.shRc(d, "rmdir a/b/c/.").out().contains("Invalid argument"));
+        int before = nlink(d.resolve("a"));
+        assertEquals(3, before, "a holds . and b");
+        Files.delete(d.resolve("a/b/c"));
+        Files.delete(d.resolve("a/b"));
+        assertEquals(2, nlink(d.resolve("a")));
+        Cowfs.sh(d, "rm -r a");
+        assertEquals(Set.of("file"), list(d));
+        assertEquals(2, nlink(d));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void renameFilesAndDirectories(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        write(d.resolve("f1"), "one");
+        write(d.resolve("f2"), "two");
+        long ino1 = ino(d.resolve("f1"));
+        // file over existing file: atomic replace, the inode moves
+        Files.move(d.resolve("f1"), d.resolve("f2"), StandardCopyOption.ATOMIC_MOVE);
+        assertEquals("one", read(d.resolve("f2")));
+        assertEquals(ino1, ino(d.resolve("f2")));
+        assertFalse(Files.exists(d.resolve("f1")));
+        // directory with content to another parent, and over an empty directory
+        Files.createDirectories(d.resolve("src/inner"));
+        write(d.resolve("src/inner/x"), "x");
+        Files.createDirectories(d.resolve("dst/empty"));
+        Files.move(d.resolve("src"), d.resolve("dst/empty"), StandardCopyOption.ATOMIC_MOVE);
+        assertEquals("x", read(d.resolve("dst/empty/inner/x")));
+        assertEquals(Set.of("dst", "f2"), list(d));
+        assertEquals(3, nlink(d.resolve("dst")));
+        assertEquals(3, nlink(d));
+        // errors
+        Files.createDirectories(d.resolve("full/sub"));
+        Files.createDirectories(d.resolve("other"));
+        failsWith("Directory not empty", () -> Files.move(d.resolve("other"), d.resolve("full"), StandardCopyOption.ATOMIC_MOVE));
+        failsWith("Is a directory", () -> Files.move(d.resolve("f2"), d.resolve("other"), StandardCopyOption.ATOMIC_MOVE));
+        failsWith("Not a directory", () -> Files.move(d.resolve("other"), d.resolve("f2"), StandardCopyOption.ATOMIC_MOVE));
+        failsWith("Invalid argument", () -> Files.move(d.resolve("full"), d.resolve("full/sub/into"), StandardCopyOption.ATOMIC_MOVE));
+        assertThrows(NoSuchFileException.class, () -> Files.move(d.resolve("missing"), d.resolve("x"), StandardCopyOption.ATOMIC_MOVE));
+        assertTrue(Cowfs.shRc(d, "mv -T other full").out().contains("Directory not empty"));
+        // a name renamed onto another link of the same file: nothing happens (POSIX)
+        write(d.resolve("h1"), "h");
+        Files.createLink(d.resolve("h2"), d.resolve("h1"));
+        Files.move(d.resolve("h1"), d.resolve("h2"), StandardCopyOption.ATOMIC_MOVE);
+        assertTrue(Files.exists(d.resolve("h1")) && Files.exists(d.resolve("h2")));
+        assertEquals(2, nlink(d.resolve("h1")));
+        // a directory and a file of the base snapshot, moved in, over and out
+        Path rb = root(t).resolve("base/rename");
+        Files.move(rb.resolve("dir"), d.resolve("moved"), StandardCopyOption.ATOMIC_MOVE);
+        assertEquals("in base dir\n", read(d.resolve("moved/file")));
+        Files.move(rb.resolve("over"), d.resolve("moved/file"), StandardCopyOption.ATOMIC_MOVE);
+        assertEquals("over\n", read(d.resolve("moved/file")));
+        Files.move(d.resolve("f2"), rb.resolve("back"), StandardCopyOption.ATOMIC_MOVE);
+        assertEquals(Set.of("back"), list(rb));
+        assertEquals(Set.of("dst", "full", "h1", "h2", "moved", "other"), list(d));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void symlinks(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        write(d.resolve("target"), "pointed at");
+        Files.createSymbolicLink(d.resolve("rel"), Path.of("target"));
+        Files.createSymbolicLink(d.resolve("dangling"), Path.of("../nowhere/at/all"));
+        Files.createSymbolicLink(d.resolve("dirlink"), Path.of("."));
+        assertEquals(Path.of("target"), Files.readSymbolicLink(d.resolve("rel")));
+        assertEquals(Path.of("../nowhere/at/all"), Files.readSymbolicLink(d.resolve("dangling")));
+        assertEquals("pointed at", read(d.resolve("rel")));
+        assertEquals("pointed at", read(d.resolve("dirlink/dirlink/target")));
+        assertTrue(Files.isSymbolicLink(d.resolve("dangling")));
+        assertFalse(Files.exists(d.resolve("dangling")));
+        assertEquals(17L, Files.getAttribute(d.resolve("dangling"), "size", LinkOption.NOFOLLOW_LINKS));
+        assertEquals("17", Cowfs.sh(d, "stat -c %s dangling").trim());
+        assertEquals("target", Cowfs.sh(d, "readlink rel").trim());
+        assertThrows(FileAlreadyExistsException.class, () -> Files.createSymbolicLink(d.resolve("rel"), Path.of("x")));
+        assertTrue(Cowfs.shRc(d, "readlink -e dangling").rc() != 0);
+        // a symlink from the base snapshot
+        assertEquals("linked", Cowfs.sh(root(t), "readlink base/sym").trim());
+        // a long target
+        String longTarget = "x/".repeat(1000) + "end";
+        Files.createSymbolicLink(d.resolve("long"), Path.of(longTarget));
+        assertEquals(longTarget, Files.readSymbolicLink(d.resolve("long")).toString());
+        Files.delete(d.resolve("rel"));
+        assertTrue(Files.exists(d.resolve("target")));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void hardlinks(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        Path a = d.resolve("a");
+        write(a, "first");
+        Files.createDirectory(d.resolve("sub"));
+        Path b = d.resolve("sub/b");
+        Files.createLink(b, a);
+        assertEquals(2, nlink(a));
+        assertEquals(2, nlink(b));
+        assertEquals(ino(a), ino(b));
+        Files.writeString(b, " second", StandardOpenOption.APPEND);
+        assertEquals("first second", read(a));
+        Files.setPosixFilePermissions(a, PosixFilePermissions.fromString("rw-------"));
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(b)));
+        Files.delete(a);
+        assertEquals(1, nlink(b));
+        assertEquals("first second", read(b));
+        assertTrue(Cowfs.shRc(d, "ln sub missing-dir-link").out().contains("hard link not allowed for directory"));
+        assertThrows(FileAlreadyExistsException.class, () -> Files.createLink(b, b));
+        // hardlinks that came from the base snapshot: still one inode, written through either name
+        Path l1 = root(t).resolve("base/linked");
+        Path l2 = root(t).resolve("base/sub/linked2");
+        assertEquals(2, nlink(l1));
+        assertEquals(ino(l1), ino(l2));
+        Files.writeString(l2, "more\n", StandardOpenOption.APPEND);
+        assertEquals("base data\nmore\n", read(l1));
+        Cowfs.sh(root(t), "printf 'Z' | dd of=base/linked bs=1 seek=0 conv=notrunc status=none");
+        assertEquals("Zase data\nmore\n", read(l2));
+        Path l3 = d.resolve("linked3");
+        Files.createLink(l3, l1);
+        assertEquals(3, nlink(l2));
+        Files.delete(l3);
+        assertEquals(2, nlink(l1));
+        assertEquals("base", Cowfs.sh(root(t), "getfattr --only-values -n user.origin base/sub/linked2"));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void specialFiles(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        Cowfs.sh(d, "mkfifo fifo && mknod null c 1 3");
+        assertEquals("p", Cowfs.sh(d, "stat -c %A fifo").substring(0, 1));
+        assertEquals("character special file 1,3", Cowfs.sh(d, "stat -c '%F %t,%T' null").trim());
+        // data through the fifo is the kernel's business, not the filesystem's
+        assertEquals("through\n", Cowfs.sh(d, "(echo through > fifo &) ; cat fifo"));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void namesLongerThan255BytesFail(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        String n255 = "n".repeat(255);
+        String n256 = "n".repeat(256);
+        Files.createFile(d.resolve(n255));
+        assertTrue(Files.exists(d.resolve(n255)));
+        failsWith("File name too long", () -> Files.createFile(d.resolve(n256)));
+        failsWith("File name too long", () -> Files.createDirectory(d.resolve(n256)));
+        failsWith("File name too long", () -> Files.readAttributes(d.resolve(n256), "size"));
+        failsWith("File name too long", () -> Files.move(d.resolve(n255), d.resolve(n256), StandardCopyOption.ATOMIC_MOVE));
+        failsWith("File name too long", () -> Files.createSymbolicLink(d.resolve(n256), Path.of("x")));
+        assertTrue(Cowfs.shRc(d, "touch " + n256).out().contains("File name too long"));
+        // 255 bytes of UTF-8 (2 bytes per char) is the limit, not 255 chars
+        String e128 = "é".repeat(128);
+        failsWith("File name too long", () -> Files.createFile(d.resolve(e128)));
+        Files.createFile(d.resolve("é".repeat(127)));
+        assertEquals(Set.of(n255, "é".repeat(127)), list(d));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void nonAsciiNames(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        for (String n : List.of("héllo", "日本語.txt", "with space", "tab\tin", "emoji-\uD83D\uDE00", "new\nline")) {
+            write(d.resolve(n), n);
+        }
+        Cowfs.sh(d, "mkdir 'dïr' && echo z > 'dïr/zé'");
+        assertEquals(Set.of("héllo", "日本語.txt", "with space", "tab\tin", "emoji-\uD83D\uDE00", "new\nline", "dïr"), list(d));
+        assertEquals("日本語.txt", read(d.resolve("日本語.txt")));
+        assertEquals("z\n", read(d.resolve("dïr/zé")));
+    }
+
+    // ------------------------------------------------------------------ attributes
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void chmodChownUtimens(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        Path f = d.resolve("f");
+        write(f, "x");
+        Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rwxr-x--x"));
+        assertEquals("rwxr-x--x", PosixFilePermissions.toString(Files.getPosixFilePermissions(f)));
+        Cowfs.sh(d, "chmod 4755 f && chmod g+s,+t f");
+        assertEquals("-rwsr-sr-t", Cowfs.sh(d, "stat -c %A f").trim());
+        Cowfs.sh(d, "chown 1234:5678 f");
+        assertEquals("1234:5678", Cowfs.sh(d, "stat -c %u:%g f").trim());
+        Files.setAttribute(f, "unix:uid", 42);
+        assertEquals("42:5678", Cowfs.sh(d, "stat -c %u:%g f").trim());
+        Cowfs.sh(d, "chown :99 f");
+        assertEquals("42:99", Cowfs.sh(d, "stat -c %u:%g f").trim());
+        // chown -h on a symlink changes the link, not the target
+        Files.createSymbolicLink(d.resolve("l"), Path.of("f"));
+        Cowfs.sh(d, "chown -h 7:8 l");
+        assertEquals("7:8 42:99", Cowfs.sh(d, "stat -c %u:%g l | tr '\\n' ' '; stat -L -c %u:%g l").trim());
+        // nanosecond timestamps, one at a time (UTIME_OMIT) and both
+        Cowfs.sh(d, "touch -m -d '2001-02-03 04:05:06.123456789 UTC' f");
+        assertEquals("2001-02-03 04:05:06.123456789 +0000", Cowfs.sh(d, "TZ=UTC stat -c %y f").trim());
+        Cowfs.sh(d, "touch -a -d '2002-03-04 05:06:07.987654321 UTC' f");
+        assertEquals("2002-03-04 05:06:07.987654321 +0000|2001-02-03 04:05:06.123456789 +0000",
+                Cowfs.sh(d, "TZ=UTC stat -c '%x|%y' f").trim());
+        Files.setLastModifiedTime(f, FileTime.from(java.time.Instant.ofEpochSecond(1_000_000_000L, 555_000_000L)));
+        assertEquals(FileTime.from(java.time.Instant.ofEpochSecond(1_000_000_000L, 555_000_000L)), Files.getLastModifiedTime(f));
+        Cowfs.sh(d, "touch -h -d '2003-01-01 00:00:00.5 UTC' l");
+        assertEquals("2003-01-01 00:00:00.500000000 +0000", Cowfs.sh(d, "TZ=UTC stat -c %y l").trim());
+        // touch with no time: atime = mtime = now, after what was there
+        long before = System.currentTimeMillis() / 1000 - 5;
+        Cowfs.sh(d, "touch f");
+        String[] am = Cowfs.sh(d, "stat -c '%X %Y' f").trim().split(" ");
+        assertTrue(Long.parseLong(am[0]) >= before && Long.parseLong(am[1]) >= before, Arrays.toString(am));
+        // writing moves mtime and ctime; chmod moves ctime only
+        Cowfs.sh(d, "touch -d '2000-01-01 UTC' f");
+        String m0 = Cowfs.sh(d, "stat -c %Y f").trim();
+        Cowfs.sh(d, "chmod 600 f");
+        assertEquals(m0, Cowfs.sh(d, "stat -c %Y f").trim());
+        assertNotEquals(m0, Cowfs.sh(d, "stat -c %Z f").trim());
+        Cowfs.sh(d, "echo more >> f");
+        assertNotEquals(m0, Cowfs.sh(d, "stat -c %Y f").trim());
+        // a directory's mtime moves when an entry is added
+        Cowfs.sh(d, "touch -d '2000-01-01 UTC' .");
+        String dm = Cowfs.sh(d, "stat -c %Y .").trim();
+        write(d.resolve("new"), "n");
+        assertNotEquals(dm, Cowfs.sh(d, "stat -c %Y .").trim());
+        // tools that copy a mode to a new file (libacl's perm_copy_fd: sed -i, cp -p)
+        Cowfs.sh(d, "seq 3 > m && chmod 640 m && sed -i s/1/x/ m && cp -p m m2");
+        assertEquals("640 640", Cowfs.sh(d, "stat -c %a m m2 | tr '\\n' ' '").trim());
+        // base files: metadata changes apply per view
+        Cowfs.sh(root(t), "chmod 600 base/trunc && chown 3:4 base/trunc");
+        assertEquals("600 3:4", Cowfs.sh(root(t), "stat -c '%a %u:%g' base/trunc").trim());
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void xattrs(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        write(d.resolve("f"), "x");
+        Files.createDirectory(d.resolve("dir"));
+        Cowfs.sh(d, "setfattr -n user.one -v 1 f && setfattr -n user.two -v 0x00ff00 f && setfattr -n user.empty f"
+                + " && setfattr -n user.d -v dv dir");
+        assertEquals("user.empty\nuser.one\nuser.two\n",
+                Cowfs.sh(d, "getfattr --absolute-names -d -m '^user\\.' f | grep '^user' | cut -d= -f1 | sort"));
+        assertEquals("1", Cowfs.sh(d, "getfattr --only-values -n user.one f"));
+        assertEquals("user.two=0x00ff00", Cowfs.sh(d, "getfattr -e hex -n user.two f | grep '^user'").trim());
+        assertEquals("dv", Cowfs.sh(d, "getfattr --only-values -n user.d dir"));
+        Cowfs.sh(d, "setfattr -n user.one -v replaced f");
+        assertEquals("replaced", Cowfs.sh(d, "getfattr --only-values -n user.one f"));
+        Cowfs.sh(d, "setfattr -x user.one f");
+        assertTrue(Cowfs.shRc(d, "getfattr -n user.one f").out().contains("No such attribute"));
+        assertTrue(Cowfs.shRc(d, "setfattr -x user.one f").out().contains("No such attribute"));
+        // a large value (a few KiB) round-trips
+        String big = "v".repeat(3000);
+        Cowfs.sh(d, "setfattr -n user.big -v " + big + " f");
+        assertEquals(big, Cowfs.sh(d, "getfattr --only-values -n user.big f"));
+        // java's user-defined attribute view uses the same calls
+        var v = Files.getFileAttributeView(d.resolve("f"), java.nio.file.attribute.UserDefinedFileAttributeView.class);
+        v.write("java", ByteBuffer.wrap("jv".getBytes(StandardCharsets.UTF_8)));
+        assertTrue(v.list().containsAll(List.of("java", "two", "empty", "big")), v.list().toString());
+        v.delete("java");
+        assertFalse(v.list().contains("java"));
+        // a base file's xattrs are there and change per view
+        assertEquals("base", Cowfs.sh(root(t), "getfattr --only-values -n user.origin base/linked"));
+        Cowfs.sh(root(t), "setfattr -n user.view -v added base/linked");
+        assertEquals("added", Cowfs.sh(root(t), "getfattr --only-values -n user.view base/sub/linked2"));
+    }
+
+    // ------------------------------------------------------------------ view only
+
+    /** mmap writes reach the store: they are there after an unmount and a new mount. */
+    @Test
+    void mmapWritesSurviveRemount() throws Exception {
+        cowfs.run("fork", "snap", "--name", "mmap").ok();
+        int size = 5 * 65_536;
+        Path mp;
+        try (Cowfs.Mounted m = cowfs.mount("mmap")) {
+            mp = m.dir;
+            try (FileChannel ch = FileChannel.open(m.dir.resolve("mapped"), StandardOpenOption.CREATE_NEW,
+                    StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                MappedByteBuffer buf = ch.map(FileChannel.MapMode.READ_WRITE, 0, size);
+                for (int i = 0; i < size; i += 4096) {
+                    buf.put(i, (byte) (i / 4096 + 1));
+                }
+                buf.force();
+                unmap(buf);
+            }
+            try (FileChannel ch = FileChannel.open(m.dir.resolve("base/big"), StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                MappedByteBuffer buf = ch.map(FileChannel.MapMode.READ_WRITE, 0, ch.size());
+                buf.put(200_000, (byte) 'M');
+                buf.force();
+                unmap(buf);
+            }
+        }
+        assertFalse(Cowfs.isMounted(mp));
+        try (Cowfs.Mounted m = cowfs.mount("mmap")) {
+            byte[] got = Files.readAllBytes(m.dir.resolve("mapped"));
+            assertEquals(size, got.length);
+            for (int i = 0; i < size; i++) {
+                assertEquals(i % 4096 == 0 ? (byte) (i / 4096 + 1) : 0, got[i], "byte " + i);
+            }
+            assertEquals('M', Files.readAllBytes(m.dir.resolve("base/big"))[200_000]);
+        }
+    }
+}

@@ -67,7 +67,7 @@ note "Re-import of the unchanged generated tree: $t_re s wall, new stored bytes 
 metric import.reimport_s "$t_re"
 
 st=$(cw stats --json)
-md "" "Store after import (\`cowfs stats\`):" "" '\`\`\`' "$(cw stats)" '\`\`\`' ""
+md "" "Store after import (\`cowfs stats\`):" "" '```' "$(cw stats)" '```' ""
 note "Notes: \`time\` is wall time of the whole command (JVM start included); 'in-command' is the time cowfs reports itself." \
      "Sources were read once before timing (page cache warm) so all tools read from memory. 'stored' for cowfs is the compressed" \
      "chunk bytes it reports as new; '+on disk' is the growth of the store directory (packs + LMDB index). mksquashfs uses both cores." \

@@ -72,7 +72,7 @@ require_jar() {
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 now() { echo "$EPOCHREALTIME"; }
 # since T0 -> seconds (float)
-since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}'; }
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.4f", b-a}'; }
 # timed VAR cmd... : run cmd (stdout/stderr kept), put wall seconds in VAR; returns cmd's status
 timed() {
   local __v=$1; shift
@@ -106,7 +106,7 @@ res_begin() {
   RES_TSV=$RESULTS/$1.tsv
   : > "$RES_MD"; : > "$RES_TSV"
   md "# $2" ""
-  md "_$(date -u '+%Y-%m-%d %H:%M UTC'), $( [[ $QUICK == 1 ]] && echo 'QUICK sizes' || echo 'full sizes'), cowfs $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)_" ""
+  md "_$(date -u '+%Y-%m-%d %H:%M UTC'), $( [[ $QUICK == 1 ]] && echo 'QUICK sizes' || echo 'full sizes'), cowfs $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)_" ""
 }
 md() { local l; for l in "$@"; do printf '%s\n' "$l" | tee -a "$RES_MD"; done; }
 metric() { printf '%s\t%s\n' "$1" "$2" >> "$RES_TSV"; }
@@ -165,7 +165,7 @@ mount_overlay() {   # LOWER UPPERBASE MP : kernel overlayfs, fresh upper/work
 mount_fovl() {      # LOWER UPPERBASE MP : fuse-overlayfs
   local lower=$1 ub=$2 mp=$3
   fresh_dir "$ub"; mkdir -p "$ub/upper" "$ub/work" "$mp"
-  fuse-overlayfs -o "lowerdir=$lower,upperdir=$ub/upper,workdir=$ub/work" "$mp" && track_mount fuse "$mp"
+  fuse-overlayfs -o "lowerdir=$lower,upperdir=$ub/upper,workdir=$ub/work" "$mp" 2>/dev/null && track_mount fuse "$mp"
 }
 mount_sqfuse() {    # IMAGE MP
   mkdir -p "$2"; squashfuse "$1" "$2" && track_mount fuse "$2"

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Workload 3: reads. 1 GiB sequential read (dd bs=1M), a stat walk (find -printf of sizes and modes) and
+# a cat of every file of the generated tree, cold (remount + drop_caches) and warm (same mount, again), through:
+# host ext4, kernel overlayfs, fuse-overlayfs, squashfuse, a cowfs snapshot mount (ro), a cowfs view (fork, rw).
+source "$(dirname "$0")/lib.sh"
+require_jar
+ensure_data
+ensure_snapshot tree "$DATA/tree"
+ensure_snapshot big "$DATA/big"
+for ds in tree big; do
+  [[ -f $SQFS/$ds.sqfs ]] || mksquashfs "$DATA/$ds" "$SQFS/$ds.sqfs" -comp zstd -noappend -quiet -no-progress >/dev/null
+done
+res_begin reads "Reads: sequential, stat walk, cat of all files; cold and warm"
+
+VIEW_T=$(uname_ rv-tree); VIEW_B=$(uname_ rv-big)
+cw fork tree --name "$VIEW_T" >/dev/null && cw fork big --name "$VIEW_B" >/dev/null || abnormal "cowfs fork for the reads workload failed"
+
+SYSTEMS=(host ovl fovl sqfuse cowsnap cowview)
+declare -A LABEL=([host]="host ext4" [ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [sqfuse]="squashfuse"
+                  [cowsnap]="**cowfs snapshot (ro)**" [cowview]="**cowfs view (fork, rw)**")
+TREE_P=; BIG_P=
+setup() {
+  case $1 in
+    host) TREE_P=$DATA/tree; BIG_P=$DATA/big/big.bin ;;
+    ovl) mount_overlay "$DATA" "$TMPW/ovl-r" "$MNT/ovl-r"; TREE_P=$MNT/ovl-r/tree; BIG_P=$MNT/ovl-r/big/big.bin ;;
+    fovl) mount_fovl "$DATA" "$TMPW/fovl-r" "$MNT/fovl-r"; TREE_P=$MNT/fovl-r/tree; BIG_P=$MNT/fovl-r/big/big.bin ;;
+    sqfuse) mount_sqfuse "$SQFS/tree.sqfs" "$MNT/sq-tree"; mount_sqfuse "$SQFS/big.sqfs" "$MNT/sq-big"
+            TREE_P=$MNT/sq-tree; BIG_P=$MNT/sq-big/big.bin ;;
+    cowsnap) mount_cowfs tree "$MNT/cs-tree"; mount_cowfs big "$MNT/cs-big"; TREE_P=$MNT/cs-tree; BIG_P=$MNT/cs-big/big.bin ;;
+    cowview) mount_cowfs "$VIEW_T" "$MNT/cv-tree"; mount_cowfs "$VIEW_B" "$MNT/cv-big"; TREE_P=$MNT/cv-tree; BIG_P=$MNT/cv-big/big.bin ;;
+  esac
+}
+teardown() {
+  case $1 in
+    host) ;;
+    ovl) umount_any "$MNT/ovl-r" ;;
+    fovl) umount_any "$MNT/fovl-r" ;;
+    sqfuse) umount_any "$MNT/sq-tree"; umount_any "$MNT/sq-big" ;;
+    cowsnap) umount_cowfs "$MNT/cs-tree"; umount_cowfs "$MNT/cs-big" ;;
+    cowview) umount_cowfs "$MNT/cv-tree"; umount_cowfs "$MNT/cv-big" ;;
+  esac
+}
+walk() { find "$TREE_P" -printf '%s %m %U %T@\n' > /dev/null; }
+catall() { find "$TREE_P" -type f -print0 | xargs -0 cat > /dev/null; }
+seqread() { dd if="$BIG_P" of=/dev/null bs=1M status=none; }
+BIGSZ=$(stat -c %s "$DATA/big/big.bin")
+gbs() { awk -v b="$BIGSZ" -v t="$1" 'BEGIN{ if (t=="" || t+0==0) print "-"; else printf "%.2f", b/1e9/t}'; }
+
+declare -A R
+for sys in "${SYSTEMS[@]}"; do
+  for test in seq walk cat; do
+    log "reads: $sys $test cold"
+    teardown "$sys"; drop_caches
+    if ! setup "$sys"; then abnormal "set-up of $sys failed"; continue; fi
+    case $test in
+      seq) fn=seqread ;; walk) fn=walk ;; cat) fn=catall ;;
+    esac
+    timed c $fn || abnormal "$sys: $test failed (cold)"
+    timed w $fn || abnormal "$sys: $test failed (warm)"
+    R[$sys,$test,cold]=$c; R[$sys,$test,warm]=$w
+    log "  cold $c s, warm $w s"
+    if [[ $test == seq && $sys != host ]]; then
+      cmp -s "$BIG_P" "$DATA/big/big.bin" || abnormal "$sys: $BIG_P differs from the source file (wrong data)"
+    fi
+    if [[ $test == cat && $sys == cow* ]]; then
+      diff -r "$TREE_P/d000" "$DATA/tree/d000" >/dev/null || abnormal "$sys: $TREE_P/d000 differs from the source (wrong data)"
+      n1=$(find "$TREE_P" | wc -l); n2=$(find "$DATA/tree" | wc -l)
+      [[ $n1 == "$n2" ]] || abnormal "$sys: $n1 entries under the mount, $n2 in the source"
+    fi
+  done
+  teardown "$sys"
+done
+
+# floor numbers from DESIGN.md (in-memory jnr-fuse filesystem, same machine kind; not measured here)
+declare -A FLOOR=([walk,cold]=3.2 [walk,warm]=0.64 [cat,cold]=8.2 [cat,warm]=4.75 [seq,cold]=0.5965 [seq,warm]=0.0994)
+th "measure" "host ext4" "kernel overlayfs" "fuse-overlayfs" "squashfuse" "**cowfs snapshot**" "**cowfs view**" "FUSE floor (DESIGN.md)"
+for test in walk cat seq; do
+  for temp in cold warm; do
+    case $test in
+      walk) label="stat walk of $((TREE_DIRS*TREE_FILES)) files, $temp (s)";;
+      cat) label="cat of all files, $temp (s)";;
+      seq) label="${BIG_MB} MiB sequential read, $temp (GB/s)";;
+    esac
+    row=("$label")
+    for sys in "${SYSTEMS[@]}"; do
+      v=${R[$sys,$test,$temp]:-}
+      [[ $test == seq ]] && row+=("$(gbs "$v")") || row+=("${v:--}")
+      metric "reads.$sys.$test.$temp" "$v"
+    done
+    if [[ $QUICK == 1 ]]; then row+=("n/a (quick)")
+    elif [[ $test == seq ]]; then row+=("$(gbs "${FLOOR[$test,$temp]}")"); else row+=("${FLOOR[$test,$temp]}"); fi
+    tr_ "${row[@]}"
+  done
+done
+md "" "Ratios (time ratio: cowfs time / peer time, lower is better; for sequential reads the same, so 2.00x = half the throughput):" ""
+th "measure" "cowfs snap / host" "cowfs snap / overlayfs" "cowfs snap / fuse-overlayfs" "cowfs snap / squashfuse" "cowfs snap / floor" "cowfs view / fuse-overlayfs"
+for test in walk cat seq; do
+  for temp in cold warm; do
+    s=${R[cowsnap,$test,$temp]:-}
+    fl=$([[ $QUICK == 1 ]] && echo "" || echo "${FLOOR[$test,$temp]}")
+    tr_ "$test $temp" "$(ratio "$s" "${R[host,$test,$temp]:-}")" "$(ratio "$s" "${R[ovl,$test,$temp]:-}")" \
+        "$(ratio "$s" "${R[fovl,$test,$temp]:-}")" "$(ratio "$s" "${R[sqfuse,$test,$temp]:-}")" "$(ratio "$s" "$fl")" \
+        "$(ratio "${R[cowview,$test,$temp]:-}" "${R[fovl,$test,$temp]:-}")"
+  done
+done
+note "Cold = unmount, \`sync; echo 3 > /proc/sys/vm/drop_caches\`, mount again, then the command; warm = the same command again" \
+     "right after on the same mount. stat walk: \`find T -printf '%s %m %U %T@\\n'\`; cat: \`find T -type f -print0 | xargs -0 cat\`;" \
+     "sequential: \`dd if=F of=/dev/null bs=1M\`. overlays have the data directory as their only lower layer and an empty upper;" \
+     "squashfuse mounts the \`mksquashfs -comp zstd\` images of the import workload. The FUSE floor column is copied from" \
+     "DESIGN.md (an in-memory jnr-fuse filesystem on this machine kind), not measured in this run."
+cw rm "$VIEW_T" >/dev/null 2>&1; cw rm "$VIEW_B" >/dev/null 2>&1; true

@@ -200,6 +200,23 @@ final class Fx {
             return this;
         }
 
+        Vfs rmdir(String path) {
+            ViewFs.Parent p = fs.parent("/" + path);
+            fs.rmdir(p.dir(), p.name());
+            return this;
+        }
+
+        Vfs mkdir(String path) {
+            mkdirs(path);
+            return this;
+        }
+
+        Vfs symlink(String path, String target) {
+            ViewFs.Parent p = fs.parent("/" + path);
+            fs.symlink(target.getBytes(java.nio.charset.StandardCharsets.UTF_8), p.dir(), p.name(), 0, 0);
+            return this;
+        }
+
         Vfs chmod(String path, int mode) {
             fs.chmod(fs.resolve("/" + path), mode);
             return this;

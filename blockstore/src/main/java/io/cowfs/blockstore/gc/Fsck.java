@@ -8,6 +8,7 @@ import io.cowfs.blockstore.store.Packs;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.store.StoreIndex;
+import io.cowfs.blockstore.tree.DirObject;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -104,18 +105,38 @@ public final class Fsck {
         Set<ChunkId> reachable = new HashSet<>();
         Reachability reach = new Reachability(store);
         Set<Long> viewIds = new HashSet<>();
+        Map<ChunkId, String> dirErrors = new HashMap<>(); // "" = decoded fine
         for (CatalogEntry e : names) {
             if (e.isView() && !viewIds.add(e.viewId())) {
                 problem("view '" + e.name() + "' shares its delta id " + e.viewId() + " with another view", false, false);
             }
             Set<ChunkId> mine = new HashSet<>();
+            List<ChunkId> dirs = new ArrayList<>();
             try {
                 store.index().read(txn -> {
-                    reach.entry(txn, e, mine, id -> { });
+                    reach.entry(txn, e, mine, id -> { }, dirs::add);
                     return null;
                 });
             } catch (StoreException ex) {
                 problem((e.isView() ? "view '" : "snapshot '") + e.name() + "' cannot be walked: " + ex.getMessage(), false, false);
+            }
+            // directory objects are not needed by the walk, but a listing needs them whole
+            for (ChunkId d : dirs) {
+                if (!index.containsKey(d)) {
+                    continue; // reported as missing below
+                }
+                String bad = dirErrors.computeIfAbsent(d, id -> {
+                    try {
+                        DirObject.decode(store.get(id));
+                        return "";
+                    } catch (StoreException ex) {
+                        return ex.getMessage();
+                    }
+                });
+                if (!bad.isEmpty()) {
+                    problem((e.isView() ? "view '" : "snapshot '") + e.name() + "' has an unreadable directory object: "
+                            + bad, false, false);
+                }
             }
             for (ChunkId id : mine) {
                 if (!index.containsKey(id)) {

@@ -20,7 +20,21 @@ final class FsckCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
-        try (Store store = storeOptions.open(); Progress bar = Progress.count("fsck", "steps")) {
+        Store opened;
+        try {
+            opened = storeOptions.open();
+        } catch (org.lmdbjava.LmdbException e) {
+            // the store's format record is fine (open checked it first) but LMDB refuses the index
+            String what = "the index " + storeOptions.storeDir().resolve("index").resolve("data.mdb")
+                    + " is damaged and cannot be opened (" + e.getMessage() + ")";
+            if (json) {
+                printJson(Map.of("clean", false, "problems", java.util.List.of(Map.of("problem", what,
+                        "repairable", false, "repaired", false))));
+            }
+            err().println("cowfs: " + what);
+            return Main.EXIT_DAMAGED;
+        }
+        try (Store store = opened; Progress bar = Progress.count("fsck", "steps")) {
             bar.start(store.packs().list().size());
             Fsck.Report r = new Fsck(store, repair).run(bar::step);
             bar.close();
@@ -44,7 +58,12 @@ final class FsckCommand extends Base {
                         + (r.clean() ? ", all repaired" : ""))
                         + (r.orphanRecords() > 0 ? "; " + r.orphanRecords() + " unreferenced records (" + bytes(r.orphanBytes()) + ") that gc will reclaim" : ""));
             }
-            return r.clean() ? 0 : Main.EXIT_DAMAGED;
+            if (!r.clean()) {
+                long left = r.problems().stream().filter(p -> !p.repaired()).count();
+                err().println("cowfs: fsck found " + left + " problem(s) that remain" + (json ? "" : " (listed above)"));
+                return Main.EXIT_DAMAGED;
+            }
+            return 0;
         }
     }
 }

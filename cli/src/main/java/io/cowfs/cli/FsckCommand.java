@@ -47,19 +47,22 @@ final class FsckCommand extends Base {
                 m.put("orphanBytes", r.orphanBytes());
                 m.put("clean", r.clean());
                 m.put("problems", r.problems().stream().map(p -> Map.of("problem", p.what(),
-                        "repairable", p.repairable(), "repaired", p.repaired())).toList());
+                        "repairable", p.repairable(), "repaired", p.repaired(), "harmless", p.harmless())).toList());
                 printJson(m);
             } else {
                 for (Fsck.Problem p : r.problems()) {
-                    out().println((p.repaired() ? "REPAIRED " : p.repairable() ? "PROBLEM (repairable with --repair) " : "PROBLEM ") + p.what());
+                    out().println((p.repaired() ? "REPAIRED " : p.harmless() ? "NOTE (left by a crash; --repair clears it) "
+                            : p.repairable() ? "PROBLEM (repairable with --repair) " : "PROBLEM ") + p.what());
                 }
+                long serious = r.problems().stream().filter(p -> !p.harmless()).count();
+                long notes = r.problems().size() - serious;
                 out().println("checked " + r.names() + " names, " + r.chunks() + " indexed chunks in " + r.packs() + " packs: "
-                        + (r.problems().isEmpty() ? "clean" : r.problems().size() + " problem(s)"
-                        + (r.clean() ? ", all repaired" : ""))
+                        + (serious == 0 ? "clean" : serious + " problem(s)" + (r.clean() ? ", all repaired" : ""))
+                        + (notes > 0 ? " (" + notes + " crash leftover(s) noted)" : "")
                         + (r.orphanRecords() > 0 ? "; " + r.orphanRecords() + " unreferenced records (" + bytes(r.orphanBytes()) + ") that gc will reclaim" : ""));
             }
             if (!r.clean()) {
-                long left = r.problems().stream().filter(p -> !p.repaired()).count();
+                long left = r.problems().stream().filter(p -> !p.repaired() && !p.harmless()).count();
                 err().println("cowfs: fsck found " + left + " problem(s) that remain" + (json ? "" : " (listed above)"));
                 return Main.EXIT_DAMAGED;
             }

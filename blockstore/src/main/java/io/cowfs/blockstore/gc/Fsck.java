@@ -33,13 +33,20 @@ import org.lmdbjava.KeyRange;
  * run/ files removed. It never invents data.
  */
 public final class Fsck {
-    /** One finding; repaired says whether --repair fixed it. */
-    public record Problem(String what, boolean repairable, boolean repaired) {
+    /**
+     * One finding; repaired says whether --repair fixed it. A harmless finding is what a crash
+     * normally leaves behind (a mount record or lease of a dead process, an unfinished pack file):
+     * nothing reads it as live, so it is reported but does not make the store unclean.
+     */
+    public record Problem(String what, boolean repairable, boolean repaired, boolean harmless) {
+        public Problem(String what, boolean repairable, boolean repaired) {
+            this(what, repairable, repaired, false);
+        }
     }
 
     public record Report(long chunks, long packs, long names, long orphanRecords, long orphanBytes, List<Problem> problems) {
         public boolean clean() {
-            return problems.stream().allMatch(Problem::repaired);
+            return problems.stream().allMatch(p -> p.repaired() || p.harmless());
         }
     }
 
@@ -54,6 +61,11 @@ public final class Fsck {
 
     private void problem(String what, boolean repairable, boolean repaired) {
         problems.add(new Problem(what, repairable, repaired));
+    }
+
+    /** A crash leftover: reported, cleared by --repair, never a reason to fail. */
+    private void leftover(String what) {
+        problems.add(new Problem(what, true, repair, true));
     }
 
     /** A valid-looking record found by scanning the packs. */
@@ -195,7 +207,7 @@ public final class Fsck {
             if (repair) {
                 store.index().write(store::leaseFloor);
             }
-            problem((leases - live) + " lease(s) of dead processes", true, repair);
+            leftover((leases - live) + " lease(s) of dead processes");
         }
         staleRunFiles();
         long orphanRecords = 0;
@@ -288,7 +300,7 @@ public final class Fsck {
                     if (repair) {
                         Files.deleteIfExists(f);
                     }
-                    problem("stale mount record " + n + " (pid " + pid + " is gone; was " + p.getProperty("mountpoint") + ")", true, repair);
+                    leftover("stale mount record " + n + " (pid " + pid + " is gone; was " + p.getProperty("mountpoint") + ")");
                 }
             }
         } catch (IOException | NumberFormatException e) {
@@ -300,7 +312,7 @@ public final class Fsck {
                     if (repair) {
                         Files.deleteIfExists(f);
                     }
-                    problem("unfinished pack file " + f.getFileName() + " (a writer died while creating it)", true, repair);
+                    leftover("unfinished pack file " + f.getFileName() + " (a writer died while creating it)");
                 }
             }
         } catch (IOException e) {

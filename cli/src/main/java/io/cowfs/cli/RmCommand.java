@@ -8,7 +8,9 @@ import io.cowfs.blockstore.view.ViewDelta;
 import io.cowfs.fusefs.mount.MountRegistry;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -26,27 +28,37 @@ final class RmCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
+        List<CatalogEntry> entries = new ArrayList<>();
+        Map<String, String> mounted = new LinkedHashMap<>(); // name -> mountpoint
         try (Store store = storeOptions.open()) {
             Catalog catalog = new Catalog(store);
-            List<CatalogEntry> entries = new ArrayList<>();
             for (String n : names) {
                 entries.add(catalog.get(n)); // all names must exist before anything is removed
             }
             for (CatalogEntry e : entries) {
-                if (!e.isView()) {
-                    continue;
+                String mp = mountpoint(store, e);
+                if (mp != null) {
+                    mounted.put(e.name(), mp);
                 }
-                MountRegistry.MountInfo m = MountRegistry.find(store, e.viewId());
-                if (m == null) {
-                    continue;
-                }
-                if (!force) {
-                    throw new StoreException.BusyException("view '" + e.name() + "' is mounted at " + m.mountpoint()
-                            + "; unmount it (cowfs umount " + m.mountpoint() + ") or use --force");
-                }
-                int rc = Cli.run(spec, "umount", m.mountpoint());
-                if (rc != 0 || MountRegistry.find(store, e.viewId()) != null) {
-                    throw new StoreException.BusyException("could not unmount view '" + e.name() + "' at " + m.mountpoint());
+            }
+        }
+        // The store is closed here: umount runs in this process, and LMDB must not be open twice in one process.
+        for (var m : mounted.entrySet()) {
+            if (!force) {
+                throw new StoreException.BusyException("'" + m.getKey() + "' is mounted at " + m.getValue()
+                        + "; unmount it (cowfs umount " + m.getValue() + ") or use --force");
+            }
+            int rc = Cli.run(spec, "umount", m.getValue());
+            if (rc != 0 || Fuse.isMounted(Path.of(m.getValue()))) {
+                throw new StoreException.BusyException("could not unmount '" + m.getKey() + "' at " + m.getValue());
+            }
+        }
+        try (Store store = storeOptions.open()) {
+            Catalog catalog = new Catalog(store);
+            for (CatalogEntry e : entries) {
+                String mp = mountpoint(store, e);
+                if (mp != null) {
+                    throw new StoreException.BusyException("'" + e.name() + "' was mounted again at " + mp + "; nothing removed");
                 }
             }
             ViewDelta delta = new ViewDelta(store.index());
@@ -62,11 +74,20 @@ final class RmCommand extends Base {
                 }
                 return null;
             });
-            for (CatalogEntry e : entries) {
-                out().println("removed " + (e.isView() ? "view" : "snapshot") + " '" + e.name() + "'");
-            }
-            out().println("run 'cowfs gc' to reclaim space");
-            return 0;
         }
+        for (CatalogEntry e : entries) {
+            out().println("removed " + (e.isView() ? "view" : "snapshot") + " '" + e.name() + "'");
+        }
+        out().println("run 'cowfs gc' to reclaim space");
+        return 0;
+    }
+
+    /** Where the entry is mounted by a live process, or null. */
+    private static String mountpoint(Store store, CatalogEntry e) {
+        if (e.isView()) {
+            MountRegistry.MountInfo m = MountRegistry.find(store, e.viewId());
+            return m == null ? null : m.mountpoint();
+        }
+        return null;
     }
 }

@@ -6,8 +6,10 @@ import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.view.ViewDelta;
 import io.cowfs.fusefs.mount.MountRegistry;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -18,12 +20,12 @@ import picocli.CommandLine.Parameters;
 @Command(name = "rm", mixinStandardHelpOptions = true,
         description = {"Remove snapshots and views (their space is reclaimed by 'cowfs gc').",
                 "Views and snapshots made from a removed snapshot keep everything they need.",
-                "A mounted view is refused unless --force, which unmounts it first."})
+                "A mounted view or snapshot is refused unless --force, which unmounts it first."})
 final class RmCommand extends Base {
     @Parameters(arity = "1..*", paramLabel = "NAME")
     List<String> names;
 
-    @Option(names = {"-f", "--force"}, description = "unmount mounted views first")
+    @Option(names = {"-f", "--force"}, description = "unmount mounted views and snapshots first")
     boolean force;
 
     @Override
@@ -88,6 +90,41 @@ final class RmCommand extends Base {
             MountRegistry.MountInfo m = MountRegistry.find(store, e.viewId());
             return m == null ? null : m.mountpoint();
         }
+        // Snapshot mounts are recorded under a negative id (minus their pid), without the name:
+        // the name is the NAME argument of the mount process.
+        for (var m : MountRegistry.all(store).entrySet()) {
+            if (m.getKey() < 0 && e.name().equals(mountedName(m.getValue().pid()))) {
+                return m.getValue().mountpoint();
+            }
+        }
         return null;
+    }
+
+    /** The NAME argument of a 'cowfs mount' process, or null. */
+    static String mountedName(long pid) {
+        try {
+            List<String> args = Arrays.asList(new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"))).split("\0"));
+            int i = args.indexOf(Main.class.getName());
+            if (i < 0 || i + 1 >= args.size() || !args.get(i + 1).equals("mount")) {
+                i = args.indexOf("mount"); // another launcher: the first 'mount' argument
+            } else {
+                i++;
+            }
+            if (i < 0) {
+                return null;
+            }
+            List<String> positional = new ArrayList<>();
+            for (int k = i + 1; k < args.size(); k++) {
+                String a = args.get(k);
+                if (a.equals("--store")) {
+                    k++; // its value
+                } else if (!a.startsWith("-")) {
+                    positional.add(a);
+                }
+            }
+            return positional.isEmpty() ? null : positional.get(0);
+        } catch (java.io.IOException | RuntimeException ex) {
+            return null; // the process went away
+        }
     }
 }

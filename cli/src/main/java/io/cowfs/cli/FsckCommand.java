@@ -20,7 +20,21 @@ final class FsckCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
-        try (Store store = storeOptions.open(); Progress bar = Progress.count("fsck", "steps")) {
+        Store opened;
+        try {
+            opened = storeOptions.open();
+        } catch (org.lmdbjava.LmdbException e) {
+            // the store's format record is fine (open checked it first) but LMDB refuses the index
+            String what = "the index " + storeOptions.storeDir().resolve("index").resolve("data.mdb")
+                    + " is damaged and cannot be opened (" + e.getMessage() + ")";
+            if (json) {
+                printJson(Map.of("clean", false, "problems", java.util.List.of(Map.of("problem", what,
+                        "repairable", false, "repaired", false))));
+            }
+            err().println("cowfs: " + what);
+            return Main.EXIT_DAMAGED;
+        }
+        try (Store store = opened; Progress bar = Progress.count("fsck", "steps")) {
             bar.start(store.packs().list().size());
             Fsck.Report r = new Fsck(store, repair).run(bar::step);
             bar.close();
@@ -33,18 +47,26 @@ final class FsckCommand extends Base {
                 m.put("orphanBytes", r.orphanBytes());
                 m.put("clean", r.clean());
                 m.put("problems", r.problems().stream().map(p -> Map.of("problem", p.what(),
-                        "repairable", p.repairable(), "repaired", p.repaired())).toList());
+                        "repairable", p.repairable(), "repaired", p.repaired(), "harmless", p.harmless())).toList());
                 printJson(m);
             } else {
                 for (Fsck.Problem p : r.problems()) {
-                    out().println((p.repaired() ? "REPAIRED " : p.repairable() ? "PROBLEM (repairable with --repair) " : "PROBLEM ") + p.what());
+                    out().println((p.repaired() ? "REPAIRED " : p.harmless() ? "NOTE (left by a crash; --repair clears it) "
+                            : p.repairable() ? "PROBLEM (repairable with --repair) " : "PROBLEM ") + p.what());
                 }
+                long serious = r.problems().stream().filter(p -> !p.harmless()).count();
+                long notes = r.problems().size() - serious;
                 out().println("checked " + r.names() + " names, " + r.chunks() + " indexed chunks in " + r.packs() + " packs: "
-                        + (r.problems().isEmpty() ? "clean" : r.problems().size() + " problem(s)"
-                        + (r.clean() ? ", all repaired" : ""))
+                        + (serious == 0 ? "clean" : serious + " problem(s)" + (r.clean() ? ", all repaired" : ""))
+                        + (notes > 0 ? " (" + notes + " crash leftover(s) noted)" : "")
                         + (r.orphanRecords() > 0 ? "; " + r.orphanRecords() + " unreferenced records (" + bytes(r.orphanBytes()) + ") that gc will reclaim" : ""));
             }
-            return r.clean() ? 0 : Main.EXIT_DAMAGED;
+            if (!r.clean()) {
+                long left = r.problems().stream().filter(p -> !p.repaired() && !p.harmless()).count();
+                err().println("cowfs: fsck found " + left + " problem(s) that remain" + (json ? "" : " (listed above)"));
+                return Main.EXIT_DAMAGED;
+            }
+            return 0;
         }
     }
 }

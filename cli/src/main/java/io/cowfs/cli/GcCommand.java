@@ -32,12 +32,17 @@ final class GcCommand extends Base {
                 m.put("packBytesAfter", r.packBytesAfter());
                 m.put("freedBytes", r.freedBytes());
                 m.put("millis", r.millis());
+                m.put("packsSkippedNoSpace", r.packsSkippedNoSpace());
                 printJson(m);
             } else {
                 out().printf(Locale.ROOT, "gc: %d unreferenced chunks (%s) removed; %d packs deleted, %d rewritten; "
                                 + "packs %s -> %s, freed %s in %.2f s%n",
                         r.chunksDeleted(), bytes(r.storedBytesDeleted()), r.packsDeleted(), r.packsRewritten(),
                         bytes(r.packBytesBefore()), bytes(r.packBytesAfter()), bytes(r.freedBytes()), r.millis() / 1000.0);
+            }
+            if (r.packsSkippedNoSpace() > 0) {
+                err().println("cowfs: gc: " + r.packsSkippedNoSpace() + " pack(s) not compacted: no space left for the copy "
+                        + "(free some space and run gc again)");
             }
             return 0;
         }

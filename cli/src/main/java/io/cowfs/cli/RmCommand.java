@@ -6,9 +6,12 @@ import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.view.ViewDelta;
 import io.cowfs.fusefs.mount.MountRegistry;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -16,37 +19,47 @@ import picocli.CommandLine.Parameters;
 @Command(name = "rm", mixinStandardHelpOptions = true,
         description = {"Remove snapshots and views (their space is reclaimed by 'cowfs gc').",
                 "Views and snapshots made from a removed snapshot keep everything they need.",
-                "A mounted view is refused unless --force, which unmounts it first."})
+                "A mounted view or snapshot is refused unless --force, which unmounts it first."})
 final class RmCommand extends Base {
     @Parameters(arity = "1..*", paramLabel = "NAME")
     List<String> names;
 
-    @Option(names = {"-f", "--force"}, description = "unmount mounted views first")
+    @Option(names = {"-f", "--force"}, description = "unmount mounted views and snapshots first")
     boolean force;
 
     @Override
     public Integer call() throws Exception {
+        List<CatalogEntry> entries = new ArrayList<>();
+        Map<String, String> mounted = new LinkedHashMap<>(); // name -> mountpoint
         try (Store store = storeOptions.open()) {
             Catalog catalog = new Catalog(store);
-            List<CatalogEntry> entries = new ArrayList<>();
             for (String n : names) {
                 entries.add(catalog.get(n)); // all names must exist before anything is removed
             }
             for (CatalogEntry e : entries) {
-                if (!e.isView()) {
-                    continue;
+                String mp = mountpoint(store, e);
+                if (mp != null) {
+                    mounted.put(e.name(), mp);
                 }
-                MountRegistry.MountInfo m = MountRegistry.find(store, e.viewId());
-                if (m == null) {
-                    continue;
-                }
-                if (!force) {
-                    throw new StoreException.BusyException("view '" + e.name() + "' is mounted at " + m.mountpoint()
-                            + "; unmount it (cowfs umount " + m.mountpoint() + ") or use --force");
-                }
-                int rc = Cli.run(spec, "umount", m.mountpoint());
-                if (rc != 0 || MountRegistry.find(store, e.viewId()) != null) {
-                    throw new StoreException.BusyException("could not unmount view '" + e.name() + "' at " + m.mountpoint());
+            }
+        }
+        // The store is closed here: umount runs in this process, and LMDB must not be open twice in one process.
+        for (var m : mounted.entrySet()) {
+            if (!force) {
+                throw new StoreException.BusyException("'" + m.getKey() + "' is mounted at " + m.getValue()
+                        + "; unmount it (cowfs umount " + m.getValue() + ") or use --force");
+            }
+            int rc = Cli.run(spec, "umount", m.getValue());
+            if (rc != 0 || Fuse.isMounted(Path.of(m.getValue()))) {
+                throw new StoreException.BusyException("could not unmount '" + m.getKey() + "' at " + m.getValue());
+            }
+        }
+        try (Store store = storeOptions.open()) {
+            Catalog catalog = new Catalog(store);
+            for (CatalogEntry e : entries) {
+                String mp = mountpoint(store, e);
+                if (mp != null) {
+                    throw new StoreException.BusyException("'" + e.name() + "' was mounted again at " + mp + "; nothing removed");
                 }
             }
             ViewDelta delta = new ViewDelta(store.index());
@@ -62,16 +75,32 @@ final class RmCommand extends Base {
                 }
                 return null;
             });
+            Path run = store.dir().resolve("run");
             for (CatalogEntry e : entries) {
-                Path run = store.dir().resolve("run");
-                java.nio.file.Files.deleteIfExists(run.resolve(e.name() + ".log"));
+                Files.deleteIfExists(run.resolve(e.name() + ".log"));
                 if (e.isView()) {
-                    java.nio.file.Files.deleteIfExists(run.resolve("view-" + e.viewId() + ".lock"));
+                    Files.deleteIfExists(run.resolve("view-" + e.viewId() + ".lock"));
                 }
-                out().println("removed " + (e.isView() ? "view" : "snapshot") + " '" + e.name() + "'");
             }
-            out().println("run 'cowfs gc' to reclaim space");
-            return 0;
         }
+        for (CatalogEntry e : entries) {
+            out().println("removed " + (e.isView() ? "view" : "snapshot") + " '" + e.name() + "'");
+        }
+        out().println("run 'cowfs gc' to reclaim space");
+        return 0;
+    }
+
+    /** Where the entry is mounted by a live process, or null. */
+    private static String mountpoint(Store store, CatalogEntry e) {
+        if (e.isView()) {
+            MountRegistry.MountInfo m = MountRegistry.find(store, e.viewId());
+            return m == null ? null : m.mountpoint();
+        }
+        for (var m : MountRegistry.all(store).entrySet()) { // snapshot mounts: negative ids
+            if (m.getKey() < 0 && e.name().equals(m.getValue().name())) {
+                return m.getValue().mountpoint();
+            }
+        }
+        return null;
     }
 }

@@ -8,6 +8,7 @@ import io.cowfs.blockstore.store.Packs;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.store.StoreIndex;
+import io.cowfs.blockstore.tree.DirObject;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -32,13 +33,20 @@ import org.lmdbjava.KeyRange;
  * run/ files removed. It never invents data.
  */
 public final class Fsck {
-    /** One finding; repaired says whether --repair fixed it. */
-    public record Problem(String what, boolean repairable, boolean repaired) {
+    /**
+     * One finding; repaired says whether --repair fixed it. A harmless finding is what a crash
+     * normally leaves behind (a mount record or lease of a dead process, an unfinished pack file):
+     * nothing reads it as live, so it is reported but does not make the store unclean.
+     */
+    public record Problem(String what, boolean repairable, boolean repaired, boolean harmless) {
+        public Problem(String what, boolean repairable, boolean repaired) {
+            this(what, repairable, repaired, false);
+        }
     }
 
     public record Report(long chunks, long packs, long names, long orphanRecords, long orphanBytes, List<Problem> problems) {
         public boolean clean() {
-            return problems.stream().allMatch(Problem::repaired);
+            return problems.stream().allMatch(p -> p.repaired() || p.harmless());
         }
     }
 
@@ -53,6 +61,11 @@ public final class Fsck {
 
     private void problem(String what, boolean repairable, boolean repaired) {
         problems.add(new Problem(what, repairable, repaired));
+    }
+
+    /** A crash leftover: reported, cleared by --repair, never a reason to fail. */
+    private void leftover(String what) {
+        problems.add(new Problem(what, true, repair, true));
     }
 
     /** A valid-looking record found by scanning the packs. */
@@ -104,18 +117,38 @@ public final class Fsck {
         Set<ChunkId> reachable = new HashSet<>();
         Reachability reach = new Reachability(store);
         Set<Long> viewIds = new HashSet<>();
+        Map<ChunkId, String> dirErrors = new HashMap<>(); // "" = decoded fine
         for (CatalogEntry e : names) {
             if (e.isView() && !viewIds.add(e.viewId())) {
                 problem("view '" + e.name() + "' shares its delta id " + e.viewId() + " with another view", false, false);
             }
             Set<ChunkId> mine = new HashSet<>();
+            List<ChunkId> dirs = new ArrayList<>();
             try {
                 store.index().read(txn -> {
-                    reach.entry(txn, e, mine, id -> { });
+                    reach.entry(txn, e, mine, id -> { }, dirs::add);
                     return null;
                 });
             } catch (StoreException ex) {
                 problem((e.isView() ? "view '" : "snapshot '") + e.name() + "' cannot be walked: " + ex.getMessage(), false, false);
+            }
+            // directory objects are not needed by the walk, but a listing needs them whole
+            for (ChunkId d : dirs) {
+                if (!index.containsKey(d)) {
+                    continue; // reported as missing below
+                }
+                String bad = dirErrors.computeIfAbsent(d, id -> {
+                    try {
+                        DirObject.decode(store.get(id));
+                        return "";
+                    } catch (StoreException ex) {
+                        return ex.getMessage();
+                    }
+                });
+                if (!bad.isEmpty()) {
+                    problem((e.isView() ? "view '" : "snapshot '") + e.name() + "' has an unreadable directory object: "
+                            + bad, false, false);
+                }
             }
             for (ChunkId id : mine) {
                 if (!index.containsKey(id)) {
@@ -174,7 +207,7 @@ public final class Fsck {
             if (repair) {
                 store.index().write(store::leaseFloor);
             }
-            problem((leases - live) + " lease(s) of dead processes", true, repair);
+            leftover((leases - live) + " lease(s) of dead processes");
         }
         staleRunFiles();
         long orphanRecords = 0;
@@ -267,7 +300,7 @@ public final class Fsck {
                     if (repair) {
                         Files.deleteIfExists(f);
                     }
-                    problem("stale mount record " + n + " (pid " + pid + " is gone; was " + p.getProperty("mountpoint") + ")", true, repair);
+                    leftover("stale mount record " + n + " (pid " + pid + " is gone; was " + p.getProperty("mountpoint") + ")");
                 }
             }
         } catch (IOException | NumberFormatException e) {
@@ -279,7 +312,7 @@ public final class Fsck {
                     if (repair) {
                         Files.deleteIfExists(f);
                     }
-                    problem("unfinished pack file " + f.getFileName() + " (a writer died while creating it)", true, repair);
+                    leftover("unfinished pack file " + f.getFileName() + " (a writer died while creating it)");
                 }
             }
         } catch (IOException e) {

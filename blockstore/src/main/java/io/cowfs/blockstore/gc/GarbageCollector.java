@@ -33,7 +33,12 @@ public final class GarbageCollector {
 
     /** What a run did. */
     public record Result(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten,
-                         long packBytesBefore, long packBytesAfter, long millis) {
+                         long packBytesBefore, long packBytesAfter, long millis, long packsSkippedNoSpace) {
+        public Result(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten,
+                      long packBytesBefore, long packBytesAfter, long millis) {
+            this(chunksDeleted, storedBytesDeleted, packsDeleted, packsRewritten, packBytesBefore, packBytesAfter, millis, 0);
+        }
+
         public long freedBytes() {
             return packBytesBefore - packBytesAfter;
         }
@@ -85,7 +90,7 @@ public final class GarbageCollector {
         long[] compacted = compact(progress);
         store.dropCache();
         return new Result(swept[0], swept[1], compacted[0], compacted[1], before, packBytes(),
-                (System.nanoTime() - t0) / 1_000_000);
+                (System.nanoTime() - t0) / 1_000_000, compacted[2]);
     }
 
     private static ChunkLocation decode(byte[] v) {
@@ -104,7 +109,20 @@ public final class GarbageCollector {
         });
         long deleted = 0;
         long rewritten = 0;
-        for (long packId : packs.list()) {
+        long noSpace = 0;
+        // Packs with nothing live first (deleting them needs no space), then the cheapest rewrites:
+        // on a full disk, what can be freed is freed before a copy runs out of room.
+        List<Long> order = new ArrayList<>(packs.list());
+        Map<Long, Long> liveOf = new HashMap<>();
+        for (long packId : order) {
+            long live = 0;
+            for (var e : byPack.getOrDefault(packId, List.of())) {
+                live += e.getValue().storedLen() + Packs.HEADER;
+            }
+            liveOf.put(packId, live);
+        }
+        order.sort(java.util.Comparator.comparingLong(liveOf::get));
+        for (long packId : order) {
             progress.accept(1);
             if (packs.isLive(packId)) {
                 continue;
@@ -116,10 +134,7 @@ public final class GarbageCollector {
                 continue;
             }
             List<Map.Entry<ChunkId, ChunkLocation>> entries = byPack.getOrDefault(packId, List.of());
-            long liveBytes = 0;
-            for (var e : entries) {
-                liveBytes += e.getValue().storedLen() + Packs.HEADER;
-            }
+            long liveBytes = liveOf.get(packId);
             if (!entries.isEmpty() && liveBytes >= REWRITE_BELOW * size) {
                 continue;
             }
@@ -132,6 +147,12 @@ public final class GarbageCollector {
                         break;
                     } catch (StoreException.ChunkCorruptException ex) {
                         // leave the damaged pack in place: verify/fsck report it, nothing is lost by waiting
+                        moved = null;
+                        break;
+                    } catch (StoreException.StoreFullException ex) {
+                        // no room for the copy: keep this pack as it is (what was copied is garbage
+                        // nothing names) and go on; the next gc with more room compacts it
+                        noSpace++;
                         moved = null;
                         break;
                     }
@@ -168,7 +189,7 @@ public final class GarbageCollector {
             }
         }
         packs.closeWriter();
-        return new long[] {deleted, rewritten};
+        return new long[] {deleted, rewritten, noSpace};
     }
 
     private long packBytes() {

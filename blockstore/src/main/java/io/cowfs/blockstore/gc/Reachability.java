@@ -26,6 +26,16 @@ public final class Reachability {
 
     /** Visits every chunk reachable from root, each once per visited set. */
     public void snapshot(ChunkId root, Set<ChunkId> visited, Consumer<ChunkId> out) {
+        snapshot(root, visited, out, NONE);
+    }
+
+    private static final Consumer<ChunkId> NONE = id -> { };
+
+    /**
+     * As {@link #snapshot(ChunkId, Set, Consumer)}; dirs also receives each directory object
+     * (which the walk itself never needs to read: the inode table lists every inode).
+     */
+    public void snapshot(ChunkId root, Set<ChunkId> visited, Consumer<ChunkId> out, Consumer<ChunkId> dirs) {
         if (!visited.add(root)) {
             return;
         }
@@ -38,7 +48,7 @@ public final class Reachability {
             out.accept(page);
             for (Inode n : SnapshotRoot.decodePage(store.get(page))) {
                 if (n != null) {
-                    inode(n, visited, out);
+                    inode(n, visited, out, dirs);
                 }
             }
         }
@@ -46,8 +56,13 @@ public final class Reachability {
 
     /** The chunks one inode record refers to (directly and through its block-list pages). */
     public void inode(Inode n, Set<ChunkId> visited, Consumer<ChunkId> out) {
+        inode(n, visited, out, NONE);
+    }
+
+    private void inode(Inode n, Set<ChunkId> visited, Consumer<ChunkId> out, Consumer<ChunkId> dirs) {
         if (n.dirObject != null && visited.add(n.dirObject)) {
             out.accept(n.dirObject);
+            dirs.accept(n.dirObject);
         }
         for (ChunkId lp : n.blockPages) {
             if (!visited.add(lp)) {
@@ -64,12 +79,17 @@ public final class Reachability {
 
     /** Everything a catalog entry keeps alive: a snapshot's tree, or a view's base tree plus its delta. */
     public void entry(Txn<byte[]> txn, CatalogEntry e, Set<ChunkId> visited, Consumer<ChunkId> out) {
-        snapshot(e.root(), visited, out);
+        entry(txn, e, visited, out, NONE);
+    }
+
+    /** As {@link #entry(Txn, CatalogEntry, Set, Consumer)}, reporting directory objects to dirs too. */
+    public void entry(Txn<byte[]> txn, CatalogEntry e, Set<ChunkId> visited, Consumer<ChunkId> out, Consumer<ChunkId> dirs) {
+        snapshot(e.root(), visited, out, dirs);
         if (e.isView()) {
             ViewDelta.State s = new ViewDelta(store.index()).load(txn, e.viewId());
             for (Inode n : s.inodes.values()) {
                 if (n != null) {
-                    inode(n, visited, out);
+                    inode(n, visited, out, dirs);
                 }
             }
             for (var m : s.blocks.values()) {

@@ -1,0 +1,293 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A store on a small tmpfs fills up: writes in a view fail with ENOSPC, the mount stays up and
+ * readable, the store stays consistent, and once space is freed (rm + gc, or deleting files in
+ * the view + gc) writing works again. The same for import.
+ */
+class FullDiskIT {
+    @TempDir
+    Path tmp;
+
+    private static final int MB = 1 << 20;
+    private Path fs;
+    private final ExecutorService pool = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "fulldisk-io");
+        t.setDaemon(true);
+        return t;
+    });
+
+    @BeforeEach
+    void tmpfs() throws Exception {
+        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        fs = Files.createDirectory(tmp.resolve("small"));
+        Cowfs.Result r = Cowfs.shRc(tmp, "mount -t tmpfs -o size=24m tmpfs '" + fs + "'");
+        assumeTrue(r.rc() == 0, "cannot mount a tmpfs here: " + r.out());
+    }
+
+    @AfterEach
+    void untmpfs() throws Exception {
+        pool.shutdownNow();
+        if (fs != null && Cowfs.isMounted(fs)) {
+            Cowfs.Result r = Cowfs.shRc(tmp, "umount '" + fs + "' || umount -l '" + fs + "'");
+            assertEquals(0, r.rc(), r.out());
+        }
+        assertFalse(fs != null && Cowfs.isMounted(fs), "tmpfs left mounted at " + fs);
+    }
+
+    /** Writes one file of random data and fsyncs it; returns null or the IOException's message. */
+    private String writeFile(Path p, int size, long seed) throws Exception {
+        Future<String> f = pool.submit(() -> {
+            try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING)) {
+                ByteBuffer b = ByteBuffer.wrap(Fx.random(seed, size));
+                while (b.hasRemaining()) {
+                    ch.write(b);
+                }
+                ch.force(true);
+                return null;
+            } catch (IOException e) {
+                return String.valueOf(e.getMessage());
+            }
+        });
+        return f.get(120, TimeUnit.SECONDS); // a hang fails the test
+    }
+
+    /** Writes 1 MiB files until one fails; returns the names written fully and the failure. */
+    private List<String> fill(Path dir, String prefix, String[] failure) throws Exception {
+        List<String> ok = new ArrayList<>();
+        for (int i = 0; i < 100; i++) {
+            String name = prefix + i;
+            String err = writeFile(dir.resolve(name), MB, prefix.hashCode() * 1000L + i);
+            if (err != null) {
+                failure[0] = err;
+                return ok;
+            }
+            ok.add(name);
+        }
+        throw new AssertionError("100 MiB written into a 24 MiB filesystem");
+    }
+
+    private static void readsBack(Path dir, String prefix, List<String> names) throws IOException {
+        for (int i = 0; i < names.size(); i++) {
+            assertEquals(Fx.sha256(Fx.random(prefix.hashCode() * 1000L + i, MB)), Fx.sha256(Files.readAllBytes(dir.resolve(names.get(i)))),
+                    names.get(i));
+        }
+    }
+
+    private final Map<String, byte[]> files = new LinkedHashMap<>();
+
+    /** base (1 MiB + text), other (8 MiB, to be removed), view v of base. */
+    private Cowfs store() throws Exception {
+        Path base = tmp.resolve("base");
+        files.put("a.bin", Fx.random(1, MB));
+        files.put("t.txt", "text\n".repeat(1000).getBytes());
+        Fx.writeTree(base, files);
+        Path other = tmp.resolve("other");
+        Fx.writeTree(other, Map.of("o1.bin", Fx.random(2, 4 * MB), "o2.bin", Fx.random(3, 4 * MB)));
+        Cowfs c = new Cowfs(fs);
+        c.run("import", base.toString(), "--name", "base").ok();
+        c.run("import", other.toString(), "--name", "other").ok();
+        c.run("fork", "base", "--name", "v").ok();
+        return c;
+    }
+
+    /** Fills the view until a write fails; asserts ENOSPC and that the mount is up and lists. */
+    private List<String> fillUp(Cowfs.Mounted m, String prefix) throws Exception {
+        String[] failure = new String[1];
+        List<String> written = fill(m.dir, prefix, failure);
+        System.out.println(prefix + ": " + written.size() + " MiB written, then: " + failure[0]);
+        assertTrue(failure[0].contains("No space left on device"), "ENOSPC expected, got: " + failure[0]);
+        assertTrue(Cowfs.isMounted(m.dir), "the mount stays up");
+        Cowfs.Result ls = Cowfs.shRc(m.dir, "timeout 30 ls -l");
+        assertEquals(0, ls.rc(), ls.out());
+        assertTrue(ls.out().contains(written.get(0)), ls.out());
+        return written;
+    }
+
+    private static String sha(Path p) throws IOException {
+        return Fx.sha256(Files.readAllBytes(p));
+    }
+
+    @Test
+    void rmAndGcOfOtherDataMakeRoomAgain() throws Exception {
+        try (Cowfs c = store()) {
+            List<String> written;
+            try (Cowfs.Mounted m = c.mount("v")) {
+                written = fillUp(m, "fill");
+                // a second write fails the same way and does not take the mount down
+                String again = writeFile(m.dir.resolve("again"), MB, 99);
+                assertTrue(again != null && again.contains("No space left on device"), "ENOSPC expected: " + again);
+                assertTrue(Cowfs.isMounted(m.dir));
+                c.run("fsck").ok();
+                assertEquals(3, Fx.json(c.run("list", "--json").ok()).size());
+
+                c.run("rm", "other").ok();
+                JsonNode gc = Fx.json(c.run("gc", "--json").ok());
+                assertTrue(gc.get("freedBytes").asLong() >= 8 * MB, "gc gave the removed snapshot's space back: " + gc);
+                assertEquals(null, writeFile(m.dir.resolve("after-rm"), MB, 100), "writing works again after rm + gc");
+                assertEquals(Fx.sha256(Fx.random(100, MB)), sha(m.dir.resolve("after-rm")));
+                readsBack(m.dir, "fill", written);
+                assertEquals(Fx.sha256(files.get("a.bin")), sha(m.dir.resolve("a.bin")));
+            }
+            c.run("fsck").ok();
+            c.run("verify").ok();
+            try (Cowfs.Mounted m = c.mount("v")) {
+                assertEquals(Fx.sha256(Fx.random(100, MB)), sha(m.dir.resolve("after-rm")));
+                readsBack(m.dir, "fill", written);
+                assertEquals(Fx.sha256(files.get("a.bin")), sha(m.dir.resolve("a.bin")));
+            }
+        }
+    }
+
+    @Test
+    void deletingTheViewsFilesAndGcMakeRoomAgain() throws Exception {
+        try (Cowfs c = store()) {
+            try (Cowfs.Mounted m = c.mount("v")) {
+                List<String> written = fillUp(m, "fill");
+                // the file whose write failed first (its unpersisted data goes with it), then the rest
+                Files.deleteIfExists(m.dir.resolve("fill" + written.size()));
+                for (String n : written) {
+                    Files.delete(m.dir.resolve(n));
+                }
+                JsonNode gc = Fx.json(c.run("gc", "--json").ok());
+                System.out.println("gc after deleting in the view: " + gc);
+                assertTrue(gc.get("freedBytes").asLong() >= written.size() / 2 * MB, "gc freed the deleted files' space: " + gc);
+                assertEquals(null, writeFile(m.dir.resolve("after-delete"), MB, 101), "writing works again");
+                assertEquals(Fx.sha256(Fx.random(101, MB)), sha(m.dir.resolve("after-delete")));
+            }
+            c.run("fsck").ok();
+            c.run("verify").ok();
+        }
+    }
+
+    /**
+     * While the disk is full, the rest of the view still reads: close() of a file opened for
+     * reading must not fail, and a failed rm must leave the name in place.
+     */
+    @Test
+    @org.junit.jupiter.api.Disabled("bug: after one ENOSPC in a view, every flush (close of any file, even read-only), "
+            + "mkdir and rm in that view fails with ENOSPC until the failed file is deleted; rm reports failure but removes "
+            + "the name (ViewFs.flush persists all files' dirty data, failed dirty data stays). See the faulttests report.")
+    void theRestOfAFullViewStaysReadable() throws Exception {
+        try (Cowfs c = store()) {
+            try (Cowfs.Mounted m = c.mount("v")) {
+                List<String> written = fillUp(m, "fill");
+                Cowfs.Result cat = Cowfs.shRc(m.dir, "timeout 30 cat a.bin > /dev/null");
+                assertEquals(0, cat.rc(), "reading another file: " + cat.out());
+                assertEquals(Fx.sha256(files.get("a.bin")), sha(m.dir.resolve("a.bin")));
+                readsBack(m.dir, "fill", written);
+                Cowfs.Result rm = Cowfs.shRc(m.dir, "timeout 30 rm " + written.get(0));
+                if (rm.rc() != 0) {
+                    assertTrue(Files.exists(m.dir.resolve(written.get(0))), "rm failed (" + rm.out() + ") but the name is gone");
+                }
+            }
+        }
+    }
+
+    /**
+     * gc on a full disk: a pack whose live part does not fit in the free space is left for later
+     * (gc still succeeds and says so), packs with nothing live are deleted first, and once there
+     * is room the next gc compacts what it skipped.
+     */
+    @Test
+    void gcOnAFullDiskFreesWhatItCan() throws Exception {
+        try (Cowfs c = store()) {
+            List<String> kept = new ArrayList<>();
+            try (Cowfs.Mounted m = c.mount("v")) {
+                List<String> written = fillUp(m, "fill");
+                Files.deleteIfExists(m.dir.resolve("fill" + written.size()));
+                for (int i = 0; i < written.size(); i++) {
+                    if (i % 3 == 0) {
+                        kept.add(written.get(i));
+                    } else {
+                        Files.delete(m.dir.resolve(written.get(i)));
+                    }
+                }
+                // the view's pack is now about one third live: worth rewriting, but there is no room
+                Cowfs.Result r = c.run("gc", "--json").ok();
+                JsonNode gc = Fx.json(r);
+                System.out.println("gc on a full disk: " + gc + " " + r.err().strip());
+                assertTrue(gc.get("packsSkippedNoSpace").asLong() >= 1, gc.toString());
+                assertTrue(r.err().contains("no space"), "gc says why it left packs: " + r.err());
+                c.run("fsck").ok();
+                // now garbage that needs no copy: the whole of 'other'
+                c.run("rm", "other").ok();
+                JsonNode gc2 = Fx.json(c.run("gc", "--json").ok());
+                System.out.println("gc after rm other: " + gc2);
+                assertTrue(gc2.get("freedBytes").asLong() >= 8 * MB, gc2.toString());
+                JsonNode gc3 = Fx.json(c.run("gc", "--json").ok());
+                assertEquals(0, gc3.get("packsSkippedNoSpace").asLong(), "with room, nothing is skipped: " + gc3);
+                assertEquals(null, writeFile(m.dir.resolve("after"), MB, 102), "writing works again");
+                for (String n : kept) {
+                    int i = Integer.parseInt(n.substring(4));
+                    assertEquals(Fx.sha256(Fx.random("fill".hashCode() * 1000L + i, MB)), sha(m.dir.resolve(n)), n);
+                }
+            }
+            c.run("fsck").ok();
+            c.run("verify").ok();
+        }
+    }
+
+    @Test
+    void importIntoAFullStore() throws Exception {
+        Path small = tmp.resolve("small-src");
+        Fx.writeTree(small, Map.of("s.bin", Fx.random(4, MB)));
+        Path big = tmp.resolve("big-src");
+        Map<String, byte[]> bigFiles = new LinkedHashMap<>();
+        for (int i = 0; i < 30; i++) {
+            bigFiles.put("f" + i + ".bin", Fx.random(100 + i, MB));
+        }
+        Fx.writeTree(big, bigFiles);
+        try (Cowfs c = new Cowfs(fs)) {
+            c.run("import", small.toString(), "--name", "small").ok();
+            String before = c.run("list", "--json").ok().out();
+            Cowfs.Result r = c.run("import", big.toString(), "--name", "big");
+            System.out.println("import into a full store: rc " + r.rc() + ": " + r.err().strip());
+            assertNotEquals(0, r.rc());
+            List<String> lines = r.err().lines().filter(l -> !l.isBlank() && !l.contains("%")).toList();
+            assertEquals(1, lines.size(), "one line: " + r.err());
+            assertTrue(lines.get(0).contains("no space left"), "says the disk is full: " + r.err());
+            assertTrue(lines.get(0).contains("rm") && lines.get(0).contains("gc"), "says what to do: " + r.err());
+            assertEquals(before, c.run("list", "--json").ok().out(), "a failed import adds no name");
+            c.run("fsck").ok();
+            // what the failed import wrote is garbage that gc reclaims
+            JsonNode gc = Fx.json(c.run("gc", "--json").ok());
+            System.out.println("gc after the failed import: " + gc);
+            assertTrue(Fx.packBytes(c.store) < 3 * MB, "gc reclaimed the failed import's data: " + Fx.packBytes(c.store) + " " + gc);
+            c.run("fsck").ok();
+            c.run("verify").ok();
+            // and importing works again once there is room
+            Path mid = tmp.resolve("mid-src");
+            Fx.writeTree(mid, Map.of("m.bin", Fx.random(5, 4 * MB)));
+            c.run("import", mid.toString(), "--name", "mid").ok();
+            assertEquals(Fx.hashTree(mid), Fx.exported(c, "mid"));
+        }
+    }
+}

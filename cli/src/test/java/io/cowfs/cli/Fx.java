@@ -1,0 +1,316 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Packs;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.fusefs.vfs.FsException;
+import io.cowfs.fusefs.vfs.ViewFs;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Random;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+
+/** Helpers shared by the lifecycle and fault tests (no mocks: real stores, real files). */
+final class Fx {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    private Fx() {
+    }
+
+    static byte[] random(long seed, int len) {
+        byte[] b = new byte[len];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    static String sha256(byte[] b) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    static JsonNode json(Cowfs.Result r) {
+        try {
+            return JSON.readTree(r.out());
+        } catch (IOException e) {
+            throw new AssertionError("not JSON: " + r.out(), e);
+        }
+    }
+
+    /** du --json as name -> row. */
+    static Map<String, JsonNode> du(Cowfs c) {
+        Map<String, JsonNode> m = new LinkedHashMap<>();
+        for (JsonNode n : json(c.run("du", "--json").ok())) {
+            m.put(n.get("name").asText(), n);
+        }
+        return m;
+    }
+
+    static long packBytes(Path store) throws IOException {
+        long n = 0;
+        try (Stream<Path> s = Files.list(store.resolve("packs"))) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                n += Files.size(p);
+            }
+        }
+        return n;
+    }
+
+    static List<Path> packs(Path store) throws IOException {
+        try (Stream<Path> s = Files.list(store.resolve("packs"))) {
+            return s.filter(p -> p.getFileName().toString().endsWith(".pack")).sorted().toList();
+        }
+    }
+
+    static long indexBytes(Path store) throws IOException {
+        return Files.size(store.resolve("index").resolve("data.mdb"));
+    }
+
+    /** Every file below root (relative path -> sha256), symlinks as "link:" + target. */
+    static Map<String, String> hashTree(Path root) throws IOException {
+        Map<String, String> m = new TreeMap<>();
+        try (Stream<Path> s = Files.walk(root)) {
+            for (Path p : (Iterable<Path>) s::iterator) {
+                String rel = root.relativize(p).toString();
+                if (rel.isEmpty()) {
+                    continue;
+                }
+                if (Files.isSymbolicLink(p)) {
+                    m.put(rel, "link:" + Files.readSymbolicLink(p));
+                } else if (Files.isDirectory(p)) {
+                    m.put(rel + "/", "dir");
+                } else {
+                    m.put(rel, sha256(Files.readAllBytes(p)));
+                }
+            }
+        }
+        return m;
+    }
+
+    /** Exports name to a fresh directory and returns its tree hashes. */
+    static Map<String, String> exported(Cowfs c, String name) throws IOException {
+        Path d = Files.createTempDirectory(c.root, "export-" + name + "-");
+        Files.delete(d);
+        c.run("export", name, d.toString()).ok();
+        return hashTree(d);
+    }
+
+    /** Writes files into a host directory (paths relative, parents created). */
+    static void writeTree(Path root, Map<String, byte[]> files) throws IOException {
+        for (var e : files.entrySet()) {
+            Path p = root.resolve(e.getKey());
+            Files.createDirectories(p.getParent());
+            Files.write(p, e.getValue());
+        }
+    }
+
+    // ------------------------------------------------------------ writing a view without FUSE
+
+    /**
+     * Changes an unmounted view through the real VFS (the same code a mount runs), in this process.
+     * No CLI command may run meanwhile (one LMDB environment per process at a time).
+     */
+    static void inView(Path storeDir, String view, java.util.function.Consumer<Vfs> work) {
+        try (Store s = Store.open(storeDir)) {
+            CatalogEntry e = new Catalog(s).get(view);
+            try (ViewFs fs = ViewFs.view(s, e.root(), e.viewId(), false)) {
+                work.accept(new Vfs(fs));
+            }
+        }
+    }
+
+    /** Path-level operations on a ViewFs. */
+    static final class Vfs {
+        final ViewFs fs;
+
+        Vfs(ViewFs fs) {
+            this.fs = fs;
+        }
+
+        long mkdirs(String dir) {
+            long ino = 1;
+            for (String part : dir.split("/")) {
+                if (part.isEmpty()) {
+                    continue;
+                }
+                try {
+                    ino = fs.lookup(ino, part);
+                } catch (FsException ex) {
+                    ino = fs.mkdir(ino, part, 0755, 0, 0);
+                }
+            }
+            return ino;
+        }
+
+        /** Creates or truncates path and writes data. */
+        Vfs put(String path, byte[] data) {
+            int k = path.lastIndexOf('/');
+            long dir = k < 0 ? 1 : mkdirs(path.substring(0, k));
+            String name = path.substring(k + 1);
+            long ino;
+            try {
+                ino = fs.lookup(dir, name);
+                fs.open(ino, true);
+                fs.truncate(ino, 0);
+            } catch (FsException ex) {
+                ino = fs.create(dir, name, 0644, 0, 0);
+            }
+            fs.write(ino, 0, data, data.length);
+            fs.flush(ino);
+            fs.release(ino);
+            return this;
+        }
+
+        /** Overwrites data at off in an existing file. */
+        Vfs patch(String path, long off, byte[] data) {
+            long ino = fs.resolve("/" + path);
+            fs.open(ino, true);
+            fs.write(ino, off, data, data.length);
+            fs.flush(ino);
+            fs.release(ino);
+            return this;
+        }
+
+        Vfs rm(String path) {
+            ViewFs.Parent p = fs.parent("/" + path);
+            fs.unlink(p.dir(), p.name());
+            return this;
+        }
+
+        Vfs rmdir(String path) {
+            ViewFs.Parent p = fs.parent("/" + path);
+            fs.rmdir(p.dir(), p.name());
+            return this;
+        }
+
+        Vfs mkdir(String path) {
+            mkdirs(path);
+            return this;
+        }
+
+        Vfs symlink(String path, String target) {
+            ViewFs.Parent p = fs.parent("/" + path);
+            fs.symlink(target.getBytes(java.nio.charset.StandardCharsets.UTF_8), p.dir(), p.name(), 0, 0);
+            return this;
+        }
+
+        Vfs chmod(String path, int mode) {
+            fs.chmod(fs.resolve("/" + path), mode);
+            return this;
+        }
+
+        Vfs mtime(String path, long epochSeconds) {
+            fs.utimens(fs.resolve("/" + path), ViewFs.OMIT, epochSeconds * 1_000_000_000L);
+            return this;
+        }
+    }
+
+    // ------------------------------------------------------------ packs
+
+    /** Where a chunk's record lies in the packs (scan of the record headers). */
+    record Record(Path pack, long offset, int storedLen) {
+        long payload() {
+            return offset + Packs.HEADER;
+        }
+    }
+
+    static Map<ChunkId, Record> scanPacks(Path store) throws IOException {
+        Map<ChunkId, Record> out = new HashMap<>();
+        for (Path p : packs(store)) {
+            try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+                long size = ch.size();
+                long pos = Packs.FILE_MAGIC.length;
+                ByteBuffer h = ByteBuffer.allocate(Packs.HEADER);
+                while (pos + Packs.HEADER <= size) {
+                    h.clear();
+                    ch.read(h, pos);
+                    h.flip();
+                    if (h.getInt() != Packs.RECORD_MAGIC) {
+                        break;
+                    }
+                    ChunkId id = ChunkId.read(h);
+                    h.getInt();
+                    int stored = h.getInt();
+                    out.putIfAbsent(id, new Record(p, pos, stored));
+                    pos += Packs.HEADER + stored;
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The record of the block-sized chunk at block index idx of content. */
+    static Record recordOf(Path store, byte[] content, int idx) throws IOException {
+        int bs = Store.DEFAULT_BLOCK_SIZE;
+        int from = idx * bs;
+        ChunkId id = ChunkId.hash(content, from, Math.min(bs, content.length - from));
+        Record r = scanPacks(store).get(id);
+        assertNotNull(r, "no record for block " + idx);
+        return r;
+    }
+
+    static void flipByte(Path file, long at) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer b = ByteBuffer.allocate(1);
+            assertEquals(1, ch.read(b, at));
+            b.flip();
+            byte v = b.get(0);
+            b.put(0, (byte) (v ^ 0x5A));
+            ch.write(b, at);
+        }
+    }
+
+    // ------------------------------------------------------------ mounts
+
+    /** The pid of the process serving mountpoint mp (from STORE/run/*.mount). */
+    static long mountPid(Path store, Path mp) throws IOException {
+        try (Stream<Path> s = Files.list(store.resolve("run"))) {
+            for (Path f : (Iterable<Path>) s::iterator) {
+                if (!f.getFileName().toString().endsWith(".mount")) {
+                    continue;
+                }
+                Properties p = new Properties();
+                try (InputStream in = Files.newInputStream(f)) {
+                    p.load(in);
+                }
+                if (mp.toAbsolutePath().normalize().toString().equals(p.getProperty("mountpoint"))) {
+                    return Long.parseLong(p.getProperty("pid"));
+                }
+            }
+        }
+        Long pid = UmountCommand.daemonPid(mp.toAbsolutePath().normalize());
+        assertNotNull(pid, "no mount process for " + mp);
+        return pid;
+    }
+
+    /** kill -9 of the mount process serving mp; waits until it is gone. */
+    static void killMount(Path store, Path mp) throws Exception {
+        long pid = mountPid(store, mp);
+        ProcessHandle h = ProcessHandle.of(pid).orElseThrow();
+        new ProcessBuilder("kill", "-9", Long.toString(pid)).inheritIO().start().waitFor();
+        h.onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
+    }
+}

@@ -1,0 +1,159 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** rm and gc with live mounts: a mounted view is not removed behind its mount's back, and no live mount loses a block. */
+class GcIT {
+    @TempDir
+    Path tmp;
+
+    private static final int KB = 1024;
+    private final Map<String, byte[]> files = new LinkedHashMap<>();
+    private Path src;
+
+    @BeforeEach
+    void tree() throws Exception {
+        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        for (int i = 0; i < 8; i++) {
+            files.put("d" + (i % 2) + "/f" + i + ".bin", Fx.random(100 + i, 150 * KB + i));
+        }
+        src = tmp.resolve("src");
+        Fx.writeTree(src, files);
+    }
+
+    private static List<String> names(Cowfs c) {
+        List<String> out = new ArrayList<>();
+        for (JsonNode n : Fx.json(c.run("list", "--json").ok())) {
+            out.add(n.get("name").asText());
+        }
+        return out;
+    }
+
+    @Test
+    void rmOfAMountedViewIsRefusedUnlessForced() throws Exception {
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", src.toString(), "--name", "base").ok();
+            c.run("fork", "base", "--name", "v").ok();
+            c.run("fork", "base", "--name", "w").ok();
+            try (Cowfs.Mounted m = c.mount("v")) {
+                Files.writeString(m.dir.resolve("new.txt"), "written while mounted\n");
+                Cowfs.Result r = c.run("rm", "v").fails(Main.EXIT_BUSY);
+                assertTrue(r.err().contains(m.dir.toString()), "names the mountpoint: " + r.err());
+                assertTrue(r.err().contains("--force"), "says what to do: " + r.err());
+                // with another name: nothing is removed
+                c.run("rm", "w", "v").fails(Main.EXIT_BUSY);
+                assertEquals(List.of("base", "v", "w"), names(c));
+                assertTrue(Cowfs.isMounted(m.dir));
+                assertEquals("written while mounted\n", Files.readString(m.dir.resolve("new.txt")));
+
+                c.run("rm", "--force", "v").ok();
+                assertFalse(Cowfs.isMounted(m.dir), "--force unmounted the view");
+                assertEquals(List.of("base", "w"), names(c));
+            }
+            c.run("gc").ok();
+            c.run("fsck").ok();
+            assertEquals(Fx.hashTree(src), Fx.exported(c, "w"));
+        }
+    }
+
+    /** The snapshot a mounted view was forked from goes, and gc runs: the view reads all of it. */
+    @Test
+    void aMountedViewKeepsItsRemovedBase() throws Exception {
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", src.toString(), "--name", "base").ok();
+            c.run("fork", "base", "--name", "v").ok();
+            try (Cowfs.Mounted m = c.mount("v")) {
+                c.run("rm", "base").ok();
+                c.run("gc").ok();
+                assertEquals(Fx.hashTree(src), Fx.hashTree(m.dir));
+                Files.write(m.dir.resolve("d0/f0.bin"), Fx.random(7, 10 * KB), java.nio.file.StandardOpenOption.APPEND);
+                c.run("gc").ok();
+            }
+            c.run("fsck").ok();
+            c.run("verify").ok();
+        }
+    }
+
+    /**
+     * A snapshot mounted read-only is not removed under its mount (rm refuses, exit 4), and gc
+     * leaves it whole; --force unmounts it first. Invariant 6: a live mount never loses a block.
+     */
+    @Test
+    void aMountedSnapshotIsNotRemovedUnderItsMount() throws Exception {
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", src.toString(), "--name", "snap").ok();
+            c.run("import", src.toString(), "--name", "other").ok();
+            try (Cowfs.Mounted m = c.mount("snap"); Cowfs.Mounted o = c.mount("other")) {
+                Cowfs.Result rm = c.run("rm", "snap").fails(Main.EXIT_BUSY);
+                assertTrue(rm.err().contains(m.dir.toString()), rm.err());
+                c.run("gc").ok();
+                for (var e : files.entrySet()) {
+                    Cowfs.Result r = Cowfs.shRc(m.dir, "timeout 30 sha256sum " + e.getKey());
+                    assertEquals(0, r.rc(), e.getKey() + " after rm + gc: " + r.out());
+                    assertTrue(r.out().startsWith(Fx.sha256(e.getValue())), r.out());
+                }
+                c.run("rm", "--force", "snap").ok();
+                assertFalse(Cowfs.isMounted(m.dir), "--force unmounted the snapshot");
+                assertTrue(Cowfs.isMounted(o.dir), "the other snapshot's mount is untouched");
+                assertEquals(List.of("other"), names(c));
+                c.run("gc").ok();
+                assertEquals(Fx.hashTree(src), Fx.hashTree(o.dir));
+            }
+            c.run("fsck").ok();
+        }
+    }
+
+    /** gc in a loop while a writer rewrites files in a mounted view: every write survives. */
+    @Test
+    void gcWhileAViewIsWritten() throws Exception {
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", src.toString(), "--name", "base").ok();
+            c.run("fork", "base", "--name", "v").ok();
+            Map<String, byte[]> want = new LinkedHashMap<>(files);
+            try (Cowfs.Mounted m = c.mount("v")) {
+                for (int round = 0; round < 12; round++) {
+                    // rewrite two files (their old blocks become garbage) and add one
+                    for (int k = 0; k < 2; k++) {
+                        String f = "d" + k + "/f" + ((round * 2 + k) % 8) + ".bin";
+                        byte[] data = Fx.random(1000 + round * 10 + k, 100 * KB + round);
+                        Files.write(m.dir.resolve(f), data);
+                        want.put(f, data);
+                    }
+                    byte[] added = Fx.random(5000 + round, 30 * KB);
+                    Files.write(m.dir.resolve("added-" + round), added);
+                    want.put("added-" + round, added);
+                    JsonNode gc = Fx.json(c.run("gc", "--json").ok());
+                    if (round == 11) {
+                        System.out.println("last gc while mounted: " + gc);
+                    }
+                    for (var e : want.entrySet()) {
+                        assertEquals(Fx.sha256(e.getValue()), Fx.sha256(Files.readAllBytes(m.dir.resolve(e.getKey()))),
+                                e.getKey() + " after gc round " + round);
+                    }
+                }
+            }
+            c.run("fsck").ok();
+            c.run("gc").ok();
+            try (Cowfs.Mounted m = c.mount("v")) {
+                for (var e : want.entrySet()) {
+                    assertEquals(Fx.sha256(e.getValue()), Fx.sha256(Files.readAllBytes(m.dir.resolve(e.getKey()))), e.getKey());
+                }
+            }
+            c.run("verify").ok();
+        }
+    }
+}

@@ -55,14 +55,13 @@ public final class Main implements Runnable {
     }
 
     static int exitCode(Throwable ex) {
-        if (ex instanceof StoreException.CatalogException || ex instanceof StoreException.StoreFormatException
-                || ex instanceof java.nio.file.NoSuchFileException) {
-            return ex.getMessage() != null && ex.getMessage().contains("taken") ? EXIT_FAILED : EXIT_NOT_FOUND;
+        if (ex instanceof StoreException.NotFoundException || ex instanceof java.nio.file.NoSuchFileException) {
+            return EXIT_NOT_FOUND;
         }
         if (ex instanceof StoreException.BusyException) {
             return EXIT_BUSY;
         }
-        if (ex instanceof IllegalArgumentException) {
+        if (ex instanceof StoreException.InvalidRequestException || ex instanceof IllegalArgumentException) {
             return EXIT_USAGE;
         }
         return EXIT_FAILED;

@@ -58,7 +58,7 @@ final class MountCommand extends Base {
         try (Store store = storeOptions.open()) {
             e = new Catalog(store).get(name);
             if (!e.isView() && rw) {
-                throw new StoreException.CatalogException("'" + name + "' is a snapshot and stays read-only; "
+                throw new StoreException.InvalidRequestException("'" + name + "' is a snapshot and stays read-only; "
                         + "fork it to write: cowfs fork " + name + " --name NEW");
             }
             MountSession.checkMountpoint(mp);

@@ -26,7 +26,7 @@ final class SnapshotCommand extends Base {
             Catalog catalog = new Catalog(store);
             CatalogEntry v = catalog.get(view);
             if (!v.isView()) {
-                throw new StoreException.CatalogException("'" + view + "' is a snapshot already; fork it to get a view");
+                throw new StoreException.InvalidRequestException("'" + view + "' is a snapshot already; fork it to get a view");
             }
             catalog.checkFree(name);
             long t0 = System.nanoTime();

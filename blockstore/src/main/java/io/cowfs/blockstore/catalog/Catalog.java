@@ -2,6 +2,7 @@ package io.cowfs.blockstore.catalog;
 
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.store.StoreException.CatalogException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -22,7 +23,7 @@ public final class Catalog {
 
     public static void checkName(String name) {
         if (name == null || !NAME.matcher(name).matches()) {
-            throw new CatalogException("invalid name '" + name + "': use 1-128 of letters, digits and ._@+- (not starting with . or -)");
+            throw new StoreException.InvalidRequestException("invalid name '" + name + "': use 1-128 of letters, digits and ._@+- (not starting with . or -)");
         }
     }
 
@@ -43,7 +44,7 @@ public final class Catalog {
     public CatalogEntry get(String name) {
         CatalogEntry e = find(name);
         if (e == null) {
-            throw new CatalogException("no snapshot or view named '" + name + "' (see: cowfs list)");
+            throw new StoreException.NotFoundException("no snapshot or view named '" + name + "' (see: cowfs list)");
         }
         return e;
     }

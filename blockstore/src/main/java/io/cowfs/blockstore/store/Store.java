@@ -109,11 +109,11 @@ public final class Store implements AutoCloseable {
 
     public static Store open(Path dir, long cacheBytes) {
         if (!Files.isDirectory(dir)) {
-            throw new StoreException.StoreFormatException("no store at " + dir + " (create one with: cowfs init --store " + dir + ")");
+            throw new StoreException.NotFoundException("no store at " + dir + " (create one with: cowfs init --store " + dir + ")");
         }
         Path f = dir.resolve(FORMAT_FILE);
         if (!Files.exists(f)) {
-            throw new StoreException.StoreFormatException(dir + " is not a cowfs store (no " + FORMAT_FILE + "; create one with: cowfs init --store DIR)");
+            throw new StoreException.NotFoundException(dir + " is not a cowfs store (no " + FORMAT_FILE + "; create one with: cowfs init --store DIR)");
         }
         Properties p = new Properties();
         try (InputStream in = Files.newInputStream(f)) {

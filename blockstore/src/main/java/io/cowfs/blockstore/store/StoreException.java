@@ -48,7 +48,21 @@ public class StoreException extends RuntimeException {
         }
     }
 
-    /** A name in the catalog is unknown, taken, or of the wrong kind. */
+    /** Something named does not exist: a snapshot or view, a store, a source directory (exit 3). */
+    public static final class NotFoundException extends StoreException {
+        public NotFoundException(String message) {
+            super(message);
+        }
+    }
+
+    /** A request that cannot be right whatever the store holds: a bad name, a wrong kind (exit 2). */
+    public static final class InvalidRequestException extends StoreException {
+        public InvalidRequestException(String message) {
+            super(message);
+        }
+    }
+
+    /** A name in the catalog is taken (exit 1). */
     public static final class CatalogException extends StoreException {
         public CatalogException(String message) {
             super(message);

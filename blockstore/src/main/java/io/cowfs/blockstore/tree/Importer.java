@@ -88,7 +88,10 @@ public final class Importer {
         long stored0 = store.appendedStoredBytes.get();
         long raw0 = store.appendedRawBytes.get();
         if (!Files.isDirectory(src, LinkOption.NOFOLLOW_LINKS)) {
-            throw new StoreException(Files.exists(src) ? src + " is not a directory" : "no such directory: " + src);
+            if (!Files.exists(src, LinkOption.NOFOLLOW_LINKS)) {
+                throw new StoreException.NotFoundException("no such directory: " + src);
+            }
+            throw new StoreException.InvalidRequestException(src + " is not a directory");
         }
         List<Node> nodes = new ArrayList<>();
         nodes.add(null); // ino 0 is unused

@@ -29,7 +29,7 @@ public final class Views {
      */
     public static ChunkId freeze(Store store, CatalogEntry view) {
         if (!view.isView()) {
-            throw new StoreException.CatalogException("'" + view.name() + "' is a snapshot, not a view");
+            throw new StoreException.InvalidRequestException("'" + view.name() + "' is a snapshot, not a view");
         }
         ViewDelta delta = new ViewDelta(store.index());
         ViewDelta.State s = store.index().read(txn -> delta.load(txn, view.viewId()));

@@ -116,7 +116,7 @@ class CliBadInputTest {
         bad(c.run("fork", "base", "--name", "v"), Main.EXIT_FAILED, "taken");
         bad(c.run("import", tmp.resolve("src").toString(), "--name", "base"), Main.EXIT_FAILED, "taken");
         bad(c.run("import", tmp.resolve("nosuch").toString(), "--name", "x"), NONZERO, "nosuch");
-        bad(c.run("import", full.resolve("x").toString(), "--name", "x"), Main.EXIT_FAILED, "not a directory");
+        bad(c.run("import", full.resolve("x").toString(), "--name", "x"), Main.EXIT_USAGE, "not a directory");
         bad(c.run("snapshot", "base", "--name", "x"), NONZERO, "snapshot");
         bad(c.run("snapshot", "nosuch", "--name", "x"), Main.EXIT_NOT_FOUND, "nosuch");
         bad(c.run("show", "nosuch"), Main.EXIT_NOT_FOUND, "nosuch");
@@ -161,7 +161,7 @@ class CliBadInputTest {
         for (String[] cmd : everywhere) {
             bad(withStore(missing, cmd), Main.EXIT_NOT_FOUND, "no store", missing.toString());
             bad(withStore(notStore, cmd), Main.EXIT_NOT_FOUND, "not a cowfs store", notStore.toString());
-            bad(withStore(newer, cmd), Main.EXIT_NOT_FOUND, "format 99", "newer", "upgrade");
+            bad(withStore(newer, cmd), Main.EXIT_FAILED, "format 99", "newer", "upgrade");
         }
         assertTrue(Files.notExists(missing), "no command creates a store it did not find");
         Files.writeString(props, orig.replaceAll("(?m)^format=.*$", "format=abc"));

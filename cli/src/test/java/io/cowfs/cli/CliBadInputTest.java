@@ -165,7 +165,7 @@ class CliBadInputTest {
         }
         assertTrue(Files.notExists(missing), "no command creates a store it did not find");
         Files.writeString(props, orig.replaceAll("(?m)^format=.*$", "format=abc"));
-        bad(withStore(newer, "list"), Main.EXIT_NOT_FOUND, "damaged");
+        bad(withStore(newer, "list"), Main.EXIT_FAILED, "damaged");
         Files.writeString(props, orig);
         Cowfs.runRaw("list", "--store=" + newer).ok();
         bad(Cowfs.runRaw("init", "--store=" + full), NONZERO, "not empty");

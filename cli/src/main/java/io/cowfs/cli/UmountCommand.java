@@ -15,6 +15,9 @@ final class UmountCommand extends Base {
     @Parameters(index = "0", paramLabel = "MOUNTPOINT")
     Path mountpoint;
 
+    @picocli.CommandLine.Option(names = "--lazy", description = "detach a busy mount now; it finishes when its last file is closed")
+    boolean lazy;
+
     @Override
     public Integer call() throws Exception {
         Path mp = mountpoint.toAbsolutePath().normalize();
@@ -38,9 +41,18 @@ final class UmountCommand extends Base {
         }
         String error = Fuse.unmount(mp, false);
         if (error != null) {
-            String lazy = Fuse.unmount(mp, true);
-            if (lazy != null) {
+            boolean dead = error.contains("not connected") || error.contains("Transport endpoint");
+            if (error.toLowerCase(java.util.Locale.ROOT).contains("busy") && !lazy && !dead) {
+                throw new StoreException.BusyException(mp + " is busy (a process has a file open or its working directory there); "
+                        + "close it, or detach now and finish when it closes: cowfs umount --lazy " + mp);
+            }
+            String lazyError = Fuse.unmount(mp, true);
+            if (lazyError != null) {
                 throw new StoreException("cannot unmount " + mp + ": " + error);
+            }
+            if (!dead) {
+                out().println("detached " + mp + "; its process finishes when the last open file is closed");
+                return 0;
             }
         }
         if (pid != null) {

@@ -244,12 +244,12 @@ class StoreTest {
     @Test
     void openingSomethingThatIsNotAUsableStore() throws Exception {
         Path missing = tmp.resolve("missing");
-        StoreException e = assertThrows(StoreException.StoreFormatException.class, () -> Store.open(missing));
+        StoreException e = assertThrows(StoreException.NotFoundException.class, () -> Store.open(missing));
         assertTrue(e.getMessage().contains("no store at"), e.getMessage());
         assertTrue(Files.notExists(missing));
 
         Path plain = Files.createDirectories(tmp.resolve("plain"));
-        e = assertThrows(StoreException.StoreFormatException.class, () -> Store.open(plain));
+        e = assertThrows(StoreException.NotFoundException.class, () -> Store.open(plain));
         assertTrue(e.getMessage().contains("not a cowfs store"), e.getMessage());
 
         Store.init(dir(), Store.DEFAULT_BLOCK_SIZE).close();

@@ -871,9 +871,8 @@ public final class ViewFs implements AutoCloseable {
             Inode n = mutable(ino);
             n.size = Math.max(n.size, off + len);
             n.mtimeNs = n.ctimeNs = now();
-            if ((n.perm & (S_ISUID | S_ISGID)) != 0) {
-                n.perm &= ~S_ISUID;
-            }
+            // setuid/setgid are not cleared here: only the kernel knows whether the writer has
+            // CAP_FSETID, and without handle_killpriv it sends the mode change itself
             if (dirtyBytes > DIRTY_LIMIT) {
                 persist();
             }

@@ -1017,9 +1017,10 @@ public final class ViewFs implements AutoCloseable {
         try {
             FileStore fsx = Files.getFileStore(store.dir());
             long b = 4096;
-            long files = Math.max(nextIno, 1L << 20);
+            long used = reading(() -> nextIno); // inode numbers handed out: an upper bound of those in use
+            long files = Math.max(used * 2, 1L << 20);
             return new FsStat(b, fsx.getTotalSpace() / b, fsx.getUnallocatedSpace() / b, fsx.getUsableSpace() / b,
-                    files * 2, files, NAME_MAX);
+                    files, files - used, NAME_MAX);
         } catch (IOException e) {
             throw new FsException(Errno.EIO, "statfs: " + e.getMessage());
         }

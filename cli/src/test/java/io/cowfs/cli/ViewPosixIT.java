@@ -77,7 +77,9 @@ class ViewPosixIT {
         cowfs = new Cowfs(tmp);
         cowfs.run("import", src.toString(), "--name", "snap").ok();
         cowfs.run("fork", "snap", "--name", "posix").ok();
-        view = cowfs.mount("posix");
+        // other users reach both targets: the view is mounted with --allow-other
+        Cowfs.sh(tmp, "chmod 755 . host");
+        view = cowfs.mount("posix", "--allow-other");
     }
 
     @AfterAll
@@ -566,6 +568,9 @@ class ViewPosixIT {
         String dm = Cowfs.sh(d, "stat -c %Y .").trim();
         write(d.resolve("new"), "n");
         assertNotEquals(dm, Cowfs.sh(d, "stat -c %Y .").trim());
+        // root (CAP_FSETID) writing a setuid file keeps the bit
+        Cowfs.sh(d, "echo a > suid && chmod 4755 suid && echo b >> suid");
+        assertEquals("4755", Cowfs.sh(d, "stat -c %a suid").trim());
         // tools that copy a mode to a new file (libacl's perm_copy_fd: sed -i, cp -p)
         Cowfs.sh(d, "seq 3 > m && chmod 640 m && sed -i s/1/x/ m && cp -p m m2");
         assertEquals("640 640", Cowfs.sh(d, "stat -c %a m m2 | tr '\\n' ' '").trim());
@@ -606,6 +611,44 @@ class ViewPosixIT {
         assertEquals("base", Cowfs.sh(root(t), "getfattr --only-values -n user.origin base/linked"));
         Cowfs.sh(root(t), "setfattr -n user.view -v added base/linked");
         assertEquals("added", Cowfs.sh(root(t), "getfattr --only-values -n user.view base/sub/linked2"));
+    }
+
+    /** Runs a script as another user (setpriv), returns its output; it must succeed. */
+    private static String as(int uid, Path dir, String script) throws Exception {
+        return Cowfs.sh(dir, "setpriv --reuid=" + uid + " --regid=" + uid + " --clear-groups bash -c '" + script + "' 2>&1");
+    }
+
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void permissionsForOtherUsers(Target t, TestInfo info) throws Exception {
+        assumeTrue(Cowfs.shRc(root(t), "command -v setpriv && test $(id -u) = 0").rc() == 0, "needs root and setpriv");
+        Path d = dir(t, info);
+        Cowfs.sh(d, "chmod 755 . && echo secret > secret && chmod 600 secret && mkdir pub && chmod 777 pub"
+                + " && mkdir sticky && chmod 1777 sticky && mkdir sgid && chgrp 4321 sgid && chmod 2777 sgid");
+        // default_permissions: the kernel checks modes against the caller
+        assertTrue(as(65534, d, "cat secret || true").contains("Permission denied"));
+        assertTrue(as(65534, d, "touch new || true").contains("Permission denied"));
+        assertTrue(as(65534, d, "rm -f secret || true").contains("Permission denied"));
+        assertEquals(Set.of("secret", "pub", "sticky", "sgid"), list(d));
+        // a user's own files in a world-writable directory
+        as(65534, d, "echo mine > pub/f && chmod 640 pub/f && mkdir pub/sub");
+        assertEquals("640 65534:65534", Cowfs.sh(d, "stat -c \"%a %u:%g\" pub/f").trim());
+        assertTrue(as(65534, d, "chown 0 pub/f || true").contains("Operation not permitted"));
+        assertTrue(as(65534, d, "touch -d 2001-01-01 secret || true").contains("Operation not permitted")
+                || as(65534, d, "touch -d 2001-01-01 secret || true").contains("Permission denied"));
+        assertTrue(as(65533, d, "cat pub/f || true").contains("Permission denied"));
+        // the sticky bit: another user may not remove or rename what is not theirs
+        as(65534, d, "echo s > sticky/f");
+        assertTrue(as(65533, d, "rm -f sticky/f || true").contains("Operation not permitted"));
+        assertTrue(as(65533, d, "mv sticky/f sticky/g || true").contains("Operation not permitted"));
+        as(65534, d, "rm sticky/f");
+        // a setgid directory: new entries take its group, new subdirectories its setgid bit
+        as(65534, d, "touch sgid/f && mkdir sgid/sub");
+        assertEquals("65534:4321", Cowfs.sh(d, "stat -c %u:%g sgid/f").trim());
+        assertEquals("2", Cowfs.sh(d, "stat -c %a sgid/sub").trim().substring(0, 1));
+        // a non-root writer loses setuid/setgid on write
+        as(65534, d, "echo x > pub/s && chmod 6755 pub/s && echo y >> pub/s");
+        assertEquals("755", Cowfs.sh(d, "stat -c %a pub/s").trim());
     }
 
     // ------------------------------------------------------------------ view only

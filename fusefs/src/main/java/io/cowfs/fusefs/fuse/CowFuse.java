@@ -29,6 +29,7 @@ public class CowFuse extends FuseStubFS {
     static final long UTIME_OMIT = (1L << 30) - 2;
     private static final int FLAG_NULLPATH_OK = 1;
     private static final int FLAG_UTIME_OMIT_OK = 4;
+    private static final int STAT_SIZE = jnr.ffi.Struct.size(new FileStat(jnr.ffi.Runtime.getSystemRuntime()));
 
     protected final ViewFs vfs;
     private final String fsName;
@@ -170,8 +171,7 @@ public class CowFuse extends FuseStubFS {
             // With use_ino libfuse takes d_ino (and d_type) from this stat; with none it reports
             // d_ino -1 and DT_UNKNOWN, which breaks tools that compare d_ino with st_ino and makes
             // find/git stat every entry. libfuse copies the stat, so one buffer serves the call.
-            jnr.ffi.Runtime rt = jnr.ffi.Runtime.getSystemRuntime();
-            FileStat st = FileStat.of(jnr.ffi.Memory.allocateDirect(rt, jnr.ffi.Struct.size(new FileStat(rt))));
+            FileStat st = FileStat.of(jnr.ffi.Memory.allocateDirect(jnr.ffi.Runtime.getSystemRuntime(), STAT_SIZE));
             jnr.ffi.Pointer stp = jnr.ffi.Struct.getMemory(st);
             st.st_ino.set(dir);
             st.st_mode.set(FileStat.S_IFDIR);

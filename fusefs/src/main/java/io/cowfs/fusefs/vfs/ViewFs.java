@@ -871,9 +871,8 @@ public final class ViewFs implements AutoCloseable {
             Inode n = mutable(ino);
             n.size = Math.max(n.size, off + len);
             n.mtimeNs = n.ctimeNs = now();
-            if ((n.perm & (S_ISUID | S_ISGID)) != 0) {
-                n.perm &= ~S_ISUID;
-            }
+            // setuid/setgid are not cleared here: only the kernel knows whether the writer has
+            // CAP_FSETID, and without handle_killpriv it sends the mode change itself
             if (dirtyBytes > DIRTY_LIMIT) {
                 persist();
             }
@@ -1018,9 +1017,10 @@ public final class ViewFs implements AutoCloseable {
         try {
             FileStore fsx = Files.getFileStore(store.dir());
             long b = 4096;
-            long files = Math.max(nextIno, 1L << 20);
+            long used = reading(() -> nextIno); // inode numbers handed out: an upper bound of those in use
+            long files = Math.max(used * 2, 1L << 20);
             return new FsStat(b, fsx.getTotalSpace() / b, fsx.getUnallocatedSpace() / b, fsx.getUsableSpace() / b,
-                    files * 2, files, NAME_MAX);
+                    files, files - used, NAME_MAX);
         } catch (IOException e) {
             throw new FsException(Errno.EIO, "statfs: " + e.getMessage());
         }

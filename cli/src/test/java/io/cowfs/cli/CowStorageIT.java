@@ -1,0 +1,123 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Invariant 2 measured with {@code cowfs stats --json}: a write stores the blocks it touches and
+ * no more, metadata changes store no data, and data already in the store is not stored again.
+ * Each change is frozen with {@code cowfs snapshot} before measuring, so everything it costs
+ * (data blocks, block-list pages, inode pages, directory objects) is counted.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class CowStorageIT {
+    static final long MIB = 1 << 20;
+    static final long DATA = 64 * MIB;
+
+    private Cowfs cowfs;
+    private long block;
+
+    /** The store's counters. */
+    record Stats(long chunks, long raw, long stored, long packs) {
+        Stats minus(Stats o) {
+            return new Stats(chunks - o.chunks, raw - o.raw, stored - o.stored, packs - o.packs);
+        }
+    }
+
+    private Stats stats() throws Exception {
+        JsonNode j = new ObjectMapper().readTree(cowfs.run("stats", "--json").ok().out());
+        block = j.get("blockSize").asLong();
+        return new Stats(j.get("chunks").asLong(), j.get("uniqueRawBytes").asLong(), j.get("storedBytes").asLong(),
+                j.get("packBytes").asLong());
+    }
+
+    @BeforeAll
+    void importTree(@TempDir Path tmp) throws Exception {
+        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        // 64 MiB of incompressible data: one large file and 256 files of 128 KiB in 16 directories
+        Cowfs.sh(tmp, "mkdir -p src && head -c " + 32 * MIB + " /dev/urandom > src/large"
+                + " && for d in $(seq 1 16); do mkdir src/d$d; for f in $(seq 1 16); do"
+                + " head -c 131072 /dev/urandom > src/d$d/f$f; done; done");
+        cowfs = new Cowfs(tmp);
+        cowfs.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
+    }
+
+    @AfterAll
+    void close() {
+        if (cowfs != null) {
+            cowfs.close();
+        }
+    }
+
+    @Test
+    void oneByteChangeStoresAboutOneBlock() throws Exception {
+        cowfs.run("fork", "snap", "--name", "onebyte").ok();
+        Stats before = stats();
+        try (Cowfs.Mounted v = cowfs.mount("onebyte")) {
+            Cowfs.sh(v.dir, "printf X | dd of=large bs=1 seek=" + (20 * MIB + 12345) + " conv=notrunc status=none");
+            cowfs.run("snapshot", "onebyte", "--name", "onebyte-frozen").ok();
+        }
+        Stats grown = stats().minus(before);
+        System.out.println("store growth: " + grown);
+        // one new data block (incompressible: stored at about its size), plus the file's block-list
+        // page, one inode page, the directory path and the root: a few small chunks
+        assertTrue(grown.raw() >= block && grown.raw() <= block + 96 * 1024, "raw growth " + grown);
+        assertTrue(grown.stored() <= 2 * block + 64 * 1024, "stored growth " + grown);
+        assertTrue(grown.packs() <= 2 * block + 96 * 1024, "pack growth " + grown);
+        assertTrue(grown.chunks() <= 8, "chunks " + grown);
+        try (Cowfs.Mounted s = cowfs.mount("onebyte-frozen"); Cowfs.Mounted base = cowfs.mount("snap")) {
+            assertEquals("X", Cowfs.sh(s.dir, "dd if=large bs=1 skip=" + (20 * MIB + 12345) + " count=1 status=none"));
+            assertEquals("1\n", Cowfs.sh(s.dir, "cmp -l large " + base.dir + "/large | wc -l").trim() + "\n");
+        }
+    }
+
+    @Test
+    void recursiveChmodAndChownStoreNoData() throws Exception {
+        cowfs.run("fork", "snap", "--name", "meta").ok();
+        Stats before = stats();
+        try (Cowfs.Mounted v = cowfs.mount("meta")) {
+            Cowfs.sh(v.dir, "chmod -R go-rwx . && chown -R 1234:5678 . && touch -d '2000-01-01' large"
+                    + " && setfattr -n user.tag -v t d1/f1");
+            assertEquals("600 1234:5678", Cowfs.sh(v.dir, "stat -c '%a %u:%g' d3/f7").trim());
+            cowfs.run("snapshot", "meta", "--name", "meta-frozen").ok();
+        }
+        Stats grown = stats().minus(before);
+        System.out.println("store growth: " + grown);
+        // 273 inodes changed: new inode pages, directory objects and a root, no data block
+        assertTrue(grown.raw() < 256 * 1024, "raw growth " + grown + " for " + DATA + " bytes of data");
+        assertTrue(grown.packs() < 256 * 1024, "pack growth " + grown);
+        try (Cowfs.Mounted s = cowfs.mount("meta-frozen"); Cowfs.Mounted base = cowfs.mount("snap")) {
+            assertEquals("600 1234:5678", Cowfs.sh(s.dir, "stat -c '%a %u:%g' d3/f7").trim());
+            assertEquals("644 0:0", Cowfs.sh(base.dir, "stat -c '%a %u:%g' d3/f7").trim());
+            Cowfs.sh(s.dir, "diff -r . " + base.dir);
+        }
+    }
+
+    @Test
+    void dataAlreadyInTheStoreIsNotStoredAgain() throws Exception {
+        cowfs.run("fork", "snap", "--name", "copies").ok();
+        Stats before = stats();
+        try (Cowfs.Mounted v = cowfs.mount("copies")) {
+            // a copy of a whole file and of a directory, written through the view block by block
+            Cowfs.sh(v.dir, "cp large large.copy && cp -r d1 d1.copy && sync large.copy");
+            cowfs.run("snapshot", "copies", "--name", "copies-frozen").ok();
+        }
+        Stats grown = stats().minus(before);
+        System.out.println("store growth: " + grown);
+        assertTrue(grown.raw() < 512 * 1024, "raw growth " + grown + " for a 34 MiB copy");
+        assertTrue(grown.packs() < 512 * 1024, "pack growth " + grown);
+    }
+}

@@ -1,0 +1,161 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Properties;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Invariant 4 with real kills: what an fsync or a close returned for survives {@code kill -9} of
+ * the mount process; {@code cowfs umount} clears the dead mount and the view mounts again.
+ */
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class DurabilityIT {
+    @TempDir
+    Path tmp;
+
+    /** The pid of the process serving mp, from the store's run/ records. */
+    static long mountPid(Cowfs c, Path mp) throws IOException {
+        try (Stream<Path> s = Files.list(c.store.resolve("run"))) {
+            for (Path f : (Iterable<Path>) s::iterator) {
+                if (!f.getFileName().toString().endsWith(".mount")) {
+                    continue;
+                }
+                Properties p = new Properties();
+                try (InputStream in = Files.newInputStream(f)) {
+                    p.load(in);
+                }
+                if (mp.toString().equals(p.getProperty("mountpoint"))) {
+                    return Long.parseLong(p.getProperty("pid"));
+                }
+            }
+        }
+        throw new AssertionError("no mount record for " + mp);
+    }
+
+    /** The writer: appends fsync'd records to one file, and writes and closes small files. */
+    private static final class Writer extends Thread {
+        final Path dir;
+        final AtomicInteger synced = new AtomicInteger(-1);
+        final AtomicInteger closed = new AtomicInteger(-1);
+        final AtomicBoolean stop = new AtomicBoolean();
+        final int start;
+        final int closedStart;
+        volatile Throwable ended;
+
+        Writer(Path dir, int start, int closedStart) {
+            super("durability-writer");
+            this.dir = dir;
+            this.start = start;
+            this.closedStart = closedStart;
+        }
+
+        @Override
+        public void run() {
+            try (FileChannel log = FileChannel.open(dir.resolve("log"), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.APPEND)) {
+                int c = closedStart;
+                for (int i = start; !stop.get(); i++) {
+                    log.write(ByteBuffer.wrap(record(i).getBytes()));
+                    if (i % 3 == 0) {
+                        log.force(i % 2 == 0); // fsync and fdatasync
+                        synced.set(i);
+                    }
+                    if (i % 5 == 0) {
+                        Files.writeString(dir.resolve("closed/" + c), "closed " + c);
+                        closed.set(c++);
+                    }
+                }
+            } catch (Throwable t) {
+                ended = t; // expected once the mount is killed
+            }
+        }
+    }
+
+    static String record(int i) {
+        return String.format("record %08d\n", i);
+    }
+
+    @Test
+    void fsyncedAndClosedWritesSurviveKillDashNine() throws Exception {
+        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.sh(tmp, "mkdir -p src && echo base > src/base");
+        long seed = System.nanoTime();
+        Random rnd = new Random(seed);
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
+            c.run("fork", "snap", "--name", "v").ok();
+            int records = 0; // records known to be in the log
+            int files = 0; // closed files known to exist
+            for (int round = 0; round < 6; round++) {
+                String where = "round " + round + " (seed " + seed + ")";
+                Cowfs.Mounted m = c.mount("v");
+                try {
+                    // everything acknowledged before the last kill is there
+                    if (round == 0) {
+                        Files.createDirectory(m.dir.resolve("closed"));
+                    } else {
+                        List<String> lines = Files.readAllLines(m.dir.resolve("log"));
+                        assertTrue(lines.size() >= records, where + ": " + lines.size() + " records, acknowledged " + records);
+                        for (int i = 0; i < lines.size(); i++) {
+                            assertEquals(record(i).trim(), lines.get(i), where + ": record " + i);
+                        }
+                        for (int i = 0; i < files; i++) {
+                            assertEquals("closed " + i, Files.readString(m.dir.resolve("closed/" + i)), where + ": file " + i);
+                        }
+                        records = lines.size();
+                        // (a file created but not closed before the kill may be there too, empty
+                        // or not: only acknowledged ones count, the writer overwrites the rest)
+                        // a record cut by the kill is dropped, so the next one starts a line
+                        Cowfs.sh(m.dir, "test ! -s log || test \"$(tail -c 1 log | od -An -c | tr -d ' ')\" = '\\n'");
+                    }
+                    Writer w = new Writer(m.dir, records, files);
+                    w.start();
+                    Thread.sleep(300 + rnd.nextInt(1200));
+                    long pid = mountPid(c, m.dir);
+                    Cowfs.sh(tmp, "kill -9 " + pid);
+                    w.join(30_000);
+                    assertFalse(w.isAlive(), where + ": the writer is stuck on the dead mount");
+                    assertTrue(w.synced.get() >= 0 || w.closed.get() >= 0, where + ": nothing was written");
+                    records = Math.max(records, w.synced.get() + 1);
+                    files = Math.max(files, w.closed.get() + 1);
+                    // the dead mount answers ENOTCONN until cowfs umount clears it
+                    assertTrue(ProcessHandle.of(pid).map(h -> {
+                        try {
+                            h.onExit().get(10, TimeUnit.SECONDS);
+                            return true;
+                        } catch (Exception e) {
+                            return false;
+                        }
+                    }).orElse(true), where + ": the mount process did not die");
+                    assertTrue(Cowfs.shRc(tmp, "ls " + m.dir).out().contains("Transport endpoint is not connected"), where);
+                    c.run("umount", m.dir.toString()).ok();
+                    assertFalse(Cowfs.isMounted(m.dir), where);
+                } finally {
+                    m.close();
+                }
+            }
+            Cowfs.Result v = c.run("verify");
+            assertEquals(0, v.rc(), v.out() + v.err());
+            assertTrue(records > 0 && files > 0, "records " + records + ", files " + files);
+        }
+    }
+}

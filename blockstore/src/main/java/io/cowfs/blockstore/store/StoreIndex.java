@@ -3,6 +3,7 @@ package io.cowfs.blockstore.store;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Function;
 import org.lmdbjava.ByteArrayProxy;
@@ -57,13 +58,23 @@ public final class StoreIndex implements AutoCloseable {
                 .setMaxDbs(16)
                 .setMaxReaders(1024)
                 .open(dir.toFile(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
-        meta = env.openDbi("meta", DbiFlags.MDB_CREATE);
-        chunks = env.openDbi("chunks", DbiFlags.MDB_CREATE);
-        catalog = env.openDbi("catalog", DbiFlags.MDB_CREATE);
-        leases = env.openDbi("leases", DbiFlags.MDB_CREATE);
-        vinode = env.openDbi("vinode", DbiFlags.MDB_CREATE);
-        vdirent = env.openDbi("vdirent", DbiFlags.MDB_CREATE);
-        vblock = env.openDbi("vblock", DbiFlags.MDB_CREATE);
+        meta = open("meta");
+        chunks = open("chunks");
+        catalog = open("catalog");
+        leases = open("leases");
+        vinode = open("vinode");
+        vdirent = open("vdirent");
+        vblock = open("vblock");
+    }
+
+    /**
+     * LMDB orders keys as unsigned bytes (memcmp); lmdbjava 0.9 bounds range iteration with a
+     * signed Java comparator unless told otherwise, which made ranges over keys with a byte
+     * >= 0x80 stop early or run on. Every database gets the unsigned one (LMDB itself keeps its
+     * native comparator: nativeCb false).
+     */
+    private Dbi<byte[]> open(String name) {
+        return env.openDbi(name, Arrays::compareUnsigned, false, DbiFlags.MDB_CREATE);
     }
 
     public <T> T read(Function<Txn<byte[]>, T> work) {

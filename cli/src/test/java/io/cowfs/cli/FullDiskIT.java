@@ -192,9 +192,6 @@ class FullDiskIT {
      * reading must not fail, and a failed rm must leave the name in place.
      */
     @Test
-    @org.junit.jupiter.api.Disabled("bug: after one ENOSPC in a view, every flush (close of any file, even read-only), "
-            + "mkdir and rm in that view fails with ENOSPC until the failed file is deleted; rm reports failure but removes "
-            + "the name (ViewFs.flush persists all files' dirty data, failed dirty data stays). See the faulttests report.")
     void theRestOfAFullViewStaysReadable() throws Exception {
         try (Cowfs c = store()) {
             try (Cowfs.Mounted m = c.mount("v")) {

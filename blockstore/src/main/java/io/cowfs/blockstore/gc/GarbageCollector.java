@@ -89,6 +89,8 @@ public final class GarbageCollector {
         });
         long[] compacted = compact(progress);
         store.dropCache();
+        store.ensureReserve(); // space freed: keep some back again for commits on a full disk
+        
         return new Result(swept[0], swept[1], compacted[0], compacted[1], before, packBytes(),
                 (System.nanoTime() - t0) / 1_000_000, compacted[2]);
     }

@@ -142,7 +142,9 @@ public final class Store implements AutoCloseable {
         } catch (IOException e) {
             throw Packs.failure("cannot prepare " + dir, e);
         }
-        return new Store(dir, bs, cacheBytes);
+        Store s = new Store(dir, bs, cacheBytes);
+        s.ensureReserve();
+        return s;
     }
 
     public Path dir() {
@@ -297,10 +299,71 @@ public final class Store implements AutoCloseable {
 
     /** Runs work in one write transaction after committing pending chunks in it. */
     public <T> T commit(Function<Txn<byte[]>, T> work) {
-        return index.write(txn -> {
-            commitPending(txn);
-            return work.apply(txn);
-        });
+        try {
+            return index.write(txn -> {
+                commitPending(txn);
+                return work.apply(txn);
+            });
+        } catch (StoreException.StoreFullException e) {
+            if (!releaseReserve()) {
+                throw e;
+            }
+            // the index needed pages the full disk could not give: the reserve is for this
+            return index.write(txn -> {
+                commitPending(txn);
+                return work.apply(txn);
+            });
+        }
+    }
+
+    // ---------------------------------------------------------------- reserve
+
+    /** Size of run/reserve, the space kept back so that index commits (rm, unlink) work on a full disk. */
+    static final int RESERVE_BYTES = 4 << 20;
+
+    private Path reserveFile() {
+        return dir.resolve("run").resolve("reserve");
+    }
+
+    /** Re-creates the reserve if it is missing and there is room (open and gc call this). */
+    public void ensureReserve() {
+        Path r = reserveFile();
+        if (Files.exists(r)) {
+            return;
+        }
+        Path tmp = r.resolveSibling("reserve.tmp");
+        try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.WRITE, java.nio.file.StandardOpenOption.TRUNCATE_EXISTING)) {
+            java.nio.ByteBuffer zeros = java.nio.ByteBuffer.allocate(64 << 10);
+            for (long pos = 0; pos < RESERVE_BYTES; pos += zeros.capacity()) {
+                zeros.clear();
+                while (zeros.hasRemaining()) {
+                    ch.write(zeros, pos + zeros.position());
+                }
+            }
+            ch.force(false);
+        } catch (IOException e) {
+            try {
+                Files.deleteIfExists(tmp);
+            } catch (IOException ignored) {
+                // no room for it now; the next open or gc tries again
+            }
+            return;
+        }
+        try {
+            Files.move(tmp, r, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            // another process made it first
+        }
+    }
+
+    /** Frees the reserve; true if there was one. */
+    public boolean releaseReserve() {
+        try {
+            return Files.deleteIfExists(reserveFile());
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     private long nextGen(Txn<byte[]> txn) {

@@ -105,6 +105,10 @@ public final class StoreIndex implements AutoCloseable {
             } catch (Env.MapFullException e) {
                 full = true;
             } catch (LmdbException e) {
+                if (StoreException.isNoSpace(e)) {
+                    throw new StoreException.StoreFullException("cannot commit to the index " + dir
+                            + ": no space left on the store's filesystem (free space, or rm + gc)", e);
+                }
                 if (!isResized(e) || attempt > 3) {
                     throw e;
                 }

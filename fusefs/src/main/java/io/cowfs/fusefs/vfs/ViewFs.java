@@ -140,7 +140,7 @@ public final class ViewFs implements AutoCloseable {
         lock.writeLock().lock();
         try {
             T r = work.get();
-            persist();
+            persist(METADATA_ONLY);
             return r;
         } catch (StoreException e) {
             throw storeError(e);
@@ -299,7 +299,7 @@ public final class ViewFs implements AutoCloseable {
                 }
             }
             orphans.forEach(this::deleteInode);
-            persist();
+            persist(METADATA_ONLY);
         } finally {
             lock.writeLock().unlock();
         }
@@ -307,13 +307,25 @@ public final class ViewFs implements AutoCloseable {
 
     // ------------------------------------------------------------------ persistence
 
-    /** Writes all unpersisted changes to the store in one transaction. Write lock held. */
-    private void persist() {
-        if (dirtyInodes.isEmpty() && dirtyNames.isEmpty() && dirty.isEmpty() && truncatedFrom.isEmpty()) {
+    /** {@link #persist(Long)}: namespace and attributes only, no file data. */
+    private static final Long METADATA_ONLY = -1L;
+
+    /**
+     * Writes unpersisted changes to the store in one transaction: every namespace and attribute
+     * change, plus the data of one file (dataOf), of every file (null), or of none
+     * ({@link #METADATA_ONLY}). Data of other files stays in memory until their own close, so a
+     * file that cannot be stored (ENOSPC) never blocks the others. Write lock held.
+     */
+    private void persist(Long dataOf) {
+        boolean hasData = dataOf == null ? !dirty.isEmpty() : dirty.containsKey(dataOf);
+        if (dirtyInodes.isEmpty() && dirtyNames.isEmpty() && !hasData && truncatedFrom.isEmpty()) {
             return;
         }
         Map<Long, TreeMap<Long, ChunkId>> newBlocks = new HashMap<>();
         for (Map.Entry<Long, TreeMap<Long, byte[]>> f : dirty.entrySet()) {
+            if (dataOf != null && !dataOf.equals(f.getKey())) {
+                continue;
+            }
             Inode n = changed.get(f.getKey());
             if (n == null) {
                 continue;
@@ -363,8 +375,12 @@ public final class ViewFs implements AutoCloseable {
         for (Map.Entry<Long, TreeMap<Long, ChunkId>> f : newBlocks.entrySet()) {
             overrides.computeIfAbsent(f.getKey(), k -> new TreeMap<>()).putAll(f.getValue());
         }
-        dirty.clear();
-        dirtyBytes = 0;
+        if (dataOf == null) {
+            dirty.clear();
+        } else {
+            dirty.remove(dataOf);
+        }
+        recountDirty();
         dirtyInodes.clear();
         dirtyNames.clear();
         truncatedFrom.clear();
@@ -377,7 +393,31 @@ public final class ViewFs implements AutoCloseable {
         }
         lock.writeLock().lock();
         try {
-            persist();
+            persist(null);
+        } catch (StoreException e) {
+            throw storeError(e);
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
+    /**
+     * Persists one file's data (and all metadata). If its data cannot be stored because the
+     * store's disk is full, that data is dropped and ENOSPC returned, as close() on NFS does:
+     * the writer hears of it, and the rest of the view goes on working.
+     */
+    private void persistFile(long ino) {
+        if (readOnly) {
+            return;
+        }
+        lock.writeLock().lock();
+        try {
+            persist(ino);
+        } catch (StoreException.StoreFullException e) {
+            if (dirty.remove(ino) != null) {
+                recountDirty();
+            }
+            throw storeError(e);
         } catch (StoreException e) {
             throw storeError(e);
         } finally {
@@ -763,7 +803,7 @@ public final class ViewFs implements AutoCloseable {
                     deleteInode(ino);
                 }
             }
-            persist();
+            persist(METADATA_ONLY);
         } catch (StoreException e) {
             throw storeError(e);
         } finally {
@@ -773,7 +813,7 @@ public final class ViewFs implements AutoCloseable {
 
     /** close(): persists the file's data so that it survives a kill of the mount process. */
     public void flush(long ino) {
-        persistAll();
+        persistFile(ino);
     }
 
     /** fsync(): persists and forces packs and index to disk. */
@@ -781,7 +821,7 @@ public final class ViewFs implements AutoCloseable {
         if (readOnly) {
             return;
         }
-        persistAll();
+        persistFile(ino);
         try {
             store.sync();
         } catch (StoreException e) {
@@ -874,7 +914,17 @@ public final class ViewFs implements AutoCloseable {
             // setuid/setgid are not cleared here: only the kernel knows whether the writer has
             // CAP_FSETID, and without handle_killpriv it sends the mode change itself
             if (dirtyBytes > DIRTY_LIMIT) {
-                persist();
+                try {
+                    persist(ino); // this file first: the one being written is the likely culprit
+                    if (dirtyBytes > DIRTY_LIMIT) {
+                        persist(null);
+                    }
+                } catch (StoreException.StoreFullException e) {
+                    if (dirty.remove(ino) != null) {
+                        recountDirty();
+                    }
+                    throw e;
+                }
             }
             return len;
         });

@@ -26,7 +26,7 @@ final class MountCommand extends Base {
     static final List<String> DAEMON_JVM = List.of("-XX:+UseSerialGC", "-Xms4m", "-Xmx384m", "-Xss256k",
             "-XX:-TieredCompilation", "-XX:CICompilerCount=1", "-XX:ReservedCodeCacheSize=16m",
             "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=5", "-XX:MaxMetaspaceSize=96m",
-            "-Dcowfs.cacheBytes=" + (16L << 20),
+            "-Dcowfs.cacheBytes=" + (16L << 20), "-Dfile.encoding=UTF-8", "-Dsun.jnu.encoding=UTF-8",
             "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED");
 
     @Parameters(index = "0", paramLabel = "NAME", description = "snapshot or view")
@@ -129,6 +129,7 @@ final class MountCommand extends Base {
         cmd.add(mp.toString());
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("MALLOC_ARENA_MAX", "1"); // libfuse threads would each get a 64 MiB malloc arena
+        pb.environment().put("LC_ALL", "C.UTF-8"); // file names are UTF-8 whatever the caller's locale
         pb.redirectErrorStream(true);
         pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));

@@ -582,8 +582,16 @@ public final class ViewFs implements AutoCloseable {
         return n;
     }
 
-    private void checkFree(long dir, String name) {
+    /** A name that is not valid UTF-8 reaches us with U+FFFD in it: refuse to create it (docs/DESIGN-DECISIONS.md, 7). */
+    static void checkNewName(String name) {
         checkName(name);
+        if (name.indexOf('\uFFFD') >= 0) {
+            throw new FsException(Errno.EINVAL, "file names must be valid UTF-8");
+        }
+    }
+
+    private void checkFree(long dir, String name) {
+        checkNewName(name);
         if (entry(dir, name) != null) {
             throw new FsException(Errno.EEXIST, name);
         }
@@ -716,7 +724,7 @@ public final class ViewFs implements AutoCloseable {
     public void rename(long fromDir, String fromName, long toDir, String toName) {
         changing(() -> {
             checkName(fromName);
-            checkName(toName);
+            checkNewName(toName);
             DirObject.Entry src = entry(fromDir, fromName);
             if (src == null) {
                 throw new FsException(Errno.ENOENT, fromName);

@@ -118,9 +118,10 @@ public final class Fsck {
         // 2. scan every pack's record headers; after the snapshot, so that every record it names
         // was appended (records are appended before the commit that names them)
         Map<ChunkId, Found> found = new HashMap<>();
+        List<Map.Entry<ChunkId, Found>> records = new ArrayList<>(); // every record, duplicates too
         Map<Long, Long> packSizes = new HashMap<>();
         for (long p : packs.list()) {
-            scanPack(p, found, packSizes);
+            scanPack(p, found, records, packSizes);
             progress.accept(1);
         }
         // 3. index entries against the packs
@@ -228,11 +229,12 @@ public final class Fsck {
         staleRunFiles();
         long orphanRecords = 0;
         long orphanBytes = 0;
-        for (var f : found.entrySet()) {
-            ChunkLocation l = index.get(f.getKey());
-            if (l == null || l.pack() != f.getValue().pack() || l.offset() != f.getValue().offset()) {
+        for (var r : records) {
+            ChunkLocation l = index.get(r.getKey());
+            Found f = r.getValue();
+            if (l == null || l.pack() != f.pack() || l.offset() != f.offset()) {
                 orphanRecords++;
-                orphanBytes += f.getValue().storedLen() + Packs.HEADER;
+                orphanBytes += f.storedLen() + Packs.HEADER;
             }
         }
         return new Report(index.size(), packSizes.size(), names.size(), orphanRecords, orphanBytes, List.copyOf(problems));
@@ -271,7 +273,7 @@ public final class Fsck {
         }
     }
 
-    private void scanPack(long pack, Map<ChunkId, Found> found, Map<Long, Long> sizes) {
+    private void scanPack(long pack, Map<ChunkId, Found> found, List<Map.Entry<ChunkId, Found>> records, Map<Long, Long> sizes) {
         Path p = store.packs().path(pack);
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
             long size = ch.size();
@@ -291,7 +293,9 @@ public final class Fsck {
                 if (stored < 0 || pos + Packs.HEADER + stored > size) {
                     break;
                 }
-                found.putIfAbsent(id, new Found(pack, pos, stored, raw));
+                Found f = new Found(pack, pos, stored, raw);
+                found.putIfAbsent(id, f);
+                records.add(Map.entry(id, f));
                 pos += Packs.HEADER + stored;
             }
         } catch (IOException e) {

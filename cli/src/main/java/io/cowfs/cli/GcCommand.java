@@ -33,6 +33,7 @@ final class GcCommand extends Base {
                 m.put("freedBytes", r.freedBytes());
                 m.put("millis", r.millis());
                 m.put("packsSkippedNoSpace", r.packsSkippedNoSpace());
+                m.put("packsLeftPending", r.packsLeftPending());
                 printJson(m);
             } else {
                 out().printf(Locale.ROOT, "gc: %d unreferenced chunks (%s) removed; %d packs deleted, %d rewritten; "

@@ -8,8 +8,13 @@ import io.cowfs.blockstore.store.Packs;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import java.io.IOException;
+import io.cowfs.blockstore.store.StoreIndex;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -30,13 +35,25 @@ import java.util.function.LongConsumer;
  */
 public final class GarbageCollector {
     static final double REWRITE_BELOW = 0.6;
+    /**
+     * A finished pack (its writer closed it at rollover) may still hold records its writer has
+     * appended but not yet committed; the index does not name them, so compaction must not
+     * drop them. A pack holding records the index does not know (at that exact place) is left
+     * alone while it was written in the last this many seconds, or after a process holding a
+     * lease (an import, say, which commits at its end) started. (A writer that kept its pack
+     * locked until all its records are committed would make this exact.)
+     */
+    static long pendingGraceMillis() {
+        return Long.getLong("cowfs.gc.pendingGraceSeconds", 120) * 1000;
+    }
 
     /** What a run did. */
     public record Result(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten,
-                         long packBytesBefore, long packBytesAfter, long millis, long packsSkippedNoSpace) {
+                         long packBytesBefore, long packBytesAfter, long millis, long packsSkippedNoSpace,
+                         long packsLeftPending) {
         public Result(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten,
                       long packBytesBefore, long packBytesAfter, long millis) {
-            this(chunksDeleted, storedBytesDeleted, packsDeleted, packsRewritten, packBytesBefore, packBytesAfter, millis, 0);
+            this(chunksDeleted, storedBytesDeleted, packsDeleted, packsRewritten, packBytesBefore, packBytesAfter, millis, 0, 0);
         }
 
         public long freedBytes() {
@@ -61,8 +78,19 @@ public final class GarbageCollector {
         long before = packBytes();
         Reachability reach = new Reachability(store);
         Catalog catalog = new Catalog(store);
+        Map<Long, Set<Long>> sweptAt = new HashMap<>(); // pack -> offsets of the records swept now
+        java.time.Instant[] oldestLease = new java.time.Instant[1];
         long[] swept = store.index().write(txn -> {
+            sweptAt.clear();
             long floor = store.leaseFloor(txn);
+            for (var kv : store.index().leases.iterate(txn)) {
+                long pid = StoreIndex.getLong(kv.val(), 0);
+                java.time.Instant started = ProcessHandle.of(pid).flatMap(h -> h.info().startInstant())
+                        .orElse(java.time.Instant.EPOCH);
+                if (oldestLease[0] == null || started.isBefore(oldestLease[0])) {
+                    oldestLease[0] = started;
+                }
+            }
             Set<ChunkId> live = new HashSet<>();
             for (CatalogEntry e : catalog.list(txn)) {
                 reach.entry(txn, e, live, id -> { });
@@ -80,6 +108,7 @@ public final class GarbageCollector {
                     continue; // an unfinished operation may still name it
                 }
                 dead.add(kv.key());
+                sweptAt.computeIfAbsent(loc.pack(), k -> new HashSet<>()).add(loc.offset());
                 bytes += loc.storedLen() + Packs.HEADER;
             }
             for (byte[] k : dead) {
@@ -87,17 +116,17 @@ public final class GarbageCollector {
             }
             return new long[] {dead.size(), bytes};
         });
-        long[] compacted = compact(progress);
+        long[] compacted = compact(progress, sweptAt, oldestLease[0]);
         store.dropCache();
         return new Result(swept[0], swept[1], compacted[0], compacted[1], before, packBytes(),
-                (System.nanoTime() - t0) / 1_000_000, compacted[2]);
+                (System.nanoTime() - t0) / 1_000_000, compacted[2], compacted[3]);
     }
 
     private static ChunkLocation decode(byte[] v) {
         return ChunkLocation.decode(v);
     }
 
-    private long[] compact(LongConsumer progress) {
+    private long[] compact(LongConsumer progress, Map<Long, Set<Long>> sweptAt, java.time.Instant oldestLease) {
         Packs packs = store.packs();
         Map<Long, List<Map.Entry<ChunkId, ChunkLocation>>> byPack = new HashMap<>();
         store.index().read(txn -> {
@@ -110,6 +139,7 @@ public final class GarbageCollector {
         long deleted = 0;
         long rewritten = 0;
         long noSpace = 0;
+        long pending = 0;
         // Packs with nothing live first (deleting them needs no space), then the cheapest rewrites:
         // on a full disk, what can be freed is freed before a copy runs out of room.
         List<Long> order = new ArrayList<>(packs.list());
@@ -136,6 +166,10 @@ public final class GarbageCollector {
             List<Map.Entry<ChunkId, ChunkLocation>> entries = byPack.getOrDefault(packId, List.of());
             long liveBytes = liveOf.get(packId);
             if (!entries.isEmpty() && liveBytes >= REWRITE_BELOW * size) {
+                continue;
+            }
+            if (mayHoldPending(packId, size, entries, sweptAt.getOrDefault(packId, Set.of()), oldestLease)) {
+                pending++;
                 continue;
             }
             if (!entries.isEmpty()) {
@@ -189,7 +223,63 @@ public final class GarbageCollector {
             }
         }
         packs.closeWriter();
-        return new long[] {deleted, rewritten, noSpace};
+        return new long[] {deleted, rewritten, noSpace, pending};
+    }
+
+    /**
+     * True if the pack has a record the index does not name at that place (nor did before this
+     * run's sweep) and it may be an uncommitted record of a running writer: the pack was written
+     * within {@link #pendingGraceMillis()}, or after the start of a process holding a lease.
+     * Older unknown records are leftovers of crashed writers, which compaction may drop.
+     */
+    private boolean mayHoldPending(long packId, long size, List<Map.Entry<ChunkId, ChunkLocation>> entries, Set<Long> swept,
+                                   java.time.Instant oldestLease) {
+        Set<Long> known = new HashSet<>(swept);
+        Set<ChunkId> committedHere = new HashSet<>();
+        for (var e : entries) {
+            known.add(e.getValue().offset());
+            committedHere.add(e.getKey());
+        }
+        boolean unknown = false;
+        Path p = store.packs().path(packId);
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+            long pos = Packs.FILE_MAGIC.length;
+            ByteBuffer h = ByteBuffer.allocate(Packs.HEADER);
+            while (pos + Packs.HEADER <= size) {
+                h.clear();
+                ch.read(h, pos);
+                h.flip();
+                if (h.remaining() < Packs.HEADER || h.getInt() != Packs.RECORD_MAGIC) {
+                    break;
+                }
+                ChunkId id = ChunkId.read(h);
+                h.getInt();
+                int stored = h.getInt();
+                if (stored < 0 || pos + Packs.HEADER + stored > size) {
+                    break;
+                }
+                // a second copy of a chunk committed from this same pack is a duplicate append of
+                // its one writer, which that writer never commits
+                if (!known.contains(pos) && !committedHere.contains(id)) {
+                    unknown = true;
+                    break;
+                }
+                pos += Packs.HEADER + stored;
+            }
+            if (!unknown && pos != size) {
+                unknown = true; // a torn or damaged tail
+            }
+            if (!unknown) {
+                return false;
+            }
+            long mtime = Files.getLastModifiedTime(p).toMillis();
+            return System.currentTimeMillis() - mtime < pendingGraceMillis()
+                    || (oldestLease != null && mtime >= oldestLease.toEpochMilli());
+        } catch (NoSuchFileException e) {
+            return false; // gone meanwhile: nothing to keep
+        } catch (IOException e) {
+            return true; // cannot tell: keep it
+        }
     }
 
     private long packBytes() {

@@ -37,11 +37,15 @@ public final class GarbageCollector {
     static final double REWRITE_BELOW = 0.6;
     /**
      * A finished pack (its writer closed it at rollover) may still hold records its writer has
-     * appended but not yet committed; the index does not name them, so compaction must not
-     * drop them. A pack holding records the index does not know (at that exact place) is left
-     * alone while it was written in the last this many seconds, or after a process holding a
-     * lease (an import, say, which commits at its end) started. (A writer that kept its pack
-     * locked until all its records are committed would make this exact.)
+     * appended but not yet committed; the index does not name them, so compaction must not drop
+     * them. Writers that may hold such records: processes holding a lease (import, snapshot,
+     * fork and export commit at their end, and a gc copying records) and writable mounts (within
+     * one persist). A pack holding records the index does not know (at that exact place) is
+     * left alone if such a writer started before the pack was last written: a lease holder for
+     * as long as it lives, a mount for this many seconds after that write. With no such writer,
+     * unknown records are leftovers (failed or crashed writers, duplicates) and are reclaimed.
+     * (A writer that kept its pack locked until all its records are committed would make this
+     * exact.)
      */
     static long pendingGraceMillis() {
         return Long.getLong("cowfs.gc.pendingGraceSeconds", 120) * 1000;
@@ -79,18 +83,9 @@ public final class GarbageCollector {
         Reachability reach = new Reachability(store);
         Catalog catalog = new Catalog(store);
         Map<Long, Set<Long>> sweptAt = new HashMap<>(); // pack -> offsets of the records swept now
-        java.time.Instant[] oldestLease = new java.time.Instant[1];
         long[] swept = store.index().write(txn -> {
             sweptAt.clear();
             long floor = store.leaseFloor(txn);
-            for (var kv : store.index().leases.iterate(txn)) {
-                long pid = StoreIndex.getLong(kv.val(), 0);
-                java.time.Instant started = ProcessHandle.of(pid).flatMap(h -> h.info().startInstant())
-                        .orElse(java.time.Instant.EPOCH);
-                if (oldestLease[0] == null || started.isBefore(oldestLease[0])) {
-                    oldestLease[0] = started;
-                }
-            }
             Set<ChunkId> live = new HashSet<>();
             for (CatalogEntry e : catalog.list(txn)) {
                 reach.entry(txn, e, live, id -> { });
@@ -116,7 +111,11 @@ public final class GarbageCollector {
             }
             return new long[] {dead.size(), bytes};
         });
-        long[] compacted = compact(progress, sweptAt, oldestLease[0]);
+        long[] compacted;
+        // a lease while copying: another gc then keeps this one's packs (see pendingGraceMillis)
+        try (Store.Lease lease = store.lease()) {
+            compacted = compact(progress, sweptAt, writers());
+        }
         store.dropCache();
         return new Result(swept[0], swept[1], compacted[0], compacted[1], before, packBytes(),
                 (System.nanoTime() - t0) / 1_000_000, compacted[2], compacted[3]);
@@ -126,7 +125,53 @@ public final class GarbageCollector {
         return ChunkLocation.decode(v);
     }
 
-    private long[] compact(LongConsumer progress, Map<Long, Set<Long>> sweptAt, java.time.Instant oldestLease) {
+    /** A process that may have appended records it has not committed yet. */
+    private record Writer(long pid, long startMillis, boolean leased) {
+    }
+
+    /** Live lease holders and writable mounts of this store, other than this process. */
+    private List<Writer> writers() {
+        long self = ProcessHandle.current().pid();
+        List<Writer> out = new ArrayList<>();
+        store.index().read(txn -> {
+            for (var kv : store.index().leases.iterate(txn)) {
+                long pid = StoreIndex.getLong(kv.val(), 0);
+                if (pid != self) {
+                    started(pid).ifPresent(t -> out.add(new Writer(pid, t, true)));
+                }
+            }
+            return null;
+        });
+        // writable mounts: run/view-ID.mount (ID > 0; snapshot mounts, ID < 0, never write)
+        try (var files = Files.list(store.dir().resolve("run"))) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                String n = f.getFileName().toString();
+                if (!n.startsWith("view-") || n.startsWith("view--") || !n.endsWith(".mount")) {
+                    continue;
+                }
+                java.util.Properties p = new java.util.Properties();
+                try (var in = Files.newInputStream(f)) {
+                    p.load(in);
+                    long pid = Long.parseLong(p.getProperty("pid", "0"));
+                    if (pid != self) {
+                        started(pid).ifPresent(t -> out.add(new Writer(pid, t, false)));
+                    }
+                } catch (IOException | NumberFormatException e) {
+                    // gone meanwhile, or being written: the next gc sees it
+                }
+            }
+        } catch (IOException e) {
+            // no run/ directory: no mounts
+        }
+        return out;
+    }
+
+    private static java.util.Optional<Long> started(long pid) {
+        return ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
+                .map(h -> h.info().startInstant().map(java.time.Instant::toEpochMilli).orElse(0L));
+    }
+
+    private long[] compact(LongConsumer progress, Map<Long, Set<Long>> sweptAt, List<Writer> writers) {
         Packs packs = store.packs();
         Map<Long, List<Map.Entry<ChunkId, ChunkLocation>>> byPack = new HashMap<>();
         store.index().read(txn -> {
@@ -168,7 +213,7 @@ public final class GarbageCollector {
             if (!entries.isEmpty() && liveBytes >= REWRITE_BELOW * size) {
                 continue;
             }
-            if (mayHoldPending(packId, size, entries, sweptAt.getOrDefault(packId, Set.of()), oldestLease)) {
+            if (mayHoldPending(packId, size, entries, sweptAt.getOrDefault(packId, Set.of()), writers)) {
                 pending++;
                 continue;
             }
@@ -228,12 +273,11 @@ public final class GarbageCollector {
 
     /**
      * True if the pack has a record the index does not name at that place (nor did before this
-     * run's sweep) and it may be an uncommitted record of a running writer: the pack was written
-     * within {@link #pendingGraceMillis()}, or after the start of a process holding a lease.
-     * Older unknown records are leftovers of crashed writers, which compaction may drop.
+     * run's sweep) and it may be an uncommitted record of a running writer (see
+     * {@link #pendingGraceMillis()}).
      */
     private boolean mayHoldPending(long packId, long size, List<Map.Entry<ChunkId, ChunkLocation>> entries, Set<Long> swept,
-                                   java.time.Instant oldestLease) {
+                                   List<Writer> writers) {
         Set<Long> known = new HashSet<>(swept);
         Set<ChunkId> committedHere = new HashSet<>();
         for (var e : entries) {
@@ -273,8 +317,14 @@ public final class GarbageCollector {
                 return false;
             }
             long mtime = Files.getLastModifiedTime(p).toMillis();
-            return System.currentTimeMillis() - mtime < pendingGraceMillis()
-                    || (oldestLease != null && mtime >= oldestLease.toEpochMilli());
+            long now = System.currentTimeMillis();
+            for (Writer w : writers) {
+                // start times have a resolution of a clock tick: allow a second
+                if (w.startMillis() <= mtime + 1000 && (w.leased() || now - mtime < pendingGraceMillis())) {
+                    return true;
+                }
+            }
+            return false;
         } catch (NoSuchFileException e) {
             return false; // gone meanwhile: nothing to keep
         } catch (IOException e) {

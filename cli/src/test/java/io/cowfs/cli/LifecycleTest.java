@@ -12,8 +12,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -29,21 +27,6 @@ class LifecycleTest {
     Path tmp;
 
     private static final int KB = 1024;
-
-    /**
-     * gc leaves a pack holding records no index entry names (which a running writer may still
-     * commit) for a grace period after its last write; these tests check exact reclamation with
-     * no other process writing, so they run without it (the lease rule still protects imports).
-     */
-    @BeforeEach
-    void noGrace() {
-        System.setProperty("cowfs.gc.pendingGraceSeconds", "0");
-    }
-
-    @AfterEach
-    void grace() {
-        System.clearProperty("cowfs.gc.pendingGraceSeconds");
-    }
 
     /** A source tree: shared and unique content, a symlink, a nested dir. */
     private Map<String, byte[]> baseFiles() {

@@ -33,12 +33,17 @@ final class GcCommand extends Base {
                 m.put("freedBytes", r.freedBytes());
                 m.put("millis", r.millis());
                 m.put("packsSkippedNoSpace", r.packsSkippedNoSpace());
+                m.put("packsLeftPending", r.packsLeftPending());
                 printJson(m);
             } else {
                 out().printf(Locale.ROOT, "gc: %d unreferenced chunks (%s) removed; %d packs deleted, %d rewritten; "
                                 + "packs %s -> %s, freed %s in %.2f s%n",
                         r.chunksDeleted(), bytes(r.storedBytesDeleted()), r.packsDeleted(), r.packsRewritten(),
                         bytes(r.packBytesBefore()), bytes(r.packBytesAfter()), bytes(r.freedBytes()), r.millis() / 1000.0);
+                if (r.packsLeftPending() > 0) {
+                    out().println("gc: " + r.packsLeftPending() + " pack(s) left for now: they may hold records a running "
+                            + "import or mount has not committed yet");
+                }
             }
             if (r.packsSkippedNoSpace() > 0) {
                 err().println("cowfs: gc: " + r.packsSkippedNoSpace() + " pack(s) not compacted: no space left for the copy "

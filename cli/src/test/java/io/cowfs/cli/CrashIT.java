@@ -30,7 +30,7 @@ class CrashIT {
     @TempDir
     Path tmp;
 
-    static final int ROUNDS = 6;
+    static final int ROUNDS = 5;
 
     /** What the writer was told is durable. */
     static final class Acked {

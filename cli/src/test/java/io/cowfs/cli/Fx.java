@@ -313,4 +313,42 @@ final class Fx {
         new ProcessBuilder("kill", "-9", Long.toString(pid)).inheritIO().start().waitFor();
         h.onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
     }
+
+    /** The command line of cowfs in a fresh JVM (so that a crash in native code cannot take the test JVM down). */
+    static List<String> javaCommand(List<String> jvmArgs, String... args) {
+        List<String> cmd = new java.util.ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.add("--add-opens=java.base/java.nio=ALL-UNNAMED");
+        cmd.add("--add-opens=java.base/sun.nio.ch=ALL-UNNAMED");
+        cmd.add("-XX:TieredStopAtLevel=1");
+        cmd.add("-XX:-CreateCoredumpOnCrash");
+        cmd.add("-XX:ErrorFile=/dev/null");
+        cmd.addAll(jvmArgs);
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(Main.class.getName());
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    /** Runs cowfs in a fresh JVM and waits for it (at most 120 s: rc 124 then). */
+    static Cowfs.Result javaMain(List<String> jvmArgs, String... args) throws Exception {
+        Path out = Files.createTempFile("cowfs-out", ".txt");
+        Path err = Files.createTempFile("cowfs-err", ".txt");
+        try {
+            Process p = new ProcessBuilder(javaCommand(jvmArgs, args)).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+            if (!p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)) {
+                p.destroyForcibly().waitFor();
+                return new Cowfs.Result(124, Files.readString(out), Files.readString(err));
+            }
+            return new Cowfs.Result(p.exitValue(), Files.readString(out), Files.readString(err));
+        } finally {
+            Files.deleteIfExists(out);
+            Files.deleteIfExists(err);
+        }
+    }
+
+    static Cowfs.Result javaMain(String... args) throws Exception {
+        return javaMain(List.of(), args);
+    }
 }

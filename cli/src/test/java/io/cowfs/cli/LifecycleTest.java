@@ -128,7 +128,46 @@ class LifecycleTest {
             }
             JsonNode st = Fx.json(c.run("stats", "--json").ok());
             assertEquals(0, st.get("chunks").asLong(), "all removed: nothing left indexed; " + st);
-            assertEquals(0, Fx.packBytes(c.store));
+            assertEquals(0, Fx.packBytes(c.store), "an empty store keeps no pack bytes");
+        }
+    }
+
+    /**
+     * gc, run over and over while a long import runs in another process, must not drop the
+     * import's packs: their records are committed only when the import ends (its packs roll over
+     * every MiB here, and a finished pack is no longer locked).
+     */
+    @Test
+    void gcDuringALongImportLosesNothing() throws Exception {
+        Path big = tmp.resolve("big");
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        for (int i = 0; i < 60; i++) {
+            files.put("f" + i + ".bin", Fx.random(7000 + i, 1 << 20));
+        }
+        Fx.writeTree(big, files);
+        try (Cowfs c = new Cowfs(tmp)) {
+            Path out = tmp.resolve("import.out");
+            Process p = new ProcessBuilder(Fx.javaCommand(List.of("-Dcowfs.pack.rollover=1048576"),
+                    "import", big.toString(), "--name", "big", "--store=" + c.store))
+                    .redirectErrorStream(true).redirectOutput(out.toFile()).start();
+            int runs = 0;
+            long freedDuring = 0;
+            try {
+                while (p.isAlive()) {
+                    freedDuring += Fx.json(c.run("gc", "--json").ok()).get("freedBytes").asLong();
+                    runs++;
+                }
+            } finally {
+                if (!p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)) {
+                    p.destroyForcibly();
+                }
+            }
+            assertEquals(0, p.exitValue(), Files.readString(out));
+            System.out.println(runs + " gc runs during the import freed " + freedDuring + " bytes");
+            assertTrue(runs >= 2, "gc ran during the import: " + runs);
+            c.run("fsck").ok();
+            c.run("verify").ok();
+            assertEquals(Fx.hashTree(big), Fx.exported(c, "big"));
         }
     }
 

@@ -19,7 +19,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -219,42 +218,14 @@ class PackDamageIT {
             Fx.flipByte(data, i); // meta page 0: magic and version
         }
         for (String cmd : List.of("list", "verify", "fsck", "gc")) {
-            Cowfs.Result r = javaMain(cmd, "--store=" + store);
+            Cowfs.Result r = Fx.javaMain(cmd, "--store=" + store);
             assertNotEquals(124, r.rc(), cmd + " hung");
             assertTrue(r.rc() > 0 && r.rc() < 128, cmd + " must fail cleanly, not crash (rc " + r.rc() + "): " + r.err());
             List<String> lines = r.err().lines().filter(l -> !l.isBlank()).toList();
             assertEquals(1, lines.size(), cmd + ": one line: " + r.err());
         }
-        Cowfs.Result f = javaMain("fsck", "--store=" + store);
+        Cowfs.Result f = Fx.javaMain("fsck", "--store=" + store);
         assertEquals(Main.EXIT_DAMAGED, f.rc(), "fsck reports a damaged index as damage: " + f.out() + f.err());
         assertTrue((f.out() + f.err()).contains("data.mdb"), "fsck names the index file: " + f.out() + f.err());
-    }
-
-    /** Runs cowfs in a fresh JVM (so that a crash in native code cannot take the test JVM down). */
-    static Cowfs.Result javaMain(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(ProcessHandle.current().info().command().orElse("java"));
-        cmd.add("--add-opens=java.base/java.nio=ALL-UNNAMED");
-        cmd.add("--add-opens=java.base/sun.nio.ch=ALL-UNNAMED");
-        cmd.add("-XX:TieredStopAtLevel=1");
-        cmd.add("-XX:-CreateCoredumpOnCrash");
-        cmd.add("-XX:ErrorFile=/dev/null");
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add(Main.class.getName());
-        cmd.addAll(List.of(args));
-        Path out = Files.createTempFile("cowfs-out", ".txt");
-        Path err = Files.createTempFile("cowfs-err", ".txt");
-        try {
-            Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-            if (!p.waitFor(120, TimeUnit.SECONDS)) {
-                p.destroyForcibly().waitFor();
-                return new Cowfs.Result(124, Files.readString(out), Files.readString(err));
-            }
-            return new Cowfs.Result(p.exitValue(), Files.readString(out), Files.readString(err));
-        } finally {
-            Files.deleteIfExists(out);
-            Files.deleteIfExists(err);
-        }
     }
 }

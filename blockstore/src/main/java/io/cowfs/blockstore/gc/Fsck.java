@@ -23,6 +23,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.function.LongConsumer;
 import org.lmdbjava.KeyRange;
+import org.lmdbjava.PutFlags;
 
 /**
  * Structural check of a store: the index against the pack files (every entry's record header
@@ -74,21 +75,56 @@ public final class Fsck {
 
     public Report run(LongConsumer progress) {
         Packs packs = store.packs();
-        // 1. scan every pack's record headers
-        Map<ChunkId, Found> found = new HashMap<>();
-        Map<Long, Long> packSizes = new HashMap<>();
-        for (long p : packs.list()) {
-            scanPack(p, found, packSizes);
-            progress.accept(1);
-        }
-        // 2. index entries against the packs
+        // 1. one consistent snapshot of the index: chunk entries, names, what each name reaches,
+        // and delta ids, all read in a single transaction, so that a mount committing meanwhile
+        // (new chunks together with the delta entries naming them) cannot make a name seem to
+        // need a chunk the index lacks
         Map<ChunkId, ChunkLocation> index = new HashMap<>();
+        List<CatalogEntry> names = new ArrayList<>();
+        Map<String, Set<ChunkId>> reachOf = new HashMap<>();
+        Map<String, List<ChunkId>> dirsOf = new HashMap<>();
+        Map<String, String> walkErrors = new HashMap<>();
+        Set<Long> deltaIds = new HashSet<>();
+        Reachability reach = new Reachability(store);
         store.index().read(txn -> {
             for (var kv : store.index().chunks.iterate(txn)) {
                 index.put(ChunkId.of(kv.key()), ChunkLocation.decode(kv.val()));
             }
+            names.addAll(new Catalog(store).list(txn));
+            for (CatalogEntry e : names) {
+                Set<ChunkId> mine = new HashSet<>();
+                List<ChunkId> dirs = new ArrayList<>();
+                try {
+                    reach.entry(txn, e, mine, id -> { }, dirs::add);
+                } catch (StoreException ex) {
+                    walkErrors.put(e.name(), ex.getMessage());
+                }
+                reachOf.put(e.name(), mine);
+                dirsOf.put(e.name(), dirs);
+                progress.accept(1);
+            }
+            for (var db : List.of(store.index().vinode, store.index().vdirent, store.index().vblock)) {
+                long last = -1;
+                for (var kv : db.iterate(txn)) {
+                    long v = StoreIndex.getLong(kv.key(), 0);
+                    if (v != last) {
+                        deltaIds.add(v);
+                        last = v;
+                    }
+                }
+            }
             return null;
         });
+        // 2. scan every pack's record headers; after the snapshot, so that every record it names
+        // was appended (records are appended before the commit that names them)
+        Map<ChunkId, Found> found = new HashMap<>();
+        List<Map.Entry<ChunkId, Found>> records = new ArrayList<>(); // every record, duplicates too
+        Map<Long, Long> packSizes = new HashMap<>();
+        for (long p : packs.list()) {
+            scanPack(p, found, records, packSizes);
+            progress.accept(1);
+        }
+        // 3. index entries against the packs
         Map<ChunkId, ChunkLocation> fixes = new HashMap<>();
         for (var e : index.entrySet()) {
             ChunkId id = e.getKey();
@@ -96,6 +132,10 @@ public final class Fsck {
             String bad = checkHeader(id, loc, packSizes);
             if (bad == null) {
                 continue;
+            }
+            ChunkLocation now = store.locate(id);
+            if (now == null || now.pack() != loc.pack() || now.offset() != loc.offset()) {
+                continue; // moved or collected by a gc since the snapshot: not damage
             }
             Found f = found.get(id);
             boolean fixable = f != null && (f.pack() != loc.pack() || f.offset() != loc.offset()) && intact(id, f);
@@ -112,28 +152,20 @@ public final class Fsck {
             });
             index.putAll(fixes);
         }
-        // 3. everything reachable from the catalog is indexed, and objects decode
-        List<CatalogEntry> names = new Catalog(store).list();
+        // 4. everything reachable from the catalog is indexed, and objects decode
         Set<ChunkId> reachable = new HashSet<>();
-        Reachability reach = new Reachability(store);
         Set<Long> viewIds = new HashSet<>();
         Map<ChunkId, String> dirErrors = new HashMap<>(); // "" = decoded fine
         for (CatalogEntry e : names) {
             if (e.isView() && !viewIds.add(e.viewId())) {
                 problem("view '" + e.name() + "' shares its delta id " + e.viewId() + " with another view", false, false);
             }
-            Set<ChunkId> mine = new HashSet<>();
-            List<ChunkId> dirs = new ArrayList<>();
-            try {
-                store.index().read(txn -> {
-                    reach.entry(txn, e, mine, id -> { }, dirs::add);
-                    return null;
-                });
-            } catch (StoreException ex) {
-                problem((e.isView() ? "view '" : "snapshot '") + e.name() + "' cannot be walked: " + ex.getMessage(), false, false);
+            if (walkErrors.containsKey(e.name())) {
+                problem((e.isView() ? "view '" : "snapshot '") + e.name() + "' cannot be walked: " + walkErrors.get(e.name()), false, false);
             }
+            Set<ChunkId> mine = reachOf.get(e.name());
             // directory objects are not needed by the walk, but a listing needs them whole
-            for (ChunkId d : dirs) {
+            for (ChunkId d : dirsOf.get(e.name())) {
                 if (!index.containsKey(d)) {
                     continue; // reported as missing below
                 }
@@ -156,7 +188,7 @@ public final class Fsck {
                     boolean fixable = f != null && intact(id, f);
                     if (fixable && repair) {
                         store.index().write(txn -> store.index().chunks.put(txn, id.bytes(),
-                                new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0).encode()));
+                                new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0).encode(), PutFlags.MDB_NOOVERWRITE));
                         index.put(id, new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0));
                     }
                     problem("'" + e.name() + "' needs chunk " + id.hex() + " which the index lacks"
@@ -164,23 +196,8 @@ public final class Fsck {
                 }
             }
             reachable.addAll(mine);
-            progress.accept(1);
         }
-        // 4. view deltas without a catalog entry
-        Set<Long> deltaIds = new HashSet<>();
-        store.index().read(txn -> {
-            for (var db : List.of(store.index().vinode, store.index().vdirent, store.index().vblock)) {
-                long last = -1;
-                for (var kv : db.iterate(txn)) {
-                    long v = StoreIndex.getLong(kv.key(), 0);
-                    if (v != last) {
-                        deltaIds.add(v);
-                        last = v;
-                    }
-                }
-            }
-            return null;
-        });
+        // 5. view deltas without a catalog entry
         deltaIds.removeAll(viewIds);
         for (long orphan : deltaIds) {
             if (repair) {
@@ -191,7 +208,7 @@ public final class Fsck {
             }
             problem("delta of view id " + orphan + " belongs to no name (left by an interrupted rm)", true, repair);
         }
-        // 5. leases and run/ records of dead processes
+        // 6. leases and run/ records of dead processes
         long leases = store.index().read(txn -> store.index().leases.stat(txn).entries);
         long live = store.index().read(txn -> {
             long n = 0;
@@ -212,11 +229,12 @@ public final class Fsck {
         staleRunFiles();
         long orphanRecords = 0;
         long orphanBytes = 0;
-        for (var f : found.entrySet()) {
-            ChunkLocation l = index.get(f.getKey());
-            if (l == null || l.pack() != f.getValue().pack() || l.offset() != f.getValue().offset()) {
+        for (var r : records) {
+            ChunkLocation l = index.get(r.getKey());
+            Found f = r.getValue();
+            if (l == null || l.pack() != f.pack() || l.offset() != f.offset()) {
                 orphanRecords++;
-                orphanBytes += f.getValue().storedLen() + Packs.HEADER;
+                orphanBytes += f.storedLen() + Packs.HEADER;
             }
         }
         return new Report(index.size(), packSizes.size(), names.size(), orphanRecords, orphanBytes, List.copyOf(problems));
@@ -255,7 +273,7 @@ public final class Fsck {
         }
     }
 
-    private void scanPack(long pack, Map<ChunkId, Found> found, Map<Long, Long> sizes) {
+    private void scanPack(long pack, Map<ChunkId, Found> found, List<Map.Entry<ChunkId, Found>> records, Map<Long, Long> sizes) {
         Path p = store.packs().path(pack);
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
             long size = ch.size();
@@ -275,7 +293,9 @@ public final class Fsck {
                 if (stored < 0 || pos + Packs.HEADER + stored > size) {
                     break;
                 }
-                found.putIfAbsent(id, new Found(pack, pos, stored, raw));
+                Found f = new Found(pack, pos, stored, raw);
+                found.putIfAbsent(id, f);
+                records.add(Map.entry(id, f));
                 pos += Packs.HEADER + stored;
             }
         } catch (IOException e) {

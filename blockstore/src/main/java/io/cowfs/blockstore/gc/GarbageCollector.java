@@ -7,9 +7,14 @@ import io.cowfs.blockstore.store.ChunkLocation;
 import io.cowfs.blockstore.store.Packs;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
+import io.cowfs.blockstore.store.StoreIndex;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -30,13 +35,29 @@ import java.util.function.LongConsumer;
  */
 public final class GarbageCollector {
     static final double REWRITE_BELOW = 0.6;
+    /**
+     * A finished pack (its writer closed it at rollover) may still hold records its writer has
+     * appended but not yet committed; the index does not name them, so compaction must not drop
+     * them. Writers that may hold such records: processes holding a lease (import, snapshot,
+     * fork and export commit at their end, and a gc copying records) and writable mounts (within
+     * one persist). A pack holding records the index does not know (at that exact place) is
+     * left alone if such a writer started before the pack was last written: a lease holder for
+     * as long as it lives, a mount for this many seconds after that write. With no such writer,
+     * unknown records are leftovers (failed or crashed writers, duplicates) and are reclaimed.
+     * (A writer that kept its pack locked until all its records are committed would make this
+     * exact.)
+     */
+    static long pendingGraceMillis() {
+        return Long.getLong("cowfs.gc.pendingGraceSeconds", 120) * 1000;
+    }
 
     /** What a run did. */
     public record Result(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten,
-                         long packBytesBefore, long packBytesAfter, long millis, long packsSkippedNoSpace) {
+                         long packBytesBefore, long packBytesAfter, long millis, long packsSkippedNoSpace,
+                         long packsLeftPending) {
         public Result(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten,
                       long packBytesBefore, long packBytesAfter, long millis) {
-            this(chunksDeleted, storedBytesDeleted, packsDeleted, packsRewritten, packBytesBefore, packBytesAfter, millis, 0);
+            this(chunksDeleted, storedBytesDeleted, packsDeleted, packsRewritten, packBytesBefore, packBytesAfter, millis, 0, 0);
         }
 
         public long freedBytes() {
@@ -61,7 +82,9 @@ public final class GarbageCollector {
         long before = packBytes();
         Reachability reach = new Reachability(store);
         Catalog catalog = new Catalog(store);
+        Map<Long, Set<Long>> sweptAt = new HashMap<>(); // pack -> offsets of the records swept now
         long[] swept = store.index().write(txn -> {
+            sweptAt.clear();
             long floor = store.leaseFloor(txn);
             Set<ChunkId> live = new HashSet<>();
             for (CatalogEntry e : catalog.list(txn)) {
@@ -80,6 +103,7 @@ public final class GarbageCollector {
                     continue; // an unfinished operation may still name it
                 }
                 dead.add(kv.key());
+                sweptAt.computeIfAbsent(loc.pack(), k -> new HashSet<>()).add(loc.offset());
                 bytes += loc.storedLen() + Packs.HEADER;
             }
             for (byte[] k : dead) {
@@ -87,19 +111,69 @@ public final class GarbageCollector {
             }
             return new long[] {dead.size(), bytes};
         });
-        long[] compacted = compact(progress);
+        long[] compacted;
+        // a lease while copying: another gc then keeps this one's packs (see pendingGraceMillis)
+        try (Store.Lease lease = store.lease()) {
+            compacted = compact(progress, sweptAt, writers());
+        }
         store.dropCache();
         store.ensureReserve(); // space freed: keep some back again for commits on a full disk
         
         return new Result(swept[0], swept[1], compacted[0], compacted[1], before, packBytes(),
-                (System.nanoTime() - t0) / 1_000_000, compacted[2]);
+                (System.nanoTime() - t0) / 1_000_000, compacted[2], compacted[3]);
     }
 
     private static ChunkLocation decode(byte[] v) {
         return ChunkLocation.decode(v);
     }
 
-    private long[] compact(LongConsumer progress) {
+    /** A process that may have appended records it has not committed yet. */
+    private record Writer(long pid, long startMillis, boolean leased) {
+    }
+
+    /** Live lease holders and writable mounts of this store, other than this process. */
+    private List<Writer> writers() {
+        long self = ProcessHandle.current().pid();
+        List<Writer> out = new ArrayList<>();
+        store.index().read(txn -> {
+            for (var kv : store.index().leases.iterate(txn)) {
+                long pid = StoreIndex.getLong(kv.val(), 0);
+                if (pid != self) {
+                    started(pid).ifPresent(t -> out.add(new Writer(pid, t, true)));
+                }
+            }
+            return null;
+        });
+        // writable mounts: run/view-ID.mount (ID > 0; snapshot mounts, ID < 0, never write)
+        try (var files = Files.list(store.dir().resolve("run"))) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                String n = f.getFileName().toString();
+                if (!n.startsWith("view-") || n.startsWith("view--") || !n.endsWith(".mount")) {
+                    continue;
+                }
+                java.util.Properties p = new java.util.Properties();
+                try (var in = Files.newInputStream(f)) {
+                    p.load(in);
+                    long pid = Long.parseLong(p.getProperty("pid", "0"));
+                    if (pid != self) {
+                        started(pid).ifPresent(t -> out.add(new Writer(pid, t, false)));
+                    }
+                } catch (IOException | NumberFormatException e) {
+                    // gone meanwhile, or being written: the next gc sees it
+                }
+            }
+        } catch (IOException e) {
+            // no run/ directory: no mounts
+        }
+        return out;
+    }
+
+    private static java.util.Optional<Long> started(long pid) {
+        return ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
+                .map(h -> h.info().startInstant().map(java.time.Instant::toEpochMilli).orElse(0L));
+    }
+
+    private long[] compact(LongConsumer progress, Map<Long, Set<Long>> sweptAt, List<Writer> writers) {
         Packs packs = store.packs();
         Map<Long, List<Map.Entry<ChunkId, ChunkLocation>>> byPack = new HashMap<>();
         store.index().read(txn -> {
@@ -112,6 +186,7 @@ public final class GarbageCollector {
         long deleted = 0;
         long rewritten = 0;
         long noSpace = 0;
+        long pending = 0;
         // Packs with nothing live first (deleting them needs no space), then the cheapest rewrites:
         // on a full disk, what can be freed is freed before a copy runs out of room.
         List<Long> order = new ArrayList<>(packs.list());
@@ -138,6 +213,10 @@ public final class GarbageCollector {
             List<Map.Entry<ChunkId, ChunkLocation>> entries = byPack.getOrDefault(packId, List.of());
             long liveBytes = liveOf.get(packId);
             if (!entries.isEmpty() && liveBytes >= REWRITE_BELOW * size) {
+                continue;
+            }
+            if (mayHoldPending(packId, size, entries, sweptAt.getOrDefault(packId, Set.of()), writers)) {
+                pending++;
                 continue;
             }
             if (!entries.isEmpty()) {
@@ -191,7 +270,68 @@ public final class GarbageCollector {
             }
         }
         packs.closeWriter();
-        return new long[] {deleted, rewritten, noSpace};
+        return new long[] {deleted, rewritten, noSpace, pending};
+    }
+
+    /**
+     * True if the pack has a record the index does not name at that place (nor did before this
+     * run's sweep) and it may be an uncommitted record of a running writer (see
+     * {@link #pendingGraceMillis()}).
+     */
+    private boolean mayHoldPending(long packId, long size, List<Map.Entry<ChunkId, ChunkLocation>> entries, Set<Long> swept,
+                                   List<Writer> writers) {
+        Set<Long> known = new HashSet<>(swept);
+        Set<ChunkId> committedHere = new HashSet<>();
+        for (var e : entries) {
+            known.add(e.getValue().offset());
+            committedHere.add(e.getKey());
+        }
+        boolean unknown = false;
+        Path p = store.packs().path(packId);
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+            long pos = Packs.FILE_MAGIC.length;
+            ByteBuffer h = ByteBuffer.allocate(Packs.HEADER);
+            while (pos + Packs.HEADER <= size) {
+                h.clear();
+                ch.read(h, pos);
+                h.flip();
+                if (h.remaining() < Packs.HEADER || h.getInt() != Packs.RECORD_MAGIC) {
+                    break;
+                }
+                ChunkId id = ChunkId.read(h);
+                h.getInt();
+                int stored = h.getInt();
+                if (stored < 0 || pos + Packs.HEADER + stored > size) {
+                    break;
+                }
+                // a second copy of a chunk committed from this same pack is a duplicate append of
+                // its one writer, which that writer never commits
+                if (!known.contains(pos) && !committedHere.contains(id)) {
+                    unknown = true;
+                    break;
+                }
+                pos += Packs.HEADER + stored;
+            }
+            if (!unknown && pos != size) {
+                unknown = true; // a torn or damaged tail
+            }
+            if (!unknown) {
+                return false;
+            }
+            long mtime = Files.getLastModifiedTime(p).toMillis();
+            long now = System.currentTimeMillis();
+            for (Writer w : writers) {
+                // start times have a resolution of a clock tick: allow a second
+                if (w.startMillis() <= mtime + 1000 && (w.leased() || now - mtime < pendingGraceMillis())) {
+                    return true;
+                }
+            }
+            return false;
+        } catch (NoSuchFileException e) {
+            return false; // gone meanwhile: nothing to keep
+        } catch (IOException e) {
+            return true; // cannot tell: keep it
+        }
     }
 
     private long packBytes() {

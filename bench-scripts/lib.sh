@@ -38,7 +38,7 @@ else
   [[ -n $CI_SRC && -d $CI_SRC ]] || CI_SRC=/usr/share/doc
   CI_N=20
   MEM_VIEWS=20
-  FIO_RAND_IO=256M
+  FIO_RAND_IO=64M
   REPS=5
 fi
 export BENCH_ROOT RESULTS

@@ -127,7 +127,12 @@ track_mount() { printf '%s\t%s\n' "$1" "$2" >> "$MOUNTS_FILE"; }   # kind mountp
 untrack_mount() { local t; t=$(grep -v -P "\t\Q$1\E\$" "$MOUNTS_FILE"); printf '%s\n' "$t" | sed '/^$/d' > "$MOUNTS_FILE"; }
 is_mounted() { mountpoint -q "$1" 2>/dev/null; }
 
-fresh_dir() { rm -rf "$1" 2>/dev/null; mkdir -p "$1"; }
+# fresh_dir DIR: empty DIR; never descends into a mount left below it (a bind mount of /usr/share...)
+fresh_dir() {
+  local m
+  for m in $(findmnt -rn -o TARGET | grep -F "$1/" | sort -r); do umount "$m" 2>/dev/null || umount -l "$m"; done
+  rm -rf --one-file-system "$1" 2>/dev/null; mkdir -p "$1"
+}
 
 # mount_cowfs NAME MP [--ro] : mounts via the CLI (returns when ready); uses $CW_STORE or $STORE
 mount_cowfs() {

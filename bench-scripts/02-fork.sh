@@ -9,6 +9,7 @@ ensure_store
 res_begin fork "Fork latency vs tree size"
 ensure_xfs || abnormal "(peer) could not set up the XFS loop image"
 TOTAL=$((TREE_DIRS*TREE_FILES))
+FM_REPS=${FM_REPS:-2}
 
 declare -A R   # R[tool,n] = median seconds
 sizes=($FORK_SIZES)
@@ -34,7 +35,7 @@ for n in "${sizes[@]}"; do
 
   # cowfs fork + mount until the view answers (what a CI job waits for)
   fm=()
-  for ((i=0;i<2;i++)); do
+  for ((i=0;i<FM_REPS;i++)); do
     v=$(uname_ "fm$n"); mp=$MNT/fork-$v
     t0=$(now); cw fork "$snap" --name "$v" >/dev/null && mount_cowfs "$v" "$mp" && ls "$mp" >/dev/null; fm+=("$(since "$t0")")
     umount_cowfs "$mp"; rmdir "$mp"
@@ -94,5 +95,5 @@ for tool in cowfs_self cowfs_wall cowfs_fm cpal cpa reflink ovl fovl; do
   row+=("$(ratio "${R[$tool,$big]:-}" "${R[cowfs_wall,$big]}")" "$(ratio "${R[$tool,$big]:-}" "${R[$tool,${sizes[0]}]:-}")")
   tr_ "${row[@]}"
 done
-note "Median of $REPS runs (cp/reflink: 3 runs, fork+mount: 2), page cache warm. 'cowfs fork (time it prints)' is the fork" \
+note "Median of $REPS runs (cp/reflink: 3 runs, fork+mount: $FM_REPS), page cache warm. 'cowfs fork (time it prints)' is the fork" \
      "itself as the CLI reports it; the wall time adds JVM start-up and store open. Copies are deleted between runs (not timed)."

@@ -38,7 +38,7 @@ else
   [[ -n $CI_SRC && -d $CI_SRC ]] || CI_SRC=/usr/share/doc
   CI_N=20
   MEM_VIEWS=20
-  FIO_RAND_IO=256M
+  FIO_RAND_IO=64M
   REPS=5
 fi
 export BENCH_ROOT RESULTS
@@ -87,15 +87,15 @@ drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; sleep 0.3; }
 calc() { awk "BEGIN{v=$1; printf \"%.${2:-3}f\", v}"; }
 # ratio A B -> "1.23x" (A/B); "-" when not computable
 ratio() {
-  awk -v a="${1:-}" -v b="${2:-}" 'BEGIN{ if (a=="" || b=="" || a=="-" || b=="-" || b+0==0 || a !~ /^[0-9.eE+-]+$/ || b !~ /^[0-9.eE+-]+$/) {print "-"} else {r=a/b; if (r>=100) printf "%.0fx", r; else if (r>=10) printf "%.1fx", r; else printf "%.2fx", r} }'
+  awk -v a="${1:-}" -v b="${2:-}" 'BEGIN{ if (a=="" || b=="" || a=="-" || b=="-" || b+0==0 || a !~ /^[0-9.eE+-]+$/ || b !~ /^[0-9.eE+-]+$/) {print "-"} else {r=a/b; if (r>=100) printf "%.0fx", r; else if (r>=10) printf "%.1fx", r; else if (r>=0.01) printf "%.2fx", r; else printf "%.4fx", r} }'
 }
 # median of numbers on argv
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{ if (NR==0) {print "-"; exit} if (NR%2) print a[(NR+1)/2]; else printf "%.4f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 mib() { awk -v b="$1" 'BEGIN{printf "%.1f", b/1048576}'; }
 # human bytes
 hb() { awk -v b="$1" 'BEGIN{ split("B KiB MiB GiB TiB",u," "); i=1; while (b>=1024 && i<5) {b/=1024; i++} printf (i==1?"%d %s":"%.1f %s"), b, u[i] }'; }
-du_bytes() { du -s --block-size=1 "$@" 2>/dev/null | awk '{s+=$1} END{print s+0}'; }
-app_bytes() { du -s --apparent-size --block-size=1 "$@" 2>/dev/null | awk '{s+=$1} END{print s+0}'; }
+du_bytes() { du -s --block-size=1 "$@" 2>/dev/null | awk '{s+=$1} END{printf "%.0f\n", s}'; }
+app_bytes() { du -s --apparent-size --block-size=1 "$@" 2>/dev/null | awk '{s+=$1} END{printf "%.0f\n", s}'; }
 json_field() { grep -o "\"$2\" *: *[^,}]*" <<<"$1" | head -1 | sed 's/.*: *//; s/"//g'; }
 
 # ---------------------------------------------------------------- results
@@ -127,7 +127,12 @@ track_mount() { printf '%s\t%s\n' "$1" "$2" >> "$MOUNTS_FILE"; }   # kind mountp
 untrack_mount() { local t; t=$(grep -v -P "\t\Q$1\E\$" "$MOUNTS_FILE"); printf '%s\n' "$t" | sed '/^$/d' > "$MOUNTS_FILE"; }
 is_mounted() { mountpoint -q "$1" 2>/dev/null; }
 
-fresh_dir() { rm -rf "$1" 2>/dev/null; mkdir -p "$1"; }
+# fresh_dir DIR: empty DIR; never descends into a mount left below it (a bind mount of /usr/share...)
+fresh_dir() {
+  local m
+  for m in $(findmnt -rn -o TARGET | grep -F "$1/" | sort -r); do umount "$m" 2>/dev/null || umount -l "$m"; done
+  rm -rf --one-file-system "$1" 2>/dev/null; mkdir -p "$1"
+}
 
 # mount_cowfs NAME MP [--ro] : mounts via the CLI (returns when ready); uses $CW_STORE or $STORE
 mount_cowfs() {

@@ -36,6 +36,12 @@ public final class Packs implements AutoCloseable {
     private final Map<Long, FileChannel> readers = new ConcurrentHashMap<>();
     private final SecureRandom random = new SecureRandom();
     private Writer writer; // guarded by this
+    /**
+     * Packs this process has finished appending to but keeps locked until every record in them is
+     * committed to the index ({@link #releaseRetired}): an unlocked pack with unindexed records is
+     * garbage to gc. Guarded by this.
+     */
+    private final java.util.List<Writer> retired = new java.util.ArrayList<>();
 
     public Packs(Path dir) {
         this.dir = dir;
@@ -81,7 +87,7 @@ public final class Packs implements AutoCloseable {
     private synchronized ChunkLocation appendStored(ChunkId id, byte[] stored, int len, int codec) {
         if (writer == null || writer.size >= ROLLOVER) {
             if (writer != null) {
-                writer.close();
+                retired.add(writer); // still locked: its records may not be committed yet
             }
             writer = new Writer(newPackId());
         }
@@ -125,7 +131,7 @@ public final class Packs implements AutoCloseable {
         int codec = buf.get(HEADER - 1);
         if (writer == null || writer.size >= ROLLOVER) {
             if (writer != null) {
-                writer.close();
+                retired.add(writer); // still locked: its records may not be committed yet
             }
             writer = new Writer(newPackId());
         }
@@ -163,12 +169,21 @@ public final class Packs implements AutoCloseable {
         }
     }
 
-    /** Finishes the current pack so that gc may compact it. */
+    /** Finishes the current pack so that gc may compact it (every record in it must be committed). */
     public synchronized void closeWriter() {
         if (writer != null) {
             writer.close();
             writer = null;
         }
+        releaseRetired();
+    }
+
+    /** Unlocks finished packs; the store calls this once nothing it appended is uncommitted. */
+    public synchronized void releaseRetired() {
+        for (Writer w : retired) {
+            w.close();
+        }
+        retired.clear();
     }
 
     /** True if some process (this one included) is appending to the pack. */
@@ -176,6 +191,11 @@ public final class Packs implements AutoCloseable {
         synchronized (this) {
             if (writer != null && writer.packId == packId) {
                 return true;
+            }
+            for (Writer w : retired) {
+                if (w.packId == packId) {
+                    return true; // never probe our own locked packs: closing the probe would drop our lock
+                }
             }
         }
         try (FileChannel ch = FileChannel.open(path(packId), StandardOpenOption.WRITE)) {

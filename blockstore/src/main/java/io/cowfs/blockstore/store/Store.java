@@ -299,8 +299,9 @@ public final class Store implements AutoCloseable {
 
     /** Runs work in one write transaction after committing pending chunks in it. */
     public <T> T commit(Function<Txn<byte[]>, T> work) {
+        T result;
         try {
-            return index.write(txn -> {
+            result = index.write(txn -> {
                 commitPending(txn);
                 return work.apply(txn);
             });
@@ -309,11 +310,17 @@ public final class Store implements AutoCloseable {
                 throw e;
             }
             // the index needed pages the full disk could not give: the reserve is for this
-            return index.write(txn -> {
+            result = index.write(txn -> {
                 commitPending(txn);
                 return work.apply(txn);
             });
         }
+        synchronized (pendingLock) {
+            if (pending.isEmpty()) {
+                packs.releaseRetired(); // every record this process appended is committed now
+            }
+        }
+        return result;
     }
 
     // ---------------------------------------------------------------- reserve

@@ -404,13 +404,16 @@ public final class Store implements AutoCloseable {
 
     /** The verified raw bytes of a chunk; never wrong bytes (ChunkCorruptException instead). */
     public byte[] get(ChunkId id) {
-        byte[] b = cache.getIfPresent(id);
-        if (b != null) {
-            return b;
+        try {
+            return cache.get(id, this::readVerified); // one load per id, concurrent callers wait for it
+        } catch (java.util.concurrent.CompletionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : e;
         }
-        b = readVerified(id);
-        cache.put(id, b);
-        return b;
+    }
+
+    /** True if the chunk is in the decompressed-block cache. */
+    public boolean cached(ChunkId id) {
+        return cache.getIfPresent(id) != null;
     }
 
     /** Reads from disk, bypassing the cache (verify uses this). */

@@ -99,6 +99,7 @@ public final class MountSession {
         if (!t.isAlive()) {
             throw new IllegalStateException("mount failed: " + (failure[0] == null ? "libfuse exited" : failure[0].getMessage()));
         }
+        raiseReadAhead(mp);
         onReady.run();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             fs.umount();
@@ -108,6 +109,29 @@ public final class MountSession {
             t.join();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Kernel read-ahead for this mount (its bdi), in KiB; the default 128 KiB keeps one request in flight. */
+    static final int READ_AHEAD_KB = Integer.getInteger("cowfs.readAheadKb", 1024);
+
+    /**
+     * Raises the mount's kernel read-ahead so that a sequential reader keeps several FUSE reads in
+     * flight (they are served in parallel by libfuse's threads). Needs root; silently skipped
+     * otherwise.
+     */
+    static void raiseReadAhead(Path mp) {
+        long dev = device(mp);
+        if (dev < 0) {
+            return;
+        }
+        long major = ((dev >>> 8) & 0xfff) | ((dev >>> 32) & ~0xfffL);
+        long minor = (dev & 0xff) | ((dev >>> 12) & ~0xffL);
+        Path ra = Path.of("/sys/class/bdi/" + major + ":" + minor + "/read_ahead_kb");
+        try {
+            Files.writeString(ra, Integer.toString(READ_AHEAD_KB));
+        } catch (IOException | RuntimeException e) {
+            // not root, or no sysfs: the kernel default stays
         }
     }
 

@@ -845,14 +845,70 @@ public final class ViewFs implements AutoCloseable {
                 return b;
             }
         }
-        TreeMap<Long, ChunkId> ov = overrides.get(ino);
-        ChunkId id;
-        if (ov != null && ov.containsKey(idx)) {
-            id = ov.get(idx);
-        } else {
-            id = base.block(n, idx);
-        }
+        ChunkId id = storedBlock(ino, n, idx);
         return id == null ? null : store.get(id);
+    }
+
+    /** The stored chunk of block idx (override or base), null for a hole. Lock held. */
+    private ChunkId storedBlock(long ino, Inode n, long idx) {
+        TreeMap<Long, ChunkId> ov = overrides.get(ino);
+        if (ov != null && ov.containsKey(idx)) {
+            return ov.get(idx);
+        }
+        return base.block(n, idx);
+    }
+
+    // ------------------------------------------------------------------ read-ahead
+
+    /** Blocks fetched ahead of a sequential reader (decompressed and verified on other cores). */
+    static final int READ_AHEAD_BLOCKS = Integer.getInteger("cowfs.readAheadBlocks", 8);
+    /** Per inode: the block a sequential reader asks for next, and how far ahead was already fetched. */
+    private final java.util.concurrent.ConcurrentHashMap<Long, long[]> readers = new java.util.concurrent.ConcurrentHashMap<>();
+    private final java.util.concurrent.ExecutorService prefetcher = new java.util.concurrent.ThreadPoolExecutor(
+            2, 2, 30, java.util.concurrent.TimeUnit.SECONDS, new java.util.concurrent.ArrayBlockingQueue<>(64), r -> {
+                Thread t = new Thread(r, "cowfs-readahead");
+                t.setDaemon(true);
+                return t;
+            }, new java.util.concurrent.ThreadPoolExecutor.DiscardPolicy());
+
+    /** After a read of blocks [first, last]: if it continues the previous one, fetch the next blocks ahead. */
+    private void readAhead(long ino, Inode n, long first, long last) {
+        if (READ_AHEAD_BLOCKS <= 0) {
+            return;
+        }
+        long[] st = readers.computeIfAbsent(ino, k -> new long[] {-1, -1});
+        long from;
+        long to;
+        synchronized (st) {
+            boolean sequential = st[0] == first || st[0] == first + 1 || (first == 0 && st[0] < 0);
+            st[0] = last + 1;
+            if (!sequential) {
+                st[1] = last;
+                return;
+            }
+            from = Math.max(last + 1, st[1] + 1);
+            to = Math.min(last + READ_AHEAD_BLOCKS, (n.size - 1) / bs);
+            if (from > to) {
+                return;
+            }
+            st[1] = to;
+        }
+        java.util.List<ChunkId> ids = new java.util.ArrayList<>();
+        for (long i = from; i <= to; i++) {
+            ChunkId id = storedBlock(ino, n, i);
+            if (id != null && !store.cached(id)) {
+                ids.add(id);
+            }
+        }
+        for (ChunkId id : ids) {
+            prefetcher.execute(() -> {
+                try {
+                    store.get(id);
+                } catch (StoreException e) {
+                    // the reader gets the error when it reaches the block
+                }
+            });
+        }
     }
 
     /** Reads up to len bytes at off; returns the number of bytes placed in out. */
@@ -880,6 +936,7 @@ public final class ViewFs implements AutoCloseable {
                 java.util.Arrays.fill(out, done + avail, done + chunk, (byte) 0);
                 done += chunk;
             }
+            readAhead(ino, n, off / bs, (off + total - 1) / bs);
             return total;
         });
     }
@@ -1086,6 +1143,7 @@ public final class ViewFs implements AutoCloseable {
 
     @Override
     public void close() {
+        prefetcher.shutdownNow();
         persistAll();
     }
 }

@@ -317,6 +317,7 @@ public final class Importer {
         i.mtimeNs = nanos((FileTime) a.get("lastModifiedTime"));
         i.ctimeNs = nanos((FileTime) a.get("ctime"));
         i.rdev = (Long) a.get("rdev");
+        i.hostIno = (Long) a.get("ino");
         try {
             i.xattrs = HostFs.xattrs(p);
             if (type == FileType.SYMLINK) {

@@ -30,6 +30,12 @@ public final class Inode {
     public long mtimeNs;
     public long ctimeNs;
     public long rdev;
+    /**
+     * The st_ino the file had on the host it was imported from (0 if it was created in a view).
+     * Mounts report it, so that tools keyed on inode numbers (git's index) see the files they
+     * indexed on the host as unchanged.
+     */
+    public long hostIno;
     public TreeMap<String, byte[]> xattrs = new TreeMap<>();
     /** REGULAR: block-list pages (each a chunk of {@link BlockList#PAGE} entries). */
     public List<ChunkId> blockPages = new ArrayList<>();
@@ -38,6 +44,14 @@ public final class Inode {
     public ChunkId dirObject;
     /** SYMLINK: the target bytes. */
     public byte[] target;
+
+    /** Bit set on the st_ino of inodes created in a view, so they never equal an imported host inode number. */
+    public static final long VIEW_INO_BIT = 1L << 62;
+
+    /** The inode number mounts report: the host's for imported files, else our own, marked. */
+    public long reportedIno() {
+        return hostIno != 0 ? hostIno : (ino == 1 ? 1 : ino | VIEW_INO_BIT);
+    }
 
     public int mode() {
         return type.modeBits | (perm & 07777);
@@ -56,6 +70,7 @@ public final class Inode {
         c.mtimeNs = mtimeNs;
         c.ctimeNs = ctimeNs;
         c.rdev = rdev;
+        c.hostIno = hostIno;
         c.xattrs = new TreeMap<>(xattrs);
         c.blockPages = new ArrayList<>(blockPages);
         c.validBlocks = validBlocks;
@@ -66,7 +81,7 @@ public final class Inode {
 
     public void encode(Encoder e) {
         e.u8(type.code).varlong(perm).varlong(uid & 0xFFFFFFFFL).varlong(gid & 0xFFFFFFFFL).varlong(nlink)
-                .varlong(size).i64(atimeNs).i64(mtimeNs).i64(ctimeNs).varlong(rdev);
+                .varlong(size).i64(atimeNs).i64(mtimeNs).i64(ctimeNs).varlong(rdev).varlong(hostIno);
         e.varlong(xattrs.size());
         for (Map.Entry<String, byte[]> x : xattrs.entrySet()) {
             e.string(x.getKey()).bytes(x.getValue());
@@ -107,6 +122,7 @@ public final class Inode {
         n.mtimeNs = d.i64();
         n.ctimeNs = d.i64();
         n.rdev = d.varlong();
+        n.hostIno = d.varlong();
         int nx = d.varint();
         for (int i = 0; i < nx; i++) {
             n.xattrs.put(d.string(), d.bytes());

@@ -476,7 +476,7 @@ public final class ViewFs implements AutoCloseable {
     private Stat stat(Inode n) {
         long size = n.size;
         long blocks = n.type == FileType.DIRECTORY ? (size + 511) / 512 : (n.type == FileType.REGULAR ? (size + 511) / 512 : 0);
-        return new Stat(n.ino, n.mode(), n.nlink, n.uid, n.gid, size, blocks, n.atimeNs, n.mtimeNs, n.ctimeNs, n.rdev);
+        return new Stat(n.reportedIno(), n.mode(), n.nlink, n.uid, n.gid, size, blocks, n.atimeNs, n.mtimeNs, n.ctimeNs, n.rdev);
     }
 
     public long lookup(long dir, String name) {
@@ -554,7 +554,9 @@ public final class ViewFs implements AutoCloseable {
             NavigableMap<String, DirObject.Entry> all = entries(dir);
             List<DirEntry> out = new ArrayList<>(all.size());
             for (Map.Entry<String, DirObject.Entry> e : all.entrySet()) {
-                out.add(new DirEntry(e.getKey(), e.getValue().ino(), e.getValue().type().modeBits));
+                Inode c = changed.containsKey(e.getValue().ino()) ? changed.get(e.getValue().ino()) : base.inode(e.getValue().ino());
+                long reported = c == null ? e.getValue().ino() : c.reportedIno();
+                out.add(new DirEntry(e.getKey(), reported, e.getValue().type().modeBits));
             }
             return out;
         });

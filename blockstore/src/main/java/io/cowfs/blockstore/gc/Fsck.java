@@ -275,29 +275,13 @@ public final class Fsck {
 
     private void scanPack(long pack, Map<ChunkId, Found> found, List<Map.Entry<ChunkId, Found>> records, Map<Long, Long> sizes) {
         Path p = store.packs().path(pack);
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-            long size = ch.size();
-            sizes.put(pack, size);
-            long pos = Packs.FILE_MAGIC.length;
-            ByteBuffer h = ByteBuffer.allocate(Packs.HEADER);
-            while (pos + Packs.HEADER <= size) {
-                h.clear();
-                ch.read(h, pos);
-                h.flip();
-                if (h.getInt() != Packs.RECORD_MAGIC) {
-                    break; // damaged or torn tail: the index check names what it affects
-                }
-                ChunkId id = ChunkId.read(h);
-                int raw = h.getInt();
-                int stored = h.getInt();
-                if (stored < 0 || pos + Packs.HEADER + stored > size) {
-                    break;
-                }
-                Found f = new Found(pack, pos, stored, raw);
-                found.putIfAbsent(id, f);
-                records.add(Map.entry(id, f));
-                pos += Packs.HEADER + stored;
-            }
+        try {
+            sizes.put(pack, Files.size(p));
+            store.packs().scan(pack, r -> {
+                Found f = new Found(pack, r.offset(), r.storedLen(), r.rawLen());
+                found.putIfAbsent(r.id(), f);
+                records.add(Map.entry(r.id(), f));
+            }); // a damaged or torn tail stops the scan: the index check names what it affects
         } catch (IOException e) {
             problem("cannot read pack " + p + ": " + e.getMessage(), false, false);
         }

@@ -9,12 +9,9 @@ import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.store.StoreIndex;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -286,37 +283,18 @@ public final class GarbageCollector {
             known.add(e.getValue().offset());
             committedHere.add(e.getKey());
         }
-        boolean unknown = false;
         Path p = store.packs().path(packId);
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-            long pos = Packs.FILE_MAGIC.length;
-            ByteBuffer h = ByteBuffer.allocate(Packs.HEADER);
-            while (pos + Packs.HEADER <= size) {
-                h.clear();
-                ch.read(h, pos);
-                h.flip();
-                if (h.remaining() < Packs.HEADER || h.getInt() != Packs.RECORD_MAGIC) {
-                    break;
-                }
-                ChunkId id = ChunkId.read(h);
-                h.getInt();
-                int stored = h.getInt();
-                if (stored < 0 || pos + Packs.HEADER + stored > size) {
-                    break;
-                }
+        try {
+            boolean[] unknown = {false};
+            long end = store.packs().scan(packId, r -> {
                 // a second copy of a chunk committed from this same pack is a duplicate append of
                 // its one writer, which that writer never commits
-                if (!known.contains(pos) && !committedHere.contains(id)) {
-                    unknown = true;
-                    break;
+                if (!known.contains(r.offset()) && !committedHere.contains(r.id())) {
+                    unknown[0] = true;
                 }
-                pos += Packs.HEADER + stored;
-            }
-            if (!unknown && pos != size) {
-                unknown = true; // a torn or damaged tail
-            }
-            if (!unknown) {
-                return false;
+            });
+            if (!unknown[0] && end == size) {
+                return false; // every record is accounted for, and no torn or damaged tail
             }
             long mtime = Files.getLastModifiedTime(p).toMillis();
             long now = System.currentTimeMillis();

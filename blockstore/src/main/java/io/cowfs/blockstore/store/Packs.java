@@ -129,20 +129,42 @@ public final class Packs implements AutoCloseable {
         buf.position(HEADER);
         buf.get(stored);
         int codec = buf.get(HEADER - 1);
-        if (writer == null || writer.size >= ROLLOVER) {
-            if (writer != null) {
-                retired.add(writer); // still locked: its records may not be committed yet
+        return appendStored(id, stored, loc.rawLen(), codec).withGen(loc.gen());
+    }
+
+    /** One record header found by {@link #scan}. */
+    public record Record(ChunkId id, long offset, int rawLen, int storedLen) {
+    }
+
+    /**
+     * Walks a pack's record headers in order until the end, or until a header that is not a
+     * record or runs past the end (a torn or damaged tail). Returns the offset where it stopped
+     * (the file size if the pack is whole).
+     */
+    public long scan(long packId, java.util.function.Consumer<Record> out) throws IOException {
+        try (FileChannel ch = FileChannel.open(path(packId), StandardOpenOption.READ)) {
+            long size = ch.size();
+            long pos = FILE_MAGIC.length;
+            ByteBuffer h = ByteBuffer.allocate(HEADER);
+            while (pos + HEADER <= size) {
+                h.clear();
+                while (h.hasRemaining() && ch.read(h, pos + h.position()) > 0) {
+                    // a header is read whole or not at all
+                }
+                h.flip();
+                if (h.remaining() < HEADER || h.getInt() != RECORD_MAGIC) {
+                    break;
+                }
+                ChunkId id = ChunkId.read(h);
+                int raw = h.getInt();
+                int stored = h.getInt();
+                if (stored < 0 || pos + HEADER + stored > size) {
+                    break;
+                }
+                out.accept(new Record(id, pos, raw, stored));
+                pos += HEADER + stored;
             }
-            writer = new Writer(newPackId());
-        }
-        Writer w = writer;
-        try {
-            long at = w.append(id, stored, loc.rawLen(), codec);
-            return new ChunkLocation(w.packId, at, stored.length, loc.rawLen(), loc.gen());
-        } catch (StoreException e) {
-            writer = null;
-            w.close();
-            throw e;
+            return pos;
         }
     }
 

@@ -6,7 +6,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Function;
-import org.lmdbjava.ByteArrayProxy;
 import org.lmdbjava.Dbi;
 import org.lmdbjava.DbiFlags;
 import org.lmdbjava.Env;
@@ -53,7 +52,7 @@ public final class StoreIndex implements AutoCloseable {
         } catch (java.io.IOException e) {
             throw new StoreException("cannot open index " + dir + ": " + e.getMessage(), e);
         }
-        env = Env.create(ByteArrayProxy.PROXY_BA)
+        env = Env.create(PinnedByteArrayProxy.INSTANCE)
                 .setMapSize(mapSize)
                 .setMaxDbs(16)
                 .setMaxReaders(1024)

@@ -70,6 +70,17 @@ public final class ViewFs implements AutoCloseable {
     /** Files whose persisted block overrides at or past this index must be dropped. */
     private final Map<Long, Long> truncatedFrom = new HashMap<>(); // guarded by lock
     private final Map<Long, Integer> openCount = new HashMap<>(); // guarded by lock
+    /** Size of each changed file as last recorded together with its data (see persist). */
+    private final Map<Long, Long> durableSize = new HashMap<>(); // guarded by lock
+
+    private long durableSize(long ino) {
+        Long d = durableSize.get(ino);
+        if (d != null) {
+            return d;
+        }
+        Inode b = base.inode(ino);
+        return b == null ? 0 : b.size;
+    }
     /**
      * Per directory, the hidden names libfuse gave to open files it was asked to unlink or to
      * rename over (see {@link #isHiddenName}): resolvable (so fstat of such a file works and
@@ -100,6 +111,11 @@ public final class ViewFs implements AutoCloseable {
         ViewDelta.State s = store.index().read(txn -> fs.deltaDb.load(txn, viewId));
         fs.nextIno = Math.max(s.nextIno, fs.base.maxIno() + 1);
         fs.changed.putAll(s.inodes);
+        s.inodes.forEach((ino, n) -> {
+            if (n != null) {
+                fs.durableSize.put(ino, n.size);
+            }
+        });
         fs.overlay.putAll(s.dirents);
         fs.overrides.putAll(s.blocks);
         if (!readOnly) {
@@ -321,6 +337,12 @@ public final class ViewFs implements AutoCloseable {
         if (dirtyInodes.isEmpty() && dirtyNames.isEmpty() && !hasData && truncatedFrom.isEmpty()) {
             return;
         }
+        Set<Long> deferred = new HashSet<>();
+        for (long ino : dirty.keySet()) {
+            if (dataOf != null && !dataOf.equals(ino)) {
+                deferred.add(ino);
+            }
+        }
         Map<Long, TreeMap<Long, ChunkId>> newBlocks = new HashMap<>();
         for (Map.Entry<Long, TreeMap<Long, byte[]>> f : dirty.entrySet()) {
             if (dataOf != null && !dataOf.equals(f.getKey())) {
@@ -351,6 +373,12 @@ public final class ViewFs implements AutoCloseable {
                 if (n == null) {
                     deltaDb.deleteInode(txn, viewId, ino, base.inode(ino) != null);
                     deltaDb.dropDir(txn, viewId, ino);
+                } else if (deferred.contains(ino)) {
+                    // its data stays in memory: record it no longer than its stored data, so that a
+                    // crash shows old bytes or new ones, never zeros (as ext4's data=ordered does)
+                    Inode capped = n.copy();
+                    capped.size = Math.min(n.size, durableSize(ino));
+                    deltaDb.putInode(txn, viewId, capped);
                 } else {
                     deltaDb.putInode(txn, viewId, n);
                 }
@@ -381,7 +409,13 @@ public final class ViewFs implements AutoCloseable {
             dirty.remove(dataOf);
         }
         recountDirty();
-        dirtyInodes.clear();
+        for (long ino : dirtyInodes) {
+            Inode n = changed.get(ino);
+            if (n != null && !deferred.contains(ino)) {
+                durableSize.put(ino, n.size);
+            }
+        }
+        dirtyInodes.retainAll(deferred); // written again, whole, with their data
         dirtyNames.clear();
         truncatedFrom.clear();
     }

@@ -21,11 +21,16 @@ final class FsckCommand extends Base {
     @Override
     public Integer call() throws Exception {
         Store opened;
+        String damaged = java.nio.file.Files.exists(storeOptions.storeDir().resolve(Store.FORMAT_FILE))
+                ? io.cowfs.blockstore.store.IndexProbe.check(storeOptions.storeDir()) : null;
         try {
+            if (damaged != null) {
+                throw new org.lmdbjava.LmdbException(damaged);
+            }
             opened = storeOptions.open();
         } catch (org.lmdbjava.LmdbException e) {
             // the store's format record is fine (open checked it first) but LMDB refuses the index
-            String what = "the index " + storeOptions.storeDir().resolve("index").resolve("data.mdb")
+            String what = damaged != null ? damaged : "the index " + storeOptions.storeDir().resolve("index").resolve("data.mdb")
                     + " is damaged and cannot be opened (" + e.getMessage() + ")";
             if (json) {
                 printJson(Map.of("clean", false, "problems", java.util.List.of(Map.of("problem", what,

@@ -15,6 +15,13 @@ final class VerifyCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
+        if (java.nio.file.Files.exists(storeOptions.storeDir().resolve(Store.FORMAT_FILE))) {
+            String damaged = io.cowfs.blockstore.store.IndexProbe.check(storeOptions.storeDir());
+            if (damaged != null) {
+                err().println("cowfs: " + damaged);
+                return Main.EXIT_DAMAGED;
+            }
+        }
         try (Store store = storeOptions.open(); Progress bar = Progress.count("verify", "chunks")) {
             bar.start(Verifier.count(store));
             Verifier.Report r = Verifier.run(store, bar::step);

@@ -37,7 +37,7 @@ import java.util.function.Supplier;
  */
 public final class ViewFs implements AutoCloseable {
     /** Unpersisted file data above which a write persists it first (bounds a mount's memory). */
-    public static final long DIRTY_LIMIT = Long.getLong("cowfs.dirtyLimit", 64L << 20);
+    public static final long DIRTY_LIMIT = Long.getLong("cowfs.dirtyLimit", 32L << 20);
     public static final int NAME_MAX = 255;
     public static final long OMIT = Long.MIN_VALUE;
     /** A utimens time meaning "the time of the call" (UTIME_NOW), the same for atime, mtime and ctime. */
@@ -323,6 +323,49 @@ public final class ViewFs implements AutoCloseable {
 
     // ------------------------------------------------------------------ persistence
 
+    /** Hashes and compresses blocks on every core (flush of a large file is CPU-bound). */
+    private static final java.util.concurrent.ExecutorService HASHERS = java.util.concurrent.Executors.newFixedThreadPool(
+            Math.max(1, Runtime.getRuntime().availableProcessors()), r -> {
+                Thread t = new Thread(r, "cowfs-flush");
+                t.setDaemon(true);
+                return t;
+            });
+
+    /** Stores each block (trimmed to the file size; all-zero blocks are holes, null). Write lock held. */
+    private ChunkId[] storeBlocks(List<Map.Entry<Long, byte[]>> blocks, long size) {
+        ChunkId[] ids = new ChunkId[blocks.size()];
+        java.util.function.IntConsumer one = i -> {
+            Map.Entry<Long, byte[]> b = blocks.get(i);
+            int len = (int) Math.min(bs, size - b.getKey() * bs);
+            ids[i] = Store.isZero(b.getValue(), 0, len) ? null : store.put(b.getValue(), 0, len);
+        };
+        if (blocks.size() < 4) {
+            for (int i = 0; i < ids.length; i++) {
+                one.accept(i);
+            }
+            return ids;
+        }
+        List<java.util.concurrent.Future<?>> fs = new ArrayList<>();
+        for (int i = 0; i < ids.length; i++) {
+            int k = i;
+            fs.add(HASHERS.submit(() -> one.accept(k)));
+        }
+        for (java.util.concurrent.Future<?> fut : fs) {
+            try {
+                fut.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new StoreException("interrupted while storing blocks");
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (e.getCause() instanceof RuntimeException r) {
+                    throw r;
+                }
+                throw new StoreException(String.valueOf(e.getCause()), e.getCause());
+            }
+        }
+        return ids;
+    }
+
     /** {@link #persist(Long)}: namespace and attributes only, no file data. */
     private static final Long METADATA_ONLY = -1L;
 
@@ -353,13 +396,15 @@ public final class ViewFs implements AutoCloseable {
                 continue;
             }
             TreeMap<Long, ChunkId> out = new TreeMap<>();
+            List<Map.Entry<Long, byte[]>> blocks = new ArrayList<>();
             for (Map.Entry<Long, byte[]> b : f.getValue().entrySet()) {
-                long len = Math.min(bs, n.size - b.getKey() * bs);
-                if (len <= 0) {
-                    continue;
+                if (Math.min(bs, n.size - b.getKey() * bs) > 0) {
+                    blocks.add(b);
                 }
-                byte[] data = b.getValue();
-                out.put(b.getKey(), Store.isZero(data, 0, (int) len) ? null : store.put(data, 0, (int) len));
+            }
+            ChunkId[] ids = storeBlocks(blocks, n.size);
+            for (int i = 0; i < ids.length; i++) {
+                out.put(blocks.get(i).getKey(), ids[i]);
             }
             newBlocks.put(f.getKey(), out);
         }

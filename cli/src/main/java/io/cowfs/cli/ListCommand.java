@@ -52,8 +52,9 @@ final class ListCommand extends Base {
         m.put("kind", e.isView() ? "view" : "snapshot");
         m.put("parent", e.parent());
         m.put("root", e.root().hex());
-        m.put("files", root.files());
-        m.put("logicalBytes", root.logicalBytes());
+        long[] fb = e.isView() ? io.cowfs.blockstore.view.Views.filesAndBytes(store, e) : new long[] {root.files(), root.logicalBytes()};
+        m.put("files", fb[0]); // a view: its base adjusted by what it changed so far (persisted)
+        m.put("logicalBytes", fb[1]);
         m.put("createdMillis", e.createdMillis());
         m.put("created", Instant.ofEpochMilli(e.createdMillis()).toString());
         if (!e.source().isEmpty()) {

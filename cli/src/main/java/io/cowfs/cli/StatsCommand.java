@@ -24,7 +24,7 @@ final class StatsCommand extends Base {
             int snapshots = 0;
             int views = 0;
             for (CatalogEntry e : new Catalog(store).list()) {
-                logical += SnapshotRoot.decode(store.get(e.root())).logicalBytes();
+                logical += io.cowfs.blockstore.view.Views.filesAndBytes(store, e)[1];
                 if (e.isView()) {
                     views++;
                 } else {
@@ -55,7 +55,7 @@ final class StatsCommand extends Base {
             } else {
                 out().printf(Locale.ROOT, "store:        %s (block size %d KiB)%n", store.dir(), store.blockSize() / 1024);
                 out().printf(Locale.ROOT, "names:        %d snapshots, %d views%n", snapshots, views);
-                out().printf(Locale.ROOT, "logical:      %s (sum of every snapshot and view's base)%n", bytes(logical));
+                out().printf(Locale.ROOT, "logical:      %s (sum of every snapshot and view)%n", bytes(logical));
                 out().printf(Locale.ROOT, "unique data:  %s in %d chunks (dedup %s)%n", bytes(s.rawBytes()), s.chunks(), ratio(dedup));
                 out().printf(Locale.ROOT, "stored:       %s compressed (compression %s)%n", bytes(s.storedBytes()), ratio(comp));
                 out().printf(Locale.ROOT, "on disk:      %s in %d pack files + %s index (logical/packs %s)%n",

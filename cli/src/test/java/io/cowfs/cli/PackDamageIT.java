@@ -141,7 +141,10 @@ class PackDamageIT {
                 baseReadsFine(m.dir);
             }
             Cowfs.Result v = damaged(c.run("verify"));
-            assertTrue(v.out().contains("2 bad"), v.out());
+            // block 3 of hit.bin and whatever the flush wrote after it (blocks are hashed in
+            // parallel, so the order of records in the pack is not fixed)
+            java.util.regex.Matcher bad = java.util.regex.Pattern.compile("(\\d+) bad").matcher(v.out());
+            assertTrue(bad.find() && Integer.parseInt(bad.group(1)) >= 2, v.out());
             assertTrue(v.out().contains("truncated"), v.out());
             Cowfs.Result f = c.run("fsck").fails(Main.EXIT_DAMAGED);
             assertTrue(f.out().contains("truncated") && f.out().contains(pack.getFileName().toString()), f.out());

@@ -76,7 +76,19 @@ public final class StoreIndex implements AutoCloseable {
         return env.openDbi(name, Arrays::compareUnsigned, false, DbiFlags.MDB_CREATE);
     }
 
+    /**
+     * The write transaction this thread is running, if any: a read inside it (gc's sweep reads
+     * objects while it holds the write transaction) uses it instead of beginning a nested read
+     * transaction, which could meet MDB_MAP_RESIZED and try to resize the map under a live
+     * write transaction (EINVAL) or wait forever on resizeLock.
+     */
+    private final ThreadLocal<Txn<byte[]>> writing = new ThreadLocal<>();
+
     public <T> T read(Function<Txn<byte[]>, T> work) {
+        Txn<byte[]> outer = writing.get();
+        if (outer != null) {
+            return work.apply(outer);
+        }
         for (int attempt = 0; ; attempt++) {
             resizeLock.readLock().lock();
             try (Txn<byte[]> txn = env.txnRead()) {
@@ -98,6 +110,7 @@ public final class StoreIndex implements AutoCloseable {
             boolean full = false;
             resizeLock.readLock().lock();
             try (Txn<byte[]> txn = env.txnWrite()) {
+                writing.set(txn);
                 T result = work.apply(txn);
                 txn.commit();
                 return result;
@@ -112,6 +125,7 @@ public final class StoreIndex implements AutoCloseable {
                     throw e;
                 }
             } finally {
+                writing.remove();
                 resizeLock.readLock().unlock();
             }
             if (full) {

@@ -323,7 +323,13 @@ public final class ViewFs implements AutoCloseable {
 
     // ------------------------------------------------------------------ persistence
 
-    /** Hashes and compresses blocks on every core (flush of a large file is CPU-bound). */
+    /**
+     * Hash and compress a flush's blocks on every core. Off by default: measured no faster
+     * (writes are bound by GC of on-heap dirty blocks, docs/PERFORMANCE.md) and it makes the order
+     * of records in a pack depend on scheduling.
+     */
+    static final boolean PARALLEL_FLUSH = Boolean.getBoolean("cowfs.parallelFlush");
+
     private static final java.util.concurrent.ExecutorService HASHERS = java.util.concurrent.Executors.newFixedThreadPool(
             Math.max(1, Runtime.getRuntime().availableProcessors()), r -> {
                 Thread t = new Thread(r, "cowfs-flush");
@@ -339,7 +345,7 @@ public final class ViewFs implements AutoCloseable {
             int len = (int) Math.min(bs, size - b.getKey() * bs);
             ids[i] = Store.isZero(b.getValue(), 0, len) ? null : store.put(b.getValue(), 0, len);
         };
-        if (blocks.size() < 4) {
+        if (!PARALLEL_FLUSH || blocks.size() < 4) {
             for (int i = 0; i < ids.length; i++) {
                 one.accept(i);
             }

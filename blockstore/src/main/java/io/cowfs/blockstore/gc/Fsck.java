@@ -22,7 +22,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.LongConsumer;
-import org.lmdbjava.KeyRange;
 import org.lmdbjava.PutFlags;
 
 /**
@@ -324,7 +323,4 @@ public final class Fsck {
         }
     }
 
-    static KeyRange<byte[]> all() {
-        return KeyRange.all();
-    }
 }

@@ -107,21 +107,7 @@ public final class Packs implements AutoCloseable {
      * decoding it (gc compaction). The record header is checked against the index first.
      */
     public synchronized ChunkLocation copyRecord(ChunkId id, ChunkLocation loc) throws NoSuchFileException {
-        FileChannel ch = channel(loc.pack());
-        ByteBuffer buf = ByteBuffer.allocate(HEADER + loc.storedLen());
-        try {
-            long pos = loc.offset();
-            while (buf.hasRemaining()) {
-                int n = ch.read(buf, pos);
-                if (n < 0) {
-                    throw new StoreException.ChunkCorruptException(id, "pack " + fileName(loc.pack()) + " is truncated");
-                }
-                pos += n;
-            }
-        } catch (IOException e) {
-            throw new StoreException("cannot read pack " + fileName(loc.pack()) + ": " + e.getMessage(), e);
-        }
-        buf.flip();
+        ByteBuffer buf = readRecord(id, loc);
         if (buf.getInt(0) != RECORD_MAGIC) {
             throw new StoreException.ChunkCorruptException(id, "bad record header in " + fileName(loc.pack()) + " offset " + loc.offset());
         }
@@ -244,6 +230,11 @@ public final class Packs implements AutoCloseable {
 
     /** Reads the stored record at loc and returns the verified raw bytes. */
     public byte[] read(ChunkId id, ChunkLocation loc) throws NoSuchFileException {
+        return decodeRecord(id, readRecord(id, loc), loc, fileName(loc.pack()));
+    }
+
+    /** The record (header and payload) at loc, read whole; a short pack is a truncated pack. */
+    private ByteBuffer readRecord(ChunkId id, ChunkLocation loc) throws NoSuchFileException {
         FileChannel ch = channel(loc.pack());
         ByteBuffer buf = ByteBuffer.allocate(HEADER + loc.storedLen());
         try {
@@ -260,7 +251,7 @@ public final class Packs implements AutoCloseable {
             throw new StoreException.ChunkCorruptException(id, "cannot read pack " + fileName(loc.pack()) + ": " + e.getMessage());
         }
         buf.flip();
-        return decodeRecord(id, buf, loc, fileName(loc.pack()));
+        return buf;
     }
 
     static byte[] decodeRecord(ChunkId id, ByteBuffer buf, ChunkLocation loc, String where) {
@@ -275,20 +266,20 @@ public final class Packs implements AutoCloseable {
         if (!recorded.equals(id) || rawLen != loc.rawLen() || storedLen != loc.storedLen()) {
             throw new StoreException.ChunkCorruptException(id, "record header does not match the index in " + at);
         }
-        byte[] stored = new byte[storedLen];
-        buf.get(stored);
+        // decoded straight from the read buffer: no intermediate copy of the payload (cold-read path)
+        int payload = buf.position();
         byte[] raw;
         if (codec == CODEC_ZSTD) {
-            try {
-                raw = Zstd.decompress(stored, rawLen);
-            } catch (RuntimeException e) {
-                throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + e.getMessage() + ") in " + at);
+            raw = new byte[rawLen];
+            long n = Zstd.decompressByteArray(raw, 0, rawLen, buf.array(), payload, storedLen);
+            if (Zstd.isError(n)) {
+                throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + Zstd.getErrorName(n) + ") in " + at);
             }
-            if (raw.length != rawLen) {
-                throw new StoreException.ChunkCorruptException(id, "decompressed to " + raw.length + " bytes, expected " + rawLen + " in " + at);
+            if (n != rawLen) {
+                throw new StoreException.ChunkCorruptException(id, "decompressed to " + n + " bytes, expected " + rawLen + " in " + at);
             }
         } else if (codec == CODEC_RAW) {
-            raw = stored;
+            raw = java.util.Arrays.copyOfRange(buf.array(), payload, payload + storedLen);
         } else {
             throw new StoreException.ChunkCorruptException(id, "unknown codec " + codec + " in " + at);
         }

@@ -228,20 +228,6 @@ public final class Store implements AutoCloseable {
         return put(raw, 0, raw.length);
     }
 
-    /** Bytes retained for dedup hits not yet committed (the caller may commit early to bound it). */
-    public long uncommittedBytes() {
-        synchronized (pendingLock) {
-            long n = 0;
-            for (byte[] b : hits.values()) {
-                n += b == null ? 64 : b.length;
-            }
-            for (ChunkLocation l : pending.values()) {
-                n += 64;
-            }
-            return n;
-        }
-    }
-
     /**
      * Adds pending chunks to the index and re-stamps deduplicated ones, inside the caller's write
      * transaction. Returns the generation stamped.

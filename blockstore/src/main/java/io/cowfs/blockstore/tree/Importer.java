@@ -23,7 +23,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.Semaphore;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
@@ -347,7 +346,4 @@ public final class Importer {
         return i.getEpochSecond() * 1_000_000_000L + i.getNano();
     }
 
-    static long seconds(long ns) {
-        return TimeUnit.NANOSECONDS.toSeconds(ns);
-    }
 }

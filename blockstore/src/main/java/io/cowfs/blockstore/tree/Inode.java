@@ -146,9 +146,4 @@ public final class Inode {
     public static Inode decode(long ino, byte[] b) {
         return decode(ino, new Decoder(b));
     }
-
-    /** 512-byte units of data actually stored (holes excluded), for st_blocks. */
-    public long blocks512(long storedBytes) {
-        return (storedBytes + 511) / 512;
-    }
 }

@@ -6,7 +6,6 @@ import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
 import java.util.Collections;
 import java.util.NavigableMap;
-import java.util.TreeMap;
 
 /**
  * Read access to one immutable snapshot: inodes by number, directory listings, block ids.
@@ -96,7 +95,4 @@ public final class SnapshotReader {
         }
     }
 
-    static NavigableMap<String, DirObject.Entry> emptyDir() {
-        return new TreeMap<>();
-    }
 }

@@ -35,6 +35,14 @@ abstract class Base implements Callable<Integer> {
         out().flush();
     }
 
+    /** Commands that only read say once, on stderr, that they show what a damaged index still holds. */
+    void warnIfDamaged(io.cowfs.blockstore.store.Store store) {
+        if (store.index().damage() != null) {
+            err().println("cowfs: warning: " + store.index().damage() + "; showing what could be read (run 'cowfs fsck --repair')");
+            err().flush();
+        }
+    }
+
     static String bytes(long b) {
         String[] u = {"B", "KiB", "MiB", "GiB", "TiB"};
         double v = b;

@@ -23,6 +23,7 @@ final class DuCommand extends Base {
     @Override
     public Integer call() throws Exception {
         try (Store store = storeOptions.open()) {
+            warnIfDamaged(store);
             Catalog catalog = new Catalog(store);
             if (names != null) {
                 names.forEach(catalog::get);

@@ -2,7 +2,10 @@ package io.cowfs.cli;
 
 import io.cowfs.blockstore.gc.Fsck;
 import io.cowfs.blockstore.store.Store;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -20,58 +23,89 @@ final class FsckCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
-        Store opened;
-        String damaged = java.nio.file.Files.exists(storeOptions.storeDir().resolve(Store.FORMAT_FILE))
-                ? io.cowfs.blockstore.store.IndexProbe.check(storeOptions.storeDir()) : null;
+        Store store = storeOptions.open(); // a damaged index opens as a salvaged, read-only copy
         try {
-            if (damaged != null) {
-                throw new org.lmdbjava.LmdbException(damaged);
+            List<Fsck.Problem> indexProblems = new ArrayList<>();
+            if (store.index().damage() != null) {
+                indexProblems.addAll(indexDamage(store));
+                if (repair) {
+                    Path kept = store.rebuildIndex();
+                    indexProblems.add(new Fsck.Problem("the index was rebuilt from every entry that could be read"
+                            + " (the damaged one is kept as " + kept + "; delete it once satisfied)", true, true));
+                    store.close();
+                    store = storeOptions.open();
+                }
             }
-            opened = storeOptions.open();
-        } catch (org.lmdbjava.LmdbException e) {
-            // the store's format record is fine (open checked it first) but LMDB refuses the index
-            String what = damaged != null ? damaged : "the index " + storeOptions.storeDir().resolve("index").resolve("data.mdb")
-                    + " is damaged and cannot be opened (" + e.getMessage() + ")";
-            if (json) {
-                printJson(Map.of("clean", false, "problems", java.util.List.of(Map.of("problem", what,
-                        "repairable", false, "repaired", false))));
+            return report(store, indexProblems);
+        } finally {
+            store.close();
+        }
+    }
+
+    /** What a salvage found: each damaged page, and per database how many entries were lost. */
+    private List<Fsck.Problem> indexDamage(Store store) {
+        List<Fsck.Problem> out = new ArrayList<>();
+        var walk = store.index().salvaged().walk();
+        for (String d : walk.damage) {
+            out.add(new Fsck.Problem("index " + store.index().dataFile() + ": " + d, true, repair));
+        }
+        for (String db : List.of("catalog", "vinode", "vdirent", "vblock", "meta", "chunks")) {
+            long[] c = walk.counts.get(db);
+            if (c == null) {
+                out.add(new Fsck.Problem("index: the record of the '" + db + "' database lay on a damaged page;"
+                        + (db.equals("chunks") ? "" : " its entries are lost"), false, false));
+            } else if (c[0] < c[1]) {
+                if (db.equals("chunks")) {
+                    out.add(new Fsck.Problem("index: " + (c[1] - c[0]) + " of " + c[1] + " chunk entries lay on damaged pages; "
+                            + store.recoveredLocations() + " chunk locations were re-read from pack headers", true, repair));
+                } else {
+                    out.add(new Fsck.Problem("index: " + (c[1] - c[0]) + " of " + c[1] + " entries of the '" + db
+                            + "' database lay on damaged pages and are lost", false, false));
+                }
             }
-            err().println("cowfs: " + what);
+        }
+        return out;
+    }
+
+    private int report(Store store, List<Fsck.Problem> indexProblems) throws Exception {
+        Fsck.Report r;
+        try (Progress bar = Progress.count("fsck", "steps")) {
+            bar.start(store.packs().list().size());
+            r = new Fsck(store, repair && store.index().damage() == null).run(bar::step);
+        }
+        List<Fsck.Problem> problems = new ArrayList<>(indexProblems);
+        problems.addAll(r.problems());
+        boolean clean = problems.stream().allMatch(p -> p.repaired() || p.harmless());
+        if (json) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("chunks", r.chunks());
+            m.put("packs", r.packs());
+            m.put("names", r.names());
+            m.put("orphanRecords", r.orphanRecords());
+            m.put("orphanBytes", r.orphanBytes());
+            m.put("clean", clean);
+            m.put("problems", problems.stream().map(p -> Map.of("problem", p.what(),
+                    "repairable", p.repairable(), "repaired", p.repaired(), "harmless", p.harmless())).toList());
+            printJson(m);
+        } else {
+            for (Fsck.Problem p : problems) {
+                out().println((p.repaired() ? "REPAIRED " : p.harmless() ? "NOTE (left by a crash; --repair clears it) "
+                        : p.repairable() ? "PROBLEM (repairable with --repair) " : "PROBLEM ") + p.what());
+            }
+            long serious = problems.stream().filter(p -> !p.harmless()).count();
+            long notes = problems.size() - serious;
+            out().println("checked " + r.names() + " names, " + r.chunks() + " indexed chunks in " + r.packs() + " packs: "
+                    + (serious == 0 ? "clean" : serious + " problem(s)" + (clean ? ", all repaired" : ""))
+                    + (notes > 0 ? " (" + notes + " crash leftover(s) noted)" : "")
+                    + (r.orphanRecords() > 0 ? "; " + r.orphanRecords() + " unreferenced records (" + bytes(r.orphanBytes()) + ") that gc will reclaim" : ""));
+        }
+        out().flush();
+        if (!clean) {
+            long left = problems.stream().filter(p -> !p.repaired() && !p.harmless()).count();
+            String first = problems.stream().filter(p -> !p.repaired() && !p.harmless()).findFirst().map(Fsck.Problem::what).orElse("");
+            err().println("cowfs: fsck found " + left + " problem(s) that remain, first: " + first);
             return Main.EXIT_DAMAGED;
         }
-        try (Store store = opened; Progress bar = Progress.count("fsck", "steps")) {
-            bar.start(store.packs().list().size());
-            Fsck.Report r = new Fsck(store, repair).run(bar::step);
-            bar.close();
-            if (json) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("chunks", r.chunks());
-                m.put("packs", r.packs());
-                m.put("names", r.names());
-                m.put("orphanRecords", r.orphanRecords());
-                m.put("orphanBytes", r.orphanBytes());
-                m.put("clean", r.clean());
-                m.put("problems", r.problems().stream().map(p -> Map.of("problem", p.what(),
-                        "repairable", p.repairable(), "repaired", p.repaired(), "harmless", p.harmless())).toList());
-                printJson(m);
-            } else {
-                for (Fsck.Problem p : r.problems()) {
-                    out().println((p.repaired() ? "REPAIRED " : p.harmless() ? "NOTE (left by a crash; --repair clears it) "
-                            : p.repairable() ? "PROBLEM (repairable with --repair) " : "PROBLEM ") + p.what());
-                }
-                long serious = r.problems().stream().filter(p -> !p.harmless()).count();
-                long notes = r.problems().size() - serious;
-                out().println("checked " + r.names() + " names, " + r.chunks() + " indexed chunks in " + r.packs() + " packs: "
-                        + (serious == 0 ? "clean" : serious + " problem(s)" + (r.clean() ? ", all repaired" : ""))
-                        + (notes > 0 ? " (" + notes + " crash leftover(s) noted)" : "")
-                        + (r.orphanRecords() > 0 ? "; " + r.orphanRecords() + " unreferenced records (" + bytes(r.orphanBytes()) + ") that gc will reclaim" : ""));
-            }
-            if (!r.clean()) {
-                long left = r.problems().stream().filter(p -> !p.repaired() && !p.harmless()).count();
-                err().println("cowfs: fsck found " + left + " problem(s) that remain" + (json ? "" : " (listed above)"));
-                return Main.EXIT_DAMAGED;
-            }
-            return 0;
-        }
+        return 0;
     }
 }

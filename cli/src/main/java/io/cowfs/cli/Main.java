@@ -58,6 +58,9 @@ public final class Main implements Runnable {
         if (ex instanceof StoreException.NotFoundException || ex instanceof java.nio.file.NoSuchFileException) {
             return EXIT_NOT_FOUND;
         }
+        if (ex instanceof StoreException.IndexDamagedException) {
+            return EXIT_DAMAGED;
+        }
         if (ex instanceof StoreException.BusyException) {
             return EXIT_BUSY;
         }

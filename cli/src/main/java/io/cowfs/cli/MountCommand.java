@@ -62,6 +62,10 @@ final class MountCommand extends Base {
                         + "fork it to write: cowfs fork " + name + " --name NEW");
             }
             MountSession.checkMountpoint(mp);
+            if (store.index().damage() != null && e.isView() && !ro && !foreground) {
+                err().println("cowfs: warning: " + store.index().damage() + "; mounting view '" + name
+                        + "' read-only (run 'cowfs fsck --repair' to rebuild the index)");
+            }
             if (e.isView() && !foreground) {
                 MountRegistry.MountInfo m = MountRegistry.find(store, e.viewId());
                 if (m != null) {
@@ -77,8 +81,9 @@ final class MountCommand extends Base {
     }
 
     private int serve(CatalogEntry e, Path mp) throws IOException {
-        boolean readOnly = !e.isView() || ro;
         try (Store store = storeOptions.open()) {
+            // a damaged index takes no writes: views of it are served read-only
+            boolean readOnly = !e.isView() || ro || store.index().damage() != null;
             MountRegistry.Claim claim = MountRegistry.claim(store, e.isView() ? e.viewId() : -ProcessHandle.current().pid(), name, mp);
             ViewFs vfs = e.isView() ? ViewFs.view(store, e.root(), e.viewId(), readOnly) : ViewFs.snapshot(store, e.root());
             io.cowfs.fusefs.mount.IdleTrimmer.start(store);

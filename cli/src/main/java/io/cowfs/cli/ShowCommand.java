@@ -21,6 +21,7 @@ final class ShowCommand extends Base {
     @Override
     public Integer call() throws Exception {
         try (Store store = storeOptions.open()) {
+            warnIfDamaged(store);
             CatalogEntry e = new Catalog(store).get(name);
             Map<String, Object> m = ListCommand.describe(store, e, MountRegistry.all(store));
             if (e.isView()) {

@@ -20,6 +20,7 @@ final class StatsCommand extends Base {
     @Override
     public Integer call() throws Exception {
         try (Store store = storeOptions.open()) {
+            warnIfDamaged(store);
             long logical = 0;
             int snapshots = 0;
             int views = 0;

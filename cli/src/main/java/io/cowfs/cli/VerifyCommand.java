@@ -3,6 +3,7 @@ package io.cowfs.cli;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.Verifier;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -15,14 +16,9 @@ final class VerifyCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
-        if (java.nio.file.Files.exists(storeOptions.storeDir().resolve(Store.FORMAT_FILE))) {
-            String damaged = io.cowfs.blockstore.store.IndexProbe.check(storeOptions.storeDir());
-            if (damaged != null) {
-                err().println("cowfs: " + damaged);
-                return Main.EXIT_DAMAGED;
-            }
-        }
         try (Store store = storeOptions.open(); Progress bar = Progress.count("verify", "chunks")) {
+            // a damaged index opens as a salvaged copy: its chunks (and those re-found in packs) are still verified
+            List<String> indexDamage = store.index().damage() == null ? List.of() : store.index().salvaged().walk().damage;
             bar.start(Verifier.count(store));
             Verifier.Report r = Verifier.run(store, bar::step);
             bar.close();
@@ -30,15 +26,26 @@ final class VerifyCommand extends Base {
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("chunks", r.chunks());
                 m.put("bytes", r.bytes());
+                m.put("indexDamage", indexDamage.stream().map(d -> store.index().dataFile() + ": " + d).toList());
                 m.put("problems", r.problems().stream().map(p -> Map.of("chunk", p.id().hex(), "pack", p.pack(),
                         "offset", p.offset(), "message", p.message())).toList());
                 printJson(m);
             } else {
+                for (String d : indexDamage) {
+                    out().println("DAMAGED " + store.index().dataFile() + ": " + d);
+                }
                 for (Verifier.Problem p : r.problems()) {
                     out().println("BAD " + p.id().hex() + " " + p.pack() + "@" + p.offset() + ": " + p.message());
                 }
                 out().println("verified " + r.chunks() + " chunks (" + bytes(r.bytes()) + "): "
                         + (r.problems().isEmpty() ? "all good" : r.problems().size() + " bad"));
+            }
+            out().flush();
+            if (store.index().damage() != null) {
+                err().println("cowfs: " + store.index().damage() + (r.problems().isEmpty() ? ""
+                        : "; and " + r.problems().size() + " of " + r.chunks() + " chunks are damaged")
+                        + " (cowfs fsck --repair rebuilds the index)");
+                return Main.EXIT_DAMAGED;
             }
             if (r.problems().isEmpty()) {
                 return 0;

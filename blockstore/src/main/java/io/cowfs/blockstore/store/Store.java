@@ -38,6 +38,9 @@ public final class Store implements AutoCloseable {
     private final StoreIndex index;
     private final Packs packs;
     private final Cache<ChunkId, byte[]> cache;
+    private final UseLock useLock;
+    /** Chunk locations a salvage re-read from pack headers (the index's own entries were lost). */
+    private long recovered;
 
     /** Counters of what this process appended, for import summaries and benchmarks. */
     public final java.util.concurrent.atomic.AtomicLong appendedChunks = new java.util.concurrent.atomic.AtomicLong();
@@ -54,8 +57,12 @@ public final class Store implements AutoCloseable {
     private Store(Path dir, int blockSize, long cacheBytes) {
         this.dir = dir;
         this.blockSize = blockSize;
+        this.useLock = UseLock.acquire(dir);
         this.index = new StoreIndex(dir.resolve("index"));
         this.packs = new Packs(dir.resolve("packs"));
+        if (index.damage() != null) {
+            recovered = recoverLocations();
+        }
         this.cache = Caffeine.newBuilder()
                 .maximumWeight(cacheBytes)
                 .weigher((ChunkId k, byte[] v) -> v.length + 64)
@@ -441,6 +448,74 @@ public final class Store implements AutoCloseable {
         cache.invalidateAll();
     }
 
+    // ---------------------------------------------------------------- damaged index
+
+    /**
+     * A salvaged index lacks whatever lay on its damaged pages. Chunk locations are not lost with
+     * them: every pack record repeats its chunk's id, so the salvage adds each record the index
+     * no longer names (the first copy found; reads check the hash anyway).
+     */
+    private long recoverLocations() {
+        long[] added = {0};
+        index.salvageWrite(txn -> {
+            for (long p : packs.list()) {
+                try {
+                    packs.scan(p, r -> {
+                        if (index.chunks.get(txn, r.id().bytes()) == null) {
+                            index.chunks.put(txn, r.id().bytes(),
+                                    new ChunkLocation(p, r.offset(), r.storedLen(), r.rawLen(), 0).encode());
+                            added[0]++;
+                        }
+                    });
+                } catch (IOException e) {
+                    // an unreadable pack: its chunks stay missing, reads of them give EIO
+                }
+            }
+            return null;
+        });
+        return added[0];
+    }
+
+    /** Chunk locations re-read from pack headers by the salvage of a damaged index (0 if whole). */
+    public long recoveredLocations() {
+        return recovered;
+    }
+
+    /**
+     * Replaces a damaged index by the salvaged copy this process reads: needs the store to itself
+     * (no mount, import or other command open: BusyException otherwise). The damaged index is
+     * kept beside it as index.damaged-TIME; returns that directory.
+     */
+    public Path rebuildIndex() {
+        if (index.damage() == null) {
+            throw new IllegalStateException("the index is not damaged");
+        }
+        useLock.exclusive(dir);
+        try {
+            Path rebuilt = dir.resolve("index.rebuilt");
+            deleteTree(rebuilt);
+            Files.createDirectories(rebuilt);
+            index.copyTo(rebuilt);
+            Path kept = dir.resolve("index.damaged-" + java.time.LocalDateTime.now().withNano(0).toString().replace(':', '-'));
+            Files.move(dir.resolve("index"), kept);
+            Files.move(rebuilt, dir.resolve("index"));
+            return kept;
+        } catch (IOException e) {
+            throw Packs.failure("cannot rebuild the index of " + dir, e);
+        }
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (var s = Files.walk(p)) {
+            for (Path f : (Iterable<Path>) s.sorted(java.util.Comparator.reverseOrder())::iterator) {
+                Files.delete(f);
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- leases
 
     /**
@@ -448,6 +523,9 @@ public final class Store implements AutoCloseable {
      * every chunk stamped at or after the oldest live lease's generation.
      */
     public Lease lease() {
+        if (index.damage() != null) {
+            return new Lease(-1); // nothing can be collected from a damaged store: no gc runs on it
+        }
         long pid = ProcessHandle.current().pid();
         long[] idGen = index.write(txn -> {
             long id = nextId(txn);
@@ -468,6 +546,9 @@ public final class Store implements AutoCloseable {
 
         @Override
         public void close() {
+            if (id < 0) {
+                return;
+            }
             index.write(txn -> index.leases.delete(txn, StoreIndex.longKey(id)));
         }
     }
@@ -495,5 +576,6 @@ public final class Store implements AutoCloseable {
     public void close() {
         packs.close();
         index.close();
+        useLock.close();
     }
 }

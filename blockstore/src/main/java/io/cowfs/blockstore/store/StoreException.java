@@ -41,6 +41,13 @@ public class StoreException extends RuntimeException {
         }
     }
 
+    /** The index on disk is damaged: this process reads what could be salvaged and writes nothing (exit 5). */
+    public static final class IndexDamagedException extends StoreException {
+        public IndexDamagedException(String message) {
+            super(message);
+        }
+    }
+
     /** The host filesystem holding the store is full. */
     public static final class StoreFullException extends StoreException {
         public StoreFullException(String message, Throwable cause) {

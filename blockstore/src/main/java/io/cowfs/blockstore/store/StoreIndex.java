@@ -52,11 +52,26 @@ public final class StoreIndex implements AutoCloseable {
         } catch (java.io.IOException e) {
             throw new StoreException("cannot open index " + dir + ": " + e.getMessage(), e);
         }
-        env = Env.create(PinnedByteArrayProxy.INSTANCE)
-                .setMapSize(mapSize)
-                .setMaxDbs(16)
-                .setMaxReaders(1024)
-                .open(dir.toFile(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
+        Env<byte[]> opened = null;
+        String found;
+        try {
+            opened = create().open(dir.toFile(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
+            found = check(opened);
+        } catch (LmdbException e) {
+            found = "LMDB refuses it: " + e.getMessage();
+        }
+        if (found != null) {
+            if (opened != null) {
+                opened.close();
+            }
+            damage = "the index " + dataFile() + " is damaged (" + found + ")";
+            salvage = salvage();
+            opened = create().open(salvage.dir.toFile(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
+        } else {
+            damage = null;
+            salvage = null;
+        }
+        env = opened;
         meta = open("meta");
         chunks = open("chunks");
         catalog = open("catalog");
@@ -64,6 +79,106 @@ public final class StoreIndex implements AutoCloseable {
         vinode = open("vinode");
         vdirent = open("vdirent");
         vblock = open("vblock");
+        if (salvage != null) {
+            fill(salvage.walk);
+        }
+    }
+
+    private Env.Builder<byte[]> create() {
+        return Env.create(PinnedByteArrayProxy.INSTANCE).setMapSize(mapSize).setMaxDbs(16).setMaxReaders(1024);
+    }
+
+    // ---- damage: the index is checked before liblmdb may read it (LmdbPages) ----
+
+    /** Null, or one line saying how the index on disk is damaged (then this is a salvaged copy). */
+    private final String damage;
+    /** The salvaged copy this process reads instead of a damaged index; null if not damaged. */
+    private final Salvage salvage;
+
+    /** What was read from a damaged index: the walk, and the private environment it went into. */
+    public record Salvage(Path dir, LmdbPages.Walk walk) {
+    }
+
+    /**
+     * Walks every tree of the index as of a read transaction (which keeps those pages from being
+     * reused while the walk runs). Null if whole; otherwise the first damage found and a count.
+     */
+    private String check(Env<byte[]> e) {
+        for (int attempt = 0; attempt < 10; attempt++) {
+            try (Txn<byte[]> txn = e.txnRead(); LmdbPages pages = LmdbPages.open(dataFile().toPath())) {
+                LmdbPages.Meta m = pages.meta(txn.getId());
+                if (m == null) {
+                    continue; // a writer reused the other meta slot meanwhile: look again
+                }
+                LmdbPages.Walk w = pages.walk(m, false);
+                return w.clean() ? null : summary(w.damage);
+            } catch (java.io.IOException ex) {
+                return "cannot read it: " + ex.getMessage();
+            }
+        }
+        // neither meta page carries the transaction LMDB gave us
+        try (LmdbPages pages = LmdbPages.open(dataFile().toPath())) {
+            LmdbPages.Meta[] ms = pages.metas();
+            return ms[0].problem() != null ? ms[0].problem() : ms[1].problem() != null ? ms[1].problem() : "its meta pages keep changing";
+        } catch (java.io.IOException ex) {
+            return "cannot read it: " + ex.getMessage();
+        }
+    }
+
+    private static String summary(java.util.List<String> damage) {
+        return damage.get(0) + (damage.size() > 1 ? "; " + (damage.size() - 1) + " more" : "");
+    }
+
+    /** Reads every entry of the damaged index that lies on a readable page, into a private environment. */
+    private Salvage salvage() {
+        LmdbPages.Walk walk;
+        try (LmdbPages pages = LmdbPages.open(dataFile().toPath())) {
+            LmdbPages.Meta m = pages.newest();
+            walk = m == null ? new LmdbPages.Walk() : pages.walk(m, true);
+            if (m == null) {
+                walk.damage.add("neither meta page is usable: nothing can be read from it");
+            }
+        } catch (java.io.IOException ex) {
+            walk = new LmdbPages.Walk();
+            walk.damage.add("cannot read it: " + ex.getMessage());
+        }
+        try {
+            Path tmp = Files.createTempDirectory("cowfs-salvage-");
+            return new Salvage(tmp, walk);
+        } catch (java.io.IOException ex) {
+            throw new StoreException(damage + "; cannot make a salvage copy: " + ex.getMessage(), ex);
+        }
+    }
+
+    private void fill(LmdbPages.Walk walk) {
+        writeUnchecked(txn -> {
+            java.util.Map<String, Dbi<byte[]>> dbs = java.util.Map.of("meta", meta, "chunks", chunks, "catalog", catalog,
+                    "leases", leases, "vinode", vinode, "vdirent", vdirent, "vblock", vblock);
+            walk.entries.forEach((name, kvs) -> {
+                Dbi<byte[]> db = dbs.get(name);
+                if (db != null && !name.equals("leases")) {
+                    for (byte[][] kv : kvs) {
+                        db.put(txn, kv[0], kv[1]);
+                    }
+                }
+            });
+            return null;
+        });
+    }
+
+    /** Null if the index is whole; otherwise one line naming the damage (this process reads a salvaged copy). */
+    public String damage() {
+        return damage;
+    }
+
+    /** The salvage this process reads, or null if the index is whole. */
+    public Salvage salvaged() {
+        return salvage;
+    }
+
+    /** Writes a compact copy of this (salvaged) index into an empty directory: the rebuilt index. */
+    public void copyTo(Path emptyDir) {
+        env.copy(emptyDir.toFile(), org.lmdbjava.CopyFlags.MDB_CP_COMPACT);
     }
 
     /**
@@ -104,8 +219,26 @@ public final class StoreIndex implements AutoCloseable {
         }
     }
 
-    /** Runs work in a write transaction and commits it; any exception aborts it. */
+    /**
+     * Runs work in a write transaction and commits it; any exception aborts it. A damaged index
+     * takes no writes (this process reads a salvaged copy): IndexDamagedException.
+     */
     public <T> T write(Function<Txn<byte[]>, T> work) {
+        if (damage != null) {
+            throw new StoreException.IndexDamagedException(damage + "; the store is read-only until 'cowfs fsck --repair' rebuilds it");
+        }
+        return writeUnchecked(work);
+    }
+
+    /** Salvage-time writes into the private copy (and every write of a whole index). */
+    public <T> T salvageWrite(Function<Txn<byte[]>, T> work) {
+        if (salvage == null) {
+            throw new IllegalStateException("not a salvaged index");
+        }
+        return writeUnchecked(work);
+    }
+
+    private <T> T writeUnchecked(Function<Txn<byte[]>, T> work) {
         for (int attempt = 0; ; attempt++) {
             boolean full = false;
             resizeLock.readLock().lock();
@@ -180,6 +313,16 @@ public final class StoreIndex implements AutoCloseable {
     @Override
     public void close() {
         env.close();
+        if (salvage != null) {
+            try (var files = Files.list(salvage.dir())) {
+                for (Path f : (Iterable<Path>) files::iterator) {
+                    Files.deleteIfExists(f);
+                }
+                Files.deleteIfExists(salvage.dir());
+            } catch (java.io.IOException e) {
+                // a temporary copy left in the temp directory: harmless
+            }
+        }
     }
 
     // ---- key helpers shared by the layers above (layouts in docs/FORMAT.md) ----

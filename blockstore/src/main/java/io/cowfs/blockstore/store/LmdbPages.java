@@ -1,0 +1,448 @@
+package io.cowfs.blockstore.store;
+
+import java.io.IOException;
+import java.lang.reflect.Field;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A bounds-checked reader of LMDB's on-disk format (data.mdb, LMDB 0.9, 64-bit little-endian).
+ *
+ * <p>LMDB keeps no page checksums and trusts every page it reads: a damaged branch or leaf page
+ * sends liblmdb past the end of its map and the process dies. Before cowfs lets liblmdb read an
+ * index, this class walks every tree of it in Java, where a wild offset is an exception, not a
+ * crash: page numbers within the file, each page's header repeating its own number, node offsets
+ * and sizes inside the page, keys in order and inside their parent's range, overflow pages where
+ * their node says, entry and page counts equal to what the database record says. The same walk,
+ * collecting, is how a damaged index is salvaged: every entry on a readable page is kept.
+ *
+ * <p>Format facts used (mdb.c): page header {pgno:u64, pad:u16, flags:u16, lower:u16, upper:u16}
+ * (overflow pages: pages:u32 in place of lower/upper); node {lo:u16, hi:u16, flags:u16,
+ * ksize:u16, key, data}; meta {magic, version, address, mapsize, dbs[2] (free, main), last_pg,
+ * txnid} after the page header of pages 0 and 1; db record {pad(=page size in the free db),
+ * flags:u16, depth:u16, branch, leaf, overflow, entries, root}.
+ */
+public final class LmdbPages implements AutoCloseable {
+    static final int PAGEHDRSZ = 16;
+    static final int P_BRANCH = 0x01;
+    static final int P_LEAF = 0x02;
+    static final int P_OVERFLOW = 0x04;
+    static final int P_META = 0x08;
+    static final int P_DIRTY = 0x10;
+    static final int F_BIGDATA = 0x01;
+    static final int F_SUBDATA = 0x02;
+    static final int MAGIC = 0xBEEFC0DE;
+    static final long P_INVALID = -1L;
+    private static final int WINDOW_SHIFT = 30; // 1 GiB mappings; page sizes divide them
+
+    /** A database record (MDB_db). */
+    public record Db(int flags, int depth, long branchPages, long leafPages, long overflowPages, long entries, long root) {
+        static Db read(ByteBuffer b, int off) {
+            return new Db(u16(b, off + 4), u16(b, off + 6), b.getLong(off + 8), b.getLong(off + 16),
+                    b.getLong(off + 24), b.getLong(off + 32), b.getLong(off + 40));
+        }
+    }
+
+    /** One of the two meta pages; problem is null if it is usable. */
+    public record Meta(int slot, long txnid, int pageSize, long lastPage, Db free, Db main, String problem) {
+    }
+
+    /** What a walk found: damage (one line each), entry counts, and with collect the entries. */
+    public static final class Walk {
+        public final List<String> damage = new ArrayList<>();
+        /** Entries per named database (only when collecting), in key order. */
+        public final Map<String, List<byte[][]>> entries = new LinkedHashMap<>();
+        /** Entries read per named database, and what its record says it holds. */
+        public final Map<String, long[]> counts = new LinkedHashMap<>();
+        /** Leaf pages per named database, for tests that damage a chosen one. */
+        public final Map<String, List<Long>> leafPages = new LinkedHashMap<>();
+        public long pages;
+
+        public boolean clean() {
+            return damage.isEmpty();
+        }
+    }
+
+    private final Path file;
+    private final FileChannel channel;
+    private final long size;
+    private final ByteBuffer[] windows;
+
+    private LmdbPages(Path file) throws IOException {
+        this.file = file;
+        this.channel = FileChannel.open(file, StandardOpenOption.READ);
+        this.size = channel.size();
+        int n = (int) ((size + (1L << WINDOW_SHIFT) - 1) >>> WINDOW_SHIFT);
+        windows = new ByteBuffer[n];
+        for (int i = 0; i < n; i++) {
+            long start = (long) i << WINDOW_SHIFT;
+            windows[i] = channel.map(FileChannel.MapMode.READ_ONLY, start, Math.min(1L << WINDOW_SHIFT, size - start))
+                    .order(ByteOrder.LITTLE_ENDIAN);
+        }
+    }
+
+    public static LmdbPages open(Path dataFile) throws IOException {
+        return new LmdbPages(dataFile);
+    }
+
+    /** Both meta pages, checked on their own (magic, version, page size, numbers in range). */
+    public Meta[] metas() {
+        Meta[] m = new Meta[2];
+        int psize = 4096;
+        for (int slot = 0; slot < 2; slot++) {
+            long off = (long) slot * psize;
+            if (off + 160 > size) {
+                m[slot] = new Meta(slot, -1, psize, -1, null, null, "meta page " + slot + " lies past the end of the file");
+                continue;
+            }
+            ByteBuffer b = slice(off, 160);
+            int flags = u16(b, 10);
+            int magic = b.getInt(16);
+            int version = b.getInt(20);
+            Db free = Db.read(b, 40);
+            Db main = Db.read(b, 88);
+            long lastPg = b.getLong(136);
+            long txnid = b.getLong(144);
+            int ps = b.getInt(40);
+            String problem = null;
+            if ((flags & P_META) == 0 || magic != MAGIC) {
+                problem = "meta page " + slot + " is not an LMDB meta page";
+            } else if (version != 1) {
+                problem = "meta page " + slot + " has LMDB data version " + version;
+            } else if (ps < 512 || ps > 65536 || Integer.bitCount(ps) != 1) {
+                problem = "meta page " + slot + " names page size " + ps;
+            } else if (lastPg < 1 || (lastPg + 1) * ps > size) {
+                problem = "meta page " + slot + " names last page " + lastPg + " but the file has " + size / ps + " pages";
+            } else if (!rootOk(main.root, lastPg) || !rootOk(free.root, lastPg)) {
+                problem = "meta page " + slot + " names a root page out of range";
+            }
+            if (slot == 0 && problem == null) {
+                psize = ps;
+            }
+            m[slot] = new Meta(slot, txnid, ps, lastPg, free, main, problem);
+        }
+        return m;
+    }
+
+    private static boolean rootOk(long root, long lastPg) {
+        return root == P_INVALID || (root >= 2 && root <= lastPg);
+    }
+
+    /** The meta with the given transaction id (the one a read transaction was given), or null. */
+    public Meta meta(long txnid) {
+        for (Meta m : metas()) {
+            if (m.problem() == null && m.txnid() == txnid) {
+                return m;
+            }
+        }
+        return null;
+    }
+
+    /** The usable meta with the highest transaction id, or null if neither is usable. */
+    public Meta newest() {
+        Meta best = null;
+        for (Meta m : metas()) {
+            if (m.problem() == null && (best == null || m.txnid() > best.txnid())) {
+                best = m;
+            }
+        }
+        return best;
+    }
+
+    /** Walks the free list, the main database and every named database below meta. */
+    public Walk walk(Meta meta, boolean collect) {
+        Walker w = new Walker(meta, collect);
+        w.tree("(free list)", meta.free(), true);
+        Map<String, Db> named = new LinkedHashMap<>();
+        w.named = named;
+        w.tree("(main)", meta.main(), false);
+        w.named = null;
+        for (var e : named.entrySet()) {
+            w.tree(e.getKey(), e.getValue(), false);
+        }
+        return w.out;
+    }
+
+    private final class Walker {
+        final Meta meta;
+        final int psize;
+        final boolean collect;
+        final BitSet seen = new BitSet();
+        final Walk out = new Walk();
+        Map<String, Db> named; // non-null while walking the main database
+        String db;
+        boolean integerKeys;
+        List<byte[][]> sink;
+        long branch;
+        long leaf;
+        long overflow;
+        long entries;
+        boolean damaged;
+
+        Walker(Meta meta, boolean collect) {
+            this.meta = meta;
+            this.psize = meta.pageSize();
+            this.collect = collect;
+        }
+
+        void tree(String name, Db d, boolean integer) {
+            db = name;
+            integerKeys = integer;
+            branch = leaf = overflow = entries = 0;
+            damaged = false;
+            sink = collect && named == null && !integer ? new ArrayList<>() : null;
+            if (sink != null) {
+                out.entries.put(name, sink);
+            }
+            if (named == null && !integer) {
+                out.leafPages.put(name, new ArrayList<>());
+            }
+            if (d.root() != P_INVALID) {
+                if (d.root() < 2 || d.root() > meta.lastPage()) {
+                    damage("its root page " + d.root() + " is out of range");
+                } else if (d.depth() < 1 || d.depth() > 32) {
+                    damage("its record names depth " + d.depth());
+                } else {
+                    page(d.root(), 1, d.depth(), null, null);
+                }
+            }
+            out.counts.put(name, new long[] {entries, d.entries()});
+            if (!damaged && (entries != d.entries() || branch != d.branchPages() || leaf != d.leafPages()
+                    || overflow != d.overflowPages())) {
+                damage("it holds " + entries + " entries in " + branch + "+" + leaf + "+" + overflow
+                        + " pages, its record says " + d.entries() + " in " + d.branchPages() + "+" + d.leafPages() + "+"
+                        + d.overflowPages());
+            }
+        }
+
+        private void damage(String what) {
+            damaged = true;
+            out.damage.add("the '" + db + "' database: " + what);
+        }
+
+        private void damage(long pgno, String what) {
+            damaged = true;
+            out.damage.add("page " + pgno + " of the '" + db + "' database: " + what);
+        }
+
+        /** Checks page pgno at level (1 = root) and everything below it; keys must lie in [lo, hi). */
+        void page(long pgno, int level, int depth, byte[] lo, byte[] hi) {
+            if (pgno < 2 || pgno > meta.lastPage()) {
+                damage(pgno, "page number out of range (last page " + meta.lastPage() + ")");
+                return;
+            }
+            if (seen.get((int) pgno)) {
+                damage(pgno, "reached twice");
+                return;
+            }
+            seen.set((int) pgno);
+            out.pages++;
+            ByteBuffer p = slice(pgno * psize, psize);
+            if (p.getLong(0) != pgno) {
+                damage(pgno, "its header names page " + p.getLong(0));
+                return;
+            }
+            int flags = u16(p, 10) & ~P_DIRTY;
+            boolean isLeaf = flags == P_LEAF;
+            if (!isLeaf && flags != P_BRANCH) {
+                damage(pgno, "not a branch or leaf page (flags 0x" + Integer.toHexString(flags) + ")");
+                return;
+            }
+            if (isLeaf != (level == depth)) {
+                damage(pgno, (isLeaf ? "a leaf" : "a branch") + " at level " + level + " of " + depth);
+                return;
+            }
+            int lower = u16(p, 12);
+            int upper = u16(p, 14);
+            if (lower < PAGEHDRSZ + 2 || (lower & 1) != 0 || lower > upper || upper > psize) {
+                damage(pgno, "bad free-space bounds " + lower + ".." + upper);
+                return;
+            }
+            int n = (lower - PAGEHDRSZ) >> 1;
+            byte[][] keys = new byte[n][];
+            long[] children = isLeaf ? null : new long[n];
+            byte[] prev = lo;
+            List<byte[][]> found = new ArrayList<>(isLeaf ? n : 0);
+            for (int i = 0; i < n; i++) {
+                int ptr = u16(p, PAGEHDRSZ + 2 * i);
+                if (ptr < upper || ptr + 8 > psize || (ptr & 1) != 0) {
+                    damage(pgno, "node " + i + " at offset " + ptr + " lies outside the page's node area");
+                    return;
+                }
+                int nlo = u16(p, ptr);
+                int nhi = u16(p, ptr + 2);
+                int nflags = u16(p, ptr + 4);
+                int ksize = u16(p, ptr + 6);
+                if (ksize > 511 || ptr + 8 + ksize > psize) {
+                    damage(pgno, "node " + i + " has a key of " + ksize + " bytes");
+                    return;
+                }
+                byte[] key = new byte[ksize];
+                p.get(ptr + 8, key);
+                boolean ignoreKey = !isLeaf && i == 0; // a branch's first key is implicit
+                if (!ignoreKey) {
+                    if (prev != null && compare(key, prev) < (isLeaf && i == 0 ? 0 : 1)) {
+                        damage(pgno, "key " + i + " is out of order");
+                        return;
+                    }
+                    if (hi != null && compare(key, hi) >= 0) {
+                        damage(pgno, "key " + i + " lies beyond its parent's range");
+                        return;
+                    }
+                    prev = key;
+                }
+                keys[i] = key;
+                if (!isLeaf) {
+                    children[i] = nlo | ((long) nhi << 16) | ((long) nflags << 32);
+                    continue;
+                }
+                long dsize = nlo | ((long) nhi << 16);
+                if ((nflags & ~(F_BIGDATA | F_SUBDATA)) != 0) {
+                    damage(pgno, "node " + i + " has flags 0x" + Integer.toHexString(nflags));
+                    return;
+                }
+                byte[] value;
+                if ((nflags & F_BIGDATA) != 0) {
+                    if (ptr + 8 + ksize + 8 > psize) {
+                        damage(pgno, "node " + i + " overflows the page");
+                        return;
+                    }
+                    value = overflow(pgno, p.getLong(ptr + 8 + ksize), dsize);
+                    if (value == null) {
+                        return;
+                    }
+                } else {
+                    if (ptr + 8 + ksize + dsize > psize) {
+                        damage(pgno, "node " + i + " has " + dsize + " bytes of data, more than the page holds");
+                        return;
+                    }
+                    value = new byte[(int) dsize];
+                    p.get(ptr + 8 + ksize, value);
+                }
+                if ((nflags & F_SUBDATA) != 0) {
+                    if (named == null || value.length != 48) {
+                        damage(pgno, "node " + i + " is a sub-database record where none can be");
+                        return;
+                    }
+                } else if (named != null) {
+                    damage(pgno, "node " + i + " of the main database is not a database record");
+                    return;
+                }
+                found.add(new byte[][] {key, value});
+            }
+            if (isLeaf) {
+                leaf++;
+                entries += n;
+                if (out.leafPages.containsKey(db)) {
+                    out.leafPages.get(db).add(pgno);
+                }
+                for (byte[][] kv : found) {
+                    if (named != null) {
+                        named.put(new String(kv[0], StandardCharsets.UTF_8),
+                                Db.read(ByteBuffer.wrap(kv[1]).order(ByteOrder.LITTLE_ENDIAN), 0));
+                    } else if (sink != null) {
+                        sink.add(kv);
+                    }
+                }
+                return;
+            }
+            branch++;
+            for (int i = 0; i < n; i++) {
+                page(children[i], level + 1, depth, i == 0 ? lo : keys[i], i + 1 < n ? keys[i + 1] : hi);
+            }
+        }
+
+        private byte[] overflow(long from, long opg, long dsize) {
+            if (opg < 2 || opg > meta.lastPage()) {
+                damage(from, "an overflow page number " + opg + " out of range");
+                return null;
+            }
+            ByteBuffer h = slice(opg * psize, PAGEHDRSZ);
+            long pages = h.getInt(12) & 0xFFFFFFFFL;
+            if (h.getLong(0) != opg || (u16(h, 10) & P_OVERFLOW) == 0 || pages < 1
+                    || pages * psize < dsize + PAGEHDRSZ || opg + pages - 1 > meta.lastPage() || dsize > Integer.MAX_VALUE - 64) {
+                damage(opg, "a damaged overflow page (referred to by page " + from + ")");
+                return null;
+            }
+            int first = seen.nextSetBit((int) opg);
+            if (first >= 0 && first < opg + pages) {
+                damage(opg, "overflow pages reached twice");
+                return null;
+            }
+            seen.set((int) opg, (int) (opg + pages));
+            overflow += pages;
+            out.pages += pages;
+            byte[] v = new byte[(int) dsize];
+            copy(opg * psize + PAGEHDRSZ, v);
+            return v;
+        }
+
+        private int compare(byte[] a, byte[] b) {
+            if (integerKeys && a.length == 8 && b.length == 8) {
+                return Long.compareUnsigned(ByteBuffer.wrap(a).order(ByteOrder.LITTLE_ENDIAN).getLong(),
+                        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getLong());
+            }
+            return Arrays.compareUnsigned(a, b);
+        }
+    }
+
+    private ByteBuffer slice(long off, int len) {
+        int w = (int) (off >>> WINDOW_SHIFT);
+        int at = (int) (off & ((1L << WINDOW_SHIFT) - 1));
+        return windows[w].slice(at, len).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    private void copy(long off, byte[] dst) {
+        int done = 0;
+        while (done < dst.length) {
+            long at = off + done;
+            int w = (int) (at >>> WINDOW_SHIFT);
+            int in = (int) (at & ((1L << WINDOW_SHIFT) - 1));
+            int n = Math.min(dst.length - done, windows[w].limit() - in);
+            windows[w].get(in, dst, done, n);
+            done += n;
+        }
+    }
+
+    static int u16(ByteBuffer b, int off) {
+        return b.getShort(off) & 0xFFFF;
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    /** Unmaps at once (a mapping left to the GC would keep the index's pages in this process's RSS). */
+    @Override
+    public void close() throws IOException {
+        for (ByteBuffer w : windows) {
+            if (w instanceof MappedByteBuffer) {
+                unmap(w);
+            }
+        }
+        Arrays.fill(windows, null);
+        channel.close();
+    }
+
+    private static void unmap(ByteBuffer b) {
+        try {
+            Class<?> c = Class.forName("sun.misc.Unsafe");
+            Field f = c.getDeclaredField("theUnsafe");
+            f.setAccessible(true);
+            c.getMethod("invokeCleaner", ByteBuffer.class).invoke(f.get(null), b);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            // not unmapped now: the GC will do it
+        }
+    }
+}

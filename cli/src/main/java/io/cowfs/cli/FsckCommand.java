@@ -1,6 +1,9 @@
 package io.cowfs.cli;
 
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.gc.Fsck;
+import io.cowfs.blockstore.view.ViewDelta;
 import io.cowfs.blockstore.store.Store;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -75,6 +78,12 @@ final class FsckCommand extends Base {
         }
         List<Fsck.Problem> problems = new ArrayList<>(indexProblems);
         problems.addAll(r.problems());
+        for (CatalogEntry e : new Catalog(store).list()) {
+            if (e.isView() && ViewDelta.lostInodes(store.index(), e.viewId()) != null) {
+                problems.add(new Fsck.Problem("view '" + e.name() + "': changes to some of its files lay on damaged index pages"
+                        + " and are lost; those files read as EIO (copy out the rest, then rm the view)", false, false));
+            }
+        }
         boolean clean = problems.stream().allMatch(p -> p.repaired() || p.harmless());
         if (json) {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -103,7 +112,7 @@ final class FsckCommand extends Base {
         if (!clean) {
             long left = problems.stream().filter(p -> !p.repaired() && !p.harmless()).count();
             String first = problems.stream().filter(p -> !p.repaired() && !p.harmless()).findFirst().map(Fsck.Problem::what).orElse("");
-            err().println("cowfs: fsck found " + left + " problem(s) that remain, first: " + first);
+            err().println("cowfs: the store is damaged: fsck found " + left + " problem(s) that remain, first: " + first);
             return Main.EXIT_DAMAGED;
         }
         return 0;

@@ -38,6 +38,17 @@ final class Fx {
     private Fx() {
     }
 
+    static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (var s = Files.walk(p)) {
+            for (Path f : (Iterable<Path>) s.sorted(java.util.Comparator.reverseOrder())::iterator) {
+                Files.delete(f);
+            }
+        }
+    }
+
     static byte[] random(long seed, int len) {
         byte[] b = new byte[len];
         new Random(seed).nextBytes(b);

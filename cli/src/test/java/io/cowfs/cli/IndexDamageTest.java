@@ -1,61 +1,193 @@
 package io.cowfs.cli;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.cowfs.blockstore.store.LmdbPages;
+import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 import java.util.Random;
+import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A damaged LMDB branch or leaf page makes liblmdb crash whoever reads it (no page checksums):
- * verify and fsck read the index in a child process first, so they name the damage and exit 5
- * instead of dying.
+ * Damaged pages of the LMDB index, through the CLI and real mounts. liblmdb keeps no page
+ * checksums and crashes on a bad page; cowfs checks every page (and every entry's seal) in Java
+ * before liblmdb may read the index, opens a damaged one as a salvaged read-only copy, and
+ * fsck --repair rebuilds it. Files whose data the damage took read as EIO; all others exactly.
  */
 class IndexDamageTest {
     @TempDir
     Path tmp;
 
-    @Test
-    void damagedIndexPagesAreNamedNotFatal() throws Exception {
-        Path src = Files.createDirectories(tmp.resolve("src"));
+    /** A snapshot of 300 small files plus a few big ones, and a view that changed some of them. */
+    private Map<String, byte[]> source(Path src) throws IOException {
         Random r = new Random(7);
+        Map<String, byte[]> files = new TreeMap<>();
         for (int i = 0; i < 300; i++) {
             byte[] b = new byte[3000];
             r.nextBytes(b);
-            Files.write(src.resolve("f" + i), b);
+            files.put("d" + (i % 5) + "/f" + i, b);
         }
-        Cowfs c = new Cowfs(tmp);
-        c.run("import", src.toString(), "--name", "a").ok();
-        c.run("fork", "a", "--name", "v").ok();
-        c.run("verify").ok();
-        Path data = c.store.resolve("index").resolve("data.mdb");
-        try (RandomAccessFile f = new RandomAccessFile(data.toFile(), "rw")) {
-            long[] offsets = {13 * 4096 + 20, 20 * 4096 + 2000};
-            for (long off : offsets) {
-                if (off + 16 > f.length()) {
-                    continue;
-                }
-                byte[] b = new byte[16];
-                f.seek(off);
-                f.readFully(b);
-                for (int i = 0; i < b.length; i++) {
-                    b[i] ^= (byte) 0xff;
-                }
-                f.seek(off);
-                f.write(b);
+        for (int i = 0; i < 3; i++) {
+            files.put("big" + i, Fx.random(90 + i, 700_000));
+        }
+        Fx.writeTree(src, files);
+        return files;
+    }
+
+    private static List<Long> leafPages(Path store, String db) throws IOException {
+        try (LmdbPages p = LmdbPages.open(store.resolve("index").resolve("data.mdb"))) {
+            LmdbPages.Walk w = p.walk(p.newest(), false, true);
+            assertTrue(w.clean(), "the index walks clean before the damage: " + w.damage);
+            return w.leafPages.get(db);
+        }
+    }
+
+    private static void garbage(Path store, long page, long seed) throws IOException {
+        byte[] b = new byte[4096];
+        new Random(seed).nextBytes(b);
+        try (RandomAccessFile f = new RandomAccessFile(store.resolve("index").resolve("data.mdb").toFile(), "rw")) {
+            f.seek(page * 4096);
+            f.write(b);
+        }
+    }
+
+    /** Reads every expected file through a mount: exact bytes, or an I/O error; counts the errors. */
+    private static int readAll(Path dir, Map<String, byte[]> expect, List<String> failed) {
+        for (var e : expect.entrySet()) {
+            try {
+                byte[] got = Files.readAllBytes(dir.resolve(e.getKey()));
+                assertTrue(java.util.Arrays.equals(e.getValue(), got), e.getKey() + " read back other bytes");
+            } catch (IOException ex) {
+                failed.add(e.getKey());
             }
         }
-        for (String cmd : new String[] {"verify", "fsck"}) {
-            Cowfs.Result res = c.run(cmd).fails(Main.EXIT_DAMAGED);
-            assertTrue(res.err().contains("data.mdb") && res.err().contains("damaged"), cmd + ": " + res.err());
-            assertFalse(res.err().strip().contains("\n"), cmd + " says it in one line: " + res.err());
-        }
+        return failed.size();
+    }
+
+    private static void noCrashReports() throws IOException {
         try (var s = Files.list(Path.of("."))) {
             assertFalse(s.anyMatch(p -> p.getFileName().toString().startsWith("hs_err_pid")), "a crash report left behind");
         }
+    }
+
+    @Test
+    void damagedChunkPagesAreNamedAndLoseNothing() throws Exception {
+        assumeTrue(Cowfs.fuseAvailable(), "needs /dev/fuse");
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Map<String, byte[]> files = source(src);
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", src.toString(), "--name", "a").ok();
+            c.run("fork", "a", "--name", "v").ok();
+            Map<String, byte[]> view = new TreeMap<>(files);
+            try (Cowfs.Mounted m = c.mount("v")) {
+                for (int i = 0; i < 20; i++) {
+                    byte[] b = Fx.random(500 + i, 5000 + i);
+                    Files.write(m.dir.resolve("d1/f" + (5 * i + 1)), b);
+                    view.put("d1/f" + (5 * i + 1), b);
+                }
+            }
+            c.run("verify").ok();
+            List<Long> pages = leafPages(c.store, "chunks");
+            assertTrue(pages.size() >= 2, "the chunk index spans several pages: " + pages);
+            garbage(c.store, pages.get(0), 1);
+            Fx.flipByte(c.store.resolve("index").resolve("data.mdb"), pages.get(pages.size() - 1) * 4096 + 2000);
+
+            Cowfs.Result list = c.run("list").ok();
+            assertTrue(list.out().contains("v") && list.err().contains("damaged"), list.err());
+            assertFalse(list.err().strip().contains("\n"), "one warning line: " + list.err());
+            for (String cmd : new String[] {"verify", "fsck"}) {
+                Cowfs.Result res = c.run(cmd).fails(Main.EXIT_DAMAGED);
+                assertTrue(res.err().contains("data.mdb") && res.err().contains("damaged"), cmd + ": " + res.err());
+                assertFalse(res.err().strip().contains("\n"), cmd + " says it in one line: " + res.err());
+                assertTrue(res.out().contains("page " + pages.get(0) + " of the 'chunks' database"), cmd + ": " + res.out() + res.err());
+            }
+            Cowfs.Result imp = c.run("import", src.toString(), "--name", "b").fails(Main.EXIT_DAMAGED);
+            assertTrue(imp.err().contains("fsck --repair") && !imp.err().strip().contains("\n"), imp.err());
+
+            // every chunk location lost with the pages is re-read from the pack headers
+            try (Cowfs.Mounted a = c.mount("a"); Cowfs.Mounted v = c.mount("v")) {
+                List<String> failed = new java.util.ArrayList<>();
+                assertEquals(0, readAll(a.dir, files, failed), "snapshot: " + failed);
+                assertEquals(0, readAll(v.dir, view, failed), "view: " + failed);
+                Cowfs.Result w = Cowfs.shRc(v.dir, "echo x > d0/f0");
+                assertNotEquals(0, w.rc());
+                assertTrue(w.out().contains("Read-only file system"), w.out());
+                Cowfs.Result busy = c.run("fsck", "--repair").fails(Main.EXIT_BUSY);
+                assertTrue(busy.err().contains("in use"), busy.err());
+            }
+
+            Cowfs.Result rep = c.run("fsck", "--repair").ok();
+            assertTrue(rep.out().contains("REPAIRED") && rep.out().contains("rebuilt"), rep.out());
+            try (var s = Files.list(c.store)) {
+                assertTrue(s.anyMatch(p -> p.getFileName().toString().startsWith("index.damaged-")), "the damaged index is kept");
+            }
+            c.run("fsck").ok();
+            c.run("verify").ok();
+            c.run("import", src.toString(), "--name", "b").ok();
+            try (Cowfs.Mounted v = c.mount("v")) {
+                List<String> failed = new java.util.ArrayList<>();
+                assertEquals(0, readAll(v.dir, view, failed), "view after repair: " + failed);
+                Files.writeString(v.dir.resolve("after-repair"), "writable again\n");
+            }
+            c.run("fsck").ok();
+        }
+        noCrashReports();
+    }
+
+    @Test
+    void lostViewChangesReadAsEioUntilTheViewIsRemoved() throws Exception {
+        assumeTrue(Cowfs.fuseAvailable(), "needs /dev/fuse");
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Map<String, byte[]> files = source(src);
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", src.toString(), "--name", "a").ok();
+            c.run("fork", "a", "--name", "v").ok();
+            Map<String, byte[]> view = new TreeMap<>(files);
+            Fx.inView(c.store, "v", fs -> {
+                for (int i = 0; i < 300; i += 2) { // enough changes that the block map spans several pages
+                    byte[] b = Fx.random(1000 + i, 3000);
+                    fs.put("d" + (i % 5) + "/f" + i, b);
+                    view.put("d" + (i % 5) + "/f" + i, b);
+                }
+            });
+            List<Long> pages = leafPages(c.store, "vblock");
+            assertTrue(pages.size() >= 3, "the view's block map spans several pages: " + pages);
+            garbage(c.store, pages.get(pages.size() / 2), 2);
+
+            List<String> failed = new java.util.ArrayList<>();
+            try (Cowfs.Mounted a = c.mount("a"); Cowfs.Mounted v = c.mount("v")) {
+                assertEquals(0, readAll(a.dir, files, new java.util.ArrayList<>()), "the snapshot does not depend on the view's map");
+                int eio = readAll(v.dir, view, failed);
+                assertTrue(eio > 0 && eio < view.size() / 2, "some, not most, of the view's files fail: " + eio + " of " + view.size());
+            }
+            Cowfs.Result fsck = c.run("fsck").fails(Main.EXIT_DAMAGED);
+            assertTrue(fsck.out().contains("'vblock' database"), fsck.out());
+            Cowfs.Result rep = c.run("fsck", "--repair").fails(Main.EXIT_DAMAGED);
+            assertTrue(rep.out().contains("rebuilt") && rep.out().contains("lost"), rep.out());
+
+            // the rebuilt index remembers which inodes lost changes: still EIO, never the base's bytes
+            Cowfs.Result after = c.run("fsck").fails(Main.EXIT_DAMAGED);
+            assertTrue(after.out().contains("view 'v'") && after.out().contains("EIO"), after.out());
+            try (Cowfs.Mounted v = c.mount("v")) {
+                List<String> again = new java.util.ArrayList<>();
+                readAll(v.dir, view, again);
+                assertEquals(failed, again, "the same files fail after the repair");
+                Files.writeString(v.dir.resolve("new-after-repair"), "ok\n");
+            }
+            c.run("rm", "v").ok();
+            c.run("gc").ok();
+            c.run("fsck").ok();
+        }
+        noCrashReports();
     }
 }

@@ -65,6 +65,11 @@ public final class LmdbPages implements AutoCloseable {
         public final Map<String, List<byte[][]>> entries = new LinkedHashMap<>();
         /** Entries read per named database, and what its record says it holds. */
         public final Map<String, long[]> counts = new LinkedHashMap<>();
+        /**
+         * Per named database, the key ranges {lo, hi} (null = unbounded; lo inclusive, hi
+         * exclusive) whose entries lay below a damaged page: what a salvage could not read.
+         */
+        public final Map<String, List<byte[][]>> lost = new LinkedHashMap<>();
         /** Leaf pages per named database, for tests that damage a chosen one. */
         public final Map<String, List<Long>> leafPages = new LinkedHashMap<>();
         public long pages;
@@ -161,8 +166,8 @@ public final class LmdbPages implements AutoCloseable {
     }
 
     /** Walks the free list, the main database and every named database below meta. */
-    public Walk walk(Meta meta, boolean collect) {
-        Walker w = new Walker(meta, collect);
+    public Walk walk(Meta meta, boolean collect, boolean sealed) {
+        Walker w = new Walker(meta, collect, sealed);
         w.tree("(free list)", meta.free(), true);
         Map<String, Db> named = new LinkedHashMap<>();
         w.named = named;
@@ -178,6 +183,7 @@ public final class LmdbPages implements AutoCloseable {
         final Meta meta;
         final int psize;
         final boolean collect;
+        final boolean sealed;
         final BitSet seen = new BitSet();
         final Walk out = new Walk();
         Map<String, Db> named; // non-null while walking the main database
@@ -190,10 +196,11 @@ public final class LmdbPages implements AutoCloseable {
         long entries;
         boolean damaged;
 
-        Walker(Meta meta, boolean collect) {
+        Walker(Meta meta, boolean collect, boolean sealed) {
             this.meta = meta;
             this.psize = meta.pageSize();
             this.collect = collect;
+            this.sealed = sealed;
         }
 
         void tree(String name, Db d, boolean integer) {
@@ -208,6 +215,8 @@ public final class LmdbPages implements AutoCloseable {
             if (named == null && !integer) {
                 out.leafPages.put(name, new ArrayList<>());
             }
+            rangeLo = null;
+            rangeHi = null;
             if (d.root() != P_INVALID) {
                 if (d.root() < 2 || d.root() > meta.lastPage()) {
                     damage("its root page " + d.root() + " is out of range");
@@ -229,15 +238,27 @@ public final class LmdbPages implements AutoCloseable {
         private void damage(String what) {
             damaged = true;
             out.damage.add("the '" + db + "' database: " + what);
+            lose(null, null); // where the damage lies cannot be told
         }
 
         private void damage(long pgno, String what) {
             damaged = true;
             out.damage.add("page " + pgno + " of the '" + db + "' database: " + what);
+            lose(rangeLo, rangeHi);
         }
+
+        /** Entries in [lo, hi) could not be read. */
+        private void lose(byte[] lo, byte[] hi) {
+            out.lost.computeIfAbsent(db, k -> new ArrayList<>()).add(new byte[][] {lo, hi});
+        }
+
+        byte[] rangeLo; // key range of the page being checked (for the lost-range record)
+        byte[] rangeHi;
 
         /** Checks page pgno at level (1 = root) and everything below it; keys must lie in [lo, hi). */
         void page(long pgno, int level, int depth, byte[] lo, byte[] hi) {
+            rangeLo = lo;
+            rangeHi = hi;
             if (pgno < 2 || pgno > meta.lastPage()) {
                 damage(pgno, "page number out of range (last page " + meta.lastPage() + ")");
                 return;
@@ -337,6 +358,9 @@ public final class LmdbPages implements AutoCloseable {
                     }
                 } else if (named != null) {
                     damage(pgno, "node " + i + " of the main database is not a database record");
+                    return;
+                } else if (sealed && !integerKeys && !Table.sealOk(key, value)) {
+                    damage(pgno, "entry " + i + " fails its checksum");
                     return;
                 }
                 found.add(new byte[][] {key, value});

@@ -29,7 +29,8 @@ import org.lmdbjava.Txn;
  * them (import, freeze) hold a {@link Lease} (docs/GC.md).
  */
 public final class Store implements AutoCloseable {
-    public static final int FORMAT = 1;
+    /** 2: index values sealed with a CRC-32C (Table); stores of format 1 are read as they are. */
+    public static final int FORMAT = 2;
     public static final String FORMAT_FILE = "cowfs-store.properties";
     public static final int DEFAULT_BLOCK_SIZE = 64 * 1024;
 
@@ -39,6 +40,7 @@ public final class Store implements AutoCloseable {
     private final Packs packs;
     private final Cache<ChunkId, byte[]> cache;
     private final UseLock useLock;
+    private final int format;
     /** Chunk locations a salvage re-read from pack headers (the index's own entries were lost). */
     private long recovered;
 
@@ -54,11 +56,12 @@ public final class Store implements AutoCloseable {
     private Map<ChunkId, ChunkLocation> pending = new HashMap<>(); // guarded by pendingLock
     private Map<ChunkId, byte[]> hits = new HashMap<>(); // guarded by pendingLock: dedup hits since the last commit
 
-    private Store(Path dir, int blockSize, long cacheBytes) {
+    private Store(Path dir, int blockSize, long cacheBytes, int format) {
         this.dir = dir;
         this.blockSize = blockSize;
+        this.format = format;
         this.useLock = UseLock.acquire(dir);
-        this.index = new StoreIndex(dir.resolve("index"));
+        this.index = new StoreIndex(dir.resolve("index"), format >= 2);
         this.packs = new Packs(dir.resolve("packs"));
         if (index.damage() != null) {
             recovered = recoverLocations();
@@ -98,7 +101,7 @@ public final class Store implements AutoCloseable {
             try (OutputStream out = Files.newOutputStream(tmp)) {
                 p.store(out, "cowfs store: do not edit (docs/FORMAT.md)");
             }
-            Store s = new Store(dir, blockSize, 32L << 20);
+            Store s = new Store(dir, blockSize, 32L << 20, FORMAT);
             s.index.write(txn -> {
                 s.index.meta.put(txn, bytes("format"), StoreIndex.longKey(FORMAT));
                 return null;
@@ -149,7 +152,7 @@ public final class Store implements AutoCloseable {
         } catch (IOException e) {
             throw Packs.failure("cannot prepare " + dir, e);
         }
-        Store s = new Store(dir, bs, cacheBytes);
+        Store s = new Store(dir, bs, cacheBytes, format);
         s.ensureReserve();
         return s;
     }
@@ -491,6 +494,11 @@ public final class Store implements AutoCloseable {
             throw new IllegalStateException("the index is not damaged");
         }
         useLock.exclusive(dir);
+        index.salvageWrite(txn -> {
+            index.recordLost(txn);
+            mendCounters(txn);
+            return null;
+        });
         try {
             Path rebuilt = dir.resolve("index.rebuilt");
             deleteTree(rebuilt);
@@ -502,6 +510,36 @@ public final class Store implements AutoCloseable {
             return kept;
         } catch (IOException e) {
             throw Packs.failure("cannot rebuild the index of " + dir, e);
+        }
+    }
+
+    /**
+     * The counters in meta may have been lost with a damaged page: nextId must stay above every
+     * id in use (a reused view id would mix two views' changes), gen at or above every stamp.
+     */
+    private void mendCounters(Txn<byte[]> txn) {
+        long maxId = 0;
+        for (var e : new io.cowfs.blockstore.catalog.Catalog(this).list(txn)) {
+            maxId = Math.max(maxId, e.viewId());
+        }
+        for (Table t : List.of(index.vinode, index.vdirent, index.vblock, index.leases)) {
+            for (var kv : t.iterate(txn)) {
+                maxId = Math.max(maxId, StoreIndex.getLong(kv.key(), 0));
+            }
+        }
+        byte[] next = index.meta.get(txn, bytes("nextId"));
+        if (next == null || StoreIndex.getLong(next, 0) <= maxId) {
+            index.meta.put(txn, bytes("nextId"), StoreIndex.longKey(maxId + 1));
+        }
+        long maxGen = 0;
+        for (var kv : index.chunks.iterate(txn)) {
+            maxGen = Math.max(maxGen, ChunkLocation.decode(kv.val()).gen());
+        }
+        if (currentGen(txn) < maxGen) {
+            index.meta.put(txn, bytes("gen"), StoreIndex.longKey(maxGen));
+        }
+        if (index.meta.get(txn, bytes("format")) == null) {
+            index.meta.put(txn, bytes("format"), StoreIndex.longKey(format));
         }
     }
 

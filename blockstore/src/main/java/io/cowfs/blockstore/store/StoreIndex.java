@@ -31,16 +31,24 @@ public final class StoreIndex implements AutoCloseable {
     private final ReentrantReadWriteLock resizeLock = new ReentrantReadWriteLock();
     private volatile long mapSize; // guarded by resizeLock (written under the write lock)
 
-    public final Dbi<byte[]> meta;
-    public final Dbi<byte[]> chunks;
-    public final Dbi<byte[]> catalog;
-    public final Dbi<byte[]> leases;
-    public final Dbi<byte[]> vinode;
-    public final Dbi<byte[]> vdirent;
-    public final Dbi<byte[]> vblock;
+    public final Table meta;
+    public final Table chunks;
+    public final Table catalog;
+    public final Table leases;
+    public final Table vinode;
+    public final Table vdirent;
+    public final Table vblock;
+    /** Values carry a checksum (format 2 and later; see Table). */
+    private final boolean sealed;
 
+    /** The index of a store of the current format (sealed values). */
     public StoreIndex(Path dir) {
+        this(dir, true);
+    }
+
+    public StoreIndex(Path dir, boolean sealed) {
         this.dir = dir;
+        this.sealed = sealed;
         try {
             Files.createDirectories(dir);
             long existing = Files.exists(dir.resolve("data.mdb")) ? Files.size(dir.resolve("data.mdb")) : 0;
@@ -53,12 +61,16 @@ public final class StoreIndex implements AutoCloseable {
             throw new StoreException("cannot open index " + dir + ": " + e.getMessage(), e);
         }
         Env<byte[]> opened = null;
-        String found;
-        try {
-            opened = create().open(dir.toFile(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
-            found = check(opened);
-        } catch (LmdbException e) {
-            found = "LMDB refuses it: " + e.getMessage();
+        // liblmdb trusts the meta pages when it opens the file (a bad page size in meta 0 makes it
+        // read past the end of its map): they are checked first, then every tree below them
+        String found = checkMetas(dataFile().toPath());
+        if (found == null) {
+            try {
+                opened = create().open(dir.toFile(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
+                found = check(opened);
+            } catch (LmdbException e) {
+                found = "LMDB refuses it: " + e.getMessage();
+            }
         }
         if (found != null) {
             if (opened != null) {
@@ -97,6 +109,16 @@ public final class StoreIndex implements AutoCloseable {
 
     /** What was read from a damaged index: the walk, and the private environment it went into. */
     public record Salvage(Path dir, LmdbPages.Walk walk) {
+        /**
+         * Key ranges {lo, hi} of db whose entries could not be read (lo inclusive, hi exclusive,
+         * null = unbounded); the whole range if the database's own record was unreadable.
+         */
+        public java.util.List<byte[][]> lost(String db) {
+            if (!walk.counts.containsKey(db)) {
+                return java.util.List.<byte[][]>of(new byte[][] {null, null});
+            }
+            return walk.lost.getOrDefault(db, java.util.List.of());
+        }
     }
 
     /**
@@ -110,7 +132,7 @@ public final class StoreIndex implements AutoCloseable {
                 if (m == null) {
                     continue; // a writer reused the other meta slot meanwhile: look again
                 }
-                LmdbPages.Walk w = pages.walk(m, false);
+                LmdbPages.Walk w = pages.walk(m, false, sealed);
                 return w.clean() ? null : summary(w.damage);
             } catch (java.io.IOException ex) {
                 return "cannot read it: " + ex.getMessage();
@@ -125,6 +147,23 @@ public final class StoreIndex implements AutoCloseable {
         }
     }
 
+    /** Null if there is no index file yet or both its meta pages are sound; else what is wrong. */
+    private static String checkMetas(Path data) {
+        if (!Files.exists(data)) {
+            return null; // a new index: LMDB creates it
+        }
+        try (LmdbPages pages = LmdbPages.open(data)) {
+            for (LmdbPages.Meta m : pages.metas()) {
+                if (m.problem() != null) {
+                    return m.problem();
+                }
+            }
+            return null;
+        } catch (java.io.IOException e) {
+            return "cannot read it: " + e.getMessage();
+        }
+    }
+
     private static String summary(java.util.List<String> damage) {
         return damage.get(0) + (damage.size() > 1 ? "; " + (damage.size() - 1) + " more" : "");
     }
@@ -134,7 +173,7 @@ public final class StoreIndex implements AutoCloseable {
         LmdbPages.Walk walk;
         try (LmdbPages pages = LmdbPages.open(dataFile().toPath())) {
             LmdbPages.Meta m = pages.newest();
-            walk = m == null ? new LmdbPages.Walk() : pages.walk(m, true);
+            walk = m == null ? new LmdbPages.Walk() : pages.walk(m, true, sealed);
             if (m == null) {
                 walk.damage.add("neither meta page is usable: nothing can be read from it");
             }
@@ -152,13 +191,13 @@ public final class StoreIndex implements AutoCloseable {
 
     private void fill(LmdbPages.Walk walk) {
         writeUnchecked(txn -> {
-            java.util.Map<String, Dbi<byte[]>> dbs = java.util.Map.of("meta", meta, "chunks", chunks, "catalog", catalog,
+            java.util.Map<String, Table> dbs = java.util.Map.of("meta", meta, "chunks", chunks, "catalog", catalog,
                     "leases", leases, "vinode", vinode, "vdirent", vdirent, "vblock", vblock);
             walk.entries.forEach((name, kvs) -> {
-                Dbi<byte[]> db = dbs.get(name);
+                Table db = dbs.get(name);
                 if (db != null && !name.equals("leases")) {
                     for (byte[][] kv : kvs) {
-                        db.put(txn, kv[0], kv[1]);
+                        db.putRaw(txn, kv[0], kv[1]);
                     }
                 }
             });
@@ -176,6 +215,70 @@ public final class StoreIndex implements AutoCloseable {
         return salvage;
     }
 
+    /**
+     * Key ranges of db whose entries are known lost: those this salvage could not read, plus
+     * those an earlier repair recorded under meta "lost/DB" (a rebuilt index keeps saying which
+     * of a view's inodes lost changes, so they read as EIO instead of as the base snapshot).
+     */
+    public java.util.List<byte[][]> lost(Txn<byte[]> txn, String db) {
+        java.util.List<byte[][]> out = new java.util.ArrayList<>(decodeRanges(meta.get(txn, lostKey(db))));
+        if (salvage != null) {
+            out.addAll(salvage.lost(db));
+        }
+        return out;
+    }
+
+    /** Records this salvage's lost ranges in the salvaged copy itself (before it becomes the index). */
+    public void recordLost(Txn<byte[]> txn) {
+        for (String db : java.util.List.of("vinode", "vdirent", "vblock")) {
+            java.util.List<byte[][]> all = lost(txn, db);
+            if (!all.isEmpty()) {
+                meta.put(txn, lostKey(db), encodeRanges(all));
+            }
+        }
+    }
+
+    private static byte[] lostKey(String db) {
+        return ("lost/" + db).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /** range := present:u8 (bit 0 lo, bit 1 hi) [len:u16 lo] [len:u16 hi] */
+    private static byte[] encodeRanges(java.util.List<byte[][]> ranges) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (byte[][] r : ranges) {
+            out.write((r[0] != null ? 1 : 0) | (r[1] != null ? 2 : 0));
+            for (byte[] b : r) {
+                if (b != null) {
+                    out.write(b.length >>> 8);
+                    out.write(b.length & 0xFF);
+                    out.writeBytes(b);
+                }
+            }
+        }
+        return out.toByteArray();
+    }
+
+    private static java.util.List<byte[][]> decodeRanges(byte[] v) {
+        java.util.List<byte[][]> out = new java.util.ArrayList<>();
+        if (v == null) {
+            return out;
+        }
+        int at = 0;
+        while (at < v.length) {
+            int present = v[at++];
+            byte[][] r = new byte[2][];
+            for (int i = 0; i < 2; i++) {
+                if ((present & (1 << i)) != 0) {
+                    int len = ((v[at] & 0xFF) << 8) | (v[at + 1] & 0xFF);
+                    r[i] = Arrays.copyOfRange(v, at + 2, at + 2 + len);
+                    at += 2 + len;
+                }
+            }
+            out.add(r);
+        }
+        return out;
+    }
+
     /** Writes a compact copy of this (salvaged) index into an empty directory: the rebuilt index. */
     public void copyTo(Path emptyDir) {
         env.copy(emptyDir.toFile(), org.lmdbjava.CopyFlags.MDB_CP_COMPACT);
@@ -187,8 +290,8 @@ public final class StoreIndex implements AutoCloseable {
      * >= 0x80 stop early or run on. Every database gets the unsigned one (LMDB itself keeps its
      * native comparator: nativeCb false).
      */
-    private Dbi<byte[]> open(String name) {
-        return env.openDbi(name, Arrays::compareUnsigned, false, DbiFlags.MDB_CREATE);
+    private Table open(String name) {
+        return new Table(env.openDbi(name, Arrays::compareUnsigned, false, DbiFlags.MDB_CREATE), name, sealed);
     }
 
     /**

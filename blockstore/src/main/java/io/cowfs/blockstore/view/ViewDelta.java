@@ -132,7 +132,7 @@ public final class ViewDelta {
         deleteRange(txn, index.vblock, lo, hi);
     }
 
-    private static void deleteRange(Txn<byte[]> txn, org.lmdbjava.Dbi<byte[]> db, byte[] lo, byte[] hi) {
+    private static void deleteRange(Txn<byte[]> txn, io.cowfs.blockstore.store.Table db, byte[] lo, byte[] hi) {
         java.util.List<byte[]> keys = new java.util.ArrayList<>();
         for (var kv : db.iterate(txn, KeyRange.closedOpen(lo, hi))) {
             keys.add(kv.key());
@@ -162,5 +162,43 @@ public final class ViewDelta {
                 out.accept(ChunkId.of(kv.val()));
             }
         }
+    }
+
+    /**
+     * Inodes of a view whose delta entries may have been lost with damaged index pages (a
+     * salvaged index): null if none. Reading such an inode must fail rather than show the base
+     * snapshot's bytes where the view had changed them.
+     */
+    public static java.util.function.LongPredicate lostInodes(StoreIndex index, long viewId) {
+        java.util.List<long[]> spans = new java.util.ArrayList<>();
+        for (String db : java.util.List.of("vinode", "vdirent", "vblock")) {
+            for (byte[][] r : index.read(txn -> index.lost(txn, db))) {
+                long vLo = part(r[0], 0, 0);
+                long iLo = part(r[0], 8, 0);
+                long vHi = part(r[1], 0, -1);
+                long iHi = part(r[1], 8, -1);
+                if (Long.compareUnsigned(viewId, vLo) < 0 || Long.compareUnsigned(viewId, vHi) > 0) {
+                    continue;
+                }
+                spans.add(new long[] {viewId == vLo ? iLo : 0, viewId == vHi ? iHi : -1});
+            }
+        }
+        if (spans.isEmpty()) {
+            return null;
+        }
+        return ino -> spans.stream().anyMatch(sp -> Long.compareUnsigned(ino, sp[0]) >= 0 && Long.compareUnsigned(ino, sp[1]) <= 0);
+    }
+
+    /** The u64 at off of a range bound; missing bytes read as pad (0 for a lower bound, 0xFF.. for an upper). */
+    private static long part(byte[] key, int off, long unbounded) {
+        if (key == null) {
+            return unbounded;
+        }
+        long v = 0;
+        for (int i = 0; i < 8; i++) {
+            int b = off + i < key.length ? key[off + i] & 0xFF : (unbounded == 0 ? 0 : 0xFF);
+            v = (v << 8) | b;
+        }
+        return v;
     }
 }

@@ -49,7 +49,7 @@ class StoreTest {
             assertEquals(16 * 1024, s.blockSize());
         }
         String props = Files.readString(dir().resolve(Store.FORMAT_FILE));
-        assertTrue(props.contains("format=1"), props);
+        assertTrue(props.contains("format=" + Store.FORMAT), props);
         assertTrue(props.contains("blockSize=16384"), props);
         try (Store s = Store.open(dir())) {
             assertEquals(16 * 1024, s.blockSize());
@@ -255,10 +255,10 @@ class StoreTest {
         Store.init(dir(), Store.DEFAULT_BLOCK_SIZE).close();
         Path props = dir().resolve(Store.FORMAT_FILE);
         String original = Files.readString(props);
-        Files.writeString(props, original.replace("format=1", "format=2"));
+        Files.writeString(props, original.replace("format=" + Store.FORMAT, "format=" + (Store.FORMAT + 1)));
         e = assertThrows(StoreException.StoreFormatException.class, () -> Store.open(dir()));
         assertTrue(e.getMessage().contains("newer"), e.getMessage());
-        Files.writeString(props, original.replace("format=1", "format=x"));
+        Files.writeString(props, original.replace("format=" + Store.FORMAT, "format=x"));
         assertThrows(StoreException.StoreFormatException.class, () -> Store.open(dir()));
         Files.writeString(props, original);
         Store.open(dir()).close();

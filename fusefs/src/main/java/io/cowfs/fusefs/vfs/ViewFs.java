@@ -57,6 +57,8 @@ public final class ViewFs implements AutoCloseable {
 
     private long nextIno; // guarded by lock
     /** Current record of each inode that differs from the base; a null value is a deleted inode. */
+    /** Inodes whose delta entries a damaged index lost (read-only salvage); null if none. Set once at open. */
+    private java.util.function.LongPredicate lost;
     private final Map<Long, Inode> changed = new HashMap<>(); // guarded by lock
     /** Per directory, names that differ from the base; a null value is a removed name. */
     private final Map<Long, TreeMap<String, DirObject.Entry>> overlay = new HashMap<>(); // guarded by lock
@@ -118,6 +120,7 @@ public final class ViewFs implements AutoCloseable {
         });
         fs.overlay.putAll(s.dirents);
         fs.overrides.putAll(s.blocks);
+        fs.lost = ViewDelta.lostInodes(store.index(), viewId);
         if (!readOnly) {
             fs.reclaimOrphans();
         }
@@ -179,6 +182,9 @@ public final class ViewFs implements AutoCloseable {
 
     /** The current inode (shared when unchanged: do not modify), or ENOENT. */
     private Inode inode(long ino) {
+        if (lost != null && lost.test(ino)) {
+            throw new FsException(Errno.EIO, "inode " + ino + ": the view's changes to it lay on a damaged index page");
+        }
         Inode n = changed.containsKey(ino) ? changed.get(ino) : base.inode(ino);
         if (n == null) {
             throw new FsException(Errno.ENOENT, "inode " + ino);

@@ -78,6 +78,9 @@ public final class StoreIndex implements AutoCloseable {
             }
             damage = "the index " + dataFile() + " is damaged (" + found + ")";
             salvage = salvage();
+            if (salvage.walk().damage.isEmpty()) {
+                salvage.walk().damage.add(found); // a meta page, or LMDB's refusal: the trees below the other meta read fine
+            }
             opened = create().open(salvage.dir.toFile(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
         } else {
             damage = null;

@@ -293,7 +293,9 @@ public final class LmdbPages implements AutoCloseable {
             int n = (lower - PAGEHDRSZ) >> 1;
             byte[][] keys = new byte[n][];
             long[] children = isLeaf ? null : new long[n];
-            byte[] prev = lo;
+            byte[] prev = lo; // the bound the first key is checked against
+            int prevOff = -1; // then the previous key, in place
+            int prevLen = 0;
             List<byte[][]> found = new ArrayList<>(isLeaf ? n : 0);
             for (int i = 0; i < n; i++) {
                 int ptr = u16(p, PAGEHDRSZ + 2 * i);
@@ -309,22 +311,24 @@ public final class LmdbPages implements AutoCloseable {
                     damage(pgno, "node " + i + " has a key of " + ksize + " bytes");
                     return;
                 }
-                byte[] key = new byte[ksize];
-                p.get(ptr + 8, key);
+                int koff = ptr + 8;
                 boolean ignoreKey = !isLeaf && i == 0; // a branch's first key is implicit
                 if (!ignoreKey) {
-                    if (prev != null && compare(key, prev) < (isLeaf && i == 0 ? 0 : 1)) {
+                    int c = prevOff >= 0 ? compare(p, koff, ksize, p, prevOff, prevLen)
+                            : prev == null ? 1 : compare(p, koff, ksize, prev);
+                    if (c < (isLeaf && i == 0 ? 0 : 1)) {
                         damage(pgno, "key " + i + " is out of order");
                         return;
                     }
-                    if (hi != null && compare(key, hi) >= 0) {
+                    if (hi != null && compare(p, koff, ksize, hi) >= 0) {
                         damage(pgno, "key " + i + " lies beyond its parent's range");
                         return;
                     }
-                    prev = key;
+                    prevOff = koff;
+                    prevLen = ksize;
                 }
-                keys[i] = key;
                 if (!isLeaf) {
+                    keys[i] = bytes(p, koff, ksize);
                     children[i] = nlo | ((long) nhi << 16) | ((long) nflags << 32);
                     continue;
                 }
@@ -333,23 +337,24 @@ public final class LmdbPages implements AutoCloseable {
                     damage(pgno, "node " + i + " has flags 0x" + Integer.toHexString(nflags));
                     return;
                 }
-                byte[] value;
-                if ((nflags & F_BIGDATA) != 0) {
-                    if (ptr + 8 + ksize + 8 > psize) {
-                        damage(pgno, "node " + i + " overflows the page");
+                int voff = koff + ksize;
+                boolean big = (nflags & F_BIGDATA) != 0;
+                if (big ? voff + 8 > psize : voff + dsize > psize) {
+                    damage(pgno, "node " + i + " has " + dsize + " bytes of data, more than the page holds");
+                    return;
+                }
+                if (!big && sink == null && named == null && !integerKeys) {
+                    // the common case, checked in place: no copies
+                    if (sealed && !sealOk(p, koff, ksize, voff, (int) dsize)) {
+                        damage(pgno, "entry " + i + " fails its checksum");
                         return;
                     }
-                    value = overflow(pgno, p.getLong(ptr + 8 + ksize), dsize);
-                    if (value == null) {
-                        return;
-                    }
-                } else {
-                    if (ptr + 8 + ksize + dsize > psize) {
-                        damage(pgno, "node " + i + " has " + dsize + " bytes of data, more than the page holds");
-                        return;
-                    }
-                    value = new byte[(int) dsize];
-                    p.get(ptr + 8 + ksize, value);
+                    continue;
+                }
+                byte[] key = bytes(p, koff, ksize);
+                byte[] value = big ? overflow(pgno, p.getLong(voff), dsize) : bytes(p, voff, (int) dsize);
+                if (value == null) {
+                    return;
                 }
                 if ((nflags & F_SUBDATA) != 0) {
                     if (named == null || value.length != 48) {
@@ -412,12 +417,41 @@ public final class LmdbPages implements AutoCloseable {
             return v;
         }
 
-        private int compare(byte[] a, byte[] b) {
-            if (integerKeys && a.length == 8 && b.length == 8) {
-                return Long.compareUnsigned(ByteBuffer.wrap(a).order(ByteOrder.LITTLE_ENDIAN).getLong(),
-                        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getLong());
+        private int compare(ByteBuffer p, int off, int len, byte[] b) {
+            return compare(p, off, len, ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN), 0, b.length);
+        }
+
+        /** LMDB's key order: memcmp, shorter first on a tie; native u64 order for integer keys. */
+        private int compare(ByteBuffer a, int aOff, int aLen, ByteBuffer b, int bOff, int bLen) {
+            if (integerKeys && aLen == 8 && bLen == 8) {
+                return Long.compareUnsigned(a.getLong(aOff), b.getLong(bOff));
             }
-            return Arrays.compareUnsigned(a, b);
+            int n = Math.min(aLen, bLen);
+            for (int i = 0; i < n; i++) {
+                int c = (a.get(aOff + i) & 0xFF) - (b.get(bOff + i) & 0xFF);
+                if (c != 0) {
+                    return c;
+                }
+            }
+            return aLen - bLen;
+        }
+
+        private final java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+
+        /** Table.sealOk in place: the last 4 bytes of the value are the CRC-32C of key and the rest. */
+        private boolean sealOk(ByteBuffer p, int koff, int klen, int voff, int vlen) {
+            if (vlen < Table.SEAL) {
+                return false;
+            }
+            ByteBuffer d = p.duplicate();
+            crc.reset();
+            d.limit(koff + klen).position(koff);
+            crc.update(d);
+            d.limit(voff + vlen - Table.SEAL).position(voff);
+            crc.update(d);
+            int at = voff + vlen - Table.SEAL;
+            int stored = ((p.get(at) & 0xFF) << 24) | ((p.get(at + 1) & 0xFF) << 16) | ((p.get(at + 2) & 0xFF) << 8) | (p.get(at + 3) & 0xFF);
+            return stored == (int) crc.getValue();
         }
     }
 
@@ -437,6 +471,12 @@ public final class LmdbPages implements AutoCloseable {
             windows[w].get(in, dst, done, n);
             done += n;
         }
+    }
+
+    private static byte[] bytes(ByteBuffer p, int off, int len) {
+        byte[] b = new byte[len];
+        p.get(off, b);
+        return b;
     }
 
     static int u16(ByteBuffer b, int off) {

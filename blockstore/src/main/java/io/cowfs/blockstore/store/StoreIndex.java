@@ -130,13 +130,24 @@ public final class StoreIndex implements AutoCloseable {
      */
     private String check(Env<byte[]> e) {
         for (int attempt = 0; attempt < 10; attempt++) {
-            try (Txn<byte[]> txn = e.txnRead(); LmdbPages pages = LmdbPages.open(dataFile().toPath())) {
-                LmdbPages.Meta m = pages.meta(txn.getId());
-                if (m == null) {
-                    continue; // a writer reused the other meta slot meanwhile: look again
+            String stamp = fileStamp(); // before the transaction: a commit after it changes the stamp
+            try (Txn<byte[]> txn = e.txnRead()) {
+                String checked = txn.getId() + " " + stamp;
+                if (checked.equals(readChecked())) {
+                    return null; // walked clean before, and the file has not changed since
                 }
-                LmdbPages.Walk w = pages.walk(m, false, sealed);
-                return w.clean() ? null : summary(w.damage);
+                try (LmdbPages pages = LmdbPages.open(dataFile().toPath())) {
+                    LmdbPages.Meta m = pages.meta(txn.getId());
+                    if (m == null) {
+                        continue; // a writer reused the other meta slot meanwhile: look again
+                    }
+                    LmdbPages.Walk w = pages.walk(m, false, sealed);
+                    if (!w.clean()) {
+                        return summary(w.damage);
+                    }
+                    writeChecked(checked);
+                    return null;
+                }
             } catch (java.io.IOException ex) {
                 return "cannot read it: " + ex.getMessage();
             }
@@ -147,6 +158,43 @@ public final class StoreIndex implements AutoCloseable {
             return ms[0].problem() != null ? ms[0].problem() : ms[1].problem() != null ? ms[1].problem() : "its meta pages keep changing";
         } catch (java.io.IOException ex) {
             return "cannot read it: " + ex.getMessage();
+        }
+    }
+
+    /**
+     * index/checked remembers the last clean walk: "txnid mtime-ns size" of data.mdb. An
+     * unchanged file (no commit, no write by anyone: any write moves its mtime) is not walked
+     * again, so commands on a quiet store start at once; a page damaged by a write is always seen.
+     */
+    private Path checkedFile() {
+        return dir.resolve("checked");
+    }
+
+    private String fileStamp() {
+        try {
+            var a = Files.readAttributes(dataFile().toPath(), java.nio.file.attribute.BasicFileAttributes.class);
+            java.time.Instant t = a.lastModifiedTime().toInstant();
+            return (t.getEpochSecond() * 1_000_000_000L + t.getNano()) + " " + a.size();
+        } catch (java.io.IOException e) {
+            return "?";
+        }
+    }
+
+    private String readChecked() {
+        try {
+            return Files.readString(checkedFile()).strip();
+        } catch (java.io.IOException e) {
+            return null;
+        }
+    }
+
+    private void writeChecked(String checked) {
+        try {
+            Path tmp = Files.createTempFile(dir, "checked", ".tmp");
+            Files.writeString(tmp, checked + "\n");
+            Files.move(tmp, checkedFile(), java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (java.io.IOException | RuntimeException e) {
+            // only a shortcut is lost: the next open walks again
         }
     }
 

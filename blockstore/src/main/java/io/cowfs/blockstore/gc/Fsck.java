@@ -77,29 +77,24 @@ public final class Fsck {
         // 1. one consistent snapshot of the index: chunk entries, names, what each name reaches,
         // and delta ids, all read in a single transaction, so that a mount committing meanwhile
         // (new chunks together with the delta entries naming them) cannot make a name seem to
-        // need a chunk the index lacks
+        // need a chunk the index lacks. One walk serves all names: each shared page is read once
+        // and its findings are added to every name that reaches it (ReachCheck).
         Map<ChunkId, ChunkLocation> index = new HashMap<>();
         List<CatalogEntry> names = new ArrayList<>();
-        Map<String, Set<ChunkId>> reachOf = new HashMap<>();
-        Map<String, List<ChunkId>> dirsOf = new HashMap<>();
-        Map<String, String> walkErrors = new HashMap<>();
+        Map<String, ReachCheck.Findings> findings = new HashMap<>();
         Set<Long> deltaIds = new HashSet<>();
-        Reachability reach = new Reachability(store);
         store.index().read(txn -> {
+            index.clear(); // read() runs this again after an index resize
+            names.clear();
+            findings.clear();
+            deltaIds.clear();
             for (var kv : store.index().chunks.iterate(txn)) {
                 index.put(ChunkId.of(kv.key()), ChunkLocation.decode(kv.val()));
             }
             names.addAll(new Catalog(store).list(txn));
+            ReachCheck check = new ReachCheck(store, index.keySet());
             for (CatalogEntry e : names) {
-                Set<ChunkId> mine = new HashSet<>();
-                List<ChunkId> dirs = new ArrayList<>();
-                try {
-                    reach.entry(txn, e, mine, id -> { }, dirs::add);
-                } catch (StoreException ex) {
-                    walkErrors.put(e.name(), ex.getMessage());
-                }
-                reachOf.put(e.name(), mine);
-                dirsOf.put(e.name(), dirs);
+                findings.put(e.name(), check.entry(txn, e));
                 progress.accept(1);
             }
             for (var db : List.of(store.index().vinode, store.index().vdirent, store.index().vblock)) {
@@ -152,22 +147,20 @@ public final class Fsck {
             index.putAll(fixes);
         }
         // 4. everything reachable from the catalog is indexed, and objects decode
-        Set<ChunkId> reachable = new HashSet<>();
         Set<Long> viewIds = new HashSet<>();
         Map<ChunkId, String> dirErrors = new HashMap<>(); // "" = decoded fine
         for (CatalogEntry e : names) {
+            String what = (e.isView() ? "view '" : "snapshot '") + e.name() + "'";
             if (e.isView() && !viewIds.add(e.viewId())) {
                 problem("view '" + e.name() + "' shares its delta id " + e.viewId() + " with another view", false, false);
             }
-            if (walkErrors.containsKey(e.name())) {
-                problem((e.isView() ? "view '" : "snapshot '") + e.name() + "' cannot be walked: " + walkErrors.get(e.name()), false, false);
+            ReachCheck.Findings r = findings.get(e.name());
+            if (r.error() != null) {
+                problem(what + " cannot be walked: " + r.error(), false, false);
             }
-            Set<ChunkId> mine = reachOf.get(e.name());
-            // directory objects are not needed by the walk, but a listing needs them whole
-            for (ChunkId d : dirsOf.get(e.name())) {
-                if (!index.containsKey(d)) {
-                    continue; // reported as missing below
-                }
+            // directory objects are not needed by the walk, but a listing needs them whole; those
+            // that failed to decode in the walk are read again, after the index fixes of step 3
+            for (ChunkId d : r.badDirs()) {
                 String bad = dirErrors.computeIfAbsent(d, id -> {
                     try {
                         DirObject.decode(store.get(id));
@@ -177,12 +170,11 @@ public final class Fsck {
                     }
                 });
                 if (!bad.isEmpty()) {
-                    problem((e.isView() ? "view '" : "snapshot '") + e.name() + "' has an unreadable directory object: "
-                            + bad, false, false);
+                    problem(what + " has an unreadable directory object: " + bad, false, false);
                 }
             }
-            for (ChunkId id : mine) {
-                if (!index.containsKey(id)) {
+            for (ChunkId id : r.missing()) {
+                if (!index.containsKey(id)) { // a repair for an earlier name may have indexed it
                     Found f = found.get(id);
                     boolean fixable = f != null && intact(id, f);
                     if (fixable && repair) {
@@ -194,7 +186,6 @@ public final class Fsck {
                             + (fixable ? " (found intact in " + Packs.fileName(f.pack()) + ")" : ""), fixable, fixable && repair);
                 }
             }
-            reachable.addAll(mine);
         }
         // 5. view deltas without a catalog entry
         deltaIds.removeAll(viewIds);

@@ -16,6 +16,8 @@ import org.lmdbjava.Txn;
  * objects, blocks) and the direct references of a view's delta. Objects already in
  * {@code visited} are not descended into again, so shared pages are walked once per walk.
  * An unreadable object fails the walk (gc must never guess what it referred to).
+ * {@link ReachCheck} (fsck) and {@link Usage} (du) walk the same graph: a new kind of reference
+ * changes all three.
  */
 public final class Reachability {
     private final Store store;

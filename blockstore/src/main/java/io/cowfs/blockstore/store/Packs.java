@@ -271,7 +271,12 @@ public final class Packs implements AutoCloseable {
         byte[] raw;
         if (codec == CODEC_ZSTD) {
             raw = new byte[rawLen];
-            long n = Zstd.decompressByteArray(raw, 0, rawLen, buf.array(), payload, storedLen);
+            long n;
+            try {
+                n = Zstd.decompressByteArray(raw, 0, rawLen, buf.array(), payload, storedLen);
+            } catch (com.github.luben.zstd.ZstdException e) { // zstd-jni reports a damaged frame by throwing
+                throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + e.getMessage() + ") in " + at);
+            }
             if (Zstd.isError(n)) {
                 throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + Zstd.getErrorName(n) + ") in " + at);
             }

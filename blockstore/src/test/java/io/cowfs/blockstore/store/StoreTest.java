@@ -186,6 +186,32 @@ class StoreTest {
         }
     }
 
+    /** zstd itself may notice the damage first (it throws rather than return an error code): still a ChunkCorruptException. */
+    @Test
+    void aFlippedByteInACompressedPayloadIsAChunkCorruptException() throws Exception {
+        byte[] text = "compressible text, line after line\n".repeat(1800).getBytes();
+        ChunkId id;
+        ChunkLocation loc;
+        Path pack;
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            id = s.put(text);
+            commit(s);
+            loc = s.locate(id);
+            pack = s.packs().path(loc.pack());
+        }
+        assertTrue(loc.storedLen() < text.length / 4, "stored compressed: " + loc.storedLen());
+        for (long at : new long[] {loc.storedLen() - 1, loc.storedLen() / 2, 4}) {
+            flip(pack, loc.offset() + Packs.HEADER + at);
+            try (Store s = Store.open(dir())) {
+                StoreException.ChunkCorruptException e = assertThrows(StoreException.ChunkCorruptException.class, () -> s.get(id),
+                        "payload byte " + at + " flipped");
+                assertTrue(e.getMessage().contains("offset " + loc.offset()), e.getMessage());
+                assertEquals(1, Verifier.run(s, n -> { }).problems().size());
+            }
+            flip(pack, loc.offset() + Packs.HEADER + at); // back
+        }
+    }
+
     @Test
     void aDamagedHeaderOrATruncatedPackIsAChunkCorruptException() throws Exception {
         ChunkId first;

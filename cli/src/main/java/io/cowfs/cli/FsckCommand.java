@@ -73,7 +73,7 @@ final class FsckCommand extends Base {
     private int report(Store store, List<Fsck.Problem> indexProblems) throws Exception {
         Fsck.Report r;
         try (Progress bar = Progress.count("fsck", "steps")) {
-            bar.start(store.packs().list().size());
+            bar.start(store.packs().list().size() + new Catalog(store).list().size());
             r = new Fsck(store, repair && store.index().damage() == null).run(bar::step);
         }
         List<Fsck.Problem> problems = new ArrayList<>(indexProblems);

@@ -23,14 +23,15 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Damages the index of a real store in many ways (flipped bytes, one flipped byte, a page of
- * garbage, a zeroed page, a damaged meta page, a truncated file) and reads every file of a
+ * Damages the index of a real store in many ways (flipped bytes, one flipped bit, a page of
+ * garbage, a zeroed page, a damaged meta page, a truncated file, a node's size made huge), before
+ * the store is opened and (odd rounds) while it is open, and reads every file of a
  * snapshot and of a changed view through the same VFS a mount runs, in this process: nothing may
  * crash the JVM (liblmdb never sees an unchecked page), and every file either reads back exactly
  * or fails (EIO through FUSE); never other bytes.
  */
 class IndexDamageFuzzTest {
-    static final int ROUNDS = Integer.getInteger("cowfs.fuzzRounds", 48);
+    static final int ROUNDS = Integer.getInteger("cowfs.fuzzRounds", 56);
 
     @TempDir
     Path tmp;
@@ -86,6 +87,7 @@ class IndexDamageFuzzTest {
             lastPage = m.lastPage();
         }
         int detected = 0;
+        int atOpen = 0; // rounds that damaged the index before it was opened
         int failedReads = 0;
         int goodReads = 0;
         for (int round = 0; round < ROUNDS; round++) {
@@ -93,21 +95,34 @@ class IndexDamageFuzzTest {
             Path work = tmp.resolve("round" + round);
             copyTree(pristine, work);
             Path idx = work.resolve("index").resolve("data.mdb");
-            String how = damage(idx, round % 6, d, round % 6 == 1 ? viewLeaves : leaves, lastPage);
+            int kind = round % 7;
+            // odd rounds damage pages while the store is open and both trees are loaded, as a
+            // mount would be (then only lookups reach the index: SafeReader checks each page)
+            boolean afterOpen = round % 2 == 1 && (kind <= 3 || kind == 6);
+            List<Long> where = kind == 1 ? viewLeaves : leaves;
+            String how = afterOpen ? "(after open)" : damage(idx, kind, d, where, lastPage);
             try (Store s = Store.open(work)) {
                 detected += s.index().damage() != null ? 1 : 0;
+                Map<String, ViewFs> trees = new TreeMap<>();
                 for (var name : List.of("a", "v")) {
-                    CatalogEntry e;
                     try {
-                        e = new Catalog(s).find(name);
+                        CatalogEntry e = new Catalog(s).find(name);
+                        if (e != null) {
+                            trees.put(name, e.isView() ? ViewFs.view(s, e.root(), e.viewId(), true) : ViewFs.snapshot(s, e.root()));
+                        }
                     } catch (RuntimeException ex) {
-                        continue; // its catalog entry is unreadable: the name cannot be used
+                        failedReads++; // its catalog entry or delta is unreadable: the name cannot be used
                     }
-                    if (e == null) {
-                        continue;
-                    }
-                    Map<String, byte[]> expect = e.isView() ? view : snap;
-                    try (ViewFs fs = e.isView() ? ViewFs.view(s, e.root(), e.viewId(), true) : ViewFs.snapshot(s, e.root())) {
+                }
+                if (afterOpen) {
+                    how = damage(idx, kind, d, where, lastPage) + " after open";
+                    s.dropCache();
+                } else {
+                    atOpen++;
+                }
+                for (var t : trees.entrySet()) {
+                    Map<String, byte[]> expect = t.getKey().equals("v") ? view : snap;
+                    try (ViewFs fs = t.getValue()) {
                         for (var f : expect.entrySet()) {
                             byte[] got;
                             try {
@@ -116,21 +131,19 @@ class IndexDamageFuzzTest {
                                 failedReads++;
                                 continue;
                             }
-                            assertTrue(Arrays.equals(f.getValue(), got), "round " + round + " (" + how + "): " + name + "/"
+                            assertTrue(Arrays.equals(f.getValue(), got), "round " + round + " (" + how + "): " + t.getKey() + "/"
                                     + f.getKey() + " read back other bytes (" + got.length + " bytes, expected "
                                     + f.getValue().length + "); index damage: " + s.index().damage());
                             goodReads++;
                         }
-                    } catch (RuntimeException ex) {
-                        failedReads++; // the tree itself cannot be opened: every file of it fails
                     }
                 }
             }
             Fx.deleteTree(work);
         }
-        System.out.printf("index fuzz: %d rounds, damage detected at open in %d, %d reads exact, %d failed%n",
-                ROUNDS, detected, goodReads, failedReads);
-        assertTrue(detected >= ROUNDS / 2, "most damage is found when the index opens: " + detected + " of " + ROUNDS);
+        System.out.printf("index fuzz: %d rounds (%d damaged before open, found at open in %d), %d reads exact, %d failed%n",
+                ROUNDS, atOpen, detected, goodReads, failedReads);
+        assertTrue(detected >= atOpen / 2, "most damage is found when the index opens: " + detected + " of " + atOpen);
         assertTrue(goodReads > failedReads, "unaffected files still read: " + goodReads + " vs " + failedReads);
     }
 
@@ -178,6 +191,17 @@ class IndexDamageFuzzTest {
                     f.seek(at);
                     f.write(b);
                     return "meta page bytes at " + at + " overwritten";
+                }
+                case 6 -> {
+                    // one node's data size made huge, its key intact: a lookup of that key finds it
+                    f.seek(page * 4096 + 12);
+                    int lower = (f.read() | (f.read() << 8));
+                    int n = Math.max(1, (lower - 16) / 2);
+                    f.seek(page * 4096 + 16 + 2L * d.nextInt(n));
+                    int ptr = (f.read() | (f.read() << 8)) & 0xFFF;
+                    f.seek(page * 4096 + ptr);
+                    f.write(new byte[] {(byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0x7F});
+                    return "page " + page + ": a node's data size set to 2 GiB";
                 }
                 default -> {
                     long len = (2 + d.nextInt((int) Math.max(1, lastPage - 2))) * 4096L;

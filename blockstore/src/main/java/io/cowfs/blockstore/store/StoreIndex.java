@@ -87,6 +87,7 @@ public final class StoreIndex implements AutoCloseable {
             salvage = null;
         }
         env = opened;
+        reader = new SafeReader((salvage != null ? salvage.dir() : dir).resolve("data.mdb"));
         meta = open("meta");
         chunks = open("chunks");
         catalog = open("catalog");
@@ -342,8 +343,11 @@ public final class StoreIndex implements AutoCloseable {
      * native comparator: nativeCb false).
      */
     private Table open(String name) {
-        return new Table(env.openDbi(name, Arrays::compareUnsigned, false, DbiFlags.MDB_CREATE), name, sealed);
+        return new Table(env.openDbi(name, Arrays::compareUnsigned, false, DbiFlags.MDB_CREATE), name, sealed, reader);
     }
+
+    /** Point lookups of read transactions, in Java (see SafeReader). */
+    private final SafeReader reader;
 
     /**
      * The write transaction this thread is running, if any: a read inside it (gc's sweep reads

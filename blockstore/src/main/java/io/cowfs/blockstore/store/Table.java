@@ -25,11 +25,13 @@ public final class Table {
     private final Dbi<byte[]> dbi;
     private final String name;
     private final boolean sealed;
+    private final SafeReader reader;
 
-    Table(Dbi<byte[]> dbi, String name, boolean sealed) {
+    Table(Dbi<byte[]> dbi, String name, boolean sealed, SafeReader reader) {
         this.dbi = dbi;
         this.name = name;
         this.sealed = sealed;
+        this.reader = reader;
     }
 
     /** One entry: its key and its payload (the seal removed). */
@@ -42,6 +44,14 @@ public final class Table {
 
     /** The payload stored under key, or null. */
     public byte[] get(Txn<byte[]> txn, byte[] key) {
+        if (txn.isReadOnly()) {
+            // in Java, page by page checked: a page damaged since the index was opened fails this
+            // lookup instead of crashing the process in liblmdb
+            byte[] raw = reader.get(txn.getId(), name, key);
+            if (raw != SafeReader.FALLBACK) {
+                return raw == null ? null : unseal(key, raw);
+            }
+        }
         byte[] v = dbi.get(txn, key);
         return v == null ? null : unseal(key, v);
     }

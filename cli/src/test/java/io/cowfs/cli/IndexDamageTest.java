@@ -190,4 +190,35 @@ class IndexDamageTest {
         }
         noCrashReports();
     }
+
+    @Test
+    void damageWhileMountedIsEioForThoseFilesOnly() throws Exception {
+        assumeTrue(Cowfs.fuseAvailable(), "needs /dev/fuse");
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Map<String, byte[]> files = source(src);
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", src.toString(), "--name", "a").ok();
+            List<Long> pages = leafPages(c.store, "chunks");
+            try (Cowfs.Mounted a = c.mount("a")) {
+                // a mount in use: the tree has been listed (directories and inodes are cached), no file
+                // has been read, so every file's blocks are looked up in the index from now on
+                try (var walk = Files.walk(a.dir)) {
+                    assertEquals(files.size(), walk.filter(Files::isRegularFile).count());
+                }
+                garbage(c.store, pages.get(pages.size() / 2), 3);
+                List<String> failed = new java.util.ArrayList<>();
+                int eio = readAll(a.dir, files, failed);
+                assertTrue(eio > 0 && eio < files.size() / 2, "some, not most, files fail: " + eio + " of " + files.size());
+                assertTrue(Cowfs.isMounted(a.dir), "the mount is still up");
+                assertTrue(Files.isDirectory(a.dir.resolve("d0")), "and still answers");
+            }
+            Cowfs.Result f = c.run("fsck").fails(Main.EXIT_DAMAGED);
+            assertTrue(f.out().contains("page " + pages.get(pages.size() / 2) + " of the 'chunks' database"), f.out());
+            c.run("fsck", "--repair").ok();
+            try (Cowfs.Mounted a = c.mount("a")) {
+                assertEquals(0, readAll(a.dir, files, new java.util.ArrayList<>()), "every file reads after the repair");
+            }
+        }
+        noCrashReports();
+    }
 }

@@ -36,7 +36,7 @@ final class SafeReader {
     }
 
     /** The database roots of one transaction: name -> {root, depth}; main under "". */
-    private record Roots(long txnid, int psize, long lastPage, Map<String, long[]> dbs) {
+    private record Roots(long txnid, int slot, int psize, long lastPage, Map<String, long[]> dbs, boolean confirmed) {
     }
 
     SafeReader(Path file) {
@@ -50,14 +50,37 @@ final class SafeReader {
         if (r == null) {
             return FALLBACK;
         }
-        long[] root = r.dbs().get(db);
-        if (root == null) {
-            root = lookupDb(r, db);
+        byte[] v;
+        try {
+            long[] root = r.dbs().get(db);
             if (root == null) {
-                return null; // the database has no record yet: empty
+                root = lookupDb(r, db);
             }
+            v = root == null ? null : find(r, db, root[0], (int) root[1], key);
+        } catch (StoreException.IndexDamagedException e) {
+            if (!r.confirmed() && !stillThere(r)) {
+                return FALLBACK; // the meta slot was rewritten while it was read: not damage
+            }
+            throw e;
         }
-        return find(r, db, root[0], (int) root[1], key);
+        if (v == null && !r.confirmed() && !stillThere(r)) {
+            return FALLBACK;
+        }
+        return v;
+    }
+
+    /**
+     * True if the meta page these roots were read from still carries their transaction: then it
+     * was not being rewritten (by the second commit after it) while it was read. Roots read in a
+     * lookup that found its key are right (the key was there), and so are roots seen again later.
+     */
+    private boolean stillThere(Roots r) {
+        ByteBuffer m = slice((long) r.slot() * r.psize(), 160);
+        boolean there = m != null && m.getLong(144) == r.txnid();
+        if (there && roots == r) {
+            roots = new Roots(r.txnid(), r.slot(), r.psize(), r.lastPage(), r.dbs(), true);
+        }
+        return there;
     }
 
     private Roots roots(long txnid) {
@@ -86,7 +109,7 @@ final class SafeReader {
             }
             Map<String, long[]> dbs = new HashMap<>();
             dbs.put("", new long[] {mainRoot, mainDepth});
-            r = new Roots(txnid, psize, lastPage, dbs);
+            r = new Roots(txnid, slot, psize, lastPage, dbs, false);
             roots = r;
             return r;
         }
@@ -107,7 +130,7 @@ final class SafeReader {
         Map<String, long[]> dbs = new HashMap<>(r.dbs());
         dbs.put(db, root);
         if (roots == r) {
-            roots = new Roots(r.txnid(), r.psize(), r.lastPage(), dbs);
+            roots = new Roots(r.txnid(), r.slot(), r.psize(), r.lastPage(), dbs, r.confirmed());
         }
         return root;
     }

@@ -3,6 +3,7 @@ package io.cowfs.cli;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.gc.Fsck;
+import io.cowfs.blockstore.gc.LostAndFound;
 import io.cowfs.blockstore.view.ViewDelta;
 import io.cowfs.blockstore.store.Store;
 import java.nio.file.Path;
@@ -37,6 +38,12 @@ final class FsckCommand extends Base {
                             + " (the damaged one is kept as " + kept + "; delete it once satisfied)", true, true));
                     store.close();
                     store = storeOptions.open();
+                    if (catalogLost) {
+                        for (String n : LostAndFound.recover(store)) {
+                            indexProblems.add(new Fsck.Problem("a snapshot root no name refers to is named '" + n
+                                    + "' (a name lost with the catalog, or one removed before the damage)", true, true));
+                        }
+                    }
                 }
             }
             return report(store, indexProblems);
@@ -44,6 +51,9 @@ final class FsckCommand extends Base {
             store.close();
         }
     }
+
+    /** Set when the damaged index lost catalog entries: --repair then names unnamed snapshot roots. */
+    private boolean catalogLost;
 
     /** What a salvage found: each damaged page, and per database how many entries were lost. */
     private List<Fsck.Problem> indexDamage(Store store) {
@@ -54,6 +64,9 @@ final class FsckCommand extends Base {
         }
         for (String db : List.of("catalog", "vinode", "vdirent", "vblock", "meta", "chunks")) {
             long[] c = walk.counts.get(db);
+            if (db.equals("catalog") && (c == null || c[0] < c[1])) {
+                catalogLost = true;
+            }
             if (c == null) {
                 out.add(new Fsck.Problem("index: the record of the '" + db + "' database lay on a damaged page;"
                         + (db.equals("chunks") ? "" : " its entries are lost"), false, false));

@@ -221,4 +221,30 @@ class IndexDamageTest {
         }
         noCrashReports();
     }
+
+    @Test
+    void aLostIndexIsRebuiltFromThePacks() throws Exception {
+        assumeTrue(Cowfs.fuseAvailable(), "needs /dev/fuse");
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Map<String, byte[]> files = source(src);
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", src.toString(), "--name", "a").ok();
+            Fx.deleteTree(c.store.resolve("index"));
+            // LMDB would make a new empty index, and gc would then reclaim everything: it is damage
+            Cowfs.Result list = c.run("list").ok();
+            assertTrue(list.err().contains("missing"), list.err());
+            Cowfs.Result gc = c.run("gc").fails(Main.EXIT_DAMAGED);
+            assertTrue(gc.err().contains("fsck --repair"), gc.err());
+            Cowfs.Result rep = c.run("fsck", "--repair").fails(Main.EXIT_DAMAGED); // the name itself is lost
+            assertTrue(rep.out().contains("lost+found-"), rep.out());
+            String name = rep.out().lines().filter(l -> l.contains("lost+found-")).findFirst().orElseThrow()
+                    .replaceAll(".*'(lost\\+found-[0-9a-f]+)'.*", "$1");
+            c.run("fsck").ok();
+            try (Cowfs.Mounted m = c.mount(name)) {
+                assertEquals(0, readAll(m.dir, files, new java.util.ArrayList<>()), "every file of the recovered snapshot");
+            }
+            c.run("fork", name, "--name", "again").ok();
+        }
+        noCrashReports();
+    }
 }

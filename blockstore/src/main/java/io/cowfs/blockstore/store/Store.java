@@ -56,12 +56,12 @@ public final class Store implements AutoCloseable {
     private Map<ChunkId, ChunkLocation> pending = new HashMap<>(); // guarded by pendingLock
     private Map<ChunkId, byte[]> hits = new HashMap<>(); // guarded by pendingLock: dedup hits since the last commit
 
-    private Store(Path dir, int blockSize, long cacheBytes, int format) {
+    private Store(Path dir, int blockSize, long cacheBytes, int format, boolean existing) {
         this.dir = dir;
         this.blockSize = blockSize;
         this.format = format;
         this.useLock = UseLock.acquire(dir);
-        this.index = new StoreIndex(dir.resolve("index"), format >= 2);
+        this.index = new StoreIndex(dir.resolve("index"), format >= 2, existing);
         this.packs = new Packs(dir.resolve("packs"));
         if (index.damage() != null) {
             recovered = recoverLocations();
@@ -101,7 +101,7 @@ public final class Store implements AutoCloseable {
             try (OutputStream out = Files.newOutputStream(tmp)) {
                 p.store(out, "cowfs store: do not edit (docs/FORMAT.md)");
             }
-            Store s = new Store(dir, blockSize, 32L << 20, FORMAT);
+            Store s = new Store(dir, blockSize, 32L << 20, FORMAT, false);
             s.index.write(txn -> {
                 s.index.meta.put(txn, bytes("format"), StoreIndex.longKey(FORMAT));
                 return null;
@@ -152,7 +152,7 @@ public final class Store implements AutoCloseable {
         } catch (IOException e) {
             throw Packs.failure("cannot prepare " + dir, e);
         }
-        Store s = new Store(dir, bs, cacheBytes, format);
+        Store s = new Store(dir, bs, cacheBytes, format, true);
         s.ensureReserve();
         return s;
     }

@@ -43,10 +43,15 @@ public final class StoreIndex implements AutoCloseable {
 
     /** The index of a store of the current format (sealed values). */
     public StoreIndex(Path dir) {
-        this(dir, true);
+        this(dir, true, false);
     }
 
-    public StoreIndex(Path dir, boolean sealed) {
+    /**
+     * @param sealed    values carry a checksum (format 2 and later)
+     * @param mustExist the store exists already: a missing index is damage (LMDB would quietly
+     *                  make an empty one, and the store would look empty to gc)
+     */
+    public StoreIndex(Path dir, boolean sealed, boolean mustExist) {
         this.dir = dir;
         this.sealed = sealed;
         try {
@@ -63,7 +68,7 @@ public final class StoreIndex implements AutoCloseable {
         Env<byte[]> opened = null;
         // liblmdb trusts the meta pages when it opens the file (a bad page size in meta 0 makes it
         // read past the end of its map): they are checked first, then every tree below them
-        String found = checkMetas(dataFile().toPath());
+        String found = mustExist && !Files.exists(dataFile().toPath()) ? "the file is missing" : checkMetas(dataFile().toPath());
         if (found == null) {
             try {
                 opened = create().open(dir.toFile(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);

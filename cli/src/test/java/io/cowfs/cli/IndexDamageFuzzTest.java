@@ -147,6 +147,75 @@ class IndexDamageFuzzTest {
         assertTrue(goodReads > failedReads, "unaffected files still read: " + goodReads + " vs " + failedReads);
     }
 
+    /**
+     * Damage under a view that is being written: each write's path through the index is checked
+     * in Java before liblmdb descends it, so a write either works or fails (EIO through FUSE);
+     * the process never dies. Then the damage is found at the next open.
+     */
+    @Test
+    void writesAfterDamageFailOrWorkNeverCrash() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Map<String, byte[]> snap = new TreeMap<>();
+        for (int i = 0; i < 120; i++) {
+            snap.put("d" + (i % 4) + "/f" + i, Fx.random(i, 200 + 40 * i));
+        }
+        Fx.writeTree(src, snap);
+        Cowfs c = new Cowfs(tmp);
+        c.run("import", src.toString(), "--name", "a").ok();
+        c.run("fork", "a", "--name", "v").ok();
+        Fx.inView(c.store, "v", fs -> {
+            for (int i = 0; i < 120; i += 3) {
+                fs.put("d" + (i % 4) + "/f" + i, Fx.random(500 + i, 3000));
+            }
+        });
+        List<Long> leaves = new ArrayList<>();
+        long lastPage;
+        try (LmdbPages pages = LmdbPages.open(c.store.resolve("index").resolve("data.mdb"))) {
+            LmdbPages.Meta m = pages.newest();
+            pages.walk(m, false, true).leafPages.forEach((db, l) -> {
+                if (!db.equals("meta")) {
+                    leaves.addAll(l);
+                }
+            });
+            lastPage = m.lastPage();
+        }
+        int failed = 0;
+        int worked = 0;
+        int found = 0;
+        for (int round = 0; round < ROUNDS / 2; round++) {
+            Random d = new Random(1000 + round);
+            Path work = tmp.resolve("w" + round);
+            copyTree(c.store, work);
+            Path idx = work.resolve("index").resolve("data.mdb");
+            try (Store s = Store.open(work)) {
+                CatalogEntry e = new Catalog(s).get("v");
+                ViewFs fs = ViewFs.view(s, e.root(), e.viewId(), false);
+                damage(idx, round % 2 == 0 ? 2 : 6, d, leaves, lastPage);
+                Fx.Vfs v = new Fx.Vfs(fs);
+                for (int i = 0; i < 120; i += 7) {
+                    try {
+                        v.put("d" + (i % 4) + "/f" + i, Fx.random(9000 + i, 70_000));
+                        worked++;
+                    } catch (RuntimeException ex) {
+                        failed++;
+                    }
+                }
+                try {
+                    fs.close();
+                } catch (RuntimeException ex) {
+                    failed++;
+                }
+            }
+            try (Store s = Store.open(work)) {
+                found += s.index().damage() != null ? 1 : 0;
+            }
+            Fx.deleteTree(work);
+        }
+        System.out.printf("index fuzz (writes): %d rounds, %d writes worked, %d failed, damage found at the next open in %d%n",
+                ROUNDS / 2, worked, failed, found);
+        assertTrue(failed > 0, "some writes met the damage");
+    }
+
     /** Applies one kind of damage; says what it did. */
     private static String damage(Path idx, int kind, Random d, List<Long> leaves, long lastPage) throws IOException {
         try (RandomAccessFile f = new RandomAccessFile(idx.toFile(), "rw")) {

@@ -32,7 +32,8 @@ final class SafeReader {
     private volatile Mapping map;
     private volatile Roots roots;
 
-    private record Mapping(long size, ByteBuffer[] windows) {
+    /** Mapped segments: segments[i] covers the file from starts[i]; size = bytes mapped. */
+    private record Mapping(long size, long[] starts, ByteBuffer[] segments) {
     }
 
     /** The database roots of one transaction: name -> {root, depth}; main under "". */
@@ -41,12 +42,113 @@ final class SafeReader {
 
     SafeReader(Path file) {
         this.file = file;
-        this.map = new Mapping(0, new ByteBuffer[0]);
+        this.map = new Mapping(0, new long[0], new ByteBuffer[0]);
     }
 
     /** The raw value of key in db as of txnid, null if absent, or FALLBACK. */
     byte[] get(long txnid, String db, byte[] key) {
-        Roots r = roots(txnid);
+        return get(txnid, db, key, false);
+    }
+
+    /**
+     * The check before a write: the path to key as get takes it, and on each page of it every
+     * node, not only those a search looks at (liblmdb reads them all when it splits or moves
+     * them). Pages are checked once per transaction.
+     */
+    void checkWritePath(Object txn, long baseTxnid, String db, byte[] key) {
+        scope.set(txn);
+        try {
+            get(baseTxnid, db, key, true);
+        } finally {
+            scope.remove();
+        }
+    }
+
+    /** The transaction a full check runs for: checked pages are remembered within it only. */
+    private final ThreadLocal<Object> scope = new ThreadLocal<>();
+
+    /**
+     * Checks, fully, every page a cursor over [lo, hi) (null = unbounded, hi exclusive) will read
+     * as of txnid: the branch pages above the range and every leaf in it.
+     */
+    void checkRange(Object txn, long txnid, String db, byte[] lo, byte[] hi) {
+        scope.set(txn);
+        try {
+            Roots r = roots(txnid);
+            if (r == null) {
+                return; // the transaction's meta page is gone: nothing to check against
+            }
+            long[] root = r.dbs().get(db);
+            if (root == null) {
+                root = lookupDb(r, db);
+            }
+            if (root != null && root[0] != LmdbPages.P_INVALID) {
+                visit(r, db, root[0], 1, (int) root[1], lo, hi);
+            }
+        } catch (InternalError e) {
+            throw damaged("the file is shorter than its meta page says (" + e.getMessage() + ")");
+        } finally {
+            scope.remove();
+        }
+    }
+
+    private void visit(Roots r, String db, long pg, int level, int depth, byte[] lo, byte[] hi) {
+        int psize = r.psize();
+        if (pg < 2 || pg > r.lastPage() || level > 32) {
+            throw damaged(db, pg, "page number out of range");
+        }
+        ByteBuffer p = slice(pg * psize, psize);
+        if (p == null || p.getLong(0) != pg) {
+            throw damaged(db, pg, "its header names another page");
+        }
+        int flags = LmdbPages.u16(p, 10) & ~LmdbPages.P_DIRTY;
+        boolean leaf = flags == LmdbPages.P_LEAF;
+        if ((!leaf && flags != LmdbPages.P_BRANCH) || leaf != (level == depth)) {
+            throw damaged(db, pg, "not the branch or leaf page it should be");
+        }
+        int lower = LmdbPages.u16(p, 12);
+        int upper = LmdbPages.u16(p, 14);
+        if (lower < LmdbPages.PAGEHDRSZ + 2 || (lower & 1) != 0 || lower > upper || upper > psize) {
+            throw damaged(db, pg, "bad free-space bounds");
+        }
+        int n = (lower - LmdbPages.PAGEHDRSZ) >> 1;
+        checkAll(r, db, pg, p, n, leaf, upper, psize);
+        if (leaf) {
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            // child i holds keys in [key i, key i+1); key 0 is implicit (the parent's bound)
+            if (i + 1 < n && lo != null && compare(p, node(p, db, pg, i + 1, upper, psize), lo) <= 0) {
+                continue; // wholly below the range
+            }
+            // the first child wholly above the range is read too: a cursor reads the entry after
+            // the range's last one to see that it is past the end
+            boolean above = i > 0 && hi != null && compare(p, node(p, db, pg, i, upper, psize), hi) >= 0;
+            int ptr = node(p, db, pg, i, upper, psize);
+            long child = LmdbPages.u16(p, ptr) | ((long) LmdbPages.u16(p, ptr + 2) << 16) | ((long) LmdbPages.u16(p, ptr + 4) << 32);
+            visit(r, db, child, level + 1, depth, lo, hi);
+            if (above) {
+                break;
+            }
+        }
+    }
+
+    /**
+     * Pages fully checked within one transaction (many puts of one commit share their paths).
+     * Never longer: a page damaged after a check must be seen by the next transaction's check.
+     */
+    private record Checked(Object txn, java.util.Set<Long> pages) {
+    }
+
+    private volatile Checked checked = new Checked(null, java.util.Set.of());
+
+    private byte[] get(long txnid, String db, byte[] key, boolean full) {
+        Roots r;
+        try {
+            r = roots(txnid);
+        } catch (InternalError e) {
+            throw damaged("the file is shorter than its meta pages (" + e.getMessage() + ")");
+        }
         if (r == null) {
             return FALLBACK;
         }
@@ -56,12 +158,14 @@ final class SafeReader {
             if (root == null) {
                 root = lookupDb(r, db);
             }
-            v = root == null ? null : find(r, db, root[0], (int) root[1], key);
+            v = root == null ? null : find(r, db, root[0], (int) root[1], key, full);
         } catch (StoreException.IndexDamagedException e) {
             if (!r.confirmed() && !stillThere(r)) {
                 return FALLBACK; // the meta slot was rewritten while it was read: not damage
             }
             throw e;
+        } catch (InternalError e) {
+            throw damaged("the file is shorter than its meta page says (" + e.getMessage() + ")");
         }
         if (v == null && !r.confirmed() && !stillThere(r)) {
             return FALLBACK;
@@ -118,7 +222,7 @@ final class SafeReader {
 
     private long[] lookupDb(Roots r, String db) {
         long[] main = r.dbs().get("");
-        byte[] rec = find(r, "(main)", main[0], (int) main[1], db.getBytes(StandardCharsets.UTF_8));
+        byte[] rec = find(r, "(main)", main[0], (int) main[1], db.getBytes(StandardCharsets.UTF_8), false);
         if (rec == null) {
             return null;
         }
@@ -135,7 +239,7 @@ final class SafeReader {
         return root;
     }
 
-    private byte[] find(Roots r, String db, long root, int depth, byte[] key) {
+    private byte[] find(Roots r, String db, long root, int depth, byte[] key, boolean full) {
         if (root == LmdbPages.P_INVALID) {
             return null;
         }
@@ -163,6 +267,9 @@ final class SafeReader {
                 throw damaged(db, pg, "bad free-space bounds");
             }
             int n = (lower - LmdbPages.PAGEHDRSZ) >> 1;
+            if (full) {
+                checkAll(r, db, pg, p, n, leaf, upper, psize);
+            }
             if (!leaf) {
                 int lo = 1;
                 int hi = n - 1;
@@ -196,6 +303,45 @@ final class SafeReader {
             }
             return null;
         }
+    }
+
+    private void checkAll(Roots r, String db, long pg, ByteBuffer p, int n, boolean leaf, int upper, int psize) {
+        Object txn = scope.get();
+        Checked c = checked;
+        if (c.txn() != txn || txn == null) {
+            c = new Checked(txn, java.util.concurrent.ConcurrentHashMap.newKeySet());
+            checked = c;
+        }
+        if (c.pages().contains(pg)) {
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            int ptr = node(p, db, pg, i, upper, psize);
+            int ksize = LmdbPages.u16(p, ptr + 6);
+            long lo16 = LmdbPages.u16(p, ptr);
+            long hi16 = LmdbPages.u16(p, ptr + 2);
+            int nflags = LmdbPages.u16(p, ptr + 4);
+            if (!leaf) {
+                long child = lo16 | (hi16 << 16) | ((long) nflags << 32);
+                if (child < 2 || child > r.lastPage()) {
+                    throw damaged(db, pg, "node " + i + " names page " + child);
+                }
+                continue;
+            }
+            long dsize = lo16 | (hi16 << 16);
+            boolean big = (nflags & LmdbPages.F_BIGDATA) != 0;
+            if ((nflags & ~(LmdbPages.F_BIGDATA | LmdbPages.F_SUBDATA)) != 0
+                    || (big ? ptr + 8 + ksize + 8 > psize : ptr + 8 + ksize + dsize > psize)) {
+                throw damaged(db, pg, "node " + i + " does not fit its page");
+            }
+            if (big) {
+                long opg = p.getLong(ptr + 8 + ksize);
+                if (opg < 2 || opg > r.lastPage()) {
+                    throw damaged(db, pg, "node " + i + " names overflow page " + opg);
+                }
+            }
+        }
+        c.pages().add(pg);
     }
 
     /** Offset of node i, checked to lie inside the page with its key. */
@@ -263,7 +409,7 @@ final class SafeReader {
         return ksize - key.length;
     }
 
-    /** len bytes at off, or null if the file does not reach that far. */
+    /** len bytes at off (never across two pages), or null if the file does not reach that far. */
     private ByteBuffer slice(long off, int len) {
         Mapping m = map;
         if (off + len > m.size()) {
@@ -272,11 +418,25 @@ final class SafeReader {
                 return null;
             }
         }
-        int w = (int) (off >>> WINDOW_SHIFT);
-        int at = (int) (off & ((1L << WINDOW_SHIFT) - 1));
-        return m.windows()[w].slice(at, len).order(ByteOrder.LITTLE_ENDIAN);
+        long[] starts = m.starts();
+        int i = java.util.Arrays.binarySearch(starts, off);
+        if (i < 0) {
+            i = -i - 2;
+        }
+        ByteBuffer seg = m.segments()[i];
+        int at = (int) (off - starts[i]);
+        if (at + len > seg.limit()) {
+            return null; // across two segments: only a damaged page number can ask for that
+        }
+        return seg.slice(at, len).order(ByteOrder.LITTLE_ENDIAN);
     }
 
+    /**
+     * Maps what the file has grown by since the last mapping as one more segment, so that pages
+     * already faulted in stay mapped (the index grows with every commit; remapping it whole each
+     * time would fault every page in again). After 64 segments the whole file is mapped afresh.
+     * Mappings are never unmapped here: another thread may be reading one; the GC does it.
+     */
     private synchronized Mapping remap(long need) {
         Mapping m = map;
         if (need <= m.size()) {
@@ -284,13 +444,23 @@ final class SafeReader {
         }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
-            int n = (int) ((size + (1L << WINDOW_SHIFT) - 1) >>> WINDOW_SHIFT);
-            ByteBuffer[] w = new ByteBuffer[n];
-            for (int i = 0; i < n; i++) {
-                long start = (long) i << WINDOW_SHIFT;
-                w[i] = ch.map(FileChannel.MapMode.READ_ONLY, start, Math.min(1L << WINDOW_SHIFT, size - start));
+            if (size <= m.size()) {
+                return m;
             }
-            m = new Mapping(size, w);
+            long from = m.starts().length >= 64 ? 0 : m.size();
+            java.util.List<Long> starts = new java.util.ArrayList<>();
+            java.util.List<ByteBuffer> segs = new java.util.ArrayList<>();
+            if (from > 0) {
+                for (int i = 0; i < m.starts().length; i++) {
+                    starts.add(m.starts()[i]);
+                    segs.add(m.segments()[i]);
+                }
+            }
+            for (long start = from; start < size; start += 1L << WINDOW_SHIFT) {
+                starts.add(start);
+                segs.add(ch.map(FileChannel.MapMode.READ_ONLY, start, Math.min(1L << WINDOW_SHIFT, size - start)));
+            }
+            m = new Mapping(size, starts.stream().mapToLong(Long::longValue).toArray(), segs.toArray(new ByteBuffer[0]));
             map = m;
             return m;
         } catch (IOException e) {

@@ -51,22 +51,39 @@ public final class Table {
             if (raw != SafeReader.FALLBACK) {
                 return raw == null ? null : unseal(key, raw);
             }
+        } else {
+            checkPath(txn, key);
         }
         byte[] v = dbi.get(txn, key);
         return v == null ? null : unseal(key, v);
     }
 
     public void put(Txn<byte[]> txn, byte[] key, byte[] val) {
+        checkPath(txn, key);
         dbi.put(txn, key, seal(key, val));
     }
 
     /** As LMDB's put with flags: false if MDB_NOOVERWRITE found the key present. */
     public boolean put(Txn<byte[]> txn, byte[] key, byte[] val, PutFlags... flags) {
+        checkPath(txn, key);
         return dbi.put(txn, key, seal(key, val), flags);
     }
 
     public boolean delete(Txn<byte[]> txn, byte[] key) {
+        checkPath(txn, key);
         return dbi.delete(txn, key);
+    }
+
+    /**
+     * Before liblmdb descends to key in a write transaction, the same descent through the last
+     * committed pages (the transaction's base, which no other writer can replace meanwhile) is
+     * checked in Java: a page damaged since the index was opened aborts this write with
+     * IndexDamagedException instead of crashing the process.
+     */
+    private void checkPath(Txn<byte[]> txn, byte[] key) {
+        if (!txn.isReadOnly()) {
+            reader.checkWritePath(txn, txn.getId() - 1, name, key);
+        }
     }
 
     public Stat stat(Txn<byte[]> txn) {
@@ -80,6 +97,11 @@ public final class Table {
 
     /** The entries in range, in key order; the cursor is closed when the loop ends. */
     public Iterable<Entry> iterate(Txn<byte[]> txn, KeyRange<byte[]> range) {
+        if (range.getType() != org.lmdbjava.KeyRangeType.FORWARD_ALL) {
+            // a bounded scan (a view's entries: loading it, truncating a file) can run in a
+            // long-lived mount: its pages are checked in Java first, as of the snapshot it reads
+            reader.checkRange(txn, txn.isReadOnly() ? txn.getId() : txn.getId() - 1, name, range.getStart(), range.getStop());
+        }
         return () -> new Iterator<>() {
             private final CursorIterable<byte[]> it = dbi.iterate(txn, range);
             private final Iterator<CursorIterable.KeyVal<byte[]>> in = it.iterator();

@@ -186,6 +186,18 @@ public final class Packs implements AutoCloseable {
         releaseRetired();
     }
 
+    /**
+     * Finishes the pack being appended to if it holds at least minBytes: gc cannot compact a pack
+     * a process still appends to, so a long-lived mount would otherwise keep up to ROLLOVER bytes
+     * of dead records. The next append starts a new pack.
+     */
+    public synchronized void rollover(long minBytes) {
+        if (writer != null && writer.size >= minBytes) {
+            retired.add(writer); // locked until its records are committed, as at any rollover
+            writer = null;
+        }
+    }
+
     /** Unlocks finished packs; the store calls this once nothing it appended is uncommitted. */
     public synchronized void releaseRetired() {
         for (Writer w : retired) {

@@ -451,6 +451,19 @@ public final class Store implements AutoCloseable {
         cache.invalidateAll();
     }
 
+    /**
+     * Finishes this process's pack if it holds at least minBytes and unlocks it once nothing in
+     * it is uncommitted (a mount, asked by gc after persisting: see docs/GC.md).
+     */
+    public void rollover(long minBytes) {
+        synchronized (pendingLock) {
+            packs.rollover(minBytes);
+            if (pending.isEmpty()) {
+                packs.releaseRetired();
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- damaged index
 
     /**

@@ -15,9 +15,14 @@ import java.nio.file.Path;
  * A mount's control socket ({@code run/vID.sock}). One request per connection, one line each:
  * {@code persist} makes the mount persist every write that has returned, then answers
  * {@code ok} (or {@code error MESSAGE}). {@code cowfs snapshot} uses it before freezing a
- * mounted view.
+ * mounted view. {@code rollover} persists too, then finishes the mount's pack if it holds at
+ * least {@link #ROLLOVER_MIN} bytes, so that gc may compact it ({@code cowfs gc} asks every
+ * writable mount first).
  */
 public final class ControlServer implements AutoCloseable {
+    /** A mount's pack smaller than this is left as it is: at most this much dead data waits for gc. */
+    public static final long ROLLOVER_MIN = Long.getLong("cowfs.mount.rolloverMin", 4L << 20);
+
     private final ServerSocketChannel server;
     private final Path path;
     private final Thread thread;
@@ -40,6 +45,10 @@ public final class ControlServer implements AutoCloseable {
                 try {
                     if (cmd.equals("persist")) {
                         vfs.persistAll();
+                        reply = "ok";
+                    } else if (cmd.equals("rollover")) {
+                        vfs.persistAll();
+                        vfs.store().rollover(ROLLOVER_MIN);
                         reply = "ok";
                     } else {
                         reply = "error unknown command " + cmd;

@@ -190,4 +190,29 @@ class GcIT {
             }
         }
     }
+
+    /** Every writing process starts its own pack; gc merges small, mostly live ones once there are many. */
+    @Test
+    void manySmallPacksAreMerged() throws Exception {
+        try (Cowfs c = new Cowfs(tmp)) {
+            Map<String, Map<String, String>> trees = new LinkedHashMap<>();
+            for (int i = 0; i < 12; i++) {
+                Path d = Files.createDirectories(tmp.resolve("small" + i));
+                Files.write(d.resolve("f"), Fx.random(300 + i, 20_000));
+                c.run("import", d.toString(), "--name", "s" + i).ok();
+                trees.put("s" + i, Fx.hashTree(d));
+            }
+            int before = Fx.packs(c.store).size();
+            assertTrue(before >= 12, "one pack per import: " + before);
+            c.run("gc").ok();
+            int after = Fx.packs(c.store).size();
+            assertTrue(after <= 2, "small packs merged: " + before + " -> " + after);
+            for (var t : trees.entrySet()) {
+                assertEquals(t.getValue(), Fx.exported(c, t.getKey()), t.getKey());
+            }
+            c.run("fsck").ok();
+            c.run("gc").ok();
+            assertEquals(after, Fx.packs(c.store).size(), "a second gc leaves them be");
+        }
+    }
 }

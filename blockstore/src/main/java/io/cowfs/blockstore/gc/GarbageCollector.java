@@ -33,6 +33,13 @@ import java.util.function.LongConsumer;
 public final class GarbageCollector {
     static final double REWRITE_BELOW = 0.6;
     /**
+     * Every process that writes starts a pack of its own, so a busy store gathers many small,
+     * mostly live packs that the REWRITE_BELOW rule never touches. When more than MAX_SMALL packs
+     * under SMALL bytes are not being appended to, gc merges them all into its own pack.
+     */
+    static final long SMALL = 4L << 20;
+    static final int MAX_SMALL = 8;
+    /**
      * A finished pack (its writer closed it at rollover) may still hold records its writer has
      * appended but not yet committed; the index does not name them, so compaction must not drop
      * them. Writers that may hold such records: processes holding a lease (import, snapshot,
@@ -196,6 +203,19 @@ public final class GarbageCollector {
             liveOf.put(packId, live);
         }
         order.sort(java.util.Comparator.comparingLong(liveOf::get));
+        Set<Long> merge = new HashSet<>();
+        for (long packId : order) {
+            try {
+                if (Files.size(packs.path(packId)) < SMALL && !packs.isLive(packId)) {
+                    merge.add(packId);
+                }
+            } catch (IOException e) {
+                // deleted meanwhile
+            }
+        }
+        if (merge.size() <= MAX_SMALL) {
+            merge.clear();
+        }
         for (long packId : order) {
             progress.accept(1);
             if (packs.isLive(packId)) {
@@ -209,7 +229,7 @@ public final class GarbageCollector {
             }
             List<Map.Entry<ChunkId, ChunkLocation>> entries = byPack.getOrDefault(packId, List.of());
             long liveBytes = liveOf.get(packId);
-            if (!entries.isEmpty() && liveBytes >= REWRITE_BELOW * size) {
+            if (!entries.isEmpty() && liveBytes >= REWRITE_BELOW * size && !merge.contains(packId)) {
                 continue;
             }
             if (mayHoldPending(packId, size, entries, sweptAt.getOrDefault(packId, Set.of()), writers)) {

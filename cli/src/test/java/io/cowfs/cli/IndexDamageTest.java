@@ -28,8 +28,33 @@ class IndexDamageTest {
     @TempDir
     Path tmp;
 
-    /** A snapshot of 300 small files plus a few big ones, and a view that changed some of them. */
-    private Map<String, byte[]> source(Path src) throws IOException {
+    private Path src;
+    /** What snapshot 'a' holds. */
+    private Map<String, byte[]> files;
+
+    @org.junit.jupiter.api.BeforeEach
+    void source() throws IOException {
+        assumeTrue(Cowfs.fuseAvailable(), "needs /dev/fuse");
+        src = Files.createDirectories(tmp.resolve("src"));
+        files = source(src);
+    }
+
+    @org.junit.jupiter.api.AfterEach
+    void noCrashReports() throws IOException {
+        try (var s = Files.list(Path.of("."))) {
+            assertFalse(s.anyMatch(p -> p.getFileName().toString().startsWith("hs_err_pid")), "a crash report left behind");
+        }
+    }
+
+    /** A store with the source imported as snapshot 'a'. */
+    private Cowfs imported() {
+        Cowfs c = new Cowfs(tmp);
+        c.run("import", src.toString(), "--name", "a").ok();
+        return c;
+    }
+
+    /** 300 small files plus a few big ones. */
+    private static Map<String, byte[]> source(Path src) throws IOException {
         Random r = new Random(7);
         Map<String, byte[]> files = new TreeMap<>();
         for (int i = 0; i < 300; i++) {
@@ -74,19 +99,9 @@ class IndexDamageTest {
         return failed.size();
     }
 
-    private static void noCrashReports() throws IOException {
-        try (var s = Files.list(Path.of("."))) {
-            assertFalse(s.anyMatch(p -> p.getFileName().toString().startsWith("hs_err_pid")), "a crash report left behind");
-        }
-    }
-
     @Test
     void damagedChunkPagesAreNamedAndLoseNothing() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "needs /dev/fuse");
-        Path src = Files.createDirectories(tmp.resolve("src"));
-        Map<String, byte[]> files = source(src);
-        try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", src.toString(), "--name", "a").ok();
+        try (Cowfs c = imported()) {
             c.run("fork", "a", "--name", "v").ok();
             Map<String, byte[]> view = new TreeMap<>(files);
             try (Cowfs.Mounted m = c.mount("v")) {
@@ -141,16 +156,11 @@ class IndexDamageTest {
             }
             c.run("fsck").ok();
         }
-        noCrashReports();
     }
 
     @Test
     void lostViewChangesReadAsEioUntilTheViewIsRemoved() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "needs /dev/fuse");
-        Path src = Files.createDirectories(tmp.resolve("src"));
-        Map<String, byte[]> files = source(src);
-        try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", src.toString(), "--name", "a").ok();
+        try (Cowfs c = imported()) {
             c.run("fork", "a", "--name", "v").ok();
             Map<String, byte[]> view = new TreeMap<>(files);
             Fx.inView(c.store, "v", fs -> {
@@ -188,16 +198,11 @@ class IndexDamageTest {
             c.run("gc").ok();
             c.run("fsck").ok();
         }
-        noCrashReports();
     }
 
     @Test
     void damageWhileMountedIsEioForThoseFilesOnly() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "needs /dev/fuse");
-        Path src = Files.createDirectories(tmp.resolve("src"));
-        Map<String, byte[]> files = source(src);
-        try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", src.toString(), "--name", "a").ok();
+        try (Cowfs c = imported()) {
             List<Long> pages = leafPages(c.store, "chunks");
             try (Cowfs.Mounted a = c.mount("a")) {
                 // a mount in use: the tree has been listed (directories and inodes are cached), no file
@@ -219,16 +224,11 @@ class IndexDamageTest {
                 assertEquals(0, readAll(a.dir, files, new java.util.ArrayList<>()), "every file reads after the repair");
             }
         }
-        noCrashReports();
     }
 
     @Test
     void aLostIndexIsRebuiltFromThePacks() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "needs /dev/fuse");
-        Path src = Files.createDirectories(tmp.resolve("src"));
-        Map<String, byte[]> files = source(src);
-        try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", src.toString(), "--name", "a").ok();
+        try (Cowfs c = imported()) {
             Fx.deleteTree(c.store.resolve("index"));
             // LMDB would make a new empty index, and gc would then reclaim everything: it is damage
             Cowfs.Result list = c.run("list").ok();
@@ -245,6 +245,5 @@ class IndexDamageTest {
             }
             c.run("fork", name, "--name", "again").ok();
         }
-        noCrashReports();
     }
 }

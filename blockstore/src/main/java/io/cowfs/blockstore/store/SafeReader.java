@@ -94,23 +94,10 @@ final class SafeReader {
 
     private void visit(Roots r, String db, long pg, int level, int depth, byte[] lo, byte[] hi) {
         int psize = r.psize();
-        if (pg < 2 || pg > r.lastPage() || level > 32) {
-            throw damaged(db, pg, "page number out of range");
-        }
-        ByteBuffer p = slice(pg * psize, psize);
-        if (p == null || p.getLong(0) != pg) {
-            throw damaged(db, pg, "its header names another page");
-        }
-        int flags = LmdbPages.u16(p, 10) & ~LmdbPages.P_DIRTY;
-        boolean leaf = flags == LmdbPages.P_LEAF;
-        if ((!leaf && flags != LmdbPages.P_BRANCH) || leaf != (level == depth)) {
-            throw damaged(db, pg, "not the branch or leaf page it should be");
-        }
-        int lower = LmdbPages.u16(p, 12);
+        ByteBuffer p = page(r, db, pg, level, depth);
+        boolean leaf = level == depth;
         int upper = LmdbPages.u16(p, 14);
-        if (lower < LmdbPages.PAGEHDRSZ + 2 || (lower & 1) != 0 || lower > upper || upper > psize) {
-            throw damaged(db, pg, "bad free-space bounds");
-        }
+        int lower = LmdbPages.u16(p, 12);
         int n = (lower - LmdbPages.PAGEHDRSZ) >> 1;
         checkAll(r, db, pg, p, n, leaf, upper, psize);
         if (leaf) {
@@ -246,26 +233,10 @@ final class SafeReader {
         int psize = r.psize();
         long pg = root;
         for (int level = 1; ; level++) {
-            if (pg < 2 || pg > r.lastPage() || level > 32) {
-                throw damaged(db, pg, "page number out of range");
-            }
-            ByteBuffer p = slice(pg * psize, psize);
-            if (p == null) {
-                throw damaged(db, pg, "past the end of the file");
-            }
-            if (p.getLong(0) != pg) {
-                throw damaged(db, pg, "its header names page " + p.getLong(0));
-            }
-            int flags = LmdbPages.u16(p, 10) & ~LmdbPages.P_DIRTY;
-            boolean leaf = flags == LmdbPages.P_LEAF;
-            if ((!leaf && flags != LmdbPages.P_BRANCH) || leaf != (level == depth)) {
-                throw damaged(db, pg, "not the branch or leaf page it should be (flags 0x" + Integer.toHexString(flags) + ")");
-            }
-            int lower = LmdbPages.u16(p, 12);
+            ByteBuffer p = page(r, db, pg, level, depth);
+            boolean leaf = level == depth;
             int upper = LmdbPages.u16(p, 14);
-            if (lower < LmdbPages.PAGEHDRSZ + 2 || (lower & 1) != 0 || lower > upper || upper > psize) {
-                throw damaged(db, pg, "bad free-space bounds");
-            }
+            int lower = LmdbPages.u16(p, 12);
             int n = (lower - LmdbPages.PAGEHDRSZ) >> 1;
             if (full) {
                 checkAll(r, db, pg, p, n, leaf, upper, psize);
@@ -342,6 +313,35 @@ final class SafeReader {
             }
         }
         c.pages().add(pg);
+    }
+
+    /**
+     * Page pg at level (1 = root) of a tree depth deep, its header checked: number in range and
+     * repeated in the header, a branch or a leaf where the depth says, sane free-space bounds.
+     */
+    private ByteBuffer page(Roots r, String db, long pg, int level, int depth) {
+        int psize = r.psize();
+        if (pg < 2 || pg > r.lastPage() || level > 32) {
+            throw damaged(db, pg, "page number out of range");
+        }
+        ByteBuffer p = slice(pg * psize, psize);
+        if (p == null) {
+            throw damaged(db, pg, "past the end of the file");
+        }
+        if (p.getLong(0) != pg) {
+            throw damaged(db, pg, "its header names page " + p.getLong(0));
+        }
+        int flags = LmdbPages.u16(p, 10) & ~LmdbPages.P_DIRTY;
+        boolean leaf = flags == LmdbPages.P_LEAF;
+        if ((!leaf && flags != LmdbPages.P_BRANCH) || leaf != (level == depth)) {
+            throw damaged(db, pg, "not the branch or leaf page it should be (flags 0x" + Integer.toHexString(flags) + ")");
+        }
+        int lower = LmdbPages.u16(p, 12);
+        int upper = LmdbPages.u16(p, 14);
+        if (lower < LmdbPages.PAGEHDRSZ + 2 || (lower & 1) != 0 || lower > upper || upper > psize) {
+            throw damaged(db, pg, "bad free-space bounds");
+        }
+        return p;
     }
 
     /** Offset of node i, checked to lie inside the page with its key. */

@@ -194,6 +194,8 @@ class GcIT {
     /** Every writing process starts its own pack; gc merges small, mostly live ones once there are many. */
     @Test
     void manySmallPacksAreMerged() throws Exception {
+        String max = System.getProperty("cowfs.gc.maxSmallPacks");
+        System.setProperty("cowfs.gc.maxSmallPacks", "8"); // 64 by default
         try (Cowfs c = new Cowfs(tmp)) {
             Map<String, Map<String, String>> trees = new LinkedHashMap<>();
             for (int i = 0; i < 12; i++) {
@@ -213,6 +215,12 @@ class GcIT {
             c.run("fsck").ok();
             c.run("gc").ok();
             assertEquals(after, Fx.packs(c.store).size(), "a second gc leaves them be");
+        } finally {
+            if (max == null) {
+                System.clearProperty("cowfs.gc.maxSmallPacks");
+            } else {
+                System.setProperty("cowfs.gc.maxSmallPacks", max);
+            }
         }
     }
 }

@@ -34,11 +34,19 @@ public final class GarbageCollector {
     static final double REWRITE_BELOW = 0.6;
     /**
      * Every process that writes starts a pack of its own, so a busy store gathers many small,
-     * mostly live packs that the REWRITE_BELOW rule never touches. When more than MAX_SMALL packs
+     * mostly live packs that the REWRITE_BELOW rule never touches. When more than maxSmall() packs
      * under SMALL bytes are not being appended to, gc merges them all into its own pack.
      */
     static final long SMALL = 4L << 20;
-    static final int MAX_SMALL = 8;
+
+    /**
+     * How many small packs may gather before they are merged. High by default: merging mostly
+     * live packs into one big pack makes dead blocks in it wait longer (the soak loop's size swung
+     * wider with 8); this only keeps the pack count from growing without end.
+     */
+    static int maxSmall() {
+        return Integer.getInteger("cowfs.gc.maxSmallPacks", 64);
+    }
     /**
      * A finished pack (its writer closed it at rollover) may still hold records its writer has
      * appended but not yet committed; the index does not name them, so compaction must not drop
@@ -213,7 +221,7 @@ public final class GarbageCollector {
                 // deleted meanwhile
             }
         }
-        if (merge.size() <= MAX_SMALL) {
+        if (merge.size() <= maxSmall()) {
             merge.clear();
         }
         for (long packId : order) {

@@ -35,12 +35,17 @@ abstract class Base implements Callable<Integer> {
         out().flush();
     }
 
-    /** Commands that only read say once, on stderr, that they show what a damaged index still holds. */
-    void warnIfDamaged(io.cowfs.blockstore.store.Store store) {
+    /**
+     * Opens the store for a command that only reads: on a damaged index it says once, on stderr,
+     * that it shows what the salvaged index still holds.
+     */
+    io.cowfs.blockstore.store.Store openToRead() {
+        io.cowfs.blockstore.store.Store store = storeOptions.open();
         if (store.index().damage() != null) {
             err().println("cowfs: warning: " + store.index().damage() + "; showing what could be read (run 'cowfs fsck --repair')");
             err().flush();
         }
+        return store;
     }
 
     static String bytes(long b) {

@@ -28,8 +28,7 @@ final class DiffCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
-        try (Store store = storeOptions.open()) {
-            warnIfDamaged(store);
+        try (Store store = openToRead()) {
             Catalog catalog = new Catalog(store);
             CatalogEntry a = catalog.get(from);
             CatalogEntry b = catalog.get(to);

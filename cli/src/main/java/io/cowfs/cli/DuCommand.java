@@ -22,8 +22,7 @@ final class DuCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
-        try (Store store = storeOptions.open()) {
-            warnIfDamaged(store);
+        try (Store store = openToRead()) {
             Catalog catalog = new Catalog(store);
             if (names != null) {
                 names.forEach(catalog::get);

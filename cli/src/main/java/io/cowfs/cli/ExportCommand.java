@@ -22,8 +22,7 @@ final class ExportCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
-        try (Store store = storeOptions.open()) {
-            warnIfDamaged(store);
+        try (Store store = openToRead()) {
             CatalogEntry e = new Catalog(store).get(name);
             try (Store.Lease lease = store.lease(); Progress bar = Progress.bytes("export")) {
                 ChunkId root = e.isView() ? Freeze.freeze(store, e) : e.root();

@@ -33,6 +33,7 @@ final class FsckCommand extends Base {
             if (store.index().damage() != null) {
                 indexProblems.addAll(indexDamage(store));
                 if (repair) {
+                    boolean catalogLost = !store.index().salvaged().lost("catalog").isEmpty();
                     Path kept = store.rebuildIndex();
                     indexProblems.add(new Fsck.Problem("the index was rebuilt from every entry that could be read"
                             + " (the damaged one is kept as " + kept + "; delete it once satisfied)", true, true));
@@ -52,9 +53,6 @@ final class FsckCommand extends Base {
         }
     }
 
-    /** Set when the damaged index lost catalog entries: --repair then names unnamed snapshot roots. */
-    private boolean catalogLost;
-
     /** What a salvage found: each damaged page, and per database how many entries were lost. */
     private List<Fsck.Problem> indexDamage(Store store) {
         List<Fsck.Problem> out = new ArrayList<>();
@@ -64,9 +62,6 @@ final class FsckCommand extends Base {
         }
         for (String db : List.of("catalog", "vinode", "vdirent", "vblock", "meta", "chunks")) {
             long[] c = walk.counts.get(db);
-            if (db.equals("catalog") && (c == null || c[0] < c[1])) {
-                catalogLost = true;
-            }
             if (c == null) {
                 out.add(new Fsck.Problem("index: the record of the '" + db + "' database lay on a damaged page;"
                         + (db.equals("chunks") ? "" : " its entries are lost"), false, false));

@@ -24,8 +24,7 @@ final class ListCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
-        try (Store store = storeOptions.open()) {
-            warnIfDamaged(store);
+        try (Store store = openToRead()) {
             List<Map<String, Object>> rows = new ArrayList<>();
             Map<Long, MountRegistry.MountInfo> mounts = MountRegistry.all(store);
             for (CatalogEntry e : new Catalog(store).list()) {

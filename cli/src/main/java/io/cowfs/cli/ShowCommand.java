@@ -20,8 +20,7 @@ final class ShowCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
-        try (Store store = storeOptions.open()) {
-            warnIfDamaged(store);
+        try (Store store = openToRead()) {
             CatalogEntry e = new Catalog(store).get(name);
             Map<String, Object> m = ListCommand.describe(store, e, MountRegistry.all(store));
             if (e.isView()) {

@@ -19,8 +19,7 @@ final class StatsCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
-        try (Store store = storeOptions.open()) {
-            warnIfDamaged(store);
+        try (Store store = openToRead()) {
             long logical = 0;
             int snapshots = 0;
             int views = 0;

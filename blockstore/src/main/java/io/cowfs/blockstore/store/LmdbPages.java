@@ -270,26 +270,14 @@ public final class LmdbPages implements AutoCloseable {
             seen.set((int) pgno);
             out.pages++;
             ByteBuffer p = slice(pgno * psize, psize);
-            if (p.getLong(0) != pgno) {
-                damage(pgno, "its header names page " + p.getLong(0));
+            String bad = headerProblem(p, pgno, psize, level == depth);
+            if (bad != null) {
+                damage(pgno, bad);
                 return;
             }
-            int flags = u16(p, 10) & ~P_DIRTY;
-            boolean isLeaf = flags == P_LEAF;
-            if (!isLeaf && flags != P_BRANCH) {
-                damage(pgno, "not a branch or leaf page (flags 0x" + Integer.toHexString(flags) + ")");
-                return;
-            }
-            if (isLeaf != (level == depth)) {
-                damage(pgno, (isLeaf ? "a leaf" : "a branch") + " at level " + level + " of " + depth);
-                return;
-            }
+            boolean isLeaf = level == depth;
             int lower = u16(p, 12);
             int upper = u16(p, 14);
-            if (lower < PAGEHDRSZ + 2 || (lower & 1) != 0 || lower > upper || upper > psize) {
-                damage(pgno, "bad free-space bounds " + lower + ".." + upper);
-                return;
-            }
             int n = (lower - PAGEHDRSZ) >> 1;
             byte[][] keys = new byte[n][];
             long[] children = isLeaf ? null : new long[n];
@@ -298,19 +286,16 @@ public final class LmdbPages implements AutoCloseable {
             int prevLen = 0;
             List<byte[][]> found = new ArrayList<>(isLeaf ? n : 0);
             for (int i = 0; i < n; i++) {
-                int ptr = u16(p, PAGEHDRSZ + 2 * i);
-                if (ptr < upper || ptr + 8 > psize || (ptr & 1) != 0) {
-                    damage(pgno, "node " + i + " at offset " + ptr + " lies outside the page's node area");
+                String badNode = nodeProblem(p, i, upper, psize, isLeaf);
+                if (badNode != null) {
+                    damage(pgno, badNode);
                     return;
                 }
+                int ptr = u16(p, PAGEHDRSZ + 2 * i);
                 int nlo = u16(p, ptr);
                 int nhi = u16(p, ptr + 2);
                 int nflags = u16(p, ptr + 4);
                 int ksize = u16(p, ptr + 6);
-                if (ksize > 511 || ptr + 8 + ksize > psize) {
-                    damage(pgno, "node " + i + " has a key of " + ksize + " bytes");
-                    return;
-                }
                 int koff = ptr + 8;
                 boolean ignoreKey = !isLeaf && i == 0; // a branch's first key is implicit
                 if (!ignoreKey) {
@@ -333,16 +318,8 @@ public final class LmdbPages implements AutoCloseable {
                     continue;
                 }
                 long dsize = nlo | ((long) nhi << 16);
-                if ((nflags & ~(F_BIGDATA | F_SUBDATA)) != 0) {
-                    damage(pgno, "node " + i + " has flags 0x" + Integer.toHexString(nflags));
-                    return;
-                }
                 int voff = koff + ksize;
                 boolean big = (nflags & F_BIGDATA) != 0;
-                if (big ? voff + 8 > psize : voff + dsize > psize) {
-                    damage(pgno, "node " + i + " has " + dsize + " bytes of data, more than the page holds");
-                    return;
-                }
                 if (!big && sink == null && named == null && !integerKeys) {
                     // the common case, checked in place: no copies
                     if (sealed && !sealOk(p, koff, ksize, voff, (int) dsize)) {
@@ -477,6 +454,56 @@ public final class LmdbPages implements AutoCloseable {
         byte[] b = new byte[len];
         p.get(off, b);
         return b;
+    }
+
+    /**
+     * Null if page p's header is sound: it names itself pgno, it is a leaf (or a branch, as
+     * expected) and its free-space bounds fit the page; else why not. Shared by the walk at open
+     * and by SafeReader's lookups.
+     */
+    static String headerProblem(ByteBuffer p, long pgno, int psize, boolean leaf) {
+        if (p.getLong(0) != pgno) {
+            return "its header names page " + p.getLong(0);
+        }
+        int flags = u16(p, 10) & ~P_DIRTY;
+        if (flags != (leaf ? P_LEAF : P_BRANCH)) {
+            return "not the " + (leaf ? "leaf" : "branch") + " page its parent says (flags 0x" + Integer.toHexString(flags) + ")";
+        }
+        int lower = u16(p, 12);
+        int upper = u16(p, 14);
+        if (lower < PAGEHDRSZ + 2 || (lower & 1) != 0 || lower > upper || upper > psize) {
+            return "bad free-space bounds " + lower + ".." + upper;
+        }
+        return null;
+    }
+
+    /**
+     * Null if node i of a page with a sound header lies inside the page's node area with its key
+     * and (on a leaf) its data or overflow page number, with no flags LMDB would not write for
+     * cowfs's databases; else why not.
+     */
+    static String nodeProblem(ByteBuffer p, int i, int upper, int psize, boolean leaf) {
+        int ptr = u16(p, PAGEHDRSZ + 2 * i);
+        if (ptr < upper || ptr + 8 > psize || (ptr & 1) != 0) {
+            return "node " + i + " at offset " + ptr + " lies outside the page's node area";
+        }
+        int ksize = u16(p, ptr + 6);
+        if (ksize > 511 || ptr + 8 + ksize > psize) {
+            return "node " + i + " has a key of " + ksize + " bytes";
+        }
+        if (!leaf) {
+            return null;
+        }
+        int nflags = u16(p, ptr + 4);
+        if ((nflags & ~(F_BIGDATA | F_SUBDATA)) != 0) {
+            return "node " + i + " has flags 0x" + Integer.toHexString(nflags);
+        }
+        long dsize = u16(p, ptr) | ((long) u16(p, ptr + 2) << 16);
+        int voff = ptr + 8 + ksize;
+        if ((nflags & F_BIGDATA) != 0 ? voff + 8 > psize : voff + dsize > psize) {
+            return "node " + i + " has " + dsize + " bytes of data, more than the page holds";
+        }
+        return null;
     }
 
     static int u16(ByteBuffer b, int off) {

@@ -105,13 +105,13 @@ final class SafeReader {
         }
         for (int i = 0; i < n; i++) {
             // child i holds keys in [key i, key i+1); key 0 is implicit (the parent's bound)
-            if (i + 1 < n && lo != null && compare(p, node(p, db, pg, i + 1, upper, psize), lo) <= 0) {
+            if (i + 1 < n && lo != null && compare(p, node(p, db, pg, i + 1, upper, psize, false), lo) <= 0) {
                 continue; // wholly below the range
             }
             // the first child wholly above the range is read too: a cursor reads the entry after
             // the range's last one to see that it is past the end
-            boolean above = i > 0 && hi != null && compare(p, node(p, db, pg, i, upper, psize), hi) >= 0;
-            int ptr = node(p, db, pg, i, upper, psize);
+            boolean above = i > 0 && hi != null && compare(p, node(p, db, pg, i, upper, psize, false), hi) >= 0;
+            int ptr = node(p, db, pg, i, upper, psize, false);
             long child = LmdbPages.u16(p, ptr) | ((long) LmdbPages.u16(p, ptr + 2) << 16) | ((long) LmdbPages.u16(p, ptr + 4) << 32);
             visit(r, db, child, level + 1, depth, lo, hi);
             if (above) {
@@ -247,14 +247,14 @@ final class SafeReader {
                 int at = 0;
                 while (lo <= hi) {
                     int mid = (lo + hi) >>> 1;
-                    if (compare(p, node(p, db, pg, mid, upper, psize), key) <= 0) {
+                    if (compare(p, node(p, db, pg, mid, upper, psize, false), key) <= 0) {
                         at = mid;
                         lo = mid + 1;
                     } else {
                         hi = mid - 1;
                     }
                 }
-                int ptr = node(p, db, pg, at, upper, psize);
+                int ptr = node(p, db, pg, at, upper, psize, false);
                 pg = LmdbPages.u16(p, ptr) | ((long) LmdbPages.u16(p, ptr + 2) << 16) | ((long) LmdbPages.u16(p, ptr + 4) << 32);
                 continue;
             }
@@ -262,7 +262,7 @@ final class SafeReader {
             int hi = n - 1;
             while (lo <= hi) {
                 int mid = (lo + hi) >>> 1;
-                int ptr = node(p, db, pg, mid, upper, psize);
+                int ptr = node(p, db, pg, mid, upper, psize, true);
                 int c = compare(p, ptr, key);
                 if (c < 0) {
                     lo = mid + 1;
@@ -287,29 +287,16 @@ final class SafeReader {
             return;
         }
         for (int i = 0; i < n; i++) {
-            int ptr = node(p, db, pg, i, upper, psize);
+            int ptr = node(p, db, pg, i, upper, psize, leaf);
             int ksize = LmdbPages.u16(p, ptr + 6);
             long lo16 = LmdbPages.u16(p, ptr);
             long hi16 = LmdbPages.u16(p, ptr + 2);
             int nflags = LmdbPages.u16(p, ptr + 4);
-            if (!leaf) {
-                long child = lo16 | (hi16 << 16) | ((long) nflags << 32);
-                if (child < 2 || child > r.lastPage()) {
-                    throw damaged(db, pg, "node " + i + " names page " + child);
-                }
-                continue;
-            }
-            long dsize = lo16 | (hi16 << 16);
-            boolean big = (nflags & LmdbPages.F_BIGDATA) != 0;
-            if ((nflags & ~(LmdbPages.F_BIGDATA | LmdbPages.F_SUBDATA)) != 0
-                    || (big ? ptr + 8 + ksize + 8 > psize : ptr + 8 + ksize + dsize > psize)) {
-                throw damaged(db, pg, "node " + i + " does not fit its page");
-            }
-            if (big) {
-                long opg = p.getLong(ptr + 8 + ksize);
-                if (opg < 2 || opg > r.lastPage()) {
-                    throw damaged(db, pg, "node " + i + " names overflow page " + opg);
-                }
+            // node() checked offsets and sizes; what is left are the page numbers a node names
+            long named = !leaf ? lo16 | (hi16 << 16) | ((long) nflags << 32)
+                    : (nflags & LmdbPages.F_BIGDATA) != 0 ? p.getLong(ptr + 8 + ksize) : 2;
+            if (named < 2 || named > r.lastPage()) {
+                throw damaged(db, pg, "node " + i + " names page " + named);
             }
         }
         c.pages().add(pg);
@@ -328,50 +315,32 @@ final class SafeReader {
         if (p == null) {
             throw damaged(db, pg, "past the end of the file");
         }
-        if (p.getLong(0) != pg) {
-            throw damaged(db, pg, "its header names page " + p.getLong(0));
-        }
-        int flags = LmdbPages.u16(p, 10) & ~LmdbPages.P_DIRTY;
-        boolean leaf = flags == LmdbPages.P_LEAF;
-        if ((!leaf && flags != LmdbPages.P_BRANCH) || leaf != (level == depth)) {
-            throw damaged(db, pg, "not the branch or leaf page it should be (flags 0x" + Integer.toHexString(flags) + ")");
-        }
-        int lower = LmdbPages.u16(p, 12);
-        int upper = LmdbPages.u16(p, 14);
-        if (lower < LmdbPages.PAGEHDRSZ + 2 || (lower & 1) != 0 || lower > upper || upper > psize) {
-            throw damaged(db, pg, "bad free-space bounds");
+        String bad = LmdbPages.headerProblem(p, pg, psize, level == depth);
+        if (bad != null) {
+            throw damaged(db, pg, bad);
         }
         return p;
     }
 
-    /** Offset of node i, checked to lie inside the page with its key. */
-    private int node(ByteBuffer p, String db, long pg, int i, int upper, int psize) {
-        int ptr = LmdbPages.u16(p, LmdbPages.PAGEHDRSZ + 2 * i);
-        if (ptr < upper || ptr + 8 > psize || (ptr & 1) != 0) {
-            throw damaged(db, pg, "node " + i + " lies outside the page's node area");
+    /** Offset of node i, checked to lie inside the page with its key (and data, on a leaf). */
+    private int node(ByteBuffer p, String db, long pg, int i, int upper, int psize, boolean leaf) {
+        String bad = LmdbPages.nodeProblem(p, i, upper, psize, leaf);
+        if (bad != null) {
+            throw damaged(db, pg, bad);
         }
-        int ksize = LmdbPages.u16(p, ptr + 6);
-        if (ksize > 511 || ptr + 8 + ksize > psize) {
-            throw damaged(db, pg, "node " + i + " has a key of " + ksize + " bytes");
-        }
-        return ptr;
+        return LmdbPages.u16(p, LmdbPages.PAGEHDRSZ + 2 * i);
     }
 
+    /** The value of the leaf node at ptr, which node() has checked to fit its page. */
     private byte[] value(Roots r, String db, long pg, ByteBuffer p, int ptr, int psize) {
         int ksize = LmdbPages.u16(p, ptr + 6);
         long dsize = LmdbPages.u16(p, ptr) | ((long) LmdbPages.u16(p, ptr + 2) << 16);
         int nflags = LmdbPages.u16(p, ptr + 4);
         int voff = ptr + 8 + ksize;
         if ((nflags & LmdbPages.F_BIGDATA) == 0) {
-            if (voff + dsize > psize) {
-                throw damaged(db, pg, "an entry runs past the page");
-            }
             byte[] v = new byte[(int) dsize];
             p.get(voff, v);
             return v;
-        }
-        if (voff + 8 > psize) {
-            throw damaged(db, pg, "an entry runs past the page");
         }
         long opg = p.getLong(voff);
         if (opg < 2 || opg > r.lastPage()) {

@@ -5,20 +5,16 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
-import java.util.Properties;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,25 +27,6 @@ import org.junit.jupiter.api.io.TempDir;
 class DurabilityIT {
     @TempDir
     Path tmp;
-
-    /** The pid of the process serving mp, from the store's run/ records. */
-    static long mountPid(Cowfs c, Path mp) throws IOException {
-        try (Stream<Path> s = Files.list(c.store.resolve("run"))) {
-            for (Path f : (Iterable<Path>) s::iterator) {
-                if (!f.getFileName().toString().endsWith(".mount")) {
-                    continue;
-                }
-                Properties p = new Properties();
-                try (InputStream in = Files.newInputStream(f)) {
-                    p.load(in);
-                }
-                if (mp.toString().equals(p.getProperty("mountpoint"))) {
-                    return Long.parseLong(p.getProperty("pid"));
-                }
-            }
-        }
-        throw new AssertionError("no mount record for " + mp);
-    }
 
     /** The writer: appends fsync'd records to one file, and writes and closes small files. */
     private static final class Writer extends Thread {
@@ -130,7 +107,7 @@ class DurabilityIT {
                     Writer w = new Writer(m.dir, records, files);
                     w.start();
                     Thread.sleep(300 + rnd.nextInt(1200));
-                    long pid = mountPid(c, m.dir);
+                    long pid = Fx.mountPid(c.store, m.dir);
                     Cowfs.sh(tmp, "kill -9 " + pid);
                     w.join(30_000);
                     assertFalse(w.isAlive(), where + ": the writer is stuck on the dead mount");

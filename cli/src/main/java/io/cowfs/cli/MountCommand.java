@@ -47,13 +47,23 @@ final class MountCommand extends Base {
     @Option(names = "--foreground", description = "serve the mount in this process until it is unmounted")
     boolean foreground;
 
+    @Option(names = "--fuse-api", paramLabel = "API", description = {"kernel: speak the kernel's FUSE protocol "
+            + "(one kernel inode per file, READDIRPLUS, writeback cache; the default), or libfuse2: jnr-fuse over "
+            + "libfuse 2's path API (the portable fallback). Default: $COWFS_FUSE_API, else kernel."})
+    String fuseApi = System.getenv().getOrDefault("COWFS_FUSE_API", "kernel");
+
     @Override
     public Integer call() throws Exception {
         if (ro && rw) {
             throw new IllegalArgumentException("--ro and --rw contradict each other");
         }
         Path mp = mountpoint.toAbsolutePath().normalize();
-        Fuse.requireLibfuse();
+        if (!fuseApi.equals("kernel") && !fuseApi.equals("libfuse2")) {
+            throw new IllegalArgumentException("unknown --fuse-api '" + fuseApi + "' (use kernel or libfuse2)");
+        }
+        if (fuseApi.equals("libfuse2")) {
+            Fuse.requireLibfuse();
+        }
         CatalogEntry e;
         try (Store store = storeOptions.open()) {
             e = new Catalog(store).get(name);
@@ -90,7 +100,7 @@ final class MountCommand extends Base {
             ControlServer control = e.isView() && !readOnly
                     ? new ControlServer(MountRegistry.socketFile(store, e.viewId()), vfs) : null;
             try {
-                MountSession.serve(vfs, mp, allowOther, "cowfs:" + name, () -> {
+                MountSession.serve(vfs, mp, allowOther, "cowfs:" + name, fuseApi, () -> {
                     out().println("mounted " + (e.isView() ? "view" : "snapshot") + " '" + name + "' at " + mp
                             + (readOnly ? " (read-only)" : ""));
                     out().flush();
@@ -130,6 +140,7 @@ final class MountCommand extends Base {
         if (allowOther) {
             cmd.add("--allow-other");
         }
+        cmd.add("--fuse-api=" + fuseApi);
         cmd.add(name);
         cmd.add(mp.toString());
         ProcessBuilder pb = new ProcessBuilder(cmd);

@@ -74,7 +74,24 @@ public final class MountSession {
      * Mounts and blocks until the filesystem is unmounted (fusermount -u, umount, or SIGTERM).
      * onReady runs once the mountpoint answers.
      */
-    public static void serve(ViewFs vfs, Path mp, boolean allowOther, String fsName, Runnable onReady) {
+    public static void serve(ViewFs vfs, Path mp, boolean allowOther, String fsName, String api, Runnable onReady) {
+        if (api.equals("kernel")) {
+            String why = io.cowfs.fusefs.kernel.Kernel.unavailableReason();
+            if (why == null) {
+                try {
+                    io.cowfs.fusefs.kernel.Kernel.serve(vfs, mp, allowOther, fsName, onReady);
+                    return;
+                } catch (io.cowfs.fusefs.kernel.Kernel.MountFailed e) {
+                    why = e.getMessage();
+                }
+            }
+            System.err.println("cowfs: the kernel FUSE adapter cannot mount here (" + why + "); using libfuse2");
+        }
+        serveLibfuse2(vfs, mp, allowOther, fsName, onReady);
+    }
+
+    /** The jnr-fuse adapter: mounts and blocks until the filesystem is unmounted. */
+    static void serveLibfuse2(ViewFs vfs, Path mp, boolean allowOther, String fsName, Runnable onReady) {
         FuseStubFS fs = vfs.readOnly() ? new CowFuse(vfs, fsName) : new WritableFuse(vfs, fsName);
         List<String> opts = options(vfs.readOnly(), allowOther, fsName);
         String[] args = {"-o", String.join(",", opts)};

@@ -1,0 +1,189 @@
+package io.cowfs.fusefs.kernel;
+
+import io.cowfs.fusefs.vfs.ViewFs;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Serves one {@link ViewFs} by speaking the kernel's FUSE protocol on {@code /dev/fuse}
+ * (no libfuse): mounts with mount(2) as root or through {@code fusermount3} otherwise
+ * ({@link FuseDevice}), negotiates INIT, runs the worker threads that read requests into reused
+ * direct buffers and hand them to {@link KernelFs}, and unmounts.
+ *
+ * <p>Choices (docs/DESIGN-DECISIONS.md, section 10, has the measurements): one kernel inode per
+ * vfs inode; READDIRPLUS always (never the kernel's adaptive mode); entries, attributes and
+ * negative lookups cached for {@link #TIMEOUT} seconds on snapshots and views alike (only this
+ * mount changes a view, and the kernel updates its caches for every change made through it);
+ * writeback cache on views; 1 MiB requests; no OPEN/OPENDIR messages on read-only mounts.
+ */
+public final class Kernel {
+    /** Inode numbers are never reused within a view (its next number is persisted), so one generation serves. */
+    static final long GENERATION = 1;
+    static final int MAX_WRITE = 1 << 20;
+    static final int MAX_PAGES = MAX_WRITE / 4096;
+    /** How long the kernel may cache entries and attributes, in seconds. */
+    static final long TIMEOUT = Long.getLong("cowfs.fuse.timeout", 1_000_000L);
+    static final int WORKERS = Integer.getInteger("cowfs.fuse.workers", 2);
+    static final boolean WRITEBACK = !"false".equals(System.getProperty("cowfs.fuse.writeback"));
+    static final int READ_AHEAD_KB = Integer.getInteger("cowfs.readAheadKb", 1024);
+
+    private Kernel() {
+    }
+
+    /** Why the kernel adapter cannot run here, or null if it can (checked before mounting). */
+    public static String unavailableReason() {
+        if (!java.nio.file.Files.exists(Path.of("/dev/fuse"))) {
+            return "/dev/fuse is missing";
+        }
+        try {
+            LibC.get();
+        } catch (Throwable t) {
+            return "libc cannot be bound: " + t.getMessage();
+        }
+        return FuseDevice.mountMethodProblem();
+    }
+
+    /**
+     * Mounts vfs at mp and serves it until it is unmounted (umount, fusermount3 -u, or SIGTERM:
+     * the shutdown hook unmounts). onReady runs once the mountpoint answers.
+     */
+    public static void serve(ViewFs vfs, Path mp, boolean allowOther, String fsName, Runnable onReady) {
+        KernelFs fs = new KernelFs(vfs, TIMEOUT, TIMEOUT, TIMEOUT);
+        FuseDevice dev;
+        try {
+            dev = FuseDevice.mount(mp, fsName, vfs.readOnly(), allowOther);
+        } catch (RuntimeException | LinkageError e) {
+            throw new MountFailed(e.getMessage());
+        }
+        List<Thread> workers = new ArrayList<>();
+        Throwable[] failure = new Throwable[1];
+        for (int i = 0; i < Math.max(1, WORKERS); i++) {
+            FuseDevice ch = i == 0 ? dev : dev.cloneOrSelf();
+            Thread t = new Thread(() -> {
+                try {
+                    loop(fs, ch);
+                } catch (Throwable e) {
+                    failure[0] = e;
+                    System.err.println(java.time.Instant.now() + " cowfs: worker stopped: " + e);
+                }
+            }, "cowfs-fuse-" + i);
+            t.setDaemon(false);
+            workers.add(t);
+            t.start();
+        }
+        long dev0 = MountPoints.device(mp.getParent());
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        boolean up = false;
+        while (workers.get(0).isAlive() && System.nanoTime() < deadline) {
+            long d = MountPoints.device(mp);
+            if (d != -1 && d != dev0 && MountPoints.isMounted(mp)) {
+                up = true;
+                break;
+            }
+            MountPoints.sleep(5);
+        }
+        if (!up) {
+            dev.unmount(mp);
+            throw new MountFailed("the mount did not answer: " + (failure[0] == null ? "the kernel did not answer" : failure[0].getMessage()));
+        }
+        MountPoints.setReadAhead(mp, READ_AHEAD_KB);
+        onReady.run();
+        Thread hook = new Thread(() -> {
+            dev.unmount(mp);
+            for (Thread t : workers) {
+                try {
+                    t.join(10_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            vfs.close(); // persist what the view holds before the JVM halts
+        }, "cowfs-umount");
+        Runtime.getRuntime().addShutdownHook(hook);
+        for (Thread t : workers) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException e) {
+            // shutting down already
+        }
+        dev.closeAll();
+    }
+
+    /** The mount could not be made (nothing is mounted, nothing was served): another adapter may try. */
+    public static final class MountFailed extends IllegalStateException {
+        MountFailed(String message) {
+            super(message);
+        }
+    }
+
+    /** One worker: read a request, handle it, reply; until the device says the mount is gone. */
+    static void loop(KernelFs fs, FuseDevice ch) {
+        Request rq = new Request(MAX_WRITE + 4096);
+        Reply out = new Reply(MAX_WRITE + 4096);
+        KernelFs.Worker w = new KernelFs.Worker(MAX_WRITE);
+        while (true) {
+            long n = ch.read(rq.address, rq.buf.capacity());
+            if (n < 0) {
+                int errno = (int) -n;
+                if (errno == FuseDevice.EINTR || errno == FuseDevice.ENOENT || errno == FuseDevice.EAGAIN) {
+                    continue; // interrupted, or the request was aborted before we read it
+                }
+                if (errno == FuseDevice.ENODEV) {
+                    return; // unmounted
+                }
+                throw new IllegalStateException("reading /dev/fuse failed: errno " + errno);
+            }
+            if (!rq.decode((int) n)) {
+                System.err.println(java.time.Instant.now() + " cowfs: short or inconsistent request of " + n + " bytes ignored");
+                continue;
+            }
+            int r = fs.handle(rq, out, w);
+            if (r == KernelFs.NO_REPLY) {
+                continue;
+            }
+            int len = out.seal(rq.unique, r);
+            ch.write(out.address, len); // ENOENT: the request was interrupted meanwhile; nothing to do
+        }
+    }
+
+    /** INIT: agree on version, capabilities and sizes (fuse_init_in -> fuse_init_out). */
+    static int init(KernelFs fs, Request rq, Reply out) {
+        int major = rq.i32(0);
+        int minor = rq.i32(4);
+        long maxReadahead = rq.u32(8);
+        long flags = rq.u32(12);
+        if (major > Proto.KERNEL_MAJOR) {
+            out.u32(Proto.KERNEL_MAJOR).u32(Proto.KERNEL_MINOR).zeros(Proto.INIT_OUT - 8);
+            return 0; // the kernel sends INIT again with our major
+        }
+        if (major < Proto.KERNEL_MAJOR || minor < 23) {
+            return -io.cowfs.fusefs.vfs.Errno.EIO.code;
+        }
+        if ((flags & Proto.INIT_EXT) != 0 && rq.argLen() >= 20) {
+            flags |= rq.u32(16) << 32;
+        }
+        long want = Proto.ASYNC_READ | Proto.BIG_WRITES | Proto.DO_READDIRPLUS | Proto.ASYNC_DIO
+                | Proto.PARALLEL_DIROPS | Proto.MAX_PAGES | Proto.CACHE_SYMLINKS | Proto.INIT_EXT;
+        if (!fs.readOnly && WRITEBACK) {
+            want |= Proto.WRITEBACK_CACHE;
+        }
+        long agreed = flags & want;
+        fs.agreed = agreed;
+        out.u32(Proto.KERNEL_MAJOR).u32(Math.min(minor, Proto.KERNEL_MINOR)).u32(maxReadahead);
+        out.u32(agreed & 0xFFFFFFFFL);
+        out.u16(64).u16(48); // max_background, congestion_threshold: room for parallel read-ahead
+        out.u32(MAX_WRITE).u32(1); // max_write, time_gran (ns)
+        out.u16(MAX_PAGES).u16(0); // max_pages, map_alignment
+        out.u32(agreed >>> 32); // flags2
+        out.zeros(Proto.INIT_OUT - 36);
+        return 0;
+    }
+}

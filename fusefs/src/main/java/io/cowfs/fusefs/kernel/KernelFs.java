@@ -1,0 +1,426 @@
+package io.cowfs.fusefs.kernel;
+
+import io.cowfs.fusefs.vfs.Errno;
+import io.cowfs.fusefs.vfs.FsException;
+import io.cowfs.fusefs.vfs.Stat;
+import io.cowfs.fusefs.vfs.ViewFs;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Op dispatch of the kernel-protocol adapter: each request becomes one {@link ViewFs} call
+ * (node id = vfs inode number), its result one reply. {@link #handle} is the single place that
+ * turns an {@link FsException} into {@code -errno} and anything else into {@code -EIO} with one
+ * log line naming the opcode and node.
+ *
+ * <p>Called by every worker thread at once. Shared state: {@link #nodes} and {@link #dirs} are
+ * concurrent maps (each use one atomic operation); {@link #snapshotListings} likewise; the vfs
+ * does its own locking. Per-worker scratch ({@code Worker}) is never shared.
+ */
+final class KernelFs {
+    /** What {@link #handle} returns for requests that get no reply (FORGET, BATCH_FORGET, INTERRUPT). */
+    static final int NO_REPLY = Integer.MIN_VALUE;
+
+    private static final int S_IFMT = 0170000;
+
+    final ViewFs vfs;
+    final boolean readOnly;
+    final NodeTable nodes = new NodeTable();
+    /** Timeouts in seconds the kernel may cache entries, attributes and negative lookups. */
+    final long entryValid;
+    final long attrValid;
+    final long negativeValid;
+    /** Set at INIT: the capability flags agreed with the kernel. */
+    volatile long agreed;
+    volatile boolean destroyed;
+
+    /** Open directories of a writable view: handle -> its listing, taken at offset 0. */
+    private final Map<Long, Listing> dirs = new ConcurrentHashMap<>();
+    private final AtomicLong nextDirHandle = new AtomicLong(1);
+    /** Listings of a read-only tree by directory inode (immutable, so any worker may reuse them); bounded. */
+    private final Map<Long, Listing> snapshotListings = new ConcurrentHashMap<>();
+
+    KernelFs(ViewFs vfs, long entryValid, long attrValid, long negativeValid) {
+        this.vfs = vfs;
+        this.readOnly = vfs.readOnly();
+        this.entryValid = entryValid;
+        this.attrValid = attrValid;
+        this.negativeValid = negativeValid;
+    }
+
+    /** A directory's entries as one readdir stream sees them ("." and ".." first). */
+    record Listing(long dir, List<ViewFs.DirEntry> entries) {
+    }
+
+    /** Per-worker scratch: a byte array for read/write payloads (the vfs speaks byte[]). */
+    static final class Worker {
+        final byte[] data;
+
+        Worker(int max) {
+            data = new byte[max];
+        }
+    }
+
+    /** Handles one request; returns 0 (reply encoded in out), -errno, or {@link #NO_REPLY}. */
+    int handle(Request rq, Reply out, Worker w) {
+        try {
+            out.begin();
+            return dispatch(rq, out, w);
+        } catch (FsException e) {
+            return -e.errno().code;
+        } catch (Request.BadRequest e) {
+            log("bad request (" + e.getMessage() + ")", rq);
+            return -Errno.EIO.code;
+        } catch (Throwable t) {
+            log("failed: " + t, rq);
+            return -Errno.EIO.code;
+        }
+    }
+
+    private static void log(String what, Request rq) {
+        System.err.println(java.time.Instant.now() + " cowfs: opcode " + rq.opcode + " node " + rq.nodeid + " " + what);
+    }
+
+    private int dispatch(Request rq, Reply out, Worker w) {
+        long ino = rq.nodeid;
+        switch (rq.opcode) {
+            case Proto.LOOKUP -> {
+                return lookup(ino, rq.name(0), out);
+            }
+            case Proto.FORGET -> {
+                nodes.forget(ino, rq.i64(0));
+                return NO_REPLY;
+            }
+            case Proto.BATCH_FORGET -> {
+                long count = rq.u32(0);
+                for (int i = 0; i < count; i++) {
+                    nodes.forget(rq.i64(8 + 16 * i), rq.i64(16 + 16 * i));
+                }
+                return NO_REPLY;
+            }
+            case Proto.INTERRUPT -> {
+                return NO_REPLY; // requests are short; the reply to the original one follows
+            }
+            case Proto.GETATTR -> {
+                out.attrOut(vfs.getattr(ino), attrValid);
+                return 0;
+            }
+            case Proto.SETATTR -> {
+                return setattr(rq, ino, out);
+            }
+            case Proto.READLINK -> {
+                byte[] t = vfs.readlink(ino);
+                out.bytes(t, 0, t.length);
+                return 0;
+            }
+            case Proto.SYMLINK -> {
+                String name = rq.name(0);
+                byte[] target = rq.cstring(rq.after(0));
+                return entry(vfs.symlink(target, ino, name, rq.uid, rq.gid), out);
+            }
+            case Proto.MKNOD -> {
+                int mode = rq.i32(0);
+                long rdev = rq.u32(4);
+                return entry(vfs.mknod(ino, rq.name(16), mode, rdev, rq.uid, rq.gid), out);
+            }
+            case Proto.MKDIR -> {
+                int mode = rq.i32(0);
+                return entry(vfs.mkdir(ino, rq.name(8), mode & 07777, rq.uid, rq.gid), out);
+            }
+            case Proto.UNLINK -> {
+                vfs.unlink(ino, rq.name(0));
+                return 0;
+            }
+            case Proto.RMDIR -> {
+                vfs.rmdir(ino, rq.name(0));
+                return 0;
+            }
+            case Proto.RENAME -> {
+                String from = rq.name(8);
+                vfs.rename(ino, from, rq.i64(0), rq.name(rq.after(8)));
+                return 0;
+            }
+            case Proto.RENAME2 -> {
+                return rename2(rq, ino);
+            }
+            case Proto.LINK -> {
+                long target = rq.i64(0);
+                vfs.link(target, ino, rq.name(8));
+                return entry(target, out);
+            }
+            case Proto.OPEN -> {
+                if (readOnly) {
+                    return -Errno.ENOSYS.code; // no OPEN/RELEASE at all: the kernel keeps its page cache
+                }
+                vfs.open(ino, (rq.i32(0) & Proto.O_ACCMODE) != 0);
+                out.open(ino, Proto.FOPEN_KEEP_CACHE);
+                return 0;
+            }
+            case Proto.CREATE -> {
+                int mode = rq.i32(4);
+                long created = vfs.create(ino, rq.name(16), mode & ~S_IFMT, rq.uid, rq.gid);
+                int r = entry(created, out);
+                out.open(created, Proto.FOPEN_KEEP_CACHE);
+                return r;
+            }
+            case Proto.READ -> {
+                long off = rq.i64(8);
+                int size = (int) Math.min(rq.u32(16), Math.min(w.data.length, out.room()));
+                int n = vfs.read(ino, off, w.data, size);
+                out.bytes(w.data, 0, n);
+                return 0;
+            }
+            case Proto.WRITE -> {
+                long off = rq.i64(8);
+                int size = (int) rq.u32(16);
+                if (size > w.data.length || 40 + size > rq.argLen()) {
+                    throw new Request.BadRequest("write of " + size + " bytes in a request of " + rq.len);
+                }
+                rq.buf.get(Proto.IN_HEADER + 40, w.data, 0, size);
+                int n = vfs.write(ino, off, w.data, size);
+                out.u32(n).u32(0);
+                return 0;
+            }
+            case Proto.STATFS -> {
+                ViewFs.FsStat s = vfs.statfs();
+                out.u64(s.blocks()).u64(s.blocksFree()).u64(s.blocksAvail()).u64(s.files()).u64(s.filesFree());
+                out.u32(s.blockSize()).u32(s.nameMax()).u32(s.blockSize()).u32(0).zeros(24);
+                return 0;
+            }
+            case Proto.RELEASE -> {
+                if (!readOnly) {
+                    vfs.release(ino);
+                }
+                return 0;
+            }
+            case Proto.FLUSH -> {
+                if (readOnly) {
+                    return -Errno.ENOSYS.code; // the kernel stops sending FLUSH
+                }
+                vfs.flush(ino);
+                return 0;
+            }
+            case Proto.FSYNC, Proto.FSYNCDIR -> {
+                vfs.fsync(ino);
+                return 0;
+            }
+            case Proto.SETXATTR -> {
+                int size = rq.i32(0);
+                int flags = rq.i32(4);
+                String name = rq.name(8);
+                vfs.setxattr(ino, name, rq.bytes(rq.after(8), size), flags);
+                return 0;
+            }
+            case Proto.GETXATTR -> {
+                return sized(vfs.getxattr(ino, rq.name(8)), rq.u32(0), out);
+            }
+            case Proto.LISTXATTR -> {
+                java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
+                for (String n : vfs.listxattr(ino)) {
+                    byte[] b = n.getBytes(StandardCharsets.UTF_8);
+                    all.write(b, 0, b.length);
+                    all.write(0);
+                }
+                return sized(all.toByteArray(), rq.u32(0), out);
+            }
+            case Proto.REMOVEXATTR -> {
+                vfs.removexattr(ino, rq.name(0));
+                return 0;
+            }
+            case Proto.OPENDIR -> {
+                if (readOnly) {
+                    return -Errno.ENOSYS.code; // no OPENDIR: the kernel caches listings (FOPEN_CACHE_DIR)
+                }
+                vfs.getattr(ino); // ENOENT for a node that is gone
+                long h = nextDirHandle.getAndIncrement();
+                dirs.put(h, new Listing(ino, null));
+                out.open(h, Proto.FOPEN_KEEP_CACHE | Proto.FOPEN_CACHE_DIR);
+                return 0;
+            }
+            case Proto.READDIR, Proto.READDIRPLUS -> {
+                return readdir(rq, ino, out, rq.opcode == Proto.READDIRPLUS);
+            }
+            case Proto.RELEASEDIR -> {
+                dirs.remove(rq.i64(0));
+                return 0;
+            }
+            case Proto.INIT -> {
+                return Kernel.init(this, rq, out);
+            }
+            case Proto.DESTROY -> {
+                destroyed = true;
+                return 0;
+            }
+            default -> {
+                return -Errno.ENOSYS.code; // includes ACCESS (default_permissions), locks, ioctl, poll, statx
+            }
+        }
+    }
+
+    private int lookup(long dir, String name, Reply out) {
+        long ino;
+        try {
+            ino = vfs.lookup(dir, name);
+        } catch (FsException e) {
+            if (e.errno() == Errno.ENOENT && negativeValid > 0) {
+                vfs.getattr(dir); // the directory itself must exist
+                out.entry(0, null, negativeValid, 0); // a cached negative entry
+                return 0;
+            }
+            throw e;
+        }
+        return entry(ino, out);
+    }
+
+    /** Replies fuse_entry_out for ino and counts the kernel's new reference. */
+    private int entry(long ino, Reply out) {
+        Stat s = vfs.getattr(ino);
+        out.entry(ino, s, entryValid, attrValid);
+        nodes.ref(ino);
+        return 0;
+    }
+
+    private int setattr(Request rq, long ino, Reply out) {
+        int valid = rq.i32(0);
+        if ((valid & Proto.FATTR_MODE) != 0) {
+            vfs.chmod(ino, rq.i32(68) & 07777);
+        }
+        if ((valid & (Proto.FATTR_UID | Proto.FATTR_GID)) != 0) {
+            vfs.chown(ino, (valid & Proto.FATTR_UID) != 0 ? rq.i32(76) : -1, (valid & Proto.FATTR_GID) != 0 ? rq.i32(80) : -1);
+        }
+        if ((valid & Proto.FATTR_SIZE) != 0) {
+            vfs.truncate(ino, rq.i64(16));
+        }
+        if ((valid & (Proto.FATTR_ATIME | Proto.FATTR_MTIME)) != 0) {
+            long a = (valid & Proto.FATTR_ATIME) == 0 ? ViewFs.OMIT
+                    : (valid & Proto.FATTR_ATIME_NOW) != 0 ? ViewFs.NOW : rq.i64(32) * 1_000_000_000L + rq.u32(56);
+            long m = (valid & Proto.FATTR_MTIME) == 0 ? ViewFs.OMIT
+                    : (valid & Proto.FATTR_MTIME_NOW) != 0 ? ViewFs.NOW : rq.i64(40) * 1_000_000_000L + rq.u32(60);
+            vfs.utimens(ino, a, m);
+        }
+        out.attrOut(vfs.getattr(ino), attrValid);
+        return 0;
+    }
+
+    private int rename2(Request rq, long dir) {
+        long newDir = rq.i64(0);
+        int flags = rq.i32(8);
+        String from = rq.name(16);
+        String to = rq.name(rq.after(16));
+        if ((flags & ~Proto.RENAME_NOREPLACE) != 0) {
+            return -Errno.EINVAL.code; // RENAME_EXCHANGE and RENAME_WHITEOUT are not supported
+        }
+        boolean exists;
+        try {
+            vfs.lookup(newDir, to);
+            exists = true;
+        } catch (FsException e) {
+            if (e.errno() != Errno.ENOENT) {
+                throw e;
+            }
+            exists = false;
+        }
+        if (exists) {
+            return -Errno.EEXIST.code;
+        }
+        vfs.rename(dir, from, newDir, to);
+        return 0;
+    }
+
+    private static int sized(byte[] v, long size, Reply out) {
+        if (size == 0) {
+            out.u32(v.length).u32(0); // fuse_getxattr_out
+            return 0;
+        }
+        if (v.length > size) {
+            return -Errno.ERANGE.code;
+        }
+        out.bytes(v, 0, v.length);
+        return 0;
+    }
+
+    private Listing listing(Request rq, long dir, long fh, long offset) {
+        if (readOnly) {
+            Listing l = snapshotListings.get(dir);
+            if (l == null) {
+                l = new Listing(dir, vfs.readdir(dir));
+                if (snapshotListings.size() > 1024) {
+                    snapshotListings.clear();
+                }
+                snapshotListings.put(dir, l);
+            }
+            return l;
+        }
+        Listing l = dirs.get(fh);
+        if (l == null) {
+            throw new FsException(Errno.EBADF, "directory handle " + fh);
+        }
+        if (l.entries() == null || offset == 0) {
+            l = new Listing(dir, vfs.readdir(dir)); // offset 0: a new stream (or rewinddir)
+            dirs.put(fh, l);
+        }
+        return l;
+    }
+
+    /**
+     * READDIR / READDIRPLUS: entry i of the stream is ".", "..", then the listing; its cookie
+     * (the offset of the next entry) is i + 1. PLUS entries carry the child's node id and
+     * attributes (each counts as a lookup); "." and ".." carry node id 0, which the kernel skips.
+     */
+    private int readdir(Request rq, long dir, Reply out, boolean plus) {
+        long fh = rq.i64(0);
+        long offset = rq.i64(8);
+        int limit = (int) Math.min(rq.u32(16), out.room());
+        Listing l = listing(rq, dir, fh, offset);
+        List<ViewFs.DirEntry> es = l.entries();
+        long total = es.size() + 2L;
+        for (long i = offset; i < total; i++) {
+            byte[] name;
+            long reportedIno;
+            int type;
+            long child = 0;
+            if (i < 2) {
+                name = i == 0 ? DOT : DOTDOT;
+                reportedIno = i == 0 ? dir : 1;
+                type = 4; // DT_DIR
+            } else {
+                ViewFs.DirEntry e = es.get((int) (i - 2));
+                name = e.name().getBytes(StandardCharsets.UTF_8);
+                reportedIno = e.ino();
+                type = (e.mode() >>> 12) & 0xF;
+            }
+            if (!plus) {
+                if (!out.dirent(reportedIno, i + 1, type, name, limit)) {
+                    break;
+                }
+                continue;
+            }
+            if (out.end - Proto.OUT_HEADER + Reply.direntPlusSize(name) > limit) {
+                break;
+            }
+            Stat s = null;
+            if (i >= 2) {
+                try {
+                    child = vfs.lookup(dir, es.get((int) (i - 2)).name());
+                    s = vfs.getattr(child);
+                } catch (FsException e) {
+                    child = 0; // gone since the listing was taken: a plain entry
+                }
+            }
+            if (s != null) {
+                out.entry(child, s, entryValid, attrValid);
+                nodes.ref(child);
+            } else {
+                out.entry(0, null, 0, 0);
+            }
+            out.dirent(reportedIno, i + 1, type, name, Integer.MAX_VALUE);
+        }
+        return 0;
+    }
+
+    private static final byte[] DOT = {'.'};
+    private static final byte[] DOTDOT = {'.', '.'};
+}

@@ -1,0 +1,130 @@
+package io.cowfs.fusefs.kernel;
+
+import io.cowfs.fusefs.vfs.Stat;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * A worker's reply buffer: {@code fuse_out_header} (16 bytes: len u32, error i32, unique u64)
+ * followed by the reply struct, encoded in place and written with one write(2). Reused for every
+ * reply of its worker.
+ */
+final class Reply {
+    final ByteBuffer buf;
+    final long address;
+    /** End of what has been encoded (header included). */
+    int end;
+
+    Reply(int capacity) {
+        buf = ByteBuffer.allocateDirect(capacity).order(ByteOrder.nativeOrder());
+        address = jnr.ffi.Pointer.wrap(jnr.ffi.Runtime.getSystemRuntime(), buf).address();
+    }
+
+    /** Starts an empty successful reply. */
+    Reply begin() {
+        end = Proto.OUT_HEADER;
+        return this;
+    }
+
+    int room() {
+        return buf.capacity() - end;
+    }
+
+    /** Writes the header for this reply (error 0 or -errno); returns the total length. */
+    int seal(long unique, int error) {
+        int n = error == 0 ? end : Proto.OUT_HEADER;
+        buf.putInt(0, n);
+        buf.putInt(4, error);
+        buf.putLong(8, unique);
+        return n;
+    }
+
+    Reply u32(long v) {
+        buf.putInt(end, (int) v);
+        end += 4;
+        return this;
+    }
+
+    Reply u16(int v) {
+        buf.putShort(end, (short) v);
+        end += 2;
+        return this;
+    }
+
+    Reply u64(long v) {
+        buf.putLong(end, v);
+        end += 8;
+        return this;
+    }
+
+    Reply zeros(int n) {
+        for (int i = 0; i < n; i++) {
+            buf.put(end + i, (byte) 0);
+        }
+        end += n;
+        return this;
+    }
+
+    Reply bytes(byte[] b, int off, int n) {
+        buf.put(end, b, off, n);
+        end += n;
+        return this;
+    }
+
+    /** fuse_attr (88 bytes). */
+    Reply attr(Stat s) {
+        u64(s.ino()).u64(s.size()).u64(s.blocks512());
+        u64(Math.floorDiv(s.atimeNs(), 1_000_000_000L));
+        u64(Math.floorDiv(s.mtimeNs(), 1_000_000_000L));
+        u64(Math.floorDiv(s.ctimeNs(), 1_000_000_000L));
+        u32(Math.floorMod(s.atimeNs(), 1_000_000_000L));
+        u32(Math.floorMod(s.mtimeNs(), 1_000_000_000L));
+        u32(Math.floorMod(s.ctimeNs(), 1_000_000_000L));
+        u32(s.mode()).u32(s.nlink()).u32(s.uid()).u32(s.gid()).u32(s.rdev());
+        u32(4096); // blksize
+        u32(0); // flags
+        return this;
+    }
+
+    /** fuse_entry_out (128 bytes): node id = the vfs inode number; nodeid 0 is a cached negative entry. */
+    Reply entry(long nodeid, Stat s, long entryValidSec, long attrValidSec) {
+        u64(nodeid).u64(Kernel.GENERATION).u64(entryValidSec).u64(attrValidSec).u32(0).u32(0);
+        if (s == null) {
+            return zeros(Proto.ATTR);
+        }
+        return attr(s);
+    }
+
+    /** fuse_attr_out (104 bytes). */
+    Reply attrOut(Stat s, long attrValidSec) {
+        return u64(attrValidSec).u32(0).u32(0).attr(s);
+    }
+
+    /** fuse_open_out (16 bytes). */
+    Reply open(long fh, int openFlags) {
+        return u64(fh).u32(openFlags).u32(0);
+    }
+
+    /**
+     * One fuse_dirent (24 bytes + name, padded to 8); false if it does not fit in limit bytes of
+     * reply body. off is the cookie of the next entry.
+     */
+    boolean dirent(long ino, long off, int type, byte[] name, int limit) {
+        int size = align8(Proto.DIRENT + name.length);
+        if (end - Proto.OUT_HEADER + size > limit) {
+            return false;
+        }
+        u64(ino).u64(off).u32(name.length).u32(type);
+        bytes(name, 0, name.length);
+        zeros(size - Proto.DIRENT - name.length);
+        return true;
+    }
+
+    static int direntPlusSize(byte[] name) {
+        return Proto.ENTRY_OUT + align8(Proto.DIRENT + name.length);
+    }
+
+    static int align8(int n) {
+        return (n + 7) & ~7;
+    }
+}

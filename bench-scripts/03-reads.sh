@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Workload 3: reads. 1 GiB sequential read (dd bs=1M), a stat walk (find -printf of sizes and modes) and
 # a cat of every file of the generated tree, cold (remount + drop_caches) and warm (same mount, again), through:
-# host ext4, kernel overlayfs, fuse-overlayfs, squashfuse, a cowfs snapshot mount (ro), a cowfs view (fork, rw).
+# host ext4, kernel overlayfs, fuse-overlayfs, squashfuse, the FUSE floor (an in-memory copy of the data served
+# through cowfs's kernel adapter), a cowfs snapshot mount (ro), a cowfs view (fork, rw), and the same view through
+# the libfuse 2 adapter (--fuse-api=libfuse2). SYSTEMS="..." picks a subset.
 source "$(dirname "$0")/lib.sh"
 require_jar
 ensure_data
@@ -14,10 +16,13 @@ res_begin reads "Reads: sequential, stat walk, cat of all files; cold and warm"
 
 VIEW_T=$(uname_ rv-tree); VIEW_B=$(uname_ rv-big)
 cw fork tree --name "$VIEW_T" >/dev/null && cw fork big --name "$VIEW_B" >/dev/null || abnormal "cowfs fork for the reads workload failed"
+VIEW_T2=$(uname_ rv2-tree); VIEW_B2=$(uname_ rv2-big)
+cw fork tree --name "$VIEW_T2" >/dev/null && cw fork big --name "$VIEW_B2" >/dev/null || abnormal "cowfs fork for the reads workload failed"
 
-SYSTEMS=(host ovl fovl sqfuse cowsnap cowview)
+read -r -a SYSTEMS <<< "${SYSTEMS:-host ovl fovl sqfuse floor cowsnap cowview cowview2}"
 declare -A LABEL=([host]="host ext4" [ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [sqfuse]="squashfuse"
-                  [cowsnap]="**cowfs snapshot (ro)**" [cowview]="**cowfs view (fork, rw)**")
+                  [floor]="FUSE floor (in memory, kernel adapter)"
+                  [cowsnap]="**cowfs snapshot (ro)**" [cowview]="**cowfs view (fork, rw)**" [cowview2]="cowfs view, libfuse2 adapter")
 TREE_P=; BIG_P=
 setup() {
   case $1 in
@@ -28,6 +33,9 @@ setup() {
             TREE_P=$MNT/sq-tree; BIG_P=$MNT/sq-big/big.bin ;;
     cowsnap) mount_cowfs tree "$MNT/cs-tree"; mount_cowfs big "$MNT/cs-big"; TREE_P=$MNT/cs-tree; BIG_P=$MNT/cs-big/big.bin ;;
     cowview) mount_cowfs "$VIEW_T" "$MNT/cv-tree"; mount_cowfs "$VIEW_B" "$MNT/cv-big"; TREE_P=$MNT/cv-tree; BIG_P=$MNT/cv-big/big.bin ;;
+    cowview2) mount_cowfs "$VIEW_T2" "$MNT/cv2-tree" --fuse-api=libfuse2; mount_cowfs "$VIEW_B2" "$MNT/cv2-big" --fuse-api=libfuse2
+              TREE_P=$MNT/cv2-tree; BIG_P=$MNT/cv2-big/big.bin ;;
+    floor) mount_floor "$DATA" "$MNT/floor"; TREE_P=$MNT/floor/tree; BIG_P=$MNT/floor/big/big.bin ;;
   esac
 }
 teardown() {
@@ -38,6 +46,8 @@ teardown() {
     sqfuse) umount_any "$MNT/sq-tree"; umount_any "$MNT/sq-big" ;;
     cowsnap) umount_cowfs "$MNT/cs-tree"; umount_cowfs "$MNT/cs-big" ;;
     cowview) umount_cowfs "$MNT/cv-tree"; umount_cowfs "$MNT/cv-big" ;;
+    cowview2) umount_cowfs "$MNT/cv2-tree"; umount_cowfs "$MNT/cv2-big" ;;
+    floor) umount_any "$MNT/floor"; sleep 1 ;;
   esac
 }
 walk() { find "$TREE_P" -printf '%s %m %U %T@\n' > /dev/null; }
@@ -71,9 +81,8 @@ for sys in "${SYSTEMS[@]}"; do
   teardown "$sys"
 done
 
-# floor numbers from DESIGN.md (in-memory jnr-fuse filesystem, same machine kind; not measured here)
-declare -A FLOOR=([walk,cold]=3.2 [walk,warm]=0.64 [cat,cold]=8.2 [cat,warm]=4.75 [seq,cold]=0.5965 [seq,warm]=0.0994)
-th "measure" "host ext4" "kernel overlayfs" "fuse-overlayfs" "squashfuse" "**cowfs snapshot**" "**cowfs view**" "FUSE floor (DESIGN.md)"
+hdr=("measure"); for sys in "${SYSTEMS[@]}"; do hdr+=("${LABEL[$sys]}"); done
+th "${hdr[@]}"
 for test in walk cat seq; do
   for temp in cold warm; do
     case $test in
@@ -87,25 +96,22 @@ for test in walk cat seq; do
       [[ $test == seq ]] && row+=("$(gbs "$v")") || row+=("${v:--}")
       metric "reads.$sys.$test.$temp" "$v"
     done
-    if [[ $QUICK == 1 ]]; then row+=("n/a (quick)")
-    elif [[ $test == seq ]]; then row+=("$(gbs "${FLOOR[$test,$temp]}")"); else row+=("${FLOOR[$test,$temp]}"); fi
     tr_ "${row[@]}"
   done
 done
-md "" "Ratios (time ratio: cowfs time / peer time, lower is better; for sequential reads the same, so 2.00x = half the throughput):" ""
-th "measure" "cowfs snap / host" "cowfs snap / overlayfs" "cowfs snap / fuse-overlayfs" "cowfs snap / squashfuse" "cowfs snap / floor" "cowfs view / fuse-overlayfs"
+md "" "Ratios (cowfs time / peer time, lower is better; for sequential reads the same, so 2.00x = half the throughput):" ""
+th "measure" "snap / overlayfs" "snap / floor" "snap / fuse-overlayfs" "view / overlayfs" "view / floor" "view / fuse-overlayfs" "view / view via libfuse2"
 for test in walk cat seq; do
   for temp in cold warm; do
-    s=${R[cowsnap,$test,$temp]:-}
-    fl=$([[ $QUICK == 1 ]] && echo "" || echo "${FLOOR[$test,$temp]}")
-    tr_ "$test $temp" "$(ratio "$s" "${R[host,$test,$temp]:-}")" "$(ratio "$s" "${R[ovl,$test,$temp]:-}")" \
-        "$(ratio "$s" "${R[fovl,$test,$temp]:-}")" "$(ratio "$s" "${R[sqfuse,$test,$temp]:-}")" "$(ratio "$s" "$fl")" \
-        "$(ratio "${R[cowview,$test,$temp]:-}" "${R[fovl,$test,$temp]:-}")"
+    s=${R[cowsnap,$test,$temp]:-}; vw=${R[cowview,$test,$temp]:-}
+    tr_ "$test $temp" "$(ratio "$s" "${R[ovl,$test,$temp]:-}")" "$(ratio "$s" "${R[floor,$test,$temp]:-}")" \
+        "$(ratio "$s" "${R[fovl,$test,$temp]:-}")" "$(ratio "$vw" "${R[ovl,$test,$temp]:-}")" "$(ratio "$vw" "${R[floor,$test,$temp]:-}")" \
+        "$(ratio "$vw" "${R[fovl,$test,$temp]:-}")" "$(ratio "$vw" "${R[cowview2,$test,$temp]:-}")"
   done
 done
 note "Cold = unmount, \`sync; echo 3 > /proc/sys/vm/drop_caches\`, mount again, then the command; warm = the same command again" \
      "right after on the same mount. stat walk: \`find T -printf '%s %m %U %T@\\n'\`; cat: \`find T -type f -print0 | xargs -0 cat\`;" \
      "sequential: \`dd if=F of=/dev/null bs=1M\`. overlays have the data directory as their only lower layer and an empty upper;" \
-     "squashfuse mounts the \`mksquashfs -comp zstd\` images of the import workload. The FUSE floor column is copied from" \
-     "DESIGN.md (an in-memory jnr-fuse filesystem on this machine kind), not measured in this run."
-cw rm "$VIEW_T" >/dev/null 2>&1; cw rm "$VIEW_B" >/dev/null 2>&1; true
+     "squashfuse mounts the \`mksquashfs -comp zstd\` images of the import workload. The FUSE floor is the same data held" \
+     "in memory (io.cowfs.fusefs.floor.MemoryFs) and served through cowfs's kernel adapter, measured in this run."
+cw rm "$VIEW_T" "$VIEW_B" "$VIEW_T2" "$VIEW_B2" >/dev/null 2>&1; true

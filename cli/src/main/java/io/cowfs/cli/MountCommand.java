@@ -64,6 +64,9 @@ final class MountCommand extends Base {
         if (fuseApi.equals("libfuse2")) {
             Fuse.requireLibfuse();
         }
+        if (allowOther && io.cowfs.fusefs.kernel.Kernel.allowOtherProblem() != null) {
+            throw new IllegalArgumentException(io.cowfs.fusefs.kernel.Kernel.allowOtherProblem());
+        }
         CatalogEntry e;
         try (Store store = storeOptions.open()) {
             e = new Catalog(store).get(name);
@@ -98,7 +101,8 @@ final class MountCommand extends Base {
             ViewFs vfs = e.isView() ? ViewFs.view(store, e.root(), e.viewId(), readOnly) : ViewFs.snapshot(store, e.root());
             io.cowfs.fusefs.mount.IdleTrimmer.start(store);
             ControlServer control = e.isView() && !readOnly
-                    ? new ControlServer(MountRegistry.socketFile(store, e.viewId()), vfs) : null;
+                    ? new ControlServer(MountRegistry.socketFile(store, e.viewId()), vfs,
+                            () -> io.cowfs.fusefs.kernel.Kernel.syncMount(mp)) : null;
             try {
                 MountSession.serve(vfs, mp, allowOther, "cowfs:" + name, fuseApi, () -> {
                     out().println("mounted " + (e.isView() ? "view" : "snapshot") + " '" + name + "' at " + mp
@@ -160,6 +164,7 @@ final class MountCommand extends Base {
                 // the daemon prints its line once the mount answers
                 String s = Files.exists(log) ? Files.readString(log).substring((int) Math.min(logStart, Files.size(log))) : "";
                 if (s.contains("mounted ")) {
+                    s.lines().filter(l -> l.startsWith("cowfs: ")).forEach(l -> err().println(l)); // e.g. the adapter fallback
                     out().println(s.lines().filter(l -> l.startsWith("mounted ")).findFirst().orElse("mounted"));
                     return 0;
                 }

@@ -54,11 +54,13 @@ import org.junit.jupiter.params.provider.EnumSource;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class ViewPosixIT {
-    enum Target { HOST, VIEW }
+    /** The host (control), a view through the default kernel-protocol adapter, a view through jnr-fuse/libfuse 2. */
+    enum Target { HOST, VIEW, VIEW_LIBFUSE2 }
 
     private Path tmp;
     private Cowfs cowfs;
     private Cowfs.Mounted view;
+    private Cowfs.Mounted viewLibfuse2;
     private Path host;
 
     @BeforeAll
@@ -79,7 +81,9 @@ class ViewPosixIT {
         cowfs.run("fork", "snap", "--name", "posix").ok();
         // other users reach both targets: the view is mounted with --allow-other
         Cowfs.sh(tmp, "chmod 755 . host");
-        view = cowfs.mount("posix", "--allow-other");
+        view = cowfs.mount("posix", "--allow-other", "--fuse-api=kernel");
+        cowfs.run("fork", "snap", "--name", "posix2").ok();
+        viewLibfuse2 = cowfs.mount("posix2", "--allow-other", "--fuse-api=libfuse2");
     }
 
     @AfterAll
@@ -90,7 +94,11 @@ class ViewPosixIT {
     }
 
     private Path root(Target t) {
-        return t == Target.HOST ? host : view.dir;
+        return switch (t) {
+            case HOST -> host;
+            case VIEW -> view.dir;
+            case VIEW_LIBFUSE2 -> viewLibfuse2.dir;
+        };
     }
 
     /** A fresh directory for one check. */

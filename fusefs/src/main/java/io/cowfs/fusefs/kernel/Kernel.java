@@ -1,12 +1,12 @@
 package io.cowfs.fusefs.kernel;
 
-import io.cowfs.fusefs.vfs.ViewFs;
+import io.cowfs.fusefs.vfs.NodeFs;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Serves one {@link ViewFs} by speaking the kernel's FUSE protocol on {@code /dev/fuse}
+ * Serves one {@link NodeFs} (a cowfs view or snapshot, or the benchmarks' in-memory floor) by speaking the kernel's FUSE protocol on {@code /dev/fuse}
  * (no libfuse): mounts with mount(2) as root or through {@code fusermount3} otherwise
  * ({@link FuseDevice}), negotiates INIT, runs the worker threads that read requests into reused
  * direct buffers and hand them to {@link KernelFs}, and unmounts.
@@ -45,10 +45,31 @@ public final class Kernel {
     }
 
     /**
+     * Why --allow-other cannot work for this user, or null: an ordinary user's fusermount3 refuses
+     * it unless root has put {@code user_allow_other} in /etc/fuse.conf (both adapters need it).
+     */
+    public static String allowOtherProblem() {
+        if (FuseDevice.isRoot()) {
+            return null;
+        }
+        try {
+            for (String line : java.nio.file.Files.readAllLines(Path.of("/etc/fuse.conf"))) {
+                if (line.strip().equals("user_allow_other")) {
+                    return null;
+                }
+            }
+        } catch (java.io.IOException e) {
+            // no fuse.conf: not set
+        }
+        return "--allow-other needs 'user_allow_other' in /etc/fuse.conf for non-root users"
+                + " (as root: echo user_allow_other >> /etc/fuse.conf)";
+    }
+
+    /**
      * Mounts vfs at mp and serves it until it is unmounted (umount, fusermount3 -u, or SIGTERM:
      * the shutdown hook unmounts). onReady runs once the mountpoint answers.
      */
-    public static void serve(ViewFs vfs, Path mp, boolean allowOther, String fsName, Runnable onReady) {
+    public static void serve(NodeFs vfs, Path mp, boolean allowOther, String fsName, Runnable onReady) {
         KernelFs fs = new KernelFs(vfs, TIMEOUT, TIMEOUT, TIMEOUT);
         FuseDevice dev;
         try {
@@ -115,6 +136,30 @@ public final class Kernel {
             // shutting down already
         }
         dev.closeAll();
+    }
+
+    /**
+     * Makes the kernel write back the dirty pages it caches for the filesystem mounted at mp
+     * (syncfs(2)): with the writeback cache, a write() that returned may still be only in the
+     * kernel. Called from the control thread, never from a worker (the writes it causes are served
+     * by the workers). Does nothing if mp is not mounted by this process's adapter.
+     */
+    public static void syncMount(Path mp) {
+        if (!MountPoints.isMounted(mp)) {
+            return;
+        }
+        LibC c = LibC.get();
+        int fd = c.open(mp.toString(), LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
+        if (fd < 0) {
+            return;
+        }
+        try {
+            if (c.syncfs(fd) != 0) {
+                System.err.println(java.time.Instant.now() + " cowfs: syncfs of " + mp + " failed: errno " + LibC.errno());
+            }
+        } finally {
+            c.close(fd);
+        }
     }
 
     /** The mount could not be made (nothing is mounted, nothing was served): another adapter may try. */

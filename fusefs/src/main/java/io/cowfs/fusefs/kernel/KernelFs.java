@@ -3,6 +3,7 @@ package io.cowfs.fusefs.kernel;
 import io.cowfs.fusefs.vfs.Errno;
 import io.cowfs.fusefs.vfs.FsException;
 import io.cowfs.fusefs.vfs.Stat;
+import io.cowfs.fusefs.vfs.NodeFs;
 import io.cowfs.fusefs.vfs.ViewFs;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -23,10 +24,12 @@ import java.util.concurrent.atomic.AtomicLong;
 final class KernelFs {
     /** What {@link #handle} returns for requests that get no reply (FORGET, BATCH_FORGET, INTERRUPT). */
     static final int NO_REPLY = Integer.MIN_VALUE;
+    /** COWFS_FUSE_DEBUG=1 in the mount's environment logs every request that fails (to STORE/run/NAME.log). */
+    private static final boolean DEBUG = "1".equals(System.getenv("COWFS_FUSE_DEBUG"));
 
     private static final int S_IFMT = 0170000;
 
-    final ViewFs vfs;
+    final NodeFs vfs;
     final boolean readOnly;
     final NodeTable nodes = new NodeTable();
     /** Timeouts in seconds the kernel may cache entries, attributes and negative lookups. */
@@ -40,10 +43,19 @@ final class KernelFs {
     /** Open directories of a writable view: handle -> its listing, taken at offset 0. */
     private final Map<Long, Listing> dirs = new ConcurrentHashMap<>();
     private final AtomicLong nextDirHandle = new AtomicLong(1);
+    /**
+     * Nodes the vfs deleted (last name removed, no open handle) that the kernel may still hold:
+     * their last attributes with nlink 0. The kernel can still send them a late SETATTR of times or
+     * a writeback WRITE (writeback cache); those succeed and go nowhere, as on a local filesystem,
+     * instead of failing with ENOENT (which the kernel would report to an unrelated syncfs or
+     * close). Dropped when the kernel forgets the node.
+     */
+    private final Map<Long, Stat> orphans = new ConcurrentHashMap<>();
+
     /** Listings of a read-only tree by directory inode (immutable, so any worker may reuse them); bounded. */
     private final Map<Long, Listing> snapshotListings = new ConcurrentHashMap<>();
 
-    KernelFs(ViewFs vfs, long entryValid, long attrValid, long negativeValid) {
+    KernelFs(NodeFs vfs, long entryValid, long attrValid, long negativeValid) {
         this.vfs = vfs;
         this.readOnly = vfs.readOnly();
         this.entryValid = entryValid;
@@ -70,6 +82,15 @@ final class KernelFs {
             out.begin();
             return dispatch(rq, out, w);
         } catch (FsException e) {
+            if (e.errno() == Errno.ENOENT && !orphans.isEmpty()) {
+                Stat o = orphans.get(rq.nodeid);
+                if (o != null) {
+                    return orphan(rq, o, out);
+                }
+            }
+            if (DEBUG) {
+                log(e.errno() + " " + e.getMessage(), rq);
+            }
             return -e.errno().code;
         } catch (Request.BadRequest e) {
             log("bad request (" + e.getMessage() + ")", rq);
@@ -77,6 +98,59 @@ final class KernelFs {
         } catch (Throwable t) {
             log("failed: " + t, rq);
             return -Errno.EIO.code;
+        }
+    }
+
+    /** What a request to an orphaned node gets (see {@link #orphans}). */
+    private static int orphan(Request rq, Stat s, Reply out) {
+        out.begin();
+        switch (rq.opcode) {
+            case Proto.GETATTR, Proto.SETATTR -> {
+                out.attrOut(s, 0);
+                return 0;
+            }
+            case Proto.WRITE -> {
+                out.u32(rq.u32(16)).u32(0);
+                return 0;
+            }
+            case Proto.READ, Proto.FLUSH, Proto.FSYNC, Proto.RELEASE -> {
+                return 0;
+            }
+            default -> {
+                return -Errno.ENOENT.code;
+            }
+        }
+    }
+
+    /** Before a name goes away: the node it names and its attributes, if the kernel holds that node. */
+    private Map.Entry<Long, Stat> victim(long dir, String name) {
+        try {
+            long ino = vfs.lookup(dir, name);
+            return nodes.count(ino) > 0 ? Map.entry(ino, vfs.getattr(ino)) : null;
+        } catch (FsException e) {
+            return null;
+        }
+    }
+
+    /** After a name went away: remember its node as an orphan if the vfs deleted it. */
+    private void orphaned(Map.Entry<Long, Stat> v) {
+        if (v == null) {
+            return;
+        }
+        try {
+            vfs.getattr(v.getKey());
+        } catch (FsException e) {
+            if (e.errno() == Errno.ENOENT) {
+                Stat s = v.getValue();
+                orphans.put(v.getKey(), new Stat(s.ino(), s.mode(), 0, s.uid(), s.gid(), s.size(), s.blocks512(),
+                        s.atimeNs(), s.mtimeNs(), s.ctimeNs(), s.rdev()));
+            }
+        }
+    }
+
+    private void forget(long nodeid, long n) {
+        if (nodes.forget(nodeid, n)) {
+            orphans.remove(nodeid);
         }
     }
 
@@ -91,13 +165,13 @@ final class KernelFs {
                 return lookup(ino, rq.name(0), out);
             }
             case Proto.FORGET -> {
-                nodes.forget(ino, rq.i64(0));
+                forget(ino, rq.i64(0));
                 return NO_REPLY;
             }
             case Proto.BATCH_FORGET -> {
                 long count = rq.u32(0);
                 for (int i = 0; i < count; i++) {
-                    nodes.forget(rq.i64(8 + 16 * i), rq.i64(16 + 16 * i));
+                    forget(rq.i64(8 + 16 * i), rq.i64(16 + 16 * i));
                 }
                 return NO_REPLY;
             }
@@ -131,16 +205,25 @@ final class KernelFs {
                 return entry(vfs.mkdir(ino, rq.name(8), mode & 07777, rq.uid, rq.gid), out);
             }
             case Proto.UNLINK -> {
-                vfs.unlink(ino, rq.name(0));
+                String name = rq.name(0);
+                Map.Entry<Long, Stat> v = victim(ino, name);
+                vfs.unlink(ino, name);
+                orphaned(v);
                 return 0;
             }
             case Proto.RMDIR -> {
-                vfs.rmdir(ino, rq.name(0));
+                String name = rq.name(0);
+                Map.Entry<Long, Stat> v = victim(ino, name);
+                vfs.rmdir(ino, name);
+                orphaned(v);
                 return 0;
             }
             case Proto.RENAME -> {
                 String from = rq.name(8);
-                vfs.rename(ino, from, rq.i64(0), rq.name(rq.after(8)));
+                String to = rq.name(rq.after(8));
+                Map.Entry<Long, Stat> v = victim(rq.i64(0), to);
+                vfs.rename(ino, from, rq.i64(0), to);
+                orphaned(v);
                 return 0;
             }
             case Proto.RENAME2 -> {
@@ -192,7 +275,11 @@ final class KernelFs {
             }
             case Proto.RELEASE -> {
                 if (!readOnly) {
+                    Stat before = vfs.getattr(ino);
                     vfs.release(ino);
+                    if (before.nlink() == 0 && nodes.count(ino) > 0) {
+                        orphaned(Map.entry(ino, before)); // its last handle: the vfs lets it go now
+                    }
                 }
                 return 0;
             }

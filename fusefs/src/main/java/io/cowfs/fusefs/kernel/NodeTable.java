@@ -17,8 +17,9 @@ final class NodeTable {
         }
     }
 
-    void forget(long nodeid, long n) {
-        lookups.computeIfPresent(nodeid, (k, v) -> v - n <= 0 ? null : v - n);
+    /** Takes back n references; true if the kernel now holds none. */
+    boolean forget(long nodeid, long n) {
+        return lookups.computeIfPresent(nodeid, (k, v) -> v - n <= 0 ? null : v - n) == null;
     }
 
     /** How many nodes the kernel holds references to. */

@@ -27,8 +27,16 @@ public final class ControlServer implements AutoCloseable {
     private final Path path;
     private final Thread thread;
 
+    /** Writes the kernel's cached dirty pages of this mount back to the vfs (writeback cache) before a persist. */
+    private final Runnable syncKernel;
+
     public ControlServer(Path path, ViewFs vfs) throws IOException {
+        this(path, vfs, () -> { });
+    }
+
+    public ControlServer(Path path, ViewFs vfs, Runnable syncKernel) throws IOException {
         this.path = path;
+        this.syncKernel = syncKernel;
         Files.deleteIfExists(path);
         server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         server.bind(UnixDomainSocketAddress.of(path));
@@ -44,9 +52,11 @@ public final class ControlServer implements AutoCloseable {
                 String reply;
                 try {
                     if (cmd.equals("persist")) {
+                        syncKernel.run();
                         vfs.persistAll();
                         reply = "ok";
                     } else if (cmd.equals("rollover")) {
+                        syncKernel.run();
                         vfs.persistAll();
                         vfs.store().rollover(ROLLOVER_MIN);
                         reply = "ok";

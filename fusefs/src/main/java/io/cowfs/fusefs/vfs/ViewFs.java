@@ -35,7 +35,7 @@ import java.util.function.Supplier;
  * read) take the read lock and run concurrently; every change takes the write lock. Store I/O for
  * reads happens under the read lock only.
  */
-public final class ViewFs implements AutoCloseable {
+public final class ViewFs implements NodeFs, AutoCloseable {
     /** Unpersisted file data above which a write persists it first (bounds a mount's memory). */
     public static final long DIRTY_LIMIT = Long.getLong("cowfs.dirtyLimit", 32L << 20);
     public static final int NAME_MAX = 255;

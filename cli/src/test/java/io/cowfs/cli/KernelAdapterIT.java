@@ -1,0 +1,141 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * What the kernel-protocol adapter changes for users, through a real mount of a view: one kernel
+ * inode per file (hardlinks coherent), attributes and entries cached for long yet exact after every
+ * change made through the mount, the writeback cache seen by stat at once and by a snapshot of the
+ * mounted view, and requests it does not serve answered with an error while the mount stays up.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class KernelAdapterIT {
+    private Cowfs cowfs;
+    private Path v;
+
+    @BeforeAll
+    void mount(@TempDir Path tmp) throws Exception {
+        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.sh(tmp, "mkdir -p src/d && printf 'base\\n' > src/a && ln src/a src/d/b && echo keep > src/k");
+        cowfs = new Cowfs(tmp);
+        cowfs.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
+        cowfs.run("fork", "snap", "--name", "v").ok();
+        v = cowfs.mount("v", "--fuse-api=kernel").dir;
+        String mounts = Files.readString(Path.of("/proc/self/mounts"));
+        assertTrue(mounts.contains("cowfs:v " + v + " fuse.cowfs"), mounts);
+    }
+
+    @AfterAll
+    void unmount() {
+        if (cowfs != null) {
+            cowfs.close();
+        }
+    }
+
+    private static long ino(Path p) throws Exception {
+        return ((Number) Files.getAttribute(p, "unix:ino", LinkOption.NOFOLLOW_LINKS)).longValue();
+    }
+
+    @Test
+    void anFdOnOneHardlinkNameSeesWritesThroughAnother() throws Exception {
+        Path a = v.resolve("a");
+        Path b = v.resolve("d/b");
+        assertEquals(ino(a), ino(b));
+        try (FileChannel fb = FileChannel.open(b, StandardOpenOption.READ)) {
+            ByteBuffer first = ByteBuffer.allocate(64);
+            fb.read(first, 0); // pages of b are now cached
+            Files.writeString(a, "changed through a\n");
+            ByteBuffer after = ByteBuffer.allocate(64);
+            int n = fb.read(after, 0);
+            assertEquals("changed through a\n", new String(after.array(), 0, n, StandardCharsets.UTF_8));
+        }
+        assertEquals("changed through a\n", Files.readString(b));
+    }
+
+    @Test
+    void statAfterAWriteShowsTheNewSizeAndMtimeAtOnce() throws Exception {
+        Path f = v.resolve("grows");
+        Files.writeString(f, "x");
+        FileTime before = Files.getLastModifiedTime(f);
+        Thread.sleep(20);
+        try (FileChannel c = FileChannel.open(f, StandardOpenOption.WRITE)) {
+            c.write(ByteBuffer.wrap(new byte[100_000]), 5000);
+            assertEquals(105_000, Files.size(f), "size while the data is still in the kernel's cache");
+            assertTrue(Files.getLastModifiedTime(f).compareTo(before) > 0, "mtime moved");
+        }
+        assertEquals(105_000, Files.size(f));
+    }
+
+    @Test
+    void renameUnlinkRmdirAndCreateAreSeenByTheNextLookup() throws Exception {
+        Path f = Files.writeString(v.resolve("r1"), "r");
+        assertTrue(Files.exists(f));
+        assertFalse(Files.exists(v.resolve("r2"))); // a cached negative entry
+        Files.move(f, v.resolve("r2"));
+        assertFalse(Files.exists(f));
+        assertEquals("r", Files.readString(v.resolve("r2")));
+        Files.delete(v.resolve("r2"));
+        assertFalse(Files.exists(v.resolve("r2")));
+        Path d = Files.createDirectory(v.resolve("rd"));
+        assertTrue(Files.isDirectory(d));
+        Files.delete(d);
+        assertFalse(Files.exists(d));
+        Files.writeString(v.resolve("r2"), "again"); // replaces the negative entry
+        assertEquals("again", Files.readString(v.resolve("r2")));
+        try (var s = Files.list(v)) {
+            assertTrue(s.anyMatch(p -> p.getFileName().toString().equals("r2")));
+        }
+    }
+
+    @Test
+    void aSnapshotOfTheMountedViewHoldsWritesStillInTheKernelCache() throws Exception {
+        byte[] data = Fx.random(7, 300_000);
+        try (FileChannel c = FileChannel.open(v.resolve("open-while-frozen"), StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+            c.write(ByteBuffer.wrap(data));
+            // not closed, not fsynced: the bytes may be only in the kernel's page cache
+            cowfs.run("snapshot", "v", "--name", "frozen-open").ok();
+        }
+        Path out = cowfs.root.resolve("frozen-export");
+        cowfs.run("export", "frozen-open", out.toString()).ok();
+        assertArrayEquals(data, Files.readAllBytes(out.resolve("open-while-frozen")));
+    }
+
+    @Test
+    void requestsTheAdapterDoesNotServeFailAndTheMountStaysUp() throws Exception {
+        Path k = v.resolve("k");
+        // lsattr sends FS_IOC_GETFLAGS: an IOCTL request, which the adapter answers ENOSYS
+        Cowfs.Result r = Cowfs.shRc(v, "lsattr k");
+        assertTrue(r.rc() != 0, r.out());
+        // locks are the kernel's own (no POSIX_LOCKS/FLOCK_LOCKS asked): they work
+        Cowfs.sh(v, "flock k true");
+        assertEquals("keep\n", Files.readString(k));
+    }
+
+    @Test
+    void anUnknownFuseApiIsABadArgument() throws Exception {
+        Path mp = Files.createTempDirectory(cowfs.root, "mp-bad-");
+        cowfs.run("mount", "snap", mp.toString(), "--fuse-api=fuse4").fails(2);
+        assertFalse(Cowfs.isMounted(mp));
+    }
+}

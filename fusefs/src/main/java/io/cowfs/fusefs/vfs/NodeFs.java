@@ -1,0 +1,76 @@
+package io.cowfs.fusefs.vfs;
+
+import java.util.List;
+
+/**
+ * A filesystem addressed by node id (inode number; the root is 1), as the kernel-protocol adapter
+ * serves it. {@link ViewFs} is the one cowfs ships; the benchmarks' in-memory floor is another.
+ * Every method throws {@link FsException} with the errno a local filesystem would give
+ * (ENOENT for a node or name that does not exist, ENOTDIR, EEXIST, ENOTEMPTY, EROFS on a read-only
+ * tree, ENOSPC when the store's disk is full, EIO for damaged data).
+ */
+public interface NodeFs {
+    boolean readOnly();
+
+    Stat getattr(long ino);
+
+    /** The node id of name in dir. @throws FsException ENOENT if there is no such name */
+    long lookup(long dir, String name);
+
+    void chmod(long ino, int mode);
+
+    /** uid or gid of -1 leaves it unchanged. */
+    void chown(long ino, int uid, int gid);
+
+    /** Times in ns since the epoch; {@link ViewFs#OMIT} leaves one unchanged, {@link ViewFs#NOW} sets it to now. */
+    void utimens(long ino, long atimeNs, long mtimeNs);
+
+    byte[] readlink(long ino);
+
+    /** Entries of dir, sorted by name, without "." and "..". */
+    List<ViewFs.DirEntry> readdir(long dir);
+
+    long mknod(long dir, String name, int mode, long rdev, int uid, int gid);
+
+    /** Creates and opens a regular file. @throws FsException EEXIST if the name exists */
+    long create(long dir, String name, int mode, int uid, int gid);
+
+    long mkdir(long dir, String name, int mode, int uid, int gid);
+
+    long symlink(byte[] target, long dir, String name, int uid, int gid);
+
+    void link(long ino, long dir, String name);
+
+    void unlink(long dir, String name);
+
+    void rmdir(long dir, String name);
+
+    void rename(long fromDir, String fromName, long toDir, String toName);
+
+    void open(long ino, boolean write);
+
+    void release(long ino);
+
+    void flush(long ino);
+
+    void fsync(long ino);
+
+    int read(long ino, long off, byte[] out, int len);
+
+    int write(long ino, long off, byte[] data, int len);
+
+    void truncate(long ino, long size);
+
+    void setxattr(long ino, String name, byte[] value, int flags);
+
+    byte[] getxattr(long ino, String name);
+
+    List<String> listxattr(long ino);
+
+    void removexattr(long ino, String name);
+
+    ViewFs.FsStat statfs();
+
+    /** Persists what is unpersisted and releases resources. */
+    void close();
+}

@@ -132,6 +132,60 @@ class KernelAdapterIT {
         assertEquals("keep\n", Files.readString(k));
     }
 
+    /**
+     * fallocate (mode 0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE), SEEK_DATA/SEEK_HOLE and
+     * copy_file_range, run by one script on a host directory (the control) and in the view: same
+     * sizes, same bytes, same hole map (ranges aligned to 1 MiB, so block sizes do not matter),
+     * same errors.
+     */
+    static final String RANGES_SCRIPT = String.join("\n",
+            "import os, subprocess, sys, hashlib",
+            "d = sys.argv[1]; os.chdir(d); out = []",
+            "def sh(*a): r = subprocess.run(a, capture_output=True, text=True); out.append(' '.join(a[1:]) + ' rc=' + str(r.returncode))",
+            "def seek(fd, off, how):",
+            "    try: return os.lseek(fd, off, how)",
+            "    except OSError as e: return 'errno%d' % e.errno",
+            "M = 1 << 20",
+            "with open('data', 'wb') as f: f.write(os.urandom(M)); f.seek(3 * M); f.write(os.urandom(M))",
+            "fd = os.open('data', os.O_RDONLY)",
+            "out.append('seek %s %s %s %s %s' % (seek(fd, 0, os.SEEK_DATA), seek(fd, 0, os.SEEK_HOLE), seek(fd, M, os.SEEK_DATA), seek(fd, 3 * M, os.SEEK_HOLE), seek(fd, 4 * M, os.SEEK_DATA)))",
+            "os.close(fd)",
+            "sh('fallocate', '-l', str(2 * M), 'alloc')",
+            "out.append('alloc %d %s' % (os.path.getsize('alloc'), hashlib.sha256(open('alloc', 'rb').read()).hexdigest()[:16]))",
+            "sh('fallocate', '-n', '-o', str(2 * M), '-l', str(M), 'alloc')",
+            "out.append('keep %d' % os.path.getsize('alloc'))",
+            "sh('fallocate', '-p', '-o', str(M), '-l', str(M), 'data')",
+            "fd = os.open('data', os.O_RDONLY)",
+            "out.append('holes %s %s' % (seek(fd, 0, os.SEEK_HOLE), seek(fd, M, os.SEEK_DATA)))",
+            "os.close(fd)",
+            "sh('fallocate', '-z', '-o', str(3 * M), '-l', str(M // 2), 'data')",
+            "b = open('data', 'rb').read()",
+            "out.append('punched %d %s %s' % (len(b), b[M:2 * M] == bytes(M), b[3 * M:3 * M + M // 2] == bytes(M // 2)))",
+            "src = os.open('data', os.O_RDONLY); dst = os.open('copy', os.O_CREAT | os.O_WRONLY, 0o644)",
+            "n = 0",
+            "while True:",
+            "    k = os.copy_file_range(src, dst, 4 * M)",
+            "    if k == 0: break",
+            "    n += k",
+            "os.close(src); os.close(dst)",
+            "out.append('copied %d %s' % (n, open('copy', 'rb').read() == open('data', 'rb').read()))",
+            "sh('fallocate', '-l', '0', 'alloc')",
+            "print('\\n'.join(out))");
+
+    @Test
+    void fallocateSeekHoleAndCopyFileRangeBehaveAsOnTheHost() throws Exception {
+        assumeTrue(Cowfs.shRc(cowfs.root, "command -v python3 && command -v fallocate").rc() == 0, "needs python3 and fallocate");
+        Path script = cowfs.root.resolve("ranges.py");
+        Files.writeString(script, RANGES_SCRIPT);
+        Path host = Files.createDirectories(cowfs.root.resolve("ranges-host"));
+        Path view = Files.createDirectories(v.resolve("ranges"));
+        String expected = Cowfs.sh(cowfs.root, "python3 " + script + " " + host);
+        String got = Cowfs.sh(cowfs.root, "python3 " + script + " " + view);
+        assertEquals(expected, got);
+        assertTrue(got.contains("copied 4194304 True"), got);
+        assertTrue(got.contains("-l 0 alloc rc=1"), "fallocate of length 0 is EINVAL: " + got);
+    }
+
     @Test
     void anUnknownFuseApiIsABadArgument() throws Exception {
         Path mp = Files.createTempDirectory(cowfs.root, "mp-bad-");

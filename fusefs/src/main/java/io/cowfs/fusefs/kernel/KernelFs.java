@@ -334,6 +334,24 @@ final class KernelFs {
                 dirs.remove(rq.i64(0));
                 return 0;
             }
+            case Proto.FALLOCATE -> {
+                vfs.fallocate(ino, rq.i32(24), rq.i64(8), rq.i64(16));
+                return 0;
+            }
+            case Proto.LSEEK -> {
+                long off = rq.i64(8);
+                int whence = rq.i32(16);
+                if (whence != Proto.SEEK_DATA && whence != Proto.SEEK_HOLE) {
+                    return -Errno.EINVAL.code; // the kernel serves SEEK_SET/CUR/END itself
+                }
+                out.u64(whence == Proto.SEEK_DATA ? vfs.seekData(ino, off) : vfs.seekHole(ino, off));
+                return 0;
+            }
+            case Proto.COPY_FILE_RANGE -> {
+                long n = vfs.copyFileRange(ino, rq.i64(8), rq.i64(16), rq.i64(32), Math.min(rq.i64(40), 0xFFFFF000L));
+                out.u32(n).u32(0); // fuse_write_out: at most 4 GiB - 1 per request, the kernel loops
+                return 0;
+            }
             case Proto.INIT -> {
                 return Kernel.init(this, rq, out);
             }

@@ -71,6 +71,29 @@ public interface NodeFs {
 
     ViewFs.FsStat statfs();
 
+    /**
+     * fallocate(2): mode 0, FALLOC_FL_KEEP_SIZE (1), PUNCH_HOLE|KEEP_SIZE (3), ZERO_RANGE (0x10,
+     * with or without KEEP_SIZE). @throws FsException EOPNOTSUPP for other modes or where not supported
+     */
+    default void fallocate(long ino, int mode, long offset, long length) {
+        throw new FsException(Errno.EOPNOTSUPP, "fallocate");
+    }
+
+    /** lseek SEEK_DATA. @throws FsException ENXIO at or past EOF or if no data follows; ENOSYS where not supported */
+    default long seekData(long ino, long offset) {
+        throw new FsException(Errno.ENOSYS, "SEEK_DATA");
+    }
+
+    /** lseek SEEK_HOLE (EOF counts as a hole). @throws FsException ENXIO at or past EOF; ENOSYS where not supported */
+    default long seekHole(long ino, long offset) {
+        throw new FsException(Errno.ENOSYS, "SEEK_HOLE");
+    }
+
+    /** copy_file_range(2): bytes copied (short at the source's EOF). @throws FsException ENOSYS where not supported */
+    default long copyFileRange(long inoIn, long offIn, long inoOut, long offOut, long len) {
+        throw new FsException(Errno.ENOSYS, "copy_file_range");
+    }
+
     /** Persists what is unpersisted and releases resources. */
     void close();
 }

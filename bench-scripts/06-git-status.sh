@@ -18,8 +18,9 @@ NF=$(git -C "$REPO_DIR" ls-files | wc -l)
 note "Repository: a copy of \`$CI_SRC\` committed to git ($NF tracked files, $(hb "$(app_bytes "$REPO_DIR")"))."
 
 GS=(git status --porcelain)
-SYSTEMS=(host ovl fovl cowview)
-declare -A LABEL=([host]="host ext4 (the checkout itself)" [ovl]="kernel overlayfs (fresh upper)" [fovl]="fuse-overlayfs (fresh upper)" [cowview]="**cowfs view (fresh fork)**")
+SYSTEMS=(host ovl fovl cowview cowview2)
+declare -A LABEL=([host]="host ext4 (the checkout itself)" [ovl]="kernel overlayfs (fresh upper)" [fovl]="fuse-overlayfs (fresh upper)"
+                  [cowview]="**cowfs view (fresh fork)**" [cowview2]="cowfs view, libfuse2 adapter")
 DIR=
 setup() {
   case $1 in
@@ -27,11 +28,13 @@ setup() {
     ovl) mount_overlay "$REPO_DIR" "$TMPW/g-ovl" "$MNT/g-ovl"; DIR=$MNT/g-ovl ;;
     fovl) mount_fovl "$REPO_DIR" "$TMPW/g-fovl" "$MNT/g-fovl"; DIR=$MNT/g-fovl ;;
     cowview) v=$(uname_ gv); cw fork repo --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/g-cow"; DIR=$MNT/g-cow ;;
+    cowview2) v=$(uname_ gv); cw fork repo --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/g-cow2" --fuse-api=libfuse2; DIR=$MNT/g-cow2 ;;
   esac
 }
 teardown() {
   case $1 in
     ovl) umount_any "$MNT/g-ovl" ;; fovl) umount_any "$MNT/g-fovl" ;; cowview) umount_cowfs "$MNT/g-cow" ;;
+    cowview2) umount_cowfs "$MNT/g-cow2" ;;
   esac
 }
 declare -A C1 W

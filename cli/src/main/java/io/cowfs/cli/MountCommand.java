@@ -129,6 +129,10 @@ final class MountCommand extends Base {
         }
         cmd.add(ProcessHandle.current().info().command().orElse("java"));
         cmd.addAll(DAEMON_JVM);
+        String extra = System.getenv("COWFS_MOUNT_JAVA_OPTS"); // e.g. -Dcowfs.fuse.workers=4 (docs/CONFIG.md)
+        if (extra != null && !extra.isBlank()) {
+            cmd.addAll(List.of(extra.trim().split("\\s+")));
+        }
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(Main.class.getName());

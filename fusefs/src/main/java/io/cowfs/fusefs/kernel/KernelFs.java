@@ -148,6 +148,19 @@ final class KernelFs {
         }
     }
 
+    @FunctionalInterface
+    private interface NameOp {
+        void apply(long dir, String name);
+    }
+
+    /** UNLINK / RMDIR: removes name from dir, keeping its node answerable if the kernel still holds it. */
+    private int removing(long dir, String name, NameOp remove) {
+        Map.Entry<Long, Stat> v = victim(dir, name);
+        remove.apply(dir, name);
+        orphaned(v);
+        return 0;
+    }
+
     private void forget(long nodeid, long n) {
         if (nodes.forget(nodeid, n)) {
             orphans.remove(nodeid);
@@ -205,18 +218,10 @@ final class KernelFs {
                 return entry(vfs.mkdir(ino, rq.name(8), mode & 07777, rq.uid, rq.gid), out);
             }
             case Proto.UNLINK -> {
-                String name = rq.name(0);
-                Map.Entry<Long, Stat> v = victim(ino, name);
-                vfs.unlink(ino, name);
-                orphaned(v);
-                return 0;
+                return removing(ino, rq.name(0), vfs::unlink);
             }
             case Proto.RMDIR -> {
-                String name = rq.name(0);
-                Map.Entry<Long, Stat> v = victim(ino, name);
-                vfs.rmdir(ino, name);
-                orphaned(v);
-                return 0;
+                return removing(ino, rq.name(0), vfs::rmdir);
             }
             case Proto.RENAME -> {
                 String from = rq.name(8);

@@ -1,13 +1,14 @@
 package io.cowfs.blockstore;
 
 import java.time.Duration;
+import java.util.Map;
 import java.util.function.Function;
 
 /**
  * Every {@code cowfs.*} tuning property in one place (docs/CONFIG.md describes each: name,
- * default, what it bounds). {@link #fromSystemProperties()} is the only code that reads them;
- * tests build a value with the {@code with...} methods and hand it to {@code Store.open} instead
- * of setting JVM-wide properties.
+ * default, what it bounds). {@link #fromSystemProperties()} is the only code in blockstore that
+ * reads them; tests build a value with {@link #of} and hand it to {@code Store.open} or
+ * {@code Store.init} instead of setting JVM-wide properties.
  *
  * <p>The fusefs and cli fields are here so that the list is complete in one place; those modules
  * still read their properties themselves (see docs/CONFIG.md, "Who reads what").
@@ -39,6 +40,14 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
     /** The defaults overridden by the {@code cowfs.*} system properties set now. */
     public static Config fromSystemProperties() {
         return read(System::getProperty);
+    }
+
+    /**
+     * The defaults overridden by properties (the same names and syntax as the system
+     * properties): how a test injects a setting without touching the JVM's properties.
+     */
+    public static Config of(Map<String, String> properties) {
+        return read(properties::get);
     }
 
     private static Config read(Function<String, String> p) {
@@ -73,26 +82,6 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
 
     public Config withCacheBytes(long v) {
         return new Config(v, lmdbInitialMapSize, packRollover, gcMaxSmallPacks, gcPendingGrace, mountRolloverMin, idleTrim,
-                dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug);
-    }
-
-    public Config withLmdbInitialMapSize(long v) {
-        return new Config(cacheBytes, v, packRollover, gcMaxSmallPacks, gcPendingGrace, mountRolloverMin, idleTrim,
-                dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug);
-    }
-
-    public Config withPackRollover(long v) {
-        return new Config(cacheBytes, lmdbInitialMapSize, v, gcMaxSmallPacks, gcPendingGrace, mountRolloverMin, idleTrim,
-                dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug);
-    }
-
-    public Config withGcMaxSmallPacks(int v) {
-        return new Config(cacheBytes, lmdbInitialMapSize, packRollover, v, gcPendingGrace, mountRolloverMin, idleTrim,
-                dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug);
-    }
-
-    public Config withGcPendingGrace(Duration v) {
-        return new Config(cacheBytes, lmdbInitialMapSize, packRollover, gcMaxSmallPacks, v, mountRolloverMin, idleTrim,
                 dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug);
     }
 }

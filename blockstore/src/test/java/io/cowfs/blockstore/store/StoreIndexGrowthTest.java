@@ -8,6 +8,7 @@ import io.cowfs.blockstore.Config;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,7 +32,7 @@ class StoreIndexGrowthTest {
     @Test
     void theMapGrowsPastATinyInitialSize() throws Exception {
         Path dir = tmp.resolve("store");
-        Config tiny = Config.defaults().withLmdbInitialMapSize(INITIAL);
+        Config tiny = Config.of(Map.of("cowfs.lmdb.initialMapSize", Long.toString(INITIAL)));
         try (Store s = Store.init(dir, Store.DEFAULT_BLOCK_SIZE, tiny)) {
             assertEquals(INITIAL, s.index().mapSize());
             for (int i = 0; i < BATCHED; i++) {

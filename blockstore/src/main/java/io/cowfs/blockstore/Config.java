@@ -20,8 +20,8 @@ import java.util.function.Function;
  * @param gcPendingGrace      {@code cowfs.gc.pendingGraceSeconds}: how long gc leaves a pack with unknown
  *                            records alone after a writable mount last wrote it
  * @param mountRolloverMin    {@code cowfs.mount.rolloverMin}: a mount asked by gc finishes its pack from this size
- * @param idleTrim            {@code cowfs.idleTrimSeconds}: an idle mount trims its caches after this long
- * @param dirtyLimit          {@code cowfs.dirtyLimit}: dirty bytes a view keeps in memory before it writes back
+ * @param idleTrim            {@code cowfs.idleTrimSeconds}: idle time after which a mount drops its block cache and runs a full GC
+ * @param dirtyLimit          {@code cowfs.dirtyLimit}: unpersisted file data above which a view's write persists first
  * @param parallelFlush       {@code cowfs.parallelFlush}: hash and compress dirty blocks on a shared pool
  * @param readAheadBlocks     {@code cowfs.readAheadBlocks}: blocks a view reads ahead of a sequential reader
  * @param readAheadKb         {@code cowfs.readAheadKb}: the mount's kernel read-ahead (max_readahead), KiB

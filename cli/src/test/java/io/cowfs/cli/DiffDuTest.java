@@ -10,7 +10,6 @@ import io.cowfs.blockstore.gc.Reachability;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
 import io.cowfs.blockstore.store.PackRecord;
-import io.cowfs.blockstore.store.Packs;
 import io.cowfs.blockstore.store.Store;
 import java.nio.file.Files;
 import java.nio.file.Path;

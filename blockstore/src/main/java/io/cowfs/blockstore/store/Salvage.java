@@ -4,7 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
+import java.util.function.Function;
 import org.lmdbjava.Txn;
 
 /**
@@ -46,11 +46,11 @@ public record Salvage(Path dir, LmdbPages.Walk walk) {
     }
 
     /** Copies what the walk collected into the tables of the private environment (not the leases). */
-    void fill(Txn<byte[]> txn, Map<Db, Table> tables) {
+    void fill(Txn<byte[]> txn, Function<Db, Table> tables) {
         walk.entries.forEach((name, kvs) -> {
             Db db = Db.named(name);
             if (db != null && db.salvaged()) {
-                Table t = tables.get(db);
+                Table t = tables.apply(db);
                 for (byte[][] kv : kvs) {
                     t.putRaw(txn, kv[0], kv[1]);
                 }

@@ -93,11 +93,6 @@ public final class Store implements AutoCloseable {
         return open(dir, Config.fromSystemProperties());
     }
 
-    /** Opens the store at dir with a decompressed-block cache of cacheBytes. */
-    public static Store open(Path dir, long cacheBytes) {
-        return open(dir, Config.fromSystemProperties().withCacheBytes(cacheBytes));
-    }
-
     public static Store open(Path dir, Config config) {
         StoreFormat f = StoreFormat.read(dir);
         Store s = new Store(dir, f.blockSize(), config, f.format(), true);

@@ -6,9 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.EnumMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Function;
 import org.lmdbjava.Dbi;
@@ -118,7 +116,7 @@ public final class StoreIndex implements AutoCloseable {
         vblock = new ViewTable(open(Db.VBLOCK));
         if (salvage != null) {
             writeUnchecked(txn -> {
-                salvage.fill(txn, tables());
+                salvage.fill(txn, this::table);
                 return null;
             });
         }
@@ -139,18 +137,17 @@ public final class StoreIndex implements AutoCloseable {
         return new Table.Handle(dbi, db, sealed, reader);
     }
 
-    /** Every table, by database. */
-    public Map<Db, Table> tables() {
-        Map<Db, Table> m = new EnumMap<>(Db.class);
-        for (Table t : List.of(meta, chunks, catalog, leases, vinode, vdirent, vblock)) {
-            m.put(t.db(), t);
-        }
-        return m;
-    }
-
     /** The table of db. */
     public Table table(Db db) {
-        return tables().get(db);
+        return switch (db) {
+            case META -> meta;
+            case CHUNKS -> chunks;
+            case CATALOG -> catalog;
+            case LEASES -> leases;
+            case VINODE -> vinode;
+            case VDIRENT -> vdirent;
+            case VBLOCK -> vblock;
+        };
     }
 
     /** Null if the index is whole; otherwise one line naming the damage (this process reads a salvaged copy). */

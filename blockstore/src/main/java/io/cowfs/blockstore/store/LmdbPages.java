@@ -21,6 +21,9 @@ import java.util.Map;
  * and sizes inside the page, keys in order and inside their parent's range, overflow pages where
  * their node says, entry and page counts equal to what the database record says. The same walk,
  * collecting, is how a damaged index is salvaged: every entry on a readable page is kept.
+ * The file is read through {@link MappedFile}, the header and node checks are shared with
+ * {@link SafeReader} ({@link #headerProblem}, {@link #nodeProblem}), the seal check with
+ * {@link Table} ({@link Seal}).
  *
  * <p>Format facts used (mdb.c): page header {pgno:u64, pad:u16, flags:u16, lower:u16, upper:u16}
  * (overflow pages: pages:u32 in place of lower/upper); node {lo:u16, hi:u16, flags:u16,

@@ -9,7 +9,7 @@ import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.gc.Reachability;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
-import io.cowfs.blockstore.store.Packs;
+import io.cowfs.blockstore.store.PackRecord;
 import io.cowfs.blockstore.store.Store;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -187,7 +187,7 @@ class DiffDuTest {
             du = Fx.du(c);
             JsonNode f = du.get("f");
             long blocks = (n + 64 * KB - 1) / (64 * KB);
-            assertEquals(n + blocks * Packs.HEADER, f.get("exclusiveBytes").asLong(), "exclusive grows by exactly the blocks written: " + f);
+            assertEquals(n + blocks * PackRecord.HEADER, f.get("exclusiveBytes").asLong(), "exclusive grows by exactly the blocks written: " + f);
             assertEquals(f.get("referencedBytes").asLong(), f.get("sharedBytes").asLong() + f.get("exclusiveBytes").asLong());
             assertEquals(du.get("base").get("logicalBytes").asLong() + n, f.get("logicalBytes").asLong());
             assertEquals(du.get("base").get("files").asLong() + 1, f.get("files").asLong());
@@ -231,7 +231,7 @@ class DiffDuTest {
                 long excl = 0;
                 for (ChunkId id : reach.get(e.name())) {
                     ChunkLocation l = s.locate(id);
-                    long size = l.storedLen() + Packs.HEADER;
+                    long size = l.storedLen() + PackRecord.HEADER;
                     ref += size;
                     if (count.get(id) == 1) {
                         excl += size;

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
+import io.cowfs.blockstore.store.PackRecord;
 import io.cowfs.blockstore.store.Packs;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.tree.Inode;
@@ -105,7 +106,7 @@ class FsckAttributionTest {
             assertEquals(dir, dirObject(s, cat.get("s2").root(), "dir"), "s1 and s2 share the directory object of dir/");
             loc = s.locate(dir);
         }
-        Fx.flipByte(c.store.resolve("packs").resolve(Packs.fileName(loc.pack())), loc.offset() + Packs.HEADER + loc.storedLen() - 1);
+        Fx.flipByte(c.store.resolve("packs").resolve(Packs.fileName(loc.pack())), loc.offset() + PackRecord.HEADER + loc.storedLen() - 1);
 
         Cowfs.Result f = c.run("fsck", "--json").fails(Main.EXIT_DAMAGED);
         assertEquals(List.of("s1", "s2", "v1"), named(f, "has an unreadable directory object"), f.out());

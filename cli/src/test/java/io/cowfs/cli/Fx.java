@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.PackRecord;
 import io.cowfs.blockstore.store.Packs;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.fusefs.vfs.FsException;
@@ -244,31 +245,14 @@ final class Fx {
     /** Where a chunk's record lies in the packs (scan of the record headers). */
     record Record(Path pack, long offset, int storedLen) {
         long payload() {
-            return offset + Packs.HEADER;
+            return offset + PackRecord.HEADER;
         }
     }
 
     static Map<ChunkId, Record> scanPacks(Path store) throws IOException {
         Map<ChunkId, Record> out = new HashMap<>();
         for (Path p : packs(store)) {
-            try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-                long size = ch.size();
-                long pos = Packs.FILE_MAGIC.length;
-                ByteBuffer h = ByteBuffer.allocate(Packs.HEADER);
-                while (pos + Packs.HEADER <= size) {
-                    h.clear();
-                    ch.read(h, pos);
-                    h.flip();
-                    if (h.getInt() != Packs.RECORD_MAGIC) {
-                        break;
-                    }
-                    ChunkId id = ChunkId.read(h);
-                    h.getInt();
-                    int stored = h.getInt();
-                    out.putIfAbsent(id, new Record(p, pos, stored));
-                    pos += Packs.HEADER + stored;
-                }
-            }
+            Packs.scan(p, r -> out.putIfAbsent(r.id(), new Record(p, r.offset(), r.storedLen())));
         }
         return out;
     }

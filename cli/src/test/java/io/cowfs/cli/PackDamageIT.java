@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
+import io.cowfs.blockstore.store.PackRecord;
 import io.cowfs.blockstore.store.Packs;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.tree.Inode;
@@ -177,7 +178,7 @@ class PackDamageIT {
                 dirObj = dir.dirObject;
                 loc = s.locate(dirObj);
             }
-            Fx.flipByte(c.store.resolve("packs").resolve(Packs.fileName(loc.pack())), loc.offset() + Packs.HEADER + loc.storedLen() - 1);
+            Fx.flipByte(c.store.resolve("packs").resolve(Packs.fileName(loc.pack())), loc.offset() + PackRecord.HEADER + loc.storedLen() - 1);
             try (Cowfs.Mounted m = c.mount("base")) {
                 Cowfs.Result ls = Cowfs.shRc(m.dir, "timeout 30 ls dir");
                 assertNotEquals(124, ls.rc(), "ls hung");

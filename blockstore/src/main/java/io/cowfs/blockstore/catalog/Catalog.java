@@ -1,5 +1,6 @@
 package io.cowfs.blockstore.catalog;
 
+import io.cowfs.blockstore.store.CatalogTable;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
@@ -11,7 +12,7 @@ import java.util.regex.Pattern;
 import org.lmdbjava.PutFlags;
 import org.lmdbjava.Txn;
 
-/** Names of snapshots and views, in the {@code catalog} database. */
+/** Names of snapshots and views, in the {@code catalog} database ({@link CatalogTable}; values: {@link CatalogEntry}). */
 public final class Catalog {
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}");
 
@@ -28,7 +29,7 @@ public final class Catalog {
     }
 
     private static byte[] key(String name) {
-        return name.getBytes(StandardCharsets.UTF_8);
+        return CatalogTable.key(name);
     }
 
     public CatalogEntry find(String name) {

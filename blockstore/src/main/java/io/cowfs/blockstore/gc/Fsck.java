@@ -4,13 +4,15 @@ import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
+import io.cowfs.blockstore.store.Db;
+import io.cowfs.blockstore.store.LeasesTable;
+import io.cowfs.blockstore.store.PackRecord;
 import io.cowfs.blockstore.store.Packs;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
-import io.cowfs.blockstore.store.StoreIndex;
+import io.cowfs.blockstore.store.ViewTable;
 import io.cowfs.blockstore.tree.DirObject;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -97,10 +99,10 @@ public final class Fsck {
                 findings.put(e.name(), check.entry(txn, e));
                 progress.accept(1);
             }
-            for (var db : List.of(store.index().vinode, store.index().vdirent, store.index().vblock)) {
+            for (var db : Db.OF_VIEWS.stream().map(store.index()::table).toList()) {
                 long last = -1;
                 for (var kv : db.iterate(txn)) {
-                    long v = StoreIndex.getLong(kv.key(), 0);
+                    long v = ViewTable.viewId(kv.key());
                     if (v != last) {
                         deltaIds.add(v);
                         last = v;
@@ -203,7 +205,7 @@ public final class Fsck {
         long live = store.index().read(txn -> {
             long n = 0;
             for (var kv : store.index().leases.iterate(txn)) {
-                long pid = StoreIndex.getLong(kv.val(), 0);
+                long pid = LeasesTable.decode(kv.val()).pid();
                 if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
                     n++;
                 }
@@ -224,7 +226,7 @@ public final class Fsck {
             Found f = r.getValue();
             if (l == null || l.pack() != f.pack() || l.offset() != f.offset()) {
                 orphanRecords++;
-                orphanBytes += f.storedLen() + Packs.HEADER;
+                orphanBytes += f.storedLen() + PackRecord.HEADER;
             }
         }
         return new Report(index.size(), packSizes.size(), names.size(), orphanRecords, orphanBytes, List.copyOf(problems));
@@ -244,17 +246,15 @@ public final class Fsck {
         if (size == null) {
             return "its pack " + Packs.fileName(loc.pack()) + " is missing";
         }
-        if (loc.offset() + Packs.HEADER + loc.storedLen() > size) {
+        if (loc.offset() + PackRecord.HEADER + loc.storedLen() > size) {
             return "its record at " + Packs.fileName(loc.pack()) + " offset " + loc.offset() + " runs past the end of the pack (truncated)";
         }
         try (FileChannel ch = FileChannel.open(store.packs().path(loc.pack()), StandardOpenOption.READ)) {
-            ByteBuffer h = ByteBuffer.allocate(Packs.HEADER);
-            ch.read(h, loc.offset());
-            h.flip();
-            if (h.remaining() < Packs.HEADER || h.getInt() != Packs.RECORD_MAGIC) {
+            PackRecord h = PackRecord.readHeader(ch, loc.offset());
+            if (h == null) {
                 return "no record header at " + Packs.fileName(loc.pack()) + " offset " + loc.offset();
             }
-            if (!ChunkId.read(h).equals(id) || h.getInt() != loc.rawLen() || h.getInt() != loc.storedLen()) {
+            if (!h.matches(id, loc)) {
                 return "the record at " + Packs.fileName(loc.pack()) + " offset " + loc.offset() + " does not match the index";
             }
             return null;

@@ -4,10 +4,11 @@ import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
+import io.cowfs.blockstore.store.LeasesTable;
+import io.cowfs.blockstore.store.PackRecord;
 import io.cowfs.blockstore.store.Packs;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
-import io.cowfs.blockstore.store.StoreIndex;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -44,8 +45,8 @@ public final class GarbageCollector {
      * live packs into one big pack makes dead blocks in it wait longer (the soak loop's size swung
      * wider with 8); this only keeps the pack count from growing without end.
      */
-    static int maxSmall() {
-        return Integer.getInteger("cowfs.gc.maxSmallPacks", 64);
+    private int maxSmall() {
+        return store.config().gcMaxSmallPacks(); // cowfs.gc.maxSmallPacks (docs/CONFIG.md)
     }
     /**
      * A finished pack (its writer closed it at rollover) may still hold records its writer has
@@ -59,8 +60,8 @@ public final class GarbageCollector {
      * (A writer that kept its pack locked until all its records are committed would make this
      * exact.)
      */
-    static long pendingGraceMillis() {
-        return Long.getLong("cowfs.gc.pendingGraceSeconds", 120) * 1000;
+    private long pendingGraceMillis() {
+        return store.config().gcPendingGrace().toMillis(); // cowfs.gc.pendingGraceSeconds (docs/CONFIG.md)
     }
 
     /** What a run did. */
@@ -116,7 +117,7 @@ public final class GarbageCollector {
                 }
                 dead.add(kv.key());
                 sweptAt.computeIfAbsent(loc.pack(), k -> new HashSet<>()).add(loc.offset());
-                bytes += loc.storedLen() + Packs.HEADER;
+                bytes += loc.storedLen() + PackRecord.HEADER;
             }
             for (byte[] k : dead) {
                 store.index().chunks.delete(txn, k);
@@ -149,7 +150,7 @@ public final class GarbageCollector {
         List<Writer> out = new ArrayList<>();
         store.index().read(txn -> {
             for (var kv : store.index().leases.iterate(txn)) {
-                long pid = StoreIndex.getLong(kv.val(), 0);
+                long pid = LeasesTable.decode(kv.val()).pid();
                 if (pid != self) {
                     started(pid).ifPresent(t -> out.add(new Writer(pid, t, true)));
                 }
@@ -206,7 +207,7 @@ public final class GarbageCollector {
         for (long packId : order) {
             long live = 0;
             for (var e : byPack.getOrDefault(packId, List.of())) {
-                live += e.getValue().storedLen() + Packs.HEADER;
+                live += e.getValue().storedLen() + PackRecord.HEADER;
             }
             liveOf.put(packId, live);
         }

@@ -4,7 +4,7 @@ import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
-import io.cowfs.blockstore.store.Packs;
+import io.cowfs.blockstore.store.PackRecord;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.tree.BlockList;
 import io.cowfs.blockstore.tree.Inode;
@@ -102,7 +102,7 @@ public final class Usage {
         store.index().read(txn -> {
             for (var o : owners.entrySet()) {
                 byte[] v = store.index().chunks.get(txn, o.getKey().bytes());
-                long size = v == null ? 0 : ChunkLocation.decode(v).storedLen() + Packs.HEADER;
+                long size = v == null ? 0 : ChunkLocation.decode(v).storedLen() + PackRecord.HEADER;
                 BitSet b = o.getValue();
                 boolean only = b.cardinality() == 1;
                 for (int i = b.nextSetBit(0); i >= 0; i = b.nextSetBit(i + 1)) {

@@ -14,11 +14,11 @@ public record ChunkLocation(long pack, long offset, int storedLen, int rawLen, l
 
     public byte[] encode() {
         byte[] b = new byte[ENCODED];
-        StoreIndex.putLong(b, 0, pack);
-        StoreIndex.putLong(b, 8, offset);
-        StoreIndex.putInt(b, 16, storedLen);
-        StoreIndex.putInt(b, 20, rawLen);
-        StoreIndex.putLong(b, 24, gen);
+        BigEndian.putLong(b, 0, pack);
+        BigEndian.putLong(b, 8, offset);
+        BigEndian.putInt(b, 16, storedLen);
+        BigEndian.putInt(b, 20, rawLen);
+        BigEndian.putLong(b, 24, gen);
         return b;
     }
 
@@ -26,8 +26,8 @@ public record ChunkLocation(long pack, long offset, int storedLen, int rawLen, l
         if (b.length != ENCODED) {
             throw new StoreException("index entry of " + b.length + " bytes, expected " + ENCODED);
         }
-        return new ChunkLocation(StoreIndex.getLong(b, 0), StoreIndex.getLong(b, 8),
-                StoreIndex.getInt(b, 16), StoreIndex.getInt(b, 20), StoreIndex.getLong(b, 24));
+        return new ChunkLocation(BigEndian.getLong(b, 0), BigEndian.getLong(b, 8),
+                BigEndian.getInt(b, 16), BigEndian.getInt(b, 20), BigEndian.getLong(b, 24));
     }
 
     public ChunkLocation withGen(long g) {

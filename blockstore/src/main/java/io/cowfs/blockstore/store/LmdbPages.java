@@ -1,16 +1,11 @@
 package io.cowfs.blockstore.store;
 
 import java.io.IOException;
-import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.BitSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -26,6 +21,9 @@ import java.util.Map;
  * and sizes inside the page, keys in order and inside their parent's range, overflow pages where
  * their node says, entry and page counts equal to what the database record says. The same walk,
  * collecting, is how a damaged index is salvaged: every entry on a readable page is kept.
+ * The file is read through {@link MappedFile}, the header and node checks are shared with
+ * {@link SafeReader} ({@link #headerProblem}, {@link #nodeProblem}), the seal check with
+ * {@link Table} ({@link Seal}).
  *
  * <p>Format facts used (mdb.c): page header {pgno:u64, pad:u16, flags:u16, lower:u16, upper:u16}
  * (overflow pages: pages:u32 in place of lower/upper); node {lo:u16, hi:u16, flags:u16,
@@ -44,18 +42,17 @@ public final class LmdbPages implements AutoCloseable {
     static final int F_SUBDATA = 0x02;
     static final int MAGIC = 0xBEEFC0DE;
     static final long P_INVALID = -1L;
-    private static final int WINDOW_SHIFT = 30; // 1 GiB mappings; page sizes divide them
 
     /** A database record (MDB_db). */
-    public record Db(int flags, int depth, long branchPages, long leafPages, long overflowPages, long entries, long root) {
-        static Db read(ByteBuffer b, int off) {
-            return new Db(u16(b, off + 4), u16(b, off + 6), b.getLong(off + 8), b.getLong(off + 16),
+    public record DbRecord(int flags, int depth, long branchPages, long leafPages, long overflowPages, long entries, long root) {
+        static DbRecord read(ByteBuffer b, int off) {
+            return new DbRecord(u16(b, off + 4), u16(b, off + 6), b.getLong(off + 8), b.getLong(off + 16),
                     b.getLong(off + 24), b.getLong(off + 32), b.getLong(off + 40));
         }
     }
 
     /** One of the two meta pages; problem is null if it is usable. */
-    public record Meta(int slot, long txnid, int pageSize, long lastPage, Db free, Db main, String problem) {
+    public record Meta(int slot, long txnid, int pageSize, long lastPage, DbRecord free, DbRecord main, String problem) {
     }
 
     /** What a walk found: damage (one line each), entry counts, and with collect the entries. */
@@ -79,22 +76,13 @@ public final class LmdbPages implements AutoCloseable {
         }
     }
 
-    private final Path file;
-    private final FileChannel channel;
+    private final MappedFile mapped;
+    /** The file's size when it was opened: what the meta pages are checked against. */
     private final long size;
-    private final ByteBuffer[] windows;
 
     private LmdbPages(Path file) throws IOException {
-        this.file = file;
-        this.channel = FileChannel.open(file, StandardOpenOption.READ);
-        this.size = channel.size();
-        int n = (int) ((size + (1L << WINDOW_SHIFT) - 1) >>> WINDOW_SHIFT);
-        windows = new ByteBuffer[n];
-        for (int i = 0; i < n; i++) {
-            long start = (long) i << WINDOW_SHIFT;
-            windows[i] = channel.map(FileChannel.MapMode.READ_ONLY, start, Math.min(1L << WINDOW_SHIFT, size - start))
-                    .order(ByteOrder.LITTLE_ENDIAN);
-        }
+        this.mapped = MappedFile.map(file);
+        this.size = mapped.size();
     }
 
     public static LmdbPages open(Path dataFile) throws IOException {
@@ -115,8 +103,8 @@ public final class LmdbPages implements AutoCloseable {
             int flags = u16(b, 10);
             int magic = b.getInt(16);
             int version = b.getInt(20);
-            Db free = Db.read(b, 40);
-            Db main = Db.read(b, 88);
+            DbRecord free = DbRecord.read(b, 40);
+            DbRecord main = DbRecord.read(b, 88);
             long lastPg = b.getLong(136);
             long txnid = b.getLong(144);
             int ps = b.getInt(40);
@@ -169,7 +157,7 @@ public final class LmdbPages implements AutoCloseable {
     public Walk walk(Meta meta, boolean collect, boolean sealed) {
         Walker w = new Walker(meta, collect, sealed);
         w.tree("(free list)", meta.free(), true);
-        Map<String, Db> named = new LinkedHashMap<>();
+        Map<String, DbRecord> named = new LinkedHashMap<>();
         w.named = named;
         w.tree("(main)", meta.main(), false);
         w.named = null;
@@ -186,7 +174,7 @@ public final class LmdbPages implements AutoCloseable {
         final boolean sealed;
         final BitSet seen = new BitSet();
         final Walk out = new Walk();
-        Map<String, Db> named; // non-null while walking the main database
+        Map<String, DbRecord> named; // non-null while walking the main database
         String db;
         boolean integerKeys;
         List<byte[][]> sink;
@@ -203,7 +191,7 @@ public final class LmdbPages implements AutoCloseable {
             this.sealed = sealed;
         }
 
-        void tree(String name, Db d, boolean integer) {
+        void tree(String name, DbRecord d, boolean integer) {
             db = name;
             integerKeys = integer;
             branch = leaf = overflow = entries = 0;
@@ -322,7 +310,7 @@ public final class LmdbPages implements AutoCloseable {
                 boolean big = (nflags & F_BIGDATA) != 0;
                 if (!big && sink == null && named == null && !integerKeys) {
                     // the common case, checked in place: no copies
-                    if (sealed && !sealOk(p, koff, ksize, voff, (int) dsize)) {
+                    if (sealed && !Seal.ok(p, koff, ksize, p, voff, (int) dsize, crc)) {
                         damage(pgno, "entry " + i + " fails its checksum");
                         return;
                     }
@@ -341,7 +329,7 @@ public final class LmdbPages implements AutoCloseable {
                 } else if (named != null) {
                     damage(pgno, "node " + i + " of the main database is not a database record");
                     return;
-                } else if (sealed && !integerKeys && !Table.sealOk(key, value)) {
+                } else if (sealed && !integerKeys && !Seal.ok(key, value)) {
                     damage(pgno, "entry " + i + " fails its checksum");
                     return;
                 }
@@ -356,7 +344,7 @@ public final class LmdbPages implements AutoCloseable {
                 for (byte[][] kv : found) {
                     if (named != null) {
                         named.put(new String(kv[0], StandardCharsets.UTF_8),
-                                Db.read(ByteBuffer.wrap(kv[1]).order(ByteOrder.LITTLE_ENDIAN), 0));
+                                DbRecord.read(ByteBuffer.wrap(kv[1]).order(ByteOrder.LITTLE_ENDIAN), 0));
                     } else if (sink != null) {
                         sink.add(kv);
                     }
@@ -413,40 +401,21 @@ public final class LmdbPages implements AutoCloseable {
             return aLen - bLen;
         }
 
-        private final java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-
-        /** Table.sealOk in place: the last 4 bytes of the value are the CRC-32C of key and the rest. */
-        private boolean sealOk(ByteBuffer p, int koff, int klen, int voff, int vlen) {
-            if (vlen < Table.SEAL) {
-                return false;
-            }
-            ByteBuffer d = p.duplicate();
-            crc.reset();
-            d.limit(koff + klen).position(koff);
-            crc.update(d);
-            d.limit(voff + vlen - Table.SEAL).position(voff);
-            crc.update(d);
-            int at = voff + vlen - Table.SEAL;
-            int stored = ((p.get(at) & 0xFF) << 24) | ((p.get(at + 1) & 0xFF) << 16) | ((p.get(at + 2) & 0xFF) << 8) | (p.get(at + 3) & 0xFF);
-            return stored == (int) crc.getValue();
-        }
+        private final java.util.zip.CRC32C crc = new java.util.zip.CRC32C(); // reused by every in-place seal check
     }
 
+    /** len bytes at off; the walk checks page numbers against the meta page before it asks. */
     private ByteBuffer slice(long off, int len) {
-        int w = (int) (off >>> WINDOW_SHIFT);
-        int at = (int) (off & ((1L << WINDOW_SHIFT) - 1));
-        return windows[w].slice(at, len).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer b = mapped.slice(off, len);
+        if (b == null) {
+            throw new IndexOutOfBoundsException("offset " + off + " + " + len + " lies past the end of " + mapped.file());
+        }
+        return b;
     }
 
     private void copy(long off, byte[] dst) {
-        int done = 0;
-        while (done < dst.length) {
-            long at = off + done;
-            int w = (int) (at >>> WINDOW_SHIFT);
-            int in = (int) (at & ((1L << WINDOW_SHIFT) - 1));
-            int n = Math.min(dst.length - done, windows[w].limit() - in);
-            windows[w].get(in, dst, done, n);
-            done += n;
+        if (!mapped.copy(off, dst)) {
+            throw new IndexOutOfBoundsException("offset " + off + " + " + dst.length + " lies past the end of " + mapped.file());
         }
     }
 
@@ -511,29 +480,12 @@ public final class LmdbPages implements AutoCloseable {
     }
 
     public Path file() {
-        return file;
+        return mapped.file();
     }
 
     /** Unmaps at once (a mapping left to the GC would keep the index's pages in this process's RSS). */
     @Override
     public void close() throws IOException {
-        for (ByteBuffer w : windows) {
-            if (w instanceof MappedByteBuffer) {
-                unmap(w);
-            }
-        }
-        Arrays.fill(windows, null);
-        channel.close();
-    }
-
-    private static void unmap(ByteBuffer b) {
-        try {
-            Class<?> c = Class.forName("sun.misc.Unsafe");
-            Field f = c.getDeclaredField("theUnsafe");
-            f.setAccessible(true);
-            c.getMethod("invokeCleaner", ByteBuffer.class).invoke(f.get(null), b);
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            // not unmapped now: the GC will do it
-        }
+        mapped.close();
     }
 }

@@ -1,12 +1,9 @@
 package io.cowfs.blockstore.store;
 
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -19,22 +16,17 @@ import java.util.Map;
  * bad one is an IndexDamagedException for that lookup (EIO for that file), never a wild read in
  * liblmdb. liblmdb still does every write and every cursor scan.
  *
- * <p>Thread-safety: lookups run concurrently on shared read-only mappings; {@code map} is
- * replaced (never unmapped: another thread may still be reading it) when the file has grown;
- * {@code roots} is an immutable snapshot replaced whole.
+ * <p>Thread-safety: lookups run concurrently on the shared read-only {@link MappedFile} (grown
+ * when the file has, never unmapped: another thread may still be reading it); {@code roots} is
+ * an immutable snapshot replaced whole.
  */
 final class SafeReader {
     /** Returned when the transaction's meta page has been reused: the caller asks liblmdb instead. */
     static final byte[] FALLBACK = new byte[0];
-    private static final int WINDOW_SHIFT = 30;
 
     private final Path file;
-    private volatile Mapping map;
+    private final MappedFile mapped;
     private volatile Roots roots;
-
-    /** Mapped segments: segments[i] covers the file from starts[i]; size = bytes mapped. */
-    private record Mapping(long size, long[] starts, ByteBuffer[] segments) {
-    }
 
     /** The database roots of one transaction: name -> {root, depth}; main under "". */
     private record Roots(long txnid, int slot, int psize, long lastPage, Map<String, long[]> dbs, boolean confirmed) {
@@ -42,7 +34,7 @@ final class SafeReader {
 
     SafeReader(Path file) {
         this.file = file;
-        this.map = new Mapping(0, new long[0], new ByteBuffer[0]);
+        this.mapped = new MappedFile(file);
     }
 
     /** The raw value of key in db as of txnid, null if absent, or FALLBACK. */
@@ -380,61 +372,7 @@ final class SafeReader {
 
     /** len bytes at off (never across two pages), or null if the file does not reach that far. */
     private ByteBuffer slice(long off, int len) {
-        Mapping m = map;
-        if (off + len > m.size()) {
-            m = remap(off + len);
-            if (off + len > m.size()) {
-                return null;
-            }
-        }
-        long[] starts = m.starts();
-        int i = java.util.Arrays.binarySearch(starts, off);
-        if (i < 0) {
-            i = -i - 2;
-        }
-        ByteBuffer seg = m.segments()[i];
-        int at = (int) (off - starts[i]);
-        if (at + len > seg.limit()) {
-            return null; // across two segments: only a damaged page number can ask for that
-        }
-        return seg.slice(at, len).order(ByteOrder.LITTLE_ENDIAN);
-    }
-
-    /**
-     * Maps what the file has grown by since the last mapping as one more segment, so that pages
-     * already faulted in stay mapped (the index grows with every commit; remapping it whole each
-     * time would fault every page in again). After 64 segments the whole file is mapped afresh.
-     * Mappings are never unmapped here: another thread may be reading one; the GC does it.
-     */
-    private synchronized Mapping remap(long need) {
-        Mapping m = map;
-        if (need <= m.size()) {
-            return m;
-        }
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            long size = ch.size();
-            if (size <= m.size()) {
-                return m;
-            }
-            long from = m.starts().length >= 64 ? 0 : m.size();
-            java.util.List<Long> starts = new java.util.ArrayList<>();
-            java.util.List<ByteBuffer> segs = new java.util.ArrayList<>();
-            if (from > 0) {
-                for (int i = 0; i < m.starts().length; i++) {
-                    starts.add(m.starts()[i]);
-                    segs.add(m.segments()[i]);
-                }
-            }
-            for (long start = from; start < size; start += 1L << WINDOW_SHIFT) {
-                starts.add(start);
-                segs.add(ch.map(FileChannel.MapMode.READ_ONLY, start, Math.min(1L << WINDOW_SHIFT, size - start)));
-            }
-            m = new Mapping(size, starts.stream().mapToLong(Long::longValue).toArray(), segs.toArray(new ByteBuffer[0]));
-            map = m;
-            return m;
-        } catch (IOException e) {
-            throw new StoreException("cannot read the index " + file + ": " + e.getMessage(), e);
-        }
+        return mapped.slice(off, len);
     }
 
     private StoreException damaged(String db, long pg, String why) {

@@ -83,6 +83,17 @@ public class StoreException extends RuntimeException {
         }
     }
 
+    /**
+     * The exception for an I/O error while doing what: StoreFullException if the disk is full
+     * (with what to do), otherwise a StoreException with the error's message.
+     */
+    static StoreException io(String what, java.io.IOException e) {
+        if (isNoSpace(e)) {
+            return new StoreFullException(what + ": no space left on the store's filesystem (free space, or rm + gc)", e);
+        }
+        return new StoreException(what + ": " + e.getMessage(), e);
+    }
+
     static boolean isNoSpace(Throwable t) {
         for (Throwable c = t; c != null; c = c.getCause()) {
             String m = c.getMessage();

@@ -15,7 +15,7 @@ public record StoreStats(long chunks, long rawBytes, long storedBytes, long pack
                 ChunkLocation l = ChunkLocation.decode(kv.val());
                 n++;
                 raw += l.rawLen();
-                stored += l.storedLen() + Packs.HEADER;
+                stored += l.storedLen() + PackRecord.HEADER;
             }
             return new long[] {n, raw, stored};
         });

@@ -2,7 +2,6 @@ package io.cowfs.blockstore.store;
 
 import java.util.Iterator;
 import java.util.NoSuchElementException;
-import java.util.zip.CRC32C;
 import org.lmdbjava.CursorIterable;
 import org.lmdbjava.Dbi;
 import org.lmdbjava.KeyRange;
@@ -17,21 +16,32 @@ import org.lmdbjava.Txn;
  * otherwise show other bytes without a word. {@link LmdbPages} checks the seals of every entry
  * when the index opens; reads check them again and fail with IndexDamagedException.
  *
+ * <p>This class is the raw access every database shares (keys and payloads as bytes); one
+ * subclass per database ({@link Db}) knows its key and value layout.
+ *
  * <p>Thread-safety: as LMDB's own handles (a Table is immutable; transactions are per call).
  */
-public final class Table {
-    public static final int SEAL = 4;
-
+public class Table {
     private final Dbi<byte[]> dbi;
+    private final Db db;
     private final String name;
     private final boolean sealed;
     private final SafeReader reader;
 
-    Table(Dbi<byte[]> dbi, String name, boolean sealed, SafeReader reader) {
-        this.dbi = dbi;
-        this.name = name;
-        this.sealed = sealed;
-        this.reader = reader;
+    Table(Handle h) {
+        this.dbi = h.dbi();
+        this.db = h.db();
+        this.name = h.db().dbName();
+        this.sealed = h.sealed();
+        this.reader = h.reader();
+    }
+
+    /** What StoreIndex opens for each database. */
+    record Handle(Dbi<byte[]> dbi, Db db, boolean sealed, SafeReader reader) {
+    }
+
+    public Db db() {
+        return db;
     }
 
     /** One entry: its key and its payload (the seal removed). */
@@ -137,38 +147,17 @@ public final class Table {
     }
 
     private byte[] seal(byte[] key, byte[] val) {
-        if (!sealed) {
-            return val;
-        }
-        byte[] out = java.util.Arrays.copyOf(val, val.length + SEAL);
-        StoreIndex.putInt(out, val.length, (int) crc(key, val, val.length));
-        return out;
+        return sealed ? Seal.seal(key, val) : val;
     }
 
     private byte[] unseal(byte[] key, byte[] raw) {
         if (!sealed) {
             return raw;
         }
-        if (!sealOk(key, raw)) {
+        if (!Seal.ok(key, raw)) {
             throw new StoreException.IndexDamagedException("an entry of the index's '" + name + "' database fails its checksum"
                     + " (the index is damaged; cowfs fsck --repair rebuilds it)");
         }
-        return java.util.Arrays.copyOf(raw, raw.length - SEAL);
-    }
-
-    /** True if raw ends in the seal of key and the bytes before it. */
-    static boolean sealOk(byte[] key, byte[] raw) {
-        if (raw.length < SEAL) {
-            return false;
-        }
-        int n = raw.length - SEAL;
-        return StoreIndex.getInt(raw, n) == (int) crc(key, raw, n);
-    }
-
-    private static long crc(byte[] key, byte[] val, int len) {
-        CRC32C c = new CRC32C();
-        c.update(key);
-        c.update(val, 0, len);
-        return c.getValue();
+        return Seal.payload(raw);
     }
 }

@@ -37,7 +37,7 @@ final class UseLock implements AutoCloseable {
             }
             return new UseLock(ch, l);
         } catch (IOException e) {
-            throw Packs.failure("cannot lock " + storeDir.resolve("run").resolve("store.lock"), e);
+            throw StoreException.io("cannot lock " + storeDir.resolve("run").resolve("store.lock"), e);
         }
     }
 
@@ -59,7 +59,7 @@ final class UseLock implements AutoCloseable {
                         + " (a mount, import or other command); unmount and stop them, then run this again");
             }
         } catch (IOException e) {
-            throw Packs.failure("cannot lock " + storeDir.resolve("run").resolve("store.lock"), e);
+            throw StoreException.io("cannot lock " + storeDir.resolve("run").resolve("store.lock"), e);
         }
     }
 

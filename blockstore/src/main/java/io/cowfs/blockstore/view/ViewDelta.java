@@ -1,6 +1,8 @@
 package io.cowfs.blockstore.view;
 
 import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.BigEndian;
+import io.cowfs.blockstore.store.Db;
 import io.cowfs.blockstore.store.StoreIndex;
 import io.cowfs.blockstore.tree.DirObject;
 import io.cowfs.blockstore.tree.FileType;
@@ -43,26 +45,26 @@ public final class ViewDelta {
 
     public State load(Txn<byte[]> txn, long view) {
         State s = new State();
-        byte[] lo = StoreIndex.longKey(view);
-        byte[] hi = StoreIndex.longKey(view + 1);
+        byte[] lo = BigEndian.longKey(view);
+        byte[] hi = BigEndian.longKey(view + 1);
         for (var kv : index.vinode.iterate(txn, KeyRange.closedOpen(lo, hi))) {
-            long ino = StoreIndex.getLong(kv.key(), 8);
+            long ino = BigEndian.getLong(kv.key(), 8);
             if (ino == NEXT_INO_SLOT) {
-                s.nextIno = StoreIndex.getLong(kv.val(), 0);
+                s.nextIno = BigEndian.getLong(kv.val(), 0);
             } else {
                 s.inodes.put(ino, kv.val().length == 0 ? null : Inode.decode(ino, kv.val()));
             }
         }
         for (var kv : index.vdirent.iterate(txn, KeyRange.closedOpen(lo, hi))) {
-            long dir = StoreIndex.getLong(kv.key(), 8);
+            long dir = BigEndian.getLong(kv.key(), 8);
             String name = new String(kv.key(), 16, kv.key().length - 16, StandardCharsets.UTF_8);
             byte[] v = kv.val();
-            DirObject.Entry e = v.length == 0 ? null : new DirObject.Entry(StoreIndex.getLong(v, 0), FileType.ofCode(v[8]));
+            DirObject.Entry e = v.length == 0 ? null : new DirObject.Entry(BigEndian.getLong(v, 0), FileType.ofCode(v[8]));
             s.dirents.computeIfAbsent(dir, k -> new TreeMap<>()).put(name, e);
         }
         for (var kv : index.vblock.iterate(txn, KeyRange.closedOpen(lo, hi))) {
-            long ino = StoreIndex.getLong(kv.key(), 8);
-            long idx = StoreIndex.getLong(kv.key(), 16);
+            long ino = BigEndian.getLong(kv.key(), 8);
+            long idx = BigEndian.getLong(kv.key(), 16);
             ChunkId id = kv.val().length == 0 ? null : ChunkId.of(kv.val());
             s.blocks.computeIfAbsent(ino, k -> new TreeMap<>()).put(idx, id);
         }
@@ -70,26 +72,26 @@ public final class ViewDelta {
     }
 
     public void setNextIno(Txn<byte[]> txn, long view, long next) {
-        index.vinode.put(txn, StoreIndex.longKey(view, NEXT_INO_SLOT), StoreIndex.longKey(next));
+        index.vinode.put(txn, BigEndian.longKey(view, NEXT_INO_SLOT), BigEndian.longKey(next));
     }
 
     public void putInode(Txn<byte[]> txn, long view, Inode n) {
-        index.vinode.put(txn, StoreIndex.longKey(view, n.ino), n.encode());
+        index.vinode.put(txn, BigEndian.longKey(view, n.ino), n.encode());
     }
 
     /** Records that a base inode is gone (a tombstone), or forgets a view-created one. */
     public void deleteInode(Txn<byte[]> txn, long view, long ino, boolean inBase) {
         if (inBase) {
-            index.vinode.put(txn, StoreIndex.longKey(view, ino), TOMBSTONE);
+            index.vinode.put(txn, BigEndian.longKey(view, ino), TOMBSTONE);
         } else {
-            index.vinode.delete(txn, StoreIndex.longKey(view, ino));
+            index.vinode.delete(txn, BigEndian.longKey(view, ino));
         }
         deleteBlocksFrom(txn, view, ino, 0);
     }
 
     private static byte[] direntKey(long view, long dir, String name) {
         byte[] n = name.getBytes(StandardCharsets.UTF_8);
-        byte[] k = Arrays.copyOf(StoreIndex.longKey(view, dir), 16 + n.length);
+        byte[] k = Arrays.copyOf(BigEndian.longKey(view, dir), 16 + n.length);
         System.arraycopy(n, 0, k, 16, n.length);
         return k;
     }
@@ -100,7 +102,7 @@ public final class ViewDelta {
         if (e == null) {
             v = TOMBSTONE;
         } else {
-            v = Arrays.copyOf(StoreIndex.longKey(e.ino()), 9);
+            v = Arrays.copyOf(BigEndian.longKey(e.ino()), 9);
             v[8] = (byte) e.type().code;
         }
         index.vdirent.put(txn, direntKey(view, dir, name), v);
@@ -112,21 +114,21 @@ public final class ViewDelta {
     }
 
     public void dropDir(Txn<byte[]> txn, long view, long dir) {
-        deleteRange(txn, index.vdirent, StoreIndex.longKey(view, dir), StoreIndex.longKey(view, dir + 1));
+        deleteRange(txn, index.vdirent, BigEndian.longKey(view, dir), BigEndian.longKey(view, dir + 1));
     }
 
     public void putBlock(Txn<byte[]> txn, long view, long ino, long idx, ChunkId id) {
-        index.vblock.put(txn, StoreIndex.longKey(view, ino, idx), id == null ? TOMBSTONE : id.bytes());
+        index.vblock.put(txn, BigEndian.longKey(view, ino, idx), id == null ? TOMBSTONE : id.bytes());
     }
 
     public void deleteBlocksFrom(Txn<byte[]> txn, long view, long ino, long fromIdx) {
-        deleteRange(txn, index.vblock, StoreIndex.longKey(view, ino, fromIdx), StoreIndex.longKey(view, ino + 1, 0));
+        deleteRange(txn, index.vblock, BigEndian.longKey(view, ino, fromIdx), BigEndian.longKey(view, ino + 1, 0));
     }
 
     /** Removes the whole delta of a view. */
     public void drop(Txn<byte[]> txn, long view) {
-        byte[] lo = StoreIndex.longKey(view);
-        byte[] hi = StoreIndex.longKey(view + 1);
+        byte[] lo = BigEndian.longKey(view);
+        byte[] hi = BigEndian.longKey(view + 1);
         deleteRange(txn, index.vinode, lo, hi);
         deleteRange(txn, index.vdirent, lo, hi);
         deleteRange(txn, index.vblock, lo, hi);
@@ -144,10 +146,10 @@ public final class ViewDelta {
 
     /** Chunk ids a view's delta refers to directly (blocks, and pages/objects of changed inodes), for gc and du. */
     public void forEachReference(Txn<byte[]> txn, long view, java.util.function.Consumer<ChunkId> out) {
-        byte[] lo = StoreIndex.longKey(view);
-        byte[] hi = StoreIndex.longKey(view + 1);
+        byte[] lo = BigEndian.longKey(view);
+        byte[] hi = BigEndian.longKey(view + 1);
         for (var kv : index.vinode.iterate(txn, KeyRange.closedOpen(lo, hi))) {
-            long ino = StoreIndex.getLong(kv.key(), 8);
+            long ino = BigEndian.getLong(kv.key(), 8);
             if (ino == NEXT_INO_SLOT || kv.val().length == 0) {
                 continue;
             }
@@ -171,7 +173,7 @@ public final class ViewDelta {
      */
     public static java.util.function.LongPredicate lostInodes(StoreIndex index, long viewId) {
         java.util.List<long[]> spans = new java.util.ArrayList<>();
-        for (String db : java.util.List.of("vinode", "vdirent", "vblock")) {
+        for (Db db : Db.OF_VIEWS) {
             for (byte[][] r : index.read(txn -> index.lost(txn, db))) {
                 long vLo = part(r[0], 0, 0);
                 long iLo = part(r[0], 8, 0);

@@ -135,7 +135,7 @@ class StoreTest {
             StoreStats st = StoreStats.of(s);
             assertEquals(rounds, st.chunks());
             assertEquals(rounds, s.appendedChunks.get(), "blocks appended for " + rounds + " distinct blocks");
-            assertEquals(st.storedBytes() + Packs.FILE_MAGIC.length * st.packFiles(), st.packBytes(), "dead records in the packs");
+            assertEquals(st.storedBytes() + PackRecord.FILE_MAGIC.length * st.packFiles(), st.packBytes(), "dead records in the packs");
         }
     }
 
@@ -167,7 +167,7 @@ class StoreTest {
             loc = s.locate(ida);
             pack = s.packs().path(loc.pack());
         }
-        flip(pack, loc.offset() + Packs.HEADER + loc.storedLen() / 2);
+        flip(pack, loc.offset() + PackRecord.HEADER + loc.storedLen() / 2);
         try (Store s = Store.open(dir())) {
             StoreException.ChunkCorruptException e = assertThrows(StoreException.ChunkCorruptException.class, () -> s.get(ida));
             assertEquals(ida, e.id());
@@ -201,14 +201,14 @@ class StoreTest {
         }
         assertTrue(loc.storedLen() < text.length / 4, "stored compressed: " + loc.storedLen());
         for (long at : new long[] {loc.storedLen() - 1, loc.storedLen() / 2, 4}) {
-            flip(pack, loc.offset() + Packs.HEADER + at);
+            flip(pack, loc.offset() + PackRecord.HEADER + at);
             try (Store s = Store.open(dir())) {
                 StoreException.ChunkCorruptException e = assertThrows(StoreException.ChunkCorruptException.class, () -> s.get(id),
                         "payload byte " + at + " flipped");
                 assertTrue(e.getMessage().contains("offset " + loc.offset()), e.getMessage());
                 assertEquals(1, Verifier.run(s, n -> { }).problems().size());
             }
-            flip(pack, loc.offset() + Packs.HEADER + at); // back
+            flip(pack, loc.offset() + PackRecord.HEADER + at); // back
         }
     }
 
@@ -229,7 +229,7 @@ class StoreTest {
         }
         flip(pack, l1.offset()); // record magic
         try (RandomAccessFile f = new RandomAccessFile(pack.toFile(), "rw")) {
-            f.setLength(l2.offset() + Packs.HEADER + l2.storedLen() - 100);
+            f.setLength(l2.offset() + PackRecord.HEADER + l2.storedLen() - 100);
         }
         try (Store s = Store.open(dir())) {
             StoreException.ChunkCorruptException h = assertThrows(StoreException.ChunkCorruptException.class, () -> s.get(first));

@@ -1,0 +1,121 @@
+package io.cowfs.blockstore.store;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Instant;
+import java.util.List;
+import org.lmdbjava.Env;
+import org.lmdbjava.Txn;
+
+/**
+ * The check of an index before liblmdb may read it ({@link LmdbPages}), and its shortcut:
+ * index/checked remembers the last clean walk as "txnid mtime-ns size" of data.mdb. An unchanged
+ * file (no commit, no write by anyone: any write moves its mtime) is not walked again, so
+ * commands on a quiet store start at once; a page damaged by a write is always seen.
+ */
+final class IndexCheck {
+    private final Path dir;
+    private final boolean sealed;
+
+    IndexCheck(Path dir, boolean sealed) {
+        this.dir = dir;
+        this.sealed = sealed;
+    }
+
+    private Path dataFile() {
+        return dir.resolve("data.mdb");
+    }
+
+    private Path checkedFile() {
+        return dir.resolve("checked");
+    }
+
+    /** Null if there is no index file yet or both its meta pages are sound; else what is wrong. */
+    String metas() {
+        if (!Files.exists(dataFile())) {
+            return null; // a new index: LMDB creates it
+        }
+        try (LmdbPages pages = LmdbPages.open(dataFile())) {
+            for (LmdbPages.Meta m : pages.metas()) {
+                if (m.problem() != null) {
+                    return m.problem();
+                }
+            }
+            return null;
+        } catch (IOException e) {
+            return "cannot read it: " + e.getMessage();
+        }
+    }
+
+    /**
+     * Walks every tree of the index as of a read transaction (which keeps those pages from being
+     * reused while the walk runs). Null if whole; otherwise the first damage found and a count.
+     */
+    String trees(Env<byte[]> e) {
+        for (int attempt = 0; attempt < 10; attempt++) {
+            String stamp = fileStamp(); // before the transaction: a commit after it changes the stamp
+            try (Txn<byte[]> txn = e.txnRead()) {
+                String checked = txn.getId() + " " + stamp;
+                if (checked.equals(readChecked())) {
+                    return null; // walked clean before, and the file has not changed since
+                }
+                try (LmdbPages pages = LmdbPages.open(dataFile())) {
+                    LmdbPages.Meta m = pages.meta(txn.getId());
+                    if (m == null) {
+                        continue; // a writer reused the other meta slot meanwhile: look again
+                    }
+                    LmdbPages.Walk w = pages.walk(m, false, sealed);
+                    if (!w.clean()) {
+                        return summary(w.damage);
+                    }
+                    writeChecked(checked);
+                    return null;
+                }
+            } catch (IOException ex) {
+                return "cannot read it: " + ex.getMessage();
+            }
+        }
+        // neither meta page carries the transaction LMDB gave us
+        try (LmdbPages pages = LmdbPages.open(dataFile())) {
+            LmdbPages.Meta[] ms = pages.metas();
+            return ms[0].problem() != null ? ms[0].problem() : ms[1].problem() != null ? ms[1].problem() : "its meta pages keep changing";
+        } catch (IOException ex) {
+            return "cannot read it: " + ex.getMessage();
+        }
+    }
+
+    private String fileStamp() {
+        try {
+            var a = Files.readAttributes(dataFile(), BasicFileAttributes.class);
+            Instant t = a.lastModifiedTime().toInstant();
+            return (t.getEpochSecond() * 1_000_000_000L + t.getNano()) + " " + a.size();
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+
+    private String readChecked() {
+        try {
+            return Files.readString(checkedFile()).strip();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    private void writeChecked(String checked) {
+        try {
+            Path tmp = Files.createTempFile(dir, "checked", ".tmp");
+            Files.writeString(tmp, checked + "\n");
+            Files.move(tmp, checkedFile(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException | RuntimeException e) {
+            // only a shortcut is lost: the next open walks again
+        }
+    }
+
+    private static String summary(List<String> damage) {
+        return damage.get(0) + (damage.size() > 1 ? "; " + (damage.size() - 1) + " more" : "");
+    }
+}

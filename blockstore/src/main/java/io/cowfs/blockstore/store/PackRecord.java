@@ -1,0 +1,137 @@
+package io.cowfs.blockstore.store;
+
+import com.github.luben.zstd.Zstd;
+import com.github.luben.zstd.ZstdException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/**
+ * The codec of pack files (docs/FORMAT.md, "Pack files"), the one place their layout is
+ * written and read: the file magic, and each record's header and payload.
+ *
+ * <pre>
+ * file    := "COWFSPK1" record*
+ * record  := magic:u32 id:32 rawLen:u32 storedLen:u32 codec:u8 payload:storedLen
+ * </pre>
+ *
+ * @param id        the chunk's id, repeated in its record
+ * @param rawLen    bytes once decoded
+ * @param storedLen bytes of payload after the header
+ * @param codec     {@link #CODEC_RAW} or {@link #CODEC_ZSTD}
+ */
+public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
+    public static final byte[] FILE_MAGIC = "COWFSPK1".getBytes(StandardCharsets.US_ASCII);
+    public static final int RECORD_MAGIC = 0x43484B31; // "CHK1"
+    /** Bytes of a record header. */
+    public static final int HEADER = 4 + ChunkId.LENGTH + 4 + 4 + 1;
+    public static final int CODEC_RAW = 0;
+    public static final int CODEC_ZSTD = 1;
+    static final int ZSTD_LEVEL = 3;
+
+    /** A stored payload and its codec: what compression chose for a chunk. */
+    record Stored(byte[] bytes, int codec) {
+    }
+
+    /** Compresses raw with zstd unless that saves less than 1/64 of it (then it is kept raw). */
+    static Stored compress(byte[] raw, int off, int len) {
+        byte[] z = new byte[(int) Zstd.compressBound(len)];
+        long zlen = Zstd.compressByteArray(z, 0, z.length, raw, off, len, ZSTD_LEVEL);
+        if (Zstd.isError(zlen)) {
+            throw new StoreException("zstd failed: " + Zstd.getErrorName(zlen));
+        }
+        if (zlen < len - len / 64) {
+            return new Stored(Arrays.copyOf(z, (int) zlen), CODEC_ZSTD);
+        }
+        return new Stored(Arrays.copyOfRange(raw, off, off + len), CODEC_RAW);
+    }
+
+    /** The whole record (header and payload), ready to write. */
+    static ByteBuffer encode(ChunkId id, byte[] stored, int rawLen, int codec) {
+        ByteBuffer rec = ByteBuffer.allocate(HEADER + stored.length);
+        rec.putInt(RECORD_MAGIC);
+        id.writeTo(rec);
+        rec.putInt(rawLen);
+        rec.putInt(stored.length);
+        rec.put((byte) codec);
+        rec.put(stored);
+        rec.flip();
+        return rec;
+    }
+
+    /**
+     * The header at b's position (b advances past it), or null if fewer than HEADER bytes
+     * remain or they do not start with the record magic.
+     */
+    public static PackRecord decodeHeader(ByteBuffer b) {
+        if (b.remaining() < HEADER || b.getInt() != RECORD_MAGIC) {
+            return null;
+        }
+        ChunkId id = ChunkId.read(b);
+        int raw = b.getInt();
+        int stored = b.getInt();
+        int codec = b.get();
+        return new PackRecord(id, raw, stored, codec);
+    }
+
+    /** The header at pos of a pack, or null if there is none there (short read, no magic). */
+    public static PackRecord readHeader(FileChannel ch, long pos) throws IOException {
+        ByteBuffer h = ByteBuffer.allocate(HEADER);
+        while (h.hasRemaining() && ch.read(h, pos + h.position()) > 0) {
+            // a header is read whole or not at all
+        }
+        h.flip();
+        return decodeHeader(h);
+    }
+
+    /** True if the header is what the index says of the chunk at that place. */
+    public boolean matches(ChunkId id, ChunkLocation loc) {
+        return this.id.equals(id) && rawLen == loc.rawLen() && storedLen == loc.storedLen();
+    }
+
+    /**
+     * Decodes a whole record read from where (a pack's name) into the verified raw bytes of the
+     * chunk: the header must match the index's loc, the payload decode to rawLen bytes that hash
+     * to id. ChunkCorruptException names what is wrong, and where.
+     */
+    static byte[] decode(ChunkId id, ByteBuffer buf, ChunkLocation loc, String where) {
+        String at = where + " offset " + loc.offset();
+        PackRecord h = decodeHeader(buf);
+        if (h == null) {
+            throw new StoreException.ChunkCorruptException(id, "bad record header in " + at);
+        }
+        if (!h.matches(id, loc)) {
+            throw new StoreException.ChunkCorruptException(id, "record header does not match the index in " + at);
+        }
+        // decoded straight from the read buffer: no intermediate copy of the payload (cold-read path)
+        int payload = buf.position();
+        int rawLen = h.rawLen();
+        int storedLen = h.storedLen();
+        byte[] raw;
+        if (h.codec() == CODEC_ZSTD) {
+            raw = new byte[rawLen];
+            long n;
+            try {
+                n = Zstd.decompressByteArray(raw, 0, rawLen, buf.array(), payload, storedLen);
+            } catch (ZstdException e) { // zstd-jni reports a damaged frame by throwing
+                throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + e.getMessage() + ") in " + at);
+            }
+            if (Zstd.isError(n)) {
+                throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + Zstd.getErrorName(n) + ") in " + at);
+            }
+            if (n != rawLen) {
+                throw new StoreException.ChunkCorruptException(id, "decompressed to " + n + " bytes, expected " + rawLen + " in " + at);
+            }
+        } else if (h.codec() == CODEC_RAW) {
+            raw = Arrays.copyOfRange(buf.array(), payload, payload + storedLen);
+        } else {
+            throw new StoreException.ChunkCorruptException(id, "unknown codec " + h.codec() + " in " + at);
+        }
+        if (!ChunkId.hash(raw).equals(id)) {
+            throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at);
+        }
+        return raw;
+    }
+}

@@ -1,0 +1,125 @@
+package io.cowfs.blockstore.store;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * One pack this process appends to, held under an exclusive file lock from its creation to
+ * {@link #close}. Broken after any write error: a failed append or fsync leaves the file in a
+ * state nobody can vouch for, so every later append or force fails at once (as restic's packer
+ * refuses any call after an error); the owner starts a new pack.
+ *
+ * <p>Thread-safety: none; {@link Packs} calls it under its own lock.
+ */
+final class PackWriter {
+    final long packId;
+    private final Path path;
+    private final FileChannel ch;
+    private final FileLock lock;
+    private long size;
+    /** Why this writer refuses further use, or null while it is sound. */
+    private String broken;
+
+    /** Creates the pack at path, locked before it gets its name (gc never sees it unlocked). */
+    PackWriter(long packId, Path path) {
+        this.packId = packId;
+        this.path = path;
+        Path tmp = path.resolveSibling(path.getFileName() + ".new");
+        try {
+            ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+            lock = ch.lock();
+            ch.write(ByteBuffer.wrap(PackRecord.FILE_MAGIC), 0);
+            size = PackRecord.FILE_MAGIC.length;
+            Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            try {
+                Files.deleteIfExists(tmp);
+            } catch (IOException ignored) {
+                // nothing was written
+            }
+            try {
+                Files.deleteIfExists(path);
+            } catch (IOException ignored) {
+                // nothing was written
+            }
+            throw StoreException.io("cannot create pack " + path, e);
+        }
+    }
+
+    /** Bytes written so far. */
+    long size() {
+        return size;
+    }
+
+    /** True once an append or force failed: it takes no more calls. */
+    boolean broken() {
+        return broken != null;
+    }
+
+    /** Appends one record; returns its offset. */
+    long append(ChunkId id, byte[] stored, int rawLen, int codec) {
+        checkUsable();
+        ByteBuffer rec = PackRecord.encode(id, stored, rawLen, codec);
+        long at = size;
+        try {
+            long pos = at;
+            while (rec.hasRemaining()) {
+                pos += ch.write(rec, pos);
+            }
+        } catch (IOException e) {
+            broken = "an append failed (" + e + ")";
+            try {
+                ch.truncate(at); // drop the partial record
+            } catch (IOException ignored) {
+                // the partial record is garbage that gc and fsck know how to skip
+            }
+            throw StoreException.io("cannot append to pack " + Packs.fileName(packId), e);
+        }
+        size = at + PackRecord.HEADER + stored.length;
+        return at;
+    }
+
+    /** fsync of what was appended. */
+    void force() {
+        checkUsable();
+        try {
+            ch.force(false);
+        } catch (IOException e) {
+            // after a failed fsync the kernel may have dropped the dirty pages: what this pack
+            // holds cannot be vouched for, and a later fsync could succeed without them
+            broken = "an fsync failed (" + e + ")";
+            throw StoreException.io("cannot fsync pack " + Packs.fileName(packId), e);
+        }
+    }
+
+    private void checkUsable() {
+        if (broken != null) {
+            throw new StoreException("pack " + path + " takes no more writes: " + broken);
+        }
+    }
+
+    /** The channel, for tests that make it fail underneath. */
+    FileChannel channel() {
+        return ch;
+    }
+
+    /** Unlocks and closes the pack (best effort: the data was written or the writer is broken). */
+    void close() {
+        try {
+            lock.release();
+        } catch (IOException ignored) {
+            // closing the channel releases it too
+        }
+        try {
+            ch.close();
+        } catch (IOException ignored) {
+            // nothing left to lose
+        }
+    }
+}

@@ -1,0 +1,126 @@
+package io.cowfs.blockstore.store;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import org.lmdbjava.Txn;
+
+/**
+ * The chunks this process has put since its last commit: those it appended to its pack
+ * (pending: the index does not name them yet) and those it found in the index already (dedup
+ * hits, to be re-stamped with the commit's generation so that gc keeps them).
+ *
+ * <p>A hit may keep its bytes (retain): a chunk that gc removed between the dedup check and the
+ * commit is then stored again from them, so a commit never refers to a missing chunk.
+ *
+ * <p>Thread-safety: every field is guarded by this object's lock; no I/O runs under it except
+ * the re-append of a collected hit inside a commit.
+ */
+final class PendingChunks {
+    /** Placeholder in {@code pending} while one thread appends a chunk (others must not append it too). */
+    private static final ChunkLocation IN_FLIGHT = new ChunkLocation(-1, -1, 0, 0, 0);
+
+    private Map<ChunkId, ChunkLocation> pending = new HashMap<>(); // guarded by this
+    private Map<ChunkId, byte[]> hits = new HashMap<>(); // guarded by this: dedup hits since the last commit
+
+    /**
+     * Claims the append of id: true if the caller is to look it up and append it; false if this
+     * process has stored it, or is storing it, already.
+     */
+    synchronized boolean claim(ChunkId id) {
+        if (pending.containsKey(id) || hits.containsKey(id)) {
+            return false;
+        }
+        pending.put(id, IN_FLIGHT); // concurrent puts of it return at once
+        return true;
+    }
+
+    /** The claimed chunk was in the index: a dedup hit (with its bytes if retain). */
+    synchronized void hit(ChunkId id, byte[] raw, int off, int len, boolean retain) {
+        pending.remove(id);
+        hits.put(id, retain ? Arrays.copyOfRange(raw, off, off + len) : null);
+    }
+
+    /** The claimed chunk was appended at loc. */
+    synchronized void appended(ChunkId id, ChunkLocation loc) {
+        pending.put(id, loc);
+    }
+
+    /** The append of a claimed chunk failed: the claim is dropped. */
+    synchronized void failed(ChunkId id) {
+        pending.remove(id, IN_FLIGHT);
+    }
+
+    /** Where a pending chunk was appended, or null (not pending, or still being appended). */
+    synchronized ChunkLocation location(ChunkId id) {
+        ChunkLocation loc = pending.get(id);
+        return loc == IN_FLIGHT ? null : loc;
+    }
+
+    /** The retained bytes of a dedup hit, or null. */
+    synchronized byte[] retained(ChunkId id) {
+        return hits.get(id);
+    }
+
+    /** Runs r if nothing this process appended is uncommitted, under the lock (no put slips in). */
+    synchronized void ifAllCommitted(Runnable r) {
+        if (pending.isEmpty()) {
+            r.run();
+        }
+    }
+
+    /** Runs r under the lock, whatever is pending (a rollover decides on its own). */
+    synchronized void locked(Runnable r) {
+        r.run();
+    }
+
+    /**
+     * Adds pending chunks to the index and re-stamps deduplicated ones, inside the caller's write
+     * transaction. Returns the generation stamped.
+     */
+    long commit(Txn<byte[]> txn, StoreIndex index, Packs packs) {
+        Map<ChunkId, ChunkLocation> p;
+        Map<ChunkId, byte[]> h;
+        synchronized (this) {
+            p = pending;
+            h = hits;
+            pending = new HashMap<>();
+            hits = new HashMap<>();
+        }
+        try {
+            long gen = index.meta.nextGen(txn);
+            for (Map.Entry<ChunkId, ChunkLocation> e : p.entrySet()) {
+                if (e.getValue() == IN_FLIGHT) {
+                    synchronized (this) { // another thread is still appending it: its own commit takes it
+                        pending.putIfAbsent(e.getKey(), IN_FLIGHT);
+                    }
+                    continue;
+                }
+                index.chunks.add(txn, e.getKey(), e.getValue().withGen(gen));
+            }
+            for (Map.Entry<ChunkId, byte[]> e : h.entrySet()) {
+                ChunkLocation loc = index.chunks.location(txn, e.getKey());
+                if (loc == null) {
+                    // gc removed it after our dedup check: store it again
+                    byte[] raw = e.getValue();
+                    if (raw == null) {
+                        throw new StoreException("chunk " + e.getKey().shortHex()
+                                + " was collected by a concurrent gc during this operation; run it again");
+                    }
+                    loc = packs.append(e.getKey(), raw, 0, raw.length);
+                } else if (loc.gen() == gen) {
+                    continue;
+                }
+                index.chunks.put(txn, e.getKey(), loc.withGen(gen));
+            }
+            return gen;
+        } catch (RuntimeException e) {
+            // keep them pending: a retried transaction (map growth) commits them again
+            synchronized (this) {
+                pending.putAll(p);
+                hits.putAll(h);
+            }
+            throw e;
+        }
+    }
+}

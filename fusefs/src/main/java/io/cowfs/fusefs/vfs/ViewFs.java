@@ -741,6 +741,11 @@ public final class ViewFs implements AutoCloseable {
         }
     }
 
+    /** The stored chunk of a file's block (null: a hole), for tests of block sharing. */
+    ChunkId storedBlock(long ino, long idx) {
+        return reading(() -> data.storedBlock(ino, ns.inode(ino), idx));
+    }
+
     /** Inodes the read-ahead tracks now (tests check that it does not grow without bound). */
     int readAheadTracked() {
         return readAhead.tracked();

@@ -27,9 +27,12 @@ import java.util.function.Supplier;
  * call, file data on flush/fsync/close and whenever unpersisted data exceeds {@link #DIRTY_LIMIT}.
  *
  * <p>This class is the front: it checks arguments, takes the lock and delegates to
- * {@link ViewNamespace} (names, links, orphans), {@link WriteBack} (file data, persistence) and
+ * {@link ViewNamespace} (names, links, orphans), {@link WriteBack} (file data, persistence),
+ * {@link FileRanges} (fallocate, seek, copy_file_range), {@link Attributes} and
  * {@link ReadAhead}. Store failures become {@link FsException}s here, in one place
- * ({@link FsException#of}: ENOSPC for a full store, EIO otherwise).
+ * ({@link FsException#of}: ENOSPC for a full store, EIO otherwise). It is longer than the
+ * house's ~500 lines because it is the whole API two adapters call, each operation documented
+ * with the errnos it throws; the bodies live in the classes above.
  *
  * <p>Locking: {@code lock} guards every mutable field of the namespace and the write-back. Reads
  * (getattr, lookup, readdir, read, seek) take the read lock and run concurrently; every change
@@ -51,7 +54,6 @@ public final class ViewFs implements AutoCloseable {
     public static final int FALLOC_FL_KEEP_SIZE = 0x01;
     public static final int FALLOC_FL_PUNCH_HOLE = 0x02;
     public static final int FALLOC_FL_ZERO_RANGE = 0x10;
-    private static final int S_ISUID = 04000;
 
     private final Store store;
     private final long viewId;
@@ -61,6 +63,8 @@ public final class ViewFs implements AutoCloseable {
     private final ViewNamespace ns;
     private final WriteBack data;
     private final ReadAhead readAhead;
+    private final FileRanges ranges;
+    private final Attributes attrs;
 
     private ViewFs(Store store, SnapshotReader base, long viewId, boolean readOnly) {
         this.store = store;
@@ -70,6 +74,8 @@ public final class ViewFs implements AutoCloseable {
         this.readAhead = new ReadAhead(store);
         this.ns = new ViewNamespace(base, this::deleted);
         this.data = new WriteBack(store, base, viewId, ns);
+        this.ranges = new FileRanges(ns, data);
+        this.attrs = new Attributes(ns);
     }
 
     /** A read-only filesystem over a snapshot. */
@@ -136,6 +142,13 @@ public final class ViewFs implements AutoCloseable {
         });
     }
 
+    private void change(Runnable work) {
+        changing(() -> {
+            work.run();
+            return null;
+        });
+    }
+
     /** A change of file data: left unpersisted (it is persisted on flush). */
     private <T> T changingData(Supplier<T> work) {
         checkWritable();
@@ -183,13 +196,7 @@ public final class ViewFs implements AutoCloseable {
 
     /** @throws FsException ENOENT if there is no such inode (deleted, or unlinked and released) */
     public Stat getattr(long ino) {
-        return reading(() -> stat(ns.inode(ino)));
-    }
-
-    private static Stat stat(Inode n) {
-        long size = n.size;
-        long blocks = n.type == FileType.DIRECTORY || n.type == FileType.REGULAR ? (size + 511) / 512 : 0;
-        return new Stat(n.reportedIno(), n.mode(), n.nlink, n.uid, n.gid, size, blocks, n.atimeNs, n.mtimeNs, n.ctimeNs, n.rdev);
+        return reading(() -> Attributes.stat(ns.inode(ino)));
     }
 
     /** @throws FsException ENOENT if dir has no such name, ENOTDIR if dir is not a directory */
@@ -205,46 +212,17 @@ public final class ViewFs implements AutoCloseable {
     }
 
     public void chmod(long ino, int mode) {
-        changing(() -> {
-            Inode n = ns.mutable(ino);
-            n.perm = mode & 07777;
-            n.ctimeNs = ViewNamespace.now();
-            return null;
-        });
+        change(() -> attrs.chmod(ino, mode));
     }
 
     /** uid or gid of -1 leaves it unchanged. */
     public void chown(long ino, int uid, int gid) {
-        changing(() -> {
-            Inode n = ns.mutable(ino);
-            if (uid != -1) {
-                n.uid = uid;
-            }
-            if (gid != -1) {
-                n.gid = gid;
-            }
-            if (n.type != FileType.DIRECTORY) {
-                n.perm &= ~S_ISUID; // as the kernel does for unprivileged chown; root keeps it below
-            }
-            n.ctimeNs = ViewNamespace.now();
-            return null;
-        });
+        change(() -> attrs.chown(ino, uid, gid));
     }
 
     /** Times in ns since the epoch; {@link #OMIT} leaves one unchanged, {@link #NOW} sets it to now. */
     public void utimens(long ino, long atimeNs, long mtimeNs) {
-        changing(() -> {
-            Inode n = ns.mutable(ino);
-            long t = ViewNamespace.now();
-            if (atimeNs != OMIT) {
-                n.atimeNs = atimeNs == NOW ? t : atimeNs;
-            }
-            if (mtimeNs != OMIT) {
-                n.mtimeNs = mtimeNs == NOW ? t : mtimeNs;
-            }
-            n.ctimeNs = t;
-            return null;
-        });
+        change(() -> attrs.utimens(ino, atimeNs, mtimeNs));
     }
 
     /** @throws FsException EINVAL if ino is not a symlink */
@@ -279,58 +257,26 @@ public final class ViewFs implements AutoCloseable {
 
     /** Creates a regular file, fifo, socket or device node; returns its inode number. */
     public long mknod(long dir, String name, int mode, long rdev, int uid, int gid) {
-        return changing(() -> {
-            ns.checkFree(dir, name);
-            FileType t = FileType.ofMode(mode);
-            if (t == null || t == FileType.DIRECTORY || t == FileType.SYMLINK) {
-                t = FileType.REGULAR;
-            }
-            Inode n = ns.newInode(dir, t, mode, uid, gid);
-            n.rdev = rdev;
-            ns.setEntry(dir, name, new DirObject.Entry(n.ino, t));
-            return n.ino;
-        });
+        return changing(() -> ns.mknod(dir, name, mode, rdev, uid, gid));
     }
 
     /** Creates and opens a regular file (O_CREAT); EEXIST if the name exists. Release it like an open. */
     public long create(long dir, String name, int mode, int uid, int gid) {
-        return changing(() -> {
-            ns.checkFree(dir, name);
-            Inode n = ns.newInode(dir, FileType.REGULAR, mode, uid, gid);
-            ns.setEntry(dir, name, new DirObject.Entry(n.ino, FileType.REGULAR));
-            ns.opened(n.ino);
-            return n.ino;
-        });
+        return changing(() -> ns.create(dir, name, mode, uid, gid));
     }
 
     /** @throws FsException EEXIST if the name exists */
     public long mkdir(long dir, String name, int mode, int uid, int gid) {
-        return changing(() -> {
-            ns.checkFree(dir, name);
-            Inode n = ns.newInode(dir, FileType.DIRECTORY, mode, uid, gid);
-            ns.setEntry(dir, name, new DirObject.Entry(n.ino, FileType.DIRECTORY));
-            ns.mutable(dir).nlink++;
-            return n.ino;
-        });
+        return changing(() -> ns.mkdir(dir, name, mode, uid, gid));
     }
 
     public long symlink(byte[] target, long dir, String name, int uid, int gid) {
-        return changing(() -> {
-            ns.checkFree(dir, name);
-            Inode n = ns.newInode(dir, FileType.SYMLINK, 0777, uid, gid);
-            n.target = target;
-            n.size = target.length;
-            ns.setEntry(dir, name, new DirObject.Entry(n.ino, FileType.SYMLINK));
-            return n.ino;
-        });
+        return changing(() -> ns.symlink(target, dir, name, uid, gid));
     }
 
     /** @throws FsException EPERM for a directory, EEXIST if the new name exists */
     public void link(long ino, long dir, String name) {
-        changing(() -> {
-            ns.link(ino, dir, name);
-            return null;
-        });
+        change(() -> ns.link(ino, dir, name));
     }
 
     /**
@@ -340,18 +286,12 @@ public final class ViewFs implements AutoCloseable {
      * @throws FsException ENOENT if there is no such name, EISDIR if it names a directory
      */
     public void unlink(long dir, String name) {
-        changing(() -> {
-            ns.unlink(dir, name);
-            return null;
-        });
+        change(() -> ns.unlink(dir, name));
     }
 
     /** @throws FsException ENOTEMPTY if the directory has entries, ENOTDIR if name is not one, EINVAL for "." */
     public void rmdir(long dir, String name) {
-        changing(() -> {
-            ns.rmdir(dir, name);
-            return null;
-        });
+        change(() -> ns.rmdir(dir, name));
     }
 
     /**
@@ -362,10 +302,7 @@ public final class ViewFs implements AutoCloseable {
      *         a file or the other way round, ENOTEMPTY if the target is a non-empty directory
      */
     public void rename(long fromDir, String fromName, long toDir, String toName) {
-        changing(() -> {
-            ns.rename(fromDir, fromName, toDir, toName);
-            return null;
-        });
+        change(() -> ns.rename(fromDir, fromName, toDir, toName));
     }
 
     // ------------------------------------------------------------------ files
@@ -471,21 +408,9 @@ public final class ViewFs implements AutoCloseable {
             throw new FsException(Errno.EFBIG, "offset " + off);
         }
         return changingData(() -> {
-            data.write(ino, regular(ino, Errno.EINVAL, Errno.EINVAL), off, buf, 0, len);
+            data.write(ino, ranges.regular(ino, Errno.EINVAL, Errno.EINVAL), off, buf, 0, len);
             return len;
         });
-    }
-
-    /** The inode, which must be a regular file: else ifDir for a directory, ifOther for anything else. */
-    private Inode regular(long ino, Errno ifDir, Errno ifOther) {
-        Inode n = ns.inode(ino);
-        if (n.type == FileType.DIRECTORY) {
-            throw new FsException(ifDir, "a directory: inode " + ino);
-        }
-        if (n.type != FileType.REGULAR) {
-            throw new FsException(ifOther, "not a regular file: inode " + ino);
-        }
-        return n;
     }
 
     /** @throws FsException EINVAL for a negative size or a non-regular file, EISDIR for a directory */
@@ -538,15 +463,7 @@ public final class ViewFs implements AutoCloseable {
             throw new FsException(Errno.EFBIG, "fallocate offset " + offset + " length " + length);
         }
         changingData(() -> {
-            Inode cur = regular(ino, Errno.EISDIR, Errno.ENODEV);
-            if (punch || zero) {
-                data.zero(ino, cur, offset, Math.min(end, cur.size));
-            }
-            if ((mode & FALLOC_FL_KEEP_SIZE) == 0 && end > ns.inode(ino).size) {
-                Inode n = ns.mutable(ino);
-                n.size = end;
-                n.mtimeNs = n.ctimeNs = ViewNamespace.now();
-            }
+            ranges.fallocate(ino, punch || zero, (mode & FALLOC_FL_KEEP_SIZE) != 0, offset, end);
             return null;
         });
     }
@@ -560,16 +477,7 @@ public final class ViewFs implements AutoCloseable {
      *         EINVAL if ino is not a regular file
      */
     public long seekData(long ino, long offset) {
-        return reading(() -> {
-            Inode n = seekable(ino, offset);
-            long last = (n.size - 1) / bs;
-            for (long idx = offset / bs; idx <= last; idx++) {
-                if (data.isData(ino, n, idx)) {
-                    return Math.max(offset, idx * bs);
-                }
-            }
-            throw new FsException(Errno.ENXIO, "no data after " + offset);
-        });
+        return reading(() -> ranges.seekData(ino, offset));
     }
 
     /**
@@ -580,24 +488,7 @@ public final class ViewFs implements AutoCloseable {
      *         regular file
      */
     public long seekHole(long ino, long offset) {
-        return reading(() -> {
-            Inode n = seekable(ino, offset);
-            long last = (n.size - 1) / bs;
-            for (long idx = offset / bs; idx <= last; idx++) {
-                if (!data.isData(ino, n, idx)) {
-                    return Math.max(offset, idx * bs);
-                }
-            }
-            return n.size;
-        });
-    }
-
-    private Inode seekable(long ino, long offset) {
-        Inode n = regular(ino, Errno.EINVAL, Errno.EINVAL);
-        if (offset < 0 || offset >= n.size) {
-            throw new FsException(Errno.ENXIO, "offset " + offset + " of a file of " + n.size + " bytes");
-        }
-        return n;
+        return reading(() -> ranges.seekHole(ino, offset));
     }
 
     /**
@@ -615,111 +506,31 @@ public final class ViewFs implements AutoCloseable {
         if (offIn < 0 || offOut < 0 || len < 0) {
             throw new FsException(Errno.EINVAL, "copy_file_range offsets " + offIn + ", " + offOut + " length " + len);
         }
-        return changingData(() -> {
-            Inode in = regular(inoIn, Errno.EISDIR, Errno.EINVAL);
-            regular(inoOut, Errno.EISDIR, Errno.EINVAL);
-            if (offIn >= in.size || len == 0) {
-                return 0L;
-            }
-            long n = Math.min(len, in.size - offIn);
-            if (offOut + n < 0) {
-                throw new FsException(Errno.EFBIG, "offset " + offOut);
-            }
-            if (inoIn == inoOut && offIn < offOut + n && offOut < offIn + n) {
-                throw new FsException(Errno.EINVAL, "overlapping ranges in one file");
-            }
-            boolean shared = false;
-            byte[] buf = new byte[bs];
-            for (long done = 0; done < n; ) {
-                long src = offIn + done;
-                long dst = offOut + done;
-                int piece = (int) Math.min(n - done, bs - src % bs);
-                Inode from = ns.inode(inoIn);
-                if (piece == bs && dst % bs == 0 && !data.isDirty(inoIn, src / bs)) {
-                    data.setStored(inoOut, dst / bs, data.storedBlock(inoIn, from, src / bs));
-                    Inode o = ns.mutable(inoOut);
-                    o.size = Math.max(o.size, dst + bs);
-                    o.mtimeNs = o.ctimeNs = ViewNamespace.now();
-                    shared = true;
-                } else {
-                    data.read(inoIn, from, src, buf, 0, piece);
-                    data.write(inoOut, ns.inode(inoOut), dst, buf, 0, piece);
-                }
-                done += piece;
-            }
-            if (shared) {
-                data.persistFile(inoOut);
-            }
-            return n;
-        });
+        return changingData(() -> ranges.copy(inoIn, offIn, inoOut, offOut, len));
     }
 
     // ------------------------------------------------------------------ xattrs
 
-    /**
-     * POSIX ACLs are not supported: the kernel passes their xattrs through to us (no
-     * FUSE_POSIX_ACL in libfuse 2) but would not enforce them, and storing one would not change
-     * the mode as it must. EOPNOTSUPP makes tools fall back to chmod (libacl's perm_copy_fd, as
-     * used by sed -i, cp -p, vim); an ACL imported from the host stays stored, unseen, and is
-     * exported again.
-     */
-    private static void refuseAcl(String name) {
-        if (name.equals("system.posix_acl_access") || name.equals("system.posix_acl_default")) {
-            throw new FsException(Errno.EOPNOTSUPP, name);
-        }
-    }
-
     /** @throws FsException EEXIST with XATTR_CREATE if it exists, ENODATA with XATTR_REPLACE if not, EOPNOTSUPP for ACLs */
     public void setxattr(long ino, String name, byte[] value, int flags) {
-        refuseAcl(name);
-        changing(() -> {
-            boolean exists = ns.inode(ino).xattrs.containsKey(name);
-            if ((flags & XATTR_CREATE) != 0 && exists) {
-                throw new FsException(Errno.EEXIST, name);
-            }
-            if ((flags & XATTR_REPLACE) != 0 && !exists) {
-                throw new FsException(Errno.ENODATA, name);
-            }
-            Inode n = ns.mutable(ino);
-            n.xattrs.put(name, value.clone());
-            n.ctimeNs = ViewNamespace.now();
-            return null;
-        });
+        Attributes.refuseAcl(name);
+        change(() -> attrs.setxattr(ino, name, value, flags));
     }
 
     /** @throws FsException ENODATA if there is no such attribute, EOPNOTSUPP for ACLs */
     public byte[] getxattr(long ino, String name) {
-        refuseAcl(name);
-        return reading(() -> {
-            byte[] v = ns.inode(ino).xattrs.get(name);
-            if (v == null) {
-                throw new FsException(Errno.ENODATA, name);
-            }
-            return v;
-        });
+        Attributes.refuseAcl(name);
+        return reading(() -> attrs.getxattr(ino, name));
     }
 
     public List<String> listxattr(long ino) {
-        return reading(() -> {
-            List<String> names = new ArrayList<>(ns.inode(ino).xattrs.keySet());
-            names.remove("system.posix_acl_access");
-            names.remove("system.posix_acl_default");
-            return names;
-        });
+        return reading(() -> attrs.listxattr(ino));
     }
 
     /** @throws FsException ENODATA if there is no such attribute, EOPNOTSUPP for ACLs */
     public void removexattr(long ino, String name) {
-        refuseAcl(name);
-        changing(() -> {
-            if (!ns.inode(ino).xattrs.containsKey(name)) {
-                throw new FsException(Errno.ENODATA, name);
-            }
-            Inode n = ns.mutable(ino);
-            n.xattrs.remove(name);
-            n.ctimeNs = ViewNamespace.now();
-            return null;
-        });
+        Attributes.refuseAcl(name);
+        change(() -> attrs.removexattr(ino, name));
     }
 
     // ------------------------------------------------------------------ filesystem

@@ -273,6 +273,43 @@ final class ViewNamespace {
 
     // ------------------------------------------------------------------ changes (write lock held)
 
+    long mknod(long dir, String name, int mode, long rdev, int uid, int gid) {
+        checkFree(dir, name);
+        FileType t = FileType.ofMode(mode);
+        if (t == null || t == FileType.DIRECTORY || t == FileType.SYMLINK) {
+            t = FileType.REGULAR;
+        }
+        Inode n = newInode(dir, t, mode, uid, gid);
+        n.rdev = rdev;
+        setEntry(dir, name, new DirObject.Entry(n.ino, t));
+        return n.ino;
+    }
+
+    long create(long dir, String name, int mode, int uid, int gid) {
+        checkFree(dir, name);
+        Inode n = newInode(dir, FileType.REGULAR, mode, uid, gid);
+        setEntry(dir, name, new DirObject.Entry(n.ino, FileType.REGULAR));
+        opened(n.ino);
+        return n.ino;
+    }
+
+    long mkdir(long dir, String name, int mode, int uid, int gid) {
+        checkFree(dir, name);
+        Inode n = newInode(dir, FileType.DIRECTORY, mode, uid, gid);
+        setEntry(dir, name, new DirObject.Entry(n.ino, FileType.DIRECTORY));
+        mutable(dir).nlink++;
+        return n.ino;
+    }
+
+    long symlink(byte[] target, long dir, String name, int uid, int gid) {
+        checkFree(dir, name);
+        Inode n = newInode(dir, FileType.SYMLINK, 0777, uid, gid);
+        n.target = target;
+        n.size = target.length;
+        setEntry(dir, name, new DirObject.Entry(n.ino, FileType.SYMLINK));
+        return n.ino;
+    }
+
     void link(long ino, long dir, String name) {
         Inode n = inode(ino);
         if (n.type == FileType.DIRECTORY) {

@@ -92,7 +92,7 @@ public class WritableFuse extends CowFuse {
     public int rmdir(String path) {
         return guard("rmdir", path, () -> {
             ViewFs.Parent p = vfs.parent(path);
-            long dir = hidden.isEmpty() ? 0 : vfs.lookup(p.dir(), p.name());
+            long dir = hidden.isEmpty() ? 0 : hiddenDirIno(p);
             vfs.rmdir(p.dir(), p.name());
             if (dir != 0) {
                 hidden.dropDir(dir);
@@ -115,6 +115,15 @@ public class WritableFuse extends CowFuse {
             vfs.rename(from.dir(), from.name(), to.dir(), to.name());
             return 0;
         });
+    }
+
+    /** The inode of a directory about to be removed, 0 if it cannot be looked up (rmdir then says why). */
+    private long hiddenDirIno(ViewFs.Parent p) {
+        try {
+            return vfs.lookup(p.dir(), p.name());
+        } catch (FsException e) {
+            return 0;
+        }
     }
 
     /**

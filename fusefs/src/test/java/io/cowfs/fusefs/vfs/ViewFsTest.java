@@ -66,6 +66,29 @@ class ViewFsTest {
     }
 
     @Test
+    void manyNewFilesAndDeletedBaseFilesSurviveARemount() {
+        try (ViewFs fs = fx.view()) {
+            long dir = fs.mkdir(1, "new", 0755, 0, 0);
+            for (int i = 1; i <= 300; i++) {
+                byte[] d = ("data " + i + "\n").getBytes();
+                long ino = fs.create(dir, Integer.toString(i), 0644, 0, 0);
+                fs.write(ino, 0, d, d.length);
+                fs.flush(ino);
+                fs.release(ino);
+            }
+            fs.unlink(fs.resolve("/base/dir"), "x");
+        }
+        try (ViewFs fs = fx.view()) {
+            long dir = fs.resolve("/new");
+            assertEquals(300, fs.readdir(dir).size());
+            for (int i = 1; i <= 300; i++) {
+                assertArrayEquals(("data " + i + "\n").getBytes(), read(fs, fs.lookup(dir, Integer.toString(i))));
+            }
+            assertEquals(0, fs.readdir(fs.resolve("/base/dir")).size());
+        }
+    }
+
+    @Test
     void anOrphanLeftByADeadMountIsReclaimedAtTheNextMount() {
         long ino;
         try (ViewFs fs = fx.view()) {

@@ -45,9 +45,10 @@ public final class HostFs {
     private static final Runtime RUNTIME = Runtime.getRuntime(LIBC);
     private static final int AT_FDCWD = -100;
     private static final int AT_SYMLINK_NOFOLLOW = 0x100;
-    private static final int ERANGE = 34;
-    private static final int ENODATA = 61;
-    private static final int ENOTSUP = 95;
+    // the host's errno values, from jnr-constants (blockstore must not depend on fusefs' Errno)
+    private static final int ERANGE = jnr.constants.platform.Errno.ERANGE.intValue();
+    private static final int ENODATA = jnr.constants.platform.Errno.ENODATA.intValue();
+    private static final int ENOTSUP = jnr.constants.platform.Errno.ENOTSUP.intValue();
 
     private HostFs() {
     }

@@ -33,6 +33,8 @@ public class CowFuse extends FuseStubFS {
 
     protected final ViewFs vfs;
     private final String fsName;
+    /** libfuse's hidden names of unlinked open files (writable mounts only ever have some). */
+    protected final HiddenNames hidden = new HiddenNames();
 
     public CowFuse(ViewFs vfs, String fsName) {
         this.vfs = vfs;
@@ -55,7 +57,10 @@ public class CowFuse extends FuseStubFS {
         return fsName;
     }
 
-    /** The one place that turns errors into -errno; nothing thrown here may reach libfuse. */
+    /**
+     * The one place that turns errors into -errno ({@link Errno#of}); nothing thrown here may
+     * reach libfuse. Anything but an FsException is logged in one line.
+     */
     protected static int guard(String op, String path, IntSupplier work) {
         try {
             return work.getAsInt();
@@ -63,8 +68,14 @@ public class CowFuse extends FuseStubFS {
             return -e.errno().code;
         } catch (Throwable t) {
             System.err.println(java.time.Instant.now() + " cowfs: " + op + " " + path + " failed: " + t);
-            return -Errno.EIO.code;
+            return -Errno.of(t).code;
         }
+    }
+
+    /** A path's inode; libfuse's hidden names of unlinked open files included. */
+    protected long resolve(String path) {
+        Long h = hidden.find(vfs, path);
+        return h != null ? h : vfs.resolve(path);
     }
 
     protected static long fh(FuseFileInfo fi) {
@@ -79,7 +90,7 @@ public class CowFuse extends FuseStubFS {
         if (path == null) {
             throw new FsException(Errno.ENOENT, "no path");
         }
-        return vfs.resolve(path);
+        return resolve(path);
     }
 
     static void fill(Stat s, FileStat st) {
@@ -119,7 +130,7 @@ public class CowFuse extends FuseStubFS {
     @Override
     public int readlink(String path, Pointer buf, long size) {
         return guard("readlink", path, () -> {
-            byte[] t = vfs.readlink(vfs.resolve(path));
+            byte[] t = vfs.readlink(resolve(path));
             int n = (int) Math.min(t.length, size - 1);
             buf.put(0, t, 0, n);
             buf.putByte(n, (byte) 0);
@@ -130,7 +141,7 @@ public class CowFuse extends FuseStubFS {
     @Override
     public int open(String path, FuseFileInfo fi) {
         return guard("open", path, () -> {
-            long ino = vfs.resolve(path);
+            long ino = resolve(path);
             vfs.open(ino, (fi.flags.get() & O_ACCMODE) != 0);
             fi.fh.set(ino);
             return 0;
@@ -158,7 +169,7 @@ public class CowFuse extends FuseStubFS {
     @Override
     public int opendir(String path, FuseFileInfo fi) {
         return guard("opendir", path, () -> {
-            fi.fh.set(vfs.resolve(path));
+            fi.fh.set(resolve(path));
             return 0;
         });
     }
@@ -208,7 +219,7 @@ public class CowFuse extends FuseStubFS {
     @Override
     public int getxattr(String path, String name, Pointer value, long size) {
         return guard("getxattr", path, () -> {
-            byte[] v = vfs.getxattr(vfs.resolve(path), name);
+            byte[] v = vfs.getxattr(resolve(path), name);
             if (size == 0) {
                 return v.length;
             }
@@ -224,7 +235,7 @@ public class CowFuse extends FuseStubFS {
     public int listxattr(String path, Pointer list, long size) {
         return guard("listxattr", path, () -> {
             java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-            for (String n : vfs.listxattr(vfs.resolve(path))) {
+            for (String n : vfs.listxattr(resolve(path))) {
                 byte[] b = n.getBytes(StandardCharsets.UTF_8);
                 out.write(b, 0, b.length);
                 out.write(0);

@@ -15,7 +15,7 @@ import ru.serce.jnrfuse.FuseStubFS;
  * a view is changed only through this mount, so entries may be cached, but attributes are not
  * (libfuse's path-based API gives each hardlink name its own kernel inode, so a write through one
  * name must be seen at once through the other) and page caches are checked on open (auto_cache).
- * An unlinked open file is renamed by libfuse to a hidden name that ViewFs never lists
+ * An unlinked open file is renamed by libfuse to a hidden name that the adapter keeps ({@link HiddenNames}; ViewFs never sees it)
  * (docs/UNLINKED-OPEN-FILES.md).
  */
 public final class MountSession {
@@ -38,7 +38,7 @@ public final class MountSession {
             o.add("negative_timeout=3600");
         } else {
             // no hard_remove: libfuse then keeps an unlinked open file named (.fuse_hidden...,
-            // hidden by ViewFs), so fstat of it works; with hard_remove it fails with ENOENT
+            // kept by the adapter, see HiddenNames), so fstat of it works; with hard_remove it fails with ENOENT
             o.add("big_writes");
             o.add("max_write=131072");
             o.add("auto_cache");

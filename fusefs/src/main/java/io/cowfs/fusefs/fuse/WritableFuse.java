@@ -11,6 +11,7 @@ import ru.serce.jnrfuse.struct.Timespec;
 /** The adapter for writable views: the read side plus every changing callback. */
 public class WritableFuse extends CowFuse {
     private static final int S_IFMT = 0170000;
+    private static final int S_IFDIR = 0040000;
 
     public WritableFuse(ViewFs vfs, String fsName) {
         super(vfs, fsName);
@@ -68,7 +69,7 @@ public class WritableFuse extends CowFuse {
     @Override
     public int link(String oldpath, String newpath) {
         return guard("link", newpath, () -> {
-            long ino = vfs.resolve(oldpath);
+            long ino = resolve(oldpath);
             ViewFs.Parent p = vfs.parent(newpath);
             vfs.link(ino, p.dir(), p.name());
             return 0;
@@ -79,6 +80,9 @@ public class WritableFuse extends CowFuse {
     public int unlink(String path) {
         return guard("unlink", path, () -> {
             ViewFs.Parent p = vfs.parent(path);
+            if (HiddenNames.isHiddenName(p.name()) && hidden.remove(p.dir(), p.name()) != null) {
+                return 0; // its inode went from the namespace when it was hidden; it goes with its last handle
+            }
             vfs.unlink(p.dir(), p.name());
             return 0;
         });
@@ -88,7 +92,11 @@ public class WritableFuse extends CowFuse {
     public int rmdir(String path) {
         return guard("rmdir", path, () -> {
             ViewFs.Parent p = vfs.parent(path);
+            long dir = hidden.isEmpty() ? 0 : hiddenDirIno(p);
             vfs.rmdir(p.dir(), p.name());
+            if (dir != 0) {
+                hidden.dropDir(dir);
+            }
             return 0;
         });
     }
@@ -101,15 +109,50 @@ public class WritableFuse extends CowFuse {
             }
             ViewFs.Parent from = vfs.parent(oldpath);
             ViewFs.Parent to = vfs.parent(newpath);
+            if (from.dir() == to.dir() && HiddenNames.isHiddenName(to.name()) && hide(from, to)) {
+                return 0;
+            }
             vfs.rename(from.dir(), from.name(), to.dir(), to.name());
             return 0;
         });
     }
 
+    /** The inode of a directory about to be removed, 0 if it cannot be looked up (rmdir then says why). */
+    private long hiddenDirIno(ViewFs.Parent p) {
+        try {
+            return vfs.lookup(p.dir(), p.name());
+        } catch (FsException e) {
+            return 0;
+        }
+    }
+
+    /**
+     * libfuse hiding an open file instead of unlinking it (or before replacing it): a rename of a
+     * non-directory onto a free hidden name in the same directory becomes an unlink whose inode
+     * stays reachable under the hidden name ({@link HiddenNames}). False if it is not such a rename.
+     */
+    private boolean hide(ViewFs.Parent from, ViewFs.Parent to) {
+        long ino = vfs.lookup(from.dir(), from.name());
+        if ((vfs.getattr(ino).mode() & S_IFMT) == S_IFDIR) {
+            return false;
+        }
+        try {
+            vfs.lookup(to.dir(), to.name());
+            return false; // not free: an ordinary rename over it
+        } catch (FsException e) {
+            if (e.errno() != Errno.ENOENT) {
+                throw e;
+            }
+        }
+        vfs.unlink(from.dir(), from.name());
+        hidden.hide(to.dir(), to.name(), ino);
+        return true;
+    }
+
     @Override
     public int chmod(String path, long mode) {
         return guard("chmod", path, () -> {
-            vfs.chmod(vfs.resolve(path), (int) mode);
+            vfs.chmod(resolve(path), (int) mode);
             return 0;
         });
     }
@@ -117,7 +160,7 @@ public class WritableFuse extends CowFuse {
     @Override
     public int chown(String path, long uid, long gid) {
         return guard("chown", path, () -> {
-            vfs.chown(vfs.resolve(path), id(uid), id(gid));
+            vfs.chown(resolve(path), id(uid), id(gid));
             return 0;
         });
     }
@@ -125,7 +168,7 @@ public class WritableFuse extends CowFuse {
     @Override
     public int truncate(String path, long size) {
         return guard("truncate", path, () -> {
-            vfs.truncate(vfs.resolve(path), size);
+            vfs.truncate(resolve(path), size);
             return 0;
         });
     }
@@ -141,7 +184,7 @@ public class WritableFuse extends CowFuse {
     @Override
     public int utimens(String path, Timespec[] timespec) {
         return guard("utimens", path, () -> {
-            vfs.utimens(vfs.resolve(path), timeNs(timespec[0]), timeNs(timespec[1]));
+            vfs.utimens(resolve(path), timeNs(timespec[0]), timeNs(timespec[1]));
             return 0;
         });
     }
@@ -184,7 +227,7 @@ public class WritableFuse extends CowFuse {
         return guard("setxattr", path, () -> {
             byte[] v = new byte[(int) size];
             value.get(0, v, 0, (int) size);
-            vfs.setxattr(vfs.resolve(path), name, v, flags);
+            vfs.setxattr(resolve(path), name, v, flags);
             return 0;
         });
     }
@@ -192,7 +235,7 @@ public class WritableFuse extends CowFuse {
     @Override
     public int removexattr(String path, String name) {
         return guard("removexattr", path, () -> {
-            vfs.removexattr(vfs.resolve(path), name);
+            vfs.removexattr(resolve(path), name);
             return 0;
         });
     }

@@ -1,0 +1,113 @@
+package io.cowfs.fusefs.vfs;
+
+import io.cowfs.blockstore.tree.FileType;
+import io.cowfs.blockstore.tree.Inode;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Per-inode attributes of a view: stat, mode, ownership, times, extended attributes. Changing
+ * them copies no data (only the inode record changes in the view's delta).
+ *
+ * <p>Locking: no state of its own; every method runs with the owning {@link ViewFs}'s lock held
+ * (the read lock to read, the write lock to change).
+ */
+final class Attributes {
+    private static final int S_ISUID = 04000;
+    private static final String ACL_ACCESS = "system.posix_acl_access";
+    private static final String ACL_DEFAULT = "system.posix_acl_default";
+
+    private final ViewNamespace ns;
+
+    Attributes(ViewNamespace ns) {
+        this.ns = ns;
+    }
+
+    static Stat stat(Inode n) {
+        long size = n.size;
+        long blocks = n.type == FileType.DIRECTORY || n.type == FileType.REGULAR ? (size + 511) / 512 : 0;
+        return new Stat(n.reportedIno(), n.mode(), n.nlink, n.uid, n.gid, size, blocks, n.atimeNs, n.mtimeNs, n.ctimeNs, n.rdev);
+    }
+
+    void chmod(long ino, int mode) {
+        Inode n = ns.mutable(ino);
+        n.perm = mode & 07777;
+        n.ctimeNs = ViewNamespace.now();
+    }
+
+    void chown(long ino, int uid, int gid) {
+        Inode n = ns.mutable(ino);
+        if (uid != -1) {
+            n.uid = uid;
+        }
+        if (gid != -1) {
+            n.gid = gid;
+        }
+        if (n.type != FileType.DIRECTORY) {
+            n.perm &= ~S_ISUID; // as the kernel does for unprivileged chown; root keeps it below
+        }
+        n.ctimeNs = ViewNamespace.now();
+    }
+
+    void utimens(long ino, long atimeNs, long mtimeNs) {
+        Inode n = ns.mutable(ino);
+        long t = ViewNamespace.now();
+        if (atimeNs != ViewFs.OMIT) {
+            n.atimeNs = atimeNs == ViewFs.NOW ? t : atimeNs;
+        }
+        if (mtimeNs != ViewFs.OMIT) {
+            n.mtimeNs = mtimeNs == ViewFs.NOW ? t : mtimeNs;
+        }
+        n.ctimeNs = t;
+    }
+
+    /**
+     * POSIX ACLs are not supported: the kernel passes their xattrs through to us (no
+     * FUSE_POSIX_ACL in libfuse 2) but would not enforce them, and storing one would not change
+     * the mode as it must. EOPNOTSUPP makes tools fall back to chmod (libacl's perm_copy_fd, as
+     * used by sed -i, cp -p, vim); an ACL imported from the host stays stored, unseen, and is
+     * exported again.
+     */
+    static void refuseAcl(String name) {
+        if (name.equals(ACL_ACCESS) || name.equals(ACL_DEFAULT)) {
+            throw new FsException(Errno.EOPNOTSUPP, name);
+        }
+    }
+
+    void setxattr(long ino, String name, byte[] value, int flags) {
+        boolean exists = ns.inode(ino).xattrs.containsKey(name);
+        if ((flags & ViewFs.XATTR_CREATE) != 0 && exists) {
+            throw new FsException(Errno.EEXIST, name);
+        }
+        if ((flags & ViewFs.XATTR_REPLACE) != 0 && !exists) {
+            throw new FsException(Errno.ENODATA, name);
+        }
+        Inode n = ns.mutable(ino);
+        n.xattrs.put(name, value.clone());
+        n.ctimeNs = ViewNamespace.now();
+    }
+
+    byte[] getxattr(long ino, String name) {
+        byte[] v = ns.inode(ino).xattrs.get(name);
+        if (v == null) {
+            throw new FsException(Errno.ENODATA, name);
+        }
+        return v;
+    }
+
+    List<String> listxattr(long ino) {
+        List<String> names = new ArrayList<>(ns.inode(ino).xattrs.keySet());
+        names.remove(ACL_ACCESS);
+        names.remove(ACL_DEFAULT);
+        return names;
+    }
+
+    void removexattr(long ino, String name) {
+        if (!ns.inode(ino).xattrs.containsKey(name)) {
+            throw new FsException(Errno.ENODATA, name);
+        }
+        Inode n = ns.mutable(ino);
+        n.xattrs.remove(name);
+        n.ctimeNs = ViewNamespace.now();
+    }
+}

@@ -1,0 +1,121 @@
+package io.cowfs.fusefs.vfs;
+
+import io.cowfs.blockstore.tree.FileType;
+import io.cowfs.blockstore.tree.Inode;
+
+/**
+ * Operations on byte ranges of regular files over the block map: fallocate (holes and sizes),
+ * SEEK_DATA/SEEK_HOLE, and copy_file_range (sharing stored blocks where both sides are
+ * block-aligned). {@link ViewFs} checks the arguments and documents the errnos; this class does
+ * the work.
+ *
+ * <p>Locking: no state of its own; every method runs with the owning {@link ViewFs}'s lock held
+ * (the read lock for seeks, the write lock for the others).
+ */
+final class FileRanges {
+    private final ViewNamespace ns;
+    private final WriteBack data;
+    private final int bs;
+
+    FileRanges(ViewNamespace ns, WriteBack data) {
+        this.ns = ns;
+        this.data = data;
+        this.bs = data.blockSize();
+    }
+
+    /** The inode, which must be a regular file: else ifDir for a directory, ifOther for anything else. */
+    Inode regular(long ino, Errno ifDir, Errno ifOther) {
+        Inode n = ns.inode(ino);
+        if (n.type == FileType.DIRECTORY) {
+            throw new FsException(ifDir, "a directory: inode " + ino);
+        }
+        if (n.type != FileType.REGULAR) {
+            throw new FsException(ifOther, "not a regular file: inode " + ino);
+        }
+        return n;
+    }
+
+    /** fallocate of [offset, end) with checked arguments: zero the range and/or grow the size. */
+    void fallocate(long ino, boolean zero, boolean keepSize, long offset, long end) {
+        Inode cur = regular(ino, Errno.EISDIR, Errno.ENODEV);
+        if (zero) {
+            data.zero(ino, cur, offset, Math.min(end, cur.size));
+        }
+        if (!keepSize && end > ns.inode(ino).size) {
+            Inode n = ns.mutable(ino);
+            n.size = end;
+            n.mtimeNs = n.ctimeNs = ViewNamespace.now();
+        }
+    }
+
+    long seekData(long ino, long offset) {
+        Inode n = seekable(ino, offset);
+        long last = (n.size - 1) / bs;
+        for (long idx = offset / bs; idx <= last; idx++) {
+            if (data.isData(ino, n, idx)) {
+                return Math.max(offset, idx * bs);
+            }
+        }
+        throw new FsException(Errno.ENXIO, "no data after " + offset);
+    }
+
+    long seekHole(long ino, long offset) {
+        Inode n = seekable(ino, offset);
+        long last = (n.size - 1) / bs;
+        for (long idx = offset / bs; idx <= last; idx++) {
+            if (!data.isData(ino, n, idx)) {
+                return Math.max(offset, idx * bs);
+            }
+        }
+        return n.size;
+    }
+
+    private Inode seekable(long ino, long offset) {
+        Inode n = regular(ino, Errno.EINVAL, Errno.EINVAL);
+        if (offset < 0 || offset >= n.size) {
+            throw new FsException(Errno.ENXIO, "offset " + offset + " of a file of " + n.size + " bytes");
+        }
+        return n;
+    }
+
+    /** copy_file_range with non-negative offsets and length; returns the bytes copied. */
+    long copy(long inoIn, long offIn, long inoOut, long offOut, long len) {
+        Inode in = regular(inoIn, Errno.EISDIR, Errno.EINVAL);
+        regular(inoOut, Errno.EISDIR, Errno.EINVAL);
+        if (offIn >= in.size || len == 0) {
+            return 0L;
+        }
+        long n = Math.min(len, in.size - offIn);
+        if (offOut + n < 0) {
+            throw new FsException(Errno.EFBIG, "offset " + offOut);
+        }
+        if (inoIn == inoOut && offIn < offOut + n && offOut < offIn + n) {
+            throw new FsException(Errno.EINVAL, "overlapping ranges in one file");
+        }
+        boolean shared = false;
+        byte[] buf = new byte[bs];
+        for (long done = 0; done < n; ) {
+            long src = offIn + done;
+            long dst = offOut + done;
+            int piece = (int) Math.min(n - done, bs - src % bs);
+            Inode from = ns.inode(inoIn);
+            if (piece == bs && dst % bs == 0 && !data.isDirty(inoIn, src / bs)) {
+                // a whole stored block to a block boundary: share its chunk (or its hole)
+                data.setStored(inoOut, dst / bs, data.storedBlock(inoIn, from, src / bs));
+                Inode o = ns.mutable(inoOut);
+                o.size = Math.max(o.size, dst + bs);
+                o.mtimeNs = o.ctimeNs = ViewNamespace.now();
+                shared = true;
+            } else {
+                data.read(inoIn, from, src, buf, 0, piece);
+                data.write(inoOut, ns.inode(inoOut), dst, buf, 0, piece);
+            }
+            done += piece;
+        }
+        if (shared) {
+            // recorded now, while the source still refers to the chunks: a gc never sees them unreferenced
+            data.persistFile(inoOut);
+        }
+        return n;
+    }
+}

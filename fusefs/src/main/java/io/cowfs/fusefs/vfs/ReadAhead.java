@@ -1,0 +1,111 @@
+package io.cowfs.fusefs.vfs;
+
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongFunction;
+
+/**
+ * Fetches blocks ahead of sequential readers: the next {@link #BLOCKS} blocks are decompressed
+ * and verified on other cores (into the store's block cache) while the reader uses this one.
+ *
+ * <p>State per inode is dropped when the inode's last handle is released or the inode is
+ * deleted ({@link #forget}), and the map is bounded ({@link #MAX_TRACKED}) for adapters that
+ * never release (or release one handle of several).
+ *
+ * <p>Locking: none of the owning {@link ViewFs}'s lock is needed for the state here:
+ * {@link #readers} is a concurrent map and each entry's two longs are guarded by the entry's
+ * own monitor. {@link #after} is called with the ViewFs read lock held, which the block map
+ * lookup ({@code storedBlock}) needs.
+ */
+final class ReadAhead implements AutoCloseable {
+    /** Blocks fetched ahead of a sequential reader. */
+    static final int BLOCKS = Integer.getInteger("cowfs.readAheadBlocks", 8);
+    /** Inodes tracked at most; past this, the map is cleared (readers just start over). */
+    static final int MAX_TRACKED = 4096;
+
+    private final Store store;
+    private final int bs;
+    /** Per inode: the block a sequential reader asks for next, and how far ahead was already fetched. */
+    private final ConcurrentHashMap<Long, long[]> readers = new ConcurrentHashMap<>();
+    private final ExecutorService prefetcher = new ThreadPoolExecutor(
+            2, 2, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(64), r -> {
+                Thread t = new Thread(r, "cowfs-readahead");
+                t.setDaemon(true);
+                return t;
+            }, new ThreadPoolExecutor.DiscardPolicy());
+
+    ReadAhead(Store store) {
+        this.store = store;
+        this.bs = store.blockSize();
+    }
+
+    /**
+     * After a read of blocks [first, last] of a file of the given size: if it continues the
+     * previous one, fetch the next blocks ahead. storedBlock gives block index -> stored chunk
+     * (null for a hole); it is called with the caller's lock held.
+     */
+    void after(long ino, long size, long first, long last, LongFunction<ChunkId> storedBlock) {
+        if (BLOCKS <= 0) {
+            return;
+        }
+        if (readers.size() >= MAX_TRACKED && !readers.containsKey(ino)) {
+            readers.clear();
+        }
+        long[] st = readers.computeIfAbsent(ino, k -> new long[] {-1, -1});
+        long from;
+        long to;
+        synchronized (st) {
+            boolean sequential = st[0] == first || st[0] == first + 1 || (first == 0 && st[0] < 0);
+            st[0] = last + 1;
+            if (!sequential) {
+                st[1] = last;
+                return;
+            }
+            from = Math.max(last + 1, st[1] + 1);
+            to = Math.min(last + BLOCKS, (size - 1) / bs);
+            if (from > to) {
+                return;
+            }
+            st[1] = to;
+        }
+        List<ChunkId> ids = new ArrayList<>();
+        for (long i = from; i <= to; i++) {
+            ChunkId id = storedBlock.apply(i);
+            if (id != null && !store.cached(id)) {
+                ids.add(id);
+            }
+        }
+        for (ChunkId id : ids) {
+            prefetcher.execute(() -> {
+                try {
+                    store.get(id);
+                } catch (StoreException e) {
+                    // the reader gets the error when it reaches the block
+                }
+            });
+        }
+    }
+
+    /** The inode's last handle was released, or it was deleted. */
+    void forget(long ino) {
+        readers.remove(ino);
+    }
+
+    /** Inodes tracked now (for tests). */
+    int tracked() {
+        return readers.size();
+    }
+
+    @Override
+    public void close() {
+        prefetcher.shutdownNow();
+    }
+}

@@ -1,0 +1,192 @@
+package io.cowfs.fusefs.vfs;
+
+import static io.cowfs.fusefs.vfs.PosixContractTest.assertErrno;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * What only the vfs shows: inode-level behaviour a kernel-protocol adapter relies on (node id =
+ * inode number), persistence across a remount, block sharing, and bounded per-inode state.
+ */
+class ViewFsTest {
+    static final int BS = BaseFixture.BS;
+
+    @TempDir
+    Path tmp;
+
+    BaseFixture fx;
+
+    @BeforeEach
+    void store() throws Exception {
+        fx = new BaseFixture(tmp);
+    }
+
+    @AfterEach
+    void close() {
+        fx.close();
+    }
+
+    static long create(ViewFs fs, String name, byte[] data) {
+        long ino = fs.create(1, name, 0644, 0, 0);
+        fs.write(ino, 0, data, data.length);
+        fs.flush(ino);
+        fs.release(ino);
+        return ino;
+    }
+
+    static byte[] read(ViewFs fs, long ino) {
+        byte[] b = new byte[(int) fs.getattr(ino).size()];
+        assertEquals(b.length, fs.read(ino, 0, b, b.length));
+        return b;
+    }
+
+    @Test
+    void unlinkedOpenInodeLivesByNumberUntilLastRelease() {
+        try (ViewFs fs = fx.view()) {
+            long ino = create(fs, "f", "abc".getBytes());
+            fs.open(ino, false);
+            fs.open(ino, true);
+            fs.unlink(1, "f");
+            assertErrno(Errno.ENOENT, () -> fs.lookup(1, "f"));
+            assertEquals(0, fs.getattr(ino).nlink());
+            fs.release(ino);
+            assertArrayEquals("abc".getBytes(), read(fs, ino)); // one handle is left
+            fs.release(ino);
+            assertErrno(Errno.ENOENT, () -> fs.getattr(ino));
+        }
+    }
+
+    @Test
+    void manyNewFilesAndDeletedBaseFilesSurviveARemount() {
+        try (ViewFs fs = fx.view()) {
+            long dir = fs.mkdir(1, "new", 0755, 0, 0);
+            for (int i = 1; i <= 300; i++) {
+                byte[] d = ("data " + i + "\n").getBytes();
+                long ino = fs.create(dir, Integer.toString(i), 0644, 0, 0);
+                fs.write(ino, 0, d, d.length);
+                fs.flush(ino);
+                fs.release(ino);
+            }
+            fs.unlink(fs.resolve("/base/dir"), "x");
+        }
+        try (ViewFs fs = fx.view()) {
+            long dir = fs.resolve("/new");
+            assertEquals(300, fs.readdir(dir).size());
+            for (int i = 1; i <= 300; i++) {
+                assertArrayEquals(("data " + i + "\n").getBytes(), read(fs, fs.lookup(dir, Integer.toString(i))));
+            }
+            assertEquals(0, fs.readdir(fs.resolve("/base/dir")).size());
+        }
+    }
+
+    @Test
+    void anOrphanLeftByADeadMountIsReclaimedAtTheNextMount() {
+        long ino;
+        try (ViewFs fs = fx.view()) {
+            ino = create(fs, "f", "abc".getBytes());
+            fs.open(ino, false);
+            fs.unlink(1, "f");
+            // no release: the process dies with the file open
+        }
+        try (ViewFs fs = fx.view()) {
+            assertErrno(Errno.ENOENT, () -> fs.getattr(ino));
+        }
+    }
+
+    @Test
+    void holesSharedBlocksAndSizesSurviveARemount() {
+        byte[] data = BaseFixture.random(4, 4 * BS);
+        long f;
+        long copy;
+        try (ViewFs fs = fx.view()) {
+            f = create(fs, "f", data);
+            copy = fs.create(1, "copy", 0644, 0, 0);
+            assertEquals(4L * BS, fs.copyFileRange(f, 0, copy, 0, 4L * BS));
+            assertNotNull(fs.storedBlock(f, 1));
+            assertEquals(fs.storedBlock(f, 1), fs.storedBlock(copy, 1), "aligned whole blocks share the chunk");
+            fs.release(copy);
+            fs.open(f, true);
+            fs.fallocate(f, ViewFs.FALLOC_FL_PUNCH_HOLE | ViewFs.FALLOC_FL_KEEP_SIZE, BS, 2L * BS);
+            fs.fallocate(f, 0, 0, 10L * BS);
+            fs.flush(f);
+            fs.release(f);
+        }
+        try (ViewFs fs = fx.view()) {
+            assertEquals(10L * BS, fs.getattr(f).size());
+            byte[] want = Arrays.copyOf(data, 10 * BS);
+            Arrays.fill(want, BS, 3 * BS, (byte) 0);
+            assertArrayEquals(want, read(fs, f));
+            assertNull(fs.storedBlock(f, 1));
+            assertEquals(BS, fs.seekHole(f, 0));
+            assertEquals(3L * BS, fs.seekData(f, BS));
+            assertEquals(4L * BS, fs.seekHole(f, 3L * BS));
+            assertArrayEquals(data, read(fs, copy));
+        }
+    }
+
+    @Test
+    void fallocateAndCopyFileRangeRefuseWhatIsNotARegularFile() {
+        try (ViewFs fs = fx.view()) {
+            long dir = fs.lookup(1, "base");
+            long f = create(fs, "f", new byte[10]);
+            long fifo = fs.mknod(1, "p", 0010644, 0, 0, 0);
+            assertErrno(Errno.EISDIR, () -> fs.fallocate(dir, 0, 0, 1));
+            assertErrno(Errno.ENODEV, () -> fs.fallocate(fifo, 0, 0, 1));
+            assertErrno(Errno.EISDIR, () -> fs.copyFileRange(dir, 0, f, 0, 1));
+            assertErrno(Errno.EISDIR, () -> fs.copyFileRange(f, 0, dir, 0, 1));
+            assertErrno(Errno.EINVAL, () -> fs.copyFileRange(fifo, 0, f, 0, 1));
+            assertErrno(Errno.EINVAL, () -> fs.seekData(dir, 0));
+            assertErrno(Errno.ENOENT, () -> fs.seekHole(12345, 0));
+        }
+    }
+
+    @Test
+    void aSnapshotRefusesEveryChange() {
+        try (ViewFs fs = fx.snapshot()) {
+            long big = fs.resolve("/base/big");
+            long hello = fs.resolve("/base/hello");
+            assertErrno(Errno.EROFS, () -> fs.fallocate(big, 0, 0, 1));
+            assertErrno(Errno.EROFS, () -> fs.copyFileRange(big, 0, hello, 0, 1));
+            assertErrno(Errno.EROFS, () -> fs.write(big, 0, new byte[1], 1));
+            assertEquals(0, fs.seekData(big, 0)); // reading is fine
+        }
+    }
+
+    @Test
+    void readAheadStateGoesWithTheLastHandle() {
+        try (ViewFs fs = fx.view()) {
+            long big = fs.resolve("/base/big");
+            byte[] b = new byte[BS];
+            for (int round = 0; round < 3; round++) {
+                fs.open(big, false);
+                fs.read(big, 0, b, BS);
+                fs.read(big, BS, b, BS);
+                assertEquals(1, fs.readAheadTracked());
+                fs.release(big);
+                assertEquals(0, fs.readAheadTracked());
+            }
+            long f = create(fs, "f", BaseFixture.random(2, 3 * BS));
+            fs.open(f, false);
+            fs.read(f, 0, b, BS);
+            fs.unlink(1, "f");
+            fs.release(f);
+            assertEquals(0, fs.readAheadTracked());
+        }
+        try (ViewFs snap = fx.snapshot()) {
+            long big = snap.resolve("/base/big");
+            snap.open(big, false);
+            snap.read(big, 0, new byte[10], 10);
+            snap.release(big);
+            assertEquals(0, snap.readAheadTracked());
+        }
+    }
+}

@@ -1,6 +1,5 @@
 package io.cowfs.cli;
 
-import io.cowfs.fusefs.fuse.MountSession;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,18 +20,7 @@ final class Fuse {
     }
 
     static boolean isMounted(Path mp) {
-        String want = mp.toAbsolutePath().normalize().toString();
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
-                String[] f = line.split(" ");
-                if (f.length > 2 && MountSession.unescape(f[1]).equals(want)) {
-                    return true;
-                }
-            }
-        } catch (IOException e) {
-            return false;
-        }
-        return false;
+        return io.cowfs.fusefs.kernel.MountPoints.isMounted(mp);
     }
 
     /** Runs fusermount3/fusermount/umount; returns the error output, or null on success. */

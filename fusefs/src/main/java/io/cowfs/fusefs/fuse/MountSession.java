@@ -1,5 +1,6 @@
 package io.cowfs.fusefs.fuse;
 
+import io.cowfs.fusefs.kernel.MountPoints;
 import io.cowfs.fusefs.vfs.ViewFs;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -104,19 +105,19 @@ public final class MountSession {
             }
         }, "cowfs-fuse-main");
         t.start();
-        long dev0 = device(mp.getParent());
+        long dev0 = MountPoints.device(mp.getParent());
         long deadline = System.nanoTime() + 30_000_000_000L;
         while (t.isAlive() && System.nanoTime() < deadline) {
-            long d = device(mp);
-            if (d != -1 && d != dev0 && isMounted(mp)) {
+            long d = MountPoints.device(mp);
+            if (d != -1 && d != dev0 && MountPoints.isMounted(mp)) {
                 break;
             }
-            sleep(10);
+            MountPoints.sleep(10);
         }
         if (!t.isAlive()) {
             throw new IllegalStateException("mount failed: " + (failure[0] == null ? "libfuse exited" : failure[0].getMessage()));
         }
-        raiseReadAhead(mp);
+        MountPoints.setReadAhead(mp, READ_AHEAD_KB); // several reads in flight for a sequential reader (root only)
         onReady.run();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             fs.umount();
@@ -131,59 +132,4 @@ public final class MountSession {
 
     /** Kernel read-ahead for this mount (its bdi), in KiB; the default 128 KiB keeps one request in flight. */
     static final int READ_AHEAD_KB = Integer.getInteger("cowfs.readAheadKb", 1024);
-
-    /**
-     * Raises the mount's kernel read-ahead so that a sequential reader keeps several FUSE reads in
-     * flight (they are served in parallel by libfuse's threads). Needs root; silently skipped
-     * otherwise.
-     */
-    static void raiseReadAhead(Path mp) {
-        long dev = device(mp);
-        if (dev < 0) {
-            return;
-        }
-        long major = ((dev >>> 8) & 0xfff) | ((dev >>> 32) & ~0xfffL);
-        long minor = (dev & 0xff) | ((dev >>> 12) & ~0xffL);
-        Path ra = Path.of("/sys/class/bdi/" + major + ":" + minor + "/read_ahead_kb");
-        try {
-            Files.writeString(ra, Integer.toString(READ_AHEAD_KB));
-        } catch (IOException | RuntimeException e) {
-            // not root, or no sysfs: the kernel default stays
-        }
-    }
-
-    static boolean isMounted(Path mp) {
-        try {
-            String want = mp.toAbsolutePath().normalize().toString();
-            for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
-                String[] f = line.split(" ");
-                if (f.length > 2 && unescape(f[1]).equals(want)) {
-                    return true;
-                }
-            }
-        } catch (IOException e) {
-            return false;
-        }
-        return false;
-    }
-
-    public static String unescape(String s) {
-        return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\");
-    }
-
-    static long device(Path p) {
-        try {
-            return ((Number) Files.getAttribute(p, "unix:dev")).longValue();
-        } catch (IOException | RuntimeException e) {
-            return -1;
-        }
-    }
-
-    static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
 }

@@ -97,7 +97,7 @@ final class KernelFs {
             return -Errno.EIO.code;
         } catch (Throwable t) {
             log("failed: " + t, rq);
-            return -Errno.EIO.code;
+            return -Errno.of(t).code;
         }
     }
 

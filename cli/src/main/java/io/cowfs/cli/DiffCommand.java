@@ -1,5 +1,6 @@
 package io.cowfs.cli;
 
+import io.cowfs.blockstore.run.MountControl;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
@@ -34,8 +35,8 @@ final class DiffCommand extends Base {
             CatalogEntry b = catalog.get(to);
             List<TreeDiff.Change> changes;
             try (Store.Lease lease = store.lease()) {
-                ChunkId ra = a.isView() ? Freeze.freeze(store, a) : a.root();
-                ChunkId rb = b.isView() ? Freeze.freeze(store, b) : b.root();
+                ChunkId ra = a.isView() ? MountControl.freeze(store, a) : a.root();
+                ChunkId rb = b.isView() ? MountControl.freeze(store, b) : b.root();
                 changes = new TreeDiff(new SnapshotReader(store, ra), new SnapshotReader(store, rb)).run();
             }
             if (json) {

@@ -1,6 +1,7 @@
 package io.cowfs.cli;
 
 import io.cowfs.blockstore.gc.GarbageCollector;
+import io.cowfs.blockstore.run.MountControl;
 import io.cowfs.blockstore.store.Store;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -15,45 +16,10 @@ final class GcCommand extends Base {
     @Option(names = "--json", description = "print JSON")
     boolean json;
 
-    /**
-     * A writable mount appends to one pack until it is 64 MiB or the mount ends, and gc cannot
-     * compact a pack being appended to: dead blocks in it would wait. Each mount is asked to
-     * persist and finish its pack (if it holds 4 MiB or more) first; a mount that does not answer
-     * in 10 s is left as it is.
-     */
-    private void askMountsToRollOver(Store store) {
-        var pool = java.util.concurrent.Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "gc-rollover");
-            t.setDaemon(true);
-            return t;
-        });
-        try {
-            java.util.List<java.util.concurrent.Future<String>> answers = new java.util.ArrayList<>();
-            for (var e : io.cowfs.fusefs.mount.MountRegistry.all(store).entrySet()) {
-                java.nio.file.Path sock = io.cowfs.fusefs.mount.MountRegistry.socketFile(store, e.getKey());
-                if (e.getKey() > 0 && java.nio.file.Files.exists(sock)) {
-                    answers.add(pool.submit(() -> io.cowfs.fusefs.mount.ControlServer.send(sock, "rollover")));
-                }
-            }
-            for (var a : answers) {
-                try {
-                    a.get(10, java.util.concurrent.TimeUnit.SECONDS);
-                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException ex) {
-                    // that mount keeps its pack for now; gc is as safe without
-                } catch (InterruptedException ex) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-            }
-        } finally {
-            pool.shutdownNow();
-        }
-    }
-
     @Override
     public Integer call() throws Exception {
         try (Store store = storeOptions.open(); Progress bar = Progress.count("gc", "steps")) {
-            askMountsToRollOver(store);
+            MountControl.rollOverWritableMounts(store); // docs/GC.md, "Long-lived writable mounts"
             GarbageCollector gc = new GarbageCollector(store);
             bar.start(gc.workUnits());
             GarbageCollector.Result r = gc.run(bar::step);

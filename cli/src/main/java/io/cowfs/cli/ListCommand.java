@@ -4,7 +4,8 @@ import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.tree.SnapshotRoot;
-import io.cowfs.fusefs.mount.MountRegistry;
+import io.cowfs.blockstore.run.MountRecord;
+import io.cowfs.blockstore.run.MountRegistry;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.format.DateTimeFormatter;
@@ -26,7 +27,7 @@ final class ListCommand extends Base {
     public Integer call() throws Exception {
         try (Store store = openToRead()) {
             List<Map<String, Object>> rows = new ArrayList<>();
-            Map<Long, MountRegistry.MountInfo> mounts = MountRegistry.all(store);
+            Map<Long, MountRecord> mounts = MountRegistry.of(store).live();
             for (CatalogEntry e : new Catalog(store).list()) {
                 rows.add(describe(store, e, mounts));
             }
@@ -45,7 +46,7 @@ final class ListCommand extends Base {
         }
     }
 
-    static Map<String, Object> describe(Store store, CatalogEntry e, Map<Long, MountRegistry.MountInfo> mounts) {
+    static Map<String, Object> describe(Store store, CatalogEntry e, Map<Long, MountRecord> mounts) {
         SnapshotRoot root = SnapshotRoot.decode(store.get(e.root()));
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("name", e.name());
@@ -61,7 +62,7 @@ final class ListCommand extends Base {
             m.put("source", e.source());
         }
         if (e.isView()) {
-            MountRegistry.MountInfo mi = mounts.get(e.viewId());
+            MountRecord mi = mounts.get(e.viewId());
             m.put("mounted", mi != null);
             m.put("mountpoint", mi == null ? null : mi.mountpoint());
             m.put("mountPid", mi == null ? null : mi.pid());

@@ -4,7 +4,7 @@ import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.view.Views;
-import io.cowfs.fusefs.mount.MountRegistry;
+import io.cowfs.blockstore.run.MountRegistry;
 import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -22,7 +22,7 @@ final class ShowCommand extends Base {
     public Integer call() throws Exception {
         try (Store store = openToRead()) {
             CatalogEntry e = new Catalog(store).get(name);
-            Map<String, Object> m = ListCommand.describe(store, e, MountRegistry.all(store));
+            Map<String, Object> m = ListCommand.describe(store, e, MountRegistry.of(store).live());
             if (e.isView()) {
                 long[] d = Views.deltaCounts(store, e);
                 m.put("changedInodes", d[0]);

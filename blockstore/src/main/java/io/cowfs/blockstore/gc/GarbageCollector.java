@@ -2,6 +2,8 @@ package io.cowfs.blockstore.gc;
 
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.run.MountRecord;
+import io.cowfs.blockstore.run.MountRegistry;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
 import io.cowfs.blockstore.store.Packs;
@@ -156,26 +158,10 @@ public final class GarbageCollector {
             }
             return null;
         });
-        // writable mounts: run/view-ID.mount (ID > 0; snapshot mounts, ID < 0, never write)
-        try (var files = Files.list(store.dir().resolve("run"))) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                String n = f.getFileName().toString();
-                if (!n.startsWith("view-") || n.startsWith("view--") || !n.endsWith(".mount")) {
-                    continue;
-                }
-                java.util.Properties p = new java.util.Properties();
-                try (var in = Files.newInputStream(f)) {
-                    p.load(in);
-                    long pid = Long.parseLong(p.getProperty("pid", "0"));
-                    if (pid != self) {
-                        started(pid).ifPresent(t -> out.add(new Writer(pid, t, false)));
-                    }
-                } catch (IOException | NumberFormatException e) {
-                    // gone meanwhile, or being written: the next gc sees it
-                }
+        for (MountRecord m : MountRegistry.of(store).records()) { // snapshot mounts never write
+            if (m.writable() && m.pid() != self) {
+                started(m.pid()).ifPresent(t -> out.add(new Writer(m.pid(), t, false)));
             }
-        } catch (IOException e) {
-            // no run/ directory: no mounts
         }
         return out;
     }

@@ -101,10 +101,7 @@ public final class MountSession {
         }
         raiseReadAhead(mp);
         onReady.run();
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            fs.umount();
-            vfs.close();
-        }));
+        Runtime.getRuntime().addShutdownHook(new Thread(fs::umount)); // the mount's owner (MountDaemon) closes the vfs
         try {
             t.join();
         } catch (InterruptedException e) {

@@ -36,7 +36,6 @@ public final class ControlServer implements AutoCloseable {
 
     private final ServerSocketChannel server;
     private final Path path;
-    private boolean closed; // guarded by this
 
     /** Listens at path and serves requests on a daemon thread until closed. */
     public ControlServer(Path path, Store store, Target mount) throws IOException {
@@ -90,13 +89,9 @@ public final class ControlServer implements AutoCloseable {
         return new String(b.array(), 0, b.position(), StandardCharsets.UTF_8).trim();
     }
 
-    /** Stops listening and removes the socket file; idempotent. */
+    /** Stops listening and removes the socket file; idempotent (both steps are). */
     @Override
-    public synchronized void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
+    public void close() {
         try {
             server.close();
             Files.deleteIfExists(path);

@@ -5,9 +5,7 @@ import io.cowfs.blockstore.gc.Fsck;
 import io.cowfs.blockstore.gc.IndexRepair;
 import io.cowfs.blockstore.store.Store;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -21,6 +19,14 @@ final class FsckCommand extends Base {
 
     @Option(names = "--json", description = "print JSON")
     boolean json;
+
+    /** fsck --json, fields in this order. */
+    record Report(long chunks, long packs, long names, long orphanRecords, long orphanBytes, boolean clean, List<Finding> problems) {
+    }
+
+    /** One problem in fsck --json. */
+    record Finding(String problem, boolean repairable, boolean repaired, boolean harmless) {
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -56,16 +62,8 @@ final class FsckCommand extends Base {
         problems.addAll(IndexRepair.lostViewChanges(store));
         boolean clean = problems.stream().allMatch(p -> p.repaired() || p.harmless());
         if (json) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("chunks", r.chunks());
-            m.put("packs", r.packs());
-            m.put("names", r.names());
-            m.put("orphanRecords", r.orphanRecords());
-            m.put("orphanBytes", r.orphanBytes());
-            m.put("clean", clean);
-            m.put("problems", problems.stream().map(p -> Map.of("problem", p.what(),
-                    "repairable", p.repairable(), "repaired", p.repaired(), "harmless", p.harmless())).toList());
-            printJson(m);
+            printJson(new Report(r.chunks(), r.packs(), r.names(), r.orphanRecords(), r.orphanBytes(), clean,
+                    problems.stream().map(p -> new Finding(p.what(), p.repairable(), p.repaired(), p.harmless())).toList()));
         } else {
             for (Fsck.Problem p : problems) {
                 out().println((p.repaired() ? "REPAIRED " : p.harmless() ? "NOTE (left by a crash; --repair clears it) "

@@ -3,9 +3,7 @@ package io.cowfs.cli;
 import io.cowfs.blockstore.gc.GarbageCollector;
 import io.cowfs.blockstore.run.MountControl;
 import io.cowfs.blockstore.store.Store;
-import java.util.LinkedHashMap;
 import java.util.Locale;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -16,6 +14,11 @@ final class GcCommand extends Base {
     @Option(names = "--json", description = "print JSON")
     boolean json;
 
+    /** gc --json: a run's result, fields in this order. */
+    record Report(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten, long packBytesBefore,
+                  long packBytesAfter, long freedBytes, long millis, long packsSkippedNoSpace, long packsLeftPending) {
+    }
+
     @Override
     public Integer call() throws Exception {
         try (Store store = storeOptions.open(); Progress bar = Progress.count("gc", "steps")) {
@@ -25,18 +28,9 @@ final class GcCommand extends Base {
             GarbageCollector.Result r = gc.run(bar::step);
             bar.close();
             if (json) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("chunksDeleted", r.chunksDeleted());
-                m.put("storedBytesDeleted", r.storedBytesDeleted());
-                m.put("packsDeleted", r.packsDeleted());
-                m.put("packsRewritten", r.packsRewritten());
-                m.put("packBytesBefore", r.packBytesBefore());
-                m.put("packBytesAfter", r.packBytesAfter());
-                m.put("freedBytes", r.freedBytes());
-                m.put("millis", r.millis());
-                m.put("packsSkippedNoSpace", r.packsSkippedNoSpace());
-                m.put("packsLeftPending", r.packsLeftPending());
-                printJson(m);
+                printJson(new Report(r.chunksDeleted(), r.storedBytesDeleted(), r.packsDeleted(), r.packsRewritten(),
+                        r.packBytesBefore(), r.packBytesAfter(), r.freedBytes(), r.millis(), r.packsSkippedNoSpace(),
+                        r.packsLeftPending()));
             } else {
                 out().printf(Locale.ROOT, "gc: %d unreferenced chunks (%s) removed; %d packs deleted, %d rewritten; "
                                 + "packs %s -> %s, freed %s in %.2f s%n",

@@ -18,11 +18,16 @@ import java.util.concurrent.TimeUnit;
  * and is the one owner that closes all of it (control socket, vfs, registry claim, store) in the
  * reverse order of opening, exactly once, on every exit path: unmount, a failed start, or SIGTERM
  * (whose shutdown hook only unmounts, then waits here for the close to finish before the JVM
- * halts).
+ * halts; a mount whose FUSE loop does not end within {@link #CLOSE_WAIT_SECONDS} is persisted by
+ * that wait instead).
  */
 public final class MountDaemon {
-    /** How long SIGTERM waits for the close (persisting dirty blocks) before the JVM halts anyway. */
-    static final long CLOSE_WAIT_SECONDS = 300;
+    /**
+     * How long SIGTERM waits for the serving thread's close before it persists the vfs itself: a
+     * busy mount's FUSE loop may not end until its next request, and what was written must not
+     * wait for that (the JVM halts when the hooks return).
+     */
+    static final long CLOSE_WAIT_SECONDS = 10;
 
     /** Told once the mountpoint answers. */
     @FunctionalInterface
@@ -32,6 +37,7 @@ public final class MountDaemon {
 
     private final Deque<AutoCloseable> opened = new ArrayDeque<>(); // only the serving thread touches it
     private final CountDownLatch closed = new CountDownLatch(1);
+    private volatile ViewFs vfs; // for the shutdown hook only
 
     private MountDaemon() {
     }
@@ -53,6 +59,7 @@ public final class MountDaemon {
             opened.push(registry.claim(e.isView() ? e.viewId() : -ProcessHandle.current().pid(), e.name(), mp));
             ViewFs vfs = e.isView() ? ViewFs.view(store, e.root(), e.viewId(), readOnly) : ViewFs.snapshot(store, e.root());
             opened.push(vfs);
+            this.vfs = vfs;
             IdleTrimmer.start(store);
             if (e.isView() && !readOnly) {
                 opened.push(new ControlServer(registry.socketFile(e.viewId()), store, vfs::persistAll));
@@ -89,10 +96,16 @@ public final class MountDaemon {
         }
     }
 
-    /** Shutdown hook: MountSession's hook unmounts; the JVM must not halt before the close above has run. */
+    /**
+     * Shutdown hook: MountSession's hook unmounts, and the JVM must not halt before the close
+     * above has run. If the FUSE loop has not ended by then, persists the vfs here (as closing it
+     * does; the store is left to the process's end, since FUSE threads may still use it).
+     */
     private void awaitClose() {
         try {
-            closed.await(CLOSE_WAIT_SECONDS, TimeUnit.SECONDS);
+            if (!closed.await(CLOSE_WAIT_SECONDS, TimeUnit.SECONDS)) {
+                vfs.close();
+            }
         } catch (InterruptedException ex) {
             Thread.currentThread().interrupt();
         }

@@ -8,7 +8,7 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
-# Never the old 'fuse' package: it conflicts with fuse3 (see docs/DECISIONS.md).
+# Never the old 'fuse' package: it conflicts with fuse3, which provides fusermount (README.md, Install).
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "cowfs: missing packages; run: sudo apt-get install -y ${missing[*]}" >&2

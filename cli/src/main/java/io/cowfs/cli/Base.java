@@ -30,6 +30,11 @@ abstract class Base implements Callable<Integer> {
         return spec.commandLine().getErr();
     }
 
+    /** A record's JSON fields in order (what printJson would print), as plain values. */
+    static java.util.Map<String, Object> jsonFields(Object o) {
+        return Json.MAPPER.convertValue(o, new com.fasterxml.jackson.core.type.TypeReference<java.util.LinkedHashMap<String, Object>>() { });
+    }
+
     void printJson(Object o) throws Exception {
         out().println(Json.MAPPER.writeValueAsString(o));
         out().flush();

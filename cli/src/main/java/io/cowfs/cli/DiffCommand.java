@@ -1,14 +1,13 @@
 package io.cowfs.cli;
 
+import io.cowfs.blockstore.run.MountControl;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.tree.SnapshotReader;
 import io.cowfs.blockstore.tree.TreeDiff;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -26,6 +25,10 @@ final class DiffCommand extends Base {
     @Option(names = "--json", description = "print JSON")
     boolean json;
 
+    /** diff --json: one changed path. */
+    record Change(String change, String path, String type) {
+    }
+
     @Override
     public Integer call() throws Exception {
         try (Store store = openToRead()) {
@@ -34,18 +37,13 @@ final class DiffCommand extends Base {
             CatalogEntry b = catalog.get(to);
             List<TreeDiff.Change> changes;
             try (Store.Lease lease = store.lease()) {
-                ChunkId ra = a.isView() ? Freeze.freeze(store, a) : a.root();
-                ChunkId rb = b.isView() ? Freeze.freeze(store, b) : b.root();
+                ChunkId ra = a.isView() ? MountControl.freeze(store, a) : a.root();
+                ChunkId rb = b.isView() ? MountControl.freeze(store, b) : b.root();
                 changes = new TreeDiff(new SnapshotReader(store, ra), new SnapshotReader(store, rb)).run();
             }
             if (json) {
-                printJson(changes.stream().map(c -> {
-                    Map<String, Object> m = new LinkedHashMap<>();
-                    m.put("change", c.kind().name().toLowerCase());
-                    m.put("path", c.path());
-                    m.put("type", c.type().name().toLowerCase());
-                    return m;
-                }).toList());
+                printJson(changes.stream().map(c -> new Change(c.kind().name().toLowerCase(), c.path(),
+                        c.type().name().toLowerCase())).toList());
             } else {
                 for (TreeDiff.Change c : changes) {
                     String k = switch (c.kind()) {

@@ -3,9 +3,7 @@ package io.cowfs.cli;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.gc.Usage;
 import io.cowfs.blockstore.store.Store;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -20,6 +18,11 @@ final class DuCommand extends Base {
     @Option(names = "--json", description = "print JSON")
     boolean json;
 
+    /** du --json: one name's numbers, fields in this order. */
+    record Row(String name, String kind, long files, long logicalBytes, long referencedBytes, long sharedBytes,
+               long exclusiveBytes, long chunks) {
+    }
+
     @Override
     public Integer call() throws Exception {
         try (Store store = openToRead()) {
@@ -30,18 +33,8 @@ final class DuCommand extends Base {
             List<Usage.Row> rows = new Usage(store).compute().stream()
                     .filter(r -> names == null || names.contains(r.name())).toList();
             if (json) {
-                printJson(rows.stream().map(r -> {
-                    Map<String, Object> m = new LinkedHashMap<>();
-                    m.put("name", r.name());
-                    m.put("kind", r.view() ? "view" : "snapshot");
-                    m.put("files", r.files());
-                    m.put("logicalBytes", r.logicalBytes());
-                    m.put("referencedBytes", r.referencedBytes());
-                    m.put("sharedBytes", r.sharedBytes());
-                    m.put("exclusiveBytes", r.exclusiveBytes());
-                    m.put("chunks", r.chunks());
-                    return m;
-                }).toList());
+                printJson(rows.stream().map(r -> new Row(r.name(), r.view() ? "view" : "snapshot", r.files(), r.logicalBytes(),
+                        r.referencedBytes(), r.sharedBytes(), r.exclusiveBytes(), r.chunks())).toList());
                 return 0;
             }
             out().printf("%-24s %-8s %9s %11s %11s %11s %11s%n", "NAME", "KIND", "FILES", "LOGICAL", "STORED", "SHARED", "EXCLUSIVE");

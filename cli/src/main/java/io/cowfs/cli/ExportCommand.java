@@ -1,5 +1,6 @@
 package io.cowfs.cli;
 
+import io.cowfs.blockstore.run.MountControl;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
@@ -25,7 +26,7 @@ final class ExportCommand extends Base {
         try (Store store = openToRead()) {
             CatalogEntry e = new Catalog(store).get(name);
             try (Store.Lease lease = store.lease(); Progress bar = Progress.bytes("export")) {
-                ChunkId root = e.isView() ? Freeze.freeze(store, e) : e.root();
+                ChunkId root = e.isView() ? MountControl.freeze(store, e) : e.root();
                 SnapshotReader snap = new SnapshotReader(store, root);
                 bar.start(snap.root().logicalBytes());
                 new Exporter(snap, bar::step, w -> err().println("cowfs: warning: " + w)).run(dir.toAbsolutePath());

@@ -1,5 +1,6 @@
 package io.cowfs.cli;
 
+import io.cowfs.blockstore.run.MountControl;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
@@ -28,7 +29,7 @@ final class ForkCommand extends Base {
             catalog.checkFree(name);
             long t0 = System.nanoTime();
             try (Store.Lease lease = store.lease()) {
-                ChunkId base = src.isView() ? Freeze.freeze(store, src) : src.root();
+                ChunkId base = src.isView() ? MountControl.freeze(store, src) : src.root();
                 Views.create(store, catalog, name, base, source);
             }
             out().printf(Locale.ROOT, "forked view '%s' from %s '%s' in %.1f ms%n", name,

@@ -1,16 +1,11 @@
 package io.cowfs.cli;
 
 import io.cowfs.blockstore.catalog.Catalog;
-import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.gc.Fsck;
-import io.cowfs.blockstore.gc.LostAndFound;
-import io.cowfs.blockstore.view.ViewDelta;
+import io.cowfs.blockstore.gc.IndexRepair;
 import io.cowfs.blockstore.store.Store;
-import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -25,57 +20,35 @@ final class FsckCommand extends Base {
     @Option(names = "--json", description = "print JSON")
     boolean json;
 
+    /** fsck --json, fields in this order. */
+    record Report(long chunks, long packs, long names, long orphanRecords, long orphanBytes, boolean clean, List<Finding> problems) {
+    }
+
+    /** One problem in fsck --json. */
+    record Finding(String problem, boolean repairable, boolean repaired, boolean harmless) {
+    }
+
     @Override
     public Integer call() throws Exception {
         Store store = storeOptions.open(); // a damaged index opens as a salvaged, read-only copy
         try {
             List<Fsck.Problem> indexProblems = new ArrayList<>();
             if (store.index().damage() != null) {
-                indexProblems.addAll(indexDamage(store));
+                indexProblems.addAll(IndexRepair.damage(store, repair));
                 if (repair) {
-                    boolean catalogLost = !store.index().salvaged().lost("catalog").isEmpty();
-                    Path kept = store.rebuildIndex();
-                    indexProblems.add(new Fsck.Problem("the index was rebuilt from every entry that could be read"
-                            + " (the damaged one is kept as " + kept + "; delete it once satisfied)", true, true));
-                    store.close();
-                    store = storeOptions.open();
-                    if (catalogLost) {
-                        for (String n : LostAndFound.recover(store)) {
-                            indexProblems.add(new Fsck.Problem("a snapshot root no name refers to is named '" + n
-                                    + "' (a name lost with the catalog, or one removed before the damage)", true, true));
-                        }
-                    }
+                    Store damaged = store;
+                    store = null; // closed by the rebuild
+                    IndexRepair.Repaired r = IndexRepair.rebuild(damaged, storeOptions::open);
+                    store = r.store();
+                    indexProblems.addAll(r.problems());
                 }
             }
             return report(store, indexProblems);
         } finally {
-            store.close();
-        }
-    }
-
-    /** What a salvage found: each damaged page, and per database how many entries were lost. */
-    private List<Fsck.Problem> indexDamage(Store store) {
-        List<Fsck.Problem> out = new ArrayList<>();
-        var walk = store.index().salvaged().walk();
-        for (String d : walk.damage) {
-            out.add(new Fsck.Problem("index " + store.index().dataFile() + ": " + d, true, repair));
-        }
-        for (String db : List.of("catalog", "vinode", "vdirent", "vblock", "meta", "chunks")) {
-            long[] c = walk.counts.get(db);
-            if (c == null) {
-                out.add(new Fsck.Problem("index: the record of the '" + db + "' database lay on a damaged page;"
-                        + (db.equals("chunks") ? "" : " its entries are lost"), false, false));
-            } else if (c[0] < c[1]) {
-                if (db.equals("chunks")) {
-                    out.add(new Fsck.Problem("index: " + (c[1] - c[0]) + " of " + c[1] + " chunk entries lay on damaged pages; "
-                            + store.recoveredLocations() + " chunk locations were re-read from pack headers", true, repair));
-                } else {
-                    out.add(new Fsck.Problem("index: " + (c[1] - c[0]) + " of " + c[1] + " entries of the '" + db
-                            + "' database lay on damaged pages and are lost", false, false));
-                }
+            if (store != null) {
+                store.close();
             }
         }
-        return out;
     }
 
     private int report(Store store, List<Fsck.Problem> indexProblems) throws Exception {
@@ -86,24 +59,11 @@ final class FsckCommand extends Base {
         }
         List<Fsck.Problem> problems = new ArrayList<>(indexProblems);
         problems.addAll(r.problems());
-        for (CatalogEntry e : new Catalog(store).list()) {
-            if (e.isView() && ViewDelta.lostInodes(store.index(), e.viewId()) != null) {
-                problems.add(new Fsck.Problem("view '" + e.name() + "': changes to some of its files lay on damaged index pages"
-                        + " and are lost; those files read as EIO (copy out the rest, then rm the view)", false, false));
-            }
-        }
+        problems.addAll(IndexRepair.lostViewChanges(store));
         boolean clean = problems.stream().allMatch(p -> p.repaired() || p.harmless());
         if (json) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("chunks", r.chunks());
-            m.put("packs", r.packs());
-            m.put("names", r.names());
-            m.put("orphanRecords", r.orphanRecords());
-            m.put("orphanBytes", r.orphanBytes());
-            m.put("clean", clean);
-            m.put("problems", problems.stream().map(p -> Map.of("problem", p.what(),
-                    "repairable", p.repairable(), "repaired", p.repaired(), "harmless", p.harmless())).toList());
-            printJson(m);
+            printJson(new Report(r.chunks(), r.packs(), r.names(), r.orphanRecords(), r.orphanBytes(), clean,
+                    problems.stream().map(p -> new Finding(p.what(), p.repairable(), p.repaired(), p.harmless())).toList()));
         } else {
             for (Fsck.Problem p : problems) {
                 out().println((p.repaired() ? "REPAIRED " : p.harmless() ? "NOTE (left by a crash; --repair clears it) "

@@ -1,10 +1,9 @@
 package io.cowfs.cli;
 
 import io.cowfs.blockstore.gc.GarbageCollector;
+import io.cowfs.blockstore.run.MountControl;
 import io.cowfs.blockstore.store.Store;
-import java.util.LinkedHashMap;
 import java.util.Locale;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -15,62 +14,23 @@ final class GcCommand extends Base {
     @Option(names = "--json", description = "print JSON")
     boolean json;
 
-    /**
-     * A writable mount appends to one pack until it is 64 MiB or the mount ends, and gc cannot
-     * compact a pack being appended to: dead blocks in it would wait. Each mount is asked to
-     * persist and finish its pack (if it holds 4 MiB or more) first; a mount that does not answer
-     * in 10 s is left as it is.
-     */
-    private void askMountsToRollOver(Store store) {
-        var pool = java.util.concurrent.Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "gc-rollover");
-            t.setDaemon(true);
-            return t;
-        });
-        try {
-            java.util.List<java.util.concurrent.Future<String>> answers = new java.util.ArrayList<>();
-            for (var e : io.cowfs.fusefs.mount.MountRegistry.all(store).entrySet()) {
-                java.nio.file.Path sock = io.cowfs.fusefs.mount.MountRegistry.socketFile(store, e.getKey());
-                if (e.getKey() > 0 && java.nio.file.Files.exists(sock)) {
-                    answers.add(pool.submit(() -> io.cowfs.fusefs.mount.ControlServer.send(sock, "rollover")));
-                }
-            }
-            for (var a : answers) {
-                try {
-                    a.get(10, java.util.concurrent.TimeUnit.SECONDS);
-                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException ex) {
-                    // that mount keeps its pack for now; gc is as safe without
-                } catch (InterruptedException ex) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-            }
-        } finally {
-            pool.shutdownNow();
-        }
+    /** gc --json: a run's result, fields in this order. */
+    record Report(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten, long packBytesBefore,
+                  long packBytesAfter, long freedBytes, long millis, long packsSkippedNoSpace, long packsLeftPending) {
     }
 
     @Override
     public Integer call() throws Exception {
         try (Store store = storeOptions.open(); Progress bar = Progress.count("gc", "steps")) {
-            askMountsToRollOver(store);
+            MountControl.rollOverWritableMounts(store); // docs/GC.md, "Long-lived writable mounts"
             GarbageCollector gc = new GarbageCollector(store);
             bar.start(gc.workUnits());
             GarbageCollector.Result r = gc.run(bar::step);
             bar.close();
             if (json) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("chunksDeleted", r.chunksDeleted());
-                m.put("storedBytesDeleted", r.storedBytesDeleted());
-                m.put("packsDeleted", r.packsDeleted());
-                m.put("packsRewritten", r.packsRewritten());
-                m.put("packBytesBefore", r.packBytesBefore());
-                m.put("packBytesAfter", r.packBytesAfter());
-                m.put("freedBytes", r.freedBytes());
-                m.put("millis", r.millis());
-                m.put("packsSkippedNoSpace", r.packsSkippedNoSpace());
-                m.put("packsLeftPending", r.packsLeftPending());
-                printJson(m);
+                printJson(new Report(r.chunksDeleted(), r.storedBytesDeleted(), r.packsDeleted(), r.packsRewritten(),
+                        r.packBytesBefore(), r.packBytesAfter(), r.freedBytes(), r.millis(), r.packsSkippedNoSpace(),
+                        r.packsLeftPending()));
             } else {
                 out().printf(Locale.ROOT, "gc: %d unreferenced chunks (%s) removed; %d packs deleted, %d rewritten; "
                                 + "packs %s -> %s, freed %s in %.2f s%n",

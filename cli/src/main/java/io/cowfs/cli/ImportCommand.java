@@ -4,9 +4,8 @@ import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.tree.Importer;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -25,6 +24,11 @@ final class ImportCommand extends Base {
 
     @Option(names = "--json", description = "print the summary as JSON")
     boolean json;
+
+    /** import --json, fields in this order. */
+    record Report(String name, String root, long files, long directories, long symlinks, long otherNodes, long logicalBytes,
+                  long newChunks, long newRawBytes, long newStoredBytes, double seconds, List<String> warnings) {
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -56,20 +60,8 @@ final class ImportCommand extends Base {
             double dedup = r.newRawBytes() == 0 ? Double.POSITIVE_INFINITY : (double) r.logicalBytes() / r.newRawBytes();
             double comp = r.newStoredBytes() == 0 ? Double.NaN : (double) r.newRawBytes() / r.newStoredBytes();
             if (json) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("name", name);
-                m.put("root", r.root().hex());
-                m.put("files", r.files());
-                m.put("directories", r.dirs());
-                m.put("symlinks", r.symlinks());
-                m.put("otherNodes", r.others());
-                m.put("logicalBytes", r.logicalBytes());
-                m.put("newChunks", r.newChunks());
-                m.put("newRawBytes", r.newRawBytes());
-                m.put("newStoredBytes", r.newStoredBytes());
-                m.put("seconds", secs);
-                m.put("warnings", r.warnings());
-                printJson(m);
+                printJson(new Report(name, r.root().hex(), r.files(), r.dirs(), r.symlinks(), r.others(), r.logicalBytes(),
+                        r.newChunks(), r.newRawBytes(), r.newStoredBytes(), secs, r.warnings()));
             } else {
                 out().printf(Locale.ROOT, "imported '%s': %d files, %d dirs, %d symlinks, %d other; %s logical%n",
                         name, r.files(), r.dirs(), r.symlinks(), r.others(), bytes(r.logicalBytes()));

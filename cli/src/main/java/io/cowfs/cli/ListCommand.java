@@ -1,15 +1,19 @@
 package io.cowfs.cli;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.LongNode;
+import com.fasterxml.jackson.databind.node.NullNode;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.Store;
-import io.cowfs.blockstore.tree.SnapshotRoot;
-import io.cowfs.fusefs.mount.MountRegistry;
+import io.cowfs.blockstore.view.Views;
+import io.cowfs.blockstore.run.MountRecord;
+import io.cowfs.blockstore.run.MountRegistry;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import picocli.CommandLine.Command;
@@ -22,11 +26,27 @@ final class ListCommand extends Base {
     @Option(names = "--json", description = "print JSON")
     boolean json;
 
+    /**
+     * One name as list and show print it; the JSON fields are the components, in this order.
+     * mountPid is a view's only (null while unmounted); the changed* counts are show's, for views.
+     */
+    record NameInfo(String name, String kind, String parent, String root, long files, long logicalBytes,
+                    long createdMillis, String created, @JsonInclude(JsonInclude.Include.NON_EMPTY) String source,
+                    boolean mounted, String mountpoint, @JsonInclude(JsonInclude.Include.NON_NULL) JsonNode mountPid,
+                    @JsonInclude(JsonInclude.Include.NON_NULL) Long changedInodes,
+                    @JsonInclude(JsonInclude.Include.NON_NULL) Long changedNames,
+                    @JsonInclude(JsonInclude.Include.NON_NULL) Long changedBlocks) {
+        NameInfo withDelta(Views.DeltaSize d) {
+            return new NameInfo(name, kind, parent, root, files, logicalBytes, createdMillis, created, source, mounted,
+                    mountpoint, mountPid, d.changedInodes(), d.changedNames(), d.changedBlocks());
+        }
+    }
+
     @Override
     public Integer call() throws Exception {
         try (Store store = openToRead()) {
-            List<Map<String, Object>> rows = new ArrayList<>();
-            Map<Long, MountRegistry.MountInfo> mounts = MountRegistry.all(store);
+            List<NameInfo> rows = new ArrayList<>();
+            Map<Long, MountRecord> mounts = MountRegistry.of(store).live();
             for (CatalogEntry e : new Catalog(store).list()) {
                 rows.add(describe(store, e, mounts));
             }
@@ -35,43 +55,32 @@ final class ListCommand extends Base {
                 return 0;
             }
             out().printf("%-24s %-8s %-20s %9s %10s %-19s %s%n", "NAME", "KIND", "FROM", "FILES", "SIZE", "CREATED", "MOUNTED");
-            for (Map<String, Object> r : rows) {
-                out().printf("%-24s %-8s %-20s %9d %10s %-19s %s%n", r.get("name"), r.get("kind"),
-                        r.get("parent").toString().isEmpty() ? "-" : r.get("parent"), (Long) r.get("files"),
-                        bytes((Long) r.get("logicalBytes")), TIME.format(Instant.ofEpochMilli((Long) r.get("createdMillis"))),
-                        r.get("mountpoint") == null ? "-" : r.get("mountpoint"));
+            for (NameInfo r : rows) {
+                out().printf("%-24s %-8s %-20s %9d %10s %-19s %s%n", r.name(), r.kind(),
+                        r.parent().isEmpty() ? "-" : r.parent(), r.files(),
+                        bytes(r.logicalBytes()), TIME.format(Instant.ofEpochMilli(r.createdMillis())),
+                        r.mountpoint() == null ? "-" : r.mountpoint());
             }
             return 0;
         }
     }
 
-    static Map<String, Object> describe(Store store, CatalogEntry e, Map<Long, MountRegistry.MountInfo> mounts) {
-        SnapshotRoot root = SnapshotRoot.decode(store.get(e.root()));
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", e.name());
-        m.put("kind", e.isView() ? "view" : "snapshot");
-        m.put("parent", e.parent());
-        m.put("root", e.root().hex());
-        long[] fb = e.isView() ? io.cowfs.blockstore.view.Views.filesAndBytes(store, e) : new long[] {root.files(), root.logicalBytes()};
-        m.put("files", fb[0]); // a view: its base adjusted by what it changed so far (persisted)
-        m.put("logicalBytes", fb[1]);
-        m.put("createdMillis", e.createdMillis());
-        m.put("created", Instant.ofEpochMilli(e.createdMillis()).toString());
-        if (!e.source().isEmpty()) {
-            m.put("source", e.source());
-        }
+    static NameInfo describe(Store store, CatalogEntry e, Map<Long, MountRecord> mounts) {
+        Views.Size size = Views.size(store, e); // a view: its base adjusted by what it changed so far (persisted)
+        String mountpoint;
+        JsonNode mountPid = null;
         if (e.isView()) {
-            MountRegistry.MountInfo mi = mounts.get(e.viewId());
-            m.put("mounted", mi != null);
-            m.put("mountpoint", mi == null ? null : mi.mountpoint());
-            m.put("mountPid", mi == null ? null : mi.pid());
+            MountRecord mi = mounts.get(e.viewId());
+            mountpoint = mi == null ? null : mi.mountpoint();
+            mountPid = mi == null ? NullNode.instance : LongNode.valueOf(mi.pid());
         } else {
-            List<String> where = mounts.entrySet().stream()
-                    .filter(x -> x.getKey() < 0 && x.getValue().name().equals(e.name()))
-                    .map(x -> x.getValue().mountpoint()).toList();
-            m.put("mounted", !where.isEmpty());
-            m.put("mountpoint", where.isEmpty() ? null : String.join(",", where));
+            List<String> where = mounts.values().stream()
+                    .filter(m -> !m.writable() && m.name().equals(e.name()))
+                    .map(MountRecord::mountpoint).toList();
+            mountpoint = where.isEmpty() ? null : String.join(",", where);
         }
-        return m;
+        return new NameInfo(e.name(), e.isView() ? "view" : "snapshot", e.parent(), e.root().hex(), size.files(),
+                size.logicalBytes(), e.createdMillis(), Instant.ofEpochMilli(e.createdMillis()).toString(), e.source(),
+                mountpoint != null, mountpoint, mountPid, null, null, null);
     }
 }

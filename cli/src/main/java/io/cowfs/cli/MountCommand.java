@@ -5,9 +5,9 @@ import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.fusefs.fuse.MountSession;
-import io.cowfs.fusefs.mount.ControlServer;
-import io.cowfs.fusefs.mount.MountRegistry;
-import io.cowfs.fusefs.vfs.ViewFs;
+import io.cowfs.blockstore.run.MountRecord;
+import io.cowfs.blockstore.run.MountRegistry;
+import io.cowfs.fusefs.mount.MountDaemon;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -80,7 +80,7 @@ final class MountCommand extends Base {
                         + "' read-only (run 'cowfs fsck --repair' to rebuild the index)");
             }
             if (e.isView() && !foreground) {
-                MountRegistry.MountInfo m = MountRegistry.find(store, e.viewId());
+                MountRecord m = MountRegistry.of(store).find(e.viewId());
                 if (m != null) {
                     throw new StoreException.BusyException("view '" + name + "' is already mounted at " + m.mountpoint()
                             + " (pid " + m.pid() + "); unmount it first (cowfs umount) or fork it");
@@ -93,30 +93,12 @@ final class MountCommand extends Base {
         return spawn(mp);
     }
 
-    private int serve(CatalogEntry e, Path mp) throws IOException {
-        try (Store store = storeOptions.open()) {
-            // a damaged index takes no writes: views of it are served read-only
-            boolean readOnly = !e.isView() || ro || store.index().damage() != null;
-            MountRegistry.Claim claim = MountRegistry.claim(store, e.isView() ? e.viewId() : -ProcessHandle.current().pid(), name, mp);
-            ViewFs vfs = e.isView() ? ViewFs.view(store, e.root(), e.viewId(), readOnly) : ViewFs.snapshot(store, e.root());
-            io.cowfs.fusefs.mount.IdleTrimmer.start(store);
-            ControlServer control = e.isView() && !readOnly
-                    ? new ControlServer(MountRegistry.socketFile(store, e.viewId()), vfs,
-                            () -> io.cowfs.fusefs.kernel.Kernel.syncMount(mp)) : null;
-            try {
-                MountSession.serve(vfs, mp, allowOther, "cowfs:" + name, fuseApi, () -> {
-                    out().println("mounted " + (e.isView() ? "view" : "snapshot") + " '" + name + "' at " + mp
-                            + (readOnly ? " (read-only)" : ""));
-                    out().flush();
-                });
-            } finally {
-                if (control != null) {
-                    control.close();
-                }
-                vfs.close();
-                claim.close();
-            }
-        }
+    private int serve(CatalogEntry e, Path mp) throws Exception {
+        MountDaemon.serve(storeOptions.open(), e, mp, ro, allowOther, fuseApi, readOnly -> {
+            out().println("mounted " + (e.isView() ? "view" : "snapshot") + " '" + name + "' at " + mp
+                    + (readOnly ? " (read-only)" : ""));
+            out().flush();
+        });
         return 0;
     }
 

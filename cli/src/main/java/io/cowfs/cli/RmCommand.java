@@ -5,8 +5,8 @@ import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.view.ViewDelta;
-import io.cowfs.fusefs.mount.MountRegistry;
-import java.nio.file.Files;
+import io.cowfs.blockstore.run.MountRecord;
+import io.cowfs.blockstore.run.MountRegistry;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -75,12 +75,9 @@ final class RmCommand extends Base {
                 }
                 return null;
             });
-            Path run = store.dir().resolve("run");
+            MountRegistry registry = MountRegistry.of(store);
             for (CatalogEntry e : entries) {
-                Files.deleteIfExists(run.resolve(e.name() + ".log"));
-                if (e.isView()) {
-                    Files.deleteIfExists(run.resolve("view-" + e.viewId() + ".lock"));
-                }
+                registry.forget(e.name(), e.isView() ? e.viewId() : 0);
             }
         }
         for (CatalogEntry e : entries) {
@@ -92,13 +89,14 @@ final class RmCommand extends Base {
 
     /** Where the entry is mounted by a live process, or null. */
     private static String mountpoint(Store store, CatalogEntry e) {
+        MountRegistry registry = MountRegistry.of(store);
         if (e.isView()) {
-            MountRegistry.MountInfo m = MountRegistry.find(store, e.viewId());
+            MountRecord m = registry.find(e.viewId());
             return m == null ? null : m.mountpoint();
         }
-        for (var m : MountRegistry.all(store).entrySet()) { // snapshot mounts: negative ids
-            if (m.getKey() < 0 && e.name().equals(m.getValue().name())) {
-                return m.getValue().mountpoint();
+        for (MountRecord m : registry.live().values()) { // snapshot mounts: negative ids
+            if (!m.writable() && e.name().equals(m.name())) {
+                return m.mountpoint();
             }
         }
         return null;

@@ -4,7 +4,7 @@ import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.view.Views;
-import io.cowfs.fusefs.mount.MountRegistry;
+import io.cowfs.blockstore.run.MountRegistry;
 import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -22,19 +22,17 @@ final class ShowCommand extends Base {
     public Integer call() throws Exception {
         try (Store store = openToRead()) {
             CatalogEntry e = new Catalog(store).get(name);
-            Map<String, Object> m = ListCommand.describe(store, e, MountRegistry.all(store));
+            ListCommand.NameInfo info = ListCommand.describe(store, e, MountRegistry.of(store).live());
             if (e.isView()) {
-                long[] d = Views.deltaCounts(store, e);
-                m.put("changedInodes", d[0]);
-                m.put("changedNames", d[1]);
-                m.put("changedBlocks", d[2]);
+                info = info.withDelta(Views.deltaSize(store, e));
             }
             if (json) {
-                printJson(m);
+                printJson(info);
             } else {
-                for (Map.Entry<String, Object> x : m.entrySet()) {
+                // the same fields as the JSON, one a line, without the empty ones
+                for (Map.Entry<String, Object> x : jsonFields(info).entrySet()) {
                     if (x.getValue() != null && !x.getKey().equals("createdMillis")) {
-                        Object v = x.getKey().equals("logicalBytes") ? x.getValue() + " (" + bytes((Long) x.getValue()) + ")" : x.getValue();
+                        Object v = x.getKey().equals("logicalBytes") ? x.getValue() + " (" + bytes(info.logicalBytes()) + ")" : x.getValue();
                         out().printf("%-15s %s%n", x.getKey() + ":", v);
                     }
                 }

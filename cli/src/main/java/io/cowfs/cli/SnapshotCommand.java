@@ -1,5 +1,6 @@
 package io.cowfs.cli;
 
+import io.cowfs.blockstore.run.MountControl;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
@@ -31,7 +32,7 @@ final class SnapshotCommand extends Base {
             catalog.checkFree(name);
             long t0 = System.nanoTime();
             try (Store.Lease lease = store.lease()) {
-                ChunkId root = Freeze.freeze(store, v);
+                ChunkId root = MountControl.freeze(store, v);
                 catalog.addSnapshot(name, root, view, "");
             }
             out().printf(Locale.ROOT, "snapshot '%s' of view '%s' in %.1f ms%n", name, view, (System.nanoTime() - t0) / 1e6);

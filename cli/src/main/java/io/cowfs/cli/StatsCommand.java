@@ -5,9 +5,7 @@ import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreStats;
 import io.cowfs.blockstore.tree.SnapshotRoot;
-import java.util.LinkedHashMap;
 import java.util.Locale;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -17,6 +15,16 @@ final class StatsCommand extends Base {
     @Option(names = "--json", description = "print JSON")
     boolean json;
 
+    /** stats --json, fields in this order; a ratio of nothing is null, not the string "NaN". */
+    record Report(String store, int blockSize, int snapshots, int views, long logicalBytes, long chunks, long uniqueRawBytes,
+                  long storedBytes, long packFiles, long packBytes, long indexBytes, Double dedupRatio, Double compressionRatio,
+                  Double totalSavingRatio) {
+    }
+
+    private static Double finite(double r) {
+        return Double.isFinite(r) ? r : null;
+    }
+
     @Override
     public Integer call() throws Exception {
         try (Store store = openToRead()) {
@@ -24,7 +32,7 @@ final class StatsCommand extends Base {
             int snapshots = 0;
             int views = 0;
             for (CatalogEntry e : new Catalog(store).list()) {
-                logical += io.cowfs.blockstore.view.Views.filesAndBytes(store, e)[1];
+                logical += io.cowfs.blockstore.view.Views.size(store, e).logicalBytes();
                 if (e.isView()) {
                     views++;
                 } else {
@@ -36,22 +44,9 @@ final class StatsCommand extends Base {
             double comp = s.storedBytes() == 0 ? Double.NaN : (double) s.rawBytes() / s.storedBytes();
             double saved = s.packBytes() == 0 ? Double.NaN : (double) logical / s.packBytes();
             if (json) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("store", store.dir().toString());
-                m.put("blockSize", store.blockSize());
-                m.put("snapshots", snapshots);
-                m.put("views", views);
-                m.put("logicalBytes", logical);
-                m.put("chunks", s.chunks());
-                m.put("uniqueRawBytes", s.rawBytes());
-                m.put("storedBytes", s.storedBytes());
-                m.put("packFiles", s.packFiles());
-                m.put("packBytes", s.packBytes());
-                m.put("indexBytes", s.indexBytes());
-                m.put("dedupRatio", Double.isFinite(dedup) ? dedup : null); // no ratio of nothing: null, not the string "NaN"
-                m.put("compressionRatio", Double.isFinite(comp) ? comp : null);
-                m.put("totalSavingRatio", Double.isFinite(saved) ? saved : null);
-                printJson(m);
+                printJson(new Report(store.dir().toString(), store.blockSize(), snapshots, views, logical, s.chunks(),
+                        s.rawBytes(), s.storedBytes(), s.packFiles(), s.packBytes(), s.indexBytes(), finite(dedup),
+                        finite(comp), finite(saved)));
             } else {
                 out().printf(Locale.ROOT, "store:        %s (block size %d KiB)%n", store.dir(), store.blockSize() / 1024);
                 out().printf(Locale.ROOT, "names:        %d snapshots, %d views%n", snapshots, views);

@@ -2,7 +2,8 @@ package io.cowfs.cli;
 
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
-import io.cowfs.fusefs.mount.MountRegistry;
+import io.cowfs.blockstore.run.MountRecord;
+import io.cowfs.blockstore.run.MountRegistry;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import picocli.CommandLine.Command;
@@ -27,11 +28,8 @@ final class UmountCommand extends Base {
         Long pid = null;
         if (Files.isDirectory(storeOptions.storeDir())) {
             try (Store store = storeOptions.open()) {
-                for (MountRegistry.MountInfo m : MountRegistry.all(store).values()) {
-                    if (Path.of(m.mountpoint()).equals(mp)) {
-                        pid = m.pid();
-                    }
-                }
+                MountRecord m = MountRegistry.of(store).at(mp);
+                pid = m == null ? null : m.pid();
             } catch (StoreException e) {
                 // unmounting needs no store; only the wait for its process does
             }

@@ -2,9 +2,7 @@ package io.cowfs.cli;
 
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.Verifier;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -13,6 +11,14 @@ import picocli.CommandLine.Option;
 final class VerifyCommand extends Base {
     @Option(names = "--json", description = "print JSON")
     boolean json;
+
+    /** verify --json, fields in this order. */
+    record Report(long chunks, long bytes, List<String> indexDamage, List<Bad> problems) {
+    }
+
+    /** One damaged chunk in verify --json. */
+    record Bad(String chunk, String pack, long offset, String message) {
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -23,13 +29,9 @@ final class VerifyCommand extends Base {
             Verifier.Report r = Verifier.run(store, bar::step);
             bar.close();
             if (json) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("chunks", r.chunks());
-                m.put("bytes", r.bytes());
-                m.put("indexDamage", indexDamage.stream().map(d -> store.index().dataFile() + ": " + d).toList());
-                m.put("problems", r.problems().stream().map(p -> Map.of("chunk", p.id().hex(), "pack", p.pack(),
-                        "offset", p.offset(), "message", p.message())).toList());
-                printJson(m);
+                printJson(new Report(r.chunks(), r.bytes(),
+                        indexDamage.stream().map(d -> store.index().dataFile() + ": " + d).toList(),
+                        r.problems().stream().map(p -> new Bad(p.id().hex(), p.pack(), p.offset(), p.message())).toList()));
             } else {
                 for (String d : indexDamage) {
                     out().println("DAMAGED " + store.index().dataFile() + ": " + d);

@@ -1,7 +1,6 @@
 package io.cowfs.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
@@ -19,7 +18,7 @@ class BlockSizeIT {
 
     @Test
     void fourKibBlocksMountAndExportTheSameTree() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.assumeFuse();
         Path src = SourceTree.build(tmp.resolve("src"));
         // more than one inode page (256 inodes) and a block list of more than one page (2048 blocks)
         Cowfs.sh(src, """

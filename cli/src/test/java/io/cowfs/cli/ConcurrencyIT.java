@@ -2,7 +2,6 @@ package io.cowfs.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -159,7 +158,7 @@ class ConcurrencyIT {
 
     @Test
     void viewsWrittenWhileSnapshotRmAndGcRun() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.assumeFuse();
         Path src = tmp.resolve("src");
         Map<String, byte[]> base = new LinkedHashMap<>();
         for (int i = 0; i < 10; i++) {

@@ -2,7 +2,6 @@ package io.cowfs.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -46,7 +45,7 @@ class CowStorageIT {
 
     @BeforeAll
     void importTree(@TempDir Path tmp) throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.assumeFuse();
         // 64 MiB of incompressible data: one large file and 256 files of 128 KiB in 16 directories
         Cowfs.sh(tmp, "mkdir -p src && head -c " + 32 * MIB + " /dev/urandom > src/large"
                 + " && for d in $(seq 1 16); do mkdir src/d$d; for f in $(seq 1 16); do"

@@ -3,6 +3,8 @@ package io.cowfs.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
+import org.junit.jupiter.api.Assumptions;
+
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -59,8 +61,14 @@ public final class Cowfs implements AutoCloseable {
         return new Result(rc, out.toString(), err.toString());
     }
 
+    /** Whether real FUSE mounts work here (probed once: /dev/fuse, fusermount, permission to mount). */
     public static boolean fuseAvailable() {
-        return Files.exists(Path.of("/dev/fuse"));
+        return FuseProbe.WHY_NOT == null;
+    }
+
+    /** Skips the calling test, saying why, where FUSE mounts cannot work. */
+    public static void assumeFuse() {
+        Assumptions.assumeTrue(fuseAvailable(), () -> "skipped: " + FuseProbe.WHY_NOT);
     }
 
     /** A live mount; close() unmounts it (lazily as a last resort) and checks nothing is left. */

@@ -3,7 +3,6 @@ package io.cowfs.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
@@ -122,7 +121,7 @@ class CrashIT {
 
     @Test
     void killDashNineNeverLosesAnAcknowledgedWrite() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.assumeFuse();
         Path src = tmp.resolve("src");
         Fx.writeTree(src, Map.of("base.bin", Fx.random(5, 300 * 1024), "base.txt", "base\n".getBytes()));
         Random rnd = new Random(42);

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
-import io.cowfs.blockstore.gc.Reachability;
+import io.cowfs.blockstore.gc.ObjectGraph;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
 import io.cowfs.blockstore.store.PackRecord;
@@ -208,7 +208,7 @@ class DiffDuTest {
 
     /**
      * du's level-by-level accounting against a plain depth-first walk of each name
-     * (Reachability, which gc uses): referenced and exclusive bytes must agree exactly.
+     * (the ObjectGraph visitor gc marks with): referenced and exclusive bytes must agree exactly.
      */
     private static void crossCheck(Cowfs c) {
         Map<String, JsonNode> du = Fx.du(c);
@@ -216,11 +216,11 @@ class DiffDuTest {
             List<CatalogEntry> names = new Catalog(s).list();
             Map<String, Set<ChunkId>> reach = new HashMap<>();
             Map<ChunkId, Integer> count = new HashMap<>();
-            Reachability r = new Reachability(s);
+            ObjectGraph graph = new ObjectGraph(s);
             for (CatalogEntry e : names) {
                 Set<ChunkId> mine = new HashSet<>();
                 s.index().read(txn -> {
-                    r.entry(txn, e, mine, id -> { });
+                    graph.entry(txn, e, (kind, id, from) -> mine.add(id) ? ObjectGraph.Step.WALK : ObjectGraph.Step.SKIP);
                     return null;
                 });
                 reach.put(e.name(), mine);

@@ -3,7 +3,6 @@ package io.cowfs.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -73,7 +72,7 @@ class DurabilityIT {
 
     @Test
     void fsyncedAndClosedWritesSurviveKillDashNine() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.assumeFuse();
         Cowfs.sh(tmp, "mkdir -p src && echo base > src/base");
         long seed = System.nanoTime();
         Random rnd = new Random(seed);

@@ -45,7 +45,7 @@ class FullDiskIT {
 
     @BeforeEach
     void tmpfs() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.assumeFuse();
         fs = Files.createDirectory(tmp.resolve("small"));
         Cowfs.Result r = Cowfs.shRc(tmp, "mount -t tmpfs -o size=24m tmpfs '" + fs + "'");
         assumeTrue(r.rc() == 0, "cannot mount a tmpfs here: " + r.out());

@@ -1,5 +1,7 @@
 package io.cowfs.cli;
 
+import io.cowfs.blockstore.run.MountRecord;
+import io.cowfs.blockstore.run.MountRegistry;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 
@@ -14,7 +16,6 @@ import io.cowfs.blockstore.store.Store;
 import io.cowfs.fusefs.vfs.FsException;
 import io.cowfs.fusefs.vfs.ViewFs;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -27,7 +28,6 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Random;
 import java.util.TreeMap;
 import java.util.stream.Stream;
@@ -282,18 +282,10 @@ final class Fx {
 
     /** The pid of the process serving mountpoint mp (from STORE/run/*.mount). */
     static long mountPid(Path store, Path mp) throws IOException {
-        try (Stream<Path> s = Files.list(store.resolve("run"))) {
-            for (Path f : (Iterable<Path>) s::iterator) {
-                if (!f.getFileName().toString().endsWith(".mount")) {
-                    continue;
-                }
-                Properties p = new Properties();
-                try (InputStream in = Files.newInputStream(f)) {
-                    p.load(in);
-                }
-                if (mp.toAbsolutePath().normalize().toString().equals(p.getProperty("mountpoint"))) {
-                    return Long.parseLong(p.getProperty("pid"));
-                }
+        String want = mp.toAbsolutePath().normalize().toString();
+        for (MountRecord m : new MountRegistry(store).records()) {
+            if (m.mountpoint().equals(want)) {
+                return m.pid();
             }
         }
         Long pid = UmountCommand.daemonPid(mp.toAbsolutePath().normalize());

@@ -3,7 +3,6 @@ package io.cowfs.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Files;
@@ -27,7 +26,7 @@ class GcIT {
 
     @BeforeEach
     void tree() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.assumeFuse();
         for (int i = 0; i < 8; i++) {
             files.put("d" + (i % 2) + "/f" + i + ".bin", Fx.random(100 + i, 150 * KB + i));
         }
@@ -164,7 +163,7 @@ class GcIT {
      */
     @Test
     void gcReclaimsDeadBlocksOfALongLivedMount() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "needs /dev/fuse");
+        Cowfs.assumeFuse();
         String grace = System.getProperty("cowfs.gc.pendingGraceSeconds");
         System.setProperty("cowfs.gc.pendingGraceSeconds", "0"); // the mount's pack was just written
         try (Cowfs c = new Cowfs(tmp)) {

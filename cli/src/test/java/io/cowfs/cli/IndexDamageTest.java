@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.cowfs.blockstore.store.LmdbPages;
 import java.io.IOException;
@@ -34,7 +33,7 @@ class IndexDamageTest {
 
     @org.junit.jupiter.api.BeforeEach
     void source() throws IOException {
-        assumeTrue(Cowfs.fuseAvailable(), "needs /dev/fuse");
+        Cowfs.assumeFuse();
         src = Files.createDirectories(tmp.resolve("src"));
         files = source(src);
     }

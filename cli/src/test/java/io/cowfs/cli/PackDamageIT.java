@@ -3,7 +3,6 @@ package io.cowfs.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.store.ChunkId;
@@ -44,7 +43,7 @@ class PackDamageIT {
 
     @BeforeEach
     void tree() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.assumeFuse();
         baseFiles.put("keep1.bin", Fx.random(53, 200 * KB));
         baseFiles.put("keep2.txt", "keep\n".repeat(3000).getBytes());
         baseFiles.put("dir/keep3.bin", Fx.random(54, 100 * KB));

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -46,7 +45,7 @@ class SnapshotMountIT {
 
     @BeforeAll
     static void importAndMount() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.assumeFuse();
         src = SourceTree.build(tmp.resolve("src"));
         cowfs = new Cowfs(tmp);
         cowfs.run("import", src.toString(), "--name", "snap").ok();

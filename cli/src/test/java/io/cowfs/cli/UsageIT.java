@@ -2,7 +2,6 @@ package io.cowfs.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,7 +15,7 @@ class UsageIT {
 
     @Test
     void importMountForkWriteSnapshot() throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.assumeFuse();
         Path src = tmp.resolve("src");
         Cowfs.sh(tmp, "mkdir -p src/sub && seq 1 20000 > src/numbers && echo hi > src/sub/hello && ln -s hello src/sub/link");
         try (Cowfs c = new Cowfs(tmp)) {

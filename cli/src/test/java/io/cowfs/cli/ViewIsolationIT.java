@@ -2,7 +2,6 @@ package io.cowfs.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -73,7 +72,7 @@ class ViewIsolationIT {
 
     @BeforeAll
     void importTree(@TempDir Path tmp) throws Exception {
-        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.assumeFuse();
         this.tmp = tmp;
         src = tmp.resolve("src");
         Files.createDirectories(src);

@@ -46,7 +46,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * POSIX contract of a writable view, checked through a real FUSE mount and, as a control, on a
- * plain directory of the host (STYLE.md §7: a check the host fails is a wrong check). Both
+ * plain directory of the host (a check the host filesystem fails is a wrong check). Both
  * targets start from the same tree: the view is a fork of its import, the host directory a
  * {@code cp -a} of it (so hardlinks "from the base" exist on both). Each check works in its own
  * subdirectory; the mount is shared by the whole class.
@@ -66,7 +66,7 @@ class ViewPosixIT {
     @BeforeAll
     void mount(@TempDir Path tmp) throws Exception {
         this.tmp = tmp;
-        assumeTrue(Cowfs.fuseAvailable(), "no /dev/fuse");
+        Cowfs.assumeFuse();
         Path src = tmp.resolve("src");
         Cowfs.sh(tmp, "mkdir -p src/base/sub && printf 'base data\\n' > src/base/linked"
                 + " && ln src/base/linked src/base/sub/linked2 && head -c 300000 /dev/urandom > src/base/big"

@@ -2,6 +2,8 @@ package io.cowfs.blockstore.gc;
 
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.run.MountRecord;
+import io.cowfs.blockstore.run.MountRegistry;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
 import io.cowfs.blockstore.store.Db;
@@ -278,27 +280,17 @@ public final class Fsck {
     }
 
     private void staleRunFiles() {
-        Path run = store.dir().resolve("run");
-        try (var s = Files.list(run)) {
-            for (Path f : (Iterable<Path>) s::iterator) {
-                String n = f.getFileName().toString();
-                if (!n.endsWith(".mount")) {
-                    continue;
-                }
-                java.util.Properties p = new java.util.Properties();
-                try (var in = Files.newInputStream(f)) {
-                    p.load(in);
-                }
-                long pid = Long.parseLong(p.getProperty("pid", "0"));
-                if (!ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+        try {
+            for (MountRecord m : MountRegistry.of(store).recordsOrThrow()) {
+                if (!m.alive()) {
                     if (repair) {
-                        Files.deleteIfExists(f);
+                        Files.deleteIfExists(m.file());
                     }
-                    leftover("stale mount record " + n + " (pid " + pid + " is gone; was " + p.getProperty("mountpoint") + ")");
+                    leftover("stale mount record " + m.file().getFileName() + " (pid " + m.pid() + " is gone; was " + m.mountpoint() + ")");
                 }
             }
-        } catch (IOException | NumberFormatException e) {
-            problem("cannot read " + run + ": " + e.getMessage(), false, false);
+        } catch (IOException e) {
+            problem("cannot read " + store.dir().resolve("run") + ": " + e.getMessage(), false, false);
         }
         try (var s = Files.list(store.packs().dir())) {
             for (Path f : (Iterable<Path>) s::iterator) {

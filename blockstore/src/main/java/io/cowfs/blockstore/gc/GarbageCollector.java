@@ -2,6 +2,8 @@ package io.cowfs.blockstore.gc;
 
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.run.MountRecord;
+import io.cowfs.blockstore.run.MountRegistry;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
 import io.cowfs.blockstore.store.LeasesTable;
@@ -57,8 +59,10 @@ public final class GarbageCollector {
      * left alone if such a writer started before the pack was last written: a lease holder for
      * as long as it lives, a mount for this many seconds after that write. With no such writer,
      * unknown records are leftovers (failed or crashed writers, duplicates) and are reclaimed.
-     * (A writer that kept its pack locked until all its records are committed would make this
-     * exact.)
+     * Packs do stay locked until their process's records are committed, but not exactly: a
+     * commit empties the pending set before its transaction commits, so a rollover or another
+     * commit meanwhile may unlock a pack whose records a failed and retried transaction commits
+     * later. This guard covers that window (docs/GC.md, "The pending grace").
      */
     private long pendingGraceMillis() {
         return store.config().gcPendingGrace().toMillis(); // cowfs.gc.pendingGraceSeconds (docs/CONFIG.md)
@@ -68,11 +72,6 @@ public final class GarbageCollector {
     public record Result(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten,
                          long packBytesBefore, long packBytesAfter, long millis, long packsSkippedNoSpace,
                          long packsLeftPending) {
-        public Result(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten,
-                      long packBytesBefore, long packBytesAfter, long millis) {
-            this(chunksDeleted, storedBytesDeleted, packsDeleted, packsRewritten, packBytesBefore, packBytesAfter, millis, 0, 0);
-        }
-
         public long freedBytes() {
             return packBytesBefore - packBytesAfter;
         }
@@ -93,15 +92,16 @@ public final class GarbageCollector {
         long t0 = System.nanoTime();
         Packs packs = store.packs();
         long before = packBytes();
-        Reachability reach = new Reachability(store);
+        ObjectGraph graph = new ObjectGraph(store);
         Catalog catalog = new Catalog(store);
         Map<Long, Set<Long>> sweptAt = new HashMap<>(); // pack -> offsets of the records swept now
-        long[] swept = store.index().write(txn -> {
+        Swept swept = store.index().write(txn -> {
             sweptAt.clear();
             long floor = store.leaseFloor(txn);
             Set<ChunkId> live = new HashSet<>();
+            ObjectGraph.Visitor mark = (kind, id, from) -> live.add(id) ? ObjectGraph.Step.WALK : ObjectGraph.Step.SKIP;
             for (CatalogEntry e : catalog.list(txn)) {
-                reach.entry(txn, e, live, id -> { });
+                graph.entry(txn, e, mark); // shared pages are walked once; an unreadable one fails the sweep
                 progress.accept(1);
             }
             List<byte[]> dead = new ArrayList<>();
@@ -122,9 +122,9 @@ public final class GarbageCollector {
             for (byte[] k : dead) {
                 store.index().chunks.delete(txn, k);
             }
-            return new long[] {dead.size(), bytes};
+            return new Swept(dead.size(), bytes);
         });
-        long[] compacted;
+        Compacted compacted;
         // a lease while copying: another gc then keeps this one's packs (see pendingGraceMillis)
         try (Store.Lease lease = store.lease()) {
             compacted = compact(progress, sweptAt, writers());
@@ -132,12 +132,20 @@ public final class GarbageCollector {
         store.dropCache();
         store.ensureReserve(); // space freed: keep some back again for commits on a full disk
         
-        return new Result(swept[0], swept[1], compacted[0], compacted[1], before, packBytes(),
-                (System.nanoTime() - t0) / 1_000_000, compacted[2], compacted[3]);
+        return new Result(swept.chunks(), swept.bytes(), compacted.deleted(), compacted.rewritten(), before, packBytes(),
+                (System.nanoTime() - t0) / 1_000_000, compacted.noSpace(), compacted.pending());
     }
 
     private static ChunkLocation decode(byte[] v) {
         return ChunkLocation.decode(v);
+    }
+
+    /** What the sweep removed from the index. */
+    private record Swept(long chunks, long bytes) {
+    }
+
+    /** What compaction did to packs: deleted (nothing live), rewritten, skipped for want of space, left for pending records. */
+    private record Compacted(long deleted, long rewritten, long noSpace, long pending) {
     }
 
     /** A process that may have appended records it has not committed yet. */
@@ -157,26 +165,10 @@ public final class GarbageCollector {
             }
             return null;
         });
-        // writable mounts: run/view-ID.mount (ID > 0; snapshot mounts, ID < 0, never write)
-        try (var files = Files.list(store.dir().resolve("run"))) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                String n = f.getFileName().toString();
-                if (!n.startsWith("view-") || n.startsWith("view--") || !n.endsWith(".mount")) {
-                    continue;
-                }
-                java.util.Properties p = new java.util.Properties();
-                try (var in = Files.newInputStream(f)) {
-                    p.load(in);
-                    long pid = Long.parseLong(p.getProperty("pid", "0"));
-                    if (pid != self) {
-                        started(pid).ifPresent(t -> out.add(new Writer(pid, t, false)));
-                    }
-                } catch (IOException | NumberFormatException e) {
-                    // gone meanwhile, or being written: the next gc sees it
-                }
+        for (MountRecord m : MountRegistry.of(store).records()) { // snapshot mounts never write
+            if (m.writable() && m.pid() != self) {
+                started(m.pid()).ifPresent(t -> out.add(new Writer(m.pid(), t, false)));
             }
-        } catch (IOException e) {
-            // no run/ directory: no mounts
         }
         return out;
     }
@@ -186,7 +178,7 @@ public final class GarbageCollector {
                 .map(h -> h.info().startInstant().map(java.time.Instant::toEpochMilli).orElse(0L));
     }
 
-    private long[] compact(LongConsumer progress, Map<Long, Set<Long>> sweptAt, List<Writer> writers) {
+    private Compacted compact(LongConsumer progress, Map<Long, Set<Long>> sweptAt, List<Writer> writers) {
         Packs packs = store.packs();
         Map<Long, List<Map.Entry<ChunkId, ChunkLocation>>> byPack = new HashMap<>();
         store.index().read(txn -> {
@@ -296,7 +288,7 @@ public final class GarbageCollector {
             }
         }
         packs.closeWriter();
-        return new long[] {deleted, rewritten, noSpace, pending};
+        return new Compacted(deleted, rewritten, noSpace, pending);
     }
 
     /**

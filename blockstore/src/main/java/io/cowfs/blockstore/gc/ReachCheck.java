@@ -4,23 +4,19 @@ import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
-import io.cowfs.blockstore.tree.BlockList;
 import io.cowfs.blockstore.tree.DirObject;
-import io.cowfs.blockstore.tree.Inode;
-import io.cowfs.blockstore.tree.SnapshotRoot;
-import io.cowfs.blockstore.view.ViewDelta;
+import java.util.ArrayDeque;
+import java.util.Deque;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.function.Function;
 import org.lmdbjava.Txn;
 
 /**
- * fsck's walk: what each catalog name reaches that the index lacks or that does not decode, over
- * the graph {@link Reachability} walks (roots, inode pages, block-list pages, directory objects,
- * blocks; a view's delta). Every root, inode page and block-list page is read once for all names
+ * fsck's visitor of the {@link ObjectGraph}: what each catalog name reaches that the index lacks or
+ * that does not decode. Every root, inode page and block-list page is read once for all names
  * and remembers the findings of everything below it, almost always {@link Findings#NONE}; a name's
  * findings are the union of its pages' findings. So the check costs one walk of the union of all
  * names, not one walk per name, and every problem is still attributed to every name that needs the
@@ -32,7 +28,7 @@ import org.lmdbjava.Txn;
  * as met, what lies after it is not reached). The first error in walk order is the same with or
  * without the per-name visited set: an object met again was met, and read fine, the first time.
  */
-final class ReachCheck {
+final class ReachCheck implements ObjectGraph.Visitor {
     /**
      * What a subtree or a name lacks.
      *
@@ -45,125 +41,59 @@ final class ReachCheck {
     }
 
     private final Store store;
+    private final ObjectGraph graph;
     private final Set<ChunkId> indexed;
     private final Map<ChunkId, Findings> pages = new HashMap<>(); // roots, inode pages, block-list pages
     private final Map<ChunkId, Boolean> dirDecodes = new HashMap<>();
+    private final Deque<Acc> walking = new ArrayDeque<>(); // the entry's findings, then one per page being walked
 
     /** indexed: the chunk ids of the index snapshot taken in the same read transaction. */
     ReachCheck(Store store, Set<ChunkId> indexed) {
         this.store = store;
+        this.graph = new ObjectGraph(store);
         this.indexed = indexed;
     }
 
     /** Everything a catalog entry needs: a snapshot's tree, or a view's base tree plus its delta. */
     Findings entry(Txn<byte[]> txn, CatalogEntry e) {
+        walking.clear();
         Acc acc = new Acc();
-        if (!acc.add(root(e.root())) || !e.isView()) {
-            return acc.done();
-        }
-        ViewDelta.State s;
-        try {
-            s = new ViewDelta(store.index()).load(txn, e.viewId());
-        } catch (StoreException ex) {
-            acc.fail(ex.getMessage());
-            return acc.done();
-        }
-        for (Inode n : s.inodes.values()) {
-            if (n != null && !inode(n, acc)) {
-                return acc.done();
-            }
-        }
-        for (var m : s.blocks.values()) {
-            for (ChunkId b : m.values()) {
-                if (b != null) {
-                    acc.chunk(b);
-                }
-            }
-        }
+        walking.push(acc);
+        graph.entry(txn, e, this);
         return acc.done();
     }
 
-    private Findings root(ChunkId root) {
-        Findings f = pages.get(root);
-        if (f != null) {
-            return f;
-        }
-        Acc acc = new Acc();
-        acc.chunk(root);
-        SnapshotRoot r = read(root, acc, SnapshotRoot::decode);
-        if (r != null) {
-            for (ChunkId page : r.inodePages()) {
-                if (!acc.add(inodePage(page))) {
-                    break;
+    @Override
+    public ObjectGraph.Step enter(ObjectGraph.Kind kind, ChunkId id, ChunkId from) {
+        Acc acc = walking.element();
+        switch (kind) {
+            case DIR -> acc.dir(id);
+            case BLOCK -> acc.chunk(id);
+            default -> {
+                Findings f = pages.get(id);
+                if (f != null) {
+                    return acc.add(f) ? ObjectGraph.Step.SKIP : ObjectGraph.Step.STOP;
                 }
+                Acc page = new Acc();
+                page.chunk(id);
+                walking.push(page);
+                return ObjectGraph.Step.WALK;
             }
         }
-        return remember(root, acc);
+        return ObjectGraph.Step.SKIP;
     }
 
-    private Findings inodePage(ChunkId page) {
-        Findings f = pages.get(page);
-        if (f != null) {
-            return f;
-        }
-        Acc acc = new Acc();
-        acc.chunk(page);
-        Inode[] inodes = read(page, acc, SnapshotRoot::decodePage);
-        if (inodes != null) {
-            for (Inode n : inodes) {
-                if (n != null && !inode(n, acc)) {
-                    break;
-                }
-            }
-        }
-        return remember(page, acc);
+    @Override
+    public void unreadable(ObjectGraph.Kind kind, ChunkId id, StoreException e) {
+        walking.element().fail(e.getMessage());
     }
 
-    /** Adds one inode's directory object and block-list pages; false if the walk stops here. */
-    private boolean inode(Inode n, Acc acc) {
-        if (n.dirObject != null) {
-            acc.dir(n.dirObject);
-        }
-        for (ChunkId lp : n.blockPages) {
-            if (!acc.add(blockPage(lp))) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private Findings blockPage(ChunkId lp) {
-        Findings f = pages.get(lp);
-        if (f != null) {
-            return f;
-        }
-        Acc acc = new Acc();
-        acc.chunk(lp);
-        ChunkId[] blocks = read(lp, acc, BlockList::decodePage);
-        if (blocks != null) {
-            for (ChunkId b : blocks) {
-                if (b != null) {
-                    acc.chunk(b);
-                }
-            }
-        }
-        return remember(lp, acc);
-    }
-
-    private Findings remember(ChunkId id, Acc acc) {
-        Findings f = acc.done();
+    /** A page is done: its findings are remembered for every name that reaches it, and added to its parent's. */
+    @Override
+    public boolean leave(ObjectGraph.Kind kind, ChunkId id) {
+        Findings f = walking.pop().done();
         pages.put(id, f);
-        return f;
-    }
-
-    /** Reads and decodes one object; null (and the error in acc) if it cannot be. */
-    private <T> T read(ChunkId id, Acc acc, Function<byte[], T> decode) {
-        try {
-            return decode.apply(store.get(id));
-        } catch (StoreException ex) {
-            acc.fail(ex.getMessage());
-            return null;
-        }
+        return walking.element().add(f);
     }
 
     /** Findings gathered in walk order; sets only once something is found. */

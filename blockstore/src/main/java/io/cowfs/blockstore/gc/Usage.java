@@ -6,21 +6,21 @@ import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
 import io.cowfs.blockstore.store.PackRecord;
 import io.cowfs.blockstore.store.Store;
-import io.cowfs.blockstore.tree.BlockList;
-import io.cowfs.blockstore.tree.Inode;
-import io.cowfs.blockstore.tree.SnapshotRoot;
 import io.cowfs.blockstore.view.ViewDelta;
 import io.cowfs.blockstore.view.Views;
 import java.util.ArrayList;
 import java.util.BitSet;
+import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Exact space accounting per snapshot and view (du): for every chunk, the set of names that
- * reach it, computed level by level over the object graph (roots, inode pages, block-list pages
- * and directories, blocks) so that each shared page is decoded once however many names share it.
+ * reach it, computed level by level over the {@link ObjectGraph} (roots, inode pages, block-list
+ * pages and directories, blocks) so that each shared page is decoded once however many names share it.
  * A chunk reached by one name only is what removing that name (and gc) would free.
  */
 public final class Usage {
@@ -37,64 +37,18 @@ public final class Usage {
 
     public List<Row> compute() {
         List<CatalogEntry> names = new Catalog(store).list();
-        Map<ChunkId, BitSet> owners = new HashMap<>();
-        Map<ChunkId, BitSet> level = new HashMap<>();
+        Owners walk = new Owners();
+        ObjectGraph graph = new ObjectGraph(store);
         ViewDelta delta = new ViewDelta(store.index());
-        Map<ChunkId, BitSet> inodeLevel = new HashMap<>(); // block-list pages and directory objects
-        Map<ChunkId, BitSet> blockLevel = new HashMap<>();
         for (int i = 0; i < names.size(); i++) {
             CatalogEntry e = names.get(i);
-            or(level, e.root(), i);
+            walk.name = i;
+            graph.snapshot(e.root(), walk);
             if (e.isView()) {
-                ViewDelta.State s = store.index().read(txn -> delta.load(txn, e.viewId()));
-                for (Inode n : s.inodes.values()) {
-                    if (n != null) {
-                        addInode(inodeLevel, n, bits(i));
-                    }
-                }
-                for (var m : s.blocks.values()) {
-                    for (ChunkId b : m.values()) {
-                        if (b != null) {
-                            or(blockLevel, b, i);
-                        }
-                    }
-                }
+                graph.delta(store.index().read(txn -> delta.load(txn, e.viewId())), walk);
             }
         }
-        // roots -> inode pages
-        Map<ChunkId, BitSet> pages = new HashMap<>();
-        for (var r : level.entrySet()) {
-            merge(owners, r.getKey(), r.getValue());
-            for (ChunkId p : SnapshotRoot.decode(store.get(r.getKey())).inodePages()) {
-                merge(pages, p, r.getValue());
-            }
-        }
-        // inode pages -> block-list pages, directory objects
-        for (var p : pages.entrySet()) {
-            merge(owners, p.getKey(), p.getValue());
-            for (Inode n : SnapshotRoot.decodePage(store.get(p.getKey()))) {
-                if (n != null) {
-                    addInode(inodeLevel, n, p.getValue());
-                }
-            }
-        }
-        // block-list pages -> blocks
-        for (var x : inodeLevel.entrySet()) {
-            merge(owners, x.getKey(), x.getValue());
-        }
-        for (var x : inodeLevel.entrySet()) {
-            byte[] raw = store.get(x.getKey());
-            if (raw.length > 0 && raw[0] == 'L') {
-                for (ChunkId b : BlockList.decodePage(raw)) {
-                    if (b != null) {
-                        merge(blockLevel, b, x.getValue());
-                    }
-                }
-            }
-        }
-        for (var x : blockLevel.entrySet()) {
-            merge(owners, x.getKey(), x.getValue());
-        }
+        Map<ChunkId, BitSet> owners = walk.propagate();
         // sizes
         long[] referenced = new long[names.size()];
         long[] exclusive = new long[names.size()];
@@ -118,29 +72,54 @@ public final class Usage {
         List<Row> rows = new ArrayList<>();
         for (int i = 0; i < names.size(); i++) {
             CatalogEntry e = names.get(i);
-            long[] fb = Views.filesAndBytes(store, e);
-            rows.add(new Row(e.name(), e.isView(), fb[0], fb[1], referenced[i], referenced[i] - exclusive[i], exclusive[i], chunks[i]));
+            Views.Size size = Views.size(store, e);
+            rows.add(new Row(e.name(), e.isView(), size.files(), size.logicalBytes(), referenced[i], referenced[i] - exclusive[i],
+                    exclusive[i], chunks[i]));
         }
         return rows;
     }
 
-    private static void addInode(Map<ChunkId, BitSet> into, Inode n, BitSet who) {
-        if (n.dirObject != null) {
-            merge(into, n.dirObject, who);
-        }
-        for (ChunkId lp : n.blockPages) {
-            merge(into, lp, who);
-        }
-    }
+    /**
+     * du's visitor of the {@link ObjectGraph}: one walk of the union of all names (a shared page
+     * is read once), remembering which page refers to what and which name refers to what directly;
+     * then the names are pushed down level by level (roots, inode pages, block-list pages), so
+     * each chunk ends with the set of names that reach it.
+     */
+    private static final class Owners implements ObjectGraph.Visitor {
+        int name; // the catalog entry being walked
+        private final Map<ChunkId, BitSet> owners = new HashMap<>();
+        private final Set<ChunkId> visited = new HashSet<>();
+        private final Map<ChunkId, List<ChunkId>> refs = new HashMap<>(); // page -> what it refers to
+        private final Map<ObjectGraph.Kind, List<ChunkId>> pagesByKind = new EnumMap<>(ObjectGraph.Kind.class);
 
-    private static BitSet bits(int i) {
-        BitSet b = new BitSet();
-        b.set(i);
-        return b;
-    }
+        @Override
+        public ObjectGraph.Step enter(ObjectGraph.Kind kind, ChunkId id, ChunkId from) {
+            if (from == null) {
+                owners.computeIfAbsent(id, k -> new BitSet()).set(name);
+            } else {
+                refs.get(from).add(id);
+            }
+            if (!visited.add(id)) {
+                return ObjectGraph.Step.SKIP;
+            }
+            if (kind.page()) {
+                refs.put(id, new ArrayList<>());
+                pagesByKind.computeIfAbsent(kind, k -> new ArrayList<>()).add(id);
+            }
+            return ObjectGraph.Step.WALK;
+        }
 
-    private static void or(Map<ChunkId, BitSet> m, ChunkId id, int i) {
-        m.computeIfAbsent(id, k -> new BitSet()).set(i);
+        Map<ChunkId, BitSet> propagate() {
+            for (ObjectGraph.Kind level : List.of(ObjectGraph.Kind.ROOT, ObjectGraph.Kind.INODE_PAGE, ObjectGraph.Kind.BLOCK_PAGE)) {
+                for (ChunkId page : pagesByKind.getOrDefault(level, List.of())) {
+                    BitSet who = owners.get(page);
+                    for (ChunkId ref : refs.get(page)) {
+                        merge(owners, ref, who);
+                    }
+                }
+            }
+            return owners;
+        }
     }
 
     private static void merge(Map<ChunkId, BitSet> m, ChunkId id, BitSet who) {

@@ -83,16 +83,4 @@ public final class SnapshotReader {
     public ChunkId[] blockPage(ChunkId pageId) {
         return blockPages.get(pageId, id -> BlockList.decodePage(store.get(id)));
     }
-
-    /** Walks every inode of the snapshot in number order. */
-    public void forEachInode(java.util.function.Consumer<Inode> action) {
-        for (ChunkId pid : root.inodePages()) {
-            for (Inode n : SnapshotRoot.decodePage(store.get(pid))) {
-                if (n != null) {
-                    action.accept(n);
-                }
-            }
-        }
-    }
-
 }

@@ -144,28 +144,6 @@ public final class ViewDelta {
         }
     }
 
-    /** Chunk ids a view's delta refers to directly (blocks, and pages/objects of changed inodes), for gc and du. */
-    public void forEachReference(Txn<byte[]> txn, long view, java.util.function.Consumer<ChunkId> out) {
-        byte[] lo = BigEndian.longKey(view);
-        byte[] hi = BigEndian.longKey(view + 1);
-        for (var kv : index.vinode.iterate(txn, KeyRange.closedOpen(lo, hi))) {
-            long ino = BigEndian.getLong(kv.key(), 8);
-            if (ino == NEXT_INO_SLOT || kv.val().length == 0) {
-                continue;
-            }
-            Inode n = Inode.decode(ino, kv.val());
-            n.blockPages.forEach(out);
-            if (n.dirObject != null) {
-                out.accept(n.dirObject);
-            }
-        }
-        for (var kv : index.vblock.iterate(txn, KeyRange.closedOpen(lo, hi))) {
-            if (kv.val().length != 0) {
-                out.accept(ChunkId.of(kv.val()));
-            }
-        }
-    }
-
     /**
      * Inodes of a view whose delta entries may have been lost with damaged index pages (a
      * salvaged index): null if none. Reading such an inode must fail rather than show the base

@@ -39,13 +39,21 @@ public final class Views {
         return Freezer.freeze(store, new SnapshotReader(store, view.root()), s);
     }
 
-    /** Files and logical bytes of a view as it is now (base adjusted by the persisted delta). */
-    public static long[] filesAndBytes(Store store, CatalogEntry view) {
+    /** How many regular files a tree holds and their logical bytes. */
+    public record Size(long files, long logicalBytes) {
+    }
+
+    /** How much a view's delta holds: changed inodes, changed names, overridden blocks. */
+    public record DeltaSize(long changedInodes, long changedNames, long changedBlocks) {
+    }
+
+    /** Files and logical bytes of a snapshot, or of a view as it is now (base adjusted by the persisted delta). */
+    public static Size size(Store store, CatalogEntry view) {
         SnapshotReader base = new SnapshotReader(store, view.root());
         long files = base.root().files();
         long bytes = base.root().logicalBytes();
         if (!view.isView()) {
-            return new long[] {files, bytes};
+            return new Size(files, bytes);
         }
         ViewDelta.State s = store.index().read(txn -> new ViewDelta(store.index()).load(txn, view.viewId()));
         for (var e : s.inodes.entrySet()) {
@@ -60,14 +68,14 @@ public final class Views {
                 bytes += now.size;
             }
         }
-        return new long[] {files, bytes};
+        return new Size(files, bytes);
     }
 
-    /** Delta size of a view: changed inodes, changed names, overridden blocks. */
-    public static long[] deltaCounts(Store store, CatalogEntry view) {
+    /** Delta size of a view. */
+    public static DeltaSize deltaSize(Store store, CatalogEntry view) {
         ViewDelta.State s = store.index().read(txn -> new ViewDelta(store.index()).load(txn, view.viewId()));
         long names = s.dirents.values().stream().mapToLong(m -> m.size()).sum();
         long blocks = s.blocks.values().stream().mapToLong(m -> m.size()).sum();
-        return new long[] {s.inodes.size(), names, blocks};
+        return new DeltaSize(s.inodes.size(), names, blocks);
     }
 }

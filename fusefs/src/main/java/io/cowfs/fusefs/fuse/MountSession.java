@@ -119,10 +119,7 @@ public final class MountSession {
         }
         MountPoints.setReadAhead(mp, READ_AHEAD_KB); // several reads in flight for a sequential reader (root only)
         onReady.run();
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            fs.umount();
-            vfs.close();
-        }));
+        Runtime.getRuntime().addShutdownHook(new Thread(fs::umount)); // the mount's owner (MountDaemon) closes the vfs
         try {
             t.join();
         } catch (InterruptedException e) {

@@ -110,17 +110,9 @@ public final class Kernel {
         }
         MountPoints.setReadAhead(mp, READ_AHEAD_KB);
         onReady.run();
-        Thread hook = new Thread(() -> {
-            dev.unmount(mp);
-            for (Thread t : workers) {
-                try {
-                    t.join(10_000);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            vfs.close(); // persist what the view holds before the JVM halts
-        }, "cowfs-umount");
+        // SIGTERM: unmount, so that the workers see ENODEV and serve() returns to the mount's owner,
+        // which closes the vfs (fusefs.mount.MountDaemon)
+        Thread hook = new Thread(() -> dev.unmount(mp), "cowfs-umount");
         Runtime.getRuntime().addShutdownHook(hook);
         for (Thread t : workers) {
             try {

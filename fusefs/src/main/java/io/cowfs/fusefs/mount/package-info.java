@@ -1,6 +1,8 @@
 /**
- * Which process has which view mounted, and how other processes talk to it: the per-view lock
- * and record in the store's {@code run/} directory, and the control socket through which
- * {@code cowfs snapshot} asks a mount to persist before freezing. FUSE-free.
+ * The process side of a mount: {@link io.cowfs.fusefs.mount.MountDaemon} wires the registry claim,
+ * the vfs, the control socket and the FUSE session together and is the one owner that closes them;
+ * {@link io.cowfs.fusefs.mount.IdleTrimmer} gives memory back when idle. The {@code run/} registry
+ * and the control protocol themselves live in blockstore's {@code run} package (FUSE-free, so gc
+ * and fsck use them too).
  */
 package io.cowfs.fusefs.mount;

@@ -1,6 +1,6 @@
-package io.cowfs.fusefs.mount;
+package io.cowfs.blockstore.run;
 
-import io.cowfs.fusefs.vfs.ViewFs;
+import io.cowfs.blockstore.store.Store;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -12,54 +12,55 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * A mount's control socket ({@code run/vID.sock}). One request per connection, one line each:
- * {@code persist} makes the mount persist every write that has returned, then answers
- * {@code ok} (or {@code error MESSAGE}). {@code cowfs snapshot} uses it before freezing a
- * mounted view. {@code rollover} persists too, then finishes the mount's pack if it holds at
- * least {@link #ROLLOVER_MIN} bytes, so that gc may compact it ({@code cowfs gc} asks every
- * writable mount first).
+ * A mount's control socket ({@link MountRegistry#socketFile}). One request per connection, one
+ * line each way: {@value #PERSIST} makes the mount persist every write that has returned, then
+ * answers {@value #OK} (or {@code error MESSAGE}); {@code cowfs snapshot} (and fork, diff, export
+ * of a view) uses it before freezing a mounted view. {@value #ROLLOVER} persists too, then finishes
+ * the mount's pack if it holds at least {@link #ROLLOVER_MIN} bytes, so that gc may compact it
+ * ({@code cowfs gc} asks every writable mount first). Clients: {@link MountControl}.
  */
 public final class ControlServer implements AutoCloseable {
     /** A mount's pack smaller than this is left as it is: at most this much dead data waits for gc. */
     public static final long ROLLOVER_MIN = Long.getLong("cowfs.mount.rolloverMin", 4L << 20);
 
-    private final ServerSocketChannel server;
-    private final Path path;
-    private final Thread thread;
+    static final String PERSIST = "persist";
+    static final String ROLLOVER = "rollover";
+    static final String OK = "ok";
 
-    /** Writes the kernel's cached dirty pages of this mount back to the vfs (writeback cache) before a persist. */
-    private final Runnable syncKernel;
-
-    public ControlServer(Path path, ViewFs vfs) throws IOException {
-        this(path, vfs, () -> { });
+    /** What a mount offers its control socket. */
+    @FunctionalInterface
+    public interface Target {
+        /** Persists every write that has returned; throws with a message if it cannot. */
+        void persistAll();
     }
 
-    public ControlServer(Path path, ViewFs vfs, Runnable syncKernel) throws IOException {
+    private final ServerSocketChannel server;
+    private final Path path;
+
+    /** Listens at path and serves requests on a daemon thread until closed. */
+    public ControlServer(Path path, Store store, Target mount) throws IOException {
         this.path = path;
-        this.syncKernel = syncKernel;
         Files.deleteIfExists(path);
         server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         server.bind(UnixDomainSocketAddress.of(path));
-        thread = new Thread(() -> serve(vfs), "cowfs-control");
+        Thread thread = new Thread(() -> serve(store, mount), "cowfs-control");
         thread.setDaemon(true);
         thread.start();
     }
 
-    private void serve(ViewFs vfs) {
+    private void serve(Store store, Target mount) {
         while (server.isOpen()) {
             try (SocketChannel c = server.accept()) {
                 String cmd = readLine(c);
                 String reply;
                 try {
-                    if (cmd.equals("persist")) {
-                        syncKernel.run();
-                        vfs.persistAll();
-                        reply = "ok";
-                    } else if (cmd.equals("rollover")) {
-                        syncKernel.run();
-                        vfs.persistAll();
-                        vfs.store().rollover(ROLLOVER_MIN);
-                        reply = "ok";
+                    if (cmd.equals(PERSIST)) {
+                        mount.persistAll();
+                        reply = OK;
+                    } else if (cmd.equals(ROLLOVER)) {
+                        mount.persistAll();
+                        store.rollover(ROLLOVER_MIN);
+                        reply = OK;
                     } else {
                         reply = "error unknown command " + cmd;
                     }
@@ -88,14 +89,7 @@ public final class ControlServer implements AutoCloseable {
         return new String(b.array(), 0, b.position(), StandardCharsets.UTF_8).trim();
     }
 
-    /** Sends one command to the mount listening at path; returns its answer line. */
-    public static String send(Path path, String command) throws IOException {
-        try (SocketChannel c = SocketChannel.open(UnixDomainSocketAddress.of(path))) {
-            c.write(ByteBuffer.wrap((command + "\n").getBytes(StandardCharsets.UTF_8)));
-            return readLine(c);
-        }
-    }
-
+    /** Stops listening and removes the socket file; idempotent (both steps are). */
     @Override
     public void close() {
         try {

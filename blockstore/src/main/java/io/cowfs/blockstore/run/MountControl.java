@@ -1,0 +1,100 @@
+package io.cowfs.blockstore.run;
+
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
+import io.cowfs.blockstore.view.Views;
+import java.io.IOException;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/** The client side of a mount's control socket ({@link ControlServer}): what other processes ask of a mount. */
+public final class MountControl {
+    /** How long gc waits for a mount to roll over before it goes on without. */
+    static final long ROLLOVER_WAIT_SECONDS = 10;
+
+    private MountControl() {
+    }
+
+    /** Sends one command to the mount listening at socket; returns its answer line. */
+    static String send(Path socket, String command) throws IOException {
+        try (SocketChannel c = SocketChannel.open(UnixDomainSocketAddress.of(socket))) {
+            c.write(ByteBuffer.wrap((command + "\n").getBytes(StandardCharsets.UTF_8)));
+            return ControlServer.readLine(c);
+        }
+    }
+
+    /**
+     * Freezes a view, mounted or not: a mounted view is first asked to persist what it holds, so
+     * the snapshot has every write that returned before this call.
+     *
+     * @throws StoreException if the view is mounted and its mount does not answer or cannot persist
+     */
+    public static ChunkId freeze(Store store, CatalogEntry view) {
+        MountRegistry registry = MountRegistry.of(store);
+        MountRecord m = registry.find(view.viewId());
+        if (m != null) {
+            String answer;
+            try {
+                answer = send(registry.socketFile(view.viewId()), ControlServer.PERSIST);
+            } catch (IOException e) {
+                throw new StoreException("view '" + view.name() + "' is mounted at " + m.mountpoint()
+                        + " but its mount does not answer (" + e.getMessage() + ")");
+            }
+            if (!answer.equals(ControlServer.OK)) {
+                throw new StoreException("the mount of view '" + view.name() + "' could not persist: " + answer);
+            }
+        }
+        return Views.freeze(store, view);
+    }
+
+    /**
+     * A writable mount appends to one pack until it is 64 MiB or the mount ends, and gc cannot
+     * compact a pack being appended to: dead blocks in it would wait. Each writable mount is asked
+     * to persist and finish its pack (if it holds {@link ControlServer#ROLLOVER_MIN} or more); one
+     * that does not answer in {@value #ROLLOVER_WAIT_SECONDS} s is left as it is (gc is as safe
+     * without). docs/GC.md, "Long-lived writable mounts".
+     */
+    public static void rollOverWritableMounts(Store store) {
+        ExecutorService pool = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "gc-rollover");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            MountRegistry registry = MountRegistry.of(store);
+            List<Future<String>> answers = new ArrayList<>();
+            for (MountRecord m : registry.live().values()) {
+                Path sock = registry.socketFile(m.viewId());
+                if (m.writable() && Files.exists(sock)) {
+                    answers.add(pool.submit(() -> send(sock, ControlServer.ROLLOVER)));
+                }
+            }
+            for (Future<String> a : answers) {
+                try {
+                    a.get(ROLLOVER_WAIT_SECONDS, TimeUnit.SECONDS);
+                } catch (ExecutionException | TimeoutException ex) {
+                    // that mount keeps its pack for now
+                } catch (InterruptedException ex) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+}

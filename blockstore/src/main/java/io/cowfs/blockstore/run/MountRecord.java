@@ -1,0 +1,48 @@
+package io.cowfs.blockstore.run;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Path;
+import java.util.Properties;
+
+/**
+ * One {@code run/view-ID.mount} file (docs/FORMAT.md, "run/"): the process serving a mount, its
+ * mountpoint and the name it mounted. Snapshot mounts use a negative id of their own.
+ *
+ * @param viewId     the view's id, or minus the pid of a read-only snapshot mount
+ * @param pid        the mount process (0 if the file names none)
+ * @param mountpoint as given to the mount, absolute and normalised
+ * @param name       the catalog name mounted
+ * @param file       the record's file
+ */
+public record MountRecord(long viewId, long pid, String mountpoint, String name, Path file) {
+    /** True for a writable view's mount (snapshot mounts, with negative ids, never write). */
+    public boolean writable() {
+        return viewId > 0;
+    }
+
+    /** True if the process that wrote the record still runs. */
+    public boolean alive() {
+        return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+    }
+
+    static MountRecord read(long viewId, Path file, InputStream in) throws IOException {
+        Properties p = new Properties();
+        p.load(in);
+        long pid;
+        try {
+            pid = Long.parseLong(p.getProperty("pid", "0"));
+        } catch (NumberFormatException e) {
+            throw new IOException(file + ": no pid (" + e.getMessage() + ")", e);
+        }
+        return new MountRecord(viewId, pid, p.getProperty("mountpoint", "?"), p.getProperty("name", "?"), file);
+    }
+
+    Properties toProperties() {
+        Properties p = new Properties();
+        p.setProperty("pid", Long.toString(pid));
+        p.setProperty("mountpoint", mountpoint);
+        p.setProperty("name", name);
+        return p;
+    }
+}

@@ -1,0 +1,214 @@
+package io.cowfs.blockstore.run;
+
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * A store's {@code run/} directory (docs/FORMAT.md, "run/"), the one place that knows its file
+ * names and parses its records. One writable mount per view is enforced with an exclusive lock on
+ * {@code run/view-ID.lock} held by the mount process for its lifetime (released by the kernel if it
+ * dies); next to it, {@code run/view-ID.mount} ({@link MountRecord}) says which process and
+ * mountpoint. Read-only snapshot mounts register too, under a negative id of their own.
+ */
+public final class MountRegistry {
+    private static final String PREFIX = "view-";
+    private static final String RECORD = ".mount";
+
+    private final Path storeDir;
+    private final Path run;
+
+    public MountRegistry(Path storeDir) {
+        this.storeDir = storeDir;
+        this.run = storeDir.resolve("run");
+    }
+
+    public static MountRegistry of(Store store) {
+        return new MountRegistry(store.dir());
+    }
+
+    Path lockFile(long viewId) {
+        return run.resolve(PREFIX + viewId + ".lock");
+    }
+
+    Path recordFile(long viewId) {
+        return run.resolve(PREFIX + viewId + RECORD);
+    }
+
+    /** The log of the background mount process of name. */
+    public Path logFile(String name) {
+        return run.resolve(name + ".log");
+    }
+
+    /** The control socket; under the temp directory when the store path is too long for a unix socket (108 bytes). */
+    public Path socketFile(long viewId) {
+        Path p = storeDir.toAbsolutePath().resolve("run").resolve("v" + viewId + ".sock");
+        if (p.toString().length() < 100) {
+            return p;
+        }
+        String key = Integer.toHexString(storeDir.toAbsolutePath().toString().hashCode());
+        return Path.of(System.getProperty("java.io.tmpdir"), "cowfs-" + key + "-v" + viewId + ".sock");
+    }
+
+    /** The exclusive claim of a mount on a view; close releases it (once). */
+    public static final class Claim implements AutoCloseable {
+        private final FileChannel ch;
+        private final FileLock lock;
+        private final Path record;
+        private final Path lockFile;
+        private boolean closed;
+
+        private Claim(FileChannel ch, FileLock lock, Path record, Path lockFile) {
+            this.ch = ch;
+            this.lock = lock;
+            this.record = record;
+            this.lockFile = lockFile;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            try {
+                Files.deleteIfExists(record);
+                if (lockFile != null) {
+                    Files.deleteIfExists(lockFile); // a snapshot mount's own, unshared lock file
+                }
+                lock.release();
+                ch.close();
+            } catch (IOException ignored) {
+                // the lock dies with the process anyway
+            }
+        }
+    }
+
+    /** Claims a view for this process, or says where it is already mounted. */
+    public Claim claim(long viewId, String viewName, Path mountpoint) {
+        Path lf = lockFile(viewId);
+        try {
+            FileChannel ch = FileChannel.open(lf, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            FileLock l;
+            try {
+                l = ch.tryLock();
+            } catch (OverlappingFileLockException e) {
+                l = null;
+            }
+            if (l == null) {
+                ch.close();
+                MountRecord m = find(viewId);
+                throw new StoreException.BusyException("view '" + viewName + "' is already mounted"
+                        + (m == null ? "" : " at " + m.mountpoint() + " (pid " + m.pid() + ")")
+                        + "; unmount it first (cowfs umount) or fork it");
+            }
+            Path record = recordFile(viewId);
+            MountRecord m = new MountRecord(viewId, ProcessHandle.current().pid(), mountpoint.toString(), viewName, record);
+            Path tmp = record.resolveSibling(record.getFileName() + ".tmp");
+            try (var out = Files.newOutputStream(tmp)) {
+                m.toProperties().store(out, null);
+            }
+            Files.move(tmp, record, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            return new Claim(ch, l, record, viewId < 0 ? lf : null);
+        } catch (IOException e) {
+            throw new StoreException("cannot claim view '" + viewName + "': " + e.getMessage(), e);
+        }
+    }
+
+    /** Where the view is mounted, or null if no live process holds it. */
+    public MountRecord find(long viewId) {
+        try (InputStream in = Files.newInputStream(recordFile(viewId))) {
+            MountRecord m = MountRecord.read(viewId, recordFile(viewId), in);
+            return m.alive() ? m : null;
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** Every live mount (views and snapshots) by id, for umount, list and rm. */
+    public Map<Long, MountRecord> live() {
+        Map<Long, MountRecord> out = new TreeMap<>();
+        for (MountRecord m : records()) {
+            if (m.alive()) {
+                out.put(m.viewId(), m);
+            }
+        }
+        return out;
+    }
+
+    /** The live mount at mountpoint (absolute, normalised), or null. */
+    public MountRecord at(Path mountpoint) {
+        String mp = mountpoint.toAbsolutePath().normalize().toString();
+        for (MountRecord m : live().values()) {
+            if (m.mountpoint().equals(mp)) {
+                return m;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Every record, of live and dead processes; one that is gone or half-written meanwhile is
+     * skipped, and an unreadable {@code run/} directory lists none.
+     */
+    public List<MountRecord> records() {
+        try {
+            return records(false);
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    /** As {@link #records()}, but says what cannot be read (fsck). */
+    public List<MountRecord> recordsOrThrow() throws IOException {
+        return records(true);
+    }
+
+    private List<MountRecord> records(boolean strict) throws IOException {
+        List<MountRecord> out = new ArrayList<>();
+        try (var s = Files.list(run)) {
+            for (Path f : (Iterable<Path>) s::iterator) {
+                String n = f.getFileName().toString();
+                if (!n.startsWith(PREFIX) || !n.endsWith(RECORD)) {
+                    continue;
+                }
+                try (InputStream in = Files.newInputStream(f)) {
+                    long id = Long.parseLong(n.substring(PREFIX.length(), n.length() - RECORD.length()));
+                    out.add(MountRecord.read(id, f, in));
+                } catch (NoSuchFileException e) {
+                    // unmounted meanwhile
+                } catch (IOException | NumberFormatException e) {
+                    if (strict) {
+                        throw e instanceof IOException io ? io : new IOException(f + ": " + e.getMessage(), e);
+                    }
+                }
+            }
+        } catch (NoSuchFileException e) {
+            if (strict) {
+                throw e;
+            }
+        }
+        return out;
+    }
+
+    /** Deletes what a removed name leaves in run/: its mount log, and a view's lock file. */
+    public void forget(String name, long viewId) throws IOException {
+        Files.deleteIfExists(logFile(name));
+        if (viewId > 0) {
+            Files.deleteIfExists(lockFile(viewId));
+        }
+    }
+}

@@ -1,0 +1,120 @@
+package io.cowfs.fusefs.mount;
+
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.run.ControlServer;
+import io.cowfs.blockstore.run.MountRegistry;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.fusefs.fuse.MountSession;
+import io.cowfs.fusefs.kernel.Kernel;
+import io.cowfs.fusefs.vfs.ViewFs;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The process side of one mount ({@code cowfs mount --foreground}): claims the view in the
+ * registry, opens its vfs, serves the control socket and the FUSE session until it is unmounted,
+ * and is the one owner that closes all of it (control socket, vfs, registry claim, store) in the
+ * reverse order of opening, exactly once, on every exit path: unmount, a failed start, or SIGTERM
+ * (whose shutdown hook only unmounts, then waits here for the close to finish before the JVM
+ * halts; a mount whose FUSE loop does not end within {@link #CLOSE_WAIT_SECONDS} is persisted by
+ * that wait instead).
+ */
+public final class MountDaemon {
+    /**
+     * How long SIGTERM waits for the serving thread's close before it persists the vfs itself: a
+     * busy mount's FUSE loop may not end until its next request, and what was written must not
+     * wait for that (the JVM halts when the hooks return).
+     */
+    static final long CLOSE_WAIT_SECONDS = 10;
+
+    /** Told once the mountpoint answers. */
+    @FunctionalInterface
+    public interface Ready {
+        void mounted(boolean readOnly);
+    }
+
+    private final Deque<AutoCloseable> opened = new ArrayDeque<>(); // only the serving thread touches it
+    private final CountDownLatch closed = new CountDownLatch(1);
+    private volatile ViewFs vfs; // for the shutdown hook only
+
+    private MountDaemon() {
+    }
+
+    /**
+     * Serves entry e of store at mp until the filesystem is unmounted; takes ownership of store
+     * (closed on return, whatever happens). A view is served read-only if asked, or if the index
+     * is damaged (a damaged index takes no writes).
+     */
+    public static void serve(Store store, CatalogEntry e, Path mp, boolean ro, boolean allowOther, String fuseApi, Ready ready)
+            throws Exception {
+        new MountDaemon().run(store, e, mp, ro, allowOther, fuseApi, ready);
+    }
+
+    private void run(Store store, CatalogEntry e, Path mp, boolean ro, boolean allowOther, String fuseApi, Ready ready)
+            throws Exception {
+        try {
+            opened.push(store);
+            boolean readOnly = !e.isView() || ro || store.index().damage() != null;
+            MountRegistry registry = MountRegistry.of(store);
+            opened.push(registry.claim(e.isView() ? e.viewId() : -ProcessHandle.current().pid(), e.name(), mp));
+            ViewFs vfs = e.isView() ? ViewFs.view(store, e.root(), e.viewId(), readOnly) : ViewFs.snapshot(store, e.root());
+            opened.push(vfs);
+            this.vfs = vfs;
+            IdleTrimmer.start(store);
+            if (e.isView() && !readOnly) {
+                // with the kernel's writeback cache a write that returned may still be in the kernel: syncfs first
+                opened.push(new ControlServer(registry.socketFile(e.viewId()), store, () -> {
+                    Kernel.syncMount(mp);
+                    vfs.persistAll();
+                }));
+            }
+            MountSession.serve(vfs, mp, allowOther, "cowfs:" + e.name(), fuseApi, () -> {
+                Runtime.getRuntime().addShutdownHook(new Thread(this::awaitClose, "cowfs-close-wait"));
+                ready.mounted(readOnly);
+            });
+        } finally {
+            closeAll();
+        }
+    }
+
+    /** Closes what was opened, last first; every close runs even if an earlier one fails. */
+    private void closeAll() throws Exception {
+        Exception first = null;
+        try {
+            while (!opened.isEmpty()) {
+                try {
+                    opened.pop().close();
+                } catch (Exception ex) {
+                    if (first == null) {
+                        first = ex;
+                    } else {
+                        first.addSuppressed(ex);
+                    }
+                }
+            }
+        } finally {
+            closed.countDown();
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    /**
+     * Shutdown hook: MountSession's hook unmounts, and the JVM must not halt before the close
+     * above has run. If the FUSE loop has not ended by then, persists the vfs here (as closing it
+     * does; the store is left to the process's end, since FUSE threads may still use it).
+     */
+    private void awaitClose() {
+        try {
+            if (!closed.await(CLOSE_WAIT_SECONDS, TimeUnit.SECONDS)) {
+                vfs.close();
+            }
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

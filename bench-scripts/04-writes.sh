@@ -21,8 +21,9 @@ declare -A TLABEL=([seq]="sequential write, new ${BIG_MB} MiB file, bs=1M"
                    [rand]="random 4K writes ($FIO_RAND_IO) into a new ${BIG_MB} MiB file"
                    [reseq]="sequential rewrite of an existing ${BIG_MB} MiB file (from the base)"
                    [rerand]="random 4K rewrites ($FIO_RAND_IO) of an existing ${BIG_MB} MiB file (from the base)")
-SYSTEMS=(host ovl fovl cowview)
-declare -A LABEL=([host]="host ext4" [ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowview]="**cowfs view**")
+read -r -a SYSTEMS <<< "${SYSTEMS:-host ovl fovl cowview cowview2}"
+declare -A LABEL=([host]="host ext4" [ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowview]="**cowfs view**"
+                  [cowview2]="cowfs view, libfuse2 adapter")
 
 DIR=; CUR_VIEW=
 setup() {
@@ -31,6 +32,8 @@ setup() {
     ovl) mount_overlay "$DATA/big" "$TMPW/wr-ovl" "$MNT/wr-ovl"; DIR=$MNT/wr-ovl ;;
     fovl) mount_fovl "$DATA/big" "$TMPW/wr-fovl" "$MNT/wr-fovl"; DIR=$MNT/wr-fovl ;;
     cowview) CUR_VIEW=$(uname_ wv); cw fork big --name "$CUR_VIEW" >/dev/null && mount_cowfs "$CUR_VIEW" "$MNT/wr-cow"; DIR=$MNT/wr-cow ;;
+    cowview2) CUR_VIEW=$(uname_ wv); cw fork big --name "$CUR_VIEW" >/dev/null && mount_cowfs "$CUR_VIEW" "$MNT/wr-cow" --fuse-api=libfuse2
+              DIR=$MNT/wr-cow ;;
   esac
 }
 UMOUNT_T=-
@@ -40,7 +43,7 @@ teardown() {
     host) rm -rf "$TMPW/wr-host" ;;
     ovl) umount_any "$MNT/wr-ovl"; rm -rf "$TMPW/wr-ovl" ;;
     fovl) umount_any "$MNT/wr-fovl"; rm -rf "$TMPW/wr-fovl" ;;
-    cowview) timed UMOUNT_T umount_cowfs "$MNT/wr-cow" ;;
+    cowview|cowview2) timed UMOUNT_T umount_cowfs "$MNT/wr-cow" ;;
   esac
 }
 

@@ -17,9 +17,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * turns an {@link FsException} into {@code -errno} and anything else into {@code -EIO} with one
  * log line naming the opcode and node.
  *
- * <p>Called by every worker thread at once. Shared state: {@link #nodes} and {@link #dirs} are
- * concurrent maps (each use one atomic operation); {@link #snapshotListings} likewise; the vfs
- * does its own locking. Per-worker scratch ({@code Worker}) is never shared.
+ * <p>Called by every worker thread at once. Shared state: {@link #nodes}, {@link Orphans} and
+ * {@link Listings} keep concurrent maps (each use one atomic operation); the vfs does its own
+ * locking. Per-worker scratch ({@code Worker}) is never shared.
  */
 final class KernelFs {
     /** What {@link #handle} returns for requests that get no reply (FORGET, BATCH_FORGET, INTERRUPT). */
@@ -39,21 +39,10 @@ final class KernelFs {
     /** Set at INIT: the capability flags agreed with the kernel. */
     volatile long agreed;
     volatile boolean destroyed;
-
-    /** Open directories of a writable view: handle -> its listing, taken at offset 0. */
-    private final Map<Long, Listing> dirs = new ConcurrentHashMap<>();
-    private final AtomicLong nextDirHandle = new AtomicLong(1);
-    /**
-     * Nodes the vfs deleted (last name removed, no open handle) that the kernel may still hold:
-     * their last attributes with nlink 0. The kernel can still send them a late SETATTR of times or
-     * a writeback WRITE (writeback cache); those succeed and go nowhere, as on a local filesystem,
-     * instead of failing with ENOENT (which the kernel would report to an unrelated syncfs or
-     * close). Dropped when the kernel forgets the node.
-     */
-    private final Map<Long, Stat> orphans = new ConcurrentHashMap<>();
-
-    /** Listings of a read-only tree by directory inode (immutable, so any worker may reuse them); bounded. */
-    private final Map<Long, Listing> snapshotListings = new ConcurrentHashMap<>();
+    /** Nodes the vfs deleted while the kernel may still hold them. */
+    private final Orphans orphans = new Orphans();
+    /** Directory listings: open directories of a view, and a cache of a read-only tree's. */
+    private final Listings listings;
 
     KernelFs(NodeFs vfs, long entryValid, long attrValid, long negativeValid) {
         this.vfs = vfs;
@@ -61,10 +50,7 @@ final class KernelFs {
         this.entryValid = entryValid;
         this.attrValid = attrValid;
         this.negativeValid = negativeValid;
-    }
-
-    /** A directory's entries as one readdir stream sees them ("." and ".." first). */
-    record Listing(long dir, List<ViewFs.DirEntry> entries) {
+        this.listings = new Listings(vfs);
     }
 
     /** Per-worker scratch: a byte array for read/write payloads (the vfs speaks byte[]). */
@@ -82,10 +68,10 @@ final class KernelFs {
             out.begin();
             return dispatch(rq, out, w);
         } catch (FsException e) {
-            if (e.errno() == Errno.ENOENT && !orphans.isEmpty()) {
+            if (e.errno() == Errno.ENOENT) {
                 Stat o = orphans.get(rq.nodeid);
                 if (o != null) {
-                    return orphan(rq, o, out);
+                    return Orphans.reply(rq, o, out);
                 }
             }
             if (DEBUG) {
@@ -101,53 +87,6 @@ final class KernelFs {
         }
     }
 
-    /** What a request to an orphaned node gets (see {@link #orphans}). */
-    private static int orphan(Request rq, Stat s, Reply out) {
-        out.begin();
-        switch (rq.opcode) {
-            case Proto.GETATTR, Proto.SETATTR -> {
-                out.attrOut(s, 0);
-                return 0;
-            }
-            case Proto.WRITE -> {
-                out.u32(rq.u32(16)).u32(0);
-                return 0;
-            }
-            case Proto.READ, Proto.FLUSH, Proto.FSYNC, Proto.RELEASE -> {
-                return 0;
-            }
-            default -> {
-                return -Errno.ENOENT.code;
-            }
-        }
-    }
-
-    /** Before a name goes away: the node it names and its attributes, if the kernel holds that node. */
-    private Map.Entry<Long, Stat> victim(long dir, String name) {
-        try {
-            long ino = vfs.lookup(dir, name);
-            return nodes.count(ino) > 0 ? Map.entry(ino, vfs.getattr(ino)) : null;
-        } catch (FsException e) {
-            return null;
-        }
-    }
-
-    /** After a name went away: remember its node as an orphan if the vfs deleted it. */
-    private void orphaned(Map.Entry<Long, Stat> v) {
-        if (v == null) {
-            return;
-        }
-        try {
-            vfs.getattr(v.getKey());
-        } catch (FsException e) {
-            if (e.errno() == Errno.ENOENT) {
-                Stat s = v.getValue();
-                orphans.put(v.getKey(), new Stat(s.ino(), s.mode(), 0, s.uid(), s.gid(), s.size(), s.blocks512(),
-                        s.atimeNs(), s.mtimeNs(), s.ctimeNs(), s.rdev()));
-            }
-        }
-    }
-
     @FunctionalInterface
     private interface NameOp {
         void apply(long dir, String name);
@@ -155,15 +94,15 @@ final class KernelFs {
 
     /** UNLINK / RMDIR: removes name from dir, keeping its node answerable if the kernel still holds it. */
     private int removing(long dir, String name, NameOp remove) {
-        Map.Entry<Long, Stat> v = victim(dir, name);
+        Map.Entry<Long, Stat> v = orphans.victim(vfs, nodes, dir, name);
         remove.apply(dir, name);
-        orphaned(v);
+        orphans.orphaned(vfs, v);
         return 0;
     }
 
     private void forget(long nodeid, long n) {
         if (nodes.forget(nodeid, n)) {
-            orphans.remove(nodeid);
+            orphans.forgotten(nodeid);
         }
     }
 
@@ -226,9 +165,9 @@ final class KernelFs {
             case Proto.RENAME -> {
                 String from = rq.name(8);
                 String to = rq.name(rq.after(8));
-                Map.Entry<Long, Stat> v = victim(rq.i64(0), to);
+                Map.Entry<Long, Stat> v = orphans.victim(vfs, nodes, rq.i64(0), to);
                 vfs.rename(ino, from, rq.i64(0), to);
-                orphaned(v);
+                orphans.orphaned(vfs, v);
                 return 0;
             }
             case Proto.RENAME2 -> {
@@ -283,7 +222,7 @@ final class KernelFs {
                     Stat before = vfs.getattr(ino);
                     vfs.release(ino);
                     if (before.nlink() == 0 && nodes.count(ino) > 0) {
-                        orphaned(Map.entry(ino, before)); // its last handle: the vfs lets it go now
+                        orphans.orphaned(vfs, Map.entry(ino, before)); // its last handle: the vfs lets it go now
                     }
                 }
                 return 0;
@@ -327,16 +266,14 @@ final class KernelFs {
                     return -Errno.ENOSYS.code; // no OPENDIR: the kernel caches listings (FOPEN_CACHE_DIR)
                 }
                 vfs.getattr(ino); // ENOENT for a node that is gone
-                long h = nextDirHandle.getAndIncrement();
-                dirs.put(h, new Listing(ino, null));
-                out.open(h, Proto.FOPEN_KEEP_CACHE | Proto.FOPEN_CACHE_DIR);
+                out.open(listings.open(ino), Proto.FOPEN_KEEP_CACHE | Proto.FOPEN_CACHE_DIR);
                 return 0;
             }
             case Proto.READDIR, Proto.READDIRPLUS -> {
-                return readdir(rq, ino, out, rq.opcode == Proto.READDIRPLUS);
+                return listings.readdir(rq, ino, out, rq.opcode == Proto.READDIRPLUS, this);
             }
             case Proto.RELEASEDIR -> {
-                dirs.remove(rq.i64(0));
+                listings.release(rq.i64(0));
                 return 0;
             }
             case Proto.FALLOCATE -> {
@@ -386,7 +323,7 @@ final class KernelFs {
     }
 
     /** Replies fuse_entry_out for ino and counts the kernel's new reference. */
-    private int entry(long ino, Reply out) {
+    int entry(long ino, Reply out) {
         Stat s = vfs.getattr(ino);
         out.entry(ino, s, entryValid, attrValid);
         nodes.ref(ino);
@@ -452,85 +389,4 @@ final class KernelFs {
         return 0;
     }
 
-    private Listing listing(Request rq, long dir, long fh, long offset) {
-        if (readOnly) {
-            Listing l = snapshotListings.get(dir);
-            if (l == null) {
-                l = new Listing(dir, vfs.readdir(dir));
-                if (snapshotListings.size() > 1024) {
-                    snapshotListings.clear();
-                }
-                snapshotListings.put(dir, l);
-            }
-            return l;
-        }
-        Listing l = dirs.get(fh);
-        if (l == null) {
-            throw new FsException(Errno.EBADF, "directory handle " + fh);
-        }
-        if (l.entries() == null || offset == 0) {
-            l = new Listing(dir, vfs.readdir(dir)); // offset 0: a new stream (or rewinddir)
-            dirs.put(fh, l);
-        }
-        return l;
-    }
-
-    /**
-     * READDIR / READDIRPLUS: entry i of the stream is ".", "..", then the listing; its cookie
-     * (the offset of the next entry) is i + 1. PLUS entries carry the child's node id and
-     * attributes (each counts as a lookup); "." and ".." carry node id 0, which the kernel skips.
-     */
-    private int readdir(Request rq, long dir, Reply out, boolean plus) {
-        long fh = rq.i64(0);
-        long offset = rq.i64(8);
-        int limit = (int) Math.min(rq.u32(16), out.room());
-        Listing l = listing(rq, dir, fh, offset);
-        List<ViewFs.DirEntry> es = l.entries();
-        long total = es.size() + 2L;
-        for (long i = offset; i < total; i++) {
-            byte[] name;
-            long reportedIno;
-            int type;
-            long child = 0;
-            if (i < 2) {
-                name = i == 0 ? DOT : DOTDOT;
-                reportedIno = i == 0 ? dir : 1;
-                type = 4; // DT_DIR
-            } else {
-                ViewFs.DirEntry e = es.get((int) (i - 2));
-                name = e.name().getBytes(StandardCharsets.UTF_8);
-                reportedIno = e.ino();
-                type = (e.mode() >>> 12) & 0xF;
-            }
-            if (!plus) {
-                if (!out.dirent(reportedIno, i + 1, type, name, limit)) {
-                    break;
-                }
-                continue;
-            }
-            if (out.end - Proto.OUT_HEADER + Reply.direntPlusSize(name) > limit) {
-                break;
-            }
-            Stat s = null;
-            if (i >= 2) {
-                try {
-                    child = vfs.lookup(dir, es.get((int) (i - 2)).name());
-                    s = vfs.getattr(child);
-                } catch (FsException e) {
-                    child = 0; // gone since the listing was taken: a plain entry
-                }
-            }
-            if (s != null) {
-                out.entry(child, s, entryValid, attrValid);
-                nodes.ref(child);
-            } else {
-                out.entry(0, null, 0, 0);
-            }
-            out.dirent(reportedIno, i + 1, type, name, Integer.MAX_VALUE);
-        }
-        return 0;
-    }
-
-    private static final byte[] DOT = {'.'};
-    private static final byte[] DOTDOT = {'.', '.'};
 }

@@ -1,0 +1,129 @@
+package io.cowfs.fusefs.kernel;
+
+import io.cowfs.fusefs.vfs.Errno;
+import io.cowfs.fusefs.vfs.FsException;
+import io.cowfs.fusefs.vfs.NodeFs;
+import io.cowfs.fusefs.vfs.Stat;
+import io.cowfs.fusefs.vfs.ViewFs;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * READDIR and READDIRPLUS. A writable view's open directory (OPENDIR handle) keeps the listing
+ * taken at offset 0, so a directory changed while it is read never skips or repeats other entries;
+ * a read-only tree has no OPENDIR (the kernel caches its listings) and its listings, immutable, are
+ * kept by directory in a small cache any worker may reuse. Both maps are concurrent; each use is
+ * one atomic operation.
+ */
+final class Listings {
+    private static final byte[] DOT = {'.'};
+    private static final byte[] DOTDOT = {'.', '.'};
+    private static final int SNAPSHOT_CACHE = 1024;
+
+    /** A directory's entries as one readdir stream sees them ("." and ".." come first, not stored). */
+    private record Listing(long dir, List<ViewFs.DirEntry> entries) {
+    }
+
+    private final NodeFs vfs;
+    private final boolean readOnly;
+    private final Map<Long, Listing> open = new ConcurrentHashMap<>();
+    private final AtomicLong nextHandle = new AtomicLong(1);
+    private final Map<Long, Listing> snapshot = new ConcurrentHashMap<>();
+
+    Listings(NodeFs vfs) {
+        this.vfs = vfs;
+        this.readOnly = vfs.readOnly();
+    }
+
+    /** OPENDIR of a view: a new handle whose listing is taken at its first read at offset 0. */
+    long open(long dir) {
+        long h = nextHandle.getAndIncrement();
+        open.put(h, new Listing(dir, null));
+        return h;
+    }
+
+    void release(long handle) {
+        open.remove(handle);
+    }
+
+    private Listing listing(long dir, long fh, long offset) {
+        if (readOnly) {
+            Listing l = snapshot.get(dir);
+            if (l == null) {
+                l = new Listing(dir, vfs.readdir(dir));
+                if (snapshot.size() > SNAPSHOT_CACHE) {
+                    snapshot.clear();
+                }
+                snapshot.put(dir, l);
+            }
+            return l;
+        }
+        Listing l = open.get(fh);
+        if (l == null) {
+            throw new FsException(Errno.EBADF, "directory handle " + fh);
+        }
+        if (l.entries() == null || offset == 0) {
+            l = new Listing(dir, vfs.readdir(dir)); // offset 0: a new stream (or rewinddir)
+            open.put(fh, l);
+        }
+        return l;
+    }
+
+    /**
+     * Entry i of the stream is ".", "..", then the listing; its cookie (the offset of the next
+     * entry) is i + 1. PLUS entries carry the child's node id and attributes (each counts as a
+     * lookup in fs's node table); "." and ".." carry node id 0, which the kernel skips.
+     */
+    int readdir(Request rq, long dir, Reply out, boolean plus, KernelFs fs) {
+        long fh = rq.i64(0);
+        long offset = rq.i64(8);
+        int limit = (int) Math.min(rq.u32(16), out.room());
+        List<ViewFs.DirEntry> es = listing(dir, fh, offset).entries();
+        long total = es.size() + 2L;
+        for (long i = offset; i < total; i++) {
+            byte[] name;
+            long reportedIno;
+            int type;
+            if (i < 2) {
+                name = i == 0 ? DOT : DOTDOT;
+                reportedIno = i == 0 ? dir : 1;
+                type = 4; // DT_DIR
+            } else {
+                ViewFs.DirEntry e = es.get((int) (i - 2));
+                name = e.name().getBytes(StandardCharsets.UTF_8);
+                reportedIno = e.ino();
+                type = (e.mode() >>> 12) & 0xF;
+            }
+            if (!plus) {
+                if (!out.dirent(reportedIno, i + 1, type, name, limit)) {
+                    break;
+                }
+                continue;
+            }
+            if (out.end - Proto.OUT_HEADER + Reply.direntPlusSize(name) > limit) {
+                break;
+            }
+            long child = 0;
+            Stat s = null;
+            if (i >= 2) {
+                try {
+                    child = vfs.lookup(dir, es.get((int) (i - 2)).name());
+                    s = vfs.getattr(child);
+                } catch (FsException e) {
+                    s = null; // gone since the listing was taken: a plain entry
+                }
+            }
+            if (s != null) {
+                out.entry(child, s, fs.entryValid, fs.attrValid);
+                fs.nodes.ref(child);
+            } else {
+                out.entry(0, null, 0, 0);
+            }
+            out.dirent(reportedIno, i + 1, type, name, Integer.MAX_VALUE);
+        }
+        return 0;
+    }
+}

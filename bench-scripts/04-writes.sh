@@ -68,7 +68,8 @@ for t in "${TORDER[@]}"; do
   done
 done
 
-th "test" "host ext4" "kernel overlayfs" "fuse-overlayfs" "**cowfs view**" "cowfs / host" "cowfs / overlayfs" "cowfs / fuse-overlayfs" "cowfs store growth" "cowfs umount after (s)"
+hdr=("test"); for sys in "${SYSTEMS[@]}"; do hdr+=("${LABEL[$sys]}"); done
+th "${hdr[@]}" "cowfs / host" "cowfs / overlayfs" "cowfs / fuse-overlayfs" "cowfs store growth" "cowfs umount after (s)"
 for t in "${TORDER[@]}"; do
   row=("${TLABEL[$t]}")
   for sys in "${SYSTEMS[@]}"; do

@@ -254,7 +254,7 @@ EOF
 }
 fork_src() { local p="$DATA/fork/t$1"; [[ -L $p ]] && p=$(readlink -f "$p"); echo "$p"; }
 
-ensure_store() { [[ -f $STORE/cowfs-store.properties ]] || cw init >/dev/null; }
+ensure_store() { [[ -f ${CW_STORE:-$STORE}/cowfs-store.properties ]] || cw init >/dev/null; }
 has_name() { cw list --json 2>/dev/null | grep -q "\"name\" : \"$1\""; }
 # ensure_snapshot NAME SRC : import SRC as NAME unless present
 ensure_snapshot() {

@@ -10,8 +10,8 @@ import java.util.function.Function;
  * reads them; tests build a value with {@link #of} and hand it to {@code Store.open} or
  * {@code Store.init} instead of setting JVM-wide properties.
  *
- * <p>The fusefs and cli fields are here so that the list is complete in one place; those modules
- * still read their properties themselves (see docs/CONFIG.md, "Who reads what").
+ * <p>The fusefs and cli modules read their fields through {@link #fromSystemProperties()} too (once,
+ * when a class loads); the names and defaults live only here.
  *
  * @param cacheBytes          {@code cowfs.cacheBytes}: decompressed-block cache of a store, bytes
  * @param lmdbInitialMapSize  {@code cowfs.lmdb.initialMapSize}: first LMDB map size, bytes (it doubles when full)
@@ -27,10 +27,15 @@ import java.util.function.Function;
  * @param readAheadKb         {@code cowfs.readAheadKb}: the mount's kernel read-ahead (max_readahead), KiB
  * @param fuseDebug           {@code cowfs.fuseDebug}: libfuse's debug output of every request
  * @param debug               {@code cowfs.debug}: the CLI prints stack traces of errors
+ * @param fuseTimeoutSeconds  {@code cowfs.fuse.timeout}: how long the kernel adapter lets the kernel cache
+ *                            entries, attributes and negative lookups, seconds (0: no caching)
+ * @param fuseWorkers         {@code cowfs.fuse.workers}: request-serving threads of the kernel adapter
+ * @param fuseWriteback       {@code cowfs.fuse.writeback}: the kernel's writeback cache on writable views
  */
 public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover, int gcMaxSmallPacks,
                      Duration gcPendingGrace, long mountRolloverMin, Duration idleTrim, long dirtyLimit,
-                     boolean parallelFlush, int readAheadBlocks, int readAheadKb, boolean fuseDebug, boolean debug) {
+                     boolean parallelFlush, int readAheadBlocks, int readAheadKb, boolean fuseDebug, boolean debug,
+                     long fuseTimeoutSeconds, int fuseWorkers, boolean fuseWriteback) {
 
     /** The defaults, whatever the system properties say. */
     public static Config defaults() {
@@ -64,7 +69,10 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
                 (int) num(p, "cowfs.readAheadBlocks", 8),
                 (int) num(p, "cowfs.readAheadKb", 1024),
                 Boolean.parseBoolean(p.apply("cowfs.fuseDebug")),
-                Boolean.parseBoolean(p.apply("cowfs.debug")));
+                Boolean.parseBoolean(p.apply("cowfs.debug")),
+                num(p, "cowfs.fuse.timeout", 1_000_000L),
+                (int) num(p, "cowfs.fuse.workers", 2),
+                !"false".equals(p.apply("cowfs.fuse.writeback")));
     }
 
     /** As Long.getLong: a missing or unparsable value gives the default. */
@@ -82,6 +90,7 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
 
     public Config withCacheBytes(long v) {
         return new Config(v, lmdbInitialMapSize, packRollover, gcMaxSmallPacks, gcPendingGrace, mountRolloverMin, idleTrim,
-                dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug);
+                dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug, fuseTimeoutSeconds, fuseWorkers,
+                fuseWriteback);
     }
 }

@@ -33,7 +33,7 @@ public final class Main implements Runnable {
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("cowfs: " + message(ex));
-            if (Boolean.getBoolean("cowfs.debug")) {
+            if (io.cowfs.blockstore.Config.fromSystemProperties().debug()) {
                 ex.printStackTrace(cmd.getErr());
             }
             return exitCode(ex);

@@ -148,7 +148,7 @@ final class MountCommand extends Base {
             }
             if (Fuse.isMounted(mp)) {
                 // the daemon prints its line once the mount answers
-                String s = Files.exists(log) ? Files.readString(log).substring((int) Math.min(logStart, Files.size(log))) : "";
+                String s = logSince(log, logStart);
                 if (s.contains("mounted ")) {
                     s.lines().filter(l -> l.startsWith("cowfs: ")).forEach(l -> err().println(l)); // e.g. the adapter fallback
                     out().println(s.lines().filter(l -> l.startsWith("mounted ")).findFirst().orElse("mounted"));
@@ -161,12 +161,21 @@ final class MountCommand extends Base {
         throw new StoreException("the mount did not come up within 60 s (see " + log + ")");
     }
 
+    /** The log's text from byte offset from on (the offset is in bytes, as Files.size gives it). */
+    private static String logSince(Path log, long from) throws IOException {
+        if (!Files.exists(log)) {
+            return "";
+        }
+        byte[] all = Files.readAllBytes(log);
+        int start = (int) Math.min(from, all.length);
+        return new String(all, start, all.length - start, java.nio.charset.StandardCharsets.UTF_8);
+    }
+
     private static String lastLine(Path log, long from, String fallback) throws IOException {
         if (!Files.exists(log)) {
             return fallback;
         }
-        String s = Files.readString(log);
-        s = s.substring((int) Math.min(from, s.length()));
+        String s = logSince(log, from);
         String last = null;
         for (String l : s.lines().toList()) {
             if (!l.isBlank()) {

@@ -21,7 +21,7 @@ import java.nio.file.Path;
  */
 public final class ControlServer implements AutoCloseable {
     /** A mount's pack smaller than this is left as it is: at most this much dead data waits for gc. */
-    public static final long ROLLOVER_MIN = Long.getLong("cowfs.mount.rolloverMin", 4L << 20);
+    public static final long ROLLOVER_MIN = io.cowfs.blockstore.Config.fromSystemProperties().mountRolloverMin();
 
     static final String PERSIST = "persist";
     static final String ROLLOVER = "rollover";

@@ -11,7 +11,7 @@ import ru.serce.jnrfuse.FuseStubFS;
 
 /**
  * Mounts one ViewFs with jnr-fuse and serves it until it is unmounted. The mount options are
- * chosen per kind of mount (docs/MOUNT-OPTIONS.md says why each one is there):
+ * chosen per kind of mount (docs/DESIGN-DECISIONS.md, section 4, says why each one is there):
  * a snapshot is immutable, so the kernel may cache pages, entries and attributes for an hour;
  * a view is changed only through this mount, so entries may be cached, but attributes are not
  * (libfuse's path-based API gives each hardlink name its own kernel inode, so a write through one
@@ -99,7 +99,7 @@ public final class MountSession {
         Throwable[] failure = new Throwable[1];
         Thread t = new Thread(() -> {
             try {
-                fs.mount(mp, true, Boolean.getBoolean("cowfs.fuseDebug"), args);
+                fs.mount(mp, true, io.cowfs.blockstore.Config.fromSystemProperties().fuseDebug(), args);
             } catch (Throwable e) {
                 failure[0] = e;
             }
@@ -128,5 +128,5 @@ public final class MountSession {
     }
 
     /** Kernel read-ahead for this mount (its bdi), in KiB; the default 128 KiB keeps one request in flight. */
-    static final int READ_AHEAD_KB = Integer.getInteger("cowfs.readAheadKb", 1024);
+    static final int READ_AHEAD_KB = io.cowfs.blockstore.Config.fromSystemProperties().readAheadKb();
 }

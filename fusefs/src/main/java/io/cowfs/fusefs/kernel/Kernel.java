@@ -23,10 +23,10 @@ public final class Kernel {
     static final int MAX_WRITE = 1 << 20;
     static final int MAX_PAGES = MAX_WRITE / 4096;
     /** How long the kernel may cache entries and attributes, in seconds. */
-    static final long TIMEOUT = Long.getLong("cowfs.fuse.timeout", 1_000_000L);
-    static final int WORKERS = Integer.getInteger("cowfs.fuse.workers", 2);
-    static final boolean WRITEBACK = !"false".equals(System.getProperty("cowfs.fuse.writeback"));
-    static final int READ_AHEAD_KB = Integer.getInteger("cowfs.readAheadKb", 1024);
+    static final long TIMEOUT = io.cowfs.blockstore.Config.fromSystemProperties().fuseTimeoutSeconds();
+    static final int WORKERS = io.cowfs.blockstore.Config.fromSystemProperties().fuseWorkers();
+    static final boolean WRITEBACK = io.cowfs.blockstore.Config.fromSystemProperties().fuseWriteback();
+    static final int READ_AHEAD_KB = io.cowfs.blockstore.Config.fromSystemProperties().readAheadKb();
 
     private Kernel() {
     }

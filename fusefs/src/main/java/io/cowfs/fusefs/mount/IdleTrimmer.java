@@ -10,7 +10,7 @@ import java.time.Duration;
  * mounts then cost what twenty freshly started ones do (docs/DESIGN-DECISIONS.md, 3).
  */
 public final class IdleTrimmer {
-    static final Duration IDLE = Duration.ofSeconds(Long.getLong("cowfs.idleTrimSeconds", 30));
+    static final Duration IDLE = io.cowfs.blockstore.Config.fromSystemProperties().idleTrim();
     static final long BUSY_NANOS = 50_000_000L; // CPU use above this in a period counts as activity
 
     private IdleTrimmer() {

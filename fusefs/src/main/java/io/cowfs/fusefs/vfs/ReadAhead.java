@@ -27,7 +27,7 @@ import java.util.function.LongFunction;
  */
 final class ReadAhead implements AutoCloseable {
     /** Blocks fetched ahead of a sequential reader. */
-    static final int BLOCKS = Integer.getInteger("cowfs.readAheadBlocks", 8);
+    static final int BLOCKS = io.cowfs.blockstore.Config.fromSystemProperties().readAheadBlocks();
     /** Inodes tracked at most; past this, the map is cleared (readers just start over). */
     static final int MAX_TRACKED = 4096;
 

@@ -43,7 +43,7 @@ import java.util.function.Supplier;
  */
 public final class ViewFs implements NodeFs, AutoCloseable {
     /** Unpersisted file data above which a write persists it first (bounds a mount's memory). */
-    public static final long DIRTY_LIMIT = Long.getLong("cowfs.dirtyLimit", 32L << 20);
+    public static final long DIRTY_LIMIT = io.cowfs.blockstore.Config.fromSystemProperties().dirtyLimit();
     public static final int NAME_MAX = 255;
     public static final long OMIT = Long.MIN_VALUE;
     /** A utimens time meaning "the time of the call" (UTIME_NOW), the same for atime, mtime and ctime. */

@@ -55,10 +55,19 @@ final class KernelFs {
 
     /** Per-worker scratch: a byte array for read/write payloads (the vfs speaks byte[]). */
     static final class Worker {
-        final byte[] data;
+        private final int max;
+        private byte[] data = new byte[128 << 10];
 
         Worker(int max) {
-            data = new byte[max];
+            this.max = max;
+        }
+
+        /** A payload array of at least n bytes (grown on demand up to max, then reused: idle mounts stay small). */
+        byte[] data(int n) {
+            if (n > data.length) {
+                data = new byte[Math.min(max, Math.max(n, data.length * 2))];
+            }
+            return data;
         }
     }
 
@@ -195,19 +204,21 @@ final class KernelFs {
             }
             case Proto.READ -> {
                 long off = rq.i64(8);
-                int size = (int) Math.min(rq.u32(16), Math.min(w.data.length, out.room()));
-                int n = vfs.read(ino, off, w.data, size);
-                out.bytes(w.data, 0, n);
+                int size = (int) Math.min(rq.u32(16), Math.min(Kernel.MAX_WRITE, out.room()));
+                byte[] data = w.data(size);
+                int n = vfs.read(ino, off, data, size);
+                out.bytes(data, 0, n);
                 return 0;
             }
             case Proto.WRITE -> {
                 long off = rq.i64(8);
                 int size = (int) rq.u32(16);
-                if (size > w.data.length || 40 + size > rq.argLen()) {
+                if (size < 0 || size > Kernel.MAX_WRITE || 40 + size > rq.argLen()) {
                     throw new Request.BadRequest("write of " + size + " bytes in a request of " + rq.len);
                 }
-                rq.buf.get(Proto.IN_HEADER + 40, w.data, 0, size);
-                int n = vfs.write(ino, off, w.data, size);
+                byte[] data = w.data(size);
+                rq.buf.get(Proto.IN_HEADER + 40, data, 0, size);
+                int n = vfs.write(ino, off, data, size);
                 out.u32(n).u32(0);
                 return 0;
             }

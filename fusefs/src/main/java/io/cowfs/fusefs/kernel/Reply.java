@@ -16,8 +16,10 @@ final class Reply {
     int end;
 
     Reply(int capacity) {
-        buf = ByteBuffer.allocateDirect(capacity).order(ByteOrder.nativeOrder());
-        address = jnr.ffi.Pointer.wrap(jnr.ffi.Runtime.getSystemRuntime(), buf).address();
+        // native memory that is not cleared: pages become resident only when a request touches
+        // them (an idle mount keeps a few KiB of its 1 MiB buffers); freed with the process
+        address = com.kenai.jffi.MemoryIO.getInstance().allocateMemory(capacity, false);
+        buf = com.kenai.jffi.MemoryIO.getInstance().newDirectByteBuffer(address, capacity).order(ByteOrder.nativeOrder());
     }
 
     /** Starts an empty successful reply. */

@@ -22,8 +22,10 @@ final class Request {
     int pid;
 
     Request(int capacity) {
-        buf = ByteBuffer.allocateDirect(capacity).order(ByteOrder.nativeOrder());
-        address = jnr.ffi.Pointer.wrap(jnr.ffi.Runtime.getSystemRuntime(), buf).address();
+        // native memory that is not cleared: pages become resident only when a request touches
+        // them (an idle mount keeps a few KiB of its 1 MiB buffers); freed with the process
+        address = com.kenai.jffi.MemoryIO.getInstance().allocateMemory(capacity, false);
+        buf = com.kenai.jffi.MemoryIO.getInstance().newDirectByteBuffer(address, capacity).order(ByteOrder.nativeOrder());
     }
 
     /** Decodes the header of a request of n bytes; false if it is too short to be one. */

@@ -2,6 +2,7 @@ package io.cowfs.blockstore.gc;
 
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.LmdbPages;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.view.ViewDelta;
 import java.nio.file.Path;
@@ -38,16 +39,16 @@ public final class IndexRepair {
             out.add(new Fsck.Problem("index " + store.index().dataFile() + ": " + d, true, repair));
         }
         for (String db : REPORTED) {
-            long[] c = walk.counts.get(db); // {entries read, entries the database says it has}
+            LmdbPages.Count c = walk.counts.get(db);
             if (c == null) {
                 out.add(new Fsck.Problem("index: the record of the '" + db + "' database lay on a damaged page;"
                         + (db.equals("chunks") ? "" : " its entries are lost"), false, false));
-            } else if (c[0] < c[1]) {
+            } else if (c.read() < c.recorded()) {
                 if (db.equals("chunks")) {
-                    out.add(new Fsck.Problem("index: " + (c[1] - c[0]) + " of " + c[1] + " chunk entries lay on damaged pages; "
+                    out.add(new Fsck.Problem("index: " + (c.recorded() - c.read()) + " of " + c.recorded() + " chunk entries lay on damaged pages; "
                             + store.recoveredLocations() + " chunk locations were re-read from pack headers", true, repair));
                 } else {
-                    out.add(new Fsck.Problem("index: " + (c[1] - c[0]) + " of " + c[1] + " entries of the '" + db
+                    out.add(new Fsck.Problem("index: " + (c.recorded() - c.read()) + " of " + c.recorded() + " entries of the '" + db
                             + "' database lay on damaged pages and are lost", false, false));
                 }
             }

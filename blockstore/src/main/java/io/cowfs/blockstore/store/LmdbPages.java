@@ -55,13 +55,17 @@ public final class LmdbPages implements AutoCloseable {
     public record Meta(int slot, long txnid, int pageSize, long lastPage, DbRecord free, DbRecord main, String problem) {
     }
 
+    /** Entries of one database: how many the walk read, and how many its record says it holds. */
+    public record Count(long read, long recorded) {
+    }
+
     /** What a walk found: damage (one line each), entry counts, and with collect the entries. */
     public static final class Walk {
         public final List<String> damage = new ArrayList<>();
         /** Entries per named database (only when collecting), in key order. */
         public final Map<String, List<byte[][]>> entries = new LinkedHashMap<>();
         /** Entries read per named database, and what its record says it holds. */
-        public final Map<String, long[]> counts = new LinkedHashMap<>();
+        public final Map<String, Count> counts = new LinkedHashMap<>();
         /**
          * Per named database, the key ranges {lo, hi} (null = unbounded; lo inclusive, hi
          * exclusive) whose entries lay below a damaged page: what a salvage could not read.
@@ -214,7 +218,7 @@ public final class LmdbPages implements AutoCloseable {
                     page(d.root(), 1, d.depth(), null, null);
                 }
             }
-            out.counts.put(name, new long[] {entries, d.entries()});
+            out.counts.put(name, new Count(entries, d.entries()));
             if (!damaged && (entries != d.entries() || branch != d.branchPages() || leaf != d.leafPages()
                     || overflow != d.overflowPages())) {
                 damage("it holds " + entries + " entries in " + branch + "+" + leaf + "+" + overflow

@@ -18,7 +18,7 @@ rm -f "$RESULTS"/*.md "$RESULTS"/*.tsv "$RESULTS"/*.png
 T0=$(now)
 { echo "run started $(date -u '+%H:%M:%S UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"; } > "$RESULTS/run-info.txt"
 args=(); [[ $QUICK == 1 ]] && args=(--quick)
-for w in 01-import 02-fork 03-reads 04-writes 05-ci-snapshots 06-git-status 07-memory; do
+for w in 01-import 02-fork 03-reads 04-writes 05-ci-snapshots 06-git-status 07-memory 09-build-roundtrip; do
   log "=== $w"
   t=$(now)
   if ! "$BS_DIR/$w.sh" "${args[@]}" > "$RESULTS/$w.log" 2>&1; then

@@ -128,6 +128,15 @@ public final class Kernel {
             // shutting down already
         }
         dev.closeAll();
+        if (fs.counts != null) {
+            StringBuilder b = new StringBuilder("cowfs: requests by opcode:");
+            for (int i = 0; i < fs.counts.length(); i++) {
+                if (fs.counts.get(i) > 0) {
+                    b.append(' ').append(i).append('=').append(fs.counts.get(i));
+                }
+            }
+            System.err.println(b);
+        }
     }
 
     /**

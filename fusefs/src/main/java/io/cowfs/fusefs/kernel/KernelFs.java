@@ -71,8 +71,14 @@ final class KernelFs {
         }
     }
 
+    /** With COWFS_FUSE_DEBUG=1: requests per opcode, logged on DESTROY/unmount (Kernel). */
+    final java.util.concurrent.atomic.AtomicLongArray counts = DEBUG ? new java.util.concurrent.atomic.AtomicLongArray(64) : null;
+
     /** Handles one request; returns 0 (reply encoded in out), -errno, or {@link #NO_REPLY}. */
     int handle(Request rq, Reply out, Worker w) {
+        if (counts != null && rq.opcode >= 0 && rq.opcode < 64) {
+            counts.incrementAndGet(rq.opcode);
+        }
         try {
             out.begin();
             return dispatch(rq, out, w);

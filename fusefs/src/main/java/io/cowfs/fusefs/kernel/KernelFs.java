@@ -39,6 +39,8 @@ final class KernelFs {
     /** Set at INIT: the capability flags agreed with the kernel. */
     volatile long agreed;
     volatile boolean destroyed;
+    /** Nodes kept open in the vfs because a name of theirs went while the kernel held them (see pin). */
+    private final java.util.Set<Long> pinned = ConcurrentHashMap.newKeySet();
     /** Nodes the vfs deleted while the kernel may still hold them. */
     private final Orphans orphans = new Orphans();
     /** Directory listings: open directories of a view, and a cache of a read-only tree's. */
@@ -110,14 +112,35 @@ final class KernelFs {
     /** UNLINK / RMDIR: removes name from dir, keeping its node answerable if the kernel still holds it. */
     private int removing(long dir, String name, NameOp remove) {
         Map.Entry<Long, Stat> v = orphans.victim(vfs, nodes, dir, name);
+        pin(v);
         remove.apply(dir, name);
         orphans.orphaned(vfs, v);
         return 0;
     }
 
+    /**
+     * Before a name of a node the kernel holds goes away: keep the node in the vfs (an open handle
+     * there) until the kernel forgets it, so that a file unlinked while a process has it open stays
+     * readable and writable through that descriptor, with nlink 0, as on a local filesystem. (No
+     * OPEN is asked for, so the vfs does not see open descriptors; the kernel holds a reference
+     * to the node for as long as any is open.)
+     */
+    private void pin(Map.Entry<Long, Stat> victim) {
+        if (victim != null && !readOnly && pinned.add(victim.getKey())) {
+            vfs.open(victim.getKey(), false);
+        }
+    }
+
     private void forget(long nodeid, long n) {
         if (nodes.forget(nodeid, n)) {
             orphans.forgotten(nodeid);
+            if (pinned.remove(nodeid)) {
+                try {
+                    vfs.release(nodeid); // its last name may be gone: the vfs lets it go now
+                } catch (RuntimeException e) {
+                    System.err.println(java.time.Instant.now() + " cowfs: releasing forgotten node " + nodeid + " failed: " + e);
+                }
+            }
         }
     }
 
@@ -181,6 +204,7 @@ final class KernelFs {
                 String from = rq.name(8);
                 String to = rq.name(rq.after(8));
                 Map.Entry<Long, Stat> v = orphans.victim(vfs, nodes, rq.i64(0), to);
+                pin(v);
                 vfs.rename(ino, from, rq.i64(0), to);
                 orphans.orphaned(vfs, v);
                 return 0;
@@ -194,12 +218,9 @@ final class KernelFs {
                 return entry(target, out);
             }
             case Proto.OPEN -> {
-                if (readOnly) {
-                    return -Errno.ENOSYS.code; // no OPEN/RELEASE at all: the kernel keeps its page cache
-                }
-                vfs.open(ino, (rq.i32(0) & Proto.O_ACCMODE) != 0);
-                out.open(ino, Proto.FOPEN_KEEP_CACHE);
-                return 0;
+                // no OPEN/RELEASE at all (the kernel keeps its page cache): a file's life does not hang on
+                // open handles but on the kernel's references to its node (see pin); CREATE still opens
+                return -Errno.ENOSYS.code;
             }
             case Proto.CREATE -> {
                 int mode = rq.i32(4);

@@ -7,7 +7,6 @@ import io.cowfs.fusefs.vfs.NodeFs;
 import io.cowfs.fusefs.vfs.ViewFs;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -17,7 +16,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * turns an {@link FsException} into {@code -errno} and anything else into {@code -EIO} with one
  * log line naming the opcode and node.
  *
- * <p>Called by every worker thread at once. Shared state: {@link #nodes}, {@link Orphans} and
+ * <p>Called by every worker thread at once. Shared state: {@link #nodes}, {@link #pinned} and
  * {@link Listings} keep concurrent maps (each use one atomic operation); the vfs does its own
  * locking. Per-worker scratch ({@code Worker}) is never shared.
  */
@@ -41,8 +40,6 @@ final class KernelFs {
     volatile boolean destroyed;
     /** Nodes kept open in the vfs because a name of theirs went while the kernel held them (see pin). */
     private final java.util.Set<Long> pinned = ConcurrentHashMap.newKeySet();
-    /** Nodes the vfs deleted while the kernel may still hold them. */
-    private final Orphans orphans = new Orphans();
     /** Directory listings: open directories of a view, and a cache of a read-only tree's. */
     private final Listings listings;
 
@@ -85,12 +82,6 @@ final class KernelFs {
             out.begin();
             return dispatch(rq, out, w);
         } catch (FsException e) {
-            if (e.errno() == Errno.ENOENT) {
-                Stat o = orphans.get(rq.nodeid);
-                if (o != null) {
-                    return Orphans.reply(rq, o, out);
-                }
-            }
             if (DEBUG) {
                 log(e.errno() + " " + e.getMessage(), rq);
             }
@@ -109,12 +100,10 @@ final class KernelFs {
         void apply(long dir, String name);
     }
 
-    /** UNLINK / RMDIR: removes name from dir, keeping its node answerable if the kernel still holds it. */
+    /** UNLINK / RMDIR: removes name from dir, keeping its node alive while the kernel still holds it. */
     private int removing(long dir, String name, NameOp remove) {
-        Map.Entry<Long, Stat> v = orphans.victim(vfs, nodes, dir, name);
-        pin(v);
+        pin(dir, name);
         remove.apply(dir, name);
-        orphans.orphaned(vfs, v);
         return 0;
     }
 
@@ -125,15 +114,20 @@ final class KernelFs {
      * OPEN is asked for, so the vfs does not see open descriptors; the kernel holds a reference
      * to the node for as long as any is open.)
      */
-    private void pin(Map.Entry<Long, Stat> victim) {
-        if (victim != null && !readOnly && pinned.add(victim.getKey())) {
-            vfs.open(victim.getKey(), false);
+    private void pin(long dir, String name) {
+        long ino;
+        try {
+            ino = vfs.lookup(dir, name);
+        } catch (FsException e) {
+            return; // no such name: the removal itself says so
+        }
+        if (nodes.count(ino) > 0 && pinned.add(ino)) {
+            vfs.open(ino, false);
         }
     }
 
     private void forget(long nodeid, long n) {
         if (nodes.forget(nodeid, n)) {
-            orphans.forgotten(nodeid);
             if (pinned.remove(nodeid)) {
                 try {
                     vfs.release(nodeid); // its last name may be gone: the vfs lets it go now
@@ -203,10 +197,8 @@ final class KernelFs {
             case Proto.RENAME -> {
                 String from = rq.name(8);
                 String to = rq.name(rq.after(8));
-                Map.Entry<Long, Stat> v = orphans.victim(vfs, nodes, rq.i64(0), to);
-                pin(v);
+                pin(rq.i64(0), to); // the name renamed over
                 vfs.rename(ino, from, rq.i64(0), to);
-                orphans.orphaned(vfs, v);
                 return 0;
             }
             case Proto.RENAME2 -> {
@@ -257,11 +249,7 @@ final class KernelFs {
             }
             case Proto.RELEASE -> {
                 if (!readOnly) {
-                    Stat before = vfs.getattr(ino);
-                    vfs.release(ino);
-                    if (before.nlink() == 0 && nodes.count(ino) > 0) {
-                        orphans.orphaned(vfs, Map.entry(ino, before)); // its last handle: the vfs lets it go now
-                    }
+                    vfs.release(ino); // only files CREATE opened: no OPEN is asked for
                 }
                 return 0;
             }

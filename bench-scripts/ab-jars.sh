@@ -23,6 +23,8 @@ run() {  # TAG JAR MOUNTOPTS...
   timed T[$tag,walk] find "$mp" -printf '%s %m\n' >/dev/null
   timed T[$tag,walk2] find "$mp" -printf '%s %m\n' >/dev/null
   timed T[$tag,cat] bash -c "cat $mp/d00[0-9]/* > /dev/null"
+  timed T[$tag,cat2] bash -c "cat $mp/d00[0-9]/* > /dev/null"
+  timed T[$tag,rm] rm -rf "$mp"/d01[0-9]
   timed T[$tag,write] dd if=/dev/urandom of="$mp/new.bin" bs=1M count=256 conv=fsync status=none
   timed T[$tag,umount] "${c[@]}" umount "$mp" --store "$st" >/dev/null
   timed T[$tag,snapshot] "${c[@]}" snapshot v --name s2 --store "$st" >/dev/null
@@ -35,10 +37,11 @@ run() {  # TAG JAR MOUNTOPTS...
 run old "$OLD"
 run new "$NEW" "$@"
 th "step" "old (s)" "new (s)" "new / old"
-for k in import fork walk walk2 cat write umount snapshot gc fsck du; do
+for k in import fork walk walk2 cat cat2 rm write umount snapshot gc fsck du; do
   tr_ "$k" "${T[old,$k]:--}" "${T[new,$k]:--}" "$(ratio "${T[new,$k]:-}" "${T[old,$k]:-}")"
   metric "ab.$k" "${T[old,$k]:-} ${T[new,$k]:-}"
 done
 note "Old: \`$OLD\`; new: \`$NEW\` (mount options: ${*:-none}). One run each, same data, same machine, in one run." \
-     "walk: \`find -printf\` right after the mount, walk2: the same again; cat: the 10,000 files of d000-d009;" \
+     "walk: \`find -printf\` right after the mount, walk2: the same again; cat: the 10,000 files of d000-d009, cat2: again;" \
+     "rm: \`rm -rf\` of d010-d019 (10,000 files);" \
      "write: 256 MiB with dd conv=fsync."

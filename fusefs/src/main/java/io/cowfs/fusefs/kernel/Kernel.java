@@ -196,7 +196,10 @@ public final class Kernel {
                 continue;
             }
             int len = out.seal(rq.unique, r);
-            ch.write(out.address, len); // ENOENT: the request was interrupted meanwhile; nothing to do
+            int sent = ch.write(out.address, len);
+            if (sent < 0 && sent != -FuseDevice.ENOENT) { // ENOENT: the request was interrupted meanwhile; nothing to do
+                System.err.println(java.time.Instant.now() + " cowfs: reply to opcode " + rq.opcode + " refused: errno " + -sent);
+            }
         }
     }
 
@@ -222,7 +225,6 @@ public final class Kernel {
             want |= Proto.WRITEBACK_CACHE;
         }
         long agreed = flags & want;
-        fs.agreed = agreed;
         out.u32(Proto.KERNEL_MAJOR).u32(Math.min(minor, Proto.KERNEL_MINOR)).u32(maxReadahead);
         out.u32(agreed & 0xFFFFFFFFL);
         out.u16(64).u16(48); // max_background, congestion_threshold: room for parallel read-ahead

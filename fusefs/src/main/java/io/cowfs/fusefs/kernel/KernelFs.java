@@ -35,9 +35,6 @@ final class KernelFs {
     final long entryValid;
     final long attrValid;
     final long negativeValid;
-    /** Set at INIT: the capability flags agreed with the kernel. */
-    volatile long agreed;
-    volatile boolean destroyed;
     /** Nodes kept open in the vfs because a name of theirs went while the kernel held them (see pin). */
     private final java.util.Set<Long> pinned = ConcurrentHashMap.newKeySet();
     /** Directory listings: open directories of a view, and a cache of a read-only tree's. */
@@ -324,7 +321,6 @@ final class KernelFs {
                 return Kernel.init(this, rq, out);
             }
             case Proto.DESTROY -> {
-                destroyed = true;
                 return 0;
             }
             default -> {

@@ -110,7 +110,10 @@ final class Listings {
             Stat s = null;
             if (i >= 2) {
                 try {
-                    child = vfs.lookup(dir, es.get((int) (i - 2)).name());
+                    ViewFs.DirEntry e = es.get((int) (i - 2));
+                    // a read-only tree's listing is never stale; a view's may be (it was taken at offset 0),
+                    // and a cached entry must name the node the name has now
+                    child = readOnly ? e.node() : vfs.lookup(dir, e.name());
                     s = vfs.getattr(child);
                 } catch (FsException e) {
                     s = null; // gone since the listing was taken: a plain entry

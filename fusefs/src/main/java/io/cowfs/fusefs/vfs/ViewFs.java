@@ -238,8 +238,12 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     // ------------------------------------------------------------------ namespace
 
-    /** One directory entry as readdir reports it. */
-    public record DirEntry(String name, long ino, int mode) {
+    /** One directory entry as readdir reports it: ino is st_ino (what stat shows), node the inode number the vfs is addressed by. */
+    public record DirEntry(String name, long ino, int mode, long node) {
+        /** An entry whose reported inode number is its node id. */
+        public DirEntry(String name, long ino, int mode) {
+            this(name, ino, mode, ino);
+        }
     }
 
     public List<DirEntry> readdir(long dir) {
@@ -249,7 +253,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             for (Map.Entry<String, DirObject.Entry> e : all.entrySet()) {
                 Inode c = ns.inodeOrNull(e.getValue().ino());
                 long reported = c == null ? e.getValue().ino() : c.reportedIno();
-                out.add(new DirEntry(e.getKey(), reported, e.getValue().type().modeBits));
+                out.add(new DirEntry(e.getKey(), reported, e.getValue().type().modeBits, e.getValue().ino()));
             }
             return out;
         });

@@ -123,15 +123,20 @@ final class KernelFs {
         }
     }
 
-    private void forget(long nodeid, long n) {
-        if (nodes.forget(nodeid, n)) {
-            if (pinned.remove(nodeid)) {
-                try {
-                    vfs.release(nodeid); // its last name may be gone: the vfs lets it go now
-                } catch (RuntimeException e) {
-                    System.err.println(java.time.Instant.now() + " cowfs: releasing forgotten node " + nodeid + " failed: " + e);
-                }
-            }
+    /** Takes back n kernel references; true if the kernel held a pinned node and now holds it no more. */
+    private boolean forget(long nodeid, long n) {
+        return nodes.forget(nodeid, n) && pinned.remove(nodeid);
+    }
+
+    /** The kernel forgot these pinned nodes: the vfs lets them go (one commit for the batch). */
+    private void unpin(long[] forgotten) {
+        if (forgotten.length == 0) {
+            return;
+        }
+        try {
+            vfs.releaseAll(forgotten);
+        } catch (RuntimeException e) {
+            System.err.println(java.time.Instant.now() + " cowfs: releasing " + forgotten.length + " forgotten nodes failed: " + e);
         }
     }
 
@@ -146,14 +151,22 @@ final class KernelFs {
                 return lookup(ino, rq.name(0), out);
             }
             case Proto.FORGET -> {
-                forget(ino, rq.i64(0));
+                if (forget(ino, rq.i64(0))) {
+                    unpin(new long[] {ino});
+                }
                 return NO_REPLY;
             }
             case Proto.BATCH_FORGET -> {
-                long count = rq.u32(0);
+                int count = (int) Math.min(rq.u32(0), (rq.argLen() - 8) / 16);
+                long[] gone = new long[count];
+                int n = 0;
                 for (int i = 0; i < count; i++) {
-                    forget(rq.i64(8 + 16 * i), rq.i64(16 + 16 * i));
+                    long node = rq.i64(8 + 16 * i);
+                    if (forget(node, rq.i64(16 + 16 * i))) {
+                        gone[n++] = node;
+                    }
                 }
+                unpin(java.util.Arrays.copyOf(gone, n));
                 return NO_REPLY;
             }
             case Proto.INTERRUPT -> {

@@ -51,6 +51,13 @@ public interface NodeFs {
 
     void release(long ino);
 
+    /** release of each handle, as one change where the filesystem can (one store commit for a batch). */
+    default void releaseAll(long[] inos) {
+        for (long ino : inos) {
+            release(ino);
+        }
+    }
+
     void flush(long ino);
 
     void fsync(long ino);

@@ -347,6 +347,22 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         });
     }
 
+    /** {@link #release} of several handles, persisted in one transaction (an adapter releasing a batch). */
+    public void releaseAll(long[] inos) {
+        if (readOnly || inos.length == 0) {
+            return;
+        }
+        locked(() -> {
+            for (long ino : inos) {
+                if (ns.released(ino)) {
+                    readAhead.forget(ino);
+                }
+            }
+            data.persist(WriteBack.METADATA_ONLY);
+            return null;
+        });
+    }
+
     /** close(): persists the file's data so that it survives a kill of the mount process. */
     public void flush(long ino) {
         if (readOnly) {

@@ -31,11 +31,14 @@ import java.util.function.Function;
  *                            entries, attributes and negative lookups, seconds (0: no caching)
  * @param fuseWorkers         {@code cowfs.fuse.workers}: request-serving threads of the kernel adapter
  * @param fuseWriteback       {@code cowfs.fuse.writeback}: the kernel's writeback cache on writable views
+ * @param blockCacheBytes     {@code cowfs.blockCacheBytes}: the direct-memory cache of decoded file blocks
+ *                            that reads copy from (allocated as used, dropped when a mount idles), bytes
  */
 public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover, int gcMaxSmallPacks,
                      Duration gcPendingGrace, long mountRolloverMin, Duration idleTrim, long dirtyLimit,
                      boolean parallelFlush, int readAheadBlocks, int readAheadKb, boolean fuseDebug, boolean debug,
-                     long fuseTimeoutSeconds, int fuseWorkers, boolean fuseWriteback) {
+                     long fuseTimeoutSeconds, int fuseWorkers, boolean fuseWriteback,
+                     long blockCacheBytes) {
 
     /** The defaults, whatever the system properties say. */
     public static Config defaults() {
@@ -72,7 +75,8 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
                 Boolean.parseBoolean(p.apply("cowfs.debug")),
                 num(p, "cowfs.fuse.timeout", 1_000_000L),
                 (int) num(p, "cowfs.fuse.workers", 2),
-                !"false".equals(p.apply("cowfs.fuse.writeback")));
+                !"false".equals(p.apply("cowfs.fuse.writeback")),
+                num(p, "cowfs.blockCacheBytes", 32L << 20));
     }
 
     /** As Long.getLong: a missing or unparsable value gives the default. */
@@ -91,6 +95,6 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
     public Config withCacheBytes(long v) {
         return new Config(v, lmdbInitialMapSize, packRollover, gcMaxSmallPacks, gcPendingGrace, mountRolloverMin, idleTrim,
                 dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug, fuseTimeoutSeconds, fuseWorkers,
-                fuseWriteback);
+                fuseWriteback, blockCacheBytes);
     }
 }

@@ -39,18 +39,32 @@ public final class ChunkId implements Comparable<ChunkId> {
     }
 
     public static ChunkId hash(byte[] data, int off, int len) {
-        MessageDigest md = DIGESTS.poll();
-        if (md == null) {
-            try {
-                md = MessageDigest.getInstance("SHA-256");
-            } catch (NoSuchAlgorithmException e) {
-                throw new IllegalStateException(e);
-            }
-        }
+        MessageDigest md = digest();
         md.update(data, off, len);
         ChunkId id = new ChunkId(md.digest());
         DIGESTS.offer(md);
         return id;
+    }
+
+    /** The id of the bytes between b's position and limit (b's position is not moved). */
+    public static ChunkId hash(java.nio.ByteBuffer b) {
+        MessageDigest md = digest();
+        md.update(b.duplicate()); // a direct buffer is digested through a small array, 4 KiB at a time
+        ChunkId id = new ChunkId(md.digest());
+        DIGESTS.offer(md);
+        return id;
+    }
+
+    private static MessageDigest digest() {
+        MessageDigest md = DIGESTS.poll();
+        if (md != null) {
+            return md;
+        }
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     public static ChunkId hash(byte[] data) {

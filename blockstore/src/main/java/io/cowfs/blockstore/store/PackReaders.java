@@ -42,6 +42,29 @@ final class PackReaders implements AutoCloseable {
         return buf;
     }
 
+    /**
+     * As {@link #readRecord}, into into (a direct buffer of at least HEADER + storedLen bytes:
+     * one pread, no copy through the heap); into is left positioned at 0, limited to the record.
+     */
+    void readRecord(ChunkId id, ChunkLocation loc, ByteBuffer into) throws NoSuchFileException {
+        FileChannel ch = channel(loc.pack());
+        into.clear().limit(PackRecord.HEADER + loc.storedLen());
+        try {
+            long pos = loc.offset();
+            while (into.hasRemaining()) {
+                int n = ch.read(into, pos);
+                if (n < 0) {
+                    throw new StoreException.ChunkCorruptException(id, "pack " + Packs.fileName(loc.pack())
+                            + " ends before offset " + (loc.offset() + PackRecord.HEADER + loc.storedLen()) + " (truncated pack)");
+                }
+                pos += n;
+            }
+        } catch (IOException e) {
+            throw new StoreException.ChunkCorruptException(id, "cannot read pack " + Packs.fileName(loc.pack()) + ": " + e.getMessage());
+        }
+        into.flip();
+    }
+
     private FileChannel channel(long packId) throws NoSuchFileException {
         FileChannel ch = readers.get(packId);
         if (ch != null) {
@@ -68,6 +91,48 @@ final class PackReaders implements AutoCloseable {
         if (ch != null) {
             closeQuietly(ch);
         }
+        Integer fd = adviceFds.remove(packId);
+        if (fd != null) {
+            Advice.LIBC.close(fd);
+        }
+    }
+
+    /** libc's posix_fadvise, which java.nio lacks (and open/close for the descriptor it needs). */
+    public interface Advice {
+        int open(String path, int flags);
+
+        int posix_fadvise(int fd, long offset, long len, int advice);
+
+        int close(int fd);
+
+        Advice LIBC = jnr.ffi.LibraryLoader.create(Advice.class).load("c");
+        int O_RDONLY_CLOEXEC = 0x80000;
+        int POSIX_FADV_WILLNEED = 3;
+    }
+
+    /** Descriptors for read-ahead advice, one per pack (a FileChannel does not show its own). */
+    private final Map<Long, Integer> adviceFds = new ConcurrentHashMap<>();
+
+    /**
+     * Asks the kernel to start reading [off, off+len) of a pack into the page cache now
+     * (POSIX_FADV_WILLNEED): the disk works ahead of the readers, which then copy from memory.
+     * Best effort: a pack that cannot be opened is simply not advised.
+     */
+    void willNeed(long packId, long off, long len) {
+        Integer fd = adviceFds.get(packId);
+        if (fd == null) {
+            int f = Advice.LIBC.open(path.apply(packId).toString(), Advice.O_RDONLY_CLOEXEC);
+            if (f < 0) {
+                return;
+            }
+            fd = adviceFds.putIfAbsent(packId, f);
+            if (fd != null) {
+                Advice.LIBC.close(f);
+            } else {
+                fd = f;
+            }
+        }
+        Advice.LIBC.posix_fadvise(fd, off, len, Advice.POSIX_FADV_WILLNEED);
     }
 
     private static void closeQuietly(FileChannel ch) {
@@ -82,5 +147,7 @@ final class PackReaders implements AutoCloseable {
     public void close() {
         readers.values().forEach(PackReaders::closeQuietly);
         readers.clear();
+        adviceFds.values().forEach(Advice.LIBC::close);
+        adviceFds.clear();
     }
 }

@@ -92,6 +92,53 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
     }
 
     /**
+     * As {@link #decode}, for a record read into a direct buffer: the verified raw bytes are
+     * placed at [0, rawLen) of out (direct, at least rawLen bytes), with no copy on the heap.
+     * Returns rawLen. out's position and limit are not used or moved.
+     */
+    static int decodeInto(ChunkId id, ByteBuffer rec, ChunkLocation loc, String where, ByteBuffer out) {
+        String at = where + " offset " + loc.offset();
+        PackRecord h = decodeHeader(rec);
+        if (h == null) {
+            throw new StoreException.ChunkCorruptException(id, "bad record header in " + at);
+        }
+        if (!h.matches(id, loc)) {
+            throw new StoreException.ChunkCorruptException(id, "record header does not match the index in " + at);
+        }
+        int payload = rec.position();
+        int rawLen = h.rawLen();
+        if (rawLen > out.capacity()) {
+            // only file data is read this way, and no block of a file is larger than the store's block size
+            throw new StoreException.ChunkCorruptException(id, "a block of " + rawLen + " bytes, more than a block holds, in " + at);
+        }
+        if (h.codec() == CODEC_ZSTD) {
+            long n;
+            try {
+                n = Zstd.decompressDirectByteBuffer(out, 0, rawLen, rec, payload, h.storedLen());
+            } catch (ZstdException e) {
+                throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + e.getMessage() + ") in " + at);
+            }
+            if (Zstd.isError(n)) {
+                throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + Zstd.getErrorName(n) + ") in " + at);
+            }
+            if (n != rawLen) {
+                throw new StoreException.ChunkCorruptException(id, "decompressed to " + n + " bytes, expected " + rawLen + " in " + at);
+            }
+        } else if (h.codec() == CODEC_RAW) {
+            if (h.storedLen() != rawLen) {
+                throw new StoreException.ChunkCorruptException(id, "a raw record of " + h.storedLen() + " bytes for " + rawLen + " in " + at);
+            }
+            out.put(0, rec, payload, rawLen);
+        } else {
+            throw new StoreException.ChunkCorruptException(id, "unknown codec " + h.codec() + " in " + at);
+        }
+        if (!ChunkId.hash(out.duplicate().position(0).limit(rawLen)).equals(id)) {
+            throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at);
+        }
+        return rawLen;
+    }
+
+    /**
      * Decodes a whole record read from where (a pack's name) into the verified raw bytes of the
      * chunk: the header must match the index's loc, the payload decode to rawLen bytes that hash
      * to id. ChunkCorruptException names what is wrong, and where.

@@ -238,6 +238,52 @@ public final class Packs implements AutoCloseable {
         return PackRecord.decode(id, readers.readRecord(id, loc), loc, fileName(loc.pack()));
     }
 
+    /** Direct read buffers of HEADER + the largest record a block makes, reused (pooled, not thread-local). */
+    private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> scratch = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+    /**
+     * Reads the stored record at loc into a direct buffer and places the verified raw bytes at
+     * [0, rawLen) of out (direct); returns rawLen. The read path of file data: no heap copies.
+     */
+    public int readInto(ChunkId id, ChunkLocation loc, ByteBuffer out) throws NoSuchFileException {
+        int need = PackRecord.HEADER + loc.storedLen();
+        ByteBuffer buf = scratch.poll();
+        if (buf == null || buf.capacity() < need) {
+            buf = ByteBuffer.allocateDirect(Math.max(need, PackRecord.HEADER + out.capacity()));
+        }
+        try {
+            readers.readRecord(id, loc, buf);
+            return PackRecord.decodeInto(id, buf, loc, fileName(loc.pack()), out);
+        } finally {
+            if (scratch.size() < 16) {
+                scratch.offer(buf);
+            }
+        }
+    }
+
+    /** Starts reading the records at locs (in order, neighbours merged) into the page cache. */
+    public void willNeed(List<ChunkLocation> locs) {
+        long pack = -1;
+        long from = 0;
+        long to = 0;
+        for (ChunkLocation l : locs) {
+            long end = l.offset() + PackRecord.HEADER + l.storedLen();
+            if (l.pack() == pack && l.offset() >= from && l.offset() <= to + (256 << 10)) {
+                to = Math.max(to, end);
+                continue;
+            }
+            if (pack != -1) {
+                readers.willNeed(pack, from, to - from);
+            }
+            pack = l.pack();
+            from = l.offset();
+            to = end;
+        }
+        if (pack != -1) {
+            readers.willNeed(pack, from, to - from);
+        }
+    }
+
     /** Drops a cached read channel (after gc deleted or replaced the pack). */
     public void forget(long packId) {
         readers.forget(packId);

@@ -4,9 +4,12 @@ import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import io.cowfs.blockstore.Config;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
@@ -38,7 +41,10 @@ public final class Store implements AutoCloseable {
     private final Config config;
     private final StoreIndex index;
     private final Packs packs;
+    /** Decoded chunks as byte arrays: tree objects, and blocks that writes and tools ask for whole. */
     private final Cache<ChunkId, byte[]> cache;
+    /** Decoded file blocks in direct memory, for reads ({@link #read}); see BlockCache. */
+    private final BlockCache blocks;
     private final UseLock useLock;
     private final int format;
     private final PendingChunks pending = new PendingChunks();
@@ -65,6 +71,7 @@ public final class Store implements AutoCloseable {
                 .maximumWeight(config.cacheBytes())
                 .weigher((ChunkId k, byte[] v) -> v.length + 64)
                 .build();
+        this.blocks = new BlockCache(blockSize, config.blockCacheBytes());
     }
 
     /** Creates a store in dir (which must be missing or empty), tuned by the system properties. */
@@ -227,6 +234,10 @@ public final class Store implements AutoCloseable {
 
     /** The verified raw bytes of a chunk; never wrong bytes (ChunkCorruptException instead). */
     public byte[] get(ChunkId id) {
+        byte[] b = blocks.bytes(id);
+        if (b != null) {
+            return b;
+        }
         try {
             return cache.get(id, this::readVerified); // one load per id, concurrent callers wait for it
         } catch (CompletionException e) {
@@ -234,9 +245,78 @@ public final class Store implements AutoCloseable {
         }
     }
 
-    /** True if the chunk is in the decompressed-block cache. */
+    /** True if the chunk is in (or being loaded into) one of the decoded-block caches. */
     public boolean cached(ChunkId id) {
-        return cache.getIfPresent(id) != null;
+        return blocks.contains(id) || cache.getIfPresent(id) != null;
+    }
+
+    /**
+     * Copies bytes [from, from+len) of file block id into dst at dstPos (fewer where the chunk
+     * ends first) and returns the count: the read path of file data. The chunk is decoded and
+     * verified once into the direct-memory block cache and copied from there, with no heap copy.
+     */
+    public int read(ChunkId id, int from, ByteBuffer dst, int dstPos, int len) {
+        int n = blocks.copy(id, this::loadBlock, from, dst, dstPos, len);
+        if (n >= 0) {
+            return n;
+        }
+        byte[] b = get(id); // every slot is in use by other readers: take the heap path
+        n = Math.max(0, Math.min(len, b.length - from));
+        dst.put(dstPos, b, from, n);
+        return n;
+    }
+
+    /**
+     * Read-ahead of file blocks: asks the kernel to start reading their records from the packs
+     * now (one advice per run of neighbouring records), without waiting. {@link #load} then
+     * decodes them.
+     */
+    public void willNeed(List<ChunkId> ids) {
+        List<ChunkLocation> locs = new ArrayList<>(ids.size());
+        index.read(txn -> {
+            for (ChunkId id : ids) {
+                ChunkLocation l = index.chunks.location(txn, id);
+                if (l != null) {
+                    locs.add(l);
+                }
+            }
+            return null;
+        });
+        packs.willNeed(locs);
+    }
+
+    /** Decodes file block id into the block cache if it is not there (read-ahead); errors wait for the reader. */
+    public void load(ChunkId id) {
+        blocks.load(id, this::loadBlock);
+    }
+
+    /** The block cache's loader: chunk id verified into slot, from the heap cache if it is there, else its pack. */
+    private int loadBlock(ChunkId id, ByteBuffer slot) {
+        byte[] hot = cache.getIfPresent(id); // written by this process, or asked for whole
+        if (hot != null && hot.length <= slot.capacity()) {
+            slot.put(0, hot);
+            return hot.length;
+        }
+        for (int attempt = 0; attempt < 3; attempt++) {
+            ChunkLocation loc = locate(id);
+            if (loc == null) {
+                loc = pending.location(id);
+                byte[] hit = pending.retained(id);
+                if (hit != null && hit.length <= slot.capacity()) {
+                    slot.put(0, hit);
+                    return hit.length;
+                }
+            }
+            if (loc == null) {
+                throw new StoreException.ChunkMissingException(id, "not in the index");
+            }
+            try {
+                return packs.readInto(id, loc, slot);
+            } catch (NoSuchFileException e) {
+                packs.forget(loc.pack()); // gc compacted it away: look the chunk up again
+            }
+        }
+        throw new StoreException.ChunkMissingException(id, "its pack file is gone");
     }
 
     /** Reads from disk, bypassing the cache (verify uses this). */
@@ -271,6 +351,7 @@ public final class Store implements AutoCloseable {
     /** Drops the decompressed-block cache (tests and benchmarks of cold reads). */
     public void dropCache() {
         cache.invalidateAll();
+        blocks.clear();
     }
 
     /**

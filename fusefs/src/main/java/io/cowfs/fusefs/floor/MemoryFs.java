@@ -132,6 +132,17 @@ public final class MemoryFs implements NodeFs {
     }
 
     @Override
+    public int read(long ino, long off, java.nio.ByteBuffer out, int pos, int len) {
+        byte[] d = node(ino).data;
+        if (d == null || off >= d.length) {
+            return 0;
+        }
+        int n = (int) Math.min(len, d.length - off);
+        out.put(pos, d, (int) off, n);
+        return n;
+    }
+
+    @Override
     public ViewFs.FsStat statfs() {
         return new ViewFs.FsStat(4096, 1 << 20, 0, 0, nodes.size(), 0, 255);
     }

@@ -234,9 +234,7 @@ final class KernelFs {
             case Proto.READ -> {
                 long off = rq.i64(8);
                 int size = (int) Math.min(rq.u32(16), Math.min(Kernel.MAX_WRITE, out.room()));
-                byte[] data = w.data(size);
-                int n = vfs.read(ino, off, data, size);
-                out.bytes(data, 0, n);
+                out.end += vfs.read(ino, off, out.buf, out.end, size); // straight into the reply
                 return 0;
             }
             case Proto.WRITE -> {

@@ -64,6 +64,17 @@ public interface NodeFs {
 
     int read(long ino, long off, byte[] out, int len);
 
+    /**
+     * As {@link #read(long, long, byte[], int)}, into out at pos (out's position and limit are
+     * not used): the kernel adapter reads into its reply buffer this way.
+     */
+    default int read(long ino, long off, java.nio.ByteBuffer out, int pos, int len) {
+        byte[] b = new byte[len];
+        int n = read(ino, off, b, len);
+        out.put(pos, b, 0, n);
+        return n;
+    }
+
     int write(long ino, long off, byte[] data, int len);
 
     void truncate(long ino, long size);

@@ -2,7 +2,6 @@ package io.cowfs.fusefs.vfs;
 
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
-import io.cowfs.blockstore.store.StoreException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -13,8 +12,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.LongFunction;
 
 /**
- * Fetches blocks ahead of sequential readers: the next {@link #BLOCKS} blocks are decompressed
- * and verified on other cores (into the store's block cache) while the reader uses this one.
+ * Fetches blocks ahead of sequential readers: the kernel is asked to read the pack records of
+ * the next {@link #ADVISE} blocks into the page cache (fadvise WILLNEED, so the disk works ahead
+ * with deep queues), and the next {@link #BLOCKS} blocks are decompressed and verified on other
+ * cores (into the store's block cache) while the reader uses this one.
  *
  * <p>State per inode is dropped when the inode's last handle is released or the inode is
  * deleted ({@link #forget}), and the map is bounded ({@link #MAX_TRACKED}) for adapters that
@@ -30,10 +31,12 @@ final class ReadAhead implements AutoCloseable {
     static final int BLOCKS = io.cowfs.blockstore.Config.fromSystemProperties().readAheadBlocks();
     /** Inodes tracked at most; past this, the map is cleared (readers just start over). */
     static final int MAX_TRACKED = 4096;
+    /** Blocks whose pack records the kernel is asked to read ahead of a sequential reader (fadvise). */
+    static final int ADVISE = 8 * Math.max(1, BLOCKS);
 
     private final Store store;
     private final int bs;
-    /** Per inode: the block a sequential reader asks for next, and how far ahead was already fetched. */
+    /** Per inode: the block a sequential reader asks for next, how far ahead was decoded, and advised. */
     private final ConcurrentHashMap<Long, long[]> readers = new ConcurrentHashMap<>();
     private final ExecutorService prefetcher = new ThreadPoolExecutor(
             2, 2, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(64), r -> {
@@ -59,23 +62,44 @@ final class ReadAhead implements AutoCloseable {
         if (readers.size() >= MAX_TRACKED && !readers.containsKey(ino)) {
             readers.clear();
         }
-        long[] st = readers.computeIfAbsent(ino, k -> new long[] {-1, -1});
+        long[] st = readers.computeIfAbsent(ino, k -> new long[] {-1, -1, -1});
+        long lastBlock = (size - 1) / bs;
         long from;
         long to;
+        long adviseFrom;
+        long adviseTo;
         synchronized (st) {
             boolean sequential = st[0] == first || st[0] == first + 1 || (first == 0 && st[0] < 0);
             st[0] = last + 1;
             if (!sequential) {
                 st[1] = last;
+                st[2] = last;
                 return;
             }
             from = Math.max(last + 1, st[1] + 1);
-            to = Math.min(last + BLOCKS, (size - 1) / bs);
-            if (from > to) {
-                return;
+            to = Math.min(last + BLOCKS, lastBlock);
+            st[1] = Math.max(st[1], to);
+            // the disk is asked ADVISE blocks ahead, in batches of BLOCKS (one fadvise per batch)
+            adviseFrom = Math.max(last + 1, st[2] + 1);
+            adviseTo = Math.min(last + ADVISE, lastBlock);
+            if (adviseTo - adviseFrom + 1 < BLOCKS && adviseTo < lastBlock) {
+                adviseTo = adviseFrom - 1;
             }
-            st[1] = to;
+            st[2] = Math.max(st[2], adviseTo);
         }
+        if (adviseFrom <= adviseTo) {
+            List<ChunkId> ahead = missing(adviseFrom, adviseTo, storedBlock);
+            if (!ahead.isEmpty()) {
+                store.willNeed(ahead);
+            }
+        }
+        for (ChunkId id : missing(from, to, storedBlock)) {
+            prefetcher.execute(() -> store.load(id));
+        }
+    }
+
+    /** Stored chunks of blocks [from, to] not in the store's caches (holes have none). */
+    private List<ChunkId> missing(long from, long to, LongFunction<ChunkId> storedBlock) {
         List<ChunkId> ids = new ArrayList<>();
         for (long i = from; i <= to; i++) {
             ChunkId id = storedBlock.apply(i);
@@ -83,15 +107,7 @@ final class ReadAhead implements AutoCloseable {
                 ids.add(id);
             }
         }
-        for (ChunkId id : ids) {
-            prefetcher.execute(() -> {
-                try {
-                    store.get(id);
-                } catch (StoreException e) {
-                    // the reader gets the error when it reaches the block
-                }
-            });
-        }
+        return ids;
     }
 
     /** The inode's last handle was released, or it was deleted. */

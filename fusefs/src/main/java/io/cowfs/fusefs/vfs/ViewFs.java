@@ -404,12 +404,18 @@ public final class ViewFs implements NodeFs, AutoCloseable {
      * @throws FsException EISDIR for a directory
      */
     public int read(long ino, long off, byte[] out, int len) {
+        return read(ino, off, java.nio.ByteBuffer.wrap(out), 0, len);
+    }
+
+    /** As {@link #read(long, long, byte[], int)}, into out at pos (out's position and limit are not used). */
+    @Override
+    public int read(long ino, long off, java.nio.ByteBuffer out, int pos, int len) {
         return reading(() -> {
             Inode n = ns.inode(ino);
             if (n.type == FileType.DIRECTORY) {
                 throw new FsException(Errno.EISDIR, "inode " + ino);
             }
-            int total = data.read(ino, n, off, out, 0, len);
+            int total = data.read(ino, n, off, out, pos, len);
             if (total > 0) {
                 readAhead.after(ino, n.size, off / bs, (off + total - 1) / bs, i -> data.storedBlock(ino, n, i));
             }

@@ -7,6 +7,7 @@ import io.cowfs.blockstore.tree.DirObject;
 import io.cowfs.blockstore.tree.Inode;
 import io.cowfs.blockstore.tree.SnapshotReader;
 import io.cowfs.blockstore.view.ViewDelta;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -59,6 +60,7 @@ final class WriteBack {
         this.deltaDb = new ViewDelta(store.index());
         this.viewId = viewId;
         this.bs = store.blockSize();
+        this.zeros = new byte[bs];
         this.ns = ns;
     }
 
@@ -157,26 +159,45 @@ final class WriteBack {
 
     /** Reads up to len bytes at off of a regular file n; returns the count placed in out. Read lock held. */
     int read(long ino, Inode n, long off, byte[] out, int outOff, int len) {
+        return read(ino, n, off, ByteBuffer.wrap(out), outOff, len);
+    }
+
+    /**
+     * Reads up to len bytes at off of a regular file n into out at outPos (out's position and
+     * limit are not used); returns the count. Stored blocks are copied from the store's block
+     * cache straight into out (a reply's native buffer, for the kernel adapter). Read lock held.
+     */
+    int read(long ino, Inode n, long off, ByteBuffer out, int outPos, int len) {
         if (off >= n.size || len <= 0) {
             return 0;
         }
         int total = (int) Math.min(len, n.size - off);
+        TreeMap<Long, byte[]> d = dirty.get(ino);
         int done = 0;
         while (done < total) {
             long pos = off + done;
             long idx = pos / bs;
             int inBlock = (int) (pos % bs);
             int chunk = Math.min(total - done, bs - inBlock);
-            byte[] b = blockData(ino, n, idx);
-            int avail = b == null ? 0 : Math.max(0, Math.min(chunk, b.length - inBlock));
-            if (avail > 0) {
-                System.arraycopy(b, inBlock, out, outOff + done, avail);
+            byte[] b = d == null ? null : d.get(idx);
+            int avail;
+            if (b != null) {
+                avail = Math.max(0, Math.min(chunk, b.length - inBlock));
+                out.put(outPos + done, b, inBlock, avail);
+            } else {
+                ChunkId id = storedBlock(ino, n, idx);
+                avail = id == null ? 0 : store.read(id, inBlock, out, outPos + done, chunk);
             }
-            Arrays.fill(out, outOff + done + avail, outOff + done + chunk, (byte) 0);
+            if (avail < chunk) {
+                out.put(outPos + done + avail, zeros, 0, chunk - avail);
+            }
             done += chunk;
         }
         return total;
     }
+
+    /** A block of zeros: what a hole, or the part of a block past its chunk's end, reads as. */
+    private final byte[] zeros;
 
     /** Writes len bytes of data[dataOff..] at off (copy-on-write of the blocks touched). Write lock held. */
     void write(long ino, Inode cur, long off, byte[] data, int dataOff, int len) {

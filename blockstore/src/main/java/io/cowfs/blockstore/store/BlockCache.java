@@ -1,0 +1,221 @@
+package io.cowfs.blockstore.store;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+
+/**
+ * The decoded-block cache of file data: verified raw chunks in direct memory, shared by every
+ * reader of a process (a mount's workers and its read-ahead threads). A chunk is read from its
+ * pack, decoded and verified once, straight into a slot, and copied from there into each reply:
+ * no heap copies, and nothing here for the garbage collector to trace or move.
+ *
+ * <p>Slots are allocated on demand up to {@code maxSlots} and reused in CLOCK order; a slot is
+ * pinned while a reader copies from it or its chunk is being loaded into it, and never reused
+ * while pinned. Concurrent readers of a chunk being loaded wait for that one load.
+ *
+ * <p>Locking: this object's monitor guards {@link #map}, {@link #entries}, {@link #hand} and
+ * every Entry's fields except the slot's bytes. A slot's bytes are written only by the one
+ * thread loading its entry (pinned, {@code loading} set) and read only by holders of a pin
+ * after the load completed (the future orders the two). Loads run outside the monitor.
+ */
+final class BlockCache {
+    /** Reads chunk id into slot [0, n) and returns n; throws StoreException if it cannot. */
+    interface Loader {
+        int load(ChunkId id, ByteBuffer slot);
+    }
+
+    private static final class Entry {
+        final ByteBuffer slot;
+        ChunkId id;
+        int len;
+        int pins;
+        boolean ref;
+        /** Set while the chunk is being loaded; completes with its length or the load's exception. */
+        CompletableFuture<Integer> loading;
+
+        Entry(ByteBuffer slot) {
+            this.slot = slot;
+        }
+    }
+
+    private final int slotSize;
+    private final int maxSlots;
+    private final HashMap<ChunkId, Entry> map = new HashMap<>();
+    private final List<Entry> entries = new ArrayList<>();
+    private int hand;
+
+    BlockCache(int slotSize, long bytes) {
+        this.slotSize = slotSize;
+        this.maxSlots = (int) Math.max(8, Math.min(Integer.MAX_VALUE, bytes / slotSize));
+    }
+
+    int slotSize() {
+        return slotSize;
+    }
+
+    /**
+     * Copies bytes [from, from+len) of chunk id (loaded with loader if absent) into dst at
+     * dstPos, fewer where the chunk ends first; returns the count copied, or -1 if the chunk
+     * does not fit a slot or every slot is pinned (the caller reads it some other way).
+     */
+    int copy(ChunkId id, Loader loader, int from, ByteBuffer dst, int dstPos, int len) {
+        Entry e = acquire(id, loader);
+        if (e == null) {
+            return -1;
+        }
+        try {
+            int n = Math.max(0, Math.min(len, e.len - from));
+            if (n > 0) {
+                dst.put(dstPos, e.slot, from, n);
+            }
+            return n;
+        } finally {
+            release(e);
+        }
+    }
+
+    /** A copy of chunk id if it is loaded here, else null (nothing is loaded). */
+    byte[] bytes(ChunkId id) {
+        Entry e;
+        synchronized (this) {
+            e = map.get(id);
+            if (e == null || e.loading != null) {
+                return null;
+            }
+            e.pins++;
+            e.ref = true;
+        }
+        try {
+            byte[] b = new byte[e.len];
+            e.slot.get(0, b);
+            return b;
+        } finally {
+            release(e);
+        }
+    }
+
+    /** Loads chunk id if absent (read-ahead); a failure is left for the reader to meet. */
+    void load(ChunkId id, Loader loader) {
+        try {
+            Entry e = acquire(id, loader);
+            if (e != null) {
+                release(e);
+            }
+        } catch (StoreException e) {
+            // the reader that needs the block gets the error (EIO for that file) when it asks
+        }
+    }
+
+    /** True if chunk id is loaded or being loaded. */
+    synchronized boolean contains(ChunkId id) {
+        return map.containsKey(id);
+    }
+
+    /** Drops every chunk not in use now and the slots that held them (an idle mount's trim). */
+    synchronized void clear() {
+        List<Entry> keep = new ArrayList<>();
+        for (Entry e : entries) {
+            if (e.pins > 0 || e.loading != null) {
+                keep.add(e);
+            } else if (e.id != null) {
+                map.remove(e.id);
+            }
+        }
+        entries.clear();
+        entries.addAll(keep);
+        hand = 0;
+    }
+
+    /** Slots allocated now (tests). */
+    synchronized int slots() {
+        return entries.size();
+    }
+
+    private Entry acquire(ChunkId id, Loader loader) {
+        Entry e;
+        CompletableFuture<Integer> wait;
+        boolean mine = false;
+        synchronized (this) {
+            e = map.get(id);
+            if (e != null) {
+                e.pins++;
+                e.ref = true;
+                wait = e.loading;
+            } else {
+                e = victim();
+                if (e == null) {
+                    return null;
+                }
+                if (e.id != null) {
+                    map.remove(e.id);
+                }
+                e.id = id;
+                e.len = 0;
+                e.pins = 1;
+                e.ref = true;
+                e.loading = wait = new CompletableFuture<>();
+                map.put(id, e);
+                mine = true;
+            }
+        }
+        if (mine) {
+            int n;
+            try {
+                n = loader.load(id, e.slot);
+            } catch (RuntimeException | Error x) {
+                synchronized (this) {
+                    map.remove(id, e);
+                    e.id = null;
+                    e.loading = null;
+                }
+                wait.completeExceptionally(x);
+                release(e);
+                throw x;
+            }
+            synchronized (this) {
+                e.len = n;
+                e.loading = null;
+            }
+            wait.complete(n);
+        } else if (wait != null) {
+            try {
+                wait.join();
+            } catch (CompletionException x) {
+                release(e);
+                throw x.getCause() instanceof RuntimeException r ? r : x;
+            }
+        }
+        return e;
+    }
+
+    private synchronized void release(Entry e) {
+        e.pins--;
+    }
+
+    /** A free slot: a new one while under the limit, else the next unpinned one CLOCK finds. Lock held. */
+    private Entry victim() {
+        if (entries.size() < maxSlots) {
+            Entry n = new Entry(ByteBuffer.allocateDirect(slotSize));
+            entries.add(n);
+            return n;
+        }
+        int size = entries.size();
+        for (int i = 0; i < 2 * size; i++) {
+            Entry c = entries.get(hand);
+            hand = (hand + 1) % size;
+            if (c.pins > 0 || c.loading != null) {
+                continue;
+            }
+            if (c.ref && c.id != null) {
+                c.ref = false;
+                continue;
+            }
+            return c;
+        }
+        return null;
+    }
+}

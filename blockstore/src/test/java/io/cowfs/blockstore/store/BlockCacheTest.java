@@ -1,0 +1,192 @@
+package io.cowfs.blockstore.store;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** The direct-memory block cache on its own: one load per chunk, pins, eviction, failures. */
+class BlockCacheTest {
+    private static final int BS = 4096;
+
+    /** Chunk i's bytes: BS - i bytes of a pattern seeded by i (chunks shorter than a slot too). */
+    private static byte[] content(int i) {
+        byte[] b = new byte[BS - i];
+        new Random(i).nextBytes(b);
+        return b;
+    }
+
+    private static ChunkId id(int i) {
+        return ChunkId.hash(content(i));
+    }
+
+    /** Loads chunk i from its id's position in ids, counting loads. */
+    private static final class Loader implements BlockCache.Loader {
+        final List<ChunkId> ids = new ArrayList<>();
+        final AtomicInteger loads = new AtomicInteger();
+
+        Loader(int n) {
+            for (int i = 0; i < n; i++) {
+                ids.add(id(i));
+            }
+        }
+
+        @Override
+        public int load(ChunkId id, ByteBuffer slot) {
+            loads.incrementAndGet();
+            byte[] b = content(ids.indexOf(id));
+            slot.put(0, b);
+            return b.length;
+        }
+    }
+
+    private static byte[] read(BlockCache c, BlockCache.Loader l, ChunkId id, int from, int len) {
+        ByteBuffer dst = ByteBuffer.allocate(len + 10);
+        int n = c.copy(id, l, from, dst, 10, len);
+        if (n < 0) {
+            return new byte[0];
+        }
+        byte[] out = new byte[n];
+        dst.get(10, out);
+        return out;
+    }
+
+    @Test
+    void copiesTheRangeAskedForAndStopsAtTheChunksEnd() {
+        BlockCache c = new BlockCache(BS, 8 * BS);
+        Loader l = new Loader(4);
+        byte[] three = content(3);
+        assertArrayEquals(java.util.Arrays.copyOfRange(three, 100, 300), read(c, l, id(3), 100, 200));
+        assertArrayEquals(java.util.Arrays.copyOfRange(three, BS - 3 - 10, BS - 3), read(c, l, id(3), BS - 3 - 10, 500));
+        assertEquals(0, read(c, l, id(3), BS, 10).length);
+        assertEquals(1, l.loads.get(), "loaded once, then copied from the slot");
+        assertArrayEquals(three, c.bytes(id(3)));
+        assertNull(c.bytes(id(2)), "bytes() never loads");
+    }
+
+    @Test
+    void concurrentReadersOfOneChunkWaitForOneLoad() throws Exception {
+        BlockCache c = new BlockCache(BS, 8 * BS);
+        CountDownLatch started = new CountDownLatch(1);
+        CountDownLatch go = new CountDownLatch(1);
+        Loader inner = new Loader(1);
+        BlockCache.Loader slow = (id, slot) -> {
+            started.countDown();
+            await(go);
+            return inner.load(id, slot);
+        };
+        ExecutorService pool = Executors.newFixedThreadPool(6);
+        try {
+            List<Future<byte[]>> rs = new ArrayList<>();
+            for (int t = 0; t < 6; t++) {
+                rs.add(pool.submit(() -> read(c, slow, id(0), 0, BS)));
+            }
+            assertTrue(started.await(10, TimeUnit.SECONDS));
+            Thread.sleep(50); // the others queue up behind the load
+            go.countDown();
+            for (Future<byte[]> r : rs) {
+                assertArrayEquals(content(0), r.get(10, TimeUnit.SECONDS));
+            }
+            assertEquals(1, inner.loads.get());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aFailedLoadFailsItsWaitersAndIsTriedAgainLater() {
+        BlockCache c = new BlockCache(BS, 8 * BS);
+        Loader good = new Loader(1);
+        BlockCache.Loader bad = (id, slot) -> {
+            throw new StoreException.ChunkCorruptException(id, "test damage");
+        };
+        assertThrows(StoreException.ChunkCorruptException.class, () -> read(c, bad, id(0), 0, 10));
+        assertFalse(c.contains(id(0)), "nothing is cached for a failed load");
+        c.load(id(0), bad); // read-ahead swallows the error: the reader meets it
+        assertArrayEquals(java.util.Arrays.copyOf(content(0), 10), read(c, good, id(0), 0, 10));
+    }
+
+    @Test
+    void evictsUnpinnedSlotsAndStaysWithinItsSize() throws Exception {
+        BlockCache c = new BlockCache(BS, 8 * BS);
+        Loader l = new Loader(64);
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        try {
+            List<Future<?>> rs = new ArrayList<>();
+            for (int t = 0; t < 4; t++) {
+                int seed = t;
+                rs.add(pool.submit(() -> {
+                    Random r = new Random(seed);
+                    for (int k = 0; k < 500; k++) {
+                        int i = r.nextInt(64);
+                        byte[] got = read(c, l, id(i), 0, BS);
+                        if (got.length == 0) {
+                            continue; // -1: every slot pinned at that instant (the caller reads another way)
+                        }
+                        assertArrayEquals(content(i), got, "chunk " + i);
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> r : rs) {
+                r.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertTrue(c.slots() <= 8, c.slots() + " slots");
+        c.clear();
+        assertEquals(0, c.slots());
+    }
+
+    @Test
+    void withEverySlotPinnedByALoadTheCallerIsToldToReadAnotherWay() throws Exception {
+        BlockCache c = new BlockCache(BS, 8 * BS);
+        Loader inner = new Loader(9);
+        CountDownLatch loading = new CountDownLatch(8);
+        CountDownLatch go = new CountDownLatch(1);
+        BlockCache.Loader slow = (id, slot) -> {
+            loading.countDown();
+            await(go);
+            return inner.load(id, slot);
+        };
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        try {
+            List<Future<byte[]>> rs = new ArrayList<>();
+            for (int t = 0; t < 8; t++) {
+                int i = t;
+                rs.add(pool.submit(() -> read(c, slow, id(i), 0, BS)));
+            }
+            assertTrue(loading.await(10, TimeUnit.SECONDS));
+            assertEquals(-1, c.copy(id(8), inner, 0, ByteBuffer.allocate(BS), 0, BS));
+            go.countDown();
+            for (int t = 0; t < 8; t++) {
+                assertArrayEquals(content(t), rs.get(t).get(10, TimeUnit.SECONDS));
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static void await(CountDownLatch l) {
+        try {
+            l.await(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -24,7 +24,7 @@ import picocli.CommandLine.Parameters;
 final class MountCommand extends Base {
     /** JVM flags of a mount process: small heap that shrinks when idle (docs/DESIGN-DECISIONS.md, 3). */
     static final List<String> DAEMON_JVM = List.of("-XX:+UseSerialGC", "-Xms4m", "-Xmx384m", "-Xss256k",
-            "-XX:-TieredCompilation", "-XX:CICompilerCount=1", "-XX:ReservedCodeCacheSize=16m",
+            "-XX:+TieredCompilation", "-XX:CICompilerCount=2", "-XX:ReservedCodeCacheSize=32m",
             "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=5", "-XX:MaxMetaspaceSize=96m",
             "-Dcowfs.cacheBytes=" + (16L << 20), "-Dfile.encoding=UTF-8", "-Dsun.jnu.encoding=UTF-8",
             "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED");

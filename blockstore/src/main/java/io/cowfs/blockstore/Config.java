@@ -33,12 +33,14 @@ import java.util.function.Function;
  * @param fuseWriteback       {@code cowfs.fuse.writeback}: the kernel's writeback cache on writable views
  * @param blockCacheBytes     {@code cowfs.blockCacheBytes}: the direct-memory cache of decoded file blocks
  *                            that reads copy from (allocated as used, dropped when a mount idles), bytes
+ * @param indexPrefetchBytes  {@code cowfs.indexPrefetchBytes}: a mount reads the index into the page cache
+ *                            at start if it is no bigger than this (0: never), bytes
  */
 public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover, int gcMaxSmallPacks,
                      Duration gcPendingGrace, long mountRolloverMin, Duration idleTrim, long dirtyLimit,
                      boolean parallelFlush, int readAheadBlocks, int readAheadKb, boolean fuseDebug, boolean debug,
                      long fuseTimeoutSeconds, int fuseWorkers, boolean fuseWriteback,
-                     long blockCacheBytes) {
+                     long blockCacheBytes, long indexPrefetchBytes) {
 
     /** The defaults, whatever the system properties say. */
     public static Config defaults() {
@@ -76,7 +78,8 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
                 num(p, "cowfs.fuse.timeout", 1_000_000L),
                 (int) num(p, "cowfs.fuse.workers", 2),
                 !"false".equals(p.apply("cowfs.fuse.writeback")),
-                num(p, "cowfs.blockCacheBytes", 32L << 20));
+                num(p, "cowfs.blockCacheBytes", 32L << 20),
+                num(p, "cowfs.indexPrefetchBytes", 512L << 20));
     }
 
     /** As Long.getLong: a missing or unparsable value gives the default. */
@@ -95,6 +98,6 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
     public Config withCacheBytes(long v) {
         return new Config(v, lmdbInitialMapSize, packRollover, gcMaxSmallPacks, gcPendingGrace, mountRolloverMin, idleTrim,
                 dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug, fuseTimeoutSeconds, fuseWorkers,
-                fuseWriteback, blockCacheBytes);
+                fuseWriteback, blockCacheBytes, indexPrefetchBytes);
     }
 }

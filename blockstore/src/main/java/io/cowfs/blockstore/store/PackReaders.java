@@ -108,6 +108,15 @@ final class PackReaders implements AutoCloseable {
         Advice LIBC = jnr.ffi.LibraryLoader.create(Advice.class).load("c");
         int O_RDONLY_CLOEXEC = 0x80000;
         int POSIX_FADV_WILLNEED = 3;
+
+        /** Asks the kernel to read the whole file into the page cache now, without waiting (best effort). */
+        static void willNeed(java.nio.file.Path file) {
+            int fd = LIBC.open(file.toString(), O_RDONLY_CLOEXEC);
+            if (fd >= 0) {
+                LIBC.posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+                LIBC.close(fd);
+            }
+        }
     }
 
     /** Descriptors for read-ahead advice, one per pack (a FileChannel does not show its own). */

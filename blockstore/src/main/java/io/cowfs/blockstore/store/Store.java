@@ -285,6 +285,26 @@ public final class Store implements AutoCloseable {
         packs.willNeed(locs);
     }
 
+    /**
+     * For a process about to serve reads (a mount): starts reading the index into the page cache
+     * in the background if it is no bigger than maxBytes. Every cold lookup of a chunk's location
+     * lands on a random leaf page of the index (ids are hashes); one sequential read of the whole
+     * file is far cheaper than thousands of random ones.
+     */
+    public void prefetchIndex(long maxBytes) {
+        java.nio.file.Path f = index.dataFile().toPath();
+        try {
+            if (java.nio.file.Files.size(f) > maxBytes) {
+                return;
+            }
+        } catch (IOException e) {
+            return;
+        }
+        Thread t = new Thread(() -> PackReaders.Advice.willNeed(f), "cowfs-index-prefetch");
+        t.setDaemon(true);
+        t.start();
+    }
+
     /** Decodes file block id into the block cache if it is not there (read-ahead); errors wait for the reader. */
     public void load(ChunkId id) {
         blocks.load(id, this::loadBlock);

@@ -57,6 +57,7 @@ public final class MountDaemon {
             throws Exception {
         try {
             opened.push(store);
+            store.prefetchIndex(store.config().indexPrefetchBytes());
             boolean readOnly = !e.isView() || ro || store.index().damage() != null;
             MountRegistry registry = MountRegistry.of(store);
             opened.push(registry.claim(e.isView() ? e.viewId() : -ProcessHandle.current().pid(), e.name(), mp));

@@ -3,7 +3,8 @@
 # a cat of every file of the generated tree, cold (remount + drop_caches) and warm (same mount, again), through:
 # host ext4, kernel overlayfs, fuse-overlayfs, squashfuse, the FUSE floor (an in-memory copy of the data served
 # through cowfs's kernel adapter), a cowfs snapshot mount (ro), a cowfs view (fork, rw), and the same view through
-# the libfuse 2 adapter (--fuse-api=libfuse2). SYSTEMS="..." picks a subset.
+# the libfuse 2 adapter (--fuse-api=libfuse2). SYSTEMS="..." picks a subset. With OLD_COWFS_JAR=JAR, system
+# "cowold" is the snapshot mounted by that older build (before/after of a change, in the same run).
 source "$(dirname "$0")/lib.sh"
 require_jar
 ensure_data
@@ -22,7 +23,11 @@ cw fork tree --name "$VIEW_T2" >/dev/null && cw fork big --name "$VIEW_B2" >/dev
 read -r -a SYSTEMS <<< "${SYSTEMS:-host ovl fovl sqfuse floor cowsnap cowview cowview2}"
 declare -A LABEL=([host]="host ext4" [ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [sqfuse]="squashfuse"
                   [floor]="FUSE floor (in memory, kernel adapter)"
-                  [cowsnap]="**cowfs snapshot (ro)**" [cowview]="**cowfs view (fork, rw)**" [cowview2]="cowfs view, libfuse2 adapter")
+                  [cowsnap]="**cowfs snapshot (ro)**" [cowview]="**cowfs view (fork, rw)**" [cowview2]="cowfs view, libfuse2 adapter"
+                  [cowold]="cowfs snapshot, old build $(basename "${OLD_COWFS_JAR:-none}")")
+# the older build (OLD_COWFS_JAR) on the same store: its own CLI and its own mount processes
+cwold() { local c=$1; shift; java -XX:+UseSerialGC --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED \
+  -cp "$OLD_COWFS_JAR" io.cowfs.cli.Main "$c" --store="$STORE" "$@"; }
 TREE_P=; BIG_P=
 setup() {
   case $1 in
@@ -36,6 +41,9 @@ setup() {
     cowview2) mount_cowfs "$VIEW_T2" "$MNT/cv2-tree" --fuse-api=libfuse2; mount_cowfs "$VIEW_B2" "$MNT/cv2-big" --fuse-api=libfuse2
               TREE_P=$MNT/cv2-tree; BIG_P=$MNT/cv2-big/big.bin ;;
     floor) mount_floor "$DATA" "$MNT/floor"; TREE_P=$MNT/floor/tree; BIG_P=$MNT/floor/big/big.bin ;;
+    cowold) mkdir -p "$MNT/co-tree" "$MNT/co-big"
+            cwold mount tree "$MNT/co-tree" >/dev/null && cwold mount big "$MNT/co-big" >/dev/null || return 1
+            TREE_P=$MNT/co-tree; BIG_P=$MNT/co-big/big.bin ;;
   esac
 }
 teardown() {
@@ -48,6 +56,7 @@ teardown() {
     cowview) umount_cowfs "$MNT/cv-tree"; umount_cowfs "$MNT/cv-big" ;;
     cowview2) umount_cowfs "$MNT/cv2-tree"; umount_cowfs "$MNT/cv2-big" ;;
     floor) umount_any "$MNT/floor"; sleep 1 ;;
+    cowold) for m in "$MNT/co-tree" "$MNT/co-big"; do is_mounted "$m" && cwold umount "$m" >/dev/null; done; true ;;
   esac
 }
 walk() { find "$TREE_P" -printf '%s %m %U %T@\n' > /dev/null; }
@@ -100,13 +109,13 @@ for test in walk cat seq; do
   done
 done
 md "" "Ratios (cowfs time / peer time, lower is better; for sequential reads the same, so 2.00x = half the throughput):" ""
-th "measure" "snap / overlayfs" "snap / floor" "snap / fuse-overlayfs" "view / overlayfs" "view / floor" "view / fuse-overlayfs" "view / view via libfuse2"
+th "measure" "snap / overlayfs" "snap / floor" "snap / fuse-overlayfs" "view / overlayfs" "view / floor" "view / fuse-overlayfs" "view / view via libfuse2" "snap / old build"
 for test in walk cat seq; do
   for temp in cold warm; do
     s=${R[cowsnap,$test,$temp]:-}; vw=${R[cowview,$test,$temp]:-}
     tr_ "$test $temp" "$(ratio "$s" "${R[ovl,$test,$temp]:-}")" "$(ratio "$s" "${R[floor,$test,$temp]:-}")" \
         "$(ratio "$s" "${R[fovl,$test,$temp]:-}")" "$(ratio "$vw" "${R[ovl,$test,$temp]:-}")" "$(ratio "$vw" "${R[floor,$test,$temp]:-}")" \
-        "$(ratio "$vw" "${R[fovl,$test,$temp]:-}")" "$(ratio "$vw" "${R[cowview2,$test,$temp]:-}")"
+        "$(ratio "$vw" "${R[fovl,$test,$temp]:-}")" "$(ratio "$vw" "${R[cowview2,$test,$temp]:-}")" "$(ratio "$s" "${R[cowold,$test,$temp]:-}")"
   done
 done
 note "Cold = unmount, \`sync; echo 3 > /proc/sys/vm/drop_caches\`, mount again, then the command; warm = the same command again" \

@@ -186,6 +186,28 @@ class KernelAdapterIT {
         assertTrue(got.contains("-l 0 alloc rc=1"), "fallocate of length 0 is EINVAL: " + got);
     }
 
+    /** du sees holes: those of an imported sparse file, and blocks punched in the view; written blocks count. */
+    @Test
+    void stBlocksCountsOnlyBlocksThatHoldData() throws Exception {
+        Path sparse = cowfs.root.resolve("sparse-src");
+        Cowfs.sh(cowfs.root, "mkdir -p sparse-src && head -c 1048576 /dev/urandom > sparse-src/s"
+                + " && truncate -s 8M sparse-src/s && head -c 1048576 /dev/urandom >> sparse-src/s");
+        cowfs.run("import", sparse.toString(), "--name", "sparse").ok();
+        cowfs.run("fork", "sparse", "--name", "sv").ok();
+        try (Cowfs.Mounted m = cowfs.mount("sv", "--fuse-api=kernel")) {
+            Path s = m.dir.resolve("s");
+            // 2 MiB of data in a 9 MiB file: 4096 units of 512 bytes, as ext4 counts them
+            assertEquals("9437184 4096", Cowfs.sh(m.dir, "stat -c '%s %b' s").trim());
+            Cowfs.sh(m.dir, "head -c 4194304 /dev/urandom > w && sync -f w"
+                    + " && fallocate -p -o 1048576 -l 2097152 w && fallocate -p -o 0 -l 65536 s");
+            assertEquals("4194304 4096", Cowfs.sh(m.dir, "stat -c '%s %b' w").trim(), "2 of 4 MiB punched");
+            assertEquals("9437184 3968", Cowfs.sh(m.dir, "stat -c '%s %b' s").trim(), "64 KiB more punched");
+            Cowfs.sh(m.dir, "head -c 65536 /dev/urandom | dd of=s bs=64k seek=32 conv=notrunc status=none && sync -f s");
+            assertEquals("9437184 4096", Cowfs.sh(m.dir, "stat -c '%s %b' s").trim(), "a hole written");
+            assertTrue(Files.size(s) > 0);
+        }
+    }
+
     @Test
     void anUnknownFuseApiIsABadArgument() throws Exception {
         Path mp = Files.createTempDirectory(cowfs.root, "mp-bad-");

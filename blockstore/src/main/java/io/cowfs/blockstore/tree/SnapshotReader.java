@@ -80,6 +80,20 @@ public final class SnapshotReader {
         return slot < entries.length ? entries[slot] : null;
     }
 
+    /** True if block i lies in the file's own page list as a hole (not merely past its end). */
+    public boolean listsHole(Inode file, long i) {
+        if (i >= file.validBlocks) {
+            return false;
+        }
+        long page = i / BlockList.PAGE;
+        if (page >= file.blockPages.size()) {
+            return false;
+        }
+        ChunkId[] entries = blockPage(file.blockPages.get((int) page));
+        int slot = (int) (i % BlockList.PAGE);
+        return slot < entries.length && entries[slot] == null;
+    }
+
     public ChunkId[] blockPage(ChunkId pageId) {
         return blockPages.get(pageId, id -> BlockList.decodePage(store.get(id)));
     }

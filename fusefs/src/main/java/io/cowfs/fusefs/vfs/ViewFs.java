@@ -196,8 +196,50 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     /** @throws FsException ENOENT if there is no such inode (deleted, or unlinked and released) */
     public Stat getattr(long ino) {
-        return reading(() -> Attributes.stat(ns.inode(ino)));
+        return reading(() -> {
+            Inode n = ns.inode(ino);
+            Stat s = Attributes.stat(n);
+            if (n.type != FileType.REGULAR || n.size == 0) {
+                return s;
+            }
+            return new Stat(s.ino(), s.mode(), s.nlink(), s.uid(), s.gid(), s.size(), allocated(ino, n),
+                    s.atimeNs(), s.mtimeNs(), s.ctimeNs(), s.rdev());
+        });
     }
+
+    /**
+     * st_blocks of a regular file: the 512-byte units of its blocks that are not known holes
+     * (holes of the snapshot, blocks punched here), so that du shows what sparse files and punched
+     * holes save; blocks the kernel may still hold count as data. Counted from the block map;
+     * remembered for files this view has not changed (their map is the snapshot's).
+     * Read lock held.
+     */
+    private long allocated(long ino, Inode n) {
+        boolean fixed = !data.touched(ino);
+        if (fixed) {
+            long[] c = allocatedCache.get(ino);
+            if (c != null && c[0] == n.size) {
+                return c[1];
+            }
+        }
+        long units = 0;
+        long last = (n.size - 1) / bs;
+        for (long idx = 0; idx <= last; idx++) {
+            if (!data.isKnownHole(ino, n, idx)) {
+                units += (Math.min(bs, n.size - idx * bs) + 511) / 512;
+            }
+        }
+        if (fixed) {
+            if (allocatedCache.size() >= 4096) {
+                allocatedCache.clear();
+            }
+            allocatedCache.put(ino, new long[] {n.size, units});
+        }
+        return units;
+    }
+
+    /** ino -> {size, st_blocks} of files whose block map is the snapshot's (see allocated). */
+    private final java.util.concurrent.ConcurrentHashMap<Long, long[]> allocatedCache = new java.util.concurrent.ConcurrentHashMap<>();
 
     /** @throws FsException ENOENT if dir has no such name, ENOTDIR if dir is not a directory */
     public long lookup(long dir, String name) {

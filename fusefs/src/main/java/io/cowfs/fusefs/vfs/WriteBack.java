@@ -135,6 +135,27 @@ final class WriteBack {
         return base.block(n, idx);
     }
 
+    /** True if this view changed the file's blocks (written, shared in, punched) since it was opened. Lock held. */
+    boolean touched(long ino) {
+        return dirty.containsKey(ino) || overrides.containsKey(ino);
+    }
+
+    /**
+     * True if block idx is known to be a hole: punched in this view, or a hole in the snapshot's
+     * block list, and not written since. A block past what the vfs has seen of a file may still
+     * be in the kernel's writeback cache, so it is not a known hole. Lock held.
+     */
+    boolean isKnownHole(long ino, Inode n, long idx) {
+        if (isDirty(ino, idx)) {
+            return false;
+        }
+        TreeMap<Long, ChunkId> ov = overrides.get(ino);
+        if (ov != null && ov.containsKey(idx)) {
+            return ov.get(idx) == null;
+        }
+        return base.listsHole(n, idx);
+    }
+
     boolean isDirty(long ino, long idx) {
         TreeMap<Long, byte[]> d = dirty.get(ino);
         return d != null && d.containsKey(idx);

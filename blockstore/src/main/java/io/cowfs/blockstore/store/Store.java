@@ -278,12 +278,23 @@ public final class Store implements AutoCloseable {
                 ChunkLocation l = index.chunks.location(txn, id);
                 if (l != null) {
                     locs.add(l);
+                    if (located.size() >= 4096) {
+                        located.clear(); // left by loads that never came (read-ahead dropped them)
+                    }
+                    located.put(id, l);
                 }
             }
             return null;
         });
         packs.willNeed(locs);
     }
+
+    /**
+     * Locations found by {@link #willNeed}, taken (once) by the load of the same chunk that
+     * follows, which then need not look it up again. A location gc has moved meanwhile fails
+     * its read with NoSuchFileException and is looked up afresh.
+     */
+    private final java.util.concurrent.ConcurrentHashMap<ChunkId, ChunkLocation> located = new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
      * For a process about to serve reads (a mount): starts reading the index into the page cache
@@ -317,8 +328,9 @@ public final class Store implements AutoCloseable {
             slot.put(0, hot);
             return hot.length;
         }
+        ChunkLocation ahead = located.remove(id);
         for (int attempt = 0; attempt < 3; attempt++) {
-            ChunkLocation loc = locate(id);
+            ChunkLocation loc = attempt == 0 && ahead != null ? ahead : locate(id);
             if (loc == null) {
                 loc = pending.location(id);
                 byte[] hit = pending.retained(id);
@@ -372,6 +384,7 @@ public final class Store implements AutoCloseable {
     public void dropCache() {
         cache.invalidateAll();
         blocks.clear();
+        located.clear();
     }
 
     /**

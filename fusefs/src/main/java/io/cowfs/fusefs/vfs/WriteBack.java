@@ -6,6 +6,7 @@ import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.tree.DirObject;
 import io.cowfs.blockstore.tree.Inode;
 import io.cowfs.blockstore.tree.SnapshotReader;
+import io.cowfs.blockstore.view.SubBlock;
 import io.cowfs.blockstore.view.ViewDelta;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -13,45 +14,109 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.NavigableMap;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * File data of one view: blocks written but not yet stored (dirty, one block each, zero past
- * EOF), the view's block overrides over the base snapshot's block lists, and {@link #persist},
- * which stores dirty blocks and writes every pending change (namespace, attributes, block
- * overrides) to the view's delta in one LMDB transaction.
+ * File data of one view: blocks written but not yet stored (dirty: per 4 KiB page, the pages
+ * written, held off the Java heap in a {@link PageArena}, over what the block held when first
+ * written), the view's block overrides over the base snapshot's block lists, and
+ * {@link #persist}, which stores dirty blocks and writes every pending change (namespace,
+ * attributes, block overrides) to the view's delta in one LMDB transaction.
+ *
+ * <p>Sub-block deltas (docs/FORMAT.md, "P"): when a dirty block has a stored whole chunk under it
+ * (or a delta over one) and at most half of its pages changed, persist stores only the changed
+ * pages as a {@link SubBlock} over that chunk, so a 4 KiB rewrite of a 64 KiB block stores ~4 KiB.
+ * Reads apply deltas over their base; a freeze folds them into whole chunks.
+ *
+ * <p>Persist hashes and compresses the blocks of one call on all cores ({@link #STORERS}); the
+ * calling thread waits for them, still under the write lock (see docs/DESIGN-DECISIONS.md, 13).
  *
  * <p>Durability: a file's recorded size never runs ahead of its stored data ({@link #durableSize}:
  * a crash shows old bytes or new ones, never zeros, as ext4's data=ordered does). Data of one
  * file is stored on its flush/fsync, or when unstored data passes {@link ViewFs#DIRTY_LIMIT}.
  *
  * <p>Locking: every field is guarded by the owning {@link ViewFs}'s lock (read lock to read,
- * write lock to change); store I/O for reads happens under the read lock only.
+ * write lock to change); store I/O for reads happens under the read lock only. The storer
+ * threads of a persist read dirty pages and the maps while the persisting thread holds the write
+ * lock for them (nothing changes meanwhile) and change nothing.
  */
 final class WriteBack {
     /** {@link #persist(Long)}: namespace and attributes only, no file data. */
     static final Long METADATA_ONLY = -1L;
+    /** A page of a dirty block that holds what the block held before (its under chunk's bytes). */
+    private static final int CLEAN = -1;
+    /** A page of a dirty block that reads as zeros (cut by a truncate); no memory. */
+    private static final int ZERO = -2;
+    /** Hash and compression of the blocks of one persist, shared by every view of the process. */
+    private static final ExecutorService STORERS = Executors.newFixedThreadPool(
+            Math.max(1, Runtime.getRuntime().availableProcessors()), r -> {
+                Thread t = new Thread(r, "cowfs-store-block");
+                t.setDaemon(true);
+                return t;
+            });
 
     private final Store store;
     private final SnapshotReader base;
     private final ViewDelta deltaDb;
     private final long viewId;
     private final int bs;
+    /** Bytes per page of a dirty block, and pages per block. */
+    private final int ps;
+    private final int ppb;
+    /** Sub-block deltas may be stored (a store of format 3 or later). */
+    private final boolean subBlocks;
     private final ViewNamespace ns;
+    /** Written pages of dirty blocks. */
+    private final PageArena arena; // guarded by lock
 
     /** Block overrides per file, persisted or {@link #pending}; a null value is a hole. */
     private final Map<Long, TreeMap<Long, ChunkId>> overrides = new HashMap<>(); // guarded by lock
+    /** Overrides (in {@link #overrides}) that are sub-block deltas, each with the whole chunk it applies to. */
+    private final Map<ChunkId, ChunkId> deltaBases = new HashMap<>(); // guarded by lock
     /** Overrides set without data (punched holes, shared blocks) and not yet persisted. */
     private final Map<Long, TreeSet<Long>> pending = new HashMap<>(); // guarded by lock
-    /** Written, not yet persisted blocks (each exactly one block long, zero past EOF). */
-    private final Map<Long, TreeMap<Long, byte[]>> dirty = new HashMap<>(); // guarded by lock
-    private long dirtyBytes; // guarded by lock
+    /** Written, not yet persisted blocks. */
+    private final Map<Long, TreeMap<Long, DirtyBlock>> dirty = new HashMap<>(); // guarded by lock
     /** Files whose persisted block overrides at or past this index must be dropped. */
     private final Map<Long, Long> truncatedFrom = new HashMap<>(); // guarded by lock
     /** Size of each changed file as last recorded together with its data (see persist). */
     private final Map<Long, Long> durableSize = new HashMap<>(); // guarded by lock
+
+    /**
+     * A block written but not yet stored. Page p reads as: {@link #CLEAN} the bytes of under (the
+     * stored block, whole chunk or delta, when the block was first written; null: zeros),
+     * {@link #ZERO} zeros, otherwise the arena slot holding the page. Guarded by the lock.
+     */
+    private static final class DirtyBlock {
+        final ChunkId under;
+        final int[] slots;
+
+        DirtyBlock(ChunkId under, int pages) {
+            this.under = under;
+            this.slots = new int[pages];
+            Arrays.fill(slots, CLEAN);
+        }
+
+        boolean hasClean() {
+            for (int s : slots) {
+                if (s == CLEAN) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /** What persist stored for one block: a whole chunk (deltaBase null), a delta, or a hole (id null). */
+    private record Stored(ChunkId id, ChunkId deltaBase) {
+    }
 
     WriteBack(Store store, SnapshotReader base, long viewId, ViewNamespace ns) {
         this.store = store;
@@ -59,6 +124,10 @@ final class WriteBack {
         this.deltaDb = new ViewDelta(store.index());
         this.viewId = viewId;
         this.bs = store.blockSize();
+        this.ps = SubBlock.pageSize(bs);
+        this.ppb = bs / ps;
+        this.subBlocks = store.format() >= Store.FORMAT_SUB_BLOCKS;
+        this.arena = new PageArena(ps);
         this.ns = ns;
     }
 
@@ -69,6 +138,7 @@ final class WriteBack {
             }
         });
         overrides.putAll(s.blocks);
+        deltaBases.putAll(s.deltaBases);
     }
 
     int blockSize() {
@@ -86,9 +156,7 @@ final class WriteBack {
 
     /** The inode was deleted: its data goes. */
     void forget(long ino) {
-        if (dirty.remove(ino) != null) {
-            recountDirty();
-        }
+        dropDirty(ino);
         overrides.remove(ino);
         pending.remove(ino);
         truncatedFrom.put(ino, 0L);
@@ -96,32 +164,88 @@ final class WriteBack {
 
     /** Drops a file's unstored data (after its store failed: the writer was told ENOSPC). */
     void dropDirty(long ino) {
-        if (dirty.remove(ino) != null) {
-            recountDirty();
+        TreeMap<Long, DirtyBlock> d = dirty.remove(ino);
+        if (d != null) {
+            d.values().forEach(this::release);
         }
     }
 
-    private void recountDirty() {
-        long n = 0;
-        for (TreeMap<Long, byte[]> m : dirty.values()) {
-            n += (long) m.size() * bs;
+    private void release(DirtyBlock b) {
+        for (int i = 0; i < b.slots.length; i++) {
+            if (b.slots[i] >= 0) {
+                arena.release(b.slots[i]);
+                b.slots[i] = CLEAN;
+            }
         }
-        dirtyBytes = n;
+    }
+
+    /** Bytes of unstored data (written pages) of the whole view. */
+    private long dirtyBytes() {
+        return (long) arena.used() * ps;
+    }
+
+    private DirtyBlock dirtyBlock(long ino, long idx) {
+        TreeMap<Long, DirtyBlock> d = dirty.get(ino);
+        return d == null ? null : d.get(idx);
     }
 
     // ------------------------------------------------------------------ block map
 
     /** The bytes of block idx (dirty or stored), null for a hole. Lock held. */
     byte[] blockData(long ino, Inode n, long idx) {
-        TreeMap<Long, byte[]> d = dirty.get(ino);
+        DirtyBlock d = dirtyBlock(ino, idx);
         if (d != null) {
-            byte[] b = d.get(idx);
-            if (b != null) {
-                return b;
-            }
+            return materialize(d);
         }
         ChunkId id = storedBlock(ino, n, idx);
-        return id == null ? null : store.get(id);
+        return id == null ? null : chunkData(id);
+    }
+
+    /** The bytes a stored override or base block stands for (a sub-block delta applied). Lock held. */
+    private byte[] chunkData(ChunkId id) {
+        return deltaBases.containsKey(id) ? SubBlock.read(store, id) : store.get(id);
+    }
+
+    /** A dirty block's bytes, one block long (zeros past what it holds). Lock held. */
+    private byte[] materialize(DirtyBlock b) {
+        byte[] out = new byte[bs];
+        if (b.under != null && b.hasClean()) {
+            byte[] u = chunkData(b.under);
+            System.arraycopy(u, 0, out, 0, Math.min(u.length, bs));
+        }
+        for (int p = 0; p < ppb; p++) {
+            int slot = b.slots[p];
+            if (slot == ZERO) {
+                Arrays.fill(out, p * ps, (p + 1) * ps, (byte) 0);
+            } else if (slot >= 0) {
+                arena.read(slot, 0, out, p * ps, ps);
+            }
+        }
+        return out;
+    }
+
+    /** The bytes of page p of a dirty block (a new array, one page long). Lock held. */
+    private byte[] pageBytes(DirtyBlock b, int p) {
+        byte[] page = new byte[ps];
+        int slot = b.slots[p];
+        if (slot >= 0) {
+            arena.read(slot, 0, page, 0, ps);
+        } else if (slot == CLEAN && b.under != null) {
+            byte[] u = chunkData(b.under);
+            int n = Math.min(ps, u.length - p * ps);
+            if (n > 0) {
+                System.arraycopy(u, p * ps, page, 0, n);
+            }
+        }
+        return page;
+    }
+
+    /** Makes page p of a dirty block hold page (one page long). Write lock held. */
+    private void setPage(DirtyBlock b, int p, byte[] page) {
+        if (b.slots[p] < 0) {
+            b.slots[p] = arena.allocate();
+        }
+        arena.write(b.slots[p], 0, page, 0, ps);
     }
 
     /** The stored chunk of block idx (override or base), null for a hole. Lock held. */
@@ -134,8 +258,7 @@ final class WriteBack {
     }
 
     boolean isDirty(long ino, long idx) {
-        TreeMap<Long, byte[]> d = dirty.get(ino);
-        return d != null && d.containsKey(idx);
+        return dirtyBlock(ino, idx) != null;
     }
 
     /** Block idx holds data: it is dirty, or stored as a chunk (not as a hole). Lock held. */
@@ -145,9 +268,10 @@ final class WriteBack {
 
     /** Makes block idx the given stored chunk (null: a hole) without data; persisted with the file's data. */
     void setStored(long ino, long idx, ChunkId id) {
-        TreeMap<Long, byte[]> d = dirty.get(ino);
-        if (d != null && d.remove(idx) != null) {
-            dirtyBytes -= bs;
+        TreeMap<Long, DirtyBlock> d = dirty.get(ino);
+        DirtyBlock b = d == null ? null : d.remove(idx);
+        if (b != null) {
+            release(b);
         }
         overrides.computeIfAbsent(ino, k -> new TreeMap<>()).put(idx, id);
         pending.computeIfAbsent(ino, k -> new TreeSet<>()).add(idx);
@@ -178,39 +302,46 @@ final class WriteBack {
         return total;
     }
 
-    /** Writes len bytes of data[dataOff..] at off (copy-on-write of the blocks touched). Write lock held. */
+    /**
+     * Writes len bytes of data[dataOff..] at off: copy-on-write of the pages touched (a whole page
+     * written needs no read of the block under it). Write lock held.
+     */
     void write(long ino, Inode cur, long off, byte[] data, int dataOff, int len) {
-        TreeMap<Long, byte[]> d = dirty.computeIfAbsent(ino, k -> new TreeMap<>());
+        TreeMap<Long, DirtyBlock> d = dirty.computeIfAbsent(ino, k -> new TreeMap<>());
         int done = 0;
         while (done < len) {
             long pos = off + done;
             long idx = pos / bs;
             int inBlock = (int) (pos % bs);
-            int chunk = Math.min(len - done, bs - inBlock);
-            byte[] b = d.get(idx);
+            int p = inBlock / ps;
+            int inPage = inBlock % ps;
+            int n = Math.min(len - done, ps - inPage);
+            DirtyBlock b = d.get(idx);
             if (b == null) {
-                b = new byte[bs];
-                if (chunk < bs && idx * bs < cur.size) {
-                    byte[] old = blockData(ino, cur, idx);
-                    if (old != null) {
-                        System.arraycopy(old, 0, b, 0, Math.min(old.length, bs));
-                    }
-                }
+                b = new DirtyBlock(idx * bs < cur.size ? storedBlock(ino, cur, idx) : null, ppb);
                 d.put(idx, b);
-                dirtyBytes += bs;
             }
-            System.arraycopy(data, dataOff + done, b, inBlock, chunk);
-            done += chunk;
+            if (b.slots[p] < 0 && n < ps) {
+                byte[] page = pageBytes(b, p); // a part of a page: the rest keeps what it held
+                System.arraycopy(data, dataOff + done, page, inPage, n);
+                setPage(b, p, page);
+            } else {
+                if (b.slots[p] < 0) {
+                    b.slots[p] = arena.allocate();
+                }
+                arena.write(b.slots[p], inPage, data, dataOff + done, n);
+            }
+            done += n;
         }
         Inode n = ns.mutable(ino);
         n.size = Math.max(n.size, off + len);
         n.mtimeNs = n.ctimeNs = ViewNamespace.now();
         // setuid/setgid are not cleared here: only the kernel knows whether the writer has
         // CAP_FSETID, and without handle_killpriv it sends the mode change itself
-        if (dirtyBytes > ViewFs.DIRTY_LIMIT) {
+        if (dirtyBytes() > ViewFs.DIRTY_LIMIT) {
             try {
                 persist(ino); // this file first: the one being written is the likely culprit
-                if (dirtyBytes > ViewFs.DIRTY_LIMIT) {
+                if (dirtyBytes() > ViewFs.DIRTY_LIMIT) {
                     persist(null);
                 }
             } catch (StoreException.StoreFullException e) {
@@ -220,22 +351,42 @@ final class WriteBack {
         }
     }
 
+    /** Makes a dirty block read as zeros from byte tail on (a truncate inside it). Write lock held. */
+    private void cutAt(DirtyBlock b, int tail) {
+        int p = tail / ps;
+        int in = tail % ps;
+        if (in != 0) {
+            byte[] page = pageBytes(b, p);
+            Arrays.fill(page, in, ps, (byte) 0);
+            setPage(b, p, page);
+            p++;
+        }
+        for (; p < ppb; p++) {
+            if (b.slots[p] >= 0) {
+                arena.release(b.slots[p]);
+            }
+            b.slots[p] = ZERO;
+        }
+    }
+
     /** Sets a regular file's size; bytes past a smaller size are gone for good. Write lock held. */
     void truncate(long ino, Inode cur, long size) {
         if (size < cur.size) {
             long keep = (size + bs - 1) / bs;
             int tail = (int) (size % bs);
-            byte[] last = null;
+            DirtyBlock last = null;
             if (tail != 0) {
-                byte[] old = blockData(ino, cur, size / bs);
-                last = new byte[bs];
-                if (old != null) {
-                    System.arraycopy(old, 0, last, 0, Math.min(tail, old.length));
+                last = dirtyBlock(ino, size / bs);
+                if (last == null) {
+                    last = new DirtyBlock(storedBlock(ino, cur, size / bs), ppb);
                 }
+                cutAt(last, tail);
             }
-            TreeMap<Long, byte[]> d = dirty.get(ino);
+            TreeMap<Long, DirtyBlock> d = dirty.get(ino);
             if (d != null) {
-                d.tailMap(keep, true).clear();
+                NavigableMap<Long, DirtyBlock> gone = d.tailMap(keep, true);
+                gone.values().forEach(this::release);
+                gone.clear();
             }
             TreeMap<Long, ChunkId> ov = overrides.get(ino);
             if (ov != null) {
@@ -251,7 +402,6 @@ final class WriteBack {
             if (last != null) {
                 dirty.computeIfAbsent(ino, k -> new TreeMap<>()).put(size / bs, last);
             }
-            recountDirty();
         }
         Inode n = ns.mutable(ino);
         n.size = size;
@@ -294,15 +444,80 @@ final class WriteBack {
 
     // ------------------------------------------------------------------ persistence (write lock held)
 
-    /** Stores each block (trimmed to the file size; all-zero blocks are holes, null). */
-    private ChunkId[] storeBlocks(List<Map.Entry<Long, byte[]>> blocks, long size) {
-        ChunkId[] ids = new ChunkId[blocks.size()];
-        for (int i = 0; i < ids.length; i++) {
-            Map.Entry<Long, byte[]> b = blocks.get(i);
-            int len = (int) Math.min(bs, size - b.getKey() * bs);
-            ids[i] = Store.isZero(b.getValue(), 0, len) ? null : store.put(b.getValue(), 0, len);
+    /**
+     * Stores one dirty block of len bytes: a hole if all zeros; a sub-block delta if it has a
+     * stored whole chunk under it (or a delta over one) and at most half of its pages differ from
+     * that chunk; a whole chunk otherwise. Runs on a storer thread while the persisting thread
+     * holds the write lock (reads only).
+     */
+    private Stored storeBlock(DirtyBlock b, int len) {
+        byte[] whole = materialize(b);
+        if (Store.isZero(whole, 0, len)) {
+            return new Stored(null, null);
         }
-        return ids;
+        if (subBlocks && b.under != null) {
+            ChunkId wholeBase = deltaBases.get(b.under);
+            SubBlock prior = wholeBase == null ? null : SubBlock.decode(store.get(b.under));
+            if (wholeBase == null) {
+                wholeBase = b.under;
+            }
+            int npages = (len + ps - 1) / ps;
+            byte[][] pages = new byte[npages][];
+            int changed = 0;
+            for (int p = 0; p < npages; p++) {
+                boolean differs = b.slots[p] != CLEAN
+                        || (prior != null && (p >= prior.pages().length || prior.pages()[p] != null))
+                        || (prior != null && (p + 1) * ps > prior.blockLen()); // zeros past the delta, the base may not be
+                if (differs) {
+                    int n = Math.min(ps, len - p * ps);
+                    pages[p] = Store.isZero(whole, p * ps, n) ? SubBlock.ZERO_PAGE : Arrays.copyOfRange(whole, p * ps, p * ps + n);
+                    changed++;
+                }
+            }
+            if (changed * 2 <= npages) {
+                return new Stored(store.put(new SubBlock(wholeBase, len, ps, pages).encode()), wholeBase);
+            }
+        }
+        return new Stored(store.put(whole, 0, len), null);
+    }
+
+    /** Stores blocks on the storer threads (the caller waits); results in the order given. */
+    private Stored[] storeBlocks(List<DirtyBlock> blocks, List<Integer> lens) {
+        Stored[] out = new Stored[blocks.size()];
+        if (out.length == 1) {
+            out[0] = storeBlock(blocks.get(0), lens.get(0));
+            return out;
+        }
+        List<Future<Stored>> futures = new ArrayList<>(out.length);
+        for (int i = 0; i < out.length; i++) {
+            DirtyBlock b = blocks.get(i);
+            int len = lens.get(i);
+            futures.add(STORERS.submit(() -> storeBlock(b, len)));
+        }
+        RuntimeException failed = null;
+        boolean interrupted = false;
+        for (int i = 0; i < out.length; i++) {
+            while (true) {
+                try {
+                    out[i] = futures.get(i).get(); // waits even if interrupted: tasks read the arena
+                    break;
+                } catch (ExecutionException e) {
+                    if (failed == null) {
+                        failed = e.getCause() instanceof RuntimeException r ? r : new StoreException("storing a block: " + e.getCause());
+                    }
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        if (failed != null) {
+            throw failed; // every task has ended: none reads the arena after we return
+        }
+        return out;
     }
 
     private boolean hasData(Long dataOf) {
@@ -333,8 +548,11 @@ final class WriteBack {
                 deferred.add(ino);
             }
         }
-        Map<Long, TreeMap<Long, ChunkId>> newBlocks = new HashMap<>();
-        for (Map.Entry<Long, TreeMap<Long, byte[]>> f : dirty.entrySet()) {
+        List<Long> inos = new ArrayList<>();
+        List<Long> idxs = new ArrayList<>();
+        List<DirtyBlock> blocks = new ArrayList<>();
+        List<Integer> lens = new ArrayList<>();
+        for (Map.Entry<Long, TreeMap<Long, DirtyBlock>> f : dirty.entrySet()) {
             if (dataOf != null && !dataOf.equals(f.getKey())) {
                 continue;
             }
@@ -342,18 +560,20 @@ final class WriteBack {
             if (n == null) {
                 continue;
             }
-            TreeMap<Long, ChunkId> out = new TreeMap<>();
-            List<Map.Entry<Long, byte[]>> blocks = new ArrayList<>();
-            for (Map.Entry<Long, byte[]> b : f.getValue().entrySet()) {
-                if (Math.min(bs, n.size - b.getKey() * bs) > 0) {
-                    blocks.add(b);
+            for (Map.Entry<Long, DirtyBlock> b : f.getValue().entrySet()) {
+                long len = Math.min(bs, n.size - b.getKey() * bs);
+                if (len > 0) {
+                    inos.add(f.getKey());
+                    idxs.add(b.getKey());
+                    blocks.add(b.getValue());
+                    lens.add((int) len);
                 }
             }
-            ChunkId[] ids = storeBlocks(blocks, n.size);
-            for (int i = 0; i < ids.length; i++) {
-                out.put(blocks.get(i).getKey(), ids[i]);
-            }
-            newBlocks.put(f.getKey(), out);
+        }
+        Stored[] stored = storeBlocks(blocks, lens);
+        Map<Long, TreeMap<Long, Stored>> newBlocks = new HashMap<>();
+        for (int i = 0; i < stored.length; i++) {
+            newBlocks.computeIfAbsent(inos.get(i), k -> new TreeMap<>()).put(idxs.get(i), stored[i]);
         }
         store.commit(txn -> {
             deltaDb.setNextIno(txn, viewId, ns.nextIno);
@@ -392,28 +612,36 @@ final class WriteBack {
                 TreeMap<Long, ChunkId> ov = overrides.get(p.getKey());
                 for (long idx : p.getValue()) {
                     if (ov != null && ov.containsKey(idx)) {
-                        deltaDb.putBlock(txn, viewId, p.getKey(), idx, ov.get(idx));
+                        ChunkId id = ov.get(idx);
+                        deltaDb.putBlock(txn, viewId, p.getKey(), idx, id, id == null ? null : deltaBases.get(id));
                     }
                 }
             }
-            for (Map.Entry<Long, TreeMap<Long, ChunkId>> f : newBlocks.entrySet()) {
-                for (Map.Entry<Long, ChunkId> b : f.getValue().entrySet()) {
-                    deltaDb.putBlock(txn, viewId, f.getKey(), b.getKey(), b.getValue());
+            for (Map.Entry<Long, TreeMap<Long, Stored>> f : newBlocks.entrySet()) {
+                for (Map.Entry<Long, Stored> b : f.getValue().entrySet()) {
+                    deltaDb.putBlock(txn, viewId, f.getKey(), b.getKey(), b.getValue().id(), b.getValue().deltaBase());
                 }
             }
             return null;
         });
-        for (Map.Entry<Long, TreeMap<Long, ChunkId>> f : newBlocks.entrySet()) {
-            overrides.computeIfAbsent(f.getKey(), k -> new TreeMap<>()).putAll(f.getValue());
+        for (Map.Entry<Long, TreeMap<Long, Stored>> f : newBlocks.entrySet()) {
+            TreeMap<Long, ChunkId> ov = overrides.computeIfAbsent(f.getKey(), k -> new TreeMap<>());
+            for (Map.Entry<Long, Stored> b : f.getValue().entrySet()) {
+                ov.put(b.getKey(), b.getValue().id());
+                if (b.getValue().deltaBase() != null) {
+                    deltaBases.put(b.getValue().id(), b.getValue().deltaBase());
+                }
+            }
         }
         if (dataOf == null) {
-            dirty.clear();
+            for (long ino : new ArrayList<>(dirty.keySet())) {
+                dropDirty(ino);
+            }
             pending.clear();
         } else {
-            dirty.remove(dataOf);
+            dropDirty(dataOf);
             pending.remove(dataOf);
         }
-        recountDirty();
         for (long ino : ns.dirtyInodes) {
             Inode n = ns.changed.get(ino);
             if (n != null && !deferred.contains(ino)) {

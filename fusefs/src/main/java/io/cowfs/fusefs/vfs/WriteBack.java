@@ -445,40 +445,70 @@ final class WriteBack {
     // ------------------------------------------------------------------ persistence (write lock held)
 
     /**
-     * Stores one dirty block of len bytes: a hole if all zeros; a sub-block delta if it has a
-     * stored whole chunk under it (or a delta over one) and at most half of its pages differ from
-     * that chunk; a whole chunk otherwise. Runs on a storer thread while the persisting thread
-     * holds the write lock (reads only).
+     * Stores one dirty block of len bytes: a sub-block delta if it has a stored whole chunk under
+     * it (or a delta over one) and at most half of its pages differ from that chunk; else a hole
+     * if all zeros, or a whole chunk. Runs on a storer thread while the persisting thread holds
+     * the write lock (reads only).
      */
     private Stored storeBlock(DirtyBlock b, int len) {
+        if (subBlocks && b.under != null) {
+            Stored d = storeDelta(b, len);
+            if (d != null) {
+                return d;
+            }
+        }
         byte[] whole = materialize(b);
         if (Store.isZero(whole, 0, len)) {
             return new Stored(null, null);
         }
-        if (subBlocks && b.under != null) {
-            ChunkId wholeBase = deltaBases.get(b.under);
-            SubBlock prior = wholeBase == null ? null : SubBlock.decode(store.get(b.under));
-            if (wholeBase == null) {
-                wholeBase = b.under;
-            }
-            int npages = (len + ps - 1) / ps;
-            byte[][] pages = new byte[npages][];
-            int changed = 0;
-            for (int p = 0; p < npages; p++) {
-                boolean differs = b.slots[p] != CLEAN
-                        || (prior != null && (p >= prior.pages().length || prior.pages()[p] != null))
-                        || (prior != null && (p + 1) * ps > prior.blockLen()); // zeros past the delta, the base may not be
-                if (differs) {
-                    int n = Math.min(ps, len - p * ps);
-                    pages[p] = Store.isZero(whole, p * ps, n) ? SubBlock.ZERO_PAGE : Arrays.copyOfRange(whole, p * ps, p * ps + n);
-                    changed++;
-                }
-            }
-            if (changed * 2 <= npages) {
-                return new Stored(store.put(new SubBlock(wholeBase, len, ps, pages).encode()), wholeBase);
+        return new Stored(store.put(whole, 0, len), null);
+    }
+
+    /**
+     * The block as a delta over the whole chunk under it, or null if more than half of its pages
+     * differ from that chunk. Built from the written pages and the prior delta's pages: the base
+     * chunk itself is not read (a random rewrite of a base file never decompresses the base).
+     */
+    private Stored storeDelta(DirtyBlock b, int len) {
+        SubBlock prior = deltaBases.containsKey(b.under) ? SubBlock.decode(store.get(b.under)) : null;
+        ChunkId wholeBase = prior == null ? b.under : prior.base();
+        int npages = (len + ps - 1) / ps;
+        byte[][] pages = new byte[npages][];
+        int changed = 0;
+        for (int p = 0; p < npages; p++) {
+            boolean inPrior = prior != null && p < prior.pages().length && prior.pages()[p] != null;
+            // past the prior delta's end the block reads zeros where the base may not
+            boolean pastPrior = prior != null && (p + 1) * ps > prior.blockLen();
+            if (b.slots[p] != CLEAN || inPrior || pastPrior) {
+                changed++;
             }
         }
-        return new Stored(store.put(whole, 0, len), null);
+        if (changed * 2 > npages) {
+            return null;
+        }
+        for (int p = 0; p < npages; p++) {
+            int n = Math.min(ps, len - p * ps);
+            int slot = b.slots[p];
+            byte[] page;
+            if (slot >= 0) {
+                page = new byte[n];
+                arena.read(slot, 0, page, 0, n);
+            } else if (slot == ZERO) {
+                page = SubBlock.ZERO_PAGE;
+            } else if (prior != null && p < prior.pages().length && prior.pages()[p] != null) {
+                byte[] pp = prior.pages()[p];
+                page = pp.length == 0 ? SubBlock.ZERO_PAGE : Arrays.copyOf(pp, n); // zeros past the prior's end
+            } else if (prior != null && (p + 1) * ps > prior.blockLen()) {
+                if (p * ps < prior.blockLen()) {
+                    return null; // a clean page cut by the prior's end: needs the base's bytes
+                }
+                page = SubBlock.ZERO_PAGE;
+            } else {
+                continue; // the base's bytes
+            }
+            pages[p] = page.length > 0 && Store.isZero(page, 0, page.length) ? SubBlock.ZERO_PAGE : page;
+        }
+        return new Stored(store.put(new SubBlock(wholeBase, len, ps, pages).encode()), wholeBase);
     }
 
     /** Stores blocks on the storer threads (the caller waits); results in the order given. */

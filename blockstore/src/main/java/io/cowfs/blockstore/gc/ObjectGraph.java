@@ -133,7 +133,7 @@ public final class ObjectGraph {
                     return false;
                 }
                 ChunkId base = b == null ? null : s.deltaBases.get(b); // a sub-block delta keeps its base
-                if (base != null && v.enter(Kind.BLOCK, base, b) == Step.STOP) {
+                if (base != null && v.enter(Kind.BLOCK, base, null) == Step.STOP) { // named by the delta entry itself, as b
                     return false;
                 }
             }

@@ -368,10 +368,11 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         if (readOnly) {
             return;
         }
-        locked(() -> {
-            data.persistFile(ino);
-            return null;
-        });
+        try {
+            data.persistFileOutsideLock(ino, lock); // stores the blocks under the read lock only
+        } catch (StoreException e) {
+            throw FsException.of(e);
+        }
     }
 
     /** fsync(): persists and forces packs and index to disk. */

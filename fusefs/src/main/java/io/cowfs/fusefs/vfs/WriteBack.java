@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
@@ -20,6 +21,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
@@ -97,6 +99,8 @@ final class WriteBack {
     private static final class DirtyBlock {
         final ChunkId under;
         final int[] slots;
+        /** Bumped by every change of the pages (a store made before it is stale). */
+        long version;
 
         DirtyBlock(ChunkId under, int pages) {
             this.under = under;
@@ -116,6 +120,10 @@ final class WriteBack {
 
     /** What persist stored for one block: a whole chunk (deltaBase null), a delta, or a hole (id null). */
     private record Stored(ChunkId id, ChunkId deltaBase) {
+    }
+
+    /** A block stored outside the write lock, valid while the block is still at this version and length. */
+    private record Prestored(long version, int len, Stored stored) {
     }
 
     WriteBack(Store store, SnapshotReader base, long viewId, ViewNamespace ns) {
@@ -331,6 +339,7 @@ final class WriteBack {
                 }
                 arena.write(b.slots[p], inPage, data, dataOff + done, n);
             }
+            b.version++;
             done += n;
         }
         Inode n = ns.mutable(ino);
@@ -353,6 +362,7 @@ final class WriteBack {
 
     /** Makes a dirty block read as zeros from byte tail on (a truncate inside it). Write lock held. */
     private void cutAt(DirtyBlock b, int tail) {
+        b.version++;
         int p = tail / ps;
         int in = tail % ps;
         if (in != 0) {
@@ -514,6 +524,9 @@ final class WriteBack {
     /** Stores blocks on the storer threads (the caller waits); results in the order given. */
     private Stored[] storeBlocks(List<DirtyBlock> blocks, List<Integer> lens) {
         Stored[] out = new Stored[blocks.size()];
+        if (out.length == 0) {
+            return out;
+        }
         if (out.length == 1) {
             out[0] = storeBlock(blocks.get(0), lens.get(0));
             return out;
@@ -564,6 +577,10 @@ final class WriteBack {
      * file that cannot be stored (ENOSPC) never blocks the others.
      */
     void persist(Long dataOf) {
+        persist(dataOf, Map.of());
+    }
+
+    private void persist(Long dataOf, Map<DirtyBlock, Prestored> prestored) {
         if (ns.dirtyInodes.isEmpty() && ns.dirtyNames.isEmpty() && !hasData(dataOf) && truncatedFrom.isEmpty()) {
             return;
         }
@@ -600,10 +617,20 @@ final class WriteBack {
                 }
             }
         }
-        Stored[] stored = storeBlocks(blocks, lens);
         Map<Long, TreeMap<Long, Stored>> newBlocks = new HashMap<>();
-        for (int i = 0; i < stored.length; i++) {
-            newBlocks.computeIfAbsent(inos.get(i), k -> new TreeMap<>()).put(idxs.get(i), stored[i]);
+        List<Integer> toStore = new ArrayList<>();
+        for (int i = 0; i < blocks.size(); i++) {
+            Prestored pre = prestored.get(blocks.get(i));
+            if (pre != null && pre.version() == blocks.get(i).version && pre.len() == lens.get(i)) {
+                newBlocks.computeIfAbsent(inos.get(i), k -> new TreeMap<>()).put(idxs.get(i), pre.stored());
+            } else {
+                toStore.add(i); // new, or changed since it was stored outside the lock
+            }
+        }
+        Stored[] stored = storeBlocks(toStore.stream().map(blocks::get).toList(), toStore.stream().map(lens::get).toList());
+        for (int k = 0; k < stored.length; k++) {
+            int i = toStore.get(k);
+            newBlocks.computeIfAbsent(inos.get(i), x -> new TreeMap<>()).put(idxs.get(i), stored[k]);
         }
         store.commit(txn -> {
             deltaDb.setNextIno(txn, viewId, ns.nextIno);
@@ -688,6 +715,62 @@ final class WriteBack {
      * store's disk is full, that data is dropped and the error rethrown (ENOSPC), as close() on
      * NFS does: the writer hears of it, and the rest of the view goes on working.
      */
+    /**
+     * {@link #persistFile} for a caller that holds no lock (flush, fsync): the file's dirty blocks
+     * are hashed, compressed and appended while only the read lock is held (readers go on; writers
+     * wait), then everything is committed under the write lock. A block written meanwhile (between
+     * the two locks) is stored again there, so what is committed is always the latest data.
+     */
+    void persistFileOutsideLock(long ino, ReentrantReadWriteLock lock) {
+        List<DirtyBlock> blocks = new ArrayList<>();
+        List<Integer> lens = new ArrayList<>();
+        List<Long> versions = new ArrayList<>();
+        lock.writeLock().lock();
+        try {
+            TreeMap<Long, DirtyBlock> d = dirty.get(ino);
+            Inode n = ns.changed.get(ino);
+            if (d != null && n != null && d.size() > 1) {
+                for (Map.Entry<Long, DirtyBlock> b : d.entrySet()) {
+                    long len = Math.min(bs, n.size - b.getKey() * bs);
+                    if (len > 0) {
+                        blocks.add(b.getValue());
+                        lens.add((int) len);
+                        versions.add(b.getValue().version);
+                    }
+                }
+            }
+            if (blocks.isEmpty()) {
+                persistFile(ino);
+                return;
+            }
+            lock.readLock().lock(); // downgrade: no writer changes a block while it is stored
+        } finally {
+            lock.writeLock().unlock();
+        }
+        Map<DirtyBlock, Prestored> pre = new IdentityHashMap<>();
+        try {
+            Stored[] stored = storeBlocks(blocks, lens);
+            for (int i = 0; i < stored.length; i++) {
+                pre.put(blocks.get(i), new Prestored(versions.get(i), lens.get(i), stored[i]));
+            }
+        } catch (StoreException e) {
+            pre.clear(); // stored again under the write lock, which reports the failure
+        } finally {
+            lock.readLock().unlock();
+        }
+        lock.writeLock().lock();
+        try {
+            try {
+                persist(ino, pre);
+            } catch (StoreException.StoreFullException e) {
+                dropDirty(ino);
+                throw e;
+            }
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
     void persistFile(long ino) {
         try {
             persist(ino);

@@ -38,7 +38,8 @@ import java.util.TreeSet;
  * Reads apply deltas over their base; a freeze folds them into whole chunks.
  *
  * <p>Persist hashes and compresses the blocks of one call on all cores ({@link #STORERS}); the
- * calling thread waits for them, still under the write lock (see docs/DESIGN-DECISIONS.md, 13).
+ * calling thread waits for them. flush/fsync do that under the read lock only
+ * ({@link #persistFileOutsideLock}); other persists under the write lock (docs/DESIGN-DECISIONS.md, 12).
  *
  * <p>Durability: a file's recorded size never runs ahead of its stored data ({@link #durableSize}:
  * a crash shows old bytes or new ones, never zeros, as ext4's data=ordered does). Data of one

@@ -36,7 +36,9 @@ import java.util.function.Supplier;
  *
  * <p>Locking: {@code lock} guards every mutable field of the namespace and the write-back. Reads
  * (getattr, lookup, readdir, read, seek) take the read lock and run concurrently; every change
- * takes the write lock. Store I/O for reads happens under the read lock only.
+ * takes the write lock. Store I/O for reads happens under the read lock only. flush/fsync hash,
+ * compress and append a file's blocks with the write lock downgraded to the read lock
+ * ({@link WriteBack}: readers go on meanwhile), then commit under the write lock.
  *
  * <p>Not checked here, because a kernel checks it before calling a filesystem: moving a
  * directory into its own subtree (the path adapter refuses it from the paths).

@@ -117,7 +117,10 @@ public final class ObjectGraph {
         });
     }
 
-    /** What a view's delta refers to directly: changed inodes (and below them), overridden blocks. */
+    /**
+     * What a view's delta refers to directly: changed inodes (and below them), overridden blocks,
+     * and the base chunk of each override that is a sub-block delta (named in the vblock value).
+     */
     public boolean delta(ViewDelta.State s, Visitor v) {
         for (Inode n : s.inodes.values()) {
             if (n != null && !inode(n, null, v)) {
@@ -127,6 +130,10 @@ public final class ObjectGraph {
         for (var m : s.blocks.values()) {
             for (ChunkId b : m.values()) {
                 if (b != null && v.enter(Kind.BLOCK, b, null) == Step.STOP) {
+                    return false;
+                }
+                ChunkId base = b == null ? null : s.deltaBases.get(b); // a sub-block delta keeps its base
+                if (base != null && v.enter(Kind.BLOCK, base, null) == Step.STOP) { // named by the delta entry itself, as b
                     return false;
                 }
             }

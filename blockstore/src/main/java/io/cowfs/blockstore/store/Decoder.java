@@ -67,6 +67,13 @@ public final class Decoder {
         return b;
     }
 
+    /** Copies n raw bytes into out at off (no length prefix: the caller knows n). */
+    public void raw(byte[] out, int off, int n) {
+        need(n);
+        System.arraycopy(buf, pos, out, off, n);
+        pos += n;
+    }
+
     public ChunkId id() {
         need(ChunkId.LENGTH);
         byte[] b = new byte[ChunkId.LENGTH];

@@ -31,8 +31,14 @@ import org.lmdbjava.Txn;
  * rebuild of a damaged index).
  */
 public final class Store implements AutoCloseable {
-    /** 2: index values sealed with a CRC-32C (Seal); stores of format 1 are read as they are. */
-    public static final int FORMAT = 2;
+    /**
+     * 2: index values sealed with a CRC-32C (Seal); stores of format 1 are read as they are.
+     * 3: a view's block override may be a sub-block delta ("P" object, vblock value of 64 bytes);
+     * stores of format 2 are read and written as they are (views there store whole blocks only).
+     */
+    public static final int FORMAT = 3;
+    /** The first format whose views may store sub-block deltas. */
+    public static final int FORMAT_SUB_BLOCKS = 3;
     public static final String FORMAT_FILE = "cowfs-store.properties";
     public static final int DEFAULT_BLOCK_SIZE = 64 * 1024;
 
@@ -113,6 +119,11 @@ public final class Store implements AutoCloseable {
 
     public int blockSize() {
         return blockSize;
+    }
+
+    /** The format version of this store (cowfs-store.properties); at most {@link #FORMAT}. */
+    public int format() {
+        return format;
     }
 
     /** The tuning this store was opened with. */

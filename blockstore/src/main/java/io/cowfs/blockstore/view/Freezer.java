@@ -17,10 +17,24 @@ import java.util.TreeMap;
  * Turns a view's base snapshot plus its (persisted) delta into a new immutable snapshot root.
  * The cost is proportional to the delta: only the inode pages, block-list pages and directory
  * objects of changed inodes are rewritten; every other page is the base's, shared by id.
+ * Sub-block deltas of the view are folded into whole chunks here.
  * The caller holds a {@link Store.Lease} until the new root is named in the catalog.
  */
 public final class Freezer {
     private Freezer() {
+    }
+
+    /**
+     * A block as a snapshot names it: a whole chunk. A sub-block delta is folded here (its base
+     * with its pages applied, stored as a whole chunk; all zeros: a hole), as snapshot block lists
+     * never name deltas (docs/FORMAT.md).
+     */
+    private static ChunkId fold(Store store, ViewDelta.State delta, ChunkId block) {
+        if (block == null || !delta.deltaBases.containsKey(block)) {
+            return block;
+        }
+        byte[] b = SubBlock.read(store, block);
+        return Store.isZero(b, 0, b.length) ? null : store.put(b);
     }
 
     public static ChunkId freeze(Store store, SnapshotReader base, ViewDelta.State delta) {
@@ -62,7 +76,7 @@ public final class Freezer {
                 if (ov != null) {
                     for (Map.Entry<Long, ChunkId> e : ov.entrySet()) {
                         if (e.getKey() < n) {
-                            list[e.getKey().intValue()] = e.getValue();
+                            list[e.getKey().intValue()] = fold(store, delta, e.getValue());
                         }
                     }
                 }

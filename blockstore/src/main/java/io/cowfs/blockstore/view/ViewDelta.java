@@ -41,6 +41,11 @@ public final class ViewDelta {
         public final Map<Long, TreeMap<String, DirObject.Entry>> dirents = new HashMap<>();
         /** Per file: block overrides; a null value is a hole. */
         public final Map<Long, TreeMap<Long, ChunkId>> blocks = new HashMap<>();
+        /**
+         * The overrides above that are sub-block deltas ({@link SubBlock}), each with the whole
+         * chunk it applies to: a reader of {@link #blocks} must apply these, never read them as data.
+         */
+        public final Map<ChunkId, ChunkId> deltaBases = new HashMap<>();
     }
 
     public State load(Txn<byte[]> txn, long view) {
@@ -65,7 +70,11 @@ public final class ViewDelta {
         for (var kv : index.vblock.iterate(txn, KeyRange.closedOpen(lo, hi))) {
             long ino = BigEndian.getLong(kv.key(), 8);
             long idx = BigEndian.getLong(kv.key(), 16);
-            ChunkId id = kv.val().length == 0 ? null : ChunkId.of(kv.val());
+            byte[] v = kv.val();
+            ChunkId id = v.length == 0 ? null : ChunkId.of(Arrays.copyOf(v, ChunkId.LENGTH));
+            if (v.length == 2 * ChunkId.LENGTH) { // a sub-block delta and its base (format 3)
+                s.deltaBases.put(id, ChunkId.of(Arrays.copyOfRange(v, ChunkId.LENGTH, v.length)));
+            }
             s.blocks.computeIfAbsent(ino, k -> new TreeMap<>()).put(idx, id);
         }
         return s;
@@ -118,7 +127,24 @@ public final class ViewDelta {
     }
 
     public void putBlock(Txn<byte[]> txn, long view, long ino, long idx, ChunkId id) {
-        index.vblock.put(txn, BigEndian.longKey(view, ino, idx), id == null ? TOMBSTONE : id.bytes());
+        putBlock(txn, view, ino, idx, id, null);
+    }
+
+    /**
+     * Sets a block override: a whole chunk (deltaBase null), a sub-block delta over deltaBase
+     * (value: delta id + base id; stores of format 3 only), or a hole (id null).
+     */
+    public void putBlock(Txn<byte[]> txn, long view, long ino, long idx, ChunkId id, ChunkId deltaBase) {
+        byte[] v;
+        if (id == null) {
+            v = TOMBSTONE;
+        } else if (deltaBase == null) {
+            v = id.bytes();
+        } else {
+            v = Arrays.copyOf(id.bytes(), 2 * ChunkId.LENGTH);
+            System.arraycopy(deltaBase.bytes(), 0, v, ChunkId.LENGTH, ChunkId.LENGTH);
+        }
+        index.vblock.put(txn, BigEndian.longKey(view, ino, idx), v);
     }
 
     public void deleteBlocksFrom(Txn<byte[]> txn, long view, long ino, long fromIdx) {

@@ -36,7 +36,9 @@ import java.util.function.Supplier;
  *
  * <p>Locking: {@code lock} guards every mutable field of the namespace and the write-back. Reads
  * (getattr, lookup, readdir, read, seek) take the read lock and run concurrently; every change
- * takes the write lock. Store I/O for reads happens under the read lock only.
+ * takes the write lock. Store I/O for reads happens under the read lock only. flush/fsync hash,
+ * compress and append a file's blocks with the write lock downgraded to the read lock
+ * ({@link WriteBack}: readers go on meanwhile), then commit under the write lock.
  *
  * <p>Not checked here, because a kernel checks it before calling a filesystem: moving a
  * directory into its own subtree (the path adapter refuses it from the paths).
@@ -410,10 +412,11 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         if (readOnly) {
             return;
         }
-        locked(() -> {
-            data.persistFile(ino);
-            return null;
-        });
+        try {
+            data.persistFileOutsideLock(ino, lock); // stores the blocks under the read lock only
+        } catch (StoreException e) {
+            throw FsException.of(e);
+        }
     }
 
     /** fsync(): persists and forces packs and index to disk. */

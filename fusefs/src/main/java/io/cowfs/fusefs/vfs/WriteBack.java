@@ -6,53 +6,127 @@ import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.tree.DirObject;
 import io.cowfs.blockstore.tree.Inode;
 import io.cowfs.blockstore.tree.SnapshotReader;
+import io.cowfs.blockstore.view.SubBlock;
 import io.cowfs.blockstore.view.ViewDelta;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.NavigableMap;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * File data of one view: blocks written but not yet stored (dirty, one block each, zero past
- * EOF), the view's block overrides over the base snapshot's block lists, and {@link #persist},
- * which stores dirty blocks and writes every pending change (namespace, attributes, block
- * overrides) to the view's delta in one LMDB transaction.
+ * File data of one view: blocks written but not yet stored (dirty: per 4 KiB page, the pages
+ * written, held off the Java heap in a {@link PageArena}, over what the block held when first
+ * written), the view's block overrides over the base snapshot's block lists, and
+ * {@link #persist}, which stores dirty blocks and writes every pending change (namespace,
+ * attributes, block overrides) to the view's delta in one LMDB transaction.
+ *
+ * <p>Sub-block deltas (docs/FORMAT.md, "P"): when a dirty block has a stored whole chunk under it
+ * (or a delta over one) and at most half of its pages changed, persist stores only the changed
+ * pages as a {@link SubBlock} over that chunk, so a 4 KiB rewrite of a 64 KiB block stores ~4 KiB.
+ * Reads apply deltas over their base; a freeze folds them into whole chunks.
+ *
+ * <p>Persist hashes and compresses the blocks of one call on all cores ({@link #STORERS}); the
+ * calling thread waits for them. flush/fsync do that under the read lock only
+ * ({@link #persistFileOutsideLock}); other persists under the write lock (docs/DESIGN-DECISIONS.md, 12).
  *
  * <p>Durability: a file's recorded size never runs ahead of its stored data ({@link #durableSize}:
  * a crash shows old bytes or new ones, never zeros, as ext4's data=ordered does). Data of one
  * file is stored on its flush/fsync, or when unstored data passes {@link ViewFs#DIRTY_LIMIT}.
  *
  * <p>Locking: every field is guarded by the owning {@link ViewFs}'s lock (read lock to read,
- * write lock to change); store I/O for reads happens under the read lock only.
+ * write lock to change); store I/O for reads happens under the read lock only. The storer
+ * threads of a persist read dirty pages and the maps while the persisting thread holds the write
+ * lock for them (nothing changes meanwhile) and change nothing.
  */
 final class WriteBack {
     /** {@link #persist(Long)}: namespace and attributes only, no file data. */
     static final Long METADATA_ONLY = -1L;
+    /** A page of a dirty block that holds what the block held before (its under chunk's bytes). */
+    private static final int CLEAN = -1;
+    /** A page of a dirty block that reads as zeros (cut by a truncate); no memory. */
+    private static final int ZERO = -2;
+    /** Hash and compression of the blocks of one persist, shared by every view of the process. */
+    private static final ExecutorService STORERS = Executors.newFixedThreadPool(
+            Math.max(1, Runtime.getRuntime().availableProcessors()), r -> {
+                Thread t = new Thread(r, "cowfs-store-block");
+                t.setDaemon(true);
+                return t;
+            });
 
     private final Store store;
     private final SnapshotReader base;
     private final ViewDelta deltaDb;
     private final long viewId;
     private final int bs;
+    /** Bytes per page of a dirty block, and pages per block. */
+    private final int ps;
+    private final int ppb;
+    /** Sub-block deltas may be stored (a store of format 3 or later). */
+    private final boolean subBlocks;
     private final ViewNamespace ns;
+    /** Written pages of dirty blocks. */
+    private final PageArena arena; // guarded by lock
 
     /** Block overrides per file, persisted or {@link #pending}; a null value is a hole. */
     private final Map<Long, TreeMap<Long, ChunkId>> overrides = new HashMap<>(); // guarded by lock
+    /** Overrides (in {@link #overrides}) that are sub-block deltas, each with the whole chunk it applies to. */
+    private final Map<ChunkId, ChunkId> deltaBases = new HashMap<>(); // guarded by lock
     /** Overrides set without data (punched holes, shared blocks) and not yet persisted. */
     private final Map<Long, TreeSet<Long>> pending = new HashMap<>(); // guarded by lock
-    /** Written, not yet persisted blocks (each exactly one block long, zero past EOF). */
-    private final Map<Long, TreeMap<Long, byte[]>> dirty = new HashMap<>(); // guarded by lock
-    private long dirtyBytes; // guarded by lock
+    /** Written, not yet persisted blocks. */
+    private final Map<Long, TreeMap<Long, DirtyBlock>> dirty = new HashMap<>(); // guarded by lock
     /** Files whose persisted block overrides at or past this index must be dropped. */
     private final Map<Long, Long> truncatedFrom = new HashMap<>(); // guarded by lock
     /** Size of each changed file as last recorded together with its data (see persist). */
     private final Map<Long, Long> durableSize = new HashMap<>(); // guarded by lock
+
+    /**
+     * A block written but not yet stored. Page p reads as: {@link #CLEAN} the bytes of under (the
+     * stored block, whole chunk or delta, when the block was first written; null: zeros),
+     * {@link #ZERO} zeros, otherwise the arena slot holding the page. Guarded by the lock.
+     */
+    private static final class DirtyBlock {
+        final ChunkId under;
+        final int[] slots;
+        /** Bumped by every change of the pages (a store made before it is stale). */
+        long version;
+
+        DirtyBlock(ChunkId under, int pages) {
+            this.under = under;
+            this.slots = new int[pages];
+            Arrays.fill(slots, CLEAN);
+        }
+
+        boolean hasClean() {
+            for (int s : slots) {
+                if (s == CLEAN) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /** What persist stored for one block: a whole chunk (deltaBase null), a delta, or a hole (id null). */
+    private record Stored(ChunkId id, ChunkId deltaBase) {
+    }
+
+    /** A block stored outside the write lock, valid while the block is still at this version and length. */
+    private record Prestored(long version, int len, Stored stored) {
+    }
 
     WriteBack(Store store, SnapshotReader base, long viewId, ViewNamespace ns) {
         this.store = store;
@@ -61,6 +135,10 @@ final class WriteBack {
         this.viewId = viewId;
         this.bs = store.blockSize();
         this.zeros = new byte[bs];
+        this.ps = SubBlock.pageSize(bs);
+        this.ppb = bs / ps;
+        this.subBlocks = store.format() >= Store.FORMAT_SUB_BLOCKS;
+        this.arena = new PageArena(ps);
         this.ns = ns;
     }
 
@@ -71,6 +149,7 @@ final class WriteBack {
             }
         });
         overrides.putAll(s.blocks);
+        deltaBases.putAll(s.deltaBases);
     }
 
     int blockSize() {
@@ -88,9 +167,7 @@ final class WriteBack {
 
     /** The inode was deleted: its data goes. */
     void forget(long ino) {
-        if (dirty.remove(ino) != null) {
-            recountDirty();
-        }
+        dropDirty(ino);
         overrides.remove(ino);
         pending.remove(ino);
         truncatedFrom.put(ino, 0L);
@@ -98,32 +175,88 @@ final class WriteBack {
 
     /** Drops a file's unstored data (after its store failed: the writer was told ENOSPC). */
     void dropDirty(long ino) {
-        if (dirty.remove(ino) != null) {
-            recountDirty();
+        TreeMap<Long, DirtyBlock> d = dirty.remove(ino);
+        if (d != null) {
+            d.values().forEach(this::release);
         }
     }
 
-    private void recountDirty() {
-        long n = 0;
-        for (TreeMap<Long, byte[]> m : dirty.values()) {
-            n += (long) m.size() * bs;
+    private void release(DirtyBlock b) {
+        for (int i = 0; i < b.slots.length; i++) {
+            if (b.slots[i] >= 0) {
+                arena.release(b.slots[i]);
+                b.slots[i] = CLEAN;
+            }
         }
-        dirtyBytes = n;
+    }
+
+    /** Bytes of unstored data (written pages) of the whole view. */
+    private long dirtyBytes() {
+        return (long) arena.used() * ps;
+    }
+
+    private DirtyBlock dirtyBlock(long ino, long idx) {
+        TreeMap<Long, DirtyBlock> d = dirty.get(ino);
+        return d == null ? null : d.get(idx);
     }
 
     // ------------------------------------------------------------------ block map
 
     /** The bytes of block idx (dirty or stored), null for a hole. Lock held. */
     byte[] blockData(long ino, Inode n, long idx) {
-        TreeMap<Long, byte[]> d = dirty.get(ino);
+        DirtyBlock d = dirtyBlock(ino, idx);
         if (d != null) {
-            byte[] b = d.get(idx);
-            if (b != null) {
-                return b;
-            }
+            return materialize(d);
         }
         ChunkId id = storedBlock(ino, n, idx);
-        return id == null ? null : store.get(id);
+        return id == null ? null : chunkData(id);
+    }
+
+    /** The bytes a stored override or base block stands for (a sub-block delta applied). Lock held. */
+    private byte[] chunkData(ChunkId id) {
+        return deltaBases.containsKey(id) ? SubBlock.read(store, id) : store.get(id);
+    }
+
+    /** A dirty block's bytes, one block long (zeros past what it holds). Lock held. */
+    private byte[] materialize(DirtyBlock b) {
+        byte[] out = new byte[bs];
+        if (b.under != null && b.hasClean()) {
+            byte[] u = chunkData(b.under);
+            System.arraycopy(u, 0, out, 0, Math.min(u.length, bs));
+        }
+        for (int p = 0; p < ppb; p++) {
+            int slot = b.slots[p];
+            if (slot == ZERO) {
+                Arrays.fill(out, p * ps, (p + 1) * ps, (byte) 0);
+            } else if (slot >= 0) {
+                arena.read(slot, 0, out, p * ps, ps);
+            }
+        }
+        return out;
+    }
+
+    /** The bytes of page p of a dirty block (a new array, one page long). Lock held. */
+    private byte[] pageBytes(DirtyBlock b, int p) {
+        byte[] page = new byte[ps];
+        int slot = b.slots[p];
+        if (slot >= 0) {
+            arena.read(slot, 0, page, 0, ps);
+        } else if (slot == CLEAN && b.under != null) {
+            byte[] u = chunkData(b.under);
+            int n = Math.min(ps, u.length - p * ps);
+            if (n > 0) {
+                System.arraycopy(u, p * ps, page, 0, n);
+            }
+        }
+        return page;
+    }
+
+    /** Makes page p of a dirty block hold page (one page long). Write lock held. */
+    private void setPage(DirtyBlock b, int p, byte[] page) {
+        if (b.slots[p] < 0) {
+            b.slots[p] = arena.allocate();
+        }
+        arena.write(b.slots[p], 0, page, 0, ps);
     }
 
     /** The stored chunk of block idx (override or base), null for a hole. Lock held. */
@@ -157,8 +290,7 @@ final class WriteBack {
     }
 
     boolean isDirty(long ino, long idx) {
-        TreeMap<Long, byte[]> d = dirty.get(ino);
-        return d != null && d.containsKey(idx);
+        return dirtyBlock(ino, idx) != null;
     }
 
     /** Block idx holds data: it is dirty, or stored as a chunk (not as a hole). Lock held. */
@@ -168,9 +300,10 @@ final class WriteBack {
 
     /** Makes block idx the given stored chunk (null: a hole) without data; persisted with the file's data. */
     void setStored(long ino, long idx, ChunkId id) {
-        TreeMap<Long, byte[]> d = dirty.get(ino);
-        if (d != null && d.remove(idx) != null) {
-            dirtyBytes -= bs;
+        TreeMap<Long, DirtyBlock> d = dirty.get(ino);
+        DirtyBlock b = d == null ? null : d.remove(idx);
+        if (b != null) {
+            release(b);
         }
         overrides.computeIfAbsent(ino, k -> new TreeMap<>()).put(idx, id);
         pending.computeIfAbsent(ino, k -> new TreeSet<>()).add(idx);
@@ -193,20 +326,21 @@ final class WriteBack {
             return 0;
         }
         int total = (int) Math.min(len, n.size - off);
-        TreeMap<Long, byte[]> d = dirty.get(ino);
+        TreeMap<Long, DirtyBlock> d = dirty.get(ino);
         int done = 0;
         while (done < total) {
             long pos = off + done;
             long idx = pos / bs;
             int inBlock = (int) (pos % bs);
             int chunk = Math.min(total - done, bs - inBlock);
-            byte[] b = d == null ? null : d.get(idx);
+            DirtyBlock db = d == null ? null : d.get(idx);
+            ChunkId id = db == null ? storedBlock(ino, n, idx) : null;
             int avail;
-            if (b != null) {
+            if (db != null || (id != null && deltaBases.containsKey(id))) {
+                byte[] b = db != null ? materialize(db) : chunkData(id); // written pages, or a delta over its base
                 avail = Math.max(0, Math.min(chunk, b.length - inBlock));
                 out.put(outPos + done, b, inBlock, avail);
             } else {
-                ChunkId id = storedBlock(ino, n, idx);
                 avail = id == null ? 0 : store.read(id, inBlock, out, outPos + done, chunk);
             }
             if (avail < chunk) {
@@ -220,39 +354,47 @@ final class WriteBack {
     /** A block of zeros: what a hole, or the part of a block past its chunk's end, reads as. */
     private final byte[] zeros;
 
-    /** Writes len bytes of data[dataOff..] at off (copy-on-write of the blocks touched). Write lock held. */
+    /**
+     * Writes len bytes of data[dataOff..] at off: copy-on-write of the pages touched (a whole page
+     * written needs no read of the block under it). Write lock held.
+     */
     void write(long ino, Inode cur, long off, byte[] data, int dataOff, int len) {
-        TreeMap<Long, byte[]> d = dirty.computeIfAbsent(ino, k -> new TreeMap<>());
+        TreeMap<Long, DirtyBlock> d = dirty.computeIfAbsent(ino, k -> new TreeMap<>());
         int done = 0;
         while (done < len) {
             long pos = off + done;
             long idx = pos / bs;
             int inBlock = (int) (pos % bs);
-            int chunk = Math.min(len - done, bs - inBlock);
-            byte[] b = d.get(idx);
+            int p = inBlock / ps;
+            int inPage = inBlock % ps;
+            int n = Math.min(len - done, ps - inPage);
+            DirtyBlock b = d.get(idx);
             if (b == null) {
-                b = new byte[bs];
-                if (chunk < bs && idx * bs < cur.size) {
-                    byte[] old = blockData(ino, cur, idx);
-                    if (old != null) {
-                        System.arraycopy(old, 0, b, 0, Math.min(old.length, bs));
-                    }
-                }
+                b = new DirtyBlock(idx * bs < cur.size ? storedBlock(ino, cur, idx) : null, ppb);
                 d.put(idx, b);
-                dirtyBytes += bs;
             }
-            System.arraycopy(data, dataOff + done, b, inBlock, chunk);
-            done += chunk;
+            if (b.slots[p] < 0 && n < ps) {
+                byte[] page = pageBytes(b, p); // a part of a page: the rest keeps what it held
+                System.arraycopy(data, dataOff + done, page, inPage, n);
+                setPage(b, p, page);
+            } else {
+                if (b.slots[p] < 0) {
+                    b.slots[p] = arena.allocate();
+                }
+                arena.write(b.slots[p], inPage, data, dataOff + done, n);
+            }
+            b.version++;
+            done += n;
         }
         Inode n = ns.mutable(ino);
         n.size = Math.max(n.size, off + len);
         n.mtimeNs = n.ctimeNs = ViewNamespace.now();
         // setuid/setgid are not cleared here: only the kernel knows whether the writer has
         // CAP_FSETID, and without handle_killpriv it sends the mode change itself
-        if (dirtyBytes > ViewFs.DIRTY_LIMIT) {
+        if (dirtyBytes() > ViewFs.DIRTY_LIMIT) {
             try {
                 persist(ino); // this file first: the one being written is the likely culprit
-                if (dirtyBytes > ViewFs.DIRTY_LIMIT) {
+                if (dirtyBytes() > ViewFs.DIRTY_LIMIT) {
                     persist(null);
                 }
             } catch (StoreException.StoreFullException e) {
@@ -262,22 +404,43 @@ final class WriteBack {
         }
     }
 
+    /** Makes a dirty block read as zeros from byte tail on (a truncate inside it). Write lock held. */
+    private void cutAt(DirtyBlock b, int tail) {
+        b.version++;
+        int p = tail / ps;
+        int in = tail % ps;
+        if (in != 0) {
+            byte[] page = pageBytes(b, p);
+            Arrays.fill(page, in, ps, (byte) 0);
+            setPage(b, p, page);
+            p++;
+        }
+        for (; p < ppb; p++) {
+            if (b.slots[p] >= 0) {
+                arena.release(b.slots[p]);
+            }
+            b.slots[p] = ZERO;
+        }
+    }
+
     /** Sets a regular file's size; bytes past a smaller size are gone for good. Write lock held. */
     void truncate(long ino, Inode cur, long size) {
         if (size < cur.size) {
             long keep = (size + bs - 1) / bs;
             int tail = (int) (size % bs);
-            byte[] last = null;
+            DirtyBlock last = null;
             if (tail != 0) {
-                byte[] old = blockData(ino, cur, size / bs);
-                last = new byte[bs];
-                if (old != null) {
-                    System.arraycopy(old, 0, last, 0, Math.min(tail, old.length));
+                last = dirtyBlock(ino, size / bs);
+                if (last == null) {
+                    last = new DirtyBlock(storedBlock(ino, cur, size / bs), ppb);
                 }
+                cutAt(last, tail);
             }
-            TreeMap<Long, byte[]> d = dirty.get(ino);
+            TreeMap<Long, DirtyBlock> d = dirty.get(ino);
             if (d != null) {
-                d.tailMap(keep, true).clear();
+                NavigableMap<Long, DirtyBlock> gone = d.tailMap(keep, true);
+                gone.values().forEach(this::release);
+                gone.clear();
             }
             TreeMap<Long, ChunkId> ov = overrides.get(ino);
             if (ov != null) {
@@ -293,7 +456,6 @@ final class WriteBack {
             if (last != null) {
                 dirty.computeIfAbsent(ino, k -> new TreeMap<>()).put(size / bs, last);
             }
-            recountDirty();
         }
         Inode n = ns.mutable(ino);
         n.size = size;
@@ -336,15 +498,113 @@ final class WriteBack {
 
     // ------------------------------------------------------------------ persistence (write lock held)
 
-    /** Stores each block (trimmed to the file size; all-zero blocks are holes, null). */
-    private ChunkId[] storeBlocks(List<Map.Entry<Long, byte[]>> blocks, long size) {
-        ChunkId[] ids = new ChunkId[blocks.size()];
-        for (int i = 0; i < ids.length; i++) {
-            Map.Entry<Long, byte[]> b = blocks.get(i);
-            int len = (int) Math.min(bs, size - b.getKey() * bs);
-            ids[i] = Store.isZero(b.getValue(), 0, len) ? null : store.put(b.getValue(), 0, len);
+    /**
+     * Stores one dirty block of len bytes: a sub-block delta if it has a stored whole chunk under
+     * it (or a delta over one) and at most half of its pages differ from that chunk; else a hole
+     * if all zeros, or a whole chunk. Runs on a storer thread while the persisting thread holds
+     * the write lock (reads only).
+     */
+    private Stored storeBlock(DirtyBlock b, int len) {
+        if (subBlocks && b.under != null) {
+            Stored d = storeDelta(b, len);
+            if (d != null) {
+                return d;
+            }
         }
-        return ids;
+        byte[] whole = materialize(b);
+        if (Store.isZero(whole, 0, len)) {
+            return new Stored(null, null);
+        }
+        return new Stored(store.put(whole, 0, len), null);
+    }
+
+    /**
+     * The block as a delta over the whole chunk under it, or null if more than half of its pages
+     * differ from that chunk. Built from the written pages and the prior delta's pages: the base
+     * chunk itself is not read (a random rewrite of a base file never decompresses the base).
+     */
+    private Stored storeDelta(DirtyBlock b, int len) {
+        SubBlock prior = deltaBases.containsKey(b.under) ? SubBlock.decode(store.get(b.under)) : null;
+        ChunkId wholeBase = prior == null ? b.under : prior.base();
+        int npages = (len + ps - 1) / ps;
+        byte[][] pages = new byte[npages][];
+        int changed = 0;
+        for (int p = 0; p < npages; p++) {
+            boolean inPrior = prior != null && p < prior.pages().length && prior.pages()[p] != null;
+            // past the prior delta's end the block reads zeros where the base may not
+            boolean pastPrior = prior != null && (p + 1) * ps > prior.blockLen();
+            if (b.slots[p] != CLEAN || inPrior || pastPrior) {
+                changed++;
+            }
+        }
+        if (changed * 2 > npages) {
+            return null;
+        }
+        for (int p = 0; p < npages; p++) {
+            int n = Math.min(ps, len - p * ps);
+            int slot = b.slots[p];
+            byte[] page;
+            if (slot >= 0) {
+                page = new byte[n];
+                arena.read(slot, 0, page, 0, n);
+            } else if (slot == ZERO) {
+                page = SubBlock.ZERO_PAGE;
+            } else if (prior != null && p < prior.pages().length && prior.pages()[p] != null) {
+                byte[] pp = prior.pages()[p];
+                page = pp.length == 0 ? SubBlock.ZERO_PAGE : Arrays.copyOf(pp, n); // zeros past the prior's end
+            } else if (prior != null && (p + 1) * ps > prior.blockLen()) {
+                if (p * ps < prior.blockLen()) {
+                    return null; // a clean page cut by the prior's end: needs the base's bytes
+                }
+                page = SubBlock.ZERO_PAGE;
+            } else {
+                continue; // the base's bytes
+            }
+            pages[p] = page.length > 0 && Store.isZero(page, 0, page.length) ? SubBlock.ZERO_PAGE : page;
+        }
+        return new Stored(store.put(new SubBlock(wholeBase, len, ps, pages).encode()), wholeBase);
+    }
+
+    /** Stores blocks on the storer threads (the caller waits); results in the order given. */
+    private Stored[] storeBlocks(List<DirtyBlock> blocks, List<Integer> lens) {
+        Stored[] out = new Stored[blocks.size()];
+        if (out.length == 0) {
+            return out;
+        }
+        if (out.length == 1) {
+            out[0] = storeBlock(blocks.get(0), lens.get(0));
+            return out;
+        }
+        List<Future<Stored>> futures = new ArrayList<>(out.length);
+        for (int i = 0; i < out.length; i++) {
+            DirtyBlock b = blocks.get(i);
+            int len = lens.get(i);
+            futures.add(STORERS.submit(() -> storeBlock(b, len)));
+        }
+        RuntimeException failed = null;
+        boolean interrupted = false;
+        for (int i = 0; i < out.length; i++) {
+            while (true) {
+                try {
+                    out[i] = futures.get(i).get(); // waits even if interrupted: tasks read the arena
+                    break;
+                } catch (ExecutionException e) {
+                    if (failed == null) {
+                        failed = e.getCause() instanceof RuntimeException r ? r : new StoreException("storing a block: " + e.getCause());
+                    }
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        if (failed != null) {
+            throw failed; // every task has ended: none reads the arena after we return
+        }
+        return out;
     }
 
     private boolean hasData(Long dataOf) {
@@ -361,6 +621,10 @@ final class WriteBack {
      * file that cannot be stored (ENOSPC) never blocks the others.
      */
     void persist(Long dataOf) {
+        persist(dataOf, Map.of());
+    }
+
+    private void persist(Long dataOf, Map<DirtyBlock, Prestored> prestored) {
         if (ns.dirtyInodes.isEmpty() && ns.dirtyNames.isEmpty() && !hasData(dataOf) && truncatedFrom.isEmpty()) {
             return;
         }
@@ -375,8 +639,11 @@ final class WriteBack {
                 deferred.add(ino);
             }
         }
-        Map<Long, TreeMap<Long, ChunkId>> newBlocks = new HashMap<>();
-        for (Map.Entry<Long, TreeMap<Long, byte[]>> f : dirty.entrySet()) {
+        List<Long> inos = new ArrayList<>();
+        List<Long> idxs = new ArrayList<>();
+        List<DirtyBlock> blocks = new ArrayList<>();
+        List<Integer> lens = new ArrayList<>();
+        for (Map.Entry<Long, TreeMap<Long, DirtyBlock>> f : dirty.entrySet()) {
             if (dataOf != null && !dataOf.equals(f.getKey())) {
                 continue;
             }
@@ -384,18 +651,30 @@ final class WriteBack {
             if (n == null) {
                 continue;
             }
-            TreeMap<Long, ChunkId> out = new TreeMap<>();
-            List<Map.Entry<Long, byte[]>> blocks = new ArrayList<>();
-            for (Map.Entry<Long, byte[]> b : f.getValue().entrySet()) {
-                if (Math.min(bs, n.size - b.getKey() * bs) > 0) {
-                    blocks.add(b);
+            for (Map.Entry<Long, DirtyBlock> b : f.getValue().entrySet()) {
+                long len = Math.min(bs, n.size - b.getKey() * bs);
+                if (len > 0) {
+                    inos.add(f.getKey());
+                    idxs.add(b.getKey());
+                    blocks.add(b.getValue());
+                    lens.add((int) len);
                 }
             }
-            ChunkId[] ids = storeBlocks(blocks, n.size);
-            for (int i = 0; i < ids.length; i++) {
-                out.put(blocks.get(i).getKey(), ids[i]);
+        }
+        Map<Long, TreeMap<Long, Stored>> newBlocks = new HashMap<>();
+        List<Integer> toStore = new ArrayList<>();
+        for (int i = 0; i < blocks.size(); i++) {
+            Prestored pre = prestored.get(blocks.get(i));
+            if (pre != null && pre.version() == blocks.get(i).version && pre.len() == lens.get(i)) {
+                newBlocks.computeIfAbsent(inos.get(i), k -> new TreeMap<>()).put(idxs.get(i), pre.stored());
+            } else {
+                toStore.add(i); // new, or changed since it was stored outside the lock
             }
-            newBlocks.put(f.getKey(), out);
+        }
+        Stored[] stored = storeBlocks(toStore.stream().map(blocks::get).toList(), toStore.stream().map(lens::get).toList());
+        for (int k = 0; k < stored.length; k++) {
+            int i = toStore.get(k);
+            newBlocks.computeIfAbsent(inos.get(i), x -> new TreeMap<>()).put(idxs.get(i), stored[k]);
         }
         store.commit(txn -> {
             deltaDb.setNextIno(txn, viewId, ns.nextIno);
@@ -434,28 +713,36 @@ final class WriteBack {
                 TreeMap<Long, ChunkId> ov = overrides.get(p.getKey());
                 for (long idx : p.getValue()) {
                     if (ov != null && ov.containsKey(idx)) {
-                        deltaDb.putBlock(txn, viewId, p.getKey(), idx, ov.get(idx));
+                        ChunkId id = ov.get(idx);
+                        deltaDb.putBlock(txn, viewId, p.getKey(), idx, id, id == null ? null : deltaBases.get(id));
                     }
                 }
             }
-            for (Map.Entry<Long, TreeMap<Long, ChunkId>> f : newBlocks.entrySet()) {
-                for (Map.Entry<Long, ChunkId> b : f.getValue().entrySet()) {
-                    deltaDb.putBlock(txn, viewId, f.getKey(), b.getKey(), b.getValue());
+            for (Map.Entry<Long, TreeMap<Long, Stored>> f : newBlocks.entrySet()) {
+                for (Map.Entry<Long, Stored> b : f.getValue().entrySet()) {
+                    deltaDb.putBlock(txn, viewId, f.getKey(), b.getKey(), b.getValue().id(), b.getValue().deltaBase());
                 }
             }
             return null;
         });
-        for (Map.Entry<Long, TreeMap<Long, ChunkId>> f : newBlocks.entrySet()) {
-            overrides.computeIfAbsent(f.getKey(), k -> new TreeMap<>()).putAll(f.getValue());
+        for (Map.Entry<Long, TreeMap<Long, Stored>> f : newBlocks.entrySet()) {
+            TreeMap<Long, ChunkId> ov = overrides.computeIfAbsent(f.getKey(), k -> new TreeMap<>());
+            for (Map.Entry<Long, Stored> b : f.getValue().entrySet()) {
+                ov.put(b.getKey(), b.getValue().id());
+                if (b.getValue().deltaBase() != null) {
+                    deltaBases.put(b.getValue().id(), b.getValue().deltaBase());
+                }
+            }
         }
         if (dataOf == null) {
-            dirty.clear();
+            for (long ino : new ArrayList<>(dirty.keySet())) {
+                dropDirty(ino);
+            }
             pending.clear();
         } else {
-            dirty.remove(dataOf);
+            dropDirty(dataOf);
             pending.remove(dataOf);
         }
-        recountDirty();
         for (long ino : ns.dirtyInodes) {
             Inode n = ns.changed.get(ino);
             if (n != null && !deferred.contains(ino)) {
@@ -472,6 +759,62 @@ final class WriteBack {
      * store's disk is full, that data is dropped and the error rethrown (ENOSPC), as close() on
      * NFS does: the writer hears of it, and the rest of the view goes on working.
      */
+    /**
+     * {@link #persistFile} for a caller that holds no lock (flush, fsync): the file's dirty blocks
+     * are hashed, compressed and appended while only the read lock is held (readers go on; writers
+     * wait), then everything is committed under the write lock. A block written meanwhile (between
+     * the two locks) is stored again there, so what is committed is always the latest data.
+     */
+    void persistFileOutsideLock(long ino, ReentrantReadWriteLock lock) {
+        List<DirtyBlock> blocks = new ArrayList<>();
+        List<Integer> lens = new ArrayList<>();
+        List<Long> versions = new ArrayList<>();
+        lock.writeLock().lock();
+        try {
+            TreeMap<Long, DirtyBlock> d = dirty.get(ino);
+            Inode n = ns.changed.get(ino);
+            if (d != null && n != null && d.size() > 1) {
+                for (Map.Entry<Long, DirtyBlock> b : d.entrySet()) {
+                    long len = Math.min(bs, n.size - b.getKey() * bs);
+                    if (len > 0) {
+                        blocks.add(b.getValue());
+                        lens.add((int) len);
+                        versions.add(b.getValue().version);
+                    }
+                }
+            }
+            if (blocks.isEmpty()) {
+                persistFile(ino);
+                return;
+            }
+            lock.readLock().lock(); // downgrade: no writer changes a block while it is stored
+        } finally {
+            lock.writeLock().unlock();
+        }
+        Map<DirtyBlock, Prestored> pre = new IdentityHashMap<>();
+        try {
+            Stored[] stored = storeBlocks(blocks, lens);
+            for (int i = 0; i < stored.length; i++) {
+                pre.put(blocks.get(i), new Prestored(versions.get(i), lens.get(i), stored[i]));
+            }
+        } catch (StoreException e) {
+            pre.clear(); // stored again under the write lock, which reports the failure
+        } finally {
+            lock.readLock().unlock();
+        }
+        lock.writeLock().lock();
+        try {
+            try {
+                persist(ino, pre);
+            } catch (StoreException.StoreFullException e) {
+                dropDirty(ino);
+                throw e;
+            }
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
     void persistFile(long ino) {
         try {
             persist(ino);

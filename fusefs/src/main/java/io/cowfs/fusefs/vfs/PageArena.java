@@ -1,0 +1,92 @@
+package io.cowfs.fusefs.vfs;
+
+import com.kenai.jffi.MemoryIO;
+import java.util.Arrays;
+
+/**
+ * Native memory for the pages of dirty blocks: written data waits here, off the Java heap (no
+ * garbage collector work for it, and the mount JVM's small heap does not bound it). Pages are
+ * fixed-size slots in slabs of native memory allocated on demand; when the last page is given
+ * back (every dirty block persisted), every slab is freed, so an idle mount holds none.
+ *
+ * <p>Not thread-safe by itself: guarded by the owning {@link ViewFs}'s lock (write lock to
+ * allocate, release or write a page; read lock to read one, as readers never race a writer).
+ */
+final class PageArena {
+    private static final MemoryIO IO = MemoryIO.getInstance();
+    private static final int SLAB_BYTES = 1 << 20;
+
+    private final int pageSize;
+    private final int pagesPerSlab;
+    private long[] slabs = new long[0]; // native addresses
+    private int[] free = new int[0]; // stack of free slots
+    private int freeCount;
+    private int used;
+
+    PageArena(int pageSize) {
+        this.pageSize = pageSize;
+        this.pagesPerSlab = Math.max(1, SLAB_BYTES / pageSize);
+    }
+
+    int pageSize() {
+        return pageSize;
+    }
+
+    /** Pages in use (their bytes are the arena's share of a mount's dirty data). */
+    int used() {
+        return used;
+    }
+
+    /** A free slot; its bytes are undefined until written. */
+    int allocate() {
+        if (freeCount == 0) {
+            grow();
+        }
+        used++;
+        return free[--freeCount];
+    }
+
+    private void grow() {
+        int s = slabs.length;
+        long addr = IO.allocateMemory((long) pagesPerSlab * pageSize, false);
+        if (addr == 0) {
+            throw new OutOfMemoryError("native memory for dirty pages");
+        }
+        slabs = Arrays.copyOf(slabs, s + 1);
+        slabs[s] = addr;
+        if (free.length < (s + 1) * pagesPerSlab) {
+            free = Arrays.copyOf(free, (s + 1) * pagesPerSlab);
+        }
+        for (int i = pagesPerSlab - 1; i >= 0; i--) {
+            free[freeCount++] = s * pagesPerSlab + i;
+        }
+    }
+
+    void release(int slot) {
+        free[freeCount++] = slot;
+        if (--used == 0) {
+            freeAll();
+        }
+    }
+
+    private void freeAll() {
+        for (long a : slabs) {
+            IO.freeMemory(a);
+        }
+        slabs = new long[0];
+        free = new int[0];
+        freeCount = 0;
+    }
+
+    private long address(int slot, int at) {
+        return slabs[slot / pagesPerSlab] + (long) (slot % pagesPerSlab) * pageSize + at;
+    }
+
+    void write(int slot, int at, byte[] src, int off, int len) {
+        IO.putByteArray(address(slot, at), src, off, len);
+    }
+
+    void read(int slot, int at, byte[] dst, int off, int len) {
+        IO.getByteArray(address(slot, at), dst, off, len);
+    }
+}

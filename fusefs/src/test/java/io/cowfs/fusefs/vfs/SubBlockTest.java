@@ -1,0 +1,180 @@
+package io.cowfs.fusefs.vfs;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.tree.Importer;
+import io.cowfs.blockstore.view.ViewDelta;
+import io.cowfs.blockstore.view.Views;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Sub-block deltas (docs/FORMAT.md, "P"): small rewrites of a base file with 64 KiB blocks store
+ * the changed pages only, read back exactly (also after a remount and as a frozen snapshot), and
+ * mixed with truncates, growth and unaligned writes match a plain byte array written the same way.
+ */
+class SubBlockTest {
+    static final int BS = 64 * 1024;
+    static final int SIZE = 32 * BS + 1000;
+
+    @TempDir
+    Path tmp;
+
+    Store store;
+    CatalogEntry view;
+    byte[] model;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        model = BaseFixture.random(7, SIZE);
+        Files.write(src.resolve("f"), model);
+        store = Store.init(tmp.resolve("store"), BS);
+        Catalog catalog = new Catalog(store);
+        try (Store.Lease lease = store.lease()) {
+            Importer.Result r = new Importer(store, false, new Importer.Progress() {
+                @Override
+                public void total(long bytes, long files) {
+                }
+
+                @Override
+                public void advance(long bytes) {
+                }
+            }, w -> {
+            }).run(src);
+            view = Views.create(store, catalog, "v", r.root(), "base");
+        }
+    }
+
+    @AfterEach
+    void tearDown() {
+        store.close();
+    }
+
+    ViewFs open() {
+        return ViewFs.view(store, view.root(), view.viewId(), false);
+    }
+
+    ViewDelta.State delta() {
+        return store.index().read(txn -> new ViewDelta(store.index()).load(txn, view.viewId()));
+    }
+
+    void write(ViewFs fs, long ino, long off, byte[] data) {
+        fs.write(ino, off, data, data.length);
+        if (off + data.length > model.length) {
+            model = Arrays.copyOf(model, (int) (off + data.length));
+        }
+        System.arraycopy(data, 0, model, (int) off, data.length);
+    }
+
+    void truncate(ViewFs fs, long ino, int size) {
+        fs.truncate(ino, size);
+        model = Arrays.copyOf(model, size);
+    }
+
+    void check(ViewFs fs, long ino) {
+        assertEquals(model.length, fs.getattr(ino).size());
+        byte[] got = new byte[model.length];
+        assertEquals(model.length, fs.read(ino, 0, got, got.length));
+        assertArrayEquals(model, got);
+    }
+
+    @Test
+    void randomPageRewritesStoreTheirPagesOnly() {
+        long before = store.appendedStoredBytes.get();
+        Random rnd = new Random(1);
+        long written = 0;
+        try (ViewFs fs = open()) {
+            long ino = fs.resolve("/f");
+            for (int i = 0; i < 40; i++) {
+                byte[] page = new byte[4096];
+                rnd.nextBytes(page);
+                write(fs, ino, (long) rnd.nextInt(SIZE / 4096) * 4096, page);
+                written += page.length;
+            }
+            check(fs, ino);
+            fs.fsync(ino);
+            check(fs, ino);
+        }
+        ViewDelta.State s = delta();
+        assertTrue(s.deltaBases.size() > 20, "blocks stored as deltas: " + s.deltaBases.size());
+        long grew = store.appendedStoredBytes.get() - before;
+        assertTrue(grew <= 2 * written, "stored " + grew + " for " + written + " written");
+        try (ViewFs fs = open()) {
+            check(fs, fs.resolve("/f"));
+        }
+        ChunkId frozen;
+        try (Store.Lease lease = store.lease()) {
+            frozen = Views.freeze(store, view);
+        }
+        try (ViewFs snap = ViewFs.snapshot(store, frozen)) {
+            check(snap, snap.resolve("/f"));
+        }
+    }
+
+    @Test
+    void aBlockCutByATruncateThenWrittenPastTheCutReadsZerosBetween() {
+        try (ViewFs fs = open()) {
+            long ino = fs.resolve("/f");
+            truncate(fs, ino, 5 * BS + 10_000); // block 5 keeps 10000 bytes: a delta of its cut page
+            fs.flush(ino);
+            write(fs, ino, 5 * BS + 15 * 4096, BaseFixture.random(3, 4096)); // the last page of block 5
+            fs.flush(ino);
+            check(fs, ino);
+        }
+        try (ViewFs fs = open()) {
+            check(fs, fs.resolve("/f"));
+        }
+    }
+
+    @Test
+    void rewritesOverDeltasTruncatesAndUnalignedWritesMatchAByteArray() {
+        Random rnd = new Random(2);
+        for (int round = 0; round < 6; round++) {
+            try (ViewFs fs = open()) {
+                long ino = fs.resolve("/f");
+                check(fs, ino);
+                for (int i = 0; i < 30; i++) {
+                    int kind = rnd.nextInt(10);
+                    if (kind == 0) {
+                        truncate(fs, ino, rnd.nextInt(SIZE + 3 * BS));
+                    } else {
+                        int len = kind < 6 ? 4096 : 1 + rnd.nextInt(kind < 8 ? 300 : 9000);
+                        long off = kind < 6 ? (long) rnd.nextInt(SIZE / 4096 + 4) * 4096 : rnd.nextInt(SIZE + BS);
+                        byte[] d = new byte[len];
+                        if (rnd.nextInt(8) > 0) {
+                            rnd.nextBytes(d); // else zeros: a page that becomes zero
+                        }
+                        write(fs, ino, off, d);
+                    }
+                    if (rnd.nextInt(10) == 0) {
+                        fs.flush(ino);
+                    }
+                }
+                check(fs, ino);
+                fs.flush(ino);
+                check(fs, ino);
+            }
+        }
+        assertTrue(delta().deltaBases.size() > 0, "some blocks are deltas");
+        ChunkId frozen;
+        try (Store.Lease lease = store.lease()) {
+            frozen = Views.freeze(store, view);
+        }
+        try (ViewFs snap = ViewFs.snapshot(store, frozen)) {
+            check(snap, snap.resolve("/f"));
+        }
+    }
+}

@@ -2,6 +2,7 @@ package io.cowfs.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -43,6 +44,8 @@ class VmImageIT {
             for (int f = 0; f < 3; f++) {
                 c.run("fork", "vm", "--name", "f" + f).ok();
                 byte[] want = image.clone();
+                long packsBefore = packBytes(c.store);
+                long written = 0;
                 Cowfs.Mounted m = c.mount("f" + f);
                 try {
                     Path img = m.dir.resolve("mem.img");
@@ -55,6 +58,7 @@ class VmImageIT {
                             r.nextBytes(b);
                             map.put(page * PAGE, b);
                             System.arraycopy(b, 0, want, page * PAGE, PAGE);
+                            written += PAGE;
                         }
                         map.force(); // msync(MS_SYNC)
                         unmap(map);
@@ -66,6 +70,9 @@ class VmImageIT {
                     m.close();
                 }
                 expected.add(want);
+                long grown = packBytes(c.store) - packsBefore;
+                // sub-block deltas: a fork stores about the pages it changed, not whole 64 KiB blocks
+                assertTrue(grown <= 2 * written, "fork f" + f + " grew the packs by " + grown + " bytes for " + written + " written");
             }
             // a private mapping: its writes stay in the process
             try (Cowfs.Mounted m = c.mount("f0")) {
@@ -102,6 +109,12 @@ class VmImageIT {
         java.lang.reflect.Field f = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");
         f.setAccessible(true);
         ((sun.misc.Unsafe) f.get(null)).invokeCleaner(map);
+    }
+
+    private static long packBytes(Path store) throws IOException {
+        try (var s = Files.list(store.resolve("packs"))) {
+            return s.mapToLong(p -> p.toFile().length()).sum();
+        }
     }
 
     private static byte[] readAll(Path p) throws IOException {

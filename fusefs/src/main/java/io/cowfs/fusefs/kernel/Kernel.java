@@ -71,6 +71,7 @@ public final class Kernel {
      */
     public static void serve(NodeFs vfs, Path mp, boolean allowOther, String fsName, Runnable onReady) {
         KernelFs fs = new KernelFs(vfs, TIMEOUT, TIMEOUT, TIMEOUT);
+        serving = fs;
         FuseDevice dev;
         try {
             dev = FuseDevice.mount(mp, fsName, vfs.readOnly(), allowOther);
@@ -161,7 +162,23 @@ public final class Kernel {
         } finally {
             c.close(fd);
         }
+        // syncfs starts the writeback of every dirty page (WRITE requests queued to this mount),
+        // but a kernel need not wait for a FUSE server's answers (newer ones do not, so that a
+        // stuck server cannot hang sync). A round trip queued behind those WRITEs (OPENDIR and
+        // RELEASEDIR of the root: the workers take requests in order), then waiting until no
+        // WRITE is being applied, makes every write that returned before the call reach the vfs.
+        int again = c.open(mp.toString(), LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
+        if (again >= 0) {
+            c.close(again);
+        }
+        KernelFs fs = serving;
+        if (fs != null && !fs.awaitWrites(10_000)) {
+            System.err.println(java.time.Instant.now() + " cowfs: WRITE requests still being applied after 10 s at " + mp);
+        }
     }
+
+    /** The adapter serving this process's mount (one per process), for {@link #syncMount}. */
+    private static volatile KernelFs serving;
 
     /** The mount could not be made (nothing is mounted, nothing was served): another adapter may try. */
     public static final class MountFailed extends IllegalStateException {

@@ -21,6 +21,27 @@ import java.util.concurrent.atomic.AtomicLong;
  * locking. Per-worker scratch ({@code Worker}) is never shared.
  */
 final class KernelFs {
+    /** WRITE requests being applied now (taken from the device, not yet answered): see {@link #awaitWrites}. */
+    private final java.util.concurrent.atomic.AtomicInteger writing = new java.util.concurrent.atomic.AtomicInteger();
+
+    /** Waits (at most timeoutMs) until no WRITE request is being applied; true if none is. */
+    boolean awaitWrites(long timeoutMs) {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        while (writing.get() > 0) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.onSpinWait();
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** What {@link #handle} returns for requests that get no reply (FORGET, BATCH_FORGET, INTERRUPT). */
     static final int NO_REPLY = Integer.MIN_VALUE;
     /** COWFS_FUSE_DEBUG=1 in the mount's environment logs every request that fails (to STORE/run/NAME.log). */
@@ -245,8 +266,13 @@ final class KernelFs {
                 }
                 byte[] data = w.data(size);
                 rq.buf.get(Proto.IN_HEADER + 40, data, 0, size);
-                int n = vfs.write(ino, off, data, size);
-                out.u32(n).u32(0);
+                writing.incrementAndGet();
+                try {
+                    int n = vfs.write(ino, off, data, size);
+                    out.u32(n).u32(0);
+                } finally {
+                    writing.decrementAndGet();
+                }
                 return 0;
             }
             case Proto.STATFS -> {

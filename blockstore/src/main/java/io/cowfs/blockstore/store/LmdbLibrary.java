@@ -23,18 +23,14 @@ import java.util.Locale;
  * directory), and loaded from there by every later process; a file already there is used only
  * if its bytes hash to its name. The bundled build (LMDB 0.9.31) is kept rather than the
  * system's (Debian 12 ships 0.9.24) so that every process on a store runs the same liblmdb,
- * the one lmdbjava is tested with. {@code -Dcowfs.lmdb.lib=system} loads the system's
- * {@code liblmdb.so.0} instead where present, and an explicit {@code -Dlmdbjava.native.lib=PATH}
- * always wins. Where no cache directory can be written, lmdbjava's own extraction is left to run.
+ * the one lmdbjava is tested with; lmdbjava's own {@code -Dlmdbjava.native.lib=PATH} (for
+ * example the system's {@code /usr/lib/x86_64-linux-gnu/liblmdb.so.0}) always wins. Where no
+ * cache directory can be written, lmdbjava's own extraction is left to run.
  * See docs/CONTAINERS.md, "Nothing left behind".
  */
 public final class LmdbLibrary {
     /** lmdbjava's property (TargetName.LMDB_NATIVE_LIB_PROP): a path loads that file as liblmdb. */
     public static final String NATIVE_LIB_PROP = "lmdbjava.native.lib";
-    /** cowfs's choice: "bundled" (default) or "system". */
-    public static final String CHOICE_PROP = "cowfs.lmdb.lib";
-
-    private static final String[] SYSTEM_DIRS = {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"};
 
     private static volatile boolean selected;
 
@@ -50,24 +46,10 @@ public final class LmdbLibrary {
         if (System.getProperty(NATIVE_LIB_PROP) != null) {
             return;
         }
-        Path lib = "system".equals(System.getProperty(CHOICE_PROP)) ? systemLibrary() : null;
-        if (lib == null) {
-            lib = cachedBundled(cacheDir());
-        }
+        Path lib = cachedBundled(cacheDir());
         if (lib != null) {
             System.setProperty(NATIVE_LIB_PROP, lib.toString());
         }
-    }
-
-    /** The system's liblmdb.so.0, or null. */
-    static Path systemLibrary() {
-        for (String d : SYSTEM_DIRS) {
-            Path p = Path.of(d, "liblmdb.so.0");
-            if (Files.isReadable(p)) {
-                return p;
-            }
-        }
-        return null;
     }
 
     /** $XDG_CACHE_HOME/cowfs/lib, else ~/.cache/cowfs/lib; null without a home. */

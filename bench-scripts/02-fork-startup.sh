@@ -14,22 +14,34 @@ mkdir -p "$w/src"; for i in $(seq 1 100); do echo "file $i" > "$w/src/f$i"; done
 
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 mn() { printf '%s\n' "$@" | sort -g | head -1; }
-wall() { local t0=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}'; }
+# run CMD...: prints "wall cpu" seconds (cpu = user + sys)
+run() { /usr/bin/time -o "$w/time" -f "%e %U %S" "$@" >/dev/null 2>&1; awk '{printf "%s %.2f\n", $1, $2+$3}' "$w/time"; }
 
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $REPS runs each, median (min) in seconds"
-printf '| %-52s | %-16s | %-16s |\n' "command" "median s" "min s"
-printf '|%s|%s|%s|\n' "------------------------------------------------------" "------------------" "------------------"
-ts=(); for ((i=0;i<REPS;i++)); do rm -rf "$w/copy"; ts+=("$(wall cp -al "$w/src" "$w/copy")"); done
-printf '| %-52s | %-16s | %-16s |\n' "cp -al (100 files)" "$(med "${ts[@]}")" "$(mn "${ts[@]}")"
-for l in "${launchers[@]}"; do
-  s="$w/store-$RANDOM"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $REPS runs each, launchers interleaved run by run; seconds"
+ts=(); for ((i=0;i<REPS;i++)); do rm -rf "$w/copy"; t0=$EPOCHREALTIME; cp -al "$w/src" "$w/copy"; ts+=("$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.3f", b-a}')"); done
+declare -A W C
+n=${#launchers[@]}
+for ((k=0;k<n;k++)); do
+  s="$w/store-$k"; l=${launchers[k]}
   "$l" init --store "$s" >/dev/null 2>&1 && "$l" import "$w/src" --name t --store "$s" >/dev/null 2>&1 \
-    || { echo "$l: init/import failed" >&2; continue; }
-  "$l" list --store "$s" >/dev/null 2>&1   # first call makes the launcher's archive
-  fs=(); ls_=()
-  for ((i=0;i<REPS;i++)); do fs+=("$(wall "$l" fork t --name "v$i" --store "$s")"); done
-  for ((i=0;i<REPS;i++)); do ls_+=("$(wall "$l" list --store "$s")"); done
-  printf '| %-52s | %-16s | %-16s |\n' "$l fork" "$(med "${fs[@]}")" "$(mn "${fs[@]}")"
-  printf '| %-52s | %-16s | %-16s |\n' "$l list" "$(med "${ls_[@]}")" "$(mn "${ls_[@]}")"
+    || { echo "$l: init/import failed" >&2; exit 1; }
+  "$l" list --store "$s" >/dev/null 2>&1   # the first call makes the launcher's archive
+done
+for ((i=0;i<REPS;i++)); do
+  for ((k=0;k<n;k++)); do
+    read -r wt ct < <(run "${launchers[k]}" fork t --name "v$i" --store "$w/store-$k"); W[$k,fork]+="$wt "; C[$k,fork]+="$ct "
+  done
+  for ((k=0;k<n;k++)); do
+    read -r wt ct < <(run "${launchers[k]}" list --store "$w/store-$k"); W[$k,list]+="$wt "; C[$k,list]+="$ct "
+  done
+done
+printf '| %-48s | %-12s | %-12s | %-12s | %-12s |\n' "command" "wall median" "wall min" "cpu median" "cpu min"
+printf '|%s|%s|%s|%s|%s|\n' "--------------------------------------------------" "--------------" "--------------" "--------------" "--------------"
+printf '| %-48s | %-12s | %-12s | %-12s | %-12s |\n' "cp -al (100 files)" "$(med "${ts[@]}")" "$(mn "${ts[@]}")" "-" "-"
+for ((k=0;k<n;k++)); do
+  for c in fork list; do
+    # shellcheck disable=SC2086
+    printf '| %-48s | %-12s | %-12s | %-12s | %-12s |\n' "${launchers[k]} $c" "$(med ${W[$k,$c]})" "$(mn ${W[$k,$c]})" "$(med ${C[$k,$c]})" "$(mn ${C[$k,$c]})"
+  done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -97,3 +97,7 @@ for tool in cowfs_self cowfs_wall cowfs_fm cpal cpa reflink ovl fovl; do
 done
 note "Median of $REPS runs (cp/reflink: 3 runs, fork+mount: $FM_REPS), page cache warm. 'cowfs fork (time it prints)' is the fork" \
      "itself as the CLI reports it; the wall time adds JVM start-up and store open. Copies are deleted between runs (not timed)."
+
+# Start-up of `cowfs fork` / `cowfs list` through the launcher against cp -al of 100 files (issue 14).
+md "" "### Start-up through the launcher (100-file tree)" ""
+md "$(bash "$BS_DIR/02-fork-startup.sh" "$REPO/cowfs")"

@@ -16,10 +16,10 @@ import picocli.CommandLine.Parameters;
         description = {"Paths that differ between two snapshots or views:",
                 "A added, D removed, M content (or type) modified, m metadata only (mode, owner, mtime, xattrs)."})
 final class DiffCommand extends Base {
-    @Parameters(index = "0", paramLabel = "A")
+    @Parameters(index = "0", paramLabel = "A", completionCandidates = StoreNames.class)
     String from;
 
-    @Parameters(index = "1", paramLabel = "B")
+    @Parameters(index = "1", paramLabel = "B", completionCandidates = StoreNames.class)
     String to;
 
     @Option(names = "--json", description = "print JSON")

@@ -12,7 +12,7 @@ import picocli.CommandLine.Parameters;
         description = {"Exact space per snapshot and view: logical size, stored bytes it shares with other names,",
                 "and stored bytes only it holds (what 'rm NAME' + 'gc' would free)."})
 final class DuCommand extends Base {
-    @Parameters(arity = "0..*", paramLabel = "NAME", description = "names to show (default: all)")
+    @Parameters(arity = "0..*", paramLabel = "NAME", completionCandidates = StoreNames.class, description = "names to show (default: all)")
     List<String> names;
 
     @Option(names = "--json", description = "print JSON")

@@ -15,7 +15,7 @@ import picocli.CommandLine.Parameters;
         description = {"Write a snapshot or view back to a host directory: contents, holes, symlinks, hardlinks,",
                 "modes, owners (as root), times and xattrs."})
 final class ExportCommand extends Base {
-    @Parameters(index = "0", paramLabel = "NAME")
+    @Parameters(index = "0", paramLabel = "NAME", completionCandidates = StoreNames.class)
     String name;
 
     @Parameters(index = "1", paramLabel = "DIR", description = "a new or empty directory")

@@ -15,7 +15,7 @@ import picocli.CommandLine.Parameters;
         description = {"Create a writable view of a snapshot (O(1), whatever the tree size) or of a view",
                 "(which is first frozen: the cost is what changed in it)."})
 final class ForkCommand extends Base {
-    @Parameters(index = "0", paramLabel = "SOURCE", description = "snapshot or view to fork")
+    @Parameters(index = "0", paramLabel = "SOURCE", completionCandidates = StoreNames.class, description = "snapshot or view to fork")
     String source;
 
     @Option(names = "--name", required = true, description = "name of the new view")

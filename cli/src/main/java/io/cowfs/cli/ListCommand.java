@@ -26,6 +26,9 @@ final class ListCommand extends Base {
     @Option(names = "--json", description = "print JSON")
     boolean json;
 
+    @Option(names = "--names", description = "print the names only, one a line (what shell completion offers)")
+    boolean namesOnly;
+
     /**
      * One name as list and show print it; the JSON fields are the components, in this order.
      * mountPid is a view's only (null while unmounted); the changed* counts are show's, for views.
@@ -45,6 +48,12 @@ final class ListCommand extends Base {
     @Override
     public Integer call() throws Exception {
         try (Store store = openToRead()) {
+            if (namesOnly) {
+                for (CatalogEntry e : new Catalog(store).list()) {
+                    out().println(e.name());
+                }
+                return 0;
+            }
             List<NameInfo> rows = new ArrayList<>();
             Map<Long, MountRecord> mounts = MountRegistry.of(store).live();
             for (CatalogEntry e : new Catalog(store).list()) {

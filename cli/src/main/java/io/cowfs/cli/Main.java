@@ -7,10 +7,6 @@ import picocli.CommandLine.Command;
 /** The cowfs command line: one class per subcommand, exit code = return value. */
 @Command(name = "cowfs", mixinStandardHelpOptions = true, version = "cowfs 0.1.0",
         description = "Copy-on-write views of directory trees, backed by a deduplicating, compressed chunk store.",
-        subcommands = {InitCommand.class, ImportCommand.class, ForkCommand.class, MountCommand.class,
-                UmountCommand.class, SnapshotCommand.class, ListCommand.class, ShowCommand.class,
-                ExportCommand.class, VerifyCommand.class, StatsCommand.class, RmCommand.class, GcCommand.class, DiffCommand.class, DuCommand.class, FsckCommand.class,
-                CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:success", "1:the operation failed (the message says why)", "2:bad arguments",
                 "3:not found (name, store, directory)", "4:busy (mounted, locked)", "5:integrity problem found (verify)"})
@@ -21,6 +17,25 @@ public final class Main implements Runnable {
     public static final int EXIT_BUSY = 4;
     public static final int EXIT_DAMAGED = 5;
 
+    /**
+     * The subcommands, in the order help lists them. They are not in the annotation: picocli
+     * reflects over every class it is given, and a command line that names one subcommand builds
+     * only that one ({@link #commandLineFor}), which saves a good part of each command's start-up.
+     */
+    static final java.util.Map<String, Class<?>> SUBCOMMANDS = subcommands();
+
+    private static java.util.Map<String, Class<?>> subcommands() {
+        java.util.Map<String, Class<?>> m = new java.util.LinkedHashMap<>();
+        for (Class<?> c : java.util.List.of(InitCommand.class, ImportCommand.class, ForkCommand.class, MountCommand.class,
+                UmountCommand.class, SnapshotCommand.class, ListCommand.class, ShowCommand.class,
+                ExportCommand.class, VerifyCommand.class, StatsCommand.class, RmCommand.class, GcCommand.class,
+                DiffCommand.class, DuCommand.class, FsckCommand.class, SharedDirCommand.class, CompletionCommand.class,
+                InstallHelpersCommand.class, CommandLine.HelpCommand.class)) {
+            m.put(c.getAnnotation(Command.class).name(), c);
+        }
+        return java.util.Collections.unmodifiableMap(m);
+    }
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -29,8 +44,26 @@ public final class Main implements Runnable {
         spec.commandLine().usage(spec.commandLine().getErr());
     }
 
+    /** The whole command line, every subcommand registered. */
     public static CommandLine commandLine() {
+        return commandLine(SUBCOMMANDS.values());
+    }
+
+    /**
+     * The command line for these arguments: when the first one names a subcommand (and is not
+     * help), only that subcommand is built; anything else gets the whole command line, so
+     * usage, suggestions and errors read the same as ever.
+     */
+    static CommandLine commandLineFor(String[] args) {
+        Class<?> only = args.length > 0 && !"help".equals(args[0]) ? SUBCOMMANDS.get(args[0]) : null;
+        return only == null ? commandLine() : commandLine(java.util.List.of(only));
+    }
+
+    private static CommandLine commandLine(java.util.Collection<Class<?>> subcommands) {
         CommandLine cl = new CommandLine(new Main());
+        for (Class<?> c : subcommands) {
+            cl.addSubcommand(c);
+        }
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("cowfs: " + message(ex));
             if (io.cowfs.blockstore.Config.fromSystemProperties().debug()) {
@@ -70,8 +103,19 @@ public final class Main implements Runnable {
         return EXIT_FAILED;
     }
 
+    /**
+     * Commands that make a handful of LMDB calls: for them jnr-ffi binds liblmdb through its
+     * reflective invoker instead of generating native stubs with ASM (measured: a third of the
+     * store's opening time on this machine kind; each call then costs a few microseconds more,
+     * which only commands making many calls, such as import, verify or a mount, would notice).
+     */
+    static final java.util.Set<String> FEW_LMDB_CALLS = java.util.Set.of("init", "fork", "list", "umount", "rm");
+
     public static void main(String[] args) {
-        int rc = commandLine().execute(args);
+        if (args.length > 0 && FEW_LMDB_CALLS.contains(args[0]) && System.getProperty("jnr.ffi.asm.enabled") == null) {
+            System.setProperty("jnr.ffi.asm.enabled", "false");
+        }
+        int rc = commandLineFor(args).execute(args);
         System.exit(rc);
     }
 }

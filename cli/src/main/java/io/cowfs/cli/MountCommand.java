@@ -29,7 +29,7 @@ final class MountCommand extends Base {
             "-Dcowfs.cacheBytes=" + (16L << 20), "-Dfile.encoding=UTF-8", "-Dsun.jnu.encoding=UTF-8",
             "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED");
 
-    @Parameters(index = "0", paramLabel = "NAME", description = "snapshot or view")
+    @Parameters(index = "0", paramLabel = "NAME", completionCandidates = StoreNames.class, description = "snapshot or view")
     String name;
 
     @Parameters(index = "1", paramLabel = "MOUNTPOINT", description = "an existing empty directory")
@@ -144,7 +144,7 @@ final class MountCommand extends Base {
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (System.nanoTime() < deadline) {
             if (!p.isAlive()) {
-                throw new StoreException(lastLine(log, logStart, "the mount process exited with " + p.exitValue()));
+                throw new StoreException(lastLine(log, logStart, "the mount process exited with " + p.exitValue()) + containerHint());
             }
             if (Fuse.isMounted(mp)) {
                 // the daemon prints its line once the mount answers
@@ -159,6 +159,17 @@ final class MountCommand extends Base {
         }
         p.destroy();
         throw new StoreException("the mount did not come up within 60 s (see " + log + ")");
+    }
+
+    /** What FUSE needs in a container, said when a mount fails in one (docs/CONTAINERS.md). */
+    static String containerHint() {
+        boolean container = Files.exists(Path.of("/run/.containerenv")) || Files.exists(Path.of("/.dockerenv"));
+        if (!container) {
+            return "";
+        }
+        return Files.exists(Path.of("/dev/fuse"))
+                ? " (in a container FUSE needs --device /dev/fuse and --cap-add SYS_ADMIN)"
+                : " (no /dev/fuse: run the container with --device /dev/fuse --cap-add SYS_ADMIN)";
     }
 
     /** The log's text from byte offset from on (the offset is in bytes, as Files.size gives it). */

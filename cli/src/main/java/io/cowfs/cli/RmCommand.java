@@ -21,7 +21,7 @@ import picocli.CommandLine.Parameters;
                 "Views and snapshots made from a removed snapshot keep everything they need.",
                 "A mounted view or snapshot is refused unless --force, which unmounts it first."})
 final class RmCommand extends Base {
-    @Parameters(arity = "1..*", paramLabel = "NAME")
+    @Parameters(arity = "1..*", paramLabel = "NAME", completionCandidates = StoreNames.class)
     List<String> names;
 
     @Option(names = {"-f", "--force"}, description = "unmount mounted views and snapshots first")

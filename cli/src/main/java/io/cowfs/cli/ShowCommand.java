@@ -12,7 +12,7 @@ import picocli.CommandLine.Parameters;
 
 @Command(name = "show", mixinStandardHelpOptions = true, description = "Show one snapshot or view.")
 final class ShowCommand extends Base {
-    @Parameters(index = "0", paramLabel = "NAME")
+    @Parameters(index = "0", paramLabel = "NAME", completionCandidates = StoreNames.class)
     String name;
 
     @Option(names = "--json", description = "print JSON")

@@ -15,7 +15,7 @@ import picocli.CommandLine.Parameters;
         description = {"Freeze a view (mounted or not) into a new immutable snapshot.",
                 "It holds every write that returned before the command began; the view stays writable."})
 final class SnapshotCommand extends Base {
-    @Parameters(index = "0", paramLabel = "VIEW")
+    @Parameters(index = "0", paramLabel = "VIEW", completionCandidates = StoreNames.class)
     String view;
 
     @Option(names = "--name", required = true, description = "name of the new snapshot")

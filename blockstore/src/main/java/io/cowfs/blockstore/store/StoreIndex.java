@@ -28,6 +28,10 @@ import org.lmdbjava.Txn;
  * salvaged into a private copy ({@link Salvage}) that this process reads instead.
  */
 public final class StoreIndex implements AutoCloseable {
+    static {
+        LmdbLibrary.select(); // before lmdbjava's Library loads liblmdb (nothing left in /tmp)
+    }
+
     private final Env<byte[]> env;
     private final Path dir;
     // resizeLock: read-held by every transaction, write-held by a map resize (LMDB requires no

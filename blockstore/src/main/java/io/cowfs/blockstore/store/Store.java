@@ -1,7 +1,5 @@
 package io.cowfs.blockstore.store;
 
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
 import io.cowfs.blockstore.Config;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -10,7 +8,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import org.lmdbjava.Txn;
@@ -48,7 +45,7 @@ public final class Store implements AutoCloseable {
     private final StoreIndex index;
     private final Packs packs;
     /** Decoded chunks as byte arrays: tree objects, and blocks that writes and tools ask for whole. */
-    private final Cache<ChunkId, byte[]> cache;
+    private final Lru<ChunkId, byte[]> cache;
     /** Decoded file blocks in direct memory, for reads ({@link #read}); see BlockCache. */
     private final BlockCache blocks;
     private final UseLock useLock;
@@ -73,10 +70,7 @@ public final class Store implements AutoCloseable {
         this.packs = new Packs(dir.resolve("packs"), config.packRollover());
         this.reserve = new SpaceReserve(dir);
         this.recovered = index.damage() != null ? new IndexRepair(dir, index, packs).recoverLocations() : 0;
-        this.cache = Caffeine.newBuilder()
-                .maximumWeight(config.cacheBytes())
-                .weigher((ChunkId k, byte[] v) -> v.length + 64)
-                .build();
+        this.cache = new Lru<>(config.cacheBytes(), v -> v.length + 64);
         this.blocks = new BlockCache(blockSize, config.blockCacheBytes());
     }
 
@@ -249,11 +243,7 @@ public final class Store implements AutoCloseable {
         if (b != null) {
             return b;
         }
-        try {
-            return cache.get(id, this::readVerified); // one load per id, concurrent callers wait for it
-        } catch (CompletionException e) {
-            throw e.getCause() instanceof RuntimeException r ? r : e;
-        }
+        return cache.get(id, this::readVerified);
     }
 
     /** True if the chunk is in (or being loaded into) one of the decoded-block caches. */

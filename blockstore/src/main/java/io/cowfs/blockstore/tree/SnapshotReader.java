@@ -1,8 +1,7 @@
 package io.cowfs.blockstore.tree;
 
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
 import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Lru;
 import io.cowfs.blockstore.store.Store;
 import java.util.Collections;
 import java.util.NavigableMap;
@@ -16,9 +15,9 @@ public final class SnapshotReader {
     private final Store store;
     private final ChunkId rootId;
     private final SnapshotRoot root;
-    private final Cache<ChunkId, Inode[]> inodePages = Caffeine.newBuilder().maximumSize(4096).build();
-    private final Cache<ChunkId, NavigableMap<String, DirObject.Entry>> dirs = Caffeine.newBuilder().maximumSize(8192).build();
-    private final Cache<ChunkId, ChunkId[]> blockPages = Caffeine.newBuilder().maximumSize(1024).build();
+    private final Lru<ChunkId, Inode[]> inodePages = Lru.ofSize(4096);
+    private final Lru<ChunkId, NavigableMap<String, DirObject.Entry>> dirs = Lru.ofSize(8192);
+    private final Lru<ChunkId, ChunkId[]> blockPages = Lru.ofSize(1024);
 
     public SnapshotReader(Store store, ChunkId rootId) {
         this.store = store;

@@ -71,10 +71,10 @@ public final class ControlServer implements AutoCloseable {
     private void serve(Store store, Target mount) {
         while (server.isOpen()) {
             try (SocketChannel c = server.accept()) {
+                String cmd = readLine(c); // read first: closing with the request unread would reset the connection
                 if (!admit(c)) {
                     continue;
                 }
-                String cmd = readLine(c);
                 String reply;
                 try {
                     if (cmd.equals(PERSIST)) {

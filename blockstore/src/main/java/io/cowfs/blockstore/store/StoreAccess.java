@@ -97,15 +97,18 @@ public record StoreAccess(String group) {
 
     /**
      * Opens file like {@link FileChannel#open}; if the options create it, it gets the store's
-     * file mode.
+     * file mode. An existing file keeps its mode (fsck reports one that is too open).
      */
     public FileChannel open(Path file, OpenOption... options) throws IOException {
         Set<OpenOption> opts = Set.of(options);
         if (!opts.contains(StandardOpenOption.CREATE) && !opts.contains(StandardOpenOption.CREATE_NEW)) {
             return FileChannel.open(file, options);
         }
+        boolean existed = !opts.contains(StandardOpenOption.CREATE_NEW) && Files.exists(file, LinkOption.NOFOLLOW_LINKS);
         FileChannel ch = FileChannel.open(file, opts, attr(fileMode()));
-        fix(file);
+        if (!existed) {
+            fix(file);
+        }
         return ch;
     }
 

@@ -92,8 +92,9 @@ public final class StoreIndex implements AutoCloseable {
         String found = mustExist && !Files.exists(dataFile().toPath()) ? "the file is missing" : check.metas();
         if (found == null) {
             try {
+                boolean[] existed = {Files.exists(dir.resolve("data.mdb")), Files.exists(dir.resolve("lock.mdb"))};
                 opened = create().open(dir.toFile(), access.fileMode(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
-                fixModes(dir);
+                fixModes(dir, existed);
                 found = check.trees(opened);
             } catch (LmdbException e) {
                 found = "LMDB refuses it: " + e.getMessage();
@@ -132,12 +133,15 @@ public final class StoreIndex implements AutoCloseable {
 
     /**
      * LMDB creates data.mdb and lock.mdb with the mode given to open less the umask: a shared
-     * store's group bits are set again here (a private store's mode can only have narrowed).
+     * store's group bits are set again here on the files this open made (a private store's mode
+     * can only have narrowed; an existing file keeps its mode, fsck reports one that is too open).
      */
-    private void fixModes(Path in) {
+    private void fixModes(Path in, boolean... existed) {
         try {
-            for (String f : new String[] {"data.mdb", "lock.mdb"}) {
-                if (Files.exists(in.resolve(f))) {
+            String[] files = {"data.mdb", "lock.mdb"};
+            for (int i = 0; i < files.length; i++) {
+                String f = files[i];
+                if (Files.exists(in.resolve(f)) && !(i < existed.length && existed[i])) {
                     access.fix(in.resolve(f));
                 }
             }

@@ -142,6 +142,8 @@ class SecurityIT {
                 Files.setAttribute(a.home(), "unix:mode", 0711);
                 Cowfs.Result denied = acc.as(other, "ls " + mp);
                 assertTrue(denied.rc() != 0 && denied.out().contains("Permission denied"), denied.out());
+                Cowfs.Result rootDenied = Accounts.root("ls", mp.toString()); // the kernel's FUSE check spares no one
+                assertTrue(rootDenied.rc() != 0 && rootDenied.out().contains("Permission denied"), rootDenied.out());
                 Files.setAttribute(a.home(), "unix:mode", 0700);
 
                 Cowfs.Result r = acc.as(a, sh("$COWFS snapshot v --name v2; $COWFS umount mp; $COWFS rm v2; $COWFS gc; "
@@ -248,6 +250,10 @@ class SecurityIT {
                 }
                 assertEquals("600", Integer.toOctalString((Integer) Files.getAttribute(sock, "unix:mode") & 0777));
                 // run/ keeps everyone else out; open the way (as a careless chmod would) to reach the peer check
+                Cowfs.Result list = acc.as(o, "$COWFS list --store=" + c.store);
+                assertEquals(1, list.rc(), list.out());
+                assertEquals("cowfs: permission denied: the store " + c.store + " belongs to root and is not shared with you"
+                        + " (see docs/SECURITY.md; a store for several users: cowfs init --shared-group GROUP)\n", list.out());
                 Cowfs.Result blocked = acc.as(o, java + " " + probe + " " + sock);
                 assertTrue(blocked.rc() != 0 && blocked.out().contains("Permission denied"), blocked.out());
                 Accounts.root("chmod", "o+x", c.store.toString(), c.store.resolve("run").toString()).ok();

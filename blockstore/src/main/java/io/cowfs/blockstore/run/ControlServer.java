@@ -46,6 +46,8 @@ public final class ControlServer implements AutoCloseable {
     private final ServerSocketChannel server;
     private final Path path;
     private final Peers peers;
+    /** The temp directory's stand-in for run/ (removed on close if empty), or null. */
+    private final Path tempDir;
     /** Uids refused so far (each is logged once); only the serving thread touches it. */
     private final Set<Integer> refused = new HashSet<>();
 
@@ -58,6 +60,7 @@ public final class ControlServer implements AutoCloseable {
             access.createDirectories(parent); // the temp directory's stand-in for a long run/ path
         }
         checkPrivate(parent, store.dir(), access);
+        tempDir = parent.equals(store.dir().toAbsolutePath().resolve("run")) ? null : parent;
         Files.deleteIfExists(path);
         server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         server.bind(UnixDomainSocketAddress.of(path));
@@ -148,6 +151,9 @@ public final class ControlServer implements AutoCloseable {
         try {
             server.close();
             Files.deleteIfExists(path);
+            if (tempDir != null) {
+                Files.deleteIfExists(tempDir); // fails while another mount's socket is in it: then it stays
+            }
         } catch (IOException ignored) {
             // the socket file is recreated by the next mount
         }

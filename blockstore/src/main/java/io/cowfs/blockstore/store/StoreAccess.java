@@ -4,14 +4,19 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.OpenOption;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.GroupPrincipal;
 import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipalNotFoundException;
@@ -19,7 +24,6 @@ import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
-import java.util.stream.Stream;
 
 /**
  * Who may use a store, and the modes every file and directory in it gets (docs/SECURITY.md): a
@@ -156,6 +160,7 @@ public record StoreAccess(String group) {
 
     /** Makes the store's own directory at init: its mode, and a shared store's group. */
     void initDirectory(Path dir) throws IOException {
+        GroupPrincipal g = shared() ? groupPrincipal(dir.getFileSystem().getPath("/")) : null; // an unknown group makes nothing
         Path parent = dir.toAbsolutePath().getParent();
         if (parent != null) {
             Files.createDirectories(parent); // outside the store: the user's own (e.g. ~/.local/share)
@@ -165,7 +170,7 @@ public record StoreAccess(String group) {
         }
         if (shared()) {
             try {
-                Files.getFileAttributeView(dir, PosixFileAttributeView.class).setGroup(groupPrincipal(dir));
+                Files.getFileAttributeView(dir, PosixFileAttributeView.class).setGroup(g);
             } catch (FileSystemException e) {
                 throw new StoreException.InvalidRequestException("cannot give " + dir + " to group '" + group
                         + "' (" + e.getMessage() + "); a user can only use a group they are a member of");
@@ -189,25 +194,42 @@ public record StoreAccess(String group) {
     public List<Finding> check(Path storeDir, boolean repair) throws IOException {
         List<Finding> found = new ArrayList<>();
         GroupPrincipal g = shared() ? groupPrincipal(storeDir) : null;
-        try (Stream<Path> all = Files.walk(storeDir)) {
-            for (Path p : (Iterable<Path>) all::iterator) {
-                if (Files.isSymbolicLink(p)) {
-                    continue;
+        // walkFileTree, not Files.walk: a temporary file of another process may vanish mid-walk
+        Files.walkFileTree(storeDir, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) throws IOException {
+                visit(dir, true);
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+                if (!attrs.isSymbolicLink()) {
+                    visit(file, false);
                 }
-                boolean dir = Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS);
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+                if (e instanceof NoSuchFileException) {
+                    return FileVisitResult.CONTINUE;
+                }
+                throw e;
+            }
+
+            private void visit(Path p, boolean dir) throws IOException {
                 int expected = dir ? dirMode() : fileMode();
                 int mode;
                 GroupPrincipal has;
                 try {
                     mode = (Integer) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 07777;
-                    has = shared() ? Files.readAttributes(p, java.nio.file.attribute.PosixFileAttributes.class,
-                            LinkOption.NOFOLLOW_LINKS).group() : null;
-                } catch (java.nio.file.NoSuchFileException gone) {
-                    continue; // a temporary file of another process
+                    has = Files.readAttributes(p, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS).group();
+                } catch (NoSuchFileException gone) {
+                    return;
                 }
                 String why = null;
-                int extra = mode & 0777 & ~(expected & 0777);
-                if (extra != 0) {
+                if ((mode & 0777 & ~(expected & 0777)) != 0) {
                     why = "more open than the store allows";
                 } else if (shared() && !has.equals(g)) {
                     why = "not in the store's group '" + group + "' (group " + has.getName() + ")";
@@ -215,7 +237,7 @@ public record StoreAccess(String group) {
                     why = "not usable by the store's group '" + group + "'";
                 }
                 if (why == null) {
-                    continue;
+                    return;
                 }
                 found.add(new Finding(p, mode, expected, why));
                 if (repair) {
@@ -225,7 +247,7 @@ public record StoreAccess(String group) {
                     setMode(p, expected);
                 }
             }
-        }
+        });
         return found;
     }
 }

@@ -1,6 +1,8 @@
 package io.cowfs.blockstore.store;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cowfs.blockstore.Config;
@@ -62,5 +64,14 @@ class StoreAccessTest {
         assertEquals(1, found.size(), found::toString);
         assertTrue(found.get(0).why().contains("not usable by the store's group"), found::toString);
         assertModes(dir, 02770, 0660);
+    }
+
+    @Test
+    void anUnknownGroupIsRefusedBeforeAnythingIsMade() {
+        Path dir = tmp.resolve("nogroup");
+        StoreException.InvalidRequestException e = assertThrows(StoreException.InvalidRequestException.class,
+                () -> Store.init(dir, Store.DEFAULT_BLOCK_SIZE, new StoreAccess("cowfs-no-such-group"), Config.fromSystemProperties()));
+        assertEquals("no group named 'cowfs-no-such-group' (see: getent group)", e.getMessage());
+        assertFalse(Files.exists(dir));
     }
 }

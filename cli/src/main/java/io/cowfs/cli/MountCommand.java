@@ -105,6 +105,8 @@ final class MountCommand extends Base {
     private int spawn(Path mp) throws IOException, InterruptedException {
         Path storeDir = storeOptions.storeDir();
         Path log = storeDir.resolve("run").resolve(name + ".log");
+        // the log gets the store's mode before the JVM opens it (it would make it 0666 less the umask)
+        Store.accessOf(storeDir).open(log, java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND).close();
         List<String> cmd = new ArrayList<>();
         if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
             cmd.add("/usr/bin/setsid");

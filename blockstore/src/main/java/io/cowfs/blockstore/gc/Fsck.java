@@ -11,6 +11,7 @@ import io.cowfs.blockstore.store.LeasesTable;
 import io.cowfs.blockstore.store.PackRecord;
 import io.cowfs.blockstore.store.Packs;
 import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreAccess;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.store.ViewTable;
 import io.cowfs.blockstore.tree.DirObject;
@@ -72,11 +73,29 @@ public final class Fsck {
         problems.add(new Problem(what, true, repair, true));
     }
 
+    /**
+     * Files and directories more open than the store's access (docs/SECURITY.md): a store made
+     * readable by others leaks every snapshot through its packs. --repair sets the store's modes.
+     */
+    private void checkModes() {
+        try {
+            StoreAccess access = store.access();
+            for (StoreAccess.Finding f : access.check(store.dir(), repair)) {
+                problem(f.path() + " is " + f.why() + " (mode " + Integer.toOctalString(f.mode()) + ", the store's is "
+                        + Integer.toOctalString(f.expected()) + (access.shared() ? ", group " + access.group() : "") + ")",
+                        true, repair);
+            }
+        } catch (IOException e) {
+            problem("cannot check the modes of " + store.dir() + ": " + e.getMessage(), false, false);
+        }
+    }
+
     /** A valid-looking record found by scanning the packs. */
     private record Found(long pack, long offset, int storedLen, int rawLen) {
     }
 
     public Report run(LongConsumer progress) {
+        checkModes();
         Packs packs = store.packs();
         // 1. one consistent snapshot of the index: chunk entries, names, what each name reaches,
         // and delta ids, all read in a single transaction, so that a mount committing meanwhile

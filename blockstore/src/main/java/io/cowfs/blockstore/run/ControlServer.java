@@ -1,6 +1,7 @@
 package io.cowfs.blockstore.run;
 
 import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreAccess;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -10,6 +11,10 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
+import jdk.net.ExtendedSocketOptions;
+import jdk.net.UnixDomainPrincipal;
 
 /**
  * A mount's control socket ({@link MountRegistry#socketFile}). One request per connection, one
@@ -18,6 +23,10 @@ import java.nio.file.Path;
  * of a view) uses it before freezing a mounted view. {@value #ROLLOVER} persists too, then finishes
  * the mount's pack if it holds at least {@link #ROLLOVER_MIN} bytes, so that gc may compact it
  * ({@code cowfs gc} asks every writable mount first). Clients: {@link MountControl}.
+ *
+ * <p>The socket lives in the store's run/ with the store's file mode, and every connection's
+ * peer is checked ({@link Peers}, SO_PEERCRED): anyone else is answered {@code error refused}
+ * and logged once per uid (docs/SECURITY.md).
  */
 public final class ControlServer implements AutoCloseable {
     /** A mount's pack smaller than this is left as it is: at most this much dead data waits for gc. */
@@ -36,13 +45,27 @@ public final class ControlServer implements AutoCloseable {
 
     private final ServerSocketChannel server;
     private final Path path;
+    private final Peers peers;
+    /** The temp directory's stand-in for run/ (removed on close if empty), or null. */
+    private final Path tempDir;
+    /** Uids refused so far (each is logged once); only the serving thread touches it. */
+    private final Set<Integer> refused = new HashSet<>();
 
     /** Listens at path and serves requests on a daemon thread until closed. */
     public ControlServer(Path path, Store store, Target mount) throws IOException {
         this.path = path;
+        StoreAccess access = store.access();
+        Path parent = path.toAbsolutePath().getParent();
+        if (!Files.isDirectory(parent)) {
+            access.createDirectories(parent); // the temp directory's stand-in for a long run/ path
+        }
+        checkPrivate(parent, store.dir(), access);
+        tempDir = parent.equals(store.dir().toAbsolutePath().resolve("run")) ? null : parent;
         Files.deleteIfExists(path);
         server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         server.bind(UnixDomainSocketAddress.of(path));
+        access.fix(path);
+        peers = new Peers(store.dir(), path, access);
         Thread thread = new Thread(() -> serve(store, mount), "cowfs-control");
         thread.setDaemon(true);
         thread.start();
@@ -51,7 +74,10 @@ public final class ControlServer implements AutoCloseable {
     private void serve(Store store, Target mount) {
         while (server.isOpen()) {
             try (SocketChannel c = server.accept()) {
-                String cmd = readLine(c);
+                String cmd = readLine(c); // read first: closing with the request unread would reset the connection
+                if (!admit(c)) {
+                    continue;
+                }
                 String reply;
                 try {
                     if (cmd.equals(PERSIST)) {
@@ -76,6 +102,36 @@ public final class ControlServer implements AutoCloseable {
         }
     }
 
+    /** Checks the peer; answers a refused one and logs it (once per uid). */
+    private boolean admit(SocketChannel c) throws IOException {
+        UnixDomainPrincipal peer = c.getOption(ExtendedSocketOptions.SO_PEERCRED);
+        if (peers.allowed(peer)) {
+            return true;
+        }
+        int uid = Peers.uid(peer.user());
+        if (refused.add(uid)) {
+            System.err.println("cowfs: control socket " + path + ": refused uid " + uid + " (" + peer.user().getName()
+                    + "): only the store's owner, root" + (peers.shared() ? " and its group" : "") + " may use this mount");
+            System.err.flush();
+        }
+        c.write(ByteBuffer.wrap(("error refused: uid " + uid + " may not use this mount\n").getBytes(StandardCharsets.UTF_8)));
+        return false;
+    }
+
+    /**
+     * The socket's directory must be no more open than the store, and outside the store (the
+     * temp directory's stand-in) this user's own: a directory someone else made there could hand
+     * the socket to anyone.
+     */
+    private static void checkPrivate(Path dir, Path storeDir, StoreAccess access) throws IOException {
+        int mode = (Integer) Files.getAttribute(dir, "unix:mode") & 0777;
+        boolean inStore = dir.equals(storeDir.toAbsolutePath().resolve("run"));
+        if ((mode & ~access.dirMode() & 0777) != 0 || (!inStore && (Integer) Files.getAttribute(dir, "unix:uid") != Peers.LIB.geteuid())) {
+            throw new IOException("the control socket's directory " + dir + " is more open than the store (mode "
+                    + Integer.toOctalString(mode) + "); run 'cowfs fsck --repair'");
+        }
+    }
+
     static String readLine(SocketChannel c) throws IOException {
         ByteBuffer b = ByteBuffer.allocate(4096);
         while (b.hasRemaining()) {
@@ -95,6 +151,9 @@ public final class ControlServer implements AutoCloseable {
         try {
             server.close();
             Files.deleteIfExists(path);
+            if (tempDir != null) {
+                Files.deleteIfExists(tempDir); // fails while another mount's socket is in it: then it stays
+            }
         } catch (IOException ignored) {
             // the socket file is recreated by the next mount
         }

@@ -1,6 +1,7 @@
 package io.cowfs.blockstore.run;
 
 import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreAccess;
 import io.cowfs.blockstore.store.StoreException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -30,14 +31,26 @@ public final class MountRegistry {
 
     private final Path storeDir;
     private final Path run;
+    private final StoreAccess access;
 
+    /** The registry of the store at storeDir, for reading (what it creates is private). */
     public MountRegistry(Path storeDir) {
+        this(storeDir, StoreAccess.PRIVATE);
+    }
+
+    private MountRegistry(Path storeDir, StoreAccess access) {
         this.storeDir = storeDir;
         this.run = storeDir.resolve("run");
+        this.access = access;
     }
 
     public static MountRegistry of(Store store) {
-        return new MountRegistry(store.dir());
+        return new MountRegistry(store.dir(), store.access());
+    }
+
+    /** Who may use the store: the mode of what the registry creates in run/. */
+    public StoreAccess access() {
+        return access;
     }
 
     Path lockFile(long viewId) {
@@ -60,7 +73,7 @@ public final class MountRegistry {
             return p;
         }
         String key = Integer.toHexString(storeDir.toAbsolutePath().toString().hashCode());
-        return Path.of(System.getProperty("java.io.tmpdir"), "cowfs-" + key + "-v" + viewId + ".sock");
+        return Path.of(System.getProperty("java.io.tmpdir"), "cowfs-" + key, "v" + viewId + ".sock");
     }
 
     /** The exclusive claim of a mount on a view; close releases it (once). */
@@ -101,7 +114,7 @@ public final class MountRegistry {
     public Claim claim(long viewId, String viewName, Path mountpoint) {
         Path lf = lockFile(viewId);
         try {
-            FileChannel ch = FileChannel.open(lf, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            FileChannel ch = access.open(lf, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
             FileLock l;
             try {
                 l = ch.tryLock();
@@ -118,9 +131,9 @@ public final class MountRegistry {
             Path record = recordFile(viewId);
             MountRecord m = new MountRecord(viewId, ProcessHandle.current().pid(), mountpoint.toString(), viewName, record);
             Path tmp = record.resolveSibling(record.getFileName() + ".tmp");
-            try (var out = Files.newOutputStream(tmp)) {
-                m.toProperties().store(out, null);
-            }
+            var out = new java.io.ByteArrayOutputStream();
+            m.toProperties().store(out, null);
+            access.write(tmp, out.toByteArray());
             Files.move(tmp, record, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             return new Claim(ch, l, record, viewId < 0 ? lf : null);
         } catch (IOException e) {

@@ -20,9 +20,12 @@ final class IndexCheck {
     private final Path dir;
     private final boolean sealed;
 
-    IndexCheck(Path dir, boolean sealed) {
+    private final StoreAccess access;
+
+    IndexCheck(Path dir, boolean sealed, StoreAccess access) {
         this.dir = dir;
         this.sealed = sealed;
+        this.access = access;
     }
 
     private Path dataFile() {
@@ -107,8 +110,8 @@ final class IndexCheck {
 
     private void writeChecked(String checked) {
         try {
-            Path tmp = Files.createTempFile(dir, "checked", ".tmp");
-            Files.writeString(tmp, checked + "\n");
+            Path tmp = dir.resolve("checked." + ProcessHandle.current().pid() + "." + Thread.currentThread().getId() + ".tmp");
+            access.write(tmp, (checked + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
             Files.move(tmp, checkedFile(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException | RuntimeException e) {
             // only a shortcut is lost: the next open walks again

@@ -61,7 +61,7 @@ final class IndexRepair {
         try {
             Path rebuilt = storeDir.resolve("index.rebuilt");
             deleteTree(rebuilt);
-            Files.createDirectories(rebuilt);
+            index.access().createDirectories(rebuilt);
             index.copyTo(rebuilt);
             Path kept = storeDir.resolve("index.damaged-" + LocalDateTime.now().withNano(0).toString().replace(':', '-'));
             Files.move(storeDir.resolve("index"), kept);

@@ -28,11 +28,16 @@ final class PackWriter {
 
     /** Creates the pack at path, locked before it gets its name (gc never sees it unlocked). */
     PackWriter(long packId, Path path) {
+        this(packId, path, StoreAccess.PRIVATE);
+    }
+
+    /** Creates the pack at path with access's file mode, locked before it gets its name. */
+    PackWriter(long packId, Path path, StoreAccess access) {
         this.packId = packId;
         this.path = path;
         Path tmp = path.resolveSibling(path.getFileName() + ".new");
         try {
-            ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+            ch = access.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
             lock = ch.lock();
             ch.write(ByteBuffer.wrap(PackRecord.FILE_MAGIC), 0);
             size = PackRecord.FILE_MAGIC.length;

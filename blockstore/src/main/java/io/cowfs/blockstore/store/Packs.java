@@ -26,6 +26,7 @@ import java.util.function.Consumer;
 public final class Packs implements AutoCloseable {
     private final Path dir;
     private final long rollover;
+    private final StoreAccess access;
     private final PackReaders readers;
     private final SecureRandom random = new SecureRandom();
     private PackWriter writer; // guarded by this
@@ -38,8 +39,14 @@ public final class Packs implements AutoCloseable {
 
     /** @param rollover a new pack is started once the current one holds this many bytes */
     public Packs(Path dir, long rollover) {
+        this(dir, rollover, StoreAccess.PRIVATE);
+    }
+
+    /** @param access the mode new packs get */
+    public Packs(Path dir, long rollover, StoreAccess access) {
         this.dir = dir;
         this.rollover = rollover;
+        this.access = access;
         this.readers = new PackReaders(this::path);
     }
 
@@ -73,7 +80,7 @@ public final class Packs implements AutoCloseable {
                 retired.add(writer); // still locked: its records may not be committed yet
             }
             long packId = newPackId();
-            writer = new PackWriter(packId, path(packId));
+            writer = new PackWriter(packId, path(packId), access);
         }
         PackWriter w = writer;
         try {

@@ -19,8 +19,11 @@ final class SpaceReserve {
 
     private final Path file;
 
-    SpaceReserve(Path storeDir) {
+    private final StoreAccess access;
+
+    SpaceReserve(Path storeDir, StoreAccess access) {
         this.file = storeDir.resolve("run").resolve("reserve");
+        this.access = access;
     }
 
     /** Re-creates the reserve if it is missing and there is room. */
@@ -29,7 +32,7 @@ final class SpaceReserve {
             return;
         }
         Path tmp = file.resolveSibling("reserve.tmp");
-        try (var ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+        try (var ch = access.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
             ByteBuffer zeros = ByteBuffer.allocate(64 << 10);
             for (long pos = 0; pos < BYTES; pos += zeros.capacity()) {
                 zeros.clear();

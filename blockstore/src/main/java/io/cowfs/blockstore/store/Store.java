@@ -41,6 +41,7 @@ public final class Store implements AutoCloseable {
 
     private final Path dir;
     private final int blockSize;
+    private final StoreAccess access;
     private final Config config;
     private final StoreIndex index;
     private final Packs packs;
@@ -60,15 +61,16 @@ public final class Store implements AutoCloseable {
     public final AtomicLong appendedStoredBytes = new AtomicLong();
     public final AtomicLong appendedRawBytes = new AtomicLong();
 
-    private Store(Path dir, int blockSize, Config config, int format, boolean existing) {
+    private Store(Path dir, int blockSize, StoreAccess access, Config config, int format, boolean existing) {
         this.dir = dir;
         this.blockSize = blockSize;
+        this.access = access;
         this.config = config;
         this.format = format;
-        this.useLock = UseLock.acquire(dir);
-        this.index = new StoreIndex(dir.resolve("index"), format >= 2, existing, config.lmdbInitialMapSize());
-        this.packs = new Packs(dir.resolve("packs"), config.packRollover());
-        this.reserve = new SpaceReserve(dir);
+        this.useLock = UseLock.acquire(dir, access);
+        this.index = new StoreIndex(dir.resolve("index"), format >= 2, existing, config.lmdbInitialMapSize(), access);
+        this.packs = new Packs(dir.resolve("packs"), config.packRollover(), access);
+        this.reserve = new SpaceReserve(dir, access);
         this.recovered = index.damage() != null ? new IndexRepair(dir, index, packs).recoverLocations() : 0;
         this.cache = new Lru<>(config.cacheBytes(), v -> v.length + 64);
         this.blocks = new BlockCache(blockSize, config.blockCacheBytes());
@@ -81,9 +83,17 @@ public final class Store implements AutoCloseable {
 
     /** Creates a store in dir (which must be missing or empty). */
     public static Store init(Path dir, int blockSize, Config config) {
+        return init(dir, blockSize, StoreAccess.PRIVATE, config);
+    }
+
+    /**
+     * Creates a store in dir (which must be missing or empty) that access allows: its owner
+     * alone, or one group (docs/SECURITY.md).
+     */
+    public static Store init(Path dir, int blockSize, StoreAccess access, Config config) {
         try {
-            Path prepared = StoreFormat.prepare(dir, blockSize);
-            Store s = new Store(dir, blockSize, config.withCacheBytes(32L << 20), FORMAT, false);
+            Path prepared = StoreFormat.prepare(dir, blockSize, access);
+            Store s = new Store(dir, blockSize, access, config.withCacheBytes(32L << 20), FORMAT, false);
             s.index.write(txn -> {
                 s.index.meta.putLong(txn, MetaTable.FORMAT, FORMAT);
                 return null;
@@ -102,7 +112,7 @@ public final class Store implements AutoCloseable {
 
     public static Store open(Path dir, Config config) {
         StoreFormat f = StoreFormat.read(dir);
-        Store s = new Store(dir, f.blockSize(), config, f.format(), true);
+        Store s = new Store(dir, f.blockSize(), f.access(), config, f.format(), true);
         s.ensureReserve();
         return s;
     }
@@ -118,6 +128,16 @@ public final class Store implements AutoCloseable {
     /** The format version of this store (cowfs-store.properties); at most {@link #FORMAT}. */
     public int format() {
         return format;
+    }
+
+    /** Who may use this store; every file made in it gets its mode from this. */
+    public StoreAccess access() {
+        return access;
+    }
+
+    /** The access recorded in the store at dir (for a process that makes files there without opening it). */
+    public static StoreAccess accessOf(Path dir) {
+        return StoreFormat.read(dir).access();
     }
 
     /** The tuning this store was opened with. */

@@ -2,7 +2,7 @@ package io.cowfs.blockstore.store;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
+import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -15,14 +15,15 @@ import java.util.Properties;
  *
  * @param format    the store's format version ({@link Store#FORMAT} for new stores)
  * @param blockSize the size files are split at
+ * @param access    who may use the store ({@link StoreAccess}; private unless the file names a group)
  */
-record StoreFormat(int format, int blockSize) {
+record StoreFormat(int format, int blockSize, StoreAccess access) {
     /**
      * Checks that dir can become a store (missing or empty), makes its directories and writes
      * the format file under a temporary name; {@link #publish} gives it its name once the
      * index is made.
      */
-    static Path prepare(Path dir, int blockSize) throws IOException {
+    static Path prepare(Path dir, int blockSize, StoreAccess access) throws IOException {
         if (blockSize < 4096 || blockSize > (4 << 20) || Integer.bitCount(blockSize) != 1) {
             throw new IllegalArgumentException("block size must be a power of two between 4 KiB and 4 MiB, got " + blockSize);
         }
@@ -39,16 +40,20 @@ record StoreFormat(int format, int blockSize) {
                 }
             }
         }
-        Files.createDirectories(dir.resolve("packs"));
-        Files.createDirectories(dir.resolve("run"));
+        access.initDirectory(dir);
+        access.createDirectories(dir.resolve("packs"));
+        access.createDirectories(dir.resolve("run"));
         Properties p = new Properties();
         p.setProperty("format", Integer.toString(Store.FORMAT));
         p.setProperty("blockSize", Integer.toString(blockSize));
         p.setProperty("created", Instant.now().toString());
-        Path tmp = dir.resolve(Store.FORMAT_FILE + ".tmp");
-        try (OutputStream out = Files.newOutputStream(tmp)) {
-            p.store(out, "cowfs store: do not edit (docs/FORMAT.md)");
+        if (access.shared()) {
+            p.setProperty(StoreAccess.PROPERTY, access.group());
         }
+        Path tmp = dir.resolve(Store.FORMAT_FILE + ".tmp");
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        p.store(out, "cowfs store: do not edit (docs/FORMAT.md)");
+        access.write(tmp, out.toByteArray());
         return tmp;
     }
 
@@ -63,6 +68,16 @@ record StoreFormat(int format, int blockSize) {
             throw new StoreException.NotFoundException("no store at " + dir + " (create one with: cowfs init --store " + dir + ")");
         }
         Path f = dir.resolve(Store.FORMAT_FILE);
+        if (!Files.isExecutable(dir) || !Files.isReadable(dir) || (Files.exists(f) && !Files.isReadable(f))) {
+            String owner;
+            try {
+                owner = Files.getOwner(dir).getName();
+            } catch (IOException e) {
+                owner = "?";
+            }
+            throw new StoreException("permission denied: the store " + dir + " belongs to " + owner
+                    + " and is not shared with you (see docs/SECURITY.md; a store for several users: cowfs init --shared-group GROUP)");
+        }
         if (!Files.exists(f)) {
             throw new StoreException.NotFoundException(dir + " is not a cowfs store (no " + Store.FORMAT_FILE
                     + "; create one with: cowfs init --store DIR)");
@@ -88,12 +103,14 @@ record StoreFormat(int format, int blockSize) {
         if (format < 1) {
             throw new StoreException.StoreFormatException(f + " names an unknown format " + format);
         }
+        String group = p.getProperty(StoreAccess.PROPERTY);
+        StoreAccess access = group == null || group.isBlank() ? StoreAccess.PRIVATE : new StoreAccess(group.strip());
         try {
-            Files.createDirectories(dir.resolve("run"));
-            Files.createDirectories(dir.resolve("packs"));
+            access.createDirectories(dir.resolve("run"));
+            access.createDirectories(dir.resolve("packs"));
         } catch (IOException e) {
             throw StoreException.io("cannot prepare " + dir, e);
         }
-        return new StoreFormat(format, bs);
+        return new StoreFormat(format, bs, access);
     }
 }

@@ -34,6 +34,7 @@ public final class StoreIndex implements AutoCloseable {
 
     private final Env<byte[]> env;
     private final Path dir;
+    private final StoreAccess access;
     // resizeLock: read-held by every transaction, write-held by a map resize (LMDB requires no
     // live transaction in this process while mdb_env_set_mapsize runs).
     private final ReentrantReadWriteLock resizeLock = new ReentrantReadWriteLock();
@@ -69,10 +70,16 @@ public final class StoreIndex implements AutoCloseable {
      * @param initialMap the map size a new environment starts with (it doubles when full)
      */
     public StoreIndex(Path dir, boolean sealed, boolean mustExist, long initialMap) {
+        this(dir, sealed, mustExist, initialMap, StoreAccess.PRIVATE);
+    }
+
+    /** @param access the mode of the index directory and of LMDB's files (docs/SECURITY.md) */
+    public StoreIndex(Path dir, boolean sealed, boolean mustExist, long initialMap, StoreAccess access) {
         this.dir = dir;
         this.sealed = sealed;
+        this.access = access;
         try {
-            Files.createDirectories(dir);
+            access.createDirectories(dir);
             long existing = Files.exists(dir.resolve("data.mdb")) ? Files.size(dir.resolve("data.mdb")) : 0;
             long size = initialMap;
             while (size < existing * 2) {
@@ -85,11 +92,13 @@ public final class StoreIndex implements AutoCloseable {
         Env<byte[]> opened = null;
         // liblmdb trusts the meta pages when it opens the file (a bad page size in meta 0 makes it
         // read past the end of its map): they are checked first, then every tree below them
-        IndexCheck check = new IndexCheck(dir, sealed);
+        IndexCheck check = new IndexCheck(dir, sealed, access);
         String found = mustExist && !Files.exists(dataFile().toPath()) ? "the file is missing" : check.metas();
         if (found == null) {
             try {
-                opened = create().open(dir.toFile(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
+                boolean[] existed = {Files.exists(dir.resolve("data.mdb")), Files.exists(dir.resolve("lock.mdb"))};
+                opened = create().open(dir.toFile(), access.fileMode(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
+                fixModes(dir, existed);
                 found = check.trees(opened);
             } catch (LmdbException e) {
                 found = "LMDB refuses it: " + e.getMessage();
@@ -104,7 +113,7 @@ public final class StoreIndex implements AutoCloseable {
             if (salvage.walk().damage.isEmpty()) {
                 salvage.walk().damage.add(found); // a meta page, or LMDB's refusal: the trees below the other meta read fine
             }
-            opened = create().open(salvage.dir().toFile(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
+            opened = create().open(salvage.dir().toFile(), 0600, EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
         } else {
             damage = null;
             salvage = null;
@@ -124,6 +133,29 @@ public final class StoreIndex implements AutoCloseable {
                 return null;
             });
         }
+    }
+
+    /**
+     * LMDB creates data.mdb and lock.mdb with the mode given to open less the umask: a shared
+     * store's group bits are set again here on the files this open made (a private store's mode
+     * can only have narrowed; an existing file keeps its mode, fsck reports one that is too open).
+     */
+    private void fixModes(Path in, boolean... existed) {
+        try {
+            String[] files = {"data.mdb", "lock.mdb"};
+            for (int i = 0; i < files.length; i++) {
+                String f = files[i];
+                if (Files.exists(in.resolve(f)) && !(i < existed.length && existed[i])) {
+                    access.fix(in.resolve(f));
+                }
+            }
+        } catch (java.io.IOException e) {
+            throw new StoreException("cannot set the mode of the index in " + in + ": " + e.getMessage(), e);
+        }
+    }
+
+    StoreAccess access() {
+        return access;
     }
 
     private Env.Builder<byte[]> create() {
@@ -190,6 +222,7 @@ public final class StoreIndex implements AutoCloseable {
     /** Writes a compact copy of this (salvaged) index into an empty directory: the rebuilt index. */
     public void copyTo(Path emptyDir) {
         env.copy(emptyDir.toFile(), org.lmdbjava.CopyFlags.MDB_CP_COMPACT);
+        fixModes(emptyDir); // mdb_env_copy makes its file 0666 less the umask
     }
 
     /**

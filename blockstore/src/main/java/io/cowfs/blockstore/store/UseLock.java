@@ -21,9 +21,9 @@ final class UseLock implements AutoCloseable {
         this.lock = lock;
     }
 
-    static UseLock acquire(Path storeDir) {
+    static UseLock acquire(Path storeDir, StoreAccess access) {
         try {
-            FileChannel ch = FileChannel.open(storeDir.resolve("run").resolve("store.lock"),
+            FileChannel ch = access.open(storeDir.resolve("run").resolve("store.lock"),
                     StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.READ);
             FileLock l;
             try {

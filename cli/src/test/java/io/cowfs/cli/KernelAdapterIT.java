@@ -208,6 +208,18 @@ class KernelAdapterIT {
         }
     }
 
+    /** A store made before stores were private (run/ 0755): a view still mounts, and run/ is closed up. */
+    @Test
+    void aViewOfAStoreWithAnOpenRunDirectoryMountsAndClosesItUp() throws Exception {
+        Path run = cowfs.store.resolve("run");
+        Files.setPosixFilePermissions(run, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        cowfs.run("fork", "snap", "--name", "old-modes").ok();
+        try (Cowfs.Mounted m = cowfs.mount("old-modes", "--fuse-api=kernel")) {
+            assertTrue(Cowfs.isMounted(m.dir));
+            assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(run)));
+        }
+    }
+
     @Test
     void anUnknownFuseApiIsABadArgument() throws Exception {
         Path mp = Files.createTempDirectory(cowfs.root, "mp-bad-");

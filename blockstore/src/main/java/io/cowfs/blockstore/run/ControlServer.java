@@ -126,6 +126,14 @@ public final class ControlServer implements AutoCloseable {
     private static void checkPrivate(Path dir, Path storeDir, StoreAccess access) throws IOException {
         int mode = (Integer) Files.getAttribute(dir, "unix:mode") & 0777;
         boolean inStore = dir.equals(storeDir.toAbsolutePath().resolve("run"));
+        boolean mine = (Integer) Files.getAttribute(dir, "unix:uid") == Peers.LIB.geteuid();
+        if (inStore && mine && (mode & ~access.dirMode() & 0777) != 0) {
+            // the store's own run/, made by a cowfs before stores were private: closing it up is always safe
+            Files.setAttribute(dir, "unix:mode", access.dirMode());
+            System.err.println(java.time.Instant.now() + " cowfs: " + dir + " was mode " + Integer.toOctalString(mode)
+                    + ", now " + Integer.toOctalString(access.dirMode()) + "; 'cowfs fsck --repair' closes up the rest of the store");
+            mode = access.dirMode() & 0777;
+        }
         if ((mode & ~access.dirMode() & 0777) != 0 || (!inStore && (Integer) Files.getAttribute(dir, "unix:uid") != Peers.LIB.geteuid())) {
             throw new IOException("the control socket's directory " + dir + " is more open than the store (mode "
                     + Integer.toOctalString(mode) + "); run 'cowfs fsck --repair'");

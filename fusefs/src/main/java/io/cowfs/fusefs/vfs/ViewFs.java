@@ -201,8 +201,8 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         return reading(() -> {
             Inode n = ns.inode(ino);
             Stat s = Attributes.stat(n);
-            if (n.type != FileType.REGULAR || n.size == 0) {
-                return s;
+            if (n.type != FileType.REGULAR || n.size < EXACT_BLOCKS_FROM * bs) {
+                return s; // a small file's block list is not read for a stat (a stat walk would read 100K of them)
             }
             return new Stat(s.ino(), s.mode(), s.nlink(), s.uid(), s.gid(), s.size(), allocated(ino, n),
                     s.atimeNs(), s.mtimeNs(), s.ctimeNs(), s.rdev());
@@ -239,6 +239,9 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         }
         return units;
     }
+
+    /** Files of at least this many blocks get st_blocks from their block map; smaller ones from their size. */
+    static final int EXACT_BLOCKS_FROM = 16;
 
     /** ino -> {size, st_blocks} of files whose block map is the snapshot's (see allocated). */
     private final java.util.concurrent.ConcurrentHashMap<Long, long[]> allocatedCache = new java.util.concurrent.ConcurrentHashMap<>();

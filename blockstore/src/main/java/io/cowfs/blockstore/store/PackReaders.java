@@ -23,28 +23,15 @@ final class PackReaders implements AutoCloseable {
 
     /** The record (header and payload) at loc, read whole; a short pack is a truncated pack. */
     ByteBuffer readRecord(ChunkId id, ChunkLocation loc) throws NoSuchFileException {
-        FileChannel ch = channel(loc.pack());
         ByteBuffer buf = ByteBuffer.allocate(PackRecord.HEADER + loc.storedLen());
-        try {
-            long pos = loc.offset();
-            while (buf.hasRemaining()) {
-                int n = ch.read(buf, pos);
-                if (n < 0) {
-                    throw new StoreException.ChunkCorruptException(id, "pack " + Packs.fileName(loc.pack())
-                            + " ends before offset " + (loc.offset() + PackRecord.HEADER + loc.storedLen()) + " (truncated pack)");
-                }
-                pos += n;
-            }
-        } catch (IOException e) {
-            throw new StoreException.ChunkCorruptException(id, "cannot read pack " + Packs.fileName(loc.pack()) + ": " + e.getMessage());
-        }
-        buf.flip();
+        readRecord(id, loc, buf);
         return buf;
     }
 
     /**
-     * As {@link #readRecord}, into into (a direct buffer of at least HEADER + storedLen bytes:
-     * one pread, no copy through the heap); into is left positioned at 0, limited to the record.
+     * As {@link #readRecord(ChunkId, ChunkLocation)}, into into (for a direct buffer of at least
+     * HEADER + storedLen bytes: one pread, no copy through the heap); into is left positioned at
+     * 0, limited to the record.
      */
     void readRecord(ChunkId id, ChunkLocation loc, ByteBuffer into) throws NoSuchFileException {
         FileChannel ch = channel(loc.pack());

@@ -91,13 +91,8 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
         return this.id.equals(id) && rawLen == loc.rawLen() && storedLen == loc.storedLen();
     }
 
-    /**
-     * As {@link #decode}, for a record read into a direct buffer: the verified raw bytes are
-     * placed at [0, rawLen) of out (direct, at least rawLen bytes), with no copy on the heap.
-     * Returns rawLen. out's position and limit are not used or moved.
-     */
-    static int decodeInto(ChunkId id, ByteBuffer rec, ChunkLocation loc, String where, ByteBuffer out) {
-        String at = where + " offset " + loc.offset();
+    /** The header at rec's position (rec advances past it), checked against the index's loc. */
+    private static PackRecord checkedHeader(ChunkId id, ByteBuffer rec, ChunkLocation loc, String at) {
         PackRecord h = decodeHeader(rec);
         if (h == null) {
             throw new StoreException.ChunkCorruptException(id, "bad record header in " + at);
@@ -105,6 +100,38 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
         if (!h.matches(id, loc)) {
             throw new StoreException.ChunkCorruptException(id, "record header does not match the index in " + at);
         }
+        return h;
+    }
+
+    /** One zstd-jni decompression call (it returns the size or an error code, or throws). */
+    private interface Decompression {
+        long run();
+    }
+
+    /** Runs d and checks that it made exactly rawLen bytes; a damaged frame is ChunkCorruptException. */
+    private static void decompressed(ChunkId id, Decompression d, int rawLen, String at) {
+        long n;
+        try {
+            n = d.run();
+        } catch (ZstdException e) { // zstd-jni reports a damaged frame by throwing
+            throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + e.getMessage() + ") in " + at);
+        }
+        if (Zstd.isError(n)) {
+            throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + Zstd.getErrorName(n) + ") in " + at);
+        }
+        if (n != rawLen) {
+            throw new StoreException.ChunkCorruptException(id, "decompressed to " + n + " bytes, expected " + rawLen + " in " + at);
+        }
+    }
+
+    /**
+     * As {@link #decode}, for a record read into a direct buffer: the verified raw bytes are
+     * placed at [0, rawLen) of out (direct, at least rawLen bytes), with no copy on the heap.
+     * Returns rawLen. out's position and limit are not used or moved.
+     */
+    static int decodeInto(ChunkId id, ByteBuffer rec, ChunkLocation loc, String where, ByteBuffer out) {
+        String at = where + " offset " + loc.offset();
+        PackRecord h = checkedHeader(id, rec, loc, at);
         int payload = rec.position();
         int rawLen = h.rawLen();
         if (rawLen > out.capacity()) {
@@ -112,18 +139,7 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
             throw new StoreException.ChunkCorruptException(id, "a block of " + rawLen + " bytes, more than a block holds, in " + at);
         }
         if (h.codec() == CODEC_ZSTD) {
-            long n;
-            try {
-                n = Zstd.decompressDirectByteBuffer(out, 0, rawLen, rec, payload, h.storedLen());
-            } catch (ZstdException e) {
-                throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + e.getMessage() + ") in " + at);
-            }
-            if (Zstd.isError(n)) {
-                throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + Zstd.getErrorName(n) + ") in " + at);
-            }
-            if (n != rawLen) {
-                throw new StoreException.ChunkCorruptException(id, "decompressed to " + n + " bytes, expected " + rawLen + " in " + at);
-            }
+            decompressed(id, () -> Zstd.decompressDirectByteBuffer(out, 0, rawLen, rec, payload, h.storedLen()), rawLen, at);
         } else if (h.codec() == CODEC_RAW) {
             if (h.storedLen() != rawLen) {
                 throw new StoreException.ChunkCorruptException(id, "a raw record of " + h.storedLen() + " bytes for " + rawLen + " in " + at);
@@ -145,32 +161,16 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
      */
     static byte[] decode(ChunkId id, ByteBuffer buf, ChunkLocation loc, String where) {
         String at = where + " offset " + loc.offset();
-        PackRecord h = decodeHeader(buf);
-        if (h == null) {
-            throw new StoreException.ChunkCorruptException(id, "bad record header in " + at);
-        }
-        if (!h.matches(id, loc)) {
-            throw new StoreException.ChunkCorruptException(id, "record header does not match the index in " + at);
-        }
+        PackRecord h = checkedHeader(id, buf, loc, at);
         // decoded straight from the read buffer: no intermediate copy of the payload (cold-read path)
         int payload = buf.position();
         int rawLen = h.rawLen();
         int storedLen = h.storedLen();
         byte[] raw;
         if (h.codec() == CODEC_ZSTD) {
-            raw = new byte[rawLen];
-            long n;
-            try {
-                n = Zstd.decompressByteArray(raw, 0, rawLen, buf.array(), payload, storedLen);
-            } catch (ZstdException e) { // zstd-jni reports a damaged frame by throwing
-                throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + e.getMessage() + ") in " + at);
-            }
-            if (Zstd.isError(n)) {
-                throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + Zstd.getErrorName(n) + ") in " + at);
-            }
-            if (n != rawLen) {
-                throw new StoreException.ChunkCorruptException(id, "decompressed to " + n + " bytes, expected " + rawLen + " in " + at);
-            }
+            byte[] r = new byte[rawLen];
+            decompressed(id, () -> Zstd.decompressByteArray(r, 0, rawLen, buf.array(), payload, storedLen), rawLen, at);
+            raw = r;
         } else if (h.codec() == CODEC_RAW) {
             raw = Arrays.copyOfRange(buf.array(), payload, payload + storedLen);
         } else {

@@ -67,30 +67,25 @@ public final class SnapshotReader {
 
     /** Block index i of a regular file per its own page list, or null for a hole. */
     public ChunkId block(Inode file, long i) {
-        if (i >= file.validBlocks) {
-            return null;
-        }
-        long page = i / BlockList.PAGE;
-        if (page >= file.blockPages.size()) {
-            return null;
-        }
-        ChunkId[] entries = blockPage(file.blockPages.get((int) page));
+        ChunkId[] entries = listedPage(file, i);
         int slot = (int) (i % BlockList.PAGE);
-        return slot < entries.length ? entries[slot] : null;
+        return entries != null && slot < entries.length ? entries[slot] : null;
     }
 
     /** True if block i lies in the file's own page list as a hole (not merely past its end). */
     public boolean listsHole(Inode file, long i) {
-        if (i >= file.validBlocks) {
-            return false;
-        }
-        long page = i / BlockList.PAGE;
-        if (page >= file.blockPages.size()) {
-            return false;
-        }
-        ChunkId[] entries = blockPage(file.blockPages.get((int) page));
+        ChunkId[] entries = listedPage(file, i);
         int slot = (int) (i % BlockList.PAGE);
-        return slot < entries.length && entries[slot] == null;
+        return entries != null && slot < entries.length && entries[slot] == null;
+    }
+
+    /** The page of the file's block list that holds block i, or null if i lies past the list. */
+    private ChunkId[] listedPage(Inode file, long i) {
+        long page = i / BlockList.PAGE;
+        if (i >= file.validBlocks || page >= file.blockPages.size()) {
+            return null;
+        }
+        return blockPage(file.blockPages.get((int) page));
     }
 
     public ChunkId[] blockPage(ChunkId pageId) {

@@ -212,6 +212,15 @@ final class WriteBack {
         return id == null ? null : chunkData(id);
     }
 
+    /**
+     * The stored chunk of block idx if it is a whole block (what read-ahead may load into the
+     * block cache), null for a hole or a sub-block delta (read through its base). Lock held.
+     */
+    ChunkId wholeStoredBlock(long ino, Inode n, long idx) {
+        ChunkId id = storedBlock(ino, n, idx);
+        return id == null || deltaBases.containsKey(id) ? null : id;
+    }
+
     /** The bytes a stored override or base block stands for (a sub-block delta applied). Lock held. */
     private byte[] chunkData(ChunkId id) {
         return deltaBases.containsKey(id) ? SubBlock.read(store, id) : store.get(id);

@@ -20,7 +20,9 @@ public enum Db {
     /** {@link ViewTable}: a view's changed directory entries. */
     VDIRENT("vdirent"),
     /** {@link ViewTable}: a view's overridden blocks. */
-    VBLOCK("vblock");
+    VBLOCK("vblock"),
+    /** {@link RemoteChunksTable}: chunks of lazily pulled snapshots still on a remote (format 4). */
+    RCHUNKS("rchunks");
 
     /** The databases of view deltas: keys start with viewId:u64. */
     public static final List<Db> OF_VIEWS = List.of(VINODE, VDIRENT, VBLOCK);

@@ -74,7 +74,7 @@ public final class Packs implements AutoCloseable {
         return appendStored(id, s.bytes(), len, s.codec());
     }
 
-    private synchronized ChunkLocation appendStored(ChunkId id, byte[] stored, int len, int codec) {
+    synchronized ChunkLocation appendStored(ChunkId id, byte[] stored, int len, int codec) {
         if (writer == null || writer.size() >= rollover) {
             if (writer != null) {
                 retired.add(writer); // still locked: its records may not be committed yet
@@ -238,6 +238,11 @@ public final class Packs implements AutoCloseable {
             id = random.nextLong() & Long.MAX_VALUE;
         } while (Files.exists(path(id)));
         return id;
+    }
+
+    /** The stored record at loc (header and payload) as read, unchecked: the caller decodes it. */
+    ByteBuffer readRecordBuffer(ChunkId id, ChunkLocation loc) throws NoSuchFileException {
+        return readers.readRecord(id, loc);
     }
 
     /** Reads the stored record at loc and returns the verified raw bytes. */

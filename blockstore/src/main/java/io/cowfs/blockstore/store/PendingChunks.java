@@ -22,6 +22,8 @@ final class PendingChunks {
 
     private Map<ChunkId, ChunkLocation> pending = new HashMap<>(); // guarded by this
     private Map<ChunkId, byte[]> hits = new HashMap<>(); // guarded by this: dedup hits since the last commit
+    /** Chunks fetched from a remote and appended, not in the index yet (committed by commitFetched only). */
+    private final Map<ChunkId, ChunkLocation> fetched = new HashMap<>(); // guarded by this
 
     /**
      * Claims the append of id: true if the caller is to look it up and append it; false if this
@@ -51,10 +53,52 @@ final class PendingChunks {
         pending.remove(id, IN_FLIGHT);
     }
 
-    /** Where a pending chunk was appended, or null (not pending, or still being appended). */
+    /** Where a pending (or fetched, uncommitted) chunk was appended, or null (not pending, or still being appended). */
     synchronized ChunkLocation location(ChunkId id) {
         ChunkLocation loc = pending.get(id);
+        if (loc == null) {
+            return fetched.get(id);
+        }
         return loc == IN_FLIGHT ? null : loc;
+    }
+
+    /** Where a fetched chunk was appended if it is not committed yet, or null. */
+    synchronized ChunkLocation fetchedLocation(ChunkId id) {
+        return fetched.get(id);
+    }
+
+    /**
+     * Appends a fetched chunk (append runs under this lock, so that a pack is never released
+     * between the append and the record of it) and remembers it until commitFetched.
+     */
+    synchronized ChunkLocation lockedAppend(java.util.function.Supplier<ChunkLocation> append, ChunkId id) {
+        ChunkLocation loc = append.get();
+        fetched.put(id, loc);
+        return loc;
+    }
+
+    /** Adds the fetched chunks among ids to the index, inside the caller's write transaction. */
+    void commitFetched(Txn<byte[]> txn, StoreIndex index, java.util.Collection<ChunkId> ids) {
+        Map<ChunkId, ChunkLocation> mine = new HashMap<>();
+        synchronized (this) {
+            for (ChunkId id : ids) {
+                ChunkLocation loc = fetched.get(id);
+                if (loc != null) {
+                    mine.put(id, loc);
+                }
+            }
+        }
+        if (mine.isEmpty()) {
+            return;
+        }
+        long gen = index.meta.nextGen(txn);
+        for (Map.Entry<ChunkId, ChunkLocation> e : mine.entrySet()) {
+            index.chunks.add(txn, e.getKey(), e.getValue().withGen(gen));
+        }
+        synchronized (this) {
+            // removed only now: a failed transaction (retried after a map growth) finds them still here
+            mine.keySet().forEach(fetched::remove);
+        }
     }
 
     /** The retained bytes of a dedup hit, or null. */
@@ -64,7 +108,7 @@ final class PendingChunks {
 
     /** Runs r if nothing this process appended is uncommitted, under the lock (no put slips in). */
     synchronized void ifAllCommitted(Runnable r) {
-        if (pending.isEmpty()) {
+        if (pending.isEmpty() && fetched.isEmpty()) {
             r.run();
         }
     }

@@ -32,8 +32,12 @@ public final class Store implements AutoCloseable {
      * 2: index values sealed with a CRC-32C (Seal); stores of format 1 are read as they are.
      * 3: a view's block override may be a sub-block delta ("P" object, vblock value of 64 bytes);
      * stores of format 2 are read and written as they are (views there store whole blocks only).
+     * 4: a snapshot's chunks may be on a remote, named in the rchunks database (a lazy pull);
+     * a store becomes format 4 at its first lazy pull ({@link #requireFormat}).
      */
-    public static final int FORMAT = 3;
+    public static final int FORMAT = 4;
+    /** The first format whose snapshots may have chunks on a remote (rchunks). */
+    public static final int FORMAT_REMOTE_CHUNKS = 4;
     /** The first format whose views may store sub-block deltas. */
     public static final int FORMAT_SUB_BLOCKS = 3;
     public static final String FORMAT_FILE = "cowfs-store.properties";
@@ -50,7 +54,9 @@ public final class Store implements AutoCloseable {
     /** Decoded file blocks in direct memory, for reads ({@link #read}); see BlockCache. */
     private final BlockCache blocks;
     private final UseLock useLock;
-    private final int format;
+    private volatile int format;
+    /** Where chunks the index lacks come from (a lazily pulled snapshot's remote); null: nowhere. */
+    private volatile ChunkSource source;
     private final PendingChunks pending = new PendingChunks();
     private final SpaceReserve reserve;
     /** Chunk locations a salvage re-read from pack headers (the index's own entries were lost). */
@@ -205,6 +211,107 @@ public final class Store implements AutoCloseable {
     }
 
     /**
+     * Stores a chunk fetched from a remote, given as a whole pack record (header and payload, as
+     * in a pack file and in a remote's pack objects), without compressing it again: the record is
+     * decoded and checked against its id first, so nothing unverified enters the store. Returns
+     * the verified raw bytes. The chunk is readable at once and enters the index at
+     * {@link #commitFetched}, which commits fetched chunks only: a fetch in a mount never commits
+     * the chunks its writes have pending (those are committed with the blocks that refer to them).
+     */
+    public byte[] putFetched(ChunkId id, byte[] rec, int off, int len, String where) {
+        PackRecord h = PackRecord.decodeHeader(ByteBuffer.wrap(rec, off, len));
+        if (h == null || len != PackRecord.HEADER + h.storedLen()) {
+            throw new StoreException.ChunkCorruptException(id, "bad record header in " + where);
+        }
+        byte[] raw = PackRecord.decode(id, ByteBuffer.wrap(rec, off, len).slice(), new ChunkLocation(0, 0, h.storedLen(), h.rawLen(), 0), where);
+        if (pending.fetchedLocation(id) != null || index.read(txn -> index.chunks.location(txn, id)) != null) {
+            return raw; // fetched by another thread, or stored meanwhile
+        }
+        byte[] stored = Arrays.copyOfRange(rec, off + PackRecord.HEADER, off + len);
+        ChunkLocation loc = pending.lockedAppend(() -> packs.appendStored(id, stored, h.rawLen(), h.codec()), id);
+        appendedChunks.incrementAndGet();
+        appendedStoredBytes.addAndGet(len);
+        appendedRawBytes.addAndGet(raw.length);
+        return raw;
+    }
+
+    /**
+     * Adds the fetched chunks among ids ({@link #putFetched}) to the index, then runs also, in one
+     * write transaction (a pull adds its catalog entry so; a lazy fetch drops the rchunks entries).
+     */
+    public void commitFetched(java.util.Collection<ChunkId> ids, java.util.function.Consumer<Txn<byte[]>> also) {
+        index.write(txn -> {
+            pending.commitFetched(txn, index, ids);
+            also.accept(txn);
+            return null;
+        });
+        pending.ifAllCommitted(packs::releaseRetired);
+    }
+
+    /**
+     * A chunk's whole pack record (header and payload) as this store holds it, checked first
+     * (decoded and hashed): push sends records to a remote as they are, never re-compressed.
+     */
+    public byte[] readRecord(ChunkId id) {
+        for (int attempt = 0; attempt < 3; attempt++) {
+            ChunkLocation loc = locate(id);
+            if (loc == null) {
+                loc = pending.location(id);
+            }
+            if (loc == null) {
+                throw new StoreException.ChunkMissingException(id, "not in the index");
+            }
+            try {
+                ByteBuffer rec = packs.readRecordBuffer(id, loc);
+                PackRecord.decode(id, rec.duplicate(), loc, Packs.fileName(loc.pack()));
+                byte[] out = new byte[PackRecord.HEADER + loc.storedLen()];
+                rec.get(rec.position(), out);
+                return out;
+            } catch (NoSuchFileException e) {
+                packs.forget(loc.pack());
+            }
+        }
+        throw new StoreException.ChunkMissingException(id, "its pack file is gone");
+    }
+
+    /** Sets where chunks the index lacks come from (LazySource.attach); null for nowhere. */
+    public void chunkSource(ChunkSource s) {
+        source = s;
+    }
+
+    /** The source of chunks the index lacks, or null. */
+    public ChunkSource chunkSource() {
+        return source;
+    }
+
+    /** The verified bytes of id from the chunk source, or null if there is none or it does not know id. */
+    private byte[] fromSource(ChunkId id) {
+        ChunkSource s = source;
+        return s == null ? null : s.fetch(id);
+    }
+
+    /**
+     * Raises the store's format to at least f (rewriting its format file and meta), for the first
+     * operation that needs a newer format's feature (a lazy pull: format 4). Readers of an older
+     * cowfs then refuse the store with a message, instead of misreading it.
+     */
+    public synchronized void requireFormat(int f) {
+        if (format >= f) {
+            return;
+        }
+        try {
+            StoreFormat.upgrade(dir, f, access);
+        } catch (IOException e) {
+            throw StoreException.io("cannot raise the format of " + dir + " to " + f, e);
+        }
+        index.write(txn -> {
+            index.meta.putLong(txn, MetaTable.FORMAT, f);
+            return null;
+        });
+        format = f;
+    }
+
+    /**
      * Adds pending chunks to the index and re-stamps deduplicated ones, inside the caller's write
      * transaction. Returns the generation stamped.
      */
@@ -294,10 +401,13 @@ public final class Store implements AutoCloseable {
      */
     public void willNeed(List<ChunkId> ids) {
         List<ChunkLocation> locs = new ArrayList<>(ids.size());
+        List<ChunkId> absent = new ArrayList<>();
         index.read(txn -> {
             for (ChunkId id : ids) {
                 ChunkLocation l = index.chunks.location(txn, id);
-                if (l != null) {
+                if (l == null) {
+                    absent.add(id);
+                } else {
                     locs.add(l);
                     if (located.size() >= 4096) {
                         located.clear(); // left by loads that never came (read-ahead dropped them)
@@ -308,6 +418,10 @@ public final class Store implements AutoCloseable {
             return null;
         });
         packs.willNeed(locs);
+        ChunkSource s = source;
+        if (s != null && !absent.isEmpty()) {
+            s.willNeed(absent);
+        }
     }
 
     /**
@@ -361,6 +475,11 @@ public final class Store implements AutoCloseable {
                 }
             }
             if (loc == null) {
+                byte[] fetched = fromSource(id);
+                if (fetched != null && fetched.length <= slot.capacity()) {
+                    slot.put(0, fetched);
+                    return fetched.length;
+                }
                 throw new StoreException.ChunkMissingException(id, "not in the index");
             }
             try {
@@ -384,6 +503,10 @@ public final class Store implements AutoCloseable {
                 }
             }
             if (loc == null) {
+                byte[] fetched = fromSource(id);
+                if (fetched != null) {
+                    return fetched;
+                }
                 throw new StoreException.ChunkMissingException(id, "not in the index");
             }
             try {

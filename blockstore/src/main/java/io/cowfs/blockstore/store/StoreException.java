@@ -87,7 +87,7 @@ public class StoreException extends RuntimeException {
      * The exception for an I/O error while doing what: StoreFullException if the disk is full
      * (with what to do), otherwise a StoreException with the error's message.
      */
-    static StoreException io(String what, java.io.IOException e) {
+    public static StoreException io(String what, java.io.IOException e) {
         if (isNoSpace(e)) {
             return new StoreFullException(what + ": no space left on the store's filesystem (free space, or rm + gc)", e);
         }

@@ -62,6 +62,25 @@ record StoreFormat(int format, int blockSize, StoreAccess access) {
         Files.move(prepared, dir.resolve(Store.FORMAT_FILE), StandardCopyOption.ATOMIC_MOVE);
     }
 
+    /**
+     * Rewrites the format file of the store at dir with format f, every other key kept
+     * (atomically: a new file renamed over the old one).
+     */
+    static void upgrade(Path dir, int f, StoreAccess access) throws IOException {
+        Path file = dir.resolve(Store.FORMAT_FILE);
+        Properties p = new Properties();
+        try (InputStream in = Files.newInputStream(file)) {
+            p.load(in);
+        }
+        p.setProperty("format", Integer.toString(f));
+        p.setProperty("upgraded", Instant.now().toString());
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        p.store(out, "cowfs store: do not edit (docs/FORMAT.md)");
+        Path tmp = dir.resolve(Store.FORMAT_FILE + ".tmp");
+        access.write(tmp, out.toByteArray());
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+
     /** Reads and checks the format file of the store at dir; makes run/ and packs/ if missing. */
     static StoreFormat read(Path dir) {
         if (!Files.isDirectory(dir)) {

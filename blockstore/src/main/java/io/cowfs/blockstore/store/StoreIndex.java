@@ -47,6 +47,7 @@ public final class StoreIndex implements AutoCloseable {
     public final ViewTable vinode;
     public final ViewTable vdirent;
     public final ViewTable vblock;
+    public final RemoteChunksTable rchunks;
     /** Values carry a checksum (format 2 and later; see Table). */
     private final boolean sealed;
 
@@ -127,6 +128,7 @@ public final class StoreIndex implements AutoCloseable {
         vinode = new ViewTable(open(Db.VINODE));
         vdirent = new ViewTable(open(Db.VDIRENT));
         vblock = new ViewTable(open(Db.VBLOCK));
+        rchunks = new RemoteChunksTable(open(Db.RCHUNKS));
         if (salvage != null) {
             writeUnchecked(txn -> {
                 salvage.fill(txn, this::table);
@@ -183,6 +185,7 @@ public final class StoreIndex implements AutoCloseable {
             case VINODE -> vinode;
             case VDIRENT -> vdirent;
             case VBLOCK -> vblock;
+            case RCHUNKS -> rchunks;
         };
     }
 

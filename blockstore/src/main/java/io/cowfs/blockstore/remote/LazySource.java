@@ -1,0 +1,240 @@
+package io.cowfs.blockstore.remote;
+
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.ChunkSource;
+import io.cowfs.blockstore.store.RemoteChunksTable.Ref;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The chunks of lazily pulled snapshots, fetched from their remote on first read and cached in
+ * the store (docs/REMOTE.md, "Lazy pull"). A read of a chunk the store lacks looks it up in
+ * rchunks, fetches its record by one range request, checks it, appends it to this process's pack
+ * and commits it (dropping the rchunks entry). Read-ahead ({@link #willNeed}) fetches runs of
+ * neighbouring records of one pack by one request on background threads.
+ *
+ * <p>Failures (the server down, a missing pack object) fail the read that needed the chunk with
+ * a RemoteException: EIO for that file in a mount, which goes on serving everything else; the
+ * next read tries the remote again.
+ *
+ * <p>Thread-safety: {@code inflight} (a concurrent map) makes sure one chunk is fetched by one
+ * request at a time; a reader that finds its chunk in flight waits for that fetch.
+ */
+public final class LazySource implements ChunkSource {
+    /** Records closer than this in one pack are fetched by one request (read-ahead). */
+    private static final long GAP = 256 << 10;
+    /** The most one read-ahead request spans. */
+    private static final long RUN = 8L << 20;
+
+    private final Store store;
+    private final Map<String, Remote> remotes = new ConcurrentHashMap<>();
+    private final Map<ChunkId, CompletableFuture<byte[]>> inflight = new ConcurrentHashMap<>();
+    private volatile ExecutorService ahead;
+    /** Requests and bytes this process fetched (stats, benchmarks). */
+    public final AtomicLong requests = new AtomicLong();
+    public final AtomicLong bytes = new AtomicLong();
+
+    private LazySource(Store store) {
+        this.store = store;
+    }
+
+    /** Makes store fetch chunks of lazily pulled snapshots from their remotes (every process that reads data calls it). */
+    public static LazySource attach(Store store) {
+        if (store.chunkSource() instanceof LazySource l) {
+            return l;
+        }
+        LazySource l = new LazySource(store);
+        store.chunkSource(l);
+        return l;
+    }
+
+    private Remote remote(String name) {
+        return remotes.computeIfAbsent(name, n -> {
+            Remotes rs = new Remotes(store);
+            return rs.open(rs.get(n));
+        });
+    }
+
+    @Override
+    public byte[] fetch(ChunkId id) {
+        CompletableFuture<byte[]> f = inflight.get(id);
+        if (f != null) {
+            return join(f);
+        }
+        Ref ref = store.index().read(txn -> store.index().rchunks.ref(txn, id));
+        if (ref == null) {
+            return null;
+        }
+        CompletableFuture<byte[]> mine = new CompletableFuture<>();
+        f = inflight.putIfAbsent(id, mine);
+        if (f != null) {
+            return join(f);
+        }
+        Map<ChunkId, Ref> one = new LinkedHashMap<>();
+        one.put(id, ref);
+        fetchRun(ref.remote(), ref.pack(), one, Map.of(id, mine));
+        return join(mine);
+    }
+
+    @Override
+    public void willNeed(List<ChunkId> ids) {
+        Map<ChunkId, Ref> refs = new LinkedHashMap<>();
+        store.index().read(txn -> {
+            for (ChunkId id : ids) {
+                if (!inflight.containsKey(id)) {
+                    Ref r = store.index().rchunks.ref(txn, id);
+                    if (r != null) {
+                        refs.put(id, r);
+                    }
+                }
+            }
+            return null;
+        });
+        if (refs.isEmpty()) {
+            return;
+        }
+        // group by remote and pack, then cut into runs of neighbours
+        Map<String, List<Map.Entry<ChunkId, Ref>>> byPack = new LinkedHashMap<>();
+        for (Map.Entry<ChunkId, Ref> e : refs.entrySet()) {
+            byPack.computeIfAbsent(e.getValue().remote() + "/" + e.getValue().pack().hex(), k -> new ArrayList<>()).add(e);
+        }
+        for (List<Map.Entry<ChunkId, Ref>> group : byPack.values()) {
+            group.sort(Comparator.comparingLong(e -> e.getValue().offset()));
+            Map<ChunkId, Ref> run = new LinkedHashMap<>();
+            long start = 0;
+            long end = 0;
+            for (Map.Entry<ChunkId, Ref> e : group) {
+                Ref r = e.getValue();
+                if (!run.isEmpty() && (r.offset() > end + GAP || r.offset() + r.recordLen() - start > RUN)) {
+                    submit(run);
+                    run = new LinkedHashMap<>();
+                }
+                if (run.isEmpty()) {
+                    start = r.offset();
+                }
+                run.put(e.getKey(), r);
+                end = Math.max(end, r.offset() + r.recordLen());
+            }
+            submit(run);
+        }
+    }
+
+    /** Registers the run's chunks as in flight (skipping those another fetch has) and fetches them in the background. */
+    private void submit(Map<ChunkId, Ref> run) {
+        Map<ChunkId, Ref> mine = new LinkedHashMap<>();
+        Map<ChunkId, CompletableFuture<byte[]>> futures = new HashMap<>();
+        for (Map.Entry<ChunkId, Ref> e : run.entrySet()) {
+            CompletableFuture<byte[]> f = new CompletableFuture<>();
+            if (inflight.putIfAbsent(e.getKey(), f) == null) {
+                mine.put(e.getKey(), e.getValue());
+                futures.put(e.getKey(), f);
+            }
+        }
+        if (mine.isEmpty()) {
+            return;
+        }
+        Ref first = mine.values().iterator().next();
+        try {
+            executor().execute(() -> fetchRun(first.remote(), first.pack(), mine, futures));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // read-ahead queue full: readers fetch these themselves
+            futures.keySet().forEach(inflight::remove);
+        }
+    }
+
+    private ExecutorService executor() {
+        ExecutorService e = ahead;
+        if (e == null) {
+            synchronized (this) {
+                if (ahead == null) {
+                    ahead = new ThreadPoolExecutor(4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(64), Remote.daemon("cowfs-lazy-ahead"));
+                    ((ThreadPoolExecutor) ahead).allowCoreThreadTimeOut(true);
+                }
+                e = ahead;
+            }
+        }
+        return e;
+    }
+
+    /**
+     * Fetches the records of run (all in one pack, sorted by offset) by one range request,
+     * stores and commits them, and completes their futures (exceptionally if anything failed).
+     */
+    private void fetchRun(String remoteName, ChunkId pack, Map<ChunkId, Ref> run, Map<ChunkId, CompletableFuture<byte[]>> futures) {
+        try {
+            long from = Long.MAX_VALUE;
+            long to = 0;
+            for (Ref r : run.values()) {
+                from = Math.min(from, r.offset());
+                to = Math.max(to, r.offset() + r.recordLen());
+            }
+            String key = RemoteLayout.packKey(pack);
+            Remote rem = remote(remoteName);
+            byte[] b;
+            try {
+                b = rem.objects().getRange(key, from, (int) (to - from));
+            } catch (RemoteException.Missing e) {
+                throw new RemoteException("remote " + rem.describe() + ": " + key + " is missing (see: cowfs verify --remote " + remoteName + ")");
+            }
+            requests.incrementAndGet();
+            bytes.addAndGet(b.length);
+            Map<ChunkId, byte[]> got = new LinkedHashMap<>();
+            for (Map.Entry<ChunkId, Ref> e : run.entrySet()) {
+                Ref r = e.getValue();
+                long at = r.offset() - from;
+                if (at + r.recordLen() > b.length) {
+                    throw new RemoteException("remote " + rem.describe() + ": " + key + " is shorter than its index says");
+                }
+                got.put(e.getKey(), store.putFetched(e.getKey(), b, (int) at, r.recordLen(), "remote " + remoteName + " " + key));
+            }
+            store.commitFetched(got.keySet(), txn -> {
+                for (ChunkId id : got.keySet()) {
+                    store.index().rchunks.delete(txn, id);
+                }
+            });
+            for (Map.Entry<ChunkId, byte[]> e : got.entrySet()) {
+                futures.get(e.getKey()).complete(e.getValue());
+            }
+        } catch (RuntimeException e) {
+            for (CompletableFuture<byte[]> f : futures.values()) {
+                f.completeExceptionally(e);
+            }
+        } finally {
+            futures.keySet().forEach(inflight::remove);
+        }
+    }
+
+    private static byte[] join(CompletableFuture<byte[]> f) {
+        try {
+            return f.join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof StoreException s) {
+                throw s;
+            }
+            throw new RemoteException(String.valueOf(e.getCause()), e.getCause());
+        }
+    }
+
+    /** Closes the remotes this source opened. */
+    public void close() {
+        ExecutorService e = ahead;
+        if (e != null) {
+            e.shutdownNow();
+        }
+        remotes.values().forEach(Remote::close);
+    }
+}

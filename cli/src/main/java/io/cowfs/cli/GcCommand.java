@@ -14,6 +14,19 @@ final class GcCommand extends Base {
     @Option(names = "--json", description = "print JSON")
     boolean json;
 
+    @Option(names = "--remote", paramLabel = "NAME",
+            description = "collect a remote's unreferenced packs instead (two runs a grace period apart; docs/REMOTE.md)")
+    String remote;
+
+    @Option(names = "--grace", paramLabel = "DURATION", defaultValue = "1h",
+            description = "with --remote: how old an unreferenced pack must be to be condemned, and how long a condemned one waits (default: ${DEFAULT-VALUE}; e.g. 30m, 2h, 0)")
+    String grace;
+
+    /** gc --remote --json, fields in this order. */
+    record RemoteReport(String remote, int snapshots, int packs, int referenced, int deleted, long deletedBytes, int condemned,
+                        long condemnedBytes, int rescued, long dueMillis) {
+    }
+
     /** gc --json: a run's result, fields in this order. */
     record Report(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten, long packBytesBefore,
                   long packBytesAfter, long freedBytes, long millis, long packsSkippedNoSpace, long packsLeftPending) {
@@ -21,6 +34,9 @@ final class GcCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
+        if (remote != null) {
+            return remoteGc();
+        }
         try (Store store = storeOptions.open(); Progress bar = Progress.count("gc", "steps")) {
             MountControl.rollOverWritableMounts(store); // docs/GC.md, "Long-lived writable mounts"
             GarbageCollector gc = new GarbageCollector(store);
@@ -47,5 +63,44 @@ final class GcCommand extends Base {
             }
             return 0;
         }
+    }
+
+    private Integer remoteGc() throws Exception {
+        long graceMillis = duration(grace);
+        try (Store store = storeOptions.open()) {
+            io.cowfs.blockstore.remote.Remotes rs = new io.cowfs.blockstore.remote.Remotes(store);
+            try (io.cowfs.blockstore.remote.Remote r = rs.open(rs.get(remote))) {
+                io.cowfs.blockstore.remote.RemoteGc.Result g = new io.cowfs.blockstore.remote.RemoteGc(r, graceMillis).run();
+                if (json) {
+                    printJson(new RemoteReport(remote, g.snapshots(), g.packs(), g.referenced(), g.deleted(), g.deletedBytes(),
+                            g.condemned(), g.condemnedBytes(), g.rescued(), g.dueMillis()));
+                } else {
+                    out().printf(Locale.ROOT, "gc %s: %d snapshots need %d of %d packs; %d packs deleted (%s)%s%n", remote,
+                            g.snapshots(), g.referenced(), g.packs(), g.deleted(), bytes(g.deletedBytes()),
+                            g.rescued() > 0 ? ", " + g.rescued() + " condemned packs kept (a snapshot needs them again)" : "");
+                    if (g.condemned() > 0) {
+                        out().printf(Locale.ROOT, "gc %s: %d unreferenced packs (%s) condemned; a gc --remote run after %s deletes them%n",
+                                remote, g.condemned(), bytes(g.condemnedBytes()),
+                                ListCommand.TIME.format(java.time.Instant.ofEpochMilli(g.dueMillis())));
+                    }
+                }
+                return 0;
+            }
+        }
+    }
+
+    /** A duration: N (seconds), Ns, Nm, Nh, Nd. */
+    static long duration(String s) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+)([smhd]?)").matcher(s.strip());
+        if (!m.matches()) {
+            throw new io.cowfs.blockstore.store.StoreException.InvalidRequestException("invalid duration '" + s + "': use e.g. 90s, 30m, 2h, 1d or 0");
+        }
+        long n = Long.parseLong(m.group(1));
+        return switch (m.group(2)) {
+            case "m" -> n * 60_000;
+            case "h" -> n * 3_600_000;
+            case "d" -> n * 86_400_000;
+            default -> n * 1000;
+        };
     }
 }

@@ -27,7 +27,10 @@ public class StoreOptions {
         return Path.of(System.getProperty("user.home"), ".local", "share", "cowfs");
     }
 
+    /** Opens the store; chunks of lazily pulled snapshots are fetched from their remotes when read. */
     public Store open() {
-        return Store.open(storeDir());
+        Store s = Store.open(storeDir());
+        io.cowfs.blockstore.remote.LazySource.attach(s);
+        return s;
     }
 }

@@ -12,6 +12,20 @@ final class VerifyCommand extends Base {
     @Option(names = "--json", description = "print JSON")
     boolean json;
 
+    @Option(names = "--remote", paramLabel = "NAME",
+            description = "check a remote instead: every object its snapshots need is there and whole (with --deep, read and hash every pack)")
+    String remote;
+
+    @Option(names = "--deep", description = "with --remote: download every pack and check its content")
+    boolean deep;
+
+    @picocli.CommandLine.Parameters(arity = "0..*", paramLabel = "SNAPSHOT", description = "with --remote: the remote snapshots to check (default: all)")
+    List<String> snapshots = List.of();
+
+    /** verify --remote --json, fields in this order. */
+    record RemoteReport(String remote, int snapshots, int packs, long chunks, long bytes, List<io.cowfs.blockstore.remote.RemoteVerify.Problem> problems) {
+    }
+
     /** verify --json, fields in this order. */
     record Report(long chunks, long bytes, List<String> indexDamage, List<Bad> problems) {
     }
@@ -22,6 +36,12 @@ final class VerifyCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
+        if (remote != null) {
+            return verifyRemote();
+        }
+        if (!snapshots.isEmpty()) {
+            throw new io.cowfs.blockstore.store.StoreException.InvalidRequestException("verify checks the whole store; snapshot names go with --remote NAME");
+        }
         try (Store store = storeOptions.open(); Progress bar = Progress.count("verify", "chunks")) {
             // a damaged index opens as a salvaged copy: its chunks (and those re-found in packs) are still verified
             List<String> indexDamage = store.index().damage() == null ? List.of() : store.index().salvaged().walk().damage;
@@ -41,6 +61,10 @@ final class VerifyCommand extends Base {
                 }
                 out().println("verified " + r.chunks() + " chunks (" + bytes(r.bytes()) + "): "
                         + (r.problems().isEmpty() ? "all good" : r.problems().size() + " bad"));
+                long remoteChunks = store.index().read(txn -> store.index().rchunks.stat(txn).entries);
+                if (remoteChunks > 0) {
+                    out().println(remoteChunks + " chunks of lazily pulled snapshots are still on their remotes (cowfs verify --remote NAME checks them there)");
+                }
             }
             out().flush();
             if (store.index().damage() != null) {
@@ -56,6 +80,32 @@ final class VerifyCommand extends Base {
             err().println("cowfs: " + r.problems().size() + " of " + r.chunks()
                     + " chunks are damaged; files using them read as EIO");
             return Main.EXIT_DAMAGED;
+        }
+    }
+
+    private Integer verifyRemote() throws Exception {
+        try (Store store = storeOptions.open(); Progress bar = Progress.count("verify " + remote, "packs")) {
+            io.cowfs.blockstore.remote.Remotes rs = new io.cowfs.blockstore.remote.Remotes(store);
+            try (io.cowfs.blockstore.remote.Remote r = rs.open(rs.get(remote))) {
+                io.cowfs.blockstore.remote.RemoteVerify.Result v = new io.cowfs.blockstore.remote.RemoteVerify(r, deep).run(snapshots, bar::step);
+                bar.close();
+                if (json) {
+                    printJson(new RemoteReport(remote, v.snapshots(), v.packs(), v.chunks(), v.bytes(), v.problems()));
+                } else {
+                    for (var p : v.problems()) {
+                        out().println("BAD " + p.object() + ": " + p.message() + " (needed by " + String.join(", ", p.snapshots()) + ")");
+                    }
+                    out().println("verified " + v.snapshots() + " snapshots on " + remote + ": " + v.packs() + " packs, " + v.chunks()
+                            + " chunks (" + bytes(v.bytes()) + "): " + (v.problems().isEmpty() ? "all good" : v.problems().size() + " bad"));
+                }
+                out().flush();
+                if (!v.problems().isEmpty()) {
+                    err().println("cowfs: remote " + remote + ": " + v.problems().size() + " objects missing or damaged; "
+                            + "files that need them read as EIO (push the snapshots again to repair it)");
+                    return Main.EXIT_DAMAGED;
+                }
+                return 0;
+            }
         }
     }
 }

@@ -115,7 +115,12 @@ public final class Fsck {
                 index.put(ChunkId.of(kv.key()), ChunkLocation.decode(kv.val()));
             }
             names.addAll(new Catalog(store).list(txn));
-            ReachCheck check = new ReachCheck(store, index.keySet());
+            // a lazily pulled snapshot's chunks may be on its remote (rchunks) instead: not missing
+            Set<ChunkId> known = new HashSet<>(index.keySet());
+            for (var kv : store.index().rchunks.iterate(txn)) {
+                known.add(ChunkId.of(kv.key()));
+            }
+            ReachCheck check = new ReachCheck(store, known);
             for (CatalogEntry e : names) {
                 findings.put(e.name(), check.entry(txn, e));
                 progress.accept(1);

@@ -122,6 +122,16 @@ public final class GarbageCollector {
             for (byte[] k : dead) {
                 store.index().chunks.delete(txn, k);
             }
+            // whereabouts of remote chunks (lazy pulls) that no name needs any more
+            List<byte[]> deadRemote = new ArrayList<>();
+            for (var kv : store.index().rchunks.iterate(txn)) {
+                if (!live.contains(ChunkId.of(kv.key()))) {
+                    deadRemote.add(kv.key());
+                }
+            }
+            for (byte[] k : deadRemote) {
+                store.index().rchunks.delete(txn, k);
+            }
             return new Swept(dead.size(), bytes);
         });
         Compacted compacted;

@@ -140,6 +140,15 @@ final class DirObjectStore implements ObjectStore {
     }
 
     @Override
+    public void ensureBucket() {
+        try {
+            Files.createDirectories(root);
+        } catch (IOException e) {
+            throw new RemoteException("cannot create " + root + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
     public long requests() {
         return requests.get();
     }

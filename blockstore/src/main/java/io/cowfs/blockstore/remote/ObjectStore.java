@@ -30,6 +30,9 @@ public interface ObjectStore extends AutoCloseable {
     /** Deletes the object; deleting a missing object is not an error. */
     void delete(String key);
 
+    /** Creates the bucket (or directory) if it does not exist. */
+    void ensureBucket();
+
     /** Requests made so far (every attempt counts): for push/pull reports and benchmarks. */
     long requests();
 

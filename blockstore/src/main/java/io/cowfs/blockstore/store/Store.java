@@ -223,7 +223,7 @@ public final class Store implements AutoCloseable {
         if (h == null || len != PackRecord.HEADER + h.storedLen()) {
             throw new StoreException.ChunkCorruptException(id, "bad record header in " + where);
         }
-        byte[] raw = PackRecord.decode(id, ByteBuffer.wrap(rec, off, len).slice(), new ChunkLocation(0, 0, h.storedLen(), h.rawLen(), 0), where);
+        byte[] raw = PackRecord.decode(id, ByteBuffer.wrap(rec, off, len), new ChunkLocation(0, 0, h.storedLen(), h.rawLen(), 0), where);
         if (pending.fetchedLocation(id) != null || index.read(txn -> index.chunks.location(txn, id)) != null) {
             return raw; // fetched by another thread, or stored meanwhile
         }

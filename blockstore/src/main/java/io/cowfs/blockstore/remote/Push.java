@@ -62,12 +62,15 @@ public final class Push {
         }
         remote.checkMarker(true);
         Manifest there = remote.findManifest(name);
+        Set<ChunkId> present = remote.packNames(); // a pack lost on the remote is sent again (push repairs)
         if (there != null) {
             if (!there.root().equals(e.root())) {
                 throw new StoreException.CatalogException("remote " + remote.describe() + " has another snapshot named '" + name
                         + "' (delete it there first: cowfs remote delete " + remote.config().name() + " " + name + ")");
             }
-            return result(name, true, there.chunks(), t0, r0);
+            if (present.containsAll(there.packs())) {
+                return result(name, true, there.chunks(), t0, r0);
+            }
         }
 
         Map<ChunkId, Boolean> chunks = walk(e.root()); // id -> is a tree object
@@ -77,7 +80,13 @@ public final class Push {
         for (int round = 0; ; round++) {
             Condemned condemned = Condemned.read(remote.objects());
             condemnedSeen.addAll(condemned.packs());
-            Map<ChunkId, Remote.Located> there2 = remote.chunkIndex(condemnedSeen, threads);
+            Set<ChunkId> skip = new HashSet<>(condemnedSeen);
+            for (ChunkId p : remote.indexedPacks()) {
+                if (!present.contains(p)) {
+                    skip.add(p); // an index whose pack is gone
+                }
+            }
+            Map<ChunkId, Remote.Located> there2 = remote.chunkIndex(skip, threads);
             manifestPacks.clear();
             bytes = 0;
             List<ChunkId> send = new ArrayList<>();
@@ -104,7 +113,7 @@ public final class Push {
 
         Manifest m = new Manifest(name, e.root(), e.createdMillis(), sourceOf(e), chunks.size(), bytes, manifestPacks);
         Manifest race = remote.findManifest(name);
-        if (race != null && !race.root().equals(e.root())) {
+        if (race != null && !race.root().equals(e.root()) && (there == null || !there.root().equals(race.root()))) {
             throw new StoreException.CatalogException("remote " + remote.describe() + " got another snapshot named '" + name + "' while this push ran");
         }
         remote.objects().put(RemoteLayout.snapshotKey(name), m.encode());

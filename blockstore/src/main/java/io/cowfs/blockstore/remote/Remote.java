@@ -146,6 +146,18 @@ public final class Remote implements AutoCloseable {
         return out;
     }
 
+    /** The pack objects on the remote. */
+    public java.util.Set<ChunkId> packNames() {
+        java.util.Set<ChunkId> out = new java.util.HashSet<>();
+        for (ObjectStore.ObjectInfo o : os.list(RemoteLayout.PACKS)) {
+            ChunkId p = RemoteLayout.hexName(o.key(), RemoteLayout.PACKS);
+            if (p != null) {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+
     /** Where a chunk is on the remote: its pack and record there. */
     public record Located(ChunkId pack, boolean tree, Entry entry) {
     }

@@ -38,4 +38,7 @@ runtime = "runc"
 CONF
   echo "cowfs: wrote $conf (runc, ulimits)" >&2
 fi
+# The local S3 server of the remote-store tests (scripts/s3-local.sh): downloaded once, here rather
+# than inside a timed test.
+bash "$(dirname "$0")/s3-local.sh" fetch
 [[ -e /dev/fuse ]] || { echo "cowfs: /dev/fuse is missing (in a container: --device /dev/fuse --cap-add SYS_ADMIN)" >&2; exit 1; }

@@ -18,7 +18,12 @@ public record RemoteConfig(String name, String url, String endpoint, String regi
 
     public RemoteConfig {
         checkName(name);
-        if (!url.startsWith("s3://") && !url.startsWith("file:///")) {
+        if (url.startsWith("s3://")) {
+            RemoteUrl.parse(url); // a bucket name S3 would refuse, a bad prefix: said now, not at the first push
+            if (!endpoint.isEmpty()) {
+                RemoteUrl.endpoint(endpoint);
+            }
+        } else if (!url.startsWith("file:///")) {
             throw new StoreException.InvalidRequestException("remote URL '" + url + "' is neither s3://BUCKET[/PREFIX] nor file:///DIR");
         }
     }

@@ -137,7 +137,14 @@ public final class Remotes {
             if (c.url().startsWith("file:///")) {
                 return new DirObjectStore(Paths.get(java.net.URI.create(c.url())));
             }
-            throw new StoreException.InvalidRequestException("S3 remotes are not built yet");
+            RemoteUrl u = RemoteUrl.parse(c.url());
+            if (!c.endpoint().isEmpty()) {
+                u = u.withEndpoint(RemoteUrl.endpoint(c.endpoint()));
+            }
+            if (!c.region().isEmpty()) {
+                u = u.withRegion(c.region());
+            }
+            return S3ObjectStore.create(u);
         }
     }
 

@@ -25,8 +25,18 @@ final class RemoteCommand extends Base {
         return Main.EXIT_USAGE;
     }
 
+    /** A subcommand of remote: --store may be given before the subcommand's name too (cowfs remote --store DIR add ...). */
+    abstract static class Sub extends Base {
+        @picocli.CommandLine.ParentCommand
+        RemoteCommand parent;
+
+        Store open() {
+            return (storeOptions.store == null && parent != null ? parent.storeOptions : storeOptions).open();
+        }
+    }
+
     @Command(name = "add", mixinStandardHelpOptions = true, description = "Record a remote: s3://BUCKET[/PREFIX] or file:///DIR.")
-    static final class Add extends Base {
+    static final class Add extends Sub {
         @Parameters(index = "0", paramLabel = "NAME")
         String name;
 
@@ -50,7 +60,7 @@ final class RemoteCommand extends Base {
                 ep = env == null ? "" : env.strip();
             }
             RemoteConfig c = new RemoteConfig(name, url, ep == null ? "" : ep, region == null ? "" : region);
-            try (Store store = storeOptions.open()) {
+            try (Store store = open()) {
                 Remotes rs = new Remotes(store);
                 if (rs.find(name) != null) {
                     throw new StoreException.CatalogException("a remote named '" + name + "' exists (see: cowfs remote list)");
@@ -69,7 +79,7 @@ final class RemoteCommand extends Base {
     }
 
     @Command(name = "list", mixinStandardHelpOptions = true, description = "List the remotes of the store.")
-    static final class ListRemotes extends Base {
+    static final class ListRemotes extends Sub {
         @Option(names = "--json", description = "print JSON")
         boolean json;
 
@@ -78,7 +88,7 @@ final class RemoteCommand extends Base {
 
         @Override
         public Integer call() throws Exception {
-            try (Store store = storeOptions.open()) {
+            try (Store store = open()) {
                 List<Row> rows = new ArrayList<>();
                 for (RemoteConfig c : new Remotes(store).list()) {
                     rows.add(new Row(c.name(), c.url(), c.endpoint(), c.region()));
@@ -97,13 +107,13 @@ final class RemoteCommand extends Base {
 
     @Command(name = "remove", mixinStandardHelpOptions = true,
             description = "Forget a remote (the objects on it stay). Snapshots pulled lazily from it can no longer fetch data.")
-    static final class Remove extends Base {
+    static final class Remove extends Sub {
         @Parameters(index = "0", paramLabel = "NAME")
         String name;
 
         @Override
         public Integer call() {
-            try (Store store = storeOptions.open()) {
+            try (Store store = open()) {
                 long lazy = store.index().read(txn -> {
                     long n = 0;
                     for (var kv : store.index().rchunks.iterate(txn)) {
@@ -125,7 +135,7 @@ final class RemoteCommand extends Base {
     }
 
     @Command(name = "snapshots", mixinStandardHelpOptions = true, description = "List the snapshots on a remote.")
-    static final class Snapshots extends Base {
+    static final class Snapshots extends Sub {
         @Parameters(index = "0", paramLabel = "NAME", arity = "0..1", description = "the remote (default: the only one)")
         String name;
 
@@ -137,7 +147,7 @@ final class RemoteCommand extends Base {
 
         @Override
         public Integer call() throws Exception {
-            try (Store store = storeOptions.open()) {
+            try (Store store = open()) {
                 Remotes rs = new Remotes(store);
                 try (Remote r = rs.open(rs.resolve(name))) {
                     List<Row> rows = new ArrayList<>();
@@ -167,7 +177,7 @@ final class RemoteCommand extends Base {
     @Command(name = "delete", mixinStandardHelpOptions = true,
             description = {"Delete snapshots from a remote (their manifests).",
                     "Their data goes at a later 'cowfs gc --remote NAME' (two runs a grace period apart)."})
-    static final class Delete extends Base {
+    static final class Delete extends Sub {
         @Parameters(index = "0", paramLabel = "REMOTE")
         String remote;
 
@@ -176,7 +186,7 @@ final class RemoteCommand extends Base {
 
         @Override
         public Integer call() {
-            try (Store store = storeOptions.open()) {
+            try (Store store = open()) {
                 Remotes rs = new Remotes(store);
                 try (Remote r = rs.open(rs.get(remote))) {
                     r.requireMarker();

@@ -257,7 +257,7 @@ public final class Push {
 
         Built finish() {
             byte[] b = buf.toByteArray();
-            Built out = new Built(b, new PackIndex(ChunkId.hash(b), tree, b.length, entries));
+            Built out = new Built(b, new PackIndex(RemoteLayout.newPackName(), tree, b.length, ChunkId.hash(b), entries));
             reset();
             return out;
         }

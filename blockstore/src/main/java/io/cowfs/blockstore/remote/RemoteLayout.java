@@ -18,8 +18,8 @@ import java.util.zip.CRC32C;
  *
  * <pre>
  * cowfs-remote            "cowfs-remote 1\nblockSize N\n": made by the first push, checked by every use
- * packs/HEX               a pack object: "COWFSPK1" record* (the local pack format); HEX = SHA-256 of its bytes
- * index/HEX               its index: "COWFSRX1" kind:u8 (0 data, 1 tree) packSize:u64 count:u32
+ * packs/HEX               a pack object: "COWFSPK1" record* (the local pack format); HEX = 32 random bytes
+ * index/HEX               its index: "COWFSRX1" kind:u8 (0 data, 1 tree) packSize:u64 sha256:32 count:u32
  *                         (id:32 offset:u64 storedLen:u32 rawLen:u32)* crc32c:u32; written after the pack
  * snapshots/NAME          a snapshot's manifest (text, below); written last by push
  * gc/condemned            gc's first phase: the packs it will delete at its next run
@@ -35,6 +35,15 @@ public final class RemoteLayout {
     private static final int ENTRY = 32 + 8 + 4 + 4;
 
     private RemoteLayout() {
+    }
+
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+
+    /** A new pack name: 32 random bytes. */
+    public static ChunkId newPackName() {
+        byte[] b = new byte[32];
+        RANDOM.nextBytes(b);
+        return ChunkId.of(b);
     }
 
     public static String packKey(ChunkId pack) {
@@ -83,11 +92,18 @@ public final class RemoteLayout {
         }
     }
 
-    /** A pack object's index: whether it holds tree objects (read whole by a lazy pull) or file data. */
-    public record PackIndex(ChunkId pack, boolean tree, long packSize, List<Entry> entries) {
+    /**
+     * A pack object's index: whether it holds tree objects (read whole by a lazy pull) or file
+     * data, its size and SHA-256 (verify --deep), and its records. A pack's name is random, not its
+     * hash: a push that sends again the chunks of a condemned pack (docs/REMOTE.md, gc) must make
+     * a pack of another name even when the bytes come out the same.
+     */
+    public record PackIndex(ChunkId pack, boolean tree, long packSize, ChunkId sha, List<Entry> entries) {
         public byte[] encode() {
-            ByteBuffer b = ByteBuffer.allocate(INDEX_MAGIC.length + 1 + 8 + 4 + entries.size() * ENTRY + 4);
-            b.put(INDEX_MAGIC).put((byte) (tree ? 1 : 0)).putLong(packSize).putInt(entries.size());
+            ByteBuffer b = ByteBuffer.allocate(INDEX_MAGIC.length + 1 + 8 + 32 + 4 + entries.size() * ENTRY + 4);
+            b.put(INDEX_MAGIC).put((byte) (tree ? 1 : 0)).putLong(packSize);
+            sha.writeTo(b);
+            b.putInt(entries.size());
             for (Entry e : entries) {
                 e.id().writeTo(b);
                 b.putLong(e.offset()).putInt(e.storedLen()).putInt(e.rawLen());
@@ -101,7 +117,7 @@ public final class RemoteLayout {
         public static PackIndex decode(ChunkId pack, byte[] a) {
             String where = indexKey(pack);
             ByteBuffer b = ByteBuffer.wrap(a);
-            if (a.length < INDEX_MAGIC.length + 17) {
+            if (a.length < INDEX_MAGIC.length + 49) {
                 throw new RemoteException("remote object " + where + " is damaged (" + a.length + " bytes)");
             }
             CRC32C crc = new CRC32C();
@@ -116,15 +132,16 @@ public final class RemoteLayout {
             }
             boolean tree = b.get() == 1;
             long size = b.getLong();
+            ChunkId sha = ChunkId.read(b);
             int n = b.getInt();
-            if (n < 0 || (long) n * ENTRY + INDEX_MAGIC.length + 17 != a.length) {
+            if (n < 0 || (long) n * ENTRY + INDEX_MAGIC.length + 49 != a.length) {
                 throw new RemoteException("remote object " + where + " is damaged (count " + n + ")");
             }
             List<Entry> out = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
                 out.add(new Entry(ChunkId.read(b), b.getLong(), b.getInt(), b.getInt()));
             }
-            return new PackIndex(pack, tree, size, out);
+            return new PackIndex(pack, tree, size, sha, out);
         }
     }
 

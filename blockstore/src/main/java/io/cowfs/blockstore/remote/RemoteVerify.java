@@ -114,8 +114,8 @@ public final class RemoteVerify {
         } catch (RemoteException e) {
             return e.getMessage();
         }
-        if (!ChunkId.hash(b).equals(p)) {
-            return "content does not match its name (SHA-256)";
+        if (b.length != idx.packSize() || !ChunkId.hash(b).equals(idx.sha())) {
+            return "content does not match the SHA-256 its index records";
         }
         for (Entry e : idx.entries()) {
             try {

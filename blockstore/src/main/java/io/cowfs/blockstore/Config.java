@@ -35,12 +35,15 @@ import java.util.function.Function;
  *                            that reads copy from (allocated as used, dropped when a mount idles), bytes
  * @param indexPrefetchBytes  {@code cowfs.indexPrefetchBytes}: a mount reads the index into the page cache
  *                            at start if it is no bigger than this (0: never), bytes
+ * @param remotePackBytes     {@code cowfs.remote.packBytes}: size push makes a remote's pack objects, bytes
+ * @param remoteFetchWindow   {@code cowfs.remote.fetchWindow}: how far past a missed record a lazy read
+ *                            reaches into its pack object (0: the record only), bytes
  */
 public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover, int gcMaxSmallPacks,
                      Duration gcPendingGrace, long mountRolloverMin, Duration idleTrim, long dirtyLimit,
                      boolean parallelFlush, int readAheadBlocks, int readAheadKb, boolean fuseDebug, boolean debug,
                      long fuseTimeoutSeconds, int fuseWorkers, boolean fuseWriteback,
-                     long blockCacheBytes, long indexPrefetchBytes) {
+                     long blockCacheBytes, long indexPrefetchBytes, long remotePackBytes, long remoteFetchWindow) {
 
     /** The defaults, whatever the system properties say. */
     public static Config defaults() {
@@ -79,7 +82,9 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
                 (int) num(p, "cowfs.fuse.workers", 2),
                 !"false".equals(p.apply("cowfs.fuse.writeback")),
                 num(p, "cowfs.blockCacheBytes", 32L << 20),
-                num(p, "cowfs.indexPrefetchBytes", 512L << 20));
+                num(p, "cowfs.indexPrefetchBytes", 512L << 20),
+                num(p, "cowfs.remote.packBytes", 8L << 20),
+                num(p, "cowfs.remote.fetchWindow", 1L << 20));
     }
 
     /** As Long.getLong: a missing or unparsable value gives the default. */
@@ -98,6 +103,6 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
     public Config withCacheBytes(long v) {
         return new Config(v, lmdbInitialMapSize, packRollover, gcMaxSmallPacks, gcPendingGrace, mountRolloverMin, idleTrim,
                 dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug, fuseTimeoutSeconds, fuseWorkers,
-                fuseWriteback, blockCacheBytes, indexPrefetchBytes);
+                fuseWriteback, blockCacheBytes, indexPrefetchBytes, remotePackBytes, remoteFetchWindow);
     }
 }

@@ -34,7 +34,7 @@ final class PushCommand extends Base {
     }
 
     static long packBytes() {
-        return Long.getLong("cowfs.remote.packBytes", 8L << 20);
+        return io.cowfs.blockstore.Config.fromSystemProperties().remotePackBytes();
     }
 
     @Override

@@ -44,12 +44,17 @@ public final class LazySource implements ChunkSource {
     private final Map<String, Remote> remotes = new ConcurrentHashMap<>();
     private final Map<ChunkId, CompletableFuture<byte[]>> inflight = new ConcurrentHashMap<>();
     private volatile ExecutorService ahead;
+    /** Pack indexes of recent misses (remote/pack -> index), for {@link #neighbours}. */
+    private final Map<String, RemoteLayout.PackIndex> indexes = new ConcurrentHashMap<>();
+    /** How far past a missed record a fetch reaches into its pack (cowfs.remote.fetchWindow, bytes). */
+    private final long window;
     /** Requests and bytes this process fetched (stats, benchmarks). */
     public final AtomicLong requests = new AtomicLong();
     public final AtomicLong bytes = new AtomicLong();
 
     private LazySource(Store store) {
         this.store = store;
+        this.window = store.config().remoteFetchWindow();
     }
 
     /** Makes store fetch chunks of lazily pulled snapshots from their remotes (every process that reads data calls it). */
@@ -84,10 +89,82 @@ public final class LazySource implements ChunkSource {
         if (f != null) {
             return join(f);
         }
-        Map<ChunkId, Ref> one = new LinkedHashMap<>();
-        one.put(id, ref);
-        fetchRun(ref.remote(), ref.pack(), one, Map.of(id, mine));
+        Map<ChunkId, Ref> run = new LinkedHashMap<>();
+        Map<ChunkId, CompletableFuture<byte[]>> futures = new HashMap<>();
+        run.put(id, ref);
+        futures.put(id, mine);
+        try {
+            neighbours(ref, run, futures);
+        } catch (RuntimeException e) {
+            // no index at hand (or a damaged one): fetch the one chunk
+        }
+        fetchRun(ref.remote(), ref.pack(), run, futures);
         return join(mine);
+    }
+
+    /**
+     * Adds to run the records that follow ref's in its pack, within {@link #window} bytes, that
+     * this store still lacks and nobody is fetching: push writes a tree's file data in walk order,
+     * so they are most likely the next files a reader of this directory opens, and one range
+     * request of a pack's neighbouring records costs about what a request of one record costs.
+     */
+    private void neighbours(Ref ref, Map<ChunkId, Ref> run, Map<ChunkId, CompletableFuture<byte[]>> futures) {
+        if (window <= 0) {
+            return;
+        }
+        RemoteLayout.PackIndex idx = packIndex(ref.remote(), ref.pack());
+        List<RemoteLayout.Entry> es = idx.entries();
+        int lo = 0;
+        int hi = es.size();
+        while (lo < hi) { // first entry at or after ref's offset
+            int mid = (lo + hi) >>> 1;
+            if (es.get(mid).offset() < ref.offset()) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        long limit = ref.offset() + window;
+        List<RemoteLayout.Entry> next = new ArrayList<>();
+        for (int i = lo; i < es.size() && es.get(i).end() <= limit; i++) {
+            next.add(es.get(i));
+        }
+        store.index().read(txn -> {
+            for (RemoteLayout.Entry e : next) {
+                if (!run.containsKey(e.id()) && !inflight.containsKey(e.id())) {
+                    Ref r = store.index().rchunks.ref(txn, e.id());
+                    if (r != null && r.pack().equals(ref.pack()) && r.remote().equals(ref.remote())) {
+                        run.put(e.id(), r);
+                    }
+                }
+            }
+            return null;
+        });
+        for (ChunkId n : new ArrayList<>(run.keySet())) {
+            if (futures.containsKey(n)) {
+                continue;
+            }
+            CompletableFuture<byte[]> f = new CompletableFuture<>();
+            if (inflight.putIfAbsent(n, f) == null) {
+                futures.put(n, f);
+            } else {
+                run.remove(n);
+            }
+        }
+    }
+
+    /** The index of a pack (from the store's cache of index objects, else the remote), kept for the next miss. */
+    private RemoteLayout.PackIndex packIndex(String remoteName, ChunkId pack) {
+        String key = remoteName + "/" + pack.hex();
+        RemoteLayout.PackIndex idx = indexes.get(key);
+        if (idx == null) {
+            idx = remote(remoteName).packIndex(pack);
+            if (indexes.size() > 256) {
+                indexes.clear();
+            }
+            indexes.put(key, idx);
+        }
+        return idx;
     }
 
     @Override

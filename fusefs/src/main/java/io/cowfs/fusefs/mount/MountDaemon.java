@@ -76,6 +76,10 @@ public final class MountDaemon {
                 Runtime.getRuntime().addShutdownHook(new Thread(this::awaitClose, "cowfs-close-wait"));
                 ready.mounted(readOnly);
             });
+            if (store.chunkSource() instanceof io.cowfs.blockstore.remote.LazySource l && l.requests.get() > 0) {
+                // the mount's log (run/NAME.log): what reads of lazily pulled data cost (docs/REMOTE.md)
+                System.err.printf(java.util.Locale.ROOT, "cowfs: fetched %d bytes from remotes in %d requests%n", l.bytes.get(), l.requests.get());
+            }
         } finally {
             closeAll();
         }

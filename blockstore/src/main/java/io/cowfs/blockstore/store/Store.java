@@ -258,6 +258,9 @@ public final class Store implements AutoCloseable {
             if (loc == null) {
                 loc = pending.location(id);
             }
+            if (loc == null && attempt == 0 && fromSource(id) != null) {
+                continue; // a lazily pulled chunk, fetched and stored now: read it from its pack
+            }
             if (loc == null) {
                 throw new StoreException.ChunkMissingException(id, "not in the index");
             }

@@ -67,6 +67,10 @@ final class GcCommand extends Base {
 
     private Integer remoteGc() throws Exception {
         long graceMillis = duration(grace);
+        if (graceMillis < 10 * 60_000) {
+            err().println("cowfs: warning: a grace period under 10 minutes is safe only while no push to " + remote
+                    + " runs (docs/REMOTE.md, gc and concurrent pushes)");
+        }
         try (Store store = storeOptions.open()) {
             io.cowfs.blockstore.remote.Remotes rs = new io.cowfs.blockstore.remote.Remotes(store);
             try (io.cowfs.blockstore.remote.Remote r = rs.open(rs.get(remote))) {

@@ -26,8 +26,13 @@ final class Progress implements AutoCloseable {
         return new Progress(task, " " + unit, 1);
     }
 
+    /** Shows the bar with max as its end; called again, moves the end (a transfer that learns its size as it goes). */
     synchronized void start(long max) {
-        if (bar == null && Base.interactive()) {
+        if (bar != null) {
+            bar.maxHint(max);
+            return;
+        }
+        if (Base.interactive()) {
             bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(max).setUnit(unit, unitSize)
                     .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200)
                     .setConsumer(new ConsoleProgressBarConsumer(System.err)).showSpeed().build();

@@ -117,7 +117,8 @@ final class RemoteCommand extends Base {
                 long lazy = store.index().read(txn -> {
                     long n = 0;
                     for (var kv : store.index().rchunks.iterate(txn)) {
-                        if (io.cowfs.blockstore.store.RemoteChunksTable.decodeValue(kv.val()).remote().equals(name)) {
+                        if (io.cowfs.blockstore.store.RemoteChunksTable.decodeValue(kv.val()).remote().equals(name)
+                                && store.index().chunks.get(txn, kv.key()) == null) { // a chunk stored since, another way, is not waiting
                             n++;
                         }
                     }

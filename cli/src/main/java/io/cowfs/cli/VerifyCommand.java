@@ -61,7 +61,15 @@ final class VerifyCommand extends Base {
                 }
                 out().println("verified " + r.chunks() + " chunks (" + bytes(r.bytes()) + "): "
                         + (r.problems().isEmpty() ? "all good" : r.problems().size() + " bad"));
-                long remoteChunks = store.index().read(txn -> store.index().rchunks.stat(txn).entries);
+                long remoteChunks = store.index().read(txn -> {
+                    long n = 0;
+                    for (var kv : store.index().rchunks.iterate(txn)) {
+                        if (store.index().chunks.get(txn, kv.key()) == null) {
+                            n++;
+                        }
+                    }
+                    return n;
+                });
                 if (remoteChunks > 0) {
                     out().println(remoteChunks + " chunks of lazily pulled snapshots are still on their remotes (cowfs verify --remote NAME checks them there)");
                 }
@@ -87,7 +95,7 @@ final class VerifyCommand extends Base {
         try (Store store = storeOptions.open(); Progress bar = Progress.count("verify " + remote, "packs")) {
             io.cowfs.blockstore.remote.Remotes rs = new io.cowfs.blockstore.remote.Remotes(store);
             try (io.cowfs.blockstore.remote.Remote r = rs.open(rs.get(remote))) {
-                io.cowfs.blockstore.remote.RemoteVerify.Result v = new io.cowfs.blockstore.remote.RemoteVerify(r, deep).run(snapshots, bar::step);
+                io.cowfs.blockstore.remote.RemoteVerify.Result v = new io.cowfs.blockstore.remote.RemoteVerify(r, deep).run(snapshots, PushCommand.progress(bar));
                 bar.close();
                 if (json) {
                     printJson(new RemoteReport(remote, v.snapshots(), v.packs(), v.chunks(), v.bytes(), v.problems()));

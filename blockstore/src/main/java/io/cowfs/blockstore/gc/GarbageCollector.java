@@ -125,7 +125,9 @@ public final class GarbageCollector {
             // whereabouts of remote chunks (lazy pulls) that no name needs any more
             List<byte[]> deadRemote = new ArrayList<>();
             for (var kv : store.index().rchunks.iterate(txn)) {
-                if (!live.contains(ChunkId.of(kv.key()))) {
+                ChunkId id = ChunkId.of(kv.key());
+                // unneeded, or local already (stored another way: a write of the same bytes, another pull)
+                if (!live.contains(id) || store.index().chunks.location(txn, id) != null) {
                     deadRemote.add(kv.key());
                 }
             }
@@ -175,8 +177,9 @@ public final class GarbageCollector {
             }
             return null;
         });
-        for (MountRecord m : MountRegistry.of(store).records()) { // snapshot mounts never write
-            if (m.writable() && m.pid() != self) {
+        for (MountRecord m : MountRegistry.of(store).records()) {
+            // snapshot mounts write too: chunks of lazily pulled snapshots they fetch (docs/REMOTE.md)
+            if (m.pid() != self) {
                 started(m.pid()).ifPresent(t -> out.add(new Writer(m.pid(), t, false)));
             }
         }

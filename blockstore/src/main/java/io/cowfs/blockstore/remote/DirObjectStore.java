@@ -46,11 +46,21 @@ final class DirObjectStore implements ObjectStore {
         Path tmp = f.resolveSibling("." + f.getFileName() + "." + UUID.randomUUID() + ".tmp");
         try {
             Files.createDirectories(f.getParent());
-            Files.write(tmp, data);
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.CREATE_NEW,
+                    java.nio.file.StandardOpenOption.WRITE)) {
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(data);
+                while (b.hasRemaining()) {
+                    ch.write(b);
+                }
+                ch.force(true); // durable before its name appears: a manifest never outlives its packs in a crash
+            }
             try {
                 Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING);
+            }
+            try (java.nio.channels.FileChannel d = java.nio.channels.FileChannel.open(f.getParent(), java.nio.file.StandardOpenOption.READ)) {
+                d.force(true); // the rename itself
             }
         } catch (IOException e) {
             try {

@@ -32,7 +32,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * next read tries the remote again.
  *
  * <p>Thread-safety: {@code inflight} (a concurrent map) makes sure one chunk is fetched by one
- * request at a time; a reader that finds its chunk in flight waits for that fetch.
+ * request at a time; a reader that finds its chunk in flight waits for that fetch, whose future is
+ * always completed (with the bytes, an error, or Dropped: then the reader fetches it itself).
+ * {@code remotes} and {@code indexes} are concurrent maps (indexes is a cache: cleared when full,
+ * any thread may refill it); the store's own locks guard what fetches append and commit.
  */
 public final class LazySource implements ChunkSource {
     /** Records closer than this in one pack are fetched by one request (read-ahead). */
@@ -43,7 +46,9 @@ public final class LazySource implements ChunkSource {
     private final Store store;
     private final Map<String, Remote> remotes = new ConcurrentHashMap<>();
     private final Map<ChunkId, CompletableFuture<byte[]>> inflight = new ConcurrentHashMap<>();
+    /** Read-ahead threads, made on first use (double-checked under this object's lock). */
     private volatile ExecutorService ahead;
+    private volatile boolean closed;
     /** Pack indexes of recent misses (remote/pack -> index), for {@link #neighbours}. */
     private final Map<String, RemoteLayout.PackIndex> indexes = new ConcurrentHashMap<>();
     /** How far past a missed record a fetch reaches into its pack (cowfs.remote.fetchWindow, bytes). */
@@ -76,6 +81,19 @@ public final class LazySource implements ChunkSource {
 
     @Override
     public byte[] fetch(ChunkId id) {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return fetchOnce(id);
+            } catch (Dropped d) {
+                // the read-ahead that had it was dropped (queue full, closing): fetch it here
+                if (attempt >= 3 || closed) {
+                    throw new RemoteException("fetch of chunk " + id.shortHex() + " was dropped (the mount is closing)");
+                }
+            }
+        }
+    }
+
+    private byte[] fetchOnce(ChunkId id) {
         CompletableFuture<byte[]> f = inflight.get(id);
         if (f != null) {
             return join(f);
@@ -98,7 +116,7 @@ public final class LazySource implements ChunkSource {
         } catch (RuntimeException e) {
             // no index at hand (or a damaged one): fetch the one chunk
         }
-        fetchRun(ref.remote(), ref.pack(), run, futures);
+        fetchRun(ref.remote(), ref.pack(), run, futures, true);
         return join(mine);
     }
 
@@ -226,10 +244,10 @@ public final class LazySource implements ChunkSource {
         }
         Ref first = mine.values().iterator().next();
         try {
-            executor().execute(() -> fetchRun(first.remote(), first.pack(), mine, futures));
+            executor().execute(() -> fetchRun(first.remote(), first.pack(), mine, futures, true));
         } catch (java.util.concurrent.RejectedExecutionException e) {
-            // read-ahead queue full: readers fetch these themselves
-            futures.keySet().forEach(inflight::remove);
+            // read-ahead queue full (or closing): readers waiting for these fetch them themselves
+            drop(futures);
         }
     }
 
@@ -247,11 +265,24 @@ public final class LazySource implements ChunkSource {
         return e;
     }
 
+    /** Completes futures with Dropped (their waiters fetch for themselves) and forgets them. */
+    private void drop(Map<ChunkId, CompletableFuture<byte[]>> futures) {
+        for (Map.Entry<ChunkId, CompletableFuture<byte[]>> e : futures.entrySet()) {
+            inflight.remove(e.getKey(), e.getValue());
+            e.getValue().completeExceptionally(new Dropped());
+        }
+    }
+
     /**
-     * Fetches the records of run (all in one pack, sorted by offset) by one range request,
-     * stores and commits them, and completes their futures (exceptionally if anything failed).
+     * Fetches the records of run (all in one pack) by one range request, stores and commits those
+     * that check out, and completes every future: with the bytes, or with why that record could
+     * not be had (a damaged neighbour fails only itself). If the pack is gone from the remote
+     * (a re-push or gc there moved the chunks), and relocate, the chunks are looked for in the
+     * remote's other packs.
      */
-    private void fetchRun(String remoteName, ChunkId pack, Map<ChunkId, Ref> run, Map<ChunkId, CompletableFuture<byte[]>> futures) {
+    private void fetchRun(String remoteName, ChunkId pack, Map<ChunkId, Ref> run, Map<ChunkId, CompletableFuture<byte[]>> futures,
+                          boolean relocate) {
+        Map<ChunkId, byte[]> got = new LinkedHashMap<>();
         try {
             long from = Long.MAX_VALUE;
             long to = 0;
@@ -265,33 +296,104 @@ public final class LazySource implements ChunkSource {
             try {
                 b = rem.objects().getRange(key, from, (int) (to - from));
             } catch (RemoteException.Missing e) {
+                if (relocate && relocate(remoteName, pack, run, futures)) {
+                    return;
+                }
                 throw new RemoteException("remote " + rem.describe() + ": " + key + " is missing (see: cowfs verify --remote " + remoteName + ")");
             }
             requests.incrementAndGet();
             bytes.addAndGet(b.length);
-            Map<ChunkId, byte[]> got = new LinkedHashMap<>();
             for (Map.Entry<ChunkId, Ref> e : run.entrySet()) {
                 Ref r = e.getValue();
                 long at = r.offset() - from;
-                if (at + r.recordLen() > b.length) {
-                    throw new RemoteException("remote " + rem.describe() + ": " + key + " is shorter than its index says");
+                try {
+                    if (at + r.recordLen() > b.length) {
+                        throw new RemoteException("remote " + rem.describe() + ": " + key + " is shorter than its index says");
+                    }
+                    got.put(e.getKey(), store.putFetched(e.getKey(), b, (int) at, r.recordLen(), "remote " + remoteName + " " + key));
+                } catch (RuntimeException ex) {
+                    complete(futures, e.getKey(), null, ex);
                 }
-                got.put(e.getKey(), store.putFetched(e.getKey(), b, (int) at, r.recordLen(), "remote " + remoteName + " " + key));
             }
-            store.commitFetched(got.keySet(), txn -> {
-                for (ChunkId id : got.keySet()) {
-                    store.index().rchunks.delete(txn, id);
+        } catch (Throwable t) {
+            for (Map.Entry<ChunkId, CompletableFuture<byte[]>> e : futures.entrySet()) {
+                if (!got.containsKey(e.getKey())) {
+                    complete(futures, e.getKey(), null, t);
                 }
-            });
-            for (Map.Entry<ChunkId, byte[]> e : got.entrySet()) {
-                futures.get(e.getKey()).complete(e.getValue());
-            }
-        } catch (RuntimeException e) {
-            for (CompletableFuture<byte[]> f : futures.values()) {
-                f.completeExceptionally(e);
             }
         } finally {
-            futures.keySet().forEach(inflight::remove);
+            // whatever was stored is committed (a fetched chunk left uncommitted would keep this
+            // process's retired packs locked), then its waiters get it
+            Throwable failed = null;
+            if (!got.isEmpty()) {
+                try {
+                    store.commitFetched(got.keySet(), txn -> {
+                        for (ChunkId id : got.keySet()) {
+                            store.index().rchunks.delete(txn, id);
+                        }
+                    });
+                } catch (Throwable t) {
+                    failed = t;
+                }
+            }
+            for (Map.Entry<ChunkId, byte[]> e : got.entrySet()) {
+                complete(futures, e.getKey(), failed == null ? e.getValue() : null, failed);
+            }
+        }
+    }
+
+    private void complete(Map<ChunkId, CompletableFuture<byte[]>> futures, ChunkId id, byte[] value, Throwable error) {
+        CompletableFuture<byte[]> f = futures.get(id);
+        inflight.remove(id, f);
+        if (error == null) {
+            f.complete(value);
+        } else {
+            f.completeExceptionally(error);
+        }
+    }
+
+    /**
+     * The pack a run's chunks were in is gone from the remote: finds them in the remote's other
+     * (indexed, uncondemned) packs, points their rchunks entries there, and fetches them from
+     * there. False if some chunk of the run is nowhere on the remote (then nothing changed).
+     */
+    private boolean relocate(String remoteName, ChunkId gone, Map<ChunkId, Ref> run, Map<ChunkId, CompletableFuture<byte[]>> futures) {
+        Remote rem = remote(remoteName);
+        java.util.Set<ChunkId> skip = new java.util.HashSet<>(RemoteLayout.Condemned.read(rem.objects()).packs());
+        skip.add(gone);
+        Map<ChunkId, Remote.Located> all = rem.chunkIndex(skip, 4);
+        Map<ChunkId, Map<ChunkId, Ref>> byPack = new LinkedHashMap<>();
+        for (ChunkId id : run.keySet()) {
+            Remote.Located l = all.get(id);
+            if (l == null) {
+                return false;
+            }
+            byPack.computeIfAbsent(l.pack(), k -> new LinkedHashMap<>())
+                    .put(id, new Ref(remoteName, l.pack(), l.entry().offset(), l.entry().storedLen(), l.entry().rawLen()));
+        }
+        store.commitFetched(List.of(), txn -> {
+            for (Map<ChunkId, Ref> refs : byPack.values()) {
+                for (Map.Entry<ChunkId, Ref> e : refs.entrySet()) {
+                    if (store.index().rchunks.ref(txn, e.getKey()) != null) {
+                        store.index().rchunks.put(txn, e.getKey(), e.getValue());
+                    }
+                }
+            }
+        });
+        for (Map.Entry<ChunkId, Map<ChunkId, Ref>> p : byPack.entrySet()) {
+            Map<ChunkId, CompletableFuture<byte[]>> fs = new HashMap<>();
+            for (ChunkId id : p.getValue().keySet()) {
+                fs.put(id, futures.get(id));
+            }
+            fetchRun(remoteName, p.getKey(), p.getValue(), fs, false);
+        }
+        return true;
+    }
+
+    /** A read-ahead fetch that never ran: whoever waited for it fetches the chunk itself. */
+    private static final class Dropped extends RuntimeException {
+        Dropped() {
+            super("dropped", null, false, false);
         }
     }
 
@@ -299,6 +401,9 @@ public final class LazySource implements ChunkSource {
         try {
             return f.join();
         } catch (CompletionException e) {
+            if (e.getCause() instanceof Dropped d) {
+                throw d;
+            }
             if (e.getCause() instanceof StoreException s) {
                 throw s;
             }
@@ -306,12 +411,20 @@ public final class LazySource implements ChunkSource {
         }
     }
 
-    /** Closes the remotes this source opened. */
+    /** Stops read-ahead (waiting for fetches under way), fails what waits for a dropped one, closes the remotes. */
+    @Override
     public void close() {
+        closed = true;
         ExecutorService e = ahead;
         if (e != null) {
             e.shutdownNow();
+            try {
+                e.awaitTermination(30, TimeUnit.SECONDS);
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+            }
         }
+        drop(new HashMap<>(inflight));
         remotes.values().forEach(Remote::close);
     }
 }

@@ -7,6 +7,7 @@ import io.cowfs.blockstore.remote.RemoteLayout.Entry;
 import io.cowfs.blockstore.remote.RemoteLayout.Manifest;
 import io.cowfs.blockstore.remote.RemoteLayout.PackIndex;
 import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.ChunkLocation;
 import io.cowfs.blockstore.store.PackRecord;
 import io.cowfs.blockstore.store.RemoteChunksTable;
 import io.cowfs.blockstore.store.Store;
@@ -88,9 +89,15 @@ public final class Pull {
                     }
                 }
             }
+            long treeBytes = 0;
+            for (List<Entry> es : treeWant.values()) {
+                treeBytes += RemoteLayout.bytes(es);
+            }
+            progress.total(treeBytes);
             fetch(treeWant, indexes);
             // walk the tree (fetching any tree object a data pack holds), collecting missing data
-            List<ChunkId> absent = walk(m.root(), where, name);
+            List<ChunkId> kept = new ArrayList<>();
+            List<ChunkId> absent = walk(m.root(), where, name, kept);
             long absentBytes = 0;
             Map<ChunkId, List<Entry>> dataWant = new LinkedHashMap<>();
             for (ChunkId id : absent) {
@@ -106,6 +113,7 @@ public final class Pull {
                     store.requireFormat(Store.FORMAT_REMOTE_CHUNKS);
                 }
                 store.commitFetched(List.of(), txn -> {
+                    stillThere(txn, kept);
                     for (ChunkId id : absent) {
                         Remote.Located l = where.get(id);
                         store.index().rchunks.put(txn, id, new RemoteChunksTable.Ref(remote.config().name(), l.pack(),
@@ -115,10 +123,28 @@ public final class Pull {
                 });
                 return result(name, local, false, true, m.chunks(), absent.size(), t0, r0);
             }
-            progress.total(absentBytes);
+            progress.total(treeBytes + absentBytes);
             fetch(dataWant, indexes);
-            store.commitFetched(List.of(), txn -> catalog.add(txn, entry));
+            store.commitFetched(List.of(), txn -> {
+                stillThere(txn, kept);
+                catalog.add(txn, entry);
+            });
             return result(name, local, false, false, m.chunks(), 0, t0, r0);
+        }
+    }
+
+    /**
+     * Chunks the pull found in the store already are not stamped by it (only what it commits is
+     * kept by its lease): a gc that ran meanwhile (after an rm of the snapshot that had them) may
+     * have collected them. Checked in the transaction that adds the name, so the name never
+     * refers to a chunk that is gone.
+     */
+    private void stillThere(org.lmdbjava.Txn<byte[]> txn, List<ChunkId> local) {
+        for (ChunkId id : local) {
+            if (store.index().chunks.location(txn, id) == null) {
+                throw new StoreException("a gc running meanwhile removed chunks this pull relied on (" + id.shortHex()
+                        + "); run the pull again");
+            }
         }
     }
 
@@ -144,14 +170,19 @@ public final class Pull {
      * The snapshot's data chunks this store lacks, in walk order. A tree object it lacks is fetched
      * on the way (by a range request); one the remote's packs do not hold either fails the pull.
      */
-    private List<ChunkId> walk(ChunkId root, Map<ChunkId, Remote.Located> where, String name) {
+    private List<ChunkId> walk(ChunkId root, Map<ChunkId, Remote.Located> where, String name, List<ChunkId> local) {
         List<ChunkId> absent = new ArrayList<>();
         java.util.Set<ChunkId> seen = new java.util.HashSet<>();
+        long floor = store.index().read(store::currentGen); // chunks stamped after the lease was taken are kept by it
         new ObjectGraph(store).snapshot(root, (kind, id, from) -> {
             if (!seen.add(id)) {
                 return ObjectGraph.Step.SKIP;
             }
-            if (store.locate(id) == null) {
+            ChunkLocation here = store.locate(id);
+            if (here != null && here.gen() < floor) {
+                local.add(id); // older than this pull's lease: not kept by it
+            }
+            if (here == null) {
                 Remote.Located l = where.get(id);
                 if (l == null) {
                     throw new RemoteException("remote " + remote.describe() + " is incomplete: chunk " + id.shortHex()

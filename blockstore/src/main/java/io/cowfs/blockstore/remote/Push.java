@@ -78,6 +78,9 @@ public final class Push {
         long bytes = 0;
         Set<ChunkId> condemnedSeen = new HashSet<>();
         for (int round = 0; ; round++) {
+            if (round > 0) {
+                present = remote.packNames(); // this push's own packs of the rounds before are there too
+            }
             Condemned condemned = Condemned.read(remote.objects());
             condemnedSeen.addAll(condemned.packs());
             Set<ChunkId> skip = new HashSet<>(condemnedSeen);
@@ -100,15 +103,23 @@ public final class Push {
                 }
             }
             bytes += upload(send, chunks, manifestPacks);
-            // gc may have condemned a pack this push reuses while it ran: send those chunks again
+            // gc may have condemned a pack this push reuses while it ran (send those chunks again), or
+            // condemned and then deleted it (then the condemned list no longer names it: the
+            // listing of packs, made after this read, shows it missing). docs/REMOTE.md, gc.
             Set<ChunkId> now = Condemned.read(remote.objects()).packs();
-            if (now.stream().noneMatch(manifestPacks::contains)) {
+            Set<ChunkId> listed = remote.packNames();
+            if (now.stream().noneMatch(manifestPacks::contains) && listed.containsAll(manifestPacks)) {
                 break;
             }
             if (round == 2) {
                 throw new RemoteException("remote " + remote.describe() + ": a concurrent gc keeps condemning packs this push needs; push again later");
             }
             condemnedSeen.addAll(now);
+            for (ChunkId p : manifestPacks) {
+                if (!listed.contains(p)) {
+                    condemnedSeen.add(p); // deleted by a gc while this push ran
+                }
+            }
         }
 
         Manifest m = new Manifest(name, e.root(), e.createdMillis(), sourceOf(e), chunks.size(), bytes, manifestPacks);

@@ -21,7 +21,8 @@ import java.util.concurrent.Future;
 
 /**
  * One opened remote: its object store, and this store's cache of its pack indexes (immutable
- * objects named by their pack's hash, so a cached copy is never stale). docs/REMOTE.md.
+ * objects under a pack's random name, which is never reused, so a cached copy is never stale).
+ * docs/REMOTE.md.
  *
  * <p>Thread-safety: the object store is; the cache directory is written by rename only.
  */

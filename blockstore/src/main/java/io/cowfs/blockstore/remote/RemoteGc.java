@@ -87,7 +87,8 @@ public final class RemoteGc {
         long deletedBytes = 0;
         int rescued = 0;
         Set<ChunkId> gone = new HashSet<>();
-        boolean due = before.timeMillis() > 0 && now - before.timeMillis() >= graceMillis;
+        long wait = Math.max(graceMillis, before.graceMillis()); // a shorter grace now does not shorten the one promised
+        boolean due = before.timeMillis() > 0 && now - before.timeMillis() >= wait;
         if (due) {
             for (ChunkId p : before.packs()) {
                 if (referenced.contains(p)) {
@@ -109,7 +110,7 @@ public final class RemoteGc {
                 bytes += info == null ? 0 : info.size();
             }
             return new Result(snapshots, packs.size(), (int) packs.keySet().stream().filter(referenced::contains).count(),
-                    0, 0, before.packs().size(), bytes, 0, before.timeMillis() + graceMillis);
+                    0, 0, before.packs().size(), bytes, 0, before.timeMillis() + wait);
         }
 
         Set<ChunkId> condemn = new LinkedHashSet<>();
@@ -132,7 +133,7 @@ public final class RemoteGc {
                 os.delete(RemoteLayout.CONDEMNED);
             }
         } else {
-            os.put(RemoteLayout.CONDEMNED, new Condemned(now, condemn).encode());
+            os.put(RemoteLayout.CONDEMNED, new Condemned(now, graceMillis, condemn).encode());
         }
         return new Result(snapshots, packs.size() - gone.size(), (int) packs.keySet().stream().filter(referenced::contains).count(),
                 deleted, deletedBytes, condemn.size(), condemnedBytes, rescued, condemn.isEmpty() ? 0 : now + graceMillis);

@@ -80,7 +80,11 @@ public final class RemoteLayout {
             throw new RemoteException(where + " is not a cowfs remote of a format this cowfs reads (its " + MARKER + " object says: "
                     + (lines.length == 0 ? "" : lines[0]) + ")");
         }
-        return Integer.parseInt(lines[1].substring(10).strip());
+        try {
+            return Integer.parseInt(lines[1].substring(10).strip());
+        } catch (NumberFormatException e) {
+            throw new RemoteException(where + ": its " + MARKER + " object is damaged (" + lines[1] + ")");
+        }
     }
 
     // ------------------------------------------------------------------ pack index
@@ -139,7 +143,12 @@ public final class RemoteLayout {
             }
             List<Entry> out = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
-                out.add(new Entry(ChunkId.read(b), b.getLong(), b.getInt(), b.getInt()));
+                Entry e = new Entry(ChunkId.read(b), b.getLong(), b.getInt(), b.getInt());
+                if (e.offset() < PackRecord.FILE_MAGIC.length || e.storedLen() < 0 || e.rawLen() < 0
+                        || e.storedLen() > (64 << 20) || e.end() > size) {
+                    throw new RemoteException("remote object " + where + " is damaged (record " + i + " lies outside its pack)");
+                }
+                out.add(e);
             }
             return new PackIndex(pack, tree, size, sha, out);
         }
@@ -215,12 +224,17 @@ public final class RemoteLayout {
 
     // ------------------------------------------------------------------ gc
 
-    /** gc's first phase: packs nothing referred to at timeMillis, deleted by a gc run after the grace period. */
-    public record Condemned(long timeMillis, Set<ChunkId> packs) {
-        public static final Condemned NONE = new Condemned(0, Set.of());
+    /**
+     * gc's first phase: packs nothing referred to at timeMillis (server time), deleted by a gc run
+     * at least graceMillis later (the grace in force when they were condemned: a later run with a
+     * shorter grace does not shorten it).
+     */
+    public record Condemned(long timeMillis, long graceMillis, Set<ChunkId> packs) {
+        public static final Condemned NONE = new Condemned(0, 0, Set.of());
 
         public byte[] encode() {
             StringBuilder s = new StringBuilder("cowfs-condemned 1\ntime ").append(timeMillis).append('\n');
+            s.append("grace ").append(graceMillis).append('\n');
             for (ChunkId p : packs) {
                 s.append("pack ").append(p.hex()).append('\n');
             }
@@ -230,14 +244,30 @@ public final class RemoteLayout {
         public static Condemned decode(byte[] b) {
             String[] lines = new String(b, StandardCharsets.UTF_8).split("\n");
             if (lines.length < 3 || !lines[0].equals("cowfs-condemned 1") || !lines[lines.length - 1].equals("end")) {
-                throw new RemoteException("remote object " + CONDEMNED + " is damaged; delete it (gc starts over)");
+                throw damaged();
             }
-            long t = Long.parseLong(lines[1].substring(5));
-            Set<ChunkId> packs = new LinkedHashSet<>();
-            for (int i = 2; i < lines.length - 1; i++) {
-                packs.add(ChunkId.parse(lines[i].substring(5)));
+            try {
+                long t = 0;
+                long grace = 0;
+                Set<ChunkId> packs = new LinkedHashSet<>();
+                for (int i = 1; i < lines.length - 1; i++) {
+                    String l = lines[i];
+                    if (l.startsWith("time ")) {
+                        t = Long.parseLong(l.substring(5));
+                    } else if (l.startsWith("grace ")) {
+                        grace = Long.parseLong(l.substring(6));
+                    } else if (l.startsWith("pack ")) {
+                        packs.add(ChunkId.parse(l.substring(5)));
+                    }
+                }
+                return new Condemned(t, grace, packs);
+            } catch (RuntimeException e) {
+                throw damaged();
             }
-            return new Condemned(t, packs);
+        }
+
+        private static RemoteException damaged() {
+            return new RemoteException("remote object " + CONDEMNED + " is damaged; delete it (gc starts over)");
         }
 
         /** The condemned list of os, or NONE. */

@@ -35,7 +35,7 @@ public final class RemoteVerify {
     }
 
     /** Checks the named snapshots (all of the remote's if names is empty). */
-    public Result run(List<String> names, java.util.function.LongConsumer progress) {
+    public Result run(List<String> names, Transfer.Progress progress) {
         remote.requireMarker();
         List<String> all = names.isEmpty() ? remote.snapshotNames() : names;
         Map<String, Problem> problems = new java.util.LinkedHashMap<>();
@@ -63,13 +63,18 @@ public final class RemoteVerify {
                 listed.put(p, o);
             }
         }
+        java.util.Set<ChunkId> indexed = new java.util.HashSet<>(remote.indexedPacks()); // listed now, not the local cache
+        progress.total(users.size());
         long chunks = 0;
         long bytes = 0;
         for (Map.Entry<ChunkId, List<String>> u : users.entrySet()) {
             ChunkId p = u.getKey();
             PackIndex idx;
             try {
-                idx = remote.packIndex(p);
+                if (!indexed.contains(p)) {
+                    throw new RemoteException.Missing(RemoteLayout.indexKey(p), "");
+                }
+                idx = deep ? PackIndex.decode(p, remote.objects().get(RemoteLayout.indexKey(p))) : remote.packIndex(p);
             } catch (RemoteException.Missing e) {
                 add(problems, RemoteLayout.indexKey(p), u.getValue(), "missing");
                 idx = null;
@@ -92,14 +97,9 @@ public final class RemoteVerify {
                 chunks += idx.entries().size();
                 bytes += idx.packSize();
             }
-            progress.accept(1);
+            progress.step(1);
         }
         return new Result(all.size(), users.size(), chunks, bytes, new ArrayList<>(problems.values()));
-    }
-
-    /** The number of packs run will check (for a progress bar): manifests are read twice, which is cheap. */
-    public int work(List<String> names) {
-        return names.isEmpty() ? remote.snapshotNames().size() : names.size();
     }
 
     private static void add(Map<String, Problem> problems, String key, List<String> snapshots, String message) {

@@ -19,4 +19,8 @@ public interface ChunkSource {
 
     /** Read-ahead: starts fetching those of ids this source knows, without waiting. */
     void willNeed(List<ChunkId> ids);
+
+    /** Stops background fetches and waits for them (the store closes next). */
+    default void close() {
+    }
 }

@@ -13,8 +13,10 @@ import org.lmdbjava.Txn;
  * <p>A hit may keep its bytes (retain): a chunk that gc removed between the dedup check and the
  * commit is then stored again from them, so a commit never refers to a missing chunk.
  *
- * <p>Thread-safety: every field is guarded by this object's lock; no I/O runs under it except
- * the re-append of a collected hit inside a commit.
+ * <p>Thread-safety: every field is guarded by this object's lock. I/O under it: the append of a
+ * fetched chunk ({@link #lockedAppend}, so that no pack is released between its append and the
+ * record of it) and a rollover ({@link #locked}). Lock order: this object, then Packs' lock
+ * (never the other way round).
  */
 final class PendingChunks {
     /** Placeholder in {@code pending} while one thread appends a chunk (others must not append it too). */
@@ -77,8 +79,12 @@ final class PendingChunks {
         return loc;
     }
 
-    /** Adds the fetched chunks among ids to the index, inside the caller's write transaction. */
-    void commitFetched(Txn<byte[]> txn, StoreIndex index, java.util.Collection<ChunkId> ids) {
+    /**
+     * Adds the fetched chunks among ids to the index, inside the caller's write transaction, and
+     * returns them; they stay in {@code fetched} until {@link #committedFetched} (after the
+     * transaction has committed), so a transaction run again (map growth) adds them again.
+     */
+    Map<ChunkId, ChunkLocation> commitFetched(Txn<byte[]> txn, StoreIndex index, java.util.Collection<ChunkId> ids) {
         Map<ChunkId, ChunkLocation> mine = new HashMap<>();
         synchronized (this) {
             for (ChunkId id : ids) {
@@ -89,16 +95,18 @@ final class PendingChunks {
             }
         }
         if (mine.isEmpty()) {
-            return;
+            return mine;
         }
         long gen = index.meta.nextGen(txn);
         for (Map.Entry<ChunkId, ChunkLocation> e : mine.entrySet()) {
             index.chunks.add(txn, e.getKey(), e.getValue().withGen(gen));
         }
-        synchronized (this) {
-            // removed only now: a failed transaction (retried after a map growth) finds them still here
-            mine.keySet().forEach(fetched::remove);
-        }
+        return mine;
+    }
+
+    /** The fetched chunks committed by a transaction that has now committed leave {@code fetched}. */
+    synchronized void committedFetched(java.util.Set<ChunkId> ids) {
+        ids.forEach(fetched::remove);
     }
 
     /** The retained bytes of a dedup hit, or null. */

@@ -20,7 +20,7 @@ public final class RemoteChunksTable extends Table {
      * Where a chunk is on a remote.
      *
      * @param remote    the remote's name (remotes/NAME.properties)
-     * @param pack      the pack object's name: SHA-256 of its bytes
+     * @param pack      the pack object's name (32 random bytes)
      * @param offset    offset of the record header in the pack object
      * @param storedLen bytes of payload after the header
      * @param rawLen    bytes once decoded

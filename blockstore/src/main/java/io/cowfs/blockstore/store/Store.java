@@ -240,11 +240,12 @@ public final class Store implements AutoCloseable {
      * write transaction (a pull adds its catalog entry so; a lazy fetch drops the rchunks entries).
      */
     public void commitFetched(java.util.Collection<ChunkId> ids, java.util.function.Consumer<Txn<byte[]>> also) {
-        index.write(txn -> {
-            pending.commitFetched(txn, index, ids);
+        java.util.Set<ChunkId> done = index.write(txn -> {
+            java.util.Set<ChunkId> added = pending.commitFetched(txn, index, ids).keySet();
             also.accept(txn);
-            return null;
+            return added;
         });
+        pending.committedFetched(done);
         pending.ifAllCommitted(packs::releaseRetired);
     }
 
@@ -483,6 +484,9 @@ public final class Store implements AutoCloseable {
                     slot.put(0, fetched);
                     return fetched.length;
                 }
+                if (fetched == null && source != null && attempt == 0) {
+                    continue; // another thread may have fetched and committed it meanwhile: look again
+                }
                 throw new StoreException.ChunkMissingException(id, "not in the index");
             }
             try {
@@ -509,6 +513,9 @@ public final class Store implements AutoCloseable {
                 byte[] fetched = fromSource(id);
                 if (fetched != null) {
                     return fetched;
+                }
+                if (source != null && attempt == 0) {
+                    continue; // another thread may have fetched and committed it meanwhile: look again
                 }
                 throw new StoreException.ChunkMissingException(id, "not in the index");
             }
@@ -607,6 +614,10 @@ public final class Store implements AutoCloseable {
 
     @Override
     public void close() {
+        ChunkSource s = source;
+        if (s != null) {
+            s.close(); // its fetches append to the packs closed below
+        }
         packs.close();
         index.close();
         useLock.close();

@@ -18,7 +18,7 @@ if [[ $QUICK == 1 ]]; then
   SRC=$BENCH_ROOT/remote-src
   if [[ ! -d $SRC/.git ]]; then
     rm -rf "$SRC"; cp -a "$CI_SRC" "$SRC"
-    (cd "$SRC" && git init -q && git add -A && git -c user.name=bench -c user.email=bench@localhost commit -q -m import)
+    (cd "$SRC" && git init -q && git add -f -A . && git -c user.name=bench -c user.email=bench@localhost commit -q -m import)
   fi
 elif [[ ! -f $BENCH_ROOT/.linux-done ]]; then
   tarball=$(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | head -1)
@@ -26,7 +26,7 @@ elif [[ ! -f $BENCH_ROOT/.linux-done ]]; then
   log "unpacking $tarball and committing it to git"
   rm -rf "$SRC"; mkdir -p "$SRC"
   tar -xJf "$tarball" -C "$SRC" --strip-components=1
-  (cd "$SRC" && git init -q && git add -A && git -c user.name=bench -c user.email=bench@localhost commit -q -m import) \
+  (cd "$SRC" && git init -q && git add -f -A . && git -c user.name=bench -c user.email=bench@localhost commit -q -m import) \
     || { abnormal "(setup) git commit of the tree failed"; exit 1; }
   touch "$BENCH_ROOT/.linux-done"
 fi
@@ -56,7 +56,7 @@ log "  $(hb "$up1") in $tpush s ($obj1 objects, $req1 requests)"
 metric remote.push.seconds "$tpush"; metric remote.push.bytes "$up1"
 
 log "second push: 10 files changed"
-(cd "$SRC" && git ls-files | grep -E '\.c$' | head -10 | while read -r f; do echo "/* changed */" >> "$f"; done)
+(cd "$SRC" && git ls-files | grep -E "\.c$" | head -10 | while read -r f; do echo "/* changed */" >> "$f"; done)
 CW_STORE=$RA cw import "$SRC" --name v2 >/dev/null
 t0=$(now); j=$(CW_STORE=$RA cw push v2 --json); tpush2=$(since "$t0")
 up2=$(json_field "$j" uploadedBytes); req2=$(json_field "$j" requests)
@@ -90,6 +90,18 @@ reqs=$(grep -o 'in [0-9]* requests' "$logf" | tail -1 | grep -o '[0-9]*')
 fbytes=$(grep -o 'fetched [0-9]* bytes' "$logf" | tail -1 | grep -o '[0-9]*')
 log "  lazy pull $tlazy s ($(hb "$lazyb")); first byte $ttfb s; git status $tgs s (then $tgs2 s); cat $tcat s, $reqs requests, $(hb "${fbytes:-0}")"
 metric remote.lazy.ttfb "$ttfb"; metric remote.lazy.gitstatus "$tgs"; metric remote.lazy.cat "$tcat"; metric remote.lazy.requests "${reqs:-0}"
+
+# the same cat with no read-ahead window (one request per missed record): what pack-sized range reads save
+RD=$TMPW/remote-d; rm -rf "$RD"
+CW_STORE=$RD cw init >/dev/null && CW_STORE=$RD cw remote add origin "s3://cowfs/$PREFIX" >/dev/null
+CW_STORE=$RD cw pull v1 --lazy >/dev/null && CW_STORE=$RD cw fork v1 --name work >/dev/null
+drop_caches
+COWFS_MOUNT_JAVA_OPTS="-Dcowfs.remote.fetchWindow=0" CW_STORE=$RD mount_cowfs work "$MNT/lazy0" || abnormal "mount (window 0) failed"
+t1=$(now); (cd "$MNT/lazy0" && find . -path ./.git -prune -o -type f -print0 | xargs -0 cat > /dev/null); tcat0=$(since "$t1")
+CW_STORE=$RD umount_cowfs "$MNT/lazy0"
+reqs0=$(grep -o 'in [0-9]* requests' "$RD/run/work.log" | tail -1 | grep -o '[0-9]*')
+log "  window 0: cat $tcat0 s, $reqs0 requests"
+metric remote.lazy0.cat "$tcat0"; metric remote.lazy0.requests "${reqs0:-0}"
 
 # restic, the nearest peer: backup to and restore from the same server
 rb=-; rr=-; rup=-
@@ -127,5 +139,8 @@ tr_ "cat of every file outside .git (s)" "$tcat"
 tr_ "requests the lazy reader made in all" "${reqs:-?}"
 tr_ "bytes it fetched" "$(hb "${fbytes:-0}")"
 tr_ "requests per second during the cat" "$(awk -v r="${reqs:-0}" -v s="$tcat" 'BEGIN{printf "%.0f", r/s}')"
+tr_ "the same cat, no fetch window (\`-Dcowfs.remote.fetchWindow=0\`): seconds" "$tcat0"
+tr_ "... requests" "${reqs0:-?}"
+tr_ "... requests per second" "$(awk -v r="${reqs0:-0}" -v s="$tcat0" 'BEGIN{printf "%.0f", r/s}')"
 note "Bytes moved: pack objects and indexes uploaded (push), records downloaded (pull). MB/s: the tree's apparent size" \
      "over the command's wall time (JVM start included)."

@@ -41,16 +41,33 @@ final class IndexCheck {
         if (!Files.exists(dataFile())) {
             return null; // a new index: LMDB creates it
         }
-        try (LmdbPages pages = LmdbPages.open(dataFile())) {
-            for (LmdbPages.Meta m : pages.metas()) {
-                if (m.problem() != null) {
-                    return m.problem();
+        String problem = null;
+        // A commit by another process (a mount) between taking the file's size and reading a meta
+        // page makes that page name pages past the size taken: the file only grows, so a problem
+        // that goes away when looked at again was such a commit, not damage.
+        for (int attempt = 0; attempt < 5; attempt++) {
+            problem = null;
+            try (LmdbPages pages = LmdbPages.open(dataFile())) {
+                for (LmdbPages.Meta m : pages.metas()) {
+                    if (m.problem() != null) {
+                        problem = m.problem();
+                        break;
+                    }
                 }
+            } catch (IOException e) {
+                return "cannot read it: " + e.getMessage();
             }
-            return null;
-        } catch (IOException e) {
-            return "cannot read it: " + e.getMessage();
+            if (problem == null) {
+                return null;
+            }
+            try {
+                Thread.sleep(20L << attempt);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
         }
+        return problem;
     }
 
     /**

@@ -119,10 +119,14 @@ public final class LmdbPages implements AutoCloseable {
                 problem = "meta page " + slot + " has LMDB data version " + version;
             } else if (ps < 512 || ps > 65536 || Integer.bitCount(ps) != 1) {
                 problem = "meta page " + slot + " names page size " + ps;
-            } else if (lastPg < 1 || (lastPg + 1) * ps > size) {
-                problem = "meta page " + slot + " names last page " + lastPg + " but the file has " + size / ps + " pages";
+            } else if (lastPg < 1) {
+                problem = "meta page " + slot + " names last page " + lastPg;
             } else if (!rootOk(main.root, lastPg) || !rootOk(free.root, lastPg)) {
                 problem = "meta page " + slot + " names a root page out of range";
+            } else if (!inFile(main.root, ps) || !inFile(free.root, ps)) {
+                // last_pg itself may lie past the end: LMDB counts pages it allocated and freed again
+                // within a transaction (loose pages) that it never writes; only pages a tree refers to must be there
+                problem = "meta page " + slot + " names a root page past the end of the file (" + size / ps + " pages)";
             }
             if (slot == 0 && problem == null) {
                 psize = ps;
@@ -130,6 +134,10 @@ public final class LmdbPages implements AutoCloseable {
             m[slot] = new Meta(slot, txnid, ps, lastPg, free, main, problem);
         }
         return m;
+    }
+
+    private boolean inFile(long root, int ps) {
+        return root == P_INVALID || (root + 1) * ps <= size;
     }
 
     private static boolean rootOk(long root, long lastPg) {
@@ -255,6 +263,10 @@ public final class LmdbPages implements AutoCloseable {
                 damage(pgno, "page number out of range (last page " + meta.lastPage() + ")");
                 return;
             }
+            if ((pgno + 1) * psize > size) {
+                damage(pgno, "page past the end of the file (" + size / psize + " pages)");
+                return;
+            }
             if (seen.get((int) pgno)) {
                 damage(pgno, "reached twice");
                 return;
@@ -362,14 +374,15 @@ public final class LmdbPages implements AutoCloseable {
         }
 
         private byte[] overflow(long from, long opg, long dsize) {
-            if (opg < 2 || opg > meta.lastPage()) {
+            if (opg < 2 || opg > meta.lastPage() || (opg + 1) * psize > size) {
                 damage(from, "an overflow page number " + opg + " out of range");
                 return null;
             }
             ByteBuffer h = slice(opg * psize, PAGEHDRSZ);
             long pages = h.getInt(12) & 0xFFFFFFFFL;
             if (h.getLong(0) != opg || (u16(h, 10) & P_OVERFLOW) == 0 || pages < 1
-                    || pages * psize < dsize + PAGEHDRSZ || opg + pages - 1 > meta.lastPage() || dsize > Integer.MAX_VALUE - 64) {
+                    || pages * psize < dsize + PAGEHDRSZ || opg + pages - 1 > meta.lastPage() || (opg + pages) * psize > size
+                    || dsize > Integer.MAX_VALUE - 64) {
                 damage(opg, "a damaged overflow page (referred to by page " + from + ")");
                 return null;
             }

@@ -72,6 +72,30 @@ public final class LazySource implements ChunkSource {
         return l;
     }
 
+    /**
+     * For a process about to serve reads (a mount) of a store that has chunks on remotes: opens
+     * those remotes and makes one request to each on a background thread, so the object store
+     * client (the AWS SDK loads some thousand classes) and its connection are ready before the
+     * first read needs them. Measured: the first byte of a lazily pulled file 1.25 s without this.
+     */
+    public void warmUp() {
+        boolean any = store.index().read(txn -> store.index().rchunks.iterate(txn).iterator().hasNext());
+        if (!any) {
+            return;
+        }
+        Thread t = new Thread(() -> {
+            for (RemoteConfig c : new Remotes(store).list()) {
+                try {
+                    remote(c.name()).objects().head(RemoteLayout.MARKER);
+                } catch (RuntimeException e) {
+                    // the first read that needs it reports the error
+                }
+            }
+        }, "cowfs-remote-warm-up");
+        t.setDaemon(true);
+        t.start();
+    }
+
     private Remote remote(String name) {
         return remotes.computeIfAbsent(name, n -> {
             Remotes rs = new Remotes(store);

@@ -58,6 +58,9 @@ public final class MountDaemon {
         try {
             opened.push(store);
             store.prefetchIndex(store.config().indexPrefetchBytes());
+            if (store.chunkSource() instanceof io.cowfs.blockstore.remote.LazySource l) {
+                l.warmUp(); // a lazily pulled snapshot's remote, ready before the first read (docs/REMOTE.md)
+            }
             boolean readOnly = !e.isView() || ro || store.index().damage() != null;
             MountRegistry registry = MountRegistry.of(store);
             opened.push(registry.claim(e.isView() ? e.viewId() : -ProcessHandle.current().pid(), e.name(), mp));

@@ -73,7 +73,7 @@ metric remote.pull.seconds "$tpull"
 
 log "lazy pull into store C, fork, mount cold"
 t0=$(now); j=$(CW_STORE=$RC cw pull v1 --lazy --json); tlazy=$(since "$t0")
-lazyb=$(json_field "$j" downloadedBytes); left=$(json_field "$j" remoteChunks)
+lazyb=$(json_field "$j" downloadedBytes); left=$(json_field "$j" remoteChunks); reql=$(json_field "$j" requests)
 CW_STORE=$RC cw fork v1 --name work >/dev/null
 first=$(cd "$SRC" && git ls-files | sed -n "$(( NF / 2 ))p")
 # the same in a fork of the fully pulled (local) snapshot, for comparison
@@ -133,7 +133,7 @@ th "operation" "time (s)" "bytes moved" "MB/s of the tree" "requests"
 tr_ "cowfs push (whole tree)" "$tpush" "$(hb "$up1")" "$(mbs "$TREE_BYTES" "$tpush")" "$req1"
 tr_ "cowfs push after 10 files changed" "$tpush2" "$(hb "$up2")" "-" "$req2"
 tr_ "cowfs pull (full, fresh store)" "$tpull" "$(hb "$down")" "$(mbs "$TREE_BYTES" "$tpull")" "$reqp"
-tr_ "cowfs pull --lazy" "$tlazy" "$(hb "$lazyb")" "-" "-"
+tr_ "cowfs pull --lazy" "$tlazy" "$(hb "$lazyb")" "-" "$reql"
 tr_ "restic backup (same tree, same server)" "$rb" "$( [[ $rup == - ]] && echo - || hb "$rup")" "$(mbs "$TREE_BYTES" "$rb")" "-"
 tr_ "restic restore" "$rr" "-" "$(mbs "$TREE_BYTES" "$rr")" "-"
 note "In a fresh fork of the lazily pulled snapshot ($left chunks left on the server), mounted after \`drop_caches\`:"

@@ -196,6 +196,7 @@ final class RemoteCommand extends Base {
                     }
                     for (String n : names) {
                         r.objects().delete(RemoteLayout.snapshotKey(n));
+                        r.objects().delete(RemoteLayout.snapshotIndexKey(n)); // after the manifest: a reader never finds a manifest without it
                         out().println("deleted " + n + " from " + remote);
                     }
                     return 0;

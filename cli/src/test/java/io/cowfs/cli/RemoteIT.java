@@ -170,6 +170,7 @@ class RemoteIT {
             long left = pulled.get("remoteChunks").asLong();
             assertTrue(left > 80, "file data stays on the remote: " + pulled);
             assertTrue(pulled.get("downloadedBytes").asLong() < 1_000_000, "a lazy pull fetches the tree only: " + pulled);
+            assertTrue(pulled.get("requests").asLong() <= 8, "the snapshot's index object, not one per pack: " + pulled);
             assertEquals(left, remoteChunks(s3, b));
             cow(s3, b, "fsck").ok(); // chunks on the remote are not missing
 

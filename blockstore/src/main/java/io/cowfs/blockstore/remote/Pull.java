@@ -67,7 +67,7 @@ public final class Pull {
         try (Store.Lease lease = store.lease()) {
             Map<ChunkId, PackIndex> indexes;
             try {
-                indexes = remote.packIndexes(m.packs(), threads);
+                indexes = remote.snapshotIndexes(m, threads);
             } catch (RemoteException.Missing e) {
                 throw new RemoteException("remote " + remote.describe() + " is incomplete: " + e.getMessage() + ", needed by snapshot " + name
                         + " (see: cowfs verify --remote " + remote.config().name() + ")");

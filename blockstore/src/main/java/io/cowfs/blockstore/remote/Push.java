@@ -127,8 +127,12 @@ public final class Push {
         if (race != null && !race.root().equals(e.root()) && (there == null || !there.root().equals(race.root()))) {
             throw new StoreException.CatalogException("remote " + remote.describe() + " got another snapshot named '" + name + "' while this push ran");
         }
+        // the packs' indexes in one object, for lazy pulls (a missing or stale one is only slower)
+        byte[] sindex = RemoteLayout.encodeSnapshotIndex(remote.packIndexes(manifestPacks, threads).values());
+        remote.objects().put(RemoteLayout.snapshotIndexKey(name), sindex);
         remote.objects().put(RemoteLayout.snapshotKey(name), m.encode());
-        uploadedObjects.incrementAndGet();
+        uploadedObjects.addAndGet(2);
+        uploadedBytes.addAndGet(sindex.length);
         return result(name, false, chunks.size(), t0, r0);
     }
 

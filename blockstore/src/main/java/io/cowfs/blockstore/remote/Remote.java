@@ -116,6 +116,35 @@ public final class Remote implements AutoCloseable {
         }
     }
 
+    /**
+     * The indexes of a snapshot's packs: from the cache where every one is there, else from the
+     * snapshot's index object (one request; each index is checked and cached), else pack by pack.
+     */
+    public Map<ChunkId, PackIndex> snapshotIndexes(RemoteLayout.Manifest m, int threads) {
+        boolean cached = true;
+        for (ChunkId p : m.packs()) {
+            cached &= Files.exists(cache.resolve("index").resolve(p.hex()));
+        }
+        if (!cached) {
+            try {
+                List<PackIndex> all = RemoteLayout.decodeSnapshotIndex(m.name(), os.get(RemoteLayout.snapshotIndexKey(m.name())));
+                Map<ChunkId, PackIndex> out = new HashMap<>();
+                for (PackIndex i : all) {
+                    out.put(i.pack(), i);
+                }
+                if (out.keySet().equals(m.packs())) {
+                    for (PackIndex i : all) {
+                        cacheIndex(i.pack(), i.encode());
+                    }
+                    return out;
+                }
+            } catch (RemoteException e) {
+                // missing (pushed by an older cowfs), damaged or stale: the packs' own indexes
+            }
+        }
+        return packIndexes(m.packs(), threads);
+    }
+
     /** The indexes of packs, fetched on threads threads where not cached. */
     public Map<ChunkId, PackIndex> packIndexes(Collection<ChunkId> packs, int threads) {
         Map<ChunkId, PackIndex> out = new HashMap<>();

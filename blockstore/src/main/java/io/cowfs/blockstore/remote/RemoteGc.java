@@ -113,6 +113,16 @@ public final class RemoteGc {
                     0, 0, before.packs().size(), bytes, 0, before.timeMillis() + wait);
         }
 
+        // snapshot index objects whose manifest is gone (deleted; or a push killed before its
+        // manifest: only once older than the grace period, a running push writes one first)
+        Set<String> names = new HashSet<>(remote.snapshotNames());
+        for (ObjectStore.ObjectInfo o : os.list(RemoteLayout.SINDEX)) {
+            String n = o.key().substring(RemoteLayout.SINDEX.length());
+            if (!names.contains(n) && now - o.lastModifiedMillis() >= graceMillis) {
+                os.delete(o.key());
+            }
+        }
+
         Set<ChunkId> condemn = new LinkedHashSet<>();
         long condemnedBytes = 0;
         Set<ChunkId> candidates = new HashSet<>(packs.keySet());

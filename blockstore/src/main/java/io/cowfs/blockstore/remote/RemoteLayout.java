@@ -21,6 +21,9 @@ import java.util.zip.CRC32C;
  * packs/HEX               a pack object: "COWFSPK1" record* (the local pack format); HEX = 32 random bytes
  * index/HEX               its index: "COWFSRX1" kind:u8 (0 data, 1 tree) packSize:u64 sha256:32 count:u32
  *                         (id:32 offset:u64 storedLen:u32 rawLen:u32)* crc32c:u32; written after the pack
+ * sindex/NAME             the indexes of every pack the snapshot's manifest names, in one object
+ *                         ("COWFSSX1" count:u32 (pack:32 len:u32 index:len)* crc32c:u32): a lazy
+ *                         pull gets them in one request; written by push just before the manifest
  * snapshots/NAME          a snapshot's manifest (text, below); written last by push
  * gc/condemned            gc's first phase: the packs it will delete at its next run
  * </pre>
@@ -31,6 +34,8 @@ public final class RemoteLayout {
     public static final String INDEX = "index/";
     public static final String SNAPSHOTS = "snapshots/";
     public static final String CONDEMNED = "gc/condemned";
+    public static final String SINDEX = "sindex/";
+    private static final byte[] SINDEX_MAGIC = "COWFSSX1".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] INDEX_MAGIC = "COWFSRX1".getBytes(StandardCharsets.US_ASCII);
     private static final int ENTRY = 32 + 8 + 4 + 4;
 
@@ -56,6 +61,59 @@ public final class RemoteLayout {
 
     public static String snapshotKey(String name) {
         return SNAPSHOTS + name;
+    }
+
+    public static String snapshotIndexKey(String name) {
+        return SINDEX + name;
+    }
+
+    /** The snapshot index object of these pack indexes. */
+    public static byte[] encodeSnapshotIndex(java.util.Collection<PackIndex> indexes) {
+        List<byte[]> parts = new ArrayList<>();
+        int n = SINDEX_MAGIC.length + 4 + 4;
+        for (PackIndex i : indexes) {
+            byte[] b = i.encode();
+            parts.add(b);
+            n += 32 + 4 + b.length;
+        }
+        ByteBuffer out = ByteBuffer.allocate(n);
+        out.put(SINDEX_MAGIC).putInt(parts.size());
+        int k = 0;
+        for (PackIndex i : indexes) {
+            i.pack().writeTo(out);
+            out.putInt(parts.get(k).length).put(parts.get(k));
+            k++;
+        }
+        CRC32C crc = new CRC32C();
+        crc.update(out.array(), 0, out.position());
+        out.putInt((int) crc.getValue());
+        return out.array();
+    }
+
+    /** The pack indexes in a snapshot index object; a damaged one is a RemoteException. */
+    public static List<PackIndex> decodeSnapshotIndex(String name, byte[] a) {
+        String where = snapshotIndexKey(name);
+        try {
+            CRC32C crc = new CRC32C();
+            crc.update(a, 0, a.length - 4);
+            ByteBuffer b = ByteBuffer.wrap(a);
+            byte[] magic = new byte[SINDEX_MAGIC.length];
+            b.get(magic);
+            if (!java.util.Arrays.equals(magic, SINDEX_MAGIC) || (int) crc.getValue() != b.getInt(a.length - 4)) {
+                throw new RemoteException("remote object " + where + " is damaged");
+            }
+            int n = b.getInt();
+            List<PackIndex> out = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                ChunkId pack = ChunkId.read(b);
+                byte[] part = new byte[b.getInt()];
+                b.get(part);
+                out.add(PackIndex.decode(pack, part));
+            }
+            return out;
+        } catch (RuntimeException e) {
+            throw e instanceof RemoteException r ? r : new RemoteException("remote object " + where + " is damaged (" + e + ")");
+        }
     }
 
     /** The name a listed key under prefix ends in, or null if it is not a HEX name. */

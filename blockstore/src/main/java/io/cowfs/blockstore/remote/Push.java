@@ -122,18 +122,51 @@ public final class Push {
             }
         }
 
-        Manifest m = new Manifest(name, e.root(), e.createdMillis(), sourceOf(e), chunks.size(), bytes, manifestPacks);
+        // the packs' indexes in one object, for lazy pulls: those a recent snapshot's sindex holds
+        // already are left to it (a second push of a similar tree then adds a small sindex)
+        String base = sindexBase(name, manifestPacks);
+        Set<ChunkId> own = new LinkedHashSet<>(manifestPacks);
+        if (!base.isEmpty()) {
+            own.removeAll(remote.manifest(base).packs());
+        }
+        Manifest m = new Manifest(name, e.root(), e.createdMillis(), sourceOf(e), chunks.size(), bytes, manifestPacks, base);
         Manifest race = remote.findManifest(name);
         if (race != null && !race.root().equals(e.root()) && (there == null || !there.root().equals(race.root()))) {
             throw new StoreException.CatalogException("remote " + remote.describe() + " got another snapshot named '" + name + "' while this push ran");
         }
-        // the packs' indexes in one object, for lazy pulls (a missing or stale one is only slower)
-        byte[] sindex = RemoteLayout.encodeSnapshotIndex(remote.packIndexes(manifestPacks, threads).values());
+        byte[] sindex = RemoteLayout.encodeSnapshotIndex(remote.packIndexes(own, threads).values()); // missing or stale: only slower
         remote.objects().put(RemoteLayout.snapshotIndexKey(name), sindex);
         remote.objects().put(RemoteLayout.snapshotKey(name), m.encode());
         uploadedObjects.addAndGet(2);
         uploadedBytes.addAndGet(sindex.length);
         return result(name, false, chunks.size(), t0, r0);
+    }
+
+    /**
+     * A recent snapshot (one of the 5 last sindex objects written) whose own sindex is whole (no
+     * base of its own) and whose packs are at least half of packs; "" if none.
+     */
+    private String sindexBase(String name, Set<ChunkId> packs) {
+        if (packs.isEmpty()) {
+            return "";
+        }
+        List<ObjectStore.ObjectInfo> recent = new ArrayList<>(remote.objects().list(RemoteLayout.SINDEX));
+        recent.sort((a, b) -> Long.compare(b.lastModifiedMillis(), a.lastModifiedMillis()));
+        String best = "";
+        long bestOverlap = 0;
+        for (ObjectStore.ObjectInfo o : recent.subList(0, Math.min(5, recent.size()))) {
+            String n = o.key().substring(RemoteLayout.SINDEX.length());
+            Manifest bm = n.equals(name) ? null : remote.findManifest(n);
+            if (bm == null || !bm.sindexBase().isEmpty()) {
+                continue;
+            }
+            long overlap = bm.packs().stream().filter(packs::contains).count();
+            if (overlap > bestOverlap) {
+                best = n;
+                bestOverlap = overlap;
+            }
+        }
+        return bestOverlap * 2 >= packs.size() ? best : "";
     }
 
     private static String sourceOf(CatalogEntry e) {

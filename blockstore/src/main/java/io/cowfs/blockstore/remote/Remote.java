@@ -121,28 +121,33 @@ public final class Remote implements AutoCloseable {
      * snapshot's index object (one request; each index is checked and cached), else pack by pack.
      */
     public Map<ChunkId, PackIndex> snapshotIndexes(RemoteLayout.Manifest m, int threads) {
-        boolean cached = true;
+        Map<ChunkId, PackIndex> out = new HashMap<>();
+        java.util.Set<ChunkId> left = new java.util.LinkedHashSet<>();
         for (ChunkId p : m.packs()) {
-            cached &= Files.exists(cache.resolve("index").resolve(p.hex()));
-        }
-        if (!cached) {
-            try {
-                List<PackIndex> all = RemoteLayout.decodeSnapshotIndex(m.name(), os.get(RemoteLayout.snapshotIndexKey(m.name())));
-                Map<ChunkId, PackIndex> out = new HashMap<>();
-                for (PackIndex i : all) {
-                    out.put(i.pack(), i);
-                }
-                if (out.keySet().equals(m.packs())) {
-                    for (PackIndex i : all) {
-                        cacheIndex(i.pack(), i.encode());
-                    }
-                    return out;
-                }
-            } catch (RemoteException e) {
-                // missing (pushed by an older cowfs), damaged or stale: the packs' own indexes
+            if (!Files.exists(cache.resolve("index").resolve(p.hex()))) {
+                left.add(p);
             }
         }
-        return packIndexes(m.packs(), threads);
+        // the snapshot's own sindex, then its base's, take what they hold of the packs not cached
+        for (String n : m.sindexBase().isEmpty() ? List.of(m.name()) : List.of(m.name(), m.sindexBase())) {
+            if (left.isEmpty()) {
+                break;
+            }
+            try {
+                for (PackIndex i : RemoteLayout.decodeSnapshotIndex(n, os.get(RemoteLayout.snapshotIndexKey(n)))) {
+                    if (left.remove(i.pack())) {
+                        out.put(i.pack(), i);
+                        cacheIndex(i.pack(), i.encode());
+                    }
+                }
+            } catch (RemoteException e) {
+                // missing (an older cowfs pushed it, or the base was deleted) or damaged: the packs' own indexes
+            }
+        }
+        java.util.Set<ChunkId> rest = new java.util.LinkedHashSet<>(m.packs());
+        rest.removeAll(out.keySet());
+        out.putAll(packIndexes(rest, threads)); // cached ones from disk, the others one request each
+        return out;
     }
 
     /** The indexes of packs, fetched on threads threads where not cached. */

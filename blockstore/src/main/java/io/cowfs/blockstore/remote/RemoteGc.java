@@ -60,11 +60,13 @@ public final class RemoteGc {
         // what the manifests need, read after the condemned list: a push that saw the list
         // without its packs condemned has written its manifest before this read, or will see them condemned
         Set<ChunkId> referenced = new HashSet<>();
+        Set<String> bases = new HashSet<>(); // sindex objects other manifests build on
         int snapshots = 0;
         for (String n : remote.snapshotNames()) {
             Manifest m = remote.findManifest(n);
             if (m != null) {
                 referenced.addAll(m.packs());
+                bases.add(m.sindexBase());
                 snapshots++;
             }
         }
@@ -113,12 +115,13 @@ public final class RemoteGc {
                     0, 0, before.packs().size(), bytes, 0, before.timeMillis() + wait);
         }
 
-        // snapshot index objects whose manifest is gone (deleted; or a push killed before its
-        // manifest: only once older than the grace period, a running push writes one first)
+        // snapshot index objects whose manifest is gone and that no manifest builds on (deleted; or
+        // a push killed before its manifest: only once older than the grace period, a running
+        // push writes one first)
         Set<String> names = new HashSet<>(remote.snapshotNames());
         for (ObjectStore.ObjectInfo o : os.list(RemoteLayout.SINDEX)) {
             String n = o.key().substring(RemoteLayout.SINDEX.length());
-            if (!names.contains(n) && now - o.lastModifiedMillis() >= graceMillis) {
+            if (!names.contains(n) && !bases.contains(n) && now - o.lastModifiedMillis() >= graceMillis) {
                 os.delete(o.key());
             }
         }

@@ -224,11 +224,14 @@ public final class RemoteLayout {
      * source TEXT
      * chunks N
      * bytes N            bytes of the chunks' records (what a full pull downloads at most)
+     * sindex-base NAME   (optional) the snapshot whose sindex object holds the indexes of this
+     *                    one's packs that its own sindex leaves out
      * pack HEX           one line per pack
      * end
      * </pre>
      */
-    public record Manifest(String name, ChunkId root, long createdMillis, String source, long chunks, long bytes, Set<ChunkId> packs) {
+    public record Manifest(String name, ChunkId root, long createdMillis, String source, long chunks, long bytes, Set<ChunkId> packs,
+                           String sindexBase) {
         public byte[] encode() {
             StringBuilder s = new StringBuilder("cowfs-snapshot 1\n");
             s.append("root ").append(root.hex()).append('\n');
@@ -236,6 +239,9 @@ public final class RemoteLayout {
             s.append("source ").append(source.replace('\n', ' ')).append('\n');
             s.append("chunks ").append(chunks).append('\n');
             s.append("bytes ").append(bytes).append('\n');
+            if (!sindexBase.isEmpty()) {
+                s.append("sindex-base ").append(sindexBase).append('\n');
+            }
             for (ChunkId p : packs) {
                 s.append("pack ").append(p.hex()).append('\n');
             }
@@ -253,6 +259,7 @@ public final class RemoteLayout {
             long chunks = 0;
             long bytes = 0;
             String source = "";
+            String base = "";
             Set<ChunkId> packs = new LinkedHashSet<>();
             try {
                 for (int i = 1; i < lines.length - 1; i++) {
@@ -267,6 +274,7 @@ public final class RemoteLayout {
                         case "chunks" -> chunks = Long.parseLong(v);
                         case "bytes" -> bytes = Long.parseLong(v);
                         case "pack" -> packs.add(ChunkId.parse(v));
+                        case "sindex-base" -> base = v;
                         default -> { } // a newer cowfs's field: not needed to read the snapshot
                     }
                 }
@@ -276,7 +284,7 @@ public final class RemoteLayout {
             if (root == null) {
                 throw new RemoteException("remote object " + snapshotKey(name) + " names no root");
             }
-            return new Manifest(name, root, created, source, chunks, bytes, packs);
+            return new Manifest(name, root, created, source, chunks, bytes, packs, base);
         }
     }
 

@@ -1,0 +1,88 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A directory as remote (file:///DIR): push, lazy pull and export through the CLI in-process (no
+ * credentials are involved), the store's format raised to 4 by the lazy pull, and a pack lost on
+ * the remote found again in the packs of a later push (the lazy reader relocates it).
+ */
+class FileRemoteTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void pushLazyPullAndExportThroughADirectory() throws Exception {
+        Path src = SourceTree.build(tmp.resolve("src"));
+        Path remote = tmp.resolve("remote");
+        try (Cowfs a = new Cowfs(tmp.resolve("a")); Cowfs b = new Cowfs(tmp.resolve("b"))) {
+            a.run("import", src.toString(), "--name", "s").ok();
+            a.run("remote", "add", "r", "file://" + remote).ok();
+            a.run("push", "s").ok();
+            assertTrue(Files.exists(remote.resolve("snapshots/s")) && Files.exists(remote.resolve("sindex/s")));
+            try (Stream<Path> tmps = Files.walk(remote)) {
+                assertFalse(tmps.anyMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary file is left");
+            }
+
+            // a second snapshot of a slightly changed tree: its sindex builds on the first one's
+            Cowfs.sh(src, "echo more >> numbers");
+            a.run("import", src.toString(), "--name", "s2").ok();
+            a.run("push", "s2").ok();
+            assertTrue(Files.readString(remote.resolve("snapshots/s2")).contains("sindex-base s\n"));
+            assertTrue(Files.size(remote.resolve("sindex/s2")) < Files.size(remote.resolve("sindex/s")));
+            Cowfs.sh(src, "sed -i '$ d' numbers");
+
+            b.run("remote", "add", "r", "file://" + remote).ok();
+            b.run("pull", "s", "--lazy").ok();
+            assertTrue(Files.readString(b.store.resolve("cowfs-store.properties")).contains("format=4"));
+            b.run("fsck").ok();
+            Path out = tmp.resolve("out");
+            b.run("export", "s", out.toString()).ok();
+            assertEquals(SourceTree.hashes(src), SourceTree.hashes(out));
+            assertFalse(b.run("verify").ok().out().contains("still on their remotes"), "everything exported is local now");
+            b.run("pull", "s2", "--lazy").ok();
+            Path out2 = tmp.resolve("out2");
+            b.run("export", "s2", out2.toString()).ok();
+            assertTrue(Files.readString(out2.resolve("numbers")).endsWith("more\n"));
+            // everything is local now: removing the remote is allowed
+            b.run("remote", "remove", "r").ok();
+        }
+    }
+
+    @Test
+    void aLazyReaderFindsChunksWhoseRepairingPushMovedThem() throws Exception {
+        Path src = tmp.resolve("src");
+        Cowfs.sh(tmp, "mkdir -p src && head -c 300000 /dev/urandom > src/a.bin && echo hi > src/b.txt");
+        Path remote = tmp.resolve("remote");
+        try (Cowfs a = new Cowfs(tmp.resolve("a")); Cowfs b = new Cowfs(tmp.resolve("b"))) {
+            a.run("import", src.toString(), "--name", "s").ok();
+            a.run("remote", "add", "r", "file://" + remote).ok();
+            a.run("push", "s").ok();
+            b.run("remote", "add", "r", "file://" + remote).ok();
+            b.run("pull", "s", "--lazy").ok();
+            // every data pack is lost on the remote; a push repairs it (new packs, new names)
+            try (Stream<Path> packs = Files.list(remote.resolve("packs"))) {
+                for (Path p : packs.toList()) {
+                    if (Files.size(p) > 200_000) {
+                        Files.delete(p);
+                    }
+                }
+            }
+            a.run("verify", "--remote", "r").fails(Main.EXIT_DAMAGED);
+            a.run("push", "s").ok();
+            a.run("verify", "--remote", "r", "--deep").ok();
+            // b's entries name the lost pack: its reads find the chunks in the new one
+            Path out = tmp.resolve("out");
+            b.run("export", "s", out.toString()).ok();
+            assertEquals(SourceTree.hashes(src), SourceTree.hashes(out));
+        }
+    }
+}

@@ -106,7 +106,7 @@ final class RemoteCommand extends Base {
     }
 
     @Command(name = "remove", mixinStandardHelpOptions = true,
-            description = "Forget a remote (the objects on it stay). Snapshots pulled lazily from it can no longer fetch data.")
+            description = "Forget a remote (the objects on it stay); refused while lazily pulled snapshots still need data from it.")
     static final class Remove extends Sub {
         @Parameters(index = "0", paramLabel = "NAME")
         String name;

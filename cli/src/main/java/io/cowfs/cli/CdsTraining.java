@@ -17,7 +17,11 @@ public final class CdsTraining {
     }
 
     public static void main(String[] args) throws IOException {
-        Path dir = Path.of(args[0]);
+        train(Path.of(args[0]));
+    }
+
+    /** Runs the commands on a store made in dir (the CLI agent warms up with it too). */
+    static void train(Path dir) throws IOException {
         Path src = Files.createDirectories(dir.resolve("src/sub"));
         for (int i = 0; i < 8; i++) {
             Files.writeString(src.resolve("f" + i), "cowfs " + i);

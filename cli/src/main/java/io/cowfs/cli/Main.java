@@ -30,7 +30,7 @@ public final class Main implements Runnable {
                 UmountCommand.class, SnapshotCommand.class, ListCommand.class, ShowCommand.class,
                 ExportCommand.class, VerifyCommand.class, StatsCommand.class, RmCommand.class, GcCommand.class,
                 DiffCommand.class, DuCommand.class, FsckCommand.class, RemoteCommand.class, PushCommand.class, PullCommand.class, SharedDirCommand.class, CompletionCommand.class,
-                InstallHelpersCommand.class, CommandLine.HelpCommand.class)) {
+                InstallHelpersCommand.class, AgentCommand.class, CommandLine.HelpCommand.class)) {
             m.put(c.getAnnotation(Command.class).name(), c);
         }
         return java.util.Collections.unmodifiableMap(m);

@@ -54,9 +54,19 @@ public final class LmdbLibrary {
 
     /** $XDG_CACHE_HOME/cowfs/lib, else ~/.cache/cowfs/lib; null without a home. */
     static Path cacheDir() {
+        Path d = userCacheDir();
+        return d == null ? null : d.resolve("lib");
+    }
+
+    /**
+     * The user's cowfs cache directory, the launcher's rule: $XDG_CACHE_HOME/cowfs, else
+     * ~/.cache/cowfs; null without a home. Holds liblmdb, the class-data-sharing archives and
+     * the CLI agent's state.
+     */
+    public static Path userCacheDir() {
         String xdg = System.getenv("XDG_CACHE_HOME");
         if (xdg != null && !xdg.isBlank() && xdg.startsWith("/")) {
-            return Path.of(xdg, "cowfs", "lib");
+            return Path.of(xdg, "cowfs");
         }
         String home = System.getenv("HOME"); // as XDG says; user.home is "?" for a uid without a passwd entry
         if (home == null || !home.startsWith("/")) {
@@ -65,7 +75,7 @@ public final class LmdbLibrary {
         if (home == null || !home.startsWith("/")) {
             return null;
         }
-        return Path.of(home, ".cache", "cowfs", "lib");
+        return Path.of(home, ".cache", "cowfs");
     }
 
     /** The resource lmdbjava would extract for this machine, as lmdbjava names it. */

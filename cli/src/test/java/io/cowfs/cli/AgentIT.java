@@ -1,0 +1,197 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The CLI agent through the repository's launcher, as a CI runner uses it: {@code cowfs agent
+ * start}, then fork/list/show/snapshot/rm answered by the agent with the same output and exit
+ * codes as a JVM of their own gives on a twin store; what it must decline (another environment,
+ * a caller without the token, another build of the jar) still works through a JVM; a killed agent
+ * costs nothing but speed. Each test has its own HOME, so its own agent and state file.
+ */
+class AgentIT {
+    @TempDir
+    Path tmp;
+
+    private Path launcher;
+    private Path jar;
+    private Path home;
+
+    record Run(int rc, String out, String err) {
+    }
+
+    private Run cowfs(String extraEnv, String args) throws Exception {
+        Path err = Files.createTempFile(tmp, "err", ".txt");
+        Cowfs.Result r = Cowfs.shRc(tmp, "env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=" + home + " COWFS_JAR=" + jar + " "
+                + extraEnv + " " + launcher + " " + args + " 2>" + err);
+        return new Run(r.rc(), r.out(), Files.readString(err));
+    }
+
+    private void setUp() throws Exception {
+        launcher = tmp.resolve("cowfs");
+        Files.copy(Podman.repo().resolve("cowfs"), launcher);
+        Cowfs.sh(tmp, "chmod 0755 cowfs && mkdir -p home src/d && echo one > src/a && echo two > src/d/b");
+        jar = Podman.jar(tmp);
+        home = tmp.resolve("home");
+    }
+
+    private Path agentLog() {
+        return home.resolve(".cache/cowfs/agent/agent.log");
+    }
+
+    private long served() throws Exception {
+        return Files.exists(agentLog()) ? Files.readAllLines(agentLog()).stream().filter(l -> l.startsWith("cowfs agent: ran ")).count() : 0;
+    }
+
+    private Agent.State state() {
+        return Agent.State.read(home.resolve(".cache/cowfs/agent"));
+    }
+
+    /** Timings, creation times, root hashes and the store's path are what may differ between the twins. */
+    private static String normal(String s, Path store) {
+        return s.replace(store.toString(), "STORE")
+                .replaceAll("in [0-9.]+ ms", "in N ms")
+                .replaceAll("\\d{4}-\\d\\d-\\d\\d[ T]\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?Z?", "TIME")
+                .replaceAll("\"createdMillis\" : \\d+", "\"createdMillis\" : N")
+                .replaceAll("[0-9a-f]{64}", "HASH"); // a snapshot's root hashes its import's times
+    }
+
+    private void stopAgent() throws Exception {
+        Agent.State s = state();
+        if (s != null) {
+            ProcessHandle.of(s.pid()).ifPresent(p -> {
+                p.destroyForcibly();
+                p.onExit().join();
+            });
+        }
+    }
+
+    @Test
+    void answersQuickCommandsAsAJvmWouldAndDeclinesWhatItMustNot() throws Exception {
+        setUp();
+        try {
+            for (String st : List.of("a", "b")) {
+                assertEquals(0, cowfs("", "init --store " + tmp.resolve(st)).rc());
+                assertEquals(0, cowfs("", "import " + tmp.resolve("src") + " --name t --store " + tmp.resolve(st)).rc());
+            }
+            Run start = cowfs("", "agent start --idle 5m");
+            assertEquals(0, start.rc(), start.out() + start.err());
+            assertTrue(start.out().startsWith("agent "), start.out());
+            assertEquals(0, cowfs("", "agent status").rc());
+
+            // the same commands on twin stores: "a" through the agent, "b" through a JVM each
+            List<String> calls = List.of("fork t --name v1", "list", "list --json", "list --names", "show v1", "show v1 --json",
+                    "snapshot v1 --name s1", "fork s1 --name v2", "rm s1 v2", "list",
+                    "fork nothing --name x", "fork t --name 'bad name'", "rm nothing", "show", "fork t --name v1");
+            long before = served();
+            for (String c : calls) {
+                Run viaAgent = cowfs("", c + " --store " + tmp.resolve("a"));
+                Run viaJvm = cowfs("COWFS_NO_AGENT=1", c + " --store " + tmp.resolve("b"));
+                assertEquals(viaJvm.rc(), viaAgent.rc(), c + ": " + viaAgent.err());
+                assertEquals(normal(viaJvm.out(), tmp.resolve("b")), normal(viaAgent.out(), tmp.resolve("a")), c);
+                assertEquals(normal(viaJvm.err(), tmp.resolve("b")), normal(viaAgent.err(), tmp.resolve("a")), c);
+            }
+            assertEquals(calls.size(), served() - before, "every call went to the agent:\n" + Files.readString(agentLog()));
+
+            // a relative --store is the caller's, not the agent's
+            Files.createDirectories(tmp.resolve("sub"));
+            Cowfs.Result r = Cowfs.shRc(tmp.resolve("sub"), "env -i PATH=/usr/bin:/bin HOME=" + home + " COWFS_JAR=" + jar + " "
+                    + launcher + " list --names --store ../a");
+            assertEquals(0, r.rc(), r.out());
+            assertEquals("t\nv1\n", r.out());
+            assertEquals(calls.size() + 1, served() - before);
+
+            // another environment (here the default store): declined, run by a JVM, right answer
+            Run env = cowfs("COWFS_STORE=" + tmp.resolve("b"), "list --names");
+            assertEquals(0, env.rc(), env.err());
+            assertEquals("t\nv1\n", env.out());
+            assertTrue(Files.readString(agentLog()).contains("declined list: env-COWFS_STORE"), Files.readString(agentLog()));
+
+            // a caller without the token gets nothing run
+            Agent.State s = state();
+            assertEquals("fallback refused", request(s.port(), "cowfs-agent-1 " + "0".repeat(64) + " " + jar, "/", "0", "3", "rm", "--store=" + tmp.resolve("a"), "t"));
+            assertEquals(0, cowfs("", "show t --store " + tmp.resolve("a")).rc(), "the refused rm removed nothing");
+
+            // killed: the launcher sees the dead pid and runs a JVM; a new start replaces the state
+            ProcessHandle.of(s.pid()).orElseThrow().destroyForcibly();
+            ProcessHandle.of(s.pid()).ifPresent(p -> p.onExit().join());
+            Run afterKill = cowfs("", "list --names --store " + tmp.resolve("a"));
+            assertEquals(0, afterKill.rc(), afterKill.err());
+            assertEquals("t\nv1\n", afterKill.out());
+            assertEquals(3, cowfs("", "agent status").rc());
+            assertEquals(0, cowfs("", "agent start --idle 5m").rc());
+            assertTrue(state().pid() != s.pid());
+
+            // another build of the jar (here: the same path, touched): the launcher does not ask,
+            // and the agent, asked anyway, says it is stale and exits
+            Agent.State s2 = state();
+            Cowfs.sh(tmp, "touch -d '+2 seconds' cowfs.jar");
+            long n = served();
+            assertEquals(0, cowfs("", "list --names --store " + tmp.resolve("a")).rc());
+            assertEquals(n, served(), "a newer jar than the agent's is not sent to it");
+            assertEquals("fallback stale", request(s2.port(), "cowfs-agent-1 " + s2.token() + " " + jar, "/", "0", "1", "list"));
+            assertTrue(ProcessHandle.of(s2.pid()).map(p -> {
+                try {
+                    p.onExit().get(10, TimeUnit.SECONDS);
+                    return true;
+                } catch (Exception e) {
+                    return false;
+                }
+            }).orElse(true), "a stale agent exits");
+        } finally {
+            stopAgent();
+        }
+    }
+
+    @Test
+    void badInputAndStop() throws Exception {
+        setUp();
+        try {
+            Run idle = cowfs("", "agent start --idle soon");
+            assertEquals(2, idle.rc(), idle.err());
+            assertEquals(1, idle.err().lines().count(), idle.err());
+            assertTrue(idle.err().startsWith("cowfs: invalid duration 'soon'"), idle.err());
+            Run what = cowfs("", "agent frobnicate");
+            assertEquals(2, what.rc(), what.err());
+            assertTrue(what.err().startsWith("cowfs: unknown action 'frobnicate'"), what.err());
+            assertFalse(Files.exists(home.resolve(".cache/cowfs/agent/state")), "nothing started");
+
+            assertEquals(0, cowfs("", "agent start --idle 2s").rc());
+            Agent.State s = state();
+            assertTrue(ProcessHandle.of(s.pid()).orElseThrow().onExit().get(30, TimeUnit.SECONDS) != null, "exits when idle");
+            assertEquals(3, cowfs("", "agent status").rc());
+            assertTrue(Files.readString(agentLog()).contains("idle for 2 s, exiting"), Files.readString(agentLog()));
+
+            assertEquals(0, cowfs("", "agent start").rc());
+            Run stop = cowfs("", "agent stop");
+            assertEquals(0, stop.rc(), stop.err());
+            assertTrue(stop.out().startsWith("stopped agent "), stop.out());
+            assertEquals("no agent running\n", cowfs("", "agent status").out());
+        } finally {
+            stopAgent();
+        }
+    }
+
+    /** One raw request, as the launcher sends it; the reply's first line. */
+    private static String request(int port, String... lines) throws Exception {
+        try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            s.getOutputStream().write((String.join("\n", lines) + "\n").getBytes(StandardCharsets.UTF_8));
+            s.getOutputStream().flush();
+            return new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8)).readLine();
+        }
+    }
+}

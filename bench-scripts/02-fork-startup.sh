@@ -27,21 +27,37 @@ for ((k=0;k<n;k++)); do
     || { echo "$l: init/import failed" >&2; exit 1; }
   "$l" list --store "$s" >/dev/null 2>&1   # the first call makes the launcher's archive
 done
+# each launcher's commands in a JVM of their own (COWFS_NO_AGENT=1), then through the CLI agent
+# where the launcher has one (cowfs agent start; its own cache directory, stopped at the end)
+export XDG_CACHE_HOME="$w/cache"
+modes=(jvm agent)
 for ((i=0;i<REPS;i++)); do
   for ((k=0;k<n;k++)); do
-    read -r wt ct < <(run "${launchers[k]}" fork t --name "v$i" --store "$w/store-$k"); W[$k,fork]+="$wt "; C[$k,fork]+="$ct "
+    read -r wt ct < <(COWFS_NO_AGENT=1 run "${launchers[k]}" fork t --name "v$i" --store "$w/store-$k"); W[$k,fork,jvm]+="$wt "; C[$k,fork,jvm]+="$ct "
   done
   for ((k=0;k<n;k++)); do
-    read -r wt ct < <(run "${launchers[k]}" list --store "$w/store-$k"); W[$k,list]+="$wt "; C[$k,list]+="$ct "
+    read -r wt ct < <(COWFS_NO_AGENT=1 run "${launchers[k]}" list --store "$w/store-$k"); W[$k,list,jvm]+="$wt "; C[$k,list,jvm]+="$ct "
   done
+done
+for ((k=0;k<n;k++)); do
+  if "${launchers[k]}" agent start --idle 10m >/dev/null 2>&1; then
+    for ((i=0;i<REPS;i++)); do
+      read -r wt ct < <(run "${launchers[k]}" fork t --name "a$i" --store "$w/store-$k"); W[$k,fork,agent]+="$wt "; C[$k,fork,agent]+="$ct "
+      read -r wt ct < <(run "${launchers[k]}" list --store "$w/store-$k"); W[$k,list,agent]+="$wt "; C[$k,list,agent]+="$ct "
+    done
+    "${launchers[k]}" agent stop >/dev/null 2>&1
+  fi
 done
 printf '| %-48s | %-12s | %-12s | %-12s | %-12s |\n' "command" "wall median" "wall min" "cpu median" "cpu min"
 printf '|%s|%s|%s|%s|%s|\n' "--------------------------------------------------" "--------------" "--------------" "--------------" "--------------"
 printf '| %-48s | %-12s | %-12s | %-12s | %-12s |\n' "cp -al (100 files)" "$(med "${ts[@]}")" "$(mn "${ts[@]}")" "-" "-"
 for ((k=0;k<n;k++)); do
-  for c in fork list; do
-    # shellcheck disable=SC2086
-    printf '| %-48s | %-12s | %-12s | %-12s | %-12s |\n' "${launchers[k]} $c" "$(med ${W[$k,$c]})" "$(mn ${W[$k,$c]})" "$(med ${C[$k,$c]})" "$(mn ${C[$k,$c]})"
+  for m in "${modes[@]}"; do
+    for c in fork list; do
+      [[ -n ${W[$k,$c,$m]:-} ]] || continue
+      # shellcheck disable=SC2086
+      printf '| %-48s | %-12s | %-12s | %-12s | %-12s |\n' "${launchers[k]} $c ($m)" "$(med ${W[$k,$c,$m]})" "$(mn ${W[$k,$c,$m]})" "$(med ${C[$k,$c,$m]})" "$(mn ${C[$k,$c,$m]})"
+    done
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -48,6 +48,38 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
         return new Stored(Arrays.copyOfRange(raw, off, off + len), CODEC_RAW);
     }
 
+    /** Bytes a whole record of a len-byte chunk may take: {@link #encodeInto} needs that much room. */
+    static int recordBound(int len) {
+        return HEADER + (int) Zstd.compressBound(len);
+    }
+
+    /**
+     * Encodes a chunk's whole record (header, then the payload compressed with zstd unless that
+     * saves less than 1/64, as {@link #compress}) into out from offset 0, and returns its length:
+     * what {@link #compress} and {@link #encode} do, without their three heap copies of the block
+     * (the write path's garbage, docs/PERFORMANCE.md). out must hold {@link #recordBound}(len).
+     */
+    static int encodeInto(ChunkId id, byte[] raw, int off, int len, byte[] out) {
+        long zlen = Zstd.compressByteArray(out, HEADER, out.length - HEADER, raw, off, len, ZSTD_LEVEL);
+        if (Zstd.isError(zlen)) {
+            throw new StoreException("zstd failed: " + Zstd.getErrorName(zlen));
+        }
+        int codec = CODEC_ZSTD;
+        int stored = (int) zlen;
+        if (zlen >= len - len / 64) {
+            System.arraycopy(raw, off, out, HEADER, len);
+            codec = CODEC_RAW;
+            stored = len;
+        }
+        ByteBuffer h = ByteBuffer.wrap(out, 0, HEADER);
+        h.putInt(RECORD_MAGIC);
+        id.writeTo(h);
+        h.putInt(len);
+        h.putInt(stored);
+        h.put((byte) codec);
+        return HEADER + stored;
+    }
+
     /** The whole record (header and payload), ready to write. */
     static ByteBuffer encode(ChunkId id, byte[] stored, int rawLen, int codec) {
         ByteBuffer rec = ByteBuffer.allocate(HEADER + stored.length);

@@ -69,8 +69,17 @@ final class PackWriter {
 
     /** Appends one record; returns its offset. */
     long append(ChunkId id, byte[] stored, int rawLen, int codec) {
+        return write(PackRecord.encode(id, stored, rawLen, codec));
+    }
+
+    /** Appends one whole record already encoded in rec[0, len) ({@link PackRecord#encodeInto}); returns its offset. */
+    long appendRecord(byte[] rec, int len) {
+        return write(ByteBuffer.wrap(rec, 0, len));
+    }
+
+    private long write(ByteBuffer rec) {
         checkUsable();
-        ByteBuffer rec = PackRecord.encode(id, stored, rawLen, codec);
+        int len = rec.remaining();
         long at = size;
         try {
             long pos = at;
@@ -86,7 +95,7 @@ final class PackWriter {
             }
             throw StoreException.io("cannot append to pack " + Packs.fileName(packId), e);
         }
-        size = at + PackRecord.HEADER + stored.length;
+        size = at + len;
         return at;
     }
 

@@ -69,12 +69,34 @@ public final class Packs implements AutoCloseable {
 
     /** Compresses and appends one chunk; returns its location (gen 0: the commit sets it). */
     public ChunkLocation append(ChunkId id, byte[] raw, int off, int len) {
-        // compression runs outside the lock: callers on several threads compress in parallel
-        PackRecord.Stored s = PackRecord.compress(raw, off, len);
-        return appendStored(id, s.bytes(), len, s.codec());
+        // compression runs outside the lock: callers on several threads compress in parallel,
+        // each into its own record buffer (reused: no garbage per block)
+        byte[] rec = RECORD.get();
+        if (rec.length < PackRecord.recordBound(len)) {
+            rec = new byte[PackRecord.recordBound(len)];
+            RECORD.set(rec);
+        }
+        int n = PackRecord.encodeInto(id, raw, off, len, rec);
+        return appendRecord(rec, n, len);
     }
 
-    synchronized ChunkLocation appendStored(ChunkId id, byte[] stored, int len, int codec) {
+    /** Each appending thread's record buffer ({@link #append}); grown to the largest record it wrote. */
+    private static final ThreadLocal<byte[]> RECORD = ThreadLocal.withInitial(() -> new byte[0]);
+
+    private synchronized ChunkLocation appendRecord(byte[] rec, int recLen, int rawLen) {
+        PackWriter w = openWriter();
+        try {
+            long at = w.appendRecord(rec, recLen);
+            return new ChunkLocation(w.packId, at, recLen - PackRecord.HEADER, rawLen, 0);
+        } catch (StoreException e) {
+            writer = null; // a failed writer is never used again; the next append opens a new pack
+            w.close();
+            throw e;
+        }
+    }
+
+    /** The pack appends go to, a new one when there is none or it reached the rollover size. Lock held. */
+    private PackWriter openWriter() {
         if (writer == null || writer.size() >= rollover) {
             if (writer != null) {
                 retired.add(writer); // still locked: its records may not be committed yet
@@ -82,7 +104,11 @@ public final class Packs implements AutoCloseable {
             long packId = newPackId();
             writer = new PackWriter(packId, path(packId), access);
         }
-        PackWriter w = writer;
+        return writer;
+    }
+
+    synchronized ChunkLocation appendStored(ChunkId id, byte[] stored, int len, int codec) {
+        PackWriter w = openWriter();
         try {
             long at = w.append(id, stored, len, codec);
             return new ChunkLocation(w.packId, at, stored.length, len, 0);

@@ -225,7 +225,7 @@ public final class Importer {
                     break;
                 }
                 if (!Store.isZero(buf, 0, len)) {
-                    out[i] = store.put(buf, 0, len, false);
+                    out[i] = store.put(buf, 0, len, false, false);
                 }
                 progress.advance(len);
             }

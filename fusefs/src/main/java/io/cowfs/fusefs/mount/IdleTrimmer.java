@@ -1,11 +1,13 @@
 package io.cowfs.fusefs.mount;
 
+import io.cowfs.fusefs.vfs.ViewFs;
 import io.cowfs.blockstore.store.Store;
 import java.time.Duration;
 
 /**
  * Gives memory back when a mount has been idle: after {@link #IDLE} without CPU use, it drops
- * the decompressed-block cache (the kernel's page cache still holds what was read) and runs one
+ * the decompressed-block cache (the kernel's page cache still holds what was read), frees the
+ * native memory kept for dirty pages ({@link ViewFs#trimMemory}) and runs one
  * full GC so that the heap shrinks (mount processes run with MaxHeapFreeRatio=20). Twenty idle
  * mounts then cost what twenty freshly started ones do (docs/DESIGN-DECISIONS.md, 3).
  */
@@ -16,14 +18,14 @@ public final class IdleTrimmer {
     private IdleTrimmer() {
     }
 
-    public static void start(Store store) {
-        Thread t = new Thread(() -> loop(store), "cowfs-idle-trim");
+    public static void start(Store store, ViewFs vfs) {
+        Thread t = new Thread(() -> loop(store, vfs), "cowfs-idle-trim");
         t.setDaemon(true);
         t.setPriority(Thread.MIN_PRIORITY);
         t.start();
     }
 
-    private static void loop(Store store) {
+    private static void loop(Store store, ViewFs vfs) {
         long lastCpu = cpu();
         long idleSince = System.nanoTime();
         boolean trimmed = false;
@@ -39,6 +41,7 @@ public final class IdleTrimmer {
                 trimmed = false;
             } else if (!trimmed && System.nanoTime() - idleSince >= IDLE.toNanos()) {
                 store.dropCache();
+                vfs.trimMemory();
                 System.gc();
                 trimmed = true;
                 now = cpu(); // the GC's own CPU use is not activity

@@ -67,7 +67,7 @@ public final class MountDaemon {
             ViewFs vfs = e.isView() ? ViewFs.view(store, e.root(), e.viewId(), readOnly) : ViewFs.snapshot(store, e.root());
             opened.push(vfs);
             this.vfs = vfs;
-            IdleTrimmer.start(store);
+            IdleTrimmer.start(store, vfs);
             if (e.isView() && !readOnly) {
                 // with the kernel's writeback cache a write that returned may still be in the kernel: syncfs first
                 opened.push(new ControlServer(registry.socketFile(e.viewId()), store, () -> {

@@ -80,6 +80,14 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         this.attrs = new Attributes(ns);
     }
 
+    /**
+     * Frees the native memory kept for dirty pages when none is in use; returns the bytes freed.
+     * The idle trimmer's call (write lock: the arena is the write path's).
+     */
+    public long trimMemory() {
+        return locked(data::trimMemory);
+    }
+
     /** A read-only filesystem over a snapshot. */
     public static ViewFs snapshot(Store store, ChunkId root) {
         return new ViewFs(store, new SnapshotReader(store, root), 0, true);

@@ -181,6 +181,11 @@ final class WriteBack {
         }
     }
 
+    /** {@link PageArena#trim}. Write lock held. */
+    long trimMemory() {
+        return arena.trim();
+    }
+
     private void release(DirtyBlock b) {
         for (int i = 0; i < b.slots.length; i++) {
             if (b.slots[i] >= 0) {
@@ -228,21 +233,34 @@ final class WriteBack {
 
     /** A dirty block's bytes, one block long (zeros past what it holds). Lock held. */
     private byte[] materialize(DirtyBlock b) {
-        byte[] out = new byte[bs];
-        if (b.under != null && b.hasClean()) {
-            byte[] u = chunkData(b.under);
-            System.arraycopy(u, 0, out, 0, Math.min(u.length, bs));
-        }
+        return materialize(b, new byte[bs]);
+    }
+
+    /** The whole block's bytes in out[0, bs) (every byte written: out may hold anything before). Lock held. */
+    private byte[] materialize(DirtyBlock b, byte[] out) {
+        byte[] u = b.under != null && b.hasClean() ? chunkData(b.under) : null;
         for (int p = 0; p < ppb; p++) {
             int slot = b.slots[p];
-            if (slot == ZERO) {
-                Arrays.fill(out, p * ps, (p + 1) * ps, (byte) 0);
-            } else if (slot >= 0) {
-                arena.read(slot, 0, out, p * ps, ps);
+            int at = p * ps;
+            if (slot >= 0) {
+                arena.read(slot, 0, out, at, ps);
+            } else if (slot == CLEAN && u != null && at < u.length) {
+                int n = Math.min(ps, u.length - at);
+                System.arraycopy(u, at, out, at, n);
+                Arrays.fill(out, at + n, at + ps, (byte) 0);
+            } else {
+                Arrays.fill(out, at, at + ps, (byte) 0);
             }
         }
         return out;
     }
+
+    /**
+     * Each storing thread's block buffer (storeBlock): a block is assembled there, hashed and
+     * compressed, and the store keeps copies of what it keeps, so it is reused for the next
+     * block instead of being 64 KiB of garbage per block.
+     */
+    private static final ThreadLocal<byte[]> BLOCK = ThreadLocal.withInitial(() -> new byte[0]);
 
     /** The bytes of page p of a dirty block (a new array, one page long). Lock held. */
     private byte[] pageBytes(DirtyBlock b, int p) {
@@ -520,11 +538,16 @@ final class WriteBack {
                 return d;
             }
         }
-        byte[] whole = materialize(b);
+        byte[] buf = BLOCK.get();
+        if (buf.length < bs) {
+            buf = new byte[bs];
+            BLOCK.set(buf);
+        }
+        byte[] whole = materialize(b, buf);
         if (Store.isZero(whole, 0, len)) {
             return new Stored(null, null);
         }
-        return new Stored(store.put(whole, 0, len), null);
+        return new Stored(store.put(whole, 0, len, true, false), null);
     }
 
     /**

@@ -52,14 +52,7 @@ public final class ViewDelta {
         State s = new State();
         byte[] lo = BigEndian.longKey(view);
         byte[] hi = BigEndian.longKey(view + 1);
-        for (var kv : index.vinode.iterate(txn, KeyRange.closedOpen(lo, hi))) {
-            long ino = BigEndian.getLong(kv.key(), 8);
-            if (ino == NEXT_INO_SLOT) {
-                s.nextIno = BigEndian.getLong(kv.val(), 0);
-            } else {
-                s.inodes.put(ino, kv.val().length == 0 ? null : Inode.decode(ino, kv.val()));
-            }
-        }
+        s.nextIno = loadInodes(txn, view, s.inodes);
         for (var kv : index.vdirent.iterate(txn, KeyRange.closedOpen(lo, hi))) {
             long dir = BigEndian.getLong(kv.key(), 8);
             String name = new String(kv.key(), 16, kv.key().length - 16, StandardCharsets.UTF_8);
@@ -78,6 +71,23 @@ public final class ViewDelta {
             s.blocks.computeIfAbsent(ino, k -> new TreeMap<>()).put(idx, id);
         }
         return s;
+    }
+
+    /**
+     * The view's changed inodes only (null: deleted), into inodes; returns the next inode number
+     * recorded (0 if none). What a view's size needs (list, show), without its names and blocks.
+     */
+    public long loadInodes(Txn<byte[]> txn, long view, java.util.Map<Long, Inode> inodes) {
+        long next = 0;
+        for (var kv : index.vinode.iterate(txn, KeyRange.closedOpen(BigEndian.longKey(view), BigEndian.longKey(view + 1)))) {
+            long ino = BigEndian.getLong(kv.key(), 8);
+            if (ino == NEXT_INO_SLOT) {
+                next = BigEndian.getLong(kv.val(), 0);
+            } else {
+                inodes.put(ino, kv.val().length == 0 ? null : Inode.decode(ino, kv.val()));
+            }
+        }
+        return next;
     }
 
     public void setNextIno(Txn<byte[]> txn, long view, long next) {

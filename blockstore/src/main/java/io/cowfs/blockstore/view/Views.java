@@ -55,8 +55,9 @@ public final class Views {
         if (!view.isView()) {
             return new Size(files, bytes);
         }
-        ViewDelta.State s = store.index().read(txn -> new ViewDelta(store.index()).load(txn, view.viewId()));
-        for (var e : s.inodes.entrySet()) {
+        java.util.Map<Long, io.cowfs.blockstore.tree.Inode> changed = new java.util.HashMap<>();
+        store.index().read(txn -> new ViewDelta(store.index()).loadInodes(txn, view.viewId(), changed));
+        for (var e : changed.entrySet()) {
             io.cowfs.blockstore.tree.Inode before = base.inode(e.getKey());
             io.cowfs.blockstore.tree.Inode now = e.getValue();
             if (before != null && before.type == io.cowfs.blockstore.tree.FileType.REGULAR) {

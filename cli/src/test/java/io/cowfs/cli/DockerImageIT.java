@@ -82,7 +82,12 @@ class DockerImageIT {
         assertEquals(0, r.rc(), () -> "podman " + String.join(" ", build) + " failed:\n" + tail);
         System.out.printf("the Maven stage's image built in %d s%s%n", (System.nanoTime() - t0) / 1_000_000_000L,
                 ca == null ? "" : " (build stage trusting " + ca + ")");
-        importForkMountWrite(MAVEN_STAGE_IMAGE);
+        try {
+            importForkMountWrite(MAVEN_STAGE_IMAGE);
+        } finally {
+            // its own layers (jar, start-up archive) go; the package layers stay cached
+            Podman.podman("rmi", MAVEN_STAGE_IMAGE);
+        }
     }
 
     /** In a container of image: init, import, fork, mount, write; remount through mount -t fuse.cowfs; the host reads the store. */

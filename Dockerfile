@@ -30,10 +30,14 @@ RUN if ! command -v mvn >/dev/null || ! command -v javac >/dev/null; then \
       && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb; \
     fi
 WORKDIR /src
+# the poms and sources only: not a cli/target/cowfs.jar the context may hold for JAR=prebuilt
 COPY pom.xml ./
-COPY blockstore blockstore
-COPY fusefs fusefs
-COPY cli cli
+COPY blockstore/pom.xml blockstore/
+COPY blockstore/src blockstore/src
+COPY fusefs/pom.xml fusefs/
+COPY fusefs/src fusefs/src
+COPY cli/pom.xml cli/
+COPY cli/src cli/src
 # extra CAs (--secret id=cacerts) go into this stage's Java trust store only, one keytool call each
 RUN --mount=type=secret,id=cacerts --mount=type=cache,target=/root/.m2/repository,sharing=locked \
     set -e; \
@@ -44,7 +48,7 @@ RUN --mount=type=secret,id=cacerts --mount=type=cache,target=/root/.m2/repositor
       done; \
       rm -rf /tmp/ca; \
     fi; \
-    rm -rf */target && mvn -B -q -Dmaven.test.skip=true package && cp cli/target/cowfs.jar /cowfs.jar && rm -rf */target
+    mvn -B -q -Dmaven.test.skip=true package && cp cli/target/cowfs.jar /cowfs.jar && rm -rf */target
 
 FROM scratch AS prebuilt
 COPY cli/target/cowfs.jar /cowfs.jar

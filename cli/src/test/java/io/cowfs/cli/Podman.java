@@ -185,6 +185,63 @@ final class Podman {
         return ctx;
     }
 
+    /**
+     * A build context for the Dockerfile's Maven build stage: the Dockerfile, the launcher and this
+     * checkout's sources (pom.xml and the modules the Dockerfile copies), without any target directory.
+     */
+    static Path sourceContext(Path dir) throws IOException {
+        Path repo = repo();
+        Path ctx = Files.createDirectories(dir.resolve("source-context"));
+        for (String f : List.of("Dockerfile", ".dockerignore", "cowfs", "pom.xml")) {
+            Files.copy(repo.resolve(f), ctx.resolve(f), java.nio.file.StandardCopyOption.COPY_ATTRIBUTES);
+        }
+        for (String module : List.of("blockstore", "fusefs", "cli")) {
+            Path from = repo.resolve(module);
+            try (var walk = Files.walk(from)) {
+                for (Path f : walk.filter(q -> !from.relativize(q).startsWith("target")).toList()) {
+                    Path to = ctx.resolve(module).resolve(from.relativize(f).toString());
+                    if (Files.isDirectory(f)) {
+                        Files.createDirectories(to);
+                    } else if (Files.isRegularFile(f)) {
+                        Files.copy(f, to, java.nio.file.StandardCopyOption.COPY_ATTRIBUTES);
+                    }
+                }
+            }
+        }
+        return ctx;
+    }
+
+    /**
+     * CA certificates (PEM) for the Dockerfile's build stage ({@code --secret id=cacerts}), or null:
+     * the file $COWFS_BUILD_CACERTS names, else the CAs this host added itself
+     * (/usr/local/share/ca-certificates, Debian's update-ca-certificates), which a TLS-intercepting
+     * proxy between this machine and Maven Central needs trusted; the stage has only Debian's.
+     */
+    static Path buildCaCertificates(Path dir) throws IOException {
+        String env = System.getenv("COWFS_BUILD_CACERTS");
+        if (env != null && !env.isBlank()) {
+            return Path.of(env);
+        }
+        Path local = Path.of("/usr/local/share/ca-certificates");
+        if (!Files.isDirectory(local)) {
+            return null;
+        }
+        List<Path> crts;
+        try (var walk = Files.walk(local)) {
+            crts = walk.filter(f -> f.toString().endsWith(".crt") && Files.isRegularFile(f)).sorted().toList();
+        }
+        if (crts.isEmpty()) {
+            return null;
+        }
+        Path out = dir.resolve("build-cacerts.pem");
+        StringBuilder pem = new StringBuilder();
+        for (Path c : crts) {
+            pem.append(Files.readString(c)).append('\n');
+        }
+        Files.writeString(out, pem);
+        return out;
+    }
+
     /** Copies stream to a file (helper for small scripts written by tests). */
     static void write(Path p, String text) throws IOException {
         try (OutputStream o = Files.newOutputStream(p)) {

@@ -141,10 +141,11 @@ class PackDamageIT {
                 baseReadsFine(m.dir);
             }
             Cowfs.Result v = damaged(c.run("verify"));
-            // block 3 of hit.bin and whatever the flush wrote after it (blocks are hashed in
-            // parallel, so the order of records in the pack is not fixed)
+            // block 3 of hit.bin, and whatever the flush wrote after it: blocks are hashed in
+            // parallel, so the order of records in the pack is not fixed and block 3 may be the
+            // last one (this asked for two once, and failed now and then)
             java.util.regex.Matcher bad = java.util.regex.Pattern.compile("(\\d+) bad").matcher(v.out());
-            assertTrue(bad.find() && Integer.parseInt(bad.group(1)) >= 2, v.out());
+            assertTrue(bad.find() && Integer.parseInt(bad.group(1)) >= 1, v.out());
             assertTrue(v.out().contains("truncated"), v.out());
             Cowfs.Result f = c.run("fsck").fails(Main.EXIT_DAMAGED);
             assertTrue(f.out().contains("truncated") && f.out().contains(pack.getFileName().toString()), f.out());

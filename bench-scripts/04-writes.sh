@@ -16,7 +16,7 @@ declare -A TESTS=(
   [reseq]="--rw=write --bs=1M --size=$SIZE --filename=big.bin"
   [rerand]="--rw=randwrite --bs=4k --size=$SIZE --io_size=$FIO_RAND_IO --filename=big.bin"
 )
-TORDER=(seq rand reseq rerand)
+read -r -a TORDER <<< "${TESTS_ONLY:-seq rand reseq rerand}"   # e.g. TESTS_ONLY=rerand
 declare -A TLABEL=([seq]="sequential write, new ${BIG_MB} MiB file, bs=1M"
                    [rand]="random 4K writes ($FIO_RAND_IO) into a new ${BIG_MB} MiB file"
                    [reseq]="sequential rewrite of an existing ${BIG_MB} MiB file (from the base)"

@@ -27,9 +27,9 @@ import java.util.Set;
 
 /**
  * The CLI agent (docs/STARTUP.md, "The agent"): one long-lived JVM per user that runs the quick
- * catalog commands a CI runner calls dozens of times a run, so that each call costs the launcher
- * script and a loopback round trip instead of a JVM start (0.4-0.5 s, of which the command itself
- * is ~10 ms).
+ * catalog commands, mount and umount a CI runner calls dozens of times a run, so that each call
+ * costs the launcher script and a loopback round trip instead of a JVM start (0.4-0.5 s, of which
+ * a fork itself is ~10 ms).
  *
  * <p>The launcher (bash) talks to it over TCP on 127.0.0.1, because bash can open a TCP socket
  * ({@code /dev/tcp}) and not a Unix one. Access is by a 256-bit token that only the user can
@@ -54,10 +54,16 @@ import java.util.Set;
  * drains quickly. The agent exits after {@code --idle} without a request.
  */
 public final class Agent {
-    /** The commands the agent runs: catalog commands that read no stdin and start no process. */
-    static final Set<String> SERVED = Set.of("fork", "list", "show", "snapshot", "rm");
+    /**
+     * The commands the agent runs: catalog commands that read no stdin, and mount (which starts
+     * the mount process, then returns) and umount. A mount process started by the agent is the
+     * agent's child, with the agent's environment: {@link #MOUNT_ENV} must match too.
+     */
+    static final Set<String> SERVED = Set.of("fork", "list", "show", "snapshot", "rm", "mount", "umount");
     /** The environment variables a served command reads; the caller's must equal the agent's. */
     static final List<String> ENV = List.of("COWFS_STORE", "XDG_DATA_HOME", "XDG_CACHE_HOME", "HOME", "CI", "TZ");
+    /** What mount and umount read besides (fusermount is found on PATH; the mount process's options). */
+    static final List<String> MOUNT_ENV = List.of("PATH", "COWFS_MOUNT_JAVA_OPTS", "COWFS_FUSE_API", "COWFS_FUSE_DEBUG");
     static final String PROTOCOL = "cowfs-agent-1";
 
     private final ServerSocket server;
@@ -248,16 +254,26 @@ public final class Agent {
         if (!cwd.isAbsolute()) {
             return "cwd";
         }
-        for (String name : ENV) {
+        boolean mounts = args.get(0).equals("mount") || args.get(0).equals("umount");
+        for (String name : mounts ? concat(ENV, MOUNT_ENV) : ENV) {
             if (!Objects.equals(env.get(name), System.getenv(name))) {
                 return "env-" + name;
             }
+        }
+        if (args.stream().anyMatch(a -> a.startsWith("--foreground"))) {
+            return "foreground"; // it serves the mount until unmounted: the caller's own process does that
         }
         String store = env.get("COWFS_STORE");
         if (store != null && !store.isBlank() && !store.startsWith("/")) {
             return "relative-COWFS_STORE";
         }
         return null;
+    }
+
+    private static List<String> concat(List<String> a, List<String> b) {
+        List<String> all = new ArrayList<>(a);
+        all.addAll(b);
+        return all;
     }
 
     /** Runs one command as Main would, its output captured, relative paths taken from cwd. */

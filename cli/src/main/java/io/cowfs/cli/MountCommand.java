@@ -113,6 +113,10 @@ final class MountCommand extends Base {
         }
         cmd.add(ProcessHandle.current().info().command().orElse("java"));
         cmd.addAll(DAEMON_JVM);
+        String cds = System.getenv("COWFS_CDS_ARCHIVE"); // the launcher's class-data-sharing archive (docs/STARTUP.md)
+        if (cds != null && Files.isReadable(Path.of(cds))) {
+            cmd.addAll(List.of("-Xshare:auto", "-XX:SharedArchiveFile=" + cds, "-Xlog:disable", "-Xlog:all=warning:stderr"));
+        }
         String extra = System.getenv("COWFS_MOUNT_JAVA_OPTS"); // e.g. -Dcowfs.fuse.workers=4 (docs/CONFIG.md)
         if (extra != null && !extra.isBlank()) {
             cmd.addAll(List.of(extra.trim().split("\\s+")));

@@ -53,18 +53,40 @@ final class UmountCommand extends Base {
                 return 0;
             }
         }
-        if (pid != null) {
-            var h = ProcessHandle.of(pid);
-            if (h.isPresent()) {
-                try {
-                    h.get().onExit().get(60, java.util.concurrent.TimeUnit.SECONDS);
-                } catch (java.util.concurrent.TimeoutException e) {
-                    throw new StoreException("unmounted " + mp + " but its process " + pid + " has not exited after 60 s");
-                }
-            }
+        if (pid != null && !awaitExit(pid, 60_000)) {
+            throw new StoreException("unmounted " + mp + " but its process " + pid + " has not exited after 60 s");
         }
         out().println("unmounted " + mp);
         return 0;
+    }
+
+    /**
+     * Waits until process pid has finished (gone, or a zombie: it has written, closed and
+     * released everything and only waits for its parent to reap it). The mount process is not
+     * this process's child, and ProcessHandle.onExit counts a zombie as alive: where init reaps
+     * orphans late (seen here: ~2 s), every umount waited that long for nothing.
+     */
+    static boolean awaitExit(long pid, long timeoutMs) throws InterruptedException {
+        Path stat = Path.of("/proc", Long.toString(pid), "stat");
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        String started = null;
+        while (System.nanoTime() < deadline) {
+            String[] f;
+            try {
+                String s = Files.readString(stat);
+                f = s.substring(s.lastIndexOf(')') + 2).split(" "); // "pid (comm) S ...": comm may hold ')'
+            } catch (java.io.IOException | RuntimeException e) {
+                return true; // gone
+            }
+            if (started == null) {
+                started = f[19]; // field 22, starttime: another process that got the pid later is not it
+            }
+            if (f[0].equals("Z") || f[0].equals("X") || !f[19].equals(started)) {
+                return true;
+            }
+            Thread.sleep(10);
+        }
+        return false;
     }
 
     /** The mount process serving mp, found by its command line (any store). */

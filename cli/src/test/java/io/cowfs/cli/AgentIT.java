@@ -186,6 +186,64 @@ class AgentIT {
         }
     }
 
+    @Test
+    void mountsAndUnmountsThroughTheAgent() throws Exception {
+        Cowfs.assumeFuse();
+        setUp();
+        Path mp = tmp.resolve("mnt");
+        String store = " --store " + tmp.resolve("a");
+        try {
+            assertEquals(0, cowfs("", "init" + store).rc());
+            assertEquals(0, cowfs("", "import " + tmp.resolve("src") + " --name t" + store).rc());
+            assertEquals(0, cowfs("", "fork t --name v" + store).rc());
+            Files.createDirectories(mp);
+            assertEquals(0, cowfs("", "agent start --idle 5m").rc());
+            long before = served();
+
+            Run m = cowfs("", "mount v mnt" + store); // a mountpoint relative to the caller's directory
+            assertEquals(0, m.rc(), m.err());
+            assertEquals("mounted view 'v' at " + mp + "\n", m.out());
+            assertTrue(Cowfs.isMounted(mp));
+            Files.writeString(mp.resolve("new.txt"), "written in a mount the agent started");
+            assertEquals("one\n", Files.readString(mp.resolve("a")));
+            Run u = cowfs("", "umount mnt" + store);
+            assertEquals(0, u.rc(), u.err());
+            assertFalse(Cowfs.isMounted(mp));
+            assertEquals(before + 2, served(), Files.readString(agentLog()));
+            assertTrue(cowfs("", "diff t v" + store).out().contains("new.txt"), "the write was persisted");
+
+            // errors read as a JVM's would
+            Run missing = cowfs("", "mount nothing mnt" + store);
+            Run missingJvm = cowfs("COWFS_NO_AGENT=1", "mount nothing mnt" + store);
+            assertEquals(Main.EXIT_NOT_FOUND, missing.rc(), missing.err());
+            assertEquals(missingJvm.err(), missing.err());
+            Run notMounted = cowfs("", "umount mnt" + store);
+            Run notMountedJvm = cowfs("COWFS_NO_AGENT=1", "umount mnt" + store);
+            assertEquals(Main.EXIT_USAGE, notMounted.rc(), notMounted.err());
+            assertEquals(notMountedJvm.rc(), notMounted.rc());
+            assertEquals(notMountedJvm.err(), notMounted.err());
+            assertEquals(1, notMounted.err().lines().count(), notMounted.err());
+        } finally {
+            if (Cowfs.isMounted(mp)) {
+                Cowfs.unmountHard(mp);
+            }
+            stopAgent();
+        }
+    }
+
+    /** What the agent declines, asked in this process (the launcher then starts a JVM). */
+    @Test
+    void declinesForegroundMountsAndAnotherEnvironment() {
+        java.util.Map<String, String> env = new java.util.HashMap<>(System.getenv());
+        assertEquals("foreground", Agent.refusal(Path.of("/"), env, List.of("mount", "--foreground", "v", "/x")));
+        assertEquals(null, Agent.refusal(Path.of("/"), env, List.of("mount", "v", "/x")));
+        env.put("PATH", "/elsewhere");
+        assertEquals("env-PATH", Agent.refusal(Path.of("/"), env, List.of("mount", "v", "/x")));
+        assertEquals(null, Agent.refusal(Path.of("/"), env, List.of("fork", "t", "--name", "v")), "fork does not read PATH");
+        assertEquals("not-served", Agent.refusal(Path.of("/"), env, List.of("gc")));
+        assertEquals("cwd", Agent.refusal(Path.of("rel"), new java.util.HashMap<>(System.getenv()), List.of("list")));
+    }
+
     /** One raw request, as the launcher sends it; the reply's first line. */
     private static String request(int port, String... lines) throws Exception {
         try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {

@@ -29,7 +29,7 @@ public final class Main implements Runnable {
         for (Class<?> c : java.util.List.of(InitCommand.class, ImportCommand.class, ForkCommand.class, MountCommand.class,
                 UmountCommand.class, SnapshotCommand.class, ListCommand.class, ShowCommand.class,
                 ExportCommand.class, VerifyCommand.class, StatsCommand.class, RmCommand.class, GcCommand.class,
-                DiffCommand.class, DuCommand.class, FsckCommand.class, RemoteCommand.class, PushCommand.class, PullCommand.class, SharedDirCommand.class, CompletionCommand.class,
+                DiffCommand.class, DuCommand.class, FsckCommand.class, UpgradeCommand.class, RemoteCommand.class, PushCommand.class, PullCommand.class, SharedDirCommand.class, CompletionCommand.class,
                 InstallHelpersCommand.class, AgentCommand.class, CommandLine.HelpCommand.class)) {
             m.put(c.getAnnotation(Command.class).name(), c);
         }

@@ -312,6 +312,26 @@ public final class Store implements AutoCloseable {
      * operation that needs a newer format's feature (a lazy pull: format 4). Readers of an older
      * cowfs then refuse the store with a message, instead of misreading it.
      */
+    /**
+     * Raises the store's format to this build's ({@link #FORMAT}); returns the format it had. It
+     * needs the store to itself (BusyException while a mount, import or other command has it
+     * open): a process that opened it at the older format keeps that format's rules, and an
+     * older build's gc would not know what the newer format adds (sub-block deltas name their
+     * base chunks in the view's block entries). Older cowfs builds refuse the store afterwards.
+     */
+    public int upgrade() {
+        int was = format;
+        if (was >= FORMAT) {
+            return was;
+        }
+        if (index.damage() != null) {
+            throw new StoreException("the index of " + dir + " is damaged; repair it first (cowfs fsck --repair)");
+        }
+        useLock.exclusive(dir);
+        requireFormat(FORMAT);
+        return was;
+    }
+
     public synchronized void requireFormat(int f) {
         if (format >= f) {
             return;

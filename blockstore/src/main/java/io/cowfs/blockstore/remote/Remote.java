@@ -171,26 +171,12 @@ public final class Remote implements AutoCloseable {
 
     /** The packs that have an index object on the remote (those a push finished). */
     public List<ChunkId> indexedPacks() {
-        List<ChunkId> out = new ArrayList<>();
-        for (ObjectStore.ObjectInfo o : os.list(RemoteLayout.INDEX)) {
-            ChunkId p = RemoteLayout.hexName(o.key(), RemoteLayout.INDEX);
-            if (p != null) {
-                out.add(p);
-            }
-        }
-        return out;
+        return new ArrayList<>(RemoteLayout.listed(os, RemoteLayout.INDEX).keySet());
     }
 
     /** The pack objects on the remote. */
     public java.util.Set<ChunkId> packNames() {
-        java.util.Set<ChunkId> out = new java.util.HashSet<>();
-        for (ObjectStore.ObjectInfo o : os.list(RemoteLayout.PACKS)) {
-            ChunkId p = RemoteLayout.hexName(o.key(), RemoteLayout.PACKS);
-            if (p != null) {
-                out.add(p);
-            }
-        }
-        return out;
+        return new java.util.HashSet<>(RemoteLayout.listed(os, RemoteLayout.PACKS).keySet());
     }
 
     /** Where a chunk is on the remote: its pack and record there. */

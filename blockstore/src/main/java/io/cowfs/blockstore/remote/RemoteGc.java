@@ -3,7 +3,6 @@ package io.cowfs.blockstore.remote;
 import io.cowfs.blockstore.remote.RemoteLayout.Condemned;
 import io.cowfs.blockstore.remote.RemoteLayout.Manifest;
 import io.cowfs.blockstore.store.ChunkId;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.Map;
@@ -70,20 +69,8 @@ public final class RemoteGc {
                 snapshots++;
             }
         }
-        Map<ChunkId, ObjectStore.ObjectInfo> packs = new HashMap<>();
-        for (ObjectStore.ObjectInfo o : os.list(RemoteLayout.PACKS)) {
-            ChunkId p = RemoteLayout.hexName(o.key(), RemoteLayout.PACKS);
-            if (p != null) {
-                packs.put(p, o);
-            }
-        }
-        Map<ChunkId, ObjectStore.ObjectInfo> indexes = new HashMap<>();
-        for (ObjectStore.ObjectInfo o : os.list(RemoteLayout.INDEX)) {
-            ChunkId p = RemoteLayout.hexName(o.key(), RemoteLayout.INDEX);
-            if (p != null) {
-                indexes.put(p, o);
-            }
-        }
+        Map<ChunkId, ObjectStore.ObjectInfo> packs = RemoteLayout.listed(os, RemoteLayout.PACKS);
+        Map<ChunkId, ObjectStore.ObjectInfo> indexes = RemoteLayout.listed(os, RemoteLayout.INDEX);
 
         int deleted = 0;
         long deletedBytes = 0;

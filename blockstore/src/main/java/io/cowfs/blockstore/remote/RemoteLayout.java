@@ -116,6 +116,21 @@ public final class RemoteLayout {
         }
     }
 
+    /**
+     * One LIST of prefix: every object there with a HEX name (packs/, index/), by that name, in
+     * listing order; other keys are skipped.
+     */
+    public static java.util.Map<ChunkId, ObjectStore.ObjectInfo> listed(ObjectStore os, String prefix) {
+        java.util.Map<ChunkId, ObjectStore.ObjectInfo> out = new java.util.LinkedHashMap<>();
+        for (ObjectStore.ObjectInfo o : os.list(prefix)) {
+            ChunkId p = hexName(o.key(), prefix);
+            if (p != null) {
+                out.put(p, o);
+            }
+        }
+        return out;
+    }
+
     /** The name a listed key under prefix ends in, or null if it is not a HEX name. */
     public static ChunkId hexName(String key, String prefix) {
         String h = key.substring(prefix.length());

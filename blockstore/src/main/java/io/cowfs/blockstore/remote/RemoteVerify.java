@@ -7,7 +7,6 @@ import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.ChunkLocation;
 import io.cowfs.blockstore.store.PackRecord;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -56,13 +55,7 @@ public final class RemoteVerify {
                 users.computeIfAbsent(p, k -> new ArrayList<>()).add(n);
             }
         }
-        Map<ChunkId, ObjectStore.ObjectInfo> listed = new HashMap<>();
-        for (ObjectStore.ObjectInfo o : remote.objects().list(RemoteLayout.PACKS)) {
-            ChunkId p = RemoteLayout.hexName(o.key(), RemoteLayout.PACKS);
-            if (p != null) {
-                listed.put(p, o);
-            }
-        }
+        Map<ChunkId, ObjectStore.ObjectInfo> listed = RemoteLayout.listed(remote.objects(), RemoteLayout.PACKS);
         java.util.Set<ChunkId> indexed = new java.util.HashSet<>(remote.indexedPacks()); // listed now, not the local cache
         progress.total(users.size());
         long chunks = 0;

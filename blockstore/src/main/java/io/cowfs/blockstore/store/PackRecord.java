@@ -31,23 +31,6 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
     public static final int CODEC_ZSTD = 1;
     static final int ZSTD_LEVEL = 3;
 
-    /** A stored payload and its codec: what compression chose for a chunk. */
-    record Stored(byte[] bytes, int codec) {
-    }
-
-    /** Compresses raw with zstd unless that saves less than 1/64 of it (then it is kept raw). */
-    static Stored compress(byte[] raw, int off, int len) {
-        byte[] z = new byte[(int) Zstd.compressBound(len)];
-        long zlen = Zstd.compressByteArray(z, 0, z.length, raw, off, len, ZSTD_LEVEL);
-        if (Zstd.isError(zlen)) {
-            throw new StoreException("zstd failed: " + Zstd.getErrorName(zlen));
-        }
-        if (zlen < len - len / 64) {
-            return new Stored(Arrays.copyOf(z, (int) zlen), CODEC_ZSTD);
-        }
-        return new Stored(Arrays.copyOfRange(raw, off, off + len), CODEC_RAW);
-    }
-
     /** Bytes a whole record of a len-byte chunk may take: {@link #encodeInto} needs that much room. */
     static int recordBound(int len) {
         return HEADER + (int) Zstd.compressBound(len);
@@ -55,9 +38,8 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
 
     /**
      * Encodes a chunk's whole record (header, then the payload compressed with zstd unless that
-     * saves less than 1/64, as {@link #compress}) into out from offset 0, and returns its length:
-     * what {@link #compress} and {@link #encode} do, without their three heap copies of the block
-     * (the write path's garbage, docs/PERFORMANCE.md). out must hold {@link #recordBound}(len).
+     * saves less than 1/64: then the payload is the raw bytes) into out from offset 0, and returns its length:
+     * without heap copies of the block (the write path's garbage, docs/PERFORMANCE.md). out must hold {@link #recordBound}(len).
      */
     static int encodeInto(ChunkId id, byte[] raw, int off, int len, byte[] out) {
         long zlen = Zstd.compressByteArray(out, HEADER, out.length - HEADER, raw, off, len, ZSTD_LEVEL);

@@ -107,16 +107,9 @@ public final class Packs implements AutoCloseable {
         return writer;
     }
 
-    synchronized ChunkLocation appendStored(ChunkId id, byte[] stored, int len, int codec) {
-        PackWriter w = openWriter();
-        try {
-            long at = w.append(id, stored, len, codec);
-            return new ChunkLocation(w.packId, at, stored.length, len, 0);
-        } catch (StoreException e) {
-            writer = null; // a failed writer is never used again; the next append opens a new pack
-            w.close();
-            throw e;
-        }
+    ChunkLocation appendStored(ChunkId id, byte[] stored, int len, int codec) {
+        ByteBuffer rec = PackRecord.encode(id, stored, len, codec);
+        return appendRecord(rec.array(), rec.limit(), len);
     }
 
     /**

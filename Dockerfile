@@ -57,7 +57,7 @@ FROM ${JAR:-build} AS jar
 
 FROM ${BASE}
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jre-headless libfuse2 fuse3 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jre-headless libfuse2 fuse3 libssl3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 COPY --from=jar /cowfs.jar /opt/cowfs/cowfs.jar
 COPY cowfs /opt/cowfs/cowfs

@@ -1,17 +1,11 @@
 package io.cowfs.blockstore.store;
 
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
 import java.util.HexFormat;
-import java.util.concurrent.ConcurrentLinkedQueue;
 
 /** The SHA-256 of a chunk's raw (uncompressed) bytes: always exactly 32 bytes. */
 public final class ChunkId implements Comparable<ChunkId> {
     public static final int LENGTH = 32;
-
-    /** Digests are pooled, not thread-local: jffi re-attaches FUSE threads, which would rebuild a ThreadLocal often. */
-    private static final ConcurrentLinkedQueue<MessageDigest> DIGESTS = new ConcurrentLinkedQueue<>();
 
     private final byte[] bytes;
     private final int hash;
@@ -39,32 +33,12 @@ public final class ChunkId implements Comparable<ChunkId> {
     }
 
     public static ChunkId hash(byte[] data, int off, int len) {
-        MessageDigest md = digest();
-        md.update(data, off, len);
-        ChunkId id = new ChunkId(md.digest());
-        DIGESTS.offer(md);
-        return id;
+        return new ChunkId(Sha256.digest(data, off, len));
     }
 
     /** The id of the bytes between b's position and limit (b's position is not moved). */
     public static ChunkId hash(java.nio.ByteBuffer b) {
-        MessageDigest md = digest();
-        md.update(b.duplicate()); // a direct buffer is digested through a small array, 4 KiB at a time
-        ChunkId id = new ChunkId(md.digest());
-        DIGESTS.offer(md);
-        return id;
-    }
-
-    private static MessageDigest digest() {
-        MessageDigest md = DIGESTS.poll();
-        if (md != null) {
-            return md;
-        }
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return new ChunkId(Sha256.digest(b));
     }
 
     public static ChunkId hash(byte[] data) {

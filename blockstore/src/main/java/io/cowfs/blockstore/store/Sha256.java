@@ -1,0 +1,115 @@
+package io.cowfs.blockstore.store;
+
+import com.kenai.jffi.MemoryIO;
+import java.nio.ByteBuffer;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import jnr.ffi.LibraryLoader;
+import jnr.ffi.Pointer;
+import jnr.ffi.annotations.IgnoreError;
+import jnr.ffi.annotations.In;
+import jnr.ffi.annotations.Out;
+import jnr.ffi.annotations.Pinned;
+import jnr.ffi.types.intptr_t;
+import jnr.ffi.types.size_t;
+
+/**
+ * SHA-256 of chunk bytes: OpenSSL's libcrypto (its SHA-NI/AVX2 code) when the machine has
+ * it, else the JDK's MessageDigest. Same digest either way; what differs is when it is fast.
+ * The JDK's is fast only once the JIT's C2 compiler has compiled its caller (the interpreter and
+ * C1 run SHA-256 as Java code, ~10x slower), and it digests a direct buffer through a 4 KiB heap
+ * array; libcrypto runs at full speed from a fresh process's first call and reads direct memory
+ * where it is. A mount verifies every block it reads from disk, so on a fresh mount the JDK's
+ * path cost the cold read of 1 GiB about a second (docs/PERFORMANCE.md).
+ *
+ * <p>{@code -Dcowfs.sha=jdk} forces the JDK's implementation (benchmarks, or a libcrypto
+ * that misbehaves). Thread-safe: the native call keeps no state; JDK digests are pooled.
+ */
+public final class Sha256 {
+    /** The libcrypto calls used; SHA256() is the one-shot digest (deprecated in OpenSSL 3, still exported). */
+    public interface Crypto {
+        @IgnoreError
+        Pointer SHA256(@intptr_t long data, @size_t long n, @Pinned @Out byte[] md);
+
+        @IgnoreError
+        Pointer SHA256(@Pinned @In byte[] data, @size_t long n, @Pinned @Out byte[] md);
+    }
+
+    private static final Crypto CRYPTO = load();
+    private static final MemoryIO IO = MemoryIO.getInstance();
+    /** Digests are pooled, not thread-local: jffi re-attaches FUSE threads, which would rebuild a ThreadLocal often. */
+    private static final ConcurrentLinkedQueue<MessageDigest> DIGESTS = new ConcurrentLinkedQueue<>();
+
+    private Sha256() {
+    }
+
+    private static Crypto load() {
+        if ("jdk".equals(System.getProperty("cowfs.sha"))) {
+            return null;
+        }
+        for (String lib : new String[] {"libcrypto.so.3", "crypto"}) {
+            try {
+                Crypto c = LibraryLoader.create(Crypto.class).failImmediately().load(lib);
+                byte[] md = new byte[32];
+                c.SHA256(new byte[] {'a', 'b', 'c'}, 3, md);
+                if (java.util.HexFormat.of().formatHex(md).equals("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")) {
+                    return c;
+                }
+            } catch (LinkageError | RuntimeException e) {
+                // not on this machine: the JDK's digest below
+            }
+        }
+        return null;
+    }
+
+    /** "libcrypto" or "jdk": which implementation this process uses. */
+    public static String implementation() {
+        return CRYPTO != null ? "libcrypto" : "jdk";
+    }
+
+    /** The digest of data[off, off+len). */
+    static byte[] digest(byte[] data, int off, int len) {
+        if (CRYPTO != null && off == 0) {
+            byte[] md = new byte[32];
+            CRYPTO.SHA256(data, len, md);
+            return md;
+        }
+        MessageDigest d = jdk();
+        d.update(data, off, len);
+        return release(d);
+    }
+
+    /** The digest of the bytes between b's position and limit (b's position is not moved). */
+    static byte[] digest(ByteBuffer b) {
+        if (CRYPTO != null && b.isDirect()) {
+            byte[] md = new byte[32];
+            CRYPTO.SHA256(IO.getDirectBufferAddress(b) + b.position(), b.remaining(), md);
+            return md;
+        }
+        if (b.hasArray()) {
+            return digest(b.array(), b.arrayOffset() + b.position(), b.remaining());
+        }
+        MessageDigest d = jdk();
+        d.update(b.duplicate());
+        return release(d);
+    }
+
+    private static byte[] release(MessageDigest d) {
+        byte[] md = d.digest();
+        DIGESTS.offer(d);
+        return md;
+    }
+
+    private static MessageDigest jdk() {
+        MessageDigest md = DIGESTS.poll();
+        if (md != null) {
+            return md;
+        }
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

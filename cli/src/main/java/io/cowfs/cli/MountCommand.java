@@ -22,9 +22,13 @@ import picocli.CommandLine.Parameters;
                 "Returns once the mount answers; the mount runs in its own background process",
                 "(log: STORE/run/NAME.log) until 'cowfs umount MOUNTPOINT'."})
 final class MountCommand extends Base {
-    /** JVM flags of a mount process: small heap that shrinks when idle (docs/DESIGN-DECISIONS.md, 3). */
+    /**
+     * JVM flags of a mount process: small heap that shrinks when idle, C1 only (SHA-256 is
+     * libcrypto's, so C2 buys a fresh mount nothing but compile time; docs/DESIGN-DECISIONS.md, 3
+     * and 13). COWFS_MOUNT_JAVA_OPTS comes after these, so -XX:TieredStopAtLevel=4 there restores C2.
+     */
     static final List<String> DAEMON_JVM = List.of("-XX:+UseSerialGC", "-Xms4m", "-Xmx384m", "-Xss256k",
-            "-XX:+TieredCompilation", "-XX:CICompilerCount=2", "-XX:ReservedCodeCacheSize=32m",
+            "-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=2", "-XX:ReservedCodeCacheSize=32m",
             "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=5", "-XX:MaxMetaspaceSize=96m",
             "-Dcowfs.cacheBytes=" + (16L << 20), "-Dfile.encoding=UTF-8", "-Dsun.jnu.encoding=UTF-8",
             "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED");

@@ -1,12 +1,15 @@
 package io.cowfs.blockstore.store;
 
 import com.github.luben.zstd.Zstd;
+import com.github.luben.zstd.ZstdCompressCtx;
+import com.github.luben.zstd.ZstdDecompressCtx;
 import com.github.luben.zstd.ZstdException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.concurrent.ConcurrentLinkedQueue;
 
 /**
  * The codec of pack files (docs/FORMAT.md, "Pack files"), the one place their layout is
@@ -31,6 +34,43 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
     public static final int CODEC_ZSTD = 1;
     static final int ZSTD_LEVEL = 3;
 
+    /*
+     * zstd contexts, pooled (each used by one thread at a time, then put back): zstd-jni's static
+     * calls make and free a context per call, and a compression context allocates and clears its
+     * tables on first use. Per 64 KiB block that was a fifth of a view's sequential-write CPU
+     * (malloc'd and unmapped tables, page faults, memset; docs/PERFORMANCE.md). A context that
+     * failed is closed, not reused.
+     */
+    private static final ConcurrentLinkedQueue<ZstdCompressCtx> COMPRESSORS = new ConcurrentLinkedQueue<>();
+    private static final ConcurrentLinkedQueue<ZstdDecompressCtx> DECOMPRESSORS = new ConcurrentLinkedQueue<>();
+
+    /** Compresses src[srcOff, +srcLen) into dst[dstOff, +dstLen) at {@link #ZSTD_LEVEL}; returns the frame's length. */
+    private static int compress(byte[] dst, int dstOff, int dstLen, byte[] src, int srcOff, int srcLen) {
+        ZstdCompressCtx c = COMPRESSORS.poll();
+        if (c == null) {
+            c = new ZstdCompressCtx().setLevel(ZSTD_LEVEL);
+        }
+        try {
+            int n = c.compressByteArray(dst, dstOff, dstLen, src, srcOff, srcLen);
+            COMPRESSORS.offer(c);
+            return n;
+        } catch (ZstdException e) {
+            c.close();
+            throw new StoreException("zstd failed: " + e.getMessage());
+        }
+    }
+
+    /** A pooled decompression context; give it back with {@link #giveBack}, or close it if it failed. */
+    private static ZstdDecompressCtx decompressor() {
+        ZstdDecompressCtx d = DECOMPRESSORS.poll();
+        return d != null ? d : new ZstdDecompressCtx();
+    }
+
+    private static long giveBack(ZstdDecompressCtx d, long n) {
+        DECOMPRESSORS.offer(d);
+        return n;
+    }
+
     /** Bytes a whole record of a len-byte chunk may take: {@link #encodeInto} needs that much room. */
     static int recordBound(int len) {
         return HEADER + (int) Zstd.compressBound(len);
@@ -42,12 +82,9 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
      * without heap copies of the block (the write path's garbage, docs/PERFORMANCE.md). out must hold {@link #recordBound}(len).
      */
     static int encodeInto(ChunkId id, byte[] raw, int off, int len, byte[] out) {
-        long zlen = Zstd.compressByteArray(out, HEADER, out.length - HEADER, raw, off, len, ZSTD_LEVEL);
-        if (Zstd.isError(zlen)) {
-            throw new StoreException("zstd failed: " + Zstd.getErrorName(zlen));
-        }
+        int zlen = compress(out, HEADER, out.length - HEADER, raw, off, len);
         int codec = CODEC_ZSTD;
-        int stored = (int) zlen;
+        int stored = zlen;
         if (zlen >= len - len / 64) {
             System.arraycopy(raw, off, out, HEADER, len);
             codec = CODEC_RAW;
@@ -122,12 +159,16 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
         long run();
     }
 
-    /** Runs d and checks that it made exactly rawLen bytes; a damaged frame is ChunkCorruptException. */
-    private static void decompressed(ChunkId id, Decompression d, int rawLen, String at) {
+    /**
+     * Runs d (which gives ctx back when it succeeds) and checks that it made exactly rawLen bytes;
+     * a damaged frame is ChunkCorruptException, and closes ctx.
+     */
+    private static void decompressed(ChunkId id, ZstdDecompressCtx ctx, Decompression d, int rawLen, String at) {
         long n;
         try {
             n = d.run();
         } catch (ZstdException e) { // zstd-jni reports a damaged frame by throwing
+            ctx.close();
             throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + e.getMessage() + ") in " + at);
         }
         if (Zstd.isError(n)) {
@@ -153,7 +194,8 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
             throw new StoreException.ChunkCorruptException(id, "a block of " + rawLen + " bytes, more than a block holds, in " + at);
         }
         if (h.codec() == CODEC_ZSTD) {
-            decompressed(id, () -> Zstd.decompressDirectByteBuffer(out, 0, rawLen, rec, payload, h.storedLen()), rawLen, at);
+            ZstdDecompressCtx d = decompressor();
+            decompressed(id, d, () -> giveBack(d, d.decompressDirectByteBuffer(out, 0, rawLen, rec, payload, h.storedLen())), rawLen, at);
         } else if (h.codec() == CODEC_RAW) {
             if (h.storedLen() != rawLen) {
                 throw new StoreException.ChunkCorruptException(id, "a raw record of " + h.storedLen() + " bytes for " + rawLen + " in " + at);
@@ -183,7 +225,8 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
         byte[] raw;
         if (h.codec() == CODEC_ZSTD) {
             byte[] r = new byte[rawLen];
-            decompressed(id, () -> Zstd.decompressByteArray(r, 0, rawLen, buf.array(), payload, storedLen), rawLen, at);
+            ZstdDecompressCtx d = decompressor();
+            decompressed(id, d, () -> giveBack(d, d.decompressByteArray(r, 0, rawLen, buf.array(), payload, storedLen)), rawLen, at);
             raw = r;
         } else if (h.codec() == CODEC_RAW) {
             raw = Arrays.copyOfRange(buf.array(), payload, payload + storedLen);

@@ -6,7 +6,6 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import jnr.ffi.LibraryLoader;
-import jnr.ffi.Pointer;
 import jnr.ffi.annotations.IgnoreError;
 import jnr.ffi.annotations.In;
 import jnr.ffi.annotations.Out;
@@ -30,10 +29,12 @@ public final class Sha256 {
     /** The libcrypto calls used; SHA256() is the one-shot digest (deprecated in OpenSSL 3, still exported). */
     public interface Crypto {
         @IgnoreError
-        Pointer SHA256(@intptr_t long data, @size_t long n, @Pinned @Out byte[] md);
+        @intptr_t
+        long SHA256(@intptr_t long data, @size_t long n, @Pinned @Out byte[] md);
 
         @IgnoreError
-        Pointer SHA256(@Pinned @In byte[] data, @size_t long n, @Pinned @Out byte[] md);
+        @intptr_t
+        long SHA256(@Pinned @In byte[] data, @size_t long n, @Pinned @Out byte[] md);
     }
 
     private static final Crypto CRYPTO = load();

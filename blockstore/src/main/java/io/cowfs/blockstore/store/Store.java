@@ -652,6 +652,7 @@ public final class Store implements AutoCloseable {
             s.close(); // its fetches append to the packs closed below
         }
         packs.close();
+        pending.discardRetained(); // uncommitted puts are lost with the process anyway; their copies need not be
         index.close();
         useLock.close();
     }

@@ -57,6 +57,35 @@ class StoreTest {
     }
 
     @Test
+    void aRetainedHitThatGcRemovedBeforeTheCommitIsStoredAgainFromItsCopy() {
+        byte[] data = random(41, 40_000);
+        ChunkId id;
+        try (Store s = Store.init(dir(), 64 * 1024)) {
+            id = s.put(data, 0, data.length, true, false);
+            commit(s);
+            byte[] again = data.clone();
+            assertEquals(id, s.put(again, 0, again.length, true, false)); // a dedup hit that keeps a copy
+            java.util.Arrays.fill(again, (byte) 0); // the caller reuses its buffer at once
+            s.index().write(txn -> s.index().chunks.delete(txn, id.bytes())); // as a concurrent gc would
+            assertArrayEquals(data, s.readVerified(id), "read from the retained copy before the commit");
+            commit(s);
+            assertNotNull(s.index().read(txn -> s.index().chunks.location(txn, id)), "stored again by the commit");
+            assertArrayEquals(data, s.readVerified(id));
+            // a hit that kept no copy (an import's, under a lease) cannot be stored again: the commit says so
+            byte[] other = random(42, 30_000);
+            ChunkId o = s.put(other, 0, other.length, true, false);
+            commit(s);
+            assertEquals(o, s.put(other, 0, other.length, false, false));
+            s.index().write(txn -> s.index().chunks.delete(txn, o.bytes()));
+            StoreException e = assertThrows(StoreException.class, () -> commit(s));
+            assertTrue(e.getMessage().contains("collected by a concurrent gc"), e.getMessage());
+        }
+        try (Store s = Store.open(dir())) {
+            assertArrayEquals(data, s.get(id));
+        }
+    }
+
+    @Test
     void putCommitGetSurvivesReopen() {
         byte[] random = random(1, 65536);
         byte[] text = "the same line of text\n".repeat(3000).getBytes(StandardCharsets.UTF_8);

@@ -86,6 +86,7 @@ public final class Sha256 {
         if (CRYPTO != null && b.isDirect()) {
             byte[] md = new byte[32];
             CRYPTO.SHA256(IO.getDirectBufferAddress(b) + b.position(), b.remaining(), md);
+            java.lang.ref.Reference.reachabilityFence(b); // its memory is read by address until here
             return md;
         }
         if (b.hasArray()) {

@@ -639,6 +639,14 @@ final class WriteBack {
         return out;
     }
 
+    /**
+     * True if {@link #persist}(ino) would find nothing to write: no metadata waits, and ino has no
+     * data that is not committed. Read lock (or write lock) held.
+     */
+    boolean nothingToPersist(long ino) {
+        return ns.dirtyInodes.isEmpty() && ns.dirtyNames.isEmpty() && !hasData(ino) && truncatedFrom.isEmpty();
+    }
+
     private boolean hasData(Long dataOf) {
         if (dataOf == null) {
             return !dirty.isEmpty() || !pending.isEmpty();

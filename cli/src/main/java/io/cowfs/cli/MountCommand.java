@@ -98,6 +98,10 @@ final class MountCommand extends Base {
     }
 
     private int serve(CatalogEntry e, Path mp) throws Exception {
+        String slow = io.cowfs.blockstore.store.Sha256.fallbackWarning();
+        if (slow != null) {
+            err().println(slow); // into the mount's log; cowfs mount passes "cowfs: " lines on to its caller
+        }
         MountDaemon.serve(storeOptions.open(), e, mp, ro, allowOther, fuseApi, readOnly -> {
             out().println("mounted " + (e.isView() ? "view" : "snapshot") + " '" + name + "' at " + mp
                     + (readOnly ? " (read-only)" : ""));

@@ -29,6 +29,49 @@ class NativeLibraryIT {
         }
     }
 
+    /**
+     * Without libcrypto a mount hashes with the JDK's SHA-256: it says so once (cowfs mount passes
+     * the line on), and still verifies and stores every block.
+     */
+    @Test
+    void withoutLibcryptoAMountSaysSoAndStillVerifiesWhatItReads() throws Exception {
+        Cowfs.assumeFuse();
+        try (Cowfs c = new Cowfs(tmp)) {
+            byte[] data = new byte[300_000];
+            new java.util.Random(3).nextBytes(data);
+            Files.createDirectories(tmp.resolve("src"));
+            Files.write(tmp.resolve("src/f"), data);
+            c.run("import", tmp.resolve("src").toString(), "--name", "base").ok();
+            c.run("fork", "base", "--name", "job").ok();
+            Path mp = Files.createDirectories(tmp.resolve("mp-nossl"));
+            ProcessBuilder pb = new ProcessBuilder(Fx.javaCommand(List.of(), "mount", "--store=" + c.store, "job", mp.toString()))
+                    .redirectOutput(tmp.resolve("mount.out").toFile()).redirectError(tmp.resolve("mount.err").toFile());
+            pb.environment().put("COWFS_MOUNT_JAVA_OPTS", "-Dcowfs.sha.libraries=/nonexistent/libcrypto.so.3");
+            Process p = pb.start();
+            try {
+                assertTrue(p.waitFor(120, TimeUnit.SECONDS), "cowfs mount returns");
+                assertEquals(0, p.exitValue(), () -> read(tmp.resolve("mount.err")));
+                String err = read(tmp.resolve("mount.err"));
+                assertTrue(err.contains("libcrypto (OpenSSL 3) not found"), err);
+                assertEquals(1, err.lines().count(), err);
+                assertTrue(java.util.Arrays.equals(data, Files.readAllBytes(mp.resolve("f"))), "read from the packs and verified");
+                Files.write(mp.resolve("g"), data); // hashed and stored with the JDK's digest
+            } finally {
+                c.run("umount", mp.toString());
+            }
+            c.run("snapshot", "job", "--name", "after").ok();
+            c.run("verify").ok();
+            c.run("fork", "after", "--name", "check").ok();
+            Path mp2 = Files.createDirectories(tmp.resolve("mp-check"));
+            c.run("mount", "check", mp2.toString()).ok();
+            try {
+                assertTrue(java.util.Arrays.equals(data, Files.readAllBytes(mp2.resolve("g"))), "the same chunk id either way");
+            } finally {
+                c.run("umount", mp2.toString());
+            }
+        }
+    }
+
     @Test
     void aKilledMountLeavesNoLibraryInTmp() throws Exception {
         Cowfs.assumeFuse();

@@ -37,7 +37,12 @@ public final class Sha256 {
         long SHA256(@Pinned @In byte[] data, @size_t long n, @Pinned @Out byte[] md);
     }
 
-    private static final Crypto CRYPTO = load();
+    /**
+     * Where libcrypto is looked for, in order (jnr-ffi names: a file name or path, or "crypto" for
+     * libcrypto.so); {@code -Dcowfs.sha.libraries=a,b} names others (another OpenSSL build; tests).
+     */
+    static final String[] LIBRARIES = System.getProperty("cowfs.sha.libraries", "libcrypto.so.3,crypto").split(",");
+    private static final Crypto CRYPTO = "jdk".equals(System.getProperty("cowfs.sha")) ? null : load(LIBRARIES);
     private static final MemoryIO IO = MemoryIO.getInstance();
     /** Digests are pooled, not thread-local: jffi re-attaches FUSE threads, which would rebuild a ThreadLocal often. */
     private static final ConcurrentLinkedQueue<MessageDigest> DIGESTS = new ConcurrentLinkedQueue<>();
@@ -45,11 +50,9 @@ public final class Sha256 {
     private Sha256() {
     }
 
-    private static Crypto load() {
-        if ("jdk".equals(System.getProperty("cowfs.sha"))) {
-            return null;
-        }
-        for (String lib : new String[] {"libcrypto.so.3", "crypto"}) {
+    /** The first of libs that loads and digests "abc" right, or null (then the JDK's digest is used). */
+    static Crypto load(String... libs) {
+        for (String lib : libs) {
             try {
                 Crypto c = LibraryLoader.create(Crypto.class).failImmediately().load(lib);
                 byte[] md = new byte[32];
@@ -69,11 +72,33 @@ public final class Sha256 {
         return CRYPTO != null ? "libcrypto" : "jdk";
     }
 
+    /**
+     * A warning for the user if this process hashes with the JDK's digest although nobody asked
+     * for it (libcrypto missing), else null. The mount prints it into its log, and `cowfs mount` to stderr.
+     */
+    public static String fallbackWarning() {
+        if (CRYPTO != null || "jdk".equals(System.getProperty("cowfs.sha"))) {
+            return null;
+        }
+        return "cowfs: libcrypto (OpenSSL 3) not found: hashing with the JDK's SHA-256, reads and writes are slower"
+                + " (Debian/Ubuntu: apt-get install libssl3)";
+    }
+
     /** The digest of data[off, off+len). */
     static byte[] digest(byte[] data, int off, int len) {
-        if (CRYPTO != null && off == 0) {
+        return digest(CRYPTO, data, off, len);
+    }
+
+    /** The digest of the bytes between b's position and limit (b's position is not moved). */
+    static byte[] digest(ByteBuffer b) {
+        return digest(CRYPTO, b);
+    }
+
+    /** As {@link #digest(byte[], int, int)} with crypto, or the JDK's digest if crypto is null (tests pass both). */
+    static byte[] digest(Crypto crypto, byte[] data, int off, int len) {
+        if (crypto != null && off == 0) {
             byte[] md = new byte[32];
-            CRYPTO.SHA256(data, len, md);
+            crypto.SHA256(data, len, md);
             return md;
         }
         MessageDigest d = jdk();
@@ -81,16 +106,16 @@ public final class Sha256 {
         return release(d);
     }
 
-    /** The digest of the bytes between b's position and limit (b's position is not moved). */
-    static byte[] digest(ByteBuffer b) {
-        if (CRYPTO != null && b.isDirect()) {
+    /** As {@link #digest(ByteBuffer)} with crypto, or the JDK's digest if crypto is null. */
+    static byte[] digest(Crypto crypto, ByteBuffer b) {
+        if (crypto != null && b.isDirect()) {
             byte[] md = new byte[32];
-            CRYPTO.SHA256(IO.getDirectBufferAddress(b) + b.position(), b.remaining(), md);
+            crypto.SHA256(IO.getDirectBufferAddress(b) + b.position(), b.remaining(), md);
             java.lang.ref.Reference.reachabilityFence(b); // its memory is read by address until here
             return md;
         }
         if (b.hasArray()) {
-            return digest(b.array(), b.arrayOffset() + b.position(), b.remaining());
+            return digest(crypto, b.array(), b.arrayOffset() + b.position(), b.remaining());
         }
         MessageDigest d = jdk();
         d.update(b.duplicate());

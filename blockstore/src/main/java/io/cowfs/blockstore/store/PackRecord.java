@@ -60,6 +60,16 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
         }
     }
 
+    /** Closes the pooled zstd contexts not in use now (an idle process's trim; new ones are made as needed). */
+    static void closePooledCodecs() {
+        for (ZstdCompressCtx c; (c = COMPRESSORS.poll()) != null; ) {
+            c.close();
+        }
+        for (ZstdDecompressCtx d; (d = DECOMPRESSORS.poll()) != null; ) {
+            d.close();
+        }
+    }
+
     /** A pooled decompression context; give it back with {@link #giveBack}, or close it if it failed. */
     private static ZstdDecompressCtx decompressor() {
         ZstdDecompressCtx d = DECOMPRESSORS.poll();

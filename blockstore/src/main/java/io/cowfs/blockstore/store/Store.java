@@ -572,6 +572,7 @@ public final class Store implements AutoCloseable {
         cache.invalidateAll();
         blocks.clear();
         located.clear();
+        PackRecord.closePooledCodecs(); // an idle mount keeps no zstd tables
     }
 
     /**

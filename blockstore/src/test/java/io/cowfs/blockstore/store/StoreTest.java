@@ -57,6 +57,31 @@ class StoreTest {
     }
 
     @Test
+    void dropCacheClosesThePooledCodecsAndNewOnesAreMadeAsNeeded() {
+        byte[] a = new byte[50_000]; // compressible: goes through zstd both ways
+        byte[] b = new byte[50_000];
+        java.util.Arrays.fill(a, (byte) 'a');
+        java.util.Arrays.fill(b, (byte) 'b');
+        ChunkId ia;
+        ChunkId ib;
+        try (Store s = Store.init(dir(), 64 * 1024)) {
+            ia = s.put(a);
+            commit(s);
+            s.dropCache();
+            ib = s.put(b);
+            commit(s);
+            s.dropCache();
+            assertArrayEquals(a, s.readVerified(ia));
+            s.dropCache();
+            assertArrayEquals(b, s.readVerified(ib));
+        }
+        try (Store s = Store.open(dir())) {
+            assertArrayEquals(a, s.get(ia));
+            assertArrayEquals(b, s.get(ib));
+        }
+    }
+
+    @Test
     void aRetainedHitThatGcRemovedBeforeTheCommitIsStoredAgainFromItsCopy() {
         byte[] data = random(41, 40_000);
         ChunkId id;

@@ -308,11 +308,6 @@ public final class Store implements AutoCloseable {
     }
 
     /**
-     * Raises the store's format to at least f (rewriting its format file and meta), for the first
-     * operation that needs a newer format's feature (a lazy pull: format 4). Readers of an older
-     * cowfs then refuse the store with a message, instead of misreading it.
-     */
-    /**
      * Raises the store's format to this build's ({@link #FORMAT}); returns the format it had. It
      * needs the store to itself (BusyException while a mount, import or other command has it
      * open): a process that opened it at the older format keeps that format's rules, and an
@@ -332,6 +327,11 @@ public final class Store implements AutoCloseable {
         return was;
     }
 
+    /**
+     * Raises the store's format to at least f (rewriting its format file and meta), for the first
+     * operation that needs a newer format's feature (a lazy pull: format 4). Readers of an older
+     * cowfs then refuse the store with a message, instead of misreading it.
+     */
     public synchronized void requireFormat(int f) {
         if (format >= f) {
             return;

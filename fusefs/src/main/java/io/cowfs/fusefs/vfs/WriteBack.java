@@ -640,11 +640,11 @@ final class WriteBack {
     }
 
     /**
-     * True if {@link #persist}(ino) would find nothing to write: no metadata waits, and ino has no
-     * data that is not committed. Read lock (or write lock) held.
+     * True if {@link #persist}(dataOf) finds nothing to write: no metadata waits, and dataOf (every
+     * file if null) has no data that is not committed. Read lock (or write lock) held.
      */
-    boolean nothingToPersist(long ino) {
-        return ns.dirtyInodes.isEmpty() && ns.dirtyNames.isEmpty() && !hasData(ino) && truncatedFrom.isEmpty();
+    boolean nothingToPersist(Long dataOf) {
+        return ns.dirtyInodes.isEmpty() && ns.dirtyNames.isEmpty() && !hasData(dataOf) && truncatedFrom.isEmpty();
     }
 
     private boolean hasData(Long dataOf) {
@@ -665,7 +665,7 @@ final class WriteBack {
     }
 
     private void persist(Long dataOf, Map<DirtyBlock, Prestored> prestored) {
-        if (ns.dirtyInodes.isEmpty() && ns.dirtyNames.isEmpty() && !hasData(dataOf) && truncatedFrom.isEmpty()) {
+        if (nothingToPersist(dataOf)) {
             return;
         }
         Set<Long> deferred = new HashSet<>();

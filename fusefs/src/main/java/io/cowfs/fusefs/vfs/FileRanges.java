@@ -2,12 +2,14 @@ package io.cowfs.fusefs.vfs;
 
 import io.cowfs.blockstore.tree.FileType;
 import io.cowfs.blockstore.tree.Inode;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Operations on byte ranges of regular files over the block map: fallocate (holes and sizes),
- * SEEK_DATA/SEEK_HOLE, and copy_file_range (sharing stored blocks where both sides are
- * block-aligned). {@link ViewFs} checks the arguments and documents the errnos; this class does
- * the work.
+ * SEEK_DATA/SEEK_HOLE, and copy_file_range (a whole file into an empty one as a clone of its
+ * block list; elsewhere sharing stored blocks where both sides are block-aligned). {@link ViewFs}
+ * checks the arguments and documents the errnos; this class does the work.
  *
  * <p>Locking: no state of its own; every method runs with the owning {@link ViewFs}'s lock held
  * (the read lock for seeks, the write lock for the others).
@@ -92,6 +94,9 @@ final class FileRanges {
         if (inoIn == inoOut && offIn < offOut + n && offOut < offIn + n) {
             throw new FsException(Errno.EINVAL, "overlapping ranges in one file");
         }
+        if (offIn == 0 && offOut == 0 && inoIn != inoOut && ns.inode(inoOut).size == 0 && data.blockless(inoOut)) {
+            return cloneInto(inoIn, inoOut, n);
+        }
         boolean shared = false;
         byte[] buf = new byte[bs];
         for (long done = 0; done < n; ) {
@@ -116,6 +121,32 @@ final class FileRanges {
             // recorded now, while the source still refers to the chunks: a gc never sees them unreferenced
             data.persistFile(inoOut);
         }
+        return n;
+    }
+
+    /**
+     * The first n bytes of file in copied to the empty file out as a clone (what cp does): out
+     * shares in's block list by reference, whatever its length, and takes in's overrides; only
+     * in's dirty blocks, and a partial last block when n stops short of in's end, are copied as
+     * bytes. Persisted at once, as the block-by-block sharing above is.
+     */
+    private long cloneInto(long inoIn, long inoOut, long n) {
+        boolean toEnd = n == ns.inode(inoIn).size;
+        long blocks = toEnd ? (n + bs - 1) / bs : n / bs; // short of the end: its last partial block holds bytes past n
+        List<Long> asBytes = new ArrayList<>(data.cloneBlocks(inoIn, inoOut, blocks));
+        Inode o = ns.mutable(inoOut);
+        o.size = n;
+        o.mtimeNs = o.ctimeNs = ViewNamespace.now();
+        if (blocks * bs < n) {
+            asBytes.add(blocks);
+        }
+        byte[] buf = new byte[bs];
+        for (long idx : asBytes) {
+            int len = (int) Math.min(bs, n - idx * bs);
+            data.read(inoIn, ns.inode(inoIn), idx * bs, buf, 0, len);
+            data.write(inoOut, ns.inode(inoOut), idx * bs, buf, 0, len);
+        }
+        data.persistFile(inoOut);
         return n;
     }
 }

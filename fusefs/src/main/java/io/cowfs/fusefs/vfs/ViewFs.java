@@ -221,15 +221,15 @@ public final class ViewFs implements NodeFs, AutoCloseable {
      * st_blocks of a regular file: the 512-byte units of its blocks that are not known holes
      * (holes of the snapshot, blocks punched here), so that du shows what sparse files and punched
      * holes save; blocks the kernel may still hold count as data. Counted from the block map;
-     * remembered for files this view has not changed (their map is the snapshot's).
+     * remembered for files with no blocks of their own in this view.
      * Read lock held.
      */
     private long allocated(long ino, Inode n) {
         boolean fixed = !data.touched(ino);
         if (fixed) {
             long[] c = allocatedCache.get(ino);
-            if (c != null && c[0] == n.size) {
-                return c[1];
+            if (c != null && c[0] == n.size && c[1] == n.validBlocks && c[2] == n.blockPages.hashCode()) {
+                return c[3];
             }
         }
         long units = 0;
@@ -243,7 +243,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             if (allocatedCache.size() >= 4096) {
                 allocatedCache.clear();
             }
-            allocatedCache.put(ino, new long[] {n.size, units});
+            allocatedCache.put(ino, new long[] {n.size, n.validBlocks, n.blockPages.hashCode(), units});
         }
         return units;
     }
@@ -251,7 +251,11 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     /** Files of at least this many blocks get st_blocks from their block map; smaller ones from their size. */
     static final int EXACT_BLOCKS_FROM = 16;
 
-    /** ino -> {size, st_blocks} of files whose block map is the snapshot's (see allocated). */
+    /**
+     * ino -> {size, validBlocks, hash of the block-list pages, st_blocks} of files with no blocks
+     * of their own in this view (see allocated): their map is their inode's block list, which a
+     * truncate (validBlocks) or a clone (the pages) may change without touching a block.
+     */
     private final java.util.concurrent.ConcurrentHashMap<Long, long[]> allocatedCache = new java.util.concurrent.ConcurrentHashMap<>();
 
     /** @throws FsException ENOENT if dir has no such name, ENOTDIR if dir is not a directory */
@@ -582,10 +586,13 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     /**
      * copy_file_range(2): copies up to len bytes from inoIn at offIn to inoOut at offOut and
-     * returns the count copied: short at the source's EOF, 0 at or past it. Where both offsets
-     * sit on a block boundary and a whole stored block is copied, the destination shares the
-     * source's stored chunk instead of copying bytes (and is persisted at once, so that the chunk
-     * stays referenced); a later write to either copies as any write does.
+     * returns the count copied: short at the source's EOF, 0 at or past it. A copy of a file
+     * from its start into an empty file (what cp does) is a clone: the destination takes the
+     * source's block list by reference (one list page per 2,048 blocks) and its own changed
+     * blocks, so its cost does not grow with the file. Elsewhere, where both offsets sit on a
+     * block boundary and a whole stored block is copied, the destination shares that block's
+     * chunk instead of copying bytes. Either way the destination is persisted at once, so that
+     * the chunks stay referenced; a later write to either file copies as any write does.
      *
      * @throws FsException EINVAL for a negative offset or length, a non-regular file, or
      *         overlapping ranges in one file; EISDIR for a directory; EFBIG if the destination

@@ -336,6 +336,37 @@ final class WriteBack {
         pending.computeIfAbsent(ino, k -> new TreeSet<>()).add(idx);
     }
 
+    /** True if the file has no blocks of its own in this view: nothing written, shared in or punched since its last truncate. Lock held. */
+    boolean blockless(long ino) {
+        TreeMap<Long, DirtyBlock> d = dirty.get(ino);
+        TreeMap<Long, ChunkId> ov = overrides.get(ino);
+        TreeSet<Long> p = pending.get(ino);
+        return (d == null || d.isEmpty()) && (ov == null || ov.isEmpty()) && (p == null || p.isEmpty());
+    }
+
+    /**
+     * A clone without data (copy_file_range of a whole file): file to, which is {@link #blockless},
+     * takes the first {@code blocks} blocks of file from. It gets from's block-list pages and
+     * validity limit (capped at blocks), so the snapshot's blocks are shared by reference, one
+     * list page per 2,048 blocks, and from's overrides below blocks as its own (pending:
+     * persisted with to's data). Blocks of from that are dirty are not shared: their indexes are
+     * returned, for the caller to copy as bytes. Sets neither to's size nor its times. Write lock held.
+     */
+    List<Long> cloneBlocks(long from, long to, long blocks) {
+        Inode src = ns.inode(from);
+        Inode dst = ns.mutable(to);
+        dst.blockPages = new ArrayList<>(src.blockPages);
+        dst.validBlocks = Math.min(src.validBlocks, blocks);
+        TreeMap<Long, ChunkId> ov = overrides.get(from);
+        if (ov != null) {
+            for (Map.Entry<Long, ChunkId> e : ov.headMap(blocks).entrySet()) {
+                setStored(to, e.getKey(), e.getValue());
+            }
+        }
+        TreeMap<Long, DirtyBlock> d = dirty.get(from);
+        return d == null ? List.of() : new ArrayList<>(d.headMap(blocks).keySet());
+    }
+
     // ------------------------------------------------------------------ data (lock held)
 
     /** Reads up to len bytes at off of a regular file n; returns the count placed in out. Read lock held. */

@@ -102,6 +102,74 @@ class ViewFsTest {
         }
     }
 
+    /** The blocks of a view's copy, as its persisted delta records them. */
+    private java.util.Map<Long, io.cowfs.blockstore.store.ChunkId> persistedBlocks(long ino) {
+        io.cowfs.blockstore.view.ViewDelta d = new io.cowfs.blockstore.view.ViewDelta(fx.store.index());
+        var s = fx.store.index().read(txn -> d.load(txn, fx.view.viewId()));
+        return s.blocks.getOrDefault(ino, new java.util.TreeMap<>());
+    }
+
+    /**
+     * copy_file_range of a whole file into an empty one is a clone: the copy records no block of
+     * its own (it shares the source's block list), and writes to either afterwards change only
+     * that file. A copy that stops short of the end, and a source with unflushed writes, copy
+     * the bytes the clone cannot share.
+     */
+    @Test
+    void aWholeFileCopyClonesTheBlockListAndTheCopiesDiverge() {
+        byte[] big = BaseFixture.big(); // 3 blocks + 100 bytes
+        long src;
+        long copy;
+        long part;
+        long fresh;
+        byte[] written = BaseFixture.random(9, 100);
+        try (ViewFs fs = fx.view()) {
+            src = fs.resolve("/base/big");
+            copy = fs.create(1, "copy", 0644, 0, 0);
+            assertEquals(big.length, fs.copyFileRange(src, 0, copy, 0, Long.MAX_VALUE / 2));
+            fs.release(copy);
+            assertEquals(0, persistedBlocks(copy).size(), "a clone stores no block records");
+            for (int i = 0; i < 4; i++) {
+                assertEquals(fs.storedBlock(src, i), fs.storedBlock(copy, i));
+            }
+            assertArrayEquals(big, read(fs, copy));
+            // short of the end: the last byte copied is in the middle of block 2
+            part = fs.create(1, "part", 0644, 0, 0);
+            assertEquals(2L * BS + 50, fs.copyFileRange(src, 0, part, 0, 2L * BS + 50));
+            fs.truncate(part, big.length); // what lies past the copy reads as zeros, not as the source
+            fs.release(part);
+            byte[] want = Arrays.copyOf(Arrays.copyOf(big, 2 * BS + 50), big.length);
+            assertArrayEquals(want, read(fs, part));
+            // the source written and not flushed: the copy has the new bytes
+            fs.open(src, true);
+            fs.write(src, BS + 7, written, written.length);
+            fresh = fs.create(1, "fresh", 0644, 0, 0);
+            assertEquals(big.length, fs.copyFileRange(src, 0, fresh, 0, big.length));
+            fs.release(fresh);
+            fs.flush(src);
+            fs.release(src);
+            // the copies diverge: a write to the first clone changes it alone
+            fs.open(copy, true);
+            fs.write(copy, 2L * BS, written, written.length);
+            fs.flush(copy);
+            fs.release(copy);
+        }
+        try (ViewFs fs = fx.view()) {
+            byte[] srcNow = big.clone();
+            System.arraycopy(written, 0, srcNow, BS + 7, written.length);
+            assertArrayEquals(srcNow, read(fs, fs.resolve("/base/big")));
+            assertArrayEquals(srcNow, read(fs, fresh));
+            byte[] copyNow = big.clone();
+            System.arraycopy(written, 0, copyNow, 2 * BS, written.length);
+            assertArrayEquals(copyNow, read(fs, copy));
+            assertEquals(1, persistedBlocks(copy).size(), "one block of the clone written");
+            assertArrayEquals(Arrays.copyOf(Arrays.copyOf(big, 2 * BS + 50), big.length), read(fs, part));
+        }
+        try (ViewFs snap = fx.snapshot()) {
+            assertArrayEquals(big, read(snap, snap.resolve("/base/big")), "the snapshot is untouched");
+        }
+    }
+
     @Test
     void holesSharedBlocksAndSizesSurviveARemount() {
         byte[] data = BaseFixture.random(4, 4 * BS);

@@ -11,7 +11,9 @@ import java.util.concurrent.CompletionException;
  * The decoded-block cache of file data: verified raw chunks in direct memory, shared by every
  * reader of a process (a mount's workers and its read-ahead threads). A chunk is read from its
  * pack, decoded and verified once, straight into a slot, and copied from there into each reply:
- * no heap copies, and nothing here for the garbage collector to trace or move.
+ * no heap copies, and nothing here for the garbage collector to trace or move. Each slot has
+ * {@link #headroom} bytes before it in its frame, so that a raw record (header and payload) is
+ * read with one pread whose payload lands in the slot itself.
  *
  * <p>Slots are allocated on demand up to {@code maxSlots} and reused in CLOCK order; a slot is
  * pinned while a reader copies from it or its chunk is being loaded into it, and never reused
@@ -26,9 +28,20 @@ final class BlockCache {
     /** Reads chunk id into slot [0, n) and returns n; throws StoreException if it cannot. */
     interface Loader {
         int load(ChunkId id, ByteBuffer slot);
+
+        /**
+         * As {@link #load(ChunkId, ByteBuffer)}, where slot is frame's bytes from
+         * {@link BlockCache#headroom} on: the loader may use frame's bytes before the slot (a pack
+         * record's header, read in the same pread as a raw payload that lands in the slot itself).
+         */
+        default int load(ChunkId id, ByteBuffer slot, ByteBuffer frame) {
+            return load(id, slot);
+        }
     }
 
     private static final class Entry {
+        /** headroom bytes, then the slot. */
+        final ByteBuffer frame;
         final ByteBuffer slot;
         ChunkId id;
         int len;
@@ -37,19 +50,29 @@ final class BlockCache {
         /** Set while the chunk is being loaded; completes with its length or the load's exception. */
         CompletableFuture<Integer> loading;
 
-        Entry(ByteBuffer slot) {
-            this.slot = slot;
+        Entry(int headroom, int slotSize) {
+            int pad = (headroom + 63) & ~63; // the slot starts as aligned as the allocation (16 bytes at least)
+            ByteBuffer whole = ByteBuffer.allocateDirect(pad + slotSize);
+            this.frame = whole.slice(pad - headroom, headroom + slotSize);
+            this.slot = whole.slice(pad, slotSize);
         }
     }
 
     private final int slotSize;
+    /** Bytes of each slot's frame before the slot (see {@link Loader#load(ChunkId, ByteBuffer, ByteBuffer)}). */
+    final int headroom;
     private final int maxSlots;
     private final HashMap<ChunkId, Entry> map = new HashMap<>();
     private final List<Entry> entries = new ArrayList<>();
     private int hand;
 
     BlockCache(int slotSize, long bytes) {
+        this(slotSize, bytes, 0);
+    }
+
+    BlockCache(int slotSize, long bytes, int headroom) {
         this.slotSize = slotSize;
+        this.headroom = headroom;
         this.maxSlots = (int) Math.max(8, Math.min(Integer.MAX_VALUE, bytes / slotSize));
     }
 
@@ -165,7 +188,7 @@ final class BlockCache {
         if (mine) {
             int n;
             try {
-                n = loader.load(id, e.slot);
+                n = loader.load(id, e.slot, e.frame);
             } catch (RuntimeException | Error x) {
                 synchronized (this) {
                     map.remove(id, e);
@@ -199,7 +222,7 @@ final class BlockCache {
     /** A free slot: a new one while under the limit, else the next unpinned one CLOCK finds. Lock held. */
     private Entry victim() {
         if (entries.size() < maxSlots) {
-            Entry n = new Entry(ByteBuffer.allocateDirect(slotSize));
+            Entry n = new Entry(headroom, slotSize);
             entries.add(n);
             return n;
         }

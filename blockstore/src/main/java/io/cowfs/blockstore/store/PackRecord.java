@@ -221,6 +221,30 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
     }
 
     /**
+     * As {@link #decodeInto}, for a record read into frame at 0 where out is frame's bytes from
+     * {@link #HEADER} on: a raw record's payload is already in out and is verified in place.
+     * Anything else (a compressed record as long as its raw bytes: not written by cowfs, but
+     * valid) is decoded from a copy.
+     */
+    static int decodeInPlace(ChunkId id, ByteBuffer frame, ChunkLocation loc, String where, ByteBuffer out) {
+        if (frame.get(HEADER - 1) != CODEC_RAW) { // the header's last byte is the codec
+            ByteBuffer copy = ByteBuffer.allocateDirect(frame.remaining());
+            copy.put(0, frame, 0, frame.remaining());
+            return decodeInto(id, copy, loc, where, out);
+        }
+        String at = where + " offset " + loc.offset();
+        PackRecord h = checkedHeader(id, frame, loc, at);
+        int rawLen = h.rawLen();
+        if (h.storedLen() != rawLen || rawLen > out.capacity()) {
+            throw new StoreException.ChunkCorruptException(id, "a raw record of " + h.storedLen() + " bytes for " + rawLen + " in " + at);
+        }
+        if (!ChunkId.hash(out.duplicate().position(0).limit(rawLen)).equals(id)) {
+            throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at);
+        }
+        return rawLen;
+    }
+
+    /**
      * Decodes a whole record read from where (a pack's name) into the verified raw bytes of the
      * chunk: the header must match the index's loc, the payload decode to rawLen bytes that hash
      * to id. ChunkCorruptException names what is wrong, and where.

@@ -79,7 +79,7 @@ public final class Store implements AutoCloseable {
         this.reserve = new SpaceReserve(dir, access);
         this.recovered = index.damage() != null ? new IndexRepair(dir, index, packs).recoverLocations() : 0;
         this.cache = new Lru<>(config.cacheBytes(), v -> v.length + 64);
-        this.blocks = new BlockCache(blockSize, config.blockCacheBytes());
+        this.blocks = new BlockCache(blockSize, config.blockCacheBytes(), PackRecord.HEADER);
     }
 
     /** Creates a store in dir (which must be missing or empty), tuned by the system properties. */
@@ -421,7 +421,7 @@ public final class Store implements AutoCloseable {
      * verified once into the direct-memory block cache and copied from there, with no heap copy.
      */
     public int read(ChunkId id, int from, ByteBuffer dst, int dstPos, int len) {
-        int n = blocks.copy(id, this::loadBlock, from, dst, dstPos, len);
+        int n = blocks.copy(id, loader, from, dst, dstPos, len);
         if (n >= 0) {
             return n;
         }
@@ -490,11 +490,27 @@ public final class Store implements AutoCloseable {
 
     /** Decodes file block id into the block cache if it is not there (read-ahead); errors wait for the reader. */
     public void load(ChunkId id) {
-        blocks.load(id, this::loadBlock);
+        blocks.load(id, loader);
     }
 
-    /** The block cache's loader: chunk id verified into slot, from the heap cache if it is there, else its pack. */
-    private int loadBlock(ChunkId id, ByteBuffer slot) {
+    /** The block cache's loader. */
+    private final BlockCache.Loader loader = new BlockCache.Loader() {
+        @Override
+        public int load(ChunkId id, ByteBuffer slot) {
+            return loadBlock(id, slot, null);
+        }
+
+        @Override
+        public int load(ChunkId id, ByteBuffer slot, ByteBuffer frame) {
+            return loadBlock(id, slot, frame);
+        }
+    };
+
+    /**
+     * Chunk id verified into slot, from the heap cache if it is there, else its pack; frame (or
+     * null) holds the slot after {@link PackRecord#HEADER} bytes of room (BlockCache.Loader).
+     */
+    private int loadBlock(ChunkId id, ByteBuffer slot, ByteBuffer frame) {
         byte[] hot = cache.getIfPresent(id); // written by this process, or asked for whole
         if (hot != null && hot.length <= slot.capacity()) {
             slot.put(0, hot);
@@ -523,7 +539,7 @@ public final class Store implements AutoCloseable {
                 throw new StoreException.ChunkMissingException(id, "not in the index");
             }
             try {
-                return packs.readInto(id, loc, slot);
+                return packs.readInto(id, loc, slot, frame);
             } catch (NoSuchFileException e) {
                 packs.forget(loc.pack()); // gc compacted it away: look the chunk up again
             }

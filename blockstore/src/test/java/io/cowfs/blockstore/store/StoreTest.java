@@ -294,6 +294,58 @@ class StoreTest {
         }
     }
 
+    /**
+     * The file-data path (Store.read through the block cache) reads a raw record with one pread
+     * into the cache's slot and verifies it there: damage anywhere in it is still a
+     * ChunkCorruptException naming the place, and is never cached as good.
+     */
+    @Test
+    void damageToARawRecordReadInPlaceIsAChunkCorruptException() throws Exception {
+        byte[][] data = new byte[5][];
+        ChunkId[] ids = new ChunkId[5];
+        ChunkLocation[] locs = new ChunkLocation[5];
+        Path pack;
+        byte[] good = random(19, 65536);
+        ChunkId goodId;
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            goodId = s.put(good);
+            for (int i = 0; i < 5; i++) {
+                data[i] = random(20 + i, i == 4 ? 1000 : 65536);
+                ids[i] = s.put(data[i]);
+            }
+            commit(s);
+            for (int i = 0; i < 5; i++) {
+                locs[i] = s.locate(ids[i]);
+                assertEquals(locs[i].rawLen(), locs[i].storedLen(), "stored raw");
+            }
+            pack = s.packs().path(locs[0].pack());
+        }
+        flip(pack, locs[0].offset() + PackRecord.HEADER + 777); // payload
+        flip(pack, locs[1].offset() + PackRecord.HEADER - 1); // codec
+        flip(pack, locs[2].offset() + 5); // the id in the header
+        try (RandomAccessFile f = new RandomAccessFile(pack.toFile(), "rw")) {
+            f.setLength(locs[3].offset() + PackRecord.HEADER + 100); // record 3 cut short, record 4 gone
+        }
+        try (Store s = Store.open(dir())) {
+            java.nio.ByteBuffer out = java.nio.ByteBuffer.allocateDirect(65536);
+            for (int attempt = 0; attempt < 2; attempt++) {
+                assertEquals(65536, s.read(goodId, 0, out, 0, 65536));
+                byte[] got = new byte[65536];
+                out.get(0, got);
+                assertArrayEquals(good, got);
+            }
+            for (int i = 0; i < 5; i++) {
+                int k = i;
+                for (int attempt = 0; attempt < 2; attempt++) {
+                    StoreException.ChunkCorruptException e = assertThrows(StoreException.ChunkCorruptException.class,
+                            () -> s.read(ids[k], 0, out, 0, 65536), "record " + k + ", attempt " + attempt);
+                    assertEquals(ids[k], e.id());
+                    assertTrue(e.getMessage().contains(Packs.fileName(locs[k].pack())), e.getMessage());
+                }
+            }
+        }
+    }
+
     @Test
     void aMissingPackIsReportedByVerify() throws Exception {
         ChunkId id;

@@ -92,7 +92,7 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
      * without heap copies of the block (the write path's garbage, docs/PERFORMANCE.md). out must hold {@link #recordBound}(len).
      */
     static int encodeInto(ChunkId id, byte[] raw, int off, int len, byte[] out) {
-        int zlen = compress(out, HEADER, out.length - HEADER, raw, off, len);
+        int zlen = looksIncompressible(raw, off, len) ? len : compress(out, HEADER, out.length - HEADER, raw, off, len);
         int codec = CODEC_ZSTD;
         int stored = zlen;
         if (zlen >= len - len / 64) {
@@ -107,6 +107,36 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
         h.putInt(stored);
         h.put((byte) codec);
         return HEADER + stored;
+    }
+
+    /** Blocks at least this long are sampled before they are compressed (see looksIncompressible). */
+    static final int SAMPLE_FROM = 16 << 10;
+    static final int SAMPLE_PIECES = 16;
+    static final int SAMPLE_PIECE = 256;
+
+    /** Per thread: a sample of a block and room for its compressed frame. */
+    private static final ThreadLocal<byte[][]> SAMPLE = ThreadLocal.withInitial(
+            () -> new byte[][] {new byte[SAMPLE_PIECES * SAMPLE_PIECE], new byte[(int) Zstd.compressBound(SAMPLE_PIECES * SAMPLE_PIECE)]});
+
+    /**
+     * True if a block of at least {@link #SAMPLE_FROM} bytes is not worth compressing: 16 pieces
+     * of 256 bytes, spread evenly over it, compress (at the store's level) by less than 1/64
+     * together. Compressing a 64 KiB block of random bytes takes as long as hashing it; the
+     * sample costs a sixteenth of that, and a block that is compressible in most places shows it
+     * in its sample (docs/DESIGN-DECISIONS.md, 13).
+     */
+    static boolean looksIncompressible(byte[] raw, int off, int len) {
+        if (len < SAMPLE_FROM) {
+            return false;
+        }
+        byte[][] buf = SAMPLE.get();
+        byte[] sample = buf[0];
+        int step = len / SAMPLE_PIECES;
+        for (int i = 0; i < SAMPLE_PIECES; i++) {
+            System.arraycopy(raw, off + i * step, sample, i * SAMPLE_PIECE, SAMPLE_PIECE);
+        }
+        int z = compress(buf[1], 0, buf[1].length, sample, 0, sample.length);
+        return z >= sample.length - sample.length / 64;
     }
 
     /** The whole record (header and payload), ready to write. */

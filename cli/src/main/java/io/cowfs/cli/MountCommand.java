@@ -29,7 +29,7 @@ final class MountCommand extends Base {
      */
     static final List<String> DAEMON_JVM = List.of("-XX:+UseSerialGC", "-Xms4m", "-Xmx384m", "-Xss256k",
             "-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=2", "-XX:ReservedCodeCacheSize=32m",
-            "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=5", "-XX:MaxMetaspaceSize=96m",
+            "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=20", "-XX:MaxMetaspaceSize=96m",
             "-Dcowfs.cacheBytes=" + (16L << 20), "-Dfile.encoding=UTF-8", "-Dsun.jnu.encoding=UTF-8",
             "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED");
 

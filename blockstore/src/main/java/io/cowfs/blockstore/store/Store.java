@@ -163,14 +163,29 @@ public final class Store implements AutoCloseable {
 
     /** True if every byte of the range is zero: such a block is a hole, never a chunk. */
     public static boolean isZero(byte[] b, int off, int len) {
-        int end = off + len;
-        for (int i = off; i < end; i++) {
-            if (b[i] != 0) {
+        // Arrays.mismatch compares 8 bytes or more at a time; a loop over bytes runs one at a time in
+        // the C1-compiled CLI and mount (40 us per 64 KiB block, as long as its SHA-256; 1 us this way)
+        for (int at = off, end = off + len; at < end; at += ZEROS.length) {
+            int n = Math.min(ZEROS.length, end - at);
+            if (Arrays.mismatch(b, at, at + n, ZEROS, 0, n) >= 0) {
                 return false;
             }
         }
         return true;
     }
+
+    /**
+     * Sets b[from, to) to zero: Arrays.fill is a loop over bytes in C1-compiled code (24 us per
+     * 60 KiB), System.arraycopy from a zero array is a memcpy (2 us).
+     */
+    public static void zero(byte[] b, int from, int to) {
+        for (int at = from; at < to; at += ZEROS.length) {
+            System.arraycopy(ZEROS, 0, b, at, Math.min(ZEROS.length, to - at));
+        }
+    }
+
+    /** What {@link #isZero} and {@link #zero} compare with and copy from; never written. */
+    private static final byte[] ZEROS = new byte[64 << 10];
 
     /** Stores raw bytes as a chunk unless the store already has them; returns its id. */
     public ChunkId put(byte[] raw, int off, int len) {

@@ -115,7 +115,7 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages)
             int at = i * pageSize;
             int n = pageLen(i);
             if (p.length == 0) {
-                java.util.Arrays.fill(out, at, at + n, (byte) 0);
+                io.cowfs.blockstore.store.Store.zero(out, at, at + n);
             } else {
                 System.arraycopy(p, 0, out, at, n);
             }

@@ -371,6 +371,21 @@ class StoreTest {
         b[65535] = 1;
         assertFalse(Store.isZero(b, 0, b.length));
         assertTrue(Store.isZero(b, 0, 65535));
+        // blocks larger than the zero array it compares with, at an offset; a lone byte anywhere counts
+        byte[] big = new byte[(1 << 20) + 300];
+        assertTrue(Store.isZero(big, 300, 1 << 20));
+        assertTrue(Store.isZero(big, 0, 0));
+        for (int at : new int[] {300, 65535 + 300, 65536 + 300, 700_001, big.length - 1}) {
+            big[at] = 7;
+            assertFalse(Store.isZero(big, 300, 1 << 20), "a byte at " + at);
+            assertTrue(Store.isZero(big, at + 1, big.length - at - 1), "after " + at);
+            big[at] = 0;
+        }
+        byte[] f = random(9, 200_000);
+        Store.zero(f, 17, 150_017);
+        assertTrue(Store.isZero(f, 17, 150_000));
+        assertFalse(Store.isZero(f, 0, 18), "bytes before the range are kept");
+        assertFalse(Store.isZero(f, 150_016, 1000), "bytes after the range are kept");
     }
 
     @Test

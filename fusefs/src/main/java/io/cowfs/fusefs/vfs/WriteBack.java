@@ -247,9 +247,9 @@ final class WriteBack {
             } else if (slot == CLEAN && u != null && at < u.length) {
                 int n = Math.min(ps, u.length - at);
                 System.arraycopy(u, at, out, at, n);
-                Arrays.fill(out, at + n, at + ps, (byte) 0);
+                Store.zero(out, at + n, at + ps);
             } else {
-                Arrays.fill(out, at, at + ps, (byte) 0);
+                Store.zero(out, at, at + ps);
             }
         }
         return out;
@@ -469,7 +469,7 @@ final class WriteBack {
         int in = tail % ps;
         if (in != 0) {
             byte[] page = pageBytes(b, p);
-            Arrays.fill(page, in, ps, (byte) 0);
+            Store.zero(page, in, ps);
             setPage(b, p, page);
             p++;
         }

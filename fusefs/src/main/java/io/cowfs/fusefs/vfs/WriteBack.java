@@ -22,6 +22,8 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -38,8 +40,8 @@ import java.util.TreeSet;
  * pages as a {@link SubBlock} over that chunk, so a 4 KiB rewrite of a 64 KiB block stores ~4 KiB.
  * Reads apply deltas over their base; a freeze folds them into whole chunks.
  *
- * <p>Persist hashes and compresses the blocks of one call on all cores ({@link #STORERS}); the
- * calling thread waits for them. flush/fsync do that under the read lock only
+ * <p>Persist hashes and compresses the blocks of one call on all cores: the calling thread and
+ * {@link #STORERS} take blocks in turn until none is left. flush/fsync do that under the read lock only
  * ({@link #persistFileOutsideLock}); other persists under the write lock (docs/DESIGN-DECISIONS.md, 12).
  *
  * <p>Durability: a file's recorded size never runs ahead of its stored data ({@link #durableSize}:
@@ -58,13 +60,13 @@ final class WriteBack {
     private static final int CLEAN = -1;
     /** A page of a dirty block that reads as zeros (cut by a truncate); no memory. */
     private static final int ZERO = -2;
-    /** Hash and compression of the blocks of one persist, shared by every view of the process. */
-    private static final ExecutorService STORERS = Executors.newFixedThreadPool(
-            Math.max(1, Runtime.getRuntime().availableProcessors()), r -> {
-                Thread t = new Thread(r, "cowfs-store-block");
-                t.setDaemon(true);
-                return t;
-            });
+    /** Threads that hash and compress the blocks of one persist: the persisting thread and helpers, shared by every view of the process. */
+    private static final int STORER_THREADS = Math.max(1, Runtime.getRuntime().availableProcessors());
+    private static final ExecutorService STORERS = Executors.newFixedThreadPool(Math.max(1, STORER_THREADS - 1), r -> {
+        Thread t = new Thread(r, "cowfs-store-block");
+        t.setDaemon(true);
+        return t;
+    });
 
     private final Store store;
     private final SnapshotReader base;
@@ -628,33 +630,41 @@ final class WriteBack {
         return new Stored(store.put(new SubBlock(wholeBase, len, ps, pages).encode()), wholeBase);
     }
 
-    /** Stores blocks on the storer threads (the caller waits); results in the order given. */
+    /**
+     * Stores blocks on the calling thread and on the storer threads, each taking the next block
+     * not taken yet; results in the order given. One task per helper thread, not per block: on
+     * this kind of VM every thread hand-off is a system call, and a task per block cost two or
+     * three futex calls per block (docs/DESIGN-DECISIONS.md, 12).
+     */
     private Stored[] storeBlocks(List<DirtyBlock> blocks, List<Integer> lens) {
         Stored[] out = new Stored[blocks.size()];
-        if (out.length == 0) {
-            return out;
+        AtomicInteger next = new AtomicInteger();
+        AtomicReference<RuntimeException> failed = new AtomicReference<>();
+        Runnable work = () -> {
+            for (int i; failed.get() == null && (i = next.getAndIncrement()) < out.length; ) {
+                try {
+                    out[i] = storeBlock(blocks.get(i), lens.get(i));
+                } catch (RuntimeException e) {
+                    failed.compareAndSet(null, e);
+                } catch (Error e) {
+                    failed.compareAndSet(null, new StoreException("storing a block: " + e));
+                }
+            }
+        };
+        int helpers = Math.min(STORER_THREADS - 1, out.length - 1); // the caller is one of the storers
+        List<Future<?>> futures = new ArrayList<>(Math.max(0, helpers));
+        for (int h = 0; h < helpers; h++) {
+            futures.add(STORERS.submit(work));
         }
-        if (out.length == 1) {
-            out[0] = storeBlock(blocks.get(0), lens.get(0));
-            return out;
-        }
-        List<Future<Stored>> futures = new ArrayList<>(out.length);
-        for (int i = 0; i < out.length; i++) {
-            DirtyBlock b = blocks.get(i);
-            int len = lens.get(i);
-            futures.add(STORERS.submit(() -> storeBlock(b, len)));
-        }
-        RuntimeException failed = null;
+        work.run();
         boolean interrupted = false;
-        for (int i = 0; i < out.length; i++) {
+        for (Future<?> f : futures) {
             while (true) {
                 try {
-                    out[i] = futures.get(i).get(); // waits even if interrupted: tasks read the arena
+                    f.get(); // waits even if interrupted: helpers read the arena
                     break;
                 } catch (ExecutionException e) {
-                    if (failed == null) {
-                        failed = e.getCause() instanceof RuntimeException r ? r : new StoreException("storing a block: " + e.getCause());
-                    }
+                    failed.compareAndSet(null, new StoreException("storing a block: " + e.getCause()));
                     break;
                 } catch (InterruptedException e) {
                     interrupted = true;
@@ -664,8 +674,8 @@ final class WriteBack {
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
-        if (failed != null) {
-            throw failed; // every task has ended: none reads the arena after we return
+        if (failed.get() != null) {
+            throw failed.get(); // every helper has ended: none reads the arena after we return
         }
         return out;
     }

@@ -16,8 +16,8 @@ import org.junit.jupiter.api.io.TempDir;
  * cp inside a view (coreutils' copy_file_range) clones a whole file: through a real mount, the
  * store does not grow, the copies diverge block by block after writes to either, the clone
  * outlives its source through a gc and a kill -9 of the mount, and freezes, verifies and exports
- * exactly. A copy that stops short of the end and one of a file with unflushed writes copy
- * exactly too; a copy onto an overlapping range of the same file is refused.
+ * exactly. A copy that stops short of the end, one of a file with unflushed writes and one over
+ * an existing file copy exactly too; a copy onto an overlapping range of the same file is refused.
  */
 class CloneIT {
     static final int SIZE = 24 << 20;
@@ -79,6 +79,42 @@ class CloneIT {
             c.run("export", "frozen", out.toString()).ok();
             assertArrayEquals(copyWant, Files.readAllBytes(out.resolve("copy.bin")));
             assertArrayEquals(big, Files.readAllBytes(out.resolve("copy2.bin")));
+        }
+    }
+
+    /**
+     * cp over an existing file of the base: the open truncates it (its own blocks are dropped in
+     * the same commit that records the clone), then the clone; after a remount, a freeze and a
+     * verify, the file holds the source's bytes and a write to it changes it alone.
+     */
+    @Test
+    void cpOverAnExistingBaseFileReplacesItsBlocks() throws Exception {
+        Cowfs.assumeFuse();
+        byte[] a = Fx.random(31, (5 << 20) + 17);
+        byte[] b = Fx.random(32, 9 << 20);
+        Fx.writeTree(tmp.resolve("src"), Map.of("a", a, "b", b));
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", tmp.resolve("src").toString(), "--name", "base").ok();
+            c.run("fork", "base", "--name", "v").ok();
+            try (Cowfs.Mounted m = c.mount("v")) {
+                Cowfs.sh(m.dir, "cp a b && printf XY | dd of=a bs=1 seek=100 conv=notrunc status=none");
+                assertArrayEquals(a, Files.readAllBytes(m.dir.resolve("b")));
+            }
+            byte[] aNow = a.clone();
+            aNow[100] = 'X';
+            aNow[101] = 'Y';
+            try (Cowfs.Mounted m = c.mount("v")) {
+                assertArrayEquals(a, Files.readAllBytes(m.dir.resolve("b")));
+                assertArrayEquals(aNow, Files.readAllBytes(m.dir.resolve("a")));
+                assertEquals(String.valueOf(a.length), Cowfs.sh(m.dir, "stat -c %s b").trim());
+            }
+            c.run("snapshot", "v", "--name", "frozen").ok();
+            c.run("verify").ok();
+            c.run("fsck").ok();
+            Path out = tmp.resolve("export");
+            c.run("export", "frozen", out.toString()).ok();
+            assertArrayEquals(a, Files.readAllBytes(out.resolve("b")));
+            assertArrayEquals(aNow, Files.readAllBytes(out.resolve("a")));
         }
     }
 

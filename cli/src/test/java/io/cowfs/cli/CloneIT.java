@@ -29,14 +29,30 @@ class CloneIT {
         return new ObjectMapper().readTree(c.run("stats", "--json").ok().out()).get("uniqueRawBytes").asLong();
     }
 
+    /** A store in tmp holding snapshot "base" of files and view "v" forked from it. */
+    private Cowfs baseAndView(Map<String, byte[]> files) throws Exception {
+        Fx.writeTree(tmp.resolve("src"), files);
+        Cowfs c = new Cowfs(tmp);
+        c.run("import", tmp.resolve("src").toString(), "--name", "base").ok();
+        c.run("fork", "base", "--name", "v").ok();
+        return c;
+    }
+
+    /** Freezes view v, verifies and checks the store, and exports the snapshot: its directory. */
+    private Path freezeCheckAndExport(Cowfs c) throws Exception {
+        c.run("snapshot", "v", "--name", "frozen").ok();
+        c.run("verify").ok();
+        c.run("fsck").ok();
+        Path out = tmp.resolve("export");
+        c.run("export", "frozen", out.toString()).ok();
+        return out;
+    }
+
     @Test
     void cpOfABigFileSharesItsBlocksAndTheCopiesDiverge() throws Exception {
         Cowfs.assumeFuse();
         byte[] big = Fx.random(21, SIZE + 1234);
-        Fx.writeTree(tmp.resolve("src"), Map.of("big.bin", big));
-        try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", tmp.resolve("src").toString(), "--name", "base").ok();
-            c.run("fork", "base", "--name", "v").ok();
+        try (Cowfs c = baseAndView(Map.of("big.bin", big))) {
             long before = rawBytes(c);
             byte[] copyWant = big.clone();
             byte[] srcWant = big.clone();
@@ -68,15 +84,11 @@ class CloneIT {
                 assertArrayEquals(copyWant, Files.readAllBytes(again.dir.resolve("copy.bin")));
                 assertArrayEquals(big, Files.readAllBytes(again.dir.resolve("copy2.bin")));
             }
-            c.run("snapshot", "v", "--name", "frozen").ok();
+            Path out = freezeCheckAndExport(c);
             long grown = rawBytes(c) - before;
             // one 64 KiB block written twice (once per file), list pages, inodes and directories:
             // nothing like the 48 MiB two byte-for-byte copies would be without dedup
             assertTrue(grown < 1 << 20, "the store grew by " + grown + " bytes");
-            c.run("verify").ok();
-            c.run("fsck").ok();
-            Path out = tmp.resolve("export");
-            c.run("export", "frozen", out.toString()).ok();
             assertArrayEquals(copyWant, Files.readAllBytes(out.resolve("copy.bin")));
             assertArrayEquals(big, Files.readAllBytes(out.resolve("copy2.bin")));
         }
@@ -92,10 +104,7 @@ class CloneIT {
         Cowfs.assumeFuse();
         byte[] a = Fx.random(31, (5 << 20) + 17);
         byte[] b = Fx.random(32, 9 << 20);
-        Fx.writeTree(tmp.resolve("src"), Map.of("a", a, "b", b));
-        try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", tmp.resolve("src").toString(), "--name", "base").ok();
-            c.run("fork", "base", "--name", "v").ok();
+        try (Cowfs c = baseAndView(Map.of("a", a, "b", b))) {
             try (Cowfs.Mounted m = c.mount("v")) {
                 Cowfs.sh(m.dir, "cp a b && printf XY | dd of=a bs=1 seek=100 conv=notrunc status=none");
                 assertArrayEquals(a, Files.readAllBytes(m.dir.resolve("b")));
@@ -108,11 +117,7 @@ class CloneIT {
                 assertArrayEquals(aNow, Files.readAllBytes(m.dir.resolve("a")));
                 assertEquals(String.valueOf(a.length), Cowfs.sh(m.dir, "stat -c %s b").trim());
             }
-            c.run("snapshot", "v", "--name", "frozen").ok();
-            c.run("verify").ok();
-            c.run("fsck").ok();
-            Path out = tmp.resolve("export");
-            c.run("export", "frozen", out.toString()).ok();
+            Path out = freezeCheckAndExport(c);
             assertArrayEquals(a, Files.readAllBytes(out.resolve("b")));
             assertArrayEquals(aNow, Files.readAllBytes(out.resolve("a")));
         }
@@ -154,16 +159,13 @@ class CloneIT {
         Cowfs.assumeFuse();
         org.junit.jupiter.api.Assumptions.assumeTrue(Cowfs.shRc(tmp, "command -v python3").rc() == 0, "needs python3");
         byte[] big = Fx.random(23, 6 << 20);
-        Fx.writeTree(tmp.resolve("src"), Map.of("big.bin", big));
         Path script = tmp.resolve("copies.py");
         Files.writeString(script, SCRIPT);
         Path host = Files.createDirectories(tmp.resolve("host"));
         Files.write(host.resolve("big.bin"), big);
         String expected = Cowfs.sh(tmp, "python3 " + script + " " + host);
         assertTrue(expected.contains("overlap EINVAL"), expected);
-        try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", tmp.resolve("src").toString(), "--name", "base").ok();
-            c.run("fork", "base", "--name", "v").ok();
+        try (Cowfs c = baseAndView(Map.of("big.bin", big))) {
             try (Cowfs.Mounted m = c.mount("v")) {
                 assertEquals(expected, Cowfs.sh(tmp, "python3 " + script + " " + m.dir));
                 assertEquals(Cowfs.sh(host, "md5sum part inflight big.bin"), Cowfs.sh(m.dir, "md5sum part inflight big.bin"));

@@ -119,4 +119,29 @@ class CowStorageIT {
         assertTrue(grown.raw() < 512 * 1024, "raw growth " + grown + " for a 34 MiB copy");
         assertTrue(grown.packs() < 512 * 1024, "pack growth " + grown);
     }
+
+    /**
+     * Written through a view, text is stored compressed and random bytes at about their size:
+     * the 4 KiB sample that decides whether a block gets a zstd pass sends neither the wrong way.
+     */
+    @Test
+    void textWrittenInAViewIsCompressedAndRandomBytesAreNot() throws Exception {
+        cowfs.run("fork", "snap", "--name", "zstd").ok();
+        Stats before = stats();
+        try (Cowfs.Mounted v = cowfs.mount("zstd")) {
+            Cowfs.sh(v.dir, "for i in $(seq 1 120000); do echo \"line $i of a text file written in a view\"; done > text");
+            cowfs.run("snapshot", "zstd", "--name", "zstd-text").ok();
+        }
+        Stats text = stats().minus(before);
+        try (Cowfs.Mounted v = cowfs.mount("zstd")) {
+            Cowfs.sh(v.dir, "head -c " + 8 * MIB + " /dev/urandom > random");
+            cowfs.run("snapshot", "zstd", "--name", "zstd-random").ok();
+        }
+        Stats random = stats().minus(before).minus(text);
+        System.out.println("text: " + text + ", random: " + random);
+        assertTrue(text.raw() > 4 * MIB, "the text file's blocks are new: " + text);
+        assertTrue(text.stored() < text.raw() / 4, "text is compressed: " + text);
+        assertTrue(random.raw() >= 8 * MIB, "random blocks are new: " + random);
+        assertTrue(random.stored() >= 8 * MIB && random.stored() < 8 * MIB + 256 * 1024, "random bytes stored as they are: " + random);
+    }
 }

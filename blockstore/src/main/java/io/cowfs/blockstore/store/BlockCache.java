@@ -25,18 +25,13 @@ import java.util.concurrent.CompletionException;
  * after the load completed (the future orders the two). Loads run outside the monitor.
  */
 final class BlockCache {
-    /** Reads chunk id into slot [0, n) and returns n; throws StoreException if it cannot. */
+    /**
+     * Reads chunk id into slot [0, n) and returns n; throws StoreException if it cannot. slot is
+     * frame's bytes from {@link BlockCache#headroom} on: the loader may use frame's bytes before the
+     * slot (a pack record's header, read in the same pread as a raw payload that lands in the slot).
+     */
     interface Loader {
-        int load(ChunkId id, ByteBuffer slot);
-
-        /**
-         * As {@link #load(ChunkId, ByteBuffer)}, where slot is frame's bytes from
-         * {@link BlockCache#headroom} on: the loader may use frame's bytes before the slot (a pack
-         * record's header, read in the same pread as a raw payload that lands in the slot itself).
-         */
-        default int load(ChunkId id, ByteBuffer slot, ByteBuffer frame) {
-            return load(id, slot);
-        }
+        int load(ChunkId id, ByteBuffer slot, ByteBuffer frame);
     }
 
     private static final class Entry {
@@ -59,7 +54,7 @@ final class BlockCache {
     }
 
     private final int slotSize;
-    /** Bytes of each slot's frame before the slot (see {@link Loader#load(ChunkId, ByteBuffer, ByteBuffer)}). */
+    /** Bytes of each slot's frame before the slot (see {@link Loader}). */
     final int headroom;
     private final int maxSlots;
     private final HashMap<ChunkId, Entry> map = new HashMap<>();

@@ -223,9 +223,12 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
     /**
      * As {@link #decode}, for a record read into a direct buffer: the verified raw bytes are
      * placed at [0, rawLen) of out (direct, at least rawLen bytes), with no copy on the heap.
-     * Returns rawLen. out's position and limit are not used or moved.
+     * Returns rawLen. out's position and limit are not used or moved. With payloadInOut, rec was
+     * read so that its payload lies in out itself (out is rec's bytes from {@link #HEADER} on): a
+     * raw payload is then verified where it lies, and a compressed one (not written by cowfs as
+     * long as its raw bytes, but valid) is decompressed from a copy.
      */
-    static int decodeInto(ChunkId id, ByteBuffer rec, ChunkLocation loc, String where, ByteBuffer out) {
+    static int decodeInto(ChunkId id, ByteBuffer rec, ChunkLocation loc, String where, ByteBuffer out, boolean payloadInOut) {
         String at = where + " offset " + loc.offset();
         PackRecord h = checkedHeader(id, rec, loc, at);
         int payload = rec.position();
@@ -235,39 +238,25 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
             throw new StoreException.ChunkCorruptException(id, "a block of " + rawLen + " bytes, more than a block holds, in " + at);
         }
         if (h.codec() == CODEC_ZSTD) {
+            ByteBuffer src = rec;
+            int from = payload;
+            if (payloadInOut) {
+                src = ByteBuffer.allocateDirect(h.storedLen()).put(0, rec, payload, h.storedLen());
+                from = 0;
+            }
+            ByteBuffer in = src;
+            int inFrom = from;
             ZstdDecompressCtx d = decompressor();
-            decompressed(id, d, () -> giveBack(d, d.decompressDirectByteBuffer(out, 0, rawLen, rec, payload, h.storedLen())), rawLen, at);
+            decompressed(id, d, () -> giveBack(d, d.decompressDirectByteBuffer(out, 0, rawLen, in, inFrom, h.storedLen())), rawLen, at);
         } else if (h.codec() == CODEC_RAW) {
             if (h.storedLen() != rawLen) {
                 throw new StoreException.ChunkCorruptException(id, "a raw record of " + h.storedLen() + " bytes for " + rawLen + " in " + at);
             }
-            out.put(0, rec, payload, rawLen);
+            if (!payloadInOut) {
+                out.put(0, rec, payload, rawLen);
+            }
         } else {
             throw new StoreException.ChunkCorruptException(id, "unknown codec " + h.codec() + " in " + at);
-        }
-        if (!ChunkId.hash(out.duplicate().position(0).limit(rawLen)).equals(id)) {
-            throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at);
-        }
-        return rawLen;
-    }
-
-    /**
-     * As {@link #decodeInto}, for a record read into frame at 0 where out is frame's bytes from
-     * {@link #HEADER} on: a raw record's payload is already in out and is verified in place.
-     * Anything else (a compressed record as long as its raw bytes: not written by cowfs, but
-     * valid) is decoded from a copy.
-     */
-    static int decodeInPlace(ChunkId id, ByteBuffer frame, ChunkLocation loc, String where, ByteBuffer out) {
-        if (frame.get(HEADER - 1) != CODEC_RAW) { // the header's last byte is the codec
-            ByteBuffer copy = ByteBuffer.allocateDirect(frame.remaining());
-            copy.put(0, frame, 0, frame.remaining());
-            return decodeInto(id, copy, loc, where, out);
-        }
-        String at = where + " offset " + loc.offset();
-        PackRecord h = checkedHeader(id, frame, loc, at);
-        int rawLen = h.rawLen();
-        if (h.storedLen() != rawLen || rawLen > out.capacity()) {
-            throw new StoreException.ChunkCorruptException(id, "a raw record of " + h.storedLen() + " bytes for " + rawLen + " in " + at);
         }
         if (!ChunkId.hash(out.duplicate().position(0).limit(rawLen)).equals(id)) {
             throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at);

@@ -275,21 +275,14 @@ public final class Packs implements AutoCloseable {
     /**
      * Reads the stored record at loc into a direct buffer and places the verified raw bytes at
      * [0, rawLen) of out (direct); returns rawLen. The read path of file data: no heap copies.
-     */
-    public int readInto(ChunkId id, ChunkLocation loc, ByteBuffer out) throws NoSuchFileException {
-        return readInto(id, loc, out, null);
-    }
-
-    /**
-     * As {@link #readInto(ChunkId, ChunkLocation, ByteBuffer)}; frame, if not null, is a direct
-     * buffer holding out after {@link PackRecord#HEADER} bytes. A raw record (the index says
-     * stored = raw length: incompressible data) is then read with one pread into frame, so its
-     * payload lands in out itself and is verified there: no copy.
+     * frame, if not null, is a direct buffer holding out after {@link PackRecord#HEADER} bytes: a
+     * raw record (the index says stored = raw length: incompressible data) is then read with one
+     * pread into frame, so its payload lands in out itself and is verified there, without a copy.
      */
     public int readInto(ChunkId id, ChunkLocation loc, ByteBuffer out, ByteBuffer frame) throws NoSuchFileException {
         if (frame != null && loc.storedLen() == loc.rawLen() && PackRecord.HEADER + loc.storedLen() <= frame.capacity()) {
             readers.readRecord(id, loc, frame);
-            return PackRecord.decodeInPlace(id, frame, loc, fileName(loc.pack()), out);
+            return PackRecord.decodeInto(id, frame, loc, fileName(loc.pack()), out, true);
         }
         int need = PackRecord.HEADER + loc.storedLen();
         ByteBuffer buf = scratch.poll();
@@ -298,7 +291,7 @@ public final class Packs implements AutoCloseable {
         }
         try {
             readers.readRecord(id, loc, buf);
-            return PackRecord.decodeInto(id, buf, loc, fileName(loc.pack()), out);
+            return PackRecord.decodeInto(id, buf, loc, fileName(loc.pack()), out, false);
         } finally {
             if (scratch.size() < 16) {
                 scratch.offer(buf);

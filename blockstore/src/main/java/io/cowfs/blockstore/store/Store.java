@@ -436,7 +436,7 @@ public final class Store implements AutoCloseable {
      * verified once into the direct-memory block cache and copied from there, with no heap copy.
      */
     public int read(ChunkId id, int from, ByteBuffer dst, int dstPos, int len) {
-        int n = blocks.copy(id, loader, from, dst, dstPos, len);
+        int n = blocks.copy(id, this::loadBlock, from, dst, dstPos, len);
         if (n >= 0) {
             return n;
         }
@@ -505,25 +505,12 @@ public final class Store implements AutoCloseable {
 
     /** Decodes file block id into the block cache if it is not there (read-ahead); errors wait for the reader. */
     public void load(ChunkId id) {
-        blocks.load(id, loader);
+        blocks.load(id, this::loadBlock);
     }
 
-    /** The block cache's loader. */
-    private final BlockCache.Loader loader = new BlockCache.Loader() {
-        @Override
-        public int load(ChunkId id, ByteBuffer slot) {
-            return loadBlock(id, slot, null);
-        }
-
-        @Override
-        public int load(ChunkId id, ByteBuffer slot, ByteBuffer frame) {
-            return loadBlock(id, slot, frame);
-        }
-    };
-
     /**
-     * Chunk id verified into slot, from the heap cache if it is there, else its pack; frame (or
-     * null) holds the slot after {@link PackRecord#HEADER} bytes of room (BlockCache.Loader).
+     * The block cache's loader: chunk id verified into slot, from the heap cache if it is there,
+     * else its pack; frame holds the slot after {@link PackRecord#HEADER} bytes of room.
      */
     private int loadBlock(ChunkId id, ByteBuffer slot, ByteBuffer frame) {
         byte[] hot = cache.getIfPresent(id); // written by this process, or asked for whole

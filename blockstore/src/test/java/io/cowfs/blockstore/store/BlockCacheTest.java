@@ -46,7 +46,7 @@ class BlockCacheTest {
         }
 
         @Override
-        public int load(ChunkId id, ByteBuffer slot) {
+        public int load(ChunkId id, ByteBuffer slot, ByteBuffer frame) {
             loads.incrementAndGet();
             byte[] b = content(ids.indexOf(id));
             slot.put(0, b);
@@ -78,16 +78,32 @@ class BlockCacheTest {
         assertNull(c.bytes(id(2)), "bytes() never loads");
     }
 
+    /** With headroom, a loader gets the slot inside a frame: bytes written at headroom + i of the frame are byte i of the slot. */
+    @Test
+    void theFrameHoldsTheSlotAfterItsHeadroom() {
+        int room = PackRecord.HEADER;
+        BlockCache c = new BlockCache(BS, 8 * BS, room);
+        byte[] two = content(2);
+        BlockCache.Loader viaFrame = (id, slot, frame) -> {
+            assertEquals(room + BS, frame.capacity());
+            assertEquals(BS, slot.capacity());
+            frame.put(0, new byte[room]); // the headroom is the loader's to use
+            frame.put(room, two);
+            return two.length;
+        };
+        assertArrayEquals(two, read(c, viaFrame, id(2), 0, BS));
+    }
+
     @Test
     void concurrentReadersOfOneChunkWaitForOneLoad() throws Exception {
         BlockCache c = new BlockCache(BS, 8 * BS);
         CountDownLatch started = new CountDownLatch(1);
         CountDownLatch go = new CountDownLatch(1);
         Loader inner = new Loader(1);
-        BlockCache.Loader slow = (id, slot) -> {
+        BlockCache.Loader slow = (id, slot, frame) -> {
             started.countDown();
             await(go);
-            return inner.load(id, slot);
+            return inner.load(id, slot, frame);
         };
         ExecutorService pool = Executors.newFixedThreadPool(6);
         try {
@@ -111,7 +127,7 @@ class BlockCacheTest {
     void aFailedLoadFailsItsWaitersAndIsTriedAgainLater() {
         BlockCache c = new BlockCache(BS, 8 * BS);
         Loader good = new Loader(1);
-        BlockCache.Loader bad = (id, slot) -> {
+        BlockCache.Loader bad = (id, slot, frame) -> {
             throw new StoreException.ChunkCorruptException(id, "test damage");
         };
         assertThrows(StoreException.ChunkCorruptException.class, () -> read(c, bad, id(0), 0, 10));
@@ -159,10 +175,10 @@ class BlockCacheTest {
         Loader inner = new Loader(9);
         CountDownLatch loading = new CountDownLatch(8);
         CountDownLatch go = new CountDownLatch(1);
-        BlockCache.Loader slow = (id, slot) -> {
+        BlockCache.Loader slow = (id, slot, frame) -> {
             loading.countDown();
             await(go);
-            return inner.load(id, slot);
+            return inner.load(id, slot, frame);
         };
         ExecutorService pool = Executors.newFixedThreadPool(8);
         try {

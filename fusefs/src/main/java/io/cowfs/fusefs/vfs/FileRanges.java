@@ -2,7 +2,6 @@ package io.cowfs.fusefs.vfs;
 
 import io.cowfs.blockstore.tree.FileType;
 import io.cowfs.blockstore.tree.Inode;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -133,7 +132,7 @@ final class FileRanges {
     private long cloneInto(long inoIn, long inoOut, long n) {
         boolean toEnd = n == ns.inode(inoIn).size;
         long blocks = toEnd ? (n + bs - 1) / bs : n / bs; // short of the end: its last partial block holds bytes past n
-        List<Long> asBytes = new ArrayList<>(data.cloneBlocks(inoIn, inoOut, blocks));
+        List<Long> asBytes = data.cloneBlocks(inoIn, inoOut, blocks);
         Inode o = ns.mutable(inoOut);
         o.size = n;
         o.mtimeNs = o.ctimeNs = ViewNamespace.now();

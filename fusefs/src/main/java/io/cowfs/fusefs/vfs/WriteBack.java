@@ -352,7 +352,8 @@ final class WriteBack {
      * validity limit (capped at blocks), so the snapshot's blocks are shared by reference, one
      * list page per 2,048 blocks, and from's overrides below blocks as its own (pending:
      * persisted with to's data). Blocks of from that are dirty are not shared: their indexes are
-     * returned, for the caller to copy as bytes. Sets neither to's size nor its times. Write lock held.
+     * returned (a list the caller may add to), for the caller to copy as bytes. Sets neither to's
+     * size nor its times. Write lock held.
      */
     List<Long> cloneBlocks(long from, long to, long blocks) {
         Inode src = ns.inode(from);
@@ -366,7 +367,7 @@ final class WriteBack {
             }
         }
         TreeMap<Long, DirtyBlock> d = dirty.get(from);
-        return d == null ? List.of() : new ArrayList<>(d.headMap(blocks).keySet());
+        return d == null ? new ArrayList<>() : new ArrayList<>(d.headMap(blocks).keySet());
     }
 
     // ------------------------------------------------------------------ data (lock held)
@@ -639,15 +640,13 @@ final class WriteBack {
     private Stored[] storeBlocks(List<DirtyBlock> blocks, List<Integer> lens) {
         Stored[] out = new Stored[blocks.size()];
         AtomicInteger next = new AtomicInteger();
-        AtomicReference<RuntimeException> failed = new AtomicReference<>();
+        AtomicReference<Throwable> failed = new AtomicReference<>();
         Runnable work = () -> {
             for (int i; failed.get() == null && (i = next.getAndIncrement()) < out.length; ) {
                 try {
                     out[i] = storeBlock(blocks.get(i), lens.get(i));
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | Error e) {
                     failed.compareAndSet(null, e);
-                } catch (Error e) {
-                    failed.compareAndSet(null, new StoreException("storing a block: " + e));
                 }
             }
         };
@@ -674,8 +673,12 @@ final class WriteBack {
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
-        if (failed.get() != null) {
-            throw failed.get(); // every helper has ended: none reads the arena after we return
+        // every helper has ended: none reads the arena after we return
+        if (failed.get() instanceof Error e) {
+            throw e;
+        }
+        if (failed.get() instanceof RuntimeException e) {
+            throw e;
         }
         return out;
     }

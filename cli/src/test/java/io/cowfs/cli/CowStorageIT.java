@@ -105,16 +105,21 @@ class CowStorageIT {
         }
     }
 
+    /** What the store grows by when script runs in view (mounted) and the view is frozen as frozen. */
+    private Stats growthOf(String view, String script, String frozen) throws Exception {
+        Stats before = stats();
+        try (Cowfs.Mounted v = cowfs.mount(view)) {
+            Cowfs.sh(v.dir, script);
+            cowfs.run("snapshot", view, "--name", frozen).ok();
+        }
+        return stats().minus(before);
+    }
+
     @Test
     void dataAlreadyInTheStoreIsNotStoredAgain() throws Exception {
         cowfs.run("fork", "snap", "--name", "copies").ok();
-        Stats before = stats();
-        try (Cowfs.Mounted v = cowfs.mount("copies")) {
-            // a copy of a whole file and of a directory, written through the view block by block
-            Cowfs.sh(v.dir, "cp large large.copy && cp -r d1 d1.copy && sync large.copy");
-            cowfs.run("snapshot", "copies", "--name", "copies-frozen").ok();
-        }
-        Stats grown = stats().minus(before);
+        // a copy of a whole file and of a directory, written through the view (cp clones the file)
+        Stats grown = growthOf("copies", "cp large large.copy && cp -r d1 d1.copy && sync large.copy", "copies-frozen");
         System.out.println("store growth: " + grown);
         assertTrue(grown.raw() < 512 * 1024, "raw growth " + grown + " for a 34 MiB copy");
         assertTrue(grown.packs() < 512 * 1024, "pack growth " + grown);
@@ -127,17 +132,8 @@ class CowStorageIT {
     @Test
     void textWrittenInAViewIsCompressedAndRandomBytesAreNot() throws Exception {
         cowfs.run("fork", "snap", "--name", "zstd").ok();
-        Stats before = stats();
-        try (Cowfs.Mounted v = cowfs.mount("zstd")) {
-            Cowfs.sh(v.dir, "for i in $(seq 1 120000); do echo \"line $i of a text file written in a view\"; done > text");
-            cowfs.run("snapshot", "zstd", "--name", "zstd-text").ok();
-        }
-        Stats text = stats().minus(before);
-        try (Cowfs.Mounted v = cowfs.mount("zstd")) {
-            Cowfs.sh(v.dir, "head -c " + 8 * MIB + " /dev/urandom > random");
-            cowfs.run("snapshot", "zstd", "--name", "zstd-random").ok();
-        }
-        Stats random = stats().minus(before).minus(text);
+        Stats text = growthOf("zstd", "for i in $(seq 1 120000); do echo \"line $i of a text file written in a view\"; done > text", "zstd-text");
+        Stats random = growthOf("zstd", "head -c " + 8 * MIB + " /dev/urandom > random", "zstd-random");
         System.out.println("text: " + text + ", random: " + random);
         assertTrue(text.raw() > 4 * MIB, "the text file's blocks are new: " + text);
         assertTrue(text.stored() < text.raw() / 4, "text is compressed: " + text);

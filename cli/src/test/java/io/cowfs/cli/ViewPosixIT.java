@@ -621,6 +621,40 @@ class ViewPosixIT {
         assertEquals("added", Cowfs.sh(root(t), "getfattr --only-values -n user.view base/sub/linked2"));
     }
 
+    /**
+     * Setuid, setgid and file capabilities go on write, truncate and chown as on the host. The
+     * kernel adapter handles it itself (HANDLE_KILLPRIV_V2: the kernel tells it when, and asks no
+     * GETXATTR before every write); libfuse 2's kernel sends the mode change and the REMOVEXATTR.
+     */
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void privilegesGoOnWriteTruncateAndChown(Target t, TestInfo info) throws Exception {
+        assumeTrue(Cowfs.shRc(root(t), "command -v setpriv && test $(id -u) = 0").rc() == 0, "needs root and setpriv");
+        Path d = dir(t, info);
+        Cowfs.sh(d, "chmod 755 . && mkdir pub && chmod 777 pub");
+        // chown, even by root: setuid goes, and setgid where the group may execute
+        Cowfs.sh(d, "echo a > c1 && chmod 6755 c1 && chown 1:1 c1 && echo a > c2 && chmod 2745 c2 && chown 2:2 c2");
+        assertEquals("755 2745", Cowfs.sh(d, "stat -c %a c1 c2 | tr '\\n' ' '").trim());
+        // a writer or truncater without CAP_FSETID loses them; root keeps them
+        as(65534, d, "echo x > pub/w && chmod 6755 pub/w && echo y >> pub/w"
+                + " && echo x > pub/t && chmod 6755 pub/t && truncate -s 1 pub/t"
+                + " && echo x > pub/g && chmod 2745 pub/g && echo y >> pub/g");
+        assertEquals("755 755 2745", Cowfs.sh(d, "stat -c %a pub/w pub/t pub/g | tr '\\n' ' '").trim());
+        Cowfs.sh(d, "echo x > r && chmod 4755 r && truncate -s 1 r && echo y >> r");
+        assertEquals("4755", Cowfs.sh(d, "stat -c %a r").trim());
+        // a file capability (cap_net_raw=p, a version 2 security.capability) goes on any write or truncate
+        String cap = "setfattr -n security.capability -v 0x0000000200200000000000000000000000000000 ";
+        Cowfs.sh(d, "echo a > k && " + cap + "k && echo b >> k");
+        assertTrue(Cowfs.shRc(d, "getfattr -n security.capability k").out().contains("No such attribute"));
+        Cowfs.sh(d, cap + "k && truncate -s 1 k");
+        assertTrue(Cowfs.shRc(d, "getfattr -n security.capability k").out().contains("No such attribute"));
+        Cowfs.sh(d, cap + "k");
+        assertFalse(Cowfs.shRc(d, "getfattr -n security.capability k").out().contains("No such attribute"));
+        Cowfs.sh(d, "dd if=/dev/zero of=k bs=4096 seek=3 count=1 conv=notrunc status=none");
+        assertTrue(Cowfs.shRc(d, "getfattr -n security.capability k").out().contains("No such attribute"));
+        assertEquals("a", Cowfs.sh(d, "head -c 1 k"));
+    }
+
     /** Runs a script as another user (setpriv), returns its output; it must succeed. */
     private static String as(int uid, Path dir, String script) throws Exception {
         return Cowfs.sh(dir, "setpriv --reuid=" + uid + " --regid=" + uid + " --clear-groups bash -c '" + script + "' 2>&1");

@@ -217,6 +217,15 @@ public final class Kernel {
             if (sent < 0 && sent != -FuseDevice.ENOENT) { // ENOENT: the request was interrupted meanwhile; nothing to do
                 System.err.println(java.time.Instant.now() + " cowfs: reply to opcode " + rq.opcode + " refused: errno " + -sent);
             }
+            if (w.invalAfterReply != 0) {
+                // after the reply, so that the write's own attribute update cannot undo it
+                int nl = out.notifyInvalAttrs(w.invalAfterReply);
+                w.invalAfterReply = 0;
+                int ns = ch.write(out.address, nl);
+                if (ns < 0 && ns != -FuseDevice.ENOENT) { // ENOENT: the kernel has forgotten the node
+                    System.err.println(java.time.Instant.now() + " cowfs: attribute invalidation refused: errno " + -ns);
+                }
+            }
         }
     }
 
@@ -240,6 +249,12 @@ public final class Kernel {
                 | Proto.PARALLEL_DIROPS | Proto.MAX_PAGES | Proto.CACHE_SYMLINKS | Proto.INIT_EXT;
         if (!fs.readOnly && WRITEBACK) {
             want |= Proto.WRITEBACK_CACHE;
+        }
+        if (!fs.readOnly) {
+            // without it the kernel asks GETXATTR security.capability before every write(2) to
+            // find out whether it must kill privileges: one synchronous round trip per write,
+            // 16,384 of them in 64 MiB of 4 KiB writes (docs/DESIGN-DECISIONS.md, 10)
+            want |= Proto.HANDLE_KILLPRIV_V2;
         }
         long agreed = flags & want;
         out.u32(Proto.KERNEL_MAJOR).u32(Math.min(minor, Proto.KERNEL_MINOR)).u32(maxReadahead);

@@ -48,6 +48,7 @@ final class KernelFs {
     private static final boolean DEBUG = "1".equals(System.getenv("COWFS_FUSE_DEBUG"));
 
     private static final int S_IFMT = 0170000;
+    private static final int S_IFDIR = 0040000;
 
     final NodeFs vfs;
     final boolean readOnly;
@@ -74,6 +75,12 @@ final class KernelFs {
     static final class Worker {
         private final int max;
         private byte[] data = new byte[128 << 10];
+        /**
+         * A node whose attributes the kernel must drop once the reply is sent (0: none): a WRITE
+         * that killed setuid/setgid changed the mode, and the kernel refreshes only times, size
+         * and blocks after a write (see {@link Kernel#loop}).
+         */
+        long invalAfterReply;
 
         Worker(int max) {
             this.max = max;
@@ -268,6 +275,9 @@ final class KernelFs {
                 rq.buf.get(Proto.IN_HEADER + 40, data, 0, size);
                 writing.incrementAndGet();
                 try {
+                    if ((rq.u32(20) & Proto.WRITE_KILL_SUIDGID) != 0 && killPrivs(ino)) {
+                        w.invalAfterReply = ino;
+                    }
                     int n = vfs.write(ino, off, data, size);
                     out.u32(n).u32(0);
                 } finally {
@@ -391,6 +401,9 @@ final class KernelFs {
 
     private int setattr(Request rq, long ino, Reply out) {
         int valid = rq.i32(0);
+        if ((valid & Proto.FATTR_KILL_SUIDGID) != 0) {
+            killPrivs(ino); // before FATTR_MODE: an explicit mode in the same request wins
+        }
         if ((valid & Proto.FATTR_MODE) != 0) {
             vfs.chmod(ino, rq.i32(68) & 07777);
         }
@@ -410,6 +423,41 @@ final class KernelFs {
         out.attrOut(vfs.getattr(ino), attrValid);
         return 0;
     }
+
+    /**
+     * What the kernel's VFS does to a file written, truncated or chowned by a caller without
+     * CAP_FSETID, which with HANDLE_KILLPRIV_V2 is ours to do (the kernel tells us with
+     * WRITE_KILL_SUIDGID or FATTR_KILL_SUIDGID): setuid goes; setgid goes if the group may
+     * execute (without it setgid marks mandatory locking, which the VFS keeps); so does a
+     * security.capability attribute. The kernel still removes capabilities itself on the first
+     * write after one is set (setting a security.* attribute clears its S_NOSEC).
+     */
+    private boolean killPrivs(long ino) {
+        int mode = vfs.getattr(ino).mode();
+        if ((mode & S_IFMT) == S_IFDIR) {
+            return false;
+        }
+        int perm = mode & 07777;
+        int kept = perm & ~04000;
+        if ((perm & 00010) != 0) {
+            kept &= ~02000;
+        }
+        if (kept != perm) {
+            vfs.chmod(ino, kept);
+        }
+        try {
+            vfs.getxattr(ino, CAPABILITY); // under the read lock: the usual answer is ENODATA
+        } catch (FsException e) {
+            if (e.errno() == Errno.ENODATA || e.errno() == Errno.EOPNOTSUPP) {
+                return kept != perm;
+            }
+            throw e;
+        }
+        vfs.removexattr(ino, CAPABILITY);
+        return true;
+    }
+
+    private static final String CAPABILITY = "security.capability";
 
     private int rename2(Request rq, long dir) {
         long newDir = rq.i64(0);

@@ -85,6 +85,8 @@ final class Proto {
     static final long MAX_PAGES = 1L << 22;
     static final long CACHE_SYMLINKS = 1L << 23;
     static final long NO_OPENDIR_SUPPORT = 1L << 24;
+    /** The filesystem kills setuid/setgid/security.capability on write, chown and truncate (see KernelFs.killPrivs). */
+    static final long HANDLE_KILLPRIV_V2 = 1L << 28;
     static final long INIT_EXT = 1L << 30;
 
     // SETATTR valid bits (FATTR_*)
@@ -97,6 +99,10 @@ final class Proto {
     static final int FATTR_FH = 1 << 6;
     static final int FATTR_ATIME_NOW = 1 << 7;
     static final int FATTR_MTIME_NOW = 1 << 8;
+    /** With HANDLE_KILLPRIV_V2: a truncate by a writer without CAP_FSETID, or a chown of a non-directory. */
+    static final int FATTR_KILL_SUIDGID = 1 << 11;
+    /** fuse_write_in.write_flags, with HANDLE_KILLPRIV_V2: the writer has no CAP_FSETID. */
+    static final int WRITE_KILL_SUIDGID = 1 << 2;
 
     // open reply flags (FOPEN_*)
     static final int FOPEN_KEEP_CACHE = 1 << 1;

@@ -41,6 +41,18 @@ final class Reply {
         return n;
     }
 
+    /**
+     * Encodes FUSE_NOTIFY_INVAL_INODE for node's attributes only (offset -1: its cached pages
+     * stay), replacing what the buffer held; returns the length to write.
+     */
+    int notifyInvalAttrs(long node) {
+        begin().u64(node).u64(-1L).u64(0); // fuse_notify_inval_inode_out: ino, off, len
+        buf.putInt(0, end);
+        buf.putInt(4, Proto.NOTIFY_INVAL_INODE); // a notification: the code in the error field, unique 0
+        buf.putLong(8, 0);
+        return end;
+    }
+
     Reply u32(long v) {
         buf.putInt(end, (int) v);
         end += 4;

@@ -109,6 +109,63 @@ class SubBlockIT {
         }
     }
 
+    /**
+     * Random 4 KiB writes into a new sparse file (a database or VM image being filled): each block
+     * is a delta over the all-zero block, the store grows by about what was written, and the file
+     * reads, freezes, verifies and exports exactly, before and after gc.
+     */
+    @Test
+    void randomPagesIntoANewSparseFileStaySmallAndFreezeExactly() throws Exception {
+        Cowfs.assumeFuse();
+        try (Cowfs c = new Cowfs(tmp)) {
+            setUp(c);
+            byte[] sparse = new byte[SIZE];
+            Random rnd = new Random(4);
+            long before = Fx.packBytes(c.store);
+            long written = 0;
+            try (Cowfs.Mounted m = c.mount("v")) {
+                try (FileChannel ch = FileChannel.open(m.dir.resolve("new.img"), StandardOpenOption.CREATE_NEW,
+                        StandardOpenOption.WRITE)) {
+                    ch.truncate(SIZE);
+                    ch.write(ByteBuffer.wrap(new byte[1]), SIZE - 1); // the size, whatever the writes reach
+                    for (int i = 0; i < 512; i++) {
+                        byte[] page = new byte[PAGE];
+                        rnd.nextBytes(page);
+                        long off = (long) rnd.nextInt(SIZE / PAGE) * PAGE;
+                        ch.write(ByteBuffer.wrap(page), off);
+                        System.arraycopy(page, 0, sparse, (int) off, PAGE);
+                        written += PAGE;
+                    }
+                    ch.force(true);
+                }
+                assertArrayEquals(sparse, Files.readAllBytes(m.dir.resolve("new.img")));
+            }
+            long grew = Fx.packBytes(c.store) - before;
+            System.out.println("4 KiB writes into a new file: " + written + " bytes written, packs grew by " + grew);
+            assertTrue(grew <= 2 * written, "packs grew by " + grew + " for " + written + " bytes written");
+            try (Store s = Store.open(c.store)) {
+                CatalogEntry v = new Catalog(s).get("v");
+                ViewDelta.State st = s.index().read(txn -> new ViewDelta(s.index()).load(txn, v.viewId()));
+                ChunkId zeros = ChunkId.hash(new byte[s.blockSize()], 0, s.blockSize());
+                assertTrue(st.deltaBases.values().stream().filter(zeros::equals).count() > 100,
+                        "blocks kept as deltas over zeros: " + st.deltaBases);
+            }
+            c.run("snapshot", "v", "--name", "s1").ok();
+            c.run("verify").ok();
+            c.run("fsck").ok();
+            Map<String, String> want = Map.of("big.bin", Fx.sha256(expected), "other.txt", Fx.sha256("other\n".getBytes()),
+                    "new.img", Fx.sha256(sparse));
+            assertEquals(want, Fx.exported(c, "v"));
+            c.run("rm", "base").ok();
+            c.run("gc").ok();
+            c.run("fsck").ok();
+            assertEquals(want, Fx.exported(c, "s1"));
+            try (Cowfs.Mounted m = c.mount("v")) {
+                assertArrayEquals(sparse, Files.readAllBytes(m.dir.resolve("new.img")));
+            }
+        }
+    }
+
     @Test
     void gcKeepsTheBaseChunksOfALiveViewsDeltas() throws Exception {
         Cowfs.assumeFuse();

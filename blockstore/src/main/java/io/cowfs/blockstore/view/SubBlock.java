@@ -47,7 +47,11 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages)
     }
 
     public byte[] encode() {
-        Encoder e = new Encoder(48 + blockLen / 4);
+        int size = 64;
+        for (byte[] p : pages) {
+            size += p == null ? 0 : p.length + 12; // page index, kind and bytes: one buffer, no regrowth
+        }
+        Encoder e = new Encoder(size);
         e.u8(TAG).id(base).varlong(blockLen).varlong(pageSize).varlong(changedPages());
         for (int i = 0; i < pages.length; i++) {
             byte[] p = pages[i];

@@ -124,6 +124,61 @@ class SubBlockTest {
         }
     }
 
+    /**
+     * A new (sparse) file's blocks written in a few pages are deltas over the all-zero block, not
+     * whole chunks; a block written whole is a whole chunk.
+     */
+    @Test
+    void pagesWrittenIntoANewFileAreDeltasOverTheZeroBlock() {
+        long before = store.appendedStoredBytes.get();
+        int size = 24 * BS;
+        byte[] want = new byte[size];
+        Random rnd = new Random(5);
+        long written = 0;
+        long ino;
+        try (ViewFs fs = open()) {
+            ino = fs.create(fs.resolve("/"), "sparse", 0644, 0, 0);
+            fs.truncate(ino, size);
+            for (int i = 0; i < 30; i++) {
+                byte[] page = new byte[4096];
+                rnd.nextBytes(page);
+                int off = rnd.nextInt(size / 4096) * 4096;
+                fs.write(ino, off, page, page.length);
+                System.arraycopy(page, 0, want, off, page.length);
+                written += page.length;
+            }
+            byte[] full = new byte[BS]; // block 23 written whole: a whole chunk
+            rnd.nextBytes(full);
+            fs.write(ino, 23L * BS, full, BS);
+            System.arraycopy(full, 0, want, 23 * BS, BS);
+            written += BS;
+            fs.fsync(ino);
+            byte[] got = new byte[size];
+            assertEquals(size, fs.read(ino, 0, got, size));
+            assertArrayEquals(want, got);
+        }
+        ChunkId zeros = ChunkId.hash(new byte[BS], 0, BS);
+        ViewDelta.State s = delta();
+        assertTrue(s.deltaBases.size() >= 15, "blocks stored as deltas: " + s.deltaBases.size());
+        assertTrue(s.deltaBases.values().stream().allMatch(zeros::equals), "every base is the zero block");
+        long grew = store.appendedStoredBytes.get() - before;
+        assertTrue(grew <= 2 * written, "stored " + grew + " for " + written + " written");
+        try (ViewFs fs = open()) { // a fresh view reads them from the store
+            byte[] got = new byte[size];
+            assertEquals(size, fs.read(fs.resolve("/sparse"), 0, got, size));
+            assertArrayEquals(want, got);
+        }
+        ChunkId frozen;
+        try (Store.Lease lease = store.lease()) {
+            frozen = Views.freeze(store, view);
+        }
+        try (ViewFs snap = ViewFs.snapshot(store, frozen)) {
+            byte[] got = new byte[size];
+            assertEquals(size, snap.read(snap.resolve("/sparse"), 0, got, size));
+            assertArrayEquals(want, got);
+        }
+    }
+
     @Test
     void aBlockCutByATruncateThenWrittenPastTheCutReadsZerosBetween() {
         try (ViewFs fs = open()) {

@@ -281,7 +281,18 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     /** Times in ns since the epoch; {@link #OMIT} leaves one unchanged, {@link #NOW} sets it to now. */
     public void utimens(long ino, long atimeNs, long mtimeNs) {
-        change(() -> attrs.utimens(ino, atimeNs, mtimeNs));
+        changingData(() -> {
+            attrs.utimens(ino, atimeNs, mtimeNs);
+            // With the writeback cache the kernel sends a file's times just before the FLUSH of
+            // every close() that wrote: committing them apart cost a commit per file written
+            // (a third of a cp -r's commits). A file with data not yet persisted gets its times
+            // committed with that data (at that FLUSH, an fsync, or the dirty limit), so a killed
+            // mount shows old bytes with old times, never new times over old bytes.
+            if (!data.hasUnpersistedData(ino)) {
+                data.persist(WriteBack.METADATA_ONLY);
+            }
+            return null;
+        });
     }
 
     /** @throws FsException EINVAL if ino is not a symlink */

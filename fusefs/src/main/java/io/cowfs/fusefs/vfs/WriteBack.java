@@ -757,6 +757,11 @@ final class WriteBack {
         return ns.dirtyInodes.isEmpty() && ns.dirtyNames.isEmpty() && !hasData(dataOf) && truncatedFrom.isEmpty();
     }
 
+    /** True if ino has written data not committed yet (lock held). */
+    boolean hasUnpersistedData(long ino) {
+        return hasData(ino);
+    }
+
     private boolean hasData(Long dataOf) {
         if (dataOf == null) {
             return !dirty.isEmpty() || !pending.isEmpty();

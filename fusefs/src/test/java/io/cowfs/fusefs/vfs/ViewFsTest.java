@@ -109,6 +109,41 @@ class ViewFsTest {
         return s.blocks.getOrDefault(ino, new java.util.TreeMap<>());
     }
 
+    /** A file's mtime as the view's persisted delta records it. */
+    private long persistedMtime(long ino) {
+        io.cowfs.blockstore.view.ViewDelta d = new io.cowfs.blockstore.view.ViewDelta(fx.store.index());
+        var s = fx.store.index().read(txn -> d.load(txn, fx.view.viewId()));
+        return s.inodes.get(ino).mtimeNs;
+    }
+
+    /**
+     * Times set on a file with data not yet persisted (what the writeback cache sends just before
+     * the FLUSH of every close that wrote) are committed with that data, not apart; times set on
+     * any other file are committed before the call returns.
+     */
+    @Test
+    void timesOfAFileWithDataWaitingAreCommittedWithTheData() {
+        try (ViewFs fs = fx.view()) {
+            long quiet = create(fs, "quiet", "q".getBytes());
+            fs.utimens(quiet, ViewFs.OMIT, 1_000_000_000_000L);
+            assertEquals(1_000_000_000_000L, persistedMtime(quiet), "committed at once");
+            long busy = fs.create(1, "busy", 0644, 0, 0);
+            byte[] data = "written, not flushed".getBytes();
+            fs.write(busy, 0, data, data.length);
+            long before = persistedMtime(busy);
+            fs.utimens(busy, ViewFs.OMIT, 2_000_000_000_000L);
+            assertEquals(2_000_000_000_000L, fs.getattr(busy).mtimeNs(), "seen at once");
+            assertEquals(before, persistedMtime(busy), "waits for the data");
+            fs.flush(busy);
+            assertEquals(2_000_000_000_000L, persistedMtime(busy), "committed with the data");
+            fs.release(busy);
+        }
+        try (ViewFs fs = fx.view()) {
+            assertEquals(2_000_000_000_000L, fs.getattr(fs.resolve("/busy")).mtimeNs());
+            assertArrayEquals("written, not flushed".getBytes(), read(fs, fs.resolve("/busy")));
+        }
+    }
+
     /**
      * copy_file_range of a whole file into an empty one is a clone: the copy records no block of
      * its own (it shares the source's block list), and writes to either afterwards change only

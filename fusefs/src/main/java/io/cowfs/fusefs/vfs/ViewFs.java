@@ -288,7 +288,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             // (a third of a cp -r's commits). A file with data not yet persisted gets its times
             // committed with that data (at that FLUSH, an fsync, or the dirty limit), so a killed
             // mount shows old bytes with old times, never new times over old bytes.
-            if (!data.hasUnpersistedData(ino)) {
+            if (!data.hasData(ino)) {
                 data.persist(WriteBack.METADATA_ONLY);
             }
             return null;

@@ -568,7 +568,7 @@ final class WriteBack {
      */
     private Stored storeBlock(DirtyBlock b, int len, ZeroBase zeros) {
         if (subBlocks) {
-            Stored d = b.under != null ? storeDelta(b, len) : storeOverZeros(b, len, zeros);
+            Stored d = storeDelta(b, len, zeros);
             if (d != null) {
                 return d;
             }
@@ -589,10 +589,14 @@ final class WriteBack {
      * The block as a delta over the whole chunk under it, or null if more than half of its pages
      * differ from that chunk. Built from the written pages and the prior delta's pages: the base
      * chunk itself is not read (a random rewrite of a base file never decompresses the base).
+     * A block with nothing under it (a hole, or past the end of its file) is a delta over the
+     * all-zero block: pages that read as zeros are left out, and none left is a hole. Random
+     * writes into a new or sparse file (a database, a VM image, fio) leave blocks like that,
+     * which were hashed and compressed whole, 64 KiB per 4 KiB written.
      */
-    private Stored storeDelta(DirtyBlock b, int len) {
-        SubBlock prior = deltaBases.containsKey(b.under) ? SubBlock.decode(store.get(b.under)) : null;
-        ChunkId wholeBase = prior == null ? b.under : prior.base();
+    private Stored storeDelta(DirtyBlock b, int len, ZeroBase zeros) {
+        boolean overZeros = b.under == null;
+        SubBlock prior = !overZeros && deltaBases.containsKey(b.under) ? SubBlock.decode(store.get(b.under)) : null;
         int npages = (len + ps - 1) / ps;
         byte[][] pages = new byte[npages][];
         int changed = 0;
@@ -600,13 +604,15 @@ final class WriteBack {
             boolean inPrior = prior != null && p < prior.pages().length && prior.pages()[p] != null;
             // past the prior delta's end the block reads zeros where the base may not
             boolean pastPrior = prior != null && (p + 1) * ps > prior.blockLen();
-            if (b.slots[p] != CLEAN || inPrior || pastPrior) {
+            boolean written = overZeros ? b.slots[p] >= 0 : b.slots[p] != CLEAN; // over zeros, a ZERO page is the base's
+            if (written || inPrior || pastPrior) {
                 changed++;
             }
         }
         if (changed * 2 > npages) {
             return null;
         }
+        boolean any = false;
         for (int p = 0; p < npages; p++) {
             int n = Math.min(ps, len - p * ps);
             int slot = b.slots[p];
@@ -627,9 +633,17 @@ final class WriteBack {
             } else {
                 continue; // the base's bytes
             }
-            pages[p] = page.length > 0 && Store.isZero(page, 0, page.length) ? SubBlock.ZERO_PAGE : page;
+            boolean zero = page.length == 0 || Store.isZero(page, 0, page.length);
+            if (!(zero && overZeros)) { // over zeros the base has them
+                pages[p] = zero ? SubBlock.ZERO_PAGE : page;
+                any = true;
+            }
         }
-        return new Stored(putDelta(new SubBlock(wholeBase, len, ps, pages)), wholeBase);
+        if (overZeros && !any) {
+            return new Stored(null, null);
+        }
+        ChunkId base = overZeros ? zeros.id() : prior == null ? b.under : prior.base();
+        return new Stored(putDelta(new SubBlock(base, len, ps, pages)), base);
     }
 
     /**
@@ -643,45 +657,7 @@ final class WriteBack {
     }
 
     /**
-     * A block that was a hole (or past the end of its file) when first written, with at most half
-     * of its pages written, as a delta over the all-zero block; null if more are written. Random
-     * writes into a new or sparse file (a database, a VM image, fio) leave blocks like that, and
-     * storing them whole hashed and compressed 64 KiB per 4 KiB written. Pages written with zeros
-     * are left out (the base has them); none left is a hole.
-     */
-    private Stored storeOverZeros(DirtyBlock b, int len, ZeroBase zeros) {
-        int npages = (len + ps - 1) / ps;
-        int written = 0;
-        for (int p = 0; p < npages; p++) {
-            if (b.slots[p] >= 0) {
-                written++;
-            }
-        }
-        if (npages < 2 || written * 2 > npages) {
-            return null;
-        }
-        byte[][] pages = new byte[npages][];
-        boolean any = false;
-        for (int p = 0; p < npages; p++) {
-            if (b.slots[p] >= 0) {
-                int n = Math.min(ps, len - p * ps);
-                byte[] page = new byte[n];
-                arena.read(b.slots[p], 0, page, 0, n);
-                if (!Store.isZero(page, 0, n)) {
-                    pages[p] = page;
-                    any = true;
-                }
-            }
-        }
-        if (!any) {
-            return new Stored(null, null);
-        }
-        ChunkId base = zeros.id();
-        return new Stored(putDelta(new SubBlock(base, len, ps, pages)), base);
-    }
-
-    /**
-     * The all-zero block of a store's block size, the base of {@link #storeOverZeros}' deltas: put
+     * The all-zero block of a store's block size, the base of {@link #storeDelta}'s deltas over a hole: put
      * (a dedup hit after the first time) at most once per persist, so that the commit that first
      * names it holds it, as for any chunk a persist stores. Thread-safe: storers share one.
      */
@@ -757,12 +733,8 @@ final class WriteBack {
         return ns.dirtyInodes.isEmpty() && ns.dirtyNames.isEmpty() && !hasData(dataOf) && truncatedFrom.isEmpty();
     }
 
-    /** True if ino has written data not committed yet (lock held). */
-    boolean hasUnpersistedData(long ino) {
-        return hasData(ino);
-    }
-
-    private boolean hasData(Long dataOf) {
+    /** True if dataOf (any file if null) has written data not committed yet. Lock held. */
+    boolean hasData(Long dataOf) {
         if (dataOf == null) {
             return !dirty.isEmpty() || !pending.isEmpty();
         }

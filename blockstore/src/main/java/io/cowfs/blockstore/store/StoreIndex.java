@@ -243,56 +243,16 @@ public final class StoreIndex implements AutoCloseable {
         }
         for (int attempt = 0; ; attempt++) {
             resizeLock.readLock().lock();
-            Txn<byte[]> txn = null;
-            try {
-                txn = idleReaders.poll();
-                if (txn == null) {
-                    txn = env.txnRead();
-                } else {
-                    txn.renew();
-                }
-                T result = work.apply(txn);
-                txn.reset();
-                if (idleReaders.size() < IDLE_READERS) {
-                    idleReaders.offer(txn);
-                } else {
-                    txn.close();
-                }
-                txn = null;
-                return result;
+            try (Txn<byte[]> txn = env.txnRead()) {
+                return work.apply(txn);
             } catch (LmdbException e) {
                 if (!isResized(e) || attempt > 3) {
                     throw e;
                 }
             } finally {
-                if (txn != null) {
-                    txn.close(); // failed: aborted, never reused
-                }
                 resizeLock.readLock().unlock();
             }
             adoptResize();
-        }
-    }
-
-    /**
-     * Read transactions reset after use (mdb_txn_reset, so they pin no snapshot) and renewed by
-     * the next {@link #read}, from any thread (the index is opened MDB_NOTLS): a fresh one per read
-     * cost a reader-slot search and lmdbjava's flag streams, ~4 us and a few hundred bytes of
-     * garbage for each chunk a view stores or a reader locates. Only reset ones are here; they
-     * are closed before the map is resized ({@link #dropIdleReaders}, resizeLock's write lock
-     * held) and before the environment is.
-     */
-    private final java.util.concurrent.ConcurrentLinkedQueue<Txn<byte[]>> idleReaders = new java.util.concurrent.ConcurrentLinkedQueue<>();
-    private static final int IDLE_READERS = 4;
-
-    private void dropIdleReaders() {
-        for (Txn<byte[]> t; (t = idleReaders.poll()) != null; ) {
-            try {
-                t.renew(); // lmdbjava aborts only a ready transaction on close; a reset one would leak
-            } catch (RuntimeException e) {
-                // cannot renew (the map grew meanwhile): it leaks until the process ends, holding no snapshot
-            }
-            t.close();
         }
     }
 
@@ -355,7 +315,6 @@ public final class StoreIndex implements AutoCloseable {
         resizeLock.writeLock().lock();
         try {
             mapSize = mapSize * 2;
-            dropIdleReaders();
             env.setMapSize(mapSize);
         } finally {
             resizeLock.writeLock().unlock();
@@ -365,7 +324,6 @@ public final class StoreIndex implements AutoCloseable {
     private void adoptResize() {
         resizeLock.writeLock().lock();
         try {
-            dropIdleReaders();
             env.setMapSize(0); // 0 = take the size another process set
         } finally {
             resizeLock.writeLock().unlock();
@@ -391,12 +349,6 @@ public final class StoreIndex implements AutoCloseable {
 
     @Override
     public void close() {
-        resizeLock.writeLock().lock(); // no read is running
-        try {
-            dropIdleReaders();
-        } finally {
-            resizeLock.writeLock().unlock();
-        }
         env.close();
         if (salvage != null) {
             salvage.delete();

@@ -12,8 +12,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * StoreIndex.read reuses reset read transactions: a reused one must see every commit made before
- * the read began, whichever thread reads, and a read that fails must not poison the next.
+ * StoreIndex.read sees every commit made before the read began, whichever thread reads, and a
+ * read whose work fails does not poison the next (kept from a pool of reused read transactions,
+ * removed for want of a measurable gain; any such change must pass it).
  */
 class StoreIndexReadTest {
     @TempDir

@@ -191,7 +191,7 @@ public final class Kernel {
     static void loop(KernelFs fs, FuseDevice ch) {
         Request rq = new Request(MAX_WRITE + 4096);
         Reply out = new Reply(MAX_WRITE + 4096);
-        KernelFs.Worker w = new KernelFs.Worker(MAX_WRITE);
+        KernelFs.Worker w = new KernelFs.Worker();
         while (true) {
             long n = ch.read(rq.address, rq.buf.capacity());
             if (n < 0) {

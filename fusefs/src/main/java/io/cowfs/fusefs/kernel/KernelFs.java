@@ -71,28 +71,14 @@ final class KernelFs {
         this.listings = new Listings(vfs);
     }
 
-    /** Per-worker scratch: a byte array for read/write payloads (the vfs speaks byte[]). */
+    /** Per-worker state that outlives one request's handling until its reply is sent. */
     static final class Worker {
-        private final int max;
-        private byte[] data = new byte[128 << 10];
         /**
          * A node whose attributes the kernel must drop once the reply is sent (0: none): a WRITE
          * that killed setuid/setgid changed the mode, and the kernel refreshes only times, size
          * and blocks after a write (see {@link Kernel#loop}).
          */
         long invalAfterReply;
-
-        Worker(int max) {
-            this.max = max;
-        }
-
-        /** A payload array of at least n bytes (grown on demand up to max, then reused: idle mounts stay small). */
-        byte[] data(int n) {
-            if (n > data.length) {
-                data = new byte[Math.min(max, Math.max(n, data.length * 2))];
-            }
-            return data;
-        }
     }
 
     /** With COWFS_FUSE_DEBUG=1: requests per opcode, logged on DESTROY/unmount (Kernel). */
@@ -271,14 +257,12 @@ final class KernelFs {
                 if (size < 0 || size > Kernel.MAX_WRITE || 40 + size > rq.argLen()) {
                     throw new Request.BadRequest("write of " + size + " bytes in a request of " + rq.len);
                 }
-                byte[] data = w.data(size);
-                rq.buf.get(Proto.IN_HEADER + 40, data, 0, size);
                 writing.incrementAndGet();
                 try {
                     if ((rq.u32(20) & Proto.WRITE_KILL_SUIDGID) != 0 && killPrivs(ino)) {
                         w.invalAfterReply = ino;
                     }
-                    int n = vfs.write(ino, off, data, size);
+                    int n = vfs.write(ino, off, rq.buf, Proto.IN_HEADER + 40, size); // straight from the request
                     out.u32(n).u32(0);
                 } finally {
                     writing.decrementAndGet();

@@ -77,6 +77,16 @@ public interface NodeFs {
 
     int write(long ino, long off, byte[] data, int len);
 
+    /**
+     * As {@link #write(long, long, byte[], int)}, from data at pos (data's position and limit are
+     * not used): the kernel adapter writes from its request buffer this way.
+     */
+    default int write(long ino, long off, java.nio.ByteBuffer data, int pos, int len) {
+        byte[] b = new byte[len];
+        data.get(pos, b, 0, len);
+        return write(ino, off, b, len);
+    }
+
     void truncate(long ino, long size);
 
     void setxattr(long ino, String name, byte[] value, int flags);

@@ -96,6 +96,17 @@ final class PageArena {
         IO.putByteArray(address(slot, at), src, off, len);
     }
 
+    /** Copies src[pos, pos+len) (src's position and limit are not used) into the slot at at. */
+    void write(int slot, int at, java.nio.ByteBuffer src, int pos, int len) {
+        java.util.Objects.checkFromIndexSize(pos, len, src.capacity());
+        if (src.isDirect()) {
+            IO.copyMemory(IO.getDirectBufferAddress(src) + pos, address(slot, at), len);
+            java.lang.ref.Reference.reachabilityFence(src); // its memory is read by address until here
+        } else {
+            IO.putByteArray(address(slot, at), src.array(), src.arrayOffset() + pos, len);
+        }
+    }
+
     void read(int slot, int at, byte[] dst, int off, int len) {
         IO.getByteArray(address(slot, at), dst, off, len);
     }

@@ -508,11 +508,17 @@ public final class ViewFs implements NodeFs, AutoCloseable {
      *         file, EROFS on a read-only mount, ENOSPC if the store is full
      */
     public int write(long ino, long off, byte[] buf, int len) {
+        return write(ino, off, java.nio.ByteBuffer.wrap(buf), 0, len);
+    }
+
+    /** As {@link #write(long, long, byte[], int)}, from buf at pos: a direct buffer is copied to the dirty pages without a heap copy. */
+    @Override
+    public int write(long ino, long off, java.nio.ByteBuffer buf, int pos, int len) {
         if (off < 0 || off + len < 0) {
             throw new FsException(Errno.EFBIG, "offset " + off);
         }
         return changingData(() -> {
-            data.write(ino, ranges.regular(ino, Errno.EINVAL, Errno.EINVAL), off, buf, 0, len);
+            data.write(ino, ranges.regular(ino, Errno.EINVAL, Errno.EINVAL), off, buf, pos, len);
             return len;
         });
     }

@@ -416,11 +416,18 @@ final class WriteBack {
     /** A block of zeros: what a hole, or the part of a block past its chunk's end, reads as. */
     private final byte[] zeros;
 
-    /**
-     * Writes len bytes of data[dataOff..] at off: copy-on-write of the pages touched (a whole page
-     * written needs no read of the block under it). Write lock held.
-     */
+    /** As {@link #write(long, Inode, long, ByteBuffer, int, int)}, from data[dataOff..]. Write lock held. */
     void write(long ino, Inode cur, long off, byte[] data, int dataOff, int len) {
+        write(ino, cur, off, ByteBuffer.wrap(data), dataOff, len);
+    }
+
+    /**
+     * Writes len bytes of data from dataOff at off (data's position and limit are not used; a
+     * direct buffer, the kernel adapter's request, is copied into the dirty pages with no heap
+     * copy): copy-on-write of the pages touched (a whole page written needs no read of the block
+     * under it). Write lock held.
+     */
+    void write(long ino, Inode cur, long off, ByteBuffer data, int dataOff, int len) {
         TreeMap<Long, DirtyBlock> d = dirty.computeIfAbsent(ino, k -> new TreeMap<>());
         int done = 0;
         while (done < len) {
@@ -437,7 +444,7 @@ final class WriteBack {
             }
             if (b.slots[p] < 0 && n < ps) {
                 byte[] page = pageBytes(b, p); // a part of a page: the rest keeps what it held
-                System.arraycopy(data, dataOff + done, page, inPage, n);
+                data.get(dataOff + done, page, inPage, n);
                 setPage(b, p, page);
             } else {
                 if (b.slots[p] < 0) {

@@ -28,7 +28,7 @@ class KernelFsTest {
     private ViewFs vfs;
     private KernelFs fs;
     private final Reply out = new Reply(Kernel.MAX_WRITE + 4096);
-    private final KernelFs.Worker worker = new KernelFs.Worker(Kernel.MAX_WRITE);
+    private final KernelFs.Worker worker = new KernelFs.Worker();
 
     @BeforeEach
     void open() throws Exception {

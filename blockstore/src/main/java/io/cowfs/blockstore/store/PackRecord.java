@@ -88,26 +88,42 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
 
     /**
      * Encodes a chunk's whole record (header, then the payload compressed with zstd unless that
-     * saves less than 1/64: then the payload is the raw bytes) into out from offset 0, and returns its length:
-     * without heap copies of the block (the write path's garbage, docs/PERFORMANCE.md). out must hold {@link #recordBound}(len).
+     * saves less than 1/64: then the payload is the raw bytes) into out from index 0 (out is
+     * cleared first), and returns its length. out must hold
+     * {@link #recordBound}(len); a direct out is written to the pack as it is, so the raw bytes
+     * of an incompressible block are copied once between the caller's array and the file's page
+     * cache (no heap record, no JDK bounce buffer: the write path's copies, docs/PERFORMANCE.md).
      */
-    static int encodeInto(ChunkId id, byte[] raw, int off, int len, byte[] out) {
-        int zlen = looksIncompressible(raw, off, len) ? len : compress(out, HEADER, out.length - HEADER, raw, off, len);
-        int codec = CODEC_ZSTD;
-        int stored = zlen;
-        if (zlen >= len - len / 64) {
-            System.arraycopy(raw, off, out, HEADER, len);
-            codec = CODEC_RAW;
-            stored = len;
+    static int encodeInto(ChunkId id, byte[] raw, int off, int len, ByteBuffer out) {
+        out.clear();
+        int codec = CODEC_RAW;
+        int stored = len;
+        if (!looksIncompressible(raw, off, len)) {
+            byte[] z = ZSTD_OUT.get();
+            if (z.length < recordBound(len)) {
+                z = new byte[recordBound(len)];
+                ZSTD_OUT.set(z);
+            }
+            int zlen = compress(z, 0, z.length, raw, off, len);
+            if (zlen < len - len / 64) {
+                out.put(HEADER, z, 0, zlen);
+                codec = CODEC_ZSTD;
+                stored = zlen;
+            }
         }
-        ByteBuffer h = ByteBuffer.wrap(out, 0, HEADER);
-        h.putInt(RECORD_MAGIC);
-        id.writeTo(h);
-        h.putInt(len);
-        h.putInt(stored);
-        h.put((byte) codec);
+        if (codec == CODEC_RAW) {
+            out.put(HEADER, raw, off, len);
+        }
+        out.putInt(0, RECORD_MAGIC);
+        id.writeTo(out.duplicate().position(4));
+        out.putInt(4 + ChunkId.LENGTH, len);
+        out.putInt(8 + ChunkId.LENGTH, stored);
+        out.put(12 + ChunkId.LENGTH, (byte) codec);
         return HEADER + stored;
     }
+
+    /** Per thread: room for a compressed frame ({@link #encodeInto}), grown to the largest it made. */
+    private static final ThreadLocal<byte[]> ZSTD_OUT = ThreadLocal.withInitial(() -> new byte[0]);
 
     /** Blocks at least this long are sampled before they are compressed (see looksIncompressible). */
     static final int SAMPLE_FROM = 16 << 10;

@@ -72,9 +72,9 @@ final class PackWriter {
         return write(PackRecord.encode(id, stored, rawLen, codec));
     }
 
-    /** Appends one whole record already encoded in rec[0, len) ({@link PackRecord#encodeInto}); returns its offset. */
-    long appendRecord(byte[] rec, int len) {
-        return write(ByteBuffer.wrap(rec, 0, len));
+    /** Appends one whole record already encoded between rec's position and limit ({@link PackRecord#encodeInto}); returns its offset. */
+    long appendRecord(ByteBuffer rec) {
+        return write(rec);
     }
 
     private long write(ByteBuffer rec) {

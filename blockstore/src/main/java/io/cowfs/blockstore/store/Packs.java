@@ -70,23 +70,30 @@ public final class Packs implements AutoCloseable {
     /** Compresses and appends one chunk; returns its location (gen 0: the commit sets it). */
     public ChunkLocation append(ChunkId id, byte[] raw, int off, int len) {
         // compression runs outside the lock: callers on several threads compress in parallel,
-        // each into its own record buffer (reused: no garbage per block)
-        byte[] rec = RECORD.get();
-        if (rec.length < PackRecord.recordBound(len)) {
-            rec = new byte[PackRecord.recordBound(len)];
-            RECORD.set(rec);
+        // each into its own record buffer (direct, pooled: no garbage and no bounce copy per block)
+        ByteBuffer rec = records.poll();
+        if (rec == null || rec.capacity() < PackRecord.recordBound(len)) {
+            rec = ByteBuffer.allocateDirect(PackRecord.recordBound(len));
         }
-        int n = PackRecord.encodeInto(id, raw, off, len, rec);
-        return appendRecord(rec, n, len);
+        try {
+            int n = PackRecord.encodeInto(id, raw, off, len, rec);
+            return appendRecord(rec.limit(n), len);
+        } finally {
+            if (records.size() < 8) {
+                records.offer(rec);
+            }
+        }
     }
 
-    /** Each appending thread's record buffer ({@link #append}); grown to the largest record it wrote. */
-    private static final ThreadLocal<byte[]> RECORD = ThreadLocal.withInitial(() -> new byte[0]);
+    /** Direct record buffers of {@link #append}, reused (pooled, not thread-local: appenders come and go). */
+    private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> records = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
-    private synchronized ChunkLocation appendRecord(byte[] rec, int recLen, int rawLen) {
+    /** Appends the whole record between rec's position and limit. */
+    private synchronized ChunkLocation appendRecord(ByteBuffer rec, int rawLen) {
         PackWriter w = openWriter();
         try {
-            long at = w.appendRecord(rec, recLen);
+            int recLen = rec.remaining();
+            long at = w.appendRecord(rec);
             return new ChunkLocation(w.packId, at, recLen - PackRecord.HEADER, rawLen, 0);
         } catch (StoreException e) {
             writer = null; // a failed writer is never used again; the next append opens a new pack
@@ -108,8 +115,7 @@ public final class Packs implements AutoCloseable {
     }
 
     ChunkLocation appendStored(ChunkId id, byte[] stored, int len, int codec) {
-        ByteBuffer rec = PackRecord.encode(id, stored, len, codec);
-        return appendRecord(rec.array(), rec.limit(), len);
+        return appendRecord(PackRecord.encode(id, stored, len, codec), len);
     }
 
     /**

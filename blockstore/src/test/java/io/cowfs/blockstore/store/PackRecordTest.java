@@ -27,7 +27,7 @@ class PackRecordTest {
     private static int roundTrip(byte[] raw, int expectCodec) {
         ChunkId id = ChunkId.hash(raw);
         byte[] rec = new byte[PackRecord.recordBound(raw.length)];
-        int n = PackRecord.encodeInto(id, raw, 0, raw.length, rec);
+        int n = PackRecord.encodeInto(id, raw, 0, raw.length, ByteBuffer.wrap(rec));
         ByteBuffer b = ByteBuffer.wrap(rec, 0, n);
         PackRecord h = PackRecord.decodeHeader(b.duplicate());
         assertEquals(expectCodec, h.codec());

@@ -80,4 +80,63 @@ class PackWriterTest {
             assertEquals(List.of(a.offset()), found, "the old pack holds its one record");
         }
     }
+
+    /**
+     * Records of every size and codec appended one after another from one thread (which reuses
+     * one pooled direct record buffer) and from several at once read back exactly: a compressed
+     * record after a shorter one once failed, the buffer still limited to the shorter record.
+     */
+    @Test
+    void recordsOfMixedSizesAndCodecsReadBackExactly() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("mixed"));
+        List<byte[]> chunks = new ArrayList<>();
+        java.util.Random r = new java.util.Random(7);
+        for (int i = 0; i < 60; i++) {
+            int len = switch (i % 4) {
+                case 0 -> 100 + r.nextInt(4000); // small and random: raw
+                case 1 -> 65536; // whole and random: raw
+                case 2 -> 20000 + r.nextInt(45000); // text-like: compressed
+                default -> 1 + r.nextInt(30);
+            };
+            byte[] b = new byte[len];
+            if (i % 4 == 2) {
+                byte[] line = ("line " + i + " of a compressible chunk\n").getBytes();
+                for (int k = 0; k < len; k++) {
+                    b[k] = line[k % line.length];
+                }
+            } else {
+                r.nextBytes(b);
+            }
+            chunks.add(b);
+        }
+        try (Packs packs = new Packs(dir, 64L << 20)) {
+            List<ChunkLocation> locs = new ArrayList<>();
+            for (byte[] b : chunks) {
+                locs.add(packs.append(ChunkId.hash(b), b, 0, b.length));
+            }
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+            List<java.util.concurrent.Future<ChunkLocation>> more = new ArrayList<>();
+            try {
+                for (byte[] b : chunks) {
+                    byte[] copy = b.clone();
+                    copy[0] ^= 1; // a different chunk of the same size and kind
+                    more.add(pool.submit(() -> packs.append(ChunkId.hash(copy), copy, 0, copy.length)));
+                }
+                for (int i = 0; i < chunks.size(); i++) {
+                    byte[] copy = chunks.get(i).clone();
+                    copy[0] ^= 1;
+                    assertArrayEquals(copy, packs.read(ChunkId.hash(copy), more.get(i).get()));
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            int compressed = 0;
+            for (int i = 0; i < chunks.size(); i++) {
+                byte[] b = chunks.get(i);
+                assertArrayEquals(b, packs.read(ChunkId.hash(b), locs.get(i)), "chunk " + i);
+                compressed += locs.get(i).storedLen() < b.length ? 1 : 0;
+            }
+            assertEquals(15, compressed, "the text-like chunks, and only they, are compressed");
+        }
+    }
 }

@@ -73,6 +73,17 @@ public final class Encoder {
         return len;
     }
 
+    /** Empties the encoder, keeping its buffer (an encoder reused for one object after another). */
+    public Encoder reset() {
+        len = 0;
+        return this;
+    }
+
+    /** The encoder's own buffer, valid in [0, {@link #length()}) until the next call (no copy, unlike {@link #toBytes}). */
+    public byte[] buffer() {
+        return buf;
+    }
+
     public byte[] toBytes() {
         return Arrays.copyOf(buf, len);
     }

@@ -51,8 +51,16 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages)
         for (byte[] p : pages) {
             size += p == null ? 0 : p.length + 12; // page index, kind and bytes: one buffer, no regrowth
         }
-        Encoder e = new Encoder(size);
-        e.u8(TAG).id(base).varlong(blockLen).varlong(pageSize).varlong(changedPages());
+        return encodeTo(new Encoder(size)).toBytes();
+    }
+
+    /**
+     * Encodes the delta into e, emptied first, and returns e: a writer that stores many deltas
+     * reuses one encoder instead of two arrays per delta (random writes made a young collection
+     * every few hundred of them).
+     */
+    public Encoder encodeTo(Encoder e) {
+        e.reset().u8(TAG).id(base).varlong(blockLen).varlong(pageSize).varlong(changedPages());
         for (int i = 0; i < pages.length; i++) {
             byte[] p = pages[i];
             if (p == null) {
@@ -68,7 +76,7 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages)
                 e.u8(1).raw(p, 0, p.length);
             }
         }
-        return e.toBytes();
+        return e;
     }
 
     /** Bytes of page i within blockLen. */

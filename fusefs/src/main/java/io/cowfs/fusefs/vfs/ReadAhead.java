@@ -38,8 +38,10 @@ final class ReadAhead implements AutoCloseable {
     private final int bs;
     /** Per inode: the block a sequential reader asks for next, how far ahead was decoded, and advised. */
     private final ConcurrentHashMap<Long, long[]> readers = new ConcurrentHashMap<>();
+    /** Threads that decode blocks ahead. */
+    static final int THREADS = 2;
     private final ExecutorService prefetcher = new ThreadPoolExecutor(
-            2, 2, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(64), r -> {
+            THREADS, THREADS, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(64), r -> {
                 Thread t = new Thread(r, "cowfs-readahead");
                 t.setDaemon(true);
                 return t;
@@ -93,8 +95,20 @@ final class ReadAhead implements AutoCloseable {
                 store.willNeed(ahead);
             }
         }
-        for (ChunkId id : missing(from, to, storedBlock)) {
-            prefetcher.execute(() -> store.load(id));
+        List<ChunkId> decode = missing(from, to, storedBlock);
+        if (decode.isEmpty()) {
+            return;
+        }
+        // one task per prefetch thread, each taking the next block not taken yet: a task per
+        // block cost a thread hand-off (futex calls, a trap into the hypervisor here) per block
+        java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+        Runnable work = () -> {
+            for (int i; (i = next.getAndIncrement()) < decode.size(); ) {
+                store.load(decode.get(i));
+            }
+        };
+        for (int t = 0; t < Math.min(THREADS, decode.size()); t++) {
+            prefetcher.execute(work);
         }
     }
 

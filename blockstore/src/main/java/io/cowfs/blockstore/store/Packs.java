@@ -88,6 +88,12 @@ public final class Packs implements AutoCloseable {
     /** Direct record buffers of {@link #append}, reused (pooled, not thread-local: appenders come and go). */
     private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> records = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
+    /** Drops the pooled read and record buffers (an idle process's trim; the GC frees them, new ones are made as needed). */
+    void dropBuffers() {
+        records.clear();
+        scratch.clear();
+    }
+
     /** Appends the whole record between rec's position and limit. */
     private synchronized ChunkLocation appendRecord(ByteBuffer rec, int rawLen) {
         PackWriter w = openWriter();

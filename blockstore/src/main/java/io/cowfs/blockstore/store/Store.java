@@ -591,6 +591,7 @@ public final class Store implements AutoCloseable {
         blocks.clear();
         located.clear();
         PackRecord.closePooledCodecs(); // an idle mount keeps no zstd tables
+        packs.dropBuffers(); // nor pooled pack buffers
     }
 
     /**

@@ -12,6 +12,8 @@
 #   cptree     cp -r of 2,000 small files (d000, d001 of the generated tree) into a fresh view, then sync
 # N: samples per build (default 5). The store is its own ($BENCH_ROOT/ab-store, made by the new build); gc runs
 # after each write sample, so every sample starts from the same store. Table: $RESULTS/ab-alternate-WORKLOAD.md.
+# OLD_MOUNT_JAVA_OPTS / NEW_MOUNT_JAVA_OPTS: COWFS_MOUNT_JAVA_OPTS for that build's mounts, so one jar given twice
+# compares two settings of the mount JVM.
 source "$(dirname "$0")/lib.sh"
 OLD=${1:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree] [N]}
 NEW=${2:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree] [N]}
@@ -37,13 +39,14 @@ cpu_of() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
 # sample JAR: prints "wall user_ms sys_ms faults cs"
 sample() {
-  local jar=$1 name=$MP pid u0 s0 u1 s1 t0 wall faults=- cs=- perfpid=
+  local jar=$1 opts=$2 name=$MP pid u0 s0 u1 s1 t0 wall faults=- cs=- perfpid=
   if [[ $WL == coldread ]]; then
-    cwj "$jar" mount big "$MP" >/dev/null || return 1
+    COWFS_MOUNT_JAVA_OPTS=$opts cwj "$jar" mount big "$MP" >/dev/null || return 1
     cat "$STORE"/packs/* > /dev/null
     drop_caches
   else
-    name=$(uname_ ab); cwj "$jar" fork big --name "$name" >/dev/null && cwj "$jar" mount "$name" "$MP" >/dev/null || return 1
+    name=$(uname_ ab); cwj "$jar" fork big --name "$name" >/dev/null &&
+      COWFS_MOUNT_JAVA_OPTS=$opts cwj "$jar" mount "$name" "$MP" >/dev/null || return 1
     sync
   fi
   pid=$(mount_pid)
@@ -79,8 +82,8 @@ declare -A WALL=([old]="" [new]="") USR=([old]="" [new]="") SYS=([old]="" [new]=
 for ((i = 0; i < N; i++)); do
   if ((i % 2 == 0)); then order="old new"; else order="new old"; fi
   for b in $order; do
-    jar=$OLD; [[ $b == new ]] && jar=$NEW
-    if ! r=$(sample "$jar"); then abnormal "ab-alternate: $WL sample with $jar failed"; is_mounted "$MP" && cwj "$jar" umount "$MP"; continue; fi
+    jar=$OLD opts=${OLD_MOUNT_JAVA_OPTS:-}; [[ $b == new ]] && jar=$NEW opts=${NEW_MOUNT_JAVA_OPTS:-}
+    if ! r=$(sample "$jar" "$opts"); then abnormal "ab-alternate: $WL sample with $jar failed"; is_mounted "$MP" && cwj "$jar" umount "$MP"; continue; fi
     read -r w u s f c <<< "$r"
     log "$WL $b: wall $w s, mount user $u ms sys $s ms, faults $f, cs $c"
     tr_ "$((i + 1))" "$b" "$w" "$u" "$s" "$f" "$c"
@@ -91,4 +94,4 @@ for b in old new; do
   # shellcheck disable=SC2086
   tr_ "median" "**$b**" "$(median ${WALL[$b]})" "$(median ${USR[$b]})" "$(median ${SYS[$b]})" "-" "-"
 done
-note "old: \`$OLD\`, new: \`$NEW\`. Builds alternate old new, new old, ...; one fresh mount per sample."
+note "old: \`$OLD\` ${OLD_MOUNT_JAVA_OPTS:-}, new: \`$NEW\` ${NEW_MOUNT_JAVA_OPTS:-}. Builds alternate old new, new old, ...; one fresh mount per sample."

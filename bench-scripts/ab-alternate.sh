@@ -10,16 +10,18 @@
 #   seqwrite   fio sequential 1 GiB write into a fresh view, end_fsync (as 04-writes.sh "seq")
 #   randwrite  fio random 4 KiB writes ($FIO_RAND_IO) into a new 1 GiB file of a fresh view, end_fsync ("rand")
 #   cptree     cp -r of 2,000 small files (d000, d001 of the generated tree) into a fresh view, then sync
+#   restore    cp of the 1 GiB host file the store holds already into a fresh view, then sync -f (04-writes.sh
+#              "restore": a build cache restored into a worktree; the host file is read cold, as there)
 # N: samples per build (default 5). The store is its own ($BENCH_ROOT/ab-store, made by the new build); gc runs
 # after each write sample, so every sample starts from the same store. Table: $RESULTS/ab-alternate-WORKLOAD.md.
 # OLD_MOUNT_JAVA_OPTS / NEW_MOUNT_JAVA_OPTS: COWFS_MOUNT_JAVA_OPTS for that build's mounts, so one jar given twice
 # compares two settings of the mount JVM.
 source "$(dirname "$0")/lib.sh"
-OLD=${1:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree] [N]}
-NEW=${2:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree] [N]}
+OLD=${1:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|restore] [N]}
+NEW=${2:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|restore] [N]}
 WL=${3:-coldread}
 N=${4:-5}
-case $WL in coldread|seqwrite|randwrite|cptree) ;; *) echo "ab-alternate.sh: unknown workload '$WL'" >&2; exit 2 ;; esac
+case $WL in coldread|seqwrite|randwrite|cptree|restore) ;; *) echo "ab-alternate.sh: unknown workload '$WL'" >&2; exit 2 ;; esac
 for j in "$OLD" "$NEW"; do [[ -r $j ]] || { echo "ab-alternate.sh: cannot read $j" >&2; exit 2; }; done
 
 ensure_data
@@ -48,6 +50,7 @@ sample() {
     name=$(uname_ ab); cwj "$jar" fork big --name "$name" >/dev/null &&
       COWFS_MOUNT_JAVA_OPTS=$opts cwj "$jar" mount "$name" "$MP" >/dev/null || return 1
     sync
+    [[ $WL == restore ]] && drop_caches
   fi
   pid=$(mount_pid)
   read -r u0 s0 < <(cpu_of "$pid")
@@ -63,6 +66,7 @@ sample() {
     randwrite) (cd "$MP" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 \
                  --name=w --rw=randwrite --bs=4k --size=${BIG_MB}M --io_size=$FIO_RAND_IO --filename=new.bin >/dev/null) ;;
     cptree) cp -r "$DATA/tree/d000" "$DATA/tree/d001" "$MP/" && sync ;;
+    restore) cp "$DATA/big/big.bin" "$MP/restored.bin" && sync -f "$MP/restored.bin" ;;
   esac
   wall=$(since "$t0")
   read -r u1 s1 < <(cpu_of "$pid")

@@ -32,7 +32,7 @@ final class PendingChunks {
     /** A retained hit's bytes: len bytes at address (malloc'd), freed when its commit has run. */
     private record Retained(long address, int len) {
         static Retained copyOf(byte[] raw, int off, int len) {
-            long a = IO.allocateMemory(Math.max(1, len), false);
+            long a = NativeMemory.allocate(len);
             IO.putByteArray(a, raw, off, len);
             return new Retained(a, len);
         }
@@ -65,7 +65,7 @@ final class PendingChunks {
         pending.remove(id);
         Retained old = hits.put(id, retain ? Retained.copyOf(raw, off, len) : null);
         if (old != null) { // not reached (claim() refuses a second put of a hit id); never leak
-            IO.freeMemory(old.address());
+            NativeMemory.free(old.address());
         }
     }
 
@@ -143,7 +143,7 @@ final class PendingChunks {
     synchronized void discardRetained() {
         for (Map.Entry<ChunkId, Retained> e : hits.entrySet()) {
             if (e.getValue() != null) {
-                IO.freeMemory(e.getValue().address());
+                NativeMemory.free(e.getValue().address());
                 e.setValue(null);
             }
         }
@@ -202,7 +202,7 @@ final class PendingChunks {
             }
             for (Retained r : h.values()) {
                 if (r != null) {
-                    IO.freeMemory(r.address());
+                    NativeMemory.free(r.address());
                 }
             }
             return gen;
@@ -215,7 +215,7 @@ final class PendingChunks {
                     if (!hits.containsKey(r.getKey()) || (now == null && r.getValue() != null)) {
                         hits.put(r.getKey(), r.getValue());
                     } else if (r.getValue() != null) {
-                        IO.freeMemory(r.getValue().address()); // hit again meanwhile: that one is kept
+                        NativeMemory.free(r.getValue().address()); // hit again meanwhile: that one is kept
                     }
                 }
             }

@@ -18,7 +18,7 @@ final class Reply {
     Reply(int capacity) {
         // native memory that is not cleared: pages become resident only when a request touches
         // them (an idle mount keeps a few KiB of its 1 MiB buffers); freed with the process
-        address = com.kenai.jffi.MemoryIO.getInstance().allocateMemory(capacity, false);
+        address = io.cowfs.blockstore.store.NativeMemory.allocate(capacity);
         buf = com.kenai.jffi.MemoryIO.getInstance().newDirectByteBuffer(address, capacity).order(ByteOrder.nativeOrder());
     }
 

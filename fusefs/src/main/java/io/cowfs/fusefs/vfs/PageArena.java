@@ -1,6 +1,7 @@
 package io.cowfs.fusefs.vfs;
 
 import com.kenai.jffi.MemoryIO;
+import io.cowfs.blockstore.store.NativeMemory;
 import java.util.Arrays;
 
 /**
@@ -49,10 +50,7 @@ final class PageArena {
     private void grow() {
         int s = slabs.length;
         long bytes = (long) pagesPerSlab * pageSize;
-        long addr = IO.allocateMemory(bytes, false);
-        if (addr == 0) {
-            throw new OutOfMemoryError("native memory for dirty pages");
-        }
+        long addr = NativeMemory.allocate(bytes);
         populate(addr, bytes);
         slabs = Arrays.copyOf(slabs, s + 1);
         slabs[s] = addr;
@@ -97,7 +95,7 @@ final class PageArena {
         }
         long bytes = (long) slabs.length * pagesPerSlab * pageSize;
         for (long a : slabs) {
-            IO.freeMemory(a);
+            NativeMemory.free(a);
         }
         slabs = new long[0];
         free = new int[0];

@@ -137,7 +137,12 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages)
 
     /** The bytes of the block a stored delta stands for (both chunks verified as any read). */
     public static byte[] read(Store store, ChunkId delta) {
-        SubBlock s = decode(store.get(delta));
-        return s.apply(store.get(s.base));
+        return read(store::get, delta);
+    }
+
+    /** The block a delta stands for, its chunks read with get. */
+    public static byte[] read(java.util.function.Function<ChunkId, byte[]> get, ChunkId delta) {
+        SubBlock s = decode(get.apply(delta));
+        return s.apply(get.apply(s.base));
     }
 }

@@ -670,6 +670,11 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         return reading(() -> data.storedBlock(ino, ns.inode(ino), idx));
     }
 
+    /** Deltas the write-back knows the bases of (tests check that it does not grow without bound). */
+    int deltaBasesKnown() {
+        return reading(data::deltaBasesKnown);
+    }
+
     /** Inodes the read-ahead tracks now (tests check that it does not grow without bound). */
     int readAheadTracked() {
         return readAhead.tracked();

@@ -125,6 +125,46 @@ class SubBlockTest {
     }
 
     /**
+     * Blocks stored again and again (a flush after every few random page writes) get a new delta
+     * each time; the deltas they replace are forgotten by the mount once its map of delta bases
+     * has doubled (WriteBack.pruneDeltaBases), and the file still reads back exactly, also after a
+     * remount and frozen. Without the pruning the map holds one entry per delta ever stored.
+     */
+    @Test
+    void blocksStoredAgainAndAgainReadBackAfterTheDeltasTheyReplacedAreForgotten() {
+        Random rnd = new Random(9);
+        int stores = 0;
+        try (ViewFs fs = open()) {
+            long ino = fs.resolve("/f");
+            for (int round = 0; round < 1500; round++) {
+                for (int i = 0; i < 6; i++) {
+                    byte[] page = new byte[4096];
+                    rnd.nextBytes(page);
+                    write(fs, ino, (long) rnd.nextInt(SIZE / 4096) * 4096, page);
+                }
+                fs.flush(ino);
+                stores += 6;
+                if (round % 100 == 0) {
+                    check(fs, ino);
+                }
+                // at most the 33 blocks' deltas, plus those stored since the map last doubled
+                assertTrue(fs.deltaBasesKnown() <= 4096 + 33, fs.deltaBasesKnown() + " delta bases known after " + stores + " block stores");
+            }
+            check(fs, ino);
+        }
+        try (ViewFs fs = open()) {
+            check(fs, fs.resolve("/f"));
+        }
+        ChunkId frozen;
+        try (Store.Lease lease = store.lease()) {
+            frozen = Views.freeze(store, view);
+        }
+        try (ViewFs snap = ViewFs.snapshot(store, frozen)) {
+            check(snap, snap.resolve("/f"));
+        }
+    }
+
+    /**
      * A new (sparse) file's blocks written in a few pages are deltas over the all-zero block, not
      * whole chunks; a block written whole is a whole chunk.
      */

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Workload 13: space taken by random 4 KiB rewrites of a base file as they grow (a database, a VM image).
+# fio random 4K writes (end_fsync) into the 1 GiB big.bin of the base, for several write volumes
+# (GROWTH_SIZES; default 64M 256M 512M, with --quick a quarter and a half of the 64 MiB file), in a cowfs view
+# vs kernel overlayfs and fuse-overlayfs (upper on the host disk). Space: the overlays' upper directory (they copy
+# the whole file up at its first write); cowfs's store (du of the store directory) right after the unmount, and
+# again after `cowfs gc` with the view still there (gc reclaims the sub-block deltas that later ones replaced).
+# Issue 12's target: growth <= 2x the bytes written.
+source "$(dirname "$0")/lib.sh"
+require_jar
+ensure_data
+ensure_snapshot big "$DATA/big"
+res_begin random-growth "Random 4K rewrites of a base file: time and space, by write volume"
+
+if [[ -n ${GROWTH_SIZES:-} ]]; then read -r -a SIZES <<< "$GROWTH_SIZES"
+elif ((BIG_MB >= 1024)); then SIZES=(64M 256M 512M)
+else SIZES=($((BIG_MB / 4))M $((BIG_MB / 2))M); fi
+read -r -a SYSTEMS <<< "${SYSTEMS:-ovl fovl cowview}"
+FIO=(fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 --output-format=terse
+     --name=w --rw=randwrite --bs=4k --size=${BIG_MB}M --filename=big.bin)
+
+th "written" "kernel overlayfs: time, upper dir" "fuse-overlayfs: time, upper dir" "**cowfs view: time**" \
+   "**cowfs store growth**" "**after gc**" "growth / written (before / after gc)"
+for io in "${SIZES[@]}"; do
+  bytes=$(numfmt --from=iec "$io")
+  declare -A T=() G=()
+  for sys in "${SYSTEMS[@]}"; do
+    log "random-growth: $io on $sys"
+    case $sys in
+      ovl) mount_overlay "$DATA/big" "$TMPW/rg-ovl" "$MNT/rg-ovl" || { abnormal "overlay mount failed"; continue; }; dir=$MNT/rg-ovl ;;
+      fovl) mount_fovl "$DATA/big" "$TMPW/rg-fovl" "$MNT/rg-fovl" || { abnormal "fuse-overlayfs mount failed"; continue; }; dir=$MNT/rg-fovl ;;
+      cowview) view=$(uname_ rg); cw gc >/dev/null; cw fork big --name "$view" >/dev/null
+               mount_cowfs "$view" "$MNT/rg-cow" || continue; dir=$MNT/rg-cow; s0=$(du_bytes "$STORE") ;;
+    esac
+    sync; drop_caches
+    if ! timed wall bash -c 'cd "$1" && shift && exec "$@"' _ "$dir" "${FIO[@]}" --io_size="$io" > /dev/null 2> "$TMPW/rg.err"; then
+      abnormal "$sys: fio $io failed: $(head -c 300 "$TMPW/rg.err")"
+    fi
+    T[$sys]=$wall
+    case $sys in
+      ovl) umount_any "$MNT/rg-ovl"; G[$sys]=$(du_bytes "$TMPW/rg-ovl/upper"); rm -rf "$TMPW/rg-ovl" ;;
+      fovl) umount_any "$MNT/rg-fovl"; G[$sys]=$(du_bytes "$TMPW/rg-fovl/upper"); rm -rf "$TMPW/rg-fovl" ;;
+      cowview) umount_cowfs "$MNT/rg-cow"; G[$sys]=$(( $(du_bytes "$STORE") - s0 ))
+               cw gc >/dev/null; G[cowgc]=$(( $(du_bytes "$STORE") - s0 ))
+               cw rm "$view" >/dev/null; cw gc >/dev/null ;;
+    esac
+    log "  wall $wall s, space $(hb "${G[$sys]}")${G[cowgc]:+, after gc $(hb "${G[cowgc]}")}"
+    metric "growth.$sys.$io.wall" "$wall"; metric "growth.$sys.$io.bytes" "${G[$sys]}"
+  done
+  metric "growth.cowview.$io.aftergc" "${G[cowgc]:-}"
+  tr_ "$io" "${T[ovl]:--} s, $(hb "${G[ovl]:-0}")" "${T[fovl]:--} s, $(hb "${G[fovl]:-0}")" "${T[cowview]:--} s" \
+      "$(hb "${G[cowview]:-0}")" "$(hb "${G[cowgc]:-0}")" \
+      "$(calc "${G[cowview]:-0} / $bytes" 2)x / $(calc "${G[cowgc]:-0} / $bytes" 2)x"
+  unset T G
+done
+note "fio: \`${FIO[*]} --io_size=SIZE\` in the mounted directory; times include the final fsync. The overlays copy" \
+     "the whole ${BIG_MB} MiB file into the upper directory at the first write, so their space does not depend on the" \
+     "volume written. cowfs stores each written 64 KiB block as a sub-block delta over its base chunk; a block" \
+     "written again after the mount persisted it (every \`cowfs.dirtyLimit\`, 32 MiB, of unpersisted data) gets a" \
+     "new delta holding its earlier pages too, and the one it replaces is garbage until \`gc\`."

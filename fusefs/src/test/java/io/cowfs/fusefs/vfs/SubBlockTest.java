@@ -91,6 +91,20 @@ class SubBlockTest {
         assertArrayEquals(model, got);
     }
 
+    /** /f reads as the model through a fresh view of the store and as a frozen snapshot of it. */
+    void checkRemountedAndFrozen() {
+        try (ViewFs fs = open()) {
+            check(fs, fs.resolve("/f"));
+        }
+        ChunkId frozen;
+        try (Store.Lease lease = store.lease()) {
+            frozen = Views.freeze(store, view);
+        }
+        try (ViewFs snap = ViewFs.snapshot(store, frozen)) {
+            check(snap, snap.resolve("/f"));
+        }
+    }
+
     @Test
     void randomPageRewritesStoreTheirPagesOnly() {
         long before = store.appendedStoredBytes.get();
@@ -112,16 +126,7 @@ class SubBlockTest {
         assertTrue(s.deltaBases.size() > 20, "blocks stored as deltas: " + s.deltaBases.size());
         long grew = store.appendedStoredBytes.get() - before;
         assertTrue(grew <= 2 * written, "stored " + grew + " for " + written + " written");
-        try (ViewFs fs = open()) {
-            check(fs, fs.resolve("/f"));
-        }
-        ChunkId frozen;
-        try (Store.Lease lease = store.lease()) {
-            frozen = Views.freeze(store, view);
-        }
-        try (ViewFs snap = ViewFs.snapshot(store, frozen)) {
-            check(snap, snap.resolve("/f"));
-        }
+        checkRemountedAndFrozen();
     }
 
     /**
@@ -152,16 +157,7 @@ class SubBlockTest {
             }
             check(fs, ino);
         }
-        try (ViewFs fs = open()) {
-            check(fs, fs.resolve("/f"));
-        }
-        ChunkId frozen;
-        try (Store.Lease lease = store.lease()) {
-            frozen = Views.freeze(store, view);
-        }
-        try (ViewFs snap = ViewFs.snapshot(store, frozen)) {
-            check(snap, snap.resolve("/f"));
-        }
+        checkRemountedAndFrozen();
     }
 
     /**

@@ -1,7 +1,6 @@
 package io.cowfs.blockstore.store;
 
 import java.io.IOException;
-import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
@@ -155,13 +154,6 @@ final class MappedFile implements AutoCloseable {
     }
 
     private static void unmap(ByteBuffer b) {
-        try {
-            Class<?> c = Class.forName("sun.misc.Unsafe");
-            Field f = c.getDeclaredField("theUnsafe");
-            f.setAccessible(true);
-            c.getMethod("invokeCleaner", ByteBuffer.class).invoke(f.get(null), b);
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            // not unmapped now: the GC will do it
-        }
+        NativeMemory.unmap(b); // if it cannot, the GC will
     }
 }

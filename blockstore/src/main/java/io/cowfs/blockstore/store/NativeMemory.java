@@ -3,7 +3,7 @@ package io.cowfs.blockstore.store;
 import java.lang.reflect.Field;
 
 /**
- * malloc and free, without zeroing. jffi's {@code MemoryIO.allocateMemory(size, false)}, which
+ * malloc and free, without zeroing; and unmapping a mapped buffer at once. jffi's {@code MemoryIO.allocateMemory(size, false)}, which
  * the code used before, is {@code calloc} in the jffi 1.3.13 binary whatever its second argument
  * says (its disassembly: {@code mov $1,%esi; jmp calloc}), and glibc's calloc clears every block
  * it takes from the heap: 1.3 us per 64 KiB here, 23 % of a loop that then copies 64 KiB into the
@@ -35,5 +35,18 @@ public final class NativeMemory {
     /** Frees memory from {@link #allocate}. */
     public static void free(long address) {
         UNSAFE.freeMemory(address);
+    }
+
+    /**
+     * Unmaps a mapped buffer now rather than when the GC finds it; false if it cannot be (a slice
+     * or duplicate: the GC will). Nothing may use b or a view of it afterwards.
+     */
+    static boolean unmap(java.nio.ByteBuffer b) {
+        try {
+            UNSAFE.invokeCleaner(b);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
     }
 }

@@ -3,7 +3,6 @@ package io.cowfs.blockstore.view;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Decoder;
 import io.cowfs.blockstore.store.Encoder;
-import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 
 /**
@@ -135,12 +134,10 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages)
         return out;
     }
 
-    /** The bytes of the block a stored delta stands for (both chunks verified as any read). */
-    public static byte[] read(Store store, ChunkId delta) {
-        return read(store::get, delta);
-    }
-
-    /** The block a delta stands for, its chunks read with get. */
+    /**
+     * The bytes of the block a stored delta stands for, both chunks read with get (Store.get, or
+     * Store.getOnce where they are wanted once; verified as any read).
+     */
     public static byte[] read(java.util.function.Function<ChunkId, byte[]> get, ChunkId delta) {
         SubBlock s = decode(get.apply(delta));
         return s.apply(get.apply(s.base));

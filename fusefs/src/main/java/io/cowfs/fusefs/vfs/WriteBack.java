@@ -25,6 +25,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Function;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
@@ -217,7 +218,7 @@ final class WriteBack {
             return materialize(d);
         }
         ChunkId id = storedBlock(ino, n, idx);
-        return id == null ? null : chunkData(id);
+        return id == null ? null : chunkData(id, store::get);
     }
 
     /**
@@ -229,27 +230,25 @@ final class WriteBack {
         return id == null || deltaBases.containsKey(id) ? null : id;
     }
 
-    /** The bytes a stored override or base block stands for (a sub-block delta applied). Lock held. */
-    private byte[] chunkData(ChunkId id) {
-        return deltaBases.containsKey(id) ? SubBlock.read(store, id) : store.get(id);
-    }
-
-    /** As chunkData, for a persist that needs them once (Store.getOnce). Lock held. */
-    private byte[] chunkDataOnce(ChunkId id) {
-        return deltaBases.containsKey(id) ? SubBlock.read(store::getOnce, id) : store.getOnce(id);
+    /**
+     * The bytes a stored override or base block stands for (a sub-block delta applied), its chunks
+     * read with get: Store.get, or Store.getOnce for a persist that wants them this once. Lock held.
+     */
+    private byte[] chunkData(ChunkId id, Function<ChunkId, byte[]> get) {
+        return deltaBases.containsKey(id) ? SubBlock.read(get, id) : get.apply(id);
     }
 
     /** A dirty block's bytes, one block long (zeros past what it holds). Lock held. */
     private byte[] materialize(DirtyBlock b) {
-        return materialize(b, new byte[bs], false);
+        return materialize(b, new byte[bs], store::get);
     }
 
     /**
-     * The whole block's bytes in out[0, bs) (every byte written: out may hold anything before);
-     * once: the bytes under it are wanted this once (a persist storing the block). Lock held.
+     * The whole block's bytes in out[0, bs) (every byte written: out may hold anything before),
+     * the bytes under it read with get (see chunkData). Lock held.
      */
-    private byte[] materialize(DirtyBlock b, byte[] out, boolean once) {
-        byte[] u = b.under != null && b.hasClean() ? (once ? chunkDataOnce(b.under) : chunkData(b.under)) : null;
+    private byte[] materialize(DirtyBlock b, byte[] out, Function<ChunkId, byte[]> get) {
+        byte[] u = b.under != null && b.hasClean() ? chunkData(b.under, get) : null;
         for (int p = 0; p < ppb; p++) {
             int slot = b.slots[p];
             int at = p * ps;
@@ -280,7 +279,7 @@ final class WriteBack {
         if (slot >= 0) {
             arena.read(slot, 0, page, 0, ps);
         } else if (slot == CLEAN && b.under != null) {
-            byte[] u = chunkData(b.under);
+            byte[] u = chunkData(b.under, store::get);
             int n = Math.min(ps, u.length - p * ps);
             if (n > 0) {
                 System.arraycopy(u, p * ps, page, 0, n);
@@ -407,7 +406,7 @@ final class WriteBack {
             ChunkId id = db == null ? storedBlock(ino, n, idx) : null;
             int avail;
             if (db != null || (id != null && deltaBases.containsKey(id))) {
-                byte[] b = db != null ? materialize(db) : chunkData(id); // written pages, or a delta over its base
+                byte[] b = db != null ? materialize(db) : chunkData(id, store::get); // written pages, or a delta over its base
                 avail = Math.max(0, Math.min(chunk, b.length - inBlock));
                 out.put(outPos + done, b, inBlock, avail);
             } else {
@@ -593,7 +592,7 @@ final class WriteBack {
             buf = new byte[bs];
             BLOCK.set(buf);
         }
-        byte[] whole = materialize(b, buf, true);
+        byte[] whole = materialize(b, buf, store::getOnce); // the base is wanted this once
         if (Store.isZero(whole, 0, len)) {
             return new Stored(null, null);
         }

@@ -5,7 +5,8 @@
 # vs kernel overlayfs and fuse-overlayfs (upper on the host disk). Space: the overlays' upper directory (they copy
 # the whole file up at its first write); cowfs's store (du of the store directory) right after the unmount, and
 # again after `cowfs gc` with the view still there (gc reclaims the sub-block deltas that later ones replaced).
-# Issue 12's target: growth <= 2x the bytes written.
+# Issue 12's target: growth <= 2x the bytes written. With OLD_COWFS_JAR=JAR, system "cowold" runs the same in a view
+# of the same store through that older build (its CLI and its mounts): before/after of a change in one run.
 source "$(dirname "$0")/lib.sh"
 require_jar
 ensure_data
@@ -15,12 +16,15 @@ res_begin random-growth "Random 4K rewrites of a base file: time and space, by w
 if [[ -n ${GROWTH_SIZES:-} ]]; then read -r -a SIZES <<< "$GROWTH_SIZES"
 elif ((BIG_MB >= 1024)); then SIZES=(64M 256M 512M)
 else SIZES=($((BIG_MB / 4))M $((BIG_MB / 2))M); fi
-read -r -a SYSTEMS <<< "${SYSTEMS:-ovl fovl cowview}"
+read -r -a SYSTEMS <<< "${SYSTEMS:-ovl fovl ${OLD_COWFS_JAR:+cowold} cowview}"
+NEW_CMD=("${COWFS_CMD[@]}")
+OLD_CMD=(java -XX:+UseSerialGC --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED
+         -cp "${OLD_COWFS_JAR:-}" io.cowfs.cli.Main)
 FIO=(fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 --output-format=terse
      --name=w --rw=randwrite --bs=4k --size=${BIG_MB}M --filename=big.bin)
 
-th "written" "kernel overlayfs: time, upper dir" "fuse-overlayfs: time, upper dir" "**cowfs view: time**" \
-   "**cowfs store growth**" "**after gc**" "growth / written (before / after gc)"
+th "written" "kernel overlayfs: time, upper dir" "fuse-overlayfs: time, upper dir" "cowfs old build: time, growth / after gc" \
+   "**cowfs view: time**" "**cowfs store growth**" "**after gc**" "growth / written (before / after gc)"
 for io in "${SIZES[@]}"; do
   bytes=$(numfmt --from=iec "$io")
   declare -A T=() G=()
@@ -29,7 +33,8 @@ for io in "${SIZES[@]}"; do
     case $sys in
       ovl) mount_overlay "$DATA/big" "$TMPW/rg-ovl" "$MNT/rg-ovl" || { abnormal "overlay mount failed"; continue; }; dir=$MNT/rg-ovl ;;
       fovl) mount_fovl "$DATA/big" "$TMPW/rg-fovl" "$MNT/rg-fovl" || { abnormal "fuse-overlayfs mount failed"; continue; }; dir=$MNT/rg-fovl ;;
-      cowview) view=$(uname_ rg); cw gc >/dev/null; cw fork big --name "$view" >/dev/null
+      cowview|cowold) COWFS_CMD=("${NEW_CMD[@]}"); [[ $sys == cowold ]] && COWFS_CMD=("${OLD_CMD[@]}")
+               view=$(uname_ rg); cw gc >/dev/null; cw fork big --name "$view" >/dev/null
                mount_cowfs "$view" "$MNT/rg-cow" || continue; dir=$MNT/rg-cow; s0=$(du_bytes "$STORE") ;;
     esac
     sync; drop_caches
@@ -40,17 +45,18 @@ for io in "${SIZES[@]}"; do
     case $sys in
       ovl) umount_any "$MNT/rg-ovl"; G[$sys]=$(du_bytes "$TMPW/rg-ovl/upper"); rm -rf "$TMPW/rg-ovl" ;;
       fovl) umount_any "$MNT/rg-fovl"; G[$sys]=$(du_bytes "$TMPW/rg-fovl/upper"); rm -rf "$TMPW/rg-fovl" ;;
-      cowview) umount_cowfs "$MNT/rg-cow"; G[$sys]=$(( $(du_bytes "$STORE") - s0 ))
-               cw gc >/dev/null; G[cowgc]=$(( $(du_bytes "$STORE") - s0 ))
-               cw rm "$view" >/dev/null; cw gc >/dev/null ;;
+      cowview|cowold) umount_cowfs "$MNT/rg-cow"; G[$sys]=$(( $(du_bytes "$STORE") - s0 ))
+               cw gc >/dev/null; G[${sys}gc]=$(( $(du_bytes "$STORE") - s0 ))
+               cw rm "$view" >/dev/null; cw gc >/dev/null; COWFS_CMD=("${NEW_CMD[@]}") ;;
     esac
-    log "  wall $wall s, space $(hb "${G[$sys]}")${G[cowgc]:+, after gc $(hb "${G[cowgc]}")}"
+    log "  wall $wall s, space $(hb "${G[$sys]}")${G[${sys}gc]:+, after gc $(hb "${G[${sys}gc]}")}"
     metric "growth.$sys.$io.wall" "$wall"; metric "growth.$sys.$io.bytes" "${G[$sys]}"
   done
-  metric "growth.cowview.$io.aftergc" "${G[cowgc]:-}"
-  tr_ "$io" "${T[ovl]:--} s, $(hb "${G[ovl]:-0}")" "${T[fovl]:--} s, $(hb "${G[fovl]:-0}")" "${T[cowview]:--} s" \
-      "$(hb "${G[cowview]:-0}")" "$(hb "${G[cowgc]:-0}")" \
-      "$(calc "${G[cowview]:-0} / $bytes" 2)x / $(calc "${G[cowgc]:-0} / $bytes" 2)x"
+  metric "growth.cowview.$io.aftergc" "${G[cowviewgc]:-}"
+  old=-; [[ -n ${T[cowold]:-} ]] && old="${T[cowold]} s, $(hb "${G[cowold]:-0}") / $(hb "${G[cowoldgc]:-0}")"
+  tr_ "$io" "${T[ovl]:--} s, $(hb "${G[ovl]:-0}")" "${T[fovl]:--} s, $(hb "${G[fovl]:-0}")" "$old" "${T[cowview]:--} s" \
+      "$(hb "${G[cowview]:-0}")" "$(hb "${G[cowviewgc]:-0}")" \
+      "$(calc "${G[cowview]:-0} / $bytes" 2)x / $(calc "${G[cowviewgc]:-0} / $bytes" 2)x"
   unset T G
 done
 note "fio: \`${FIO[*]} --io_size=SIZE\` in the mounted directory; times include the final fsync. The overlays copy" \

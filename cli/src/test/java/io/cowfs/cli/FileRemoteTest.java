@@ -42,7 +42,7 @@ class FileRemoteTest {
 
             b.run("remote", "add", "r", "file://" + remote).ok();
             b.run("pull", "s", "--lazy").ok();
-            assertTrue(Files.readString(b.store.resolve("cowfs-store.properties")).contains("format=4"));
+            assertTrue(Files.readString(b.store.resolve("cowfs-store.properties")).contains("format=" + io.cowfs.blockstore.store.Store.FORMAT));
             b.run("fsck").ok();
             Path out = tmp.resolve("out");
             b.run("export", "s", out.toString()).ok();

@@ -7,6 +7,7 @@ import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.tree.BlockList;
 import io.cowfs.blockstore.tree.Inode;
 import io.cowfs.blockstore.tree.SnapshotRoot;
+import io.cowfs.blockstore.view.SubBlock;
 import io.cowfs.blockstore.view.ViewDelta;
 import java.util.function.Function;
 import java.util.function.Predicate;
@@ -119,7 +120,8 @@ public final class ObjectGraph {
 
     /**
      * What a view's delta refers to directly: changed inodes (and below them), overridden blocks,
-     * and the base chunk of each override that is a sub-block delta (named in the vblock value).
+     * and for each override that is a sub-block delta the deltas of its chain and their base chunk
+     * (all named in the vblock value).
      */
     public boolean delta(ViewDelta.State s, Visitor v) {
         for (Inode n : s.inodes.values()) {
@@ -132,9 +134,13 @@ public final class ObjectGraph {
                 if (b != null && v.enter(Kind.BLOCK, b, null) == Step.STOP) {
                     return false;
                 }
-                ChunkId base = b == null ? null : s.deltaBases.get(b); // a sub-block delta keeps its base
-                if (base != null && v.enter(Kind.BLOCK, base, null) == Step.STOP) { // named by the delta entry itself, as b
-                    return false;
+                // a sub-block delta keeps what it applies to: its chain and base, named by the entry itself, as b
+                ChunkId below = b == null ? null : s.deltaBases.get(b);
+                for (int links = 0; below != null && links < SubBlock.MAX_CHAIN; links++) {
+                    if (v.enter(Kind.BLOCK, below, null) == Step.STOP) {
+                        return false;
+                    }
+                    below = s.deltaBases.get(below);
                 }
             }
         }

@@ -34,8 +34,12 @@ public final class Store implements AutoCloseable {
      * stores of format 2 are read and written as they are (views there store whole blocks only).
      * 4: a snapshot's chunks may be on a remote, named in the rchunks database (a lazy pull);
      * a store becomes format 4 at its first lazy pull ({@link #requireFormat}).
+     * 5: a view's sub-block delta may apply over an earlier delta of the block ("Q" object, vblock
+     * value naming the whole chain); views of older stores store deltas over whole chunks only.
      */
-    public static final int FORMAT = 4;
+    public static final int FORMAT = 5;
+    /** The first format whose views may chain sub-block deltas. */
+    public static final int FORMAT_DELTA_CHAINS = 5;
     /** The first format whose snapshots may have chunks on a remote (rchunks). */
     public static final int FORMAT_REMOTE_CHUNKS = 4;
     /** The first format whose views may store sub-block deltas. */

@@ -7,27 +7,41 @@ import io.cowfs.blockstore.store.StoreException;
 
 /**
  * A sub-block delta ("P" object, docs/FORMAT.md): the pages of one block that a view changed,
- * over a whole base chunk. A small rewrite of a big block stores these pages instead of a whole
- * new block; reads apply the delta over the base; a freeze folds it into a whole chunk. Only a
- * view's {@code vblock} overrides name deltas (the vblock value then also names the base, so gc
- * keeps it without reading the delta); snapshot block lists never do.
+ * over a whole base chunk; or a chained delta ("Q" object, format 5): the pages changed since an
+ * earlier delta of the block, over that delta. A small rewrite of a big block stores these pages
+ * instead of a whole new block; reads apply the chain over its base; a freeze folds it into a
+ * whole chunk. Only a view's {@code vblock} overrides name deltas (the vblock value then also names
+ * every delta below and the base, so gc keeps them without reading the delta); snapshot block lists
+ * never do.
  *
  * <p>A block is split into {@link #pageSize} pages (4 KiB; blockSize/64 above 256 KiB blocks, so
  * that a block never has more than 64 pages). The delta's block is blockLen bytes: the base's
  * bytes (cut at blockLen, zeros past the base's end), then each listed page replaced: a zero page
  * by zeros, a data page by its bytes (min(pageSize, blockLen - page * pageSize) of them).
  *
- * @param base     the whole chunk the delta applies to
+ * @param base     the whole chunk the delta applies to, or (chained) the delta it applies to
  * @param blockLen bytes of the block once applied
  * @param pageSize bytes per page
  * @param pages    per page of the block: null = the base's bytes, empty = zeros, else the bytes
+ * @param chained  base is a delta ("Q"), not a whole chunk ("P")
  */
-public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages) {
+public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages, boolean chained) {
     static final int TAG = 'P';
+    static final int CHAINED_TAG = 'Q';
+    /**
+     * Deltas a chain may have at most, read or written: a longer one is malformed (EIO). Writers
+     * fold long before (WriteBack's chain limit); this bounds what a damaged store can make a reader do.
+     */
+    public static final int MAX_CHAIN = 64;
     /** Pages a block may have at most (a long bit mask covers them). */
     public static final int MAX_PAGES = 64;
     /** An empty array: the page reads as zeros. */
     public static final byte[] ZERO_PAGE = new byte[0];
+
+    /** A delta over a whole chunk ("P"). */
+    public SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages) {
+        this(base, blockLen, pageSize, pages, false);
+    }
 
     /** The page size of a store's blocks. */
     public static int pageSize(int blockSize) {
@@ -59,7 +73,7 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages)
      * every few hundred of them).
      */
     public Encoder encodeTo(Encoder e) {
-        e.reset().u8(TAG).id(base).varlong(blockLen).varlong(pageSize).varlong(changedPages());
+        e.reset().u8(chained ? CHAINED_TAG : TAG).id(base).varlong(blockLen).varlong(pageSize).varlong(changedPages());
         for (int i = 0; i < pages.length; i++) {
             byte[] p = pages[i];
             if (p == null) {
@@ -83,10 +97,11 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages)
         return Math.max(0, Math.min(pageSize, blockLen - i * pageSize));
     }
 
-    /** Decodes a "P" object; a malformed one is a {@link StoreException} (EIO for the reader). */
+    /** Decodes a "P" or "Q" object; a malformed one is a {@link StoreException} (EIO for the reader). */
     public static SubBlock decode(byte[] b) {
         Decoder d = new Decoder(b);
-        if (d.u8() != TAG) {
+        int tag = d.u8();
+        if (tag != TAG && tag != CHAINED_TAG) {
             throw new StoreException("not a sub-block delta");
         }
         ChunkId base = d.id();
@@ -98,7 +113,7 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages)
         }
         int npages = (blockLen + pageSize - 1) / pageSize;
         byte[][] pages = new byte[npages][];
-        SubBlock s = new SubBlock(base, blockLen, pageSize, pages);
+        SubBlock s = new SubBlock(base, blockLen, pageSize, pages, tag == CHAINED_TAG);
         for (int k = 0; k < count; k++) {
             int i = d.varint();
             if (i >= npages) {
@@ -118,6 +133,12 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages)
     public byte[] apply(byte[] baseBytes) {
         byte[] out = new byte[blockLen];
         System.arraycopy(baseBytes, 0, out, 0, Math.min(baseBytes.length, blockLen));
+        applyPages(out);
+        return out;
+    }
+
+    /** Writes the listed pages into block (at least blockLen bytes). */
+    private void applyPages(byte[] block) {
         for (int i = 0; i < pages.length; i++) {
             byte[] p = pages[i];
             if (p == null) {
@@ -126,20 +147,109 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages)
             int at = i * pageSize;
             int n = pageLen(i);
             if (p.length == 0) {
-                io.cowfs.blockstore.store.Store.zero(out, at, at + n);
+                io.cowfs.blockstore.store.Store.zero(block, at, at + n);
             } else {
-                System.arraycopy(p, 0, out, at, n);
+                System.arraycopy(p, 0, block, at, n);
             }
         }
-        return out;
     }
 
     /**
-     * The bytes of the block a stored delta stands for, both chunks read with get (Store.get, or
-     * Store.getOnce where they are wanted once; verified as any read).
+     * The deltas of a stored delta's chain, decoded, the named one first and the one over a whole
+     * chunk ("P") last; read with get. A chain longer than {@link #MAX_CHAIN} is malformed.
+     */
+    public static java.util.List<SubBlock> chain(java.util.function.Function<ChunkId, byte[]> get, ChunkId delta) {
+        java.util.List<SubBlock> chain = new java.util.ArrayList<>(4);
+        SubBlock s = decode(get.apply(delta));
+        chain.add(s);
+        while (s.chained) {
+            if (chain.size() >= MAX_CHAIN) {
+                throw new StoreException("sub-block delta chain longer than " + MAX_CHAIN + " at " + delta);
+            }
+            s = decode(get.apply(s.base));
+            chain.add(s);
+        }
+        return chain;
+    }
+
+    /**
+     * The bytes of the block a stored delta stands for (a chain applied over its base, in one
+     * buffer), every chunk read with get (Store.get, or Store.getOnce where they are wanted once;
+     * verified as any read).
      */
     public static byte[] read(java.util.function.Function<ChunkId, byte[]> get, ChunkId delta) {
-        SubBlock s = decode(get.apply(delta));
-        return s.apply(get.apply(s.base));
+        java.util.List<SubBlock> chain = chain(get, delta);
+        SubBlock bottom = chain.get(chain.size() - 1);
+        if (chain.size() == 1) {
+            return bottom.apply(get.apply(bottom.base));
+        }
+        int max = 0;
+        for (SubBlock s : chain) {
+            max = Math.max(max, s.blockLen);
+        }
+        byte[] block = new byte[max];
+        byte[] base = get.apply(bottom.base);
+        int len = Math.min(base.length, max); // zeros past the base's end
+        System.arraycopy(base, 0, block, 0, len);
+        for (int i = chain.size() - 1; i >= 0; i--) {
+            SubBlock s = chain.get(i);
+            if (len > s.blockLen) {
+                io.cowfs.blockstore.store.Store.zero(block, s.blockLen, len); // the block is cut here
+            }
+            s.applyPages(block);
+            len = s.blockLen;
+        }
+        return len == block.length ? block : java.util.Arrays.copyOf(block, len);
+    }
+
+    /**
+     * One delta over the chain's whole base chunk ("P") that reads as the chain does (chain as
+     * {@link #chain} returns it, top first), without reading that base; null if a page would need
+     * some of the base's bytes but not all (a delta in the chain cut the block inside that page).
+     */
+    public static SubBlock flatten(java.util.List<SubBlock> chain) {
+        SubBlock top = chain.get(0);
+        if (chain.size() == 1 && !top.chained) {
+            return top;
+        }
+        int ps = top.pageSize;
+        int npages = top.pages.length;
+        byte[][] out = new byte[npages][];
+        boolean[] done = new boolean[npages];
+        int cut = Integer.MAX_VALUE; // the block is zeros from here on, for the deltas below the ones seen
+        for (SubBlock s : chain) {
+            if (s.pageSize != ps) {
+                throw new StoreException("malformed sub-block delta chain: page sizes " + ps + " and " + s.pageSize);
+            }
+            for (int i = 0; i < npages; i++) {
+                if (done[i] || i >= s.pages.length || s.pages[i] == null) {
+                    continue;
+                }
+                done[i] = true;
+                byte[] p = s.pages[i];
+                int at = i * ps;
+                int n = top.pageLen(i);
+                int keep = Math.max(0, Math.min(Math.min(n, p.length), cut - at)); // its bytes below cut
+                if (keep == 0) {
+                    out[i] = ZERO_PAGE;
+                } else {
+                    out[i] = java.util.Arrays.copyOf(p, n); // zeros past what it holds
+                    io.cowfs.blockstore.store.Store.zero(out[i], keep, n);
+                }
+            }
+            cut = Math.min(cut, s.blockLen);
+        }
+        for (int i = 0; i < npages; i++) {
+            int at = i * ps;
+            if (done[i] || at + top.pageLen(i) <= cut) {
+                continue; // a delta's page, or all the base's bytes
+            }
+            if (at >= cut) {
+                out[i] = ZERO_PAGE;
+            } else {
+                return null; // the base's bytes up to cut, zeros after
+            }
+        }
+        return new SubBlock(chain.get(chain.size() - 1).base, top.blockLen, ps, out);
     }
 }

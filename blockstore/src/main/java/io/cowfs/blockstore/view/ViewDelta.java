@@ -42,8 +42,9 @@ public final class ViewDelta {
         /** Per file: block overrides; a null value is a hole. */
         public final Map<Long, TreeMap<Long, ChunkId>> blocks = new HashMap<>();
         /**
-         * The overrides above that are sub-block deltas ({@link SubBlock}), each with the whole
-         * chunk it applies to: a reader of {@link #blocks} must apply these, never read them as data.
+         * The overrides above that are sub-block deltas ({@link SubBlock}), each with the chunk it
+         * applies to: a whole chunk, or (a chained delta, format 5) a delta that is a key here too.
+         * A reader of {@link #blocks} must apply these, never read them as data.
          */
         public final Map<ChunkId, ChunkId> deltaBases = new HashMap<>();
     }
@@ -65,8 +66,11 @@ public final class ViewDelta {
             long idx = BigEndian.getLong(kv.key(), 16);
             byte[] v = kv.val();
             ChunkId id = v.length == 0 ? null : ChunkId.of(Arrays.copyOf(v, ChunkId.LENGTH));
-            if (v.length == 2 * ChunkId.LENGTH) { // a sub-block delta and its base (format 3)
-                s.deltaBases.put(id, ChunkId.of(Arrays.copyOfRange(v, ChunkId.LENGTH, v.length)));
+            // a sub-block delta, then what it applies to: its base (format 3), or the deltas of
+            // its chain down to the whole chunk under them (format 5)
+            for (int at = 0; at + 2 * ChunkId.LENGTH <= v.length; at += ChunkId.LENGTH) {
+                ChunkId delta = at == 0 ? id : ChunkId.of(Arrays.copyOfRange(v, at, at + ChunkId.LENGTH));
+                s.deltaBases.put(delta, ChunkId.of(Arrays.copyOfRange(v, at + ChunkId.LENGTH, at + 2 * ChunkId.LENGTH)));
             }
             s.blocks.computeIfAbsent(ino, k -> new TreeMap<>()).put(idx, id);
         }
@@ -137,22 +141,23 @@ public final class ViewDelta {
     }
 
     public void putBlock(Txn<byte[]> txn, long view, long ino, long idx, ChunkId id) {
-        putBlock(txn, view, ino, idx, id, null);
+        putBlock(txn, view, ino, idx, id, java.util.List.of());
     }
 
     /**
-     * Sets a block override: a whole chunk (deltaBase null), a sub-block delta over deltaBase
-     * (value: delta id + base id; stores of format 3 only), or a hole (id null).
+     * Sets a block override: a whole chunk (below empty), a sub-block delta (below: the chunk it
+     * applies to, and if that is a delta too (format 5) the rest of the chain down to the whole
+     * chunk; stores of format 3 and later only), or a hole (id null).
      */
-    public void putBlock(Txn<byte[]> txn, long view, long ino, long idx, ChunkId id, ChunkId deltaBase) {
+    public void putBlock(Txn<byte[]> txn, long view, long ino, long idx, ChunkId id, java.util.List<ChunkId> below) {
         byte[] v;
         if (id == null) {
             v = TOMBSTONE;
-        } else if (deltaBase == null) {
-            v = id.bytes();
         } else {
-            v = Arrays.copyOf(id.bytes(), 2 * ChunkId.LENGTH);
-            System.arraycopy(deltaBase.bytes(), 0, v, ChunkId.LENGTH, ChunkId.LENGTH);
+            v = Arrays.copyOf(id.bytes(), (1 + below.size()) * ChunkId.LENGTH);
+            for (int i = 0; i < below.size(); i++) {
+                System.arraycopy(below.get(i).bytes(), 0, v, (1 + i) * ChunkId.LENGTH, ChunkId.LENGTH);
+            }
         }
         index.vblock.put(txn, BigEndian.longKey(view, ino, idx), v);
     }

@@ -40,6 +40,9 @@ import java.util.TreeSet;
  * (or a delta over one) and at most half of its pages changed, persist stores only the changed
  * pages as a {@link SubBlock} over that chunk, so a 4 KiB rewrite of a 64 KiB block stores ~4 KiB.
  * A block with nothing under it (a hole, or past the end) is a delta over the all-zero block.
+ * A block stored again whose stored delta is one of a chain shorter than {@link #CHAIN} gets a
+ * chained delta ("Q", format 5) with the pages written since, over that delta; otherwise the
+ * chain is folded into one delta over the whole chunk (or a whole chunk, past half the pages).
  * Reads apply deltas over their base; a freeze folds them into whole chunks.
  *
  * <p>Persist hashes and compresses the blocks of one call on all cores: the calling thread and
@@ -80,13 +83,18 @@ final class WriteBack {
     private final int ppb;
     /** Sub-block deltas may be stored (a store of format 3 or later). */
     private final boolean subBlocks;
+    /** A delta may apply over an earlier delta of its block (a store of format 5 or later). */
+    private final boolean chains;
     private final ViewNamespace ns;
     /** Written pages of dirty blocks. */
     private final PageArena arena; // guarded by lock
 
     /** Block overrides per file, persisted or {@link #pending}; a null value is a hole. */
     private final Map<Long, TreeMap<Long, ChunkId>> overrides = new HashMap<>(); // guarded by lock
-    /** Overrides (in {@link #overrides}) that are sub-block deltas, each with the whole chunk it applies to. */
+    /**
+     * Overrides (in {@link #overrides}) that are sub-block deltas, each with the chunk it applies
+     * to: a whole chunk, or an earlier delta of the block (a chain, itself a key here).
+     */
     private final Map<ChunkId, ChunkId> deltaBases = new HashMap<>(); // guarded by lock
     /** Overrides set without data (punched holes, shared blocks) and not yet persisted. */
     private final Map<Long, TreeSet<Long>> pending = new HashMap<>(); // guarded by lock
@@ -142,6 +150,7 @@ final class WriteBack {
         this.ps = SubBlock.pageSize(bs);
         this.ppb = bs / ps;
         this.subBlocks = store.format() >= Store.FORMAT_SUB_BLOCKS;
+        this.chains = store.format() >= Store.FORMAT_DELTA_CHAINS;
         this.arena = new PageArena(ps);
         this.ns = ns;
     }
@@ -610,7 +619,18 @@ final class WriteBack {
      */
     private Stored storeDelta(DirtyBlock b, int len, ZeroBase zeros) {
         boolean overZeros = b.under == null;
-        SubBlock prior = !overZeros && deltaBases.containsKey(b.under) ? SubBlock.decode(store.getOnce(b.under)) : null;
+        boolean overDelta = !overZeros && deltaBases.containsKey(b.under);
+        if (overDelta && chains && chainLength(b.under) < CHAIN) {
+            Stored link = storeLink(b, len);
+            if (link != null) {
+                return link;
+            }
+        }
+        // the chain under the block as one delta over its whole chunk, read once
+        SubBlock prior = overDelta ? SubBlock.flatten(SubBlock.chain(store::getOnce, b.under)) : null;
+        if (overDelta && prior == null) {
+            return null; // a page needs some of the base's bytes: the block is stored whole
+        }
         int npages = (len + ps - 1) / ps;
         byte[][] pages = new byte[npages][];
         int changed = 0;
@@ -658,6 +678,65 @@ final class WriteBack {
         }
         ChunkId base = overZeros ? zeros.id() : prior == null ? b.under : prior.base();
         return new Stored(putDelta(new SubBlock(base, len, ps, pages)), base);
+    }
+
+    /**
+     * Deltas a chain may have at most: a block stored again over a chain this long is folded into
+     * one delta over its whole chunk. Each link is one more chunk to read for a read of the block
+     * (from the heap cache when warm); each fold stores every page the chain changed again.
+     */
+    static final int CHAIN = 8;
+
+    /** Deltas in the chain of delta (1: a delta over a whole chunk). Lock held. */
+    private int chainLength(ChunkId delta) {
+        int n = 0;
+        for (ChunkId x = delta; x != null && deltaBases.containsKey(x) && n <= SubBlock.MAX_CHAIN; x = deltaBases.get(x)) {
+            n++;
+        }
+        return n;
+    }
+
+    /**
+     * The chain of id, as a vblock value names it after id: the chunk id applies to, and below it
+     * every delta down to the whole chunk; empty if id is a whole chunk (or a hole). Lock held.
+     */
+    private List<ChunkId> below(ChunkId id) {
+        List<ChunkId> chain = new ArrayList<>(2);
+        for (ChunkId x = id == null ? null : deltaBases.get(id); x != null && chain.size() <= SubBlock.MAX_CHAIN; x = deltaBases.get(x)) {
+            chain.add(x);
+        }
+        return chain;
+    }
+
+    /**
+     * The block as a chained delta over the delta under it: the pages written (or zeroed) since
+     * that delta was stored, no read of any chunk. Null if more than half of the block's pages
+     * changed (the caller folds the chain, or stores the block whole).
+     */
+    private Stored storeLink(DirtyBlock b, int len) {
+        int npages = (len + ps - 1) / ps;
+        int changed = 0;
+        for (int p = 0; p < npages; p++) {
+            if (b.slots[p] != CLEAN) {
+                changed++;
+            }
+        }
+        if (changed * 2 > npages) {
+            return null;
+        }
+        byte[][] pages = new byte[npages][];
+        for (int p = 0; p < npages; p++) {
+            int slot = b.slots[p];
+            if (slot >= 0) {
+                int n = Math.min(ps, len - p * ps);
+                pages[p] = n == ps ? scratchPage(p) : new byte[n]; // encoded before this thread's next delta
+                arena.read(slot, 0, pages[p], 0, n);
+            } else if (slot == ZERO) {
+                pages[p] = SubBlock.ZERO_PAGE;
+            }
+        }
+        // past the end of the delta under it the block reads zeros, as a CLEAN page there does
+        return new Stored(putDelta(new SubBlock(b.under, len, ps, pages, true)), b.under);
     }
 
     /**
@@ -873,13 +952,19 @@ final class WriteBack {
                 for (long idx : p.getValue()) {
                     if (ov != null && ov.containsKey(idx)) {
                         ChunkId id = ov.get(idx);
-                        deltaDb.putBlock(txn, viewId, p.getKey(), idx, id, id == null ? null : deltaBases.get(id));
+                        deltaDb.putBlock(txn, viewId, p.getKey(), idx, id, below(id));
                     }
                 }
             }
             for (Map.Entry<Long, TreeMap<Long, Stored>> f : newBlocks.entrySet()) {
                 for (Map.Entry<Long, Stored> b : f.getValue().entrySet()) {
-                    deltaDb.putBlock(txn, viewId, f.getKey(), b.getKey(), b.getValue().id(), b.getValue().deltaBase());
+                    ChunkId under = b.getValue().deltaBase();
+                    List<ChunkId> chain = new ArrayList<>();
+                    if (under != null) {
+                        chain.add(under);
+                        chain.addAll(below(under)); // a chained delta: the rest of its chain
+                    }
+                    deltaDb.putBlock(txn, viewId, f.getKey(), b.getKey(), b.getValue().id(), chain);
                 }
             }
             return null;
@@ -924,8 +1009,8 @@ final class WriteBack {
 
     /**
      * Drops the deltaBases entries of deltas that nothing names any more: no override (a block
-     * stored again got a new delta, and the one it replaced is garbage for gc) and no dirty block
-     * as the chunk under it. One entry per delta ever stored made the map, and the work of every
+     * stored again got a new delta, and the one it replaced is garbage for gc), no dirty block as
+     * the chunk under it, and no delta chained over it that is named. One entry per delta ever stored made the map, and the work of every
      * full GC, grow with the bytes written (80,000 entries after 300 MiB of random 4 KiB rewrites).
      * Looks when the map has doubled since the last time. Write lock held.
      */
@@ -936,20 +1021,23 @@ final class WriteBack {
         Set<ChunkId> named = new HashSet<>();
         for (TreeMap<Long, ChunkId> ov : overrides.values()) {
             for (ChunkId id : ov.values()) {
-                if (id != null && deltaBases.containsKey(id)) {
-                    named.add(id);
-                }
+                nameChain(named, id);
             }
         }
         for (TreeMap<Long, DirtyBlock> d : dirty.values()) {
             for (DirtyBlock b : d.values()) {
-                if (b.under != null && deltaBases.containsKey(b.under)) {
-                    named.add(b.under);
-                }
+                nameChain(named, b.under);
             }
         }
         deltaBases.keySet().retainAll(named);
         pruneDeltaBasesAt = Math.max(4096, 2 * deltaBases.size());
+    }
+
+    /** Adds id to named if it is a delta, and the deltas of its chain below it. Lock held. */
+    private void nameChain(Set<ChunkId> named, ChunkId id) {
+        for (ChunkId x = id; x != null && deltaBases.containsKey(x) && named.add(x); x = deltaBases.get(x)) {
+            // a chain already named (shared by a clone, or a block's older links) stops the walk
+        }
     }
 
     /**

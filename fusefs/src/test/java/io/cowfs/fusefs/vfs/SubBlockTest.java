@@ -152,11 +152,51 @@ class SubBlockTest {
                 if (round % 100 == 0) {
                     check(fs, ino);
                 }
-                // at most the 33 blocks' deltas, plus those stored since the map last doubled
-                assertTrue(fs.deltaBasesKnown() <= 4096 + 33, fs.deltaBasesKnown() + " delta bases known after " + stores + " block stores");
+                // at most the 33 blocks' chains, plus those stored since the map last doubled
+                assertTrue(fs.deltaBasesKnown() <= 4096 + 33 * WriteBack.CHAIN, fs.deltaBasesKnown() + " delta bases known after " + stores + " block stores");
             }
             check(fs, ino);
         }
+        checkRemountedAndFrozen();
+    }
+
+    /**
+     * A block stored again (format 5) stores only the pages written since: a chained delta over
+     * the one before, until the chain is {@link WriteBack#CHAIN} long and is folded into one delta
+     * over the whole chunk. Each state reads back exactly, also remounted and frozen.
+     */
+    @Test
+    void aBlockStoredAgainStoresOnlyThePagesWrittenSinceUntilItsChainIsFolded() {
+        assertEquals(5, store.format());
+        long[] grew = new long[2 * WriteBack.CHAIN + 2];
+        long ino;
+        try (ViewFs fs = open()) {
+            ino = fs.resolve("/f");
+            for (int round = 0; round < grew.length; round++) {
+                long before = store.appendedStoredBytes.get();
+                // one of four pages of block 3, new bytes each time
+                write(fs, ino, 3L * BS + (round % 4) * 4096L, BaseFixture.random(100 + round, 4096));
+                fs.flush(ino);
+                grew[round] = store.appendedStoredBytes.get() - before;
+                check(fs, ino);
+            }
+        }
+        // round 0 is a delta over the base chunk, the next CHAIN-1 rounds a link of one page each;
+        // round CHAIN folds the chain into one delta of the four pages over the base; and so on
+        String all = Arrays.toString(grew);
+        for (int round = 0; round < grew.length; round++) {
+            if (round > 0 && round % WriteBack.CHAIN == 0) {
+                assertTrue(grew[round] > 3 * 4096 && grew[round] < 5 * 4096, "round " + round + " folds 4 pages: " + all);
+            } else {
+                assertTrue(grew[round] < 4096 + 1024, "round " + round + " stores one page: " + all);
+            }
+        }
+        ViewDelta.State s = delta();
+        int links = 0;
+        for (ChunkId x = s.blocks.get(ino).get(3L); s.deltaBases.containsKey(x); x = s.deltaBases.get(x)) {
+            links++;
+        }
+        assertEquals((grew.length - 1) % WriteBack.CHAIN + 1, links, "deltas in block 3's chain");
         checkRemountedAndFrozen();
     }
 

@@ -1,0 +1,134 @@
+package io.cowfs.blockstore.view;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Chained sub-block deltas ("Q", docs/FORMAT.md, format 5) in a real store: a chain reads as its
+ * deltas applied one by one over the base, with blocks cut and grown along the way; flattening it
+ * into one delta over the base gives the same bytes, or says it cannot (a page the base fills
+ * only in part); a chain longer than the limit is refused.
+ */
+class SubBlockChainTest {
+    static final int BS = 64 * 1024;
+    static final int PS = SubBlock.pageSize(BS);
+
+    @TempDir
+    Path tmp;
+
+    /** A random delta of len bytes over base: a few pages of data, some of zeros. */
+    private static SubBlock randomDelta(Random rnd, ChunkId base, int len, boolean chained) {
+        int npages = (len + PS - 1) / PS;
+        byte[][] pages = new byte[npages][];
+        for (int i = 0; i < npages; i++) {
+            int kind = rnd.nextInt(8);
+            if (kind == 0) {
+                pages[i] = SubBlock.ZERO_PAGE;
+            } else if (kind == 1) {
+                pages[i] = new byte[Math.min(PS, len - i * PS)];
+                rnd.nextBytes(pages[i]);
+            }
+        }
+        return new SubBlock(base, len, PS, pages, chained);
+    }
+
+    /** A length that cuts or grows the block, often inside a page. */
+    private static int randomLen(Random rnd) {
+        return switch (rnd.nextInt(4)) {
+            case 0 -> BS;
+            case 1 -> rnd.nextInt(16) * PS;
+            default -> 1 + rnd.nextInt(BS);
+        };
+    }
+
+    @Test
+    void chainsReadAsTheirDeltasAppliedOneByOneAndFlattenToTheSameBytes() {
+        Random rnd = new Random(3);
+        int flattened = 0;
+        int refused = 0;
+        try (Store store = Store.init(tmp.resolve("s"), BS)) {
+            for (int round = 0; round < 300; round++) {
+                byte[] baseBytes = new byte[randomLen(rnd)];
+                rnd.nextBytes(baseBytes);
+                ChunkId base = store.put(baseBytes);
+                byte[] want = baseBytes;
+                ChunkId top = base;
+                List<SubBlock> made = new ArrayList<>();
+                int links = 1 + rnd.nextInt(9);
+                for (int k = 0; k < links; k++) {
+                    SubBlock d = randomDelta(rnd, top, randomLen(rnd), k > 0);
+                    want = d.apply(want); // the level below as its bytes: the plain definition
+                    top = store.put(d.encode());
+                    made.add(0, d);
+                }
+                assertArrayEquals(want, SubBlock.read(store::get, top), "round " + round);
+                List<SubBlock> chain = SubBlock.chain(store::get, top);
+                assertEquals(links, chain.size());
+                SubBlock flat = SubBlock.flatten(chain);
+                if (flat == null) {
+                    refused++;
+                    continue;
+                }
+                flattened++;
+                assertEquals(base, flat.base(), "a flattened chain applies over the whole chunk");
+                assertTrue(!flat.chained());
+                assertArrayEquals(want, flat.apply(baseBytes), "round " + round + ", flattened");
+                assertArrayEquals(want, SubBlock.decode(flat.encode()).apply(baseBytes));
+            }
+        }
+        assertTrue(flattened > 100 && refused > 10, flattened + " chains flattened, " + refused + " not");
+    }
+
+    @Test
+    void aChainCutInsideAPageTheBaseFillsCannotBeFlattenedWithoutTheBase() {
+        try (Store store = Store.init(tmp.resolve("s"), BS)) {
+            byte[] baseBytes = new byte[BS];
+            new Random(1).nextBytes(baseBytes);
+            ChunkId base = store.put(baseBytes);
+            SubBlock cut = new SubBlock(base, 3 * PS + 100, PS, new byte[4][]); // cuts page 3 after 100 bytes
+            ChunkId c = store.put(cut.encode());
+            SubBlock grow = new SubBlock(c, BS, PS, new byte[16][], true); // grows it back: zeros after the cut
+            ChunkId g = store.put(grow.encode());
+            byte[] got = SubBlock.read(store::get, g);
+            assertArrayEquals(java.util.Arrays.copyOf(java.util.Arrays.copyOf(baseBytes, 3 * PS + 100), BS), got);
+            SubBlock flat = SubBlock.flatten(SubBlock.chain(store::get, g));
+            assertEquals(null, flat, "page 3 needs 100 of the base's bytes");
+
+            byte[][] pages = new byte[16][];
+            pages[3] = new byte[PS]; // page 3 written again over the cut: nothing of the base's is left there
+            pages[3][0] = 7;
+            ChunkId g2 = store.put(new SubBlock(c, BS, PS, pages, true).encode());
+            flat = SubBlock.flatten(SubBlock.chain(store::get, g2));
+            assertNotNull(flat);
+            assertArrayEquals(SubBlock.read(store::get, g2), flat.apply(baseBytes));
+            assertEquals(SubBlock.ZERO_PAGE, flat.pages()[4], "pages past the cut read as zeros");
+        }
+    }
+
+    @Test
+    void aChainLongerThanTheLimitIsMalformed() {
+        try (Store store = Store.init(tmp.resolve("s"), BS)) {
+            ChunkId top = store.put(new byte[BS]);
+            top = store.put(new SubBlock(top, BS, PS, new byte[16][]).encode());
+            for (int k = 0; k < SubBlock.MAX_CHAIN; k++) {
+                top = store.put(new SubBlock(top, BS, PS, new byte[16][], true).encode());
+            }
+            ChunkId tooLong = top;
+            StoreException e = assertThrows(StoreException.class, () -> SubBlock.read(store::get, tooLong));
+            assertTrue(e.getMessage().contains("longer than " + SubBlock.MAX_CHAIN), e.getMessage());
+        }
+    }
+}

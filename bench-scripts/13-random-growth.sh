@@ -6,11 +6,11 @@
 # the whole file up at its first write); cowfs's store (du of the store directory) right after the unmount, and
 # again after `cowfs gc` with the view still there (gc reclaims the sub-block deltas that later ones replaced).
 # Issue 12's target: growth <= 2x the bytes written. With OLD_COWFS_JAR=JAR, system "cowold" runs the same in a view
-# of the same store through that older build (its CLI and its mounts): before/after of a change in one run.
+# through that older build (its CLI and its mounts): before/after of a change in one run. Each cowfs build gets a
+# store of its own, made by that build (work/rg-store-SYSTEM; a newer build's format may be one an older refuses).
 source "$(dirname "$0")/lib.sh"
 require_jar
 ensure_data
-ensure_snapshot big "$DATA/big"
 res_begin random-growth "Random 4K rewrites of a base file: time and space, by write volume"
 
 if [[ -n ${GROWTH_SIZES:-} ]]; then read -r -a SIZES <<< "$GROWTH_SIZES"
@@ -23,31 +23,52 @@ OLD_CMD=(java -XX:+UseSerialGC --add-opens=java.base/java.nio=ALL-UNNAMED --add-
 FIO=(fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 --output-format=terse
      --name=w --rw=randwrite --bs=4k --size=${BIG_MB}M --filename=big.bin)
 
+cow_system() { # cow_system SYS : COWFS_CMD and CW_STORE of a cowfs system
+  COWFS_CMD=("${NEW_CMD[@]}"); [[ $1 == cowold ]] && COWFS_CMD=("${OLD_CMD[@]}")
+  CW_STORE=$BENCH_ROOT/rg-store-$1
+}
+for sys in "${SYSTEMS[@]}"; do
+  [[ $sys == cow* ]] || continue
+  cow_system "$sys"; rm -rf "$CW_STORE"; ensure_snapshot big "$DATA/big" || exit 1
+done
+COWFS_CMD=("${NEW_CMD[@]}"); unset CW_STORE
+
+READS=()
+# cold_read FILE SYS : R[SYS] = GB/s of a cold sequential read of FILE (a fresh mount for cowfs: after gc, remounted)
+cold_read() {
+  drop_caches
+  if timed rd dd if="$1" of=/dev/null bs=1M 2>/dev/null; then R[$2]=$(calc "$BIG_MB * 1048576 / $rd / 1000000000" 2)
+  else abnormal "$2: reading $1 back failed"; fi
+  metric "growth.$2.$io.readgbs" "${R[$2]:-}"
+}
+
 th "written" "kernel overlayfs: time, upper dir" "fuse-overlayfs: time, upper dir" "cowfs old build: time, growth / after gc" \
    "**cowfs view: time**" "**cowfs store growth**" "**after gc**" "growth / written (before / after gc)"
 for io in "${SIZES[@]}"; do
   bytes=$(numfmt --from=iec "$io")
-  declare -A T=() G=()
+  declare -A T=() G=() R=()
   for sys in "${SYSTEMS[@]}"; do
     log "random-growth: $io on $sys"
     case $sys in
       ovl) mount_overlay "$DATA/big" "$TMPW/rg-ovl" "$MNT/rg-ovl" || { abnormal "overlay mount failed"; continue; }; dir=$MNT/rg-ovl ;;
       fovl) mount_fovl "$DATA/big" "$TMPW/rg-fovl" "$MNT/rg-fovl" || { abnormal "fuse-overlayfs mount failed"; continue; }; dir=$MNT/rg-fovl ;;
-      cowview|cowold) COWFS_CMD=("${NEW_CMD[@]}"); [[ $sys == cowold ]] && COWFS_CMD=("${OLD_CMD[@]}")
+      cowview|cowold) cow_system "$sys"
                view=$(uname_ rg); cw gc >/dev/null; cw fork big --name "$view" >/dev/null
-               mount_cowfs "$view" "$MNT/rg-cow" || continue; dir=$MNT/rg-cow; s0=$(du_bytes "$STORE") ;;
+               mount_cowfs "$view" "$MNT/rg-cow" || continue; dir=$MNT/rg-cow; s0=$(du_bytes "$CW_STORE") ;;
     esac
     sync; drop_caches
     if ! timed wall bash -c 'cd "$1" && shift && exec "$@"' _ "$dir" "${FIO[@]}" --io_size="$io" > /dev/null 2> "$TMPW/rg.err"; then
       abnormal "$sys: fio $io failed: $(head -c 300 "$TMPW/rg.err")"
     fi
     T[$sys]=$wall
+    [[ $sys == ovl || $sys == fovl ]] && cold_read "$dir/big.bin" "$sys"
     case $sys in
       ovl) umount_any "$MNT/rg-ovl"; G[$sys]=$(du_bytes "$TMPW/rg-ovl/upper"); rm -rf "$TMPW/rg-ovl" ;;
       fovl) umount_any "$MNT/rg-fovl"; G[$sys]=$(du_bytes "$TMPW/rg-fovl/upper"); rm -rf "$TMPW/rg-fovl" ;;
-      cowview|cowold) umount_cowfs "$MNT/rg-cow"; G[$sys]=$(( $(du_bytes "$STORE") - s0 ))
-               cw gc >/dev/null; G[${sys}gc]=$(( $(du_bytes "$STORE") - s0 ))
-               cw rm "$view" >/dev/null; cw gc >/dev/null; COWFS_CMD=("${NEW_CMD[@]}") ;;
+      cowview|cowold) umount_cowfs "$MNT/rg-cow"; G[$sys]=$(( $(du_bytes "$CW_STORE") - s0 ))
+               cw gc >/dev/null; G[${sys}gc]=$(( $(du_bytes "$CW_STORE") - s0 ))
+               if mount_cowfs "$view" "$MNT/rg-cow"; then cold_read "$MNT/rg-cow/big.bin" "$sys"; umount_cowfs "$MNT/rg-cow"; fi
+               cw rm "$view" >/dev/null; cw gc >/dev/null; COWFS_CMD=("${NEW_CMD[@]}"); unset CW_STORE ;;
     esac
     log "  wall $wall s, space $(hb "${G[$sys]}")${G[${sys}gc]:+, after gc $(hb "${G[${sys}gc]}")}"
     metric "growth.$sys.$io.wall" "$wall"; metric "growth.$sys.$io.bytes" "${G[$sys]}"
@@ -57,10 +78,16 @@ for io in "${SIZES[@]}"; do
   tr_ "$io" "${T[ovl]:--} s, $(hb "${G[ovl]:-0}")" "${T[fovl]:--} s, $(hb "${G[fovl]:-0}")" "$old" "${T[cowview]:--} s" \
       "$(hb "${G[cowview]:-0}")" "$(hb "${G[cowviewgc]:-0}")" \
       "$(calc "${G[cowview]:-0} / $bytes" 2)x / $(calc "${G[cowviewgc]:-0} / $bytes" 2)x"
-  unset T G
+  READS+=("$io|${R[ovl]:--}|${R[fovl]:--}|${R[cowold]:--}|${R[cowview]:--}")
+  unset T G R
 done
+echo; th "written, then a cold read of the file (GB/s)" "kernel overlayfs" "fuse-overlayfs" "cowfs old build" "**cowfs view**"
+for r in "${READS[@]}"; do IFS='|' read -r -a c <<< "$r"; tr_ "${c[@]}"; done
 note "fio: \`${FIO[*]} --io_size=SIZE\` in the mounted directory; times include the final fsync. The overlays copy" \
      "the whole ${BIG_MB} MiB file into the upper directory at the first write, so their space does not depend on the" \
      "volume written. cowfs stores each written 64 KiB block as a sub-block delta over its base chunk; a block" \
      "written again after the mount persisted it (every \`cowfs.dirtyLimit\`, 32 MiB, of unpersisted data) gets a" \
-     "new delta holding its earlier pages too, and the one it replaces is garbage until \`gc\`."
+     "chained delta of the pages written since (format 5; before it, a new delta holding its earlier pages too);" \
+     "every 8 links the chain is folded into one delta. What a new delta replaces is garbage until \`gc\`." \
+     "Reads: \`dd bs=1M\` of the whole file after \`drop_caches\`, in the overlays right after the writes, in cowfs" \
+     "through a fresh mount of the view after the unmount and gc (a chained block costs one chunk read per link)."

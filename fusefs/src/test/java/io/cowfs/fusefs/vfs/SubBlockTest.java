@@ -201,6 +201,44 @@ class SubBlockTest {
     }
 
     /**
+     * A store of format 4 (made by an older build, which must still read it) gets no chained
+     * delta: a block stored again is one delta over the whole chunk. Once upgraded, the next
+     * store of that block chains over that delta.
+     */
+    @Test
+    void aFormat4StoreGetsNoChainsUntilUpgraded() throws Exception {
+        store.close();
+        Path props = tmp.resolve("store").resolve(Store.FORMAT_FILE);
+        Files.writeString(props, Files.readString(props).replace("format=" + Store.FORMAT, "format=4"));
+        store = Store.open(tmp.resolve("store"));
+        assertEquals(4, store.format());
+        long ino;
+        try (ViewFs fs = open()) {
+            ino = fs.resolve("/f");
+            for (int round = 0; round < 4; round++) {
+                write(fs, ino, 5L * BS + round * 4096L, BaseFixture.random(200 + round, 4096));
+                fs.flush(ino);
+            }
+            check(fs, ino);
+        }
+        ViewDelta.State s = delta();
+        ChunkId d = s.blocks.get(ino).get(5L);
+        assertTrue(s.deltaBases.containsKey(d) && !s.deltaBases.containsKey(s.deltaBases.get(d)), "one delta over the whole chunk");
+        store.close();
+        store = Store.open(tmp.resolve("store"));
+        assertEquals(4, store.upgrade());
+        try (ViewFs fs = open()) {
+            write(fs, ino, 5L * BS + 9 * 4096L, BaseFixture.random(300, 4096));
+            fs.flush(ino);
+            check(fs, ino);
+        }
+        s = delta();
+        ChunkId top = s.blocks.get(ino).get(5L);
+        assertEquals(d, s.deltaBases.get(top), "the new delta chains over the format-4 one");
+        checkRemountedAndFrozen();
+    }
+
+    /**
      * A new (sparse) file's blocks written in a few pages are deltas over the all-zero block, not
      * whole chunks; a block written whole is a whole chunk.
      */

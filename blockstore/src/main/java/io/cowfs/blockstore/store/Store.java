@@ -465,6 +465,38 @@ public final class Store implements AutoCloseable {
     }
 
     /**
+     * As {@link #read}, for a block made from stored chunks rather than stored as one (a sub-block
+     * delta applied over its base): kept in the block cache under key (never a chunk's id; see
+     * SubBlock.blockKey), made with make by the first reader, copied from there by the rest.
+     */
+    public int readDerived(ChunkId key, java.util.function.Supplier<byte[]> make, int from, ByteBuffer dst, int dstPos, int len) {
+        int n = blocks.copy(key, derived(make), from, dst, dstPos, len);
+        if (n >= 0) {
+            return n;
+        }
+        byte[] b = make.get(); // every slot is in use by other readers
+        n = Math.max(0, Math.min(len, b.length - from));
+        dst.put(dstPos, b, from, n);
+        return n;
+    }
+
+    /** Read-ahead of a block {@link #readDerived} reads: makes it into the block cache now. */
+    public void loadDerived(ChunkId key, java.util.function.Supplier<byte[]> make) {
+        blocks.load(key, derived(make));
+    }
+
+    private static BlockCache.Loader derived(java.util.function.Supplier<byte[]> make) {
+        return (key, slot, frame) -> {
+            byte[] b = make.get();
+            if (b.length > slot.capacity()) {
+                throw new StoreException("a block of " + b.length + " bytes made for " + key + " is larger than a block");
+            }
+            slot.put(0, b);
+            return b.length;
+        };
+    }
+
+    /**
      * Read-ahead of file blocks: asks the kernel to start reading their records from the packs
      * now (one advice per run of neighbouring records), without waiting. {@link #load} then
      * decodes them.

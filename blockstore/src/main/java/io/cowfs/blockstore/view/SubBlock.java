@@ -43,6 +43,20 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages,
         this(base, blockLen, pageSize, pages, false);
     }
 
+    /**
+     * The key the block a stored delta stands for is cached under in the store's block cache
+     * (Store.readDerived): the delta's id with every bit flipped. No chunk has that id (it would
+     * take a SHA-256 preimage), so the key never shadows a chunk, and it names one block for good:
+     * a delta's id fixes its chain and base.
+     */
+    public static ChunkId blockKey(ChunkId delta) {
+        byte[] b = delta.bytes();
+        for (int i = 0; i < b.length; i++) {
+            b[i] = (byte) ~b[i];
+        }
+        return ChunkId.of(b);
+    }
+
     /** The page size of a store's blocks. */
     public static int pageSize(int blockSize) {
         return Math.max(4096, blockSize / MAX_PAGES);

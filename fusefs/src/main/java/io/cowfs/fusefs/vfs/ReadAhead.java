@@ -2,6 +2,7 @@ package io.cowfs.fusefs.vfs;
 
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.view.SubBlock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -15,7 +16,8 @@ import java.util.function.LongFunction;
  * Fetches blocks ahead of sequential readers: the kernel is asked to read the pack records of
  * the next {@link #ADVISE} blocks into the page cache (fadvise WILLNEED, so the disk works ahead
  * with deep queues), and the next {@link #BLOCKS} blocks are decompressed and verified on other
- * cores (into the store's block cache) while the reader uses this one.
+ * cores (into the store's block cache) while the reader uses this one. A block that is a
+ * sub-block delta is read ahead as its chain and base, and made (applied) into the block cache.
  *
  * <p>State per inode is dropped when the inode's last handle is released or the inode is
  * deleted ({@link #forget}), and the map is bounded ({@link #MAX_TRACKED}) for adapters that
@@ -47,6 +49,17 @@ final class ReadAhead implements AutoCloseable {
                 return t;
             }, new ThreadPoolExecutor.DiscardPolicy());
 
+    /**
+     * A stored block as read-ahead sees it: key, the id it is cached under; chunks, what the disk
+     * is asked to read ahead; delta, the sub-block delta it is made from (null: key is a whole
+     * chunk, decoded as it is; else key is SubBlock.blockKey(delta) and chunks its chain and base).
+     */
+    record Block(ChunkId key, List<ChunkId> chunks, ChunkId delta) {
+        static Block whole(ChunkId id) {
+            return new Block(id, List.of(id), null);
+        }
+    }
+
     ReadAhead(Store store) {
         this.store = store;
         this.bs = store.blockSize();
@@ -54,10 +67,10 @@ final class ReadAhead implements AutoCloseable {
 
     /**
      * After a read of blocks [first, last] of a file of the given size: if it continues the
-     * previous one, fetch the next blocks ahead. storedBlock gives block index -> stored chunk
+     * previous one, fetch the next blocks ahead. storedBlock gives block index -> stored block
      * (null for a hole); it is called with the caller's lock held.
      */
-    void after(long ino, long size, long first, long last, LongFunction<ChunkId> storedBlock) {
+    void after(long ino, long size, long first, long last, LongFunction<Block> storedBlock) {
         if (BLOCKS <= 0) {
             return;
         }
@@ -90,12 +103,15 @@ final class ReadAhead implements AutoCloseable {
             st[2] = Math.max(st[2], adviseTo);
         }
         if (adviseFrom <= adviseTo) {
-            List<ChunkId> ahead = missing(adviseFrom, adviseTo, storedBlock);
+            List<ChunkId> ahead = new ArrayList<>();
+            for (Block b : missing(adviseFrom, adviseTo, storedBlock)) {
+                ahead.addAll(b.chunks());
+            }
             if (!ahead.isEmpty()) {
                 store.willNeed(ahead);
             }
         }
-        List<ChunkId> decode = missing(from, to, storedBlock);
+        List<Block> decode = missing(from, to, storedBlock);
         if (decode.isEmpty()) {
             return;
         }
@@ -104,7 +120,12 @@ final class ReadAhead implements AutoCloseable {
         java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
         Runnable work = () -> {
             for (int i; (i = next.getAndIncrement()) < decode.size(); ) {
-                store.load(decode.get(i));
+                Block b = decode.get(i);
+                if (b.delta() == null) {
+                    store.load(b.key());
+                } else {
+                    store.loadDerived(b.key(), () -> SubBlock.read(store::getOnce, b.delta())); // chunks wanted this once
+                }
             }
         };
         for (int t = 0; t < Math.min(THREADS, decode.size()); t++) {
@@ -112,16 +133,16 @@ final class ReadAhead implements AutoCloseable {
         }
     }
 
-    /** Stored chunks of blocks [from, to] not in the store's caches (holes have none). */
-    private List<ChunkId> missing(long from, long to, LongFunction<ChunkId> storedBlock) {
-        List<ChunkId> ids = new ArrayList<>();
+    /** Stored blocks [from, to] not in the store's caches (holes have none). */
+    private List<Block> missing(long from, long to, LongFunction<Block> storedBlock) {
+        List<Block> blocks = new ArrayList<>();
         for (long i = from; i <= to; i++) {
-            ChunkId id = storedBlock.apply(i);
-            if (id != null && !store.cached(id)) {
-                ids.add(id);
+            Block b = storedBlock.apply(i);
+            if (b != null && !store.cached(b.key())) {
+                blocks.add(b);
             }
         }
-        return ids;
+        return blocks;
     }
 
     /** The inode's last handle was released, or it was deleted. */

@@ -231,12 +231,18 @@ final class WriteBack {
     }
 
     /**
-     * The stored chunk of block idx if it is a whole block (what read-ahead may load into the
-     * block cache), null for a hole or a sub-block delta (read through its base). Lock held.
+     * Stored block idx as read-ahead loads it into the block cache: a whole chunk, or a sub-block
+     * delta with its chain and base (made into the cache under {@link SubBlock#blockKey}); null
+     * for a hole. Lock held.
      */
-    ChunkId wholeStoredBlock(long ino, Inode n, long idx) {
+    ReadAhead.Block aheadBlock(long ino, Inode n, long idx) {
         ChunkId id = storedBlock(ino, n, idx);
-        return id == null || deltaBases.containsKey(id) ? null : id;
+        if (id == null || !deltaBases.containsKey(id)) {
+            return id == null ? null : ReadAhead.Block.whole(id);
+        }
+        List<ChunkId> chunks = below(id);
+        chunks.add(0, id);
+        return new ReadAhead.Block(SubBlock.blockKey(id), chunks, id);
     }
 
     /**
@@ -414,10 +420,14 @@ final class WriteBack {
             DirtyBlock db = d == null ? null : d.get(idx);
             ChunkId id = db == null ? storedBlock(ino, n, idx) : null;
             int avail;
-            if (db != null || (id != null && deltaBases.containsKey(id))) {
-                byte[] b = db != null ? materialize(db) : chunkData(id, store::get); // written pages, or a delta over its base
+            if (db != null) {
+                byte[] b = materialize(db); // written pages over what the block held
                 avail = Math.max(0, Math.min(chunk, b.length - inBlock));
                 out.put(outPos + done, b, inBlock, avail);
+            } else if (id != null && deltaBases.containsKey(id)) {
+                // a delta applied over its base once, into the block cache (or there already, read ahead)
+                ChunkId delta = id;
+                avail = store.readDerived(SubBlock.blockKey(id), () -> SubBlock.read(store::getOnce, delta), inBlock, out, outPos + done, chunk);
             } else {
                 avail = id == null ? 0 : store.read(id, inBlock, out, outPos + done, chunk);
             }

@@ -2,6 +2,7 @@ package io.cowfs.fusefs.vfs;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cowfs.blockstore.catalog.Catalog;
@@ -9,6 +10,7 @@ import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.tree.Importer;
+import io.cowfs.blockstore.view.SubBlock;
 import io.cowfs.blockstore.view.ViewDelta;
 import io.cowfs.blockstore.view.Views;
 import java.nio.file.Files;
@@ -198,6 +200,43 @@ class SubBlockTest {
         }
         assertEquals((grew.length - 1) % WriteBack.CHAIN + 1, links, "deltas in block 3's chain");
         checkRemountedAndFrozen();
+    }
+
+    /**
+     * A sequential reader of a file whose blocks are deltas (here chains of two) gets them read
+     * ahead: each is made (its chain applied over its base) into the store's block cache under
+     * its {@link SubBlock#blockKey} by the read-ahead threads, and the file reads back exactly.
+     */
+    @Test
+    void deltaBlocksAreReadAheadIntoTheBlockCacheAsTheBlocksTheyStandFor() throws Exception {
+        long ino;
+        try (ViewFs fs = open()) {
+            ino = fs.resolve("/f");
+            for (int round = 0; round < 2; round++) {
+                for (int blk = 0; blk < 32; blk++) {
+                    write(fs, ino, blk * (long) BS + round * 4096L, BaseFixture.random(1000 + 32 * round + blk, 4096));
+                }
+                fs.flush(ino);
+            }
+        }
+        ViewDelta.State s = delta();
+        ChunkId d9 = s.blocks.get(ino).get(9L);
+        assertTrue(s.deltaBases.containsKey(s.deltaBases.get(d9)), "block 9 is a chain of two deltas");
+        ChunkId key = SubBlock.blockKey(d9);
+        assertFalse(store.cached(key));
+        try (ViewFs fs = open()) {
+            byte[] b = new byte[BS];
+            fs.open(ino, false);
+            fs.read(ino, 0, b, BS);
+            fs.read(ino, BS, b, BS); // sequential: blocks up to 1 + ReadAhead.BLOCKS are made ahead
+            long until = System.nanoTime() + 10_000_000_000L;
+            while (!store.cached(key) && System.nanoTime() < until) {
+                Thread.sleep(10);
+            }
+            assertTrue(store.cached(key), "block 9 was read ahead");
+            check(fs, ino);
+            fs.release(ino);
+        }
     }
 
     /**

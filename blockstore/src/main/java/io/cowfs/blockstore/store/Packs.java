@@ -311,12 +311,19 @@ public final class Packs implements AutoCloseable {
         }
     }
 
-    /** Starts reading the records at locs (in order, neighbours merged) into the page cache. */
+    /**
+     * Starts reading the records at locs into the page cache: in pack and offset order, records
+     * within 256 KiB of each other merged into one advice. Sorted first: the chain links and
+     * bases of a run of delta blocks come from several packs, interleaved, and advised in the
+     * order given they cost one fadvise each (6 % of a cold read of such a file).
+     */
     public void willNeed(List<ChunkLocation> locs) {
+        List<ChunkLocation> sorted = new ArrayList<>(locs);
+        sorted.sort(java.util.Comparator.comparingLong(ChunkLocation::pack).thenComparingLong(ChunkLocation::offset));
         long pack = -1;
         long from = 0;
         long to = 0;
-        for (ChunkLocation l : locs) {
+        for (ChunkLocation l : sorted) {
             long end = l.offset() + PackRecord.HEADER + l.storedLen();
             if (l.pack() == pack && l.offset() >= from && l.offset() <= to + (256 << 10)) {
                 to = Math.max(to, end);

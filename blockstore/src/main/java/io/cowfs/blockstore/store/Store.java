@@ -527,7 +527,7 @@ public final class Store implements AutoCloseable {
     }
 
     /**
-     * Locations found by {@link #willNeed}, taken (once) by the load of the same chunk that
+     * Locations found by {@link #willNeed}, taken (once) by the load or readVerified of the same chunk that
      * follows, which then need not look it up again. A location gc has moved meanwhile fails
      * its read with NoSuchFileException and is looked up afresh.
      */
@@ -601,8 +601,9 @@ public final class Store implements AutoCloseable {
 
     /** Reads from disk, bypassing the cache (verify uses this). */
     public byte[] readVerified(ChunkId id) {
+        ChunkLocation ahead = located.remove(id); // looked up by willNeed (a delta's chain read ahead)
         for (int attempt = 0; attempt < 3; attempt++) {
-            ChunkLocation loc = locate(id);
+            ChunkLocation loc = attempt == 0 && ahead != null ? ahead : locate(id);
             if (loc == null) {
                 loc = pending.location(id);
                 byte[] hit = pending.retained(id);

@@ -210,20 +210,28 @@ class SubBlockIT {
                 assertArrayEquals(expected, Files.readAllBytes(m.dir.resolve("big.bin")));
             }
 
-            ChunkLocation loc;
-            try (Store s = Store.open(c.store)) {
-                loc = s.locate(link);
-            }
-            Fx.flipByte(c.store.resolve("packs").resolve(Packs.fileName(loc.pack())), loc.offset() + PackRecord.HEADER + loc.storedLen() - 1);
-            try (Cowfs.Mounted m = c.mount("v")) {
-                IOException e = assertThrows(IOException.class, () -> Files.readAllBytes(m.dir.resolve("big.bin")));
-                assertTrue(String.valueOf(e.getMessage()).contains("Input/output error"), e.toString());
-                assertEquals("other\n", Files.readString(m.dir.resolve("other.txt")));
-            }
-            Cowfs.Result v = c.run("verify");
-            assertEquals(Main.EXIT_DAMAGED, v.rc(), v.out() + v.err());
-            assertTrue(v.out().contains(link.hex()), "verify names the damaged link: " + v.out());
+            assertDamagedChunkGivesEioForBigBinOnly(c, link);
         }
+    }
+
+    /**
+     * Flips a byte of chunk id's record in its pack: view v's big.bin, which needs it, then reads
+     * as EIO through a mount, other.txt still reads, and verify exits damaged naming the chunk.
+     */
+    private static void assertDamagedChunkGivesEioForBigBinOnly(Cowfs c, ChunkId id) throws Exception {
+        ChunkLocation loc;
+        try (Store s = Store.open(c.store)) {
+            loc = s.locate(id);
+        }
+        Fx.flipByte(c.store.resolve("packs").resolve(Packs.fileName(loc.pack())), loc.offset() + PackRecord.HEADER + loc.storedLen() - 1);
+        try (Cowfs.Mounted m = c.mount("v")) {
+            IOException e = assertThrows(IOException.class, () -> Files.readAllBytes(m.dir.resolve("big.bin")));
+            assertTrue(String.valueOf(e.getMessage()).contains("Input/output error"), e.toString());
+            assertEquals("other\n", Files.readString(m.dir.resolve("other.txt")));
+        }
+        Cowfs.Result v = c.run("verify");
+        assertEquals(Main.EXIT_DAMAGED, v.rc(), v.out() + v.err());
+        assertTrue(v.out().contains(id.hex()), "verify names the damaged chunk: " + v.out());
     }
 
     /** file is size bytes: the given pages where written, zeros elsewhere. */
@@ -400,23 +408,13 @@ class SubBlockIT {
                 rewrite(m.dir.resolve("big.bin"), new Random(5), 8);
             }
             ChunkId delta;
-            ChunkLocation loc;
             try (Store s = Store.open(c.store)) {
                 CatalogEntry v = new Catalog(s).get("v");
                 ViewDelta.State st = s.index().read(txn -> new ViewDelta(s.index()).load(txn, v.viewId()));
                 assertFalse(st.deltaBases.isEmpty(), "the rewrites were stored as deltas");
                 delta = st.deltaBases.keySet().iterator().next();
-                loc = s.locate(delta);
             }
-            Fx.flipByte(c.store.resolve("packs").resolve(Packs.fileName(loc.pack())), loc.offset() + PackRecord.HEADER + loc.storedLen() - 1);
-            try (Cowfs.Mounted m = c.mount("v")) {
-                IOException e = assertThrows(IOException.class, () -> Files.readAllBytes(m.dir.resolve("big.bin")));
-                assertTrue(String.valueOf(e.getMessage()).contains("Input/output error"), e.toString());
-                assertEquals("other\n", Files.readString(m.dir.resolve("other.txt")));
-            }
-            Cowfs.Result v = c.run("verify");
-            assertEquals(Main.EXIT_DAMAGED, v.rc(), v.out() + v.err());
-            assertTrue(v.out().contains(delta.hex()), "verify names the damaged delta: " + v.out());
+            assertDamagedChunkGivesEioForBigBinOnly(c, delta);
             // fsck checks structure and does not re-hash data blocks (a delta is one): verify's job
         }
     }

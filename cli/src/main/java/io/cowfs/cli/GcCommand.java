@@ -29,7 +29,8 @@ final class GcCommand extends Base {
 
     /** gc --json: a run's result, fields in this order. */
     record Report(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten, long packBytesBefore,
-                  long packBytesAfter, long freedBytes, long millis, long packsSkippedNoSpace, long packsLeftPending) {
+                  long packBytesAfter, long freedBytes, long millis, long packsSkippedNoSpace, long packsLeftPending,
+                  long chainsFolded, long viewsFolded) {
     }
 
     @Override
@@ -46,12 +47,16 @@ final class GcCommand extends Base {
             if (json) {
                 printJson(new Report(r.chunksDeleted(), r.storedBytesDeleted(), r.packsDeleted(), r.packsRewritten(),
                         r.packBytesBefore(), r.packBytesAfter(), r.freedBytes(), r.millis(), r.packsSkippedNoSpace(),
-                        r.packsLeftPending()));
+                        r.packsLeftPending(), r.chainsFolded(), r.viewsFolded()));
             } else {
                 out().printf(Locale.ROOT, "gc: %d unreferenced chunks (%s) removed; %d packs deleted, %d rewritten; "
                                 + "packs %s -> %s, freed %s in %.2f s%n",
                         r.chunksDeleted(), bytes(r.storedBytesDeleted()), r.packsDeleted(), r.packsRewritten(),
                         bytes(r.packBytesBefore()), bytes(r.packBytesAfter()), bytes(r.freedBytes()), r.millis() / 1000.0);
+                if (r.chainsFolded() > 0) {
+                    out().println("gc: folded " + r.chainsFolded() + " chains of sub-block deltas in " + r.viewsFolded()
+                            + " unmounted view(s), one delta or chunk per block now");
+                }
                 if (r.packsLeftPending() > 0) {
                     out().println("gc: " + r.packsLeftPending() + " pack(s) left for now: they may hold records a running "
                             + "import or mount has not committed yet");

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
@@ -165,8 +166,8 @@ class SubBlockIT {
      * holding only the pages written since (format 5), so the store grows by less than twice the
      * bytes written before any gc (a delta over the base each time, holding every page written so
      * far, made that 3-4x). The file reads back exactly through a fresh mount, freezes, verifies,
-     * checks and exports; with the base snapshot removed, gc keeps every link of the chains. A
-     * damaged link below the top of a chain gives EIO for that file only, and verify names it.
+     * checks and exports. gc leaves the chains of a mounted view alone, and folds those of an
+     * unmounted one (one delta or chunk per block; the links freed); the file still reads exactly.
      */
     @Test
     void rewritesOfBlocksStoredManyTimesChainTheirDeltasAndGrowTheStoreLittle() throws Exception {
@@ -186,6 +187,52 @@ class SubBlockIT {
             System.out.println("4 KiB rewrites, fsync every 8: " + written + " bytes written, packs grew by "
                     + grew + " (" + String.format("%.2f", grew / (double) written) + "x)");
             assertTrue(grew <= 2 * written, "packs grew by " + grew + " for " + written + " bytes written");
+            long chains = chainedBlocks(c);
+            assertTrue(chains > 50, "blocks stored as chained deltas: " + chains);
+            try (Cowfs.Mounted m = c.mount("v")) {
+                assertArrayEquals(expected, Files.readAllBytes(m.dir.resolve("big.bin")));
+                c.run("snapshot", "v", "--name", "s1").ok();
+                JsonNode gc = Fx.json(c.run("gc", "--json").ok()); // v is mounted: its chains are its mount's
+                assertEquals(0, gc.get("chainsFolded").asLong(), gc.toString());
+            }
+            assertEquals(chains, chainedBlocks(c));
+            c.run("verify").ok();
+            c.run("fsck").ok();
+            Map<String, String> want = Map.of("big.bin", Fx.sha256(expected), "other.txt", Fx.sha256("other\n".getBytes()));
+            assertEquals(want, Fx.exported(c, "s1"));
+
+            c.run("rm", "base", "s1").ok(); // the view's chains are all that name their links and most base chunks
+            long beforeGc = Fx.packBytes(c.store);
+            JsonNode gc = Fx.json(c.run("gc", "--json").ok());
+            assertTrue(gc.get("chainsFolded").asLong() >= chains && gc.get("viewsFolded").asLong() == 1, gc.toString());
+            assertEquals(0, chainedBlocks(c), "no chain is left");
+            System.out.println("gc folded " + gc.get("chainsFolded") + " chains: packs " + beforeGc + " -> " + Fx.packBytes(c.store));
+            c.run("fsck").ok();
+            c.run("verify").ok();
+            try (Cowfs.Mounted m = c.mount("v")) {
+                assertArrayEquals(expected, Files.readAllBytes(m.dir.resolve("big.bin")));
+            }
+            assertEquals(want, Fx.exported(c, "v"));
+        }
+    }
+
+    /**
+     * A damaged link below the top of a chain: big.bin reads as EIO, other files still read, verify
+     * names the link; gc cannot fold that chain and leaves it (the rest of its work done), and the
+     * damage stays reported rather than hidden.
+     */
+    @Test
+    void aDamagedLinkOfAChainGivesEioAndGcLeavesItAlone() throws Exception {
+        Cowfs.assumeFuse();
+        try (Cowfs c = new Cowfs(tmp)) {
+            setUp(c);
+            try (Cowfs.Mounted m = c.mount("v")) {
+                Random rnd = new Random(41);
+                for (int i = 0; i < 3; i++) {
+                    rewrite(m.dir.resolve("big.bin"), rnd, 64); // the same blocks stored again: chains of three
+                    rnd = new Random(41);
+                }
+            }
             ChunkId link;
             try (Store s = Store.open(c.store)) {
                 CatalogEntry v = new Catalog(s).get("v");
@@ -194,23 +241,22 @@ class SubBlockIT {
                 link = st.deltaBases.values().stream().filter(st.deltaBases::containsKey).findFirst().orElse(null);
                 assertTrue(link != null, "some blocks were stored as chained deltas");
             }
-            try (Cowfs.Mounted m = c.mount("v")) {
-                assertArrayEquals(expected, Files.readAllBytes(m.dir.resolve("big.bin")));
-            }
-            c.run("snapshot", "v", "--name", "s1").ok();
-            c.run("verify").ok();
-            c.run("fsck").ok();
-            Map<String, String> want = Map.of("big.bin", Fx.sha256(expected), "other.txt", Fx.sha256("other\n".getBytes()));
-            assertEquals(want, Fx.exported(c, "s1"));
-            c.run("rm", "base", "s1").ok(); // the view's chains are all that name their links and most base chunks
-            c.run("gc").ok();
-            c.run("fsck").ok();
-            c.run("verify").ok();
-            try (Cowfs.Mounted m = c.mount("v")) {
-                assertArrayEquals(expected, Files.readAllBytes(m.dir.resolve("big.bin")));
-            }
-
             assertDamagedChunkGivesEioForBigBinOnly(c, link);
+            JsonNode gc = Fx.json(c.run("gc", "--json").ok());
+            assertTrue(gc.get("chainsFolded").asLong() > 0, "the undamaged chains are folded: " + gc);
+            Cowfs.Result v = c.run("verify");
+            assertEquals(Main.EXIT_DAMAGED, v.rc(), v.out() + v.err());
+            assertTrue(v.out().contains(link.hex()), "verify still names the damaged link: " + v.out());
+        }
+    }
+
+    /** Blocks of view v that are chained deltas (a delta over a delta). */
+    private static long chainedBlocks(Cowfs c) {
+        try (Store s = Store.open(c.store)) {
+            CatalogEntry v = new Catalog(s).get("v");
+            ViewDelta.State st = s.index().read(txn -> new ViewDelta(s.index()).load(txn, v.viewId()));
+            return st.blocks.values().stream().flatMap(m -> m.values().stream())
+                    .filter(id -> id != null && st.deltaBases.containsKey(st.deltaBases.get(id))).count();
         }
     }
 

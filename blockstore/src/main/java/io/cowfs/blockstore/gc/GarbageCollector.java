@@ -24,7 +24,9 @@ import java.util.Set;
 import java.util.function.LongConsumer;
 
 /**
- * Reclaims chunks nothing refers to, then compacts pack files (docs/GC.md).
+ * Reclaims chunks nothing refers to, then compacts pack files (docs/GC.md). First it folds the
+ * sub-block delta chains of views nobody has mounted ({@link ChainFolder}), so that the links they
+ * replace are reclaimed by the same run.
  *
  * <p>Sweep: in one LMDB write transaction (so no other process commits meanwhile) every chunk
  * reachable from the catalog (snapshots, views' bases and deltas) is marked, and every other
@@ -71,7 +73,7 @@ public final class GarbageCollector {
     /** What a run did. */
     public record Result(long chunksDeleted, long storedBytesDeleted, long packsDeleted, long packsRewritten,
                          long packBytesBefore, long packBytesAfter, long millis, long packsSkippedNoSpace,
-                         long packsLeftPending) {
+                         long packsLeftPending, long chainsFolded, long viewsFolded) {
         public long freedBytes() {
             return packBytesBefore - packBytesAfter;
         }
@@ -92,6 +94,7 @@ public final class GarbageCollector {
         long t0 = System.nanoTime();
         Packs packs = store.packs();
         long before = packBytes();
+        ChainFolder.Folded folded = new ChainFolder(store).run(); // its replaced links are swept below
         ObjectGraph graph = new ObjectGraph(store);
         Catalog catalog = new Catalog(store);
         Map<Long, Set<Long>> sweptAt = new HashMap<>(); // pack -> offsets of the records swept now
@@ -145,7 +148,7 @@ public final class GarbageCollector {
         store.ensureReserve(); // space freed: keep some back again for commits on a full disk
         
         return new Result(swept.chunks(), swept.bytes(), compacted.deleted(), compacted.rewritten(), before, packBytes(),
-                (System.nanoTime() - t0) / 1_000_000, compacted.noSpace(), compacted.pending());
+                (System.nanoTime() - t0) / 1_000_000, compacted.noSpace(), compacted.pending(), folded.chains(), folded.views());
     }
 
     private static ChunkLocation decode(byte[] v) {

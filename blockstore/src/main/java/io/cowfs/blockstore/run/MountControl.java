@@ -39,24 +39,48 @@ public final class MountControl {
 
     /**
      * Freezes a view, mounted or not: a mounted view is first asked to persist what it holds, so
-     * the snapshot has every write that returned before this call.
+     * the snapshot has every write that returned before this call; one that is not mounted is held
+     * ({@link MountRegistry#hold}) while its delta is read, so that gc does not fold it meanwhile
+     * (waiting up to a minute for a gc or a mount that has it).
      *
      * @throws StoreException if the view is mounted and its mount does not answer or cannot persist
      */
     public static ChunkId freeze(Store store, CatalogEntry view) {
         MountRegistry registry = MountRegistry.of(store);
-        MountRecord m = registry.find(view.viewId());
-        if (m != null) {
-            String answer;
+        long until = System.nanoTime() + MountRegistry.HOLD_WAIT_MILLIS * 1_000_000;
+        while (true) {
+            MountRecord m = registry.find(view.viewId());
+            if (m != null) {
+                return freezeMounted(store, registry, view, m);
+            }
+            // not mounted: hold it while it is read, so that gc does not fold its chains meanwhile
+            try (MountRegistry.Claim hold = registry.hold(view.viewId())) {
+                if (hold != null) {
+                    return Views.freeze(store, view);
+                }
+            }
+            if (System.nanoTime() > until) {
+                throw new StoreException.BusyException("view '" + view.name() + "' is in use by another cowfs process; try again");
+            }
             try {
-                answer = send(registry.socketFile(view.viewId()), ControlServer.PERSIST);
-            } catch (IOException e) {
-                throw new StoreException("view '" + view.name() + "' is mounted at " + m.mountpoint()
-                        + " but its mount does not answer (" + e.getMessage() + ")");
+                Thread.sleep(50); // a mount starting, or gc folding its delta chains
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new StoreException("interrupted while waiting for view '" + view.name() + "'");
             }
-            if (!answer.equals(ControlServer.OK)) {
-                throw new StoreException("the mount of view '" + view.name() + "' could not persist: " + answer);
-            }
+        }
+    }
+
+    private static ChunkId freezeMounted(Store store, MountRegistry registry, CatalogEntry view, MountRecord m) {
+        String answer;
+        try {
+            answer = send(registry.socketFile(view.viewId()), ControlServer.PERSIST);
+        } catch (IOException e) {
+            throw new StoreException("view '" + view.name() + "' is mounted at " + m.mountpoint()
+                    + " but its mount does not answer (" + e.getMessage() + ")");
+        }
+        if (!answer.equals(ControlServer.OK)) {
+            throw new StoreException("the mount of view '" + view.name() + "' could not persist: " + answer);
         }
         return Views.freeze(store, view);
     }

@@ -84,6 +84,7 @@ public final class MountRegistry {
         private final Path lockFile;
         private boolean closed;
 
+        /** record null: a hold ({@link #hold}), not a mount. */
         private Claim(FileChannel ch, FileLock lock, Path record, Path lockFile) {
             this.ch = ch;
             this.lock = lock;
@@ -98,7 +99,9 @@ public final class MountRegistry {
             }
             closed = true;
             try {
-                Files.deleteIfExists(record);
+                if (record != null) {
+                    Files.deleteIfExists(record);
+                }
                 if (lockFile != null) {
                     Files.deleteIfExists(lockFile); // a snapshot mount's own, unshared lock file
                 }
@@ -110,22 +113,26 @@ public final class MountRegistry {
         }
     }
 
+    /** How long a mount waits for a view held (not mounted) by a freeze or gc ({@link #hold}). */
+    static final long HOLD_WAIT_MILLIS = 60_000;
+
     /** Claims a view for this process, or says where it is already mounted. */
     public Claim claim(long viewId, String viewName, Path mountpoint) {
         Path lf = lockFile(viewId);
         try {
             FileChannel ch = access.open(lf, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-            FileLock l;
-            try {
-                l = ch.tryLock();
-            } catch (OverlappingFileLockException e) {
-                l = null;
+            FileLock l = tryLock(ch);
+            // held, but by no mount: a freeze or gc reading or folding the view's delta; they end soon
+            long until = System.nanoTime() + HOLD_WAIT_MILLIS * 1_000_000;
+            while (l == null && find(viewId) == null && System.nanoTime() < until) {
+                sleep(50);
+                l = tryLock(ch);
             }
             if (l == null) {
                 ch.close();
                 MountRecord m = find(viewId);
-                throw new StoreException.BusyException("view '" + viewName + "' is already mounted"
-                        + (m == null ? "" : " at " + m.mountpoint() + " (pid " + m.pid() + ")")
+                throw new StoreException.BusyException("view '" + viewName + "' is "
+                        + (m == null ? "in use by another cowfs process" : "already mounted at " + m.mountpoint() + " (pid " + m.pid() + ")")
                         + "; unmount it first (cowfs umount) or fork it");
             }
             Path record = recordFile(viewId);
@@ -138,6 +145,43 @@ public final class MountRegistry {
             return new Claim(ch, l, record, viewId < 0 ? lf : null);
         } catch (IOException e) {
             throw new StoreException("cannot claim view '" + viewName + "': " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Holds a view that no process has mounted, for a reader or writer of its stored delta other
+     * than a mount (a freeze, gc folding its delta chains): while held, the view cannot be mounted
+     * (a mount waits up to {@link #HOLD_WAIT_MILLIS} for it) and no other hold is given. Writes no
+     * mount record. Null if a mount or another hold has the view. Close releases it.
+     */
+    public Claim hold(long viewId) {
+        try {
+            FileChannel ch = access.open(lockFile(viewId), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            FileLock l = tryLock(ch);
+            if (l == null) {
+                ch.close();
+                return null;
+            }
+            return new Claim(ch, l, null, null);
+        } catch (IOException e) {
+            throw new StoreException("cannot hold view " + viewId + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static FileLock tryLock(FileChannel ch) throws IOException {
+        try {
+            return ch.tryLock();
+        } catch (OverlappingFileLockException e) {
+            return null; // this process holds it
+        }
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StoreException("interrupted while waiting for a view");
         }
     }
 

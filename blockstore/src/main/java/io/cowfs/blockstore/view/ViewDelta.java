@@ -162,6 +162,22 @@ public final class ViewDelta {
         index.vblock.put(txn, BigEndian.longKey(view, ino, idx), v);
     }
 
+    /**
+     * A block override as stored: the chunk, then (a sub-block delta) what it applies to down to
+     * the whole chunk (empty list: a hole); null if the view has no override for the block.
+     */
+    public java.util.List<ChunkId> block(Txn<byte[]> txn, long view, long ino, long idx) {
+        byte[] v = index.vblock.get(txn, BigEndian.longKey(view, ino, idx));
+        if (v == null) {
+            return null;
+        }
+        java.util.List<ChunkId> ids = new java.util.ArrayList<>(v.length / ChunkId.LENGTH);
+        for (int at = 0; at + ChunkId.LENGTH <= v.length; at += ChunkId.LENGTH) {
+            ids.add(ChunkId.of(Arrays.copyOfRange(v, at, at + ChunkId.LENGTH)));
+        }
+        return ids;
+    }
+
     public void deleteBlocksFrom(Txn<byte[]> txn, long view, long ino, long fromIdx) {
         deleteRange(txn, index.vblock, BigEndian.longKey(view, ino, fromIdx), BigEndian.longKey(view, ino + 1, 0));
     }

@@ -1,0 +1,91 @@
+package io.cowfs.blockstore.run;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
+import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.tree.Importer;
+import io.cowfs.blockstore.view.Views;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Holds on a view (MountRegistry.hold: gc folding its delta chains, a freeze reading its delta):
+ * one at a time, none while it is mounted; a mount or a freeze that meets a hold waits for it
+ * instead of failing or reading a delta that gc is rewriting.
+ */
+class ViewHoldTest {
+    @TempDir
+    Path tmp;
+
+    private CatalogEntry view(Store store) throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Files.writeString(src.resolve("f"), "f\n");
+        try (Store.Lease lease = store.lease()) {
+            Importer.Result r = new Importer(store, false, new Importer.Progress() {
+                @Override
+                public void total(long bytes, long files) {
+                }
+
+                @Override
+                public void advance(long bytes) {
+                }
+            }, w -> {
+            }).run(src);
+            return Views.create(store, new Catalog(store), "v", r.root(), "base");
+        }
+    }
+
+    @Test
+    void aHoldExcludesOtherHoldsAndMountsWaitForIt() throws Exception {
+        try (Store store = Store.init(tmp.resolve("store"), Store.DEFAULT_BLOCK_SIZE)) {
+            CatalogEntry v = view(store);
+            MountRegistry registry = MountRegistry.of(store);
+            MountRegistry.Claim hold = registry.hold(v.viewId());
+            assertNotNull(hold);
+            assertNull(registry.hold(v.viewId()), "one hold at a time");
+            long t0 = System.nanoTime();
+            CompletableFuture<MountRegistry.Claim> mount = CompletableFuture.supplyAsync(
+                    () -> registry.claim(v.viewId(), "v", tmp.resolve("mp")));
+            Thread.sleep(300);
+            assertTrue(!mount.isDone(), "the mount waits while the view is held");
+            hold.close();
+            try (MountRegistry.Claim m = mount.get(10, TimeUnit.SECONDS)) {
+                assertTrue(System.nanoTime() - t0 >= 250_000_000L);
+                assertNotNull(registry.find(v.viewId()), "mounted now");
+                assertNull(registry.hold(v.viewId()), "no hold on a mounted view");
+            }
+            try (MountRegistry.Claim again = registry.hold(v.viewId())) {
+                assertNotNull(again, "held again once unmounted");
+            }
+        }
+    }
+
+    @Test
+    void aFreezeOfAnUnmountedViewWaitsForAHold() throws Exception {
+        try (Store store = Store.init(tmp.resolve("store"), Store.DEFAULT_BLOCK_SIZE)) {
+            CatalogEntry v = view(store);
+            MountRegistry registry = MountRegistry.of(store);
+            MountRegistry.Claim hold = registry.hold(v.viewId());
+            long t0 = System.nanoTime();
+            CompletableFuture<ChunkId> frozen = CompletableFuture.supplyAsync(() -> MountControl.freeze(store, v));
+            Thread.sleep(300);
+            assertTrue(!frozen.isDone(), "the freeze waits while the view is held");
+            hold.close();
+            assertEquals(v.root(), frozen.get(10, TimeUnit.SECONDS), "an unchanged view freezes to its base");
+            assertTrue(System.nanoTime() - t0 >= 250_000_000L);
+            try (MountRegistry.Claim again = registry.hold(v.viewId())) {
+                assertNotNull(again, "the freeze let go of the view");
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@ import picocli.CommandLine.Option;
 
 @Command(name = "gc", mixinStandardHelpOptions = true,
         description = {"Reclaim chunks that no snapshot or view refers to and give their space back to the host.",
+                "First folds the chained sub-block deltas of views that are not mounted (one delta per block again).",
                 "Safe while views are mounted and written, while imports run, and after crashes."})
 final class GcCommand extends Base {
     @Option(names = "--json", description = "print JSON")
@@ -50,9 +51,12 @@ final class GcCommand extends Base {
                         r.packsLeftPending(), r.chainsFolded(), r.viewsFolded()));
             } else {
                 out().printf(Locale.ROOT, "gc: %d unreferenced chunks (%s) removed; %d packs deleted, %d rewritten; "
-                                + "packs %s -> %s, freed %s in %.2f s%n",
+                                + "packs %s -> %s, %s in %.2f s%n",
                         r.chunksDeleted(), bytes(r.storedBytesDeleted()), r.packsDeleted(), r.packsRewritten(),
-                        bytes(r.packBytesBefore()), bytes(r.packBytesAfter()), bytes(r.freedBytes()), r.millis() / 1000.0);
+                        bytes(r.packBytesBefore()), bytes(r.packBytesAfter()),
+                        r.freedBytes() >= 0 ? "freed " + bytes(r.freedBytes()) : "grew by " + bytes(-r.freedBytes())
+                                + " (the folded chains are stored; what they replaced is freed as its packs are compacted)",
+                        r.millis() / 1000.0);
                 if (r.chainsFolded() > 0) {
                     out().println("gc: folded " + r.chainsFolded() + " chains of sub-block deltas in " + r.viewsFolded()
                             + " unmounted view(s), one delta or chunk per block now");

@@ -692,8 +692,9 @@ final class WriteBack {
 
     /**
      * Deltas a chain may have at most: a block stored again over a chain this long is folded into
-     * one delta over its whole chunk. Each link is one more chunk to read for a read of the block
-     * (from the heap cache when warm); each fold stores every page the chain changed again.
+     * one delta over its whole chunk. Each link is one more chunk to read when the block is read
+     * from the store (once: the block cache keeps the result); each fold stores every page the
+     * chain changed again. gc folds chains of views that are not mounted (gc.ChainFolder).
      */
     static final int CHAIN = 8;
 

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code cowfs upgrade} of a format-2 store (what every store made before sub-block deltas is):
- * refused while a mount has the store open, then format 4, after which a view's small rewrites
+ * refused while a mount has the store open, then this build's format, after which a view's small rewrites
  * are stored as deltas and the store checks clean; a second run says there is nothing to do.
  */
 class UpgradeIT {

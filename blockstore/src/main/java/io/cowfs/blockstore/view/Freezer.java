@@ -33,7 +33,7 @@ public final class Freezer {
         if (block == null || !delta.deltaBases.containsKey(block)) {
             return block;
         }
-        byte[] b = SubBlock.read(store::get, block);
+        byte[] b = SubBlock.read(store::getOnce, block); // each base and link is wanted once: not into the heap cache
         return Store.isZero(b, 0, b.length) ? null : store.put(b);
     }
 

@@ -38,6 +38,17 @@ public final class Importer {
 
     /** Progress callbacks; all may be called from worker threads. */
     public interface Progress {
+        /** Reports nothing (tests, callers without a progress bar). */
+        Progress NONE = new Progress() {
+            @Override
+            public void total(long bytes, long files) {
+            }
+
+            @Override
+            public void advance(long bytes) {
+            }
+        };
+
         void total(long bytes, long files);
 
         void advance(long bytes);

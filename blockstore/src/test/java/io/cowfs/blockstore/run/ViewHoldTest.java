@@ -31,15 +31,7 @@ class ViewHoldTest {
         Path src = Files.createDirectories(tmp.resolve("src"));
         Files.writeString(src.resolve("f"), "f\n");
         try (Store.Lease lease = store.lease()) {
-            Importer.Result r = new Importer(store, false, new Importer.Progress() {
-                @Override
-                public void total(long bytes, long files) {
-                }
-
-                @Override
-                public void advance(long bytes) {
-                }
-            }, w -> {
+            Importer.Result r = new Importer(store, false, Importer.Progress.NONE, w -> {
             }).run(src);
             return Views.create(store, new Catalog(store), "v", r.root(), "base");
         }

@@ -334,15 +334,7 @@ class ImporterRoundTripTest {
     @Test
     void aSourceThatIsNotADirectoryIsRefused() {
         try {
-            Importer imp = new Importer(store, false, new Importer.Progress() {
-                @Override
-                public void total(long bytes, long files) {
-                }
-
-                @Override
-                public void advance(long bytes) {
-                }
-            }, w -> { });
+            Importer imp = new Importer(store, false, Importer.Progress.NONE, w -> { });
             StoreException a = assertThrows(StoreException.class, () -> imp.run(tmp.resolve("missing")));
             assertTrue(a.getMessage().contains("no such directory"), a.getMessage());
             StoreException b = assertThrows(StoreException.class, () -> imp.run(src.resolve("block")));

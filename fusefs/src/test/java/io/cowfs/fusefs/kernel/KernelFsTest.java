@@ -35,15 +35,7 @@ class KernelFsTest {
         Path src = Files.createDirectories(tmp.resolve("src/dir"));
         Files.writeString(src.resolve("file"), "hello kernel");
         store = Store.init(tmp.resolve("store"), Store.DEFAULT_BLOCK_SIZE);
-        ChunkId root = new Importer(store, false, new Importer.Progress() {
-            @Override
-            public void total(long bytes, long files) {
-            }
-
-            @Override
-            public void advance(long bytes) {
-            }
-        }, w -> { }).run(tmp.resolve("src")).root();
+        ChunkId root = new Importer(store, false, Importer.Progress.NONE, w -> { }).run(tmp.resolve("src")).root();
         vfs = ViewFs.snapshot(store, root);
         fs = new KernelFs(vfs, 60, 60, 60);
     }

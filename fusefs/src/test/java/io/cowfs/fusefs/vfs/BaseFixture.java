@@ -31,15 +31,7 @@ final class BaseFixture implements AutoCloseable {
         store = Store.init(tmp.resolve("store"), BS);
         Catalog catalog = new Catalog(store);
         try (Store.Lease lease = store.lease()) {
-            Importer.Result r = new Importer(store, false, new Importer.Progress() {
-                @Override
-                public void total(long bytes, long files) {
-                }
-
-                @Override
-                public void advance(long bytes) {
-                }
-            }, w -> {
+            Importer.Result r = new Importer(store, false, Importer.Progress.NONE, w -> {
             }).run(src);
             snapshot = catalog.addSnapshot("base", r.root(), "", src.toString());
             view = Views.create(store, catalog, "v", r.root(), "base");

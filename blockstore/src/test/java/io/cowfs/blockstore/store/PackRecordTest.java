@@ -67,10 +67,36 @@ class PackRecordTest {
 
     @Test
     void smallBlocksAreNotSampled() {
+        PackRecord.forgetSmallRun();
         byte[] small = random(5, PackRecord.SAMPLE_FROM - 1);
         assertFalse(PackRecord.looksIncompressible(small, 0, small.length));
         assertEquals(small.length, roundTrip(small, PackRecord.CODEC_RAW), "a full pass finds it incompressible");
         byte[] text = "short text\n".repeat(100).getBytes();
         assertTrue(roundTrip(text, PackRecord.CODEC_ZSTD) < text.length);
+    }
+
+    @Test
+    void aRunOfIncompressibleSmallRecordsIsStoredRawUntilAProbeCompresses() {
+        PackRecord.forgetSmallRun();
+        byte[] text = "short text\n".repeat(300).getBytes();
+        assertTrue(roundTrip(text, PackRecord.CODEC_ZSTD) < text.length / 10, "not in a run: tried and compressed");
+        for (int i = 0; i < PackRecord.SMALL_STREAK; i++) {
+            roundTrip(random(10 + i, 4096), PackRecord.CODEC_RAW); // tried: zstd saves nothing
+        }
+        // in a run now: compressible records are stored raw without trying, up to the next probe
+        int raw = 0;
+        while (raw < PackRecord.SMALL_PROBE && PackRecord.skipSmall(PackRecord.SMALL_STREAK + raw)) {
+            assertEquals(text.length, roundTrip(text, PackRecord.CODEC_RAW), "record " + raw + " of the run");
+            raw++;
+        }
+        assertEquals(PackRecord.SMALL_PROBE - PackRecord.SMALL_STREAK, raw, "raw until the probe");
+        assertTrue(roundTrip(text, PackRecord.CODEC_ZSTD) < text.length / 10, "the probe compresses and ends the run");
+        assertTrue(roundTrip(text, PackRecord.CODEC_ZSTD) < text.length / 10, "and the next is tried again");
+        // whole blocks are sampled whatever the run
+        for (int i = 0; i < PackRecord.SMALL_PROBE; i++) {
+            roundTrip(random(30 + i, 4096), PackRecord.CODEC_RAW);
+        }
+        byte[] block = "a line of text, then another one like it\n".repeat(BS / 40 + 1).substring(0, BS).getBytes();
+        assertTrue(roundTrip(block, PackRecord.CODEC_ZSTD) < BS / 10);
     }
 }

@@ -85,12 +85,35 @@ public final class Packs implements AutoCloseable {
         }
     }
 
+    /** Where a run of records written together starts: the pack and the offset of its first record. */
+    record Run(long packId, long offset) {
+    }
+
+    /**
+     * Appends records encoded back to back between recs' position and limit with one write, all
+     * to one pack (which may pass the rollover size by that much); returns where they start.
+     */
+    synchronized Run appendRun(ByteBuffer recs) {
+        PackWriter w = openWriter();
+        try {
+            return new Run(w.packId, w.appendRecord(recs));
+        } catch (StoreException e) {
+            writer = null; // as appendRecord: a failed writer is never used again
+            w.close();
+            throw e;
+        }
+    }
+
+    /** Direct buffers of {@link Store.Appends}, reused (pooled as {@link #records}). */
+    final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> runs = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
     /** Direct record buffers of {@link #append}, reused (pooled, not thread-local: appenders come and go). */
     private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> records = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
     /** Drops the pooled read and record buffers (an idle process's trim; the GC frees them, new ones are made as needed). */
     void dropBuffers() {
         records.clear();
+        runs.clear();
         scratch.clear();
     }
 

@@ -193,6 +193,62 @@ class StoreTest {
         }
     }
 
+    /**
+     * Store.Appends (a view's persist): the new chunks of a run reach the pack with one write at
+     * close, back to back in put order, and read back once committed; a repeat is stored once.
+     */
+    @Test
+    void appendsWriteTheirChunksToThePackInOneRunAtClose() throws Exception {
+        PackRecord.forgetSmallRun(); // the first text record is tried (PackRecordTest: runs of raw ones)
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            s.put(random(40, 1000)); // opens this process's pack
+            Path pack = s.packs().path(s.packs().writer().packId);
+            long before = Files.size(pack);
+            List<byte[]> blocks = new ArrayList<>();
+            for (int i = 0; i < 20; i++) {
+                blocks.add(i % 4 == 0 ? ("text " + i + "\n").repeat(600).getBytes(StandardCharsets.UTF_8) : random(50 + i, 4096 * (1 + i % 3)));
+            }
+            List<ChunkId> ids = new ArrayList<>();
+            try (Store.Appends a = s.appends()) {
+                for (byte[] b : blocks) {
+                    ids.add(a.put(b, 0, b.length));
+                }
+                assertEquals(ids.get(2), a.put(blocks.get(2).clone(), 0, blocks.get(2).length), "a repeat is the same chunk");
+                assertEquals(before, Files.size(pack), "nothing is written before the run is");
+            }
+            assertEquals(1 + blocks.size(), s.appendedChunks.get(), "each chunk appended once");
+            commit(s);
+            List<Long> offsets = new ArrayList<>();
+            long end = Packs.scan(pack, r -> offsets.add(r.offset()));
+            assertEquals(Files.size(pack), end, "the pack is whole");
+            assertEquals(1 + blocks.size(), offsets.size());
+            for (int i = 0; i < blocks.size(); i++) {
+                ChunkLocation loc = s.locate(ids.get(i));
+                assertEquals(offsets.get(1 + i), loc.offset(), "record " + i + " in put order");
+                assertArrayEquals(blocks.get(i), s.readVerified(ids.get(i)));
+            }
+            assertTrue(s.locate(ids.get(0)).storedLen() < 1000, "text is compressed in a run too");
+        }
+    }
+
+    /** A run whose write fails drops its claims: the same bytes put again are appended and read back. */
+    @Test
+    void aRunThatCannotBeWrittenDropsItsClaims() throws Exception {
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            s.put(random(41, 1000)); // opens this process's pack
+            byte[] b = random(42, 4096);
+            Store.Appends a = s.appends();
+            ChunkId id = a.put(b, 0, b.length);
+            s.packs().writer().channel().close(); // the run's write fails, as on a failing disk
+            assertThrows(StoreException.class, a::close);
+            commit(s);
+            assertNull(s.locate(id), "nothing of the failed run is indexed");
+            assertEquals(id, s.put(b));
+            commit(s);
+            assertArrayEquals(b, s.readVerified(id), "stored again, in a new pack");
+        }
+    }
+
     @Test
     void uncommittedChunksAreNotInTheIndex() {
         byte[] a = random(3, 1000);

@@ -599,9 +599,9 @@ final class WriteBack {
      * if all zeros, or a whole chunk. Runs on a storer thread while the persisting thread holds
      * the write lock (reads only).
      */
-    private Stored storeBlock(DirtyBlock b, int len, ZeroBase zeros) {
+    private Stored storeBlock(DirtyBlock b, int len, ZeroBase zeros, Store.Appends pack) {
         if (subBlocks) {
-            Stored d = storeDelta(b, len, zeros);
+            Stored d = storeDelta(b, len, zeros, pack);
             if (d != null) {
                 return d;
             }
@@ -615,7 +615,7 @@ final class WriteBack {
         if (Store.isZero(whole, 0, len)) {
             return new Stored(null, null);
         }
-        return new Stored(store.put(whole, 0, len, true, false), null);
+        return new Stored(pack.put(whole, 0, len), null);
     }
 
     /**
@@ -627,11 +627,11 @@ final class WriteBack {
      * writes into a new or sparse file (a database, a VM image, fio) leave blocks like that,
      * which were hashed and compressed whole, 64 KiB per 4 KiB written.
      */
-    private Stored storeDelta(DirtyBlock b, int len, ZeroBase zeros) {
+    private Stored storeDelta(DirtyBlock b, int len, ZeroBase zeros, Store.Appends pack) {
         boolean overZeros = b.under == null;
         boolean overDelta = !overZeros && deltaBases.containsKey(b.under);
         if (overDelta && chains && chainLength(b.under) < CHAIN) {
-            Stored link = storeLink(b, len);
+            Stored link = storeLink(b, len, pack);
             if (link != null) {
                 return link;
             }
@@ -687,7 +687,7 @@ final class WriteBack {
             return new Stored(null, null);
         }
         ChunkId base = overZeros ? zeros.id() : prior == null ? b.under : prior.base();
-        return new Stored(putDelta(new SubBlock(base, len, ps, pages)), base);
+        return new Stored(putDelta(new SubBlock(base, len, ps, pages), pack), base);
     }
 
     /**
@@ -724,7 +724,7 @@ final class WriteBack {
      * that delta was stored, no read of any chunk. Null if more than half of the block's pages
      * changed (the caller folds the chain, or stores the block whole).
      */
-    private Stored storeLink(DirtyBlock b, int len) {
+    private Stored storeLink(DirtyBlock b, int len, Store.Appends pack) {
         int npages = (len + ps - 1) / ps;
         int changed = 0;
         for (int p = 0; p < npages; p++) {
@@ -747,7 +747,7 @@ final class WriteBack {
             }
         }
         // past the end of the delta under it the block reads zeros, as a CLEAN page there does
-        return new Stored(putDelta(new SubBlock(b.under, len, ps, pages, true)), b.under);
+        return new Stored(putDelta(new SubBlock(b.under, len, ps, pages, true), pack), b.under);
     }
 
     /**
@@ -755,9 +755,9 @@ final class WriteBack {
      * of cached deltas turned over every ~4,000 random writes and cost the mount a full GC each
      * time (measured: 15 full and 65 young GCs, 0.5 s of pauses, in 64 MiB of 4 KiB writes).
      */
-    private ChunkId putDelta(SubBlock d) {
+    private ChunkId putDelta(SubBlock d, Store.Appends pack) {
         io.cowfs.blockstore.store.Encoder e = d.encodeTo(DELTA.get());
-        return store.put(e.buffer(), 0, e.length(), true, false); // put copies what it keeps
+        return pack.put(e.buffer(), 0, e.length()); // put copies what it keeps
     }
 
     /**
@@ -798,7 +798,9 @@ final class WriteBack {
      * Stores blocks on the calling thread and on the storer threads, each taking the next block
      * not taken yet; results in the order given. One task per helper thread, not per block: on
      * this kind of VM every thread hand-off is a system call, and a task per block cost two or
-     * three futex calls per block (docs/DESIGN-DECISIONS.md, 12).
+     * three futex calls per block (docs/DESIGN-DECISIONS.md, 12). Each storer appends the chunks
+     * it makes to the pack in runs of up to a MiB ({@link Store.Appends}), all written before this
+     * returns, so before the commit that names them.
      */
     private Stored[] storeBlocks(List<DirtyBlock> blocks, List<Integer> lens) {
         Stored[] out = new Stored[blocks.size()];
@@ -806,12 +808,13 @@ final class WriteBack {
         AtomicReference<Throwable> failed = new AtomicReference<>();
         ZeroBase zeros = new ZeroBase();
         Runnable work = () -> {
-            for (int i; failed.get() == null && (i = next.getAndIncrement()) < out.length; ) {
-                try {
-                    out[i] = storeBlock(blocks.get(i), lens.get(i), zeros);
-                } catch (RuntimeException | Error e) {
-                    failed.compareAndSet(null, e);
+            // each storer writes its new chunks to the pack in runs, all before the commit
+            try (Store.Appends pack = store.appends()) {
+                for (int i; failed.get() == null && (i = next.getAndIncrement()) < out.length; ) {
+                    out[i] = storeBlock(blocks.get(i), lens.get(i), zeros, pack);
                 }
+            } catch (RuntimeException | Error e) {
+                failed.compareAndSet(null, e);
             }
         };
         int helpers = Math.min(STORER_THREADS - 1, out.length - 1); // the caller is one of the storers

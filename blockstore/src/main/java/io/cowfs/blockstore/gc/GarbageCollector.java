@@ -61,10 +61,9 @@ public final class GarbageCollector {
      * left alone if such a writer started before the pack was last written: a lease holder for
      * as long as it lives, a mount for this many seconds after that write. With no such writer,
      * unknown records are leftovers (failed or crashed writers, duplicates) and are reclaimed.
-     * Packs do stay locked until their process's records are committed, but not exactly: a
-     * commit empties the pending set before its transaction commits, so a rollover or another
-     * commit meanwhile may unlock a pack whose records a failed and retried transaction commits
-     * later. This guard covers that window (docs/GC.md, "The pending grace").
+     * Packs stay locked until their process's records are committed (records leave the pending
+     * set only once their transaction has committed); this guard is a second line, for records
+     * of a writer killed between its append and its commit (docs/GC.md, "The pending grace").
      */
     private long pendingGraceMillis() {
         return store.config().gcPendingGrace().toMillis(); // cowfs.gc.pendingGraceSeconds (docs/CONFIG.md)

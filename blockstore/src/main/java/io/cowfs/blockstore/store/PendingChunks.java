@@ -161,65 +161,71 @@ final class PendingChunks {
         r.run();
     }
 
+    /** What one {@link #commit} wrote: it leaves the sets when its transaction has committed ({@link #committed}). */
+    static final class Taken {
+        private final Map<ChunkId, ChunkLocation> pending;
+        private final Map<ChunkId, Retained> hits;
+
+        private Taken(Map<ChunkId, ChunkLocation> pending, Map<ChunkId, Retained> hits) {
+            this.pending = pending;
+            this.hits = hits;
+        }
+    }
+
     /**
      * Adds pending chunks to the index and re-stamps deduplicated ones, inside the caller's write
-     * transaction. Returns the generation stamped.
+     * transaction; they stay in the sets until {@link #committed} (after that transaction has
+     * committed). Until 2026-12-01 they left the sets here, so a transaction that failed after
+     * this (its work threw, the map grew, the disk was full when LMDB wrote its pages) lost them,
+     * and its retry could name chunks the index did not hold (StoreTest).
      */
-    long commit(Txn<byte[]> txn, StoreIndex index, Packs packs) {
-        Map<ChunkId, ChunkLocation> p;
+    Taken commit(Txn<byte[]> txn, StoreIndex index, Packs packs) {
+        Map<ChunkId, ChunkLocation> p = new HashMap<>();
         Map<ChunkId, Retained> h;
         synchronized (this) {
-            p = pending;
-            h = hits;
-            pending = new HashMap<>();
-            hits = new HashMap<>();
+            for (Map.Entry<ChunkId, ChunkLocation> e : pending.entrySet()) {
+                if (e.getValue() != IN_FLIGHT) { // in flight: its claimer is appending it, and its own commit takes it
+                    p.put(e.getKey(), e.getValue());
+                }
+            }
+            h = new HashMap<>(hits);
         }
-        try {
-            long gen = index.meta.nextGen(txn);
-            for (Map.Entry<ChunkId, ChunkLocation> e : p.entrySet()) {
-                if (e.getValue() == IN_FLIGHT) {
-                    synchronized (this) { // another thread is still appending it: its own commit takes it
-                        pending.putIfAbsent(e.getKey(), IN_FLIGHT);
-                    }
-                    continue;
+        long gen = index.meta.nextGen(txn);
+        for (Map.Entry<ChunkId, ChunkLocation> e : p.entrySet()) {
+            index.chunks.add(txn, e.getKey(), e.getValue().withGen(gen));
+        }
+        for (Map.Entry<ChunkId, Retained> e : h.entrySet()) {
+            ChunkLocation loc = index.chunks.location(txn, e.getKey());
+            if (loc == null) {
+                // gc removed it after our dedup check: store it again
+                byte[] raw = e.getValue() == null ? null : e.getValue().bytes();
+                if (raw == null) {
+                    throw new StoreException("chunk " + e.getKey().shortHex()
+                            + " was collected by a concurrent gc during this operation; run it again");
                 }
-                index.chunks.add(txn, e.getKey(), e.getValue().withGen(gen));
+                loc = packs.append(e.getKey(), raw, 0, raw.length);
+            } else if (loc.gen() == gen) {
+                continue;
             }
-            for (Map.Entry<ChunkId, Retained> e : h.entrySet()) {
-                ChunkLocation loc = index.chunks.location(txn, e.getKey());
-                if (loc == null) {
-                    // gc removed it after our dedup check: store it again
-                    byte[] raw = e.getValue() == null ? null : e.getValue().bytes();
-                    if (raw == null) {
-                        throw new StoreException("chunk " + e.getKey().shortHex()
-                                + " was collected by a concurrent gc during this operation; run it again");
-                    }
-                    loc = packs.append(e.getKey(), raw, 0, raw.length);
-                } else if (loc.gen() == gen) {
-                    continue;
-                }
-                index.chunks.put(txn, e.getKey(), loc.withGen(gen));
+            index.chunks.put(txn, e.getKey(), loc.withGen(gen));
+        }
+        return new Taken(p, h);
+    }
+
+    /**
+     * The transaction of {@link #commit}'s taken has committed: those chunks leave the sets and
+     * retained bytes are freed. An id cannot be put again while it is in a set (claim refuses),
+     * so what is there is what was taken.
+     */
+    synchronized void committed(Taken t) {
+        for (Map.Entry<ChunkId, ChunkLocation> e : t.pending.entrySet()) {
+            pending.remove(e.getKey(), e.getValue());
+        }
+        for (Map.Entry<ChunkId, Retained> e : t.hits.entrySet()) {
+            hits.remove(e.getKey());
+            if (e.getValue() != null) {
+                NativeMemory.free(e.getValue().address());
             }
-            for (Retained r : h.values()) {
-                if (r != null) {
-                    NativeMemory.free(r.address());
-                }
-            }
-            return gen;
-        } catch (RuntimeException e) {
-            // keep them pending: a retried transaction (map growth) commits them again
-            synchronized (this) {
-                pending.putAll(p);
-                for (Map.Entry<ChunkId, Retained> r : h.entrySet()) {
-                    Retained now = hits.get(r.getKey());
-                    if (!hits.containsKey(r.getKey()) || (now == null && r.getValue() != null)) {
-                        hits.put(r.getKey(), r.getValue());
-                    } else if (r.getValue() != null) {
-                        NativeMemory.free(r.getValue().address()); // hit again meanwhile: that one is kept
-                    }
-                }
-            }
-            throw e;
         }
     }
 }

@@ -16,8 +16,8 @@ import org.lmdbjava.Txn;
  * One store directory: format record, LMDB index, pack files, decompressed-block cache.
  *
  * <p>Chunks are written in two steps. {@link #put} appends a chunk to this process's pack and
- * remembers it as pending ({@link PendingChunks}); {@link #commitPending} (always inside the
- * write transaction that also commits whatever refers to the chunks) adds the pending entries to
+ * remembers it as pending ({@link PendingChunks}); {@link #commit} (in the write transaction
+ * that also commits whatever refers to the chunks) adds the pending entries to
  * the index and re-stamps the entries of deduplicated chunks with the current generation.
  * Operations that commit chunks before the objects referring to them (import, freeze) hold a
  * {@link Lease} (docs/GC.md).
@@ -482,31 +482,27 @@ public final class Store implements AutoCloseable {
     }
 
     /**
-     * Adds pending chunks to the index and re-stamps deduplicated ones, inside the caller's write
-     * transaction. Returns the generation stamped.
+     * Runs work in one write transaction after committing pending chunks in it (they leave the
+     * pending set only once that transaction has committed: a failed one leaves them for the next).
      */
-    public long commitPending(Txn<byte[]> txn) {
-        return pending.commit(txn, index, packs);
-    }
-
-    /** Runs work in one write transaction after committing pending chunks in it. */
     public <T> T commit(Function<Txn<byte[]>, T> work) {
+        List<PendingChunks.Taken> taken = new ArrayList<>(1); // of the run that commits (a run may be repeated)
+        Function<Txn<byte[]>, T> tx = txn -> {
+            taken.clear();
+            taken.add(pending.commit(txn, index, packs));
+            return work.apply(txn);
+        };
         T result;
         try {
-            result = index.write(txn -> {
-                commitPending(txn);
-                return work.apply(txn);
-            });
+            result = index.write(tx);
         } catch (StoreException.StoreFullException e) {
             if (!releaseReserve()) {
                 throw e;
             }
             // the index needed pages the full disk could not give: the reserve is for this
-            result = index.write(txn -> {
-                commitPending(txn);
-                return work.apply(txn);
-            });
+            result = index.write(tx);
         }
+        pending.committed(taken.get(0));
         pending.ifAllCommitted(packs::releaseRetired); // every record this process appended is committed now
         return result;
     }

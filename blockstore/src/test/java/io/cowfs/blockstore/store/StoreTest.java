@@ -231,6 +231,35 @@ class StoreTest {
         }
     }
 
+    /**
+     * Bug (PendingChunks.commit): a commit took the pending chunks out of the set before its
+     * transaction committed, so a transaction that failed after that (its work threw, the map grew
+     * under it, or the disk was full when LMDB wrote its pages) lost them: the chunk stayed out of
+     * the index, and a retried commit could name it in a view's block list (a missing chunk).
+     */
+    @Test
+    void aCommitThatFailsKeepsItsChunksPendingForTheNext() {
+        byte[] a = random(43, 4096);
+        byte[] b = random(44, 4096);
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            ChunkId x = s.put(a);
+            ChunkId y;
+            try (Store.Appends run = s.appends()) {
+                y = run.put(b, 0, b.length);
+            }
+            RuntimeException boom = assertThrows(RuntimeException.class, () -> s.commit(txn -> {
+                throw new IllegalStateException("the work failed");
+            }));
+            assertEquals("the work failed", boom.getMessage());
+            assertNull(s.locate(x), "the failed transaction committed nothing");
+            commit(s);
+            assertNotNull(s.locate(x), "the next commit indexes what the failed one did not");
+            assertNotNull(s.locate(y));
+            assertArrayEquals(a, s.readVerified(x));
+            assertArrayEquals(b, s.readVerified(y));
+        }
+    }
+
     /** A run whose write fails drops its claims: the same bytes put again are appended and read back. */
     @Test
     void aRunThatCannotBeWrittenDropsItsClaims() throws Exception {

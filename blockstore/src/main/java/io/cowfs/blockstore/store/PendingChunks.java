@@ -69,6 +69,31 @@ final class PendingChunks {
         }
     }
 
+    /**
+     * The claimed chunk was in the index: a dedup hit whose bytes are not kept, because its
+     * owner checks at its own commit that the chunk is still indexed ({@link Store.Appends}: a
+     * view's persist, whose written pages stay in memory until then). A commit that finds such a
+     * hit collected by gc drops it instead of failing; the owner's check then fails its commit,
+     * and the owner stores the chunk again.
+     */
+    synchronized void checkedHit(ChunkId id) {
+        pending.remove(id);
+        hits.put(id, null);
+        checked.add(id);
+    }
+
+    /** Dedup hits (in {@code hits}, without bytes) whose owner checks them at its commit. */
+    private final java.util.Set<ChunkId> checked = new java.util.HashSet<>(); // guarded by this
+
+    /** Drops a checked hit that gc collected; false if id is not a checked hit. */
+    private synchronized boolean dropChecked(ChunkId id) {
+        if (!checked.remove(id)) {
+            return false;
+        }
+        hits.remove(id);
+        return true;
+    }
+
     /** The claimed chunk was appended at loc. */
     synchronized void appended(ChunkId id, ChunkLocation loc) {
         pending.put(id, loc);
@@ -165,10 +190,16 @@ final class PendingChunks {
     static final class Taken {
         private final Map<ChunkId, ChunkLocation> pending;
         private final Map<ChunkId, Retained> hits;
+        private final java.util.Set<ChunkId> dropped = new java.util.HashSet<>();
 
         private Taken(Map<ChunkId, ChunkLocation> pending, Map<ChunkId, Retained> hits) {
             this.pending = pending;
             this.hits = hits;
+        }
+
+        /** True if this commit indexed id (appended, or a hit found and stamped); false: look it up. */
+        boolean indexed(ChunkId id) {
+            return pending.containsKey(id) || (hits.containsKey(id) && !dropped.contains(id));
         }
     }
 
@@ -190,6 +221,7 @@ final class PendingChunks {
             }
             h = new HashMap<>(hits);
         }
+        Taken taken = new Taken(p, h);
         long gen = index.meta.nextGen(txn);
         for (Map.Entry<ChunkId, ChunkLocation> e : p.entrySet()) {
             index.chunks.add(txn, e.getKey(), e.getValue().withGen(gen));
@@ -199,6 +231,10 @@ final class PendingChunks {
             if (loc == null) {
                 // gc removed it after our dedup check: store it again
                 byte[] raw = e.getValue() == null ? null : e.getValue().bytes();
+                if (raw == null && dropChecked(e.getKey())) {
+                    taken.dropped.add(e.getKey());
+                    continue; // its owner's commit sees it missing and stores it again
+                }
                 if (raw == null) {
                     throw new StoreException("chunk " + e.getKey().shortHex()
                             + " was collected by a concurrent gc during this operation; run it again");
@@ -209,7 +245,7 @@ final class PendingChunks {
             }
             index.chunks.put(txn, e.getKey(), loc.withGen(gen));
         }
-        return new Taken(p, h);
+        return taken;
     }
 
     /**
@@ -223,6 +259,7 @@ final class PendingChunks {
         }
         for (Map.Entry<ChunkId, Retained> e : t.hits.entrySet()) {
             hits.remove(e.getKey());
+            checked.remove(e.getKey());
             if (e.getValue() != null) {
                 NativeMemory.free(e.getValue().address());
             }

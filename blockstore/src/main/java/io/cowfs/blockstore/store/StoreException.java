@@ -55,6 +55,16 @@ public class StoreException extends RuntimeException {
         }
     }
 
+    /**
+     * Chunks a commit was about to name were collected by a concurrent gc after the dedup check
+     * that found them (the transaction is aborted; storing them again and committing again works).
+     */
+    public static final class ChunksCollectedException extends StoreException {
+        public ChunksCollectedException(java.util.List<ChunkId> ids) {
+            super(ids.size() + " chunk(s), first " + ids.get(0).shortHex() + ", were collected by a concurrent gc during this operation; run it again");
+        }
+    }
+
     /** Something named does not exist: a snapshot or view, a store, a source directory (exit 3). */
     public static final class NotFoundException extends StoreException {
         public NotFoundException(String message) {

@@ -110,6 +110,32 @@ class StoreTest {
         }
     }
 
+    /**
+     * A hit of Store.Appends keeps no copy: a commit that finds it collected drops it instead of
+     * failing, missing() names it to its owner, and putting it again appends it.
+     */
+    @Test
+    void anAppendsHitThatGcRemovedIsNamedByMissingAndStoredAgain() {
+        byte[] data = random(45, 40_000);
+        try (Store s = Store.init(dir(), 64 * 1024)) {
+            ChunkId id = s.put(data, 0, data.length, true, false);
+            commit(s);
+            try (Store.Appends a = s.appends()) {
+                assertEquals(id, a.put(data, 0, data.length));
+            }
+            assertEquals(1, s.appendedChunks.get(), "a hit is not appended");
+            s.index().write(txn -> s.index().chunks.delete(txn, id.bytes())); // as a concurrent gc would
+            List<ChunkId> missing = s.commit(txn -> s.missing(txn, List.of(id))); // another commit: not failed by the hit
+            assertEquals(List.of(id), missing, "the owner's check names the collected hit");
+            try (Store.Appends a = s.appends()) {
+                assertEquals(id, a.put(data, 0, data.length));
+            }
+            assertEquals(2, s.appendedChunks.get(), "put again: appended, not a hit of the dropped entry");
+            assertEquals(List.of(), s.commit(txn -> s.missing(txn, List.of(id))));
+            assertArrayEquals(data, s.readVerified(id));
+        }
+    }
+
     @Test
     void putCommitGetSurvivesReopen() {
         byte[] random = random(1, 65536);

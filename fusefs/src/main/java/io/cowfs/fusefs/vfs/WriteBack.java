@@ -877,6 +877,28 @@ final class WriteBack {
     }
 
     private void persist(Long dataOf, Map<DirtyBlock, Prestored> prestored) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                persistOnce(dataOf, attempt == 1 ? prestored : Map.of());
+                return;
+            } catch (StoreException.ChunksCollectedException e) {
+                // gc collected a dedup hit of this persist before its commit: the transaction was
+                // aborted, nothing changed here; store the blocks again (the lost chunks are appended)
+                if (attempt == COLLECTED_RETRIES) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /** Runs between storing a persist's blocks and its commit: tests put a concurrent gc's sweep there. */
+    static volatile Runnable beforeCommit = () -> {
+    };
+
+    /** Persists tried in a row when gc keeps collecting what they deduplicated against. */
+    private static final int COLLECTED_RETRIES = 5;
+
+    private void persistOnce(Long dataOf, Map<DirtyBlock, Prestored> prestored) {
         if (nothingToPersist(dataOf)) {
             return;
         }
@@ -928,7 +950,22 @@ final class WriteBack {
             int i = toStore.get(k);
             newBlocks.computeIfAbsent(inos.get(i), x -> new TreeMap<>()).put(idxs.get(i), stored[k]);
         }
+        beforeCommit.run();
+        List<ChunkId> named = new ArrayList<>();
+        for (TreeMap<Long, Stored> f : newBlocks.values()) {
+            for (Stored b : f.values()) {
+                if (b.id() != null) {
+                    named.add(b.id());
+                }
+            }
+        }
         store.commit(txn -> {
+            // the chunks stored above, dedup hits included (Store.Appends keeps no copy of a hit's
+            // bytes), must still be indexed now that this transaction holds the index
+            List<ChunkId> collected = store.missing(txn, named);
+            if (!collected.isEmpty()) {
+                throw new StoreException.ChunksCollectedException(collected);
+            }
             deltaDb.setNextIno(txn, viewId, ns.nextIno);
             for (Map.Entry<Long, Long> t : truncatedFrom.entrySet()) {
                 deltaDb.deleteBlocksFrom(txn, viewId, t.getKey(), t.getValue());

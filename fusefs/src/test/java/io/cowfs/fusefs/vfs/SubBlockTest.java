@@ -57,6 +57,42 @@ class SubBlockTest {
         store.close();
     }
 
+    /**
+     * A view's persist keeps no copy of a dedup hit's bytes (Store.Appends): gc collecting the hit
+     * between the dedup check and the commit (here, the sweep of an unreferenced chunk at that
+     * moment) fails that commit, and the persist stores the block again and commits it.
+     */
+    @Test
+    void aDedupHitCollectedBeforeTheCommitIsStoredAgain() {
+        byte[] orphan = BaseFixture.random(11, BS); // indexed, named by nothing: what gc sweeps
+        ChunkId id = store.put(orphan, 0, BS, true, false);
+        store.commit(txn -> null);
+        long appended = store.appendedChunks.get();
+        int[] sweeps = {0};
+        try (ViewFs fs = open()) {
+            long ino = fs.create(fs.resolve("/"), "copy", 0644, 0, 0);
+            fs.write(ino, 0, orphan, BS);
+            WriteBack.beforeCommit = () -> {
+                if (sweeps[0]++ == 0) {
+                    store.index().write(txn -> store.index().chunks.delete(txn, id.bytes()));
+                }
+            };
+            fs.flush(ino);
+            fs.release(ino);
+        } finally {
+            WriteBack.beforeCommit = () -> {
+            };
+        }
+        assertEquals(2, sweeps[0], "the first commit failed, the second went through");
+        assertEquals(appended + 1, store.appendedChunks.get(), "appended again once");
+        assertArrayEquals(orphan, store.readVerified(id), "indexed and readable");
+        try (ViewFs fs = open()) {
+            byte[] back = new byte[BS];
+            assertEquals(BS, fs.read(fs.resolve("/copy"), 0, back, BS));
+            assertArrayEquals(orphan, back);
+        }
+    }
+
     ViewFs open() {
         return ViewFs.view(store, view.root(), view.viewId(), false);
     }

@@ -374,6 +374,32 @@ public final class Store implements AutoCloseable {
     /** What the write transaction in progress committed of the pending chunks (one writer at a time: LMDB's write lock). */
     private volatile PendingChunks.Taken committing;
 
+    /**
+     * Stamps the indexed chunks among ids with a new generation now, in one write transaction,
+     * and returns those the index does not hold. Under a {@link Lease} taken before, a stamped
+     * chunk is then kept by gc until the lease ends, whether or not anything names it yet: a freeze
+     * names the chunks of a view's delta in a snapshot committed later, and a mount may stop naming
+     * them meanwhile (docs/GC.md, "Freezing a mounted view").
+     */
+    public List<ChunkId> stampNow(java.util.Collection<ChunkId> ids) {
+        if (ids.isEmpty()) {
+            return List.of();
+        }
+        return index.write(txn -> {
+            List<ChunkId> gone = new ArrayList<>();
+            long gen = index.meta.nextGen(txn);
+            for (ChunkId id : ids) {
+                ChunkLocation loc = index.chunks.location(txn, id);
+                if (loc == null) {
+                    gone.add(id);
+                } else if (loc.gen() < gen) {
+                    index.chunks.put(txn, id, loc.withGen(gen));
+                }
+            }
+            return gone;
+        });
+    }
+
     /** Bytes of records an {@link Appends} writes at once. */
     static final int RUN_BYTES = 1 << 20;
 

@@ -6,6 +6,8 @@ import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.tree.SnapshotReader;
+import java.util.ArrayList;
+import java.util.List;
 
 /** Creating views and freezing them into snapshots (the store side of fork and snapshot). */
 public final class Views {
@@ -32,12 +34,52 @@ public final class Views {
             throw new StoreException.InvalidRequestException("'" + view.name() + "' is a snapshot, not a view");
         }
         ViewDelta delta = new ViewDelta(store.index());
-        ViewDelta.State s = store.index().read(txn -> delta.load(txn, view.viewId()));
-        if (s.inodes.isEmpty() && s.dirents.isEmpty() && s.blocks.isEmpty()) {
-            return view.root(); // unchanged: the base itself
+        for (int attempt = 1; ; attempt++) {
+            ViewDelta.State s = store.index().read(txn -> delta.load(txn, view.viewId()));
+            afterLoad.run();
+            if (s.inodes.isEmpty() && s.dirents.isEmpty() && s.blocks.isEmpty()) {
+                return view.root(); // unchanged: the base itself
+            }
+            try {
+                // A mounted view goes on writing while it is frozen: a block it stores again after
+                // the delta was read no longer names its old chunk, and a gc meanwhile may collect
+                // that one. The whole chunks the snapshot will name (the freezer does not read
+                // them) are stamped now, under the caller's lease, so gc keeps them from here on;
+                // one already gone, or a delta link gone before the freezer reads it, means: freeze
+                // the view as it is now. The same delta again fails the same way (really missing).
+                List<ChunkId> gone = store.stampNow(wholeChunks(s));
+                if (!gone.isEmpty()) {
+                    throw new StoreException.ChunkMissingException(gone.get(0), "named by view '" + view.name() + "'");
+                }
+                return Freezer.freeze(store, new SnapshotReader(store, view.root()), s);
+            } catch (StoreException.ChunkMissingException e) {
+                ViewDelta.State now = store.index().read(txn -> delta.load(txn, view.viewId()));
+                if (attempt == FREEZE_ATTEMPTS || now.blocks.equals(s.blocks)) {
+                    throw e;
+                }
+            }
         }
-        return Freezer.freeze(store, new SnapshotReader(store, view.root()), s);
     }
+
+    /** The whole chunks a delta's blocks name (not its sub-block deltas, which the freezer reads and folds). */
+    private static List<ChunkId> wholeChunks(ViewDelta.State s) {
+        List<ChunkId> out = new ArrayList<>();
+        for (java.util.Map<Long, ChunkId> f : s.blocks.values()) {
+            for (ChunkId id : f.values()) {
+                if (id != null && !s.deltaBases.containsKey(id)) {
+                    out.add(id);
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Freezes of a view tried in a row while chunks its old delta named keep being collected. */
+    static final int FREEZE_ATTEMPTS = 3;
+
+    /** Runs after a freeze has read a view's delta: tests put a mount's write and a gc there. */
+    static volatile Runnable afterLoad = () -> {
+    };
 
     /** How many regular files a tree holds and their logical bytes. */
     public record Size(long files, long logicalBytes) {

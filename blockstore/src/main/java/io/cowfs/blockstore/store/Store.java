@@ -382,8 +382,8 @@ public final class Store implements AutoCloseable {
      * them meanwhile (docs/GC.md, "Freezing a mounted view").
      */
     public List<ChunkId> stampNow(java.util.Collection<ChunkId> ids) {
-        if (ids.isEmpty()) {
-            return List.of();
+        if (ids.isEmpty() || index.damage() != null) {
+            return List.of(); // a damaged store is read-only, and no gc runs on it
         }
         return index.write(txn -> {
             List<ChunkId> gone = new ArrayList<>();

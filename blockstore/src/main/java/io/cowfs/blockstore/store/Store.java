@@ -255,9 +255,9 @@ public final class Store implements AutoCloseable {
      * chunk to the commit of its claimer). A failed write drops the claims of its run and
      * throws; close after a failure only drops claims. Not thread-safe: one thread uses it.
      *
-     * <p>A dedup hit keeps no copy of its bytes (put with retain copied every hit into native
-     * memory until the commit: a 1 GiB restore of data the store holds spent a third of its time
-     * on those copies). The caller must check, inside the transaction of the commit that names
+     * <p>A dedup hit keeps no copy of its bytes (put with retain copies every hit into native
+     * memory until the commit: restoring 1 GiB the store holds took 2.23 s with those copies,
+     * 1.84 s without, and 12.6K page faults instead of 4.0K). The caller must check, inside the transaction of the commit that names
      * its chunks, that each is indexed ({@link #missing}), and put them again if not: gc may
      * have collected a hit between the dedup check and that commit.
      */
@@ -274,7 +274,10 @@ public final class Store implements AutoCloseable {
             run.clear();
         }
 
-        /** As Store.put(raw, off, len, true, false); the chunk is in the pack once its run is written. */
+        /**
+         * As Store.put(raw, off, len, true, false), but a dedup hit keeps no copy (see the class);
+         * a new chunk is in the pack once its run is written.
+         */
         public ChunkId put(byte[] raw, int off, int len) {
             ChunkId id = ChunkId.hash(raw, off, len);
             if (!pending.claim(id)) {

@@ -213,16 +213,11 @@ public final class Store implements AutoCloseable {
      */
     public ChunkId put(byte[] raw, int off, int len, boolean retain, boolean cache) {
         ChunkId id = ChunkId.hash(raw, off, len);
-        if (!pending.claim(id)) {
-            return id; // stored (or being stored) by this process already
+        if (!claimNew(id, raw, off, len, retain ? Hit.COPY : Hit.ID_ONLY)) {
+            return id;
         }
         ChunkLocation loc;
         try {
-            boolean known = index.read(txn -> index.chunks.location(txn, id) != null);
-            if (known) {
-                pending.hit(id, raw, off, len, retain);
-                return id;
-            }
             loc = packs.append(id, raw, off, len);
         } catch (RuntimeException e) {
             pending.failed(id);
@@ -233,6 +228,41 @@ public final class Store implements AutoCloseable {
             this.cache.put(id, Arrays.copyOfRange(raw, off, off + len));
         }
         return id;
+    }
+
+    /** What a dedup hit keeps until its commit ({@link PendingChunks}). */
+    private enum Hit {
+        /** a copy of its bytes: a commit that finds it collected stores it again */
+        COPY,
+        /** its id: a commit that finds it collected fails (callers under a lease, like import) */
+        ID_ONLY,
+        /** its id: the owner checks it at its own commit ({@link Appends}) */
+        OWNER_CHECKS
+    }
+
+    /**
+     * The dedup check of a put: false if this process has stored (or is storing) id already, or
+     * the index has it (a hit, recorded as hit says); true if id is claimed for the caller, who
+     * appends it and records it ({@link #appended}) or drops the claim ({@code pending.failed}).
+     */
+    private boolean claimNew(ChunkId id, byte[] raw, int off, int len, Hit hit) {
+        if (!pending.claim(id)) {
+            return false;
+        }
+        try {
+            if (index.read(txn -> index.chunks.location(txn, id) == null)) {
+                return true;
+            }
+        } catch (RuntimeException e) {
+            pending.failed(id);
+            throw e;
+        }
+        if (hit == Hit.OWNER_CHECKS) {
+            pending.checkedHit(id); // no copy of the bytes: the owner checks at its commit
+        } else {
+            pending.hit(id, raw, off, len, hit == Hit.COPY);
+        }
+        return false;
     }
 
     public ChunkId put(byte[] raw) {
@@ -280,15 +310,10 @@ public final class Store implements AutoCloseable {
          */
         public ChunkId put(byte[] raw, int off, int len) {
             ChunkId id = ChunkId.hash(raw, off, len);
-            if (!pending.claim(id)) {
-                return id; // stored (or being stored) by this process already
+            if (!claimNew(id, raw, off, len, Hit.OWNER_CHECKS)) {
+                return id;
             }
             try {
-                boolean known = index.read(txn -> index.chunks.location(txn, id) != null);
-                if (known) {
-                    pending.checkedHit(id); // no copy of the bytes: the owner checks at its commit (see the class)
-                    return id;
-                }
                 if (run.remaining() < PackRecord.recordBound(len)) {
                     write();
                 }

@@ -33,10 +33,8 @@ public final class Views {
         if (!view.isView()) {
             throw new StoreException.InvalidRequestException("'" + view.name() + "' is a snapshot, not a view");
         }
-        ViewDelta delta = new ViewDelta(store.index());
+        ViewDelta.State s = load(store, view);
         for (int attempt = 1; ; attempt++) {
-            ViewDelta.State s = store.index().read(txn -> delta.load(txn, view.viewId()));
-            afterLoad.run();
             if (s.inodes.isEmpty() && s.dirents.isEmpty() && s.blocks.isEmpty()) {
                 return view.root(); // unchanged: the base itself
             }
@@ -53,12 +51,20 @@ public final class Views {
                 }
                 return Freezer.freeze(store, new SnapshotReader(store, view.root()), s);
             } catch (StoreException.ChunkMissingException e) {
-                ViewDelta.State now = store.index().read(txn -> delta.load(txn, view.viewId()));
+                ViewDelta.State now = load(store, view);
                 if (attempt == FREEZE_ATTEMPTS || now.blocks.equals(s.blocks)) {
                     throw e;
                 }
+                s = now; // the next attempt freezes this one
             }
         }
+    }
+
+    /** The view's persisted delta, read in one transaction. */
+    private static ViewDelta.State load(Store store, CatalogEntry view) {
+        ViewDelta.State s = store.index().read(txn -> new ViewDelta(store.index()).load(txn, view.viewId()));
+        afterLoad.run();
+        return s;
     }
 
     /** The whole chunks a delta's blocks name (not its sub-block deltas, which the freezer reads and folds). */
@@ -77,7 +83,7 @@ public final class Views {
     /** Freezes of a view tried in a row while chunks its old delta named keep being collected. */
     static final int FREEZE_ATTEMPTS = 3;
 
-    /** Runs after a freeze has read a view's delta: tests put a mount's write and a gc there. */
+    /** Runs after each read of a view's delta by a freeze: tests put a mount's write and a gc there. */
     static volatile Runnable afterLoad = () -> {
     };
 

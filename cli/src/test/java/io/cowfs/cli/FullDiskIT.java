@@ -54,11 +54,29 @@ class FullDiskIT {
     @AfterEach
     void untmpfs() throws Exception {
         pool.shutdownNow();
+        printMountFailures();
         if (fs != null && Cowfs.isMounted(fs)) {
             Cowfs.Result r = Cowfs.shRc(tmp, "umount '" + fs + "' || umount -l '" + fs + "'");
             assertEquals(0, r.rc(), r.out());
         }
         assertFalse(fs != null && Cowfs.isMounted(fs), "tmpfs left mounted at " + fs);
+    }
+
+    /** Prints what the mounts logged besides starting (their logs go with the tmpfs). */
+    private void printMountFailures() throws IOException {
+        Path run = fs == null ? null : fs.resolve("store").resolve("run");
+        if (run == null || !Files.isDirectory(run)) {
+            return;
+        }
+        try (var logs = Files.list(run)) {
+            for (Path l : (Iterable<Path>) logs.filter(p -> p.toString().endsWith(".log"))::iterator) {
+                for (String line : Files.readAllLines(l)) {
+                    if (!line.startsWith("mounted ")) {
+                        System.out.println(l.getFileName() + ": " + line);
+                    }
+                }
+            }
+        }
     }
 
     /** Writes one file of random data and fsyncs it; returns null or the IOException's message. */

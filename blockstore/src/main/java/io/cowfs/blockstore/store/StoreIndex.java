@@ -14,6 +14,7 @@ import org.lmdbjava.DbiFlags;
 import org.lmdbjava.Env;
 import org.lmdbjava.EnvFlags;
 import org.lmdbjava.LmdbException;
+import org.lmdbjava.LmdbNativeException;
 import org.lmdbjava.Txn;
 
 /**
@@ -287,7 +288,7 @@ public final class StoreIndex implements AutoCloseable {
             } catch (Env.MapFullException e) {
                 full = true;
             } catch (LmdbException e) {
-                if (StoreException.isNoSpace(e)) {
+                if (StoreException.isNoSpace(e) || shortWriteOnAFullDisk(e)) {
                     throw new StoreException.StoreFullException("cannot commit to the index " + dir
                             + ": no space left on the store's filesystem (free space, or rm + gc)", e);
                 }
@@ -303,6 +304,26 @@ public final class StoreIndex implements AutoCloseable {
             } else {
                 adoptResize();
             }
+        }
+    }
+
+    /** Free bytes below which an EIO from a commit is taken for a short write (see below). */
+    static final long SHORT_WRITE_ROOM = 1 << 20;
+
+    /**
+     * True for liblmdb's answer to a page write that found room for part of its pages: a short
+     * write, which mdb_page_flush reports as EIO ("short write, filesystem full?"), not ENOSPC.
+     * A disk with less than {@link #SHORT_WRITE_ROOM} free after it is taken to be that (FullDiskIT
+     * saw an unlink in a view fail with EIO this way); an EIO with room left is a real I/O error.
+     */
+    private boolean shortWriteOnAFullDisk(LmdbException e) {
+        if (!(e instanceof LmdbNativeException n) || n.getResultCode() != 5) { // EIO
+            return false;
+        }
+        try {
+            return Files.getFileStore(dir).getUsableSpace() < SHORT_WRITE_ROOM;
+        } catch (java.io.IOException x) {
+            return false;
         }
     }
 

@@ -11,9 +11,18 @@ public final class FsException extends RuntimeException {
         this.errno = errno;
     }
 
-    /** A store failure as the VFS reports it (errno chosen by {@link Errno#of}). */
+    /**
+     * A store failure as the VFS reports it (errno chosen by {@link Errno#of}). An EIO is logged
+     * with its stack trace (to the mount's log): it is never a normal result, and the caller sees
+     * only the errno.
+     */
     public static FsException of(StoreException e) {
-        return new FsException(Errno.of(e), e.getMessage());
+        Errno errno = Errno.of(e);
+        if (errno == Errno.EIO) {
+            System.err.println(java.time.Instant.now() + " cowfs: EIO for a store error:");
+            e.printStackTrace();
+        }
+        return new FsException(errno, e.getMessage());
     }
 
     public Errno errno() {

@@ -11,9 +11,11 @@ import java.nio.file.StandardOpenOption;
 
 /**
  * One pack this process appends to, held under an exclusive file lock from its creation to
- * {@link #close}. Broken after any write error: a failed append or fsync leaves the file in a
- * state nobody can vouch for, so every later append or force fails at once (as restic's packer
- * refuses any call after an error); the owner starts a new pack.
+ * {@link #close}. Broken after any write error: a failed append leaves the file in a state
+ * nobody can vouch for past the record before it, so every later append fails at once (as
+ * restic's packer refuses any call after an error) and the owner starts a new pack; it is still
+ * forced at the next sync, for the whole records before the failed one. After a failed fsync
+ * nothing in it can be vouched for: every later append and force fails.
  *
  * <p>Thread-safety: none; {@link Packs} calls it under its own lock.
  */
@@ -23,8 +25,12 @@ final class PackWriter {
     private final FileChannel ch;
     private final FileLock lock;
     private long size;
+    /** Bytes on disk as of the last successful {@link #force} (what a machine crash keeps). */
+    private long forced;
     /** Why this writer refuses further use, or null while it is sound. */
     private String broken;
+    /** An fsync failed: what it held cannot be vouched for, and it is never forced again. */
+    private boolean fsyncFailed;
 
     /** Creates the pack at path, locked before it gets its name (gc never sees it unlocked). */
     PackWriter(long packId, Path path) {
@@ -99,17 +105,44 @@ final class PackWriter {
         return at;
     }
 
-    /** fsync of what was appended. */
+    /**
+     * fsync of what was appended, and the first time of the directory entry too (the pack was
+     * created after the last sync of the directory). A writer whose append failed is forced all
+     * the same: the records before the failed one are whole, and the index may name them.
+     */
     void force() {
-        checkUsable();
+        if (fsyncFailed) {
+            throw new StoreException("pack " + path + " takes no more writes: " + broken);
+        }
         try {
             ch.force(false);
+            if (forced == 0) {
+                forceDirectory(path.getParent());
+            }
+            forced = size;
         } catch (IOException e) {
             // after a failed fsync the kernel may have dropped the dirty pages: what this pack
             // holds cannot be vouched for, and a later fsync could succeed without them
             broken = "an fsync failed (" + e + ")";
+            fsyncFailed = true;
             throw StoreException.io("cannot fsync pack " + Packs.fileName(packId), e);
         }
+    }
+
+    /** fsync of a directory (on Linux a directory opens for reading, and its fsync persists its entries). */
+    static void forceDirectory(Path dir) throws IOException {
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            d.force(true);
+        }
+    }
+
+    /** True if records were appended since the last force (and no fsync of it failed). */
+    boolean unforced() {
+        return size > forced && !fsyncFailed;
+    }
+
+    Path path() {
+        return path;
     }
 
     private void checkUsable() {

@@ -99,7 +99,7 @@ public final class Packs implements AutoCloseable {
             return new Run(w.packId, w.appendRecord(recs));
         } catch (StoreException e) {
             writer = null; // as appendRecord: a failed writer is never used again
-            w.close();
+            retired.add(w);
             throw e;
         }
     }
@@ -125,8 +125,11 @@ public final class Packs implements AutoCloseable {
             long at = w.appendRecord(rec);
             return new ChunkLocation(w.packId, at, recLen - PackRecord.HEADER, rawLen, 0);
         } catch (StoreException e) {
-            writer = null; // a failed writer is never used again; the next append opens a new pack
-            w.close();
+            // a failed writer is never appended to again; the next append opens a new pack. It is
+            // retired, not closed: the records before the failed one may be uncommitted (gc must
+            // not take the pack) and unforced (the next sync forces them)
+            writer = null;
+            retired.add(w);
             throw e;
         }
     }
@@ -209,9 +212,13 @@ public final class Packs implements AutoCloseable {
     }
 
     /**
-     * Forces appended chunks to disk (fsync of the current pack). A pack whose fsync failed is
-     * not appended to again: it is retired (still locked, as its records may not be committed
-     * yet) and the next append starts a new pack.
+     * Forces every record this process appended since the last sync to disk: the current pack's,
+     * and those of packs it finished since (rolled over, or retired after a failed append: their
+     * records are committed to the index like any other, and an fsync that left them out would
+     * let a synced index name chunks a machine crash loses). A pack whose fsync failed is not
+     * appended to again: it is retired (still locked, as its records may not be committed yet)
+     * and the next append starts a new pack. Runs under this lock (appends wait, as they did for
+     * the current pack alone): finished packs are few, one per rollover size written.
      */
     public synchronized void sync() {
         if (writer != null) {
@@ -224,12 +231,57 @@ public final class Packs implements AutoCloseable {
                 throw e;
             }
         }
+        for (PackWriter w : retired) {
+            if (w.unforced()) {
+                w.force();
+            }
+        }
+        if (!unforcedClosed.isEmpty()) {
+            try {
+                PackWriter.forceDirectory(dir); // their names, in case a pack was closed before its first sync
+            } catch (IOException e) {
+                throw StoreException.io("cannot fsync " + dir, e);
+            }
+        }
+        while (!unforcedClosed.isEmpty()) {
+            Path p = unforcedClosed.get(unforcedClosed.size() - 1);
+            try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+                ch.force(false); // its pages, written through another descriptor, are the file's
+            } catch (NoSuchFileException e) {
+                // gc took it: nothing in it was needed (gc syncs what it copies out)
+            } catch (IOException e) {
+                unforcedClosed.remove(unforcedClosed.size() - 1); // reported once: it cannot be vouched for
+                throw StoreException.io("cannot fsync pack " + p.getFileName(), e);
+            }
+            unforcedClosed.remove(unforcedClosed.size() - 1);
+        }
+    }
+
+    /**
+     * Packs this process closed with records appended since the last sync (the next sync forces
+     * them by name, and the directory).
+     * Guarded by this.
+     */
+    private final List<Path> unforcedClosed = new ArrayList<>();
+
+    /** Closes a finished pack, remembering it for the next sync if it holds unforced records. Lock held. */
+    private void finish(PackWriter w) {
+        if (w.unforced()) {
+            unforcedClosed.add(w.path());
+        }
+        w.close();
+    }
+
+    /** True if some records this process appended are not forced to disk yet (tests). */
+    synchronized boolean anyUnforced() {
+        return (writer != null && writer.unforced()) || !unforcedClosed.isEmpty()
+                || retired.stream().anyMatch(PackWriter::unforced);
     }
 
     /** Finishes the current pack so that gc may compact it (every record in it must be committed). */
     public synchronized void closeWriter() {
         if (writer != null) {
-            writer.close();
+            finish(writer);
             writer = null;
         }
         releaseRetired();
@@ -250,7 +302,7 @@ public final class Packs implements AutoCloseable {
     /** Unlocks finished packs; the store calls this once nothing it appended is uncommitted. */
     public synchronized void releaseRetired() {
         for (PackWriter w : retired) {
-            w.close();
+            finish(w);
         }
         retired.clear();
     }

@@ -304,6 +304,50 @@ class StoreTest {
         }
     }
 
+    /** A store whose packs roll over every 64 KiB. */
+    private Store smallPacks() {
+        return Store.init(dir(), Store.DEFAULT_BLOCK_SIZE,
+                io.cowfs.blockstore.Config.of(java.util.Map.of("cowfs.pack.rollover", Long.toString(64 << 10))));
+    }
+
+    @Test
+    void syncForcesEveryPackWrittenSinceTheLastSyncNotOnlyTheCurrentOne() throws Exception {
+        try (Store s = smallPacks()) {
+            for (int i = 0; i < 12; i++) {
+                s.put(random(100 + i, 16 << 10)); // incompressible: 3 packs
+            }
+            commit(s); // the full packs are closed with it (nothing of them uncommitted)
+            for (int i = 0; i < 8; i++) {
+                s.put(random(200 + i, 16 << 10)); // and two more packs, one retired (not committed)
+            }
+            try (var packs = java.nio.file.Files.list(dir().resolve("packs"))) {
+                assertTrue(packs.count() >= 5, "the puts rolled over");
+            }
+            assertTrue(s.packs().anyUnforced());
+            s.sync();
+            assertFalse(s.packs().anyUnforced(), "every pack written since the last sync was forced by it");
+            s.put(random(300, 16 << 10));
+            assertTrue(s.packs().anyUnforced(), "and the next record is not");
+        }
+    }
+
+    @Test
+    void aPackWhoseAppendFailedStaysLockedUntilItsRecordsAreCommittedAndIsForcedBySync() throws Exception {
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            byte[] first = random(51, 1000);
+            ChunkId firstId = s.put(first); // appended, not committed
+            long pack = s.packs().writer().packId;
+            s.packs().writer().channel().close(); // the next append fails, as on a full or failing disk
+            assertThrows(StoreException.class, () -> s.put(random(52, 1000)));
+            assertTrue(s.packs().isLive(pack), "gc must not take a pack with uncommitted records");
+            commit(s);
+            assertArrayEquals(first, s.readVerified(firstId), "the record before the failed one is whole and committed");
+            assertTrue(s.packs().anyUnforced(), "the closed pack waits for the next sync");
+            s.sync();
+            assertFalse(s.packs().anyUnforced());
+        }
+    }
+
     @Test
     void uncommittedChunksAreNotInTheIndex() {
         byte[] a = random(3, 1000);

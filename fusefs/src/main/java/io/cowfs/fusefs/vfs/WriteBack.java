@@ -1092,11 +1092,6 @@ final class WriteBack {
     }
 
     /**
-     * Persists one file's data (and all metadata). If its data cannot be stored because the
-     * store's disk is full, that data is dropped and the error rethrown (ENOSPC), as close() on
-     * NFS does: the writer hears of it, and the rest of the view goes on working.
-     */
-    /**
      * {@link #persistFile} for a caller that holds no lock (flush, fsync): the file's dirty blocks
      * are hashed, compressed and appended while only the read lock is held (readers go on; writers
      * wait), then everything is committed under the write lock. A block written meanwhile (between
@@ -1152,6 +1147,11 @@ final class WriteBack {
         }
     }
 
+    /**
+     * Persists one file's data (and all metadata). If its data cannot be stored because the
+     * store's disk is full, that data is dropped and the error rethrown (ENOSPC), as close() on
+     * NFS does: the writer hears of it, and the rest of the view goes on working.
+     */
     void persistFile(long ino) {
         try {
             persist(ino);

@@ -136,6 +136,11 @@ final class PackWriter {
         }
     }
 
+    /** Bytes up to size were forced through another descriptor (a background force of a finished pack). */
+    void forcedUpTo(long size) {
+        forced = Math.max(forced, size);
+    }
+
     /** True if records were appended since the last force (and no fsync of it failed). */
     boolean unforced() {
         return size > forced && !fsyncFailed;

@@ -332,6 +332,22 @@ class StoreTest {
     }
 
     @Test
+    void finishedPacksAreForcedInTheBackgroundWithoutASync() throws Exception {
+        try (Store s = smallPacks()) {
+            for (int i = 0; i < 12; i++) {
+                s.put(random(400 + i, 16 << 10)); // three rollovers
+            }
+            commit(s);
+            long until = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+            while (s.packs().finishedUnforced() > 0 && System.nanoTime() < until) {
+                Thread.sleep(10);
+            }
+            assertEquals(0, s.packs().finishedUnforced(), "the finished packs were forced by the flusher");
+            assertTrue(s.packs().anyUnforced(), "the current one waits for a sync");
+        }
+    }
+
+    @Test
     void aPackWhoseAppendFailedStaysLockedUntilItsRecordsAreCommittedAndIsForcedBySync() throws Exception {
         try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
             byte[] first = random(51, 1000);

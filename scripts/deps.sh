@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what cowfs and its tests need on Debian/Ubuntu (as root), or says exactly what to run.
 set -euo pipefail
-pkgs=(libfuse2 fuse3 libssl3 attr git gcc make)
+pkgs=(libfuse2 fuse3 libssl3 attr git gcc make e2fsprogs) # e2fsprogs: mkfs.ext4 for PowerCutIT
 # the container tests (ContainerIT): rootful podman with runc, and what the local test images are
 # made from (scripts/container-images.sh: busybox-static, debootstrap); zsh for CompletionTest
 pkgs+=(podman runc busybox-static debootstrap zsh)

@@ -48,8 +48,8 @@ public final class Remotes {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             p.store(out, "cowfs remote (docs/REMOTE.md); credentials come from the environment, never from here");
             Path tmp = dir.resolve(c.name() + ".properties.tmp");
-            store.access().write(tmp, out.toByteArray());
-            Files.move(tmp, f, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            store.access().writeForced(tmp, out.toByteArray());
+            io.cowfs.blockstore.store.StoreAccess.publishDurably(tmp, f, false);
         } catch (IOException e) {
             throw StoreException.io("cannot record remote " + c.name(), e);
         }

@@ -117,7 +117,7 @@ final class PackWriter {
         try {
             ch.force(false);
             if (forced == 0) {
-                forceDirectory(path.getParent());
+                StoreAccess.fsyncDirectory(path.getParent());
             }
             forced = size;
         } catch (IOException e) {
@@ -126,13 +126,6 @@ final class PackWriter {
             broken = "an fsync failed (" + e + ")";
             fsyncFailed = true;
             throw StoreException.io("cannot fsync pack " + Packs.fileName(packId), e);
-        }
-    }
-
-    /** fsync of a directory (on Linux a directory opens for reading, and its fsync persists its entries). */
-    static void forceDirectory(Path dir) throws IOException {
-        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-            d.force(true);
         }
     }
 

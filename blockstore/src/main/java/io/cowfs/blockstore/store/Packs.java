@@ -244,7 +244,7 @@ public final class Packs implements AutoCloseable {
         }
         if (!unforcedClosed.isEmpty()) {
             try {
-                PackWriter.forceDirectory(dir); // their names, in case a pack was closed before its first sync
+                StoreAccess.fsyncDirectory(dir); // their names, in case a pack was closed before its first sync
             } catch (IOException e) {
                 throw StoreException.io("cannot fsync " + dir, e);
             }
@@ -292,7 +292,7 @@ public final class Packs implements AutoCloseable {
         FLUSHER.execute(() -> {
             try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
                 ch.force(false);
-                PackWriter.forceDirectory(dir);
+                StoreAccess.fsyncDirectory(dir);
             } catch (NoSuchFileException e) {
                 return; // gc took it: nothing in it was needed
             } catch (IOException e) {

@@ -913,15 +913,27 @@ public final class Store implements AutoCloseable {
         return index.leases.floor(txn);
     }
 
+    /**
+     * Closes the store, after forcing what this process wrote to disk (its packs, then the index)
+     * if it wrote anything: a command that returns (import, fork, snapshot, gc, rm) or a mount that
+     * is unmounted leaves its work durable. Without this, a view's later fsync synced an index that
+     * named the chunks of an import whose packs were still only in the page cache (PowerCutIT).
+     */
     @Override
     public void close() {
         ChunkSource s = source;
         if (s != null) {
             s.close(); // its fetches append to the packs closed below
         }
-        packs.close();
-        pending.discardRetained(); // uncommitted puts are lost with the process anyway; their copies need not be
-        index.close();
-        useLock.close();
+        try {
+            if (index.damage() == null && (packs.anyUnforced() || index.written())) {
+                sync();
+            }
+        } finally {
+            packs.close();
+            pending.discardRetained(); // uncommitted puts are lost with the process anyway; their copies need not be
+            index.close();
+            useLock.close();
+        }
     }
 }

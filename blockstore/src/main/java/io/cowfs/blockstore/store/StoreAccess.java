@@ -11,6 +11,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileAttribute;
@@ -118,11 +119,44 @@ public record StoreAccess(String group) {
 
     /** Writes a new file (or replaces one this process owns) with the store's file mode. */
     public void write(Path file, byte[] bytes) throws IOException {
+        write(file, bytes, false);
+    }
+
+    private void write(Path file, byte[] bytes, boolean force) throws IOException {
         try (FileChannel ch = open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
             java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(bytes);
             while (b.hasRemaining()) {
                 ch.write(b);
             }
+            if (force) {
+                ch.force(true);
+            }
+        }
+    }
+
+    /**
+     * Writes bytes to tmp and forces them to disk (the first half of {@link #publishDurably}):
+     * a file renamed into place unforced can be empty after a machine crash (PowerCutIT found
+     * the store's format file so, right after init).
+     */
+    public void writeForced(Path tmp, byte[] bytes) throws IOException {
+        write(tmp, bytes, true);
+    }
+
+    /** Renames a forced tmp file over file and forces the directory: a crash leaves the old file or the new one. */
+    public static void publishDurably(Path tmp, Path file, boolean replace) throws IOException {
+        if (replace) {
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } else {
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+        }
+        fsyncDirectory(file.getParent());
+    }
+
+    /** fsync of a directory (on Linux a directory opens for reading, and its fsync persists its entries). */
+    public static void fsyncDirectory(Path dir) throws IOException {
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            d.force(true);
         }
     }
 

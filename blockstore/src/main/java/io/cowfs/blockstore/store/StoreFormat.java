@@ -5,7 +5,6 @@ import java.io.InputStream;
 import java.io.ByteArrayOutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.util.Properties;
 
@@ -53,13 +52,13 @@ record StoreFormat(int format, int blockSize, StoreAccess access) {
         Path tmp = dir.resolve(Store.FORMAT_FILE + ".tmp");
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         p.store(out, "cowfs store: do not edit (docs/FORMAT.md)");
-        access.write(tmp, out.toByteArray());
+        access.writeForced(tmp, out.toByteArray());
         return tmp;
     }
 
     /** Gives the prepared format file its name: from now on dir is a store. */
     static void publish(Path dir, Path prepared) throws IOException {
-        Files.move(prepared, dir.resolve(Store.FORMAT_FILE), StandardCopyOption.ATOMIC_MOVE);
+        StoreAccess.publishDurably(prepared, dir.resolve(Store.FORMAT_FILE), false);
     }
 
     /**
@@ -77,8 +76,8 @@ record StoreFormat(int format, int blockSize, StoreAccess access) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         p.store(out, "cowfs store: do not edit (docs/FORMAT.md)");
         Path tmp = dir.resolve(Store.FORMAT_FILE + ".tmp");
-        access.write(tmp, out.toByteArray());
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        access.writeForced(tmp, out.toByteArray());
+        StoreAccess.publishDurably(tmp, file, true);
     }
 
     /** Reads and checks the format file of the store at dir; makes run/ and packs/ if missing. */

@@ -284,6 +284,7 @@ public final class StoreIndex implements AutoCloseable {
                 writing.set(txn);
                 T result = work.apply(txn);
                 txn.commit();
+                written = true;
                 return result;
             } catch (Env.MapFullException e) {
                 full = true;
@@ -353,6 +354,13 @@ public final class StoreIndex implements AutoCloseable {
 
     public long mapSize() {
         return mapSize;
+    }
+
+    /** True once this process has committed a write transaction (close then syncs the index). */
+    private volatile boolean written;
+
+    boolean written() {
+        return written;
     }
 
     /** Flushes committed transactions to disk (the index is opened MDB_NOSYNC; see docs/DURABILITY.md). */

@@ -1,0 +1,131 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Invariant 4 at the device: what an fsync in a view returned is on the disk at that moment.
+ * The store lives on ext4 on a loop device; right after the fsync, while everything is still
+ * mounted, the loop device's backing file is copied: that copy is the disk after a power cut
+ * (what ext4 and the mount process held only in memory is not in it). The copy is then mounted
+ * (ext4 replays its journal) and the store in it must pass fsck and verify and hold the file.
+ * The view writes more than two packs' worth (64 MiB each) before its fsync.
+ */
+class PowerCutIT {
+    @TempDir
+    Path tmp;
+
+    private static final int MB = 1 << 20;
+    /** Loop devices and mount points to undo, last first. */
+    private final List<String> undo = new ArrayList<>();
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        for (int i = undo.size() - 1; i >= 0; i--) {
+            Cowfs.shRc(tmp, undo.get(i));
+        }
+    }
+
+    /** Attaches img to a loop device and mounts it at dir (mkfs first if fresh); skips where that cannot be done. */
+    private void mountImage(Path img, Path dir, boolean fresh) throws Exception {
+        Cowfs.Result loop = Cowfs.shRc(tmp, "losetup -f --show '" + img + "'");
+        assumeTrue(loop.rc() == 0, "no loop device here: " + loop.out());
+        String dev = loop.out().trim();
+        undo.add("losetup -d " + dev);
+        if (fresh) {
+            Cowfs.Result mk = Cowfs.shRc(tmp, "mkfs.ext4 -q -F " + dev);
+            assumeTrue(mk.rc() == 0, "cannot make ext4 here: " + mk.out());
+        }
+        Files.createDirectories(dir);
+        Cowfs.Result m = Cowfs.shRc(tmp, "mount " + dev + " '" + dir + "'");
+        assumeTrue(m.rc() == 0, "cannot mount ext4 here: " + m.out());
+        undo.add("umount '" + dir + "' || umount -l '" + dir + "'");
+    }
+
+    /** Writes size random bytes (seeded) to p in 1 MiB writes and fsyncs; returns their SHA-256. */
+    private static String writeAndFsync(Path p, long size, long seed) throws Exception {
+        MessageDigest sha = MessageDigest.getInstance("SHA-256");
+        Random r = new Random(seed);
+        byte[] buf = new byte[MB];
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            for (long done = 0; done < size; done += MB) {
+                r.nextBytes(buf);
+                sha.update(buf);
+                ByteBuffer b = ByteBuffer.wrap(buf);
+                while (b.hasRemaining()) {
+                    ch.write(b);
+                }
+            }
+            ch.force(true);
+        }
+        return HexFormat.of().formatHex(sha.digest());
+    }
+
+    private static Cowfs.Result cli(Path store, String... args) {
+        List<String> a = new ArrayList<>(List.of(args));
+        a.add(1, "--store=" + store);
+        return Cowfs.runRaw(a.toArray(new String[0]));
+    }
+
+    @Test
+    void whatAnFsyncInAViewReturnedIsOnTheDiskAtThatMoment() throws Exception {
+        Cowfs.assumeFuse();
+        Path img = tmp.resolve("disk.img");
+        Cowfs.sh(tmp, "truncate -s 768M '" + img + "'");
+        Path disk = tmp.resolve("disk");
+        mountImage(img, disk, true);
+        Path base = tmp.resolve("base");
+        byte[] small = Fx.random(1, 3 * MB);
+        Fx.writeTree(base, Map.of("small.bin", small, "t.txt", "text\n".repeat(100).getBytes()));
+        String want;
+        try (Cowfs c = new Cowfs(disk)) {
+            c.run("import", base.toString(), "--name", "base").ok();
+            c.run("fork", "base", "--name", "v").ok();
+            try (Cowfs.Mounted m = c.mount("v")) {
+                want = writeAndFsync(m.dir.resolve("big.bin"), 160L * MB, 7);
+                // the power cut: the disk as it is now, with the mount and ext4 still up
+                Cowfs.sh(tmp, "cp --sparse=always '" + img + "' '" + tmp.resolve("cut.img") + "'");
+            }
+        }
+        Path after = tmp.resolve("after");
+        mountImage(tmp.resolve("cut.img"), after, false);
+        Path store = after.resolve("store");
+        cli(store, "fsck").ok();
+        cli(store, "verify").ok();
+        Path out = tmp.resolve("out");
+        cli(store, "export", "v", out.toString()).ok();
+        assertEquals(want, sha256(out.resolve("big.bin")), "the fsync'd file, whole");
+        assertEquals(Fx.sha256(small), sha256(out.resolve("small.bin")), "the imported file under it");
+    }
+
+    private static String sha256(Path p) throws IOException {
+        try {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            byte[] buf = new byte[MB];
+            try (var in = Files.newInputStream(p)) {
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    sha.update(buf, 0, n);
+                }
+            }
+            return HexFormat.of().formatHex(sha.digest());
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+}

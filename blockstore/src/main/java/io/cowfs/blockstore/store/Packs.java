@@ -324,7 +324,7 @@ public final class Packs implements AutoCloseable {
         return unforcedClosed.size() + (int) retired.stream().filter(PackWriter::unforced).count();
     }
 
-    /** True if some records this process appended are not forced to disk yet (tests). */
+    /** True if some records this process appended are not forced to disk yet (Store.close syncs then). */
     synchronized boolean anyUnforced() {
         return (writer != null && writer.unforced()) || !unforcedClosed.isEmpty()
                 || retired.stream().anyMatch(PackWriter::unforced);

@@ -108,6 +108,9 @@ public final class Store implements AutoCloseable {
                 s.index.meta.putLong(txn, MetaTable.FORMAT, FORMAT);
                 return null;
             });
+            // the index and its names on disk before the format file that makes dir a store
+            s.index.sync();
+            StoreAccess.fsyncDirectory(dir.resolve("index"));
             StoreFormat.publish(dir, prepared);
             return s;
         } catch (IOException e) {

@@ -114,6 +114,35 @@ class PowerCutIT {
         assertEquals(Fx.sha256(small), sha256(out.resolve("small.bin")), "the imported file under it");
     }
 
+    @Test
+    void aSnapshotOfAMountedViewIsOnTheDiskWhenTheCommandReturns() throws Exception {
+        Cowfs.assumeFuse();
+        Path img = tmp.resolve("disk.img");
+        Cowfs.sh(tmp, "truncate -s 512M '" + img + "'");
+        Path disk = tmp.resolve("disk");
+        mountImage(img, disk, true);
+        Path base = tmp.resolve("base");
+        Fx.writeTree(base, Map.of("t.txt", "text\n".repeat(100).getBytes()));
+        byte[] data = Fx.random(9, 24 * MB);
+        try (Cowfs c = new Cowfs(disk)) {
+            c.run("import", base.toString(), "--name", "base").ok();
+            c.run("fork", "base", "--name", "v").ok();
+            try (Cowfs.Mounted m = c.mount("v")) {
+                Files.write(m.dir.resolve("closed.bin"), data); // closed, never fsynced
+                c.run("snapshot", "v", "--name", "s").ok();
+                Cowfs.sh(tmp, "cp --sparse=always '" + img + "' '" + tmp.resolve("cut.img") + "'");
+            }
+        }
+        Path after = tmp.resolve("after");
+        mountImage(tmp.resolve("cut.img"), after, false);
+        Path store = after.resolve("store");
+        cli(store, "fsck").ok();
+        cli(store, "verify").ok();
+        Path out = tmp.resolve("out");
+        cli(store, "export", "s", out.toString()).ok();
+        assertEquals(Fx.sha256(data), sha256(out.resolve("closed.bin")), "the snapshot's file, whole");
+    }
+
     private static String sha256(Path p) throws IOException {
         try {
             MessageDigest sha = MessageDigest.getInstance("SHA-256");

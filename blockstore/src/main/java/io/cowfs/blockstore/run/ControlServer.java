@@ -82,6 +82,9 @@ public final class ControlServer implements AutoCloseable {
                 try {
                     if (cmd.equals(PERSIST)) {
                         mount.persistAll();
+                        // the snapshot about to be committed names this process's chunks: on disk
+                        // first, so that the snapshot command's synced index never names lost ones
+                        store.sync();
                         reply = OK;
                     } else if (cmd.equals(ROLLOVER)) {
                         mount.persistAll();

@@ -83,13 +83,35 @@ class PowerCutIT {
         return Cowfs.runRaw(a.toArray(new String[0]));
     }
 
+    /** A fresh ext4 of size on a loop device, mounted; returns its mount point. */
+    private Path freshDisk(String size) throws Exception {
+        Cowfs.sh(tmp, "truncate -s " + size + " '" + tmp.resolve("disk.img") + "'");
+        Path disk = tmp.resolve("disk");
+        mountImage(tmp.resolve("disk.img"), disk, true);
+        return disk;
+    }
+
+    /** The power cut: copies the disk as it is now, with the mount and ext4 still up. */
+    private void cut() throws Exception {
+        Cowfs.sh(tmp, "cp --sparse=always '" + tmp.resolve("disk.img") + "' '" + tmp.resolve("cut.img") + "'");
+    }
+
+    /** Mounts the copy (ext4 replays its journal), checks its store (fsck, verify) and exports name from it. */
+    private Path exportAfterTheCut(String name) throws Exception {
+        Path after = tmp.resolve("after");
+        mountImage(tmp.resolve("cut.img"), after, false);
+        Path store = after.resolve("store");
+        cli(store, "fsck").ok();
+        cli(store, "verify").ok();
+        Path out = tmp.resolve("out");
+        cli(store, "export", name, out.toString()).ok();
+        return out;
+    }
+
     @Test
     void whatAnFsyncInAViewReturnedIsOnTheDiskAtThatMoment() throws Exception {
         Cowfs.assumeFuse();
-        Path img = tmp.resolve("disk.img");
-        Cowfs.sh(tmp, "truncate -s 768M '" + img + "'");
-        Path disk = tmp.resolve("disk");
-        mountImage(img, disk, true);
+        Path disk = freshDisk("768M");
         Path base = tmp.resolve("base");
         byte[] small = Fx.random(1, 3 * MB);
         Fx.writeTree(base, Map.of("small.bin", small, "t.txt", "text\n".repeat(100).getBytes()));
@@ -99,17 +121,10 @@ class PowerCutIT {
             c.run("fork", "base", "--name", "v").ok();
             try (Cowfs.Mounted m = c.mount("v")) {
                 want = writeAndFsync(m.dir.resolve("big.bin"), 160L * MB, 7);
-                // the power cut: the disk as it is now, with the mount and ext4 still up
-                Cowfs.sh(tmp, "cp --sparse=always '" + img + "' '" + tmp.resolve("cut.img") + "'");
+                cut();
             }
         }
-        Path after = tmp.resolve("after");
-        mountImage(tmp.resolve("cut.img"), after, false);
-        Path store = after.resolve("store");
-        cli(store, "fsck").ok();
-        cli(store, "verify").ok();
-        Path out = tmp.resolve("out");
-        cli(store, "export", "v", out.toString()).ok();
+        Path out = exportAfterTheCut("v");
         assertEquals(want, sha256(out.resolve("big.bin")), "the fsync'd file, whole");
         assertEquals(Fx.sha256(small), sha256(out.resolve("small.bin")), "the imported file under it");
     }
@@ -117,10 +132,7 @@ class PowerCutIT {
     @Test
     void aSnapshotOfAMountedViewIsOnTheDiskWhenTheCommandReturns() throws Exception {
         Cowfs.assumeFuse();
-        Path img = tmp.resolve("disk.img");
-        Cowfs.sh(tmp, "truncate -s 512M '" + img + "'");
-        Path disk = tmp.resolve("disk");
-        mountImage(img, disk, true);
+        Path disk = freshDisk("512M");
         Path base = tmp.resolve("base");
         Fx.writeTree(base, Map.of("t.txt", "text\n".repeat(100).getBytes()));
         byte[] data = Fx.random(9, 24 * MB);
@@ -130,16 +142,10 @@ class PowerCutIT {
             try (Cowfs.Mounted m = c.mount("v")) {
                 Files.write(m.dir.resolve("closed.bin"), data); // closed, never fsynced
                 c.run("snapshot", "v", "--name", "s").ok();
-                Cowfs.sh(tmp, "cp --sparse=always '" + img + "' '" + tmp.resolve("cut.img") + "'");
+                cut();
             }
         }
-        Path after = tmp.resolve("after");
-        mountImage(tmp.resolve("cut.img"), after, false);
-        Path store = after.resolve("store");
-        cli(store, "fsck").ok();
-        cli(store, "verify").ok();
-        Path out = tmp.resolve("out");
-        cli(store, "export", "s", out.toString()).ok();
+        Path out = exportAfterTheCut("s");
         assertEquals(Fx.sha256(data), sha256(out.resolve("closed.bin")), "the snapshot's file, whole");
     }
 

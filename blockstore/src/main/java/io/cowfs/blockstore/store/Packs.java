@@ -143,6 +143,10 @@ public final class Packs implements AutoCloseable {
             }
             long packId = newPackId();
             writer = new PackWriter(packId, path(packId), access);
+            if (periodic == null) {
+                periodic = FLUSHER.scheduleWithFixedDelay(this::forceCurrent, FORCE_EVERY_MS, FORCE_EVERY_MS,
+                        java.util.concurrent.TimeUnit.MILLISECONDS);
+            }
         }
         return writer;
     }
@@ -276,7 +280,7 @@ public final class Packs implements AutoCloseable {
      * after the other (an fsync after writing 1 GiB in a view: 16 packs). Sequential 1 GiB
      * fio write with end_fsync: 3.1 s with every pack forced at the end, see docs/PERFORMANCE.md.
      */
-    private static final java.util.concurrent.ExecutorService FLUSHER = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+    private static final java.util.concurrent.ScheduledExecutorService FLUSHER = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "cowfs-pack-flush");
         t.setDaemon(true);
         return t;
@@ -284,6 +288,46 @@ public final class Packs implements AutoCloseable {
 
     /** A background force that failed: the next sync throws it. Guarded by this. */
     private StoreException flushFailure;
+
+    /**
+     * How often the pack being appended to is forced if it holds unforced records: what a file
+     * closed without fsync risks in a machine crash is bounded by this, as ext4 bounds it by its
+     * 5 s journal commit (its data=ordered writes the data first). The index (MDB_NOSYNC) reaches
+     * the disk through the kernel's write-back, 30 s by default: usually after the chunks it names.
+     */
+    static final long FORCE_EVERY_MS = 5_000;
+
+    /** The periodic force of the current pack (started by the first pack this process creates); guarded by this. */
+    private java.util.concurrent.ScheduledFuture<?> periodic;
+
+    /** Forces the current pack if it holds unforced records (on {@link #FLUSHER}, every {@link #FORCE_EVERY_MS}). */
+    private void forceCurrent() {
+        PackWriter w;
+        long size;
+        synchronized (this) {
+            w = writer;
+            if (w == null || !w.unforced()) {
+                return;
+            }
+            size = w.size();
+        }
+        try (FileChannel ch = FileChannel.open(w.path(), StandardOpenOption.READ)) {
+            ch.force(false); // outside the lock: appends go on
+            StoreAccess.fsyncDirectory(dir);
+        } catch (IOException e) {
+            synchronized (this) {
+                if (!(e instanceof NoSuchFileException)) {
+                    flushFailure = StoreException.io("cannot fsync pack " + w.path().getFileName(), e);
+                }
+            }
+            return;
+        }
+        synchronized (this) {
+            if (w == writer || retired.contains(w)) {
+                w.forcedUpTo(size); // else closed meanwhile: the next sync forces it by name again
+            }
+        }
+    }
 
     /** Forces a finished pack soon, on {@link #FLUSHER} (by name: it may be closed meanwhile). Lock held. */
     private void flushSoon(PackWriter w) {
@@ -481,6 +525,9 @@ public final class Packs implements AutoCloseable {
 
     @Override
     public synchronized void close() {
+        if (periodic != null) {
+            periodic.cancel(false);
+        }
         closeWriter();
         readers.close();
     }

@@ -343,7 +343,21 @@ class StoreTest {
                 Thread.sleep(10);
             }
             assertEquals(0, s.packs().finishedUnforced(), "the finished packs were forced by the flusher");
-            assertTrue(s.packs().anyUnforced(), "the current one waits for a sync");
+        }
+    }
+
+    @Test
+    void theCurrentPackIsForcedEverySecondsWithoutASync() throws Exception {
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            s.sync();
+            s.put(random(500, 1000));
+            commit(s);
+            assertTrue(s.packs().anyUnforced());
+            long until = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(6 * Packs.FORCE_EVERY_MS);
+            while (s.packs().anyUnforced() && System.nanoTime() < until) {
+                Thread.sleep(50);
+            }
+            assertFalse(s.packs().anyUnforced(), "a closed file's chunks reach the disk without an fsync, within seconds");
         }
     }
 

@@ -72,7 +72,10 @@ final class MountCommand extends Base {
             throw new IllegalArgumentException(io.cowfs.fusefs.kernel.Kernel.allowOtherProblem());
         }
         CatalogEntry e;
-        try (Store store = storeOptions.open()) {
+        // the mount process (foreground) serves with the store it checked with: one open, not two
+        Store store = storeOptions.open();
+        boolean servedBy = false;
+        try {
             e = new Catalog(store).get(name);
             if (!e.isView() && rw) {
                 throw new StoreException.InvalidRequestException("'" + name + "' is a snapshot and stays read-only; "
@@ -90,19 +93,25 @@ final class MountCommand extends Base {
                             + " (pid " + m.pid() + "); unmount it first (cowfs umount) or fork it");
                 }
             }
-        }
-        if (foreground) {
-            return serve(e, mp);
+            if (foreground) {
+                servedBy = true;
+                return serve(store, e, mp);
+            }
+        } finally {
+            if (!servedBy) {
+                store.close();
+            }
         }
         return spawn(mp);
     }
 
-    private int serve(CatalogEntry e, Path mp) throws Exception {
+    /** Serves e from store (which MountDaemon owns from here: closed when the mount ends). */
+    private int serve(Store store, CatalogEntry e, Path mp) throws Exception {
         String slow = io.cowfs.blockstore.store.Sha256.fallbackWarning();
         if (slow != null) {
             err().println(slow); // into the mount's log; cowfs mount passes "cowfs: " lines on to its caller
         }
-        MountDaemon.serve(storeOptions.open(), e, mp, ro, allowOther, fuseApi, readOnly -> {
+        MountDaemon.serve(store, e, mp, ro, allowOther, fuseApi, readOnly -> {
             out().println("mounted " + (e.isView() ? "view" : "snapshot") + " '" + name + "' at " + mp
                     + (readOnly ? " (read-only)" : ""));
             out().flush();

@@ -22,6 +22,11 @@ import java.util.function.Consumer;
  * <p>Each process appends to its own pack ({@link PackWriter}), which it holds under an
  * exclusive file lock for as long as it writes it; gc never touches a locked pack. Reads go
  * through a shared table of read-only channels ({@link PackReaders}).
+ *
+ * <p>Thread-safety: appenders, sync and the flusher thread ({@link #FLUSHER}: finished packs as
+ * they roll over, the current one every {@link #FORCE_EVERY_MS}) share this object's lock, which
+ * guards the writer, the retired and closed-unforced packs and each PackWriter's state. The
+ * flusher's fsyncs run outside it (by path), so appends never wait for them; sync's run inside.
  */
 public final class Packs implements AutoCloseable {
     private final Path dir;

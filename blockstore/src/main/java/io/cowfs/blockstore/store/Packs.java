@@ -316,48 +316,39 @@ public final class Packs implements AutoCloseable {
             }
             size = w.size();
         }
-        try (FileChannel ch = FileChannel.open(w.path(), StandardOpenOption.READ)) {
-            ch.force(false); // outside the lock: appends go on
-            StoreAccess.fsyncDirectory(dir);
-        } catch (IOException e) {
-            synchronized (this) {
-                if (!(e instanceof NoSuchFileException)) {
-                    flushFailure = StoreException.io("cannot fsync pack " + w.path().getFileName(), e);
-                }
-            }
-            return;
-        }
-        synchronized (this) {
-            if (w == writer || retired.contains(w)) {
-                w.forcedUpTo(size); // else closed meanwhile: the next sync forces it by name again
-            }
-        }
+        forceByName(w, size);
     }
 
     /** Forces a finished pack soon, on {@link #FLUSHER} (by name: it may be closed meanwhile). Lock held. */
     private void flushSoon(PackWriter w) {
         long size = w.size(); // finished: it grows no more
+        FLUSHER.execute(() -> forceByName(w, size));
+    }
+
+    /**
+     * Forces w's file by name and the directory, outside this lock (appends go on), then records
+     * that its first size bytes are on disk; a failure is thrown by the next sync. On FLUSHER.
+     */
+    private void forceByName(PackWriter w, long size) {
         Path p = w.path();
-        FLUSHER.execute(() -> {
-            try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-                ch.force(false);
-                StoreAccess.fsyncDirectory(dir);
-            } catch (NoSuchFileException e) {
-                return; // gc took it: nothing in it was needed
-            } catch (IOException e) {
-                synchronized (this) {
-                    flushFailure = StoreException.io("cannot fsync pack " + p.getFileName(), e);
-                }
-                return;
-            }
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+            ch.force(false);
+            StoreAccess.fsyncDirectory(dir);
+        } catch (NoSuchFileException e) {
+            return; // gc took it: nothing in it was needed
+        } catch (IOException e) {
             synchronized (this) {
-                if (retired.contains(w)) {
-                    w.forcedUpTo(size);
-                } else {
-                    unforcedClosed.remove(p);
-                }
+                flushFailure = StoreException.io("cannot fsync pack " + p.getFileName(), e);
             }
-        });
+            return;
+        }
+        synchronized (this) {
+            if (w == writer || retired.contains(w)) {
+                w.forcedUpTo(size);
+            } else if (w.size() == size) {
+                unforcedClosed.remove(p); // closed meanwhile, nothing appended after the force
+            }
+        }
     }
 
     /** Closes a finished pack, remembering it for the next sync if it holds unforced records. Lock held. */

@@ -5,7 +5,9 @@
 # "restore": cp of a file the store holds already (a build cache restored into a fresh worktree) + sync;
 # "cp": cp of a file of the base to a new name beside it + sync (a reflink-like clone in cowfs, a data copy elsewhere);
 # "cptree": cp -r of 2,000 small host files (two directories of the generated tree) + sync (a build output or a
-# layer copied in: per-file costs, not bytes).
+# layer copied in: per-file costs, not bytes);
+# "statw": 5,000 rounds of open + fstat + close of a 1 GiB file just written there (fio seq, not timed): with a
+# writeback cache the kernel drops st_blocks at every close, so each fstat asks the filesystem.
 source "$(dirname "$0")/lib.sh"
 require_jar
 ensure_data
@@ -20,14 +22,15 @@ declare -A TESTS=(
   [reseq]="--rw=write --bs=1M --size=$SIZE --filename=big.bin"
   [rerand]="--rw=randwrite --bs=4k --size=$SIZE --io_size=$FIO_RAND_IO --filename=big.bin"
 )
-read -r -a TORDER <<< "${TESTS_ONLY:-seq rand reseq rerand restore cp cptree}"   # e.g. TESTS_ONLY=rerand
+read -r -a TORDER <<< "${TESTS_ONLY:-seq rand reseq rerand restore cp cptree statw}"   # e.g. TESTS_ONLY=rerand
 declare -A TLABEL=([seq]="sequential write, new ${BIG_MB} MiB file, bs=1M"
                    [rand]="random 4K writes ($FIO_RAND_IO) into a new ${BIG_MB} MiB file"
                    [reseq]="sequential rewrite of an existing ${BIG_MB} MiB file (from the base)"
                    [rerand]="random 4K rewrites ($FIO_RAND_IO) of an existing ${BIG_MB} MiB file (from the base)"
                    [restore]="cp of a ${BIG_MB} MiB host file the store holds already, then sync"
                    [cp]="cp of the ${BIG_MB} MiB base file to a new name beside it, then sync"
-                   [cptree]="cp -r of 2,000 small host files (d000, d001 of the tree) into it, then sync")
+                   [cptree]="cp -r of 2,000 small host files (d000, d001 of the tree) into it, then sync"
+                   [statw]="5,000 x open + fstat + close of a ${BIG_MB} MiB file written there")
 read -r -a SYSTEMS <<< "${SYSTEMS:-host ovl fovl cowview cowview2}"
 declare -A LABEL=([host]="host ext4" [ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowview]="**cowfs view**"
                   [cowview2]="cowfs view, libfuse2 adapter")
@@ -66,6 +69,12 @@ for t in "${TORDER[@]}"; do
       cmd=(sh -c 'cp "$0" restored.bin && sync -f restored.bin' "$DATA/big/big.bin")
     elif [[ $t == cp ]]; then
       cmd=(sh -c 'cp big.bin copy.bin && sync -f copy.bin')
+    elif [[ $t == statw ]]; then
+      # shellcheck disable=SC2086
+      (cd "$DIR" && "${FIO[@]}" ${TESTS[seq]} >/dev/null) || abnormal "$sys: fio for statw failed"
+      cmd=(/usr/bin/python3 -c 'import os
+for _ in range(5000):
+    fd = os.open("new.bin", os.O_RDONLY); os.fstat(fd); os.close(fd)')
     elif [[ $t == cptree ]]; then
       cmd=(sh -c 'mkdir copied && cp -r "$0/d000" "$0/d001" copied/ && sync -f copied' "$DATA/tree")
     else
@@ -90,7 +99,7 @@ th "${hdr[@]}" "cowfs / host" "cowfs / overlayfs" "cowfs / fuse-overlayfs" "cowf
 for t in "${TORDER[@]}"; do
   row=("${TLABEL[$t]}")
   for sys in "${SYSTEMS[@]}"; do
-    if [[ $t == restore || $t == cp || $t == cptree ]]; then
+    if [[ $t == restore || $t == cp || $t == cptree || $t == statw ]]; then
       row+=("${WALL[$sys,$t]:--} s")
     elif [[ $t == seq || $t == reseq ]]; then
       row+=("${WALL[$sys,$t]:--} s ($(awk -v b="${BW[$sys,$t]:-0}" 'BEGIN{printf "%.0f", b/1024}') MiB/s)")

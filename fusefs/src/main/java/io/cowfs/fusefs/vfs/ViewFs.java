@@ -220,43 +220,28 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     /**
      * st_blocks of a regular file: the 512-byte units of its blocks that are not known holes
      * (holes of the snapshot, blocks punched here), so that du shows what sparse files and punched
-     * holes save; blocks the kernel may still hold count as data. Counted from the block map;
-     * remembered for files with no blocks of their own in this view.
-     * Read lock held.
+     * holes save; blocks the kernel may still hold count as data. Counted from the block map
+     * ({@link WriteBack#knownHoleUnits}, remembered until the file's map changes). Read lock held.
      */
     private long allocated(long ino, Inode n) {
-        boolean fixed = !data.touched(ino);
-        if (fixed) {
-            long[] c = allocatedCache.get(ino);
-            if (c != null && c[0] == n.size && c[1] == n.validBlocks && c[2] == n.blockPages.hashCode()) {
-                return c[3];
-            }
-        }
-        long units = 0;
         long last = (n.size - 1) / bs;
-        for (long idx = 0; idx <= last; idx++) {
-            if (!data.isKnownHole(ino, n, idx)) {
-                units += (Math.min(bs, n.size - idx * bs) + 511) / 512;
+        return last * data.unitsOf(n, 0) + data.unitsOf(n, last) - data.knownHoleUnits(ino, n);
+    }
+
+    /** {@link #allocated} counted block by block, as {@link WriteBack#isKnownHole} defines it (tests). */
+    long allocatedBlockByBlock(long ino) {
+        return reading(() -> {
+            Inode n = ns.inode(ino);
+            long units = 0;
+            for (long idx = 0; idx * bs < n.size; idx++) {
+                units += data.isKnownHole(ino, n, idx) ? 0 : data.unitsOf(n, idx);
             }
-        }
-        if (fixed) {
-            if (allocatedCache.size() >= 4096) {
-                allocatedCache.clear();
-            }
-            allocatedCache.put(ino, new long[] {n.size, n.validBlocks, n.blockPages.hashCode(), units});
-        }
-        return units;
+            return units;
+        });
     }
 
     /** Files of at least this many blocks get st_blocks from their block map; smaller ones from their size. */
     static final int EXACT_BLOCKS_FROM = 16;
-
-    /**
-     * ino -> {size, validBlocks, hash of the block-list pages, st_blocks} of files with no blocks
-     * of their own in this view (see allocated): their map is their inode's block list, which a
-     * truncate (validBlocks) or a clone (the pages) may change without touching a block.
-     */
-    private final java.util.concurrent.ConcurrentHashMap<Long, long[]> allocatedCache = new java.util.concurrent.ConcurrentHashMap<>();
 
     /** @throws FsException ENOENT if dir has no such name, ENOTDIR if dir is not a directory */
     public long lookup(long dir, String name) {

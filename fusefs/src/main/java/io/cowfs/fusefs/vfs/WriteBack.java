@@ -3,6 +3,7 @@ package io.cowfs.fusefs.vfs;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
+import io.cowfs.blockstore.tree.BlockList;
 import io.cowfs.blockstore.tree.DirObject;
 import io.cowfs.blockstore.tree.Inode;
 import io.cowfs.blockstore.tree.SnapshotReader;
@@ -163,6 +164,7 @@ final class WriteBack {
         });
         overrides.putAll(s.blocks);
         deltaBases.putAll(s.deltaBases);
+        holeUnits.clear();
     }
 
     int blockSize() {
@@ -181,6 +183,7 @@ final class WriteBack {
     /** The inode was deleted: its data goes. */
     void forget(long ino) {
         dropDirty(ino);
+        mapChanged(ino);
         overrides.remove(ino);
         pending.remove(ino);
         truncatedFrom.put(ino, 0L);
@@ -191,6 +194,7 @@ final class WriteBack {
         TreeMap<Long, DirtyBlock> d = dirty.remove(ino);
         if (d != null) {
             d.values().forEach(this::release);
+            mapChanged(ino);
         }
     }
 
@@ -320,11 +324,6 @@ final class WriteBack {
         return base.block(n, idx);
     }
 
-    /** True if this view changed the file's blocks (written, shared in, punched) since it was opened. Lock held. */
-    boolean touched(long ino) {
-        return dirty.containsKey(ino) || overrides.containsKey(ino);
-    }
-
     /**
      * True if block idx is known to be a hole: punched in this view, or a hole in the snapshot's
      * block list, and not written since. A block past what the vfs has seen of a file may still
@@ -339,6 +338,69 @@ final class WriteBack {
             return ov.get(idx) == null;
         }
         return base.listsHole(n, idx);
+    }
+
+    /**
+     * 512-byte units of file n's blocks, up to its size, that are known holes ({@link
+     * #isKnownHole}), counted from the block map in one pass: the snapshot's list pages scanned as
+     * arrays, this view's overrides walked, no lookup per block (a stat of a written 1 GiB file
+     * looked up each of its 16,384 blocks: 2.75 ms). Lock held.
+     */
+    long knownHoleUnits(long ino, Inode n) {
+        if (n.size <= 0) {
+            return 0;
+        }
+        long[] c = holeUnits.get(ino);
+        if (c != null && c[0] == n.size && c[1] == n.validBlocks && c[2] == n.blockPages.hashCode()) {
+            return c[3];
+        }
+        long blocks = (n.size - 1) / bs + 1;
+        TreeMap<Long, ChunkId> ov = overrides.get(ino);
+        TreeMap<Long, DirtyBlock> d = dirty.get(ino);
+        long units = 0;
+        long listed = Math.min(n.validBlocks, blocks); // base.listsHole's range
+        for (int page = 0; (long) page * BlockList.PAGE < listed && page < n.blockPages.size(); page++) {
+            ChunkId[] entries = base.blockPage(n.blockPages.get(page));
+            long first = (long) page * BlockList.PAGE;
+            int slots = (int) Math.min(entries.length, listed - first);
+            for (int slot = 0; slot < slots; slot++) {
+                long idx = first + slot;
+                if (entries[slot] == null && (ov == null || !ov.containsKey(idx)) && (d == null || !d.containsKey(idx))) {
+                    units += unitsOf(n, idx);
+                }
+            }
+        }
+        if (ov != null) {
+            for (Map.Entry<Long, ChunkId> e : ov.headMap(blocks).entrySet()) {
+                if (e.getValue() == null && (d == null || !d.containsKey(e.getKey()))) {
+                    units += unitsOf(n, e.getKey());
+                }
+            }
+        }
+        if (holeUnits.size() >= 4096) {
+            holeUnits.clear();
+        }
+        holeUnits.put(ino, new long[] {n.size, n.validBlocks, n.blockPages.hashCode(), units});
+        return units;
+    }
+
+    /**
+     * ino -> {size, validBlocks, hash of the block-list pages, {@link #knownHoleUnits}}: a stat
+     * of a large file after each close (the kernel drops st_blocks at every FLUSH) costs no
+     * pass over its map. Filled under the read lock; {@link #mapChanged} drops an entry under
+     * the write lock when the file's dirty blocks or overrides change; the key catches changes
+     * of the inode's own list (truncate, clone).
+     */
+    private final java.util.concurrent.ConcurrentHashMap<Long, long[]> holeUnits = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The file's dirty blocks or overrides changed: its {@link #holeUnits} entry is stale. Write lock held. */
+    private void mapChanged(long ino) {
+        holeUnits.remove(ino);
+    }
+
+    /** 512-byte units of block idx of file n (the last one may be short), as ext4 counts them. */
+    long unitsOf(Inode n, long idx) {
+        return (Math.min(bs, n.size - idx * bs) + 511) / 512;
     }
 
     boolean isDirty(long ino, long idx) {
@@ -359,6 +421,7 @@ final class WriteBack {
         }
         overrides.computeIfAbsent(ino, k -> new TreeMap<>()).put(idx, id);
         pending.computeIfAbsent(ino, k -> new TreeSet<>()).add(idx);
+        mapChanged(ino);
     }
 
     /** True if the file has no blocks of its own in this view: nothing written, shared in or punched since its last truncate. Lock held. */
@@ -467,6 +530,7 @@ final class WriteBack {
             if (b == null) {
                 b = new DirtyBlock(idx * bs < cur.size ? storedBlock(ino, cur, idx) : null, ppb);
                 d.put(idx, b);
+                mapChanged(ino);
             }
             if (b.slots[p] < 0 && n < ps) {
                 byte[] page = pageBytes(b, p); // a part of a page: the rest keeps what it held
@@ -520,6 +584,7 @@ final class WriteBack {
 
     /** Sets a regular file's size; bytes past a smaller size are gone for good. Write lock held. */
     void truncate(long ino, Inode cur, long size) {
+        mapChanged(ino);
         if (size < cur.size) {
             long keep = (size + bs - 1) / bs;
             int tail = (int) (size % bs);
@@ -1022,6 +1087,7 @@ final class WriteBack {
         });
         for (Map.Entry<Long, TreeMap<Long, Stored>> f : newBlocks.entrySet()) {
             TreeMap<Long, ChunkId> ov = overrides.computeIfAbsent(f.getKey(), k -> new TreeMap<>());
+            mapChanged(f.getKey());
             for (Map.Entry<Long, Stored> b : f.getValue().entrySet()) {
                 ov.put(b.getKey(), b.getValue().id());
                 if (b.getValue().deltaBase() != null) {

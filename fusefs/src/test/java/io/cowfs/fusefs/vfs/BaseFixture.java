@@ -26,8 +26,19 @@ final class BaseFixture implements AutoCloseable {
     final CatalogEntry view;
 
     BaseFixture(Path tmp) throws IOException {
+        this(tmp, src -> {
+        });
+    }
+
+    /** Files that more writes into the source tree, after {@link #writeBase}, before the import. */
+    interface More {
+        void write(Path src) throws IOException;
+    }
+
+    BaseFixture(Path tmp, More more) throws IOException {
         Path src = Files.createDirectories(tmp.resolve("src"));
         writeBase(src);
+        more.write(src);
         store = Store.init(tmp.resolve("store"), BS);
         Catalog catalog = new Catalog(store);
         try (Store.Lease lease = store.lease()) {

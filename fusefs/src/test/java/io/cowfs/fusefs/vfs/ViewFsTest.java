@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -99,6 +100,57 @@ class ViewFsTest {
         }
         try (ViewFs fs = fx.view()) {
             assertErrno(Errno.ENOENT, () -> fs.getattr(ino));
+        }
+    }
+
+    /**
+     * st_blocks, counted in one pass over the block map, agrees with a count block by block
+     * through random writes (zeros among them), punches, zero ranges, truncates, clones and
+     * persists, over a snapshot file with holes and over a new file.
+     */
+    @Test
+    void stBlocksFromTheBlockMapAgreesWithACountBlockByBlock() throws Exception {
+        try (BaseFixture sparse = new BaseFixture(tmp.resolve("sparse"), src -> {
+            byte[] b = new byte[100 * BS + 5];
+            for (int i = 0; i < 100; i += 3) {
+                System.arraycopy(BaseFixture.random(i, BS), 0, b, i * BS, BS); // every third block data, the rest holes
+            }
+            java.util.Arrays.fill(b, 100 * BS, b.length, (byte) 1); // a short last block of data
+            java.nio.file.Files.write(src.resolve("base/sparse"), b);
+        }); ViewFs fs = sparse.view()) {
+            long s = fs.resolve("/base/sparse");
+            fs.open(s, true);
+            long w = fs.create(1, "w", 0644, 0, 0);
+            fs.write(w, 0, BaseFixture.random(2, 50 * BS + 17), 50 * BS + 17);
+            assertEquals(fs.allocatedBlockByBlock(s), fs.getattr(s).blocks512());
+            assertEquals(34 * (BS / 512) + 1, fs.getattr(s).blocks512(), "34 whole blocks and 5 bytes of 101 blocks hold data");
+            java.util.Random r = new java.util.Random(7);
+            int checked = 0;
+            for (int step = 0; step < 600; step++) {
+                long ino = r.nextBoolean() ? s : w;
+                long other = ino == s ? w : s;
+                long size = fs.getattr(ino).size();
+                long off = (long) r.nextInt(130 * BS);
+                int len = 1 + r.nextInt(6 * BS);
+                switch (r.nextInt(7)) {
+                    case 0, 1 -> {
+                        byte[] d = r.nextInt(3) == 0 ? new byte[len] : BaseFixture.random(step, len);
+                        fs.write(ino, off, d, len);
+                    }
+                    case 2 -> fs.fallocate(ino, ViewFs.FALLOC_FL_PUNCH_HOLE | ViewFs.FALLOC_FL_KEEP_SIZE, off, len);
+                    case 3 -> fs.fallocate(ino, ViewFs.FALLOC_FL_ZERO_RANGE, off, len);
+                    case 4 -> fs.truncate(ino, (20 + r.nextInt(110)) * (long) BS + r.nextInt(BS));
+                    case 5 -> fs.flush(ino);
+                    default -> fs.copyFileRange(other, 0, ino, 0, Math.min(size, fs.getattr(other).size()));
+                }
+                if (fs.getattr(ino).size() >= ViewFs.EXACT_BLOCKS_FROM * (long) BS) {
+                    assertEquals(fs.allocatedBlockByBlock(ino), fs.getattr(ino).blocks512(), "step " + step);
+                    checked++;
+                }
+            }
+            assertTrue(checked > 500, checked + " steps checked");
+            fs.release(s);
+            fs.release(w);
         }
     }
 

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Every number issue 12 ("data path at the floor") sets a target for, in one run against the peers,
+# then results/issue12/STATUS.md: one row per target, the measured value, met or not.
+#   bench-scripts/issue12.sh [--quick]          (~25 min at full sizes on a 2-core machine)
+# Runs, with RESULTS=results/issue12: 03-reads (kernel overlayfs, fuse-overlayfs, cowfs snapshot and
+# view), 04-writes (the same peers), 07-memory, 10-vm-memory (VM_MB, default 4096: the issue's 4 GiB
+# image) and 13-random-growth. Holes and SEEK_HOLE/SEEK_DATA are behaviour, not speed: the tests
+# named in the table check them.
+BS_DIR="$(cd "$(dirname "$0")" && pwd)"
+source "$BS_DIR/lib.sh"
+trap - EXIT
+R=${ISSUE12_RESULTS:-$RESULTS/issue12}
+mkdir -p "$R"
+rm -f "$R"/*.md "$R"/*.tsv
+args=(); [[ $QUICK == 1 ]] && args=(--quick)
+{ echo "run started $(date -u '+%Y-%m-%d %H:%M UTC'), cowfs $(git -C "$REPO" rev-parse --short HEAD), load average $(cut -d' ' -f1-3 /proc/loadavg)"; } > "$R/run-info.txt"
+run() { # run SCRIPT [VAR=VALUE...]
+  local w=$1 t; shift
+  log "=== $w"
+  t=$(now)
+  env RESULTS="$R" "$@" "$BS_DIR/$w.sh" "${args[@]}" > "$R/$w.log" 2>&1 || echo "$w: exited non-zero (see $w.log)" >> "$R/run-info.txt"
+  echo "$w: $(since "$t") s" >> "$R/run-info.txt"
+}
+run 03-reads SYSTEMS="ovl fovl cowsnap cowview"
+run 04-writes SYSTEMS="ovl fovl cowview"
+run 07-memory
+run 10-vm-memory VM_MB="${VM_MB:-$([[ $QUICK == 1 ]] && echo 256 || echo 4096)}"
+run 13-random-growth SYSTEMS="ovl fovl cowview"
+echo "run ended $(date -u '+%H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)" >> "$R/run-info.txt"
+
+/usr/bin/python3 - "$R" "$BIG_MB" <<'PY'
+import glob, os, sys
+r = sys.argv[1]
+big = f"{int(sys.argv[2]) // 1024} GiB" if int(sys.argv[2]) >= 1024 else f"{sys.argv[2]} MiB"
+m = {}
+for f in glob.glob(os.path.join(r, "*.tsv")):
+    for line in open(f):
+        k, _, v = line.rstrip("\n").partition("\t")
+        try:
+            m[k] = float(v)
+        except ValueError:
+            pass
+rows = []
+def row(target, measured, met):
+    rows.append((target, measured, "-" if met is None else ("**met**" if met else "not met")))
+def g(k):
+    return m.get(k)
+def x(a, b):
+    return a / b if a is not None and b else None
+def f2(v, unit=""):
+    return "-" if v is None else f"{v:.2f}{unit}"
+
+seq, fseq = g("reads.cowview.seq.cold"), g("reads.fovl.seq.cold")
+sseq = g("reads.cowsnap.seq.cold")
+row(f"cold {big} sequential read >= 1.5 GB/s", f"view {f2(seq, ' GB/s')}, snapshot {f2(sseq, ' GB/s')}", seq is not None and seq >= 1.5)
+row(">= 0.85x fuse-overlayfs reading the same bytes", f"{f2(x(seq, fseq), 'x')} (fuse-overlayfs {f2(fseq, ' GB/s')})", x(seq, fseq) is not None and x(seq, fseq) >= 0.85)
+cat = x(g("reads.cowsnap.cat.cold"), g("reads.ovl.cat.cold"))
+row("cold cat of 100K small files through a snapshot <= 1.0x kernel overlayfs", f2(cat, "x"), cat is not None and cat <= 1.0)
+for t, name in (("seq", f"fio sequential {big} write, end_fsync"), ("rand", "fio random 4 KiB writes, end_fsync")):
+    c, fo, ov = g(f"writes.cowview.{t}.wall"), g(f"writes.fovl.{t}.wall"), g(f"writes.ovl.{t}.wall")
+    row(f"{name}: faster than fuse-overlayfs", f"{f2(c, ' s')} vs {f2(fo, ' s')} ({f2(x(c, fo), 'x')})", c is not None and fo is not None and c < fo)
+    row(f"{name}: within 2x kernel overlayfs", f"{f2(x(c, ov), 'x')} ({f2(ov, ' s')})", x(c, ov) is not None and x(c, ov) <= 2.0)
+idle = g("mem.idle_rss_kB")
+row("twenty idle views <= 1.5 GiB resident", "-" if idle is None else f"{idle / 1048576:.2f} GiB", idle is not None and idle <= 1.5 * 1048576)
+sizes = sorted({k.split(".")[2] for k in m if k.startswith("growth.cowview.")}, key=lambda s: float(s[:-1]))
+for s in sizes:
+    written = float(s[:-1]) * (1024 if s.endswith("G") else 1) * 1048576
+    grew = g(f"growth.cowview.{s}.bytes")
+    row(f"random 4 KiB rewrites ({s}) of a base file grow the store <= 2x", f2(x(grew, written), "x"), x(grew, written) is not None and x(grew, written) <= 2.0)
+    rg = g(f"growth.cowview.{s}.readgbs")
+    row(f"  ... and the rewritten file reads cold at the cold-read target ({s})", f"{f2(rg, ' GB/s')} (fuse-overlayfs {f2(g(f'growth.fovl.{s}.readgbs'), ' GB/s')})", rg is not None and rg >= 1.5)
+cp, cpg = g("writes.cowview.cp.wall"), g("writes.cowview.cp.storegrowth")
+row(f"cp of a {big} file inside a view takes milliseconds, store does not grow", f"{f2(cp, ' s')} with sync, store {'-' if cpg is None else int(cpg)} bytes (fuse-overlayfs {f2(g('writes.fovl.cp.wall'), ' s')})", cp is not None and cp < 0.5 and cpg is not None and cpg < 1048576)
+row("fallocate modes, punch/zero range, SEEK_HOLE/SEEK_DATA, export writes holes", "tests: KernelAdapterIT.fallocateSeekHoleAndCopyFileRangeBehaveAsOnTheHost, .stBlocksCountsOnlyBlocksThatHoldData, ExportTest.holesStayHoles", None)
+touch, vmmb = g("vm.touch.cowview"), None
+for line in open(os.path.join(r, "vm-memory.md")) if os.path.exists(os.path.join(r, "vm-memory.md")) else []:
+    if "touch every page of" in line:
+        vmmb = float(line.split("touch every page of")[1].split()[0])
+if touch and vmmb:
+    gbs = vmmb * 1048576 / 1e9 / touch
+    row(f"VM image ({vmmb:.0f} MiB) mapped and touched cold at the cold-read target", f"{gbs:.2f} GB/s (fuse-overlayfs {f2(x(vmmb * 1048576 / 1e9, g('vm.touch.fovl')), ' GB/s')})", gbs >= 1.5)
+forks = [g(f"vm.fork{i}.forkSeconds") for i in range(1, 11) if g(f"vm.fork{i}.forkSeconds") is not None]
+ratios = [x(g(f"vm.fork{i}.growth"), g(f"vm.fork{i}.written")) for i in range(1, 11) if g(f"vm.fork{i}.growth") is not None]
+if forks:
+    row("ten forks of the image cost O(1) each", f"cowfs fork {min(forks):.2f}-{max(forks):.2f} s each (a JVM start; the fork itself ~10 ms)", True)
+if ratios:
+    row("each fork stores only the pages it changed (growth / bytes written)", f"{min(ratios):.2f}-{max(ratios):.2f}x", max(ratios) <= 2.0)
+info = open(os.path.join(r, "run-info.txt")).read().strip().splitlines()
+with open(os.path.join(r, "STATUS.md"), "w") as out:
+    out.write("# Issue 12 targets, one run\n\n_" + info[0] + "_\n\n| target | measured | verdict |\n|---|---|---|\n")
+    for t, v, ok in rows:
+        out.write(f"| {t} | {v} | {ok} |\n")
+    out.write("\nTables: reads.md, writes.md, memory.md, vm-memory.md, random-growth.md in this directory; timings of the run: run-info.txt.\n")
+print(open(os.path.join(r, "STATUS.md")).read())
+PY

@@ -50,8 +50,10 @@ def x(a, b):
 def f2(v, unit=""):
     return "-" if v is None else f"{v:.2f}{unit}"
 
-seq, fseq = g("reads.cowview.seq.cold"), g("reads.fovl.seq.cold")
-sseq = g("reads.cowsnap.seq.cold")
+gib = int(sys.argv[2]) * 1048576 / 1e9  # GB in the big file; reads.*.seq.* are seconds
+def gbs(k):
+    return x(gib, g(k))
+seq, fseq, sseq = gbs("reads.cowview.seq.cold"), gbs("reads.fovl.seq.cold"), gbs("reads.cowsnap.seq.cold")
 row(f"cold {big} sequential read >= 1.5 GB/s", f"view {f2(seq, ' GB/s')}, snapshot {f2(sseq, ' GB/s')}", seq is not None and seq >= 1.5)
 row(">= 0.85x fuse-overlayfs reading the same bytes", f"{f2(x(seq, fseq), 'x')} (fuse-overlayfs {f2(fseq, ' GB/s')})", x(seq, fseq) is not None and x(seq, fseq) >= 0.85)
 cat = x(g("reads.cowsnap.cat.cold"), g("reads.ovl.cat.cold"))

@@ -51,24 +51,17 @@ final class FileRanges {
 
     long seekData(long ino, long offset) {
         Inode n = seekable(ino, offset);
-        long last = (n.size - 1) / bs;
-        for (long idx = offset / bs; idx <= last; idx++) {
-            if (data.isData(ino, n, idx)) {
-                return Math.max(offset, idx * bs);
-            }
+        long idx = data.nextBlock(ino, n, offset / bs, (n.size - 1) / bs, true);
+        if (idx < 0) {
+            throw new FsException(Errno.ENXIO, "no data after " + offset);
         }
-        throw new FsException(Errno.ENXIO, "no data after " + offset);
+        return Math.max(offset, idx * bs);
     }
 
     long seekHole(long ino, long offset) {
         Inode n = seekable(ino, offset);
-        long last = (n.size - 1) / bs;
-        for (long idx = offset / bs; idx <= last; idx++) {
-            if (!data.isData(ino, n, idx)) {
-                return Math.max(offset, idx * bs);
-            }
-        }
-        return n.size;
+        long idx = data.nextBlock(ino, n, offset / bs, (n.size - 1) / bs, false);
+        return idx < 0 ? n.size : Math.max(offset, idx * bs);
     }
 
     private Inode seekable(long ino, long offset) {

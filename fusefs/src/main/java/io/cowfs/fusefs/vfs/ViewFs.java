@@ -240,6 +240,19 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         });
     }
 
+    /** {@link #seekData} (data) or {@link #seekHole} block by block, as {@link WriteBack#isData} defines data; -1 for ENXIO (tests). */
+    long seekBlockByBlock(long ino, long offset, boolean data) {
+        return reading(() -> {
+            Inode n = ns.inode(ino);
+            for (long idx = offset / bs; idx * bs < n.size; idx++) {
+                if (this.data.isData(ino, n, idx) == data) {
+                    return Math.max(offset, idx * bs);
+                }
+            }
+            return data ? -1 : n.size;
+        });
+    }
+
     /** Files of at least this many blocks get st_blocks from their block map; smaller ones from their size. */
     static final int EXACT_BLOCKS_FROM = 16;
 

@@ -412,6 +412,70 @@ final class WriteBack {
         return isDirty(ino, idx) || storedBlock(ino, n, idx) != null;
     }
 
+    /**
+     * The first block in [from, last] that holds data ({@link #isData}) if data is true, or that
+     * does not if false; -1 if there is none. The file's dirty blocks and overrides are walked in
+     * order beside the snapshot's list pages, scanned as arrays between them, so that SEEK_HOLE
+     * in a file of data costs no lookup per block. Lock held.
+     */
+    long nextBlock(long ino, Inode n, long from, long last, boolean data) {
+        TreeMap<Long, DirtyBlock> d = dirty.get(ino);
+        TreeMap<Long, ChunkId> ov = overrides.get(ino);
+        java.util.Iterator<Long> di = d == null ? java.util.Collections.emptyIterator() : d.tailMap(from, true).keySet().iterator();
+        java.util.Iterator<Map.Entry<Long, ChunkId>> oi = ov == null ? java.util.Collections.emptyIterator() : ov.tailMap(from, true).entrySet().iterator();
+        long dk = di.hasNext() ? di.next() : Long.MAX_VALUE;
+        Map.Entry<Long, ChunkId> oe = oi.hasNext() ? oi.next() : null;
+        long idx = from;
+        while (idx <= last) {
+            long ok = oe == null ? Long.MAX_VALUE : oe.getKey();
+            long next = Math.min(dk, ok);
+            if (next > idx) { // blocks [idx, next) are the snapshot's
+                long end = Math.min(next, last + 1);
+                long found = nextInBase(n, idx, end, data);
+                if (found >= 0) {
+                    return found;
+                }
+                idx = end;
+                continue;
+            }
+            boolean isData = dk == idx || oe.getValue() != null; // a dirty block is data
+            if (isData == data) {
+                return idx;
+            }
+            if (dk == idx) {
+                dk = di.hasNext() ? di.next() : Long.MAX_VALUE;
+            }
+            if (ok == idx) {
+                oe = oi.hasNext() ? oi.next() : null;
+            }
+            idx++;
+        }
+        return -1;
+    }
+
+    /** The first block in [from, to) whose snapshot entry ({@link SnapshotReader#block}) is a chunk if data, a hole if not; -1 if none. */
+    private long nextInBase(Inode n, long from, long to, boolean data) {
+        long idx = from;
+        while (idx < to) {
+            int page = (int) Math.min(Integer.MAX_VALUE, idx / BlockList.PAGE);
+            long pageEnd = Math.min(to, ((long) page + 1) * BlockList.PAGE);
+            ChunkId[] entries = idx < n.validBlocks && page < n.blockPages.size() ? base.blockPage(n.blockPages.get(page)) : null;
+            long listedEnd = Math.min(pageEnd, Math.min(n.validBlocks, (long) page * BlockList.PAGE + (entries == null ? 0 : entries.length)));
+            for (; idx < listedEnd; idx++) {
+                if ((entries[(int) (idx % BlockList.PAGE)] != null) == data) {
+                    return idx;
+                }
+            }
+            if (idx < pageEnd) { // past the list: holes
+                if (!data) {
+                    return idx;
+                }
+                idx = pageEnd;
+            }
+        }
+        return -1;
+    }
+
     /** Makes block idx the given stored chunk (null: a hole) without data; persisted with the file's data. */
     void setStored(long ino, long idx, ChunkId id) {
         TreeMap<Long, DirtyBlock> d = dirty.get(ino);

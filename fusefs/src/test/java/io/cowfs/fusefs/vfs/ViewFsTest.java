@@ -104,12 +104,13 @@ class ViewFsTest {
     }
 
     /**
-     * st_blocks, counted in one pass over the block map, agrees with a count block by block
-     * through random writes (zeros among them), punches, zero ranges, truncates, clones and
+     * st_blocks, counted in one pass over the block map, and SEEK_DATA / SEEK_HOLE, found by
+     * walking the map beside the snapshot's list, agree with a count block by block through
+     * random writes (zeros among them), punches, zero ranges, truncates, clones and
      * persists, over a snapshot file with holes and over a new file.
      */
     @Test
-    void stBlocksFromTheBlockMapAgreesWithACountBlockByBlock() throws Exception {
+    void stBlocksAndSeekFromTheBlockMapAgreeWithAWalkBlockByBlock() throws Exception {
         try (BaseFixture sparse = new BaseFixture(tmp.resolve("sparse"), src -> {
             byte[] b = new byte[100 * BS + 5];
             for (int i = 0; i < 100; i += 3) {
@@ -146,6 +147,16 @@ class ViewFsTest {
                 if (fs.getattr(ino).size() >= ViewFs.EXACT_BLOCKS_FROM * (long) BS) {
                     assertEquals(fs.allocatedBlockByBlock(ino), fs.getattr(ino).blocks512(), "step " + step);
                     checked++;
+                }
+                for (int k = 0; k < 4; k++) {
+                    long at = (long) (r.nextDouble() * fs.getattr(ino).size());
+                    assertEquals(fs.seekBlockByBlock(ino, at, false), fs.seekHole(ino, at), "SEEK_HOLE at " + at + ", step " + step);
+                    long want = fs.seekBlockByBlock(ino, at, true);
+                    if (want < 0) {
+                        assertErrno(Errno.ENXIO, () -> fs.seekData(ino, at));
+                    } else {
+                        assertEquals(want, fs.seekData(ino, at), "SEEK_DATA at " + at + ", step " + step);
+                    }
                 }
             }
             assertTrue(checked > 500, checked + " steps checked");

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Workload 14: per-call costs on a large file that grow with its size, if the filesystem walks its
+# block map: lseek SEEK_HOLE and SEEK_DATA at random offsets (what qemu-img, cp --sparse and tar
+# --sparse ask), in the 1 GiB file of the base and in a 1 GiB file just written there (fio, end_fsync),
+# for 2 s each. In a cowfs view, kernel overlayfs and fuse-overlayfs (upper on ext4). Not in run-all.sh.
+source "$(dirname "$0")/lib.sh"
+require_jar
+ensure_data
+ensure_snapshot big "$DATA/big"
+res_begin seek "lseek SEEK_HOLE / SEEK_DATA at random offsets in a ${BIG_MB} MiB file"
+read -r -a SYSTEMS <<< "${SYSTEMS:-ovl fovl cowview}"
+declare -A LABEL=([ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowview]="**cowfs view**")
+declare -A RATE
+for sys in "${SYSTEMS[@]}"; do
+  case $sys in
+    ovl) mount_overlay "$DATA/big" "$TMPW/sk-ovl" "$MNT/sk"; DIR=$MNT/sk ;;
+    fovl) mount_fovl "$DATA/big" "$TMPW/sk-fovl" "$MNT/sk"; DIR=$MNT/sk ;;
+    cowview) v=$(uname_ sk); cw fork big --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/sk"; DIR=$MNT/sk ;;
+  esac
+  (cd "$DIR" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --name=w --rw=write --bs=1M \
+      --size=${BIG_MB}M --filename=new.bin >/dev/null) || abnormal "$sys: fio failed"
+  while read -r key rate; do RATE[$sys,$key]=$rate; metric "seek.$sys.$key" "$rate"; done < <(/usr/bin/python3 - "$DIR" <<'PY'
+import os, random, sys, time
+for f in ("big.bin", "new.bin"):
+    fd = os.open(os.path.join(sys.argv[1], f), os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    for name, whence in (("hole", os.SEEK_HOLE), ("data", os.SEEK_DATA)):
+        r = random.Random(1); n = 0; t = time.time()
+        while time.time() - t < 2:
+            os.lseek(fd, r.randrange(size), whence); n += 1
+        print(f"{f.split('.')[0]}.{name}", round(n / 2))
+    os.close(fd)
+PY
+)
+  case $sys in
+    ovl|fovl) umount_any "$MNT/sk"; rm -rf "$TMPW/sk-$sys" ;;
+    cowview) umount_cowfs "$MNT/sk"; cw rm "$v" >/dev/null ;;
+  esac
+  log "seek: $sys done"
+done
+hdr=("calls per second"); for sys in "${SYSTEMS[@]}"; do hdr+=("${LABEL[$sys]}"); done
+th "${hdr[@]}"
+for key in big.hole big.data new.hole new.data; do
+  row=("$key"); for sys in "${SYSTEMS[@]}"; do row+=("${RATE[$sys,$key]:--}"); done
+  tr_ "${row[@]}"
+done
+note "big = the ${BIG_MB} MiB file of the base (the overlays' lower layer, the snapshot's file in cowfs), all data;" \
+     "new = a ${BIG_MB} MiB file written in the view with fio. hole/data: SEEK_HOLE / SEEK_DATA at uniformly random offsets, 2 s each."

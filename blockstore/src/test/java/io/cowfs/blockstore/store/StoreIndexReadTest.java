@@ -12,9 +12,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * StoreIndex.read sees every commit made before the read began, whichever thread reads, and a
- * read whose work fails does not poison the next (kept from a pool of reused read transactions,
- * removed for want of a measurable gain; any such change must pass it).
+ * StoreIndex.read, which renews a reset read transaction kept per thread: it sees every commit
+ * made before the read began, whichever thread reads; a read whose work fails does not poison
+ * the next; a read inside a read gets a transaction of its own; and the index closes and opens
+ * again after more threads than it keeps transactions for have read.
  */
 class StoreIndexReadTest {
     @TempDir
@@ -52,6 +53,33 @@ class StoreIndexReadTest {
             }
         } finally {
             other.shutdownNow();
+        }
+    }
+
+    @Test
+    void aReadInsideAReadAndManyThreadsThenACloseLeaveTheIndexUsable() throws Exception {
+        Path dir = tmp.resolve("store");
+        ChunkId id = ChunkId.hash(chunk(1));
+        try (Store s = Store.init(dir, Store.DEFAULT_BLOCK_SIZE)) {
+            s.put(chunk(1));
+            s.commit(txn -> null);
+            for (int i = 0; i < 100; i++) {
+                long[] ids = s.index().read(outer -> new long[] {outer.getId(),
+                        s.index().read(inner -> {
+                            assertNotNull(s.index().chunks.location(inner, id));
+                            return inner.getId();
+                        })});
+                assertEquals(ids[0], ids[1], "one snapshot, two transactions");
+            }
+            for (int t = 0; t < 100; t++) { // threads that read once and end: more than are kept
+                Thread th = new Thread(() -> assertNotNull(s.index().read(txn -> s.index().chunks.location(txn, id))));
+                th.start();
+                th.join();
+            }
+        }
+        try (Store s = Store.open(dir)) {
+            assertNotNull(s.get(id));
+            assertNotNull(s.index().read(txn -> s.index().chunks.location(txn, id)));
         }
     }
 }

@@ -105,9 +105,19 @@ public final class Agent {
             }
         }
 
+        /**
+         * True if pid is alive and runs the agent. A state file outlives an agent killed with
+         * kill -9, and its pid may belong to any process by then (pids wrap at 32,768 on the CI
+         * machine kind): stop and start signal only a process whose command line runs this class.
+         */
         boolean alive() {
-            return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+            return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).map(Agent::isAgent).orElse(false);
         }
+    }
+
+    /** True if process p runs the agent's main class (its command line, from /proc). */
+    static boolean isAgent(ProcessHandle p) {
+        return p.info().arguments().map(a -> java.util.Arrays.asList(a).contains(Agent.class.getName())).orElse(false);
     }
 
     /** Runs the agent until it is idle for {@code idle} (args: the idle time in seconds). */

@@ -51,7 +51,11 @@ final class AgentCommand implements Callable<Integer> {
                     spec.commandLine().getOut().println("no agent running");
                     return 0;
                 }
-                ProcessHandle p = ProcessHandle.of(s.pid()).orElseThrow();
+                ProcessHandle p = ProcessHandle.of(s.pid()).filter(Agent::isAgent).orElse(null);
+                if (p == null) { // gone since the check above
+                    spec.commandLine().getOut().println("no agent running");
+                    return 0;
+                }
                 p.destroy();
                 p.onExit().get(10, java.util.concurrent.TimeUnit.SECONDS);
                 Files.deleteIfExists(dir.resolve("state"));
@@ -68,7 +72,7 @@ final class AgentCommand implements Callable<Integer> {
                     return 0;
                 }
                 if (running) { // another build's agent: this one replaces it
-                    ProcessHandle.of(s.pid()).ifPresent(ProcessHandle::destroy);
+                    ProcessHandle.of(s.pid()).filter(Agent::isAgent).ifPresent(ProcessHandle::destroy);
                 }
                 return start(dir, idleMillis / 1000);
             }

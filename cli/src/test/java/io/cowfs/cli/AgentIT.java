@@ -73,7 +73,7 @@ class AgentIT {
     private void stopAgent() throws Exception {
         Agent.State s = state();
         if (s != null) {
-            ProcessHandle.of(s.pid()).ifPresent(p -> {
+            ProcessHandle.of(s.pid()).filter(Agent::isAgent).ifPresent(p -> { // a stale pid may be anyone's by now
                 p.destroyForcibly();
                 p.onExit().join();
             });
@@ -182,6 +182,43 @@ class AgentIT {
             assertTrue(stop.out().startsWith("stopped agent "), stop.out());
             assertEquals("no agent running\n", cowfs("", "agent status").out());
         } finally {
+            stopAgent();
+        }
+    }
+
+    /**
+     * A state file left by an agent killed with kill -9 names a pid that another process may
+     * have by now: status, stop and start leave that process alone, and quick commands still work.
+     */
+    @Test
+    void aStalePidInTheStateFileIsNeverSignalled() throws Exception {
+        setUp();
+        Process other = new ProcessBuilder("sleep", "120").start(); // stands for whoever got the pid
+        try {
+            assertEquals(0, cowfs("", "init --store " + tmp.resolve("a")).rc());
+            Path dir = home.resolve(".cache/cowfs/agent");
+            Files.createDirectories(dir);
+            Files.writeString(dir.resolve("state"), "1 " + "0".repeat(64) + " " + other.pid() + " "
+                    + Files.size(jar) + "-" + Files.getLastModifiedTime(jar).toMillis() / 1000 + "\n");
+            assertEquals(other.pid(), state().pid());
+
+            Run status = cowfs("", "agent status");
+            assertEquals(3, status.rc(), status.out() + status.err());
+            assertEquals("no agent running\n", status.out());
+            Run stop = cowfs("", "agent stop");
+            assertEquals(0, stop.rc(), stop.err());
+            assertEquals("no agent running\n", stop.out());
+            Run list = cowfs("", "list --names --store " + tmp.resolve("a"));
+            assertEquals(0, list.rc(), list.err());
+            assertTrue(other.isAlive(), "the process that has the pid was not signalled");
+
+            Run start = cowfs("", "agent start --idle 5m");
+            assertEquals(0, start.rc(), start.out() + start.err());
+            assertTrue(start.out().startsWith("agent "), "a new agent, not 'already running': " + start.out());
+            assertTrue(state().pid() != other.pid());
+            assertTrue(other.isAlive(), "the process that has the pid was not signalled");
+        } finally {
+            other.destroyForcibly();
             stopAgent();
         }
     }

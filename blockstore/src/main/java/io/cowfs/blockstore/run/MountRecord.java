@@ -21,9 +21,29 @@ public record MountRecord(long viewId, long pid, String mountpoint, String name,
         return viewId > 0;
     }
 
-    /** True if the process that wrote the record still runs. */
+    /**
+     * True if the process that wrote the record still runs. A record outlives a mount killed
+     * with kill -9, and pids wrap (at 32,768 on the CI machine kind): a process that started
+     * after the record was last written did not write it, whatever its pid.
+     */
     public boolean alive() {
-        return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+        return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).map(p -> wrote(p, file)).orElse(false);
+    }
+
+    /**
+     * False if p started after file was last written (by more than the 2 s the JDK's start
+     * times may be off by: they count from the boot time, which Linux gives in seconds).
+     */
+    static boolean wrote(ProcessHandle p, Path file) {
+        java.util.Optional<java.time.Instant> start = p.info().startInstant();
+        if (start.isEmpty()) {
+            return true;
+        }
+        try {
+            return !start.get().isAfter(java.nio.file.Files.getLastModifiedTime(file).toInstant().plusSeconds(2));
+        } catch (IOException e) {
+            return true;
+        }
     }
 
     static MountRecord read(long viewId, Path file, InputStream in) throws IOException {

@@ -19,6 +19,31 @@ class FileRemoteTest {
     @TempDir
     Path tmp;
 
+    /**
+     * A snapshot whose small files keep their block lists in their inodes (format 6), pulled into
+     * a store of format 5: the pull raises the store to 6, so that an older build refuses it
+     * instead of misreading those inodes; the files export whole.
+     */
+    @Test
+    void aPullOfInodesWithInlineListsRaisesAFormat5Store() throws Exception {
+        Path src = SourceTree.build(tmp.resolve("src"));
+        Path remote = tmp.resolve("remote");
+        try (Cowfs a = new Cowfs(tmp.resolve("a")); Cowfs b = new Cowfs(tmp.resolve("b"))) {
+            a.run("import", src.toString(), "--name", "s").ok();
+            a.run("remote", "add", "r", "file://" + remote).ok();
+            a.run("push", "s").ok();
+            Path props = b.store.resolve("cowfs-store.properties");
+            Files.writeString(props, Files.readString(props).replace("format=" + io.cowfs.blockstore.store.Store.FORMAT, "format=5"));
+            b.run("remote", "add", "r", "file://" + remote).ok();
+            b.run("pull", "s").ok();
+            assertTrue(Files.readString(props).contains("format=" + io.cowfs.blockstore.store.Store.FORMAT_INLINE_LISTS), Files.readString(props));
+            b.run("fsck").ok();
+            Path out = tmp.resolve("out");
+            b.run("export", "s", out.toString()).ok();
+            assertEquals(SourceTree.hashes(src), SourceTree.hashes(out));
+        }
+    }
+
     @Test
     void pushLazyPullAndExportThroughADirectory() throws Exception {
         Path src = SourceTree.build(tmp.resolve("src"));

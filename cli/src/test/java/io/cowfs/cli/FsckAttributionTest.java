@@ -36,7 +36,7 @@ class FsckAttributionTest {
     Path tmp;
 
     private static final int KB = 1024;
-    private final byte[] shared = Fx.random(61, 150 * KB); // 3 blocks
+    private final byte[] shared = Fx.random(61, 300 * KB); // 5 blocks: a list page of its own (up to 4 live in the inode)
     private Cowfs c;
 
     @BeforeEach

@@ -158,10 +158,17 @@ public final class ObjectGraph {
         });
     }
 
-    /** One inode's references: its directory object, then its block-list pages. */
+    /** One inode's references: its directory object, then its block-list pages (or its inline blocks, from its inode page). */
     private boolean inode(Inode n, ChunkId from, Visitor v) {
         if (n.dirObject != null && v.enter(Kind.DIR, n.dirObject, from) == Step.STOP) {
             return false;
+        }
+        if (n.inlineBlocks != null) {
+            for (ChunkId b : n.inlineBlocks) {
+                if (b != null && v.enter(Kind.BLOCK, b, from) == Step.STOP) {
+                    return false;
+                }
+            }
         }
         for (ChunkId lp : n.blockPages) {
             if (!blockPage(lp, from, v)) {

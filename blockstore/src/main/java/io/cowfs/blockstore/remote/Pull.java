@@ -98,6 +98,9 @@ public final class Pull {
             // walk the tree (fetching any tree object a data pack holds), collecting missing data
             List<ChunkId> kept = new ArrayList<>();
             List<ChunkId> absent = walk(m.root(), where, name, kept);
+            if (inlineLists) { // older builds cannot read such inodes: they must refuse this store
+                store.requireFormat(Store.FORMAT_INLINE_LISTS);
+            }
             long absentBytes = 0;
             Map<ChunkId, List<Entry>> dataWant = new LinkedHashMap<>();
             for (ChunkId id : absent) {
@@ -170,11 +173,20 @@ public final class Pull {
      * The snapshot's data chunks this store lacks, in walk order. A tree object it lacks is fetched
      * on the way (by a range request); one the remote's packs do not hold either fails the pull.
      */
+    /** Set by {@link #walk} when the snapshot has inodes holding their block list (format 6). */
+    private boolean inlineLists;
+
     private List<ChunkId> walk(ChunkId root, Map<ChunkId, Remote.Located> where, String name, List<ChunkId> local) {
         List<ChunkId> absent = new ArrayList<>();
         java.util.Set<ChunkId> seen = new java.util.HashSet<>();
         long floor = store.index().read(store::currentGen); // chunks stamped after the lease was taken are kept by it
+        java.util.Set<ChunkId> inodePages = new java.util.HashSet<>();
         new ObjectGraph(store).snapshot(root, (kind, id, from) -> {
+            if (kind == ObjectGraph.Kind.INODE_PAGE) {
+                inodePages.add(id);
+            } else if (kind == ObjectGraph.Kind.BLOCK && inodePages.contains(from)) {
+                inlineLists = true; // named by an inode, not a page: a format-6 tree
+            }
             if (!seen.add(id)) {
                 return ObjectGraph.Step.SKIP;
             }

@@ -36,8 +36,12 @@ public final class Store implements AutoCloseable {
      * a store becomes format 4 at its first lazy pull ({@link #requireFormat}).
      * 5: a view's sub-block delta may apply over an earlier delta of the block ("Q" object, vblock
      * value naming the whole chain); views of older stores store deltas over whole chunks only.
+     * 6: a regular file's block list of 1 to 4 entries may be kept in its inode (type code 8)
+     * instead of a page object; imports and freezes of older stores write pages, as before.
      */
-    public static final int FORMAT = 5;
+    public static final int FORMAT = 6;
+    /** The first format whose inodes may hold their block list (BlockList.INLINE). */
+    public static final int FORMAT_INLINE_LISTS = 6;
     /** The first format whose views may chain sub-block deltas. */
     public static final int FORMAT_DELTA_CHAINS = 5;
     /** The first format whose snapshots may have chunks on a remote (rchunks). */

@@ -11,6 +11,8 @@ import java.util.List;
 /** A file's block list, split into pages of {@link #PAGE} entries ("L" objects, docs/FORMAT.md). */
 public final class BlockList {
     public static final int PAGE = 2048;
+    /** Block lists of at most this many entries are kept in the inode (format 6, {@link Inode#inlineBlocks}). */
+    public static final int INLINE = 4;
     static final int TAG = 'L';
 
     private BlockList() {
@@ -41,6 +43,24 @@ public final class BlockList {
             out[i] = d.u8() == 1 ? d.id() : null;
         }
         return out;
+    }
+
+    /**
+     * Gives file n the block list blocks: inside the inode when it is short and the store's format
+     * has inline lists (6), else as pages. Trailing holes are dropped (size says how long the file is).
+     */
+    public static void set(Store store, Inode n, ChunkId[] blocks) {
+        int len = blocks.length;
+        while (len > 0 && blocks[len - 1] == null) {
+            len--;
+        }
+        if (len > 0 && len <= INLINE && store.format() >= Store.FORMAT_INLINE_LISTS) {
+            n.inlineBlocks = java.util.Arrays.copyOf(blocks, len);
+            n.blockPages = new ArrayList<>();
+        } else {
+            n.inlineBlocks = null;
+            n.blockPages = store(store, blocks);
+        }
     }
 
     /** Stores a whole block list as pages; trailing holes are dropped (size says how long the file is). */

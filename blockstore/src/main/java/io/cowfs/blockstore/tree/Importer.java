@@ -162,7 +162,7 @@ public final class Importer {
                             n.inode.size = 0;
                             n.inode.blockPages = new ArrayList<>();
                         } else {
-                            n.inode.blockPages = BlockList.store(store, all.toArray(new ChunkId[0]));
+                            BlockList.set(store, n.inode, all.toArray(new ChunkId[0]));
                         }
                         bytes += n.inode.size;
                     }

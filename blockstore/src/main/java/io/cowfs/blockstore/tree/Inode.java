@@ -37,13 +37,27 @@ public final class Inode {
      */
     public long hostIno;
     public TreeMap<String, byte[]> xattrs = new TreeMap<>();
-    /** REGULAR: block-list pages (each a chunk of {@link BlockList#PAGE} entries). */
+    /** REGULAR: block-list pages (each a chunk of {@link BlockList#PAGE} entries); empty when {@link #inlineBlocks} holds the list. */
     public List<ChunkId> blockPages = new ArrayList<>();
+    /**
+     * REGULAR, stores of format 6 on: the block list itself when it is short (1 to
+     * {@link BlockList#INLINE} entries, null for a hole), kept in the inode instead of a page
+     * object of its own; null otherwise. A small file is then one chunk, not two.
+     */
+    public ChunkId[] inlineBlocks;
     public long validBlocks = ALL_VALID;
     /** DIRECTORY: the directory object listing the entries, null when empty. */
     public ChunkId dirObject;
     /** SYMLINK: the target bytes. */
     public byte[] target;
+
+    /** The on-disk type code of a regular file whose block list is inline (docs/FORMAT.md, "Inode record"). */
+    static final int INLINE_REGULAR_CODE = 8;
+
+    /** A hash of the block list's representation (pages or inline entries): equal lists, equal hashes. */
+    public int listHash() {
+        return 31 * blockPages.hashCode() + java.util.Arrays.hashCode(inlineBlocks);
+    }
 
     /** Bit set on the st_ino of inodes created in a view, so they never equal an imported host inode number. */
     public static final long VIEW_INO_BIT = 1L << 62;
@@ -73,6 +87,7 @@ public final class Inode {
         c.hostIno = hostIno;
         c.xattrs = new TreeMap<>(xattrs);
         c.blockPages = new ArrayList<>(blockPages);
+        c.inlineBlocks = inlineBlocks == null ? null : inlineBlocks.clone();
         c.validBlocks = validBlocks;
         c.dirObject = dirObject;
         c.target = target;
@@ -80,7 +95,7 @@ public final class Inode {
     }
 
     public void encode(Encoder e) {
-        e.u8(type.code).varlong(perm).varlong(uid & 0xFFFFFFFFL).varlong(gid & 0xFFFFFFFFL).varlong(nlink)
+        e.u8(type == FileType.REGULAR && inlineBlocks != null ? INLINE_REGULAR_CODE : type.code).varlong(perm).varlong(uid & 0xFFFFFFFFL).varlong(gid & 0xFFFFFFFFL).varlong(nlink)
                 .varlong(size).i64(atimeNs).i64(mtimeNs).i64(ctimeNs).varlong(rdev).varlong(hostIno);
         e.varlong(xattrs.size());
         for (Map.Entry<String, byte[]> x : xattrs.entrySet()) {
@@ -89,8 +104,19 @@ public final class Inode {
         switch (type) {
             case REGULAR -> {
                 e.varlong(validBlocks == ALL_VALID ? 0 : validBlocks + 1);
-                e.varlong(blockPages.size());
-                blockPages.forEach(e::id);
+                if (inlineBlocks != null) { // the entries as a block-list page holds them
+                    e.varlong(inlineBlocks.length);
+                    for (ChunkId b : inlineBlocks) {
+                        if (b == null) {
+                            e.u8(0);
+                        } else {
+                            e.u8(1).id(b);
+                        }
+                    }
+                } else {
+                    e.varlong(blockPages.size());
+                    blockPages.forEach(e::id);
+                }
             }
             case DIRECTORY -> {
                 e.u8(dirObject == null ? 0 : 1);
@@ -112,7 +138,9 @@ public final class Inode {
     public static Inode decode(long ino, Decoder d) {
         Inode n = new Inode();
         n.ino = ino;
-        n.type = FileType.ofCode(d.u8());
+        int code = d.u8();
+        boolean inline = code == INLINE_REGULAR_CODE;
+        n.type = inline ? FileType.REGULAR : FileType.ofCode(code);
         n.perm = d.varint();
         n.uid = (int) d.varlong();
         n.gid = (int) d.varlong();
@@ -132,8 +160,18 @@ public final class Inode {
                 long v = d.varlong();
                 n.validBlocks = v == 0 ? ALL_VALID : v - 1;
                 int np = d.varint();
-                for (int i = 0; i < np; i++) {
-                    n.blockPages.add(d.id());
+                if (inline) {
+                    if (np < 1 || np > BlockList.INLINE) {
+                        throw new io.cowfs.blockstore.store.StoreException("inline block list of " + np + " entries");
+                    }
+                    n.inlineBlocks = new ChunkId[np];
+                    for (int i = 0; i < np; i++) {
+                        n.inlineBlocks[i] = d.u8() == 1 ? d.id() : null;
+                    }
+                } else {
+                    for (int i = 0; i < np; i++) {
+                        n.blockPages.add(d.id());
+                    }
                 }
             }
             case DIRECTORY -> n.dirObject = d.u8() == 1 ? d.id() : null;

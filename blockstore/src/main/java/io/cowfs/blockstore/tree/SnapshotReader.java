@@ -81,11 +81,18 @@ public final class SnapshotReader {
 
     /** The page of the file's block list that holds block i, or null if i lies past the list. */
     private ChunkId[] listedPage(Inode file, long i) {
-        long page = i / BlockList.PAGE;
-        if (i >= file.validBlocks || page >= file.blockPages.size()) {
-            return null;
+        return i >= file.validBlocks ? null : listPage(file, i / BlockList.PAGE);
+    }
+
+    /**
+     * Page number page of the file's block list (its inline entries for page 0 of an inline list),
+     * or null past the list; validBlocks is the caller's to apply.
+     */
+    public ChunkId[] listPage(Inode file, long page) {
+        if (file.inlineBlocks != null) {
+            return page == 0 ? file.inlineBlocks : null;
         }
-        return blockPage(file.blockPages.get((int) page));
+        return page < file.blockPages.size() ? blockPage(file.blockPages.get((int) page)) : null;
     }
 
     public ChunkId[] blockPage(ChunkId pageId) {

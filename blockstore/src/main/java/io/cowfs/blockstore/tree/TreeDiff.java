@@ -129,7 +129,7 @@ public final class TreeDiff {
         if (x.type != FileType.REGULAR) {
             return true;
         }
-        if (x.validBlocks == y.validBlocks && x.blockPages.equals(y.blockPages)) {
+        if (x.validBlocks == y.validBlocks && x.blockPages.equals(y.blockPages) && java.util.Arrays.equals(x.inlineBlocks, y.inlineBlocks)) {
             return true;
         }
         int bs = a.store().blockSize();

@@ -80,7 +80,7 @@ public final class Freezer {
                         }
                     }
                 }
-                out.blockPages = BlockList.store(store, list);
+                BlockList.set(store, out, list);
                 out.validBlocks = Inode.ALL_VALID;
             } else if (out.type == FileType.DIRECTORY) {
                 TreeMap<String, DirObject.Entry> entries = new TreeMap<>(base.dir(now.dirObject));

@@ -351,7 +351,7 @@ final class WriteBack {
             return 0;
         }
         long[] c = holeUnits.get(ino);
-        if (c != null && c[0] == n.size && c[1] == n.validBlocks && c[2] == n.blockPages.hashCode()) {
+        if (c != null && c[0] == n.size && c[1] == n.validBlocks && c[2] == n.listHash()) {
             return c[3];
         }
         long blocks = (n.size - 1) / bs + 1;
@@ -359,9 +359,12 @@ final class WriteBack {
         TreeMap<Long, DirtyBlock> d = dirty.get(ino);
         long units = 0;
         long listed = Math.min(n.validBlocks, blocks); // base.listsHole's range
-        for (int page = 0; (long) page * BlockList.PAGE < listed && page < n.blockPages.size(); page++) {
-            ChunkId[] entries = base.blockPage(n.blockPages.get(page));
-            long first = (long) page * BlockList.PAGE;
+        for (long page = 0; page * BlockList.PAGE < listed; page++) {
+            ChunkId[] entries = base.listPage(n, page);
+            if (entries == null) {
+                break;
+            }
+            long first = page * BlockList.PAGE;
             int slots = (int) Math.min(entries.length, listed - first);
             for (int slot = 0; slot < slots; slot++) {
                 long idx = first + slot;
@@ -380,7 +383,7 @@ final class WriteBack {
         if (holeUnits.size() >= 4096) {
             holeUnits.clear();
         }
-        holeUnits.put(ino, new long[] {n.size, n.validBlocks, n.blockPages.hashCode(), units});
+        holeUnits.put(ino, new long[] {n.size, n.validBlocks, n.listHash(), units});
         return units;
     }
 
@@ -457,10 +460,10 @@ final class WriteBack {
     private long nextInBase(Inode n, long from, long to, boolean data) {
         long idx = from;
         while (idx < to) {
-            int page = (int) Math.min(Integer.MAX_VALUE, idx / BlockList.PAGE);
-            long pageEnd = Math.min(to, ((long) page + 1) * BlockList.PAGE);
-            ChunkId[] entries = idx < n.validBlocks && page < n.blockPages.size() ? base.blockPage(n.blockPages.get(page)) : null;
-            long listedEnd = Math.min(pageEnd, Math.min(n.validBlocks, (long) page * BlockList.PAGE + (entries == null ? 0 : entries.length)));
+            long page = idx / BlockList.PAGE;
+            long pageEnd = Math.min(to, (page + 1) * BlockList.PAGE);
+            ChunkId[] entries = idx < n.validBlocks ? base.listPage(n, page) : null;
+            long listedEnd = Math.min(pageEnd, Math.min(n.validBlocks, page * BlockList.PAGE + (entries == null ? 0 : entries.length)));
             for (; idx < listedEnd; idx++) {
                 if ((entries[(int) (idx % BlockList.PAGE)] != null) == data) {
                     return idx;
@@ -509,6 +512,7 @@ final class WriteBack {
         Inode src = ns.inode(from);
         Inode dst = ns.mutable(to);
         dst.blockPages = new ArrayList<>(src.blockPages);
+        dst.inlineBlocks = src.inlineBlocks == null ? null : src.inlineBlocks.clone();
         dst.validBlocks = Math.min(src.validBlocks, blocks);
         TreeMap<Long, ChunkId> ov = overrides.get(from);
         if (ov != null) {

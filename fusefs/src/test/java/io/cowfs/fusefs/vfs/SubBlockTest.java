@@ -197,7 +197,7 @@ class SubBlockTest {
      */
     @Test
     void aBlockStoredAgainStoresOnlyThePagesWrittenSinceUntilItsChainIsFolded() {
-        assertEquals(5, store.format());
+        assertTrue(store.format() >= Store.FORMAT_DELTA_CHAINS, "format " + store.format());
         long[] grew = new long[2 * WriteBack.CHAIN + 2];
         long ino;
         try (ViewFs fs = open()) {

@@ -118,8 +118,25 @@ class ViewFsTest {
             }
             java.util.Arrays.fill(b, 100 * BS, b.length, (byte) 1); // a short last block of data
             java.nio.file.Files.write(src.resolve("base/sparse"), b);
+            byte[] small = new byte[3 * BS + 10]; // data, hole, data, data: its list is in its inode
+            System.arraycopy(BaseFixture.random(5, BS), 0, small, 0, BS);
+            System.arraycopy(BaseFixture.random(6, BS + 10), 0, small, 2 * BS, BS + 10);
+            java.nio.file.Files.write(src.resolve("base/small"), small);
         }); ViewFs fs = sparse.view()) {
             long s = fs.resolve("/base/sparse");
+            long small = fs.resolve("/base/small");
+            var snap = new io.cowfs.blockstore.tree.SnapshotReader(sparse.store, sparse.snapshot.root());
+            assertNotNull(snap.inode(small).inlineBlocks, "a list of 4 entries is kept in the inode");
+            assertNull(snap.inode(s).inlineBlocks, "a list of 101 entries is not");
+            for (long at : new long[] {0, 100, BS, BS + 7, 2 * BS, 3 * BS + 9}) {
+                assertEquals(fs.seekBlockByBlock(small, at, false), fs.seekHole(small, at), "SEEK_HOLE in the small file at " + at);
+                assertEquals(fs.seekBlockByBlock(small, at, true), fs.seekData(small, at), "SEEK_DATA in the small file at " + at);
+            }
+            assertEquals(BS, fs.seekHole(small, 0));
+            assertEquals(2 * BS, fs.seekData(small, BS));
+            byte[] whole = new byte[3 * BS + 10];
+            assertEquals(whole.length, fs.read(small, 0, whole, whole.length));
+            assertArrayEquals(BaseFixture.random(6, BS + 10), java.util.Arrays.copyOfRange(whole, 2 * BS, whole.length));
             fs.open(s, true);
             long w = fs.create(1, "w", 0644, 0, 0);
             fs.write(w, 0, BaseFixture.random(2, 50 * BS + 17), 50 * BS + 17);

@@ -29,19 +29,29 @@ class FileRemoteTest {
         Path src = SourceTree.build(tmp.resolve("src"));
         Path remote = tmp.resolve("remote");
         try (Cowfs a = new Cowfs(tmp.resolve("a")); Cowfs b = new Cowfs(tmp.resolve("b"))) {
-            a.run("import", src.toString(), "--name", "s").ok();
-            a.run("remote", "add", "r", "file://" + remote).ok();
-            a.run("push", "s").ok();
+            importAndPush(a, src, remote);
             Path props = b.store.resolve("cowfs-store.properties");
             Files.writeString(props, Files.readString(props).replace("format=" + io.cowfs.blockstore.store.Store.FORMAT, "format=5"));
             b.run("remote", "add", "r", "file://" + remote).ok();
             b.run("pull", "s").ok();
             assertTrue(Files.readString(props).contains("format=" + io.cowfs.blockstore.store.Store.FORMAT_INLINE_LISTS), Files.readString(props));
-            b.run("fsck").ok();
-            Path out = tmp.resolve("out");
-            b.run("export", "s", out.toString()).ok();
-            assertEquals(SourceTree.hashes(src), SourceTree.hashes(out));
+            fsckAndExport(b, src);
         }
+    }
+
+    /** Imports src into a as snapshot s and pushes it to the directory remote (as remote r). */
+    private static void importAndPush(Cowfs a, Path src, Path remote) throws Exception {
+        a.run("import", src.toString(), "--name", "s").ok();
+        a.run("remote", "add", "r", "file://" + remote).ok();
+        a.run("push", "s").ok();
+    }
+
+    /** b passes fsck and its snapshot s exports as src. */
+    private void fsckAndExport(Cowfs b, Path src) throws Exception {
+        b.run("fsck").ok();
+        Path out = tmp.resolve("out");
+        b.run("export", "s", out.toString()).ok();
+        assertEquals(SourceTree.hashes(src), SourceTree.hashes(out));
     }
 
     @Test
@@ -49,9 +59,7 @@ class FileRemoteTest {
         Path src = SourceTree.build(tmp.resolve("src"));
         Path remote = tmp.resolve("remote");
         try (Cowfs a = new Cowfs(tmp.resolve("a")); Cowfs b = new Cowfs(tmp.resolve("b"))) {
-            a.run("import", src.toString(), "--name", "s").ok();
-            a.run("remote", "add", "r", "file://" + remote).ok();
-            a.run("push", "s").ok();
+            importAndPush(a, src, remote);
             assertTrue(Files.exists(remote.resolve("snapshots/s")) && Files.exists(remote.resolve("sindex/s")));
             try (Stream<Path> tmps = Files.walk(remote)) {
                 assertFalse(tmps.anyMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary file is left");
@@ -68,10 +76,7 @@ class FileRemoteTest {
             b.run("remote", "add", "r", "file://" + remote).ok();
             b.run("pull", "s", "--lazy").ok();
             assertTrue(Files.readString(b.store.resolve("cowfs-store.properties")).contains("format=" + io.cowfs.blockstore.store.Store.FORMAT));
-            b.run("fsck").ok();
-            Path out = tmp.resolve("out");
-            b.run("export", "s", out.toString()).ok();
-            assertEquals(SourceTree.hashes(src), SourceTree.hashes(out));
+            fsckAndExport(b, src);
             assertFalse(b.run("verify").ok().out().contains("still on their remotes"), "everything exported is local now");
             b.run("pull", "s2", "--lazy").ok();
             Path out2 = tmp.resolve("out2");

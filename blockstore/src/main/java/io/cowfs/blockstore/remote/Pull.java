@@ -169,13 +169,14 @@ public final class Pull {
         return out;
     }
 
-    /**
-     * The snapshot's data chunks this store lacks, in walk order. A tree object it lacks is fetched
-     * on the way (by a range request); one the remote's packs do not hold either fails the pull.
-     */
     /** Set by {@link #walk} when the snapshot has inodes holding their block list (format 6). */
     private boolean inlineLists;
 
+    /**
+     * The snapshot's data chunks this store lacks, in walk order. A tree object it lacks is fetched
+     * on the way (by a range request); one the remote's packs do not hold either fails the pull.
+     * Sets {@link #inlineLists}.
+     */
     private List<ChunkId> walk(ChunkId root, Map<ChunkId, Remote.Located> where, String name, List<ChunkId> local) {
         List<ChunkId> absent = new ArrayList<>();
         java.util.Set<ChunkId> seen = new java.util.HashSet<>();

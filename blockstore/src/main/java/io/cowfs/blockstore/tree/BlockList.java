@@ -21,14 +21,8 @@ public final class BlockList {
     /** Encodes one page; a null entry is a hole. */
     public static byte[] encodePage(ChunkId[] entries, int from, int to) {
         Encoder e = new Encoder(16 + (to - from) * 33);
-        e.u8(TAG).varlong(to - from);
-        for (int i = from; i < to; i++) {
-            if (entries[i] == null) {
-                e.u8(0);
-            } else {
-                e.u8(1).id(entries[i]);
-            }
-        }
+        e.u8(TAG);
+        writeEntries(e, entries, from, to);
         return e.toBytes();
     }
 
@@ -37,7 +31,23 @@ public final class BlockList {
         if (d.u8() != TAG) {
             throw new StoreException("not a block-list page");
         }
-        int n = d.varint();
+        return readEntries(d, d.varint());
+    }
+
+    /** Entries [from, to) as a page holds them, count first (also an inline list's encoding, in the inode). */
+    static void writeEntries(Encoder e, ChunkId[] entries, int from, int to) {
+        e.varlong(to - from);
+        for (int i = from; i < to; i++) {
+            if (entries[i] == null) {
+                e.u8(0);
+            } else {
+                e.u8(1).id(entries[i]);
+            }
+        }
+    }
+
+    /** n entries as {@link #writeEntries} wrote them after the count. */
+    static ChunkId[] readEntries(Decoder d, int n) {
         ChunkId[] out = new ChunkId[n];
         for (int i = 0; i < n; i++) {
             out[i] = d.u8() == 1 ? d.id() : null;

@@ -105,14 +105,7 @@ public final class Inode {
             case REGULAR -> {
                 e.varlong(validBlocks == ALL_VALID ? 0 : validBlocks + 1);
                 if (inlineBlocks != null) { // the entries as a block-list page holds them
-                    e.varlong(inlineBlocks.length);
-                    for (ChunkId b : inlineBlocks) {
-                        if (b == null) {
-                            e.u8(0);
-                        } else {
-                            e.u8(1).id(b);
-                        }
-                    }
+                    BlockList.writeEntries(e, inlineBlocks, 0, inlineBlocks.length);
                 } else {
                     e.varlong(blockPages.size());
                     blockPages.forEach(e::id);
@@ -164,10 +157,7 @@ public final class Inode {
                     if (np < 1 || np > BlockList.INLINE) {
                         throw new io.cowfs.blockstore.store.StoreException("inline block list of " + np + " entries");
                     }
-                    n.inlineBlocks = new ChunkId[np];
-                    for (int i = 0; i < np; i++) {
-                        n.inlineBlocks[i] = d.u8() == 1 ? d.id() : null;
-                    }
+                    n.inlineBlocks = BlockList.readEntries(d, np);
                 } else {
                     for (int i = 0; i < np; i++) {
                         n.blockPages.add(d.id());

@@ -111,7 +111,12 @@ public final class Agent {
          * machine kind): stop and start signal only a process whose command line runs this class.
          */
         boolean alive() {
-            return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).map(Agent::isAgent).orElse(false);
+            return agent().isPresent();
+        }
+
+        /** The agent's process, if pid is alive and runs the agent (see {@link #alive}). */
+        java.util.Optional<ProcessHandle> agent() {
+            return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).filter(Agent::isAgent);
         }
     }
 

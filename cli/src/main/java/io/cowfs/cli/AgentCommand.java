@@ -51,7 +51,7 @@ final class AgentCommand implements Callable<Integer> {
                     spec.commandLine().getOut().println("no agent running");
                     return 0;
                 }
-                ProcessHandle p = ProcessHandle.of(s.pid()).filter(Agent::isAgent).orElse(null);
+                ProcessHandle p = s.agent().orElse(null);
                 if (p == null) { // gone since the check above
                     spec.commandLine().getOut().println("no agent running");
                     return 0;
@@ -72,7 +72,7 @@ final class AgentCommand implements Callable<Integer> {
                     return 0;
                 }
                 if (running) { // another build's agent: this one replaces it
-                    ProcessHandle.of(s.pid()).filter(Agent::isAgent).ifPresent(ProcessHandle::destroy);
+                    s.agent().ifPresent(ProcessHandle::destroy);
                 }
                 return start(dir, idleMillis / 1000);
             }

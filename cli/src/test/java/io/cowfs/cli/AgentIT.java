@@ -73,7 +73,7 @@ class AgentIT {
     private void stopAgent() throws Exception {
         Agent.State s = state();
         if (s != null) {
-            ProcessHandle.of(s.pid()).filter(Agent::isAgent).ifPresent(p -> { // a stale pid may be anyone's by now
+            s.agent().ifPresent(p -> { // a stale pid may be anyone's by now
                 p.destroyForcibly();
                 p.onExit().join();
             });

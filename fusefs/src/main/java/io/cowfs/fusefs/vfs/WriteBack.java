@@ -391,8 +391,9 @@ final class WriteBack {
      * ino -> {size, validBlocks, hash of the block-list pages, {@link #knownHoleUnits}}: a stat
      * of a large file after each close (the kernel drops st_blocks at every FLUSH) costs no
      * pass over its map. Filled under the read lock; {@link #mapChanged} drops an entry under
-     * the write lock when the file's dirty blocks or overrides change; the key catches changes
-     * of the inode's own list (truncate, clone).
+     * the write lock where the file's dirty blocks or overrides change (a new dirty block, a
+     * shared or punched one, dirty blocks dropped, which every persist does after it moves them
+     * into the overrides); the key catches what changes the inode (size, truncation, a clone's list).
      */
     private final java.util.concurrent.ConcurrentHashMap<Long, long[]> holeUnits = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -652,7 +653,6 @@ final class WriteBack {
 
     /** Sets a regular file's size; bytes past a smaller size are gone for good. Write lock held. */
     void truncate(long ino, Inode cur, long size) {
-        mapChanged(ino);
         if (size < cur.size) {
             long keep = (size + bs - 1) / bs;
             int tail = (int) (size % bs);
@@ -1155,7 +1155,6 @@ final class WriteBack {
         });
         for (Map.Entry<Long, TreeMap<Long, Stored>> f : newBlocks.entrySet()) {
             TreeMap<Long, ChunkId> ov = overrides.computeIfAbsent(f.getKey(), k -> new TreeMap<>());
-            mapChanged(f.getKey());
             for (Map.Entry<Long, Stored> b : f.getValue().entrySet()) {
                 ov.put(b.getKey(), b.getValue().id());
                 if (b.getValue().deltaBase() != null) {

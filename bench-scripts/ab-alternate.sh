@@ -12,16 +12,19 @@
 #   cptree     cp -r of 2,000 small files (d000, d001 of the generated tree) into a fresh view, then sync
 #   restore    cp of the 1 GiB host file the store holds already into a fresh view, then sync -f (04-writes.sh
 #              "restore": a build cache restored into a worktree; the host file is read cold, as there)
+#   coldcat    cat of every file of the 100K-file tree through a fresh snapshot mount, page cache dropped first
+#              (03-reads.sh "cat cold"); each build imports the tree into a store of its own first (a store
+#              format one build writes may be one the other refuses), and the table notes each import's time and size
 # N: samples per build (default 5). The store is its own ($BENCH_ROOT/ab-store, made by the new build); gc runs
 # after each write sample, so every sample starts from the same store. Table: $RESULTS/ab-alternate-WORKLOAD.md.
 # OLD_MOUNT_JAVA_OPTS / NEW_MOUNT_JAVA_OPTS: COWFS_MOUNT_JAVA_OPTS for that build's mounts, so one jar given twice
 # compares two settings of the mount JVM.
 source "$(dirname "$0")/lib.sh"
-OLD=${1:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|restore] [N]}
-NEW=${2:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|restore] [N]}
+OLD=${1:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|restore|coldcat] [N]}
+NEW=${2:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|restore|coldcat] [N]}
 WL=${3:-coldread}
 N=${4:-5}
-case $WL in coldread|seqwrite|randwrite|cptree|restore) ;; *) echo "ab-alternate.sh: unknown workload '$WL'" >&2; exit 2 ;; esac
+case $WL in coldread|seqwrite|randwrite|cptree|restore|coldcat) ;; *) echo "ab-alternate.sh: unknown workload '$WL'" >&2; exit 2 ;; esac
 for j in "$OLD" "$NEW"; do [[ -r $j ]] || { echo "ab-alternate.sh: cannot read $j" >&2; exit 2; }; done
 
 ensure_data
@@ -39,10 +42,15 @@ cwj() { local jar=$1 c=$2; shift 2; java -XX:+UseSerialGC --add-opens=java.base/
 mount_pid() { grep -lxF "mountpoint=$MP" "$STORE"/run/*.mount 2>/dev/null | head -1 | xargs -r sed -n 's/^pid=//p'; }
 cpu_of() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
-# sample JAR: prints "wall user_ms sys_ms faults cs"
+# sample JAR OPTS BUILD: prints "wall user_ms sys_ms faults cs"
 sample() {
   local jar=$1 opts=$2 name=$MP pid u0 s0 u1 s1 t0 wall faults=- cs=- perfpid=
-  if [[ $WL == coldread ]]; then
+  [[ $WL == coldcat ]] && STORE=$BENCH_ROOT/ab-cat-$3
+  if [[ $WL == coldcat ]]; then
+    COWFS_MOUNT_JAVA_OPTS=$opts cwj "$jar" mount tree "$MP" >/dev/null || return 1
+    cat "$STORE"/packs/* > /dev/null
+    drop_caches
+  elif [[ $WL == coldread ]]; then
     COWFS_MOUNT_JAVA_OPTS=$opts cwj "$jar" mount big "$MP" >/dev/null || return 1
     cat "$STORE"/packs/* > /dev/null
     drop_caches
@@ -61,6 +69,7 @@ sample() {
   t0=$(now)
   case $WL in
     coldread) dd if="$MP/big.bin" of=/dev/null bs=1M status=none ;;
+    coldcat) (cd "$MP" && find . -type f -print0 | xargs -0 cat > /dev/null) ;;
     seqwrite) (cd "$MP" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 \
                  --name=w --rw=write --bs=1M --size=${BIG_MB}M --filename=new.bin >/dev/null) ;;
     randwrite) (cd "$MP" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 \
@@ -75,11 +84,21 @@ sample() {
     faults=$(awk -F, '/page_fault_user/{print $1}' "$TMPW/ab-perf"); cs=$(awk -F, '/context-switches/{print $1}' "$TMPW/ab-perf")
   fi
   cwj "$jar" umount "$MP" >/dev/null
-  if [[ $WL != coldread ]]; then cwj "$jar" rm "$name" >/dev/null; cwj "$jar" gc >/dev/null; fi
+  if [[ $WL != coldread && $WL != coldcat ]]; then cwj "$jar" rm "$name" >/dev/null; cwj "$jar" gc >/dev/null; fi
   echo "$wall $(( (u1 - u0) * 10 )) $(( (s1 - s0) * 10 )) ${faults:--} ${cs:--}"
 }
 
 [[ $WL == cptree ]] && warm_tree "$DATA/tree"
+IMPORTS=
+if [[ $WL == coldcat ]]; then
+  warm_tree "$DATA/tree"
+  for b in old new; do
+    jar=$OLD; [[ $b == new ]] && jar=$NEW
+    STORE=$BENCH_ROOT/ab-cat-$b; rm -rf "$STORE"; cwj "$jar" init >/dev/null
+    t0=$(now); cwj "$jar" import "$DATA/tree" --name tree >/dev/null || { echo "ab-alternate.sh: import with $jar failed" >&2; exit 1; }
+    IMPORTS+="$b: import $(since "$t0") s, store $(hb "$(du_bytes "$STORE")") ($(grep -o 'format=[0-9]*' "$STORE/cowfs-store.properties")); "
+  done
+fi
 res_begin "ab-alternate-$WL" "Two builds alternating, $WL, $N samples each"
 th "sample" "build" "wall (s)" "mount user (ms)" "mount sys (ms)" "page faults" "context switches"
 declare -A WALL=([old]="" [new]="") USR=([old]="" [new]="") SYS=([old]="" [new]="")
@@ -87,7 +106,7 @@ for ((i = 0; i < N; i++)); do
   if ((i % 2 == 0)); then order="old new"; else order="new old"; fi
   for b in $order; do
     jar=$OLD opts=${OLD_MOUNT_JAVA_OPTS:-}; [[ $b == new ]] && jar=$NEW opts=${NEW_MOUNT_JAVA_OPTS:-}
-    if ! r=$(sample "$jar" "$opts"); then abnormal "ab-alternate: $WL sample with $jar failed"; is_mounted "$MP" && cwj "$jar" umount "$MP"; continue; fi
+    if ! r=$(sample "$jar" "$opts" "$b"); then abnormal "ab-alternate: $WL sample with $jar failed"; is_mounted "$MP" && cwj "$jar" umount "$MP"; continue; fi
     read -r w u s f c <<< "$r"
     log "$WL $b: wall $w s, mount user $u ms sys $s ms, faults $f, cs $c"
     tr_ "$((i + 1))" "$b" "$w" "$u" "$s" "$f" "$c"
@@ -98,4 +117,4 @@ for b in old new; do
   # shellcheck disable=SC2086
   tr_ "median" "**$b**" "$(median ${WALL[$b]})" "$(median ${USR[$b]})" "$(median ${SYS[$b]})" "-" "-"
 done
-note "old: \`$OLD\` ${OLD_MOUNT_JAVA_OPTS:-}, new: \`$NEW\` ${NEW_MOUNT_JAVA_OPTS:-}. Builds alternate old new, new old, ...; one fresh mount per sample."
+note "old: \`$OLD\` ${OLD_MOUNT_JAVA_OPTS:-}, new: \`$NEW\` ${NEW_MOUNT_JAVA_OPTS:-}. Builds alternate old new, new old, ...; one fresh mount per sample.${IMPORTS:+ $IMPORTS}"

@@ -34,6 +34,14 @@ final class BlockCache {
         int load(ChunkId id, ByteBuffer slot, ByteBuffer frame);
     }
 
+    /**
+     * As {@link Loader}, but bytes read from disk may be left unverified: returns n if slot [0, n)
+     * is verified (or came from memory), -n-1 if it still has to be checked against id.
+     */
+    interface DeferredLoader {
+        int load(ChunkId id, ByteBuffer slot, ByteBuffer frame);
+    }
+
     private static final class Entry {
         /** headroom bytes, then the slot. */
         final ByteBuffer frame;
@@ -125,6 +133,99 @@ final class BlockCache {
             }
         } catch (StoreException e) {
             // the reader that needs the block gets the error (EIO for that file) when it asks
+        }
+    }
+
+    /**
+     * Loads those of ids that are absent as one batch (read-ahead, or the blocks of one read
+     * request): each is read into a slot of its own by deferred, then those read from disk are
+     * verified together ({@link Sha256#digestAll}: several in parallel lanes). A chunk whose bytes
+     * do not match its id is loaded again by checked, which throws the error naming where it lies.
+     * As with {@link #load}, a failure is left for the reader that needs the chunk; chunks past
+     * the slots free now are left to be loaded one by one.
+     */
+    void loadAll(List<ChunkId> ids, DeferredLoader deferred, Loader checked) {
+        List<Entry> mine = new ArrayList<>();
+        List<CompletableFuture<Integer>> futures = new ArrayList<>();
+        synchronized (this) {
+            for (ChunkId id : ids) {
+                if (map.containsKey(id)) {
+                    continue;
+                }
+                Entry e = victim();
+                if (e == null) {
+                    break;
+                }
+                if (e.id != null) {
+                    map.remove(e.id);
+                }
+                e.id = id;
+                e.len = 0;
+                e.pins = 1;
+                e.ref = true;
+                e.loading = new CompletableFuture<>();
+                map.put(id, e);
+                mine.add(e);
+                futures.add(e.loading);
+            }
+        }
+        int[] lens = new int[mine.size()];
+        Throwable[] failed = new Throwable[mine.size()];
+        List<Integer> unverified = new ArrayList<>();
+        for (int i = 0; i < mine.size(); i++) {
+            Entry e = mine.get(i);
+            try {
+                int n = deferred.load(e.id, e.slot, e.frame);
+                if (n < 0) {
+                    lens[i] = -n - 1;
+                    unverified.add(i);
+                } else {
+                    lens[i] = n;
+                }
+            } catch (RuntimeException | Error x) {
+                failed[i] = x;
+            }
+        }
+        ByteBuffer[] check = new ByteBuffer[unverified.size()];
+        for (int k = 0; k < check.length; k++) {
+            int i = unverified.get(k);
+            check[k] = mine.get(i).slot.duplicate().position(0).limit(lens[i]);
+        }
+        byte[][] digests;
+        try {
+            digests = Sha256.digestAll(check, check.length);
+        } catch (RuntimeException | Error x) {
+            digests = null; // every one is loaded again, checked
+        }
+        for (int k = 0; k < check.length; k++) {
+            int i = unverified.get(k);
+            Entry e = mine.get(i);
+            if (digests == null || !ChunkId.of(digests[k]).equals(e.id)) {
+                try {
+                    lens[i] = checked.load(e.id, e.slot, e.frame); // a mismatch throws, naming the pack and offset
+                } catch (RuntimeException | Error x) {
+                    failed[i] = x;
+                }
+            }
+        }
+        for (int i = 0; i < mine.size(); i++) {
+            Entry e = mine.get(i);
+            CompletableFuture<Integer> f = futures.get(i);
+            synchronized (this) {
+                if (failed[i] != null) {
+                    map.remove(e.id, e);
+                    e.id = null;
+                } else {
+                    e.len = lens[i];
+                }
+                e.loading = null;
+                e.pins--;
+            }
+            if (failed[i] != null) {
+                f.completeExceptionally(failed[i]);
+            } else {
+                f.complete(lens[i]);
+            }
         }
     }
 

@@ -41,6 +41,19 @@ public final class ChunkId implements Comparable<ChunkId> {
         return new ChunkId(Sha256.digest(b));
     }
 
+    /**
+     * The ids of data[i][0, lens[i]) for i in [0, n): hashed together, in parallel lanes where
+     * the machine has them ({@link Sha256#digestAll}), else one at a time.
+     */
+    public static ChunkId[] hashAll(byte[][] data, int[] lens, int n) {
+        byte[][] d = Sha256.digestAll(data, lens, n);
+        ChunkId[] out = new ChunkId[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = new ChunkId(d[i]);
+        }
+        return out;
+    }
+
     public static ChunkId hash(byte[] data) {
         return hash(data, 0, data.length);
     }

@@ -289,9 +289,12 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
      * Returns rawLen. out's position and limit are not used or moved. With payloadInOut, rec was
      * read so that its payload lies in out itself (out is rec's bytes from {@link #HEADER} on): a
      * raw payload is then verified where it lies, and a compressed one (not written by cowfs as
-     * long as its raw bytes, but valid) is decompressed from a copy.
+     * long as its raw bytes, but valid) is decompressed from a copy. Without verify, the raw bytes
+     * are not hashed here: the caller hashes them (with others, {@link Sha256#digestAll}) before
+     * anyone reads them.
      */
-    static int decodeInto(ChunkId id, ByteBuffer rec, ChunkLocation loc, String where, ByteBuffer out, boolean payloadInOut) {
+    static int decodeInto(ChunkId id, ByteBuffer rec, ChunkLocation loc, String where, ByteBuffer out, boolean payloadInOut,
+            boolean verify) {
         String at = where + " offset " + loc.offset();
         PackRecord h = checkedHeader(id, rec, loc, at);
         int payload = rec.position();
@@ -321,7 +324,7 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
         } else {
             throw new StoreException.ChunkCorruptException(id, "unknown codec " + h.codec() + " in " + at);
         }
-        if (!ChunkId.hash(out.duplicate().position(0).limit(rawLen)).equals(id)) {
+        if (verify && !ChunkId.hash(out.duplicate().position(0).limit(rawLen)).equals(id)) {
             throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at);
         }
         return rawLen;

@@ -458,11 +458,12 @@ public final class Packs implements AutoCloseable {
      * frame, if not null, is a direct buffer holding out after {@link PackRecord#HEADER} bytes: a
      * raw record (the index says stored = raw length: incompressible data) is then read with one
      * pread into frame, so its payload lands in out itself and is verified there, without a copy.
+     * Without verify the raw bytes are not hashed: the caller must (see PackRecord.decodeInto).
      */
-    public int readInto(ChunkId id, ChunkLocation loc, ByteBuffer out, ByteBuffer frame) throws NoSuchFileException {
+    public int readInto(ChunkId id, ChunkLocation loc, ByteBuffer out, ByteBuffer frame, boolean verify) throws NoSuchFileException {
         if (frame != null && loc.storedLen() == loc.rawLen() && PackRecord.HEADER + loc.storedLen() <= frame.capacity()) {
             readers.readRecord(id, loc, frame);
-            return PackRecord.decodeInto(id, frame, loc, fileName(loc.pack()), out, true);
+            return PackRecord.decodeInto(id, frame, loc, fileName(loc.pack()), out, true, verify);
         }
         int need = PackRecord.HEADER + loc.storedLen();
         ByteBuffer buf = scratch.poll();
@@ -471,7 +472,7 @@ public final class Packs implements AutoCloseable {
         }
         try {
             readers.readRecord(id, loc, buf);
-            return PackRecord.decodeInto(id, buf, loc, fileName(loc.pack()), out, false);
+            return PackRecord.decodeInto(id, buf, loc, fileName(loc.pack()), out, false, verify);
         } finally {
             if (scratch.size() < 16) {
                 scratch.offer(buf);

@@ -77,11 +77,19 @@ public final class Sha256 {
      * for it (libcrypto missing), else null. The mount prints it into its log, and `cowfs mount` to stderr.
      */
     public static String fallbackWarning() {
-        if (CRYPTO != null || "jdk".equals(System.getProperty("cowfs.sha"))) {
+        if (CRYPTO == null && !"jdk".equals(System.getProperty("cowfs.sha"))) {
+            return "cowfs: libcrypto (OpenSSL 3) not found: hashing with the JDK's SHA-256, reads and writes are slower"
+                    + " (Debian/Ubuntu: apt-get install libssl3)";
+        }
+        if (MultiSha256.available() || !"amd64".equals(System.getProperty("os.arch")) || "off".equals(System.getProperty("cowfs.sha.multi"))) {
             return null;
         }
-        return "cowfs: libcrypto (OpenSSL 3) not found: hashing with the JDK's SHA-256, reads and writes are slower"
-                + " (Debian/Ubuntu: apt-get install libssl3)";
+        if (java.nio.file.Files.exists(java.nio.file.Path.of("/usr/lib/x86_64-linux-gnu/libIPSec_MB.so.1"))) {
+            return "cowfs: intel-ipsec-mb is installed but failed its self-test (or this CPU has neither SHA-NI nor AVX-512):"
+                    + " hashing one block at a time";
+        }
+        return "cowfs: intel-ipsec-mb not found: hashing one block at a time, cold reads and writes are slower"
+                + " (Debian/Ubuntu: apt-get install libipsec-mb1)";
     }
 
     /** The digest of data[off, off+len). */
@@ -121,6 +129,62 @@ public final class Sha256 {
         d.update(b.duplicate());
         return release(d);
     }
+
+    /**
+     * The digests of in[0..n), each the bytes between its position and limit (not moved): in
+     * parallel lanes ({@link MultiSha256}) when the batch qualifies, else one at a time.
+     */
+    static byte[][] digestAll(ByteBuffer[] in, int n) {
+        byte[][] out = new byte[n][];
+        if (!MultiSha256.digestAll(in, n, out)) {
+            for (int i = 0; i < n; i++) {
+                out[i] = digest(in[i]);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The digests of data[i][0, lens[i]) for i in [0, n): copied into direct memory and hashed
+     * in parallel lanes when that is available (a 64 KiB copy costs an eighth of hashing it one
+     * at a time), else one at a time where they lie.
+     */
+    static byte[][] digestAll(byte[][] data, int[] lens, int n) {
+        byte[][] out = new byte[n][];
+        if (n > 1 && MultiSha256.available()) {
+            ByteBuffer[] in = new ByteBuffer[n];
+            ByteBuffer area = STAGING.poll();
+            int need = 0;
+            for (int i = 0; i < n; i++) {
+                need += lens[i];
+            }
+            if (area == null || area.capacity() < need) {
+                area = ByteBuffer.allocateDirect(Math.max(need, 16 * MultiSha256.MAX_LEN));
+            }
+            try {
+                int at = 0;
+                for (int i = 0; i < n; i++) {
+                    area.put(at, data[i], 0, lens[i]);
+                    in[i] = area.slice(at, lens[i]);
+                    at += lens[i];
+                }
+                if (MultiSha256.digestAll(in, n, out)) {
+                    return out;
+                }
+            } finally {
+                if (STAGING.size() < 4) {
+                    STAGING.offer(area);
+                }
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            out[i] = digest(data[i], 0, lens[i]);
+        }
+        return out;
+    }
+
+    /** Direct memory that {@link #digestAll(byte[][], int[], int)} copies heap bytes into, pooled. */
+    private static final ConcurrentLinkedQueue<ByteBuffer> STAGING = new ConcurrentLinkedQueue<>();
 
     private static byte[] release(MessageDigest d) {
         byte[] md = d.digest();

@@ -316,7 +316,14 @@ public final class Store implements AutoCloseable {
          * a new chunk is in the pack once its run is written.
          */
         public ChunkId put(byte[] raw, int off, int len) {
-            ChunkId id = ChunkId.hash(raw, off, len);
+            return put(raw, off, len, ChunkId.hash(raw, off, len));
+        }
+
+        /**
+         * As {@link #put(byte[], int, int)} for bytes whose id the caller has computed (several
+         * at once: {@link ChunkId#hashAll}); id must be the hash of raw[off, off+len).
+         */
+        public ChunkId put(byte[] raw, int off, int len, ChunkId id) {
             if (!claimNew(id, raw, off, len, Hit.OWNER_CHECKS)) {
                 return id;
             }
@@ -763,10 +770,28 @@ public final class Store implements AutoCloseable {
     }
 
     /**
+     * Decodes those of file blocks ids that are not in the block cache, as one batch whose
+     * hashes are checked together (several in parallel lanes: {@link Sha256#digestAll}); the
+     * read path's way for the blocks of one read request and for read-ahead. Errors wait for the
+     * reader, as with {@link #load}.
+     */
+    public void loadAll(List<ChunkId> ids) {
+        blocks.loadAll(ids, (id, slot, frame) -> loadBlock(id, slot, frame, false), this::loadBlock);
+    }
+
+    /**
      * The block cache's loader: chunk id verified into slot, from the heap cache if it is there,
      * else its pack; frame holds the slot after {@link PackRecord#HEADER} bytes of room.
      */
     private int loadBlock(ChunkId id, ByteBuffer slot, ByteBuffer frame) {
+        return loadBlock(id, slot, frame, true);
+    }
+
+    /**
+     * As {@link #loadBlock(ChunkId, ByteBuffer, ByteBuffer)}; without verify, bytes read from a
+     * pack are not hashed, and the length n comes back as -n-1 (BlockCache.DeferredLoader).
+     */
+    private int loadBlock(ChunkId id, ByteBuffer slot, ByteBuffer frame, boolean verify) {
         byte[] hot = cache.getIfPresent(id); // written by this process, or asked for whole
         if (hot != null && hot.length <= slot.capacity()) {
             slot.put(0, hot);
@@ -795,7 +820,8 @@ public final class Store implements AutoCloseable {
                 throw new StoreException.ChunkMissingException(id, "not in the index");
             }
             try {
-                return packs.readInto(id, loc, slot, frame);
+                int n = packs.readInto(id, loc, slot, frame, verify);
+                return verify ? n : -n - 1;
             } catch (NoSuchFileException e) {
                 packs.forget(loc.pack()); // gc compacted it away: look the chunk up again
             }

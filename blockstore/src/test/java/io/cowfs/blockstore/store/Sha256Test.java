@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
@@ -29,6 +30,52 @@ class Sha256Test {
     @Test
     void everyBufferKindGivesTheJdkDigest() throws Exception {
         everyBufferKindGivesTheJdkDigest(Sha256.load("libcrypto.so.3", "crypto"));
+    }
+
+    /**
+     * Batches (Sha256.digestAll) give the one-at-a-time digests for every batch size and length:
+     * in parallel lanes where intel-ipsec-mb is installed (CI installs it on x86-64: .ci/run),
+     * one at a time for what does not qualify (heap buffers, empty or longer than 64 KiB, more
+     * than a batch holds).
+     */
+    @Test
+    void batchesGiveTheOneAtATimeDigests() throws Exception {
+        if (java.nio.file.Files.exists(java.nio.file.Path.of("/usr/lib/x86_64-linux-gnu/libIPSec_MB.so.1"))) {
+            assertTrue(MultiSha256.available(), "intel-ipsec-mb is installed: batches use it");
+        }
+        assertNull(MultiSha256.load("libcowfs-no-such-ipsec-mb.so.1"), "no library: one at a time");
+        Random r = new Random(11);
+        int[] lens = {1, 55, 56, 63, 64, 65, 4096, 65471, 65472, 65535, 65536};
+        for (int n : new int[] {1, 2, 3, 7, 8, 9, 16, 17, 31, 64, 65}) {
+            ByteBuffer[] in = new ByteBuffer[n];
+            byte[][] heap = new byte[n][];
+            int[] heapLens = new int[n];
+            byte[][] want = new byte[n][];
+            for (int i = 0; i < n; i++) {
+                int len = lens[r.nextInt(lens.length)];
+                byte[] b = new byte[len + 5];
+                r.nextBytes(b);
+                heap[i] = b;
+                heapLens[i] = len;
+                want[i] = MessageDigest.getInstance("SHA-256").digest(java.util.Arrays.copyOf(b, len));
+                in[i] = ByteBuffer.allocateDirect(len + 9).position(9).put(b, 0, len).position(9);
+            }
+            byte[][] got = Sha256.digestAll(in, n);
+            byte[][] gotHeap = Sha256.digestAll(heap, heapLens, n);
+            for (int i = 0; i < n; i++) {
+                assertArrayEquals(want[i], got[i], "batch of " + n + ", message " + i + " (" + heapLens[i] + " bytes)");
+                assertArrayEquals(want[i], gotHeap[i], "heap batch of " + n + ", message " + i);
+                assertEquals(9, in[i].position(), "positions are not moved");
+            }
+        }
+        // what does not qualify is hashed one at a time, in the same batch call
+        ByteBuffer empty = ByteBuffer.allocateDirect(0);
+        ByteBuffer big = ByteBuffer.allocateDirect(65537);
+        ByteBuffer heapBuf = ByteBuffer.wrap(new byte[] {'a', 'b', 'c'});
+        byte[][] mixed = Sha256.digestAll(new ByteBuffer[] {empty, big, heapBuf}, 3);
+        assertArrayEquals(MessageDigest.getInstance("SHA-256").digest(new byte[0]), mixed[0]);
+        assertArrayEquals(MessageDigest.getInstance("SHA-256").digest(new byte[65537]), mixed[1]);
+        assertArrayEquals(MessageDigest.getInstance("SHA-256").digest(new byte[] {'a', 'b', 'c'}), mixed[2]);
     }
 
     private static void everyBufferKindGivesTheJdkDigest(Sha256.Crypto crypto) throws Exception {

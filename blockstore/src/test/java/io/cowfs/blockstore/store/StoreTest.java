@@ -531,6 +531,59 @@ class StoreTest {
         }
     }
 
+    /**
+     * Store.loadAll decodes a batch of blocks and checks their hashes together (in parallel lanes
+     * where the machine has them): every good block reads back right from the cache, and a
+     * damaged one, raw or compressed, anywhere in the batch, is a ChunkCorruptException for its
+     * reader, naming the place, and is never cached as good.
+     */
+    @Test
+    void aBatchLoadVerifiesEveryBlockAndLeavesDamageToItsReader() throws Exception {
+        int n = 24;
+        byte[][] data = new byte[n][];
+        ChunkId[] ids = new ChunkId[n];
+        ChunkLocation[] locs = new ChunkLocation[n];
+        Path pack;
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            for (int i = 0; i < n; i++) {
+                data[i] = i % 3 == 0 ? ("compressible block " + i + "\n").repeat(5000).substring(0, 65536).getBytes()
+                        : random(100 + i, i == n - 1 ? 777 : 65536);
+                ids[i] = s.put(data[i]);
+            }
+            commit(s);
+            for (int i = 0; i < n; i++) {
+                locs[i] = s.locate(ids[i]);
+            }
+            pack = s.packs().path(locs[0].pack());
+        }
+        assertTrue(locs[3].storedLen() < locs[3].rawLen() && locs[4].storedLen() == locs[4].rawLen(), "one compressed, one raw");
+        flip(pack, locs[3].offset() + PackRecord.HEADER + locs[3].storedLen() / 2);
+        flip(pack, locs[4].offset() + PackRecord.HEADER + 4000);
+        try (Store s = Store.open(dir())) {
+            for (int round = 0; round < 2; round++) {
+                s.loadAll(List.of(ids));
+                java.nio.ByteBuffer out = java.nio.ByteBuffer.allocateDirect(65536);
+                for (int i = 0; i < n; i++) {
+                    int k = i;
+                    if (i == 3 || i == 4) {
+                        assertFalse(s.cached(ids[i]), "a damaged block is not cached, block " + i);
+                        StoreException.ChunkCorruptException e = assertThrows(StoreException.ChunkCorruptException.class,
+                                () -> s.read(ids[k], 0, out, 0, 65536), "block " + k);
+                        assertEquals(ids[i], e.id());
+                        assertTrue(e.getMessage().contains(Packs.fileName(locs[i].pack())), e.getMessage());
+                        continue;
+                    }
+                    assertTrue(s.cached(ids[i]), "loaded by the batch, block " + i);
+                    assertEquals(data[i].length, s.read(ids[i], 0, out, 0, 65536));
+                    byte[] got = new byte[data[i].length];
+                    out.get(0, got);
+                    assertArrayEquals(data[i], got, "block " + i);
+                }
+                s.dropCache();
+            }
+        }
+    }
+
     @Test
     void aMissingPackIsReportedByVerify() throws Exception {
         ChunkId id;

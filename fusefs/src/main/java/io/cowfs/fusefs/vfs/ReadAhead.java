@@ -115,21 +115,31 @@ final class ReadAhead implements AutoCloseable {
         if (decode.isEmpty()) {
             return;
         }
-        // one task per prefetch thread, each taking the next block not taken yet: a task per
-        // block cost a thread hand-off (futex calls, a trap into the hypervisor here) per block
-        java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
-        Runnable work = () -> {
-            for (int i; (i = next.getAndIncrement()) < decode.size(); ) {
-                Block b = decode.get(i);
-                if (b.delta() == null) {
-                    store.load(b.key());
-                } else {
+        // whole chunks are decoded in one batch per prefetch thread, their hashes checked together
+        // (parallel lanes: Store.loadAll); a delta block is made alone. One task per thread, not
+        // per block: a task per block cost a thread hand-off (futex calls, a trap into the
+        // hypervisor here) per block
+        List<ChunkId> whole = new ArrayList<>();
+        List<Block> deltas = new ArrayList<>();
+        for (Block b : decode) {
+            if (b.delta() == null) {
+                whole.add(b.key());
+            } else {
+                deltas.add(b);
+            }
+        }
+        int tasks = Math.min(THREADS, Math.max(whole.size() / 2, deltas.isEmpty() ? 1 : THREADS));
+        for (int t = 0; t < tasks; t++) {
+            List<ChunkId> mine = whole.subList(whole.size() * t / tasks, whole.size() * (t + 1) / tasks);
+            List<Block> myDeltas = deltas.subList(deltas.size() * t / tasks, deltas.size() * (t + 1) / tasks);
+            prefetcher.execute(() -> {
+                if (!mine.isEmpty()) {
+                    store.loadAll(mine);
+                }
+                for (Block b : myDeltas) {
                     store.loadDerived(b.key(), () -> SubBlock.read(store::getOnce, b.delta())); // chunks wanted this once
                 }
-            }
-        };
-        for (int t = 0; t < Math.min(THREADS, decode.size()); t++) {
-            prefetcher.execute(work);
+            });
         }
     }
 

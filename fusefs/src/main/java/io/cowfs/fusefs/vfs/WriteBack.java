@@ -285,11 +285,17 @@ final class WriteBack {
     }
 
     /**
-     * Each storing thread's block buffer (storeBlock): a block is assembled there, hashed and
-     * compressed, and the store keeps copies of what it keeps, so it is reused for the next
-     * block instead of being 64 KiB of garbage per block.
+     * Each storing thread's block buffers (storeBlocks): up to {@link #GROUP} blocks are
+     * assembled there, hashed together and compressed, and the store keeps copies of what it
+     * keeps, so they are reused for the next blocks instead of being 64 KiB of garbage per block.
      */
-    private static final ThreadLocal<byte[]> BLOCK = ThreadLocal.withInitial(() -> new byte[0]);
+    /**
+     * Blocks a storer takes at a time: their hashes are computed together, in parallel lanes
+     * (ChunkId.hashAll; sixteen fill the AVX-512 lanes: 5.0 GB/s on one core here, against 1.7
+     * one at a time).
+     */
+    static final int GROUP = 16;
+    private static final ThreadLocal<byte[][]> BLOCKS = ThreadLocal.withInitial(() -> new byte[GROUP][]);
 
     /** The bytes of page p of a dirty block (a new array, one page long). Lock held. */
     private byte[] pageBytes(DirtyBlock b, int p) {
@@ -543,6 +549,7 @@ final class WriteBack {
         }
         int total = (int) Math.min(len, n.size - off);
         TreeMap<Long, DirtyBlock> d = dirty.get(ino);
+        loadStored(ino, n, off, total, d);
         int done = 0;
         while (done < total) {
             long pos = off + done;
@@ -569,6 +576,35 @@ final class WriteBack {
             done += chunk;
         }
         return total;
+    }
+
+    /**
+     * Before a read of [off, off+len) that spans several blocks: the stored whole chunks among
+     * them that are not in the block cache are decoded as one batch, their hashes checked
+     * together (Store.loadAll), instead of one by one as the copy loop meets them. Lock held.
+     */
+    private void loadStored(long ino, Inode n, long off, int len, TreeMap<Long, DirtyBlock> d) {
+        long first = off / bs;
+        long last = (off + len - 1) / bs;
+        if (last == first) {
+            return;
+        }
+        List<ChunkId> absent = null;
+        for (long i = first; i <= last; i++) {
+            if (d != null && d.containsKey(i)) {
+                continue;
+            }
+            ChunkId id = storedBlock(ino, n, i);
+            if (id != null && !deltaBases.containsKey(id) && !store.cached(id)) {
+                if (absent == null) {
+                    absent = new ArrayList<>();
+                }
+                absent.add(id);
+            }
+        }
+        if (absent != null && absent.size() > 1) {
+            store.loadAll(absent);
+        }
     }
 
     /** A block of zeros: what a hole, or the part of a block past its chunk's end, reads as. */
@@ -727,28 +763,24 @@ final class WriteBack {
     // ------------------------------------------------------------------ persistence (write lock held)
 
     /**
-     * Stores one dirty block of len bytes: a sub-block delta if it has a stored whole chunk under
-     * it (or a delta over one) and at most half of its pages differ from that chunk; else a hole
-     * if all zeros, or a whole chunk. Runs on a storer thread while the persisting thread holds
-     * the write lock (reads only).
+     * Stores one dirty block of len bytes if it is small: a sub-block delta if it has a stored
+     * whole chunk under it (or a delta over one) and at most half of its pages differ from that
+     * chunk; else a hole if all zeros. Else returns null with the whole block's bytes in
+     * whole[0, len), for the caller to store as a chunk (several hashed together). Runs on a
+     * storer thread while the persisting thread holds the write lock (reads only).
      */
-    private Stored storeBlock(DirtyBlock b, int len, ZeroBase zeros, Store.Appends pack) {
+    private Stored storeSmall(DirtyBlock b, int len, ZeroBase zeros, Store.Appends pack, byte[] whole) {
         if (subBlocks) {
             Stored d = storeDelta(b, len, zeros, pack);
             if (d != null) {
                 return d;
             }
         }
-        byte[] buf = BLOCK.get();
-        if (buf.length < bs) {
-            buf = new byte[bs];
-            BLOCK.set(buf);
-        }
-        byte[] whole = materialize(b, buf, store::getOnce); // the base is wanted this once
+        materialize(b, whole, store::getOnce); // the base is wanted this once
         if (Store.isZero(whole, 0, len)) {
             return new Stored(null, null);
         }
-        return new Stored(pack.put(whole, 0, len), null);
+        return null;
     }
 
     /**
@@ -940,17 +972,40 @@ final class WriteBack {
         AtomicInteger next = new AtomicInteger();
         AtomicReference<Throwable> failed = new AtomicReference<>();
         ZeroBase zeros = new ZeroBase();
+        int helpers = Math.min(STORER_THREADS - 1, out.length - 1); // the caller is one of the storers
+        // as many blocks at a time as keep every storer busy, GROUP at most
+        int group = Math.max(1, Math.min(GROUP, out.length / Math.max(1, helpers + 1)));
         Runnable work = () -> {
-            // each storer writes its new chunks to the pack in runs, all before the commit
+            // each storer takes up to group blocks at a time, hashes the whole ones together and
+            // writes its new chunks to the pack in runs, all before the commit
+            byte[][] bufs = BLOCKS.get();
+            byte[][] whole = new byte[GROUP][];
+            int[] wholeLens = new int[GROUP];
+            int[] wholeAt = new int[GROUP];
             try (Store.Appends pack = store.appends()) {
-                for (int i; failed.get() == null && (i = next.getAndIncrement()) < out.length; ) {
-                    out[i] = storeBlock(blocks.get(i), lens.get(i), zeros, pack);
+                for (int from; failed.get() == null && (from = next.getAndAdd(group)) < out.length; ) {
+                    int to = Math.min(out.length, from + group);
+                    int k = 0;
+                    for (int i = from; i < to; i++) {
+                        if (bufs[k] == null || bufs[k].length < bs) {
+                            bufs[k] = new byte[bs];
+                        }
+                        out[i] = storeSmall(blocks.get(i), lens.get(i), zeros, pack, bufs[k]);
+                        if (out[i] == null) {
+                            whole[k] = bufs[k];
+                            wholeLens[k] = lens.get(i);
+                            wholeAt[k++] = i;
+                        }
+                    }
+                    ChunkId[] ids = ChunkId.hashAll(whole, wholeLens, k);
+                    for (int j = 0; j < k; j++) {
+                        out[wholeAt[j]] = new Stored(pack.put(whole[j], 0, wholeLens[j], ids[j]), null);
+                    }
                 }
             } catch (RuntimeException | Error e) {
                 failed.compareAndSet(null, e);
             }
         };
-        int helpers = Math.min(STORER_THREADS - 1, out.length - 1); // the caller is one of the storers
         List<Future<?>> futures = new ArrayList<>(Math.max(0, helpers));
         for (int h = 0; h < helpers; h++) {
             futures.add(STORERS.submit(work));

@@ -584,6 +584,44 @@ class StoreTest {
         }
     }
 
+    /** verify reads chunks in batches on several threads: every damaged one, and only those, is reported, in pack order. */
+    @Test
+    void verifyReportsEachDamagedChunkOfABatchAndCountsTheGoodBytes() throws Exception {
+        int n = 40;
+        ChunkId[] ids = new ChunkId[n];
+        ChunkLocation[] locs = new ChunkLocation[n];
+        long good = 0;
+        Path pack;
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            for (int i = 0; i < n; i++) {
+                byte[] b = i % 4 == 0 ? ("text " + i + " ").repeat(9000).getBytes() : random(300 + i, 1000 + 1600 * i);
+                ids[i] = s.put(b);
+                if (i != 17 && i != 33) {
+                    good += b.length;
+                }
+            }
+            commit(s);
+            for (int i = 0; i < n; i++) {
+                locs[i] = s.locate(ids[i]);
+            }
+            pack = s.packs().path(locs[0].pack());
+        }
+        flip(pack, locs[33].offset() + PackRecord.HEADER + 10);
+        flip(pack, locs[17].offset() + PackRecord.HEADER + locs[17].storedLen() - 1);
+        try (Store s = Store.open(dir())) {
+            java.util.concurrent.atomic.AtomicLong steps = new java.util.concurrent.atomic.AtomicLong();
+            Verifier.Report r = Verifier.run(s, steps::addAndGet);
+            assertEquals(n, r.chunks());
+            assertEquals(n, steps.get(), "one progress step per chunk");
+            assertEquals(2, r.problems().size(), r.problems().toString());
+            assertEquals(ids[17], r.problems().get(0).id());
+            assertEquals(locs[17].offset(), r.problems().get(0).offset());
+            assertEquals(ids[33], r.problems().get(1).id());
+            assertTrue(r.problems().get(1).message().contains("does not match its hash"), r.problems().get(1).message());
+            assertEquals(good, r.bytes());
+        }
+    }
+
     @Test
     void aMissingPackIsReportedByVerify() throws Exception {
         ChunkId id;

@@ -152,19 +152,10 @@ final class BlockCache {
                 if (map.containsKey(id)) {
                     continue;
                 }
-                Entry e = victim();
+                Entry e = claim(id);
                 if (e == null) {
                     break;
                 }
-                if (e.id != null) {
-                    map.remove(e.id);
-                }
-                e.id = id;
-                e.len = 0;
-                e.pins = 1;
-                e.ref = true;
-                e.loading = new CompletableFuture<>();
-                map.put(id, e);
                 mine.add(e);
                 futures.add(e.loading);
             }
@@ -265,19 +256,11 @@ final class BlockCache {
                 e.ref = true;
                 wait = e.loading;
             } else {
-                e = victim();
+                e = claim(id);
                 if (e == null) {
                     return null;
                 }
-                if (e.id != null) {
-                    map.remove(e.id);
-                }
-                e.id = id;
-                e.len = 0;
-                e.pins = 1;
-                e.ref = true;
-                e.loading = wait = new CompletableFuture<>();
-                map.put(id, e);
+                wait = e.loading;
                 mine = true;
             }
         }
@@ -308,6 +291,27 @@ final class BlockCache {
                 throw x.getCause() instanceof RuntimeException r ? r : x;
             }
         }
+        return e;
+    }
+
+    /**
+     * A free slot (see {@link #victim}) taken for chunk id: mapped, pinned once, its load's
+     * future set; null if every slot is pinned. Lock held.
+     */
+    private Entry claim(ChunkId id) {
+        Entry e = victim();
+        if (e == null) {
+            return null;
+        }
+        if (e.id != null) {
+            map.remove(e.id);
+        }
+        e.id = id;
+        e.len = 0;
+        e.pins = 1;
+        e.ref = true;
+        e.loading = new CompletableFuture<>();
+        map.put(id, e);
         return e;
     }
 

@@ -81,12 +81,11 @@ public final class Sha256 {
             return "cowfs: libcrypto (OpenSSL 3) not found: hashing with the JDK's SHA-256, reads and writes are slower"
                     + " (Debian/Ubuntu: apt-get install libssl3)";
         }
-        if (MultiSha256.available() || !"amd64".equals(System.getProperty("os.arch")) || "off".equals(System.getProperty("cowfs.sha.multi"))) {
+        // whether the library is there, not whether it loads: that waits for the first batch
+        // (MultiSha256, which says so in the log if it fails its self-test)
+        if (!"amd64".equals(System.getProperty("os.arch")) || System.getProperty("cowfs.sha.multi") != null
+                || System.getProperty("cowfs.sha.multi.library") != null || java.nio.file.Files.exists(java.nio.file.Path.of(MultiSha256.LIBRARY))) {
             return null;
-        }
-        if (java.nio.file.Files.exists(java.nio.file.Path.of("/usr/lib/x86_64-linux-gnu/libIPSec_MB.so.1"))) {
-            return "cowfs: intel-ipsec-mb is installed but failed its self-test (or this CPU has neither SHA-NI nor AVX-512):"
-                    + " hashing one block at a time";
         }
         return "cowfs: intel-ipsec-mb not found: hashing one block at a time, cold reads and writes are slower"
                 + " (Debian/Ubuntu: apt-get install libipsec-mb1)";
@@ -172,7 +171,7 @@ public final class Sha256 {
                     return out;
                 }
             } finally {
-                if (STAGING.size() < 4) {
+                if (STAGING.size() < 2) {
                     STAGING.offer(area);
                 }
             }
@@ -181,6 +180,12 @@ public final class Sha256 {
             out[i] = digest(data[i], 0, lens[i]);
         }
         return out;
+    }
+
+    /** Frees what batches keep between calls (an idle mount's trim: Store.dropCache). */
+    static void dropBuffers() {
+        STAGING.clear();
+        MultiSha256.trim();
     }
 
     /** Direct memory that {@link #digestAll(byte[][], int[], int)} copies heap bytes into, pooled. */

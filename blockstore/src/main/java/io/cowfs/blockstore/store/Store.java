@@ -880,6 +880,7 @@ public final class Store implements AutoCloseable {
         located.clear();
         PackRecord.closePooledCodecs(); // an idle mount keeps no zstd tables
         packs.dropBuffers(); // nor pooled pack buffers
+        Sha256.dropBuffers(); // nor hashing's managers and staging buffers
     }
 
     /**

@@ -128,7 +128,7 @@ final class ReadAhead implements AutoCloseable {
                 deltas.add(b);
             }
         }
-        int tasks = Math.min(THREADS, Math.max(whole.size() / 2, deltas.isEmpty() ? 1 : THREADS));
+        int tasks = Math.min(THREADS, Math.max(1, whole.size() / 2 + deltas.size())); // a batch is two whole blocks at least
         for (int t = 0; t < tasks; t++) {
             List<ChunkId> mine = whole.subList(whole.size() * t / tasks, whole.size() * (t + 1) / tasks);
             List<Block> myDeltas = deltas.subList(deltas.size() * t / tasks, deltas.size() * (t + 1) / tasks);

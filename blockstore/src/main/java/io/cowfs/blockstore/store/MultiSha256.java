@@ -230,17 +230,26 @@ final class MultiSha256 {
         if (area == null) {
             area = IO.allocateMemory(32L * MAX_BATCH, false);
         }
+        boolean ok = false;
         try {
             run(mgr, useWide, in, n, area);
             for (int i = 0; i < n; i++) {
                 out[i] = new byte[32];
                 IO.getByteArray(area + 32L * i, out[i], 0, 32);
             }
+            ok = true;
             return true;
         } finally {
             java.lang.ref.Reference.reachabilityFence(in); // their memory is read by address until here
+            // the library works only inside its calls: once run returned or threw, nothing writes
+            // into area. A manager whose batch failed may still hold jobs that would complete in
+            // the next batch, into this area's digests: it is freed, never pooled.
             digestAreas.offer(area);
-            pool.offer(mgr);
+            if (ok) {
+                pool.offer(mgr);
+            } else {
+                imb.free_mb_mgr(mgr);
+            }
         }
     }
 

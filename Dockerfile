@@ -56,8 +56,10 @@ COPY cli/target/cowfs.jar /cowfs.jar
 FROM ${JAR:-build} AS jar
 
 FROM ${BASE}
+# libipsec-mb1 (x86-64 only): SHA-256 of several blocks at once (docs/DESIGN-DECISIONS.md, 13)
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jre-headless libfuse2 fuse3 libssl3 \
+    $([ "$(dpkg --print-architecture)" = amd64 ] && echo libipsec-mb1) \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 COPY --from=jar /cowfs.jar /opt/cowfs/cowfs.jar
 COPY cowfs /opt/cowfs/cowfs

@@ -105,6 +105,10 @@ class DockerImageIT {
         assertTrue(out.contains("hi\n"), out);
         assertTrue(out.contains("written\n"), "the write is there after a remount through mount -t fuse.cowfs: " + out);
         assertTrue(out.strip().endsWith("0"), "nothing left mounted in the container: " + out);
+        if (Cowfs.sh(tmp, "dpkg --print-architecture").strip().equals("amd64")) {
+            // the image has libipsec-mb1: its mounts hash blocks several at a time and do not warn
+            assertFalse(out.contains("intel-ipsec-mb not found"), out);
+        }
         // the store is the host's volume: the host's cowfs reads what the container wrote
         String exported = tmp.resolve("exported").toString();
         Cowfs.runRaw("export", "--store=" + tmp.resolve("store"), "job", exported).ok();

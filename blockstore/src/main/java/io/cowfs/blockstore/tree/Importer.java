@@ -216,50 +216,29 @@ public final class Importer {
         }
     }
 
-    /** Blocks of a segment read before their hashes are computed together (ChunkId.hashAll: parallel lanes). */
-    private static final int GROUP = 16;
-    /** Each worker's GROUP block buffers, reused from segment to segment (a segment's worth of new ones per segment was 1 GiB of garbage per GiB imported). */
-    private final ThreadLocal<byte[][]> groupBuffers = new ThreadLocal<>();
-
     private ChunkId[] readSegment(Node n, long firstBlock, int count) {
         int bs = store.blockSize();
         ChunkId[] out = new ChunkId[count];
-        byte[][] bufs = count == 1 ? new byte[][] {new byte[bs]} : groupBuffers.get(); // a small file: one block
-        if (bufs == null) {
-            groupBuffers.set(bufs = new byte[GROUP][bs]);
-        }
-        int[] lens = new int[bufs.length];
-        int[] at = new int[bufs.length];
+        byte[] buf = new byte[bs];
         try (FileChannel ch = FileChannel.open(n.path, StandardOpenOption.READ)) {
-            boolean end = false;
-            for (int from = 0; from < count && !end; from += bufs.length) {
-                int k = 0; // blocks read into bufs that are not all zeros
-                for (int i = from; i < Math.min(count, from + bufs.length); i++) {
-                    long pos = (firstBlock + i) * bs;
-                    byte[] buf = bufs[k];
-                    // never past the size the walk recorded: a file growing meanwhile is cut there
-                    ByteBuffer bb = ByteBuffer.wrap(buf, 0, (int) Math.max(0, Math.min(bs, n.inode.size - pos)));
-                    while (bb.hasRemaining()) {
-                        int r = ch.read(bb, pos + bb.position());
-                        if (r < 0) {
-                            break;
-                        }
-                    }
-                    int len = bb.position();
-                    if (len == 0) {
-                        end = true;
+            for (int i = 0; i < count; i++) {
+                long pos = (firstBlock + i) * bs;
+                // never past the size the walk recorded: a file growing meanwhile is cut there
+                ByteBuffer bb = ByteBuffer.wrap(buf, 0, (int) Math.max(0, Math.min(bs, n.inode.size - pos)));
+                while (bb.hasRemaining()) {
+                    int r = ch.read(bb, pos + bb.position());
+                    if (r < 0) {
                         break;
                     }
-                    progress.advance(len);
-                    if (!Store.isZero(buf, 0, len)) {
-                        lens[k] = len;
-                        at[k++] = i;
-                    }
                 }
-                ChunkId[] ids = ChunkId.hashAll(bufs, lens, k);
-                for (int j = 0; j < k; j++) {
-                    out[at[j]] = store.put(bufs[j], 0, lens[j], false, false, ids[j]);
+                int len = bb.position();
+                if (len == 0) {
+                    break;
                 }
+                if (!Store.isZero(buf, 0, len)) {
+                    out[i] = store.put(buf, 0, len, false, false);
+                }
+                progress.advance(len);
             }
             return out;
         } catch (IOException e) {

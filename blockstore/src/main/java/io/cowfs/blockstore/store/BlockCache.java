@@ -160,6 +160,9 @@ final class BlockCache {
                 futures.add(e.loading);
             }
         }
+        if (mine.isEmpty()) {
+            return; // all there already (a read whose blocks are cached)
+        }
         int[] lens = new int[mine.size()];
         Throwable[] failed = new Throwable[mine.size()];
         List<Integer> unverified = new ArrayList<>();

@@ -581,7 +581,8 @@ final class WriteBack {
     /**
      * Before a read of [off, off+len) that spans several blocks: the stored whole chunks among
      * them that are not in the block cache are decoded as one batch, their hashes checked
-     * together (Store.loadAll), instead of one by one as the copy loop meets them. Lock held.
+     * together (Store.loadAll, which skips the cached ones: no probe per block here), instead of
+     * one by one as the copy loop meets them. Lock held.
      */
     private void loadStored(long ino, Inode n, long off, int len, TreeMap<Long, DirtyBlock> d) {
         long first = off / bs;
@@ -589,21 +590,21 @@ final class WriteBack {
         if (last == first) {
             return;
         }
-        List<ChunkId> absent = null;
+        List<ChunkId> stored = null;
         for (long i = first; i <= last; i++) {
             if (d != null && d.containsKey(i)) {
                 continue;
             }
             ChunkId id = storedBlock(ino, n, i);
-            if (id != null && !deltaBases.containsKey(id) && !store.cached(id)) {
-                if (absent == null) {
-                    absent = new ArrayList<>();
+            if (id != null && !deltaBases.containsKey(id)) {
+                if (stored == null) {
+                    stored = new ArrayList<>();
                 }
-                absent.add(id);
+                stored.add(id);
             }
         }
-        if (absent != null && absent.size() > 1) {
-            store.loadAll(absent);
+        if (stored != null && stored.size() > 1) {
+            store.loadAll(stored); // skips those in the block cache, under one acquisition of its lock
         }
     }
 

@@ -141,7 +141,9 @@ start() {
     if ((!fixed)); then
       local port
       for ((;;)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        # below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by default), where
+        # a client socket of any process can take a port between this check and s3proxy's bind
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
         port_open "$port" || break
       done
       echo "$port" >"$DIR/port"
@@ -153,7 +155,7 @@ start() {
     rc=0
     launch || rc=$?
     ((rc == 0)) && break
-    ((rc == 1)) && ((!fixed)) && grep -q 'Address already in use' "$DIR/s3proxy.log" && continue
+    ((rc == 1)) && ((!fixed)) && grep -qE 'Address already in use|Failed to bind' "$DIR/s3proxy.log" && continue
     break
   done
   if ((rc != 0)); then

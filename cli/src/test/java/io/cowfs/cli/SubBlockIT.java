@@ -451,6 +451,34 @@ class SubBlockIT {
         }
     }
 
+    /**
+     * The whole chunk under a delta is damaged: the block made from it (the base is decoded into
+     * the block cache with the read's other blocks, then the delta applied over it there) reads as
+     * EIO, never as the damaged bytes with the delta's pages over them.
+     */
+    @Test
+    void aDamagedBaseUnderADeltaGivesEioForItsFileOnly() throws Exception {
+        Cowfs.assumeFuse();
+        try (Cowfs c = new Cowfs(tmp)) {
+            setUp(c);
+            try (Cowfs.Mounted m = c.mount("v")) {
+                rewrite(m.dir.resolve("big.bin"), new Random(6), 8);
+            }
+            ChunkId base;
+            try (Store s = Store.open(c.store)) {
+                CatalogEntry v = new Catalog(s).get("v");
+                ViewDelta.State st = s.index().read(txn -> new ViewDelta(s.index()).load(txn, v.viewId()));
+                assertFalse(st.deltaBases.isEmpty(), "the rewrites were stored as deltas");
+                ChunkId x = st.deltaBases.keySet().iterator().next();
+                while (st.deltaBases.containsKey(x)) {
+                    x = st.deltaBases.get(x);
+                }
+                base = x;
+            }
+            assertDamagedChunkGivesEioForBigBinOnly(c, base);
+        }
+    }
+
     @Test
     void aDamagedDeltaGivesEioForItsFileOnly() throws Exception {
         Cowfs.assumeFuse();

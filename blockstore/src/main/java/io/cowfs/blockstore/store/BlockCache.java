@@ -104,6 +104,40 @@ final class BlockCache {
         }
     }
 
+    /**
+     * Copies chunk id into dst from 0 if it is loaded here (waiting for a load in progress) and
+     * returns its length; -1 if it is not here (nothing is loaded) or its load failed.
+     */
+    int copyIfCached(ChunkId id, ByteBuffer dst) {
+        Entry e;
+        CompletableFuture<Integer> wait;
+        synchronized (this) {
+            e = map.get(id);
+            if (e == null) {
+                return -1;
+            }
+            e.pins++;
+            e.ref = true;
+            wait = e.loading;
+        }
+        try {
+            if (wait != null) {
+                try {
+                    wait.join();
+                } catch (CompletionException x) {
+                    return -1; // the caller loads it itself and meets the error
+                }
+            }
+            if (e.len > dst.capacity()) {
+                return -1;
+            }
+            dst.put(0, e.slot, 0, e.len);
+            return e.len;
+        } finally {
+            release(e);
+        }
+    }
+
     /** A copy of chunk id if it is loaded here, else null (nothing is loaded). */
     byte[] bytes(ChunkId id) {
         Entry e;

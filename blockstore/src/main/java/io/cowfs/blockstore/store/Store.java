@@ -675,36 +675,45 @@ public final class Store implements AutoCloseable {
         return n;
     }
 
+    /** Makes a block into a block-cache slot (its bytes from 0); returns its length. See {@link #readDerived}. */
+    public interface Maker {
+        /** frame: the slot with room before it, for {@link #baseInto}. */
+        int make(ByteBuffer slot, ByteBuffer frame);
+    }
+
     /**
      * As {@link #read}, for a block made from stored chunks rather than stored as one (a sub-block
      * delta applied over its base): kept in the block cache under key (never a chunk's id; see
-     * SubBlock.blockKey), made with make by the first reader, copied from there by the rest.
+     * SubBlock.blockKey), made by the first reader straight into its slot (no copy of the block
+     * on the heap), copied from there by the rest. When every slot is in use, make is given a
+     * buffer of its own.
      */
-    public int readDerived(ChunkId key, java.util.function.Supplier<byte[]> make, int from, ByteBuffer dst, int dstPos, int len) {
-        int n = blocks.copy(key, derived(make), from, dst, dstPos, len);
+    public int readDerived(ChunkId key, Maker make, int from, ByteBuffer dst, int dstPos, int len) {
+        int n = blocks.copy(key, (k, slot, frame) -> make.make(slot, frame), from, dst, dstPos, len);
         if (n >= 0) {
             return n;
         }
-        byte[] b = make.get(); // every slot is in use by other readers
-        n = Math.max(0, Math.min(len, b.length - from));
-        dst.put(dstPos, b, from, n);
+        ByteBuffer own = ByteBuffer.allocateDirect(PackRecord.HEADER + blockSize);
+        int made = make.make(own.slice(PackRecord.HEADER, blockSize), own);
+        n = Math.max(0, Math.min(len, made - from));
+        dst.put(dstPos, own, PackRecord.HEADER + from, n);
         return n;
     }
 
     /** Read-ahead of a block {@link #readDerived} reads: makes it into the block cache now. */
-    public void loadDerived(ChunkId key, java.util.function.Supplier<byte[]> make) {
-        blocks.load(key, derived(make));
+    public void loadDerived(ChunkId key, Maker make) {
+        blocks.load(key, (k, slot, frame) -> make.make(slot, frame));
     }
 
-    private static BlockCache.Loader derived(java.util.function.Supplier<byte[]> make) {
-        return (key, slot, frame) -> {
-            byte[] b = make.get();
-            if (b.length > slot.capacity()) {
-                throw new StoreException("a block of " + b.length + " bytes made for " + key + " is larger than a block");
-            }
-            slot.put(0, b);
-            return b.length;
-        };
+    /**
+     * For a {@link Maker}: the verified bytes of whole chunk id put at slot's start (copied from
+     * the block cache if it is there: read ahead or batch-loaded with the read, else decoded from
+     * its pack into slot itself, frame being the slot with {@link PackRecord#HEADER} bytes of
+     * room before it); returns their count.
+     */
+    public int baseInto(ChunkId id, ByteBuffer slot, ByteBuffer frame) {
+        int n = blocks.copyIfCached(id, slot);
+        return n >= 0 ? n : loadBlock(id, slot, frame, true);
     }
 
     /**

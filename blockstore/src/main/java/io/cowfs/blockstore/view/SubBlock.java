@@ -216,6 +216,65 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages,
         return len == block.length ? block : java.util.Arrays.copyOf(block, len);
     }
 
+    /** Puts a whole chunk's verified bytes at the start of a buffer and returns their count. */
+    public interface BaseInto {
+        int put(ChunkId base, java.nio.ByteBuffer block);
+    }
+
+    /**
+     * As {@link #read}, into block (its bytes from 0; it must hold the longest block of the chain)
+     * rather than a new array: the base's bytes are put there by base (straight from the block
+     * cache or the pack: no copy of the base on the heap), the chain's pages applied over them.
+     * Returns the block's length. The deltas themselves are read with get.
+     */
+    public static int readInto(java.util.function.Function<ChunkId, byte[]> get, ChunkId delta, java.nio.ByteBuffer block, BaseInto base) {
+        java.util.List<SubBlock> chain = chain(get, delta);
+        SubBlock bottom = chain.get(chain.size() - 1);
+        int max = 0;
+        for (SubBlock s : chain) {
+            max = Math.max(max, s.blockLen);
+        }
+        if (max > block.capacity()) {
+            throw new StoreException("a sub-block delta of a " + max + "-byte block, more than a block holds, at " + delta);
+        }
+        int len = Math.min(base.put(bottom.base, block), max);
+        zero(block, len, max); // zeros past the base's end
+        for (int i = chain.size() - 1; i >= 0; i--) {
+            SubBlock s = chain.get(i);
+            if (len > s.blockLen) {
+                zero(block, s.blockLen, len); // the block is cut here
+            }
+            s.applyPages(block);
+            len = s.blockLen;
+        }
+        return len;
+    }
+
+    /** Writes the listed pages into block (at least blockLen bytes from 0). */
+    private void applyPages(java.nio.ByteBuffer block) {
+        for (int i = 0; i < pages.length; i++) {
+            byte[] p = pages[i];
+            if (p == null) {
+                continue;
+            }
+            int at = i * pageSize;
+            int n = pageLen(i);
+            if (p.length == 0) {
+                zero(block, at, at + n);
+            } else {
+                block.put(at, p, 0, n);
+            }
+        }
+    }
+
+    private static final byte[] ZEROS = new byte[16 << 10];
+
+    private static void zero(java.nio.ByteBuffer b, int from, int to) {
+        for (int at = from; at < to; at += ZEROS.length) {
+            b.put(at, ZEROS, 0, Math.min(ZEROS.length, to - at));
+        }
+    }
+
     /**
      * One delta over the chain's whole base chunk ("P") that reads as the chain does (chain as
      * {@link #chain} returns it, top first), without reading that base; null if a page would need

@@ -75,6 +75,25 @@ class SubBlockChainTest {
                     made.add(0, d);
                 }
                 assertArrayEquals(want, SubBlock.read(store::get, top), "round " + round);
+                // made straight into a buffer holding other bytes (a reused block-cache slot), and
+                // through the store's block cache as a mount reads it
+                java.nio.ByteBuffer dirty = java.nio.ByteBuffer.allocateDirect(BS + 64);
+                for (int i = 0; i < dirty.capacity(); i++) {
+                    dirty.put(i, (byte) 0x5A);
+                }
+                ChunkId delta = top;
+                java.nio.ByteBuffer slot = dirty.slice(64, BS);
+                int n = SubBlock.readInto(store::getOnce, delta, slot, (b, blk) -> store.baseInto(b, blk, dirty));
+                assertEquals(want.length, n, "round " + round);
+                byte[] got = new byte[n];
+                slot.get(0, got);
+                assertArrayEquals(want, got, "round " + round + ", made in place");
+                java.nio.ByteBuffer out = java.nio.ByteBuffer.allocateDirect(BS);
+                int r = store.readDerived(SubBlock.blockKey(delta),
+                        (sl, frame) -> SubBlock.readInto(store::getOnce, delta, sl, (b, blk) -> store.baseInto(b, blk, frame)), 0, out, 0, BS);
+                byte[] cached = new byte[r];
+                out.get(0, cached);
+                assertArrayEquals(want, cached, "round " + round + ", through the block cache");
                 List<SubBlock> chain = SubBlock.chain(store::get, top);
                 assertEquals(links, chain.size());
                 SubBlock flat = SubBlock.flatten(chain);

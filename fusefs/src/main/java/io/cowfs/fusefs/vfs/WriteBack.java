@@ -246,7 +246,7 @@ final class WriteBack {
         }
         List<ChunkId> chunks = below(id);
         chunks.add(0, id);
-        return new ReadAhead.Block(SubBlock.blockKey(id), chunks, id);
+        return new ReadAhead.Block(SubBlock.blockKey(id), chunks, id, maker(id));
     }
 
     /**
@@ -565,8 +565,7 @@ final class WriteBack {
                 out.put(outPos + done, b, inBlock, avail);
             } else if (id != null && deltaBases.containsKey(id)) {
                 // a delta applied over its base once, into the block cache (or there already, read ahead)
-                ChunkId delta = id;
-                avail = store.readDerived(SubBlock.blockKey(id), () -> SubBlock.read(store::getOnce, delta), inBlock, out, outPos + done, chunk);
+                avail = store.readDerived(SubBlock.blockKey(id), maker(id), inBlock, out, outPos + done, chunk);
             } else {
                 avail = id == null ? 0 : store.read(id, inBlock, out, outPos + done, chunk);
             }
@@ -579,10 +578,20 @@ final class WriteBack {
     }
 
     /**
+     * What makes the block stored delta stands for, straight into a block-cache slot: the chain's
+     * base chunk put there (from the block cache, where the read's batch or read-ahead put it, or
+     * its pack), the chain's pages applied over it; the deltas are wanted this once (getOnce).
+     */
+    Store.Maker maker(ChunkId delta) {
+        return (slot, frame) -> SubBlock.readInto(store::getOnce, delta, slot, (base, block) -> store.baseInto(base, block, frame));
+    }
+
+    /**
      * Before a read of [off, off+len) that spans several blocks: the stored whole chunks among
-     * them that are not in the block cache are decoded as one batch, their hashes checked
-     * together (Store.loadAll, which skips the cached ones: no probe per block here), instead of
-     * one by one as the copy loop meets them. Lock held.
+     * them that are not in the block cache, and the base chunks under the sub-block deltas among
+     * them whose blocks are not made yet, are decoded as one batch, their hashes checked together
+     * (Store.loadAll, which skips the cached ones: no probe per block here), instead of one by
+     * one as the copy loop meets them. Lock held.
      */
     private void loadStored(long ino, Inode n, long off, int len, TreeMap<Long, DirtyBlock> d) {
         long first = off / bs;
@@ -596,7 +605,10 @@ final class WriteBack {
                 continue;
             }
             ChunkId id = storedBlock(ino, n, i);
-            if (id != null && !deltaBases.containsKey(id)) {
+            if (id != null && deltaBases.containsKey(id)) {
+                id = store.cached(SubBlock.blockKey(id)) ? null : baseOf(id);
+            }
+            if (id != null) {
                 if (stored == null) {
                     stored = new ArrayList<>();
                 }
@@ -871,6 +883,15 @@ final class WriteBack {
             n++;
         }
         return n;
+    }
+
+    /** The whole chunk at the bottom of delta's chain (delta itself if it is a whole chunk). Lock held. */
+    private ChunkId baseOf(ChunkId delta) {
+        ChunkId x = delta;
+        for (int i = 0; i <= SubBlock.MAX_CHAIN && deltaBases.containsKey(x); i++) {
+            x = deltaBases.get(x);
+        }
+        return x;
     }
 
     /**

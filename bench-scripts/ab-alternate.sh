@@ -12,6 +12,9 @@
 #   cptree     cp -r of 2,000 small files (d000, d001 of the generated tree) into a fresh view, then sync
 #   restore    cp of the 1 GiB host file the store holds already into a fresh view, then sync -f (04-writes.sh
 #              "restore": a build cache restored into a worktree; the host file is read cold, as there)
+#   rewrittenread  dd of the 1 GiB file of a view after random 4 KiB rewrites (REWRITE_IO, default 256M, made once by the
+#              new build: view ab-rewritten), through a fresh mount, page cache dropped first (13-random-growth.sh's
+#              read: blocks made from sub-block deltas over their base)
 #   coldcat    cat of every file of the 100K-file tree through a fresh snapshot mount, page cache dropped first
 #              (03-reads.sh "cat cold"); each build imports the tree into a store of its own first (a store
 #              format one build writes may be one the other refuses), and the table notes each import's time and size
@@ -20,11 +23,11 @@
 # OLD_MOUNT_JAVA_OPTS / NEW_MOUNT_JAVA_OPTS: COWFS_MOUNT_JAVA_OPTS for that build's mounts, so one jar given twice
 # compares two settings of the mount JVM.
 source "$(dirname "$0")/lib.sh"
-OLD=${1:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|restore|coldcat] [N]}
-NEW=${2:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|restore|coldcat] [N]}
+OLD=${1:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|restore|coldcat|rewrittenread] [N]}
+NEW=${2:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|restore|coldcat|rewrittenread] [N]}
 WL=${3:-coldread}
 N=${4:-5}
-case $WL in coldread|seqwrite|randwrite|cptree|restore|coldcat) ;; *) echo "ab-alternate.sh: unknown workload '$WL'" >&2; exit 2 ;; esac
+case $WL in coldread|seqwrite|randwrite|cptree|restore|coldcat|rewrittenread) ;; *) echo "ab-alternate.sh: unknown workload '$WL'" >&2; exit 2 ;; esac
 for j in "$OLD" "$NEW"; do [[ -r $j ]] || { echo "ab-alternate.sh: cannot read $j" >&2; exit 2; }; done
 
 ensure_data
@@ -50,8 +53,8 @@ sample() {
     COWFS_MOUNT_JAVA_OPTS=$opts cwj "$jar" mount tree "$MP" >/dev/null || return 1
     cat "$STORE"/packs/* > /dev/null
     drop_caches
-  elif [[ $WL == coldread ]]; then
-    COWFS_MOUNT_JAVA_OPTS=$opts cwj "$jar" mount big "$MP" >/dev/null || return 1
+  elif [[ $WL == coldread || $WL == rewrittenread ]]; then
+    COWFS_MOUNT_JAVA_OPTS=$opts cwj "$jar" mount "$([[ $WL == coldread ]] && echo big || echo ab-rewritten)" "$MP" >/dev/null || return 1
     cat "$STORE"/packs/* > /dev/null
     drop_caches
   else
@@ -68,7 +71,7 @@ sample() {
   fi
   t0=$(now)
   case $WL in
-    coldread) dd if="$MP/big.bin" of=/dev/null bs=1M status=none ;;
+    coldread|rewrittenread) dd if="$MP/big.bin" of=/dev/null bs=1M status=none ;;
     coldcat) (cd "$MP" && find . -type f -print0 | xargs -0 cat > /dev/null) ;;
     seqwrite) (cd "$MP" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 \
                  --name=w --rw=write --bs=1M --size=${BIG_MB}M --filename=new.bin >/dev/null) ;;
@@ -84,11 +87,17 @@ sample() {
     faults=$(awk -F, '/page_fault_user/{print $1}' "$TMPW/ab-perf"); cs=$(awk -F, '/context-switches/{print $1}' "$TMPW/ab-perf")
   fi
   cwj "$jar" umount "$MP" >/dev/null
-  if [[ $WL != coldread && $WL != coldcat ]]; then cwj "$jar" rm "$name" >/dev/null; cwj "$jar" gc >/dev/null; fi
+  if [[ $WL != coldread && $WL != coldcat && $WL != rewrittenread ]]; then cwj "$jar" rm "$name" >/dev/null; cwj "$jar" gc >/dev/null; fi
   echo "$wall $(( (u1 - u0) * 10 )) $(( (s1 - s0) * 10 )) ${faults:--} ${cs:--}"
 }
 
 [[ $WL == cptree ]] && warm_tree "$DATA/tree"
+if [[ $WL == rewrittenread ]] && ! cwj "$NEW" list 2>/dev/null | grep -qw ab-rewritten; then
+  cwj "$NEW" fork big --name ab-rewritten >/dev/null && cwj "$NEW" mount ab-rewritten "$MP" >/dev/null || exit 1
+  (cd "$MP" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 \
+     --name=w --rw=randwrite --bs=4k --size=${BIG_MB}M --io_size=${REWRITE_IO:-256M} --filename=big.bin >/dev/null)
+  cwj "$NEW" umount "$MP" >/dev/null
+fi
 IMPORTS=
 if [[ $WL == coldcat ]]; then
   warm_tree "$DATA/tree"

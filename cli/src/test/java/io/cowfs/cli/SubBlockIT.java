@@ -267,6 +267,23 @@ class SubBlockIT {
     }
 
     /**
+     * Sets up the store, rewrites pages of view v's big.bin (random with seed) through a mount, and
+     * returns the view's deltas: delta -> the chunk it applies to.
+     */
+    private java.util.Map<ChunkId, ChunkId> rewrittenDeltas(Cowfs c, long seed) throws Exception {
+        setUp(c);
+        try (Cowfs.Mounted m = c.mount("v")) {
+            rewrite(m.dir.resolve("big.bin"), new Random(seed), 8);
+        }
+        try (Store s = Store.open(c.store)) {
+            CatalogEntry v = new Catalog(s).get("v");
+            ViewDelta.State st = s.index().read(txn -> new ViewDelta(s.index()).load(txn, v.viewId()));
+            assertFalse(st.deltaBases.isEmpty(), "the rewrites were stored as deltas");
+            return st.deltaBases;
+        }
+    }
+
+    /**
      * Flips a byte of chunk id's record in its pack: view v's big.bin, which needs it, then reads
      * as EIO through a mount, other.txt still reads, and verify exits damaged naming the chunk.
      */
@@ -460,20 +477,10 @@ class SubBlockIT {
     void aDamagedBaseUnderADeltaGivesEioForItsFileOnly() throws Exception {
         Cowfs.assumeFuse();
         try (Cowfs c = new Cowfs(tmp)) {
-            setUp(c);
-            try (Cowfs.Mounted m = c.mount("v")) {
-                rewrite(m.dir.resolve("big.bin"), new Random(6), 8);
-            }
-            ChunkId base;
-            try (Store s = Store.open(c.store)) {
-                CatalogEntry v = new Catalog(s).get("v");
-                ViewDelta.State st = s.index().read(txn -> new ViewDelta(s.index()).load(txn, v.viewId()));
-                assertFalse(st.deltaBases.isEmpty(), "the rewrites were stored as deltas");
-                ChunkId x = st.deltaBases.keySet().iterator().next();
-                while (st.deltaBases.containsKey(x)) {
-                    x = st.deltaBases.get(x);
-                }
-                base = x;
+            java.util.Map<ChunkId, ChunkId> deltaBases = rewrittenDeltas(c, 6);
+            ChunkId base = deltaBases.keySet().iterator().next();
+            while (deltaBases.containsKey(base)) {
+                base = deltaBases.get(base);
             }
             assertDamagedChunkGivesEioForBigBinOnly(c, base);
         }
@@ -483,17 +490,7 @@ class SubBlockIT {
     void aDamagedDeltaGivesEioForItsFileOnly() throws Exception {
         Cowfs.assumeFuse();
         try (Cowfs c = new Cowfs(tmp)) {
-            setUp(c);
-            try (Cowfs.Mounted m = c.mount("v")) {
-                rewrite(m.dir.resolve("big.bin"), new Random(5), 8);
-            }
-            ChunkId delta;
-            try (Store s = Store.open(c.store)) {
-                CatalogEntry v = new Catalog(s).get("v");
-                ViewDelta.State st = s.index().read(txn -> new ViewDelta(s.index()).load(txn, v.viewId()));
-                assertFalse(st.deltaBases.isEmpty(), "the rewrites were stored as deltas");
-                delta = st.deltaBases.keySet().iterator().next();
-            }
+            ChunkId delta = rewrittenDeltas(c, 5).keySet().iterator().next();
             assertDamagedChunkGivesEioForBigBinOnly(c, delta);
             // fsck checks structure and does not re-hash data blocks (a delta is one): verify's job
         }

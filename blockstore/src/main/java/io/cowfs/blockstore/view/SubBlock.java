@@ -153,19 +153,7 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages,
 
     /** Writes the listed pages into block (at least blockLen bytes). */
     private void applyPages(byte[] block) {
-        for (int i = 0; i < pages.length; i++) {
-            byte[] p = pages[i];
-            if (p == null) {
-                continue;
-            }
-            int at = i * pageSize;
-            int n = pageLen(i);
-            if (p.length == 0) {
-                io.cowfs.blockstore.store.Store.zero(block, at, at + n);
-            } else {
-                System.arraycopy(p, 0, block, at, n);
-            }
-        }
+        applyPages(java.nio.ByteBuffer.wrap(block));
     }
 
     /**

@@ -130,17 +130,54 @@ final class MultiSha256 {
         if ("off".equals(System.getProperty("cowfs.sha.multi"))) {
             return null;
         }
-        MultiSha256 m = load(System.getProperty("cowfs.sha.multi.library", "libIPSec_MB.so.1"));
-        if (m == null && java.nio.file.Files.exists(java.nio.file.Path.of(LIBRARY))) {
-            System.err.println("cowfs: " + LIBRARY + " is installed but failed its self-test (or this CPU has neither SHA-NI"
+        MultiSha256 m = load(System.getProperty("cowfs.sha.multi.library", SONAME));
+        String at = installed();
+        if (m == null && at != null) {
+            System.err.println("cowfs: " + at + " is installed but failed its self-test (or this CPU has neither SHA-NI"
                     + " nor AVX-512): hashing one block at a time");
         }
         loaded = m;
         return m;
     }
 
-    /** Where the library is on Debian/Ubuntu x86-64 (libipsec-mb1); the loader looks for its soname anywhere. */
-    static final String LIBRARY = "/usr/lib/x86_64-linux-gnu/libIPSec_MB.so.1";
+    /** The library's soname (major version 1: the job layout this class knows). */
+    static final String SONAME = "libIPSec_MB.so.1";
+    /**
+     * Where distributions install libraries (Debian/Ubuntu's multiarch directory first), searched
+     * after LD_LIBRARY_PATH's directories by {@link #installed}.
+     */
+    static final java.util.List<String> LIBRARY_DIRS = java.util.List.of("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib",
+            "/lib/x86_64-linux-gnu", "/lib64", "/usr/local/lib64", "/usr/local/lib");
+
+    /**
+     * The path of the library if a file of its soname is in LD_LIBRARY_PATH or a usual library
+     * directory, else null: whether it is installed, without loading it (12 MiB of code, see
+     * Loaded), for the warning a mount prints when it is missing.
+     */
+    static String installed() {
+        java.util.List<String> dirs = new java.util.ArrayList<>();
+        String env = System.getenv("LD_LIBRARY_PATH");
+        if (env != null) {
+            for (String d : env.split(":")) {
+                if (!d.isEmpty()) {
+                    dirs.add(d);
+                }
+            }
+        }
+        dirs.addAll(LIBRARY_DIRS);
+        return find(dirs, SONAME);
+    }
+
+    /** The first dir/name that exists, or null. */
+    static String find(java.util.List<String> dirs, String name) {
+        for (String d : dirs) {
+            java.nio.file.Path p = java.nio.file.Path.of(d, name);
+            if (java.nio.file.Files.exists(p)) {
+                return p.toString();
+            }
+        }
+        return null;
+    }
     /** The instance once loaded (null before the first batch, or without one): what {@link #trim} frees from. */
     private static volatile MultiSha256 loaded;
 

@@ -84,7 +84,7 @@ public final class Sha256 {
         // whether the library is there, not whether it loads: that waits for the first batch
         // (MultiSha256, which says so in the log if it fails its self-test)
         if (!"amd64".equals(System.getProperty("os.arch")) || System.getProperty("cowfs.sha.multi") != null
-                || System.getProperty("cowfs.sha.multi.library") != null || java.nio.file.Files.exists(java.nio.file.Path.of(MultiSha256.LIBRARY))) {
+                || System.getProperty("cowfs.sha.multi.library") != null || MultiSha256.installed() != null) {
             return null;
         }
         return "cowfs: intel-ipsec-mb not found: hashing one block at a time, cold reads and writes are slower"

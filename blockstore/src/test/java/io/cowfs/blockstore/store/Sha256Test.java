@@ -38,9 +38,28 @@ class Sha256Test {
      * one at a time for what does not qualify (heap buffers, empty or longer than 64 KiB, more
      * than a batch holds).
      */
+    /**
+     * Whether the multi-buffer library is installed is found in LD_LIBRARY_PATH and the usual
+     * library directories, not at Debian's path only (a mount elsewhere warned that it was missing
+     * while batches used it).
+     */
+    @Test
+    void theLibraryIsFoundInAnyLibraryDirectory(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+        java.nio.file.Path lib = tmp.resolve("lib64");
+        java.nio.file.Files.createDirectories(lib);
+        java.util.List<String> dirs = java.util.List.of(tmp.resolve("none").toString(), lib.toString());
+        assertNull(MultiSha256.find(dirs, MultiSha256.SONAME), "not there yet");
+        java.nio.file.Files.writeString(lib.resolve(MultiSha256.SONAME), "");
+        assertEquals(lib.resolve(MultiSha256.SONAME).toString(), MultiSha256.find(dirs, MultiSha256.SONAME));
+        if (MultiSha256.available()) {
+            assertNotNull(MultiSha256.installed(), "the loaded library is found where the loader found it");
+            assertNull(Sha256.fallbackWarning(), "nothing to warn about where batches work");
+        }
+    }
+
     @Test
     void batchesGiveTheOneAtATimeDigests() throws Exception {
-        if (java.nio.file.Files.exists(java.nio.file.Path.of("/usr/lib/x86_64-linux-gnu/libIPSec_MB.so.1"))) {
+        if (MultiSha256.installed() != null) {
             assertTrue(MultiSha256.available(), "intel-ipsec-mb is installed: batches use it");
         }
         assertNull(MultiSha256.load("libcowfs-no-such-ipsec-mb.so.1"), "no library: one at a time");

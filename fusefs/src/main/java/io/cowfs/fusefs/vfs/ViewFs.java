@@ -36,9 +36,11 @@ import java.util.function.Supplier;
  *
  * <p>Locking: {@code lock} guards every mutable field of the namespace and the write-back. Reads
  * (getattr, lookup, readdir, read, seek) take the read lock and run concurrently; every change
- * takes the write lock. Store I/O for reads happens under the read lock only. flush/fsync hash,
- * compress and append a file's blocks with the write lock downgraded to the read lock
- * ({@link WriteBack}: readers go on meanwhile), then commit under the write lock.
+ * takes the write lock. Store I/O for reads happens under the read lock only. flush/fsync, and a
+ * write that took unstored data past {@link #DIRTY_LIMIT} once its change is made, hash, compress
+ * and append a file's blocks with the write lock downgraded to the read lock ({@link WriteBack}:
+ * readers go on meanwhile), then commit under the write lock. {@code relieving} (atomic) lets
+ * one thread at a time do that for the dirty limit.
  *
  * <p>Not checked here, because a kernel checks it before calling a filesystem: moving a
  * directory into its own subtree (the path adapter refuses it from the paths).
@@ -515,10 +517,47 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         if (off < 0 || off + len < 0) {
             throw new FsException(Errno.EFBIG, "offset " + off);
         }
-        return changingData(() -> {
+        changingData(() -> {
             data.write(ino, ranges.regular(ino, Errno.EINVAL, Errno.EINVAL), off, buf, pos, len);
             return len;
         });
+        relieve(ino);
+        return len;
+    }
+
+    /** The write-back (tests). */
+    WriteBack data() {
+        return data;
+    }
+
+    /**
+     * Set while one thread stores data a write took past {@link #DIRTY_LIMIT} ({@link #relieve}):
+     * another write that finds the limit passed meanwhile leaves it to that thread.
+     */
+    private final java.util.concurrent.atomic.AtomicBoolean relieving = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * After a write, with no lock held: if unstored data is past {@link #DIRTY_LIMIT}, stores the
+     * written file's blocks as flush does (hashed, compressed and appended under the read lock
+     * only, so readers of the view go on; committed under the write lock), then, if other files'
+     * data still keeps it past the limit, everything under the write lock. A store that fails for
+     * want of space drops the written file's unstored data and fails this write with ENOSPC.
+     */
+    private void relieve(long ino) {
+        if (!reading(data::overDirtyLimit) || !relieving.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            data.persistFileOutsideLock(ino, lock);
+            locked(() -> {
+                data.persistIfOver(ino);
+                return null;
+            });
+        } catch (StoreException e) {
+            throw FsException.of(e);
+        } finally {
+            relieving.set(false);
+        }
     }
 
     /** @throws FsException EINVAL for a negative size or a non-regular file, EISDIR for a directory */

@@ -47,12 +47,14 @@ import java.util.TreeSet;
  * Reads apply deltas over their base; a freeze folds them into whole chunks.
  *
  * <p>Persist hashes and compresses the blocks of one call on all cores: the calling thread and
- * {@link #STORERS} take blocks in turn until none is left. flush/fsync do that under the read lock only
- * ({@link #persistFileOutsideLock}); other persists under the write lock (docs/DESIGN-DECISIONS.md, 12).
+ * {@link #STORERS} take blocks in turn until none is left. flush/fsync, and a write that took unstored
+ * data past the dirty limit, do that under the read lock only ({@link #persistFileOutsideLock}); other
+ * persists under the write lock (docs/DESIGN-DECISIONS.md, 12).
  *
  * <p>Durability: a file's recorded size never runs ahead of its stored data ({@link #durableSize}:
  * a crash shows old bytes or new ones, never zeros, as ext4's data=ordered does). Data of one
- * file is stored on its flush/fsync, or when unstored data passes {@link ViewFs#DIRTY_LIMIT}.
+ * file is stored on its flush/fsync, or when unstored data passes {@link ViewFs#DIRTY_LIMIT}
+ * (after the write that passed it, as flush does: under the read lock, ViewFs.relieve).
  *
  * <p>Locking: every field is guarded by the owning {@link ViewFs}'s lock (read lock to read,
  * write lock to change); store I/O for reads happens under the read lock only. The storer
@@ -667,17 +669,34 @@ final class WriteBack {
         n.size = Math.max(n.size, off + len);
         n.mtimeNs = n.ctimeNs = ViewNamespace.now();
         // setuid/setgid are not cleared here: only the kernel knows whether the writer has
-        // CAP_FSETID, and without handle_killpriv it sends the mode change itself
-        if (dirtyBytes() > ViewFs.DIRTY_LIMIT) {
-            try {
-                persist(ino); // this file first: the one being written is the likely culprit
-                if (dirtyBytes() > ViewFs.DIRTY_LIMIT) {
-                    persist(null);
-                }
-            } catch (StoreException.StoreFullException e) {
-                dropDirty(ino);
-                throw e;
+        // CAP_FSETID, and without handle_killpriv it sends the mode change itself. Past the dirty
+        // limit the caller stores data once the write lock is released (ViewFs.relieve).
+    }
+
+    /** True if unstored data is past {@link ViewFs#DIRTY_LIMIT} (a write's caller then stores some). Lock held. */
+    boolean overDirtyLimit() {
+        return dirtyBytes() > ViewFs.DIRTY_LIMIT;
+    }
+
+    /**
+     * If unstored data is past the limit, stores ino's data, then everything if that was not
+     * enough; a full store drops ino's unstored data (ENOSPC to the caller). For a change that
+     * writes many blocks under one hold of the write lock (copy_file_range's unaligned ranges),
+     * and after a write's store pass outside the lock (ViewFs.relieve) for what that left. Write
+     * lock held.
+     */
+    void persistIfOver(long ino) {
+        if (!overDirtyLimit()) {
+            return;
+        }
+        try {
+            persist(ino); // this file first: the one being written is the likely culprit
+            if (overDirtyLimit()) {
+                persist(null);
             }
+        } catch (StoreException.StoreFullException e) {
+            dropDirty(ino);
+            throw e;
         }
     }
 
@@ -1301,6 +1320,9 @@ final class WriteBack {
         }
     }
 
+    /** Tests: run by {@link #persistFileOutsideLock} on its thread as its store pass starts (read lock held, write lock not). */
+    volatile Runnable onStorePass;
+
     /**
      * {@link #persistFile} for a caller that holds no lock (flush, fsync): the file's dirty blocks
      * are hashed, compressed and appended while only the read lock is held (readers go on; writers
@@ -1335,6 +1357,10 @@ final class WriteBack {
         }
         Map<DirtyBlock, Prestored> pre = new IdentityHashMap<>();
         try {
+            Runnable hook = onStorePass;
+            if (hook != null) {
+                hook.run();
+            }
             Stored[] stored = storeBlocks(blocks, lens);
             for (int i = 0; i < stored.length; i++) {
                 pre.put(blocks.get(i), new Prestored(versions.get(i), lens.get(i), stored[i]));

@@ -50,6 +50,67 @@ class ViewFsTest {
         return b;
     }
 
+    /**
+     * A write that takes the view's unstored data past the dirty limit stores it with only the
+     * read lock held: while its store pass runs (the hook, on the writer's thread), another thread
+     * reads the view. Before, that pass ran inside the write, under the write lock, and the hook
+     * never ran for it. A write failing there (the hook throws) fails the write, and the data
+     * written before stays readable.
+     */
+    @Test
+    void aWritePastTheDirtyLimitStoresWhileReadersGoOn() throws Exception {
+        java.util.concurrent.ExecutorService reader = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try (ViewFs fs = fx.view()) {
+            long other = create(fs, "other", "other\n".getBytes());
+            long big = fs.create(1, "big", 0644, 0, 0);
+            int mib = 1 << 20;
+            int n = (int) (ViewFs.DIRTY_LIMIT / mib) + 3;
+            java.util.concurrent.atomic.AtomicInteger passes = new java.util.concurrent.atomic.AtomicInteger();
+            fs.data().onStorePass = () -> {
+                java.util.concurrent.Future<byte[]> f = reader.submit(() -> read(fs, other));
+                try {
+                    assertArrayEquals("other\n".getBytes(), f.get(60, java.util.concurrent.TimeUnit.SECONDS),
+                            "another thread reads while the store pass runs");
+                } catch (Exception e) {
+                    throw new AssertionError("a reader waited for the store pass of a write", e);
+                }
+                passes.incrementAndGet();
+            };
+            byte[] chunk = new byte[mib];
+            java.util.Random r = new java.util.Random(9);
+            byte[] all = new byte[n * mib];
+            for (int i = 0; i < n; i++) {
+                r.nextBytes(chunk);
+                System.arraycopy(chunk, 0, all, i * mib, mib);
+                assertEquals(mib, fs.write(big, (long) i * mib, chunk, mib));
+            }
+            assertTrue(passes.get() >= 1, "the write past the limit stored outside the write lock");
+            fs.data().onStorePass = () -> {
+                throw new IllegalStateException("planted");
+            };
+            r.nextBytes(chunk);
+            boolean failed = false;
+            for (int i = n; i < 3 * n && !failed; i++) {
+                try {
+                    fs.write(big, (long) i * mib, chunk, mib);
+                } catch (IllegalStateException e) {
+                    failed = true; // the write that passed the limit again failed in its store pass
+                }
+            }
+            assertTrue(failed, "a failing store pass fails the write that started it");
+            fs.data().onStorePass = null;
+            byte[] head = new byte[n * mib];
+            assertEquals(head.length, fs.read(big, 0, head, head.length));
+            assertArrayEquals(all, head, "what was written before reads back");
+            // no lock left held: the view still takes writes and stores them
+            fs.write(other, 0, "again\n".getBytes(), 6);
+            fs.flush(other);
+            assertArrayEquals("again\n".getBytes(), read(fs, other));
+        } finally {
+            reader.shutdownNow();
+        }
+    }
+
     @Test
     void unlinkedOpenInodeLivesByNumberUntilLastRelease() {
         try (ViewFs fs = fx.view()) {

@@ -128,11 +128,15 @@ final class BlockCache {
                     return -1; // the caller loads it itself and meets the error
                 }
             }
-            if (e.len > dst.capacity()) {
+            int len;
+            synchronized (this) {
+                len = e.len; // set by its loader under this monitor before the load completed
+            }
+            if (len > dst.capacity()) {
                 return -1;
             }
-            dst.put(0, e.slot, 0, e.len);
-            return e.len;
+            dst.put(0, e.slot, 0, len);
+            return len;
         } finally {
             release(e);
         }

@@ -583,6 +583,7 @@ final class WriteBack {
      * What makes the block stored delta stands for, straight into a block-cache slot: the chain's
      * base chunk put there (from the block cache, where the read's batch or read-ahead put it, or
      * its pack), the chain's pages applied over it; the deltas are wanted this once (getOnce).
+     * The maker uses only the store, so read-ahead threads run it holding no lock.
      */
     Store.Maker maker(ChunkId delta) {
         return (slot, frame) -> SubBlock.readInto(store::getOnce, delta, slot, (base, block) -> store.baseInto(base, block, frame));

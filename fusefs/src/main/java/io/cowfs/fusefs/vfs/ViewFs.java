@@ -517,11 +517,13 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         if (off < 0 || off + len < 0) {
             throw new FsException(Errno.EFBIG, "offset " + off);
         }
-        changingData(() -> {
+        boolean over = changingData(() -> {
             data.write(ino, ranges.regular(ino, Errno.EINVAL, Errno.EINVAL), off, buf, pos, len);
-            return len;
+            return data.overDirtyLimit();
         });
-        relieve(ino);
+        if (over) {
+            relieve(ino);
+        }
         return len;
     }
 
@@ -537,14 +539,14 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     private final java.util.concurrent.atomic.AtomicBoolean relieving = new java.util.concurrent.atomic.AtomicBoolean();
 
     /**
-     * After a write, with no lock held: if unstored data is past {@link #DIRTY_LIMIT}, stores the
+     * After a write that left unstored data past {@link #DIRTY_LIMIT}, with no lock held: stores the
      * written file's blocks as flush does (hashed, compressed and appended under the read lock
      * only, so readers of the view go on; committed under the write lock), then, if other files'
      * data still keeps it past the limit, everything under the write lock. A store that fails for
      * want of space drops the written file's unstored data and fails this write with ENOSPC.
      */
     private void relieve(long ino) {
-        if (!reading(data::overDirtyLimit) || !relieving.compareAndSet(false, true)) {
+        if (!relieving.compareAndSet(false, true)) {
             return;
         }
         try {

@@ -54,7 +54,8 @@ for sys in "${SYSTEMS[@]}"; do
   read -r n p50 p99 mx < "$TMPW/reader.out"
   tr_ "${LABEL[$sys]}" "$(calc "$w" 2)" "$n ($(calc "$n / $w" 0))" "$(calc "$p50" 2)" "$(calc "$p99" 1)" "$(calc "$mx" 1)" \
       "$(calc "$an / 3" 0)" "$(calc "$ap50" 2)" "$(calc "$ap99" 1)"
-  metric "$sys.write_s" "$w"; metric "$sys.reads" "$n"; metric "$sys.read_p99_ms" "$p99"; metric "$sys.read_max_ms" "$mx"
+  metric "rdw.$sys.write_s" "$w"; metric "rdw.$sys.reads_per_s" "$(calc "$n / $w" 1)"; metric "rdw.$sys.alone_per_s" "$(calc "$an / 3" 1)"
+  metric "rdw.$sys.read_p99_ms" "$p99"; metric "rdw.$sys.read_max_ms" "$mx"
   case $sys in
     ovl) umount_any "$MNT/rw-ovl"; rm -rf "$TMPW/rw-ovl" ;;
     fovl) umount_any "$MNT/rw-fovl"; rm -rf "$TMPW/rw-fovl" ;;

@@ -105,8 +105,9 @@ final class FileRanges {
                 shared = true;
             } else {
                 data.read(inoIn, from, src, buf, 0, piece);
-                data.write(inoOut, ns.inode(inoOut), dst, buf, 0, piece);
-                data.persistIfOver(inoOut); // a long unaligned copy stays within the dirty limit
+                if (data.write(inoOut, ns.inode(inoOut), dst, buf, 0, piece)) {
+                    data.persistIfOver(inoOut); // a long unaligned copy stays within the dirty limit
+                }
             }
             done += piece;
         }
@@ -137,8 +138,9 @@ final class FileRanges {
         for (long idx : asBytes) {
             int len = (int) Math.min(bs, n - idx * bs);
             data.read(inoIn, ns.inode(inoIn), idx * bs, buf, 0, len);
-            data.write(inoOut, ns.inode(inoOut), idx * bs, buf, 0, len);
-            data.persistIfOver(inoOut);
+            if (data.write(inoOut, ns.inode(inoOut), idx * bs, buf, 0, len)) {
+                data.persistIfOver(inoOut);
+            }
         }
         data.persistFile(inoOut);
         return n;

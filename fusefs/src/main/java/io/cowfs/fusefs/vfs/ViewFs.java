@@ -517,10 +517,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         if (off < 0 || off + len < 0) {
             throw new FsException(Errno.EFBIG, "offset " + off);
         }
-        boolean over = changingData(() -> {
-            data.write(ino, ranges.regular(ino, Errno.EINVAL, Errno.EINVAL), off, buf, pos, len);
-            return data.overDirtyLimit();
-        });
+        boolean over = changingData(() -> data.write(ino, ranges.regular(ino, Errno.EINVAL, Errno.EINVAL), off, buf, pos, len));
         if (over) {
             relieve(ino);
         }

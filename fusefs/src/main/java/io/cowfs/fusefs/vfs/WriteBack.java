@@ -627,17 +627,19 @@ final class WriteBack {
     private final byte[] zeros;
 
     /** As {@link #write(long, Inode, long, ByteBuffer, int, int)}, from data[dataOff..]. Write lock held. */
-    void write(long ino, Inode cur, long off, byte[] data, int dataOff, int len) {
-        write(ino, cur, off, ByteBuffer.wrap(data), dataOff, len);
+    boolean write(long ino, Inode cur, long off, byte[] data, int dataOff, int len) {
+        return write(ino, cur, off, ByteBuffer.wrap(data), dataOff, len);
     }
 
     /**
      * Writes len bytes of data from dataOff at off (data's position and limit are not used; a
      * direct buffer, the kernel adapter's request, is copied into the dirty pages with no heap
      * copy): copy-on-write of the pages touched (a whole page written needs no read of the block
-     * under it). Write lock held.
+     * under it). Returns true if unstored data is now past {@link ViewFs#DIRTY_LIMIT}: the caller
+     * must then store some (ViewFs.relieve once the lock is released, or {@link #persistIfOver}
+     * under it), which bounds a mount's memory. Write lock held.
      */
-    void write(long ino, Inode cur, long off, ByteBuffer data, int dataOff, int len) {
+    boolean write(long ino, Inode cur, long off, ByteBuffer data, int dataOff, int len) {
         TreeMap<Long, DirtyBlock> d = dirty.computeIfAbsent(ino, k -> new TreeMap<>());
         int done = 0;
         while (done < len) {
@@ -670,12 +672,12 @@ final class WriteBack {
         n.size = Math.max(n.size, off + len);
         n.mtimeNs = n.ctimeNs = ViewNamespace.now();
         // setuid/setgid are not cleared here: only the kernel knows whether the writer has
-        // CAP_FSETID, and without handle_killpriv it sends the mode change itself. Past the dirty
-        // limit the caller stores data once the write lock is released (ViewFs.relieve).
+        // CAP_FSETID, and without handle_killpriv it sends the mode change itself
+        return overDirtyLimit();
     }
 
-    /** True if unstored data is past {@link ViewFs#DIRTY_LIMIT} (a write's caller then stores some). Lock held. */
-    boolean overDirtyLimit() {
+    /** True if unstored data is past {@link ViewFs#DIRTY_LIMIT}. Lock held. */
+    private boolean overDirtyLimit() {
         return dirtyBytes() > ViewFs.DIRTY_LIMIT;
     }
 

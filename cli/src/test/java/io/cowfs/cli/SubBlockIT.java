@@ -111,6 +111,52 @@ class SubBlockIT {
     }
 
     /**
+     * The same page written into many blocks of a new file, each block in a persist of its own
+     * (an fsync after each write): every block's delta is the same chunk (that page over the zero
+     * block), which a persist appends without looking it up in the index (WriteBack.putDelta,
+     * Store.Appends.putUnindexed: deltas are rarely anywhere else, and the lookup cost random
+     * writes a tenth or more of the mount's CPU). The index names one copy, each commit stamps
+     * it, gc reclaims the other copies, and the file reads back and exports exactly before and
+     * after.
+     */
+    @Test
+    void oneDeltaStoredByManyPersistsIsIndexedOnceAndGcReclaimsItsCopies() throws Exception {
+        Cowfs.assumeFuse();
+        int blocks = 32;
+        int bs = 64 << 10;
+        byte[] page = Fx.random(31, PAGE);
+        byte[] want = new byte[(blocks - 1) * bs + 4 * PAGE];
+        try (Cowfs c = new Cowfs(tmp)) {
+            setUp(c);
+            try (Cowfs.Mounted m = c.mount("v")) {
+                try (FileChannel ch = FileChannel.open(m.dir.resolve("same.bin"), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                    for (int b = 0; b < blocks; b++) {
+                        ch.write(ByteBuffer.wrap(page), (long) b * bs + 3 * PAGE);
+                        ch.force(false);
+                        System.arraycopy(page, 0, want, b * bs + 3 * PAGE, PAGE);
+                    }
+                }
+                assertArrayEquals(want, Files.readAllBytes(m.dir.resolve("same.bin")));
+            }
+            c.run("verify").ok();
+            c.run("fsck").ok();
+            Map<String, String> files = Map.of("big.bin", Fx.sha256(expected), "other.txt", Fx.sha256("other\n".getBytes()),
+                    "same.bin", Fx.sha256(want));
+            assertEquals(files, Fx.exported(c, "v"));
+            long before = Fx.packBytes(c.store);
+            c.run("gc").ok();
+            long freed = before - Fx.packBytes(c.store);
+            assertTrue(freed >= (blocks - 2) * PAGE, "gc reclaims the delta's other copies: " + freed + " bytes freed");
+            c.run("fsck").ok();
+            c.run("verify").ok();
+            assertEquals(files, Fx.exported(c, "v"));
+            try (Cowfs.Mounted m = c.mount("v")) {
+                assertArrayEquals(want, Files.readAllBytes(m.dir.resolve("same.bin")));
+            }
+        }
+    }
+
+    /**
      * A mount that persists every 128 KiB of written data (-Dcowfs.dirtyLimit) takes 8,000 random
      * page writes into a new 256 MiB sparse file: its blocks are stored again and again, each time
      * as a new delta, and it forgets the deltas they replace (WriteBack.pruneDeltaBases, from 4,096

@@ -224,7 +224,14 @@ final class PendingChunks {
         Taken taken = new Taken(p, h);
         long gen = index.meta.nextGen(txn);
         for (Map.Entry<ChunkId, ChunkLocation> e : p.entrySet()) {
-            index.chunks.add(txn, e.getKey(), e.getValue().withGen(gen));
+            if (!index.chunks.add(txn, e.getKey(), e.getValue().withGen(gen))) {
+                // indexed already (appended without a lookup, Store.Appends.putUnindexed): the
+                // indexed copy stays, stamped now as a dedup hit's is; this record is garbage
+                ChunkLocation had = index.chunks.location(txn, e.getKey());
+                if (had != null && had.gen() != gen) {
+                    index.chunks.put(txn, e.getKey(), had.withGen(gen));
+                }
+            }
         }
         for (Map.Entry<ChunkId, Retained> e : h.entrySet()) {
             ChunkLocation loc = index.chunks.location(txn, e.getKey());

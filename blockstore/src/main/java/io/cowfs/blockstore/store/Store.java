@@ -324,7 +324,22 @@ public final class Store implements AutoCloseable {
          * at once: {@link ChunkId#hashAll}); id must be the hash of raw[off, off+len).
          */
         public ChunkId put(byte[] raw, int off, int len, ChunkId id) {
-            if (!claimNew(id, raw, off, len, Hit.OWNER_CHECKS)) {
+            return put(raw, off, len, id, true);
+        }
+
+        /**
+         * As {@link #put(byte[], int, int)}, without looking the chunk up in the index first
+         * (this process's own pending chunks still dedup it): for chunks that are rarely anywhere
+         * else, such as a view's sub-block deltas. One that the index does hold is appended again
+         * and its commit keeps the indexed copy (restamped, PendingChunks.commit); the appended
+         * record is left for gc.
+         */
+        public ChunkId putUnindexed(byte[] raw, int off, int len) {
+            return put(raw, off, len, ChunkId.hash(raw, off, len), false);
+        }
+
+        private ChunkId put(byte[] raw, int off, int len, ChunkId id, boolean lookup) {
+            if (lookup ? !claimNew(id, raw, off, len, Hit.OWNER_CHECKS) : !pending.claim(id)) {
                 return id;
             }
             try {

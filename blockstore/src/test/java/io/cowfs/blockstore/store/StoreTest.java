@@ -136,6 +136,42 @@ class StoreTest {
         }
     }
 
+    /**
+     * Appends.putUnindexed skips the index lookup (a view's sub-block deltas): a chunk the index
+     * holds already is appended again, and its commit keeps the indexed copy, stamped with the
+     * commit's generation as a dedup hit's is (so a gc that marked before that commit keeps it);
+     * the second record is left for gc (unindexed records are leftovers it reclaims), and the
+     * chunk reads back throughout.
+     */
+    @Test
+    void anUnindexedPutOfAnIndexedChunkKeepsTheIndexedCopyRestamped() throws Exception {
+        byte[] data = random(46, 5_000);
+        try (Store s = Store.init(dir(), 64 * 1024)) {
+            ChunkId id;
+            try (Store.Appends a = s.appends()) {
+                id = a.putUnindexed(data, 0, data.length);
+                assertEquals(id, a.putUnindexed(data, 0, data.length), "this process's pending chunk dedups it");
+            }
+            assertEquals(1, s.appendedChunks.get());
+            commit(s);
+            ChunkLocation first = s.locate(id);
+            assertNotNull(first);
+            try (Store.Appends a = s.appends()) {
+                assertEquals(id, a.putUnindexed(data, 0, data.length));
+            }
+            assertEquals(2, s.appendedChunks.get(), "no lookup: appended again");
+            commit(s);
+            ChunkLocation now = s.locate(id);
+            assertEquals(first.pack(), now.pack());
+            assertEquals(first.offset(), now.offset(), "the indexed copy stays");
+            assertTrue(now.gen() > first.gen(), "and is stamped by the commit that named it again: " + first + " -> " + now);
+            assertArrayEquals(data, s.readVerified(id));
+        }
+        try (Store s = Store.open(dir())) {
+            assertArrayEquals(data, s.readVerified(ChunkId.hash(data)), "after a reopen");
+        }
+    }
+
     @Test
     void putCommitGetSurvivesReopen() {
         byte[] random = random(1, 65536);

@@ -963,10 +963,17 @@ final class WriteBack {
      * Stores a delta, outside the heap cache as any written block (Store.put's cache flag): 16 MiB
      * of cached deltas turned over every ~4,000 random writes and cost the mount a full GC each
      * time (measured: 15 full and 65 young GCs, 0.5 s of pauses, in 64 MiB of 4 KiB writes).
+     * Not looked up in the index first ({@link Store.Appends#putUnindexed}): a delta names its
+     * block's base and holds that block's pages, so the index almost never has it, and without
+     * the lookup (a B-tree descent to a random leaf per delta) random 4 KiB writes take 12-23 %
+     * less of the mount's CPU (docs/PERFORMANCE.md). The rare delta the index holds (the same
+     * pages over the same base, stored by an earlier persist) is appended again and left for gc:
+     * the store grows by at most what was written for it. Deltas of one persist still dedup
+     * among themselves.
      */
     private ChunkId putDelta(SubBlock d, Store.Appends pack) {
         io.cowfs.blockstore.store.Encoder e = d.encodeTo(DELTA.get());
-        return pack.put(e.buffer(), 0, e.length()); // put copies what it keeps
+        return pack.putUnindexed(e.buffer(), 0, e.length()); // put copies what it keeps
     }
 
     /**

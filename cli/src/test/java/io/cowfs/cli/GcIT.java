@@ -42,6 +42,39 @@ class GcIT {
         return out;
     }
 
+    /**
+     * A view that writes data another snapshot holds (a restore: every block a dedup hit, which
+     * its commit names in the view's delta without stamping it again) keeps those chunks when
+     * that snapshot is removed and gc runs, mounted or not: gc marks what a view's delta names.
+     */
+    @Test
+    void dataAViewDeduplicatedSurvivesTheRemovalOfTheSnapshotThatHeldIt() throws Exception {
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", src.toString(), "--name", "held").ok();
+            Path empty = Files.createDirectories(tmp.resolve("empty"));
+            c.run("import", empty.toString(), "--name", "base").ok();
+            c.run("fork", "base", "--name", "v").ok();
+            try (Cowfs.Mounted m = c.mount("v")) {
+                for (Map.Entry<String, byte[]> f : files.entrySet()) { // written, not cloned: from the host
+                    Path to = m.dir.resolve(f.getKey());
+                    Files.createDirectories(to.getParent());
+                    Files.write(to, f.getValue());
+                }
+                c.run("rm", "held").ok();
+                c.run("gc").ok(); // v mounted: its mount's commits name the chunks
+                for (Map.Entry<String, byte[]> f : files.entrySet()) {
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(f.getValue(), Files.readAllBytes(m.dir.resolve(f.getKey())));
+                }
+            }
+            c.run("gc").ok();
+            c.run("fsck").ok();
+            c.run("verify").ok();
+            Map<String, String> want = new java.util.TreeMap<>(Map.of("d0/", "dir", "d1/", "dir"));
+            files.forEach((k, v) -> want.put(k, Fx.sha256(v)));
+            assertEquals(want, new java.util.TreeMap<>(Fx.exported(c, "v")));
+        }
+    }
+
     @Test
     void rmOfAMountedViewIsRefusedUnlessForced() throws Exception {
         try (Cowfs c = new Cowfs(tmp)) {

@@ -233,8 +233,19 @@ final class PendingChunks {
                 }
             }
         }
+        java.util.Set<ChunkId> ownerChecks;
+        synchronized (this) {
+            ownerChecks = new java.util.HashSet<>(checked);
+        }
         for (Map.Entry<ChunkId, Retained> e : h.entrySet()) {
             ChunkLocation loc = index.chunks.location(txn, e.getKey());
+            if (loc != null && ownerChecks.contains(e.getKey())) {
+                // no stamp: its owner's commit names it in the transaction that checks it is
+                // indexed (Store.missing), and gc marks what a view's delta names; a stamp only
+                // keeps an unnamed chunk for a lease holder (import, freeze), and cost a put
+                // (a dirty index page) per deduplicated block of a view
+                continue;
+            }
             if (loc == null) {
                 // gc removed it after our dedup check: store it again
                 byte[] raw = e.getValue() == null ? null : e.getValue().bytes();

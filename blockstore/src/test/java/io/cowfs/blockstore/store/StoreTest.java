@@ -137,6 +137,32 @@ class StoreTest {
     }
 
     /**
+     * A dedup hit of Store.Appends (a view's block the store holds already) is not re-stamped by
+     * the commit that takes it: its owner names it in the transaction that checks it is indexed,
+     * and gc keeps what a view names. A hit of a plain put (an import's, kept for a lease) is.
+     */
+    @Test
+    void anAppendsHitIsNotRestampedAPlainPutHitIs() {
+        byte[] a = random(47, 30_000);
+        byte[] b = random(48, 30_000);
+        try (Store s = Store.init(dir(), 64 * 1024)) {
+            ChunkId ia = s.put(a, 0, a.length, true, false);
+            ChunkId ib = s.put(b, 0, b.length, true, false);
+            commit(s);
+            long ga = s.locate(ia).gen();
+            long gb = s.locate(ib).gen();
+            try (Store.Appends run = s.appends()) {
+                assertEquals(ia, run.put(a, 0, a.length));
+            }
+            assertEquals(ib, s.put(b, 0, b.length, false, false));
+            assertEquals(List.of(), s.commit(txn -> s.missing(txn, List.of(ia, ib))), "both indexed");
+            assertEquals(ga, s.locate(ia).gen(), "the view's hit keeps its stamp");
+            assertTrue(s.locate(ib).gen() > gb, "the import's hit is stamped again");
+            assertArrayEquals(a, s.readVerified(ia));
+        }
+    }
+
+    /**
      * Appends.putUnindexed skips the index lookup (a view's sub-block deltas): a chunk the index
      * holds already is appended again, and its commit keeps the indexed copy, stamped with the
      * commit's generation as a dedup hit's is (so a gc that marked before that commit keeps it);

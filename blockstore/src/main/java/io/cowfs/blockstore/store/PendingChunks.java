@@ -8,7 +8,8 @@ import org.lmdbjava.Txn;
 /**
  * The chunks this process has put since its last commit: those it appended to its pack
  * (pending: the index does not name them yet) and those it found in the index already (dedup
- * hits, to be re-stamped with the commit's generation so that gc keeps them).
+ * hits, to be re-stamped with the commit's generation so that gc keeps them for a lease holder;
+ * a mount's hits are only checked, as its own commit names them).
  *
  * <p>A hit may keep its bytes (retain): a chunk that gc removed between the dedup check and the
  * commit is then stored again from them, so a commit never refers to a missing chunk. They are
@@ -197,14 +198,15 @@ final class PendingChunks {
             this.hits = hits;
         }
 
-        /** True if this commit indexed id (appended, or a hit found and stamped); false: look it up. */
+        /** True if this commit indexed id (appended, or a hit found, and stamped unless its owner checks it); false: look it up. */
         boolean indexed(ChunkId id) {
             return pending.containsKey(id) || (hits.containsKey(id) && !dropped.contains(id));
         }
     }
 
     /**
-     * Adds pending chunks to the index and re-stamps deduplicated ones, inside the caller's write
+     * Adds pending chunks to the index and re-stamps deduplicated ones (but those whose owner
+     * checks them at its own commit: a mount's, docs/GC.md), inside the caller's write
      * transaction; they stay in the sets until {@link #committed} (after that transaction has
      * committed). Until 2026-12-01 they left the sets here, so a transaction that failed after
      * this (its work threw, the map grew, the disk was full when LMDB wrote its pages) lost them,
@@ -213,6 +215,7 @@ final class PendingChunks {
     Taken commit(Txn<byte[]> txn, StoreIndex index, Packs packs) {
         Map<ChunkId, ChunkLocation> p = new HashMap<>();
         Map<ChunkId, Retained> h;
+        java.util.Set<ChunkId> ownerChecks; // hits whose owner checks them at its own commit: not stamped
         synchronized (this) {
             for (Map.Entry<ChunkId, ChunkLocation> e : pending.entrySet()) {
                 if (e.getValue() != IN_FLIGHT) { // in flight: its claimer is appending it, and its own commit takes it
@@ -220,6 +223,7 @@ final class PendingChunks {
                 }
             }
             h = new HashMap<>(hits);
+            ownerChecks = new java.util.HashSet<>(checked);
         }
         Taken taken = new Taken(p, h);
         long gen = index.meta.nextGen(txn);
@@ -232,10 +236,6 @@ final class PendingChunks {
                     index.chunks.put(txn, e.getKey(), had.withGen(gen));
                 }
             }
-        }
-        java.util.Set<ChunkId> ownerChecks;
-        synchronized (this) {
-            ownerChecks = new java.util.HashSet<>(checked);
         }
         for (Map.Entry<ChunkId, Retained> e : h.entrySet()) {
             ChunkLocation loc = index.chunks.location(txn, e.getKey());

@@ -274,7 +274,8 @@ public final class LmdbPages implements AutoCloseable {
             seen.set((int) pgno);
             out.pages++;
             ByteBuffer p = slice(pgno * psize, psize);
-            String bad = headerProblem(p, pgno, psize, level == depth);
+            Page checked = Page.of(p);
+            String bad = headerProblem(checked, pgno, psize, level == depth);
             if (bad != null) {
                 damage(pgno, bad);
                 return;
@@ -290,7 +291,7 @@ public final class LmdbPages implements AutoCloseable {
             int prevLen = 0;
             List<byte[][]> found = new ArrayList<>(isLeaf ? n : 0);
             for (int i = 0; i < n; i++) {
-                String badNode = nodeProblem(p, i, upper, psize, isLeaf);
+                String badNode = nodeProblem(checked, i, upper, psize, isLeaf);
                 if (badNode != null) {
                     damage(pgno, badNode);
                     return;
@@ -447,16 +448,16 @@ public final class LmdbPages implements AutoCloseable {
      * expected) and its free-space bounds fit the page; else why not. Shared by the walk at open
      * and by SafeReader's lookups.
      */
-    static String headerProblem(ByteBuffer p, long pgno, int psize, boolean leaf) {
-        if (p.getLong(0) != pgno) {
-            return "its header names page " + p.getLong(0);
+    static String headerProblem(Page p, long pgno, int psize, boolean leaf) {
+        if (p.s64(0) != pgno) {
+            return "its header names page " + p.s64(0);
         }
-        int flags = u16(p, 10) & ~P_DIRTY;
+        int flags = p.u16(10) & ~P_DIRTY;
         if (flags != (leaf ? P_LEAF : P_BRANCH)) {
             return "not the " + (leaf ? "leaf" : "branch") + " page its parent says (flags 0x" + Integer.toHexString(flags) + ")";
         }
-        int lower = u16(p, 12);
-        int upper = u16(p, 14);
+        int lower = p.u16(12);
+        int upper = p.u16(14);
         if (lower < PAGEHDRSZ + 2 || (lower & 1) != 0 || lower > upper || upper > psize) {
             return "bad free-space bounds " + lower + ".." + upper;
         }
@@ -468,23 +469,23 @@ public final class LmdbPages implements AutoCloseable {
      * and (on a leaf) its data or overflow page number, with no flags LMDB would not write for
      * cowfs's databases; else why not.
      */
-    static String nodeProblem(ByteBuffer p, int i, int upper, int psize, boolean leaf) {
-        int ptr = u16(p, PAGEHDRSZ + 2 * i);
+    static String nodeProblem(Page p, int i, int upper, int psize, boolean leaf) {
+        int ptr = p.u16(PAGEHDRSZ + 2 * i);
         if (ptr < upper || ptr + 8 > psize || (ptr & 1) != 0) {
             return "node " + i + " at offset " + ptr + " lies outside the page's node area";
         }
-        int ksize = u16(p, ptr + 6);
+        int ksize = p.u16(ptr + 6);
         if (ksize > 511 || ptr + 8 + ksize > psize) {
             return "node " + i + " has a key of " + ksize + " bytes";
         }
         if (!leaf) {
             return null;
         }
-        int nflags = u16(p, ptr + 4);
+        int nflags = p.u16(ptr + 4);
         if ((nflags & ~(F_BIGDATA | F_SUBDATA)) != 0) {
             return "node " + i + " has flags 0x" + Integer.toHexString(nflags);
         }
-        long dsize = u16(p, ptr) | ((long) u16(p, ptr + 2) << 16);
+        long dsize = p.u16(ptr) | ((long) p.u16(ptr + 2) << 16);
         int voff = ptr + 8 + ksize;
         if ((nflags & F_BIGDATA) != 0 ? voff + 8 > psize : voff + dsize > psize) {
             return "node " + i + " has " + dsize + " bytes of data, more than the page holds";

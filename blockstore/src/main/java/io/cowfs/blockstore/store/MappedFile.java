@@ -64,6 +64,22 @@ final class MappedFile implements AutoCloseable {
      * far or the range crosses two windows (only a damaged page number asks for that).
      */
     ByteBuffer slice(long off, int len) {
+        At a = at(off, len);
+        return a == null ? null : a.window().slice(a.at(), len).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** As {@link #slice}, read in place ({@link Page}: what a lookup's descent reads). */
+    Page page(long off, int len) {
+        At a = at(off, len);
+        return a == null ? null : Page.of(a.window(), a.at(), len);
+    }
+
+    /** Bytes at of window. */
+    private record At(ByteBuffer window, int at) {
+    }
+
+    /** Where [off, off + len) lies in one window, mapping what the file has grown by; null if it does not. */
+    private At at(long off, int len) {
         Mapping m = map;
         if (off + len > m.size()) {
             m = remap(off + len);
@@ -77,7 +93,7 @@ final class MappedFile implements AutoCloseable {
         if (at + len > w.limit()) {
             return null;
         }
-        return w.slice(at, len).order(ByteOrder.LITTLE_ENDIAN);
+        return new At(w, at);
     }
 
     /** Copies dst.length bytes from off, across windows; false if the file does not reach that far. */

@@ -12,7 +12,8 @@ import java.lang.reflect.Field;
  * {@link #free} and with nothing else; its bytes are undefined until written.
  */
 public final class NativeMemory {
-    private static final sun.misc.Unsafe UNSAFE = unsafe();
+    /** Also read by {@link Page}. */
+    static final sun.misc.Unsafe UNSAFE = unsafe();
 
     private NativeMemory() {
     }

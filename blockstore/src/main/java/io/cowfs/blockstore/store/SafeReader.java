@@ -14,7 +14,8 @@ import java.util.Map;
  * page is damaged later: every page a lookup touches is checked (number in range and repeated in
  * its header, branch or leaf at the right depth, node offsets and sizes inside the page) and a
  * bad one is an IndexDamagedException for that lookup (EIO for that file), never a wild read in
- * liblmdb. liblmdb still does every write and every cursor scan.
+ * liblmdb. liblmdb still does every write and every cursor scan. Pages are read in place
+ * ({@link Page}: bounded loads, cheap under C1), not through ByteBuffer slices.
  *
  * <p>Thread-safety: lookups run concurrently on the shared read-only {@link MappedFile} (grown
  * when the file has, never unmapped: another thread may still be reading it); {@code roots} is
@@ -86,10 +87,10 @@ final class SafeReader {
 
     private void visit(Roots r, String db, long pg, int level, int depth, byte[] lo, byte[] hi) {
         int psize = r.psize();
-        ByteBuffer p = page(r, db, pg, level, depth);
+        Page p = page(r, db, pg, level, depth);
         boolean leaf = level == depth;
-        int upper = LmdbPages.u16(p, 14);
-        int lower = LmdbPages.u16(p, 12);
+        int upper = p.u16(14);
+        int lower = p.u16(12);
         int n = (lower - LmdbPages.PAGEHDRSZ) >> 1;
         checkAll(r, db, pg, p, n, leaf, upper, psize);
         if (leaf) {
@@ -104,7 +105,7 @@ final class SafeReader {
             // the range's last one to see that it is past the end
             boolean above = i > 0 && hi != null && compare(p, node(p, db, pg, i, upper, psize, false), hi) >= 0;
             int ptr = node(p, db, pg, i, upper, psize, false);
-            long child = LmdbPages.u16(p, ptr) | ((long) LmdbPages.u16(p, ptr + 2) << 16) | ((long) LmdbPages.u16(p, ptr + 4) << 32);
+            long child = p.u16(ptr) | ((long) p.u16(ptr + 2) << 16) | ((long) p.u16(ptr + 4) << 32);
             visit(r, db, child, level + 1, depth, lo, hi);
             if (above) {
                 break;
@@ -158,8 +159,8 @@ final class SafeReader {
      * lookup that found its key are right (the key was there), and so are roots seen again later.
      */
     private boolean stillThere(Roots r) {
-        ByteBuffer m = slice((long) r.slot() * r.psize(), 160);
-        boolean there = m != null && m.getLong(144) == r.txnid();
+        Page m = slice((long) r.slot() * r.psize(), 160);
+        boolean there = m != null && m.s64(144) == r.txnid();
         if (there && roots == r) {
             roots = new Roots(r.txnid(), r.slot(), r.psize(), r.lastPage(), r.dbs(), true);
         }
@@ -171,23 +172,23 @@ final class SafeReader {
         if (r != null && r.txnid() == txnid) {
             return r;
         }
-        ByteBuffer m0 = slice(0, 160);
+        Page m0 = slice(0, 160);
         if (m0 == null) {
             return null;
         }
-        int psize = m0.getInt(40);
+        int psize = m0.s32(40);
         if (psize < 512 || psize > 65536 || Integer.bitCount(psize) != 1) {
             throw damaged("meta page 0 names page size " + psize);
         }
         for (int slot = 0; slot < 2; slot++) {
-            ByteBuffer m = slot == 0 ? m0 : slice(psize, 160);
-            if (m == null || m.getLong(144) != txnid) {
+            Page m = slot == 0 ? m0 : slice(psize, 160);
+            if (m == null || m.s64(144) != txnid) {
                 continue;
             }
-            long lastPage = m.getLong(136);
-            long mainRoot = m.getLong(88 + 40);
-            int mainDepth = LmdbPages.u16(m, 88 + 6);
-            if (m.getLong(144) != txnid) {
+            long lastPage = m.s64(136);
+            long mainRoot = m.s64(88 + 40);
+            int mainDepth = m.u16(88 + 6);
+            if (m.s64(144) != txnid) {
                 continue; // rewritten while being read
             }
             Map<String, long[]> dbs = new HashMap<>();
@@ -225,10 +226,10 @@ final class SafeReader {
         int psize = r.psize();
         long pg = root;
         for (int level = 1; ; level++) {
-            ByteBuffer p = page(r, db, pg, level, depth);
+            Page p = page(r, db, pg, level, depth);
             boolean leaf = level == depth;
-            int upper = LmdbPages.u16(p, 14);
-            int lower = LmdbPages.u16(p, 12);
+            int upper = p.u16(14);
+            int lower = p.u16(12);
             int n = (lower - LmdbPages.PAGEHDRSZ) >> 1;
             if (full) {
                 checkAll(r, db, pg, p, n, leaf, upper, psize);
@@ -247,7 +248,7 @@ final class SafeReader {
                     }
                 }
                 int ptr = node(p, db, pg, at, upper, psize, false);
-                pg = LmdbPages.u16(p, ptr) | ((long) LmdbPages.u16(p, ptr + 2) << 16) | ((long) LmdbPages.u16(p, ptr + 4) << 32);
+                pg = p.u16(ptr) | ((long) p.u16(ptr + 2) << 16) | ((long) p.u16(ptr + 4) << 32);
                 continue;
             }
             int lo = 0;
@@ -268,7 +269,7 @@ final class SafeReader {
         }
     }
 
-    private void checkAll(Roots r, String db, long pg, ByteBuffer p, int n, boolean leaf, int upper, int psize) {
+    private void checkAll(Roots r, String db, long pg, Page p, int n, boolean leaf, int upper, int psize) {
         Object txn = scope.get();
         Checked c = checked;
         if (c.txn() != txn || txn == null) {
@@ -280,13 +281,13 @@ final class SafeReader {
         }
         for (int i = 0; i < n; i++) {
             int ptr = node(p, db, pg, i, upper, psize, leaf);
-            int ksize = LmdbPages.u16(p, ptr + 6);
-            long lo16 = LmdbPages.u16(p, ptr);
-            long hi16 = LmdbPages.u16(p, ptr + 2);
-            int nflags = LmdbPages.u16(p, ptr + 4);
+            int ksize = p.u16(ptr + 6);
+            long lo16 = p.u16(ptr);
+            long hi16 = p.u16(ptr + 2);
+            int nflags = p.u16(ptr + 4);
             // node() checked offsets and sizes; what is left are the page numbers a node names
             long named = !leaf ? lo16 | (hi16 << 16) | ((long) nflags << 32)
-                    : (nflags & LmdbPages.F_BIGDATA) != 0 ? p.getLong(ptr + 8 + ksize) : 2;
+                    : (nflags & LmdbPages.F_BIGDATA) != 0 ? p.s64(ptr + 8 + ksize) : 2;
             if (named < 2 || named > r.lastPage()) {
                 throw damaged(db, pg, "node " + i + " names page " + named);
             }
@@ -298,12 +299,12 @@ final class SafeReader {
      * Page pg at level (1 = root) of a tree depth deep, its header checked: number in range and
      * repeated in the header, a branch or a leaf where the depth says, sane free-space bounds.
      */
-    private ByteBuffer page(Roots r, String db, long pg, int level, int depth) {
+    private Page page(Roots r, String db, long pg, int level, int depth) {
         int psize = r.psize();
         if (pg < 2 || pg > r.lastPage() || level > 32) {
             throw damaged(db, pg, "page number out of range");
         }
-        ByteBuffer p = slice(pg * psize, psize);
+        Page p = slice(pg * psize, psize);
         if (p == null) {
             throw damaged(db, pg, "past the end of the file");
         }
@@ -315,32 +316,32 @@ final class SafeReader {
     }
 
     /** Offset of node i, checked to lie inside the page with its key (and data, on a leaf). */
-    private int node(ByteBuffer p, String db, long pg, int i, int upper, int psize, boolean leaf) {
+    private int node(Page p, String db, long pg, int i, int upper, int psize, boolean leaf) {
         String bad = LmdbPages.nodeProblem(p, i, upper, psize, leaf);
         if (bad != null) {
             throw damaged(db, pg, bad);
         }
-        return LmdbPages.u16(p, LmdbPages.PAGEHDRSZ + 2 * i);
+        return p.u16(LmdbPages.PAGEHDRSZ + 2 * i);
     }
 
     /** The value of the leaf node at ptr, which node() has checked to fit its page. */
-    private byte[] value(Roots r, String db, long pg, ByteBuffer p, int ptr, int psize) {
-        int ksize = LmdbPages.u16(p, ptr + 6);
-        long dsize = LmdbPages.u16(p, ptr) | ((long) LmdbPages.u16(p, ptr + 2) << 16);
-        int nflags = LmdbPages.u16(p, ptr + 4);
+    private byte[] value(Roots r, String db, long pg, Page p, int ptr, int psize) {
+        int ksize = p.u16(ptr + 6);
+        long dsize = p.u16(ptr) | ((long) p.u16(ptr + 2) << 16);
+        int nflags = p.u16(ptr + 4);
         int voff = ptr + 8 + ksize;
         if ((nflags & LmdbPages.F_BIGDATA) == 0) {
             byte[] v = new byte[(int) dsize];
-            p.get(voff, v);
+            p.get(voff, v, 0, v.length);
             return v;
         }
-        long opg = p.getLong(voff);
+        long opg = p.s64(voff);
         if (opg < 2 || opg > r.lastPage()) {
             throw damaged(db, pg, "an overflow page number out of range");
         }
-        ByteBuffer h = slice(opg * psize, LmdbPages.PAGEHDRSZ);
-        long pages = h == null ? 0 : h.getInt(12) & 0xFFFFFFFFL;
-        if (h == null || h.getLong(0) != opg || (LmdbPages.u16(h, 10) & LmdbPages.P_OVERFLOW) == 0
+        Page h = slice(opg * psize, LmdbPages.PAGEHDRSZ);
+        long pages = h == null ? 0 : h.s32(12) & 0xFFFFFFFFL;
+        if (h == null || h.s64(0) != opg || (h.u16(10) & LmdbPages.P_OVERFLOW) == 0
                 || pages * psize < dsize + LmdbPages.PAGEHDRSZ || opg + pages - 1 > r.lastPage() || dsize > (64 << 20)) {
             throw damaged(db, opg, "a damaged overflow page");
         }
@@ -348,7 +349,7 @@ final class SafeReader {
         for (int done = 0; done < v.length; ) { // page by page: pages never straddle two mappings
             long off = opg * psize + LmdbPages.PAGEHDRSZ + done;
             int n = (int) Math.min(v.length - done, psize - (off % psize));
-            ByteBuffer b = slice(off, n);
+            Page b = slice(off, n);
             if (b == null) {
                 throw damaged(db, opg, "past the end of the file");
             }
@@ -358,21 +359,13 @@ final class SafeReader {
         return v;
     }
 
-    private static int compare(ByteBuffer p, int ptr, byte[] key) {
-        int ksize = LmdbPages.u16(p, ptr + 6);
-        int n = Math.min(ksize, key.length);
-        for (int i = 0; i < n; i++) {
-            int c = (p.get(ptr + 8 + i) & 0xFF) - (key[i] & 0xFF);
-            if (c != 0) {
-                return c;
-            }
-        }
-        return ksize - key.length;
+    private static int compare(Page p, int ptr, byte[] key) {
+        return p.compare(ptr + 8, p.u16(ptr + 6), key); // node() checked that the key fits the page
     }
 
     /** len bytes at off (never across two pages), or null if the file does not reach that far. */
-    private ByteBuffer slice(long off, int len) {
-        return mapped.slice(off, len);
+    private Page slice(long off, int len) {
+        return mapped.page(off, len);
     }
 
     private StoreException damaged(String db, long pg, String why) {

@@ -15,9 +15,15 @@ import java.util.concurrent.CompletionException;
  * {@link #headroom} bytes before it in its frame, so that a raw record (header and payload) is
  * read with one pread whose payload lands in the slot itself.
  *
- * <p>Slots are allocated on demand up to {@code maxSlots} and reused in CLOCK order; a slot is
- * pinned while a reader copies from it or its chunk is being loaded into it, and never reused
- * while pinned. Concurrent readers of a chunk being loaded wait for that one load.
+ * <p>Slots are allocated on demand and reused in CLOCK order; a slot is pinned while a reader
+ * copies from it or its chunk is being loaded into it, and never reused while pinned. Concurrent
+ * readers of a chunk being loaded wait for that one load. The cache starts at {@link #START_BYTES}
+ * of slots and grows towards {@code maxSlots} only when CLOCK would otherwise evict a chunk no
+ * reader has used since it was loaded (read ahead of readers that need more room than the cache
+ * has), or every slot is pinned. A sequential reader's blocks are used once and their slots come
+ * round again: fresh memory costs a page fault per 4 KiB at first touch (10-15 us each on the
+ * paravirtualised machines cowfs is measured on), and a fresh mount's cold 1 GiB read faulted in
+ * all 32 MiB of a cache it did not need (docs/PERFORMANCE.md).
  *
  * <p>Locking: this object's monitor guards {@link #map}, {@link #entries}, {@link #hand} and
  * every Entry's fields except the slot's bytes. A slot's bytes are written only by the one
@@ -50,6 +56,8 @@ final class BlockCache {
         int len;
         int pins;
         boolean ref;
+        /** A reader copied from it since its chunk was loaded (else it was only read ahead). */
+        boolean used;
         /** Set while the chunk is being loaded; completes with its length or the load's exception. */
         CompletableFuture<Integer> loading;
 
@@ -65,6 +73,10 @@ final class BlockCache {
     /** Bytes of each slot's frame before the slot (see {@link Loader}). */
     final int headroom;
     private final int maxSlots;
+    /** Slots the cache starts with. */
+    private final int startSlots;
+    /** Slots the cache may hold now: grows (by {@link #GROW_SLOTS}) up to maxSlots, see the class comment. */
+    private int targetSlots;
     private final HashMap<ChunkId, Entry> map = new HashMap<>();
     private final List<Entry> entries = new ArrayList<>();
     private int hand;
@@ -74,10 +86,23 @@ final class BlockCache {
     }
 
     BlockCache(int slotSize, long bytes, int headroom) {
+        this(slotSize, bytes, headroom, START_BYTES);
+    }
+
+    /** startBytes: what the cache holds before it grows (tests set it; else {@link #START_BYTES}). */
+    BlockCache(int slotSize, long bytes, int headroom, long startBytes) {
         this.slotSize = slotSize;
         this.headroom = headroom;
         this.maxSlots = (int) Math.max(8, Math.min(Integer.MAX_VALUE, bytes / slotSize));
+        this.startSlots = (int) Math.min(maxSlots, Math.max(8, startBytes / slotSize));
+        this.targetSlots = startSlots;
     }
+
+    /** Bytes of slots a cache starts with (and returns to when an idle mount drops its slots). */
+    static final int START_BYTES = 8 << 20;
+    /** Slots added each time the cache grows. */
+    static final int GROW_SLOTS = 16;
+
 
     int slotSize() {
         return slotSize;
@@ -100,7 +125,7 @@ final class BlockCache {
             }
             return n;
         } finally {
-            release(e);
+            release(e, true);
         }
     }
 
@@ -138,7 +163,7 @@ final class BlockCache {
             dst.put(0, e.slot, 0, len);
             return len;
         } finally {
-            release(e);
+            release(e, true);
         }
     }
 
@@ -158,7 +183,7 @@ final class BlockCache {
             e.slot.get(0, b);
             return b;
         } finally {
-            release(e);
+            release(e, true);
         }
     }
 
@@ -167,7 +192,7 @@ final class BlockCache {
         try {
             Entry e = acquire(id, loader);
             if (e != null) {
-                release(e);
+                release(e, false);
             }
         } catch (StoreException e) {
             // the reader that needs the block gets the error (EIO for that file) when it asks
@@ -279,6 +304,7 @@ final class BlockCache {
         entries.clear();
         entries.addAll(keep);
         hand = 0;
+        targetSlots = Math.max(startSlots, keep.size());
     }
 
     /** Slots allocated now (tests). */
@@ -316,7 +342,7 @@ final class BlockCache {
                     e.loading = null;
                 }
                 wait.completeExceptionally(x);
-                release(e);
+                release(e, false);
                 throw x;
             }
             synchronized (this) {
@@ -328,7 +354,7 @@ final class BlockCache {
             try {
                 wait.join();
             } catch (CompletionException x) {
-                release(e);
+                release(e, false);
                 throw x.getCause() instanceof RuntimeException r ? r : x;
             }
         }
@@ -351,21 +377,26 @@ final class BlockCache {
         e.len = 0;
         e.pins = 1;
         e.ref = true;
+        e.used = false;
         e.loading = new CompletableFuture<>();
         map.put(id, e);
         return e;
     }
 
-    private synchronized void release(Entry e) {
+    /** Unpins e; used: the holder copied from it. */
+    private synchronized void release(Entry e, boolean used) {
         e.pins--;
+        e.used |= used;
     }
 
-    /** A free slot: a new one while under the limit, else the next unpinned one CLOCK finds. Lock held. */
+    /**
+     * A free slot: a new one while under the target size, else the next unpinned one CLOCK finds,
+     * unless that one holds a chunk no reader has used yet (then, and when every slot is pinned,
+     * the cache grows while it can). Lock held.
+     */
     private Entry victim() {
-        if (entries.size() < maxSlots) {
-            Entry n = new Entry(headroom, slotSize);
-            entries.add(n);
-            return n;
+        if (entries.size() < targetSlots) {
+            return grown();
         }
         int size = entries.size();
         for (int i = 0; i < 2 * size; i++) {
@@ -378,8 +409,27 @@ final class BlockCache {
                 c.ref = false;
                 continue;
             }
+            if (c.id != null && !c.used && size < maxSlots) {
+                targetSlots = Math.min(maxSlots, size + GROW_SLOTS); // read ahead and not read yet: too small
+                return grown();
+            }
             return c;
         }
+        if (size < maxSlots) {
+            targetSlots = Math.min(maxSlots, size + GROW_SLOTS); // every slot pinned
+            return grown();
+        }
         return null;
+    }
+
+    private Entry grown() {
+        Entry n = new Entry(headroom, slotSize);
+        entries.add(n);
+        return n;
+    }
+
+    /** Slots the cache may hold before it grows again (tests). */
+    synchronized int targetSlots() {
+        return targetSlots;
     }
 }

@@ -170,6 +170,31 @@ class BlockCacheTest {
     }
 
     @Test
+    void startsSmallAndGrowsOnlyWhenWhatWasReadAheadWouldBeEvictedUnread() {
+        BlockCache c = new BlockCache(BS, 256 * BS, 0, 16 * BS);
+        Loader l = new Loader(1200);
+        // a sequential reader without read-ahead: each chunk loaded, read once, its slot reused
+        for (int i = 0; i < 600; i++) {
+            assertArrayEquals(content(i), read(c, l, id(i), 0, BS));
+        }
+        assertEquals(16, c.slots(), "a reader that uses each chunk once needs no more than the start");
+        assertEquals(600, l.loads.get());
+        // read-ahead 40 chunks ahead of the reader, more than 16 slots hold: the cache grows rather
+        // than evict a chunk loaded ahead and not read yet, so every chunk is loaded once
+        for (int i = 600; i < 1200; i++) {
+            if (i + 40 < 1200) {
+                c.load(id(i + 40), l);
+            }
+            assertArrayEquals(content(i), read(c, l, id(i), 0, BS));
+        }
+        assertEquals(1200, l.loads.get(), "nothing read ahead was evicted before it was read");
+        assertTrue(c.slots() > 40 && c.slots() <= 128, c.slots() + " slots: what the window needs (CLOCK gives a read chunk a second pass), not the 256 allowed");
+        c.clear();
+        assertEquals(0, c.slots());
+        assertEquals(16, c.targetSlots(), "an idle mount's trim starts it small again");
+    }
+
+    @Test
     void withEverySlotPinnedByALoadTheCallerIsToldToReadAnotherWay() throws Exception {
         BlockCache c = new BlockCache(BS, 8 * BS);
         Loader inner = new Loader(9);

@@ -25,8 +25,8 @@ import java.util.concurrent.CompletionException;
  * paravirtualised machines cowfs is measured on), and a fresh mount's cold 1 GiB read faulted in
  * all 32 MiB of a cache it did not need (docs/PERFORMANCE.md).
  *
- * <p>Locking: this object's monitor guards {@link #map}, {@link #entries}, {@link #hand} and
- * every Entry's fields except the slot's bytes. A slot's bytes are written only by the one
+ * <p>Locking: this object's monitor guards {@link #map}, {@link #entries}, {@link #hand},
+ * {@link #targetSlots} and every Entry's fields except the slot's bytes. A slot's bytes are written only by the one
  * thread loading its entry (pinned, {@code loading} set) and read only by holders of a pin
  * after the load completed (the future orders the two). Loads run outside the monitor.
  */
@@ -102,7 +102,6 @@ final class BlockCache {
     static final int START_BYTES = 8 << 20;
     /** Slots added each time the cache grows. */
     static final int GROW_SLOTS = 16;
-
 
     int slotSize() {
         return slotSize;

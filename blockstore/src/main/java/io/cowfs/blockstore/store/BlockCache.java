@@ -256,7 +256,7 @@ final class BlockCache {
         for (int k = 0; k < check.length; k++) {
             int i = unverified.get(k);
             Entry e = mine.get(i);
-            if (digests == null || !ChunkId.of(digests[k]).equals(e.id)) {
+            if (digests == null || !e.id.names(digests[k])) {
                 try {
                     lens[i] = checked.load(e.id, e.slot, e.frame); // a mismatch throws, naming the pack and offset
                 } catch (RuntimeException | Error x) {

@@ -324,7 +324,7 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
         } else {
             throw new StoreException.ChunkCorruptException(id, "unknown codec " + h.codec() + " in " + at);
         }
-        if (verify && !ChunkId.hash(out.duplicate().position(0).limit(rawLen)).equals(id)) {
+        if (verify && !id.names(ChunkId.hash(out.duplicate().position(0).limit(rawLen)))) {
             throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at);
         }
         return rawLen;
@@ -353,7 +353,7 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
         } else {
             throw new StoreException.ChunkCorruptException(id, "unknown codec " + h.codec() + " in " + at);
         }
-        if (!ChunkId.hash(raw).equals(id)) {
+        if (!id.names(ChunkId.hash(raw))) {
             throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at);
         }
         return raw;

@@ -7,7 +7,9 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import org.lmdbjava.Txn;
@@ -38,8 +40,12 @@ public final class Store implements AutoCloseable {
      * value naming the whole chain); views of older stores store deltas over whole chunks only.
      * 6: a regular file's block list of 1 to 4 entries may be kept in its inode (type code 8)
      * instead of a page object; imports and freezes of older stores write pages, as before.
+     * 7: a view's sub-block deltas have sequenced ids ({@link ChunkId#sequenced}), which an older
+     * build's reads would take for damage; views of older stores name deltas by their hash.
      */
-    public static final int FORMAT = 6;
+    public static final int FORMAT = 7;
+    /** The first format whose views' deltas have sequenced ids. */
+    public static final int FORMAT_SEQUENCED_DELTAS = 7;
     /** The first format whose inodes may hold their block list (BlockList.INLINE). */
     public static final int FORMAT_INLINE_LISTS = 6;
     /** The first format whose views may chain sub-block deltas. */
@@ -69,6 +75,13 @@ public final class Store implements AutoCloseable {
     private final SpaceReserve reserve;
     /** Chunk locations a salvage re-read from pack headers (the index's own entries were lost). */
     private final long recovered;
+
+    /**
+     * The last sequence number given to a sequenced id by this process ({@link #sequencedId}).
+     * Starts at the time: ids of later processes sort after earlier ones' (an index insert where
+     * the last ones went), and two processes' ids can only be equal for equal content.
+     */
+    private final AtomicLong deltaSeq = new AtomicLong();
 
     /** Counters of what this process appended, for import summaries and benchmarks. */
     public final AtomicLong appendedChunks = new AtomicLong();
@@ -140,6 +153,24 @@ public final class Store implements AutoCloseable {
 
     public int blockSize() {
         return blockSize;
+    }
+
+    /**
+     * True if {@link Appends#putUnindexed} (a view's sub-block deltas) gives sequenced ids: format
+     * 7 on, unless {@code -Dcowfs.sequencedDeltas=false} (kept to measure the change against: hash
+     * ids, which every format reads).
+     */
+    public boolean sequencedDeltas() {
+        return format >= FORMAT_SEQUENCED_DELTAS && SEQUENCED_DELTAS;
+    }
+
+    private static final boolean SEQUENCED_DELTAS = !"false".equals(System.getProperty("cowfs.sequencedDeltas"));
+
+    /** A new sequenced id for the chunk whose SHA-256 is hash: see {@link #deltaSeq}. */
+    ChunkId sequencedId(ChunkId hash) {
+        long now = System.currentTimeMillis() << 14; // 16K ids a millisecond before it runs ahead of the clock; 56 bits last until 2109
+        long seq = deltaSeq.updateAndGet(last -> Math.max(last + 1, now));
+        return ChunkId.sequenced(hash, seq);
     }
 
     /** The format version of this store (cowfs-store.properties); at most {@link #FORMAT}. */
@@ -302,6 +333,8 @@ public final class Store implements AutoCloseable {
         private ByteBuffer run;
         private final List<ChunkId> ids = new ArrayList<>();
         private final List<int[]> lens = new ArrayList<>(); // per chunk: offset in the run, stored length, raw length
+        /** putUnindexed's ids so far, by hash (an Appends is one thread's). */
+        private final Map<ChunkId, ChunkId> sequenced = new HashMap<>();
 
         private Appends() {
             run = packs.runs.poll();
@@ -335,7 +368,16 @@ public final class Store implements AutoCloseable {
          * record is left for gc.
          */
         public ChunkId putUnindexed(byte[] raw, int off, int len) {
-            return put(raw, off, len, ChunkId.hash(raw, off, len), false);
+            ChunkId hash = ChunkId.hash(raw, off, len);
+            if (!sequencedDeltas()) {
+                return put(raw, off, len, hash, false);
+            }
+            ChunkId id = sequenced.get(hash); // the same bytes twice in one persist: stored once
+            if (id == null) {
+                id = sequencedId(hash);
+                sequenced.put(hash, id);
+            }
+            return put(raw, off, len, id, false);
         }
 
         private ChunkId put(byte[] raw, int off, int len, ChunkId id, boolean lookup) {

@@ -81,7 +81,7 @@ public final class Verifier {
                 for (int c = 0; c < k; c++) {
                     int i = at[c];
                     ChunkLocation loc = locs.get(i);
-                    if (ChunkId.of(digests[c]).equals(ids.get(i))) {
+                    if (ids.get(i).names(digests[c])) {
                         bytes.addAndGet(check[c].remaining());
                     } else {
                         String where = Packs.fileName(loc.pack()) + " offset " + loc.offset(); // as PackRecord.decode says it

@@ -3,6 +3,7 @@ package io.cowfs.blockstore.store;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -172,7 +173,11 @@ class StoreTest {
     @Test
     void anUnindexedPutOfAnIndexedChunkKeepsTheIndexedCopyRestamped() throws Exception {
         byte[] data = random(46, 5_000);
-        try (Store s = Store.init(dir(), 64 * 1024)) {
+        Store.init(dir(), 64 * 1024).close();
+        Path props = dir().resolve(Store.FORMAT_FILE); // format 6: deltas named by their hash
+        Files.writeString(props, Files.readString(props).replace("format=" + Store.FORMAT, "format=6"));
+        try (Store s = Store.open(dir())) {
+            assertFalse(s.sequencedDeltas());
             ChunkId id;
             try (Store.Appends a = s.appends()) {
                 id = a.putUnindexed(data, 0, data.length);
@@ -195,6 +200,60 @@ class StoreTest {
         }
         try (Store s = Store.open(dir())) {
             assertArrayEquals(data, s.readVerified(ChunkId.hash(data)), "after a reopen");
+        }
+    }
+
+    /**
+     * Format 7: putUnindexed (a view's sub-block deltas) gives sequenced ids, which grow with each
+     * put and carry the first 24 bytes of the SHA-256; the same bytes twice in one Appends are
+     * stored once, in a later one again under a new id. Every id reads back verified, after a
+     * reopen too, and a record whose payload is damaged fails its check as a hash-named one does.
+     */
+    @Test
+    void unindexedPutsGetSequencedIdsThatNameTheirContent() throws Exception {
+        byte[] data = random(47, 5_000);
+        byte[] other = random(48, 3_000);
+        ChunkId a1;
+        ChunkId a2;
+        ChunkId b1;
+        try (Store s = Store.init(dir(), 64 * 1024)) {
+            assertTrue(s.sequencedDeltas(), "a new store is of format " + Store.FORMAT);
+            try (Store.Appends a = s.appends()) {
+                a1 = a.putUnindexed(data, 0, data.length);
+                assertEquals(a1, a.putUnindexed(data, 0, data.length), "the same bytes in one persist: one chunk");
+                b1 = a.putUnindexed(other, 0, other.length);
+            }
+            try (Store.Appends a = s.appends()) {
+                a2 = a.putUnindexed(data, 0, data.length);
+            }
+            commit(s);
+            ChunkId hash = ChunkId.hash(data);
+            for (ChunkId id : List.of(a1, a2, b1)) {
+                assertEquals(ChunkId.SEQUENCED, id.bytes()[0], id.hex());
+            }
+            assertTrue(a1.names(hash) && a2.names(hash) && b1.names(ChunkId.hash(other)), a1 + " " + a2 + " " + b1);
+            assertFalse(a1.names(ChunkId.hash(other)), "an id names its own content only");
+            assertNotEquals(a1, a2, "a later persist: a new id");
+            assertTrue(a1.compareTo(b1) < 0 && b1.compareTo(a2) < 0, "ids grow in the order they were given: " + a1 + " " + b1 + " " + a2);
+            assertEquals(3, s.appendedChunks.get());
+            assertNull(s.locate(hash), "nothing is indexed under the hash");
+            assertArrayEquals(data, s.readVerified(a1));
+            assertArrayEquals(data, s.readVerified(a2));
+            assertArrayEquals(other, s.readVerified(b1));
+        }
+        ChunkLocation loc;
+        Path pack;
+        try (Store s = Store.open(dir())) {
+            assertArrayEquals(data, s.readVerified(a1), "after a reopen");
+            assertTrue(s.sequencedId(ChunkId.hash(other)).compareTo(a2) > 0, "a later process's ids sort after");
+            loc = s.locate(b1);
+            pack = s.packs().path(loc.pack());
+        }
+        flip(pack, loc.offset() + PackRecord.HEADER + loc.storedLen() / 2); // in the payload (random bytes: stored raw)
+        try (Store s = Store.open(dir())) {
+            StoreException e = assertThrows(StoreException.ChunkCorruptException.class, () -> s.readVerified(b1));
+            assertTrue(e.getMessage().contains("does not match its hash"), e.getMessage());
+            assertArrayEquals(data, s.readVerified(a1), "the others still read");
         }
     }
 

@@ -67,7 +67,7 @@ class InlineBlockListTest {
     void shortListsLiveInTheInodeAndEveryToolSeesTheirBlocks() throws Exception {
         Path src = tree();
         try (Store store = Store.init(tmp.resolve("store"), BS)) {
-            assertEquals(Store.FORMAT_INLINE_LISTS, store.format());
+            assertTrue(store.format() >= Store.FORMAT_INLINE_LISTS, "a new store has inline lists: " + store.format());
             ChunkId root = new Importer(store, false, Importer.Progress.NONE, w -> {
             }).run(src).root();
             SnapshotReader r = new SnapshotReader(store, root);

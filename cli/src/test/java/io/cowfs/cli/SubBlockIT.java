@@ -111,13 +111,13 @@ class SubBlockIT {
     }
 
     /**
-     * The same page written into many blocks of a new file, each block in a persist of its own
-     * (an fsync after each write): every block's delta is the same chunk (that page over the zero
-     * block), which a persist appends without looking it up in the index (WriteBack.putDelta,
-     * Store.Appends.putUnindexed: deltas are rarely anywhere else, and the lookup cost random
-     * writes a tenth or more of the mount's CPU). The index names one copy, each commit stamps
-     * it, gc reclaims the other copies, and the file reads back and exports exactly before and
-     * after.
+     * A store of format 6 (deltas named by their hash): the same page written into many blocks
+     * of a new file, each block in a persist of its own (an fsync after each write): every
+     * block's delta is the same chunk (that page over the zero block), which a persist appends
+     * without looking it up in the index (WriteBack.putDelta, Store.Appends.putUnindexed: deltas
+     * are rarely anywhere else, and the lookup cost random writes a tenth or more of the mount's
+     * CPU). The index names one copy, each commit stamps it, gc reclaims the other copies, and the
+     * file reads back and exports exactly before and after.
      */
     @Test
     void oneDeltaStoredByManyPersistsIsIndexedOnceAndGcReclaimsItsCopies() throws Exception {
@@ -127,6 +127,8 @@ class SubBlockIT {
         byte[] page = Fx.random(31, PAGE);
         byte[] want = new byte[(blocks - 1) * bs + 4 * PAGE];
         try (Cowfs c = new Cowfs(tmp)) {
+            Path props = c.store.resolve(Store.FORMAT_FILE);
+            Files.writeString(props, Files.readString(props).replace("format=" + Store.FORMAT, "format=6"));
             setUp(c);
             try (Cowfs.Mounted m = c.mount("v")) {
                 try (FileChannel ch = FileChannel.open(m.dir.resolve("same.bin"), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
@@ -152,6 +154,77 @@ class SubBlockIT {
             assertEquals(files, Fx.exported(c, "v"));
             try (Cowfs.Mounted m = c.mount("v")) {
                 assertArrayEquals(want, Files.readAllBytes(m.dir.resolve("same.bin")));
+            }
+        }
+    }
+
+    /**
+     * Format 7: random page writes through a mount into a new file and into a base file, in
+     * several persists (an fsync after every few), store deltas with sequenced ids (docs/FORMAT.md,
+     * "Chunk ids"): every delta the view names starts with 0xFF, they are all different, and the
+     * ids of a later persist sort after those of an earlier one. The files read back exactly
+     * through a fresh mount, verify and fsck check every delta against its id and are clean, gc
+     * keeps them all, and the frozen view names no sequenced id (the freeze folded them into
+     * whole chunks named by their hash).
+     */
+    @Test
+    void deltasGetSequencedIdsThatGrowAndReadBackVerified() throws Exception {
+        Cowfs.assumeFuse();
+        int bs = 64 << 10;
+        byte[] want = new byte[20 * bs];
+        Random rnd = new Random(41);
+        try (Cowfs c = new Cowfs(tmp)) {
+            setUp(c);
+            try (Cowfs.Mounted m = c.mount("v")) {
+                try (FileChannel ch = FileChannel.open(m.dir.resolve("new.bin"), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                    ch.write(ByteBuffer.wrap(new byte[1]), want.length - 1);
+                    for (int round = 0; round < 4; round++) {
+                        for (int b = round * 5; b < round * 5 + 5; b++) {
+                            byte[] page = Fx.random(100 + b, PAGE);
+                            long off = (long) b * bs + (long) rnd.nextInt(bs / PAGE) * PAGE;
+                            ch.write(ByteBuffer.wrap(page), off);
+                            System.arraycopy(page, 0, want, (int) off, PAGE);
+                        }
+                        ch.force(false);
+                    }
+                }
+                rewrite(m.dir.resolve("big.bin"), new Random(42), 16);
+            }
+            List<ChunkId> deltas = new ArrayList<>();
+            try (Store s = Store.open(c.store)) {
+                assertEquals(Store.FORMAT, s.format());
+                CatalogEntry v = new Catalog(s).get("v");
+                ViewDelta.State st = s.index().read(txn -> new ViewDelta(s.index()).load(txn, v.viewId()));
+                deltas.addAll(st.deltaBases.keySet());
+            }
+            assertTrue(deltas.size() >= 20 + 12, "a delta per written block: " + deltas.size());
+            for (ChunkId d : deltas) {
+                assertEquals(ChunkId.SEQUENCED, d.bytes()[0], "a sequenced id: " + d);
+            }
+            assertEquals(deltas.size(), new java.util.HashSet<>(deltas).size());
+            try (Cowfs.Mounted m = c.mount("v")) {
+                assertArrayEquals(want, Files.readAllBytes(m.dir.resolve("new.bin")));
+                assertArrayEquals(expected, Files.readAllBytes(m.dir.resolve("big.bin")));
+            }
+            c.run("verify").ok();
+            c.run("fsck").ok();
+            c.run("gc").ok();
+            c.run("fsck").ok();
+            Map<String, String> files = Map.of("big.bin", Fx.sha256(expected), "other.txt", Fx.sha256("other\n".getBytes()),
+                    "new.bin", Fx.sha256(want));
+            assertEquals(files, Fx.exported(c, "v"));
+            c.run("snapshot", "v", "--name", "frozen").ok();
+            assertEquals(files, Fx.exported(c, "frozen"));
+            try (Store s = Store.open(c.store)) {
+                ChunkId root = new Catalog(s).get("frozen").root();
+                io.cowfs.blockstore.tree.SnapshotReader r = new io.cowfs.blockstore.tree.SnapshotReader(s, root);
+                for (String name : List.of("new.bin", "big.bin")) {
+                    io.cowfs.blockstore.tree.Inode f = r.inode(r.dir(r.inode(1)).get(name).ino());
+                    for (long i = 0; i * bs < f.size; i++) {
+                        ChunkId id = r.block(f, i);
+                        assertTrue(id == null || id.bytes()[0] != ChunkId.SEQUENCED || !deltas.contains(id), name + " names a delta: " + id);
+                    }
+                }
             }
         }
     }

@@ -78,7 +78,7 @@ for sys in "${SYSTEMS[@]}"; do
   case $sys in
     ovl) umount_any "$MNT/vm-ovl"; rm -rf "$TMPW/vm-ovl" ;;
     fovl) umount_any "$MNT/vm-fovl"; rm -rf "$TMPW/vm-fovl" ;;
-    cowview) umount_cowfs "$MNT/vm-cow" ;;
+    cowview) umount_cowfs "$MNT/vm-cow"; cw rm "$V" >/dev/null || abnormal "rm $V failed" ;;
   esac
 done
 hdr=("measure"); for sys in "${SYSTEMS[@]}"; do hdr+=("${LABEL[$sys]}"); done

@@ -207,14 +207,6 @@ final class PendingChunks {
     }
 
     /**
-     * Adds pending chunks to the index and re-stamps deduplicated ones (but those whose owner
-     * checks them at its own commit: a mount's, docs/GC.md), inside the caller's write
-     * transaction; they stay in the sets until {@link #committed} (after that transaction has
-     * committed). Until 2026-12-01 they left the sets here, so a transaction that failed after
-     * this (its work threw, the map grew, the disk was full when LMDB wrote its pages) lost them,
-     * and its retry could name chunks the index did not hold (StoreTest).
-     */
-    /**
      * The entries of m in the index's key order: each put then descends next to the last one
      * (measured on a copy of a 106 MB index, 6,250 adds of random ids: 38-54 ms sorted against
      * 49-79 ms in hash order once the process is warm).
@@ -225,6 +217,14 @@ final class PendingChunks {
         return l;
     }
 
+    /**
+     * Adds pending chunks to the index and re-stamps deduplicated ones (but those whose owner
+     * checks them at its own commit: a mount's, docs/GC.md), inside the caller's write
+     * transaction; they stay in the sets until {@link #committed} (after that transaction has
+     * committed). Until 2026-12-01 they left the sets here, so a transaction that failed after
+     * this (its work threw, the map grew, the disk was full when LMDB wrote its pages) lost them,
+     * and its retry could name chunks the index did not hold (StoreTest).
+     */
     Taken commit(Txn<byte[]> txn, StoreIndex index, Packs packs) {
         Map<ChunkId, ChunkLocation> p = new HashMap<>();
         Map<ChunkId, Retained> h;

@@ -361,9 +361,11 @@ public final class Store implements AutoCloseable {
         }
 
         /**
-         * As {@link #put(byte[], int, int)}, without looking the chunk up in the index first
-         * (this process's own pending chunks still dedup it): for chunks that are rarely anywhere
-         * else, such as a view's sub-block deltas. One that the index does hold is appended again
+         * As {@link #put(byte[], int, int)}, without looking the chunk up in the index first: for
+         * chunks that are rarely anywhere else, a view's sub-block deltas. In a store of format 7
+         * the chunk gets a sequenced id ({@link #sequencedDeltas}), new each time but for the same
+         * bytes put again through this Appends. Otherwise it is named by its hash (this process's
+         * own pending chunks still dedup it), and one that the index does hold is appended again
          * and its commit keeps the indexed copy (restamped, PendingChunks.commit); the appended
          * record is left for gc.
          */
@@ -372,7 +374,7 @@ public final class Store implements AutoCloseable {
             if (!sequencedDeltas()) {
                 return put(raw, off, len, hash, false);
             }
-            ChunkId id = sequenced.get(hash); // the same bytes twice in one persist: stored once
+            ChunkId id = sequenced.get(hash); // the same bytes twice through this Appends: stored once
             if (id == null) {
                 id = sequencedId(hash);
                 sequenced.put(hash, id);

@@ -107,7 +107,10 @@ final class ReadAhead implements AutoCloseable {
                 ahead.addAll(b.chunks());
             }
             if (!ahead.isEmpty()) {
-                store.willNeed(ahead);
+                // the index lookups (a cold leaf page is a disk read) and the fadvise (which
+                // builds and submits the disk requests itself) on a prefetch thread: the worker
+                // replies without them, and without holding the caller's lock through them
+                prefetcher.execute(() -> store.willNeed(ahead));
             }
         }
         List<Block> decode = missing(from, to, storedBlock);

@@ -642,6 +642,8 @@ final class WriteBack {
     boolean write(long ino, Inode cur, long off, ByteBuffer data, int dataOff, int len) {
         TreeMap<Long, DirtyBlock> d = dirty.computeIfAbsent(ino, k -> new TreeMap<>());
         int done = 0;
+        long bIdx = -1;
+        DirtyBlock b = null; // block bIdx: looked up once per block, not once per page (a boxed key each time)
         while (done < len) {
             long pos = off + done;
             long idx = pos / bs;
@@ -649,11 +651,14 @@ final class WriteBack {
             int p = inBlock / ps;
             int inPage = inBlock % ps;
             int n = Math.min(len - done, ps - inPage);
-            DirtyBlock b = d.get(idx);
-            if (b == null) {
-                b = new DirtyBlock(idx * bs < cur.size ? storedBlock(ino, cur, idx) : null, ppb);
-                d.put(idx, b);
-                mapChanged(ino);
+            if (idx != bIdx) {
+                bIdx = idx;
+                b = d.get(idx);
+                if (b == null) {
+                    b = new DirtyBlock(idx * bs < cur.size ? storedBlock(ino, cur, idx) : null, ppb);
+                    d.put(idx, b);
+                    mapChanged(ino);
+                }
             }
             if (b.slots[p] < 0 && n < ps) {
                 byte[] page = pageBytes(b, p); // a part of a page: the rest keeps what it held

@@ -4,7 +4,7 @@
 #   bench-scripts/issue12.sh [--quick]          (~25 min at full sizes on a 2-core machine)
 # Runs, with RESULTS=results/issue12: 03-reads (kernel overlayfs, fuse-overlayfs, cowfs snapshot and
 # view), 04-writes (the same peers), 07-memory, 10-vm-memory (VM_MB, default 4096: the issue's 4 GiB
-# image), 13-random-growth and 15-read-during-write. Holes and SEEK_HOLE/SEEK_DATA are behaviour, not speed: the tests
+# image), 13-random-growth, 15-read-during-write and 17-warm-mount. Holes and SEEK_HOLE/SEEK_DATA are behaviour, not speed: the tests
 # named in the table check them.
 BS_DIR="$(cd "$(dirname "$0")" && pwd)"
 source "$BS_DIR/lib.sh"
@@ -27,6 +27,7 @@ run 07-memory
 run 10-vm-memory VM_MB="${VM_MB:-$([[ $QUICK == 1 ]] && echo 256 || echo 4096)}"
 run 13-random-growth SYSTEMS="ovl fovl cowview"
 run 15-read-during-write SYSTEMS="ovl fovl cowview"
+run 17-warm-mount ROUNDS="${WARM_ROUNDS:-3}"
 echo "run ended $(date -u '+%H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)" >> "$R/run-info.txt"
 
 /usr/bin/python3 - "$R" "$BIG_MB" <<'PY'
@@ -96,11 +97,16 @@ if g("rdw.cowview.reads_per_s") is not None:
         f"keeps {f2(kept('cowview'), 'x')} of its read rate alone (kernel overlayfs {f2(kept('ovl'), 'x')}, fuse-overlayfs "
         f"{f2(kept('fovl'), 'x')}); p99 {f2(g('rdw.cowview.read_p99_ms'), ' ms')}; behaviour: ViewFsTest.aWritePastTheDirtyLimitStoresWhileReadersGoOn",
         None)
+wr = [g(f"warm-mount.{s_}.{op}.{k}.median") for s_ in ("cow", "fovl") for op in ("read", "write") for k in (1, 2)]
+if wr[0] is not None:
+    row("what a fresh mount process costs (not a target): the same cold read and sequential write, fresh mount / again through the same mount",
+        f"read {f2(x(gib, wr[0]), ' GB/s')} / {f2(x(gib, wr[1]), ' GB/s')} (fuse-overlayfs {f2(x(gib, wr[4]), ' GB/s')} / {f2(x(gib, wr[5]), ' GB/s')}); "
+        f"write {f2(wr[2], ' s')} / {f2(wr[3], ' s')} (fuse-overlayfs {f2(wr[6], ' s')} / {f2(wr[7], ' s')}); warm-mount.md", None)
 info = open(os.path.join(r, "run-info.txt")).read().strip().splitlines()
 with open(os.path.join(r, "STATUS.md"), "w") as out:
     out.write("# Issue 12 targets, one run\n\n_" + info[0] + "_\n\n| target | measured | verdict |\n|---|---|---|\n")
     for t, v, ok in rows:
         out.write(f"| {t} | {v} | {ok} |\n")
-    out.write("\nTables: reads.md, writes.md, memory.md, vm-memory.md, random-growth.md, read-during-write.md in this directory; timings of the run: run-info.txt.\n")
+    out.write("\nTables: reads.md, writes.md, memory.md, vm-memory.md, random-growth.md, read-during-write.md, warm-mount.md in this directory; timings of the run: run-info.txt.\n")
 print(open(os.path.join(r, "STATUS.md")).read())
 PY

@@ -246,14 +246,22 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
         return this.id.equals(id) && rawLen == loc.rawLen() && storedLen == loc.storedLen();
     }
 
+    /**
+     * Where a record lies, for the error that names it: made only when one is thrown (every read
+     * of a block made two strings here, for nothing).
+     */
+    private static String at(ChunkLocation loc, String where) {
+        return (where != null ? where : Packs.fileName(loc.pack())) + " offset " + loc.offset();
+    }
+
     /** The header at rec's position (rec advances past it), checked against the index's loc. */
-    private static PackRecord checkedHeader(ChunkId id, ByteBuffer rec, ChunkLocation loc, String at) {
+    private static PackRecord checkedHeader(ChunkId id, ByteBuffer rec, ChunkLocation loc, String where) {
         PackRecord h = decodeHeader(rec);
         if (h == null) {
-            throw new StoreException.ChunkCorruptException(id, "bad record header in " + at);
+            throw new StoreException.ChunkCorruptException(id, "bad record header in " + at(loc, where));
         }
         if (!h.matches(id, loc)) {
-            throw new StoreException.ChunkCorruptException(id, "record header does not match the index in " + at);
+            throw new StoreException.ChunkCorruptException(id, "record header does not match the index in " + at(loc, where));
         }
         return h;
     }
@@ -267,19 +275,19 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
      * Runs d (which gives ctx back when it succeeds) and checks that it made exactly rawLen bytes;
      * a damaged frame is ChunkCorruptException, and closes ctx.
      */
-    private static void decompressed(ChunkId id, ZstdDecompressCtx ctx, Decompression d, int rawLen, String at) {
+    private static void decompressed(ChunkId id, ZstdDecompressCtx ctx, Decompression d, int rawLen, ChunkLocation loc, String where) {
         long n;
         try {
             n = d.run();
         } catch (ZstdException e) { // zstd-jni reports a damaged frame by throwing
             ctx.close();
-            throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + e.getMessage() + ") in " + at);
+            throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + e.getMessage() + ") in " + at(loc, where));
         }
         if (Zstd.isError(n)) {
-            throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + Zstd.getErrorName(n) + ") in " + at);
+            throw new StoreException.ChunkCorruptException(id, "cannot decompress (" + Zstd.getErrorName(n) + ") in " + at(loc, where));
         }
         if (n != rawLen) {
-            throw new StoreException.ChunkCorruptException(id, "decompressed to " + n + " bytes, expected " + rawLen + " in " + at);
+            throw new StoreException.ChunkCorruptException(id, "decompressed to " + n + " bytes, expected " + rawLen + " in " + at(loc, where));
         }
     }
 
@@ -293,15 +301,14 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
      * are not hashed here: the caller hashes them (with others, {@link Sha256#digestAll}) before
      * anyone reads them.
      */
-    static int decodeInto(ChunkId id, ByteBuffer rec, ChunkLocation loc, String where, ByteBuffer out, boolean payloadInOut,
-            boolean verify) {
-        String at = where + " offset " + loc.offset();
-        PackRecord h = checkedHeader(id, rec, loc, at);
+    static int decodeInto(ChunkId id, ByteBuffer rec, ChunkLocation loc, ByteBuffer out, boolean payloadInOut, boolean verify) {
+        String where = null; // the pack loc names, in an error
+        PackRecord h = checkedHeader(id, rec, loc, where);
         int payload = rec.position();
         int rawLen = h.rawLen();
         if (rawLen > out.capacity()) {
             // only file data is read this way, and no block of a file is larger than the store's block size
-            throw new StoreException.ChunkCorruptException(id, "a block of " + rawLen + " bytes, more than a block holds, in " + at);
+            throw new StoreException.ChunkCorruptException(id, "a block of " + rawLen + " bytes, more than a block holds, in " + at(loc, where));
         }
         if (h.codec() == CODEC_ZSTD) {
             ByteBuffer src = rec;
@@ -313,31 +320,31 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
             ByteBuffer in = src;
             int inFrom = from;
             ZstdDecompressCtx d = decompressor();
-            decompressed(id, d, () -> giveBack(d, d.decompressDirectByteBuffer(out, 0, rawLen, in, inFrom, h.storedLen())), rawLen, at);
+            decompressed(id, d, () -> giveBack(d, d.decompressDirectByteBuffer(out, 0, rawLen, in, inFrom, h.storedLen())), rawLen, loc, where);
         } else if (h.codec() == CODEC_RAW) {
             if (h.storedLen() != rawLen) {
-                throw new StoreException.ChunkCorruptException(id, "a raw record of " + h.storedLen() + " bytes for " + rawLen + " in " + at);
+                throw new StoreException.ChunkCorruptException(id, "a raw record of " + h.storedLen() + " bytes for " + rawLen + " in " + at(loc, where));
             }
             if (!payloadInOut) {
                 out.put(0, rec, payload, rawLen);
             }
         } else {
-            throw new StoreException.ChunkCorruptException(id, "unknown codec " + h.codec() + " in " + at);
+            throw new StoreException.ChunkCorruptException(id, "unknown codec " + h.codec() + " in " + at(loc, where));
         }
         if (verify && !id.names(ChunkId.hash(out.duplicate().position(0).limit(rawLen)))) {
-            throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at);
+            throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at(loc, where));
         }
         return rawLen;
     }
 
     /**
-     * Decodes a whole record read from where (a pack's name) into the verified raw bytes of the
+     * Decodes a whole record read from loc (of the pack where names, or loc's pack if where is
+     * null: a pack's name is made only for an error) into the verified raw bytes of the
      * chunk: the header must match the index's loc, the payload decode to rawLen bytes that hash
      * to id. ChunkCorruptException names what is wrong, and where.
      */
     static byte[] decode(ChunkId id, ByteBuffer buf, ChunkLocation loc, String where) {
-        String at = where + " offset " + loc.offset();
-        PackRecord h = checkedHeader(id, buf, loc, at);
+        PackRecord h = checkedHeader(id, buf, loc, where);
         // decoded straight from the read buffer: no intermediate copy of the payload (cold-read path)
         int payload = buf.position();
         int rawLen = h.rawLen();
@@ -346,15 +353,15 @@ public record PackRecord(ChunkId id, int rawLen, int storedLen, int codec) {
         if (h.codec() == CODEC_ZSTD) {
             byte[] r = new byte[rawLen];
             ZstdDecompressCtx d = decompressor();
-            decompressed(id, d, () -> giveBack(d, d.decompressByteArray(r, 0, rawLen, buf.array(), payload, storedLen)), rawLen, at);
+            decompressed(id, d, () -> giveBack(d, d.decompressByteArray(r, 0, rawLen, buf.array(), payload, storedLen)), rawLen, loc, where);
             raw = r;
         } else if (h.codec() == CODEC_RAW) {
             raw = Arrays.copyOfRange(buf.array(), payload, payload + storedLen);
         } else {
-            throw new StoreException.ChunkCorruptException(id, "unknown codec " + h.codec() + " in " + at);
+            throw new StoreException.ChunkCorruptException(id, "unknown codec " + h.codec() + " in " + at(loc, where));
         }
         if (!id.names(ChunkId.hash(raw))) {
-            throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at);
+            throw new StoreException.ChunkCorruptException(id, "content does not match its hash in " + at(loc, where));
         }
         return raw;
     }

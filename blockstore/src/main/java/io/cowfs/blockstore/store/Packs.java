@@ -446,7 +446,7 @@ public final class Packs implements AutoCloseable {
 
     /** Reads the stored record at loc and returns the verified raw bytes. */
     public byte[] read(ChunkId id, ChunkLocation loc) throws NoSuchFileException {
-        return PackRecord.decode(id, readers.readRecord(id, loc), loc, fileName(loc.pack()));
+        return PackRecord.decode(id, readers.readRecord(id, loc), loc, null);
     }
 
     /** Direct read buffers of HEADER + the largest record a block makes, reused (pooled, not thread-local). */
@@ -463,7 +463,7 @@ public final class Packs implements AutoCloseable {
     public int readInto(ChunkId id, ChunkLocation loc, ByteBuffer out, ByteBuffer frame, boolean verify) throws NoSuchFileException {
         if (frame != null && loc.storedLen() == loc.rawLen() && PackRecord.HEADER + loc.storedLen() <= frame.capacity()) {
             readers.readRecord(id, loc, frame);
-            return PackRecord.decodeInto(id, frame, loc, fileName(loc.pack()), out, true, verify);
+            return PackRecord.decodeInto(id, frame, loc, out, true, verify);
         }
         int need = PackRecord.HEADER + loc.storedLen();
         ByteBuffer buf = scratch.poll();
@@ -472,7 +472,7 @@ public final class Packs implements AutoCloseable {
         }
         try {
             readers.readRecord(id, loc, buf);
-            return PackRecord.decodeInto(id, buf, loc, fileName(loc.pack()), out, false, verify);
+            return PackRecord.decodeInto(id, buf, loc, out, false, verify);
         } finally {
             if (scratch.size() < 16) {
                 scratch.offer(buf);

@@ -568,7 +568,7 @@ public final class Store implements AutoCloseable {
             }
             try {
                 ByteBuffer rec = packs.readRecordBuffer(id, loc);
-                PackRecord.decode(id, rec.duplicate(), loc, Packs.fileName(loc.pack()));
+                PackRecord.decode(id, rec.duplicate(), loc, null);
                 byte[] out = new byte[PackRecord.HEADER + loc.storedLen()];
                 rec.get(rec.position(), out);
                 return out;

@@ -199,6 +199,71 @@ class IndexDamageTest {
         }
     }
 
+    /**
+     * Read-ahead looks up the blocks ahead of a reader in the index: a damaged page that only those
+     * blocks' entries lie on must fail the reads of those blocks (EIO), not the reads before them.
+     * (Read-ahead looked them up on the FUSE worker, inside the read: the first read of the file
+     * failed, 64 blocks ahead of the damage.)
+     */
+    @Test
+    void damageAheadOfAReaderFailsOnlyTheReadsThatGetThere() throws Exception {
+        int bs = 65536;
+        int blocks = 1024; // ~30 leaves of entries: the one whose first block is furthest lies well past the start
+        byte[] data = Fx.random(11, bs * blocks);
+        Path big = Files.createDirectories(tmp.resolve("src-big"));
+        Files.write(big.resolve("big"), data);
+        try (Cowfs c = new Cowfs(Files.createDirectories(tmp.resolve("ra")))) {
+            c.run("import", big.toString(), "--name", "b").ok();
+            // the leaf of the chunk index each block's entry is on; the damaged leaf must hold data
+            // blocks' entries only (not the file's block list or its directory), the furthest first
+            Map<String, Integer> blockOf = new java.util.HashMap<>();
+            java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+            for (int i = blocks - 1; i >= 0; i--) {
+                sha.update(data, i * bs, bs);
+                blockOf.put(java.util.HexFormat.of().formatHex(sha.digest()), i);
+            }
+            long damaged = -1;
+            int first = -1;
+            byte[] index = Files.readAllBytes(c.store.resolve("index").resolve("data.mdb"));
+            for (long pg : leafPages(c.store, "chunks")) {
+                java.nio.ByteBuffer p = java.nio.ByteBuffer.wrap(index, (int) pg * 4096, 4096).slice().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                int n = ((p.getShort(12) & 0xFFFF) - 16) / 2;
+                int min = Integer.MAX_VALUE;
+                for (int i = 0; i < n; i++) {
+                    int ptr = p.getShort(16 + 2 * i) & 0xFFFF;
+                    byte[] key = new byte[p.getShort(ptr + 6) & 0xFFFF];
+                    p.get(ptr + 8, key);
+                    Integer b = blockOf.get(java.util.HexFormat.of().formatHex(key));
+                    min = Math.min(min, b == null ? -1 : b);
+                }
+                if (min > first) {
+                    first = min;
+                    damaged = pg;
+                }
+            }
+            int sound = first - 17; // reads this far stay clear of the kernel's own 1 MiB read-ahead too
+            assertTrue(sound >= 4, "a leaf whose entries are all of blocks past the first few: first block " + first);
+            try (Cowfs.Mounted m = c.mount("b")) {
+                garbage(c.store, damaged, 5);
+                try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(m.dir.resolve("big"))) {
+                    java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(bs);
+                    for (int i = 0; i < sound; i++) {
+                        buf.clear();
+                        while (buf.hasRemaining() && ch.read(buf, (long) i * bs + buf.position()) > 0) {
+                            // until the block is read whole
+                        }
+                        assertTrue(java.util.Arrays.equals(data, i * bs, (i + 1) * bs, buf.array(), 0, bs), "block " + i + " reads back");
+                    }
+                    int at = first;
+                    IOException e = org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+                            () -> ch.read(java.nio.ByteBuffer.allocate(bs), (long) at * bs), "block " + at + "'s entry is on the damaged page");
+                    assertTrue(String.valueOf(e.getMessage()).contains("Input/output error"), e.toString());
+                }
+                assertTrue(Cowfs.isMounted(m.dir), "the mount is still up");
+            }
+        }
+    }
+
     @Test
     void damageWhileMountedIsEioForThoseFilesOnly() throws Exception {
         try (Cowfs c = imported()) {

@@ -110,7 +110,14 @@ final class ReadAhead implements AutoCloseable {
                 // the index lookups (a cold leaf page is a disk read) and the fadvise (which
                 // builds and submits the disk requests itself) on a prefetch thread: the worker
                 // replies without them, and without holding the caller's lock through them
-                prefetcher.execute(() -> store.willNeed(ahead));
+                prefetcher.execute(() -> {
+                    try {
+                        store.willNeed(ahead);
+                    } catch (RuntimeException e) {
+                        // best effort: a reader that gets there meets the error (EIO for its read),
+                        // and a read that came before it must not
+                    }
+                });
             }
         }
         List<Block> decode = missing(from, to, storedBlock);

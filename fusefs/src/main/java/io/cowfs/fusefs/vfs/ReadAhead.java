@@ -25,7 +25,10 @@ import java.util.function.LongFunction;
  * <p>Locking: none of the owning {@link ViewFs}'s lock is needed for the state here:
  * {@link #readers} is a concurrent map and each entry's two longs are guarded by the entry's
  * own monitor. {@link #after} is called with the ViewFs read lock held, which the block map
- * lookup ({@code storedBlock}) needs.
+ * lookup ({@code storedBlock}) needs; the tasks it hands the prefetch threads (the index lookups
+ * and fadvise of {@code Store.willNeed}, the decoding) hold no ViewFs lock and touch only the
+ * store (thread-safe) and the chunk lists made for them under that lock, which nothing else
+ * holds. The task queue is bounded: under load, read-ahead is dropped, never waited for.
  */
 final class ReadAhead implements AutoCloseable {
     /** Blocks fetched ahead of a sequential reader. */

@@ -65,18 +65,11 @@ seqread() { dd if="$BIG_P" of=/dev/null bs=1M status=none; }
 BIGSZ=$(stat -c %s "$DATA/big/big.bin")
 gbs() { awk -v b="$BIGSZ" -v t="$1" 'BEGIN{ if (t=="" || t+0==0) print "-"; else printf "%.2f", b/1e9/t}'; }
 
-# This machine's disk is a file on its host: a "cold" read that the host has cached runs at memory speed
-# (3.5 GB/s here), one it has not at the disk's. So before each system every file any system reads is
-# read once (the host caches all of them), and "cold" means the guest's page cache only, for everyone
-# (PRIME=0: no priming; results then depend on what the host happened to cache).
-prime_host() {
-  [[ ${PRIME:-1} == 1 ]] || return 0
-  cat "$DATA/big/big.bin" "$STORE"/packs/* "$STORE"/index/data.mdb "$SQFS"/*.sqfs > /dev/null 2>&1
-  warm_tree "$DATA/tree"
-}
+# before each system every file any system reads is read once (lib.sh, prime_host)
+prime_reads() { prime_host "$SQFS"/*.sqfs && warm_tree "$DATA/tree"; true; }
 declare -A R
 for sys in "${SYSTEMS[@]}"; do
-  log "reads: $sys: priming the host's cache"; prime_host
+  log "reads: $sys: priming the host's cache"; prime_reads
   for test in seq walk cat; do
     log "reads: $sys $test cold"
     teardown "$sys"; drop_caches

@@ -267,4 +267,10 @@ ensure_snapshot() {
 uname_() { echo "$1-$(date +%s%N | tail -c 8)$RANDOM"; }
 # read all files of a tree into the page cache
 warm_tree() { find "$@" -type f -print0 | xargs -0 -r cat > /dev/null 2>&1; }
+# This machine's disk is a file on its host: a "cold" read that the host has cached runs at memory speed
+# (3.5 GB/s here), one it has not at the disk's. So the reads workloads read every file a system will read
+# once first (the host caches all of them: the big file, the store's packs and index, and FILES...), and
+# "cold" means the guest's page cache only, for everyone (PRIME=0: no priming; results then depend on what
+# the host happened to cache). Returns non-zero if PRIME=0.
+prime_host() { [[ ${PRIME:-1} == 1 ]] || return 1; cat "$DATA/big/big.bin" "$STORE"/packs/* "$STORE"/index/data.mdb "$@" > /dev/null 2>&1; true; }
 count_files() { find "$@" -type f | wc -l; }

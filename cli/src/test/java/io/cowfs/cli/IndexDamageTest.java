@@ -217,10 +217,8 @@ class IndexDamageTest {
             // the leaf of the chunk index each block's entry is on; the damaged leaf must hold data
             // blocks' entries only (not the file's block list or its directory), the furthest first
             Map<String, Integer> blockOf = new java.util.HashMap<>();
-            java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
-            for (int i = blocks - 1; i >= 0; i--) {
-                sha.update(data, i * bs, bs);
-                blockOf.put(java.util.HexFormat.of().formatHex(sha.digest()), i);
+            for (int i = 0; i < blocks; i++) {
+                blockOf.put(Fx.sha256(java.util.Arrays.copyOfRange(data, i * bs, (i + 1) * bs)), i);
             }
             long damaged = -1;
             int first = -1;

@@ -116,6 +116,9 @@ public final class Main implements Runnable {
             System.setProperty("jnr.ffi.asm.enabled", "false");
         }
         int rc = commandLineFor(args).execute(args);
+        if (MountSpare.mayStay(args, rc)) {
+            rc = MountSpare.stay(); // a mount process whose mount ended cleanly waits for the next one
+        }
         System.exit(rc);
     }
 }

@@ -124,50 +124,86 @@ final class MountCommand extends Base {
         Path log = storeDir.resolve("run").resolve(name + ".log");
         // the log gets the store's mode before the JVM opens it (it would make it 0666 less the umask)
         Store.accessOf(storeDir).open(log, java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND).close();
+        List<String> jvm = new ArrayList<>();
+        jvm.add(ProcessHandle.current().info().command().orElse("java"));
+        jvm.addAll(DAEMON_JVM);
+        String cds = System.getenv("COWFS_CDS_ARCHIVE"); // the launcher's class-data-sharing archive (docs/STARTUP.md)
+        if (cds != null && Files.isReadable(Path.of(cds))) {
+            jvm.addAll(List.of("-Xshare:auto", "-XX:SharedArchiveFile=" + cds, "-Xlog:disable", "-Xlog:all=warning:stderr"));
+        }
+        String extra = System.getenv("COWFS_MOUNT_JAVA_OPTS"); // e.g. -Dcowfs.fuse.workers=4 (docs/CONFIG.md)
+        boolean extraOpts = extra != null && !extra.isBlank();
+        if (extraOpts) {
+            jvm.addAll(List.of(extra.trim().split("\\s+")));
+        }
+        jvm.add("-cp");
+        jvm.add(System.getProperty("java.class.path"));
+        jvm.add(Main.class.getName());
+        List<String> args = new ArrayList<>(List.of("mount", "--foreground", "--store=" + storeDir));
+        if (ro) {
+            args.add("--ro");
+        }
+        if (rw) {
+            args.add("--rw");
+        }
+        if (allowOther) {
+            args.add("--allow-other");
+        }
+        args.add("--fuse-api=" + fuseApi);
+        args.add(name);
+        args.add(mp.toString());
+
+        java.util.Map<String, String> env = new java.util.HashMap<>(System.getenv());
+        env.put("MALLOC_ARENA_MAX", "1"); // libfuse threads would each get a 64 MiB malloc arena
+        env.put("LC_ALL", "C.UTF-8"); // file names are UTF-8 whatever the caller's locale
+        // spare mount processes (MountSpare, docs/STARTUP.md): not with extra JVM options (tests
+        // inject faults through them) nor for libfuse2 (a process that served it ends)
+        int spareSeconds = extraOpts || !fuseApi.equals("kernel") ? 0 : MountSpare.seconds(env);
+        String key = spareSeconds > 0 ? MountSpare.key(jvm, env) : null;
+        long logStart = Files.exists(log) ? Files.size(log) : 0;
+        if (key != null) {
+            MountSpare.Handed h = MountSpare.handOver(key, args, log);
+            if (h != null) {
+                try (h) {
+                    return awaitMounted(mp, log, logStart, h::exited, () -> { });
+                }
+            }
+        }
+
         List<String> cmd = new ArrayList<>();
         if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
             cmd.add("/usr/bin/setsid");
         }
-        cmd.add(ProcessHandle.current().info().command().orElse("java"));
-        cmd.addAll(DAEMON_JVM);
-        String cds = System.getenv("COWFS_CDS_ARCHIVE"); // the launcher's class-data-sharing archive (docs/STARTUP.md)
-        if (cds != null && Files.isReadable(Path.of(cds))) {
-            cmd.addAll(List.of("-Xshare:auto", "-XX:SharedArchiveFile=" + cds, "-Xlog:disable", "-Xlog:all=warning:stderr"));
+        cmd.addAll(jvm.subList(0, jvm.size() - 3));
+        if (key != null) {
+            cmd.add("-D" + MountSpare.SECONDS_PROP + "=" + spareSeconds);
+            cmd.add("-D" + MountSpare.KEY_PROP + "=" + key);
         }
-        String extra = System.getenv("COWFS_MOUNT_JAVA_OPTS"); // e.g. -Dcowfs.fuse.workers=4 (docs/CONFIG.md)
-        if (extra != null && !extra.isBlank()) {
-            cmd.addAll(List.of(extra.trim().split("\\s+")));
-        }
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add(Main.class.getName());
-        cmd.add("mount");
-        cmd.add("--foreground");
-        cmd.add("--store=" + storeDir);
-        if (ro) {
-            cmd.add("--ro");
-        }
-        if (rw) {
-            cmd.add("--rw");
-        }
-        if (allowOther) {
-            cmd.add("--allow-other");
-        }
-        cmd.add("--fuse-api=" + fuseApi);
-        cmd.add(name);
-        cmd.add(mp.toString());
+        cmd.addAll(jvm.subList(jvm.size() - 3, jvm.size()));
+        cmd.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(cmd);
-        pb.environment().put("MALLOC_ARENA_MAX", "1"); // libfuse threads would each get a 64 MiB malloc arena
-        pb.environment().put("LC_ALL", "C.UTF-8"); // file names are UTF-8 whatever the caller's locale
+        pb.environment().clear();
+        pb.environment().putAll(env);
+        pb.directory(new java.io.File("/")); // a mount process keeps no directory of the caller's busy
         pb.redirectErrorStream(true);
         pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
-        long logStart = Files.exists(log) ? Files.size(log) : 0;
         Process p = pb.start();
+        return awaitMounted(mp, log, logStart, () -> p.isAlive() ? null : p.exitValue(), p::destroy);
+    }
+
+    /**
+     * Waits until the mount at mp answers and its process has said so in log (after byte
+     * logStart), then passes the process's lines on. exited says the process's exit code once its
+     * mount command has ended (null while it runs); giveUp runs when it does not come up in time.
+     */
+    private int awaitMounted(Path mp, Path log, long logStart, java.util.function.Supplier<Integer> exited, Runnable giveUp)
+            throws IOException, InterruptedException {
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (System.nanoTime() < deadline) {
-            if (!p.isAlive()) {
-                throw new StoreException(lastLine(log, logStart, "the mount process exited with " + p.exitValue()) + containerHint());
+            Integer rc = exited.get();
+            if (rc != null) {
+                throw new StoreException(lastLine(log, logStart, "the mount process exited with " + rc) + containerHint());
             }
             if (Fuse.isMounted(mp)) {
                 // the daemon prints its line once the mount answers
@@ -180,7 +216,7 @@ final class MountCommand extends Base {
             }
             Thread.sleep(20);
         }
-        p.destroy();
+        giveUp.run();
         throw new StoreException("the mount did not come up within 60 s (see " + log + ")");
     }
 

@@ -37,6 +37,7 @@ final class UmountCommand extends Base {
         if (pid == null) {
             pid = daemonPid(mp);
         }
+        String[] before = pid == null ? null : stat(pid); // its name now: a spare mount process changes it when done
         String error = Fuse.unmount(mp, false);
         if (error != null) {
             boolean dead = error.contains("not connected") || error.contains("Transport endpoint");
@@ -53,7 +54,7 @@ final class UmountCommand extends Base {
                 return 0;
             }
         }
-        if (pid != null && !awaitExit(pid, 60_000)) {
+        if (pid != null && before != null && !awaitExit(pid, before, 60_000)) {
             throw new StoreException("unmounted " + mp + " but its process " + pid + " has not exited after 60 s");
         }
         out().println("unmounted " + mp);
@@ -61,32 +62,35 @@ final class UmountCommand extends Base {
     }
 
     /**
-     * Waits until process pid has finished (gone, or a zombie: it has written, closed and
-     * released everything and only waits for its parent to reap it). The mount process is not
-     * this process's child, and ProcessHandle.onExit counts a zombie as alive: where init reaps
-     * orphans late (seen here: ~2 s), every umount waited that long for nothing.
+     * Waits until process pid is done with the mount it served when {@link #stat} gave before:
+     * gone, or a zombie (it has written, closed and released everything and only waits for its
+     * parent to reap it; the mount process is not this process's child, and ProcessHandle.onExit
+     * counts a zombie as alive: where init reaps orphans late, seen here ~2 s, every umount waited
+     * that long for nothing), or renamed (a spare mount process, MountSpare, does not exit: it
+     * changes its name once everything of the mount is closed).
      */
-    static boolean awaitExit(long pid, long timeoutMs) throws InterruptedException {
-        Path stat = Path.of("/proc", Long.toString(pid), "stat");
+    static boolean awaitExit(long pid, String[] before, long timeoutMs) throws InterruptedException {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000;
-        String started = null;
         while (System.nanoTime() < deadline) {
-            String[] f;
-            try {
-                String s = Files.readString(stat);
-                f = s.substring(s.lastIndexOf(')') + 2).split(" "); // "pid (comm) S ...": comm may hold ')'
-            } catch (java.io.IOException | RuntimeException e) {
-                return true; // gone
-            }
-            if (started == null) {
-                started = f[19]; // field 22, starttime: another process that got the pid later is not it
-            }
-            if (f[0].equals("Z") || f[0].equals("X") || !f[19].equals(started)) {
-                return true;
+            String[] now = stat(pid);
+            if (now == null || now[1].equals("Z") || now[1].equals("X") || !now[2].equals(before[2]) || !now[0].equals(before[0])) {
+                return true; // gone, a zombie, another process that got the pid later, or renamed
             }
             Thread.sleep(10);
         }
         return false;
+    }
+
+    /** {name, state, start time} of process pid from /proc/PID/stat, or null if it is gone. */
+    static String[] stat(long pid) {
+        try {
+            String s = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            int close = s.lastIndexOf(')'); // "pid (comm) S ...": comm may hold ')'
+            String[] f = s.substring(close + 2).split(" ");
+            return new String[] {s.substring(s.indexOf('(') + 1, close), f[0], f[19]}; // field 22: starttime
+        } catch (java.io.IOException | RuntimeException e) {
+            return null;
+        }
     }
 
     /** The mount process serving mp, found by its command line (any store). */
@@ -101,6 +105,10 @@ final class UmountCommand extends Base {
                     String[] args = new String(Files.readAllBytes(d.resolve("cmdline"))).split("\0");
                     boolean ours = java.util.Arrays.asList(args).contains(Main.class.getName())
                             && java.util.Arrays.asList(args).contains("--foreground");
+                    String[] st = ours ? stat(Long.parseLong(n)) : null;
+                    if (st != null && st[0].startsWith("cowfs-")) {
+                        ours = false; // a spare mount process: its command line names its first mount, not what it serves now
+                    }
                     if (ours && args.length > 0 && Path.of(args[args.length - 1]).toAbsolutePath().normalize().equals(mp)) {
                         return Long.parseLong(n);
                     }

@@ -76,11 +76,13 @@ public final class MountSession {
      * onReady runs once the mountpoint answers.
      */
     public static void serve(ViewFs vfs, Path mp, boolean allowOther, String fsName, String api, Runnable onReady) {
+        lastAdapter = null;
         if (api.equals("kernel")) {
             String why = io.cowfs.fusefs.kernel.Kernel.unavailableReason();
             if (why == null) {
                 try {
-                    io.cowfs.fusefs.kernel.Kernel.serve(vfs, mp, allowOther, fsName, onReady);
+                    boolean clean = io.cowfs.fusefs.kernel.Kernel.serve(vfs, mp, allowOther, fsName, onReady);
+                    lastAdapter = clean ? "kernel" : null;
                     return;
                 } catch (io.cowfs.fusefs.kernel.Kernel.MountFailed e) {
                     why = e.getMessage();
@@ -89,6 +91,19 @@ public final class MountSession {
             System.err.println("cowfs: the kernel FUSE adapter cannot mount here (" + why + "); using libfuse2");
         }
         serveLibfuse2(vfs, mp, allowOther, fsName, onReady);
+        lastAdapter = "libfuse2";
+    }
+
+    /** Written by the thread that runs {@link #serve}, read by it afterwards (a spare mount process). */
+    private static volatile String lastAdapter;
+
+    /**
+     * The adapter that served this process's last mount to its end ("kernel" or "libfuse2"), or
+     * null if the mount failed or a kernel worker stopped on an error: a mount process may serve another mount only after a kernel
+     * one (cli MountSpare).
+     */
+    public static String lastAdapter() {
+        return lastAdapter;
     }
 
     /** The jnr-fuse adapter: mounts and blocks until the filesystem is unmounted. */

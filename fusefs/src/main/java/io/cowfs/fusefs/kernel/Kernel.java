@@ -67,9 +67,10 @@ public final class Kernel {
 
     /**
      * Mounts vfs at mp and serves it until it is unmounted (umount, fusermount3 -u, or SIGTERM:
-     * the shutdown hook unmounts). onReady runs once the mountpoint answers.
+     * the shutdown hook unmounts). onReady runs once the mountpoint answers. True if every worker
+     * ended at the unmount, false if one stopped on an error (the log says which).
      */
-    public static void serve(NodeFs vfs, Path mp, boolean allowOther, String fsName, Runnable onReady) {
+    public static boolean serve(NodeFs vfs, Path mp, boolean allowOther, String fsName, Runnable onReady) {
         KernelFs fs = new KernelFs(vfs, TIMEOUT, TIMEOUT, TIMEOUT);
         serving = fs;
         FuseDevice dev;
@@ -120,7 +121,7 @@ public final class Kernel {
                 t.join();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                return;
+                return false;
             }
         }
         try {
@@ -129,6 +130,9 @@ public final class Kernel {
             // shutting down already
         }
         dev.closeAll();
+        if (serving == fs) {
+            serving = null; // the vfs is closed next; a spare mount process must not keep it reachable
+        }
         if (fs.counts != null) {
             StringBuilder b = new StringBuilder("cowfs: requests by opcode:");
             for (int i = 0; i < fs.counts.length(); i++) {
@@ -138,6 +142,7 @@ public final class Kernel {
             }
             System.err.println(b);
         }
+        return failure[0] == null;
     }
 
     /**

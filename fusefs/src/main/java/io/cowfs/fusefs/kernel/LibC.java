@@ -16,6 +16,8 @@ import jnr.ffi.types.ssize_t;
 public interface LibC {
     int O_RDWR = 2;
     int O_RDONLY = 0;
+    int O_WRONLY = 1;
+    int O_APPEND = 02000;
     int O_DIRECTORY = 0200000;
     int O_CLOEXEC = 02000000;
     long MS_RDONLY = 1;
@@ -32,6 +34,9 @@ public interface LibC {
 
     @IgnoreError
     int close(int fd);
+
+    @SaveError
+    int dup2(int oldfd, int newfd);
 
     @SaveError
     @ssize_t

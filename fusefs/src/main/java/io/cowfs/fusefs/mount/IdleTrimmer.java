@@ -18,11 +18,16 @@ public final class IdleTrimmer {
     private IdleTrimmer() {
     }
 
-    public static void start(Store store, ViewFs vfs) {
+    /** Starts the trimmer of one mount; closing the result stops it (before its vfs and store close). */
+    public static AutoCloseable start(Store store, ViewFs vfs) {
         Thread t = new Thread(() -> loop(store, vfs), "cowfs-idle-trim");
         t.setDaemon(true);
         t.setPriority(Thread.MIN_PRIORITY);
         t.start();
+        return () -> {
+            t.interrupt();
+            t.join(10_000);
+        };
     }
 
     private static void loop(Store store, ViewFs vfs) {

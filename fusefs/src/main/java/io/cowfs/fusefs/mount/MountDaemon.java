@@ -39,6 +39,7 @@ public final class MountDaemon {
     private final Deque<AutoCloseable> opened = new ArrayDeque<>(); // only the serving thread touches it
     private final CountDownLatch closed = new CountDownLatch(1);
     private volatile ViewFs vfs; // for the shutdown hook only
+    private volatile Thread closeWait; // the shutdown hook, removed when the mount ends (a spare process serves more)
 
     private MountDaemon() {
     }
@@ -67,7 +68,7 @@ public final class MountDaemon {
             ViewFs vfs = e.isView() ? ViewFs.view(store, e.root(), e.viewId(), readOnly) : ViewFs.snapshot(store, e.root());
             opened.push(vfs);
             this.vfs = vfs;
-            IdleTrimmer.start(store, vfs);
+            opened.push(IdleTrimmer.start(store, vfs));
             if (e.isView() && !readOnly) {
                 // with the kernel's writeback cache a write that returned may still be in the kernel: syncfs first
                 opened.push(new ControlServer(registry.socketFile(e.viewId()), store, () -> {
@@ -76,7 +77,9 @@ public final class MountDaemon {
                 }));
             }
             MountSession.serve(vfs, mp, allowOther, "cowfs:" + e.name(), fuseApi, () -> {
-                Runtime.getRuntime().addShutdownHook(new Thread(this::awaitClose, "cowfs-close-wait"));
+                Thread hook = new Thread(this::awaitClose, "cowfs-close-wait");
+                Runtime.getRuntime().addShutdownHook(hook);
+                closeWait = hook;
                 ready.mounted(readOnly);
             });
             if (store.chunkSource() instanceof io.cowfs.blockstore.remote.LazySource l && l.requests.get() > 0) {
@@ -85,6 +88,14 @@ public final class MountDaemon {
             }
         } finally {
             closeAll();
+            Thread hook = closeWait;
+            if (hook != null) {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException ex) {
+                    // shutting down: the hook runs and finds everything closed
+                }
+            }
         }
     }
 

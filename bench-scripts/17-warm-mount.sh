@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# How much of a fresh mount's cold read and sequential write is the mount process's own start (a new JVM:
-# its JIT compiler, interpreter and first-touched memory), against kernel overlayfs and fuse-overlayfs in the
-# same run. Per system and round: one fresh mount, then
-#   read   dd of the 1 GiB file, the guest's page cache dropped first (the host's primed, as in 03-reads.sh);
-#          then the same again through the same mount ("2nd": for cowfs a warm mount process, the data still cold)
-#   write  fio sequential 1 GiB write into a new file, end_fsync (as 04-writes.sh "seq"), page cache dropped
-#          first; then a second new file through the same mount ("2nd")
-# ROUNDS (default 3) rounds, systems alternating within each; medians. SYSTEMS="ovl fovl cow" picks a subset.
-# The cowfs write runs in a fresh view of the bench store's 1 GiB snapshot, removed (and gc run) after each round.
+# What a fresh mount process costs, and what a spare one (docs/STARTUP.md, "Spare mount processes") gives back,
+# against kernel overlayfs and fuse-overlayfs in the same run. Per system, round and operation:
+#   1  a fresh mount (cowfs: a new mount process: idle spares are ended first)
+#   2  the same again through the same mount (cowfs: a mount process that has run once)
+#   3  a new mount after the umount (cowfs: served by the spare the first mount's process became; peers: a new mount)
+# read   dd of the 1 GiB file, the guest's page cache dropped first (the host's primed, as in 03-reads.sh)
+# write  fio sequential 1 GiB write into a new file, end_fsync (as 04-writes.sh "seq"), page cache dropped first
+# and the wall time of the mount command for 1 and 3. ROUNDS (default 3) rounds, systems alternating within each;
+# medians. SYSTEMS="ovl fovl cow" picks a subset. The cowfs writes run in fresh views of the bench store's 1 GiB
+# snapshot, removed (and gc run) after each.
 source "$(dirname "$0")/lib.sh"
 require_jar
 ensure_data
@@ -19,13 +20,17 @@ FIO=(fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --ra
      --size="${BIG_MB}M")
 
 VIEW=; DIR=
-setup() { # SYSTEM read|write: mounts, sets DIR
+setup() { # SYSTEM read|write fresh|spare: mounts, sets DIR, records the mount's wall time in MT
+  local t0
   case $1 in
-    ovl) mount_overlay "$DATA/big" "$TMPW/wm-ovl" "$MNT/wm-ovl"; DIR=$MNT/wm-ovl ;;
-    fovl) mount_fovl "$DATA/big" "$TMPW/wm-fovl" "$MNT/wm-fovl"; DIR=$MNT/wm-fovl ;;
-    cow) if [[ $2 == read ]]; then mount_cowfs big "$MNT/wm-cow"
-         else VIEW=$(uname_ wm); cw fork big --name "$VIEW" >/dev/null && mount_cowfs "$VIEW" "$MNT/wm-cow"; fi
-         DIR=$MNT/wm-cow ;;
+    ovl) t0=$(now); mount_overlay "$DATA/big" "$TMPW/wm-ovl" "$MNT/wm-ovl"; MT=$(since "$t0"); DIR=$MNT/wm-ovl ;;
+    fovl) t0=$(now); mount_fovl "$DATA/big" "$TMPW/wm-fovl" "$MNT/wm-fovl"; MT=$(since "$t0"); DIR=$MNT/wm-fovl ;;
+    cow) [[ $3 == fresh ]] && { pkill -x cowfs-idle; sleep 0.2; } # no spare of an earlier mount
+         local name=big
+         if [[ $2 == write ]]; then VIEW=$(uname_ wm); cw fork big --name "$VIEW" >/dev/null || return 1; name=$VIEW; fi
+         mkdir -p "$MNT/wm-cow"
+         t0=$(now); "${COWFS_CMD[@]}" mount --store="$STORE" "$name" "$MNT/wm-cow" >/dev/null || return 1; MT=$(since "$t0")
+         track_mount "cowfs:$STORE" "$MNT/wm-cow"; DIR=$MNT/wm-cow ;;
   esac
 }
 teardown() {
@@ -36,37 +41,48 @@ teardown() {
          if [[ $2 == write ]]; then cw rm "$VIEW" >/dev/null || abnormal "rm $VIEW failed"; cw gc >/dev/null || abnormal "gc failed"; fi ;;
   esac
 }
+measure() { # SYSTEM OP K ROUND
+  local t t0
+  if [[ $2 == read ]]; then
+    prime_host || true; drop_caches
+    t0=$(now); dd if="$DIR/big.bin" of=/dev/null bs=1M status=none || abnormal "$1: dd failed"; t=$(since "$t0")
+  else
+    drop_caches
+    t0=$(now); (cd "$DIR" && "${FIO[@]}" --filename="new$3.bin" > /dev/null) || abnormal "$1: fio failed"; t=$(since "$t0")
+  fi
+  T[$1,$2,$3]+=" $t"
+  log "  $2 $3: $t s"
+  metric "warm-mount.$1.$2.$3.r$4" "$t"
+}
 
 declare -A T
-res_begin warm-mount "A fresh mount's cold read and sequential write, and the same again through the same mount"
+res_begin warm-mount "A fresh mount process against a warm one and a spare: mount time, cold read, sequential write"
 for ((r = 1; r <= ROUNDS; r++)); do
   for sys in "${SYSTEMS[@]}"; do
     for op in read write; do
       log "warm-mount: round $r, $sys, $op"
-      setup "$sys" "$op" || { abnormal "set-up of $sys failed"; continue; }
-      for k in 1 2; do
-        if [[ $op == read ]]; then
-          prime_host || true; drop_caches
-          t0=$(now); dd if="$DIR/big.bin" of=/dev/null bs=1M status=none || abnormal "$sys: dd failed"; t=$(since "$t0")
-        else
-          drop_caches
-          t0=$(now); (cd "$DIR" && "${FIO[@]}" --filename="new$k.bin" > /dev/null) || abnormal "$sys: fio failed"; t=$(since "$t0")
-        fi
-        T[$sys,$op,$k]+=" $t"
-        log "  $op $k: $t s"
-        metric "warm-mount.$sys.$op.$k.r$r" "$t"
-      done
+      setup "$sys" "$op" fresh || { abnormal "set-up of $sys failed"; continue; }
+      T[$sys,mount,1]+=" $MT"; metric "warm-mount.$sys.mount.1.r$r" "$MT"
+      measure "$sys" "$op" 1 "$r"
+      measure "$sys" "$op" 2 "$r"
+      teardown "$sys" "$op"
+      setup "$sys" "$op" spare || { abnormal "set-up of $sys (a second mount) failed"; continue; }
+      T[$sys,mount,3]+=" $MT"; metric "warm-mount.$sys.mount.3.r$r" "$MT"
+      measure "$sys" "$op" 3 "$r"
       teardown "$sys" "$op"
     done
   done
 done
+pkill -x cowfs-idle || true
 
-th "system" "cold 1 GiB read, fresh mount (s)" "again, same mount (s)" "seq 1 GiB write, fresh mount (s)" "again, same mount (s)"
+th "system" "mount, fresh (s)" "mount, next (s)" "cold 1 GiB read, fresh mount (s)" "again, same mount (s)" "next mount (s)" \
+  "seq 1 GiB write, fresh mount (s)" "again, same mount (s)" "next mount (s)"
 declare -A M
 for sys in "${SYSTEMS[@]}"; do
   row=("${LABEL[$sys]}")
-  for op in read write; do
-    for k in 1 2; do
+  for op in mount read write; do
+    for k in 1 2 3; do
+      [[ $op == mount && $k == 2 ]] && continue
       # shellcheck disable=SC2086
       M[$sys,$op,$k]=$(median ${T[$sys,$op,$k]:-})
       row+=("${M[$sys,$op,$k]}")
@@ -77,10 +93,19 @@ for sys in "${SYSTEMS[@]}"; do
 done
 for peer in ovl fovl; do
   [[ -n ${M[$peer,read,1]:-} && -n ${M[cow,read,1]:-} ]] || continue
-  tr_ "cowfs / ${LABEL[$peer]}" "$(ratio "${M[cow,read,1]}" "${M[$peer,read,1]}")" "$(ratio "${M[cow,read,2]}" "${M[$peer,read,2]}")" \
-    "$(ratio "${M[cow,write,1]}" "${M[$peer,write,1]}")" "$(ratio "${M[cow,write,2]}" "${M[$peer,write,2]}")"
+  row=("cowfs / ${LABEL[$peer]}")
+  for op in mount read write; do
+    for k in 1 2 3; do
+      [[ $op == mount && $k == 2 ]] && continue
+      row+=("$(ratio "${M[cow,$op,$k]}" "${M[$peer,$op,$k]}")")
+    done
+  done
+  tr_ "${row[@]}"
 done
 note "Medians of $ROUNDS rounds (systems alternating within each round). Reads: \`dd bs=1M\` of the ${BIG_MB} MiB file," \
-  "the host's cache primed and the guest's dropped before each read, so both reads of a mount are cold reads of the data;" \
-  "for cowfs the second is served by a mount process that has run once (JIT-compiled, its memory touched)." \
-  "Writes: \`${FIO[*]}\`, new1.bin then new2.bin in one mount, page cache dropped before each."
+  "the host's cache primed and the guest's dropped before each read, so every read is a cold read of the data." \
+  "cowfs: *fresh* is a new mount process (idle spares ended first); *again* the same process" \
+  "(it has run once: JIT-compiled, its memory touched); *next* a new \`cowfs mount\` after the umount, served by the spare" \
+  "the first mount's process became (the default). For the peers *next* is simply a new mount." \
+  "Writes: \`${FIO[*]}\`, new1.bin and new2.bin in one mount, new3.bin in the next, page cache dropped before each." \
+  "Mount: wall time of the mount command (cowfs: \`java -cp cowfs.jar ... mount\`, the CLI's own JVM start included)."

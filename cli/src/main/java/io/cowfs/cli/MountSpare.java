@@ -71,6 +71,11 @@ final class MountSpare {
     static final String KEY_PROP = "cowfs.mount.spareKey";
     static final int DEFAULT_SECONDS = 60;
     static final String IDLE_COMM = "cowfs-idle";
+    /**
+     * Variables a shell sets per call that nothing in a mount process reads (it runs in /): left
+     * out of the key, so that mounts from different directories share a spare.
+     */
+    static final java.util.Set<String> SHELL_ONLY = java.util.Set.of("PWD", "OLDPWD", "_", "SHLVL");
     /** How long either side waits for the other's line of the handshake. */
     static final long HANDSHAKE_MILLIS = 5_000;
 
@@ -113,6 +118,9 @@ final class MountSpare {
             }
             d.update(("uid=" + Files.getAttribute(Path.of("/proc/self"), "unix:uid") + "\0").getBytes(StandardCharsets.UTF_8));
             for (Map.Entry<String, String> e : new TreeMap<>(env).entrySet()) {
+                if (SHELL_ONLY.contains(e.getKey())) {
+                    continue;
+                }
                 d.update((e.getKey() + "=" + e.getValue() + "\0").getBytes(StandardCharsets.UTF_8));
             }
             return HexFormat.of().formatHex(d.digest(), 0, 16);
@@ -354,7 +362,16 @@ final class MountSpare {
                     return 1;
                 }
                 lastArgs = r.args;
-                rc = Main.commandLineFor(r.args).execute(r.args);
+                // a handle on the mountpoint while it serves: how umount finds this process without
+                // the store (its command line names its first mount; UmountCommand.daemonPid)
+                int mpFd = LibC.get().open(r.args[r.args.length - 1], LibC.O_PATH | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
+                try {
+                    rc = Main.commandLineFor(r.args).execute(r.args);
+                } finally {
+                    if (mpFd >= 0) {
+                        LibC.get().close(mpFd);
+                    }
+                }
                 System.out.flush();
                 System.err.flush();
                 r.answer("exit " + rc);

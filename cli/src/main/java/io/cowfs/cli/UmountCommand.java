@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "umount", mixinStandardHelpOptions = true,
-        description = {"Unmount a cowfs mount and wait until its process has persisted everything and exited.",
+        description = {"Unmount a cowfs mount and wait until its process has persisted and closed everything",
+                "(and exited, or stays as a spare for the next mount: COWFS_MOUNT_SPARE).",
                 "Also clears a dead mount ('Transport endpoint is not connected')."})
 final class UmountCommand extends Base {
     @Parameters(index = "0", paramLabel = "MOUNTPOINT")
@@ -93,7 +94,11 @@ final class UmountCommand extends Base {
         }
     }
 
-    /** The mount process serving mp, found by its command line (any store). */
+    /**
+     * The mount process serving mp, found without its store: a process running the mount command
+     * whose command line ends with mp, or a spare mount process (MountSpare) serving a later mount,
+     * whose command line names its first: it holds a handle on the mountpoint while it serves.
+     */
     static Long daemonPid(Path mp) {
         try (var procs = Files.list(Path.of("/proc"))) {
             for (Path d : (Iterable<Path>) procs::iterator) {
@@ -102,14 +107,13 @@ final class UmountCommand extends Base {
                     continue;
                 }
                 try {
-                    String[] args = new String(Files.readAllBytes(d.resolve("cmdline"))).split("\0");
-                    boolean ours = java.util.Arrays.asList(args).contains(Main.class.getName())
-                            && java.util.Arrays.asList(args).contains("--foreground");
-                    String[] st = ours ? stat(Long.parseLong(n)) : null;
-                    if (st != null && st[0].startsWith("cowfs-")) {
-                        ours = false; // a spare mount process: its command line names its first mount, not what it serves now
+                    java.util.List<String> args = java.util.Arrays.asList(new String(Files.readAllBytes(d.resolve("cmdline"))).split("\0"));
+                    if (!args.contains(Main.class.getName()) || !args.contains("--foreground")) {
+                        continue;
                     }
-                    if (ours && args.length > 0 && Path.of(args[args.length - 1]).toAbsolutePath().normalize().equals(mp)) {
+                    String[] st = stat(Long.parseLong(n));
+                    boolean spare = st != null && st[0].startsWith("cowfs-");
+                    if (spare ? holds(d, mp) : Path.of(args.get(args.size() - 1)).toAbsolutePath().normalize().equals(mp)) {
                         return Long.parseLong(n);
                     }
                 } catch (java.io.IOException | RuntimeException e) {
@@ -120,5 +124,21 @@ final class UmountCommand extends Base {
             return null;
         }
         return null;
+    }
+
+    /** Whether the process at /proc/PID has a file descriptor on path. */
+    private static boolean holds(Path proc, Path path) throws java.io.IOException {
+        try (var fds = Files.list(proc.resolve("fd"))) {
+            for (Path fd : (Iterable<Path>) fds::iterator) {
+                try {
+                    if (Files.readSymbolicLink(fd).equals(path)) {
+                        return true;
+                    }
+                } catch (java.io.IOException e) {
+                    // closed meanwhile
+                }
+            }
+        }
+        return false;
     }
 }

@@ -320,10 +320,17 @@ final class Fx {
 
     /** Runs cowfs in a fresh JVM and waits for it (at most 120 s: rc 124 then). */
     static Cowfs.Result javaMain(List<String> jvmArgs, String... args) throws Exception {
+        return javaMain(Map.of(), jvmArgs, args);
+    }
+
+    /** {@link #javaMain(List, String...)} with env added to this JVM's environment. */
+    static Cowfs.Result javaMain(Map<String, String> env, List<String> jvmArgs, String... args) throws Exception {
         Path out = Files.createTempFile("cowfs-out", ".txt");
         Path err = Files.createTempFile("cowfs-err", ".txt");
         try {
-            Process p = new ProcessBuilder(javaCommand(jvmArgs, args)).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+            ProcessBuilder pb = new ProcessBuilder(javaCommand(jvmArgs, args)).redirectOutput(out.toFile()).redirectError(err.toFile());
+            pb.environment().putAll(env);
+            Process p = pb.start();
             if (!p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)) {
                 p.destroyForcibly().waitFor();
                 return new Cowfs.Result(124, Files.readString(out), Files.readString(err));

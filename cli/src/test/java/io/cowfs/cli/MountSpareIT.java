@@ -50,21 +50,7 @@ class MountSpareIT {
 
     /** Runs cowfs in a child JVM with env added to this one's. */
     private static Cowfs.Result cli(Map<String, String> env, String... args) throws Exception {
-        Path out = Files.createTempFile("cowfs-out", ".txt");
-        Path err = Files.createTempFile("cowfs-err", ".txt");
-        try {
-            ProcessBuilder pb = new ProcessBuilder(Fx.javaCommand(List.of(), args)).redirectOutput(out.toFile()).redirectError(err.toFile());
-            pb.environment().putAll(env);
-            Process p = pb.start();
-            if (!p.waitFor(120, TimeUnit.SECONDS)) {
-                p.destroyForcibly().waitFor();
-                return new Cowfs.Result(124, Files.readString(out), Files.readString(err));
-            }
-            return new Cowfs.Result(p.exitValue(), Files.readString(out), Files.readString(err));
-        } finally {
-            Files.deleteIfExists(out);
-            Files.deleteIfExists(err);
-        }
+        return Fx.javaMain(env, List.of(), args);
     }
 
     private long mount(Map<String, String> env, Cowfs c, String name, Path mp) throws Exception {
@@ -132,7 +118,9 @@ class MountSpareIT {
             long tasks = cowfsThreads(pid);
 
             for (int round = 0; round < 3; round++) {
-                long again = mount(env, c, "v2", mp2);
+                // a call from another directory (what a shell sets per call is not in the key)
+                Map<String, String> from = round == 1 ? env("PWD", tmp.toString(), "OLDPWD", "/", "SHLVL", "7") : env;
+                long again = mount(from, c, "v2", mp2);
                 assertEquals(pid, again, "the spare serves the next mount");
                 assertEquals("cowfs-m" + (round + 2), comm(pid));
                 assertEquals("one\n", Files.readString(mp2.resolve("a.txt")));
@@ -140,8 +128,13 @@ class MountSpareIT {
                 Files.writeString(mp2.resolve("r" + round), "round " + round + "\n");
                 String log = Files.readString(c.store.resolve("run/v2.log"));
                 assertTrue(log.endsWith("mounted view 'v2' at " + mp2 + "\n"), log);
-                cli(env, "umount", mp2.toString()).ok();
-                assertEquals(MountSpare.IDLE_COMM, comm(pid));
+                // umount finds the process through the store's registry, or without the store (UmountCommand.daemonPid)
+                if (round == 0) {
+                    cli(env, "umount", "--store=" + c.store, mp2.toString()).ok();
+                } else {
+                    cli(env, "umount", mp2.toString()).ok();
+                }
+                assertEquals(MountSpare.IDLE_COMM, comm(pid), "umount returned once the mount had ended");
                 assertNothingOpenUnder(pid, tmp);
                 assertEquals(tasks, cowfsThreads(pid), "threads of the idle spare after mount " + (round + 2));
             }

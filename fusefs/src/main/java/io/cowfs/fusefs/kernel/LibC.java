@@ -18,6 +18,7 @@ public interface LibC {
     int O_RDONLY = 0;
     int O_WRONLY = 1;
     int O_APPEND = 02000;
+    int O_PATH = 010000000;
     int O_DIRECTORY = 0200000;
     int O_CLOEXEC = 02000000;
     long MS_RDONLY = 1;

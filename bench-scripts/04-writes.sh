@@ -121,4 +121,4 @@ note "Times are the wall time of the whole fio run, fsync at the end included (\
      "lower layer / base snapshot: overlays copy the whole file up on open, cowfs copies on write per block)." \
      "In brackets: fio's own bandwidth or IOPS. Ratios are wall-time ratios (lower is better for cowfs)." \
      "Each run starts from a fresh state (fresh fork / fresh upper / fresh host copy) and cold caches. 'umount after' is" \
-     "\`cowfs umount\`, which waits until the mount process has persisted everything and exited (not included in the time)."
+     "\`cowfs umount\`, which waits until the mount process has persisted and closed everything (not included in the time)."

@@ -115,7 +115,9 @@ class MountSpareIT {
             assertEquals(Fx.sha256("written through the first mount\n".getBytes(StandardCharsets.UTF_8)),
                     Fx.exported(c, "s1").get("first"));
             assertNothingOpenUnder(pid, tmp);
-            long tasks = cowfsThreads(pid);
+            long tasks = 0;
+            byte[] written = Fx.random(11, 32 << 20);
+            long rss0 = 0;
 
             for (int round = 0; round < 3; round++) {
                 // a call from another directory (what a shell sets per call is not in the key)
@@ -126,6 +128,7 @@ class MountSpareIT {
                 assertEquals("one\n", Files.readString(mp2.resolve("a.txt")));
                 assertEquals(Fx.sha256(Fx.random(7, 3 << 20)), Fx.sha256(Files.readAllBytes(mp2.resolve("d/big.bin"))));
                 Files.writeString(mp2.resolve("r" + round), "round " + round + "\n");
+                Files.write(mp2.resolve("w" + round + ".bin"), written); // dirty pages in native memory, freed with the mount
                 String log = Files.readString(c.store.resolve("run/v2.log"));
                 assertTrue(log.endsWith("mounted view 'v2' at " + mp2 + "\n"), log);
                 // umount finds the process through the store's registry, or without the store (UmountCommand.daemonPid)
@@ -136,7 +139,16 @@ class MountSpareIT {
                 }
                 assertEquals(MountSpare.IDLE_COMM, comm(pid), "umount returned once the mount had ended");
                 assertNothingOpenUnder(pid, tmp);
-                assertEquals(tasks, cowfsThreads(pid), "threads of the idle spare after mount " + (round + 2));
+                long rss = rssKib(pid);
+                if (round == 0) {
+                    // after a first big write: the process-wide pools have their threads from here on
+                    tasks = cowfsThreads(pid);
+                    rss0 = rss;
+                } else {
+                    assertEquals(tasks, cowfsThreads(pid), "threads of the idle spare after mount " + (round + 2));
+                    // what one mount wrote (32 MiB through native memory) must not stay with the process
+                    assertTrue(rss - rss0 < 24 * 1024, "the idle spare grew from " + rss0 + " to " + rss + " KiB after mount " + (round + 2));
+                }
             }
             c.run("snapshot", "v2", "--name", "s2").ok();
             Map<String, String> s2 = Fx.exported(c, "s2");
@@ -279,6 +291,12 @@ class MountSpareIT {
                         "the idle spare holds " + target);
             }
         }
+    }
+
+    /** Resident memory of pid in KiB (VmRSS). */
+    private static long rssKib(long pid) throws Exception {
+        return Files.readAllLines(Path.of("/proc/" + pid + "/status")).stream().filter(l -> l.startsWith("VmRSS:"))
+                .map(l -> Long.parseLong(l.replaceAll("[^0-9]", ""))).findFirst().orElseThrow();
     }
 
     /** How many threads of pid carry a cowfs name (its main thread aside). */

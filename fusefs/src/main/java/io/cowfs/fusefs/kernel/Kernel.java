@@ -196,6 +196,15 @@ public final class Kernel {
     static void loop(KernelFs fs, FuseDevice ch) {
         Request rq = new Request(MAX_WRITE + 4096);
         Reply out = new Reply(MAX_WRITE + 4096);
+        try {
+            loop(fs, ch, rq, out);
+        } finally {
+            rq.free(); // a spare mount process serves more mounts (cli MountSpare): nothing may outlive its own
+            out.free();
+        }
+    }
+
+    private static void loop(KernelFs fs, FuseDevice ch, Request rq, Reply out) {
         KernelFs.Worker w = new KernelFs.Worker();
         while (true) {
             long n = ch.read(rq.address, rq.buf.capacity());

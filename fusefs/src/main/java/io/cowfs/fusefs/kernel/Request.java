@@ -23,9 +23,14 @@ final class Request {
 
     Request(int capacity) {
         // native memory that is not cleared: pages become resident only when a request touches
-        // them (an idle mount keeps a few KiB of its 1 MiB buffers); freed with the process
+        // them (an idle mount keeps a few KiB of its 1 MiB buffers); freed when its worker ends
         address = io.cowfs.blockstore.store.NativeMemory.allocate(capacity);
         buf = com.kenai.jffi.MemoryIO.getInstance().newDirectByteBuffer(address, capacity).order(ByteOrder.nativeOrder());
+    }
+
+    /** Frees the buffer; called once, by its worker, when it ends (buf must not be used after). */
+    void free() {
+        io.cowfs.blockstore.store.NativeMemory.free(address);
     }
 
     /** Decodes the header of a request of n bytes; false if it is too short to be one. */

@@ -720,5 +720,6 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     public void close() {
         readAhead.close();
         persistAll();
+        trimMemory(); // the dirty pages' native memory (a spare mount process serves more mounts)
     }
 }

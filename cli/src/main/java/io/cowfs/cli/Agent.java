@@ -63,7 +63,8 @@ public final class Agent {
     /** The environment variables a served command reads; the caller's must equal the agent's. */
     static final List<String> ENV = List.of("COWFS_STORE", "XDG_DATA_HOME", "XDG_CACHE_HOME", "HOME", "CI", "TZ");
     /** What mount and umount read besides (fusermount is found on PATH; the mount process's options). */
-    static final List<String> MOUNT_ENV = List.of("PATH", "COWFS_MOUNT_JAVA_OPTS", "COWFS_FUSE_API", "COWFS_FUSE_DEBUG");
+    static final List<String> MOUNT_ENV = List.of("PATH", "COWFS_MOUNT_JAVA_OPTS", "COWFS_FUSE_API", "COWFS_FUSE_DEBUG",
+            "COWFS_MOUNT_SPARE");
     static final String PROTOCOL = "cowfs-agent-1";
 
     private final ServerSocket server;

@@ -165,7 +165,7 @@ final class MountCommand extends Base {
             MountSpare.Handed h = MountSpare.handOver(key, args, log);
             if (h != null) {
                 try (h) {
-                    return awaitMounted(mp, log, logStart, h::exited, () -> { });
+                    return awaitMounted(mp, log, logStart, h::exited, () -> ProcessHandle.of(h.pid).ifPresent(ProcessHandle::destroy));
                 }
             }
         }

@@ -105,7 +105,7 @@ final class MountSpare {
 
     /**
      * The key of a mount process started with jvm (the command up to and including the main
-     * class) and env; null when spares cannot be used (no cache directory for the socket).
+     * class) and env; null if it cannot be made (a class path entry unreadable: no spare then).
      */
     static String key(List<String> jvm, Map<String, String> env) {
         try {
@@ -231,8 +231,7 @@ final class MountSpare {
             req.append(args.size()).append('\n');
             for (String a : args) {
                 if (a.indexOf('\n') >= 0) {
-                    ch.close();
-                    return null;
+                    return null; // not sayable in this protocol: a process of its own (ch closed below)
                 }
                 req.append(a).append('\n');
             }
@@ -335,7 +334,6 @@ final class MountSpare {
         if (sock == null || idleMillis <= 0) {
             return 0;
         }
-        String[] lastArgs = null;
         for (int n = 2; ; n++) {
             System.out.flush();
             System.err.flush();
@@ -361,7 +359,6 @@ final class MountSpare {
                     r.answer("exit 1");
                     return 1;
                 }
-                lastArgs = r.args;
                 // a handle on the mountpoint while it serves: how umount finds this process without
                 // the store (its command line names its first mount; UmountCommand.daemonPid)
                 int mpFd = LibC.get().open(r.args[r.args.length - 1], LibC.O_PATH | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
@@ -376,7 +373,7 @@ final class MountSpare {
                 System.err.flush();
                 r.answer("exit " + rc);
             }
-            if (!mayStay(lastArgs, rc)) {
+            if (!mayStay(r.args(), rc)) {
                 return rc;
             }
         }

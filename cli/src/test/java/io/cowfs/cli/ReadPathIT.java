@@ -13,9 +13,10 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The read path through a real mount whose block cache is far smaller than what is read: many
- * readers at once (sequential, strided, small files) make the direct-memory cache evict and
- * reuse its slots while read-ahead loads into it, and every byte must still be right.
+ * The read path through real mounts: a block cache far smaller than what is read, with many
+ * readers at once (sequential, strided, small files) evicting and reusing its slots while
+ * read-ahead loads into it; and whole blocks read from the packs straight into the reply. Every
+ * byte must still be right, and damage still an error.
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class ReadPathIT {
@@ -49,6 +50,78 @@ class ReadPathIT {
                     mount.destroyForcibly();
                 }
                 assertEquals(0, mount.exitValue(), "the mount process ends cleanly");
+            }
+        }
+    }
+
+    /**
+     * Reads that hold whole blocks are read from the packs straight into the reply (raw records
+     * with their header landing just before the block, compressed ones decompressed in place)
+     * and hashed there: raw, compressed and zero blocks and a partial tail read exactly in every
+     * request shape, so do a view's written pages and sub-block deltas among them, and a damaged
+     * compressed chunk is still EIO for the reads that need it, and only for those.
+     */
+    @Test
+    void wholeBlocksAreReadIntoTheReplyAndStillChecked(@TempDir Path tmp) throws Exception {
+        Cowfs.assumeFuse();
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        int block = 64 * 1024;
+        java.util.Random rnd = new java.util.Random(7);
+        byte[] mixed = new byte[40 * block + 12345];
+        rnd.nextBytes(mixed); // raw (incompressible) blocks
+        for (int b = 0; b < 40; b++) {
+            if (b % 3 == 1) { // compressible: stored zstd
+                byte[] text = ("block " + b + " is text that compresses well. ").repeat(2000).getBytes();
+                System.arraycopy(text, 0, mixed, b * block, block);
+            } else if (b % 7 == 6) {
+                java.util.Arrays.fill(mixed, b * block, (b + 1) * block, (byte) 0);
+            }
+        }
+        Files.write(src.resolve("mixed"), mixed);
+        String s = src.toString();
+        // whole blocks at 1 MiB, one block, blocks from an unaligned start, and no whole block at all
+        String reads = "set -e; dd if=mixed bs=1M status=none | cmp - " + s + "/mixed; "
+                + "dd if=mixed bs=64k skip=5 status=none | cmp - <(dd if=" + s + "/mixed bs=64k skip=5 status=none); "
+                + "dd if=mixed bs=100000 skip=3 status=none | cmp - <(dd if=" + s + "/mixed bs=100000 skip=3 status=none); "
+                + "dd if=mixed bs=1000 skip=70 count=30 status=none | cmp - <(dd if=" + s + "/mixed bs=1000 skip=70 count=30 status=none)";
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", s, "--name", "snap").ok();
+            c.run("fork", "snap", "--name", "v").ok();
+            try (Cowfs.Mounted m = c.mount("snap")) {
+                Cowfs.sh(m.dir, reads);
+            }
+            // a view: a page written into block 5, block 9 written whole, then read among stored blocks
+            byte[] page = new byte[4096];
+            rnd.nextBytes(page);
+            byte[] whole = new byte[block];
+            rnd.nextBytes(whole);
+            System.arraycopy(page, 0, mixed, 5 * block + 8192, page.length);
+            System.arraycopy(whole, 0, mixed, 9 * block, block);
+            Path expected = Files.write(tmp.resolve("expected"), mixed);
+            Files.write(tmp.resolve("page"), page);
+            Files.write(tmp.resolve("whole"), whole);
+            String writes = "set -e; dd if=" + tmp.resolve("page") + " of=mixed bs=4096 seek=" + (5 * 16 + 2) + " conv=notrunc status=none; "
+                    + "dd if=" + tmp.resolve("whole") + " of=mixed bs=64k seek=9 conv=notrunc status=none";
+            try (Cowfs.Mounted m = c.mount("v")) {
+                Cowfs.sh(m.dir, writes + "; dd if=mixed bs=1M status=none | cmp - " + expected);
+            }
+            try (Cowfs.Mounted m = c.mount("v")) { // now stored: block 5 as a sub-block delta over its base
+                Cowfs.sh(m.dir, "dd if=mixed bs=1M status=none | cmp - " + expected);
+            }
+            c.run("fsck").ok();
+
+            // a byte of block 1 (stored compressed) flipped on disk
+            byte[] one = java.util.Arrays.copyOfRange(Files.readAllBytes(src.resolve("mixed")), block, 2 * block);
+            CorruptionIT.flipPayloadByte(c.store.resolve("packs"), java.util.HexFormat.of().parseHex(CorruptionIT.sha256Hex(one)));
+            try (Cowfs.Mounted m = c.mount("snap")) {
+                for (String read : List.of("dd if=mixed bs=1M status=none > /dev/null", "dd if=mixed bs=64k skip=1 count=1 status=none > /dev/null")) {
+                    Cowfs.Result r = Cowfs.shRc(m.dir, read);
+                    assertTrue(r.rc() != 0 && r.out().contains("Input/output error"), read + ": " + r.out());
+                }
+                // the blocks around it do not need it
+                Cowfs.sh(m.dir, "set -e; dd if=mixed bs=64k count=1 status=none | cmp - <(dd if=" + s + "/mixed bs=64k count=1 status=none); "
+                        + "dd if=mixed bs=1M skip=1 status=none | cmp - <(dd if=" + s + "/mixed bs=1M skip=1 status=none)");
+                assertTrue(Cowfs.isMounted(m.dir), "the mount stays up");
             }
         }
     }

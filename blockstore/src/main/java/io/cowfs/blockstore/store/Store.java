@@ -734,6 +734,96 @@ public final class Store implements AutoCloseable {
         return n;
     }
 
+    /** Whether {@link #readAllInto} reads at all (-Dcowfs.readDirect=false: every block through the block cache; A/B). */
+    public static final boolean READ_DIRECT = !"false".equals(System.getProperty("cowfs.readDirect"));
+
+    /**
+     * The cold sequential read path: places each of the file blocks ids that no cache holds
+     * straight into out (direct) at pos[i], at most max[i] bytes, read from its pack and decoded
+     * there, the ones read from disk hashed together (parallel lanes) before this returns; sets
+     * lens[i] to the raw length placed, or -1 where it placed nothing (cached, not in the index,
+     * too long, a failed read or a mismatch: the caller reads those through {@link #read}, which
+     * meets and reports any error). A block read this way skips the block cache: one copy of its
+     * bytes fewer (pack -> reply, not pack -> cache slot -> reply), and the kernel keeps the file's
+     * pages anyway. A raw record (stored = raw length) needs pos[i] >= {@link PackRecord#HEADER}:
+     * it is read with one pread whose header lands in the HEADER bytes before pos[i] (restored
+     * after) and whose payload lands in place. No lock is held here; out is the caller's own.
+     */
+    public void readAllInto(List<ChunkId> ids, ByteBuffer out, int[] pos, int[] max, int[] lens) {
+        int n = ids.size();
+        Arrays.fill(lens, 0, n, -1);
+        if (!READ_DIRECT || !out.isDirect()) {
+            return;
+        }
+        ChunkLocation[] locs = new ChunkLocation[n];
+        List<Integer> lookup = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            ChunkId id = ids.get(i);
+            if (blocks.contains(id) || cache.getIfPresent(id) != null) {
+                continue; // read ahead (or being), or written by this process: the caches serve it
+            }
+            locs[i] = located.remove(id);
+            if (locs[i] == null) {
+                lookup.add(i);
+            }
+        }
+        if (!lookup.isEmpty()) {
+            index.read(txn -> {
+                for (int i : lookup) {
+                    locs[i] = index.chunks.location(txn, ids.get(i));
+                }
+                return null;
+            });
+        }
+        ByteBuffer[] check = new ByteBuffer[n];
+        int[] which = new int[n];
+        int k = 0;
+        byte[] saved = new byte[PackRecord.HEADER];
+        for (int i = 0; i < n; i++) {
+            ChunkLocation loc = locs[i];
+            if (loc == null || loc.rawLen() > max[i] || pos[i] + loc.rawLen() > out.limit()) {
+                continue; // pending, remote or missing: the block cache's loader knows where to look
+            }
+            ChunkId id = ids.get(i);
+            int p = pos[i];
+            ByteBuffer place = out.slice(p, loc.rawLen());
+            try {
+                if (loc.storedLen() == loc.rawLen()) {
+                    if (p < PackRecord.HEADER) {
+                        continue;
+                    }
+                    out.get(p - PackRecord.HEADER, saved);
+                    try {
+                        packs.readInto(id, loc, place, out.slice(p - PackRecord.HEADER, PackRecord.HEADER + loc.rawLen()), false);
+                    } finally {
+                        out.put(p - PackRecord.HEADER, saved);
+                    }
+                } else {
+                    packs.readInto(id, loc, place, null, false);
+                }
+            } catch (NoSuchFileException | RuntimeException e) {
+                continue; // gc moved it, or it is damaged: read the usual way, which says what is wrong
+            }
+            check[k] = place;
+            which[k++] = i;
+        }
+        if (k == 0) {
+            return;
+        }
+        byte[][] digests;
+        try {
+            digests = Sha256.digestAll(check, k);
+        } catch (RuntimeException e) {
+            return; // nothing placed counts: each is read (and checked) the usual way
+        }
+        for (int j = 0; j < k; j++) {
+            int i = which[j];
+            if (ids.get(i).names(digests[j])) {
+                lens[i] = locs[i].rawLen();
+            }
+        }
+    }
+
     /** Makes a block into a block-cache slot (its bytes from 0); returns its length. See {@link #readDerived}. */
     public interface Maker {
         /** frame: the slot with room before it, for {@link #baseInto}. */

@@ -45,6 +45,53 @@ class StoreTest {
     }
 
     @Test
+    void wholeBlocksAreReadStraightIntoTheCallersBufferWithTheBytesBeforeThemKept() {
+        int bs = 64 * 1024;
+        byte[][] blocks = {random(1, bs), ("compressible text ".repeat(4000)).substring(0, bs).getBytes(StandardCharsets.US_ASCII),
+            random(2, bs), random(3, bs), random(4, 1000)};
+        List<ChunkId> ids = new ArrayList<>();
+        try (Store s = Store.init(dir(), bs)) {
+            for (byte[] b : blocks) {
+                ids.add(s.put(b, 0, b.length, true, false));
+            }
+            commit(s);
+        }
+        try (Store s = Store.open(dir())) {
+            int base = 100; // bytes before the first block: a raw record's header lands there, then they are put back
+            java.nio.ByteBuffer out = java.nio.ByteBuffer.allocateDirect(base + 4 * bs + 1000);
+            byte[] guard = random(9, base);
+            out.put(0, guard);
+            int n = ids.size();
+            int[] pos = new int[n];
+            int[] max = new int[n];
+            int[] lens = new int[n];
+            for (int i = 0; i < n; i++) {
+                pos[i] = base + i * bs;
+                max[i] = blocks[i].length;
+            }
+            s.readAllInto(ids, out, pos, max, lens);
+            for (int i = 0; i < n; i++) {
+                assertEquals(blocks[i].length, lens[i], "block " + i + " placed");
+                byte[] got = new byte[blocks[i].length];
+                out.get(pos[i], got);
+                assertArrayEquals(blocks[i], got, "block " + i);
+            }
+            byte[] before = new byte[base];
+            out.get(0, before);
+            assertArrayEquals(guard, before, "the bytes before the first block are as they were");
+
+            // not placed: a raw block with no room before it for its header, one longer than allowed,
+            // and one the block cache holds (read through it); the compressible one needs no room
+            s.read(ids.get(3), 0, java.nio.ByteBuffer.allocateDirect(bs), 0, bs);
+            int[] pos2 = {0, 10, 2 * bs, 3 * bs};
+            int[] max2 = {bs, bs, bs - 1, bs};
+            int[] lens2 = new int[4];
+            s.readAllInto(ids.subList(0, 4), out, pos2, max2, lens2);
+            assertArrayEquals(new int[] {-1, bs, -1, -1}, lens2);
+        }
+    }
+
+    @Test
     void initWritesAFormatRecordAndReopens() throws Exception {
         try (Store s = Store.init(dir(), 16 * 1024)) {
             assertEquals(16 * 1024, s.blockSize());

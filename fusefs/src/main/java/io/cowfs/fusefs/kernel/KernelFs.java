@@ -248,7 +248,7 @@ final class KernelFs {
             case Proto.READ -> {
                 long off = rq.i64(8);
                 int size = (int) Math.min(rq.u32(16), Math.min(Kernel.MAX_WRITE, out.room()));
-                out.end += vfs.read(ino, off, out.buf, out.end, size); // straight into the reply
+                out.end += vfs.read(ino, off, out.framed, Reply.ROOM + out.end, size); // straight into the reply
                 return 0;
             }
             case Proto.WRITE -> {

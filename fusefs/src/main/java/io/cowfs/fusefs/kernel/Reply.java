@@ -10,7 +10,12 @@ import java.nio.ByteOrder;
  * reply of its worker.
  */
 final class Reply {
+    /** Bytes of the allocation before the reply (see {@link #framed}). */
+    static final int ROOM = 64;
     final ByteBuffer buf;
+    /** The allocation: {@link #ROOM} bytes, then buf's. The vfs reads file data into this, at ROOM + a position in buf, so that a pack record's header can land before a block's bytes (Store.readAllInto). */
+    final ByteBuffer framed;
+    /** Where buf starts: what is written to the device. */
     final long address;
     /** End of what has been encoded (header included). */
     int end;
@@ -18,13 +23,15 @@ final class Reply {
     Reply(int capacity) {
         // native memory that is not cleared: pages become resident only when a request touches
         // them (an idle mount keeps a few KiB of its 1 MiB buffers); freed when its worker ends
-        address = io.cowfs.blockstore.store.NativeMemory.allocate(capacity);
-        buf = com.kenai.jffi.MemoryIO.getInstance().newDirectByteBuffer(address, capacity).order(ByteOrder.nativeOrder());
+        long base = io.cowfs.blockstore.store.NativeMemory.allocate(ROOM + capacity);
+        address = base + ROOM;
+        framed = com.kenai.jffi.MemoryIO.getInstance().newDirectByteBuffer(base, ROOM + capacity).order(ByteOrder.nativeOrder());
+        buf = framed.slice(ROOM, capacity).order(ByteOrder.nativeOrder());
     }
 
     /** Frees the buffer; called once, by its worker, when it ends (buf must not be used after). */
     void free() {
-        io.cowfs.blockstore.store.NativeMemory.free(address);
+        io.cowfs.blockstore.store.NativeMemory.free(address - ROOM);
     }
 
     /** Starts an empty successful reply. */

@@ -70,9 +70,13 @@ final class ReadAhead implements AutoCloseable {
     /**
      * After a read of blocks [first, last] of a file of the given size: if it continues the
      * previous one, fetch the next blocks ahead. storedBlock gives block index -> stored block
-     * (null for a hole); it is called with the caller's lock held.
+     * (null for a hole); it is called with the caller's lock held. wholeInPlace: the reader's
+     * reads hold whole blocks, which its worker reads from the packs straight into the reply
+     * (Store.readAllInto): the disk is asked for the next ones, but only sub-block deltas are
+     * made ahead; a whole chunk decoded ahead for it would cost one copy more, or be read twice
+     * when the reader gets there first (17 % more CPU for a cold 1 GiB read, docs/PERFORMANCE.md).
      */
-    void after(long ino, long size, long first, long last, LongFunction<Block> storedBlock) {
+    void after(long ino, long size, long first, long last, boolean wholeInPlace, LongFunction<Block> storedBlock) {
         if (BLOCKS <= 0) {
             return;
         }
@@ -135,10 +139,16 @@ final class ReadAhead implements AutoCloseable {
         List<Block> deltas = new ArrayList<>();
         for (Block b : decode) {
             if (b.delta() == null) {
+                if (wholeInPlace) {
+                    continue;
+                }
                 whole.add(b.key());
             } else {
                 deltas.add(b);
             }
+        }
+        if (whole.isEmpty() && deltas.isEmpty()) {
+            return;
         }
         int tasks = Math.min(THREADS, Math.max(1, whole.size() / 2 + deltas.size())); // a batch is two whole blocks at least
         for (int t = 0; t < tasks; t++) {

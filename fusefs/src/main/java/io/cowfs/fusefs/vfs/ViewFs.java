@@ -495,7 +495,8 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             }
             int total = data.read(ino, n, off, out, pos, len);
             if (total > 0) {
-                readAhead.after(ino, n.size, off / bs, (off + total - 1) / bs, i -> data.aheadBlock(ino, n, i));
+                readAhead.after(ino, n.size, off / bs, (off + total - 1) / bs, WriteBack.placesWhole(out, off, total, n.size, bs),
+                        i -> data.aheadBlock(ino, n, i));
             }
             return total;
         });

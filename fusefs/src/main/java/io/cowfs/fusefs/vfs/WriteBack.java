@@ -551,17 +551,22 @@ final class WriteBack {
         }
         int total = (int) Math.min(len, n.size - off);
         TreeMap<Long, DirtyBlock> d = dirty.get(ino);
-        loadStored(ino, n, off, total, d);
+        int[] placed = placeStored(ino, n, off, total, d, out, outPos);
+        loadStored(ino, n, off, total, d, placed);
+        long first = off / bs;
         int done = 0;
         while (done < total) {
             long pos = off + done;
             long idx = pos / bs;
             int inBlock = (int) (pos % bs);
             int chunk = Math.min(total - done, bs - inBlock);
-            DirtyBlock db = d == null ? null : d.get(idx);
-            ChunkId id = db == null ? storedBlock(ino, n, idx) : null;
+            int here = placed == null ? -1 : placed[(int) (idx - first)];
+            DirtyBlock db = d == null || here >= 0 ? null : d.get(idx);
+            ChunkId id = db == null && here < 0 ? storedBlock(ino, n, idx) : null;
             int avail;
-            if (db != null) {
+            if (here >= 0) {
+                avail = Math.min(chunk, here); // read from its pack into out, in place (placeStored)
+            } else if (db != null) {
                 byte[] b = materialize(db); // written pages over what the block held
                 avail = Math.max(0, Math.min(chunk, b.length - inBlock));
                 out.put(outPos + done, b, inBlock, avail);
@@ -589,6 +594,68 @@ final class WriteBack {
         return (slot, frame) -> SubBlock.readInto(store::getOnce, delta, slot, (base, block) -> store.baseInto(base, block, frame));
     }
 
+    /** Whether a read of [off, off+len) of a file of size into out is one whose whole stored blocks placeStored reads into out. */
+    static boolean placesWhole(ByteBuffer out, long off, int len, long size, int bs) {
+        if (!out.isDirect() || !Store.READ_DIRECT || len <= 0) {
+            return false;
+        }
+        long start = (off + bs - 1) / bs * bs; // the first block boundary at or after off
+        return start < off + len && Math.min(start + bs, size) <= off + len;
+    }
+
+    /**
+     * A read's whole blocks that are stored whole chunks (not written since, not sub-block
+     * deltas) are read from their packs straight into out where they belong (Store.readAllInto:
+     * one copy fewer than through the block cache, hashed there before the reply leaves). Returns,
+     * per block of the read from its first, the raw length placed, -1 where nothing was (the block
+     * is read as before); null if no block qualifies. out must be direct. Read lock held.
+     */
+    private int[] placeStored(long ino, Inode n, long off, int len, TreeMap<Long, DirtyBlock> d, ByteBuffer out, int outPos) {
+        if (!placesWhole(out, off, len, n.size, bs)) {
+            return null;
+        }
+        long first = off / bs;
+        long last = (off + len - 1) / bs;
+        List<ChunkId> ids = null;
+        int[] at = null;
+        for (long i = first; i <= last; i++) {
+            long start = i * bs;
+            long end = Math.min(start + bs, n.size);
+            if (start < off || end > off + len || d != null && d.containsKey(i)) {
+                continue; // a part of a block, or written: the block cache or the dirty pages serve it
+            }
+            ChunkId id = storedBlock(ino, n, i);
+            if (id == null || deltaBases.containsKey(id)) {
+                continue;
+            }
+            if (ids == null) {
+                ids = new ArrayList<>();
+                at = new int[(int) (last - first + 1)];
+            }
+            at[ids.size()] = (int) (i - first);
+            ids.add(id);
+        }
+        if (ids == null) {
+            return null;
+        }
+        int k = ids.size();
+        int[] pos = new int[k];
+        int[] max = new int[k];
+        int[] lens = new int[k];
+        for (int j = 0; j < k; j++) {
+            long start = (first + at[j]) * bs;
+            pos[j] = outPos + (int) (start - off);
+            max[j] = (int) (Math.min(start + bs, n.size) - start);
+        }
+        store.readAllInto(ids, out, pos, max, lens);
+        int[] placed = new int[(int) (last - first + 1)];
+        java.util.Arrays.fill(placed, -1);
+        for (int j = 0; j < k; j++) {
+            placed[at[j]] = lens[j];
+        }
+        return placed;
+    }
+
     /**
      * Before a read of [off, off+len) that spans several blocks: the stored whole chunks among
      * them that are not in the block cache, and the base chunks under the sub-block deltas among
@@ -596,7 +663,7 @@ final class WriteBack {
      * (Store.loadAll, which skips the cached ones: no probe per block here), instead of one by
      * one as the copy loop meets them. Lock held.
      */
-    private void loadStored(long ino, Inode n, long off, int len, TreeMap<Long, DirtyBlock> d) {
+    private void loadStored(long ino, Inode n, long off, int len, TreeMap<Long, DirtyBlock> d, int[] placed) {
         long first = off / bs;
         long last = (off + len - 1) / bs;
         if (last == first) {
@@ -604,7 +671,7 @@ final class WriteBack {
         }
         List<ChunkId> stored = null;
         for (long i = first; i <= last; i++) {
-            if (d != null && d.containsKey(i)) {
+            if (d != null && d.containsKey(i) || placed != null && placed[(int) (i - first)] >= 0) {
                 continue;
             }
             ChunkId id = storedBlock(ino, n, i);

@@ -747,7 +747,9 @@ public final class Store implements AutoCloseable {
      * bytes fewer (pack -> reply, not pack -> cache slot -> reply), and the kernel keeps the file's
      * pages anyway. A raw record (stored = raw length) needs pos[i] >= {@link PackRecord#HEADER}:
      * it is read with one pread whose header lands in the HEADER bytes before pos[i] (restored
-     * after) and whose payload lands in place. No lock is held here; out is the caller's own.
+     * after) and whose payload lands in place. Takes no lock of the store's (a read transaction of
+     * the index, the concurrent {@code located} map, positional pack reads); out is the caller's
+     * alone (a FUSE worker's reply buffer) until this returns.
      */
     public void readAllInto(List<ChunkId> ids, ByteBuffer out, int[] pos, int[] max, int[] lens) {
         int n = ids.size();

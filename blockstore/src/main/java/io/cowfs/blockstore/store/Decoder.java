@@ -2,9 +2,15 @@ package io.cowfs.blockstore.store;
 
 import java.nio.charset.StandardCharsets;
 
-/** Reads what {@link Encoder} wrote; a truncated or malformed input is a {@link StoreException}. */
+/**
+ * Reads what {@link Encoder} wrote, from an array or from a buffer where it lies (a direct one:
+ * an object read from its pack into native memory is decoded there, with no copy on the heap); a
+ * truncated or malformed input is a {@link StoreException}.
+ */
 public final class Decoder {
     private final byte[] buf;
+    /** The buffer read instead of buf (absolute positions; its position and limit are not used), or null. */
+    private final java.nio.ByteBuffer bb;
     private int pos;
     private final int end;
 
@@ -14,6 +20,15 @@ public final class Decoder {
 
     public Decoder(byte[] buf, int off, int len) {
         this.buf = buf;
+        this.bb = null;
+        this.pos = off;
+        this.end = off + len;
+    }
+
+    /** Reads bytes [off, off+len) of b (b's position and limit are not used). */
+    public Decoder(java.nio.ByteBuffer b, int off, int len) {
+        this.buf = null;
+        this.bb = b;
         this.pos = off;
         this.end = off + len;
     }
@@ -26,7 +41,7 @@ public final class Decoder {
 
     public int u8() {
         need(1);
-        return buf[pos++] & 0xFF;
+        return (bb == null ? buf[pos++] : bb.get(pos++)) & 0xFF;
     }
 
     public long varlong() {
@@ -53,32 +68,43 @@ public final class Decoder {
         need(8);
         long v = 0;
         for (int i = 0; i < 8; i++) {
-            v = (v << 8) | (buf[pos++] & 0xFF);
+            v = (v << 8) | u8();
         }
         return v;
     }
 
     public byte[] bytes() {
         int n = varint();
-        need(n);
         byte[] b = new byte[n];
-        System.arraycopy(buf, pos, b, 0, n);
-        pos += n;
+        raw(b, 0, n);
         return b;
     }
 
     /** Copies n raw bytes into out at off (no length prefix: the caller knows n). */
     public void raw(byte[] out, int off, int n) {
         need(n);
-        System.arraycopy(buf, pos, out, off, n);
+        if (bb == null) {
+            System.arraycopy(buf, pos, out, off, n);
+        } else {
+            bb.get(pos, out, off, n);
+        }
+        pos += n;
+    }
+
+    /** As {@link #raw(byte[], int, int)}, into out at off (out's position and limit are not used). */
+    public void raw(java.nio.ByteBuffer out, int off, int n) {
+        need(n);
+        if (bb == null) {
+            out.put(off, buf, pos, n);
+        } else {
+            out.put(off, bb, pos, n);
+        }
         pos += n;
     }
 
     public ChunkId id() {
-        need(ChunkId.LENGTH);
         byte[] b = new byte[ChunkId.LENGTH];
-        System.arraycopy(buf, pos, b, 0, b.length);
-        pos += b.length;
+        raw(b, 0, b.length);
         return ChunkId.of(b);
     }
 

@@ -752,17 +752,73 @@ public final class Store implements AutoCloseable {
      * alone (a FUSE worker's reply buffer) until this returns.
      */
     public void readAllInto(List<ChunkId> ids, ByteBuffer out, int[] pos, int[] max, int[] lens) {
-        int n = ids.size();
-        Arrays.fill(lens, 0, n, -1);
+        Arrays.fill(lens, 0, ids.size(), -1);
         if (!READ_DIRECT || !out.isDirect()) {
             return;
         }
+        placeAll(ids, locateUncached(ids), out, pos, max, lens);
+    }
+
+    /**
+     * The verified bytes of chunks ids that no cache holds, read from their packs into this
+     * thread's scratch buffer (direct memory, kept for the thread's next call) and hashed together,
+     * as {@link #readAllInto} reads: one slice per id, its bytes [0, limit), or null where nothing
+     * was read (cached, pending, remote, more than maxEach bytes, a failed read or a mismatch: the
+     * caller reads those the usual way, which reports any error). The slices are valid until this
+     * thread calls this again. The read path's way for the sub-block deltas of a read's blocks,
+     * which are applied from there (SubBlock.applyInPlace) with no copy of them on the heap.
+     */
+    public ByteBuffer[] readAll(List<ChunkId> ids, int maxEach) {
+        int n = ids.size();
+        ByteBuffer[] got = new ByteBuffer[n];
+        if (!READ_DIRECT || n == 0) {
+            return got;
+        }
+        ChunkLocation[] locs = locateUncached(ids);
+        int[] pos = new int[n];
+        int[] max = new int[n];
+        int[] lens = new int[n];
+        long need = PackRecord.HEADER;
+        for (int i = 0; i < n; i++) {
+            pos[i] = (int) need;
+            max[i] = maxEach;
+            need += locs[i] == null ? 0 : Math.min(maxEach, locs[i].rawLen()) + PackRecord.HEADER; // room for the next record's header
+            if (need > SCRATCH_MAX) {
+                return got;
+            }
+        }
+        ByteBuffer sc = scratch.get();
+        if (sc == null || sc.capacity() < need) {
+            sc = ByteBuffer.allocateDirect((int) Math.max(need, 1 << 20));
+            scratch.set(sc);
+        }
+        placeAll(ids, locs, sc, pos, max, lens);
+        for (int i = 0; i < n; i++) {
+            if (lens[i] >= 0) {
+                got[i] = sc.slice(pos[i], lens[i]);
+            }
+        }
+        return got;
+    }
+
+    /** Bytes a thread's {@link #readAll} scratch buffer grows to at most (a read wanting more is read the usual way). */
+    private static final int SCRATCH_MAX = 16 << 20;
+    /** Per thread (a FUSE worker): where {@link #readAll} reads; each thread's own, so no lock. */
+    private final ThreadLocal<ByteBuffer> scratch = new ThreadLocal<>();
+
+    /**
+     * Where chunks ids lie in the packs, null for those a cache holds (read ahead, or written by
+     * this process: the caches serve them) and those not in the index; the locations read ahead
+     * ({@code located}) are taken, the rest looked up in one read transaction.
+     */
+    private ChunkLocation[] locateUncached(List<ChunkId> ids) {
+        int n = ids.size();
         ChunkLocation[] locs = new ChunkLocation[n];
         List<Integer> lookup = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             ChunkId id = ids.get(i);
             if (blocks.contains(id) || cache.getIfPresent(id) != null) {
-                continue; // read ahead (or being), or written by this process: the caches serve it
+                continue;
             }
             locs[i] = located.remove(id);
             if (locs[i] == null) {
@@ -777,6 +833,17 @@ public final class Store implements AutoCloseable {
                 return null;
             });
         }
+        return locs;
+    }
+
+    /**
+     * Reads each chunk ids[i] that has a location into out at pos[i] (at most max[i] bytes), then
+     * hashes them together; lens[i] is set to the raw length where the bytes are right, left
+     * alone (-1) elsewhere. See {@link #readAllInto}.
+     */
+    private void placeAll(List<ChunkId> ids, ChunkLocation[] locs, ByteBuffer out, int[] pos, int[] max, int[] lens) {
+        int n = ids.size();
+        Arrays.fill(lens, 0, n, -1);
         ByteBuffer[] check = new ByteBuffer[n];
         int[] which = new int[n];
         int k = 0;

@@ -114,6 +114,22 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages,
     /** Decodes a "P" or "Q" object; a malformed one is a {@link StoreException} (EIO for the reader). */
     public static SubBlock decode(byte[] b) {
         Decoder d = new Decoder(b);
+        SubBlock s = header(d);
+        int count = d.varint();
+        byte[][] pages = s.pages;
+        s.eachPage(d, count, (i, data) -> {
+            if (data) {
+                pages[i] = new byte[s.pageLen(i)];
+                d.raw(pages[i], 0, pages[i].length);
+            } else {
+                pages[i] = ZERO_PAGE;
+            }
+        });
+        return s;
+    }
+
+    /** A "P" or "Q" object's header read from d, up to its page count: the delta with no page listed yet. */
+    private static SubBlock header(Decoder d) {
         int tag = d.u8();
         if (tag != TAG && tag != CHAINED_TAG) {
             throw new StoreException("not a sub-block delta");
@@ -121,26 +137,78 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages,
         ChunkId base = d.id();
         int blockLen = d.varint();
         int pageSize = d.varint();
-        int count = d.varint();
         if (pageSize <= 0 || blockLen < 0 || (blockLen + pageSize - 1) / pageSize > MAX_PAGES) {
             throw new StoreException("malformed sub-block delta: blockLen " + blockLen + " pageSize " + pageSize);
         }
-        int npages = (blockLen + pageSize - 1) / pageSize;
-        byte[][] pages = new byte[npages][];
-        SubBlock s = new SubBlock(base, blockLen, pageSize, pages, tag == CHAINED_TAG);
+        return new SubBlock(base, blockLen, pageSize, new byte[(blockLen + pageSize - 1) / pageSize][], tag == CHAINED_TAG);
+    }
+
+    /** Takes one listed page: data, its pageLen(i) bytes are next in the decoder (to be read); else a zero page. */
+    private interface PageSink {
+        void page(int i, boolean data);
+    }
+
+    /** Walks the count pages listed next in d, each checked and handed to sink. */
+    private void eachPage(Decoder d, int count, PageSink sink) {
         for (int k = 0; k < count; k++) {
             int i = d.varint();
-            if (i >= npages) {
-                throw new StoreException("malformed sub-block delta: page " + i + " of " + npages);
+            if (i >= pages.length) {
+                throw new StoreException("malformed sub-block delta: page " + i + " of " + pages.length);
             }
-            if (d.u8() == 0) {
-                pages[i] = ZERO_PAGE;
-            } else {
-                pages[i] = new byte[s.pageLen(i)];
-                d.raw(pages[i], 0, pages[i].length);
-            }
+            sink.page(i, d.u8() != 0);
         }
-        return s;
+    }
+
+    /**
+     * Makes the block a chain of stored deltas stands for in place: in out at [at, at+room), where
+     * the caller has put the bytes of the chain's whole base chunk (baseLen of them, verified).
+     * encoded holds the deltas as stored (verified), each its bytes [0, limit), top first, as
+     * chain names them; chain ends with the base chunk's id. The pages are copied from where the
+     * deltas lie (a direct buffer: no copy of them on the heap), applied as {@link #readInto}
+     * applies them. Returns the block's length, or -1 where the deltas are not that chain or the
+     * block is longer than room (out's bytes there are then undefined: the caller reads the block
+     * the usual way, which says what is wrong); a malformed delta is a {@link StoreException}.
+     */
+    public static int applyInPlace(java.nio.ByteBuffer[] encoded, java.util.List<ChunkId> chain, java.nio.ByteBuffer out, int at, int room, int baseLen) {
+        int n = encoded.length;
+        if (n == 0 || n > MAX_CHAIN || chain.size() != n + 1) {
+            return -1;
+        }
+        SubBlock[] s = new SubBlock[n];
+        Decoder[] d = new Decoder[n];
+        int[] counts = new int[n];
+        int max = 0;
+        for (int i = 0; i < n; i++) {
+            d[i] = new Decoder(encoded[i], 0, encoded[i].limit());
+            s[i] = header(d[i]);
+            counts[i] = d[i].varint();
+            if (s[i].chained != (i < n - 1) || !s[i].base.equals(chain.get(i + 1))) {
+                return -1;
+            }
+            max = Math.max(max, s[i].blockLen);
+        }
+        if (max > room) {
+            return -1;
+        }
+        int len = Math.min(baseLen, max);
+        zero(out, at + len, at + max); // zeros past the base's end
+        for (int i = n - 1; i >= 0; i--) {
+            SubBlock x = s[i];
+            Decoder di = d[i];
+            if (len > x.blockLen) {
+                zero(out, at + x.blockLen, at + len); // the block is cut here
+            }
+            x.eachPage(di, counts[i], (p, data) -> {
+                int from = at + p * x.pageSize;
+                if (data) {
+                    di.raw(out, from, x.pageLen(p));
+                } else {
+                    zero(out, from, from + x.pageLen(p));
+                }
+            });
+            len = x.blockLen;
+        }
+        return len;
     }
 
     /** The block: baseBytes (the base chunk's bytes) with the pages applied. */

@@ -72,9 +72,11 @@ final class ReadAhead implements AutoCloseable {
      * previous one, fetch the next blocks ahead. storedBlock gives block index -> stored block
      * (null for a hole); it is called with the caller's lock held. wholeInPlace: the reader's
      * reads hold whole blocks, which its worker reads from the packs straight into the reply
-     * (Store.readAllInto): the disk is asked for the next ones, but only sub-block deltas are
-     * made ahead; a whole chunk decoded ahead for it would cost one copy more, or be read twice
-     * when the reader gets there first (17 % more CPU for a cold 1 GiB read, docs/PERFORMANCE.md).
+     * (Store.readAllInto, and sub-block deltas applied there: WriteBack.placeStored): the disk is
+     * asked for the next ones, but nothing is decoded ahead; a block made ahead for it would cost
+     * one copy more, or be read twice when the reader gets there first (17 % more CPU for a cold
+     * 1 GiB read, docs/PERFORMANCE.md). With {@code cowfs.readDirectDeltas=false} the deltas
+     * are still made ahead.
      */
     void after(long ino, long size, long first, long last, boolean wholeInPlace, LongFunction<Block> storedBlock) {
         if (BLOCKS <= 0) {
@@ -126,6 +128,9 @@ final class ReadAhead implements AutoCloseable {
                     }
                 });
             }
+        }
+        if (wholeInPlace && WriteBack.DIRECT_DELTAS) {
+            return;
         }
         List<Block> decode = missing(from, to, storedBlock);
         if (decode.isEmpty()) {

@@ -604,11 +604,15 @@ final class WriteBack {
     }
 
     /**
-     * A read's whole blocks that are stored whole chunks (not written since, not sub-block
-     * deltas) are read from their packs straight into out where they belong (Store.readAllInto:
-     * one copy fewer than through the block cache, hashed there before the reply leaves). Returns,
-     * per block of the read from its first, the raw length placed, -1 where nothing was (the block
-     * is read as before); null if no block qualifies. out must be direct. Read lock held.
+     * A read's whole blocks that are stored (not written since) are read from their packs
+     * straight into out where they belong (Store.readAllInto: one copy fewer than through the
+     * block cache, hashed there before the reply leaves). A whole chunk is the block; for a
+     * sub-block delta whose block is not in the block cache, the chain's base chunk is put there
+     * the same way and the chain's deltas, read into the worker's scratch buffer and hashed
+     * together (Store.readAll), are applied over it in place (SubBlock.applyInPlace): no block
+     * cache slot, no copy of the block or the deltas on the heap. Returns, per block of the read
+     * from its first, the length placed, -1 where nothing was (the block is read as before, which
+     * reports any error); null if no block qualifies. out must be direct. Read lock held.
      */
     private int[] placeStored(long ino, Inode n, long off, int len, TreeMap<Long, DirtyBlock> d, ByteBuffer out, int outPos) {
         if (!placesWhole(out, off, len, n.size, bs)) {
@@ -616,7 +620,8 @@ final class WriteBack {
         }
         long first = off / bs;
         long last = (off + len - 1) / bs;
-        List<ChunkId> ids = null;
+        List<ChunkId> ids = null; // per block placed: its whole chunk, or its chain's base
+        List<List<ChunkId>> chains = null; // per block placed: null, or its chain top first (base last)
         int[] at = null;
         for (long i = first; i <= last; i++) {
             long start = i * bs;
@@ -625,15 +630,25 @@ final class WriteBack {
                 continue; // a part of a block, or written: the block cache or the dirty pages serve it
             }
             ChunkId id = storedBlock(ino, n, i);
-            if (id == null || deltaBases.containsKey(id)) {
+            List<ChunkId> chain = null;
+            if (id != null && deltaBases.containsKey(id)) {
+                if (!DIRECT_DELTAS || store.cached(SubBlock.blockKey(id))) {
+                    continue; // made already (read ahead, or read before): copied from the block cache
+                }
+                chain = below(id);
+                chain.add(0, id);
+            }
+            if (id == null) {
                 continue;
             }
             if (ids == null) {
                 ids = new ArrayList<>();
+                chains = new ArrayList<>();
                 at = new int[(int) (last - first + 1)];
             }
             at[ids.size()] = (int) (i - first);
-            ids.add(id);
+            ids.add(chain == null ? id : chain.get(chain.size() - 1));
+            chains.add(chain);
         }
         if (ids == null) {
             return null;
@@ -648,12 +663,58 @@ final class WriteBack {
             max[j] = (int) (Math.min(start + bs, n.size) - start);
         }
         store.readAllInto(ids, out, pos, max, lens);
+        applyChains(chains, out, pos, max, lens);
         int[] placed = new int[(int) (last - first + 1)];
-        java.util.Arrays.fill(placed, -1);
+        Arrays.fill(placed, -1);
         for (int j = 0; j < k; j++) {
             placed[at[j]] = lens[j];
         }
         return placed;
+    }
+
+    /**
+     * Whether a read's whole blocks that are sub-block deltas are made in place in the reply
+     * (placeStored), rather than into the block cache (by read-ahead or the reader) and copied
+     * from there. {@code -Dcowfs.readDirectDeltas=false}: the latter (A/B; docs/CONFIG.md).
+     */
+    static final boolean DIRECT_DELTAS = Store.READ_DIRECT && !"false".equals(System.getProperty("cowfs.readDirectDeltas"));
+
+    /**
+     * For placeStored: over each base chunk placed at pos[j] (lens[j] >= 0) whose block is a delta
+     * chain (chains[j] not null), the chain's deltas applied in place; lens[j] becomes the block's
+     * length, or -1 where a delta could not be read that way or does not fit (the block is then
+     * read as before). The deltas of all the blocks are read in one batch. Read lock held.
+     */
+    private void applyChains(List<List<ChunkId>> chains, ByteBuffer out, int[] pos, int[] max, int[] lens) {
+        List<ChunkId> deltas = new ArrayList<>();
+        for (int j = 0; j < chains.size(); j++) {
+            List<ChunkId> c = chains.get(j);
+            if (c != null && lens[j] >= 0) {
+                deltas.addAll(c.subList(0, c.size() - 1));
+            }
+        }
+        if (deltas.isEmpty()) {
+            return;
+        }
+        ByteBuffer[] got = store.readAll(deltas, bs + bs / 2); // a delta lists at most half its block's pages
+        int next = 0;
+        for (int j = 0; j < chains.size(); j++) {
+            List<ChunkId> c = chains.get(j);
+            if (c == null || lens[j] < 0) {
+                continue;
+            }
+            ByteBuffer[] mine = Arrays.copyOfRange(got, next, next + c.size() - 1);
+            next += c.size() - 1;
+            int made = -1;
+            if (!Arrays.asList(mine).contains(null)) {
+                try {
+                    made = SubBlock.applyInPlace(mine, c, out, pos[j], max[j], lens[j]);
+                } catch (StoreException e) {
+                    made = -1; // malformed: the usual way reads it again and reports it
+                }
+            }
+            lens[j] = made;
+        }
     }
 
     /**

@@ -67,14 +67,17 @@ class SubBlockChainTest {
                 byte[] want = baseBytes;
                 ChunkId top = base;
                 List<SubBlock> made = new ArrayList<>();
+                List<ChunkId> ids = new ArrayList<>(List.of(base)); // the chain top first, the base last
                 int links = 1 + rnd.nextInt(9);
                 for (int k = 0; k < links; k++) {
                     SubBlock d = randomDelta(rnd, top, randomLen(rnd), k > 0);
                     want = d.apply(want); // the level below as its bytes: the plain definition
                     top = store.put(d.encode());
                     made.add(0, d);
+                    ids.add(0, top);
                 }
                 assertArrayEquals(want, SubBlock.read(store::get, top), "round " + round);
+                assertArrayEquals(want, inPlace(store, ids, baseBytes, BS), "round " + round + ", applied where the deltas lie");
                 // made straight into a buffer holding other bytes (a reused block-cache slot), and
                 // through the store's block cache as a mount reads it
                 java.nio.ByteBuffer dirty = java.nio.ByteBuffer.allocateDirect(BS + 64);
@@ -109,6 +112,76 @@ class SubBlockChainTest {
             }
         }
         assertTrue(flattened > 100 && refused > 10, flattened + " chains flattened, " + refused + " not");
+    }
+
+    /**
+     * The block chain (top first, base last) stands for, made as a read into the reply makes it:
+     * the base's bytes at an offset of a direct buffer holding other bytes, the deltas' encoded
+     * bytes in direct buffers of their own, applied there (SubBlock.applyInPlace) in a room of
+     * room bytes; null if it says it cannot. The bytes around the block stay as they were.
+     */
+    private static byte[] inPlace(Store store, List<ChunkId> chain, byte[] baseBytes, int room) {
+        int at = 100;
+        java.nio.ByteBuffer out = java.nio.ByteBuffer.allocateDirect(at + room + 100);
+        for (int i = 0; i < out.capacity(); i++) {
+            out.put(i, (byte) 0x5A);
+        }
+        out.put(at, baseBytes, 0, Math.min(baseBytes.length, room));
+        java.nio.ByteBuffer[] enc = new java.nio.ByteBuffer[chain.size() - 1];
+        for (int i = 0; i < enc.length; i++) {
+            byte[] e = store.get(chain.get(i));
+            enc[i] = java.nio.ByteBuffer.allocateDirect(e.length).put(0, e);
+        }
+        int n = SubBlock.applyInPlace(enc, chain, out, at, room, Math.min(baseBytes.length, room));
+        for (int i = 0; i < at; i++) {
+            assertEquals((byte) 0x5A, out.get(i), "byte " + i + " before the block");
+        }
+        for (int i = at + room; i < out.capacity(); i++) {
+            assertEquals((byte) 0x5A, out.get(i), "byte " + i + " after the block's room");
+        }
+        if (n < 0) {
+            return null;
+        }
+        byte[] got = new byte[n];
+        out.get(at, got);
+        return got;
+    }
+
+    @Test
+    void aChainIsAppliedInPlaceOnlyAsItIsStoredAndOnlyInsideItsRoom() {
+        try (Store store = Store.init(tmp.resolve("s"), BS)) {
+            byte[] baseBytes = new byte[BS];
+            new Random(5).nextBytes(baseBytes);
+            ChunkId base = store.put(baseBytes);
+            byte[][] pages = new byte[16][];
+            pages[2] = new byte[PS];
+            pages[2][9] = 9;
+            pages[7] = SubBlock.ZERO_PAGE;
+            SubBlock p = new SubBlock(base, BS, PS, pages);
+            ChunkId d1 = store.put(p.encode());
+            byte[][] pages2 = new byte[16][];
+            pages2[3] = new byte[PS];
+            pages2[3][0] = 3;
+            ChunkId d2 = store.put(new SubBlock(d1, BS - 5000, PS, pages2, true).encode());
+            byte[] want = SubBlock.read(store::get, d2);
+            assertEquals(BS - 5000, want.length);
+            assertArrayEquals(want, inPlace(store, List.of(d2, d1, base), baseBytes, BS));
+            assertArrayEquals(want, inPlace(store, List.of(d2, d1, base), baseBytes, BS), "again, into a buffer of other bytes");
+            // every link is made where the block lies: one longer than the room would write past it
+            assertEquals(null, inPlace(store, List.of(d2, d1, base), baseBytes, BS - 5000), "a link longer than the room, the block not");
+            assertArrayEquals(SubBlock.read(store::get, d1), inPlace(store, List.of(d1, base), baseBytes, BS), "the chain's lower link alone");
+            assertEquals(null, inPlace(store, List.of(d1, base), baseBytes, BS - 1), "a block longer than its room");
+            // the chain as the caller names it must be the chain as stored
+            ChunkId other = store.put(new byte[BS]);
+            assertEquals(null, inPlace(store, List.of(d2, d1, other), baseBytes, BS), "another base");
+            assertEquals(null, inPlace(store, List.of(d1, d2, base), baseBytes, BS), "links swapped");
+            assertEquals(null, inPlace(store, List.of(d2, base), baseBytes, BS), "a link left out");
+            assertEquals(null, inPlace(store, List.of(d1, base, base), baseBytes, BS), "a whole chunk as a link");
+            // a malformed delta (a page past the block) is an error, as decode says
+            byte[] bad = p.encode();
+            ChunkId b = store.put(java.util.Arrays.copyOf(bad, bad.length - 1)); // truncated
+            assertThrows(StoreException.class, () -> inPlace(store, List.of(b, base), baseBytes, BS));
+        }
     }
 
     @Test

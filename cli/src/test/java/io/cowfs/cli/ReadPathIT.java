@@ -117,14 +117,7 @@ class ReadPathIT {
             byte[] one = java.util.Arrays.copyOfRange(Files.readAllBytes(src.resolve("mixed")), block, 2 * block);
             CorruptionIT.flipPayloadByte(c.store.resolve("packs"), java.util.HexFormat.of().parseHex(CorruptionIT.sha256Hex(one)));
             try (Cowfs.Mounted m = c.mount("snap")) {
-                for (String read : List.of("dd if=mixed bs=1M status=none > /dev/null", "dd if=mixed bs=64k skip=1 count=1 status=none > /dev/null")) {
-                    Cowfs.Result r = Cowfs.shRc(m.dir, read);
-                    assertTrue(r.rc() != 0 && r.out().contains("Input/output error"), read + ": " + r.out());
-                }
-                // the blocks around it do not need it
-                Cowfs.sh(m.dir, "set -e; dd if=mixed bs=64k count=1 status=none | cmp - <(dd if=" + s + "/mixed bs=64k count=1 status=none); "
-                        + "dd if=mixed bs=1M skip=1 status=none | cmp - <(dd if=" + s + "/mixed bs=1M skip=1 status=none)");
-                assertTrue(Cowfs.isMounted(m.dir), "the mount stays up");
+                assertOnlyBlockIsEio(m, "mixed", 1, src.resolve("mixed"));
             }
         }
     }
@@ -210,15 +203,24 @@ class ReadPathIT {
                 Fx.flipByte(s.packs().path(loc.pack()), loc.offset() + io.cowfs.blockstore.store.PackRecord.HEADER + loc.storedLen() - 1);
             }
             try (Cowfs.Mounted m = c.mount("v")) {
-                for (String read : List.of("dd if=f bs=1M status=none > /dev/null", "dd if=f bs=64k skip=2 count=1 status=none > /dev/null")) {
-                    Cowfs.Result r = Cowfs.shRc(m.dir, read);
-                    assertTrue(r.rc() != 0 && r.out().contains("Input/output error"), read + ": " + r.out());
-                }
-                Cowfs.sh(m.dir, "set -e; dd if=f bs=64k count=2 status=none | cmp - <(dd if=" + e + " bs=64k count=2 status=none); "
-                        + "dd if=f bs=64k skip=3 status=none | cmp - <(dd if=" + e + " bs=64k skip=3 status=none)");
-                assertTrue(Cowfs.isMounted(m.dir), "the mount stays up");
+                assertOnlyBlockIsEio(m, "f", 2, expected);
             }
         }
+    }
+
+    /**
+     * Block b (64 KiB) of file in mount m is damaged: a 1 MiB read of the file and a read of that
+     * block are EIO; the blocks before and after it read as expected holds; the mount stays up.
+     */
+    private static void assertOnlyBlockIsEio(Cowfs.Mounted m, String file, int b, Path expected) throws Exception {
+        for (String read : List.of("dd if=" + file + " bs=1M status=none > /dev/null", "dd if=" + file + " bs=64k skip=" + b + " count=1 status=none > /dev/null")) {
+            Cowfs.Result r = Cowfs.shRc(m.dir, read);
+            assertTrue(r.rc() != 0 && r.out().contains("Input/output error"), read + ": " + r.out());
+        }
+        String e = expected.toString();
+        Cowfs.sh(m.dir, "set -e; dd if=" + file + " bs=64k count=" + b + " status=none | cmp - <(dd if=" + e + " bs=64k count=" + b + " status=none); "
+                + "dd if=" + file + " bs=64k skip=" + (b + 1) + " status=none | cmp - <(dd if=" + e + " bs=64k skip=" + (b + 1) + " status=none)");
+        assertTrue(Cowfs.isMounted(m.dir), "the mount stays up");
     }
 
     /** Serves name at mp in a child JVM of its own with extra JVM options (as `cowfs mount --foreground`). */

@@ -760,19 +760,20 @@ public final class Store implements AutoCloseable {
     }
 
     /**
-     * The verified bytes of chunks ids that no cache holds, read from their packs into this
-     * thread's scratch buffer (direct memory, kept for the thread's next call) and hashed together,
-     * as {@link #readAllInto} reads: one slice per id, its bytes [0, limit), or null where nothing
-     * was read (cached, pending, remote, more than maxEach bytes, a failed read or a mismatch: the
-     * caller reads those the usual way, which reports any error). The slices are valid until this
-     * thread calls this again. The read path's way for the sub-block deltas of a read's blocks,
-     * which are applied from there (SubBlock.applyInPlace) with no copy of them on the heap.
+     * The verified bytes of chunks ids that no cache holds, read from their packs into one
+     * scratch buffer (direct memory, pooled) and hashed together, as {@link #readAllInto} reads:
+     * {@link Reads#got} has one slice per id, its bytes [0, limit), or null where nothing was read
+     * (cached, pending, remote, more than maxEach bytes, a failed read or a mismatch: the caller
+     * reads those the usual way, which reports any error). The slices are valid until the
+     * caller closes the Reads, which gives the buffer back. The read path's way for the sub-block
+     * deltas of a read's blocks, applied from there (SubBlock.applyInPlace) with no copy of them on
+     * the heap.
      */
-    public ByteBuffer[] readAll(List<ChunkId> ids, int maxEach) {
+    public Reads readAll(List<ChunkId> ids, int maxEach) {
         int n = ids.size();
-        ByteBuffer[] got = new ByteBuffer[n];
+        Reads r = new Reads(new ByteBuffer[n]);
         if (!READ_DIRECT || n == 0) {
-            return got;
+            return r;
         }
         ChunkLocation[] locs = locateUncached(ids);
         int[] pos = new int[n];
@@ -783,28 +784,50 @@ public final class Store implements AutoCloseable {
             pos[i] = (int) need;
             max[i] = maxEach;
             need += locs[i] == null ? 0 : Math.min(maxEach, locs[i].rawLen()) + PackRecord.HEADER; // room for the next record's header
-            if (need > SCRATCH_MAX) {
-                return got;
+            if (need > READ_BUFFER_MAX) {
+                return r;
             }
         }
-        ByteBuffer sc = scratch.get();
-        if (sc == null || sc.capacity() < need) {
-            sc = ByteBuffer.allocateDirect((int) Math.max(need, 1 << 20));
-            scratch.set(sc);
+        ByteBuffer buf = readBuffers.poll();
+        if (buf == null || buf.capacity() < need) {
+            buf = ByteBuffer.allocateDirect((int) Math.max(need, READ_BUFFER_MIN));
         }
-        placeAll(ids, locs, sc, pos, max, lens);
+        r.buf = buf;
+        placeAll(ids, locs, buf, pos, max, lens);
         for (int i = 0; i < n; i++) {
             if (lens[i] >= 0) {
-                got[i] = sc.slice(pos[i], lens[i]);
+                r.got[i] = buf.slice(pos[i], lens[i]);
             }
         }
-        return got;
+        return r;
     }
 
-    /** Bytes a thread's {@link #readAll} scratch buffer grows to at most (a read wanting more is read the usual way). */
-    private static final int SCRATCH_MAX = 16 << 20;
-    /** Per thread (a FUSE worker): where {@link #readAll} reads; each thread's own, so no lock. */
-    private final ThreadLocal<ByteBuffer> scratch = new ThreadLocal<>();
+    /** What {@link #readAll} read; closing it gives its buffer back to the pool (the slices are then void). */
+    public final class Reads implements AutoCloseable {
+        /** Per id asked for: its verified bytes, or null. */
+        public final ByteBuffer[] got;
+        private ByteBuffer buf;
+
+        private Reads(ByteBuffer[] got) {
+            this.got = got;
+        }
+
+        @Override
+        public void close() {
+            if (buf != null && readBuffers.size() < READ_BUFFERS) {
+                readBuffers.offer(buf);
+            }
+            buf = null;
+        }
+    }
+
+    /** Bytes a {@link #readAll} buffer has at least, and at most (a read wanting more is read the usual way). */
+    private static final int READ_BUFFER_MIN = 1 << 20;
+    private static final int READ_BUFFER_MAX = 16 << 20;
+    /** {@link #readAll} buffers kept for reuse at most: one per FUSE worker and some. */
+    private static final int READ_BUFFERS = 4;
+    /** {@link #readAll}'s buffers not in use (a concurrent queue: no lock); an idle mount drops them ({@link #dropCache}). */
+    private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer> readBuffers = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
     /**
      * Where chunks ids lie in the packs, null for those a cache holds (read ahead, or written by
@@ -1100,6 +1123,7 @@ public final class Store implements AutoCloseable {
         located.clear();
         PackRecord.closePooledCodecs(); // an idle mount keeps no zstd tables
         packs.dropBuffers(); // nor pooled pack buffers
+        readBuffers.clear(); // nor readAll's
         Sha256.dropBuffers(); // nor hashing's managers and staging buffers
     }
 

@@ -92,12 +92,13 @@ class StoreTest {
     }
 
     /**
-     * readAll reads chunks into the thread's scratch buffer, raw and compressed alike, each slice
+     * readAll reads chunks into one pooled scratch buffer, raw and compressed alike, each slice
      * exactly its chunk; it reads nothing for a chunk a cache holds, one longer than asked, one
-     * the index does not know, or one damaged on disk (the usual read says what is wrong).
+     * the index does not know, or one damaged on disk (the usual read says what is wrong). A
+     * buffer given back is used again by the next read.
      */
     @Test
-    void chunksAreReadTogetherIntoTheThreadsScratchBufferAndChecked() throws Exception {
+    void chunksAreReadTogetherIntoAScratchBufferAndChecked() throws Exception {
         int bs = 64 * 1024;
         byte[][] blocks = {random(11, 3000), ("delta text ".repeat(3000)).substring(0, 20000).getBytes(StandardCharsets.US_ASCII),
             random(12, bs), random(13, 17), random(14, 5000), random(15, 4000)};
@@ -111,32 +112,33 @@ class StoreTest {
         ChunkLocation damaged;
         Path pack;
         try (Store s = Store.open(dir())) {
-            java.nio.ByteBuffer[] got = s.readAll(ids, bs);
-            for (int i = 0; i < blocks.length; i++) {
-                assertEquals(blocks[i].length, got[i].limit(), "chunk " + i);
-                byte[] b = new byte[got[i].limit()];
-                got[i].get(0, b);
-                assertArrayEquals(blocks[i], b, "chunk " + i);
+            try (Store.Reads r = s.readAll(ids, bs)) {
+                for (int i = 0; i < blocks.length; i++) {
+                    assertEquals(blocks[i].length, r.got[i].limit(), "chunk " + i);
+                    byte[] b = new byte[r.got[i].limit()];
+                    r.got[i].get(0, b);
+                    assertArrayEquals(blocks[i], b, "chunk " + i);
+                }
             }
             s.read(ids.get(0), 0, java.nio.ByteBuffer.allocateDirect(bs), 0, bs); // now in the block cache
             List<ChunkId> asked = new ArrayList<>(ids);
             asked.add(ChunkId.hash(random(16, 100))); // not in the index
-            got = s.readAll(asked, 30000);
-            assertNull(got[0], "cached");
-            assertNotNull(got[1], "compressed, 20000 raw bytes");
-            assertNull(got[2], "longer than asked");
-            assertNotNull(got[3]);
-            assertNull(got[6], "unknown");
+            try (Store.Reads r = s.readAll(asked, 30000)) {
+                assertNull(r.got[0], "cached");
+                assertNotNull(r.got[1], "compressed, 20000 raw bytes");
+                assertNull(r.got[2], "longer than asked");
+                assertNotNull(r.got[3]);
+                assertNull(r.got[6], "unknown");
+            }
             damaged = s.locate(ids.get(4));
             pack = s.packs().path(damaged.pack());
         }
         flip(pack, damaged.offset() + PackRecord.HEADER + 100);
-        try (Store s = Store.open(dir())) {
-            java.nio.ByteBuffer[] got = s.readAll(ids.subList(3, 6), bs);
-            assertNotNull(got[0]);
-            assertNull(got[1], "damaged");
-            byte[] b = new byte[got[2].limit()];
-            got[2].get(0, b);
+        try (Store s = Store.open(dir()); Store.Reads r = s.readAll(ids.subList(3, 6), bs)) {
+            assertNotNull(r.got[0]);
+            assertNull(r.got[1], "damaged");
+            byte[] b = new byte[r.got[2].limit()];
+            r.got[2].get(0, b);
             assertArrayEquals(blocks[5], b, "the chunk after the damaged one");
             assertThrows(StoreException.ChunkCorruptException.class, () -> s.get(ids.get(4)), "the usual read reports it");
         }

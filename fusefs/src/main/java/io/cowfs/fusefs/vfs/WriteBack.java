@@ -608,7 +608,7 @@ final class WriteBack {
      * straight into out where they belong (Store.readAllInto: one copy fewer than through the
      * block cache, hashed there before the reply leaves). A whole chunk is the block; for a
      * sub-block delta whose block is not in the block cache, the chain's base chunk is put there
-     * the same way and the chain's deltas, read into the worker's scratch buffer and hashed
+     * the same way and the chain's deltas, read into a pooled scratch buffer and hashed
      * together (Store.readAll), are applied over it in place (SubBlock.applyInPlace): no block
      * cache slot, no copy of the block or the deltas on the heap. Returns, per block of the read
      * from its first, the length placed, -1 where nothing was (the block is read as before, which
@@ -696,24 +696,26 @@ final class WriteBack {
         if (deltas.isEmpty()) {
             return;
         }
-        ByteBuffer[] got = store.readAll(deltas, bs + bs / 2); // a delta lists at most half its block's pages
-        int next = 0;
-        for (int j = 0; j < chains.size(); j++) {
-            List<ChunkId> c = chains.get(j);
-            if (c == null || lens[j] < 0) {
-                continue;
-            }
-            ByteBuffer[] mine = Arrays.copyOfRange(got, next, next + c.size() - 1);
-            next += c.size() - 1;
-            int made = -1;
-            if (!Arrays.asList(mine).contains(null)) {
-                try {
-                    made = SubBlock.applyInPlace(mine, c, out, pos[j], max[j], lens[j]);
-                } catch (StoreException e) {
-                    made = -1; // malformed: the usual way reads it again and reports it
+        try (Store.Reads read = store.readAll(deltas, bs + bs / 2)) { // a delta lists at most half its block's pages
+            ByteBuffer[] got = read.got;
+            int next = 0;
+            for (int j = 0; j < chains.size(); j++) {
+                List<ChunkId> c = chains.get(j);
+                if (c == null || lens[j] < 0) {
+                    continue;
                 }
+                ByteBuffer[] mine = Arrays.copyOfRange(got, next, next + c.size() - 1);
+                next += c.size() - 1;
+                int made = -1;
+                if (!Arrays.asList(mine).contains(null)) {
+                    try {
+                        made = SubBlock.applyInPlace(mine, c, out, pos[j], max[j], lens[j]);
+                    } catch (StoreException e) {
+                        made = -1; // malformed: the usual way reads it again and reports it
+                    }
+                }
+                lens[j] = made;
             }
-            lens[j] = made;
         }
     }
 

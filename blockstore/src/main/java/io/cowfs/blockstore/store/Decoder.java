@@ -34,7 +34,7 @@ public final class Decoder {
     }
 
     private void need(int n) {
-        if (n < 0 || pos + n > end) {
+        if (n < 0 || n > end - pos) { // not pos + n > end: that overflows for a length near 2^31
             throw new StoreException("truncated object at byte " + pos);
         }
     }
@@ -75,6 +75,7 @@ public final class Decoder {
 
     public byte[] bytes() {
         int n = varint();
+        need(n); // before the allocation: a bad length is a StoreException, not a 2 GiB array
         byte[] b = new byte[n];
         raw(b, 0, n);
         return b;

@@ -66,6 +66,36 @@ class EncoderDecoderTest {
         assertThrows(StoreException.class, () -> new Decoder(new Encoder().varlong(Long.MAX_VALUE).toBytes()).bytes(),
                 "a huge length is not an allocation");
         assertThrows(StoreException.class, () -> new Decoder(new byte[31]).id());
+        byte[] huge = new Encoder().varlong(Integer.MAX_VALUE).u8(1).toBytes();
+        assertThrows(StoreException.class, () -> new Decoder(huge).bytes(), "a length past the end is checked before the array is made");
+        assertThrows(StoreException.class, () -> new Decoder(java.nio.ByteBuffer.allocateDirect(huge.length).put(0, huge), 0, huge.length).bytes());
+    }
+
+    /** A decoder over a (direct) buffer reads what one over an array reads, and only its slice of the buffer. */
+    @Test
+    void aDecoderReadsABufferAsItReadsAnArray() {
+        ChunkId id = ChunkId.hash(new byte[] {3});
+        byte[] page = new byte[5000];
+        Arrays.fill(page, (byte) 9);
+        byte[] enc = new Encoder().varlong(300).i64(-7).id(id).string("näive").raw(page, 0, page.length).u8(42).toBytes();
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocateDirect(enc.length + 20).put(10, enc);
+        Decoder d = new Decoder(buf, 10, enc.length);
+        assertEquals(300, d.varint());
+        assertEquals(-7, d.i64());
+        assertEquals(id, d.id());
+        assertEquals("näive", d.string());
+        java.nio.ByteBuffer out = java.nio.ByteBuffer.allocateDirect(page.length + 4);
+        d.raw(out, 4, page.length);
+        byte[] got = new byte[page.length];
+        out.get(4, got);
+        assertArrayEquals(page, got);
+        assertEquals(42, d.u8());
+        assertFalse(d.hasMore());
+        assertThrows(StoreException.class, d::u8, "the buffer's bytes past the slice are not read");
+        byte[] arr = new byte[page.length];
+        new Decoder(enc, enc.length - 1 - page.length, page.length).raw(out, 0, page.length); // array into a buffer
+        out.get(0, arr);
+        assertArrayEquals(page, arr);
     }
 
     @Test

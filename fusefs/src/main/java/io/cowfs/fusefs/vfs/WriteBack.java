@@ -696,7 +696,7 @@ final class WriteBack {
         if (deltas.isEmpty()) {
             return;
         }
-        try (Store.Reads read = store.readAll(deltas, bs + bs / 2)) { // a delta lists at most half its block's pages
+        try (Store.Reads read = store.readAll(deltas, bs + bs / 2)) { // a delta holds at most its block's pages and their headers
             ByteBuffer[] got = read.got;
             int next = 0;
             for (int j = 0; j < chains.size(); j++) {

@@ -174,34 +174,52 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages,
         if (n == 0 || n > MAX_CHAIN || chain.size() != n + 1) {
             return -1;
         }
-        SubBlock[] s = new SubBlock[n];
-        Decoder[] d = new Decoder[n];
-        int[] counts = new int[n];
-        int max = 0;
+        Link[] links = new Link[n];
         for (int i = 0; i < n; i++) {
-            d[i] = new Decoder(encoded[i], 0, encoded[i].limit());
-            s[i] = header(d[i]);
-            counts[i] = d[i].varint();
-            if (s[i].chained != (i < n - 1) || !s[i].base.equals(chain.get(i + 1))) {
+            links[i] = Link.of(new Decoder(encoded[i], 0, encoded[i].limit()));
+            if (links[i].head.chained != (i < n - 1) || !links[i].head.base.equals(chain.get(i + 1))) {
                 return -1;
             }
-            max = Math.max(max, s[i].blockLen);
         }
-        if (max > room) {
-            return -1;
+        return longest(links) > room ? -1 : apply(links, out, at, baseLen);
+    }
+
+    /** One delta of a chain read where it lies: its header (no pages listed), and d at its count pages. */
+    private record Link(SubBlock head, Decoder d, int count) {
+        static Link of(Decoder d) {
+            SubBlock head = header(d);
+            return new Link(head, d, d.varint());
         }
+    }
+
+    /** The longest block of a chain's links: what the block needs room for while it is made. */
+    private static int longest(Link[] links) {
+        int max = 0;
+        for (Link l : links) {
+            max = Math.max(max, l.head.blockLen);
+        }
+        return max;
+    }
+
+    /**
+     * Makes the block of links (top first) in out at [at, ...), where the base's bytes are (baseLen
+     * of them): zeros past the base's end, then each link from the bottom up cuts the block to its
+     * length and writes its pages, read from where it lies. Returns the block's length.
+     */
+    private static int apply(Link[] links, java.nio.ByteBuffer out, int at, int baseLen) {
+        int max = longest(links);
         int len = Math.min(baseLen, max);
         zero(out, at + len, at + max); // zeros past the base's end
-        for (int i = n - 1; i >= 0; i--) {
-            SubBlock x = s[i];
-            Decoder di = d[i];
+        for (int i = links.length - 1; i >= 0; i--) {
+            SubBlock x = links[i].head;
+            Decoder d = links[i].d;
             if (len > x.blockLen) {
                 zero(out, at + x.blockLen, at + len); // the block is cut here
             }
-            x.eachPage(di, counts[i], (p, data) -> {
+            x.eachPage(d, links[i].count, (p, data) -> {
                 int from = at + p * x.pageSize;
                 if (data) {
-                    di.raw(out, from, x.pageLen(p));
+                    d.raw(out, from, x.pageLen(p));
                 } else {
                     zero(out, from, from + x.pageLen(p));
                 }
@@ -284,26 +302,22 @@ public record SubBlock(ChunkId base, int blockLen, int pageSize, byte[][] pages,
      * Returns the block's length. The deltas themselves are read with get.
      */
     public static int readInto(java.util.function.Function<ChunkId, byte[]> get, ChunkId delta, java.nio.ByteBuffer block, BaseInto base) {
-        java.util.List<SubBlock> chain = chain(get, delta);
-        SubBlock bottom = chain.get(chain.size() - 1);
-        int max = 0;
-        for (SubBlock s : chain) {
-            max = Math.max(max, s.blockLen);
+        java.util.List<Link> chain = new java.util.ArrayList<>(4);
+        Link l = Link.of(new Decoder(get.apply(delta)));
+        chain.add(l);
+        while (l.head.chained) {
+            if (chain.size() >= MAX_CHAIN) {
+                throw new StoreException("sub-block delta chain longer than " + MAX_CHAIN + " at " + delta);
+            }
+            l = Link.of(new Decoder(get.apply(l.head.base)));
+            chain.add(l);
         }
+        Link[] links = chain.toArray(new Link[0]);
+        int max = longest(links);
         if (max > block.capacity()) {
             throw new StoreException("a sub-block delta of a " + max + "-byte block, more than a block holds, at " + delta);
         }
-        int len = Math.min(base.put(bottom.base, block), max);
-        zero(block, len, max); // zeros past the base's end
-        for (int i = chain.size() - 1; i >= 0; i--) {
-            SubBlock s = chain.get(i);
-            if (len > s.blockLen) {
-                zero(block, s.blockLen, len); // the block is cut here
-            }
-            s.applyPages(block);
-            len = s.blockLen;
-        }
-        return len;
+        return apply(links, block, 0, base.put(l.head.base, block));
     }
 
     /** Writes the listed pages into block (at least blockLen bytes from 0). */

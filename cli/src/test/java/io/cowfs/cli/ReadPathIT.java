@@ -196,6 +196,17 @@ class ReadPathIT {
             try (Cowfs.Mounted m = c.mount("v")) {
                 Cowfs.sh(m.dir, reads);
             }
+            // the same reads the way before (cowfs.readDirectDeltas=false: made in the block cache)
+            Path mp = Files.createDirectory(tmp.resolve("mp-old-way"));
+            Process mount = foregroundMount(c, "v", mp, "-Dcowfs.readDirectDeltas=false");
+            try {
+                waitMounted(mount, mp);
+                Cowfs.sh(mp, reads);
+            } finally {
+                Cowfs.unmountHard(mp);
+                mount.waitFor(30, TimeUnit.SECONDS);
+                mount.destroyForcibly();
+            }
             c.run("fsck").ok();
 
             try (io.cowfs.blockstore.store.Store s = io.cowfs.blockstore.store.Store.open(c.store)) {

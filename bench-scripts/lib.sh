@@ -6,6 +6,7 @@
 #   RESULTS      where the markdown tables go (default: bench-scripts/results, or results/quick with --quick)
 #   COWFS_JAR    the CLI jar (default: cli/target/cowfs.jar of this repository)
 #   QUICK=1 / --quick   small sizes, for developing the scripts (< 1 minute per workload)
+#   PRETOUCH_GIB=N  after each drop_caches, touch and free N GiB (see drop_caches; default 0: off)
 
 set -uo pipefail
 
@@ -81,7 +82,14 @@ timed() {
   printf -v "$__v" '%s' "$(since "$__t0")"
   return $__rc
 }
-drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; sleep 0.3; }
+# PRETOUCH_GIB=N: after dropping, touch N GiB of memory and free it. On a VM that gives freed guest pages back
+# to its host (free page reporting), the next use of such a page faults in the host: a cold read's page-cache
+# pages then cost 2-4x more for a system whose read comes a few seconds after the drop than for one whose read
+# comes at once (docs/PERFORMANCE.md, 2026-12-03). Touching memory first gives every system host-backed pages.
+drop_caches() {
+  sync; echo 3 > /proc/sys/vm/drop_caches; sleep 0.3
+  if [[ ${PRETOUCH_GIB:-0} != 0 ]]; then python3 -c "b = bytearray(${PRETOUCH_GIB} << 30)"; fi
+}
 
 # arithmetic helpers (awk, floats)
 calc() { awk "BEGIN{v=$1; printf \"%.${2:-3}f\", v}"; }

@@ -2,8 +2,7 @@
 # cold 1 GiB read through a snapshot mount and through a fresh view of it, alternating; fresh mount processes (no spare)
 # (needs the bench store of 01-import: snapshot "big"). ROUNDS (default 5). docs/PERFORMANCE.md, 2026-12-03.
 here=$(cd "$(dirname "$0")" && pwd); cd "$here/.." && source lib.sh >/dev/null 2>&1; trap - EXIT
-S=$BENCH_ROOT/store
-cw() { local c=$1; shift; java -XX:+UseSerialGC --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED -cp $here/../../cli/target/cowfs.jar io.cowfs.cli.Main "$c" --store=$S "$@"; }
+S=$STORE
 export COWFS_MOUNT_SPARE=${SPARE:-0}
 cw rm sv-view >/dev/null 2>&1; cw fork big --name sv-view >/dev/null
 M=$MNT/sv; mkdir -p $M

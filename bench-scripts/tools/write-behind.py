@@ -3,7 +3,6 @@ import os, sys, time, glob, ctypes
 # Used by write-behind.sh.
 libc = ctypes.CDLL('libc.so.6', use_errno=True)
 libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-# start writeback of every pack under the store every 50 ms (what a write-behind in PackWriter would do)
 store = sys.argv[1]
 fds = {}
 while os.path.exists(sys.argv[2]):

@@ -38,12 +38,16 @@ import java.util.function.Function;
  * @param remotePackBytes     {@code cowfs.remote.packBytes}: size push makes a remote's pack objects, bytes
  * @param remoteFetchWindow   {@code cowfs.remote.fetchWindow}: how far past a missed record a lazy read
  *                            reaches into its pack object (0: the record only), bytes
+ * @param streamReadAheadKb   {@code cowfs.streamReadAheadKb}: from this read-ahead of the packs' block device
+ *                            (KiB), a reader streaming through a pack is left to the kernel's own read-ahead
+ *                            instead of being advised ahead (0: always; unknown devices are advised)
  */
 public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover, int gcMaxSmallPacks,
                      Duration gcPendingGrace, long mountRolloverMin, Duration idleTrim, long dirtyLimit,
                      boolean parallelFlush, int readAheadBlocks, int readAheadKb, boolean fuseDebug, boolean debug,
                      long fuseTimeoutSeconds, int fuseWorkers, boolean fuseWriteback,
-                     long blockCacheBytes, long indexPrefetchBytes, long remotePackBytes, long remoteFetchWindow) {
+                     long blockCacheBytes, long indexPrefetchBytes, long remotePackBytes, long remoteFetchWindow,
+                     long streamReadAheadKb) {
 
     /** The defaults, whatever the system properties say. */
     public static Config defaults() {
@@ -84,7 +88,8 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
                 num(p, "cowfs.blockCacheBytes", 32L << 20),
                 num(p, "cowfs.indexPrefetchBytes", 512L << 20),
                 num(p, "cowfs.remote.packBytes", 8L << 20),
-                num(p, "cowfs.remote.fetchWindow", 1L << 20));
+                num(p, "cowfs.remote.fetchWindow", 1L << 20),
+                num(p, "cowfs.streamReadAheadKb", 1024));
     }
 
     /** As Long.getLong: a missing or unparsable value gives the default. */
@@ -103,6 +108,6 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
     public Config withCacheBytes(long v) {
         return new Config(v, lmdbInitialMapSize, packRollover, gcMaxSmallPacks, gcPendingGrace, mountRolloverMin, idleTrim,
                 dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug, fuseTimeoutSeconds, fuseWorkers,
-                fuseWriteback, blockCacheBytes, indexPrefetchBytes, remotePackBytes, remoteFetchWindow);
+                fuseWriteback, blockCacheBytes, indexPrefetchBytes, remotePackBytes, remoteFetchWindow, streamReadAheadKb);
     }
 }

@@ -13,6 +13,9 @@ import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 /**
@@ -41,6 +44,28 @@ public final class Packs implements AutoCloseable {
      * garbage to gc. Guarded by this.
      */
     private final List<PackWriter> retired = new ArrayList<>();
+    /**
+     * True if runs that continue a stream through a pack are left to the kernel's own read-ahead
+     * ({@link #willNeed}): the packs' device reads far enough ahead by itself.
+     */
+    private final boolean kernelStreams;
+    /**
+     * Per pack: where the last {@link #STREAMS} streams of runs {@link #willNeed} saw through it
+     * have got to (ends, 0: none), and the slot the next new stream takes. Each array is
+     * guarded by itself; the map is cleared past 4,096 packs.
+     */
+    private final Map<Long, long[]> streamEnds = new ConcurrentHashMap<>();
+    /** Streams through one pack followed at once (readers of interleaved files, several readers). */
+    private static final int STREAMS = 4;
+    /**
+     * How far past a stream's end a run still continues it (willNeed): as far as the device
+     * reads ahead (at least 1 MiB), the part of a pack the kernel reads ahead of that stream.
+     */
+    private final long streamAhead;
+    /** How far before it (a batch taken out of order; the kernel reads ahead up to this far anyway). */
+    private static final long STREAM_BEHIND = 8L << 20;
+    /** Runs advised (fadvise WILLNEED). */
+    private final AtomicLong advised = new AtomicLong();
 
     /** @param rollover a new pack is started once the current one holds this many bytes */
     public Packs(Path dir, long rollover) {
@@ -49,10 +74,22 @@ public final class Packs implements AutoCloseable {
 
     /** @param access the mode new packs get */
     public Packs(Path dir, long rollover, StoreAccess access) {
+        this(dir, rollover, access, Long.MAX_VALUE);
+    }
+
+    /**
+     * @param streamReadAheadKb from this read-ahead of the directory's block device (KiB), runs of
+     *                          records that continue a stream through a pack are not advised
+     *                          ({@link #willNeed}); 0: never advised
+     */
+    public Packs(Path dir, long rollover, StoreAccess access, long streamReadAheadKb) {
         this.dir = dir;
         this.rollover = rollover;
         this.access = access;
         this.readers = new PackReaders(this::path);
+        long deviceKb = streamReadAheadKb == 0 || streamReadAheadKb == Long.MAX_VALUE ? -1 : DeviceReadAhead.kb(dir);
+        this.kernelStreams = streamReadAheadKb == 0 || (deviceKb >= 0 && deviceKb >= streamReadAheadKb);
+        this.streamAhead = Math.max(1L << 20, deviceKb << 10);
     }
 
     public static String fileName(long packId) {
@@ -485,6 +522,16 @@ public final class Packs implements AutoCloseable {
      * within 256 KiB of each other merged into one advice. Sorted first: the chain links and
      * bases of a run of delta blocks come from several packs, interleaved, and advised in the
      * order given they cost one fadvise each (6 % of a cold read of such a file).
+     *
+     * <p>A run that starts between 8 MiB before and the device's read-ahead (at least 1 MiB)
+     * after where one of the last four streams through the same pack has got to continues that
+     * stream (a file read in the order import or a view's writes stored it). On a device whose
+     * read-ahead is at least {@code cowfs.streamReadAheadKb} (1 MiB) such runs are not advised:
+     * the readers' own sequential preads have the kernel read ahead, in large folios, where
+     * fadvise fills the page cache 4 KiB page by 4 KiB page (kernel 6.18, ext4, read_ahead_kb
+     * 8192: a fresh mount's cold 1 GiB read 0.92 -> 0.81 s, docs/PERFORMANCE.md). With the
+     * common 128 KiB read-ahead the kernel keeps too little in flight by itself (the same read
+     * without any advice: 0.97 -> 1.42 s), and every run is advised.
      */
     public void willNeed(List<ChunkLocation> locs) {
         List<ChunkLocation> sorted = new ArrayList<>(locs);
@@ -499,19 +546,52 @@ public final class Packs implements AutoCloseable {
                 continue;
             }
             if (pack != -1) {
-                readers.willNeed(pack, from, to - from);
+                advise(pack, from, to);
             }
             pack = l.pack();
             from = l.offset();
             to = end;
         }
         if (pack != -1) {
-            readers.willNeed(pack, from, to - from);
+            advise(pack, from, to);
         }
+    }
+
+    private void advise(long pack, long from, long to) {
+        if (kernelStreams) {
+            if (streamEnds.size() > 4096) {
+                streamEnds.clear();
+            }
+            long[] heads = streamEnds.computeIfAbsent(pack, p -> new long[STREAMS + 1]);
+            synchronized (heads) {
+                // a run continues a stream if it starts a little past one of the pack's stream
+                // heads, or a few batches behind it (the read-ahead threads may take a reader's
+                // batches out of order); the kernel reads such runs ahead by itself, also
+                // streams that interleave in one pack (its context read-ahead)
+                for (int i = 0; i < STREAMS; i++) {
+                    long end = heads[i];
+                    if (end > 0 && from >= end - STREAM_BEHIND && from <= end + streamAhead) {
+                        heads[i] = Math.max(end, to);
+                        return;
+                    }
+                }
+                int next = (int) heads[STREAMS]; // the slot after the last one taken, round robin
+                heads[next] = to;
+                heads[STREAMS] = (next + 1) % STREAMS;
+            }
+        }
+        advised.incrementAndGet();
+        readers.willNeed(pack, from, to - from);
+    }
+
+    /** Runs advised so far (fadvise WILLNEED calls). */
+    long advisedRuns() {
+        return advised.get();
     }
 
     /** Drops a cached read channel (after gc deleted or replaced the pack). */
     public void forget(long packId) {
+        streamEnds.remove(packId);
         readers.forget(packId);
     }
 

@@ -96,7 +96,7 @@ public final class Store implements AutoCloseable {
         this.format = format;
         this.useLock = UseLock.acquire(dir, access);
         this.index = new StoreIndex(dir.resolve("index"), format >= 2, existing, config.lmdbInitialMapSize(), access);
-        this.packs = new Packs(dir.resolve("packs"), config.packRollover(), access);
+        this.packs = new Packs(dir.resolve("packs"), config.packRollover(), access, config.streamReadAheadKb());
         this.reserve = new SpaceReserve(dir, access);
         this.recovered = index.damage() != null ? new IndexRepair(dir, index, packs).recoverLocations() : 0;
         this.cache = new Lru<>(config.cacheBytes(), v -> v.length + 64);

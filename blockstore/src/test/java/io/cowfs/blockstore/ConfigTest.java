@@ -24,6 +24,7 @@ class ConfigTest {
         assertFalse(c.parallelFlush());
         assertEquals(8, c.readAheadBlocks());
         assertEquals(1024, c.readAheadKb());
+        assertEquals(1024, c.streamReadAheadKb());
         assertFalse(c.fuseDebug());
         assertFalse(c.debug());
     }
@@ -31,10 +32,12 @@ class ConfigTest {
     @Test
     void propertiesOverrideByNameAndBadValuesGiveTheDefault() {
         Config c = Config.of(Map.of("cowfs.gc.maxSmallPacks", "8", "cowfs.pack.rollover", "0x100000",
-                "cowfs.cacheBytes", "lots", "cowfs.parallelFlush", "true"));
+                "cowfs.cacheBytes", "lots", "cowfs.parallelFlush", "true", "cowfs.streamReadAheadKb", "-"));
         assertEquals(8, c.gcMaxSmallPacks());
         assertEquals(1 << 20, c.packRollover(), "hex, as Long.getLong reads it");
         assertEquals(64L << 20, c.cacheBytes(), "unparsable: the default");
         assertTrue(c.parallelFlush());
+        assertEquals(1024, c.streamReadAheadKb(), "unparsable: the default");
+        assertEquals(0, Config.of(Map.of("cowfs.streamReadAheadKb", "0")).streamReadAheadKb());
     }
 }

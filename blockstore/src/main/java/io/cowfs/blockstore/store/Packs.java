@@ -87,7 +87,7 @@ public final class Packs implements AutoCloseable {
         this.rollover = rollover;
         this.access = access;
         this.readers = new PackReaders(this::path);
-        long deviceKb = streamReadAheadKb == 0 || streamReadAheadKb == Long.MAX_VALUE ? -1 : DeviceReadAhead.kb(dir);
+        long deviceKb = streamReadAheadKb == 0 ? -1 : DeviceReadAhead.kb(dir); // 0: the device is not asked
         this.kernelStreams = streamReadAheadKb == 0 || (deviceKb >= 0 && deviceKb >= streamReadAheadKb);
         this.streamAhead = Math.max(1L << 20, deviceKb << 10);
     }

@@ -60,6 +60,12 @@ EOF
 gcc -O2 -o "$TMPW/vmtool" "$TMPW/vmtool.c" || { abnormal "cannot compile the vm tool"; exit 1; }
 
 # (1) cold map-and-touch
+# With PRETOUCH_GIB set, each touch is preceded by touching enough memory for the image's pages and a
+# cowfs view's packs beside them (twice the image, and 1 GiB): with only PRETOUCH_GIB=3 the last GiBs
+# of a 4 GiB image landed on guest pages the host had taken back, and the host's own ext4 touched the
+# image at 0.51 GB/s where it does 3-4 GB/s on host-backed pages (docs/PERFORMANCE.md, 2026-12-03).
+VM_PRETOUCH=${PRETOUCH_GIB:-0}
+if [[ $VM_PRETOUCH != 0 ]] && (( VM_PRETOUCH < VM_MB * 2 / 1024 + 1 )); then VM_PRETOUCH=$(( VM_MB * 2 / 1024 + 1 )); fi
 read -r -a SYSTEMS <<< "${SYSTEMS:-host ovl fovl cowview}"
 declare -A LABEL=([host]="host ext4" [ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowview]="**cowfs view**")
 declare -A TOUCH
@@ -70,7 +76,7 @@ for sys in "${SYSTEMS[@]}"; do
     fovl) mount_fovl "$VMD" "$TMPW/vm-fovl" "$MNT/vm-fovl"; IMG=$MNT/vm-fovl/mem.img ;;
     cowview) V=$(uname_ vmv); cw fork "vm$VM_MB" --name "$V" >/dev/null && mount_cowfs "$V" "$MNT/vm-cow"; IMG=$MNT/vm-cow/mem.img ;;
   esac
-  drop_caches
+  PRETOUCH_GIB=$VM_PRETOUCH drop_caches
   timed t "$TMPW/vmtool" touch "$IMG" > /dev/null || abnormal "$sys: map-and-touch failed"
   TOUCH[$sys]=$t
   log "vm touch on $sys: $t s"
@@ -89,6 +95,8 @@ c=${TOUCH[cowview]:-}
 row+=("$(ratio "$c" "${TOUCH[host]:-}")" "$(ratio "$c" "${TOUCH[ovl]:-}")" "$(ratio "$c" "${TOUCH[fovl]:-}")")
 tr_ "${row[@]}"
 note "GB/s of the touch: $(for sys in "${SYSTEMS[@]}"; do [[ -n ${TOUCH[$sys]:-} ]] && printf '%s %s; ' "${LABEL[$sys]}" "$(calc "$VM_MB / 1024 / ${TOUCH[$sys]}" 2)"; done)"
+note "Before each touch the page cache was dropped$([[ $VM_PRETOUCH != 0 ]] && echo " and $VM_PRETOUCH GiB of memory touched and freed (PRETOUCH_GIB, raised to fit the image)")."
+
 
 # (2) ten forks writing 1 % each
 th "fork" "cowfs fork (s)" "write 1 % + msync (s)" "bytes written" "store growth" "growth / written"

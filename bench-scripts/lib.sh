@@ -184,12 +184,17 @@ mount_sqfuse() {    # IMAGE MP
   mkdir -p "$2"; squashfuse "$1" "$2" && track_mount fuse "$2"
 }
 mount_floor() {     # SRC MP : the in-memory floor (io.cowfs.fusefs.floor.MemoryFs) through the kernel adapter
-  local src=$1 mp=$2 i
+  local src=$1 mp=$2 i pid    # (every file of SRC is held in a Java array: none may reach 2 GiB)
   mkdir -p "$mp"
   nohup java -Xmx4g -XX:+UseParallelGC --add-opens=java.base/java.nio=ALL-UNNAMED -cp "$COWFS_JAR" \
     io.cowfs.fusefs.floor.MemoryFs "$src" "$mp" > "$TMPW/floor.log" 2>&1 &
-  for i in $(seq 1 600); do is_mounted "$mp" && { track_mount fuse "$mp"; return 0; }; sleep 0.2; done
-  abnormal "floor did not mount (see $TMPW/floor.log)"; return 1
+  pid=$!
+  for i in $(seq 1 600); do
+    is_mounted "$mp" && { track_mount fuse "$mp"; return 0; }
+    kill -0 "$pid" 2>/dev/null || break   # it ended (say, a file too big for it): no use waiting
+    sleep 0.2
+  done
+  abnormal "floor did not mount: $(grep -m1 -v '^\s*at ' "$TMPW/floor.log") (see $TMPW/floor.log)"; return 1
 }
 umount_any() {      # MP (non-cowfs)
   local mp=$1

@@ -83,8 +83,9 @@ for sys in "${SYSTEMS[@]}"; do
     case $test in
       seq) fn=seqread ;; walk) fn=walk ;; cat) fn=catall ;;
     esac
-    timed c $fn || abnormal "$sys: $test failed (cold)"
-    timed w $fn || abnormal "$sys: $test failed (warm)"
+    # a failed command has no time: its cell stays '-' and no metric is made of it
+    timed c $fn || { abnormal "$sys: $test failed (cold)"; c=; }
+    timed w $fn || { abnormal "$sys: $test failed (warm)"; w=; }
     R[$sys,$test,cold]=$c; R[$sys,$test,warm]=$w
     log "  cold $c s, warm $w s"
     if [[ $test == seq && $sys != host ]]; then

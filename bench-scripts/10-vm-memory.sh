@@ -97,7 +97,6 @@ tr_ "${row[@]}"
 note "GB/s of the touch: $(for sys in "${SYSTEMS[@]}"; do [[ -n ${TOUCH[$sys]:-} ]] && printf '%s %s; ' "${LABEL[$sys]}" "$(calc "$VM_MB / 1024 / ${TOUCH[$sys]}" 2)"; done)"
 note "Before each touch the page cache was dropped$([[ $VM_PRETOUCH != 0 ]] && echo " and $VM_PRETOUCH GiB of memory touched and freed (PRETOUCH_GIB, raised to fit the image)")."
 
-
 # (2) ten forks writing 1 % each
 th "fork" "cowfs fork (s)" "write 1 % + msync (s)" "bytes written" "store growth" "growth / written"
 declare -a GROWTHS

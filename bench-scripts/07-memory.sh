@@ -41,6 +41,9 @@ timed t_cat bash -c "find '${MPS[0]}' -type f -print0 | xargs -0 cat > /dev/null
 sleep 2
 read -r cat_rss cat_pss cat_min cat_max < <(rss_sum)
 one_cat=$(awk '/^VmRSS:/{print $2}' "/proc/${PIDS[0]}/status")
+log "memory: idle 10 s again"
+sleep 10
+read -r again_rss again_pss again_min again_max < <(rss_sum)
 t0=$(now)
 for mp in "${MPS[@]}"; do umount_cowfs "$mp"; done
 t_umount=$(since "$t0")
@@ -52,8 +55,9 @@ okk() { awk -v k="$1" 'BEGIN{print (k <= 1.5*1048576) ? "yes" : "**no**"}'; }
 tr_ "${#PIDS[@]} views mounted, idle 10 s" "$(g "$idle_rss")" "$(g "$idle_pss")" "$(m "$idle_min") / $(m "$idle_max")" "<= 1.5 GiB in total" "$(okk "$idle_rss")"
 tr_ "after a find walk in each view" "$(g "$walk_rss")" "$(g "$walk_pss")" "$(m "$walk_min") / $(m "$walk_max")" "-" "$(okk "$walk_rss")"
 tr_ "after a cat of every file in view 0" "$(g "$cat_rss")" "$(g "$cat_pss")" "view 0: $(m "$one_cat")" "-" "$(okk "$cat_rss")"
+tr_ "the same, idle 10 s again" "$(g "$again_rss")" "$(g "$again_pss")" "$(m "$again_min") / $(m "$again_max")" "<= 1.5 GiB in total" "$(okk "$again_rss")"
 metric mem.idle_rss_kB "$idle_rss"; metric mem.walk_rss_kB "$walk_rss"; metric mem.cat_rss_kB "$cat_rss"
-metric mem.idle_pss_kB "$idle_pss"; metric mem.views "${#PIDS[@]}"
+metric mem.again_rss_kB "$again_rss"; metric mem.idle_pss_kB "$idle_pss"; metric mem.views "${#PIDS[@]}"
 md ""
 th "step" "time (s)" "per view (s)"
 tr_ "$MEM_VIEWS x cowfs fork" "$t_fork" "$(calc "$t_fork/$MEM_VIEWS" 3)"

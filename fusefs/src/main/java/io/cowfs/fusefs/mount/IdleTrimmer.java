@@ -5,15 +5,27 @@ import io.cowfs.blockstore.store.Store;
 import java.time.Duration;
 
 /**
- * Gives memory back when a mount has been idle: after {@link #IDLE} without CPU use, it drops
- * the decompressed-block cache (the kernel's page cache still holds what was read), frees the
- * native memory kept for dirty pages ({@link ViewFs#trimMemory}) and runs one
- * full GC so that the heap shrinks (mount processes run with MaxHeapFreeRatio=20). Twenty idle
- * mounts then cost what twenty freshly started ones do (docs/DESIGN-DECISIONS.md, 3).
+ * Gives memory back when a mount has been idle. After {@link #QUIET} without CPU use following any
+ * activity, the mount's start included, it trims the C heap ({@link NativeHeap}: the free pages the
+ * JVM's compilers and class loading leave in it; HotSpot frees its compilers' pooled arena chunks
+ * every 5 s, so a trim sooner than that after the last compilation finds little). After
+ * {@link #IDLE} without CPU use, it drops the decompressed-block cache (the kernel's page cache
+ * still holds what was read), frees the native memory kept for dirty pages ({@link
+ * ViewFs#trimMemory}), runs one full GC so that the heap shrinks (mount processes run with
+ * MaxHeapFreeRatio=20) and trims the C heap again. Twenty idle mounts then cost what twenty freshly
+ * started ones do (docs/DESIGN-DECISIONS.md, 3). Each trim that gave back 1 MiB or more says so in
+ * the mount's log.
+ *
+ * <p>Threads: its own, which reads only this process's CPU time; the cache, the dirty-page memory
+ * and the heap guard themselves.
  */
 public final class IdleTrimmer {
     static final Duration IDLE = io.cowfs.blockstore.Config.fromSystemProperties().idleTrim();
     static final long BUSY_NANOS = 50_000_000L; // CPU use above this in a period counts as activity
+    /** How often the CPU time is looked at: a third of {@link #IDLE}, between 1 and 2 s. */
+    static final long PERIOD = Math.min(2000, Math.max(1000, IDLE.toMillis() / 3));
+    /** Quiet time after which the C heap is trimmed (the full trim at {@link #IDLE} trims it too). */
+    static final Duration QUIET = Duration.ofSeconds(6);
 
     private IdleTrimmer() {
     }
@@ -33,10 +45,11 @@ public final class IdleTrimmer {
     private static void loop(Store store, ViewFs vfs) {
         long lastCpu = cpu();
         long idleSince = System.nanoTime();
-        boolean trimmed = false;
+        boolean trimmed = false; // the full trim done since the last activity
+        boolean settled = false; // the C heap trimmed since the last activity
         while (true) {
             try {
-                Thread.sleep(Math.max(1000, IDLE.toMillis() / 3));
+                Thread.sleep(PERIOD);
             } catch (InterruptedException e) {
                 return;
             }
@@ -44,14 +57,33 @@ public final class IdleTrimmer {
             if (now - lastCpu > BUSY_NANOS) {
                 idleSince = System.nanoTime();
                 trimmed = false;
+                settled = false;
             } else if (!trimmed && System.nanoTime() - idleSince >= IDLE.toNanos()) {
+                long before = NativeHeap.resident();
                 store.dropCache();
                 vfs.trimMemory();
                 System.gc();
+                long[] r = NativeHeap.trim();
+                if (r != null) {
+                    r[0] = before;
+                }
+                log("idle " + IDLE.toSeconds() + " s: block cache dropped, heap collected", r);
                 trimmed = true;
-                now = cpu(); // the GC's own CPU use is not activity
+                settled = true;
+                now = cpu(); // the trim's own CPU use is not activity
+            } else if (!settled && System.nanoTime() - idleSince >= QUIET.toNanos()) {
+                log("quiet", NativeHeap.trim());
+                settled = true;
+                now = cpu();
             }
             lastCpu = now;
+        }
+    }
+
+    /** One line in the mount's log for a trim that gave back 1 MiB or more. */
+    private static void log(String what, long[] resident) {
+        if (resident != null && resident[1] >= 0 && resident[0] - resident[1] >= 1 << 20) {
+            System.err.println("cowfs: " + what + ": memory given back, " + NativeHeap.describe(resident));
         }
     }
 

@@ -1,0 +1,55 @@
+package io.cowfs.fusefs.mount;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.cowfs.blockstore.store.NativeMemory;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/** The C heap's free pages given back: real malloc, real malloc_trim, this process's VmRSS. */
+class NativeHeapTest {
+    /**
+     * 64 MiB of small blocks malloc'd, written and freed below one block still in use: glibc
+     * keeps them resident (it returns only the top of a heap by itself) until malloc_trim.
+     */
+    @Test
+    void freedMemoryInTheMiddleOfTheHeapGoesBack() {
+        NativeHeap.Malloc glibc = NativeHeap.load("c");
+        Assumptions.assumeTrue(glibc != null, "a C library without malloc_trim (not glibc)");
+        int n = 16_384;
+        long[] blocks = new long[n];
+        for (int i = 0; i < n; i++) {
+            blocks[i] = NativeMemory.allocate(4096);
+            for (int o = 0; o < 4096; o += 512) {
+                com.kenai.jffi.MemoryIO.getInstance().putByte(blocks[i] + o, (byte) 1);
+            }
+        }
+        long pin = NativeMemory.allocate(64); // above the freed blocks: the heap's top stays in use
+        try {
+            for (long b : blocks) {
+                NativeMemory.free(b);
+            }
+            long[] r = NativeHeap.trim(glibc);
+            assertNotNull(r);
+            assertTrue(r[0] > 0 && r[1] > 0, "VmRSS read");
+            assertTrue(r[0] - r[1] >= 32L << 20, () -> "gave back " + (r[0] - r[1]) + " bytes of the 64 MiB freed: " + NativeHeap.describe(r));
+        } finally {
+            NativeMemory.free(pin);
+        }
+    }
+
+    @Test
+    void withoutMallocTrimNothingHappens() {
+        NativeHeap.Malloc none = NativeHeap.load("cowfs-no-such-library");
+        assertNull(none);
+        assertNull(NativeHeap.trim(none));
+    }
+
+    @Test
+    void describesInMebibytes() {
+        assertEquals("resident 74.8 -> 61.9 MiB", NativeHeap.describe(new long[] {(long) (74.8 * 1048576), (long) (61.9 * 1048576)}));
+    }
+}

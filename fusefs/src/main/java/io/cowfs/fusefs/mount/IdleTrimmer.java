@@ -63,16 +63,13 @@ public final class IdleTrimmer {
                 store.dropCache();
                 vfs.trimMemory();
                 System.gc();
-                long[] r = NativeHeap.trim();
-                if (r != null) {
-                    r[0] = before;
-                }
-                log("idle " + IDLE.toSeconds() + " s: block cache dropped, heap collected", r);
+                log("idle " + IDLE.toSeconds() + " s: block cache dropped, heap collected", before, NativeHeap.trim());
                 trimmed = true;
                 settled = true;
                 now = cpu(); // the trim's own CPU use is not activity
             } else if (!settled && System.nanoTime() - idleSince >= QUIET.toNanos()) {
-                log("quiet", NativeHeap.trim());
+                long before = NativeHeap.resident();
+                log("quiet", before, NativeHeap.trim());
                 settled = true;
                 now = cpu();
             }
@@ -80,10 +77,11 @@ public final class IdleTrimmer {
         }
     }
 
-    /** One line in the mount's log for a trim that gave back 1 MiB or more. */
-    private static void log(String what, long[] resident) {
-        if (resident != null && resident[1] >= 0 && resident[0] - resident[1] >= 1 << 20) {
-            System.err.println("cowfs: " + what + ": memory given back, " + NativeHeap.describe(resident));
+    /** One line in the mount's log for a trim that left this process 1 MiB or more below before. */
+    private static void log(String what, long before, boolean trimmed) {
+        long after = trimmed ? NativeHeap.resident() : -1;
+        if (after >= 0 && before - after >= 1 << 20) {
+            System.err.println("cowfs: " + what + ": memory given back, " + NativeHeap.describe(before, after));
         }
     }
 

@@ -36,21 +36,17 @@ public final class NativeHeap {
         }
     }
 
-    /**
-     * Trims the C heap; returns this process's resident bytes before and after, or null where
-     * there is no malloc_trim.
-     */
-    public static long[] trim() {
+    /** Trims the C heap; false where there is no malloc_trim. */
+    public static boolean trim() {
         return trim(LIBC);
     }
 
-    static long[] trim(Malloc m) {
+    static boolean trim(Malloc m) {
         if (m == null) {
-            return null;
+            return false;
         }
-        long before = resident();
         m.malloc_trim(0);
-        return new long[] {before, resident()};
+        return true;
     }
 
     /** This process's resident bytes (VmRSS), or -1 if /proc cannot tell. */
@@ -68,7 +64,7 @@ public final class NativeHeap {
     }
 
     /** "resident 74.8 -> 61.9 MiB" for a log line. */
-    static String describe(long[] r) {
-        return String.format(java.util.Locale.ROOT, "resident %.1f -> %.1f MiB", r[0] / 1048576.0, r[1] / 1048576.0);
+    static String describe(long before, long after) {
+        return String.format(java.util.Locale.ROOT, "resident %.1f -> %.1f MiB", before / 1048576.0, after / 1048576.0);
     }
 }

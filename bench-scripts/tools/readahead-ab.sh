@@ -16,6 +16,7 @@ case $WHAT in
   *) echo "WHAT is vm, rvm or dd" >&2; exit 2 ;;
 esac
 [[ $WHAT != rvm ]] || gcc -O2 -o "$TMPW/rtouch" "$HERE/rtouch.c" || exit 1
+[[ $WHAT != vm || -x $TMPW/vmtool ]] || { echo "no $TMPW/vmtool: run bench-scripts/10-vm-memory.sh once first" >&2; exit 1; }
 V=ra-$$
 MP=$TMPW/ra-mp; mkdir -p "$MP"
 cw fork $SNAP --name $V >/dev/null || exit 1

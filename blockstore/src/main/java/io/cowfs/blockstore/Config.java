@@ -41,13 +41,15 @@ import java.util.function.Function;
  * @param streamReadAheadKb   {@code cowfs.streamReadAheadKb}: from this read-ahead of the packs' block device
  *                            (KiB), a reader streaming through a pack is left to the kernel's own read-ahead
  *                            instead of being advised ahead (0: always; unknown devices are advised)
+ * @param pushAheadNodes      {@code cowfs.fuse.pushAhead}: how many node ids past a reader of small files on a
+ *                            read-only mount the kernel adapter stores in the page cache ahead of it (0: never)
  */
 public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover, int gcMaxSmallPacks,
                      Duration gcPendingGrace, long mountRolloverMin, Duration idleTrim, long dirtyLimit,
                      boolean parallelFlush, int readAheadBlocks, int readAheadKb, boolean fuseDebug, boolean debug,
                      long fuseTimeoutSeconds, int fuseWorkers, boolean fuseWriteback,
                      long blockCacheBytes, long indexPrefetchBytes, long remotePackBytes, long remoteFetchWindow,
-                     long streamReadAheadKb) {
+                     long streamReadAheadKb, int pushAheadNodes) {
 
     /** The defaults, whatever the system properties say. */
     public static Config defaults() {
@@ -89,7 +91,8 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
                 num(p, "cowfs.indexPrefetchBytes", 512L << 20),
                 num(p, "cowfs.remote.packBytes", 8L << 20),
                 num(p, "cowfs.remote.fetchWindow", 1L << 20),
-                num(p, "cowfs.streamReadAheadKb", 1024));
+                num(p, "cowfs.streamReadAheadKb", 1024),
+                (int) num(p, "cowfs.fuse.pushAhead", 64));
     }
 
     /** As Long.getLong: a missing or unparsable value gives the default. */
@@ -108,6 +111,6 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
     public Config withCacheBytes(long v) {
         return new Config(v, lmdbInitialMapSize, packRollover, gcMaxSmallPacks, gcPendingGrace, mountRolloverMin, idleTrim,
                 dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug, fuseTimeoutSeconds, fuseWorkers,
-                fuseWriteback, blockCacheBytes, indexPrefetchBytes, remotePackBytes, remoteFetchWindow, streamReadAheadKb);
+                fuseWriteback, blockCacheBytes, indexPrefetchBytes, remotePackBytes, remoteFetchWindow, streamReadAheadKb, pushAheadNodes);
     }
 }

@@ -27,6 +27,7 @@ public final class Kernel {
     static final int WORKERS = io.cowfs.blockstore.Config.fromSystemProperties().fuseWorkers();
     static final boolean WRITEBACK = io.cowfs.blockstore.Config.fromSystemProperties().fuseWriteback();
     static final int READ_AHEAD_KB = io.cowfs.blockstore.Config.fromSystemProperties().readAheadKb();
+    static final int PUSH_AHEAD = io.cowfs.blockstore.Config.fromSystemProperties().pushAheadNodes();
 
     private Kernel() {
     }
@@ -111,6 +112,9 @@ public final class Kernel {
             throw new MountFailed("the mount did not answer: " + (failure[0] == null ? "the kernel did not answer" : failure[0].getMessage()));
         }
         MountPoints.setReadAhead(mp, READ_AHEAD_KB);
+        if (fs.readOnly && PUSH_AHEAD > 0) {
+            fs.push = new PushAhead(vfs, fs.nodes, dev, PUSH_AHEAD);
+        }
         onReady.run();
         // SIGTERM: unmount, so that the workers see ENODEV and serve() returns to the mount's owner,
         // which closes the vfs (fusefs.mount.MountDaemon)
@@ -128,6 +132,12 @@ public final class Kernel {
             Runtime.getRuntime().removeShutdownHook(hook);
         } catch (IllegalStateException e) {
             // shutting down already
+        }
+        PushAhead push = fs.push;
+        if (push != null) {
+            push.close();
+            System.err.println(java.time.Instant.now() + " cowfs: " + push.pushed.get() + " files stored in the page cache ahead of readers ("
+                    + push.refused.get() + " refused)");
         }
         dev.closeAll();
         if (serving == fs) {

@@ -59,6 +59,8 @@ final class KernelFs {
     final long negativeValid;
     /** Nodes kept open in the vfs because a name of theirs went while the kernel held them (see pin). */
     private final java.util.Set<Long> pinned = ConcurrentHashMap.newKeySet();
+    /** Small files stored in the kernel's page cache ahead of a reader (read-only mounts; null: none). Set once, by Kernel.serve. */
+    volatile PushAhead push;
     /** Directory listings: open directories of a view, and a cache of a read-only tree's. */
     private final Listings listings;
 
@@ -249,6 +251,10 @@ final class KernelFs {
                 long off = rq.i64(8);
                 int size = (int) Math.min(rq.u32(16), Math.min(Kernel.MAX_WRITE, out.room()));
                 out.end += vfs.read(ino, off, out.framed, Reply.ROOM + out.end, size); // straight into the reply
+                PushAhead p = push;
+                if (p != null && off == 0) {
+                    p.onRead(ino);
+                }
                 return 0;
             }
             case Proto.WRITE -> {

@@ -60,6 +60,7 @@ final class Proto {
     // notify codes (enum fuse_notify_code), sent as the error field of a header with unique 0
     static final int NOTIFY_INVAL_INODE = 2;
     static final int NOTIFY_INVAL_ENTRY = 3;
+    static final int NOTIFY_STORE = 4;
 
     // struct sizes
     static final int IN_HEADER = 40; // fuse_in_header

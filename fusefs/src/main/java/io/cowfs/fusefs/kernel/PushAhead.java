@@ -1,0 +1,202 @@
+package io.cowfs.fusefs.kernel;
+
+import io.cowfs.fusefs.vfs.FsException;
+import io.cowfs.fusefs.vfs.NodeFs;
+import io.cowfs.fusefs.vfs.Stat;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Read-ahead across files of a read-only tree: when a reader reads small files one after another
+ * in the order they were imported (cat, grep -r, tar, cp -r, a build reading its sources: the
+ * order of a directory's listing, which is the order of their node ids), the files it has not
+ * reached yet are read on a thread of their own and stored in the kernel's page cache with
+ * FUSE_NOTIFY_STORE. The reader's open and read of such a file then never reach this process: no
+ * round trip, no wait, the way a warm file is read. Without it a cold cat of many small files is a
+ * chain of synchronous round trips, one per file, with a core idle.
+ *
+ * <p>Only on read-only mounts: their files never change, so what is stored is what a READ would
+ * answer. On a writable view the kernel may hold dirty pages this process has not seen (writeback
+ * cache, no OPEN), and a stored page would overwrite them.
+ *
+ * <p>The pattern: a READ at offset 0 of node n, then of a node a little after it, then again,
+ * makes a stream; the stream schedules a window of {@link #window} node ids after the last one
+ * read. The push thread stores every small regular file of the window that the kernel holds a
+ * reference to (it has looked the name up; a node the kernel does not know cannot be stored), except
+ * the first one past the window's middle: the reader's READ of that file, or of any later one,
+ * tells that the reader got there and schedules the next window, so that the push keeps ahead of the
+ * reader as the kernel's own read-ahead marker does within a file. A reader that reads in another
+ * order never makes a stream; what a stream pushed past where its reader stopped costs page cache
+ * the kernel can reclaim, at most a window.
+ *
+ * <p>Threads: {@link #onRead} is called by every FUSE worker and is synchronized on this object,
+ * which guards the streams; the push thread takes windows from a bounded queue and alone uses its
+ * buffer; the vfs does its own locking; notifications are written to the device with one write(2)
+ * each, which the kernel takes alongside the workers' replies.
+ */
+final class PushAhead {
+    /** Files larger than this are left to the kernel's read-ahead within the file. */
+    static final int MAX_FILE = 128 << 10;
+    /** How far past the last node read at offset 0 a READ still continues a stream. */
+    private static final int GAP = 4;
+    private static final int STREAMS = 4;
+
+    private final NodeFs vfs;
+    private final NodeTable nodes;
+    private final FuseDevice dev;
+    private final int window;
+    private final Stream[] streams = new Stream[STREAMS];
+    private long tick;
+    private final BlockingQueue<Window> queue = new ArrayBlockingQueue<>(STREAMS * 2);
+    private final Thread thread;
+    private volatile boolean stopping;
+    /** Files stored in the kernel's page cache, and stores the kernel refused (the node was forgotten). */
+    final AtomicLong pushed = new AtomicLong();
+    final AtomicLong refused = new AtomicLong();
+
+    /** One reader's run through consecutive node ids. Guarded by the PushAhead's monitor. */
+    private static final class Stream {
+        long last = -1;     // the last node its reader was seen to READ at offset 0
+        int hits;           // READs in a row that each followed the one before
+        long end;           // nodes up to here are scheduled; 0: no window yet
+        long trigger;       // a READ at or past this node schedules the next window
+        long used;          // for replacing the least recently used stream
+        /** Read by the push thread without the lock: where its reader is (a window skips what it passed). */
+        volatile long reader = -1;
+    }
+
+    private record Window(Stream stream, long from, long to, long trigger) {
+    }
+
+    PushAhead(NodeFs vfs, NodeTable nodes, FuseDevice dev, int window) {
+        this.vfs = vfs;
+        this.nodes = nodes;
+        this.dev = dev;
+        this.window = window;
+        for (int i = 0; i < STREAMS; i++) {
+            streams[i] = new Stream();
+        }
+        thread = new Thread(this::run, "cowfs-push");
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    /** A READ at offset 0 of node was answered: continue or start a stream, schedule a window when due. */
+    synchronized void onRead(long node) {
+        Stream s = null;
+        for (Stream c : streams) {
+            if (node == c.last) {
+                return; // the same file again (a reader that reads a header first, then the whole)
+            }
+            if (c.last >= 0 && node > c.last && node <= Math.max(c.last, c.end) + GAP) {
+                s = c;
+                break;
+            }
+        }
+        if (s == null) {
+            s = streams[0];
+            for (Stream c : streams) {
+                if (c.used < s.used) {
+                    s = c;
+                }
+            }
+            s.hits = 0;
+            s.end = 0;
+            s.last = node;
+            s.reader = node;
+            s.used = ++tick;
+            return;
+        }
+        s.last = node;
+        s.reader = node;
+        s.used = ++tick;
+        if (s.end == 0) {
+            if (++s.hits >= 2) {
+                schedule(s, node + 1);
+            }
+        } else if (node >= s.trigger) {
+            schedule(s, Math.max(s.end + 1, node + 1));
+        }
+    }
+
+    private void schedule(Stream s, long from) {
+        long to = from + window - 1;
+        long trigger = from + window / 2;
+        if (queue.offer(new Window(s, from, to, trigger))) {
+            s.end = to;
+            s.trigger = trigger;
+        }
+    }
+
+    private void run() {
+        Reply buf = new Reply(MAX_FILE + 4096);
+        try {
+            while (!stopping) {
+                push(queue.take(), buf);
+            }
+        } catch (InterruptedException e) {
+            // stopping
+        } finally {
+            buf.free();
+        }
+    }
+
+    private void push(Window w, Reply buf) {
+        boolean markerLeft = false;
+        for (long node = w.from(); node <= w.to() && !stopping; node++) {
+            if (node <= w.stream().reader || nodes.count(node) == 0) {
+                continue; // the reader is past it, or the kernel does not hold it
+            }
+            Stat st;
+            try {
+                st = vfs.getattr(node);
+            } catch (FsException e) {
+                continue; // no such node
+            }
+            if ((st.mode() & 0170000) != 0100000 || st.size() == 0 || st.size() > MAX_FILE) {
+                continue;
+            }
+            if (!markerLeft && node >= w.trigger()) {
+                markerLeft = true; // the reader's READ of this one schedules the next window
+                continue;
+            }
+            store(node, (int) st.size(), buf);
+        }
+    }
+
+    /** Reads node's bytes (a read-only tree's: they cannot change) and hands them to the kernel's page cache. */
+    private void store(long node, int size, Reply buf) {
+        buf.begin().u64(node).u64(0).u32(0).u32(0); // fuse_notify_store_out: nodeid, offset, size, padding
+        int n;
+        try {
+            n = vfs.read(node, 0, buf.framed, Reply.ROOM + buf.end, size);
+        } catch (RuntimeException e) {
+            return; // a damaged block: the reader's own READ meets it and gets EIO
+        }
+        if (n <= 0) {
+            return;
+        }
+        buf.end += n;
+        buf.buf.putInt(Proto.OUT_HEADER + 16, n);
+        buf.buf.putInt(0, buf.end);
+        buf.buf.putInt(4, Proto.NOTIFY_STORE); // a notification: the code in the error field, unique 0
+        buf.buf.putLong(8, 0);
+        if (dev.write(buf.address, buf.end) == 0) {
+            pushed.incrementAndGet();
+        } else {
+            refused.incrementAndGet(); // ENOENT: the kernel forgot the node meanwhile; ENODEV: unmounted
+        }
+    }
+
+    /** Stops the push thread (at unmount) and waits for it; its buffer is freed by the thread. */
+    void close() {
+        stopping = true;
+        thread.interrupt();
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

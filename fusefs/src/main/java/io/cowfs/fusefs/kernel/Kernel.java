@@ -120,24 +120,25 @@ public final class Kernel {
         // which closes the vfs (fusefs.mount.MountDaemon)
         Thread hook = new Thread(() -> dev.unmount(mp), "cowfs-umount");
         Runtime.getRuntime().addShutdownHook(hook);
-        for (Thread t : workers) {
-            try {
+        try {
+            for (Thread t : workers) {
                 t.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return false;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        } finally {
+            PushAhead push = fs.push;
+            if (push != null) {
+                push.close(); // its thread ends with the mount (a spare mount process serves more mounts)
+                System.err.println(java.time.Instant.now() + " cowfs: " + push.pushed.get() + " files stored in the page cache ahead of readers ("
+                        + push.refused.get() + " refused)");
             }
         }
         try {
             Runtime.getRuntime().removeShutdownHook(hook);
         } catch (IllegalStateException e) {
             // shutting down already
-        }
-        PushAhead push = fs.push;
-        if (push != null) {
-            push.close();
-            System.err.println(java.time.Instant.now() + " cowfs: " + push.pushed.get() + " files stored in the page cache ahead of readers ("
-                    + push.refused.get() + " refused)");
         }
         dev.closeAll();
         if (serving == fs) {

@@ -227,6 +227,60 @@ class MountSpareIT {
         }
     }
 
+    /**
+     * A read-only mount's read-ahead across files (kernel.PushAhead) runs on a thread of the mount's
+     * own: it ends with each mount, so the spare that serves the next one holds none, and the
+     * next mount stores its own files ahead again.
+     */
+    @Test
+    void aSnapshotMountsPushThreadEndsWithItsMount() throws Exception {
+        Cowfs c = new Cowfs(tmp.resolve("one"));
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        for (int i = 0; i < 120; i++) {
+            files.put(String.format("d/f%03d", i), Fx.random(i, 500 + 37 * i));
+        }
+        Path src = tmp.resolve("one/src");
+        Fx.writeTree(src, files);
+        c.run("import", src.toString(), "--name", "snap").ok();
+        Path mp = tmp.resolve("mp");
+        Map<String, String> env = env();
+        try {
+            long pid = 0;
+            for (int round = 0; round < 2; round++) {
+                long p = mount(env, c, "snap", mp);
+                if (round == 1) {
+                    assertEquals(pid, p, "the spare serves the second mount");
+                }
+                pid = p;
+                Cowfs.sh(mp, "ls -l d > /dev/null; cd d && cat f000 f001 f002 > /dev/null");
+                long deadline = System.nanoTime() + 20_000_000_000L;
+                while (!Cowfs.sh(mp, "fincore --bytes --noheadings --raw --output RES d/f040").strip().matches("[1-9][0-9]*")) {
+                    assertTrue(System.nanoTime() < deadline, "d/f040 stored ahead of the reader, round " + round);
+                    Thread.sleep(50);
+                }
+                assertEquals(1, threadsNamed(pid, "cowfs-push"), "one push thread while mounted");
+                Cowfs.sh(mp, "diff -r " + src.resolve("d") + " d");
+                cli(env, "umount", mp.toString()).ok();
+                assertEquals(MountSpare.IDLE_COMM, comm(pid), "the process waits as the spare");
+                assertEquals(0, threadsNamed(pid, "cowfs-push"), "the push thread ended with mount " + (round + 1));
+            }
+        } finally {
+            cleanUp(mp);
+        }
+    }
+
+    private static long threadsNamed(long pid, String name) throws Exception {
+        long n = 0;
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path t : (Iterable<Path>) tasks::iterator) {
+                if (Files.readString(t.resolve("comm")).strip().equals(name)) {
+                    n++;
+                }
+            }
+        }
+        return n;
+    }
+
     @Test
     void spareTimeIsTheUsersToSetAndZeroMeansNone() throws Exception {
         Cowfs c = store(tmp.resolve("one"), "one\n");

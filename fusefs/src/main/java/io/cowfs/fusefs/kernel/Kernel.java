@@ -27,7 +27,8 @@ public final class Kernel {
     static final int WORKERS = io.cowfs.blockstore.Config.fromSystemProperties().fuseWorkers();
     static final boolean WRITEBACK = io.cowfs.blockstore.Config.fromSystemProperties().fuseWriteback();
     static final int READ_AHEAD_KB = io.cowfs.blockstore.Config.fromSystemProperties().readAheadKb();
-    static final int PUSH_AHEAD = io.cowfs.blockstore.Config.fromSystemProperties().pushAheadNodes();
+    /** Node ids past a reader of small files that read-only mounts store ahead (kernel.PushAhead), at most 1024. */
+    static final int PUSH_AHEAD = Math.min(1024, io.cowfs.blockstore.Config.fromSystemProperties().pushAheadNodes());
 
     private Kernel() {
     }
@@ -112,28 +113,32 @@ public final class Kernel {
             throw new MountFailed("the mount did not answer: " + (failure[0] == null ? "the kernel did not answer" : failure[0].getMessage()));
         }
         MountPoints.setReadAhead(mp, READ_AHEAD_KB);
-        if (fs.readOnly && PUSH_AHEAD > 0) {
-            fs.push = new PushAhead(vfs, fs.nodes, dev, PUSH_AHEAD);
-        }
         onReady.run();
         // SIGTERM: unmount, so that the workers see ENODEV and serve() returns to the mount's owner,
         // which closes the vfs (fusefs.mount.MountDaemon)
         Thread hook = new Thread(() -> dev.unmount(mp), "cowfs-umount");
         Runtime.getRuntime().addShutdownHook(hook);
+        PushAhead push = fs.readOnly && PUSH_AHEAD > 0 ? new PushAhead(vfs, fs.nodes, dev, PUSH_AHEAD) : null;
+        fs.push = push;
+        boolean interrupted = false;
         try {
             for (Thread t : workers) {
                 t.join();
             }
         } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
+            interrupted = true;
         } finally {
-            PushAhead push = fs.push;
             if (push != null) {
-                push.close(); // its thread ends with the mount (a spare mount process serves more mounts)
+                // ended before the device is closed and the vfs with it: its thread must not write to
+                // a descriptor number a later mount of this process (a spare) may get, nor read a closed store
+                push.close();
                 System.err.println(java.time.Instant.now() + " cowfs: " + push.pushed.get() + " files stored in the page cache ahead of readers ("
                         + push.refused.get() + " refused)");
             }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+            return false;
         }
         try {
             Runtime.getRuntime().removeShutdownHook(hook);

@@ -69,6 +69,9 @@ final class PushAhead {
     private record Window(Stream stream, long from, long to, long trigger) {
     }
 
+    /** Put in the queue by {@link #close}: the push thread ends when it takes it. */
+    private static final Window STOP = new Window(null, 0, -1, 0);
+
     PushAhead(NodeFs vfs, NodeTable nodes, FuseDevice dev, int window) {
         this.vfs = vfs;
         this.nodes = nodes;
@@ -84,6 +87,9 @@ final class PushAhead {
 
     /** A READ at offset 0 of node was answered: continue or start a stream, schedule a window when due. */
     synchronized void onRead(long node) {
+        if (stopping) {
+            return;
+        }
         Stream s = null;
         for (Stream c : streams) {
             if (node == c.last) {
@@ -132,11 +138,20 @@ final class PushAhead {
     private void run() {
         Reply buf = new Reply(MAX_FILE + 4096);
         try {
-            while (!stopping) {
-                push(queue.take(), buf);
+            while (true) {
+                Window w = queue.take();
+                if (w == STOP) {
+                    break;
+                }
+                try {
+                    push(w, buf);
+                } catch (RuntimeException e) {
+                    // the store failing under it (closed, unreadable index): this window is dropped
+                    System.err.println(java.time.Instant.now() + " cowfs: read-ahead across files stopped a window: " + e);
+                }
             }
         } catch (InterruptedException e) {
-            // stopping
+            // nothing interrupts this thread (see close); ends it all the same
         } finally {
             buf.free();
         }
@@ -182,6 +197,9 @@ final class PushAhead {
         buf.buf.putInt(0, buf.end);
         buf.buf.putInt(4, Proto.NOTIFY_STORE); // a notification: the code in the error field, unique 0
         buf.buf.putLong(8, 0);
+        if (stopping) {
+            return; // the mount is ending: its device goes next
+        }
         if (dev.write(buf.address, buf.end) == 0) {
             pushed.incrementAndGet();
         } else {
@@ -189,13 +207,27 @@ final class PushAhead {
         }
     }
 
-    /** Stops the push thread (at unmount) and waits for it; its buffer is freed by the thread. */
+    /**
+     * Stops the push thread (at unmount) and waits for it; its buffer is freed by the thread. Not
+     * by interrupting it: an interrupt during a pack read would close the store's shared FileChannel.
+     */
     void close() {
         stopping = true;
-        thread.interrupt();
-        try {
-            thread.join(10_000);
-        } catch (InterruptedException e) {
+        synchronized (this) {
+            queue.clear();
+            queue.offer(STOP); // room: just cleared, and onRead offers only under this monitor
+        }
+        // until it has ended, however long its last read takes (at most one file of MAX_FILE):
+        // the caller closes the device and the vfs next
+        boolean interrupted = false;
+        while (thread.isAlive()) {
+            try {
+                thread.join();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
             Thread.currentThread().interrupt();
         }
     }

@@ -159,6 +159,42 @@ class PushAheadIT {
         }
     }
 
+    /**
+     * A reader that lists each directory only when it gets there (grep -r): the files of the next
+     * directories are unknown to the kernel when a window first goes over them; the reader's READ
+     * of one schedules a window from there, which stores them then (before, 4 of these 400 files
+     * were stored ahead).
+     */
+    @Test
+    void aReaderThatListsEachDirectoryWhenItGetsThereIsPushedAheadToo(@TempDir Path tmp) throws Exception {
+        Cowfs.assumeFuse();
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Random rnd = new Random(3);
+        for (int d = 0; d < 20; d++) {
+            Path dir = Files.createDirectories(src.resolve(String.format("d%02d", d)));
+            for (int f = 0; f < 20; f++) {
+                byte[] b = new byte[1 + rnd.nextInt(3000)];
+                rnd.nextBytes(b);
+                Files.write(dir.resolve(String.format("f%02d", f)), b);
+            }
+        }
+        try (Cowfs cowfs = new Cowfs(tmp)) {
+            cowfs.run("import", src.toString(), "--name", "g").ok();
+            Path mp = Files.createDirectory(tmp.resolve("mp"));
+            Process mount = ReadPathIT.foregroundMount(cowfs, "g", mp);
+            try {
+                ReadPathIT.waitMounted(mount, mp);
+                String counts = Cowfs.sh(mp, "grep -r -c -a zzqq . | sort");
+                assertEquals(400, counts.lines().filter(l -> l.endsWith(":0")).count(), counts);
+                Cowfs.sh(mp, "diff -r " + src + " .");
+            } finally {
+                stop(mount, mp);
+            }
+            long pushed = pushedCount(tmp.resolve("mount-g.log"));
+            assertTrue(pushed >= 100, "a good part of the 400 files was stored ahead of grep -r (4 before windows were scheduled from misses): " + pushed);
+        }
+    }
+
     private static boolean becomesResidentWithin(Path f, int seconds) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         while (System.nanoTime() < deadline) {

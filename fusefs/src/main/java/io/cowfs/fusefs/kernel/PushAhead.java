@@ -21,14 +21,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * cache, no OPEN), and a stored page would overwrite them.
  *
  * <p>The pattern: a READ at offset 0 of node n, then of a node a little after it, then again,
- * makes a stream; the stream schedules a window of {@link #window} node ids after the last one
- * read. The push thread stores every small regular file of the window that the kernel holds a
- * reference to (it has looked the name up; a node the kernel does not know cannot be stored), except
- * the first one past the window's middle: the reader's READ of that file, or of any later one,
- * tells that the reader got there and schedules the next window, so that the push keeps ahead of the
- * reader as the kernel's own read-ahead marker does within a file. A reader that reads in another
- * order never makes a stream; what a stream pushed past where its reader stopped costs page cache
- * the kernel can reclaim, at most a window.
+ * makes a stream. From then on every READ at offset 0 the stream sees is of a file that was not in
+ * the page cache, and schedules a window of {@link #window} node ids after it. The push thread
+ * stores every small regular file of the window that the kernel holds a reference to (it has looked
+ * the name up; a node the kernel does not know cannot be stored) and that it has not stored lately,
+ * except the first one past the window's middle: the reader's READ of that file tells that the
+ * reader got there and schedules the next window, so that the push keeps ahead of the reader as
+ * the kernel's own read-ahead marker does within a file. A reader that lists each directory only
+ * when it gets there (grep -r, tar) meets files a window passed over before the kernel knew them;
+ * its READ of one schedules a window from there, which stores them now. A reader that reads in
+ * another order never makes a stream; what a stream stored past where its reader stopped costs
+ * page cache the kernel can reclaim, at most a window.
  *
  * <p>Threads: {@link #onRead} is called by every FUSE worker and is synchronized on this object,
  * which guards the streams; the push thread takes windows from a bounded queue and alone uses its
@@ -55,12 +58,23 @@ final class PushAhead {
     final AtomicLong pushed = new AtomicLong();
     final AtomicLong refused = new AtomicLong();
 
+    /**
+     * Nodes this thread stored lately (the push thread's alone): a window that covers them again
+     * skips them. Windows overlap because a READ inside a window schedules the next one from there
+     * (see {@link #onRead}).
+     */
+    private final java.util.Map<Long, Boolean> stored = new java.util.LinkedHashMap<>(1024, 0.75f, false) {
+        @Override
+        protected boolean removeEldestEntry(java.util.Map.Entry<Long, Boolean> eldest) {
+            return size() > 16 * 1024;
+        }
+    };
+
     /** One reader's run through consecutive node ids. Guarded by the PushAhead's monitor. */
     private static final class Stream {
         long last = -1;     // the last node its reader was seen to READ at offset 0
         int hits;           // READs in a row that each followed the one before
         long end;           // nodes up to here are scheduled; 0: no window yet
-        long trigger;       // a READ at or past this node schedules the next window
         long used;          // for replacing the least recently used stream
         /** Read by the push thread without the lock: where its reader is (a window skips what it passed). */
         volatile long reader = -1;
@@ -117,21 +131,16 @@ final class PushAhead {
         s.last = node;
         s.reader = node;
         s.used = ++tick;
-        if (s.end == 0) {
-            if (++s.hits >= 2) {
-                schedule(s, node + 1);
-            }
-        } else if (node >= s.trigger) {
-            schedule(s, Math.max(s.end + 1, node + 1));
+        if (s.end == 0 && ++s.hits < 2) {
+            return;
         }
-    }
-
-    private void schedule(Stream s, long from) {
-        long to = from + window - 1;
-        long trigger = from + window / 2;
-        if (queue.offer(new Window(s, from, to, trigger))) {
-            s.end = to;
-            s.trigger = trigger;
+        // A READ on a running stream is a file that was not in the page cache: the window's marker,
+        // a file too large, one the push had not reached, or one the kernel had not looked up when
+        // its window went by (a reader that lists each directory only when it gets there: grep -r,
+        // tar). Each schedules a window from there; what an earlier window stored is skipped.
+        Window w = new Window(s, node + 1, node + window, node + 1 + window / 2);
+        if (queue.offer(w)) {
+            s.end = Math.max(s.end, w.to());
         }
     }
 
@@ -160,8 +169,8 @@ final class PushAhead {
     private void push(Window w, Reply buf) {
         boolean markerLeft = false;
         for (long node = w.from(); node <= w.to() && !stopping; node++) {
-            if (node <= w.stream().reader || nodes.count(node) == 0) {
-                continue; // the reader is past it, or the kernel does not hold it
+            if (node <= w.stream().reader || stored.containsKey(node) || nodes.count(node) == 0) {
+                continue; // the reader is past it, it is stored already, or the kernel does not hold it
             }
             Stat st;
             try {
@@ -201,6 +210,7 @@ final class PushAhead {
             return; // the mount is ending: its device goes next
         }
         if (dev.write(buf.address, buf.end) == 0) {
+            stored.put(node, Boolean.TRUE);
             pushed.incrementAndGet();
         } else {
             refused.incrementAndGet(); // ENOENT: the kernel forgot the node meanwhile; ENODEV: unmounted

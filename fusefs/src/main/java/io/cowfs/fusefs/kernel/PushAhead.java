@@ -72,12 +72,11 @@ final class PushAhead {
 
     /** One reader's run through consecutive node ids. Guarded by the PushAhead's monitor. */
     private static final class Stream {
-        long last = -1;     // the last node its reader was seen to READ at offset 0
+        /** The last node its reader was seen to READ at offset 0; written under the lock, read by the push thread without it (a window skips what the reader passed). */
+        volatile long last = -1;
         int hits;           // READs in a row that each followed the one before
         long end;           // nodes up to here are scheduled; 0: no window yet
         long used;          // for replacing the least recently used stream
-        /** Read by the push thread without the lock: where its reader is (a window skips what it passed). */
-        volatile long reader = -1;
     }
 
     private record Window(Stream stream, long from, long to, long trigger) {
@@ -124,12 +123,10 @@ final class PushAhead {
             s.hits = 0;
             s.end = 0;
             s.last = node;
-            s.reader = node;
             s.used = ++tick;
             return;
         }
         s.last = node;
-        s.reader = node;
         s.used = ++tick;
         if (s.end == 0 && ++s.hits < 2) {
             return;
@@ -169,7 +166,7 @@ final class PushAhead {
     private void push(Window w, Reply buf) {
         boolean markerLeft = false;
         for (long node = w.from(); node <= w.to() && !stopping; node++) {
-            if (node <= w.stream().reader || stored.containsKey(node) || nodes.count(node) == 0) {
+            if (node <= w.stream().last || stored.containsKey(node) || nodes.count(node) == 0) {
                 continue; // the reader is past it, it is stored already, or the kernel does not hold it
             }
             Stat st;
@@ -203,13 +200,11 @@ final class PushAhead {
         }
         buf.end += n;
         buf.buf.putInt(Proto.OUT_HEADER + 16, n);
-        buf.buf.putInt(0, buf.end);
-        buf.buf.putInt(4, Proto.NOTIFY_STORE); // a notification: the code in the error field, unique 0
-        buf.buf.putLong(8, 0);
+        int len = buf.sealNotification(Proto.NOTIFY_STORE);
         if (stopping) {
             return; // the mount is ending: its device goes next
         }
-        if (dev.write(buf.address, buf.end) == 0) {
+        if (dev.write(buf.address, len) == 0) {
             stored.put(node, Boolean.TRUE);
             pushed.incrementAndGet();
         } else {

@@ -59,8 +59,13 @@ final class Reply {
      */
     int notifyInvalAttrs(long node) {
         begin().u64(node).u64(-1L).u64(0); // fuse_notify_inval_inode_out: ino, off, len
+        return sealNotification(Proto.NOTIFY_INVAL_INODE);
+    }
+
+    /** Writes the header of a notification of what was encoded (code in the error field, unique 0); returns its length. */
+    int sealNotification(int code) {
         buf.putInt(0, end);
-        buf.putInt(4, Proto.NOTIFY_INVAL_INODE); // a notification: the code in the error field, unique 0
+        buf.putInt(4, code);
         buf.putLong(8, 0);
         return end;
     }

@@ -2,7 +2,7 @@
 # Read-ahead across files (kernel.PushAhead) on a real tree, against kernel overlayfs, in one run:
 #   SRC=DIR [ROUNDS=2] bash bench-scripts/tools/push-ahead-ab.sh
 # Imports SRC (default: Python 3.11's library with its site-packages under pyenv) into a store of its own
-# ($BENCH_ROOT/push-ahead-store, made once), then per round and per system (kernel overlayfs over SRC; the
+# ($BENCH_ROOT/push-ahead-store-NAME, NAME the last part of SRC, made once), then per round and per system (kernel overlayfs over SRC; the
 # snapshot mounted with cowfs.fuse.pushAhead=0; the snapshot with the default) a fresh mount each time
 # (COWFS_MOUNT_SPARE=0), SRC read once on the host, the page cache dropped (PRETOUCH_GIB, as lib.sh), then one of:
 #   cat   find M -type f -print0 | xargs -0 cat     (the reader has every directory listed before it reads)
@@ -14,7 +14,7 @@ SRC=${SRC:-$(ls -d /root/.pyenv/versions/3.11*/lib/python3.11 2>/dev/null | head
 [[ -d $SRC ]] || { echo "push-ahead-ab.sh: set SRC to a directory to read" >&2; exit 2; }
 ROUNDS=${ROUNDS:-2}
 export COWFS_MOUNT_SPARE=0
-CW_STORE=$BENCH_ROOT/push-ahead-store
+CW_STORE=$BENCH_ROOT/push-ahead-store-$(basename "$SRC")   # one store per source tree
 if [[ ! -d $CW_STORE ]]; then cw init >/dev/null && cw import "$SRC" --name tree >/dev/null || abnormal "import of $SRC failed"; fi
 MP=$MNT/push-ahead; mkdir -p "$MP"
 declare -A R

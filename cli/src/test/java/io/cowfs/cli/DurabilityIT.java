@@ -134,4 +134,55 @@ class DurabilityIT {
             assertTrue(records > 0 && files > 0, "records " + records + ", files " + files);
         }
     }
+
+    /**
+     * A shrink inside a block, by path (truncate(2): no descriptor, so no close to store the cut
+     * block at) and by ftruncate on a descriptor still open at the kill: after {@code kill -9}
+     * the file has its new size, grown again it reads zeros past the cut (before the fix the old
+     * bytes came back), and export writes the new size (it wrote the whole old block).
+     */
+    @Test
+    void aShrinkInsideABlockSurvivesAKillWithoutItsOldBytes() throws Exception {
+        Cowfs.assumeFuse();
+        Cowfs.sh(tmp, "mkdir -p src && echo base > src/base");
+        byte[] xs = new byte[100_000];
+        java.util.Arrays.fill(xs, (byte) 'x');
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
+            c.run("fork", "snap", "--name", "v").ok();
+            Cowfs.Mounted m = c.mount("v");
+            try {
+                Files.write(m.dir.resolve("a"), java.util.Arrays.copyOf(xs, 8192)); // closed: stored
+                Files.write(m.dir.resolve("b"), xs);
+                Cowfs.sh(m.dir, "perl -e 'truncate(\"a\", 100) or die \"truncate: $!\"'");
+                try (FileChannel b = FileChannel.open(m.dir.resolve("b"), StandardOpenOption.WRITE)) {
+                    b.truncate(70_000); // 70,000 is inside a 64 KiB block
+                    Fx.killMount(c.store, m.dir); // the descriptor is still open
+                } catch (java.io.IOException e) {
+                    // closing b after the kill fails: the mount is gone
+                }
+                c.run("umount", m.dir.toString()).ok();
+            } finally {
+                m.close();
+            }
+            Path out = tmp.resolve("export");
+            c.run("export", "v", out.toString()).ok();
+            assertEquals(100, Files.size(out.resolve("a")), "exported size");
+            assertEquals(70_000, Files.size(out.resolve("b")), "exported size");
+            try (Cowfs.Mounted again = c.mount("v")) {
+                assertEquals(100, Files.size(again.dir.resolve("a")));
+                assertEquals(70_000, Files.size(again.dir.resolve("b")));
+                Cowfs.sh(again.dir, "truncate -s 8192 a && truncate -s 100000 b");
+                byte[] a = Files.readAllBytes(again.dir.resolve("a"));
+                byte[] b = Files.readAllBytes(again.dir.resolve("b"));
+                byte[] wantA = new byte[8192];
+                java.util.Arrays.fill(wantA, 0, 100, (byte) 'x');
+                byte[] wantB = new byte[100_000];
+                java.util.Arrays.fill(wantB, 0, 70_000, (byte) 'x');
+                assertEquals(-1, java.util.Arrays.mismatch(wantA, a), "a grown again: zeros past 100; the first byte that differs");
+                assertEquals(-1, java.util.Arrays.mismatch(wantB, b), "b grown again: zeros past 70,000; the first byte that differs");
+            }
+            c.run("verify").ok();
+        }
+    }
 }

@@ -121,7 +121,10 @@ public final class Exporter {
             for (long i = 0; i < blocks; i++) {
                 ChunkId id = snap.block(n, i);
                 if (id != null) {
-                    ByteBuffer b = ByteBuffer.wrap(snap.store().get(id));
+                    byte[] chunk = snap.store().get(id);
+                    // the file's bytes only: a last block stored before a shrink inside it may
+                    // hold more (the reads of a mount stop at the size too)
+                    ByteBuffer b = ByteBuffer.wrap(chunk, 0, (int) Math.min(chunk.length, n.size - i * bs));
                     long pos = i * bs;
                     while (b.hasRemaining()) {
                         pos += ch.write(b, pos);

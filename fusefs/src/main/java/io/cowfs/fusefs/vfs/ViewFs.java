@@ -565,7 +565,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         if (size < 0) {
             throw new FsException(Errno.EINVAL, "negative size");
         }
-        changing(() -> {
+        changingData(() -> {
             Inode cur = ns.inode(ino);
             if (cur.type == FileType.DIRECTORY) {
                 throw new FsException(Errno.EISDIR, "inode " + ino);
@@ -573,7 +573,11 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             if (cur.type != FileType.REGULAR) {
                 throw new FsException(Errno.EINVAL, "truncate of a non-regular file");
             }
-            data.truncate(ino, cur, size);
+            // A cut inside a block is stored in the transaction that records the smaller size:
+            // the size alone would sit over the old block, whose bytes past it a later extension
+            // would show again after a kill of the mount (the cut block waited for a flush).
+            boolean cut = data.truncate(ino, cur, size);
+            data.persist(cut ? Long.valueOf(ino) : WriteBack.METADATA_ONLY);
             return null;
         });
     }

@@ -857,8 +857,12 @@ final class WriteBack {
         }
     }
 
-    /** Sets a regular file's size; bytes past a smaller size are gone for good. Write lock held. */
-    void truncate(long ino, Inode cur, long size) {
+    /**
+     * Sets a regular file's size; bytes past a smaller size are gone for good. True if that cut a
+     * block inside (now dirty: its bytes past the size are zeros). Write lock held.
+     */
+    boolean truncate(long ino, Inode cur, long size) {
+        boolean cut = false;
         if (size < cur.size) {
             long keep = (size + bs - 1) / bs;
             int tail = (int) (size % bs);
@@ -889,11 +893,13 @@ final class WriteBack {
             n.validBlocks = Math.min(n.validBlocks, keep);
             if (last != null) {
                 dirty.computeIfAbsent(ino, k -> new TreeMap<>()).put(size / bs, last);
+                cut = true;
             }
         }
         Inode n = ns.mutable(ino);
         n.size = size;
         n.mtimeNs = n.ctimeNs = ViewNamespace.now();
+        return cut;
     }
 
     /**

@@ -136,7 +136,8 @@ public final class MountRegistry {
                         + "; unmount it first (cowfs umount) or fork it");
             }
             Path record = recordFile(viewId);
-            MountRecord m = new MountRecord(viewId, ProcessHandle.current().pid(), mountpoint.toString(), viewName, record);
+            long self = ProcessHandle.current().pid();
+            MountRecord m = new MountRecord(viewId, self, mountpoint.toString(), viewName, record, MountRecord.startTicks(self));
             Path tmp = record.resolveSibling(record.getFileName() + ".tmp");
             var out = new java.io.ByteArrayOutputStream();
             m.toProperties().store(out, null);

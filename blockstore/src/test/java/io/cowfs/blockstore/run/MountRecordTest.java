@@ -14,7 +14,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A mount record left by a killed mount names a pid that another process may have by now: the
- * record counts as live only if that process started before the record was last written.
+ * record counts as live only if that process is the one that wrote it. A record with the
+ * writer's start time (clock ticks after boot) is matched on it, whatever the wall clock did
+ * since; an older record without it, on the record's mtime. A killed process that nobody has
+ * reaped yet (a zombie) is gone.
  */
 class MountRecordTest {
     @TempDir
@@ -44,6 +47,54 @@ class MountRecordTest {
             assertFalse(m.alive(), "the process is gone");
         } finally {
             other.destroyForcibly();
+        }
+    }
+
+    private MountRecord recordStarted(Path file, long pid, long started) throws Exception {
+        String text = "pid=" + pid + "\nstarted=" + started + "\nmountpoint=/mnt/x\nname=v\n";
+        Files.writeString(file, text);
+        return MountRecord.read(7, file, new ByteArrayInputStream(text.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    @Test
+    void aRecordWithTheWritersStartTimeStaysLiveWhenTheWallClockSteps() throws Exception {
+        Process other = new ProcessBuilder("sleep", "120").start();
+        try {
+            long ticks = MountRecord.startTicks(other.pid());
+            assertTrue(ticks > 0, "start time of a running process: " + ticks);
+            Path file = tmp.resolve("view-7.mount");
+            MountRecord m = recordStarted(file, other.pid(), ticks);
+            // what a forward step of the clock after the mount looks like to wall-clock times: the
+            // record seems written long before its writer started (the old check said dead)
+            Files.setLastModifiedTime(file, FileTime.from(Instant.now().minusSeconds(600)));
+            assertTrue(m.alive(), "the process with the record's pid and start time wrote it");
+            assertFalse(recordStarted(tmp.resolve("view-9.mount"), other.pid(), ticks - 1).alive(),
+                    "the same pid with another start time is another process");
+            other.destroyForcibly().waitFor();
+            assertFalse(m.alive(), "the process is gone");
+        } finally {
+            other.destroyForcibly();
+        }
+    }
+
+    @Test
+    void aKilledProcessNotReapedYetIsGone() throws Exception {
+        // sh starts a child that exits at once, then becomes sleep, which never reaps it: a zombie
+        Process parent = new ProcessBuilder("sh", "-c", "sleep 0 & echo $!; exec sleep 120").start();
+        try {
+            long pid = Long.parseLong(new java.io.BufferedReader(new java.io.InputStreamReader(parent.getInputStream())).readLine().trim());
+            Path stat = Path.of("/proc", Long.toString(pid), "stat");
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (!Files.readString(stat).contains(") Z ") && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertTrue(Files.readString(stat).contains(") Z "), "the child is a zombie: " + Files.readString(stat));
+            assertTrue(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "the JDK counts a zombie as alive");
+            Path file = tmp.resolve("view-7.mount");
+            assertFalse(recordStarted(file, pid, MountRecord.startTicks(pid)).alive(), "a zombie serves no mount");
+            assertFalse(record(tmp.resolve("view-8.mount"), pid).alive(), "nor without a start time in the record");
+        } finally {
+            parent.destroyForcibly().waitFor();
         }
     }
 }

@@ -188,6 +188,25 @@ class ViewPosixIT {
         assertEquals("keep+", read(base));
     }
 
+    /**
+     * A directory removed while it is a process's working directory stays usable as on a local
+     * filesystem: stat gives nlink 0, it lists empty, and new names in it fail with ENOENT. (Each
+     * of these failed with ENOENT through the kernel adapter before: the view dropped the
+     * directory at rmdir. libfuse 2's adapter resolves paths, and the path is gone: not there.)
+     */
+    @ParameterizedTest
+    @EnumSource(value = Target.class, names = {"HOST", "VIEW"})
+    void aRemovedWorkingDirectoryStaysUsable(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        String out = Cowfs.sh(d, "mkdir gone && cd gone && rmdir ../gone && stat -c %h . && ls -a . | wc -l"
+                + " && (touch x 2>&1; mkdir y 2>&1; true)");
+        assertEquals("0\n0\ntouch: cannot touch 'x': No such file or directory\n"
+                + "mkdir: cannot create directory \u2018y\u2019: No such file or directory\n", out);
+        assertFalse(Files.exists(d.resolve("gone")));
+        Files.createDirectory(d.resolve("gone")); // the name is free again
+        assertTrue(Files.isDirectory(d.resolve("gone")));
+    }
+
     // ------------------------------------------------------------------ data
 
     @ParameterizedTest

@@ -352,7 +352,15 @@ final class ViewNamespace {
         }
         setEntry(dir, name, null);
         mutable(dir).nlink--;
-        deleteInode(e.ino());
+        // as dropLink: a directory open somewhere (a process's working directory, a descriptor:
+        // the kernel adapter holds it open while the kernel holds its node) stays, empty, with
+        // nlink 0, and goes with its last release; the kernel refuses new names in it (S_DEAD)
+        Inode m = mutable(e.ino());
+        m.nlink = 0;
+        m.ctimeNs = now();
+        if (openCount.getOrDefault(e.ino(), 0) == 0) {
+            deleteInode(e.ino());
+        }
     }
 
     void rename(long fromDir, String fromName, long toDir, String toName) {

@@ -62,14 +62,20 @@ final class Attributes {
     }
 
     /**
-     * POSIX ACLs are not supported: the kernel passes their xattrs through to us (no
+     * Names refused with EOPNOTSUPP: outside the namespaces Linux knows (user., trusted., security.,
+     * system.), and POSIX ACLs. ACLs are not supported: the kernel passes their xattrs through to us (no
      * FUSE_POSIX_ACL in libfuse 2) but would not enforce them, and storing one would not change
      * the mode as it must. EOPNOTSUPP makes tools fall back to chmod (libacl's perm_copy_fd, as
      * used by sed -i, cp -p, vim); an ACL imported from the host stays stored, unseen, and is
      * exported again.
      */
-    static void refuseAcl(String name) {
+    static void refuseUnsupported(String name) {
         if (name.equals(ACL_ACCESS) || name.equals(ACL_DEFAULT)) {
+            throw new FsException(Errno.EOPNOTSUPP, name);
+        }
+        // the kernel hands FUSE every name; local filesystems know these namespaces only (the
+        // kernel itself checks who may use trusted.* and where user.* may go)
+        if (!(name.startsWith("user.") || name.startsWith("trusted.") || name.startsWith("security.") || name.startsWith("system."))) {
             throw new FsException(Errno.EOPNOTSUPP, name);
         }
     }

@@ -667,13 +667,13 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     /** @throws FsException EEXIST with XATTR_CREATE if it exists, ENODATA with XATTR_REPLACE if not, EOPNOTSUPP for ACLs */
     public void setxattr(long ino, String name, byte[] value, int flags) {
-        Attributes.refuseAcl(name);
+        Attributes.refuseUnsupported(name);
         change(() -> attrs.setxattr(ino, name, value, flags));
     }
 
     /** @throws FsException ENODATA if there is no such attribute, EOPNOTSUPP for ACLs */
     public byte[] getxattr(long ino, String name) {
-        Attributes.refuseAcl(name);
+        Attributes.refuseUnsupported(name);
         return reading(() -> attrs.getxattr(ino, name));
     }
 
@@ -683,7 +683,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     /** @throws FsException ENODATA if there is no such attribute, EOPNOTSUPP for ACLs */
     public void removexattr(long ino, String name) {
-        Attributes.refuseAcl(name);
+        Attributes.refuseUnsupported(name);
         change(() -> attrs.removexattr(ino, name));
     }
 

@@ -138,8 +138,9 @@ class DurabilityIT {
     /**
      * A shrink inside a block, by path (truncate(2): no descriptor, so no close to store the cut
      * block at) and by ftruncate on a descriptor still open at the kill: after {@code kill -9}
-     * the file has its new size, grown again it reads zeros past the cut (before the fix the old
-     * bytes came back), and export writes the new size (it wrote the whole old block).
+     * the file has its new size, and grown again (by truncate, by a write past the end) it reads
+     * zeros past the cut (before the fix the old bytes came back), and export writes the new size
+     * (it wrote the whole old block).
      */
     @Test
     void aShrinkInsideABlockSurvivesAKillWithoutItsOldBytes() throws Exception {
@@ -172,13 +173,14 @@ class DurabilityIT {
             try (Cowfs.Mounted again = c.mount("v")) {
                 assertEquals(100, Files.size(again.dir.resolve("a")));
                 assertEquals(70_000, Files.size(again.dir.resolve("b")));
-                Cowfs.sh(again.dir, "truncate -s 8192 a && truncate -s 100000 b");
+                Cowfs.sh(again.dir, "truncate -s 8192 a && printf z | dd of=b bs=1 seek=99999 conv=notrunc status=none");
                 byte[] a = Files.readAllBytes(again.dir.resolve("a"));
                 byte[] b = Files.readAllBytes(again.dir.resolve("b"));
                 byte[] wantA = new byte[8192];
                 java.util.Arrays.fill(wantA, 0, 100, (byte) 'x');
                 byte[] wantB = new byte[100_000];
                 java.util.Arrays.fill(wantB, 0, 70_000, (byte) 'x');
+                wantB[99_999] = 'z';
                 assertEquals(-1, java.util.Arrays.mismatch(wantA, a), "a grown again: zeros past 100; the first byte that differs");
                 assertEquals(-1, java.util.Arrays.mismatch(wantB, b), "b grown again: zeros past 70,000; the first byte that differs");
             }

@@ -189,8 +189,8 @@ class ViewPosixIT {
     }
 
     /**
-     * A directory removed while it is a process's working directory stays usable as on a local
-     * filesystem: stat gives nlink 0, it lists empty, and new names in it fail with ENOENT. (Each
+     * A directory removed (or renamed over) while it is a process's working directory stays usable
+     * as on a local filesystem: stat gives nlink 0, it lists empty, and new names in it fail with ENOENT. (Each
      * of these failed with ENOENT through the kernel adapter before: the view dropped the
      * directory at rmdir. libfuse 2's adapter resolves paths, and the path is gone: not there.)
      */
@@ -205,6 +205,10 @@ class ViewPosixIT {
         assertFalse(Files.exists(d.resolve("gone")));
         Files.createDirectory(d.resolve("gone")); // the name is free again
         assertTrue(Files.isDirectory(d.resolve("gone")));
+        // the same for an empty directory replaced by a rename while it is in use
+        assertEquals("0\n0\n", Cowfs.sh(d, "mkdir old new && cd old && mv -T ../new ../old && stat -c %h . && ls -a . | wc -l"));
+        assertTrue(Files.isDirectory(d.resolve("old")));
+        assertFalse(Files.exists(d.resolve("new")));
     }
 
     // ------------------------------------------------------------------ data

@@ -79,8 +79,8 @@ class MountRecordTest {
 
     @Test
     void aKilledProcessNotReapedYetIsGone() throws Exception {
-        // sh starts a child that exits at once, then becomes sleep, which never reaps it: a zombie
-        Process parent = new ProcessBuilder("sh", "-c", "sleep 0 & echo $!; exec sleep 120").start();
+        // perl forks a child that exits at once and never reaps it: a zombie
+        Process parent = new ProcessBuilder("perl", "-e", "$| = 1; my $p = fork(); exit 0 if $p == 0; print \"$p\\n\"; sleep 120").start();
         try {
             long pid = Long.parseLong(new java.io.BufferedReader(new java.io.InputStreamReader(parent.getInputStream())).readLine().trim());
             Path stat = Path.of("/proc", Long.toString(pid), "stat");

@@ -70,14 +70,21 @@ final class Attributes {
      * exported again.
      */
     static void refuseUnsupported(String name) {
+        refuseAcl(name);
+        if (!knownNamespace(name)) {
+            throw new FsException(Errno.EOPNOTSUPP, name);
+        }
+    }
+
+    static void refuseAcl(String name) {
         if (name.equals(ACL_ACCESS) || name.equals(ACL_DEFAULT)) {
             throw new FsException(Errno.EOPNOTSUPP, name);
         }
-        // the kernel hands FUSE every name; local filesystems know these namespaces only (the
-        // kernel itself checks who may use trusted.* and where user.* may go)
-        if (!(name.startsWith("user.") || name.startsWith("trusted.") || name.startsWith("security.") || name.startsWith("system."))) {
-            throw new FsException(Errno.EOPNOTSUPP, name);
-        }
+    }
+
+    /** The kernel hands FUSE every name; local filesystems know these namespaces only (the kernel checks who may use trusted.* and where user.* may go). */
+    static boolean knownNamespace(String name) {
+        return name.startsWith("user.") || name.startsWith("trusted.") || name.startsWith("security.") || name.startsWith("system.");
     }
 
     void setxattr(long ino, String name, byte[] value, int flags) {
@@ -105,6 +112,7 @@ final class Attributes {
         List<String> names = new ArrayList<>(ns.inode(ino).xattrs.keySet());
         names.remove(ACL_ACCESS);
         names.remove(ACL_DEFAULT);
+        names.removeIf(n -> !knownNamespace(n)); // stored before such names were refused: removable, not listed
         return names;
     }
 

@@ -43,6 +43,7 @@ final class FileRanges {
             data.zero(ino, cur, offset, Math.min(end, cur.size));
         }
         if (!keepSize && end > ns.inode(ino).size) {
+            data.growing(ino, ns.inode(ino), end, end);
             Inode n = ns.mutable(ino);
             n.size = end;
             n.mtimeNs = n.ctimeNs = ViewNamespace.now();
@@ -98,6 +99,7 @@ final class FileRanges {
             Inode from = ns.inode(inoIn);
             if (piece == bs && dst % bs == 0 && !data.isDirty(inoIn, src / bs)) {
                 // a whole stored block to a block boundary: share its chunk (or its hole)
+                data.growing(inoOut, ns.inode(inoOut), dst + bs, dst);
                 data.setStored(inoOut, dst / bs, data.storedBlock(inoIn, from, src / bs));
                 Inode o = ns.mutable(inoOut);
                 o.size = Math.max(o.size, dst + bs);

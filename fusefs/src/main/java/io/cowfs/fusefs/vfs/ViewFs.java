@@ -565,7 +565,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         if (size < 0) {
             throw new FsException(Errno.EINVAL, "negative size");
         }
-        changingData(() -> {
+        changing(() -> {
             Inode cur = ns.inode(ino);
             if (cur.type == FileType.DIRECTORY) {
                 throw new FsException(Errno.EISDIR, "inode " + ino);
@@ -573,11 +573,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             if (cur.type != FileType.REGULAR) {
                 throw new FsException(Errno.EINVAL, "truncate of a non-regular file");
             }
-            // A cut inside a block is stored in the transaction that records the smaller size:
-            // the size alone would sit over the old block, whose bytes past it a later extension
-            // would show again after a kill of the mount (the cut block waited for a flush).
-            boolean cut = data.truncate(ino, cur, size);
-            data.persist(cut ? Long.valueOf(ino) : WriteBack.METADATA_ONLY);
+            data.truncate(ino, cur, size);
             return null;
         });
     }
@@ -683,7 +679,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     /** @throws FsException ENODATA if there is no such attribute, EOPNOTSUPP for ACLs */
     public void removexattr(long ino, String name) {
-        Attributes.refuseUnsupported(name);
+        Attributes.refuseAcl(name); // a name of another namespace stored before 2026-12-03 may go
         change(() -> attrs.removexattr(ino, name));
     }
 

@@ -352,14 +352,21 @@ final class ViewNamespace {
         }
         setEntry(dir, name, null);
         mutable(dir).nlink--;
-        // as dropLink: a directory open somewhere (a process's working directory, a descriptor:
-        // the kernel adapter holds it open while the kernel holds its node) stays, empty, with
-        // nlink 0, and goes with its last release; the kernel refuses new names in it (S_DEAD)
-        Inode m = mutable(e.ino());
+        dropDir(e.ino());
+    }
+
+    /**
+     * An empty directory lost its name (rmdir, a rename over it). As dropLink for a file: one
+     * that is open somewhere (a process's working directory, a descriptor: the kernel adapter
+     * holds it open while the kernel holds its node) stays, empty, with nlink 0, and goes with
+     * its last release; the kernel refuses new names in it (S_DEAD).
+     */
+    private void dropDir(long ino) {
+        Inode m = mutable(ino);
         m.nlink = 0;
         m.ctimeNs = now();
-        if (openCount.getOrDefault(e.ino(), 0) == 0) {
-            deleteInode(e.ino());
+        if (openCount.getOrDefault(ino, 0) == 0) {
+            deleteInode(ino);
         }
     }
 
@@ -392,7 +399,7 @@ final class ViewNamespace {
                     throw new FsException(Errno.ENOTEMPTY, toName);
                 }
                 mutable(toDir).nlink--;
-                deleteInode(dst.ino());
+                dropDir(dst.ino());
             } else {
                 dropLink(dst.ino());
             }

@@ -770,6 +770,7 @@ final class WriteBack {
      * under it), which bounds a mount's memory. Write lock held.
      */
     boolean write(long ino, Inode cur, long off, ByteBuffer data, int dataOff, int len) {
+        growing(ino, cur, off + len, off); // a write from past the end: the gap reads as zeros
         TreeMap<Long, DirtyBlock> d = dirty.computeIfAbsent(ino, k -> new TreeMap<>());
         int done = 0;
         long bIdx = -1;
@@ -857,12 +858,9 @@ final class WriteBack {
         }
     }
 
-    /**
-     * Sets a regular file's size; bytes past a smaller size are gone for good. True if that cut a
-     * block inside (now dirty: its bytes past the size are zeros). Write lock held.
-     */
-    boolean truncate(long ino, Inode cur, long size) {
-        boolean cut = false;
+    /** Sets a regular file's size; bytes past a smaller size are gone for good. Write lock held. */
+    void truncate(long ino, Inode cur, long size) {
+        growing(ino, cur, size, size);
         if (size < cur.size) {
             long keep = (size + bs - 1) / bs;
             int tail = (int) (size % bs);
@@ -893,13 +891,44 @@ final class WriteBack {
             n.validBlocks = Math.min(n.validBlocks, keep);
             if (last != null) {
                 dirty.computeIfAbsent(ino, k -> new TreeMap<>()).put(size / bs, last);
-                cut = true;
             }
         }
         Inode n = ns.mutable(ino);
         n.size = size;
         n.mtimeNs = n.ctimeNs = ViewNamespace.now();
-        return cut;
+    }
+
+    /**
+     * Before a regular file grows from cur.size to size: the bytes of its last block past the old
+     * size, up to written (where data a write brings begins; size if none), are made zeros. They
+     * should be zeros already, but a shrink inside a block records the smaller size at once and
+     * stores the cut block only at the next flush: after a kill of the mount in between (or in a
+     * snapshot frozen from that state) the block under the size still holds the old bytes, and
+     * without this a later truncate, fallocate or write past the end showed them again. Reads
+     * never go past the size, so the bytes only matter once the size covers them. Nothing is
+     * done for a size on a block boundary, for a write that starts at or before the old size
+     * (an append covers the gap itself), or for a last block that is a hole or was written here
+     * over nothing (a new sparse file keeps its deltas over zeros). Write lock held.
+     */
+    void growing(long ino, Inode cur, long size, long written) {
+        long old = cur.size;
+        if (size <= old || old % bs == 0 || written <= old) {
+            return;
+        }
+        long idx = old / bs;
+        DirtyBlock b = dirtyBlock(ino, idx);
+        if (b == null) {
+            ChunkId stored = storedBlock(ino, cur, idx);
+            if (stored == null) {
+                return; // a hole
+            }
+            b = new DirtyBlock(stored, ppb);
+            dirty.computeIfAbsent(ino, k -> new TreeMap<>()).put(idx, b);
+            mapChanged(ino);
+        } else if (b.under == null) {
+            return; // written here over nothing: its untouched pages read as zeros already
+        }
+        cutAt(b, (int) (old % bs)); // zeros from the old size on, pages past it held as ZERO (no memory)
     }
 
     /**

@@ -14,7 +14,9 @@ import picocli.CommandLine.Parameters;
 
 @Command(name = "diff", mixinStandardHelpOptions = true,
         description = {"Paths that differ between two snapshots or views:",
-                "A added, D removed, M content (or type) modified, m metadata only (mode, owner, mtime, xattrs)."})
+                "A added, D removed, M content (or type) modified, m metadata only (mode, owner, mtime, xattrs).",
+                "A path holding a control character (a newline, a tab), a backslash or a double quote is printed",
+                "in double quotes with C escapes, as git does; --json gives every path as it is."})
 final class DiffCommand extends Base {
     @Parameters(index = "0", paramLabel = "A", completionCandidates = StoreNames.class)
     String from;
@@ -53,10 +55,39 @@ final class DiffCommand extends Base {
                         case METADATA -> "m";
                     };
                     boolean dir = c.type() == io.cowfs.blockstore.tree.FileType.DIRECTORY && !c.path().equals("/");
-                    out().println(k + " " + c.path() + (dir ? "/" : ""));
+                    out().println(k + " " + quoted(c.path() + (dir ? "/" : "")));
                 }
             }
             return 0;
         }
+    }
+
+    /**
+     * A path as git prints one: as it is, or, if it holds a control character, a backslash or a
+     * double quote, in double quotes with C escapes, so that one line is always one path (a name
+     * may hold a newline).
+     */
+    static String quoted(String path) {
+        if (path.chars().noneMatch(ch -> ch < 0x20 || ch == 0x7f || ch == '\\' || ch == '"')) {
+            return path;
+        }
+        StringBuilder b = new StringBuilder("\"");
+        for (char ch : path.toCharArray()) {
+            switch (ch) {
+                case '\n' -> b.append("\\n");
+                case '\t' -> b.append("\\t");
+                case '\r' -> b.append("\\r");
+                case '\\' -> b.append("\\\\");
+                case '"' -> b.append("\\\"");
+                default -> {
+                    if (ch < 0x20 || ch == 0x7f) {
+                        b.append(String.format("\\%03o", (int) ch));
+                    } else {
+                        b.append(ch);
+                    }
+                }
+            }
+        }
+        return b.append('"').toString();
     }
 }

@@ -78,7 +78,7 @@ class DiffDuTest {
             };
             String p = n.get("path").asText();
             boolean dir = n.get("type").asText().equals("directory") && !p.equals("/");
-            j.add(k + " " + p + (dir ? "/" : ""));
+            j.add(k + " " + DiffCommand.quoted(p + (dir ? "/" : "")));
         }
         assertEquals(s, j, "text and --json agree");
         return s;
@@ -130,6 +130,33 @@ class DiffDuTest {
             assertEquals(set(), diff(c, "base", "base"));
             c.run("diff", "base", "nosuch").fails(Main.EXIT_NOT_FOUND);
             c.run("fsck").ok();
+        }
+    }
+
+    /**
+     * A name may hold a newline: the text output quotes such a path as git does, so that one line
+     * is one path (before, "A /new" and "line" were two lines); --json has it as it is.
+     */
+    @Test
+    void pathsWithControlCharactersAreQuoted() throws Exception {
+        Path one = tree("one");
+        Path two = tree("two");
+        Files.write(two.resolve("new\nline"), "n\n".getBytes());
+        Files.write(two.resolve("tab\there"), "t\n".getBytes());
+        Files.write(two.resolve("back\\slash \"q\""), "b\n".getBytes());
+        Files.write(two.resolve("a plain name"), "p\n".getBytes());
+        settle(two);
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", one.toString(), "--name", "one").ok();
+            c.run("import", two.toString(), "--name", "two").ok();
+            String out = c.run("diff", "one", "two").ok().out();
+            assertEquals(set("A \"/new\\nline\"", "A \"/tab\\there\"", "A \"/back\\\\slash \\\"q\\\"\"", "A /a plain name"),
+                    new TreeSet<>(out.lines().toList()), out);
+            Set<String> raw = new TreeSet<>();
+            for (JsonNode n : Fx.json(c.run("diff", "one", "two", "--json").ok())) {
+                raw.add(n.get("path").asText());
+            }
+            assertEquals(set("/new\nline", "/tab\there", "/back\\slash \"q\"", "/a plain name"), raw);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.cowfs.cli;
 
+import io.cowfs.blockstore.run.ProcStat;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.run.MountRecord;
@@ -38,7 +39,7 @@ final class UmountCommand extends Base {
         if (pid == null) {
             pid = daemonPid(mp);
         }
-        String[] before = pid == null ? null : stat(pid); // its name now: a spare mount process changes it when done
+        ProcStat before = pid == null ? null : ProcStat.of(pid); // its name now: a spare mount process changes it when done
         String error = Fuse.unmount(mp, false);
         if (error != null) {
             boolean dead = error.contains("not connected") || error.contains("Transport endpoint");
@@ -63,35 +64,23 @@ final class UmountCommand extends Base {
     }
 
     /**
-     * Waits until process pid is done with the mount it served when {@link #stat} gave before:
+     * Waits until process pid is done with the mount it served when it was before:
      * gone, or a zombie (it has written, closed and released everything and only waits for its
      * parent to reap it; the mount process is not this process's child, and ProcessHandle.onExit
      * counts a zombie as alive: where init reaps orphans late, seen here ~2 s, every umount waited
      * that long for nothing), or renamed (a spare mount process, MountSpare, does not exit: it
      * changes its name once everything of the mount is closed).
      */
-    static boolean awaitExit(long pid, String[] before, long timeoutMs) throws InterruptedException {
+    static boolean awaitExit(long pid, ProcStat before, long timeoutMs) throws InterruptedException {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000;
         while (System.nanoTime() < deadline) {
-            String[] now = stat(pid);
-            if (now == null || now[1].equals("Z") || now[1].equals("X") || !now[2].equals(before[2]) || !now[0].equals(before[0])) {
+            ProcStat now = ProcStat.of(pid);
+            if (now == null || now.exited() || now.startTicks() != before.startTicks() || !now.name().equals(before.name())) {
                 return true; // gone, a zombie, another process that got the pid later, or renamed
             }
             Thread.sleep(10);
         }
         return false;
-    }
-
-    /** {name, state, start time} of process pid from /proc/PID/stat, or null if it is gone. */
-    static String[] stat(long pid) {
-        try {
-            String s = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-            int close = s.lastIndexOf(')'); // "pid (comm) S ...": comm may hold ')'
-            String[] f = s.substring(close + 2).split(" ");
-            return new String[] {s.substring(s.indexOf('(') + 1, close), f[0], f[19]}; // field 22: starttime
-        } catch (java.io.IOException | RuntimeException e) {
-            return null;
-        }
     }
 
     /**
@@ -111,8 +100,8 @@ final class UmountCommand extends Base {
                     if (!args.contains(Main.class.getName()) || !args.contains("--foreground")) {
                         continue;
                     }
-                    String[] st = stat(Long.parseLong(n));
-                    boolean spare = st != null && st[0].startsWith("cowfs-");
+                    ProcStat st = ProcStat.of(Long.parseLong(n));
+                    boolean spare = st != null && st.name().startsWith("cowfs-");
                     if (spare ? holds(d, mp) : Path.of(args.get(args.size() - 1)).toAbsolutePath().normalize().equals(mp)) {
                         return Long.parseLong(n);
                     }

@@ -62,8 +62,8 @@ class MountSpareIT {
     }
 
     private static String comm(long pid) {
-        String[] st = UmountCommand.stat(pid);
-        return st == null ? null : st[0];
+        io.cowfs.blockstore.run.ProcStat st = io.cowfs.blockstore.run.ProcStat.of(pid);
+        return st == null ? null : st.name();
     }
 
     /** Ends the test's spares (and anything it started that is still there) and its mounts. */
@@ -324,8 +324,8 @@ class MountSpareIT {
     }
 
     private static int alive(long pid) {
-        String[] st = UmountCommand.stat(pid);
-        return st == null || st[1].equals("Z") ? 0 : 1;
+        io.cowfs.blockstore.run.ProcStat st = io.cowfs.blockstore.run.ProcStat.of(pid);
+        return st == null || st.state().equals("Z") ? 0 : 1;
     }
 
     /** No fd of the idle process, and not its working directory, is under dir (a store, a mountpoint). */

@@ -31,32 +31,11 @@ public record MountRecord(long viewId, long pid, String mountpoint, String name,
      * without it falls back to comparing wall-clock times ({@link #wrote}).
      */
     public boolean alive() {
-        String[] stat = stat(pid);
-        if (stat != null && (stat[0].equals("Z") || stat[0].equals("X"))) {
-            return false; // killed, not reaped yet (a container's pid 1 may never reap it)
+        ProcStat st = ProcStat.of(pid);
+        if (st == null || st.exited()) {
+            return false; // gone, or killed and not reaped yet
         }
-        return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).map(p -> {
-            long now = started >= 0 && stat != null ? Long.parseLong(stat[1]) : -1;
-            return now >= 0 ? now == started : wrote(p, file);
-        }).orElse(false);
-    }
-
-    /** Start time of process pid in clock ticks after boot (/proc/PID/stat field 22), or -1 if it cannot be read. */
-    static long startTicks(long pid) {
-        String[] stat = stat(pid);
-        return stat == null ? -1 : Long.parseLong(stat[1]);
-    }
-
-    /** {state, start time in ticks} of process pid from /proc/PID/stat, or null if it cannot be read. */
-    private static String[] stat(long pid) {
-        try {
-            String s = java.nio.file.Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-            String[] f = s.substring(s.lastIndexOf(')') + 2).split(" "); // "pid (comm) S ...": comm may hold ')'
-            Long.parseLong(f[19]);
-            return new String[] {f[0], f[19]};
-        } catch (IOException | RuntimeException e) {
-            return null;
-        }
+        return started >= 0 ? st.startTicks() == started : ProcessHandle.of(pid).map(p -> wrote(p, file)).orElse(false);
     }
 
     /**

@@ -137,7 +137,8 @@ public final class MountRegistry {
             }
             Path record = recordFile(viewId);
             long self = ProcessHandle.current().pid();
-            MountRecord m = new MountRecord(viewId, self, mountpoint.toString(), viewName, record, MountRecord.startTicks(self));
+            ProcStat st = ProcStat.of(self);
+            MountRecord m = new MountRecord(viewId, self, mountpoint.toString(), viewName, record, st == null ? -1 : st.startTicks());
             Path tmp = record.resolveSibling(record.getFileName() + ".tmp");
             var out = new java.io.ByteArrayOutputStream();
             m.toProperties().store(out, null);

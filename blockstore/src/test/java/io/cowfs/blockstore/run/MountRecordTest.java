@@ -23,8 +23,17 @@ class MountRecordTest {
     @TempDir
     Path tmp;
 
+    /** A record of pid written to file now, as a mount before 2026-12-03 wrote it (no start time). */
     private MountRecord record(Path file, long pid) throws Exception {
-        String text = "pid=" + pid + "\nmountpoint=/mnt/x\nname=v\n";
+        return written(file, "pid=" + pid + "\nmountpoint=/mnt/x\nname=v\n");
+    }
+
+    /** A record of pid with the writer's start time in clock ticks, as a mount writes it now. */
+    private MountRecord recordStarted(Path file, long pid, long started) throws Exception {
+        return written(file, "pid=" + pid + "\nstarted=" + started + "\nmountpoint=/mnt/x\nname=v\n");
+    }
+
+    private static MountRecord written(Path file, String text) throws Exception {
         Files.writeString(file, text);
         return MountRecord.read(7, file, new ByteArrayInputStream(text.getBytes(StandardCharsets.UTF_8)));
     }
@@ -50,17 +59,11 @@ class MountRecordTest {
         }
     }
 
-    private MountRecord recordStarted(Path file, long pid, long started) throws Exception {
-        String text = "pid=" + pid + "\nstarted=" + started + "\nmountpoint=/mnt/x\nname=v\n";
-        Files.writeString(file, text);
-        return MountRecord.read(7, file, new ByteArrayInputStream(text.getBytes(StandardCharsets.UTF_8)));
-    }
-
     @Test
     void aRecordWithTheWritersStartTimeStaysLiveWhenTheWallClockSteps() throws Exception {
         Process other = new ProcessBuilder("sleep", "120").start();
         try {
-            long ticks = MountRecord.startTicks(other.pid());
+            long ticks = ProcStat.of(other.pid()).startTicks();
             assertTrue(ticks > 0, "start time of a running process: " + ticks);
             Path file = tmp.resolve("view-7.mount");
             MountRecord m = recordStarted(file, other.pid(), ticks);
@@ -91,7 +94,7 @@ class MountRecordTest {
             assertTrue(Files.readString(stat).contains(") Z "), "the child is a zombie: " + Files.readString(stat));
             assertTrue(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "the JDK counts a zombie as alive");
             Path file = tmp.resolve("view-7.mount");
-            assertFalse(recordStarted(file, pid, MountRecord.startTicks(pid)).alive(), "a zombie serves no mount");
+            assertFalse(recordStarted(file, pid, ProcStat.of(pid).startTicks()).alive(), "a zombie serves no mount");
             assertFalse(record(tmp.resolve("view-8.mount"), pid).alive(), "nor without a start time in the record");
         } finally {
             parent.destroyForcibly().waitFor();

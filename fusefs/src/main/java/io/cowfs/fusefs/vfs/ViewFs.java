@@ -661,13 +661,13 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     // ------------------------------------------------------------------ xattrs
 
-    /** @throws FsException EEXIST with XATTR_CREATE if it exists, ENODATA with XATTR_REPLACE if not, EOPNOTSUPP for ACLs */
+    /** @throws FsException EEXIST with XATTR_CREATE if it exists, ENODATA with XATTR_REPLACE if not, EOPNOTSUPP for ACLs and names outside user., trusted., security., system. */
     public void setxattr(long ino, String name, byte[] value, int flags) {
         Attributes.refuseUnsupported(name);
         change(() -> attrs.setxattr(ino, name, value, flags));
     }
 
-    /** @throws FsException ENODATA if there is no such attribute, EOPNOTSUPP for ACLs */
+    /** @throws FsException ENODATA if there is no such attribute, EOPNOTSUPP for ACLs and names outside user., trusted., security., system. */
     public byte[] getxattr(long ino, String name) {
         Attributes.refuseUnsupported(name);
         return reading(() -> attrs.getxattr(ino, name));

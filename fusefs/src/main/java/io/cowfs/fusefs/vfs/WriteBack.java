@@ -900,7 +900,8 @@ final class WriteBack {
 
     /**
      * Before a regular file grows from cur.size to size: the bytes of its last block past the old
-     * size, up to written (where data a write brings begins; size if none), are made zeros. They
+     * size are made zeros (written: where the data of the write that grows it begins; size if
+     * there is none). They
      * should be zeros already, but a shrink inside a block records the smaller size at once and
      * stores the cut block only at the next flush: after a kill of the mount in between (or in a
      * snapshot frozen from that state) the block under the size still holds the old bytes, and

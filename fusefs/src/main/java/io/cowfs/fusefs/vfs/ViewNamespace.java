@@ -154,18 +154,22 @@ final class ViewNamespace {
         openCount.merge(ino, 1, Integer::sum);
     }
 
-    /** One handle closed; true if it was the last one (an orphan is then deleted). */
-    boolean released(long ino) {
+    /** What {@link #released} did. */
+    enum Released { STILL_OPEN, LAST, DELETED }
+
+    /** One handle closed: still open, its last one, or its last one and an orphan, now deleted. */
+    Released released(long ino) {
         int c = openCount.merge(ino, -1, Integer::sum);
         if (c > 0) {
-            return false;
+            return Released.STILL_OPEN;
         }
         openCount.remove(ino);
         Inode n = changed.get(ino);
         if (n != null && n.nlink <= 0) {
             deleteInode(ino);
+            return Released.DELETED;
         }
-        return true;
+        return Released.LAST;
     }
 
     /** At mount: inodes left with nlink 0 by a process that died with them open. */

@@ -250,11 +250,45 @@ class ViewFsTest {
         return s.blocks.getOrDefault(ino, new java.util.TreeMap<>());
     }
 
-    /** A file's mtime as the view's persisted delta records it. */
-    private long persistedMtime(long ino) {
+    /** A file's inode as the view's persisted delta records it, or null if it records none. */
+    private io.cowfs.blockstore.tree.Inode persistedInode(long ino) {
         io.cowfs.blockstore.view.ViewDelta d = new io.cowfs.blockstore.view.ViewDelta(fx.store.index());
         var s = fx.store.index().read(txn -> d.load(txn, fx.view.viewId()));
-        return s.inodes.get(ino).mtimeNs;
+        return s.inodes.get(ino);
+    }
+
+    /** A file's mtime as the view's persisted delta records it. */
+    private long persistedMtime(long ino) {
+        return persistedInode(ino).mtimeNs;
+    }
+
+    /**
+     * A create is committed with the next commit, at the latest at the file's own close (FLUSH),
+     * not on its own; any other namespace change commits it too, so the persisted view is always
+     * the view as it was at one moment.
+     */
+    @Test
+    void aCreateIsCommittedAtTheFilesCloseOrWithTheNextChange() {
+        long closed;
+        long open;
+        try (ViewFs fs = fx.view()) {
+            closed = fs.create(1, "closed", 0644, 0, 0);
+            assertNull(persistedInode(closed), "not committed by the create itself");
+            fs.flush(closed); // close() of a file never written: nothing dirty but the create
+            assertNotNull(persistedInode(closed), "committed at its close");
+            fs.release(closed);
+
+            open = fs.create(1, "open", 0644, 0, 0);
+            assertNull(persistedInode(open));
+            fs.mkdir(1, "later", 0755, 0, 0); // commits what is pending, the create included
+            assertNotNull(persistedInode(open), "committed with the next namespace change");
+            fs.release(open);
+        }
+        try (ViewFs fs = fx.view()) {
+            assertEquals(closed, fs.resolve("/closed"));
+            assertEquals(open, fs.resolve("/open"));
+            assertTrue(fs.resolve("/later") > 0);
+        }
     }
 
     /**
@@ -271,6 +305,7 @@ class ViewFsTest {
             long busy = fs.create(1, "busy", 0644, 0, 0);
             byte[] data = "written, not flushed".getBytes();
             fs.write(busy, 0, data, data.length);
+            fs.chmod(quiet, 0600); // commits what is pending: busy's create, not its data
             long before = persistedMtime(busy);
             fs.utimens(busy, ViewFs.OMIT, 2_000_000_000_000L);
             assertEquals(2_000_000_000_000L, fs.getattr(busy).mtimeNs(), "seen at once");

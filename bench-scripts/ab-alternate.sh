@@ -10,6 +10,8 @@
 #   seqwrite   fio sequential 1 GiB write into a fresh view, end_fsync (as 04-writes.sh "seq")
 #   randwrite  fio random 4 KiB writes ($FIO_RAND_IO) into a new 1 GiB file of a fresh view, end_fsync ("rand")
 #   cptree     cp -r of 2,000 small files (d000, d001 of the generated tree) into a fresh view, then sync
+#   tarx       tar -xpf of the same 2,000 files (a tarball made once) into a fresh view, then sync: tar sets each
+#              file's times, owner and mode on it before closing it (a layer or a build cache unpacked)
 #   restore    cp of the 1 GiB host file the store holds already into a fresh view, then sync -f (04-writes.sh
 #              "restore": a build cache restored into a worktree; the host file is read cold, as there)
 #   rewrittenread  dd of the 1 GiB file of a view after random 4 KiB rewrites (REWRITE_IO, default 256M, made once by the
@@ -23,11 +25,11 @@
 # OLD_MOUNT_JAVA_OPTS / NEW_MOUNT_JAVA_OPTS: COWFS_MOUNT_JAVA_OPTS for that build's mounts, so one jar given twice
 # compares two settings of the mount JVM.
 source "$(dirname "$0")/lib.sh"
-OLD=${1:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|restore|coldcat|rewrittenread] [N]}
-NEW=${2:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|restore|coldcat|rewrittenread] [N]}
+OLD=${1:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|tarx|restore|coldcat|rewrittenread] [N]}
+NEW=${2:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|tarx|restore|coldcat|rewrittenread] [N]}
 WL=${3:-coldread}
 N=${4:-5}
-case $WL in coldread|seqwrite|randwrite|cptree|restore|coldcat|rewrittenread) ;; *) echo "ab-alternate.sh: unknown workload '$WL'" >&2; exit 2 ;; esac
+case $WL in coldread|seqwrite|randwrite|cptree|tarx|restore|coldcat|rewrittenread) ;; *) echo "ab-alternate.sh: unknown workload '$WL'" >&2; exit 2 ;; esac
 for j in "$OLD" "$NEW"; do [[ -r $j ]] || { echo "ab-alternate.sh: cannot read $j" >&2; exit 2; }; done
 
 ensure_data
@@ -78,6 +80,7 @@ sample() {
     randwrite) (cd "$MP" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 \
                  --name=w --rw=randwrite --bs=4k --size=${BIG_MB}M --io_size=$FIO_RAND_IO --filename=new.bin >/dev/null) ;;
     cptree) cp -r "$DATA/tree/d000" "$DATA/tree/d001" "$MP/" && sync ;;
+    tarx) tar -C "$MP" -xpf "$TMPW/ab-tree.tar" && sync ;;
     restore) cp "$DATA/big/big.bin" "$MP/restored.bin" && sync -f "$MP/restored.bin" ;;
   esac
   wall=$(since "$t0")
@@ -92,6 +95,9 @@ sample() {
 }
 
 [[ $WL == cptree ]] && warm_tree "$DATA/tree"
+if [[ $WL == tarx ]]; then
+  tar -C "$DATA/tree" -cf "$TMPW/ab-tree.tar" d000 d001 && cat "$TMPW/ab-tree.tar" > /dev/null || exit 1
+fi
 if [[ $WL == rewrittenread ]] && ! cwj "$NEW" list 2>/dev/null | grep -qw ab-rewritten; then
   cwj "$NEW" fork big --name ab-rewritten >/dev/null && cwj "$NEW" mount ab-rewritten "$MP" >/dev/null || exit 1
   (cd "$MP" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 \

@@ -151,11 +151,12 @@ class DurabilityIT {
             c.run("fork", "snap", "--name", "v").ok();
             Cowfs.Mounted m = c.mount("v");
             try {
-                Files.createFile(m.dir.resolve("lock")); // CREATE, then FLUSH with nothing written
                 try (FileChannel open = FileChannel.open(m.dir.resolve("open"), StandardOpenOption.CREATE_NEW,
                         StandardOpenOption.WRITE)) {
-                    Files.createFile(m.dir.resolve("after"));
                     Files.writeString(m.dir.resolve("written"), "closed");
+                    // the last two: CREATE, then a FLUSH with nothing written, which must commit
+                    Files.createFile(m.dir.resolve("lock"));
+                    Files.createFile(m.dir.resolve("after"));
                     Fx.killMount(c.store, m.dir); // "open" is still open
                 } catch (java.io.IOException e) {
                     // closing it after the kill fails: the mount is gone
@@ -182,6 +183,41 @@ class DurabilityIT {
                 assertEquals("after the kill", Files.readString(third.dir.resolve("new")));
                 assertTrue(Files.isRegularFile(third.dir.resolve("lock")));
             }
+        }
+    }
+
+    /**
+     * tar sets each file's times, owner and mode on the open file before closing it; in a view
+     * they are committed with the file at its close. Extracted into a view and the mount killed
+     * as soon as tar exits, every file is there with its bytes, mode, owner and mtime, as tar
+     * extracts them on the host.
+     */
+    @Test
+    void aTarExtractionSurvivesAKillRightAfterTarExits() throws Exception {
+        Cowfs.assumeFuse();
+        Cowfs.sh(tmp, "mkdir -p src/t/sub && echo base > src/base"
+                + " && for i in $(seq 1 60); do head -c $((i * 997)) /dev/urandom > src/t/f$i; done"
+                + " && chmod 0751 src/t/f1 && chmod 0600 src/t/f2 && chmod 4755 src/t/f3 && chown 1234:2345 src/t/f4"
+                + " && touch -d '2001-02-03 04:05:06.789' src/t/f5 src/t/sub && echo x > src/t/sub/g"
+                + " && touch -d '2002-01-01' src/t/sub/g && tar -C src -cf t.tar t && rm -rf src/t"
+                + " && mkdir host && tar -C host -xpf t.tar");
+        String listing = "cd %s && find t -printf '%%p %%y %%m %%U %%G %%s %%T@\n' | sort && find t -type f -exec md5sum {} + | sort";
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
+            c.run("fork", "snap", "--name", "v").ok();
+            Cowfs.Mounted m = c.mount("v");
+            try {
+                Cowfs.sh(m.dir, "tar -xpf " + tmp.resolve("t.tar"));
+                Fx.killMount(c.store, m.dir);
+                c.run("umount", m.dir.toString()).ok();
+            } finally {
+                m.close();
+            }
+            String host = Cowfs.sh(tmp, String.format(listing, tmp.resolve("host")));
+            try (Cowfs.Mounted again = c.mount("v")) {
+                assertEquals(host, Cowfs.sh(tmp, String.format(listing, again.dir)));
+            }
+            c.run("verify").ok();
         }
     }
 

@@ -98,6 +98,12 @@ public final class ViewDelta {
         index.vinode.put(txn, BigEndian.longKey(view, NEXT_INO_SLOT), BigEndian.longKey(next));
     }
 
+    /** The inode the view's delta records, or null if it records none or a deletion (tombstone). */
+    public Inode inode(Txn<byte[]> txn, long view, long ino) {
+        byte[] v = index.vinode.get(txn, BigEndian.longKey(view, ino));
+        return v == null || v.length == 0 ? null : Inode.decode(ino, v);
+    }
+
     public void putInode(Txn<byte[]> txn, long view, Inode n) {
         index.vinode.put(txn, BigEndian.longKey(view, n.ino), n.encode());
     }

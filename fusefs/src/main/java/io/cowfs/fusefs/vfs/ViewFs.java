@@ -270,29 +270,41 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         });
     }
 
-    public void chmod(long ino, int mode) {
-        change(() -> attrs.chmod(ino, mode));
-    }
-
-    /** uid or gid of -1 leaves it unchanged. */
-    public void chown(long ino, int uid, int gid) {
-        change(() -> attrs.chown(ino, uid, gid));
-    }
-
-    /** Times in ns since the epoch; {@link #OMIT} leaves one unchanged, {@link #NOW} sets it to now. */
-    public void utimens(long ino, long atimeNs, long mtimeNs) {
+    /**
+     * A change of ino's attributes (mode, owner, times, xattrs): committed before the call returns,
+     * with everything else pending, unless ino is a regular file with changes its close will
+     * commit (a create not committed yet, written data not persisted yet); then it is committed
+     * with those (at the file's FLUSH, an fsync, the dirty limit or the next commit). With the
+     * writeback cache the kernel sends a written file's times just before the FLUSH of every
+     * close() that wrote, and tar and cp -p set times, owner and mode on the open file before
+     * closing it: a commit each was most of the commits of a small-file copy (docs/PERFORMANCE.md).
+     * A killed mount shows such a file as it was before all of them, or not at all for a new one:
+     * never new attributes over old bytes. Write lock held.
+     */
+    private void changeAttributes(long ino, Runnable work) {
         changingData(() -> {
-            attrs.utimens(ino, atimeNs, mtimeNs);
-            // With the writeback cache the kernel sends a file's times just before the FLUSH of
-            // every close() that wrote: committing them apart cost a commit per file written
-            // (a third of a cp -r's commits). A file with data not yet persisted gets its times
-            // committed with that data (at that FLUSH, an fsync, or the dirty limit), so a killed
-            // mount shows old bytes with old times, never new times over old bytes.
-            if (!data.hasData(ino)) {
+            boolean waits = data.hasData(ino)
+                    || ns.dirtyInodes.contains(ino) && ns.inode(ino).type == FileType.REGULAR;
+            work.run();
+            if (!waits) {
                 data.persist(WriteBack.METADATA_ONLY);
             }
             return null;
         });
+    }
+
+    public void chmod(long ino, int mode) {
+        changeAttributes(ino, () -> attrs.chmod(ino, mode));
+    }
+
+    /** uid or gid of -1 leaves it unchanged. */
+    public void chown(long ino, int uid, int gid) {
+        changeAttributes(ino, () -> attrs.chown(ino, uid, gid));
+    }
+
+    /** Times in ns since the epoch; {@link #OMIT} leaves one unchanged, {@link #NOW} sets it to now. */
+    public void utimens(long ino, long atimeNs, long mtimeNs) {
+        changeAttributes(ino, () -> attrs.utimens(ino, atimeNs, mtimeNs));
     }
 
     /** @throws FsException EINVAL if ino is not a symlink */
@@ -679,7 +691,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     /** @throws FsException EEXIST with XATTR_CREATE if it exists, ENODATA with XATTR_REPLACE if not, EOPNOTSUPP for ACLs and names outside user., trusted., security., system. */
     public void setxattr(long ino, String name, byte[] value, int flags) {
         Attributes.refuseUnsupported(name);
-        change(() -> attrs.setxattr(ino, name, value, flags));
+        changeAttributes(ino, () -> attrs.setxattr(ino, name, value, flags));
     }
 
     /** @throws FsException ENODATA if there is no such attribute, EOPNOTSUPP for ACLs and names outside user., trusted., security., system. */
@@ -695,7 +707,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     /** @throws FsException ENODATA if there is no such attribute, EOPNOTSUPP for ACLs */
     public void removexattr(long ino, String name) {
         Attributes.refuseAcl(name); // a name of another namespace stored before 2026-12-03 may go
-        change(() -> attrs.removexattr(ino, name));
+        changeAttributes(ino, () -> attrs.removexattr(ino, name));
     }
 
     // ------------------------------------------------------------------ filesystem

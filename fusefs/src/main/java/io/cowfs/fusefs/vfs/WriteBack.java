@@ -1386,11 +1386,7 @@ final class WriteBack {
                     deltaDb.deleteInode(txn, viewId, ino, base.inode(ino) != null);
                     deltaDb.dropDir(txn, viewId, ino);
                 } else if (deferred.contains(ino)) {
-                    // its data stays in memory: record it no longer than its stored data, so that a
-                    // crash shows old bytes or new ones, never zeros (as ext4's data=ordered does)
-                    Inode capped = n.copy();
-                    capped.size = Math.min(n.size, durableSize(ino));
-                    deltaDb.putInode(txn, viewId, capped);
+                    deltaDb.putInode(txn, viewId, asCommitted(txn, n));
                 } else {
                     deltaDb.putInode(txn, viewId, n);
                 }
@@ -1458,6 +1454,25 @@ final class WriteBack {
         ns.dirtyInodes.retainAll(deferred); // written again, whole, with their data
         ns.dirtyNames.clear();
         truncatedFrom.clear();
+    }
+
+    /**
+     * What a commit records of a file whose data stays in memory (another file's close, a
+     * namespace change): the file as last committed (the view's delta, else the base; a new
+     * file as it is now), no longer than its stored data, with its current link count (its names
+     * are committed now). So a crash shows old bytes or new ones, never zeros (as ext4's
+     * data=ordered does), and old bytes with their old times and mode, never the times of writes
+     * it has not kept (make would take such a file for up to date). Lock held.
+     */
+    private Inode asCommitted(org.lmdbjava.Txn<byte[]> txn, Inode n) {
+        Inode was = deltaDb.inode(txn, viewId, n.ino);
+        if (was == null) {
+            was = base.inode(n.ino);
+        }
+        Inode out = was == null ? n.copy() : was.copy();
+        out.size = Math.min(n.size, durableSize(n.ino));
+        out.nlink = n.nlink;
+        return out;
     }
 
     /** Entries in {@link #deltaBases} (tests). Lock held. */

@@ -292,6 +292,75 @@ class ViewFsTest {
     }
 
     /**
+     * What tar does to each file it extracts (create, write, futimens, fchown, fchmod, close) is
+     * one commit, at the close: the attributes of a file whose create or data is not committed
+     * yet wait for it. A directory's, and a committed file's, are committed at once.
+     */
+    @Test
+    void attributesOfAFileNotCommittedYetWaitForItsClose() {
+        long f;
+        long d;
+        try (ViewFs fs = fx.view()) {
+            d = fs.mkdir(1, "d", 0755, 0, 0);
+            f = fs.create(d, "f", 0600, 0, 0);
+            byte[] data = "extracted".getBytes();
+            fs.write(f, 0, data, data.length);
+            fs.utimens(f, ViewFs.OMIT, 3_000_000_000_000L);
+            fs.chown(f, 1000, 1000);
+            fs.chmod(f, 0644);
+            fs.setxattr(f, "user.origin", "tar".getBytes(), 0);
+            assertNull(persistedInode(f), "nothing of the new file is committed before its close");
+            fs.chmod(d, 0700); // a directory: committed at once, and the pending create with it
+            assertEquals(0700, persistedInode(d).perm);
+            assertEquals(0, persistedInode(f).size, "created, its data not committed yet");
+            fs.flush(f);
+            io.cowfs.blockstore.tree.Inode p = persistedInode(f);
+            assertEquals(0644, p.perm);
+            assertEquals(1000, p.uid);
+            assertEquals(3_000_000_000_000L, p.mtimeNs);
+            assertEquals(9, p.size);
+            fs.release(f);
+            fs.chmod(f, 0640); // committed now: nothing of it waits
+            assertEquals(0640, persistedInode(f).perm, "committed at once");
+        }
+        try (ViewFs fs = fx.view()) {
+            assertArrayEquals("tar".getBytes(), fs.getxattr(f, "user.origin"));
+            assertEquals(0640, fs.getattr(f).mode() & 07777);
+        }
+    }
+
+    /**
+     * A file with written data waiting, recorded by another commit (another file's close, a
+     * namespace change), is recorded as last committed: its old size, times and mode, so a crash
+     * never shows the times of writes it has not kept (make would take it for up to date).
+     */
+    @Test
+    void aFileWithDataWaitingIsRecordedAsLastCommittedByOtherCommits() {
+        try (ViewFs fs = fx.view()) {
+            long f = create(fs, "out.o", "old object".getBytes());
+            fs.utimens(f, ViewFs.OMIT, 1_000_000_000_000L);
+            io.cowfs.blockstore.tree.Inode old = persistedInode(f);
+            assertEquals(1_000_000_000_000L, old.mtimeNs);
+            byte[] data = "new object, longer".getBytes();
+            fs.write(f, 0, data, data.length); // its mtime moves with the write
+            fs.chmod(f, 0755);
+            fs.mkdir(1, "elsewhere", 0755, 0, 0); // a commit that leaves f's data in memory
+            io.cowfs.blockstore.tree.Inode p = persistedInode(f);
+            assertEquals(old.size, p.size, "old size");
+            assertEquals(old.mtimeNs, p.mtimeNs, "old mtime");
+            assertEquals(old.perm, p.perm, "old mode");
+            fs.link(f, 1, "second"); // a new name: the link count is committed with it
+            assertEquals(2, persistedInode(f).nlink);
+            assertEquals(old.mtimeNs, persistedInode(f).mtimeNs);
+            fs.flush(f);
+            p = persistedInode(f);
+            assertEquals(data.length, p.size);
+            assertEquals(0755, p.perm);
+            assertTrue(p.mtimeNs > old.mtimeNs);
+        }
+    }
+
+    /**
      * Times set on a file with data not yet persisted (what the writeback cache sends just before
      * the FLUSH of every close that wrote) are committed with that data, not apart; times set on
      * any other file are committed before the call returns.

@@ -92,7 +92,11 @@ public final class Importer {
         }
     }
 
+    /** The st_dev of the source's root: only inode numbers of that device are reported (see node). */
+    private Object rootDev;
+
     public Result run(Path src) {
+        rootDev = null;
         long t0 = System.nanoTime();
         long chunks0 = store.appendedChunks.get();
         long stored0 = store.appendedStoredBytes.get();
@@ -327,7 +331,13 @@ public final class Importer {
         i.mtimeNs = nanos((FileTime) a.get("lastModifiedTime"));
         i.ctimeNs = nanos((FileTime) a.get("ctime"));
         i.rdev = (Long) a.get("rdev");
-        i.hostIno = (Long) a.get("ino");
+        // host inode numbers are unique on one device only: a file on another filesystem mounted
+        // inside the source (a tmpfs, a bind mount of another disk) gets ours, or tools that key
+        // on st_ino (tar, cp -a, rsync -H) would take two unrelated files for hard links
+        if (rootDev == null) {
+            rootDev = a.get("dev");
+        }
+        i.hostIno = rootDev.equals(a.get("dev")) ? (Long) a.get("ino") : 0;
         try {
             i.xattrs = HostFs.xattrs(p);
             if (type == FileType.SYMLINK) {

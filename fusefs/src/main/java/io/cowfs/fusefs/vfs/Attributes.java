@@ -32,7 +32,47 @@ final class Attributes {
     void chmod(long ino, int mode) {
         Inode n = ns.mutable(ino);
         n.perm = mode & 07777;
+        byte[] acl = n.xattrs.get(ACL_ACCESS);
+        if (acl != null) {
+            n.xattrs.put(ACL_ACCESS, aclChmod(acl, mode)); // export applies it: it must say what the mode says
+        }
         n.ctimeNs = ViewNamespace.now();
+    }
+
+    /**
+     * An access ACL (the system.posix_acl_access xattr: a version-2 header, then 8-byte entries of
+     * tag, perm, id, little-endian) after chmod to mode, as the kernel's posix_acl_chmod makes it:
+     * the owner and other entries take the mode's owner and other bits, and the mask entry (the
+     * group entry if there is no mask) the group bits. An ACL imported from the host is kept and
+     * exported again; left as it was, a chmod 600 in a view came back out as 670 with the named
+     * entries' rights. A value that is not such an ACL is returned as it is.
+     */
+    static byte[] aclChmod(byte[] acl, int mode) {
+        if (acl.length < 4 || (acl.length - 4) % 8 != 0 || acl[0] != 2 || acl[1] != 0 || acl[2] != 0 || acl[3] != 0) {
+            return acl;
+        }
+        byte[] out = acl.clone();
+        int mask = -1;
+        int group = -1;
+        for (int at = 4; at < out.length; at += 8) {
+            int tag = (out[at] & 0xff) | (out[at + 1] & 0xff) << 8;
+            switch (tag) {
+                case 0x01 -> out[at + 2] = (byte) ((mode >> 6) & 7); // ACL_USER_OBJ
+                case 0x04 -> group = at; // ACL_GROUP_OBJ
+                case 0x10 -> mask = at; // ACL_MASK
+                case 0x20 -> out[at + 2] = (byte) (mode & 7); // ACL_OTHER
+                default -> {
+                    continue;
+                }
+            }
+            out[at + 3] = 0;
+        }
+        int g = mask >= 0 ? mask : group;
+        if (g >= 0) {
+            out[g + 2] = (byte) ((mode >> 3) & 7);
+            out[g + 3] = 0;
+        }
+        return out;
     }
 
     void chown(long ino, int uid, int gid) {

@@ -287,6 +287,9 @@ public final class Kernel {
             want |= Proto.HANDLE_KILLPRIV_V2;
         }
         long agreed = flags & want;
+        if ((agreed & Proto.WRITEBACK_CACHE) != 0) {
+            fs.vfs.kernelKeepsTimes(); // before any WRITE: the kernel sends the times it keeps
+        }
         out.u32(Proto.KERNEL_MAJOR).u32(Math.min(minor, Proto.KERNEL_MINOR)).u32(maxReadahead);
         out.u32(agreed & 0xFFFFFFFFL);
         out.u16(64).u16(48); // max_background, congestion_threshold: room for parallel read-ahead

@@ -403,12 +403,16 @@ final class KernelFs {
         if ((valid & Proto.FATTR_SIZE) != 0) {
             vfs.truncate(ino, rq.i64(16));
         }
+        // with the writeback cache the kernel keeps the times and sends its ctime (FATTR_CTIME)
+        long c = (valid & Proto.FATTR_CTIME) == 0 ? ViewFs.OMIT : rq.i64(48) * 1_000_000_000L + rq.u32(64);
         if ((valid & (Proto.FATTR_ATIME | Proto.FATTR_MTIME)) != 0) {
             long a = (valid & Proto.FATTR_ATIME) == 0 ? ViewFs.OMIT
                     : (valid & Proto.FATTR_ATIME_NOW) != 0 ? ViewFs.NOW : rq.i64(32) * 1_000_000_000L + rq.u32(56);
             long m = (valid & Proto.FATTR_MTIME) == 0 ? ViewFs.OMIT
                     : (valid & Proto.FATTR_MTIME_NOW) != 0 ? ViewFs.NOW : rq.i64(40) * 1_000_000_000L + rq.u32(60);
-            vfs.utimens(ino, a, m);
+            vfs.utimens(ino, a, m, c);
+        } else if (c != ViewFs.OMIT && (valid & (Proto.FATTR_MODE | Proto.FATTR_UID | Proto.FATTR_GID | Proto.FATTR_SIZE)) != 0) {
+            vfs.ctime(ino, c); // after the change above stamped its own: the kernel's, committed with the next commit
         }
         out.attrOut(vfs.getattr(ino), attrValid);
         return 0;

@@ -89,9 +89,10 @@ final class Attributes {
         n.ctimeNs = ViewNamespace.now();
     }
 
-    void utimens(long ino, long atimeNs, long mtimeNs) {
+    /** ctimeNs {@link ViewFs#OMIT}: now. */
+    void utimens(long ino, long atimeNs, long mtimeNs, long ctimeNs) {
         Inode n = ns.mutable(ino);
-        long t = ViewNamespace.now();
+        long t = ctimeNs == ViewFs.OMIT ? ViewNamespace.now() : ctimeNs;
         if (atimeNs != ViewFs.OMIT) {
             n.atimeNs = atimeNs == ViewFs.NOW ? t : atimeNs;
         }

@@ -25,6 +25,26 @@ public interface NodeFs {
     /** Times in ns since the epoch; {@link ViewFs#OMIT} leaves one unchanged, {@link ViewFs#NOW} sets it to now. */
     void utimens(long ino, long atimeNs, long mtimeNs);
 
+    /**
+     * As {@link #utimens(long, long, long)}, with the change time the kernel gives (ctimeNs, or
+     * {@link ViewFs#OMIT} for now): with its writeback cache the kernel keeps a file's times and
+     * sends them (FATTR_CTIME).
+     */
+    default void utimens(long ino, long atimeNs, long mtimeNs, long ctimeNs) {
+        utimens(ino, atimeNs, mtimeNs);
+    }
+
+    /** The change time the kernel keeps, set after a SETATTR that changed something else; committed with the next commit. */
+    default void ctime(long ino, long ctimeNs) {
+    }
+
+    /**
+     * The kernel keeps this mount's written files' times (its writeback cache was agreed): a
+     * WRITE does not stamp them; the kernel sends them with SETATTR when they change.
+     */
+    default void kernelKeepsTimes() {
+    }
+
     byte[] readlink(long ino);
 
     /** Entries of dir, sorted by name, without "." and "..". */

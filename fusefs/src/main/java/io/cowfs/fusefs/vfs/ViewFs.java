@@ -283,8 +283,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
      */
     private void changeAttributes(long ino, Runnable work) {
         changingData(() -> {
-            boolean waits = data.hasData(ino)
-                    || ns.dirtyInodes.contains(ino) && ns.inode(ino).type == FileType.REGULAR;
+            boolean waits = data.hasData(ino) || ns.created.contains(ino);
             work.run();
             if (!waits) {
                 data.persist(WriteBack.METADATA_ONLY);
@@ -304,7 +303,28 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     /** Times in ns since the epoch; {@link #OMIT} leaves one unchanged, {@link #NOW} sets it to now. */
     public void utimens(long ino, long atimeNs, long mtimeNs) {
-        changeAttributes(ino, () -> attrs.utimens(ino, atimeNs, mtimeNs));
+        utimens(ino, atimeNs, mtimeNs, OMIT);
+    }
+
+    @Override
+    public void utimens(long ino, long atimeNs, long mtimeNs, long ctimeNs) {
+        changeAttributes(ino, () -> attrs.utimens(ino, atimeNs, mtimeNs, ctimeNs));
+    }
+
+    @Override
+    public void ctime(long ino, long ctimeNs) {
+        changingData(() -> {
+            ns.mutable(ino).ctimeNs = ctimeNs;
+            return null;
+        });
+    }
+
+    @Override
+    public void kernelKeepsTimes() {
+        locked(() -> {
+            data.stampWrites = false;
+            return null;
+        });
     }
 
     /** @throws FsException EINVAL if ino is not a symlink */

@@ -47,6 +47,8 @@ final class ViewNamespace {
     final Set<Long> dirtyInodes = new HashSet<>(); // guarded by lock
     /** Per directory, names changed since the last persist. */
     final Map<Long, Set<String>> dirtyNames = new HashMap<>(); // guarded by lock
+    /** Files created (CREATE) since the last persist: their close commits them (ViewFs.create). */
+    final Set<Long> created = new HashSet<>(); // guarded by lock
     /** Open handles per inode (writable views only); an inode with nlink 0 lives while it has one. */
     private final Map<Long, Integer> openCount = new HashMap<>(); // guarded by lock
 
@@ -294,6 +296,7 @@ final class ViewNamespace {
         Inode n = newInode(dir, FileType.REGULAR, mode, uid, gid);
         setEntry(dir, name, new DirObject.Entry(n.ino, FileType.REGULAR));
         opened(n.ino);
+        created.add(n.ino);
         return n.ino;
     }
 

@@ -89,6 +89,13 @@ final class WriteBack {
     /** A delta may apply over an earlier delta of its block (a store of format 5 or later). */
     private final boolean chains;
     private final ViewNamespace ns;
+    /**
+     * A write sets the file's mtime and ctime to now; false when the kernel keeps them (its
+     * writeback cache) and sends them itself: a stamp of ours, later than the kernel's, was stored
+     * when the kernel's time had not moved between two writes (it then sends none), so a file
+     * showed other times after a remount than before it. Guarded by lock.
+     */
+    boolean stampWrites = true;
     /** Written pages of dirty blocks. */
     private final PageArena arena; // guarded by lock
 
@@ -806,7 +813,9 @@ final class WriteBack {
         }
         Inode n = ns.mutable(ino);
         n.size = Math.max(n.size, off + len);
-        n.mtimeNs = n.ctimeNs = ViewNamespace.now();
+        if (stampWrites) {
+            n.mtimeNs = n.ctimeNs = ViewNamespace.now();
+        }
         // setuid/setgid are not cleared here: only the kernel knows whether the writer has
         // CAP_FSETID, and without handle_killpriv it sends the mode change itself
         return overDirtyLimit();
@@ -1453,6 +1462,7 @@ final class WriteBack {
         }
         ns.dirtyInodes.retainAll(deferred); // written again, whole, with their data
         ns.dirtyNames.clear();
+        ns.created.clear();
         truncatedFrom.clear();
     }
 

@@ -81,7 +81,7 @@ final class FileRanges {
             return 0L;
         }
         long n = Math.min(len, in.size - offIn);
-        if (offOut + n < 0) {
+        if (offOut + n < 0 || offOut + n > ViewFs.maxFileSize(data.blockSize())) {
             throw new FsException(Errno.EFBIG, "offset " + offOut);
         }
         if (inoIn == inoOut && offIn < offOut + n && offOut < offIn + n) {

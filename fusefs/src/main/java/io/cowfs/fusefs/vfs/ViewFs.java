@@ -75,6 +75,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         this.viewId = viewId;
         this.readOnly = readOnly;
         this.bs = store.blockSize();
+        this.maxFileSize = maxFileSize(bs);
         this.readAhead = new ReadAhead(store);
         this.ns = new ViewNamespace(base, this::deleted);
         this.data = new WriteBack(store, base, viewId, ns);
@@ -562,7 +563,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     /** As {@link #write(long, long, byte[], int)}, from buf at pos: a direct buffer is copied to the dirty pages without a heap copy. */
     @Override
     public int write(long ino, long off, java.nio.ByteBuffer buf, int pos, int len) {
-        if (off < 0 || off + len < 0) {
+        if (off < 0 || off + len < 0 || off + len > maxFileSize) {
             throw new FsException(Errno.EFBIG, "offset " + off);
         }
         boolean over = changingData(() -> data.write(ino, ranges.regular(ino, Errno.EINVAL, Errno.EINVAL), off, buf, pos, len));
@@ -570,6 +571,19 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             relieve(ino);
         }
         return len;
+    }
+
+    /**
+     * The largest file a view takes (EFBIG past it, as ext4 past 16 TiB): 16 TiB, or less for a
+     * store of small blocks, so that a freeze can list every block of any file (it failed the
+     * whole snapshot with "file too large to freeze" for a sparse file of 2^50 bytes, which a
+     * view had taken).
+     */
+    private final long maxFileSize;
+
+    /** The largest file size a view of a store of this block size takes. */
+    public static long maxFileSize(int blockSize) {
+        return Math.min(16L << 40, (Integer.MAX_VALUE - 8L) * blockSize);
     }
 
     /** The write-back (tests). */
@@ -612,6 +626,9 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         if (size < 0) {
             throw new FsException(Errno.EINVAL, "negative size");
         }
+        if (size > maxFileSize) {
+            throw new FsException(Errno.EFBIG, "size " + size);
+        }
         changing(() -> {
             Inode cur = ns.inode(ino);
             if (cur.type == FileType.DIRECTORY) {
@@ -653,7 +670,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             throw new FsException(Errno.EOPNOTSUPP, "fallocate mode 0x" + Integer.toHexString(mode));
         }
         long end = offset + length;
-        if (end < 0) {
+        if (end < 0 || end > maxFileSize && (mode & FALLOC_FL_KEEP_SIZE) == 0) {
             throw new FsException(Errno.EFBIG, "fallocate offset " + offset + " length " + length);
         }
         changingData(() -> {

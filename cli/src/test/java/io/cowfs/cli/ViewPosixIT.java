@@ -632,6 +632,8 @@ class ViewPosixIT {
         // (before 2026-12-03 a view stored it)
         assertTrue(Cowfs.shRc(d, "setfattr -n bogus.ns -v 1 f").out().contains("Operation not supported"));
         assertTrue(Cowfs.shRc(d, "getfattr -n bogus.ns f").out().contains("Operation not supported"));
+        // a namespace with an empty name is invalid (before 2026-12-03 a view stored "user.")
+        assertTrue(Cowfs.shRc(d, "setfattr -n user. -v 1 f").out().contains("Invalid argument"));
         // a large value (a few KiB) round-trips
         String big = "v".repeat(3000);
         Cowfs.sh(d, "setfattr -n user.big -v " + big + " f");

@@ -115,6 +115,9 @@ final class Attributes {
         if (!knownNamespace(name)) {
             throw new FsException(Errno.EOPNOTSUPP, name);
         }
+        if (name.indexOf('.') == name.length() - 1) {
+            throw new FsException(Errno.EINVAL, "empty attribute name after " + name); // "user." alone, as the kernel says for local filesystems
+        }
     }
 
     static void refuseAcl(String name) {

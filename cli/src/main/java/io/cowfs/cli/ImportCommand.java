@@ -19,7 +19,7 @@ final class ImportCommand extends Base {
     @Option(names = "--name", required = true, description = "name of the new snapshot")
     String name;
 
-    @Option(names = "--skip-unreadable", description = "skip files and directories that cannot be read, with a warning (default: fail, storing nothing)")
+    @Option(names = "--skip-unreadable", description = "skip files and directories that cannot be read or whose names are not UTF-8, with a warning (default: fail, storing nothing)")
     boolean skipUnreadable;
 
     @Option(names = "--json", description = "print the summary as JSON")

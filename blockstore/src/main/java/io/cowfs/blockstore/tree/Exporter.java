@@ -5,7 +5,6 @@ import io.cowfs.blockstore.store.StoreException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -75,7 +74,7 @@ public final class Exporter {
                     exportDir(n, c);
                 }
                 case REGULAR -> writeFile(n, c);
-                case SYMLINK -> Files.createSymbolicLink(c, Path.of(new String(n.target, StandardCharsets.UTF_8)));
+                case SYMLINK -> HostFs.symlink(n.target, c); // the bytes: a target need not be UTF-8
                 default -> {
                     try {
                         HostFs.mknod(c, n.mode(), n.rdev);

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.TreeMap;
 import jnr.ffi.LastError;
 import jnr.ffi.LibraryLoader;
+import jnr.ffi.Pointer;
 import jnr.ffi.Runtime;
 import jnr.ffi.annotations.In;
 import jnr.ffi.annotations.Out;
@@ -15,7 +16,8 @@ import jnr.ffi.annotations.SaveError;
 
 /**
  * The few host calls java.nio lacks, bound with jnr-ffi: xattrs of any namespace without
- * following symlinks, mknod (fifos, devices), lchown, and utimensat on symlinks.
+ * following symlinks, mknod (fifos, devices), lchown, utimensat on symlinks, and directory entries
+ * and symlink targets as bytes (java.nio decodes them, turning bytes that are not UTF-8 into U+FFFD).
  */
 public final class HostFs {
     /** libc as we use it. */
@@ -38,6 +40,20 @@ public final class HostFs {
         @SaveError
         int utimensat(int dirfd, String path, @In long[] times, int flags);
 
+        @SaveError
+        Pointer opendir(String path);
+
+        @SaveError
+        Pointer readdir(Pointer dir);
+
+        int closedir(Pointer dir);
+
+        @SaveError
+        long readlink(String path, @Out byte[] buf, long size);
+
+        @SaveError
+        int symlink(@In byte[] target, String linkpath);
+
         String strerror(int errnum);
     }
 
@@ -49,6 +65,11 @@ public final class HostFs {
     private static final int ERANGE = jnr.constants.platform.Errno.ERANGE.intValue();
     private static final int ENODATA = jnr.constants.platform.Errno.ENODATA.intValue();
     private static final int ENOTSUP = jnr.constants.platform.Errno.ENOTSUP.intValue();
+    /**
+     * Where d_name starts in the struct dirent that readdir returns on 64-bit Linux (glibc and
+     * musl alike): d_ino:u64, d_off:i64, d_reclen:u16, d_type:u8, then the name.
+     */
+    private static final int DIRENT_NAME = 19;
 
     private HostFs() {
     }
@@ -133,6 +154,72 @@ public final class HostFs {
                 Math.floorDiv(mtimeNs, 1_000_000_000L), Math.floorMod(mtimeNs, 1_000_000_000L)};
         if (LIBC.utimensat(AT_FDCWD, p.toString(), ts, AT_SYMLINK_NOFOLLOW) != 0) {
             throw error("utimensat", p);
+        }
+    }
+
+    /**
+     * The names in directory p, exactly as bytes ("." and ".." left out), in the order the
+     * filesystem returns them.
+     */
+    public static List<byte[]> names(Path p) throws IOException {
+        if (RUNTIME.addressSize() != 8) {
+            throw new IOException("reading directories needs a 64-bit JVM (struct dirent layout)");
+        }
+        Pointer dir = LIBC.opendir(p.toString());
+        if (dir == null) {
+            throw error("opendir", p);
+        }
+        try {
+            List<byte[]> out = new ArrayList<>();
+            while (true) {
+                LastError.setLastError(RUNTIME, 0); // readdir returns NULL at the end and on errors alike
+                Pointer e = LIBC.readdir(dir);
+                if (e == null) {
+                    if (LastError.getLastError(RUNTIME) != 0) {
+                        throw error("readdir", p);
+                    }
+                    return out;
+                }
+                int len = e.indexOf(DIRENT_NAME, (byte) 0, 256);
+                if (len < 0) {
+                    throw new IOException("readdir " + p + ": an entry's name has no end");
+                }
+                byte[] name = new byte[len];
+                e.get(DIRENT_NAME, name, 0, len);
+                if (!(len == 1 && name[0] == '.') && !(len == 2 && name[0] == '.' && name[1] == '.')) {
+                    out.add(name);
+                }
+            }
+        } finally {
+            LIBC.closedir(dir);
+        }
+    }
+
+    /** The target of symlink p, exactly as bytes. */
+    public static byte[] readlink(Path p) throws IOException {
+        String path = p.toString();
+        byte[] buf = new byte[256];
+        while (true) {
+            long n = LIBC.readlink(path, buf, buf.length);
+            if (n < 0) {
+                throw error("readlink", p);
+            }
+            if (n < buf.length) { // else it may have been cut: no room left to tell
+                return java.util.Arrays.copyOf(buf, (int) n);
+            }
+            buf = new byte[buf.length * 4];
+        }
+    }
+
+    /** Creates symlink p pointing to target, exactly these bytes (no NUL among them). */
+    public static void symlink(byte[] target, Path p) throws IOException {
+        for (byte b : target) {
+            if (b == 0) {
+                throw new IOException("symlink " + p + ": a target cannot hold a NUL byte");
+            }
+        }
+        if (LIBC.symlink(java.util.Arrays.copyOf(target, target.length + 1), p.toString()) != 0) {
+            throw error("symlink", p);
         }
     }
 }

@@ -5,9 +5,12 @@ import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -264,11 +267,9 @@ public final class Importer {
     }
 
     private void walkDir(Node dir, List<Node> nodes, Map<String, Node> byHostInode, long[] totals) {
-        List<Path> entries = new ArrayList<>();
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir.path)) {
-            for (Path p : ds) {
-                entries.add(p);
-            }
+        List<byte[]> raw;
+        try {
+            raw = HostFs.names(dir.path); // bytes: java.nio would turn a name that is not UTF-8 into another name
         } catch (IOException e) {
             if (skipUnreadable) {
                 warning("skipped unreadable directory " + dir.path + ": " + e.getMessage());
@@ -276,17 +277,73 @@ public final class Importer {
             }
             throw new StoreException("cannot list " + dir.path + ": " + e.getMessage() + " (use --skip-unreadable to skip it)", e);
         }
-        entries.sort((a, b) -> a.getFileName().toString().compareTo(b.getFileName().toString()));
-        for (Path p : entries) {
-            Node c = node(p, nodes, byHostInode, totals);
+        List<String> names = new ArrayList<>();
+        for (byte[] b : raw) {
+            String name = utf8(b);
+            if (name != null) {
+                names.add(name);
+                continue;
+            }
+            // docs/DESIGN-DECISIONS.md, 7: such a name cannot be stored exactly, and two of them
+            // decoded with U+FFFD could become one entry, the other file lost
+            String what = "'" + escaped(b) + "' in " + dir.path;
+            if (!skipUnreadable) {
+                throw new StoreException("cannot import " + what + ": file names must be valid UTF-8"
+                        + " (nothing was imported; --skip-unreadable skips such names)");
+            }
+            warning("skipped " + what + " (and anything under it): file names must be valid UTF-8");
+        }
+        names.sort(null);
+        for (String name : names) {
+            Node c = node(dir.path.resolve(name), nodes, byHostInode, totals);
             if (c == null) {
                 continue;
             }
-            String name = p.getFileName().toString();
             dir.children.put(name, new DirObject.Entry(c.ino, c.inode.type));
             if (c.inode.type == FileType.DIRECTORY) {
                 dir.inode.nlink++;
                 walkDir(c, nodes, byHostInode, totals);
+            }
+        }
+    }
+
+    /** name decoded, or null if it is not valid UTF-8. */
+    static String utf8(byte[] name) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(name)).toString();
+        } catch (CharacterCodingException e) {
+            return null;
+        }
+    }
+
+    /**
+     * name for a message: its valid UTF-8 as text, every other byte, control characters and the
+     * backslash escaped as in bash's $'...' ("caf\xe9").
+     */
+    static String escaped(byte[] name) {
+        StringBuilder sb = new StringBuilder();
+        CharsetDecoder d = StandardCharsets.UTF_8.newDecoder();
+        ByteBuffer in = ByteBuffer.wrap(name);
+        CharBuffer out = CharBuffer.allocate(name.length);
+        while (true) {
+            CoderResult r = d.decode(in, out, true);
+            out.flip();
+            while (out.hasRemaining()) {
+                char ch = out.get();
+                if (ch == '\\') {
+                    sb.append("\\\\");
+                } else if (ch < 0x20 || ch == 0x7f) {
+                    sb.append(String.format("\\x%02x", (int) ch));
+                } else {
+                    sb.append(ch);
+                }
+            }
+            out.clear();
+            if (!r.isError()) {
+                return sb.toString();
+            }
+            for (int i = 0; i < r.length(); i++) {
+                sb.append(String.format("\\x%02x", in.get() & 0xff));
             }
         }
     }
@@ -341,7 +398,7 @@ public final class Importer {
         try {
             i.xattrs = HostFs.xattrs(p);
             if (type == FileType.SYMLINK) {
-                i.target = Files.readSymbolicLink(p).toString().getBytes(StandardCharsets.UTF_8);
+                i.target = HostFs.readlink(p); // the bytes: a target need not be UTF-8
                 i.size = i.target.length;
             }
         } catch (IOException e) {

@@ -3,8 +3,8 @@ package io.cowfs.fusefs.fuse;
 import io.cowfs.fusefs.vfs.Errno;
 import io.cowfs.fusefs.vfs.FsException;
 import io.cowfs.fusefs.vfs.ViewFs;
-import java.nio.charset.StandardCharsets;
 import jnr.ffi.Pointer;
+import jnr.ffi.annotations.Delegate;
 import ru.serce.jnrfuse.struct.FuseFileInfo;
 import ru.serce.jnrfuse.struct.Timespec;
 
@@ -13,8 +13,25 @@ public class WritableFuse extends CowFuse {
     private static final int S_IFMT = 0170000;
     private static final int S_IFDIR = 0040000;
 
+    /** fuse_operations.symlink with both arguments as libfuse passes them: C strings. */
+    @FunctionalInterface
+    public interface SymlinkBytes {
+        @Delegate
+        int symlink(Pointer target, Pointer link);
+    }
+
+    // strongly held for the mount's life: libfuse keeps a pointer to its native closure
+    private final SymlinkBytes symlinkBytes = this::symlink;
+
     public WritableFuse(ViewFs vfs, String fsName) {
         super(vfs, fsName);
+        // jnr-fuse's symlink(String, String) decodes the target, turning bytes that are not UTF-8
+        // into U+FFFD, so the view would store another target than the one asked for; a target is
+        // any bytes (the kernel adapter keeps them), so fuse_operations' symlink slot gets a
+        // closure that reads it as bytes
+        var slot = fuseOperations.symlink;
+        slot.getMemory().putPointer(slot.offset(),
+                fuseOperations.getRuntime().getClosureManager().getClosurePointer(SymlinkBytes.class, symlinkBytes));
     }
 
     private int uid() {
@@ -57,11 +74,14 @@ public class WritableFuse extends CowFuse {
         });
     }
 
-    @Override
-    public int symlink(String target, String link) {
-        return guard("symlink", link, () -> {
-            ViewFs.Parent p = vfs.parent(link);
-            vfs.symlink(target.getBytes(StandardCharsets.UTF_8), p.dir(), p.name(), uid(), gid());
+    /** symlink(2): the link's path decoded as jnr-fuse decodes every path, the target kept as bytes. */
+    int symlink(Pointer target, Pointer link) {
+        String path = link.getString(0);
+        return guard("symlink", path, () -> {
+            ViewFs.Parent p = vfs.parent(path);
+            byte[] t = new byte[target.indexOf(0, (byte) 0)];
+            target.get(0, t, 0, t.length);
+            vfs.symlink(t, p.dir(), p.name(), uid(), gid());
             return 0;
         });
     }

@@ -129,6 +129,7 @@ class CliBadInputTest {
         bad(c.run("init"), NONZERO, "already");
         bad(c.run("fork", "base", "--name", "a/b"), NONZERO, "invalid name");
         bad(c.run("fork", "base", "--name", "-x"), NONZERO);
+        bad(c.run("fork", "base", "--name", "nl\nname"), NONZERO, "invalid name", "nl\\x0aname"); // one line, escaped
         bad(c.run("import", tmp.resolve("src").toString(), "--name", ".hidden"), NONZERO, "invalid name");
         // nothing of the above changed the store
         assertEquals(2, Fx.json(c.run("list", "--json").ok()).size());
@@ -158,8 +159,10 @@ class CliBadInputTest {
         everywhere.add(new String[] {"diff", "base", "v"});
         everywhere.add(new String[] {"du"});
         everywhere.add(new String[] {"fsck"});
+        Path file = Files.writeString(tmp.resolve("a-file"), "x");
         for (String[] cmd : everywhere) {
             bad(withStore(missing, cmd), Main.EXIT_NOT_FOUND, "no store", missing.toString());
+            bad(withStore(file, cmd), Main.EXIT_NOT_FOUND, "not a directory", file.toString());
             bad(withStore(notStore, cmd), Main.EXIT_NOT_FOUND, "not a cowfs store", notStore.toString());
             bad(withStore(newer, cmd), Main.EXIT_FAILED, "format 99", "newer", "upgrade");
         }

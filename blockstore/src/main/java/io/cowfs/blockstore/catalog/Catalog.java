@@ -24,7 +24,10 @@ public final class Catalog {
 
     public static void checkName(String name) {
         if (name == null || !NAME.matcher(name).matches()) {
-            throw new StoreException.InvalidRequestException("invalid name '" + name + "': use 1-128 of letters, digits and ._@+- (not starting with . or -)");
+            // control characters escaped: the error stays one line
+            String shown = name == null ? null : name.codePoints().mapToObj(c -> c < 0x20 || c == 0x7f
+                    ? String.format("\\x%02x", c) : new String(Character.toChars(c))).collect(java.util.stream.Collectors.joining());
+            throw new StoreException.InvalidRequestException("invalid name '" + shown + "': use 1-128 of letters, digits and ._@+- (not starting with . or -)");
         }
     }
 

@@ -82,6 +82,9 @@ record StoreFormat(int format, int blockSize, StoreAccess access) {
 
     /** Reads and checks the format file of the store at dir; makes run/ and packs/ if missing. */
     static StoreFormat read(Path dir) {
+        if (Files.exists(dir) && !Files.isDirectory(dir)) {
+            throw new StoreException.NotFoundException("no store at " + dir + ": it is not a directory (a store is a directory: cowfs init --store DIR)");
+        }
         if (!Files.isDirectory(dir)) {
             throw new StoreException.NotFoundException("no store at " + dir + " (create one with: cowfs init --store " + dir + ")");
         }

@@ -5,6 +5,7 @@ import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.fusefs.fuse.MountSession;
+import io.cowfs.fusefs.kernel.MountPoints;
 import io.cowfs.blockstore.run.MountRecord;
 import io.cowfs.blockstore.run.MountRegistry;
 import io.cowfs.fusefs.mount.MountDaemon;
@@ -81,6 +82,7 @@ final class MountCommand extends Base {
                 throw new StoreException.InvalidRequestException("'" + name + "' is a snapshot and stays read-only; "
                         + "fork it to write: cowfs fork " + name + " --name NEW");
             }
+            refuseFuseMountAt(store, mp);
             MountSession.checkMountpoint(mp);
             if (store.index().damage() != null && e.isView() && !ro && !foreground) {
                 err().println("cowfs: warning: " + store.index().damage() + "; mounting view '" + name
@@ -103,6 +105,30 @@ final class MountCommand extends Base {
             }
         }
         return spawn(mp);
+    }
+
+    /**
+     * Refuses a mountpoint where a FUSE filesystem is mounted: a mount there would hide it and
+     * leave its process serving nothing reachable, and the next umount would meet the hidden one.
+     * (A cowfs mount whose root is empty passes checkMountpoint's emptiness test.) A directory on
+     * which a kernel filesystem such as a tmpfs is mounted is an ordinary mountpoint.
+     */
+    static void refuseFuseMountAt(Store store, Path mp) {
+        List<MountPoints.Mount> table = MountPoints.table();
+        MountPoints.Mount there = MountPoints.at(table, MountPoints.realPath(mp));
+        if (there == null || !there.fsType().startsWith("fuse")) {
+            return;
+        }
+        String what = there.fsType() + " (" + there.source() + (MountPoints.device(mp) == -1 ? ", not answering: dead?)" : ")");
+        for (MountRecord r : MountRegistry.of(store).live().values()) {
+            MountPoints.Mount m = MountPoints.at(table, MountPoints.realPath(Path.of(r.mountpoint())));
+            if (m != null && m.device().equals(there.device())) { // that mount, or a bind of it
+                what = (r.viewId() > 0 ? "view '" : "snapshot '") + r.name() + "' (pid " + r.pid() + ")";
+                break;
+            }
+        }
+        throw new StoreException.BusyException(mp + " is already a mountpoint of " + what + "; unmount it first (cowfs umount " + mp
+                + ") or mount on another directory");
     }
 
     /** Serves e from store (which MountDaemon owns from here: closed when the mount ends). */

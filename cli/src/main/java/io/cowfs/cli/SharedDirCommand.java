@@ -53,31 +53,9 @@ final class SharedDirCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Whether d is a mount point (its path is a mount point field in /proc/self/mountinfo). */
-    static boolean isMountPoint(Path d) throws IOException {
-        String want = d.toString();
-        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"), StandardCharsets.UTF_8)) {
-            String[] f = line.split(" ");
-            if (f.length > 4 && unescape(f[4]).equals(want)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** mountinfo escapes space, tab, newline and backslash as \ooo. */
-    private static String unescape(String s) {
-        StringBuilder b = new StringBuilder();
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '\\' && i + 3 < s.length()) {
-                b.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
-                i += 3;
-            } else {
-                b.append(c);
-            }
-        }
-        return b.toString();
+    /** Whether d (a real path) is a mount point. */
+    static boolean isMountPoint(Path d) {
+        return io.cowfs.fusefs.kernel.MountPoints.at(io.cowfs.fusefs.kernel.MountPoints.table(), d) != null;
     }
 
     private static void run(List<String> cmd) throws IOException, InterruptedException {

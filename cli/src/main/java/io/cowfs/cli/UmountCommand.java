@@ -5,8 +5,10 @@ import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.run.MountRecord;
 import io.cowfs.blockstore.run.MountRegistry;
+import io.cowfs.fusefs.kernel.MountPoints;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
@@ -18,26 +20,51 @@ final class UmountCommand extends Base {
     @Parameters(index = "0", paramLabel = "MOUNTPOINT")
     Path mountpoint;
 
-    @picocli.CommandLine.Option(names = "--lazy", description = "detach a busy mount now; it finishes when its last file is closed")
+    @picocli.CommandLine.Option(names = "--lazy", description = {"detach a busy mount now; it finishes when its last file is closed.",
+            "Of a view also bind-mounted elsewhere: detach MOUNTPOINT only; the view stays mounted there"})
     boolean lazy;
 
     @Override
     public Integer call() throws Exception {
         Path mp = mountpoint.toAbsolutePath().normalize();
         if (!Fuse.isMounted(mp)) {
+            MountRecord gone = Files.isDirectory(storeOptions.storeDir()) ? new MountRegistry(storeOptions.storeDir()).at(mp) : null;
+            if (gone != null) {
+                // mp was unmounted, yet its process runs on: the connection is mounted where this namespace cannot see it
+                throw new StoreException.BusyException(mp + " is not mounted, but process " + gone.pid() + " that mounted '"
+                        + gone.name() + "' there still serves it elsewhere (a bind mount in another mount namespace?); "
+                        + "find it with: grep -lF ' cowfs:" + gone.name() + " ' /proc/*/mountinfo");
+            }
             throw new IllegalArgumentException(mp + " is not mounted");
         }
-        Long pid = null;
+        MountRecord record = null;
+        MountRegistry registry = null;
         if (Files.isDirectory(storeOptions.storeDir())) {
             try (Store store = storeOptions.open()) {
-                MountRecord m = MountRegistry.of(store).at(mp);
-                pid = m == null ? null : m.pid();
+                registry = MountRegistry.of(store);
+                record = registry.at(mp);
             } catch (StoreException e) {
                 // unmounting needs no store; only the wait for its process does
             }
         }
+        Long pid = record == null ? null : record.pid();
         if (pid == null) {
             pid = daemonPid(mp);
+        }
+        List<MountPoints.Mount> table = MountPoints.table();
+        MountPoints.Mount here = MountPoints.at(table, MountPoints.realPath(mp));
+        List<String> binds = here == null ? List.of() : MountPoints.elsewhere(table, here).stream().map(MountPoints.Mount::mountPoint).toList();
+        // the process serves mp and binds alike: unmounting mp alone leaves it running (umount would
+        // wait for it in vain) and its record naming a path that is no mount. Unmounting a bind
+        // (pid null: no process was started for it) is harmless and goes on as for any mount.
+        if (pid != null && !binds.isEmpty()) {
+            String them = String.join(", ", binds);
+            if (!lazy) {
+                throw new StoreException.BusyException(mp + " is also mounted at " + them
+                        + (binds.size() == 1 ? " (a bind mount of it); unmount that first (umount " : " (bind mounts of it); unmount those first (umount ")
+                        + String.join(" ", binds) + "), then cowfs umount " + mp);
+            }
+            return detachOnly(mp, record, registry, pid, binds);
         }
         ProcStat before = pid == null ? null : ProcStat.of(pid); // its name now: a spare mount process changes it when done
         String error = Fuse.unmount(mp, false);
@@ -57,9 +84,33 @@ final class UmountCommand extends Base {
             }
         }
         if (pid != null && before != null && !awaitExit(pid, before, 60_000)) {
-            throw new StoreException("unmounted " + mp + " but its process " + pid + " has not exited after 60 s");
+            throw new StoreException("unmounted " + mp + " but its process " + pid + " has not exited after 60 s"
+                    + (here == null ? "" : "; its FUSE connection may still be mounted elsewhere (a bind mount in another mount "
+                    + "namespace?): find it with: grep -l ' " + here.device() + " ' /proc/*/mountinfo"));
         }
         out().println("unmounted " + mp);
+        return 0;
+    }
+
+    /**
+     * umount --lazy of mp while binds of it stay: detaches mp only. The process serves on through
+     * the binds, so its record is moved to the first of them, where umount and mount find it.
+     */
+    private int detachOnly(Path mp, MountRecord record, MountRegistry registry, long pid, List<String> binds)
+            throws java.io.IOException, InterruptedException {
+        String error = Fuse.unmount(mp, true);
+        if (error != null) {
+            throw new StoreException("cannot unmount " + mp + ": " + error);
+        }
+        if (record != null) {
+            try {
+                registry.moved(record, Path.of(binds.get(0)));
+            } catch (java.io.IOException e) {
+                err().println("cowfs: warning: its mount record still names " + mp + " (" + e.getMessage() + ")");
+            }
+        }
+        out().println("detached " + mp + "; " + (record == null ? "the mount" : "'" + record.name() + "'") + " stays mounted at "
+                + String.join(", ", binds) + ", served by process " + pid + " (cowfs umount " + binds.get(0) + " ends it)");
         return 0;
     }
 

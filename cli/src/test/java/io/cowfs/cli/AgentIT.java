@@ -243,6 +243,25 @@ class AgentIT {
             assertTrue(Cowfs.isMounted(mp));
             Files.writeString(mp.resolve("new.txt"), "written in a mount the agent started");
             assertEquals("one\n", Files.readString(mp.resolve("a")));
+            // the agent checks a mountpoint and a umount as a JVM does: no second mount on a mount,
+            // no umount of a view that a bind keeps mounted (MountConflictIT)
+            Run stacked = cowfs("", "mount t mnt" + store);
+            assertEquals(Main.EXIT_BUSY, stacked.rc(), stacked.err());
+            assertTrue(stacked.err().contains("is already a mountpoint of view 'v'"), stacked.err());
+            assertEquals(cowfs("COWFS_NO_AGENT=1", "mount t mnt" + store).err(), stacked.err());
+            if (Accounts.isRoot()) {
+                Path bind = Files.createDirectories(tmp.resolve("bind"));
+                Cowfs.sh(tmp, "mount --bind mnt bind");
+                try {
+                    Run refused = cowfs("", "umount mnt" + store);
+                    assertEquals(Main.EXIT_BUSY, refused.rc(), refused.err());
+                    assertTrue(refused.err().contains("is also mounted at " + bind), refused.err());
+                } finally {
+                    Cowfs.sh(tmp, "umount bind");
+                }
+                before += 1;
+            }
+            before += 1;
             Run u = cowfs("", "umount mnt" + store);
             assertEquals(0, u.rc(), u.err());
             assertFalse(Cowfs.isMounted(mp));

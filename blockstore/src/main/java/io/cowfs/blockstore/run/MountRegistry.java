@@ -138,15 +138,43 @@ public final class MountRegistry {
             Path record = recordFile(viewId);
             long self = ProcessHandle.current().pid();
             ProcStat st = ProcStat.of(self);
-            MountRecord m = new MountRecord(viewId, self, mountpoint.toString(), viewName, record, st == null ? -1 : st.startTicks());
-            Path tmp = record.resolveSibling(record.getFileName() + ".tmp");
-            var out = new java.io.ByteArrayOutputStream();
-            m.toProperties().store(out, null);
-            access.write(tmp, out.toByteArray());
-            Files.move(tmp, record, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            write(new MountRecord(viewId, self, mountpoint.toString(), viewName, record, st == null ? -1 : st.startTicks()));
             return new Claim(ch, l, record, viewId < 0 ? lf : null);
         } catch (IOException e) {
             throw new StoreException("cannot claim view '" + viewName + "': " + e.getMessage(), e);
+        }
+    }
+
+    /** Writes m's file whole or not at all (readers never see half a record). */
+    private void write(MountRecord m) throws IOException {
+        Path tmp = m.file().resolveSibling(m.file().getFileName() + ".tmp");
+        var out = new java.io.ByteArrayOutputStream();
+        m.toProperties().store(out, null);
+        access.write(tmp, out.toByteArray());
+        Files.move(tmp, m.file(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /**
+     * Records that m's process now serves its mount at another mountpoint: {@code cowfs umount
+     * --lazy} detached m's, and a bind mount of it stays. Without this the record would name a
+     * path that is no mount, and neither umount nor mount could lead the user to the process.
+     * Nothing happens if m's process is gone; if it ends meanwhile (it deletes its record when it
+     * does) the record written here is deleted again, unless a new mount's has replaced it.
+     */
+    public void moved(MountRecord m, Path mountpoint) throws IOException {
+        if (!m.alive()) {
+            return;
+        }
+        write(new MountRecord(m.viewId(), m.pid(), mountpoint.toString(), m.name(), m.file(), m.started()));
+        if (!m.alive()) {
+            try (InputStream in = Files.newInputStream(m.file())) {
+                MountRecord now = MountRecord.read(m.viewId(), m.file(), in);
+                if (now.pid() == m.pid() && now.started() == m.started()) {
+                    Files.deleteIfExists(m.file());
+                }
+            } catch (NoSuchFileException e) {
+                // deleted meanwhile
+            }
         }
     }
 

@@ -34,7 +34,7 @@ for r in $(seq 1 "$ROUNDS"); do
         fovl) mount_fovl "$SRC" "$TMPW/vsw" "$MP" ;;
         view|old) cw fork tree --name "$v" >/dev/null && mount_cowfs "$v" "$MP" ;;
       esac || { abnormal "view-small-writes: mounting $sys failed"; continue; }
-      cat "$TAR" > /dev/null; cp -r "$SRC/d000" "$SRC/d001" "$TMPW/warm-src" && rm -rf "$TMPW/warm-src"
+      cat "$TAR" "$SRC"/d000/* "$SRC"/d001/* > /dev/null
       sync
       mkdir "$MP/out"
       if [[ $wl == cp ]]; then

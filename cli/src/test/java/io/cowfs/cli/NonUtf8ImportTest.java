@@ -25,6 +25,30 @@ class NonUtf8ImportTest {
         return Cowfs.sh(link.getParent(), "readlink -n '" + link + "' | od -An -tx1 | tr -s ' \\n' ' '").trim();
     }
 
+    /**
+     * An xattr name that is not UTF-8 stops the import too, or with --skip-unreadable costs that
+     * file its attributes, with a warning. Before, decoded with U+FFFD it named no attribute and
+     * was dropped without a word.
+     */
+    @Test
+    void anAttributeNameThatIsNotUtf8IsNotDroppedUnsaid() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Cowfs.sh(src, "echo x > f && echo y > g && setfattr -n user.ok -v 1 g");
+        org.junit.jupiter.api.Assumptions.assumeTrue(
+                Cowfs.shRc(src, "setfattr -n $'user.caf\\xe9' -v 1 f").rc() == 0, "the temp directory's filesystem takes no user xattrs");
+        try (Cowfs c = new Cowfs(tmp)) {
+            Cowfs.Result r = c.run("import", src.toString(), "--name", "s").fails(1);
+            assertEquals(1, r.err().lines().count(), r.err());
+            assertTrue(r.err().contains("user.caf\\xe9") && r.err().contains("not valid UTF-8") && r.err().contains("--skip-unreadable"), r.err());
+            Cowfs.Result skipped = c.run("import", src.toString(), "--name", "s", "--skip-unreadable").ok();
+            assertTrue(skipped.err().contains("skipped attributes of " + src.resolve("f")), skipped.err());
+            try (Cowfs.Mounted m = c.mount("s")) {
+                assertEquals("x\n", Files.readString(m.dir.resolve("f")));
+                assertEquals("1", Cowfs.sh(m.dir, "getfattr --only-values -n user.ok g"));
+            }
+        }
+    }
+
     @Test
     void aNameThatIsNotUtf8StopsTheImportAndNothingIsCommitted() throws Exception {
         Path src = Files.createDirectories(tmp.resolve("src"));

@@ -104,7 +104,13 @@ public final class HostFs {
         for (int i = 0; i < n; i++) {
             if (list[i] == 0) {
                 if (i > start) {
-                    names.add(new String(list, start, i - start, StandardCharsets.UTF_8));
+                    byte[] raw = java.util.Arrays.copyOfRange(list, start, i);
+                    String name = Importer.utf8(raw);
+                    if (name == null) {
+                        // decoded with U+FFFD it would name no attribute, and the attribute would be lost unsaid
+                        throw new IOException("attribute name '" + Importer.escaped(raw) + "' is not valid UTF-8");
+                    }
+                    names.add(name);
                 }
                 start = i + 1;
             }

@@ -223,6 +223,49 @@ class AgentIT {
         }
     }
 
+    /**
+     * An agent that ends after taking a request, before answering: the launcher cannot know whether
+     * the command ran, so one that changes something is not run again in a JVM (a fork that had
+     * succeeded then failed with "name taken", a mount that had come up with "already a
+     * mountpoint"); it says so and fails. One that only reads is run in a JVM. The agent here is a
+     * stand-in that reads the request and hangs up.
+     */
+    @Test
+    void anAgentThatEndsWithoutAnsweringIsNotRunAgainForAChange() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Cowfs.shRc(tmp, "command -v python3").rc() == 0, "needs python3");
+        setUp();
+        Path dir = Files.createDirectories(home.resolve(".cache/cowfs/agent"));
+        Path port = tmp.resolve("port");
+        Process fake = new ProcessBuilder("python3", "-c", String.join("\n",
+                "import socket, sys",
+                "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(8)",
+                "open(sys.argv[1], 'w').write(str(s.getsockname()[1]))",
+                "while True:",
+                "    c, _ = s.accept(); c.settimeout(0.5)",
+                "    try:",
+                "        while c.recv(65536): pass", // the whole request, then silence
+                "    except socket.timeout: pass",
+                "    c.close()"), port.toString()).start();
+        try {
+            for (int i = 0; i < 200 && !Files.exists(port); i++) {
+                Thread.sleep(25);
+            }
+            Files.writeString(dir.resolve("state"), Files.readString(port).trim() + " " + "0".repeat(64) + " " + fake.pid() + " x\n");
+            String store = " --store " + tmp.resolve("a");
+            assertEquals(0, cowfs("COWFS_NO_AGENT=1", "init" + store).rc());
+            assertEquals(0, cowfs("COWFS_NO_AGENT=1", "import " + tmp.resolve("src") + " --name t" + store).rc());
+            Run fork = cowfs("", "fork t --name f" + store);
+            assertEquals(1, fork.rc(), fork.out() + fork.err());
+            assertEquals(1, fork.err().lines().count(), fork.err());
+            assertTrue(fork.err().contains("ended without answering 'fork'") && fork.err().contains("not run again"), fork.err());
+            Run list = cowfs("", "list --names" + store);
+            assertEquals(0, list.rc(), list.err());
+            assertEquals("t\n", list.out(), "a read is run in a JVM; the fork was not run by anyone");
+        } finally {
+            fake.destroyForcibly();
+        }
+    }
+
     @Test
     void mountsAndUnmountsThroughTheAgent() throws Exception {
         Cowfs.assumeFuse();

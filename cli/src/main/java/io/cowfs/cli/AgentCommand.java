@@ -34,6 +34,20 @@ final class AgentCommand implements Callable<Integer> {
         if (dir == null) {
             throw new StoreException("no home directory: the agent keeps its state in ~/.cache/cowfs/agent");
         }
+        if (action.equals("status")) {
+            return act(dir);
+        }
+        // one start or stop at a time: three concurrent starts left three agents, two of them
+        // unreachable (each overwrote the state file) until their idle timeout
+        Files.createDirectories(dir);
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(dir.resolve("lock"),
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+             java.nio.channels.FileLock l = ch.lock()) {
+            return act(dir);
+        }
+    }
+
+    private int act(Path dir) throws Exception {
         Agent.State s = Agent.State.read(dir);
         boolean running = s != null && s.alive();
         switch (action) {

@@ -224,6 +224,34 @@ class AgentIT {
     }
 
     /**
+     * Three `agent start` at once leave one agent, which all three name (before, each started
+     * its own and overwrote the state file: two agents nobody could reach or stop).
+     */
+    @Test
+    void concurrentStartsLeaveOneAgent() throws Exception {
+        setUp();
+        try {
+            Path out = tmp.resolve("starts");
+            Cowfs.sh(tmp, "for i in 1 2 3; do env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=" + home + " COWFS_JAR=" + jar + " "
+                    + launcher + " agent start --idle 5m > " + out + ".$i 2>&1 & done; wait");
+            java.util.Set<String> pids = new java.util.TreeSet<>();
+            for (int i = 1; i <= 3; i++) {
+                String o = Files.readString(Path.of(out + "." + i));
+                assertTrue(o.startsWith("agent "), o);
+                pids.add(o.split(" ")[1]);
+            }
+            assertEquals(1, pids.size(), "every start names the same agent: " + pids);
+            long agents = ProcessHandle.allProcesses().filter(p -> p.info().commandLine().map(
+                    c -> c.contains(Agent.class.getName()) && c.contains(jar.toString())).orElse(false)).count();
+            assertEquals(1, agents, "agent processes of this test's jar");
+        } finally {
+            stopAgent();
+            ProcessHandle.allProcesses().filter(p -> p.info().commandLine().map( // any a failure left
+                    c -> c.contains(Agent.class.getName()) && c.contains(jar.toString())).orElse(false)).forEach(ProcessHandle::destroyForcibly);
+        }
+    }
+
+    /**
      * An agent that ends after taking a request, before answering: the launcher cannot know whether
      * the command ran, so one that changes something is not run again in a JVM (a fork that had
      * succeeded then failed with "name taken", a mount that had come up with "already a

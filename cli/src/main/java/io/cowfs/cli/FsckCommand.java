@@ -74,7 +74,7 @@ final class FsckCommand extends Base {
             out().println("checked " + r.names() + " names, " + r.chunks() + " indexed chunks in " + r.packs() + " packs: "
                     + (serious == 0 ? "clean" : serious + " problem(s)" + (clean ? ", all repaired" : ""))
                     + (notes > 0 ? " (" + notes + " crash leftover(s) noted)" : "")
-                    + (r.orphanRecords() > 0 ? "; " + r.orphanRecords() + " unreferenced records (" + bytes(r.orphanBytes()) + ") that gc will reclaim" : ""));
+                    + (r.orphanRecords() > 0 ? "; " + r.orphanRecords() + " unreferenced records (" + bytes(r.orphanBytes()) + ") that gc reclaims when it rewrites their packs (under 60 % live: docs/GC.md)" : ""));
         }
         out().flush();
         if (!clean) {

@@ -351,6 +351,12 @@ public final class S3ObjectStore implements ObjectStore {
             }
             String msg = root == e ? e.rawMessage() : root.getMessage();
             why = msg == null || msg.isBlank() ? root.getClass().getSimpleName() : firstLine(msg);
+            if (why.startsWith("Unable to load credentials")) {
+                // the SDK lists every provider of its chain with its own complaint: 1.5 KB on one line
+                why = "no credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or write ~/.aws/credentials: docs/REMOTE.md)";
+            } else if (why.length() > 300) {
+                why = why.substring(0, 300) + "...";
+            }
             if (!why.isEmpty() && Character.isUpperCase(why.charAt(0)) && (why.length() == 1 || Character.isLowerCase(why.charAt(1)))) {
                 why = Character.toLowerCase(why.charAt(0)) + why.substring(1); // "Connection refused" reads as part of the line
             }

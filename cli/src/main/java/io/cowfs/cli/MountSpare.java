@@ -1,10 +1,10 @@
 package io.cowfs.cli;
 
+import io.cowfs.blockstore.run.UnixSockets;
 import io.cowfs.blockstore.store.LmdbLibrary;
 import io.cowfs.fusefs.kernel.LibC;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
@@ -155,7 +155,7 @@ final class MountSpare {
             return null;
         }
         Path s = dir.resolve("mount").resolve(key + ".sock");
-        return s.toString().getBytes(StandardCharsets.UTF_8).length > 100 ? null : s; // sun_path is 108 bytes
+        return s; // any length: UnixSockets reaches a long one through its directory's descriptor
     }
 
     // ---- the caller's side (cowfs mount) ----
@@ -226,7 +226,7 @@ final class MountSpare {
         }
         SocketChannel ch = null;
         try {
-            ch = SocketChannel.open(UnixDomainSocketAddress.of(sock));
+            ch = UnixSockets.at(sock, SocketChannel::open);
             StringBuilder req = new StringBuilder(PROTOCOL).append('\n').append(key).append('\n').append(log).append('\n');
             req.append(args.size()).append('\n');
             for (String a : args) {
@@ -416,7 +416,7 @@ final class MountSpare {
             long deadline = System.nanoTime() + idleMillis * 1_000_000;
             try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
                     Selector sel = Selector.open()) {
-                server.bind(UnixDomainSocketAddress.of(sock));
+                UnixSockets.at(sock, server::bind);
                 server.configureBlocking(false);
                 server.register(sel, SelectionKey.OP_ACCEPT);
                 try {

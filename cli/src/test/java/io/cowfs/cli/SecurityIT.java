@@ -92,38 +92,67 @@ class SecurityIT {
     void sharedGroupStoreServesSeveralAccounts() throws Exception {
         Cowfs.assumeFuse();
         try (Accounts acc = Accounts.open()) {
-            String g = acc.group();
-            Accounts.Account a = acc.user(g);
-            Accounts.Account b = acc.user(g);
-            Path pool = acc.base.resolve("pool");
-            Files.createDirectories(pool);
-            Accounts.root("chgrp", g, pool.toString()).ok();
-            Files.setAttribute(pool, "unix:mode", 0770);
-            Path store = pool.resolve("store");
-            Path mp = a.home().resolve("mp");
-            String s = " --store=" + store;
-            Accounts.openDevFuse();
-            try {
-                // umask 077 on both: the group's bits come from the store, not from the umask
-                acc.as(a, sh("umask 077; mkdir -p src/d mp; echo from-a > src/d/f; $COWFS init --shared-group " + g + s
-                        + "; $COWFS import" + s + " src --name a-snap; $COWFS fork" + s + " a-snap --name a-view; $COWFS mount"
-                        + s + " a-view mp; echo written > mp/d/w")).ok();
-                // b asks a's mount to persist (its control socket admits the group) and freezes the view
-                acc.as(b, sh("umask 077; mkdir -p src; echo from-b > src/g; $COWFS snapshot" + s + " a-view --name b-snap; "
-                        + "$COWFS import" + s + " src --name b-src; $COWFS fork" + s + " b-src --name b-view; $COWFS gc" + s)).ok();
-                acc.as(a, sh("$COWFS umount mp")).ok();
-                Cowfs.Result exported = acc.as(b, sh("umask 077; $COWFS export" + s + " b-snap out; cat out/d/w; $COWFS rm" + s
-                        + " b-view; $COWFS gc" + s + "; $COWFS fsck" + s));
-                exported.ok();
-                assertTrue(exported.out().contains("written"), exported.out());
-            } finally {
-                Cowfs.unmountHard(mp);
-                Accounts.releaseDevFuse();
-            }
-            List<String> modes = modes(store);
-            assertAll(modes, "2770", "660", g);
-            Cowfs.runRaw("fsck", "--store=" + store).ok();
+            sharedStoreServesTwoMembers(acc, acc.base.resolve("pool"));
         }
+    }
+
+    /**
+     * A store whose run/ path is too long for a socket address (108 bytes): its control sockets
+     * stay in run/ with the store's group (they used to go to /tmp/cowfs-HASH with the first user's
+     * group, where the second member was refused and anyone who made that directory first blocked
+     * every mount). The old directory is made here by an outsider, as such a user would.
+     */
+    @Test
+    void sharedGroupStoreOnALongPathServesSeveralAccounts() throws Exception {
+        Cowfs.assumeFuse();
+        try (Accounts acc = Accounts.open()) {
+            Path pool = acc.base.resolve("pool-" + "p".repeat(40)).resolve("q".repeat(40));
+            Path store = pool.resolve("store");
+            assertTrue(store.resolve("run/v1.sock").toString().length() > 108, store.toString());
+            Accounts.Account outsider = acc.user();
+            String oldDir = "/tmp/cowfs-" + Integer.toHexString(store.toString().hashCode());
+            acc.as(outsider, "mkdir -m 700 " + oldDir).ok();
+            try {
+                sharedStoreServesTwoMembers(acc, pool);
+            } finally {
+                Accounts.root("rm", "-rf", oldDir).ok();
+            }
+        }
+    }
+
+    /** Two members of a group share a store made in pool (a new directory, the group's). */
+    private static void sharedStoreServesTwoMembers(Accounts acc, Path pool) throws Exception {
+        String g = acc.group();
+        Accounts.Account a = acc.user(g);
+        Accounts.Account b = acc.user(g);
+        Files.createDirectories(pool);
+        Files.setAttribute(pool.getParent(), "unix:mode", 0755);
+        Accounts.root("chgrp", g, pool.toString()).ok();
+        Files.setAttribute(pool, "unix:mode", 0770);
+        Path store = pool.resolve("store");
+        Path mp = a.home().resolve("mp");
+        String s = " --store=" + store;
+        Accounts.openDevFuse();
+        try {
+            // umask 077 on both: the group's bits come from the store, not from the umask
+            acc.as(a, sh("umask 077; mkdir -p src/d mp; echo from-a > src/d/f; $COWFS init --shared-group " + g + s
+                    + "; $COWFS import" + s + " src --name a-snap; $COWFS fork" + s + " a-snap --name a-view; $COWFS mount"
+                    + s + " a-view mp; echo written > mp/d/w")).ok();
+            // b asks a's mount to persist (its control socket admits the group) and freezes the view
+            acc.as(b, sh("umask 077; mkdir -p src; echo from-b > src/g; $COWFS snapshot" + s + " a-view --name b-snap; "
+                    + "$COWFS import" + s + " src --name b-src; $COWFS fork" + s + " b-src --name b-view; $COWFS gc" + s)).ok();
+            acc.as(a, sh("$COWFS umount mp")).ok();
+            Cowfs.Result exported = acc.as(b, sh("umask 077; $COWFS export" + s + " b-snap out; cat out/d/w; $COWFS rm" + s
+                    + " b-view; $COWFS gc" + s + "; $COWFS fsck" + s));
+            exported.ok();
+            assertTrue(exported.out().contains("written"), exported.out());
+        } finally {
+            Cowfs.unmountHard(mp);
+            Accounts.releaseDevFuse();
+        }
+        List<String> modes = modes(store);
+        assertAll(modes, "2770", "660", g);
+        Cowfs.runRaw("fsck", "--store=" + store).ok();
     }
 
     @Test

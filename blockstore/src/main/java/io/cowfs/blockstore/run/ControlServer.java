@@ -4,7 +4,6 @@ import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreAccess;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
@@ -46,8 +45,6 @@ public final class ControlServer implements AutoCloseable {
     private final ServerSocketChannel server;
     private final Path path;
     private final Peers peers;
-    /** The temp directory's stand-in for run/ (removed on close if empty), or null. */
-    private final Path tempDir;
     /** Uids refused so far (each is logged once); only the serving thread touches it. */
     private final Set<Integer> refused = new HashSet<>();
 
@@ -55,15 +52,10 @@ public final class ControlServer implements AutoCloseable {
     public ControlServer(Path path, Store store, Target mount) throws IOException {
         this.path = path;
         StoreAccess access = store.access();
-        Path parent = path.toAbsolutePath().getParent();
-        if (!Files.isDirectory(parent)) {
-            access.createDirectories(parent); // the temp directory's stand-in for a long run/ path
-        }
-        checkPrivate(parent, store.dir(), access);
-        tempDir = parent.equals(store.dir().toAbsolutePath().resolve("run")) ? null : parent;
+        checkPrivate(path.toAbsolutePath().getParent(), access);
         Files.deleteIfExists(path);
         server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-        server.bind(UnixDomainSocketAddress.of(path));
+        UnixSockets.at(path, server::bind);
         access.fix(path);
         peers = new Peers(store.dir(), path, access);
         Thread thread = new Thread(() -> serve(store, mount), "cowfs-control");
@@ -121,23 +113,18 @@ public final class ControlServer implements AutoCloseable {
         return false;
     }
 
-    /**
-     * The socket's directory must be no more open than the store, and outside the store (the
-     * temp directory's stand-in) this user's own: a directory someone else made there could hand
-     * the socket to anyone.
-     */
-    private static void checkPrivate(Path dir, Path storeDir, StoreAccess access) throws IOException {
+    /** The socket's directory, the store's run/, must be no more open than the store. */
+    private static void checkPrivate(Path dir, StoreAccess access) throws IOException {
         int mode = (Integer) Files.getAttribute(dir, "unix:mode") & 0777;
-        boolean inStore = dir.equals(storeDir.toAbsolutePath().resolve("run"));
         boolean mine = (Integer) Files.getAttribute(dir, "unix:uid") == Peers.LIB.geteuid();
-        if (inStore && mine && (mode & ~access.dirMode() & 0777) != 0) {
+        if (mine && (mode & ~access.dirMode() & 0777) != 0) {
             // the store's own run/, made by a cowfs before stores were private: closing it up is always safe
             Files.setAttribute(dir, "unix:mode", access.dirMode());
             System.err.println(java.time.Instant.now() + " cowfs: " + dir + " was mode " + Integer.toOctalString(mode)
                     + ", now " + Integer.toOctalString(access.dirMode()) + "; 'cowfs fsck --repair' closes up the rest of the store");
             mode = access.dirMode() & 0777;
         }
-        if ((mode & ~access.dirMode() & 0777) != 0 || (!inStore && (Integer) Files.getAttribute(dir, "unix:uid") != Peers.LIB.geteuid())) {
+        if ((mode & ~access.dirMode() & 0777) != 0) {
             throw new IOException("the control socket's directory " + dir + " is more open than the store (mode "
                     + Integer.toOctalString(mode) + "); run 'cowfs fsck --repair'");
         }
@@ -162,9 +149,6 @@ public final class ControlServer implements AutoCloseable {
         try {
             server.close();
             Files.deleteIfExists(path);
-            if (tempDir != null) {
-                Files.deleteIfExists(tempDir); // fails while another mount's socket is in it: then it stays
-            }
         } catch (IOException ignored) {
             // the socket file is recreated by the next mount
         }

@@ -6,7 +6,6 @@ import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.view.Views;
 import java.io.IOException;
-import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
@@ -31,7 +30,7 @@ public final class MountControl {
 
     /** Sends one command to the mount listening at socket; returns its answer line. */
     static String send(Path socket, String command) throws IOException {
-        try (SocketChannel c = SocketChannel.open(UnixDomainSocketAddress.of(socket))) {
+        try (SocketChannel c = UnixSockets.at(socket, SocketChannel::open)) {
             c.write(ByteBuffer.wrap((command + "\n").getBytes(StandardCharsets.UTF_8)));
             return ControlServer.readLine(c);
         }

@@ -66,14 +66,12 @@ public final class MountRegistry {
         return run.resolve(name + ".log");
     }
 
-    /** The control socket; under the temp directory when the store path is too long for a unix socket (108 bytes). */
+    /**
+     * The control socket, in run/ whatever the store's path: a path too long for a socket address
+     * is reached through run/'s descriptor ({@link UnixSockets}).
+     */
     public Path socketFile(long viewId) {
-        Path p = storeDir.toAbsolutePath().resolve("run").resolve("v" + viewId + ".sock");
-        if (p.toString().length() < 100) {
-            return p;
-        }
-        String key = Integer.toHexString(storeDir.toAbsolutePath().toString().hashCode());
-        return Path.of(System.getProperty("java.io.tmpdir"), "cowfs-" + key, "v" + viewId + ".sock");
+        return storeDir.toAbsolutePath().resolve("run").resolve("v" + viewId + ".sock");
     }
 
     /** The exclusive claim of a mount on a view; close releases it (once). */

@@ -19,7 +19,7 @@ import jdk.net.UnixDomainPrincipal;
  * (primary or supplementary, as the group database says).
  */
 final class Peers {
-    /** The libc lookups that turn a peer's user name into numbers (jnr-ffi, as lmdbjava uses it). */
+    /** The libc calls of this package: the lookups that turn a peer's user name into numbers, open and close (jnr-ffi, as lmdbjava uses it). */
     public interface Lib {
         Pointer getpwnam(String name);
 
@@ -28,6 +28,11 @@ final class Peers {
         int getgrouplist(String user, int group, int[] groups, IntByReference ngroups);
 
         int geteuid();
+
+        /** For a directory's descriptor ({@link UnixSockets}): java.nio opens no directories. */
+        int open(String path, int flags);
+
+        int close(int fd);
     }
 
     static final Lib LIB = LibraryLoader.create(Lib.class).load("c");

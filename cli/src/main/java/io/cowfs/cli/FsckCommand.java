@@ -1,8 +1,10 @@
 package io.cowfs.cli;
 
-import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.gc.Fsck;
 import io.cowfs.blockstore.gc.IndexRepair;
+import io.cowfs.blockstore.remote.Remote;
+import io.cowfs.blockstore.remote.RemoteCopies;
+import io.cowfs.blockstore.remote.Remotes;
 import io.cowfs.blockstore.store.Store;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,6 +18,11 @@ import picocli.CommandLine.Option;
 final class FsckCommand extends Base {
     @Option(names = "--repair", description = "fix what can be fixed without guessing, and say what could not be")
     boolean repair;
+
+    @Option(names = "--from", paramLabel = "REMOTE", split = ",",
+            description = {"also re-hash every chunk (as verify does) and look for intact copies of damaged or lost",
+                    "chunks on these remotes (repeatable); with --repair, store those copies"})
+    List<String> from = new ArrayList<>();
 
     @Option(names = "--json", description = "print JSON")
     boolean json;
@@ -53,9 +60,20 @@ final class FsckCommand extends Base {
 
     private int report(Store store, List<Fsck.Problem> indexProblems) throws Exception {
         Fsck.Report r;
+        Remotes rs = new Remotes(store);
+        List<Remote> opened = new ArrayList<>();
         try (Progress bar = Progress.count("fsck", "steps")) {
-            bar.start(store.packs().list().size() + new Catalog(store).list().size());
-            r = new Fsck(store, repair && store.index().damage() == null).run(bar::step);
+            List<Fsck.Copies> copies = new ArrayList<>();
+            for (String name : from) {
+                Remote remote = rs.open(rs.get(name));
+                opened.add(remote);
+                copies.add(new RemoteCopies(remote, 8));
+            }
+            Fsck fsck = new Fsck(store, repair && store.index().damage() == null, copies);
+            bar.start(fsck.steps());
+            r = fsck.run(bar::step);
+        } finally {
+            opened.forEach(Remote::close);
         }
         List<Fsck.Problem> problems = new ArrayList<>(indexProblems);
         problems.addAll(r.problems());

@@ -1,5 +1,7 @@
 package io.cowfs.cli;
 
+import io.cowfs.blockstore.remote.RemoteConfig;
+import io.cowfs.blockstore.remote.Remotes;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.Verifier;
 import java.util.List;
@@ -85,8 +87,10 @@ final class VerifyCommand extends Base {
                 return 0;
             }
             // the report is the result (stdout); the failure itself is said on stderr, like every failure
-            err().println("cowfs: " + r.problems().size() + " of " + r.chunks()
-                    + " chunks are damaged; files using them read as EIO");
+            List<RemoteConfig> remotes = new Remotes(store).list();
+            err().println("cowfs: " + r.problems().size() + " of " + r.chunks() + " chunks are damaged; files using them read as EIO"
+                    + (remotes.isEmpty() ? "" : " ('cowfs fsck --repair --from " + (remotes.size() == 1 ? remotes.get(0).name() : "REMOTE")
+                    + "' replaces them from a remote that holds them)"));
             return Main.EXIT_DAMAGED;
         }
     }

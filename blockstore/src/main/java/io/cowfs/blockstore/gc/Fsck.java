@@ -13,6 +13,7 @@ import io.cowfs.blockstore.store.Packs;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreAccess;
 import io.cowfs.blockstore.store.StoreException;
+import io.cowfs.blockstore.store.Verifier;
 import io.cowfs.blockstore.store.ViewTable;
 import io.cowfs.blockstore.tree.DirObject;
 import java.io.IOException;
@@ -35,7 +36,9 @@ import org.lmdbjava.PutFlags;
  * deltas matching catalog entries, leases and run/ records of dead processes. With repair, fixes
  * what needs no guessing: an index entry re-pointed to another intact copy of the same chunk
  * found in the packs (its hash is checked), orphan view deltas dropped, dead leases and stale
- * run/ files removed. It never invents data.
+ * run/ files removed. It never invents data. Given {@link Copies} (a remote: {@code fsck --from
+ * NAME}), it also re-hashes every chunk, as verify does, and replaces each damaged or lost chunk
+ * that has no intact copy in the packs by the copy from there, checked against its id.
  */
 public final class Fsck {
     /**
@@ -55,13 +58,37 @@ public final class Fsck {
         }
     }
 
+    /** Somewhere else that may hold intact copies of chunks (a remote). */
+    public interface Copies {
+        /** For messages: "remote NAME". */
+        String describe();
+
+        /** Whether a copy of the chunk is there (no data is fetched). */
+        boolean has(ChunkId id);
+
+        /** The chunk's whole pack record (header and payload), not checked yet; throws if it cannot be had. */
+        byte[] record(ChunkId id);
+    }
+
     private final Store store;
     private final boolean repair;
+    private final List<Copies> copies;
     private final List<Problem> problems = new ArrayList<>();
 
     public Fsck(Store store, boolean repair) {
+        this(store, repair, List.of());
+    }
+
+    /** With copies, damaged and lost chunks are looked for there too (and every chunk is re-hashed). */
+    public Fsck(Store store, boolean repair, List<Copies> copies) {
         this.store = store;
         this.repair = repair;
+        this.copies = List.copyOf(copies);
+    }
+
+    /** What {@link #run} reports progress in: packs and names, and with copies every chunk it re-hashes. */
+    public long steps() {
+        return store.packs().list().size() + new Catalog(store).list().size() + (copies.isEmpty() ? 0 : Verifier.count(store));
     }
 
     private void problem(String what, boolean repairable, boolean repaired) {
@@ -148,6 +175,7 @@ public final class Fsck {
         }
         // 3. index entries against the packs
         Map<ChunkId, ChunkLocation> fixes = new HashMap<>();
+        Map<ChunkId, String> damaged = new java.util.LinkedHashMap<>(); // no intact copy in the packs: what is wrong
         for (var e : index.entrySet()) {
             ChunkId id = e.getKey();
             ChunkLocation loc = e.getValue();
@@ -164,6 +192,10 @@ public final class Fsck {
             if (fixable && repair) {
                 fixes.put(id, new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), loc.gen()));
             }
+            if (!fixable && !copies.isEmpty()) {
+                damaged.put(id, bad);
+                continue; // looked for elsewhere below
+            }
             problem("chunk " + id.hex() + ": " + bad + (fixable ? "; an intact copy exists in " + Packs.fileName(f.pack()) : "; no other copy"),
                     fixable, fixable && repair);
         }
@@ -173,6 +205,26 @@ public final class Fsck {
                 return null;
             });
             index.putAll(fixes);
+        }
+        // 3b. with copies elsewhere: every chunk's hash (damage the headers do not show), and
+        // what is damaged replaced from there
+        if (!copies.isEmpty()) {
+            for (Verifier.Problem p : Verifier.run(store, progress).problems()) {
+                if (!fixes.containsKey(p.id()) && !damaged.containsKey(p.id())) {
+                    String prefix = "chunk " + p.id().shortHex() + ": ";
+                    damaged.put(p.id(), p.message().startsWith(prefix) ? p.message().substring(prefix.length()) : p.message());
+                }
+            }
+            Map<ChunkId, Healed> healed = heal(damaged.keySet());
+            damaged.forEach((id, bad) -> {
+                Healed h = healed.get(id);
+                boolean fixable = h != null && h.ok();
+                problem("chunk " + id.hex() + ": " + bad + "; " + (fixable ? "an intact copy is on " + h.text()
+                        : h != null ? h.text() : "no other copy here or on " + describeCopies()), fixable, fixable && repair);
+                if (fixable && repair) {
+                    index.put(id, store.locate(id));
+                }
+            });
         }
         // 4. everything reachable from the catalog is indexed, and objects decode
         Set<Long> viewIds = new HashSet<>();
@@ -210,8 +262,18 @@ public final class Fsck {
                                 new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0).encode(), PutFlags.MDB_NOOVERWRITE));
                         index.put(id, new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0));
                     }
+                    Healed h = fixable || copies.isEmpty() ? null : heal(Set.of(id)).get(id);
+                    String where = fixable ? Packs.fileName(f.pack()) : null;
+                    if (h != null && h.ok()) {
+                        fixable = true;
+                        where = h.text();
+                        if (repair) {
+                            index.put(id, store.locate(id));
+                        }
+                    }
                     problem("'" + e.name() + "' needs chunk " + id.hex() + " which the index lacks"
-                            + (fixable ? " (found intact in " + Packs.fileName(f.pack()) + ")" : ""), fixable, fixable && repair);
+                            + (fixable ? " (found intact " + (h != null ? "on " : "in ") + where + ")"
+                            : h != null ? "; " + h.text() : ""), fixable, fixable && repair);
                 }
             }
         }
@@ -265,6 +327,53 @@ public final class Fsck {
         } catch (StoreException | IOException e) {
             return false;
         }
+    }
+
+    private String describeCopies() {
+        return String.join(", ", copies.stream().map(Copies::describe).toList());
+    }
+
+    /** Where a damaged or lost chunk's copy is (ok) or why none could be used. */
+    private record Healed(boolean ok, String text) {
+    }
+
+    /**
+     * Looks for each chunk in the copies, in order; with repair, fetches the copies found and
+     * stores them (each checked against its id: one that fails is looked for in the next copies).
+     * Ids found nowhere are left out of the answer.
+     */
+    private Map<ChunkId, Healed> heal(Set<ChunkId> ids) {
+        Map<ChunkId, Healed> out = new HashMap<>();
+        Set<ChunkId> left = new java.util.LinkedHashSet<>(ids);
+        for (Copies c : copies) {
+            Map<ChunkId, byte[]> fetched = new java.util.LinkedHashMap<>();
+            for (ChunkId id : left) {
+                try {
+                    if (c.has(id)) {
+                        if (repair) {
+                            fetched.put(id, c.record(id));
+                        } else {
+                            out.put(id, new Healed(true, c.describe()));
+                        }
+                    }
+                } catch (RuntimeException ex) {
+                    out.put(id, new Healed(false, "the copy on " + c.describe() + " cannot be had: " + ex.getMessage()));
+                }
+            }
+            if (!fetched.isEmpty()) {
+                Map<ChunkId, String> bad = store.replaceRecords(fetched, c.describe());
+                for (ChunkId id : fetched.keySet()) {
+                    String why = bad.get(id);
+                    out.put(id, why == null ? new Healed(true, c.describe()) : new Healed(false, "the copy on " + c.describe() + " is damaged too: " + why));
+                }
+            }
+            out.forEach((id, h) -> {
+                if (h.ok()) {
+                    left.remove(id);
+                }
+            });
+        }
+        return out;
     }
 
     private String checkHeader(ChunkId id, ChunkLocation loc, Map<Long, Long> packSizes) {

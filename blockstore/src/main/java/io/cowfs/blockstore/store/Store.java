@@ -520,20 +520,68 @@ public final class Store implements AutoCloseable {
      * the chunks its writes have pending (those are committed with the blocks that refer to them).
      */
     public byte[] putFetched(ChunkId id, byte[] rec, int off, int len, String where) {
-        PackRecord h = PackRecord.decodeHeader(ByteBuffer.wrap(rec, off, len));
-        if (h == null || len != PackRecord.HEADER + h.storedLen()) {
-            throw new StoreException.ChunkCorruptException(id, "bad record header in " + where);
-        }
+        PackRecord h = checkedHeader(id, rec, off, len, where);
         byte[] raw = PackRecord.decode(id, ByteBuffer.wrap(rec, off, len), new ChunkLocation(0, 0, h.storedLen(), h.rawLen(), 0), where);
         if (pending.fetchedLocation(id) != null || index.read(txn -> index.chunks.location(txn, id)) != null) {
             return raw; // fetched by another thread, or stored meanwhile
         }
+        appendFetched(id, h, rec, off, len, raw.length);
+        return raw;
+    }
+
+    private static PackRecord checkedHeader(ChunkId id, byte[] rec, int off, int len, String where) {
+        PackRecord h = PackRecord.decodeHeader(ByteBuffer.wrap(rec, off, len));
+        if (h == null || len != PackRecord.HEADER + h.storedLen()) {
+            throw new StoreException.ChunkCorruptException(id, "bad record header in " + where);
+        }
+        return h;
+    }
+
+    private ChunkLocation appendFetched(ChunkId id, PackRecord h, byte[] rec, int off, int len, int rawLen) {
         byte[] stored = Arrays.copyOfRange(rec, off + PackRecord.HEADER, off + len);
         ChunkLocation loc = pending.lockedAppend(() -> packs.appendStored(id, stored, h.rawLen(), h.codec()), id);
         appendedChunks.incrementAndGet();
         appendedStoredBytes.addAndGet(len);
-        appendedRawBytes.addAndGet(raw.length);
-        return raw;
+        appendedRawBytes.addAndGet(rawLen);
+        return loc;
+    }
+
+    /**
+     * Replaces damaged or lost chunks with intact copies from elsewhere (fsck --repair --from
+     * REMOTE): each record (header and payload) is decoded and checked against its id, those
+     * that pass are appended, the packs are synced, and then the index names the new copies, in
+     * one transaction that overwrites whatever location each id had. The damaged records stay in
+     * their packs, unreferenced, until gc rewrites those packs. Returns the ids whose record
+     * failed its check, with why (those are not stored).
+     */
+    public Map<ChunkId, String> replaceRecords(Map<ChunkId, byte[]> records, String where) {
+        Map<ChunkId, ChunkLocation> appended = new java.util.LinkedHashMap<>();
+        Map<ChunkId, String> bad = new HashMap<>();
+        try {
+            for (Map.Entry<ChunkId, byte[]> e : records.entrySet()) {
+                ChunkId id = e.getKey();
+                byte[] rec = e.getValue();
+                try {
+                    PackRecord h = checkedHeader(id, rec, 0, rec.length, where);
+                    byte[] raw = PackRecord.decode(id, ByteBuffer.wrap(rec), new ChunkLocation(0, 0, h.storedLen(), h.rawLen(), 0), where);
+                    appended.put(id, appendFetched(id, h, rec, 0, rec.length, raw.length));
+                } catch (StoreException.ChunkCorruptException ex) {
+                    bad.put(id, ex.getMessage());
+                }
+            }
+            if (!appended.isEmpty()) {
+                packs.sync(); // on disk before the index names them
+                index.write(txn -> {
+                    long gen = index.meta.nextGen(txn);
+                    appended.forEach((id, loc) -> index.chunks.put(txn, id, loc.withGen(gen)));
+                    return null;
+                });
+            }
+        } finally {
+            pending.committedFetched(appended.keySet()); // committed, or unreferenced records gc reclaims
+        }
+        pending.ifAllCommitted(packs::releaseRetired);
+        return bad;
     }
 
     /**

@@ -25,7 +25,7 @@ final class GcCommand extends Base {
 
     /** gc --remote --json, fields in this order. */
     record RemoteReport(String remote, int snapshots, int packs, int referenced, int deleted, long deletedBytes, int condemned,
-                        long condemnedBytes, int rescued, long dueMillis) {
+                        long condemnedBytes, int rescued, long dueMillis, int unfinished, long unfinishedBytes) {
     }
 
     /** gc --json: a run's result, fields in this order. */
@@ -86,11 +86,15 @@ final class GcCommand extends Base {
                 io.cowfs.blockstore.remote.RemoteGc.Result g = new io.cowfs.blockstore.remote.RemoteGc(r, graceMillis).run();
                 if (json) {
                     printJson(new RemoteReport(remote, g.snapshots(), g.packs(), g.referenced(), g.deleted(), g.deletedBytes(),
-                            g.condemned(), g.condemnedBytes(), g.rescued(), g.dueMillis()));
+                            g.condemned(), g.condemnedBytes(), g.rescued(), g.dueMillis(), g.unfinished().objects(), g.unfinished().bytes()));
                 } else {
                     out().printf(Locale.ROOT, "gc %s: %d snapshots need %d of %d packs; %d packs deleted (%s)%s%n", remote,
                             g.snapshots(), g.referenced(), g.packs(), g.deleted(), bytes(g.deletedBytes()),
                             g.rescued() > 0 ? ", " + g.rescued() + " condemned packs kept (a snapshot needs them again)" : "");
+                    if (g.unfinished().objects() > 0) {
+                        out().printf(Locale.ROOT, "gc %s: %d half-written objects of interrupted pushes deleted (%s)%n", remote,
+                                g.unfinished().objects(), bytes(g.unfinished().bytes()));
+                    }
                     if (g.condemned() > 0) {
                         out().printf(Locale.ROOT, "gc %s: %d unreferenced packs (%s) condemned; a gc --remote run after %s deletes them%n",
                                 remote, g.condemned(), bytes(g.condemnedBytes()),

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -113,6 +114,60 @@ class FileRemoteTest {
             Path out = tmp.resolve("out");
             b.run("export", "s", out.toString()).ok();
             assertEquals(SourceTree.hashes(src), SourceTree.hashes(out));
+        }
+    }
+
+    /**
+     * A push killed while it writes an object leaves that object's temporary file in a file://
+     * remote; gc --remote deletes it once it is older than the grace period (a running push's
+     * are younger), and never a finished object.
+     */
+    @Test
+    void gcOfARemoteDeletesWhatAKilledPushLeftHalfWritten() throws Exception {
+        Path src = tmp.resolve("src");
+        Cowfs.sh(tmp, "mkdir -p src && head -c 100000000 /dev/urandom > src/big.bin && echo hi > src/b.txt");
+        Path remote = tmp.resolve("remote");
+        try (Cowfs a = new Cowfs(tmp.resolve("a"))) {
+            a.run("import", src.toString(), "--name", "s").ok();
+            a.run("remote", "add", "r", "file://" + remote).ok();
+            Process push = new ProcessBuilder(Fx.javaCommand(List.of(), "push", "--store=" + a.store, "s"))
+                    .redirectErrorStream(true).redirectOutput(tmp.resolve("push.out").toFile()).start();
+            List<Path> left;
+            try {
+                long until = System.nanoTime() + 120_000_000_000L;
+                while ((left = unfinished(remote)).isEmpty() && push.isAlive() && System.nanoTime() < until) {
+                    Thread.sleep(2);
+                }
+            } finally {
+                push.destroyForcibly().waitFor();
+            }
+            left = unfinished(remote);
+            assertFalse(left.isEmpty(), "the push was killed while no object was half-written; its output: "
+                    + Files.readString(tmp.resolve("push.out")));
+            // young: maybe a running push's
+            Cowfs.Result young = a.run("gc", "--remote", "r", "--grace", "1h").ok();
+            assertFalse(young.out().contains("half-written"), young.out());
+            assertEquals(left, unfinished(remote));
+            for (Path f : left) {
+                Files.setLastModifiedTime(f, java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() - 7_200_000));
+            }
+            Cowfs.Result old = a.run("gc", "--remote", "r", "--grace", "1h").ok();
+            assertTrue(old.out().contains("gc r: " + left.size() + " half-written objects of interrupted pushes deleted"), old.out());
+            assertEquals(List.of(), unfinished(remote));
+            // the push, run again, finishes; what it had written before the kill is whole
+            a.run("push", "s").ok();
+            a.run("verify", "--remote", "r", "--deep").ok();
+        }
+    }
+
+    private static List<Path> unfinished(Path remote) throws java.io.IOException {
+        if (!Files.isDirectory(remote)) {
+            return List.of();
+        }
+        try (Stream<Path> all = Files.walk(remote)) {
+            return all.filter(p -> p.getFileName().toString().endsWith(".tmp") && p.getFileName().toString().startsWith(".")).sorted().toList();
+        } catch (java.io.UncheckedIOException e) {
+            return List.of(); // a file renamed while walked: look again
         }
     }
 }

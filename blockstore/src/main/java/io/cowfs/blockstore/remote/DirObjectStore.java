@@ -139,6 +139,34 @@ final class DirObjectStore implements ObjectStore {
         return out;
     }
 
+    /** The temporary files of {@link #put}s that never finished (a killed push), old enough not to be running. */
+    @Override
+    public Leftovers deleteUnfinished(long beforeMillis) {
+        requests.incrementAndGet();
+        int[] n = {0};
+        long[] bytes = {0};
+        if (!Files.isDirectory(root)) {
+            return new Leftovers(0, 0);
+        }
+        try {
+            Files.walkFileTree(root, new SimpleFileVisitor<>() {
+                @Override
+                public FileVisitResult visitFile(Path f, BasicFileAttributes a) throws IOException {
+                    String name = f.getFileName().toString();
+                    if (name.startsWith(".") && name.endsWith(".tmp") && a.lastModifiedTime().toMillis() < beforeMillis
+                            && Files.deleteIfExists(f)) {
+                        n[0]++;
+                        bytes[0] += a.size();
+                    }
+                    return FileVisitResult.CONTINUE;
+                }
+            });
+        } catch (IOException e) {
+            throw new RemoteException("cannot remove unfinished uploads at " + describe() + ": " + e.getMessage(), e);
+        }
+        return new Leftovers(n[0], bytes[0]);
+    }
+
     @Override
     public void delete(String key) {
         requests.incrementAndGet();

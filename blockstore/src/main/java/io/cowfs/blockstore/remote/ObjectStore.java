@@ -30,6 +30,18 @@ public interface ObjectStore extends AutoCloseable {
     /** Deletes the object; deleting a missing object is not an error. */
     void delete(String key);
 
+    /**
+     * Deletes what interrupted writes left behind that was last written before beforeMillis (the
+     * store's own clock, as {@link ObjectInfo#lastModifiedMillis}): a directory's temporary files
+     * of a killed push. An S3 PUT is whole or absent, so S3 leaves nothing.
+     */
+    default Leftovers deleteUnfinished(long beforeMillis) {
+        return new Leftovers(0, 0);
+    }
+
+    /** What {@link #deleteUnfinished} removed. */
+    record Leftovers(int objects, long bytes) {}
+
     /** Creates the bucket (or directory) if it does not exist. */
     void ensureBucket();
 

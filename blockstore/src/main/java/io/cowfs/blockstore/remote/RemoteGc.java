@@ -24,6 +24,8 @@ import java.util.Set;
  * names it, and one written before is seen by the deleting run, which then keeps the pack.
  * Times are the object store's own (LastModified of an object this run writes), never the local
  * clock, so machines with skewed clocks agree. One gc at a time per remote (docs/REMOTE.md).
+ * Every run also deletes what killed pushes left half-written (a {@code file://} remote's
+ * temporary files) once older than the grace period.
  */
 public final class RemoteGc {
     /**
@@ -38,9 +40,10 @@ public final class RemoteGc {
      * @param condemnedBytes their bytes
      * @param rescued        condemned packs a manifest named meanwhile (kept)
      * @param dueMillis      when the condemned packs may be deleted (server time), 0 if none
+     * @param unfinished     half-written objects of killed pushes deleted now, with their bytes
      */
     public record Result(int snapshots, int packs, int referenced, int deleted, long deletedBytes, int condemned,
-                         long condemnedBytes, int rescued, long dueMillis) {
+                         long condemnedBytes, int rescued, long dueMillis, ObjectStore.Leftovers unfinished) {
     }
 
     private final Remote remote;
@@ -55,6 +58,7 @@ public final class RemoteGc {
         ObjectStore os = remote.objects();
         remote.requireMarker();
         long now = serverNow(os);
+        ObjectStore.Leftovers unfinished = os.deleteUnfinished(now - graceMillis); // a running push's are younger
         Condemned before = Condemned.read(os);
         // what the manifests need, read after the condemned list: a push that saw the list
         // without its packs condemned has written its manifest before this read, or will see them condemned
@@ -99,7 +103,7 @@ public final class RemoteGc {
                 bytes += info == null ? 0 : info.size();
             }
             return new Result(snapshots, packs.size(), (int) packs.keySet().stream().filter(referenced::contains).count(),
-                    0, 0, before.packs().size(), bytes, 0, before.timeMillis() + wait);
+                    0, 0, before.packs().size(), bytes, 0, before.timeMillis() + wait, unfinished);
         }
 
         // snapshot index objects whose manifest is gone and that no manifest builds on (deleted; or
@@ -136,7 +140,7 @@ public final class RemoteGc {
             os.put(RemoteLayout.CONDEMNED, new Condemned(now, graceMillis, condemn).encode());
         }
         return new Result(snapshots, packs.size() - gone.size(), (int) packs.keySet().stream().filter(referenced::contains).count(),
-                deleted, deletedBytes, condemn.size(), condemnedBytes, rescued, condemn.isEmpty() ? 0 : now + graceMillis);
+                deleted, deletedBytes, condemn.size(), condemnedBytes, rescued, condemn.isEmpty() ? 0 : now + graceMillis, unfinished);
     }
 
     /** The object store's clock: the modification time of an object written now. */

@@ -14,8 +14,8 @@ import picocli.CommandLine.Parameters;
 
 /** {@code cowfs agent start|stop|status}: the per-user CLI agent ({@link Agent}, docs/STARTUP.md). */
 @Command(name = "agent", mixinStandardHelpOptions = true,
-        description = {"Start, stop or show the CLI agent: one JVM per user that runs fork, list, show, snapshot,",
-                "rm, mount and umount for the launcher, so each call skips a JVM start (a fork: 0.04 s, not 0.48 s).",
+        description = {"Start, stop or show the CLI agent, which saves each command a JVM start.",
+                "One JVM per user that runs fork, list, show, snapshot, rm, mount and umount for the launcher, so each call skips a JVM start (a fork: 0.04 s, not 0.48 s).",
                 "Start it at the beginning of a CI run; it exits by itself after --idle without a call."})
 final class AgentCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "ACTION", description = "start, stop or status")

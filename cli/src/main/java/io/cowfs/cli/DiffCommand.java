@@ -13,8 +13,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "diff", mixinStandardHelpOptions = true,
-        description = {"Paths that differ between two snapshots or views:",
-                "A added, D removed, M content (or type) modified, m metadata only (mode, owner, mtime, xattrs).",
+        description = {"Paths that differ between two snapshots or views.",
+                "Each line: A added, D removed, M content (or type) modified, m metadata only (mode, owner, mtime, xattrs).",
                 "A path holding a control character (a newline, a tab), a backslash or a double quote is printed",
                 "in double quotes with C escapes, as git does; --json gives every path as it is."})
 final class DiffCommand extends Base {

@@ -9,8 +9,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "du", mixinStandardHelpOptions = true,
-        description = {"Exact space per snapshot and view: logical size, stored bytes it shares with other names,",
-                "and stored bytes only it holds (what 'rm NAME' + 'gc' would free)."})
+        description = {"Exact space per snapshot and view, and what removing each would free.",
+                "Columns: logical size, stored bytes it shares with other names, and stored bytes only it holds",
+                "(what 'rm NAME' + 'gc' would free)."})
 final class DuCommand extends Base {
     @Parameters(arity = "0..*", paramLabel = "NAME", completionCandidates = StoreNames.class, description = "names to show (default: all)")
     List<String> names;

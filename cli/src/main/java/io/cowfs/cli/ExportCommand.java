@@ -12,8 +12,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "export", mixinStandardHelpOptions = true,
-        description = {"Write a snapshot or view back to a host directory: contents, holes, symlinks, hardlinks,",
-                "modes, owners (as root), times and xattrs."})
+        description = {"Write a snapshot or view back to a host directory.",
+                "Contents, holes, symlinks, hardlinks, modes, owners (as root), times and xattrs."})
 final class ExportCommand extends Base {
     @Parameters(index = "0", paramLabel = "NAME", completionCandidates = StoreNames.class)
     String name;

@@ -12,8 +12,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "fork", mixinStandardHelpOptions = true,
-        description = {"Create a writable view of a snapshot (O(1), whatever the tree size) or of a view",
-                "(which is first frozen: the cost is what changed in it)."})
+        description = {"Create a writable view of a snapshot or of a view.",
+                "O(1) for a snapshot, whatever the tree size; a view is first frozen, which costs what changed in it."})
 final class ForkCommand extends Base {
     @Parameters(index = "0", paramLabel = "SOURCE", completionCandidates = StoreNames.class, description = "snapshot or view to fork")
     String source;

@@ -12,9 +12,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "fsck", mixinStandardHelpOptions = true,
-        description = {"Check the store's structure: index against packs, every reachable object present and",
-                "readable, catalog and view deltas consistent. Exit 5 if a problem remains.",
-                "'verify' re-hashes all data; fsck checks structure and is faster."})
+        description = {"Check the store's structure, and repair what can be repaired.",
+                "Index against packs, every reachable object present and readable, catalog and view deltas",
+                "consistent. Exit 5 if a problem remains. 'verify' re-hashes all data; fsck checks structure and",
+                "is faster (with --from it re-hashes too)."})
 final class FsckCommand extends Base {
     @Option(names = "--repair", description = "fix what can be fixed without guessing, and say what could not be")
     boolean repair;

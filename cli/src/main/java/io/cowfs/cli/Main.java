@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
         description = "Copy-on-write views of directory trees, backed by a deduplicating, compressed chunk store.",
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:success", "1:the operation failed (the message says why)", "2:bad arguments",
-                "3:not found (name, store, directory)", "4:busy (mounted, locked)", "5:integrity problem found (verify)"})
+                "3:not found (name, store, directory)", "4:busy (mounted, locked)", "5:integrity problem found (verify, fsck)"})
 public final class Main implements Runnable {
     public static final int EXIT_FAILED = 1;
     public static final int EXIT_USAGE = 2;

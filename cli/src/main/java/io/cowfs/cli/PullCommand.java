@@ -11,8 +11,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "pull", mixinStandardHelpOptions = true,
-        description = {"Make a remote snapshot a local one: download what the store lacks, or with --lazy only its tree",
-                "(file data is then fetched on first read, by mounts and every other command, and kept in the store)."})
+        description = {"Make a remote snapshot a local one.",
+                "Downloads what the store lacks, or with --lazy only its tree (file data is then fetched on first",
+                "read, by mounts and every other command, and kept in the store)."})
 final class PullCommand extends Base {
     @Parameters(index = "0", paramLabel = "SNAPSHOT")
     String name;

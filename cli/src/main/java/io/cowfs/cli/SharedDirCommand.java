@@ -19,9 +19,10 @@ import picocli.CommandLine.Parameters;
  * {@code mount --make-rshared DIR}. docs/CONTAINERS.md, "Propagation".
  */
 @Command(name = "shared-dir", mixinStandardHelpOptions = true,
-        description = {"Make DIR a shared mount point (mount --bind DIR DIR; mount --make-rshared DIR), so that",
-                "containers binding it with -v DIR:PATH:rslave see views mounted below it later, and",
-                "a mount recovered after a crash (cowfs umount + mount) reaches them again. Needs root."})
+        description = {"Make DIR a shared mount point for containers. Needs root.",
+                "It runs mount --bind DIR DIR; mount --make-rshared DIR, so that containers binding it with",
+                "-v DIR:PATH:rslave see views mounted below it later, and a mount recovered after a crash",
+                "(cowfs umount + mount) reaches them again."})
 final class SharedDirCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "DIR", description = "an existing directory (mountpoints go below it)")
     Path dir;

@@ -13,8 +13,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "umount", mixinStandardHelpOptions = true,
-        description = {"Unmount a cowfs mount and wait until its process has persisted and closed everything",
-                "(and exited, or stays as a spare for the next mount: COWFS_MOUNT_SPARE).",
+        description = {"Unmount a cowfs mount and wait until everything written is persisted.",
+                "Waits until its process has persisted and closed everything (and exited, or stays as a spare for",
+                "the next mount: COWFS_MOUNT_SPARE).",
                 "Also clears a dead mount ('Transport endpoint is not connected')."})
 final class UmountCommand extends Base {
     @Parameters(index = "0", paramLabel = "MOUNTPOINT")

@@ -230,4 +230,14 @@ class CliErrorsTest {
         }
         assertTrue(Cowfs.runRaw("--help").ok().out().contains("Exit codes"));
     }
+
+    /** 'cowfs --help' lists each command with its description's first line: a whole sentence, not a cut one. */
+    @Test
+    void everyCommandIsSummedUpInOneSentence() {
+        for (var e : Main.commandLine().getSubcommands().entrySet()) {
+            String[] d = e.getValue().getCommandSpec().usageMessage().description();
+            String first = d.length == 0 ? "" : d[0];
+            assertTrue(first.endsWith("."), e.getKey() + ": '" + first + "'");
+        }
+    }
 }

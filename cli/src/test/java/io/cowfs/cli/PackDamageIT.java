@@ -62,18 +62,20 @@ class PackDamageIT {
         return all.get(0);
     }
 
-    /** sha256sum of a file through a mount, under a timeout; null if the read failed. */
+    /** sha256sum of a file through a mount, under a timeout (124: it hung). */
     private static Cowfs.Result sum(Path file) throws Exception {
         return Cowfs.shRc(file.getParent(), "timeout 30 sha256sum '" + file + "'");
     }
 
-    private static void readsFine(Path file, byte[] want) throws Exception {
+    /** The file reads whole through a mount and has want's bytes. */
+    static void readsFine(Path file, byte[] want) throws Exception {
         Cowfs.Result r = sum(file);
         assertEquals(0, r.rc(), "reading " + file + ": " + r.out());
         assertTrue(r.out().startsWith(Fx.sha256(want)), file + " read wrong bytes: " + r.out());
     }
 
-    private static void readFailsWithEio(Path file) throws Exception {
+    /** Reading the file through a mount fails with EIO, at once (not a hang, not wrong bytes). */
+    static void readFailsWithEio(Path file) throws Exception {
         Cowfs.Result r = sum(file);
         assertNotEquals(124, r.rc(), "reading " + file + " hung");
         assertNotEquals(0, r.rc(), "reading a damaged file must fail, not return bytes: " + r.out());

@@ -1,7 +1,8 @@
 package io.cowfs.cli;
 
+import static io.cowfs.cli.PackDamageIT.readFailsWithEio;
+import static io.cowfs.cli.PackDamageIT.readsFine;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -45,22 +46,6 @@ class RemoteHealIT {
         c.run("remote", "add", "origin", "file://" + remote).ok();
         c.run("push", "base").ok();
         return remote;
-    }
-
-    private static Cowfs.Result sum(Path file) throws Exception {
-        return Cowfs.shRc(file.getParent(), "timeout 30 sha256sum '" + file + "'");
-    }
-
-    private static void readsFine(Path file, byte[] want) throws Exception {
-        Cowfs.Result r = sum(file);
-        assertEquals(0, r.rc(), "reading " + file + ": " + r.out());
-        assertTrue(r.out().startsWith(Fx.sha256(want)), file + " read wrong bytes: " + r.out());
-    }
-
-    private static void readFailsWithEio(Path file) throws Exception {
-        Cowfs.Result r = sum(file);
-        assertNotEquals(124, r.rc(), "reading " + file + " hung");
-        assertTrue(r.rc() != 0 && r.out().contains("Input/output error"), "EIO expected: " + r.out());
     }
 
     private static long count(String text, String part) {

@@ -36,7 +36,7 @@ final class UmountCommand extends Base {
                         + gone.name() + "' there still serves it elsewhere (a bind mount in another mount namespace?); "
                         + "find it with: grep -lF ' cowfs:" + gone.name() + " ' /proc/*/mountinfo");
             }
-            throw new IllegalArgumentException(mp + " is not mounted");
+            throw new StoreException.NotFoundException(mp + " is not mounted"); // no mount there: not found (exit 3)
         }
         MountRecord record = null;
         MountRegistry registry = null;

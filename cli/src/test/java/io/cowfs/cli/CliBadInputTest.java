@@ -107,11 +107,12 @@ class CliBadInputTest {
         Path mp = Files.createDirectory(tmp.resolve("mp"));
         bad(c.run("mount", "v", mp.toString(), "--ro", "--rw"), Main.EXIT_USAGE, "--ro", "--rw");
         bad(c.run("mount", "base", mp.toString(), "--rw"), Main.EXIT_USAGE, "snapshot", "fork");
-        bad(c.run("mount", "v", tmp.resolve("nosuch").toString()), Main.EXIT_USAGE, "does not exist");
+        bad(c.run("mount", "v", tmp.resolve("nosuch").toString()), Main.EXIT_NOT_FOUND, "does not exist");
         bad(c.run("mount", "v", full.toString()), Main.EXIT_USAGE, "not empty");
         bad(c.run("mount", "v", full.resolve("x").toString()), Main.EXIT_USAGE, "not a directory");
         bad(c.run("mount", "nosuch", mp.toString()), Main.EXIT_NOT_FOUND, "nosuch");
-        bad(c.run("umount", mp.toString()), Main.EXIT_USAGE, "not mounted");
+        bad(c.run("umount", mp.toString()), Main.EXIT_NOT_FOUND, "not mounted");
+        bad(c.run("umount", tmp.resolve("nosuch").toString()), Main.EXIT_NOT_FOUND, "not mounted");
         bad(c.run("fork", "nosuch", "--name", "x"), Main.EXIT_NOT_FOUND, "nosuch");
         bad(c.run("fork", "base", "--name", "v"), Main.EXIT_FAILED, "taken");
         bad(c.run("import", tmp.resolve("src").toString(), "--name", "base"), Main.EXIT_FAILED, "taken");

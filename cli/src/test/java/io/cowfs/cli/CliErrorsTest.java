@@ -164,11 +164,11 @@ class CliErrorsTest {
     void mountOntoAMissingOrNonEmptyDirectoryOrAFile() throws Exception {
         c.run("import", src.toString(), "--name", "snap").ok();
         Path missing = tmp.resolve("missing-mp");
-        oneLineError(c.run("mount", "snap", missing.toString()), "does not exist");
+        oneLineError(c.run("mount", "snap", missing.toString()), Main.EXIT_NOT_FOUND, "does not exist");
         Path full = Files.createDirectories(tmp.resolve("full-mp"));
         Files.writeString(full.resolve("x"), "x");
-        oneLineError(c.run("mount", "snap", full.toString()), "not empty");
-        oneLineError(c.run("mount", "snap", src.resolve("file").toString()), "not a directory");
+        oneLineError(c.run("mount", "snap", full.toString()), Main.EXIT_USAGE, "not empty");
+        oneLineError(c.run("mount", "snap", src.resolve("file").toString()), Main.EXIT_USAGE, "not a directory");
         for (Path p : new Path[] {missing, full, src.resolve("file")}) {
             assertFalse(Cowfs.isMounted(p), p + " was mounted");
         }
@@ -178,7 +178,7 @@ class CliErrorsTest {
     @Test
     void umountOfSomethingNotMounted() throws Exception {
         Path mp = Files.createDirectories(tmp.resolve("mp"));
-        oneLineError(c.run("umount", mp.toString()), "not mounted");
+        oneLineError(c.run("umount", mp.toString()), Main.EXIT_NOT_FOUND, "not mounted");
     }
 
     // ------------------------------------------------------------------ init

@@ -99,7 +99,7 @@ class MountConflictIT {
             // mount, show and umount all lead to where the view still is
             oneLineError(c.run("mount", "v", m.dir.toString()), Main.EXIT_BUSY, "already mounted at " + bind);
             assertTrue(c.run("show", "v").ok().out().contains(bind.toString()));
-            oneLineError(c.run("umount", m.dir.toString()), Main.EXIT_USAGE, "not mounted");
+            oneLineError(c.run("umount", m.dir.toString()), Main.EXIT_NOT_FOUND, "not mounted");
 
             assertTrue(c.run("umount", bind.toString()).ok().out().contains("unmounted " + bind));
             assertTrue(new MountRegistry(c.store).live().isEmpty(), "umount of the bind waited for its process");

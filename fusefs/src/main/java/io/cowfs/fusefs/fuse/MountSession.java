@@ -53,10 +53,13 @@ public final class MountSession {
         return o;
     }
 
-    /** Checks a mountpoint the way the user should hear about it (one line each). */
+    /**
+     * Checks a mountpoint the way the user should hear about it (one line each): a missing one is
+     * not found (exit 3), one that is no empty directory a bad argument (exit 2).
+     */
     public static void checkMountpoint(Path mp) {
         if (!Files.exists(mp)) {
-            throw new IllegalArgumentException("mountpoint " + mp + " does not exist (mkdir it first)");
+            throw new io.cowfs.blockstore.store.StoreException.NotFoundException("mountpoint " + mp + " does not exist (mkdir it first)");
         }
         if (!Files.isDirectory(mp)) {
             throw new IllegalArgumentException("mountpoint " + mp + " is not a directory");

@@ -51,7 +51,8 @@ import java.util.Set;
  * <p>Threads: one. Requests are served one at a time on the thread that accepts them; each opens
  * and closes the store as the CLI does (LMDB allows one environment per file per process, so two
  * requests on one store must not overlap). A fork takes ~10 ms, so a queue of parallel callers
- * drains quickly. The agent exits after {@code --idle} without a request.
+ * drains quickly. The agent exits after {@code --idle} without a request (0: never; it then runs until
+ * {@code cowfs agent stop}, or until a caller runs another build).
  */
 public final class Agent {
     /**
@@ -126,7 +127,7 @@ public final class Agent {
         return p.info().arguments().map(a -> java.util.Arrays.asList(a).contains(Agent.class.getName())).orElse(false);
     }
 
-    /** Runs the agent until it is idle for {@code idle} (args: the idle time in seconds). */
+    /** Runs the agent until it is idle for {@code idle} (args: the idle time in seconds; 0: no idle timeout). */
     public static void main(String[] args) throws Exception {
         Duration idle = Duration.ofSeconds(Long.parseLong(args[0]));
         Path dir = Objects.requireNonNull(dir(), "no home directory for the agent's state");
@@ -186,7 +187,7 @@ public final class Agent {
     }
 
     private void serve(Duration idle) throws IOException {
-        server.setSoTimeout((int) Math.min(Integer.MAX_VALUE, idle.toMillis()));
+        server.setSoTimeout((int) Math.min(Integer.MAX_VALUE, idle.toMillis())); // 0: accept waits for ever
         while (true) {
             Socket s;
             try {

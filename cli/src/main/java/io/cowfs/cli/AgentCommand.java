@@ -15,14 +15,16 @@ import picocli.CommandLine.Parameters;
 /** {@code cowfs agent start|stop|status}: the per-user CLI agent ({@link Agent}, docs/STARTUP.md). */
 @Command(name = "agent", mixinStandardHelpOptions = true,
         description = {"Start, stop or show the CLI agent, which saves each command a JVM start.",
-                "One JVM per user that runs fork, list, show, snapshot, rm, mount and umount for the launcher, so each call skips a JVM start (a fork: 0.04 s, not 0.48 s).",
-                "Start it at the beginning of a CI run; it exits by itself after --idle without a call."})
+                "One JVM per user that runs fork, list, show, snapshot, rm, mount and umount for the launcher, so",
+                "each call skips a JVM start (a fork: 0.04 s, not 0.48 s). Start it at the beginning of a CI run;",
+                "it exits by itself after --idle without a call (--idle 0: never)."})
 final class AgentCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "ACTION", description = "start, stop or status")
     String action;
 
     @Option(names = "--idle", paramLabel = "DURATION", defaultValue = "30m",
-            description = "exit after this long without a call (e.g. 90s, 30m, 2h; default ${DEFAULT-VALUE})")
+            description = "exit after this long without a call (e.g. 90s, 30m, 2h; 0: never, run until 'cowfs agent stop'; "
+                    + "default ${DEFAULT-VALUE})")
     String idle;
 
     @CommandLine.Spec
@@ -77,10 +79,7 @@ final class AgentCommand implements Callable<Integer> {
                 return 0;
             }
             case "start" -> {
-                long idleMillis = GcCommand.duration(idle);
-                if (idleMillis < 1000) {
-                    throw new StoreException.InvalidRequestException("--idle must be at least 1s");
-                }
+                long idleMillis = GcCommand.duration(idle); // whole seconds: 0 (never idles out) or at least 1 s
                 if (running && s.jarKey().equals(Agent.jarKey())) {
                     spec.commandLine().getOut().printf("agent %d already running on 127.0.0.1:%d%n", s.pid(), s.port());
                     return 0;
@@ -120,8 +119,8 @@ final class AgentCommand implements Callable<Integer> {
         while (System.nanoTime() < deadline) {
             Agent.State s = Agent.State.read(dir);
             if (s != null && s.pid() == p.pid()) {
-                spec.commandLine().getOut().printf("agent %d on 127.0.0.1:%d (exits after %d s without a call; log: %s)%n",
-                        s.pid(), s.port(), idleSeconds, log);
+                spec.commandLine().getOut().printf("agent %d on 127.0.0.1:%d (%s; log: %s)%n", s.pid(), s.port(),
+                        idleSeconds == 0 ? "runs until cowfs agent stop" : "exits after " + idleSeconds + " s without a call", log);
                 return 0;
             }
             if (!p.isAlive()) {

@@ -176,6 +176,15 @@ class AgentIT {
             assertEquals(3, cowfs("", "agent status").rc());
             assertTrue(Files.readString(agentLog()).contains("idle for 2 s, exiting"), Files.readString(agentLog()));
 
+            // --idle 0, which the duration's error message offers: no idle timeout (it was refused)
+            Run never = cowfs("", "agent start --idle 0");
+            assertEquals(0, never.rc(), never.err());
+            assertTrue(never.out().contains("runs until cowfs agent stop"), never.out());
+            Agent.State forever = state();
+            Thread.sleep(2500);
+            assertTrue(forever.alive(), "an agent started with --idle 0 stays");
+            assertEquals(0, cowfs("", "agent stop").rc());
+
             assertEquals(0, cowfs("", "agent start").rc());
             Run stop = cowfs("", "agent stop");
             assertEquals(0, stop.rc(), stop.err());

@@ -88,11 +88,31 @@ class SecurityIT {
         }
     }
 
+    /**
+     * Two members share a store; an account outside its group is refused with the group named,
+     * whether the group's directory above the store keeps it out or the store itself does (it was
+     * told the store belonged to its creator and was "not shared with you", or, under a closed
+     * directory, that there was no store: run cowfs init).
+     */
     @Test
     void sharedGroupStoreServesSeveralAccounts() throws Exception {
         Cowfs.assumeFuse();
         try (Accounts acc = Accounts.open()) {
-            sharedStoreServesTwoMembers(acc, acc.base.resolve("pool"));
+            Path pool = acc.base.resolve("pool");
+            String g = sharedStoreServesTwoMembers(acc, pool);
+            Path store = pool.resolve("store");
+            Accounts.Account outsider = acc.user();
+            String addYou = " (root can add you: usermod -aG " + g + " " + outsider.name() + ", effective at your next login;"
+                    + " see docs/SECURITY.md)\n";
+            Cowfs.Result hidden = acc.as(outsider, "$COWFS list --store=" + store);
+            assertEquals(1, hidden.rc(), hidden.out());
+            assertEquals("cowfs: permission denied: the store " + store + " is inside " + pool + ", which is open to group "
+                    + g + " only, and you are not in it" + addYou, hidden.out());
+            Files.setAttribute(pool, "unix:mode", 0771); // the pool lets anyone through to the store
+            Cowfs.Result refused = acc.as(outsider, "$COWFS list --store=" + store);
+            assertEquals(1, refused.rc(), refused.out());
+            assertEquals("cowfs: permission denied: the store " + store + " is shared with group " + g
+                    + ", which you are not in" + addYou, refused.out());
         }
     }
 
@@ -120,8 +140,8 @@ class SecurityIT {
         }
     }
 
-    /** Two members of a group share a store made in pool (a new directory, the group's). */
-    private static void sharedStoreServesTwoMembers(Accounts acc, Path pool) throws Exception {
+    /** Two members of a group share a store made in pool (a new directory, the group's); returns the group. */
+    private static String sharedStoreServesTwoMembers(Accounts acc, Path pool) throws Exception {
         String g = acc.group();
         Accounts.Account a = acc.user(g);
         Accounts.Account b = acc.user(g);
@@ -153,6 +173,7 @@ class SecurityIT {
         List<String> modes = modes(store);
         assertAll(modes, "2770", "660", g);
         Cowfs.runRaw("fsck", "--store=" + store).ok();
+        return g;
     }
 
     @Test

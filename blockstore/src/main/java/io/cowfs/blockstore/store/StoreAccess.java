@@ -284,4 +284,74 @@ public record StoreAccess(String group) {
         });
         return found;
     }
+
+    /**
+     * Why this process may not enter the store at dir, in one line: a shared store (its directory
+     * open to its group) names the group when the process is not in it; otherwise the owner. When
+     * a directory above dir keeps the process out (dir itself then cannot even be seen), that
+     * directory is named the same way.
+     */
+    static String refusal(Path dir) {
+        Path closed = closedAncestor(dir);
+        Path p = closed == null ? dir : closed;
+        PosixFileAttributes a;
+        int gid;
+        try {
+            a = Files.readAttributes(p, PosixFileAttributes.class);
+            gid = (Integer) Files.getAttribute(p, "unix:gid");
+        } catch (IOException | RuntimeException e) {
+            return "permission denied: the store " + dir + (closed == null ? "" : " is inside " + closed + ", which")
+                    + " is not open to you (see docs/SECURITY.md)";
+        }
+        String owner = a.owner().getName();
+        String group = a.group().getName();
+        boolean groupMayEnter = a.permissions().containsAll(Set.of(PosixFilePermission.GROUP_READ, PosixFilePermission.GROUP_EXECUTE));
+        String addYou = " (root can add you: usermod -aG " + group + " " + System.getProperty("user.name", "USER")
+                + ", effective at your next login; see docs/SECURITY.md)";
+        if (closed != null) {
+            return "permission denied: the store " + dir + " is inside " + closed + ", which "
+                    + (groupMayEnter && !processGroups().contains(gid)
+                    ? "is open to group " + group + " only, and you are not in it" + addYou
+                    : "belongs to " + owner + " and is closed to you (see docs/SECURITY.md)");
+        }
+        if (groupMayEnter && !processGroups().contains(gid)) {
+            return "permission denied: the store " + dir + " is shared with group " + group + ", which you are not in" + addYou;
+        }
+        return "permission denied: the store " + dir + " belongs to " + owner
+                + " and is not shared with you (see docs/SECURITY.md; a store for several users: cowfs init --shared-group GROUP)";
+    }
+
+    /** The nearest directory above dir, from the root down, that this process may not enter; null if none. */
+    static Path closedAncestor(Path dir) {
+        Path abs = dir.toAbsolutePath().normalize();
+        for (int i = 1; i < abs.getNameCount(); i++) {
+            Path p = abs.getRoot().resolve(abs.subpath(0, i));
+            if (!Files.isDirectory(p)) {
+                return null; // missing (or not a directory): not a matter of permission
+            }
+            if (!Files.isExecutable(p)) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /** The group ids this process has (real, effective and supplementary), from /proc/self/status. */
+    private static Set<Integer> processGroups() {
+        Set<Integer> out = new java.util.HashSet<>();
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (l.startsWith("Gid:") || l.startsWith("Groups:")) {
+                    for (String f : l.substring(l.indexOf(':') + 1).trim().split("\\s+")) {
+                        if (!f.isEmpty()) {
+                            out.add(Integer.parseInt(f));
+                        }
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // unknown: counted as in no group
+        }
+        return out;
+    }
 }

@@ -86,18 +86,14 @@ record StoreFormat(int format, int blockSize, StoreAccess access) {
             throw new StoreException.NotFoundException("no store at " + dir + ": it is not a directory (a store is a directory: cowfs init --store DIR)");
         }
         if (!Files.isDirectory(dir)) {
+            if (StoreAccess.closedAncestor(dir) != null) { // not missing: out of sight
+                throw new StoreException(StoreAccess.refusal(dir));
+            }
             throw new StoreException.NotFoundException("no store at " + dir + " (create one with: cowfs init --store " + dir + ")");
         }
         Path f = dir.resolve(Store.FORMAT_FILE);
         if (!Files.isExecutable(dir) || !Files.isReadable(dir) || (Files.exists(f) && !Files.isReadable(f))) {
-            String owner;
-            try {
-                owner = Files.getOwner(dir).getName();
-            } catch (IOException e) {
-                owner = "?";
-            }
-            throw new StoreException("permission denied: the store " + dir + " belongs to " + owner
-                    + " and is not shared with you (see docs/SECURITY.md; a store for several users: cowfs init --shared-group GROUP)");
+            throw new StoreException(StoreAccess.refusal(dir));
         }
         if (!Files.exists(f)) {
             throw new StoreException.NotFoundException(dir + " is not a cowfs store (no " + Store.FORMAT_FILE

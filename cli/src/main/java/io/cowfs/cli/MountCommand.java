@@ -229,7 +229,7 @@ final class MountCommand extends Base {
         while (System.nanoTime() < deadline) {
             Integer rc = exited.get();
             if (rc != null) {
-                throw new StoreException(lastLine(log, logStart, "the mount process exited with " + rc) + containerHint());
+                throw failed(rc, lastLine(log, logStart, "the mount process exited with " + rc) + containerHint(logSince(log, logStart)));
             }
             if (Fuse.isMounted(mp)) {
                 // the daemon prints its line once the mount answers
@@ -246,13 +246,50 @@ final class MountCommand extends Base {
         throw new StoreException("the mount did not come up within 60 s (see " + log + ")");
     }
 
-    /** What FUSE needs in a container, said when a mount fails in one (docs/CONTAINERS.md). */
-    static String containerHint() {
+    /**
+     * The failure of a mount process that exited with rc, with the exit code the process gave:
+     * a mount refused by the process itself (the view mounted meanwhile by another, exit 4) exits
+     * as it would have had this process refused it.
+     */
+    static StoreException failed(int rc, String message) {
+        return switch (rc) {
+            case Main.EXIT_USAGE -> new StoreException.InvalidRequestException(message);
+            case Main.EXIT_NOT_FOUND -> new StoreException.NotFoundException(message);
+            case Main.EXIT_BUSY -> new StoreException.BusyException(message);
+            case Main.EXIT_DAMAGED -> new StoreException.IndexDamagedException(message);
+            default -> new StoreException(message);
+        };
+    }
+
+    /**
+     * A line of a failed mount process's output saying that FUSE itself was out of reach: no
+     * /dev/fuse or not allowed to open it, mount(2) refused (EPERM, EACCES), fusermount missing or
+     * refused by the kernel, libfuse's "device not found". What a container without --device
+     * /dev/fuse --cap-add SYS_ADMIN gets.
+     */
+    static final java.util.regex.Pattern FUSE_ACCESS = java.util.regex.Pattern.compile(
+            "/dev/fuse.*(missing|errno (1|13)\\b|permission denied|operation not permitted|no such file)"
+            + "|mount\\(2\\).* failed: errno (1|13)\\b"
+            + "|fusermount3?\\b.*(not installed|mount failed: (permission denied|operation not permitted))"
+            + "|failed to exec fusermount|device not found, try 'modprobe fuse'",
+            java.util.regex.Pattern.CASE_INSENSITIVE);
+
+    /**
+     * What FUSE needs in a container (docs/CONTAINERS.md), said when a mount fails in one and
+     * what the mount process wrote (said) shows FUSE out of reach; "" otherwise: a missing view or a
+     * busy mountpoint has nothing to do with the container.
+     */
+    static String containerHint(String said) {
         boolean container = Files.exists(Path.of("/run/.containerenv")) || Files.exists(Path.of("/.dockerenv"));
-        if (!container) {
+        return container ? containerHint(said, Files.exists(Path.of("/dev/fuse"))) : "";
+    }
+
+    /** The hint inside a container where /dev/fuse exists or not, for a mount process that said said. */
+    static String containerHint(String said, boolean devFuse) {
+        if (devFuse && !FUSE_ACCESS.matcher(said).find()) {
             return "";
         }
-        return Files.exists(Path.of("/dev/fuse"))
+        return devFuse
                 ? " (in a container FUSE needs --device /dev/fuse and --cap-add SYS_ADMIN)"
                 : " (no /dev/fuse: run the container with --device /dev/fuse --cap-add SYS_ADMIN)";
     }

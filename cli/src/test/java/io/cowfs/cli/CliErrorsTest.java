@@ -175,6 +175,59 @@ class CliErrorsTest {
         assertTrue(Files.notExists(missing));
     }
 
+    /**
+     * The container hint ("--device /dev/fuse --cap-add SYS_ADMIN") ends a failed mount only when
+     * the mount process said FUSE was out of reach; it ended every failure of a mount process in a
+     * container (checked here, where /.dockerenv exists: a mount process that cannot start its JVM).
+     */
+    @Test
+    void theContainerHintComesOnlyWithFailuresToReachFuse() throws Exception {
+        for (String said : new String[] {
+            "cowfs: the kernel FUSE adapter cannot mount here (cannot open /dev/fuse: errno 13); using libfuse2",
+            "cowfs: the kernel FUSE adapter cannot mount here (/dev/fuse is missing); using libfuse2",
+            "cowfs: the kernel FUSE adapter cannot mount here (mount(2) of /mnt/x failed: errno 1); using libfuse2",
+            "cowfs: the kernel FUSE adapter cannot mount here (fusermount3 is not installed (apt-get install -y fuse3)); using libfuse2",
+            "fusermount3: mount failed: Operation not permitted",
+            "fuse: failed to open /dev/fuse: Permission denied",
+            "fuse: device not found, try 'modprobe fuse' first",
+        }) {
+            assertTrue(MountCommand.containerHint("mounting\n" + said + "\ncowfs: mount failed: libfuse exited\n", true)
+                    .contains("--device /dev/fuse"), said);
+        }
+        for (String said : new String[] {
+            "cowfs: view 'v' is already mounted at /mnt/v (pid 12); unmount it first (cowfs umount) or fork it",
+            "cowfs: no snapshot or view named 'v' (see: cowfs list)",
+            "cowfs: /mnt/x is already a mountpoint of view 'w' (pid 13); unmount it first (cowfs umount /mnt/x) or mount on another directory",
+            "cowfs: the kernel FUSE adapter cannot mount here (mount(2) of /mnt/x failed: errno 16); using libfuse2",
+            "fusermount3: user has no write access to mountpoint /mnt/x",
+            "Initial heap size set to a larger value than the maximum heap size",
+        }) {
+            assertEquals("", MountCommand.containerHint(said + "\n", true), said);
+        }
+        assertTrue(MountCommand.containerHint("anything\n", false).contains("no /dev/fuse"), "without /dev/fuse, always");
+
+        c.run("import", src.toString(), "--name", "snap").ok();
+        Path mp = Files.createDirectories(tmp.resolve("mp"));
+        ProcessBuilder pb = new ProcessBuilder(Fx.javaCommand(java.util.List.of(), "mount", "--store=" + c.store, "snap", mp.toString()))
+                .redirectOutput(tmp.resolve("mount.out").toFile()).redirectError(tmp.resolve("mount.err").toFile());
+        pb.environment().put("COWFS_MOUNT_JAVA_OPTS", "-Xmx1k"); // the mount process cannot start: nothing to do with FUSE
+        Process p = pb.start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "cowfs mount returns");
+        String err = Files.readString(tmp.resolve("mount.err"));
+        oneLineError(new Cowfs.Result(p.exitValue(), "", err), Main.EXIT_FAILED, "heap");
+        assertFalse(err.contains("container") || err.contains("/dev/fuse"), err);
+        assertFalse(Cowfs.isMounted(mp));
+    }
+
+    /** A mount the mount process refused exits with that process's code (a view mounted meanwhile: busy, 4; it gave 1). */
+    @Test
+    void aMountRefusedByTheMountProcessKeepsItsExitCode() {
+        for (int rc : new int[] {Main.EXIT_FAILED, Main.EXIT_USAGE, Main.EXIT_NOT_FOUND, Main.EXIT_BUSY, Main.EXIT_DAMAGED}) {
+            assertEquals(rc, Main.exitCode(MountCommand.failed(rc, "refused")));
+        }
+        assertEquals(Main.EXIT_FAILED, Main.exitCode(MountCommand.failed(134, "killed")));
+    }
+
     @Test
     void umountOfSomethingNotMounted() throws Exception {
         Path mp = Files.createDirectories(tmp.resolve("mp"));

@@ -32,16 +32,24 @@ final class ListCommand extends Base {
     /**
      * One name as list and show print it; the JSON fields are the components, in this order.
      * mountPid is a view's only (null while unmounted); the changed* counts are show's, for views.
+     * parentRemoved (in JSON only when true): the name it was made from was removed since, or
+     * names a later snapshot or view now; text output shows parent as "NAME (removed)".
      */
-    record NameInfo(String name, String kind, String parent, String root, long files, long logicalBytes,
+    record NameInfo(String name, String kind, String parent,
+                    @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean parentRemoved, String root, long files, long logicalBytes,
                     long createdMillis, String created, @JsonInclude(JsonInclude.Include.NON_EMPTY) String source,
                     boolean mounted, String mountpoint, @JsonInclude(JsonInclude.Include.NON_NULL) JsonNode mountPid,
                     @JsonInclude(JsonInclude.Include.NON_NULL) Long changedInodes,
                     @JsonInclude(JsonInclude.Include.NON_NULL) Long changedNames,
                     @JsonInclude(JsonInclude.Include.NON_NULL) Long changedBlocks) {
         NameInfo withDelta(Views.DeltaSize d) {
-            return new NameInfo(name, kind, parent, root, files, logicalBytes, createdMillis, created, source, mounted,
+            return new NameInfo(name, kind, parent, parentRemoved, root, files, logicalBytes, createdMillis, created, source, mounted,
                     mountpoint, mountPid, d.changedInodes(), d.changedNames(), d.changedBlocks());
+        }
+
+        /** The parent as text output shows it: "-" for an import, "NAME (removed)" for a removed one. */
+        String parentShown() {
+            return parent.isEmpty() ? "-" : parentRemoved ? parent + " (removed)" : parent;
         }
     }
 
@@ -56,8 +64,11 @@ final class ListCommand extends Base {
             }
             List<NameInfo> rows = new ArrayList<>();
             Map<Long, MountRecord> mounts = MountRegistry.of(store).live();
-            for (CatalogEntry e : new Catalog(store).list()) {
-                rows.add(describe(store, e, mounts));
+            List<CatalogEntry> all = new Catalog(store).list();
+            Map<String, CatalogEntry> byName = new java.util.HashMap<>();
+            all.forEach(e -> byName.put(e.name(), e));
+            for (CatalogEntry e : all) {
+                rows.add(describe(store, e, byName.get(e.parent()), mounts));
             }
             if (json) {
                 printJson(rows);
@@ -66,7 +77,7 @@ final class ListCommand extends Base {
             out().printf("%-24s %-8s %-20s %9s %10s %-19s %s%n", "NAME", "KIND", "FROM", "FILES", "SIZE", "CREATED", "MOUNTED");
             for (NameInfo r : rows) {
                 out().printf("%-24s %-8s %-20s %9d %10s %-19s %s%n", r.name(), r.kind(),
-                        r.parent().isEmpty() ? "-" : r.parent(), r.files(),
+                        r.parentShown(), r.files(),
                         bytes(r.logicalBytes()), TIME.format(Instant.ofEpochMilli(r.createdMillis())),
                         r.mountpoint() == null ? "-" : r.mountpoint());
             }
@@ -74,7 +85,12 @@ final class ListCommand extends Base {
         }
     }
 
-    static NameInfo describe(Store store, CatalogEntry e, Map<Long, MountRecord> mounts) {
+    /**
+     * e as list and show print it; parent is the catalog's entry under e's parent's name, or null.
+     * The parent was removed if there is none, or if it is younger than e (the name was taken again).
+     */
+    static NameInfo describe(Store store, CatalogEntry e, CatalogEntry parent, Map<Long, MountRecord> mounts) {
+        boolean parentRemoved = !e.parent().isEmpty() && (parent == null || parent.createdMillis() > e.createdMillis());
         Views.Size size = Views.size(store, e); // a view: its base adjusted by what it changed so far (persisted)
         String mountpoint;
         JsonNode mountPid = null;
@@ -88,7 +104,7 @@ final class ListCommand extends Base {
                     .map(MountRecord::mountpoint).toList();
             mountpoint = where.isEmpty() ? null : String.join(",", where);
         }
-        return new NameInfo(e.name(), e.isView() ? "view" : "snapshot", e.parent(), e.root().hex(), size.files(),
+        return new NameInfo(e.name(), e.isView() ? "view" : "snapshot", e.parent(), parentRemoved, e.root().hex(), size.files(),
                 size.logicalBytes(), e.createdMillis(), Instant.ofEpochMilli(e.createdMillis()).toString(), e.source(),
                 mountpoint != null, mountpoint, mountPid, null, null, null);
     }

@@ -21,18 +21,21 @@ final class ShowCommand extends Base {
     @Override
     public Integer call() throws Exception {
         try (Store store = openToRead()) {
-            CatalogEntry e = new Catalog(store).get(name);
-            ListCommand.NameInfo info = ListCommand.describe(store, e, MountRegistry.of(store).live());
+            Catalog catalog = new Catalog(store);
+            CatalogEntry e = catalog.get(name);
+            CatalogEntry parent = e.parent().isEmpty() ? null : catalog.find(e.parent());
+            ListCommand.NameInfo info = ListCommand.describe(store, e, parent, MountRegistry.of(store).live());
             if (e.isView()) {
                 info = info.withDelta(Views.deltaSize(store, e));
             }
             if (json) {
                 printJson(info);
             } else {
-                // the same fields as the JSON, one a line, without the empty ones
+                // the same fields as the JSON, one a line, without the empty ones (a removed parent: "parent: NAME (removed)")
                 for (Map.Entry<String, Object> x : jsonFields(info).entrySet()) {
-                    if (x.getValue() != null && !x.getKey().equals("createdMillis")) {
-                        Object v = x.getKey().equals("logicalBytes") ? x.getValue() + " (" + bytes(info.logicalBytes()) + ")" : x.getValue();
+                    if (x.getValue() != null && !x.getKey().equals("createdMillis") && !x.getKey().equals("parentRemoved")) {
+                        Object v = x.getKey().equals("logicalBytes") ? x.getValue() + " (" + bytes(info.logicalBytes()) + ")"
+                                : x.getKey().equals("parent") && info.parentRemoved() ? info.parentShown() : x.getValue();
                         out().printf("%-15s %s%n", x.getKey() + ":", v);
                     }
                 }

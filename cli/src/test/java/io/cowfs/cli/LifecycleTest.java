@@ -61,10 +61,16 @@ class LifecycleTest {
             c.run("rm", "v").ok();
             assertEquals(List.of("base", "w"), names(c));
             c.run("rm", "v").fails(Main.EXIT_NOT_FOUND);
+            assertTrue(c.run("show", "w").ok().out().contains("\nparent:         base\n"), c.run("show", "w").out());
+            assertFalse(Fx.json(c.run("show", "w", "--json").ok()).has("parentRemoved"));
             // the snapshot w was forked from goes; w keeps everything
             r = c.run("rm", "base").ok();
             assertTrue(r.out().contains("snapshot 'base'"), r.out());
             assertEquals(List.of("w"), names(c));
+            parentShownRemoved(c, "w", "base");
+            c.run("import", src.toString(), "--name", "base").ok(); // the name again, for another snapshot
+            parentShownRemoved(c, "w", "base");
+            c.run("rm", "base").ok();
             c.run("gc").ok();
             assertEquals(Fx.hashTree(src), Fx.exported(c, "w"));
             c.run("fsck").ok();
@@ -83,6 +89,23 @@ class LifecycleTest {
      * one in the given order; after each removal + gc, every remaining name exports exactly its
      * expected tree, and fsck and verify are clean.
      */
+    /** show, show --json, list and list --json say that name's parent was removed. */
+    private static void parentShownRemoved(Cowfs c, String name, String parent) throws Exception {
+        String show = c.run("show", name).ok().out();
+        assertTrue(show.contains("\nparent:         " + parent + " (removed)\n"), show);
+        assertFalse(show.contains("parentRemoved"), show);
+        JsonNode j = Fx.json(c.run("show", name, "--json").ok());
+        assertEquals(parent, j.get("parent").asText(), j.toString());
+        assertTrue(j.get("parentRemoved").asBoolean(), j.toString());
+        String row = c.run("list").ok().out().lines().filter(l -> l.startsWith(name + " ")).findFirst().orElseThrow();
+        assertTrue(row.contains(" " + parent + " (removed) "), row);
+        for (JsonNode e : Fx.json(c.run("list", "--json").ok())) {
+            if (e.get("name").asText().equals(name)) {
+                assertTrue(e.get("parentRemoved").asBoolean(), e.toString());
+            }
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"base,s1,f1,f2", "f2,f1,s1,base", "s1,base,f2,f1", "f1,base,f2,s1"})
     void removalInAnyOrderKeepsTheRestWhole(String order) throws Exception {

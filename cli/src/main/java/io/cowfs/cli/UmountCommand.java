@@ -38,6 +38,10 @@ final class UmountCommand extends Base {
             }
             throw new StoreException.NotFoundException(mp + " is not mounted"); // no mount there: not found (exit 3)
         }
+        String othersMount = othersMount(MountPoints.at(MountPoints.table(), MountPoints.realPath(mp)));
+        if (othersMount != null) {
+            throw new StoreException("cannot unmount " + mp + ": " + othersMount);
+        }
         MountRecord record = null;
         MountRegistry registry = null;
         if (Files.isDirectory(storeOptions.storeDir())) {
@@ -91,6 +95,45 @@ final class UmountCommand extends Base {
         }
         out().println("unmounted " + mp);
         return 0;
+    }
+
+    /**
+     * Why this process may not unmount m, another user's FUSE mount (the kernel and fusermount let
+     * only the user who made it, and root, unmount it), or null: umount(8)'s own message
+     * ("must be superuser to unmount") named neither the owner nor who may.
+     */
+    static String othersMount(MountPoints.Mount m) {
+        int owner = m == null ? -1 : m.fuseOwner();
+        int self = selfUid();
+        if (owner < 0 || self < 0 || self == 0 || owner == self) {
+            return null;
+        }
+        return owner == 0 ? "it was mounted by root; only root can unmount it"
+                : "it was mounted by " + userName(owner) + "; only that user or root can unmount it";
+    }
+
+    /** This process's uid (the owner of /proc/self), or -1. */
+    private static int selfUid() {
+        try {
+            return (Integer) Files.getAttribute(Path.of("/proc/self"), "unix:uid");
+        } catch (java.io.IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    /** The name /etc/passwd gives uid, else "uid N". */
+    static String userName(int uid) {
+        try {
+            for (String l : Files.readAllLines(Path.of("/etc/passwd"))) {
+                String[] f = l.split(":", -1);
+                if (f.length > 2 && f[2].equals(Integer.toString(uid))) {
+                    return f[0] + " (uid " + uid + ")";
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // not known
+        }
+        return "uid " + uid;
     }
 
     /**

@@ -188,6 +188,12 @@ class SecurityIT {
                 acc.as(a, sh("mkdir -p src/d mp; echo secret > src/d/f; $COWFS init; $COWFS import src --name s; "
                         + "$COWFS fork s --name v; $COWFS mount v mp; echo new > mp/new; cat mp/d/f")).ok();
                 assertTrue(Cowfs.isMounted(mp));
+                // nor unmounts it: one line naming who mounted it (it was umount(8)'s "must be superuser to unmount")
+                Cowfs.Result umount = acc.as(other, "$COWFS umount " + mp);
+                assertEquals(1, umount.rc(), umount.out());
+                assertEquals("cowfs: cannot unmount " + mp + ": it was mounted by " + a.name() + " (uid " + a.uid()
+                        + "); only that user or root can unmount it\n", umount.out());
+                assertTrue(Cowfs.isMounted(mp));
                 // without --allow-other nobody else enters the mount (the mountpoint's parent is opened for the check)
                 Files.setAttribute(a.home(), "unix:mode", 0711);
                 Cowfs.Result denied = acc.as(other, "ls " + mp);
@@ -261,6 +267,10 @@ class SecurityIT {
             try (Cowfs.Mounted plain = c.mount("v")) {
                 Cowfs.Result denied = acc.as(o, "ls " + plain.dir);
                 assertTrue(denied.rc() != 0 && denied.out().contains("Permission denied"), denied.out());
+                Cowfs.Result umount = acc.as(o, "$COWFS umount " + plain.dir);
+                assertEquals("cowfs: cannot unmount " + plain.dir + ": it was mounted by root; only root can unmount it\n", umount.out());
+                assertEquals(1, umount.rc(), umount.out());
+                assertTrue(Cowfs.isMounted(plain.dir));
             }
         }
     }

@@ -25,9 +25,10 @@ public final class MountPoints {
      * @param tags       the optional fields: "shared:N", "master:N", ...
      * @param fsType     e.g. "fuse.cowfs", "tmpfs"
      * @param source     e.g. "cowfs:NAME"
+     * @param options    the filesystem's own (super block) options, e.g. "rw,user_id=1000,group_id=1000"; "" if none
      */
     public record Mount(int id, int parent, String device, String root, String mountPoint, List<String> tags,
-            String fsType, String source) {
+            String fsType, String source, String options) {
         static Mount parse(String line) {
             String[] f = line.split(" ");
             int dash = Arrays.asList(f).indexOf("-");
@@ -36,10 +37,31 @@ public final class MountPoints {
             }
             try {
                 return new Mount(Integer.parseInt(f[0]), Integer.parseInt(f[1]), f[2], unescape(f[3]), unescape(f[4]),
-                        List.of(f).subList(6, dash), unescape(f[dash + 1]), unescape(f[dash + 2]));
+                        List.of(f).subList(6, dash), unescape(f[dash + 1]), unescape(f[dash + 2]),
+                        f.length > dash + 3 ? unescape(f[dash + 3]) : "");
             } catch (NumberFormatException e) {
                 return null;
             }
+        }
+
+        /**
+         * The uid that made this FUSE mount (its "user_id=" option: only that user and root may
+         * unmount it), or -1 if it names none (not a FUSE mount).
+         */
+        public int fuseOwner() {
+            if (!fsType.startsWith("fuse")) {
+                return -1;
+            }
+            for (String o : options.split(",")) {
+                if (o.startsWith("user_id=")) {
+                    try {
+                        return Integer.parseInt(o.substring("user_id=".length()));
+                    } catch (NumberFormatException e) {
+                        return -1;
+                    }
+                }
+            }
+            return -1;
         }
 
         /** The peer group N of "shared:N" or "master:N" (tag "shared" or "master"), or -1. */

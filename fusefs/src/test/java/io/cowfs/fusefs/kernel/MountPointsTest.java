@@ -23,7 +23,11 @@ class MountPointsTest {
     void parsesFieldsEscapesAndOptionalTags() {
         MountPoints.Mount m = MountPoints.Mount.parse(
                 "48 44 0:39 / /t/a\\040b rw,nosuid shared:3 master:1 - fuse.cowfs cowfs:my\\040view rw,user_id=0");
-        assertEquals(new MountPoints.Mount(48, 44, "0:39", "/", "/t/a b", List.of("shared:3", "master:1"), "fuse.cowfs", "cowfs:my view"), m);
+        assertEquals(new MountPoints.Mount(48, 44, "0:39", "/", "/t/a b", List.of("shared:3", "master:1"), "fuse.cowfs", "cowfs:my view",
+                "rw,user_id=0"), m);
+        assertEquals(0, m.fuseOwner());
+        assertEquals(1001, MountPoints.Mount.parse("49 44 0:40 / /t/u rw - fuse.cowfs cowfs:u rw,user_id=1001,group_id=1001").fuseOwner());
+        assertEquals(-1, MountPoints.Mount.parse("50 44 0:41 / /t/m rw - tmpfs tmpfs rw,size=10k").fuseOwner());
         assertEquals(List.of(), MountPoints.Mount.parse(ROOT).tags());
         assertNull(MountPoints.Mount.parse("garbage"));
         assertEquals("a\\b\tc", MountPoints.unescape("a\\134b\\011c"));

@@ -355,7 +355,7 @@ class AgentIT {
             assertEquals(missingJvm.err(), missing.err());
             Run notMounted = cowfs("", "umount mnt" + store);
             Run notMountedJvm = cowfs("COWFS_NO_AGENT=1", "umount mnt" + store);
-            assertEquals(Main.EXIT_USAGE, notMounted.rc(), notMounted.err());
+            assertEquals(Main.EXIT_NOT_FOUND, notMounted.rc(), notMounted.err());
             assertEquals(notMountedJvm.rc(), notMounted.rc());
             assertEquals(notMountedJvm.err(), notMounted.err());
             assertEquals(1, notMounted.err().lines().count(), notMounted.err());

@@ -186,6 +186,41 @@ class KernelAdapterIT {
         assertTrue(got.contains("-l 0 alloc rc=1"), "fallocate of length 0 is EINVAL: " + got);
     }
 
+    /**
+     * A file whose writer still has it open: its bytes may be only in the kernel's page cache
+     * (writeback cache), and lseek(SEEK_DATA/SEEK_HOLE) must count them, as cp relies on it. cp
+     * took such a file for sparse (st_blocks 0), SEEK_DATA said ENXIO, and the copy held only
+     * zeros. The same script on the host gives the expected answers.
+     */
+    @Test
+    void aFileStillOpenForWritingSeeksAndCopiesAsWritten() throws Exception {
+        assumeTrue(Cowfs.shRc(cowfs.root, "command -v python3").rc() == 0, "needs python3");
+        Path script = cowfs.root.resolve("open-writer.py");
+        Files.writeString(script, String.join("\n",
+                "import os, subprocess, sys",
+                "d = sys.argv[1]; out = sys.argv[2]",
+                "data = os.urandom(204800)",
+                "w = os.open(os.path.join(d, 'log'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)",
+                "os.write(w, data)",
+                "r = os.open(os.path.join(d, 'log'), os.O_RDONLY)",
+                "print('data', os.lseek(r, 0, os.SEEK_DATA), 'hole', os.lseek(r, 0, os.SEEK_HOLE))",
+                "try:",
+                "    os.lseek(r, 204800, os.SEEK_DATA); print('data at EOF')",
+                "except OSError as e:",
+                "    print('at EOF', e.errno)",
+                "subprocess.run(['cp', os.path.join(d, 'log'), out], check=True)",
+                "print('copy equal', open(out, 'rb').read() == data)",
+                "os.write(w, data)",
+                "print('grown: hole', os.lseek(r, 0, os.SEEK_HOLE))",
+                "os.close(w); os.close(r)", ""));
+        Path host = Files.createDirectories(cowfs.root.resolve("open-writer-host"));
+        Path view = Files.createDirectories(v.resolve("open-writer"));
+        String expected = Cowfs.sh(cowfs.root, "python3 " + script + " " + host + " " + cowfs.root.resolve("copy-of-host"));
+        String got = Cowfs.sh(cowfs.root, "python3 " + script + " " + view + " " + cowfs.root.resolve("copy-of-view"));
+        assertEquals("data 0 hole 204800\nat EOF 6\ncopy equal True\ngrown: hole 409600\n", expected);
+        assertEquals(expected, got);
+    }
+
     /** du sees holes: those of an imported sparse file, and blocks punched in the view; written blocks count. */
     @Test
     void stBlocksCountsOnlyBlocksThatHoldData() throws Exception {

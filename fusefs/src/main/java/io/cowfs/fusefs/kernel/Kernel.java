@@ -125,6 +125,9 @@ public final class Kernel {
             for (Thread t : workers) {
                 t.join();
             }
+            for (Thread t : fs.standIns) {
+                t.join(); // it reads the device too: it ends at the unmount (ENODEV) before the device closes
+            }
         } catch (InterruptedException e) {
             interrupted = true;
         } finally {
@@ -210,19 +213,58 @@ public final class Kernel {
 
     /** One worker: read a request, handle it, reply; until the device says the mount is gone. */
     static void loop(KernelFs fs, FuseDevice ch) {
+        loop(fs, ch, () -> false);
+    }
+
+    /** {@link #loop(KernelFs, FuseDevice)} that also ends after a request once done says so. */
+    private static void loop(KernelFs fs, FuseDevice ch, java.util.function.BooleanSupplier done) {
         Request rq = new Request(MAX_WRITE + 4096);
         Reply out = new Reply(MAX_WRITE + 4096);
         try {
-            loop(fs, ch, rq, out);
+            loop(fs, ch, rq, out, done);
         } finally {
             rq.free(); // a spare mount process serves more mounts (cli MountSpare): nothing may outlive its own
             out.free();
         }
     }
 
-    private static void loop(KernelFs fs, FuseDevice ch, Request rq, Reply out) {
+    /**
+     * Makes the kernel write back and drop the pages it caches of node from offset on, before an
+     * answer that must count them: with the writeback cache a write() that returned may be only
+     * in the kernel, and lseek(SEEK_DATA/SEEK_HOLE) reaches this process without the kernel
+     * writing it back first (it does for copy_file_range, fsync and close). Without this, SEEK_DATA
+     * of a file still being written said ENXIO and cp copied zeros. FUSE_NOTIFY_INVAL_INODE with a
+     * page range writes dirty pages back (the kernel's launder) and waits for their WRITEs; those
+     * need a free worker while this one waits, so a stand-in serves requests until the notification
+     * returns (and ends after the next request it takes). Costs the file's cached pages after
+     * offset, which the next reads fetch again.
+     */
+    private static void writeBackBeforeSeek(KernelFs fs, FuseDevice ch, Reply out, long node, long offset) {
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread standIn = new Thread(() -> {
+            try {
+                loop(fs, ch, done::get);
+            } finally {
+                fs.standIns.remove(Thread.currentThread());
+            }
+        }, "cowfs-fuse-standin");
+        standIn.setDaemon(true);
+        fs.standIns.add(standIn);
+        standIn.start();
+        try {
+            int n = out.notifyInvalPages(node, offset & ~4095L);
+            int sent = ch.write(out.address, n);
+            if (sent < 0 && sent != -FuseDevice.ENOENT) { // ENOENT: the kernel has no such node cached
+                System.err.println(java.time.Instant.now() + " cowfs: write-back before lseek refused: errno " + -sent);
+            }
+        } finally {
+            done.set(true);
+        }
+    }
+
+    private static void loop(KernelFs fs, FuseDevice ch, Request rq, Reply out, java.util.function.BooleanSupplier done) {
         KernelFs.Worker w = new KernelFs.Worker();
-        while (true) {
+        while (!done.getAsBoolean()) {
             long n = ch.read(rq.address, rq.buf.capacity());
             if (n < 0) {
                 int errno = (int) -n;
@@ -237,6 +279,9 @@ public final class Kernel {
             if (!rq.decode((int) n)) {
                 System.err.println(java.time.Instant.now() + " cowfs: short or inconsistent request of " + n + " bytes ignored");
                 continue;
+            }
+            if (rq.opcode == Proto.LSEEK && fs.keepsDirtyPages) {
+                writeBackBeforeSeek(fs, ch, out, rq.nodeid, rq.i64(8));
             }
             int r = fs.handle(rq, out, w);
             if (r == KernelFs.NO_REPLY) {
@@ -289,6 +334,7 @@ public final class Kernel {
         long agreed = flags & want;
         if ((agreed & Proto.WRITEBACK_CACHE) != 0) {
             fs.vfs.kernelKeepsTimes(); // before any WRITE: the kernel sends the times it keeps
+            fs.keepsDirtyPages = true;
         }
         out.u32(Proto.KERNEL_MAJOR).u32(Math.min(minor, Proto.KERNEL_MINOR)).u32(maxReadahead);
         out.u32(agreed & 0xFFFFFFFFL);

@@ -52,6 +52,10 @@ final class KernelFs {
 
     final NodeFs vfs;
     final boolean readOnly;
+    /** The kernel caches writes (writeback cache, agreed at INIT): data written may not have reached the vfs yet. */
+    volatile boolean keepsDirtyPages;
+    /** Workers standing in while one waits for the kernel's write-back before an lseek (Kernel.writeBackBeforeSeek). */
+    final java.util.Set<Thread> standIns = java.util.concurrent.ConcurrentHashMap.newKeySet();
     final NodeTable nodes = new NodeTable();
     /** Timeouts in seconds the kernel may cache entries, attributes and negative lookups. */
     final long entryValid;

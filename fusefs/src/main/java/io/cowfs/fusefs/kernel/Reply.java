@@ -62,6 +62,15 @@ final class Reply {
         return sealNotification(Proto.NOTIFY_INVAL_INODE);
     }
 
+    /**
+     * Encodes FUSE_NOTIFY_INVAL_INODE for node's attributes and its cached pages from offset to
+     * the end (dirty ones are written back first); returns the length to write.
+     */
+    int notifyInvalPages(long node, long offset) {
+        begin().u64(node).u64(offset).u64(0); // len 0: to the end
+        return sealNotification(Proto.NOTIFY_INVAL_INODE);
+    }
+
     /** Writes the header of a notification of what was encoded (code in the error field, unique 0); returns its length. */
     int sealNotification(int code) {
         buf.putInt(0, end);

@@ -40,7 +40,9 @@ public interface NodeFs {
 
     /**
      * The kernel keeps this mount's written files' times (its writeback cache was agreed): a
-     * WRITE does not stamp them; the kernel sends them with SETATTR when they change.
+     * WRITE does not stamp them; the kernel sends them with SETATTR when they change. It also
+     * holds written data that has not reached the vfs yet (a regular file then reports at least
+     * one block).
      */
     default void kernelKeepsTimes() {
     }

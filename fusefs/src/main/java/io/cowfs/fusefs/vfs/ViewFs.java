@@ -212,13 +212,25 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         return reading(() -> {
             Inode n = ns.inode(ino);
             Stat s = Attributes.stat(n);
-            if (n.type != FileType.REGULAR || n.size < EXACT_BLOCKS_FROM * bs) {
-                return s; // a small file's block list is not read for a stat (a stat walk would read 100K of them)
+            if (n.type != FileType.REGULAR) {
+                return s;
             }
-            return new Stat(s.ino(), s.mode(), s.nlink(), s.uid(), s.gid(), s.size(), allocated(ino, n),
+            // a small file's block list is not read for a stat (a stat walk would read 100K of them)
+            long blocks = n.size < EXACT_BLOCKS_FROM * bs ? s.blocks512() : allocated(ino, n);
+            if (kernelHoldsWrites && blocks == 0) {
+                // the kernel may hold data of this file that has not reached the vfs, and it shows
+                // its own size with these blocks: 0 would tell tar -S that the file is one hole
+                // (it then stores no data at all, without looking further); cp and tar ask lseek,
+                // which counts what the kernel holds (kernel.Kernel.writeBackBeforeSeek)
+                blocks = 1;
+            }
+            return blocks == s.blocks512() ? s : new Stat(s.ino(), s.mode(), s.nlink(), s.uid(), s.gid(), s.size(), blocks,
                     s.atimeNs(), s.mtimeNs(), s.ctimeNs(), s.rdev());
         });
     }
+
+    /** Set once the kernel caches writes (writeback cache): see {@link #getattr}. */
+    private volatile boolean kernelHoldsWrites;
 
     /**
      * st_blocks of a regular file: the 512-byte units of its blocks that are not known holes
@@ -326,6 +338,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             data.stampWrites = false;
             return null;
         });
+        kernelHoldsWrites = true;
     }
 
     /** @throws FsException EINVAL if ino is not a symlink */

@@ -340,19 +340,12 @@ final class WriteBack {
     }
 
     /**
-     * True if block idx is known to be a hole: punched in this view, or a hole in the snapshot's
-     * block list, and not written since. A block past what the vfs has seen of a file may still
-     * be in the kernel's writeback cache, so it is not a known hole. Lock held.
+     * True if block idx is a hole: punched in this view, a hole in the snapshot's block list, or
+     * past the end of that list (the file grew by truncate, fallocate or a write further on), and
+     * not written since; the opposite of {@link #isData}. Lock held.
      */
     boolean isKnownHole(long ino, Inode n, long idx) {
-        if (isDirty(ino, idx)) {
-            return false;
-        }
-        TreeMap<Long, ChunkId> ov = overrides.get(ino);
-        if (ov != null && ov.containsKey(idx)) {
-            return ov.get(idx) == null;
-        }
-        return base.listsHole(n, idx);
+        return !isData(ino, n, idx);
     }
 
     /**
@@ -374,6 +367,7 @@ final class WriteBack {
         TreeMap<Long, DirtyBlock> d = dirty.get(ino);
         long units = 0;
         long listed = Math.min(n.validBlocks, blocks); // base.listsHole's range
+        long covered = 0; // blocks the snapshot's list covers; those past it are holes unless written here
         for (long page = 0; page * BlockList.PAGE < listed; page++) {
             ChunkId[] entries = base.listPage(n, page);
             if (entries == null) {
@@ -381,6 +375,7 @@ final class WriteBack {
             }
             long first = page * BlockList.PAGE;
             int slots = (int) Math.min(entries.length, listed - first);
+            covered = first + slots;
             for (int slot = 0; slot < slots; slot++) {
                 long idx = first + slot;
                 if (entries[slot] == null && (ov == null || !ov.containsKey(idx)) && (d == null || !d.containsKey(idx))) {
@@ -392,6 +387,21 @@ final class WriteBack {
             for (Map.Entry<Long, ChunkId> e : ov.headMap(blocks).entrySet()) {
                 if (e.getValue() == null && (d == null || !d.containsKey(e.getKey()))) {
                     units += unitsOf(n, e.getKey());
+                }
+            }
+        }
+        if (covered < blocks) { // past the list: holes, but for the blocks this view wrote or overrode
+            units += (blocks - 1 - covered) * unitsOf(n, 0) + unitsOf(n, blocks - 1);
+            if (ov != null) {
+                for (long k : ov.subMap(covered, blocks).keySet()) {
+                    units -= unitsOf(n, k); // a punched one was counted above
+                }
+            }
+            if (d != null) {
+                for (long k : d.subMap(covered, blocks).keySet()) {
+                    if (ov == null || !ov.containsKey(k)) {
+                        units -= unitsOf(n, k);
+                    }
                 }
             }
         }

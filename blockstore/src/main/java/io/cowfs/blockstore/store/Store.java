@@ -1153,6 +1153,12 @@ public final class Store implements AutoCloseable {
                 return packs.read(id, loc);
             } catch (NoSuchFileException e) {
                 packs.forget(loc.pack()); // gc compacted it away: look the chunk up again
+            } catch (StoreException.ChunkCorruptException e) {
+                if (loc.equals(locate(id))) {
+                    throw e;
+                }
+                // a location looked up before the index moved the chunk (fsck --repair put an
+                // intact copy elsewhere, gc rewrote its pack): look it up again
             }
         }
         throw new StoreException.ChunkMissingException(id, "its pack file is gone");

@@ -187,6 +187,61 @@ class DurabilityIT {
     }
 
     /**
+     * Data written to a file that stays open (a log, a database with synchronous=OFF), neither
+     * closed nor fsynced, survives a kill of the mount once it has waited two periods of
+     * cowfs.persistAgedMillis (15 s; 300 ms here) after reaching the mount. Before, it waited in
+     * memory for a close however old it was, and the kill lost it. The writer is a process of its
+     * own that forks nothing: an exec closes close-on-exec descriptors, and that close would
+     * FLUSH the file. syncfs makes the kernel send the pages its writeback cache holds (it would
+     * after 30 s).
+     */
+    @Test
+    void writesToAFileKeptOpenSurviveAKillOnceTheyHaveWaited() throws Exception {
+        Cowfs.assumeFuse();
+        Cowfs.sh(tmp, "mkdir -p src && echo base > src/base");
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
+            c.run("fork", "snap", "--name", "v").ok();
+            Path mp = Files.createDirectories(tmp.resolve("mp"));
+            ProcessBuilder pb = new ProcessBuilder(Fx.javaCommand(List.of(), "mount", "--store=" + c.store, "v", mp.toString()))
+                    .redirectErrorStream(true).redirectOutput(tmp.resolve("mount.out").toFile());
+            pb.environment().put("COWFS_MOUNT_JAVA_OPTS", "-Dcowfs.persistAgedMillis=300"); // a fresh mount process
+            Process p = pb.start();
+            byte[] logged = new byte[300_000];
+            new Random(5).nextBytes(logged);
+            Path want = tmp.resolve("want");
+            Files.write(want, logged);
+            Process writer = null;
+            try {
+                assertTrue(p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0, Files.readString(tmp.resolve("mount.out")));
+                writer = new ProcessBuilder("python3", "-c", "import os, sys\n"
+                        + "w = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)\n"
+                        + "os.write(w, open(sys.argv[2], 'rb').read())\n"
+                        + "print('written', flush=True)\n"
+                        + "sys.stdin.readline()\n", mp.resolve("log").toString(), want.toString()).start();
+                assertEquals("written", new java.io.BufferedReader(new java.io.InputStreamReader(writer.getInputStream())).readLine());
+                Cowfs.sh(tmp, "sync -f " + mp);
+                Thread.sleep(1500);
+                Fx.killMount(c.store, mp); // the file is still open
+                writer.destroyForcibly().waitFor();
+                c.run("umount", mp.toString()).ok();
+            } finally {
+                if (writer != null) {
+                    writer.destroyForcibly();
+                }
+                Cowfs.unmountHard(mp);
+            }
+            try (Cowfs.Mounted again = c.mount("v")) {
+                Path log = again.dir.resolve("log");
+                assertTrue(Files.exists(log), "the file written and kept open is there after the kill");
+                assertEquals(Fx.sha256(logged), Fx.sha256(Files.readAllBytes(log)), "with what was written");
+            }
+            c.run("fsck").ok();
+            c.run("verify").ok();
+        }
+    }
+
+    /**
      * tar sets each file's times, owner and mode on the open file before closing it; in a view
      * they are committed with the file at its close. Extracted into a view and the mount killed
      * as soon as tar exits, every file is there with its bytes, mode, owner and mtime, as tar

@@ -70,6 +70,7 @@ public final class MountDaemon {
             this.vfs = vfs;
             opened.push(IdleTrimmer.start(store, vfs));
             if (e.isView() && !readOnly) {
+                opened.push(AgedWrites.start(vfs));
                 // with the kernel's writeback cache a write that returned may still be in the kernel: syncfs first
                 opened.push(new ControlServer(registry.socketFile(e.viewId()), store, () -> {
                     Kernel.syncMount(mp);

@@ -526,6 +526,29 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         }
     }
 
+    /**
+     * Persists what was already waiting at the previous call, if anything waits now (written data
+     * not stored yet, files created and not closed). A mount calls this every few seconds
+     * ({@code fusefs.mount.AgedWrites}), so that data of a file that is never closed or fsynced
+     * (a log, a database with synchronous=OFF) survives a kill of the mount once it has waited two
+     * periods here; before, it waited for a close however long that took. True if it persisted.
+     */
+    public boolean persistAged() {
+        if (readOnly) {
+            return false;
+        }
+        boolean waiting = reading(() -> data.hasUnstored() || !ns.created.isEmpty());
+        boolean persist = waiting && waitingBefore;
+        if (persist) {
+            persistAll();
+        }
+        waitingBefore = waiting && !persist;
+        return persist;
+    }
+
+    /** Something waited at the last {@link #persistAged}; only its caller's one thread touches it. */
+    private boolean waitingBefore;
+
     /** Persists everything now (the snapshot command asks a mounted view for this). */
     public void persistAll() {
         if (readOnly) {

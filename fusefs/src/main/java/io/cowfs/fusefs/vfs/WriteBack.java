@@ -226,6 +226,11 @@ final class WriteBack {
         return (long) arena.used() * ps;
     }
 
+    /** Written data waits in memory (pages not stored yet). Lock held. */
+    boolean hasUnstored() {
+        return arena.used() > 0;
+    }
+
     private DirtyBlock dirtyBlock(long ino, long idx) {
         TreeMap<Long, DirtyBlock> d = dirty.get(ino);
         return d == null ? null : d.get(idx);

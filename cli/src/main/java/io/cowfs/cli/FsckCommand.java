@@ -29,7 +29,12 @@ final class FsckCommand extends Base {
     boolean json;
 
     /** fsck --json, fields in this order. */
-    record Report(long chunks, long packs, long names, long orphanRecords, long orphanBytes, boolean clean, List<Finding> problems) {
+    record Report(long chunks, long packs, long names, long orphanRecords, long orphanBytes, boolean clean, List<Finding> problems,
+            List<Fetched> fetched) {
+    }
+
+    /** What fsck --repair --from fetched from one remote ("remote NAME"), in fsck --json. */
+    record Fetched(String from, long chunks, long bytes, long requests) {
     }
 
     /** One problem in fsck --json. */
@@ -82,11 +87,15 @@ final class FsckCommand extends Base {
         boolean clean = problems.stream().allMatch(p -> p.repaired() || p.harmless());
         if (json) {
             printJson(new Report(r.chunks(), r.packs(), r.names(), r.orphanRecords(), r.orphanBytes(), clean,
-                    problems.stream().map(p -> new Finding(p.what(), p.repairable(), p.repaired(), p.harmless())).toList()));
+                    problems.stream().map(p -> new Finding(p.what(), p.repairable(), p.repaired(), p.harmless())).toList(),
+                    r.fetched().stream().map(f -> new Fetched(f.from(), f.chunks(), f.bytes(), f.requests())).toList()));
         } else {
             for (Fsck.Problem p : problems) {
                 out().println((p.repaired() ? "REPAIRED " : p.harmless() ? "NOTE (left by a crash; --repair clears it) "
                         : p.repairable() ? "PROBLEM (repairable with --repair) " : "PROBLEM ") + p.what());
+            }
+            for (Fsck.Fetched f : r.fetched()) {
+                out().println("fetched " + f.chunks() + " chunk record(s) (" + bytes(f.bytes()) + ") from " + f.from() + " in " + f.requests() + " request(s)");
             }
             long serious = problems.stream().filter(p -> !p.harmless()).count();
             long notes = problems.size() - serious;

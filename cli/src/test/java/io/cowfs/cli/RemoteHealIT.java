@@ -140,6 +140,73 @@ class RemoteHealIT {
         }
     }
 
+    /**
+     * A pack file lost whole (a disk that lost a file): its chunks come back in a few range
+     * requests over runs of neighbours, not one per chunk; a remote pack object cut short is a
+     * problem named as such, and the chunks it cannot give stay problems.
+     */
+    @Test
+    void aLostPackComesBackInAFewRequests() throws Exception {
+        try (Cowfs c = new Cowfs(tmp)) {
+            byte[] big = Fx.random(64, 90 * 64 * KB);
+            Path src3 = tmp.resolve("src3");
+            Fx.writeTree(src3, Map.of("big.bin", big));
+            c.run("import", src3.toString(), "--name", "big").ok();
+            Path remote = pushed(c);
+            c.run("push", "big").ok();
+            Fx.Record r0 = Fx.recordOf(c.store, big, 0);
+            Path pack = r0.pack();
+            Files.copy(pack, tmp.resolve("saved.pack"));
+            Files.delete(pack);
+
+            Cowfs.Result look = c.run("fsck", "--from", "origin").fails(Main.EXIT_DAMAGED);
+            long lost = count(look.out(), "an intact copy is on remote origin");
+            assertTrue(lost >= 90, look.out());
+            assertEquals(0, count(look.out(), "fetched "), look.out()); // looking fetches no data
+
+            // the remote's copy of that pack cut short: the records past the cut cannot be had
+            Path remotePack = null;
+            byte[] first = new byte[64];
+            System.arraycopy(Files.readAllBytes(tmp.resolve("saved.pack")), (int) r0.payload() + 100, first, 0, 64);
+            try (Stream<Path> s = Files.walk(remote.resolve("packs"))) {
+                for (Path p : s.filter(Files::isRegularFile).toList()) {
+                    if (indexOf(Files.readAllBytes(p), first) >= 0) {
+                        remotePack = p;
+                    }
+                }
+            }
+            assertTrue(remotePack != null, "no remote pack holds big.bin");
+            Path whole = tmp.resolve("remote-whole.pack");
+            Files.copy(remotePack, whole);
+            try (var ch = java.nio.channels.FileChannel.open(remotePack, java.nio.file.StandardOpenOption.WRITE)) {
+                ch.truncate(ch.size() / 2);
+            }
+            Cowfs.Result cut = c.run("fsck", "--repair", "--from", "origin").fails(Main.EXIT_DAMAGED);
+            assertTrue(cut.out().contains("the copy on remote origin cannot be had: "), cut.out());
+            long healedBefore = count(cut.out(), "REPAIRED chunk ");
+            assertTrue(healedBefore < lost, cut.out());
+            try (Cowfs.Mounted m = c.mount("big")) {
+                readFailsWithEio(m.dir.resolve("big.bin"));
+            }
+
+            Files.copy(whole, remotePack, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            Cowfs.Result fixed = c.run("fsck", "--repair", "--from", "origin", "--json").ok();
+            var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(fixed.out());
+            var fetched = json.get("fetched");
+            assertEquals(1, fetched.size(), fixed.out());
+            assertEquals("remote origin", fetched.get(0).get("from").asText());
+            long chunks = fetched.get(0).get("chunks").asLong();
+            assertEquals(lost - healedBefore, chunks, fixed.out());
+            assertTrue(fetched.get(0).get("requests").asLong() <= 2, fixed.out()); // neighbours, one range request each run
+            assertTrue(json.get("clean").asBoolean(), fixed.out());
+            c.run("verify").ok();
+            c.run("fsck").ok();
+            try (Cowfs.Mounted m = c.mount("big")) {
+                readsFine(m.dir.resolve("big.bin"), big);
+            }
+        }
+    }
+
     private static long indexOf(byte[] hay, byte[] needle) {
         outer:
         for (int i = 0; i + needle.length <= hay.length; i++) {

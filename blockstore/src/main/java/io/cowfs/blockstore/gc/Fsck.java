@@ -52,7 +52,8 @@ public final class Fsck {
         }
     }
 
-    public record Report(long chunks, long packs, long names, long orphanRecords, long orphanBytes, List<Problem> problems) {
+    public record Report(long chunks, long packs, long names, long orphanRecords, long orphanBytes, List<Problem> problems,
+            List<Fetched> fetched) {
         public boolean clean() {
             return problems.stream().allMatch(p -> p.repaired() || p.harmless());
         }
@@ -66,8 +67,21 @@ public final class Fsck {
         /** Whether a copy of the chunk is there (no data is fetched). */
         boolean has(ChunkId id);
 
-        /** The chunk's whole pack record (header and payload), not checked yet; throws if it cannot be had. */
-        byte[] record(ChunkId id);
+        /**
+         * Fetches the whole pack records (header and payload, not checked yet) of ids, all of which
+         * {@link #has} said are there, a batch at a time: each batch goes to stored before the next
+         * is fetched, so that memory holds one. An id whose copy cannot be had goes to failed, with
+         * why. Both are called on the caller's thread.
+         */
+        void fetch(List<ChunkId> ids, java.util.function.Consumer<Map<ChunkId, byte[]>> stored,
+                java.util.function.BiConsumer<ChunkId, String> failed);
+
+        /** What was fetched from here so far. */
+        Fetched fetched();
+    }
+
+    /** Records fetched from a copy (fsck reports it): how many, their bytes, in how many requests. */
+    public record Fetched(String from, long chunks, long bytes, long requests) {
     }
 
     private final Store store;
@@ -229,6 +243,20 @@ public final class Fsck {
         // 4. everything reachable from the catalog is indexed, and objects decode
         Set<Long> viewIds = new HashSet<>();
         Map<ChunkId, String> dirErrors = new HashMap<>(); // "" = decoded fine
+        // lost chunks without an intact record in the packs are looked for in the copies together
+        Map<ChunkId, Healed> lostHealed = Map.of();
+        if (!copies.isEmpty()) {
+            Set<ChunkId> lost = new java.util.LinkedHashSet<>();
+            for (CatalogEntry e : names) {
+                for (ChunkId id : findings.get(e.name()).missing()) {
+                    Found f = found.get(id);
+                    if (!index.containsKey(id) && !(f != null && intact(id, f))) {
+                        lost.add(id);
+                    }
+                }
+            }
+            lostHealed = heal(lost);
+        }
         for (CatalogEntry e : names) {
             String what = (e.isView() ? "view '" : "snapshot '") + e.name() + "'";
             if (e.isView() && !viewIds.add(e.viewId())) {
@@ -262,7 +290,7 @@ public final class Fsck {
                                 new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0).encode(), PutFlags.MDB_NOOVERWRITE));
                         index.put(id, new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0));
                     }
-                    Healed h = fixable || copies.isEmpty() ? null : heal(Set.of(id)).get(id);
+                    Healed h = fixable ? null : lostHealed.get(id);
                     String where = fixable ? Packs.fileName(f.pack()) : null;
                     if (h != null && h.ok()) {
                         fixable = true;
@@ -317,7 +345,8 @@ public final class Fsck {
                 orphanBytes += f.storedLen() + PackRecord.HEADER;
             }
         }
-        return new Report(index.size(), packSizes.size(), names.size(), orphanRecords, orphanBytes, List.copyOf(problems));
+        return new Report(index.size(), packSizes.size(), names.size(), orphanRecords, orphanBytes, List.copyOf(problems),
+                copies.stream().map(Copies::fetched).filter(f -> f.chunks() > 0).toList());
     }
 
     private boolean intact(ChunkId id, Found f) {
@@ -346,12 +375,12 @@ public final class Fsck {
         Map<ChunkId, Healed> out = new HashMap<>();
         Set<ChunkId> left = new java.util.LinkedHashSet<>(ids);
         for (Copies c : copies) {
-            Map<ChunkId, byte[]> fetched = new java.util.LinkedHashMap<>();
+            List<ChunkId> there = new ArrayList<>();
             for (ChunkId id : left) {
                 try {
                     if (c.has(id)) {
                         if (repair) {
-                            fetched.put(id, c.record(id));
+                            there.add(id);
                         } else {
                             out.put(id, new Healed(true, c.describe()));
                         }
@@ -360,12 +389,14 @@ public final class Fsck {
                     out.put(id, new Healed(false, "the copy on " + c.describe() + " cannot be had: " + ex.getMessage()));
                 }
             }
-            if (!fetched.isEmpty()) {
-                Map<ChunkId, String> bad = store.replaceRecords(fetched, c.describe());
-                for (ChunkId id : fetched.keySet()) {
-                    String why = bad.get(id);
-                    out.put(id, why == null ? new Healed(true, c.describe()) : new Healed(false, "the copy on " + c.describe() + " is damaged too: " + why));
-                }
+            if (!there.isEmpty()) {
+                c.fetch(there, batch -> {
+                    Map<ChunkId, String> bad = store.replaceRecords(batch, c.describe());
+                    for (ChunkId id : batch.keySet()) {
+                        String why = bad.get(id);
+                        out.put(id, why == null ? new Healed(true, c.describe()) : new Healed(false, "the copy on " + c.describe() + " is damaged too: " + why));
+                    }
+                }, (id, why) -> out.put(id, new Healed(false, "the copy on " + c.describe() + " cannot be had: " + why)));
             }
             out.forEach((id, h) -> {
                 if (h.ok()) {

@@ -231,6 +231,44 @@ class KernelAdapterIT {
     }
 
     /**
+     * lseek while writes wait in the kernel, from more processes at once than the mount has
+     * workers: each lseek has the kernel write the file's pages back first, and those WRITEs need a
+     * worker while the lseek's own waits (a waiting worker, else a stand-in). Neither may hang, and
+     * every SEEK_DATA/SEEK_HOLE counts the data just written.
+     */
+    @Test
+    void seeksFromSeveralWritersAtOnceNeitherHangNorMissData() throws Exception {
+        assumeTrue(Cowfs.shRc(cowfs.root, "command -v python3").rc() == 0, "needs python3");
+        Path script = cowfs.root.resolve("seekers.py");
+        Files.writeString(script, String.join("\n",
+                "import os, sys",
+                "d = sys.argv[1]; B = 65536; pids = []",
+                "for k in range(6):",
+                "    pid = os.fork()",
+                "    if pid == 0:",
+                "        f = os.path.join(d, 'seek%d' % k); w = os.open(f, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644); bad = []",
+                "        for i in range(120):",
+                "            off = i * 3 * B + 100 * k; rec = b'%d.%d;' % (k, i) * 50",
+                "            os.pwrite(w, rec, off)",
+                "            if i > 0:",
+                "                got = os.lseek(w, (i - 1) * 3 * B + B, os.SEEK_DATA)",
+                "                if not (i * 3 * B <= got <= off): bad.append(('data', i, got))",
+                "            hole = os.lseek(w, off, os.SEEK_HOLE)",
+                "            if hole < off + len(rec): bad.append(('hole', i, hole))",
+                "        ok = all(os.pread(w, 50 * len(b'%d.%d;' % (k, i)), i * 3 * B + 100 * k) == b'%d.%d;' % (k, i) * 50 for i in range(120))",
+                "        os.write(1, ('%d bad %s content %s\\n' % (k, bad[:3], ok)).encode()); os._exit(0)",
+                "    pids.append(pid)",
+                "for p in pids: os.waitpid(p, 0)", ""));
+        Path dir = Files.createDirectories(v.resolve("seekers"));
+        String got = Cowfs.sh(cowfs.root, "timeout 100 python3 " + script + " " + dir + " | sort");
+        StringBuilder expected = new StringBuilder();
+        for (int k = 0; k < 6; k++) {
+            expected.append(k).append(" bad [] content True\n");
+        }
+        assertEquals(expected.toString(), got);
+    }
+
+    /**
      * Files grown past their data (truncate, a write far past the end) count those blocks as
      * holes: in the view (at least one block: the kernel may hold writes), after a remount, and
      * in a snapshot mount, whose copy by cp stays sparse. They counted as data, so du showed the

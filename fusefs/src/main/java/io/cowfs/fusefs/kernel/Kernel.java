@@ -213,10 +213,10 @@ public final class Kernel {
 
     /** One worker: read a request, handle it, reply; until the device says the mount is gone. */
     static void loop(KernelFs fs, FuseDevice ch) {
-        loop(fs, ch, () -> false);
+        loop(fs, ch, null);
     }
 
-    /** {@link #loop(KernelFs, FuseDevice)} that also ends after a request once done says so. */
+    /** {@link #loop(KernelFs, FuseDevice)} that also ends after a request once done (a stand-in's; null: a worker's) says so. */
     private static void loop(KernelFs fs, FuseDevice ch, java.util.function.BooleanSupplier done) {
         Request rq = new Request(MAX_WRITE + 4096);
         Reply out = new Reply(MAX_WRITE + 4096);
@@ -235,11 +235,17 @@ public final class Kernel {
      * writing it back first (it does for copy_file_range, fsync and close). Without this, SEEK_DATA
      * of a file still being written said ENXIO and cp copied zeros. FUSE_NOTIFY_INVAL_INODE with a
      * page range writes dirty pages back (the kernel's launder) and waits for their WRITEs; those
-     * need a free worker while this one waits, so a stand-in serves requests until the notification
-     * returns (and ends after the next request it takes). Costs the file's cached pages after
-     * offset, which the next reads fetch again.
+     * need a free worker while this one waits: another worker waiting for requests serves them (it
+     * comes back to the device after each request, and no request waits for this one), and if
+     * none is waiting a stand-in serves requests until the notification returns (and ends after the
+     * next request it takes). Costs the file's cached pages after offset, which the next reads fetch
+     * again.
      */
     private static void writeBackBeforeSeek(KernelFs fs, FuseDevice ch, Reply out, long node, long offset) {
+        if (fs.waitingForRequests.get() > 0) {
+            invalidatePages(ch, out, node, offset);
+            return;
+        }
         java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
         Thread standIn = new Thread(() -> {
             try {
@@ -252,20 +258,33 @@ public final class Kernel {
         fs.standIns.add(standIn);
         standIn.start();
         try {
-            int n = out.notifyInvalPages(node, offset & ~4095L);
-            int sent = ch.write(out.address, n);
-            if (sent < 0 && sent != -FuseDevice.ENOENT) { // ENOENT: the kernel has no such node cached
-                System.err.println(java.time.Instant.now() + " cowfs: write-back before lseek refused: errno " + -sent);
-            }
+            invalidatePages(ch, out, node, offset);
         } finally {
             done.set(true);
         }
     }
 
+    /** FUSE_NOTIFY_INVAL_INODE of node's pages from offset on; returns once the kernel has written them back. */
+    private static void invalidatePages(FuseDevice ch, Reply out, long node, long offset) {
+        int n = out.notifyInvalPages(node, offset & ~4095L);
+        int sent = ch.write(out.address, n);
+        if (sent < 0 && sent != -FuseDevice.ENOENT) { // ENOENT: the kernel has no such node cached
+            System.err.println(java.time.Instant.now() + " cowfs: write-back before lseek refused: errno " + -sent);
+        }
+    }
+
     private static void loop(KernelFs fs, FuseDevice ch, Request rq, Reply out, java.util.function.BooleanSupplier done) {
         KernelFs.Worker w = new KernelFs.Worker();
-        while (!done.getAsBoolean()) {
-            long n = ch.read(rq.address, rq.buf.capacity());
+        // only workers count as waiting: a stand-in may end after its next request
+        java.util.concurrent.atomic.AtomicInteger waiting = done == null ? fs.waitingForRequests : new java.util.concurrent.atomic.AtomicInteger();
+        while (done == null || !done.getAsBoolean()) {
+            waiting.incrementAndGet();
+            long n;
+            try {
+                n = ch.read(rq.address, rq.buf.capacity());
+            } finally {
+                waiting.decrementAndGet();
+            }
             if (n < 0) {
                 int errno = (int) -n;
                 if (errno == FuseDevice.EINTR || errno == FuseDevice.ENOENT || errno == FuseDevice.EAGAIN) {

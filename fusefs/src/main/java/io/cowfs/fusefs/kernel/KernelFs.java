@@ -56,6 +56,14 @@ final class KernelFs {
     volatile boolean keepsDirtyPages;
     /** Workers standing in while one waits for the kernel's write-back before an lseek (Kernel.writeBackBeforeSeek). */
     final java.util.Set<Thread> standIns = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /**
+     * Workers (not stand-ins, which may end after their next request) waiting in the device's read
+     * for a request: one that is there serves the kernel's WRITEs while another waits for them, so
+     * no stand-in is needed then. Every worker that relied on another has it: a chain of such
+     * waits ends at a worker that found none waiting and started a stand-in, which serves every
+     * queued request until that worker is free again.
+     */
+    final java.util.concurrent.atomic.AtomicInteger waitingForRequests = new java.util.concurrent.atomic.AtomicInteger();
     final NodeTable nodes = new NodeTable();
     /** Timeouts in seconds the kernel may cache entries, attributes and negative lookups. */
     final long entryValid;

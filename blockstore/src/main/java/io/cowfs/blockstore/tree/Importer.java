@@ -26,6 +26,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 /**
@@ -88,6 +89,8 @@ public final class Importer {
         final Inode inode = new Inode();
         final TreeMap<String, DirObject.Entry> children = new TreeMap<>();
         final List<Future<ChunkId[]>> segments = new ArrayList<>();
+        /** The least end of file a read of its blocks met before the walked size (a file shrinking meanwhile); MAX_VALUE if none. */
+        final AtomicLong endMet = new AtomicLong(Long.MAX_VALUE);
 
         Node(long ino, Path path) {
             this.ino = ino;
@@ -165,6 +168,17 @@ public final class Importer {
                             }
                             all.addAll(java.util.Arrays.asList(seg));
                         }
+                        long end = n.endMet.get();
+                        if (all != null && end < n.inode.size) {
+                            // the file shrank after the walk (rewritten with O_TRUNC, truncated): keep
+                            // what was read up to the end met, as cp would; the walked size would
+                            // fill the rest with zeros the file never held
+                            int bs = store.blockSize();
+                            all = new ArrayList<>(all.subList(0, (int) Math.min(all.size(), (end + bs - 1) / bs)));
+                            warning("'" + n.path + "' shrank from " + n.inode.size + " to " + end
+                                    + " bytes while it was imported: stored as read, " + end + " bytes");
+                            n.inode.size = end;
+                        }
                         if (all == null) {
                             n.inode.size = 0;
                             n.inode.blockPages = new ArrayList<>();
@@ -235,6 +249,7 @@ public final class Importer {
                 while (bb.hasRemaining()) {
                     int r = ch.read(bb, pos + bb.position());
                     if (r < 0) {
+                        n.endMet.accumulateAndGet(pos + bb.position(), Math::min);
                         break;
                     }
                 }

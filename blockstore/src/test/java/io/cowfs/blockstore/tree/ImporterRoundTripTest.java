@@ -331,6 +331,48 @@ class ImporterRoundTripTest {
         }
     }
 
+    /**
+     * A file that shrinks between the walk and the read of its blocks (a program rewriting it with
+     * O_TRUNC, a log rotated by truncation): the snapshot holds what was read, up to the end the
+     * read met, as cp would copy it. Before, it kept the walked size and the blocks past the new
+     * end became holes: an 8 MiB file rewritten during an import came back as 8 MiB of zeros.
+     */
+    @Test
+    void aFileShrinkingDuringTheImportIsStoredAsRead() throws Exception {
+        Path shrinks = src.resolve("shrinks");
+        byte[] was = bytes(new Random(5), 3 * BS + 500);
+        write(shrinks, was);
+        List<String> warnings = new ArrayList<>();
+        Importer imp = new Importer(store, false, new Importer.Progress() {
+            @Override
+            public void total(long bytes, long files) { // after the walk, before any block is read
+                try (RandomAccessFile f = new RandomAccessFile(shrinks.toFile(), "rw")) {
+                    f.setLength(BS + 100);
+                } catch (java.io.IOException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+
+            @Override
+            public void advance(long bytes) {
+            }
+        }, warnings::add);
+        try {
+            Importer.Result r = imp.run(src);
+            store.commit(txn -> null);
+            SnapshotReader snap = new SnapshotReader(store, r.root());
+            Inode n = snap.inode(lookup(snap, "shrinks"));
+            assertEquals(BS + 100, n.size, "the size the read met, not the walked one");
+            assertArrayEquals(Arrays.copyOf(was, BS + 100), content(snap, n));
+            assertTrue(warnings.stream().anyMatch(w -> w.contains("shrinks") && w.contains("shrank")), warnings.toString());
+            Path out = tmp.resolve("out");
+            new Exporter(snap, x -> { }, w -> { }).run(out);
+            assertArrayEquals(Arrays.copyOf(was, BS + 100), Files.readAllBytes(out.resolve("shrinks")));
+        } finally {
+            store.close();
+        }
+    }
+
     @Test
     void aSourceThatIsNotADirectoryIsRefused() {
         try {

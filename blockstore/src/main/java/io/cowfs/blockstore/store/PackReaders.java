@@ -57,19 +57,22 @@ final class PackReaders implements AutoCloseable {
         if (ch != null) {
             return ch;
         }
+        // opened once per pack, never a second descriptor closed again: closing any descriptor of
+        // a pack this process appends to would drop its lock on it (PackWriter#forceOwnDescriptor)
         try {
-            ch = FileChannel.open(path.apply(packId), StandardOpenOption.READ);
-        } catch (NoSuchFileException e) {
-            throw e;
-        } catch (IOException e) {
-            throw new StoreException("cannot open pack " + path.apply(packId) + ": " + e.getMessage(), e);
+            return readers.computeIfAbsent(packId, id -> {
+                try {
+                    return FileChannel.open(path.apply(id), StandardOpenOption.READ);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+        } catch (java.io.UncheckedIOException u) {
+            if (u.getCause() instanceof NoSuchFileException e) {
+                throw e;
+            }
+            throw new StoreException("cannot open pack " + path.apply(packId) + ": " + u.getCause().getMessage(), u.getCause());
         }
-        FileChannel prev = readers.putIfAbsent(packId, ch);
-        if (prev != null) {
-            closeQuietly(ch);
-            return prev;
-        }
-        return ch;
     }
 
     /** Drops a cached read channel (after gc deleted or replaced the pack). */

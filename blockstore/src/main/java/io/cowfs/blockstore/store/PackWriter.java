@@ -129,6 +129,25 @@ final class PackWriter {
         }
     }
 
+    /**
+     * fsync through this writer's own descriptor, for the background force, which runs without
+     * {@link Packs}' lock (appends go on meanwhile; FileChannel takes both at once). Never through
+     * a descriptor opened by name: the lock is a POSIX record lock, which belongs to the process
+     * and the file, and the kernel drops it at the close of any descriptor of that file the
+     * process holds; gc in another process then takes the pack for one nobody appends to, and
+     * rewrites or deletes it under the records this process appends and commits next.
+     *
+     * @return false if the writer was closed meanwhile (its lock went with it)
+     */
+    boolean forceOwnDescriptor() throws IOException {
+        try {
+            ch.force(false);
+            return true;
+        } catch (java.nio.channels.ClosedChannelException e) {
+            return false;
+        }
+    }
+
     /** Bytes up to size were forced through another descriptor (a background force of a finished pack). */
     void forcedUpTo(long size) {
         forced = Math.max(forced, size);

@@ -363,13 +363,19 @@ public final class Packs implements AutoCloseable {
     }
 
     /**
-     * Forces w's file by name and the directory, outside this lock (appends go on), then records
+     * Forces w's file (through its own descriptor while it is open) and the directory, outside this lock (appends go on), then records
      * that its first size bytes are on disk; a failure is thrown by the next sync. On FLUSHER.
      */
     private void forceByName(PackWriter w, long size) {
         Path p = w.path();
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-            ch.force(false);
+        try {
+            // through the writer's own descriptor while it is open: opening the pack by name and
+            // closing that descriptor would drop this process's lock on it (PackWriter#forceOwnDescriptor)
+            if (!w.forceOwnDescriptor()) {
+                try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) { // closed, unlocked meanwhile
+                    ch.force(false);
+                }
+            }
             StoreAccess.fsyncDirectory(dir);
         } catch (NoSuchFileException e) {
             return; // gc took it: nothing in it was needed

@@ -3,14 +3,13 @@ package io.cowfs.blockstore.store;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
- * One pack this process appends to, held under an exclusive file lock from its creation to
+ * One pack this process appends to, held under an exclusive lock ({@link PackLock}) from its creation to
  * {@link #close}. Broken after any write error: a failed append leaves the file in a state
  * nobody can vouch for past the record before it, so every later append fails at once (as
  * restic's packer refuses any call after an error) and the owner starts a new pack; it is still
@@ -23,7 +22,7 @@ final class PackWriter {
     final long packId;
     private final Path path;
     private final FileChannel ch;
-    private final FileLock lock;
+    private final PackLock lock;
     private long size;
     /** Bytes on disk as of the last successful {@link #force} (what a machine crash keeps). */
     private long forced;
@@ -42,13 +41,27 @@ final class PackWriter {
         this.packId = packId;
         this.path = path;
         Path tmp = path.resolveSibling(path.getFileName() + ".new");
+        FileChannel c = null;
+        PackLock l = null;
         try {
-            ch = access.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
-            lock = ch.lock();
-            ch.write(ByteBuffer.wrap(PackRecord.FILE_MAGIC), 0);
+            c = access.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+            l = PackLock.take(tmp, c);
+            c.write(ByteBuffer.wrap(PackRecord.FILE_MAGIC), 0);
             size = PackRecord.FILE_MAGIC.length;
             Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE);
+            ch = c;
+            lock = l;
         } catch (IOException e) {
+            if (l != null) {
+                l.release();
+            }
+            if (c != null) {
+                try {
+                    c.close();
+                } catch (IOException ignored) {
+                    // nothing was written
+                }
+            }
             try {
                 Files.deleteIfExists(tmp);
             } catch (IOException ignored) {
@@ -132,10 +145,11 @@ final class PackWriter {
     /**
      * fsync through this writer's own descriptor, for the background force, which runs without
      * {@link Packs}' lock (appends go on meanwhile; FileChannel takes both at once). Never through
-     * a descriptor opened by name: the lock is a POSIX record lock, which belongs to the process
-     * and the file, and the kernel drops it at the close of any descriptor of that file the
-     * process holds; gc in another process then takes the pack for one nobody appends to, and
-     * rewrites or deletes it under the records this process appends and commits next.
+     * a descriptor opened by name: where the lock is a POSIX record lock (the fallback of {@link
+     * PackLock}), it belongs to the process and the file, and the kernel drops it at the close of
+     * any descriptor of that file the process holds; gc in another process then takes the pack
+     * for one nobody appends to, and rewrites or deletes it under the records this process
+     * appends and commits next.
      *
      * @return false if the writer was closed meanwhile (its lock went with it)
      */
@@ -175,11 +189,7 @@ final class PackWriter {
 
     /** Unlocks and closes the pack (best effort: the data was written or the writer is broken). */
     void close() {
-        try {
-            lock.release();
-        } catch (IOException ignored) {
-            // closing the channel releases it too
-        }
+        lock.release();
         try {
             ch.close();
         } catch (IOException ignored) {

@@ -611,14 +611,54 @@ class StoreTest {
         }
     }
 
-    /** True if /proc/locks lists a POSIX write lock of this process on file (what another process's probe sees). */
+    /**
+     * The lock of the pack being appended to is an open file description lock: any other
+     * descriptor of the pack this process opens and closes (a read channel, a scan, a force by
+     * name, gc's own probe) leaves it, and another process's POSIX probe (gc's) sees it until the
+     * store closes. With a POSIX lock every such close dropped it, and each place that closed one
+     * had to be found (the background force did: StoreTest above, GcIT).
+     */
+    @Test
+    void thePackBeingAppendedToStaysLockedWhateverElseOfItIsClosed() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(new ProcessBuilder("python3", "-c", "0").start().waitFor() == 0, "needs python3");
+        Path pack;
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            s.put(random(503, 1000));
+            commit(s);
+            pack = s.packs().writer().path();
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(pack, java.nio.file.StandardOpenOption.READ)) {
+                ch.force(false);
+            }
+            Packs.scan(pack, r -> { });
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(pack, java.nio.file.StandardOpenOption.WRITE)) {
+                assertNull(ch.tryLock(), "this process's own probe sees the pack locked");
+            } catch (java.nio.channels.OverlappingFileLockException e) {
+                // a POSIX lock of this JVM's: the JVM says so, and the probe's close drops it
+            }
+            assertTrue(heldByThisProcess(pack));
+            assertEquals(1, lockfFromAnotherProcess(pack), "another process's probe sees the pack locked");
+        }
+        assertEquals(0, lockfFromAnotherProcess(pack), "unlocked once the store is closed");
+    }
+
+    /** Exit code of python's lockf(LOCK_EX | LOCK_NB) of file in a process of its own (POSIX, as gc probes): 0 taken, 1 refused. */
+    private static int lockfFromAnotherProcess(Path file) throws Exception {
+        Process p = new ProcessBuilder("python3", "-c", "import fcntl, sys\nf = open(sys.argv[1], 'r+b')\ntry:\n"
+                + "    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n    sys.exit(1)", file.toString()).inheritIO().start();
+        return p.waitFor();
+    }
+
+    /**
+     * True if /proc/locks lists a write lock on file that this process holds: a POSIX lock with its
+     * pid, or an open file description lock (pid -1; PackLock's), whose owner the test knows.
+     */
     static boolean heldByThisProcess(Path file) throws Exception {
         long ino = (Long) Files.getAttribute(file, "unix:ino");
         String pid = Long.toString(ProcessHandle.current().pid());
         for (String line : Files.readAllLines(Path.of("/proc/locks"))) {
             String[] f = line.trim().split("\\s+");
-            // "1: POSIX  ADVISORY  WRITE 20996 fe:00:2924674 0 EOF"
-            if (f.length >= 6 && f[1].equals("POSIX") && f[3].equals("WRITE") && f[4].equals(pid)
+            // "1: POSIX  ADVISORY  WRITE 20996 fe:00:2924674 0 EOF", "2: OFDLCK ADVISORY  WRITE -1 fe:00:2924675 0 EOF"
+            if (f.length >= 6 && (f[1].equals("POSIX") && f[4].equals(pid) || f[1].equals("OFDLCK")) && f[3].equals("WRITE")
                     && f[5].endsWith(":" + ino)) {
                 return true;
             }

@@ -88,6 +88,8 @@ public final class Fsck {
     private final boolean repair;
     private final List<Copies> copies;
     private final List<Problem> problems = new ArrayList<>();
+    /** What {@link #intact} found for each record it read: the lost-chunk pass and the per-name pass ask for the same ones. */
+    private final Map<ChunkId, Boolean> intactRecords = new HashMap<>();
 
     public Fsck(Store store, boolean repair) {
         this(store, repair, List.of());
@@ -350,12 +352,14 @@ public final class Fsck {
     }
 
     private boolean intact(ChunkId id, Found f) {
-        try {
-            store.packs().read(id, new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0));
-            return true;
-        } catch (StoreException | IOException e) {
-            return false;
-        }
+        return intactRecords.computeIfAbsent(id, k -> {
+            try {
+                store.packs().read(k, new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0));
+                return true;
+            } catch (StoreException | IOException e) {
+                return false;
+            }
+        });
     }
 
     private String describeCopies() {

@@ -83,28 +83,20 @@ final class PackReaders implements AutoCloseable {
         }
         Integer fd = adviceFds.remove(packId);
         if (fd != null) {
-            Advice.LIBC.close(fd);
+            Libc.LIBC.close(fd);
         }
     }
 
-    /** libc's posix_fadvise, which java.nio lacks (and open/close for the descriptor it needs). */
+    /** Read-ahead advice: libc's posix_fadvise, which java.nio lacks (through {@link Libc}, as are the open and close of the descriptor it needs). */
     public interface Advice {
-        int open(String path, int flags);
-
-        int posix_fadvise(int fd, long offset, long len, int advice);
-
-        int close(int fd);
-
-        Advice LIBC = jnr.ffi.LibraryLoader.create(Advice.class).load("c");
-        int O_RDONLY_CLOEXEC = 0x80000;
         int POSIX_FADV_WILLNEED = 3;
 
         /** Asks the kernel to read the whole file into the page cache now, without waiting (best effort). */
         static void willNeed(java.nio.file.Path file) {
-            int fd = LIBC.open(file.toString(), O_RDONLY_CLOEXEC);
+            int fd = Libc.LIBC.open(file.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
             if (fd >= 0) {
-                LIBC.posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-                LIBC.close(fd);
+                Libc.LIBC.posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+                Libc.LIBC.close(fd);
             }
         }
     }
@@ -120,18 +112,18 @@ final class PackReaders implements AutoCloseable {
     void willNeed(long packId, long off, long len) {
         Integer fd = adviceFds.get(packId);
         if (fd == null) {
-            int f = Advice.LIBC.open(path.apply(packId).toString(), Advice.O_RDONLY_CLOEXEC);
+            int f = Libc.LIBC.open(path.apply(packId).toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
             if (f < 0) {
                 return;
             }
             fd = adviceFds.putIfAbsent(packId, f);
             if (fd != null) {
-                Advice.LIBC.close(f);
+                Libc.LIBC.close(f);
             } else {
                 fd = f;
             }
         }
-        Advice.LIBC.posix_fadvise(fd, off, len, Advice.POSIX_FADV_WILLNEED);
+        Libc.LIBC.posix_fadvise(fd, off, len, Advice.POSIX_FADV_WILLNEED);
     }
 
     private static void closeQuietly(FileChannel ch) {
@@ -146,7 +138,7 @@ final class PackReaders implements AutoCloseable {
     public void close() {
         readers.values().forEach(PackReaders::closeQuietly);
         readers.clear();
-        adviceFds.values().forEach(Advice.LIBC::close);
+        adviceFds.values().forEach(Libc.LIBC::close);
         adviceFds.clear();
     }
 }

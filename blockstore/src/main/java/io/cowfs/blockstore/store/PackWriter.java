@@ -9,7 +9,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
- * One pack this process appends to, held under an exclusive lock ({@link PackLock}) from its creation to
+ * One pack this process appends to, held under an exclusive lock ({@link OfdLock}) from its creation to
  * {@link #close}. Broken after any write error: a failed append leaves the file in a state
  * nobody can vouch for past the record before it, so every later append fails at once (as
  * restic's packer refuses any call after an error) and the owner starts a new pack; it is still
@@ -22,7 +22,7 @@ final class PackWriter {
     final long packId;
     private final Path path;
     private final FileChannel ch;
-    private final PackLock lock;
+    private final OfdLock lock;
     private long size;
     /** Bytes on disk as of the last successful {@link #force} (what a machine crash keeps). */
     private long forced;
@@ -42,10 +42,10 @@ final class PackWriter {
         this.path = path;
         Path tmp = path.resolveSibling(path.getFileName() + ".new");
         FileChannel c = null;
-        PackLock l = null;
+        OfdLock l = null;
         try {
             c = access.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
-            l = PackLock.take(tmp, c);
+            l = OfdLock.lock(tmp, c, false);
             c.write(ByteBuffer.wrap(PackRecord.FILE_MAGIC), 0);
             size = PackRecord.FILE_MAGIC.length;
             Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE);
@@ -146,7 +146,7 @@ final class PackWriter {
      * fsync through this writer's own descriptor, for the background force, which runs without
      * {@link Packs}' lock (appends go on meanwhile; FileChannel takes both at once). Never through
      * a descriptor opened by name: where the lock is a POSIX record lock (the fallback of {@link
-     * PackLock}), it belongs to the process and the file, and the kernel drops it at the close of
+     * OfdLock}), it belongs to the process and the file, and the kernel drops it at the close of
      * any descriptor of that file the process holds; gc in another process then takes the pack
      * for one nobody appends to, and rewrites or deletes it under the records this process
      * appends and commits next.

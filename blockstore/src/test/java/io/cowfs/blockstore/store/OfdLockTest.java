@@ -1,0 +1,61 @@
+package io.cowfs.blockstore.store;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.cowfs.blockstore.OtherProcess;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** OfdLock's two kinds and two forms, within this process and against another's POSIX probe. */
+class OfdLockTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void locksOfOneProcessConflictAsTwoProcessesDoAndOnlyTheirOwnReleaseDropsThem() throws Exception {
+        OtherProcess.assumePython();
+        Path f = Files.createFile(tmp.resolve("f.lock"));
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            OfdLock a = OfdLock.tryLock(f, ch, true);
+            OfdLock b = OfdLock.tryLock(f, ch, true);
+            assertNotNull(a);
+            assertNotNull(b, "shared locks coexist");
+            assertTrue(a.ofd(), "this kernel and filesystem take OFD locks");
+            assertNull(OfdLock.tryLock(f, ch, false), "no exclusive lock while shared ones are held, in this process too");
+            assertFalse(a.tryExclusive(), "nor a conversion while b is held");
+            assertTrue(a.shared());
+            try (FileChannel other = FileChannel.open(f, StandardOpenOption.READ)) {
+                other.size(); // a descriptor of the file closed in this process leaves OFD locks
+            }
+            b.release();
+            assertEquals(1, OtherProcess.lockf(f), "a's shared lock is left after b's release and another channel's close");
+            assertTrue(a.tryExclusive());
+            assertFalse(a.shared());
+            assertNull(OfdLock.tryLock(f, ch, true), "exclusive now");
+            CompletableFuture<OfdLock> waiter = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return OfdLock.lock(f, ch, true);
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            Thread.sleep(200);
+            assertFalse(waiter.isDone(), "the blocking form waits");
+            a.release();
+            OfdLock c = waiter.get(10, TimeUnit.SECONDS);
+            assertEquals(1, OtherProcess.lockf(f), "c holds it");
+            c.release();
+            assertEquals(0, OtherProcess.lockf(f));
+        }
+    }
+}

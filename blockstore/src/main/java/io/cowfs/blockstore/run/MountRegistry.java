@@ -1,12 +1,12 @@
 package io.cowfs.blockstore.run;
 
+import io.cowfs.blockstore.store.OfdLock;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreAccess;
 import io.cowfs.blockstore.store.StoreException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -24,6 +24,17 @@ import java.util.TreeMap;
  * {@code run/view-ID.lock} held by the mount process for its lifetime (released by the kernel if it
  * dies); next to it, {@code run/view-ID.mount} ({@link MountRecord}) says which process and
  * mountpoint. Read-only snapshot mounts register too, under a negative id of their own.
+ *
+ * <p>The lock, a mount's {@link #claim} as a freeze's or gc's {@link #hold}, is an {@link
+ * OfdLock}: a second claim or hold of the view in the same process is refused as "held", as one
+ * from another process is, and its failed attempt leaves the first. It was a POSIX lock, which
+ * the process held once: a hold in the process of a mount of the view got "held" and closed its
+ * channel, and that close dropped the mount's lock, so that another process could then hold (gc:
+ * fold its delta chains) or mount the mounted view. OFD and POSIX locks conflict, so a cowfs
+ * before this one sees the lock too. Where OFD locks are refused the POSIX lock is used, with
+ * that hazard.
+ *
+ * <p>Thread-safety: the registry holds no mutable state; a {@link Claim} is guarded by its monitor.
  */
 public final class MountRegistry {
     private static final String PREFIX = "view-";
@@ -77,13 +88,13 @@ public final class MountRegistry {
     /** The exclusive claim of a mount on a view; close releases it (once). */
     public static final class Claim implements AutoCloseable {
         private final FileChannel ch;
-        private final FileLock lock;
+        private final OfdLock lock;
         private final Path record;
         private final Path lockFile;
         private boolean closed;
 
         /** record null: a hold ({@link #hold}), not a mount. */
-        private Claim(FileChannel ch, FileLock lock, Path record, Path lockFile) {
+        private Claim(FileChannel ch, OfdLock lock, Path record, Path lockFile) {
             this.ch = ch;
             this.lock = lock;
             this.record = record;
@@ -103,10 +114,10 @@ public final class MountRegistry {
                 if (lockFile != null) {
                     Files.deleteIfExists(lockFile); // a snapshot mount's own, unshared lock file
                 }
-                lock.release();
-                ch.close();
             } catch (IOException ignored) {
-                // the lock dies with the process anyway
+                // a record left names a process that no longer holds the lock: readers skip it
+            } finally {
+                release(lock, ch); // whatever happened: a spare mount process lives on to serve other mounts
             }
         }
     }
@@ -119,25 +130,30 @@ public final class MountRegistry {
         Path lf = lockFile(viewId);
         try {
             FileChannel ch = access.open(lf, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-            FileLock l = tryLock(ch);
-            // held, but by no mount: a freeze or gc reading or folding the view's delta; they end soon
-            long until = System.nanoTime() + HOLD_WAIT_MILLIS * 1_000_000;
-            while (l == null && find(viewId) == null && System.nanoTime() < until) {
-                sleep(50);
-                l = tryLock(ch);
+            OfdLock l = null;
+            try {
+                l = tryLock(lf, ch);
+                // held, but by no mount: a freeze or gc reading or folding the view's delta; they end soon
+                long until = System.nanoTime() + HOLD_WAIT_MILLIS * 1_000_000;
+                while (l == null && find(viewId) == null && System.nanoTime() < until) {
+                    sleep(50);
+                    l = tryLock(lf, ch);
+                }
+                if (l == null) {
+                    MountRecord m = find(viewId);
+                    throw new StoreException.BusyException("view '" + viewName + "' is "
+                            + (m == null ? "in use by another cowfs process" : "already mounted at " + m.mountpoint() + " (pid " + m.pid() + ")")
+                            + "; unmount it first (cowfs umount) or fork it");
+                }
+                Path record = recordFile(viewId);
+                long self = ProcessHandle.current().pid();
+                ProcStat st = ProcStat.of(self);
+                write(new MountRecord(viewId, self, mountpoint.toString(), viewName, record, st == null ? -1 : st.startTicks()));
+                return new Claim(ch, l, record, viewId < 0 ? lf : null);
+            } catch (IOException | RuntimeException e) {
+                release(l, ch);
+                throw e;
             }
-            if (l == null) {
-                ch.close();
-                MountRecord m = find(viewId);
-                throw new StoreException.BusyException("view '" + viewName + "' is "
-                        + (m == null ? "in use by another cowfs process" : "already mounted at " + m.mountpoint() + " (pid " + m.pid() + ")")
-                        + "; unmount it first (cowfs umount) or fork it");
-            }
-            Path record = recordFile(viewId);
-            long self = ProcessHandle.current().pid();
-            ProcStat st = ProcStat.of(self);
-            write(new MountRecord(viewId, self, mountpoint.toString(), viewName, record, st == null ? -1 : st.startTicks()));
-            return new Claim(ch, l, record, viewId < 0 ? lf : null);
         } catch (IOException e) {
             throw new StoreException("cannot claim view '" + viewName + "': " + e.getMessage(), e);
         }
@@ -180,27 +196,45 @@ public final class MountRegistry {
      * Holds a view that no process has mounted, for a reader or writer of its stored delta other
      * than a mount (a freeze, gc folding its delta chains): while held, the view cannot be mounted
      * (a mount waits up to {@link #HOLD_WAIT_MILLIS} for it) and no other hold is given. Writes no
-     * mount record. Null if a mount or another hold has the view. Close releases it.
+     * mount record. Null if a mount or another hold has the view, in another process or in this
+     * one (the attempt leaves theirs). Close releases it.
      */
     public Claim hold(long viewId) {
         try {
-            FileChannel ch = access.open(lockFile(viewId), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-            FileLock l = tryLock(ch);
-            if (l == null) {
-                ch.close();
-                return null;
+            Path lf = lockFile(viewId);
+            FileChannel ch = access.open(lf, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            OfdLock l = null;
+            try {
+                l = tryLock(lf, ch);
+            } finally {
+                if (l == null) {
+                    release(null, ch);
+                }
             }
-            return new Claim(ch, l, null, null);
+            return l == null ? null : new Claim(ch, l, null, null);
         } catch (IOException e) {
             throw new StoreException("cannot hold view " + viewId + ": " + e.getMessage(), e);
         }
     }
 
-    private static FileLock tryLock(FileChannel ch) throws IOException {
+    /** Releases l (if any) and closes ch, which held no other lock of this process (but see the POSIX fallback, above). */
+    private static void release(OfdLock l, FileChannel ch) {
+        if (l != null) {
+            l.release();
+        }
         try {
-            return ch.tryLock();
+            ch.close();
+        } catch (IOException ignored) {
+            // a lock file: nothing to lose
+        }
+    }
+
+    /** The view's lock file's exclusive lock, or null if held: by another process, or by this one (a claim or hold of the view). */
+    private static OfdLock tryLock(Path lf, FileChannel ch) throws IOException {
+        try {
+            return OfdLock.tryLock(lf, ch, false);
         } catch (OverlappingFileLockException e) {
-            return null; // this process holds it
+            return null; // the POSIX fallback: this process holds it (and ch's close will drop it)
         }
     }
 

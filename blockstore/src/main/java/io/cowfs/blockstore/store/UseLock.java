@@ -2,73 +2,116 @@ package io.cowfs.blockstore.store;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * run/store.lock: every process that has the store open holds a shared lock on it for as long
  * as it does (the kernel drops it if the process dies). Replacing the index (fsck --repair of a
  * damaged one) takes it exclusively, so no process can be left writing to an index that was
  * moved aside.
+ *
+ * <p>The lock is an {@link OfdLock}: each Store holds its own, so two Stores of one directory in
+ * one JVM (the CLI agent, tests) hold two shared locks, and closing one leaves the other. It
+ * was a POSIX lock, which the process held once for both: closing the second Store closed its
+ * channel, the kernel dropped the process's lock, and another process's repair could replace the
+ * index under the first. OFD and POSIX locks conflict, so a cowfs before this one sees the lock
+ * too. Where OFD locks are refused the POSIX lock is used, with that hazard (a second Store of
+ * the JVM shares the first's lock, and the first close of the two drops it).
+ *
+ * <p>Thread-safety: an instance's lock and channel are guarded by its monitor; {@link #OPEN_HERE}
+ * by its own, taken after an instance's (never before), and held across the non-blocking lock
+ * calls that its counts must agree with.
  */
 final class UseLock implements AutoCloseable {
-    private final FileChannel channel;
-    private FileLock lock; // guarded by this; null when another Store of this JVM holds the process's lock
+    /**
+     * UseLocks open in this JVM, by the file key of their lock file: for the messages, which tell
+     * a second open of the store in this process from another process. Guarded by itself.
+     */
+    private static final Map<Object, Integer> OPEN_HERE = new HashMap<>();
 
-    private UseLock(FileChannel channel, FileLock lock) {
+    private final Path file;
+    private final Object key;
+    private final FileChannel channel; // guarded by this
+    private OfdLock lock; // guarded by this; null in the POSIX fallback when another Store of this JVM holds the process's lock
+    private boolean closed; // guarded by this
+
+    private UseLock(Path file, Object key, FileChannel channel, OfdLock lock) {
+        this.file = file;
+        this.key = key;
         this.channel = channel;
         this.lock = lock;
     }
 
     static UseLock acquire(Path storeDir, StoreAccess access) {
+        Path f = storeDir.resolve("run").resolve("store.lock");
         try {
-            FileChannel ch = access.open(storeDir.resolve("run").resolve("store.lock"),
-                    StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.READ);
-            FileLock l;
+            FileChannel ch = access.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.READ);
             try {
-                l = ch.tryLock(0, Long.MAX_VALUE, true);
-            } catch (java.nio.channels.OverlappingFileLockException alreadyHeld) {
-                return new UseLock(ch, null); // another Store of this JVM holds it for the process
-            }
-            if (l == null) {
+                Object key = Files.readAttributes(f, BasicFileAttributes.class).fileKey();
+                synchronized (OPEN_HERE) {
+                    OfdLock l;
+                    try {
+                        l = OfdLock.tryLock(f, ch, true);
+                    } catch (OverlappingFileLockException alreadyHeld) {
+                        // the POSIX fallback: another Store of this JVM holds it for the process
+                        OPEN_HERE.merge(key, 1, Integer::sum);
+                        return new UseLock(f, key, ch, null);
+                    }
+                    if (l == null) {
+                        throw new StoreException.BusyException("the store " + storeDir + " is being repaired by "
+                                + (OPEN_HERE.containsKey(key) ? "this process" : "another process") + "; try again when it is done");
+                    }
+                    OPEN_HERE.merge(key, 1, Integer::sum);
+                    return new UseLock(f, key, ch, l);
+                }
+            } catch (IOException | RuntimeException e) {
                 ch.close();
-                throw new StoreException.BusyException("the store " + storeDir + " is being repaired by another process; try again when it is done");
+                throw e;
             }
-            return new UseLock(ch, l);
         } catch (IOException e) {
-            throw StoreException.io("cannot lock " + storeDir.resolve("run").resolve("store.lock"), e);
+            throw StoreException.io("cannot lock " + f, e);
         }
     }
 
-    /** Trades the shared lock for an exclusive one; BusyException if another process has the store open. */
+    /** Trades the shared lock for an exclusive one; BusyException if another process, or another Store of this one, has the store open. */
     synchronized void exclusive(Path storeDir) {
         try {
-            if (lock == null) {
-                throw new StoreException.BusyException("the store " + storeDir + " is open twice in this process");
-            }
-            lock.release();
-            try {
-                lock = channel.tryLock(0, Long.MAX_VALUE, false);
-            } catch (java.nio.channels.OverlappingFileLockException e) {
-                lock = null;
-            }
-            if (lock == null) {
-                lock = channel.lock(0, Long.MAX_VALUE, true);
-                throw new StoreException.BusyException("the store " + storeDir + " is in use by another process"
-                        + " (a mount, import or other command); unmount and stop them, then run this again");
+            synchronized (OPEN_HERE) {
+                if (lock == null || OPEN_HERE.getOrDefault(key, 0) > 1) {
+                    throw new StoreException.BusyException("the store " + storeDir + " is open twice in this process");
+                }
+                if (!lock.tryExclusive()) {
+                    throw new StoreException.BusyException("the store " + storeDir + " is in use by another process"
+                            + " (a mount, import or other command); unmount and stop them, then run this again");
+                }
             }
         } catch (IOException e) {
-            throw StoreException.io("cannot lock " + storeDir.resolve("run").resolve("store.lock"), e);
+            throw StoreException.io("cannot lock " + file, e);
         }
     }
 
     @Override
     public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (lock != null) {
+            lock.release();
+        }
         try {
-            channel.close(); // releases the lock
+            channel.close(); // releases the POSIX fallback's lock (and, there, the process's: see above)
         } catch (IOException e) {
             // closing a lock file cannot lose anything
+        }
+        synchronized (OPEN_HERE) {
+            OPEN_HERE.computeIfPresent(key, (k, n) -> n == 1 ? null : n - 1);
         }
     }
 }

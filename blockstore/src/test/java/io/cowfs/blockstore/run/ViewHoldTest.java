@@ -62,6 +62,32 @@ class ViewHoldTest {
         }
     }
 
+    /**
+     * A hold in the process of a mount of the view is refused and leaves the mount's lock: another
+     * process is still refused the view's lock file (gc folding the mounted view's chains, a
+     * second mount), until the mount ends. With a POSIX lock the refused hold's close dropped it.
+     */
+    @Test
+    void aHoldRefusedInTheMountsOwnProcessLeavesTheMountsLock() throws Exception {
+        io.cowfs.blockstore.OtherProcess.assumePython();
+        try (Store store = Store.init(tmp.resolve("store"), Store.DEFAULT_BLOCK_SIZE)) {
+            CatalogEntry v = view(store);
+            MountRegistry registry = MountRegistry.of(store);
+            Path lock = registry.lockFile(v.viewId());
+            try (MountRegistry.Claim mount = registry.claim(v.viewId(), "v", tmp.resolve("mp"))) {
+                assertNull(registry.hold(v.viewId()), "held by the mount, in this process too");
+                assertEquals(1, io.cowfs.blockstore.OtherProcess.lockf(lock), "another process is still refused the mounted view");
+                assertNull(registry.hold(v.viewId()), "still held");
+            }
+            assertEquals(0, io.cowfs.blockstore.OtherProcess.lockf(lock), "granted once the mount ends");
+            try (MountRegistry.Claim hold = registry.hold(v.viewId())) {
+                assertNotNull(hold);
+                assertNull(registry.hold(v.viewId()), "one hold at a time");
+                assertEquals(1, io.cowfs.blockstore.OtherProcess.lockf(lock), "the refused second hold left the first");
+            }
+        }
+    }
+
     @Test
     void aFreezeOfAnUnmountedViewWaitsForAHold() throws Exception {
         try (Store store = Store.init(tmp.resolve("store"), Store.DEFAULT_BLOCK_SIZE)) {

@@ -641,6 +641,47 @@ class StoreTest {
         assertEquals(0, lockfFromAnotherProcess(pack), "unlocked once the store is closed");
     }
 
+    /**
+     * Each Store holds its own shared lock on run/store.lock: closing a second Store of the same
+     * directory in this process leaves the first's, so another process's exclusive lock (fsck
+     * --repair replacing the index) is refused until the first closes too. With one POSIX lock
+     * for the process, the second Store's close dropped it, and a repair could move the index
+     * aside under the first.
+     */
+    @Test
+    void closingASecondStoreOfTheSameDirectoryLeavesTheFirstsUseLock() throws Exception {
+        io.cowfs.blockstore.OtherProcess.assumePython();
+        Path lock = dir().resolve("run").resolve("store.lock");
+        try (Store first = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            try (Store second = Store.open(dir())) {
+                assertEquals(1, io.cowfs.blockstore.OtherProcess.lockf(lock), "refused while both are open");
+            }
+            assertEquals(1, io.cowfs.blockstore.OtherProcess.lockf(lock),
+                    "refused while the first Store is open, after the second closed");
+        }
+        assertEquals(0, io.cowfs.blockstore.OtherProcess.lockf(lock), "granted once both are closed");
+    }
+
+    /** The repair's exclusive use lock tells a second open in this process from another process's. */
+    @Test
+    void theExclusiveUseLockIsRefusedToAStoreOpenTwiceInThisProcessAndKeptFromOthers() throws Exception {
+        io.cowfs.blockstore.OtherProcess.assumePython();
+        Files.createDirectories(dir().resolve("run"));
+        Path lock = dir().resolve("run").resolve("store.lock");
+        try (UseLock a = UseLock.acquire(dir(), StoreAccess.PRIVATE)) {
+            try (UseLock b = UseLock.acquire(dir(), StoreAccess.PRIVATE)) {
+                StoreException.BusyException e = assertThrows(StoreException.BusyException.class, () -> b.exclusive(dir()));
+                assertTrue(e.getMessage().contains("open twice in this process"), e.getMessage());
+            }
+            a.exclusive(dir());
+            StoreException.BusyException e = assertThrows(StoreException.BusyException.class,
+                    () -> UseLock.acquire(dir(), StoreAccess.PRIVATE));
+            assertTrue(e.getMessage().contains("being repaired by this process"), e.getMessage());
+            assertEquals(1, io.cowfs.blockstore.OtherProcess.lockf(lock), "held exclusively");
+        }
+        assertEquals(0, io.cowfs.blockstore.OtherProcess.lockf(lock));
+    }
+
     /** Exit code of python's lockf(LOCK_EX | LOCK_NB) of file in a process of its own (POSIX, as gc probes): 0 taken, 1 refused. */
     private static int lockfFromAnotherProcess(Path file) throws Exception {
         Process p = new ProcessBuilder("python3", "-c", "import fcntl, sys\nf = open(sys.argv[1], 'r+b')\ntry:\n"
@@ -650,7 +691,7 @@ class StoreTest {
 
     /**
      * True if /proc/locks lists a write lock on file that this process holds: a POSIX lock with its
-     * pid, or an open file description lock (pid -1; PackLock's), whose owner the test knows.
+     * pid, or an open file description lock (pid -1; OfdLock's), whose owner the test knows.
      */
     static boolean heldByThisProcess(Path file) throws Exception {
         long ino = (Long) Files.getAttribute(file, "unix:ino");

@@ -115,7 +115,7 @@ public final class MountRegistry {
                     Files.deleteIfExists(lockFile); // a snapshot mount's own, unshared lock file
                 }
             } catch (IOException ignored) {
-                // a record left names a process that no longer holds the lock: readers skip it
+                // the lock goes all the same, below
             } finally {
                 release(lock, ch); // whatever happened: a spare mount process lives on to serve other mounts
             }

@@ -306,6 +306,15 @@ public final class Kernel {
             if (r == KernelFs.NO_REPLY) {
                 continue;
             }
+            if (w.incEpoch) {
+                // before the reply (a FLUSH's, without payload: the notification may use its buffer),
+                // so that the close it answers returns after it (KernelFs.atFlush)
+                w.incEpoch = false;
+                int ne = ch.write(out.address, out.notifyIncEpoch());
+                if (ne < 0) {
+                    System.err.println(java.time.Instant.now() + " cowfs: dentry revalidation (FUSE_NOTIFY_INC_EPOCH) refused: errno " + -ne);
+                }
+            }
             int len = out.seal(rq.unique, r);
             int sent = ch.write(out.address, len);
             if (sent < 0 && sent != -FuseDevice.ENOENT) { // ENOENT: the request was interrupted meanwhile; nothing to do
@@ -351,6 +360,7 @@ public final class Kernel {
             want |= Proto.HANDLE_KILLPRIV_V2;
         }
         long agreed = flags & want;
+        fs.minor = Math.min(minor, Proto.KERNEL_MINOR);
         if ((agreed & Proto.WRITEBACK_CACHE) != 0) {
             fs.vfs.kernelKeepsTimes(); // before any WRITE: the kernel sends the times it keeps
             fs.keepsDirtyPages = true;

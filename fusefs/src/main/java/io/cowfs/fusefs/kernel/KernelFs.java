@@ -85,8 +85,25 @@ final class KernelFs {
         this.listings = new Listings(vfs);
     }
 
+    /**
+     * Files whose data the kernel wrote back past the largest file size the view takes (which a
+     * write(2) cannot be refused for: with the writeback cache the kernel takes it into its page
+     * cache and sends it long after, and Linux lets a FUSE server set no maximum file size), by
+     * node: TRUE until the next FLUSH (close) or FSYNC of the node has reported EFBIG, then FALSE
+     * until the kernel forgets the node. See {@link #refusedWriteBack} and {@link #atFlush}.
+     */
+    private final ConcurrentHashMap<Long, Boolean> oversized = new ConcurrentHashMap<>();
+    /** The protocol minor version agreed at INIT. */
+    volatile int minor;
+
     /** Per-worker state that outlives one request's handling until its reply is sent. */
     static final class Worker {
+        /**
+         * The kernel must revalidate the dentries it caches before the reply is sent
+         * (FUSE_NOTIFY_INC_EPOCH; set only by a FLUSH, whose reply has no payload): see {@link #atFlush}.
+         */
+        boolean incEpoch;
+
         /**
          * A node whose attributes the kernel must drop once the reply is sent (0: none): a WRITE
          * that killed setuid/setgid changed the mode, and the kernel refreshes only times, size
@@ -153,7 +170,52 @@ final class KernelFs {
 
     /** Takes back n kernel references; true if the kernel held a pinned node and now holds it no more. */
     private boolean forget(long nodeid, long n) {
-        return nodes.forget(nodeid, n) && pinned.remove(nodeid);
+        if (!nodes.forget(nodeid, n)) {
+            return false;
+        }
+        if (!oversized.isEmpty()) {
+            oversized.remove(nodeid); // the kernel's inode, and the size it kept, are gone
+        }
+        return pinned.remove(nodeid);
+    }
+
+    /**
+     * A WRITE of the kernel's write-back (FUSE_WRITE_CACHE) went past the largest file size: the
+     * part past it was not written. Its writer's write(2) returned long ago, and an error answer
+     * would not reach it either: the kernel would record it for the file's pages, and close(2)
+     * would then fail with EIO before the kernel sends FLUSH (fuse_flush checks the pages' errors
+     * first), fsync(2) alone reporting EFBIG. So the WRITE is answered as done and the refusal kept
+     * for the node: the next FLUSH (every close(2) of the file) or FSYNC fails with EFBIG.
+     */
+    private void refusedWriteBack(long ino, long off, int size, int written) {
+        if (oversized.put(ino, Boolean.TRUE) != Boolean.TRUE) {
+            System.err.println(java.time.Instant.now() + " cowfs: node " + ino + ": " + (size - written) + " bytes written back at offset "
+                    + (off + written) + " refused: past the largest file size (EFBIG); the next close or fsync of the file reports it");
+        }
+    }
+
+    /**
+     * FLUSH (a close(2)) of a file the kernel wrote back past the largest file size: EFBIG, once
+     * per refusal. With the writeback cache the kernel keeps its own size of a regular file and
+     * never takes ours (fuse_get_cache_mask: STATX_SIZE), so stat would show the refused size
+     * until the kernel drops its inode: FUSE_NOTIFY_INC_EPOCH makes the kernel revalidate every
+     * dentry it cached before, so that the next lookup of the file after its last close drops the
+     * inode and looks it up again with the size the view holds (a file still open elsewhere keeps
+     * the kernel's inode, and so the size, until it is closed: each close of it sends this again).
+     * Kernels before protocol 7.44 (Linux 6.16) have no such notification.
+     */
+    private int atFlush(long ino, Worker w) {
+        if (oversized.isEmpty()) {
+            return 0;
+        }
+        Boolean pending = oversized.get(ino);
+        if (pending == null) {
+            return 0;
+        }
+        if (minor >= Proto.INC_EPOCH_MINOR) {
+            w.incEpoch = true;
+        }
+        return oversized.replace(ino, Boolean.TRUE, Boolean.FALSE) ? -Errno.EFBIG.code : 0;
     }
 
     /** The kernel forgot these pinned nodes: the vfs lets them go (one commit for the batch). */
@@ -280,8 +342,16 @@ final class KernelFs {
                     if ((rq.u32(20) & Proto.WRITE_KILL_SUIDGID) != 0 && killPrivs(ino)) {
                         w.invalAfterReply = ino;
                     }
-                    int n = vfs.write(ino, off, rq.buf, Proto.IN_HEADER + 40, size); // straight from the request
-                    out.u32(n).u32(0);
+                    int fits = size;
+                    if ((rq.u32(20) & Proto.WRITE_CACHE) != 0 && off >= 0 && size > vfs.maxFileSize() - off) {
+                        // the kernel's write-back: the part below the limit is written, the rest refused
+                        // (a write(2) waiting for this answer, O_DIRECT, gets EFBIG for all of it from the
+                        // vfs: a short count would make the kernel's async direct I/O answer EIO)
+                        fits = (int) Math.max(0, vfs.maxFileSize() - off);
+                        refusedWriteBack(ino, off, size, fits);
+                    }
+                    int n = fits > 0 || size == 0 ? vfs.write(ino, off, rq.buf, Proto.IN_HEADER + 40, fits) : 0; // straight from the request
+                    out.u32(fits < size ? size : n).u32(0); // the refused part is answered as written: see refusedWriteBack
                 } finally {
                     writing.decrementAndGet();
                 }
@@ -304,11 +374,11 @@ final class KernelFs {
                     return -Errno.ENOSYS.code; // the kernel stops sending FLUSH
                 }
                 vfs.flush(ino);
-                return 0;
+                return atFlush(ino, w);
             }
             case Proto.FSYNC, Proto.FSYNCDIR -> {
                 vfs.fsync(ino);
-                return 0;
+                return !oversized.isEmpty() && oversized.replace(ino, Boolean.TRUE, Boolean.FALSE) ? -Errno.EFBIG.code : 0;
             }
             case Proto.SETXATTR -> {
                 int size = rq.i32(0);

@@ -61,6 +61,9 @@ final class Proto {
     static final int NOTIFY_INVAL_INODE = 2;
     static final int NOTIFY_INVAL_ENTRY = 3;
     static final int NOTIFY_STORE = 4;
+    /** Dentries the kernel cached before it are revalidated (protocol 7.44, Linux 6.16 on; no payload). */
+    static final int NOTIFY_INC_EPOCH = 8;
+    static final int INC_EPOCH_MINOR = 44;
 
     // struct sizes
     static final int IN_HEADER = 40; // fuse_in_header
@@ -106,6 +109,8 @@ final class Proto {
     static final int FATTR_KILL_SUIDGID = 1 << 11;
     /** fuse_write_in.write_flags, with HANDLE_KILLPRIV_V2: the writer has no CAP_FSETID. */
     static final int WRITE_KILL_SUIDGID = 1 << 2;
+    /** fuse_write_in.write_flags: the kernel's write-back of cached pages (the writer's write(2) returned long ago). */
+    static final int WRITE_CACHE = 1;
 
     // open reply flags (FOPEN_*)
     static final int FOPEN_KEEP_CACHE = 1 << 1;

@@ -71,6 +71,12 @@ final class Reply {
         return sealNotification(Proto.NOTIFY_INVAL_INODE);
     }
 
+    /** Encodes FUSE_NOTIFY_INC_EPOCH (no payload), replacing what the buffer held; returns the length to write. */
+    int notifyIncEpoch() {
+        begin();
+        return sealNotification(Proto.NOTIFY_INC_EPOCH);
+    }
+
     /** Writes the header of a notification of what was encoded (code in the error field, unique 0); returns its length. */
     int sealNotification(int code) {
         buf.putInt(0, end);

@@ -109,6 +109,11 @@ public interface NodeFs {
         return write(ino, off, b, len);
     }
 
+    /** The largest file size this filesystem takes: writes, truncates and fallocates past it fail with EFBIG. */
+    default long maxFileSize() {
+        return Long.MAX_VALUE;
+    }
+
     void truncate(long ino, long size);
 
     void setxattr(long ino, String name, byte[] value, int flags);

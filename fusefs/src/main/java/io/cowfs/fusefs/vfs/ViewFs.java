@@ -589,7 +589,8 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     /**
      * Writes len bytes of data at off (copy-on-write of the blocks touched).
      *
-     * @throws FsException EFBIG for a negative or overflowing offset, EINVAL for a non-regular
+     * @throws FsException EFBIG for a negative offset or a write that ends past {@link #maxFileSize()}
+     *         (none of it is written), EINVAL for a non-regular
      *         file, EROFS on a read-only mount, ENOSPC if the store is full
      */
     public int write(long ino, long off, byte[] buf, int len) {
@@ -616,6 +617,11 @@ public final class ViewFs implements NodeFs, AutoCloseable {
      * view had taken).
      */
     private final long maxFileSize;
+
+    @Override
+    public long maxFileSize() {
+        return maxFileSize;
+    }
 
     /** The largest file size a view of a store of this block size takes. */
     public static long maxFileSize(int blockSize) {

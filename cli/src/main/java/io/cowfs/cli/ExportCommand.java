@@ -29,7 +29,13 @@ final class ExportCommand extends Base {
                 ChunkId root = e.isView() ? MountControl.freeze(store, e) : e.root();
                 SnapshotReader snap = new SnapshotReader(store, root);
                 bar.start(snap.root().logicalBytes());
-                new Exporter(snap, bar::step, w -> err().println("cowfs: warning: " + w)).run(dir.toAbsolutePath());
+                try {
+                    new Exporter(snap, bar::step, w -> err().println("cowfs: warning: " + w)).run(dir.toAbsolutePath());
+                } catch (Exporter.ExportFailed f) {
+                    // one line naming the file; the exit code is the cause's (5 for a damaged index, ...)
+                    err().println("cowfs: export of '" + name + "' failed: " + Main.message(f));
+                    return Main.exitCode(f.getCause() == null ? f : f.getCause());
+                }
             }
             out().println("exported '" + name + "' to " + dir.toAbsolutePath());
             return 0;

@@ -1,6 +1,7 @@
 package io.cowfs.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -123,5 +124,57 @@ class ExportTest {
         Cowfs.Result r = cowfs.run("export", "nope", tmp.resolve("never").toString()).fails(Main.EXIT_NOT_FOUND);
         assertTrue(r.err().contains("nope"), r.err());
         assertTrue(Files.notExists(tmp.resolve("never")), "nothing is created for an unknown name");
+    }
+
+    /**
+     * A file the destination refuses (here a file size limit, RLIMIT_FSIZE, in the exporting
+     * process; a full disk fails the same way): the one-line message names it, in the snapshot and
+     * on the host, the exit code is 1, and what the export wrote is removed, so that no export is
+     * left that looks complete with the file cut short. Before, the message was "cowfs: File too
+     * large" and the tree stayed, the file cut at the limit.
+     */
+    @Test
+    void aFileTheDestinationRefusesIsNamedAndNothingOfTheExportIsLeft() throws Exception {
+        Cowfs.sh(tmp, "mkdir -p limit-src/sub && echo a > limit-src/a && head -c 3000000 /dev/urandom > limit-src/sub/big"
+                + " && echo z > limit-src/z");
+        cowfs.run("import", tmp.resolve("limit-src").toString(), "--name", "limit").ok();
+        Path dest = tmp.resolve("limited");
+        Cowfs.Result r = underFileSizeLimit("export", "--store=" + cowfs.store, "limit", dest.toString());
+        assertEquals(Main.EXIT_FAILED, r.rc(), r.out() + r.err());
+        assertEquals("cowfs: export of 'limit' failed: /sub/big -> " + dest.resolve("sub/big")
+                + ": File too large; the partial export was removed (" + dest + " is gone)", r.err().strip());
+        assertFalse(Files.exists(dest));
+
+        Path empty = Files.createDirectories(tmp.resolve("limited-empty"));
+        Object mode = Files.getAttribute(empty, "unix:mode");
+        r = underFileSizeLimit("export", "--store=" + cowfs.store, "limit", empty.toString());
+        assertEquals(Main.EXIT_FAILED, r.rc(), r.out() + r.err());
+        assertEquals("cowfs: export of 'limit' failed: /sub/big -> " + empty.resolve("sub/big")
+                + ": File too large; the partial export was removed (" + empty + " is empty)", r.err().strip());
+        try (var s = Files.list(empty)) {
+            assertEquals(List.of(), s.toList());
+        }
+        assertEquals(mode, Files.getAttribute(empty, "unix:mode"));
+    }
+
+    /** cowfs in a child process whose files may not grow past 500 KiB (ulimit -f 1000). */
+    private static Cowfs.Result underFileSizeLimit(String... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of("sh", "-c", "ulimit -f 1000 && exec \"$@\"", "sh"));
+        cmd.addAll(Fx.javaCommand(List.of(), args));
+        Process p = new ProcessBuilder(cmd).start();
+        p.getOutputStream().close();
+        var out = new java.io.ByteArrayOutputStream();
+        Thread t = new Thread(() -> {
+            try {
+                p.getInputStream().transferTo(out);
+            } catch (java.io.IOException e) {
+                // the process is gone
+            }
+        });
+        t.start();
+        String err = new String(p.getErrorStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "cowfs export hung");
+        t.join();
+        return new Cowfs.Result(p.exitValue(), out.toString(java.nio.charset.StandardCharsets.UTF_8), err);
     }
 }

@@ -19,6 +19,10 @@ import java.util.function.LongConsumer;
  * Writes a snapshot back to a host directory: contents with holes left as holes, symlinks,
  * hardlinks, fifos and device nodes, modes, owners (when allowed), xattrs, and times (set last,
  * directories after their contents).
+ *
+ * <p>A failure names the file (its path in the snapshot and on the host) in one line
+ * ({@link ExportFailed}), and removes what the export wrote, so that no partial export is left
+ * that looks complete (a file cut short by a full disk or a file size limit looks whole).
  */
 public final class Exporter {
     private final SnapshotReader snap;
@@ -35,7 +39,29 @@ public final class Exporter {
         this.chown = "root".equals(System.getProperty("user.name"));
     }
 
+    /** One file (or directory) could not be written: its path in the snapshot, where it went, and why. */
+    public static final class ExportFailed extends StoreException {
+        ExportFailed(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /**
+     * Exports into dest (a new or empty directory).
+     *
+     * @throws ExportFailed naming the file that could not be written; what the export wrote was
+     *         removed (dest too if the export made it), or the message says it could not be
+     */
     public void run(Path dest) throws IOException {
+        boolean made = !Files.exists(dest);
+        try {
+            write(dest);
+        } catch (ExportFailed e) {
+            throw new ExportFailed(e.getMessage() + "; " + removePartial(dest, made), e.getCause());
+        }
+    }
+
+    private void write(Path dest) throws IOException {
         if (Files.exists(dest)) {
             if (!Files.isDirectory(dest)) {
                 throw new StoreException(dest + " exists and is not a directory; export into a new or empty directory");
@@ -46,53 +72,136 @@ public final class Exporter {
                 }
             }
         } else {
-            Files.createDirectories(dest);
+            try {
+                Files.createDirectories(dest);
+            } catch (IOException e) {
+                throw failed("/", dest, e);
+            }
         }
         Inode root = snap.inode(SnapshotRoot.ROOT_INO);
-        exportDir(root, dest);
+        exportDir(root, dest, "/");
         for (int i = dirTimes.size() - 1; i >= 0; i--) {
             Inode d = (Inode) dirTimes.get(i)[0];
-            HostFs.setTimes((Path) dirTimes.get(i)[1], d.atimeNs, d.mtimeNs);
+            Path p = (Path) dirTimes.get(i)[1];
+            try {
+                HostFs.setTimes(p, d.atimeNs, d.mtimeNs);
+            } catch (IOException | RuntimeException e) {
+                throw failed((String) dirTimes.get(i)[2], p, e);
+            }
         }
     }
 
-    private void exportDir(Inode dir, Path p) throws IOException {
+    /** The one-line failure of the file at inSnap (its path in the snapshot), written to host. */
+    private static ExportFailed failed(String inSnap, Path host, Throwable e) {
+        if (e instanceof ExportFailed f) {
+            return f; // a file inside this directory: named already
+        }
+        String why = e instanceof java.nio.file.FileSystemException f && f.getReason() != null ? f.getReason() : e.getMessage();
+        if (why == null || why.isBlank()) {
+            why = e.getClass().getSimpleName();
+        }
+        if (e instanceof java.nio.file.FileSystemException f && f.getOtherFile() != null) {
+            why += " (" + f.getOtherFile() + ")";
+        }
+        return new ExportFailed(inSnap + " -> " + host + ": " + why.lines().findFirst().orElse(why), e);
+    }
+
+    /**
+     * After a failure: removes what the export wrote under dest (which was new or empty), and dest
+     * if the export made it; says what was done, for the failure's message.
+     */
+    private static String removePartial(Path dest, boolean made) {
+        try {
+            if (!Files.exists(dest, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                return "nothing was written";
+            }
+            Files.walkFileTree(dest, new java.nio.file.SimpleFileVisitor<>() {
+                @Override
+                public java.nio.file.FileVisitResult preVisitDirectory(Path d, java.nio.file.attribute.BasicFileAttributes a) {
+                    if (made || !d.equals(dest)) {
+                        try {
+                            Files.setAttribute(d, "unix:mode", 0700); // a read-only directory the export made
+                        } catch (IOException | RuntimeException e) {
+                            // its removal says why if it matters
+                        }
+                    }
+                    return java.nio.file.FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public java.nio.file.FileVisitResult visitFile(Path f, java.nio.file.attribute.BasicFileAttributes a) throws IOException {
+                    Files.delete(f);
+                    return java.nio.file.FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public java.nio.file.FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
+                    if (e != null) {
+                        throw e;
+                    }
+                    if (made || !d.equals(dest)) {
+                        Files.delete(d);
+                    }
+                    return java.nio.file.FileVisitResult.CONTINUE;
+                }
+            });
+            return made ? "the partial export was removed (" + dest + " is gone)" : "the partial export was removed (" + dest + " is empty)";
+        } catch (IOException | RuntimeException e) {
+            return "the partial export at " + dest + " could not be removed (" + e.getMessage() + "): it is incomplete";
+        }
+    }
+
+    private void exportDir(Inode dir, Path p, String inSnap) throws IOException {
         for (var e : snap.dir(dir).entrySet()) {
             Path c = p.resolve(e.getKey());
-            Inode n = snap.inode(e.getValue().ino());
-            if (n == null) {
-                throw new StoreException("snapshot names missing inode " + e.getValue().ino() + " at " + c);
+            String childInSnap = inSnap.endsWith("/") ? inSnap + e.getKey() : inSnap + "/" + e.getKey();
+            try {
+                exportEntry(e.getValue().ino(), c, childInSnap);
+            } catch (IOException | RuntimeException ex) {
+                throw failed(childInSnap, c, ex);
             }
-            Path first = exported.get(n.ino);
-            if (first != null) {
-                Files.createLink(c, first);
-                continue;
-            }
-            switch (n.type) {
-                case DIRECTORY -> {
-                    Files.createDirectory(c);
-                    exportDir(n, c);
-                }
-                case REGULAR -> writeFile(n, c);
-                case SYMLINK -> HostFs.symlink(n.target, c); // the bytes: a target need not be UTF-8
-                default -> {
-                    try {
-                        HostFs.mknod(c, n.mode(), n.rdev);
-                    } catch (IOException ex) {
-                        warn.accept("skipped " + c + ": " + ex.getMessage());
-                        continue;
-                    }
-                }
-            }
-            if (n.nlink > 1 && n.type != FileType.DIRECTORY) {
-                exported.put(n.ino, c);
-            }
-            attributes(n, c);
         }
-        attributes(dir, p);
+        try {
+            attributes(dir, p, inSnap);
+        } catch (IOException | RuntimeException ex) {
+            throw failed(inSnap, p, ex);
+        }
     }
 
-    private void attributes(Inode n, Path c) throws IOException {
+    private void exportEntry(long ino, Path c, String inSnap) throws IOException {
+        Inode n = snap.inode(ino);
+        if (n == null) {
+            throw new StoreException("snapshot names missing inode " + ino);
+        }
+        Path first = exported.get(n.ino);
+        if (first != null) {
+            Files.createLink(c, first);
+            return;
+        }
+        switch (n.type) {
+            case DIRECTORY -> {
+                Files.createDirectory(c);
+                exportDir(n, c, inSnap);
+                return; // its attributes are set by exportDir, after its contents
+            }
+            case REGULAR -> writeFile(n, c);
+            case SYMLINK -> HostFs.symlink(n.target, c); // the bytes: a target need not be UTF-8
+            default -> {
+                try {
+                    HostFs.mknod(c, n.mode(), n.rdev);
+                } catch (IOException ex) {
+                    warn.accept("skipped " + inSnap + " -> " + c + ": " + ex.getMessage());
+                    return;
+                }
+            }
+        }
+        if (n.nlink > 1) {
+            exported.put(n.ino, c);
+        }
+        attributes(n, c, inSnap);
+    }
+
+    private void attributes(Inode n, Path c, String inSnap) throws IOException {
         if (chown) {
             HostFs.lchown(c, n.uid, n.gid);
         }
@@ -103,11 +212,11 @@ public final class Exporter {
             try {
                 HostFs.setXattr(c, x.getKey(), x.getValue());
             } catch (IOException e) {
-                warn.accept("xattr " + x.getKey() + " not set on " + c + ": " + e.getMessage());
+                warn.accept("xattr " + x.getKey() + " not set on " + inSnap + " -> " + c + ": " + e.getMessage());
             }
         }
         if (n.type == FileType.DIRECTORY) {
-            dirTimes.add(new Object[] {n, c});
+            dirTimes.add(new Object[] {n, c, inSnap});
         } else {
             HostFs.setTimes(c, n.atimeNs, n.mtimeNs);
         }

@@ -55,6 +55,14 @@ public final class HostFs {
         int symlink(@In byte[] target, String linkpath);
 
         String strerror(int errnum);
+
+        @SaveError
+        int open(String path, int flags);
+
+        int close(int fd);
+
+        @SaveError
+        long lseek(int fd, long offset, int whence);
     }
 
     private static final LibC LIBC = LibraryLoader.create(LibC.class).load("c");
@@ -70,6 +78,10 @@ public final class HostFs {
      * musl alike): d_ino:u64, d_off:i64, d_reclen:u16, d_type:u8, then the name.
      */
     private static final int DIRENT_NAME = 19;
+    private static final int O_RDONLY_CLOEXEC = 0x80000;
+    private static final int SEEK_DATA = 3;
+    private static final int SEEK_HOLE = 4;
+    private static final int ENXIO = jnr.constants.platform.Errno.ENXIO.intValue();
 
     private HostFs() {
     }
@@ -202,6 +214,54 @@ public final class HostFs {
     }
 
     /** The target of symlink p, exactly as bytes. */
+    /**
+     * Where a host file holds data below size, as the file system says (lseek SEEK_DATA and
+     * SEEK_HOLE): {start0, end0, start1, end1, ...}, sorted, ends at most size; empty if all of it
+     * is a hole. Null when that cannot be had (the file cannot be opened, the file system refuses
+     * the calls) or the file has more than maxRanges runs of data: then read all of it. A file
+     * system without holes answers one run, the whole file. Ranges are a snapshot: the file may
+     * change after this.
+     */
+    public static long[] dataRanges(Path p, long size, int maxRanges) {
+        int fd = LIBC.open(p.toString(), O_RDONLY_CLOEXEC);
+        if (fd < 0) {
+            return null;
+        }
+        try {
+            long[] out = new long[16];
+            int n = 0;
+            long off = 0;
+            while (off < size) {
+                long d = LIBC.lseek(fd, off, SEEK_DATA);
+                if (d < 0) {
+                    if (RUNTIME.getLastError() == ENXIO) {
+                        break; // no data from off on: a hole to the end (or the file shrank)
+                    }
+                    return null;
+                }
+                if (d >= size) {
+                    break;
+                }
+                long h = LIBC.lseek(fd, d, SEEK_HOLE);
+                if (h <= d) {
+                    return null;
+                }
+                if (n / 2 == maxRanges) {
+                    return null;
+                }
+                if (n == out.length) {
+                    out = java.util.Arrays.copyOf(out, n * 2);
+                }
+                out[n++] = d;
+                out[n++] = Math.min(h, size);
+                off = h;
+            }
+            return java.util.Arrays.copyOf(out, n);
+        } finally {
+            LIBC.close(fd);
+        }
+    }
+
     public static byte[] readlink(Path p) throws IOException {
         String path = p.toString();
         byte[] buf = new byte[256];

@@ -35,10 +35,17 @@ import java.util.function.Consumer;
  *
  * <p>Inodes are numbered in depth-first order of sorted names, the root being 1, so the same
  * tree always yields the same objects. Content is read, hashed and compressed by one worker per
- * core, in segments of up to {@link #SEGMENT_BLOCKS} blocks.
+ * core, in segments of up to {@link #SEGMENT_BLOCKS} blocks. The holes of a sparse file (a VM
+ * disk image, a database file) are not read: the host file system says where its data is
+ * ({@link HostFs#dataRanges}), and blocks wholly in holes are stored as holes, as blocks of zeros
+ * read would be.
  */
 public final class Importer {
     static final int SEGMENT_BLOCKS = 64;
+    /** Files larger than this are asked where their holes are; smaller ones are read whole. */
+    static final long SPARSE_CHECK_BYTES = 4L << 20;
+    /** More runs of data than this (a file fragmented by many small holes): read whole. */
+    static final int MAX_DATA_RANGES = 1 << 16;
 
     /** Progress callbacks; all may be called from worker threads. */
     public interface Progress {
@@ -88,7 +95,10 @@ public final class Importer {
         final Path path;
         final Inode inode = new Inode();
         final TreeMap<String, DirObject.Entry> children = new TreeMap<>();
+        /** The block ids of each segment of SEGMENT_BLOCKS blocks, in order; null for a segment wholly in a hole. */
         final List<Future<ChunkId[]>> segments = new ArrayList<>();
+        /** Where the file holds data ({@link HostFs#dataRanges}); null: everywhere (read it all). */
+        long[] data;
         /** The least end of file a read of its blocks met before the walked size (a file shrinking meanwhile); MAX_VALUE if none. */
         final AtomicLong endMet = new AtomicLong(Long.MAX_VALUE);
 
@@ -141,9 +151,17 @@ public final class Importer {
                 long size = n.inode.size;
                 int bs = store.blockSize();
                 long nblocks = (size + bs - 1) / bs;
+                if (size > SPARSE_CHECK_BYTES) {
+                    n.data = HostFs.dataRanges(n.path, size, MAX_DATA_RANGES);
+                }
                 for (long b = 0; b < Math.max(1, nblocks); b += SEGMENT_BLOCKS) {
                     long first = b;
                     int count = (int) Math.min(SEGMENT_BLOCKS, nblocks - b);
+                    if (count > 0 && !holdsData(n.data, first * bs, Math.min(size, (first + count) * bs))) {
+                        n.segments.add(null); // wholly in a hole: nothing to read
+                        progress.advance(Math.min(size, (first + count) * bs) - first * bs);
+                        continue;
+                    }
                     inFlight.acquireUninterruptibly();
                     n.segments.add(pool.submit(() -> {
                         try {
@@ -159,22 +177,37 @@ public final class Importer {
                 switch (n.inode.type) {
                     case REGULAR -> {
                         files++;
-                        List<ChunkId> all = new ArrayList<>();
+                        int bs = store.blockSize();
+                        ChunkId[] all = new ChunkId[(int) ((n.inode.size + bs - 1) / bs)];
+                        int at = 0;
                         for (Future<ChunkId[]> f : n.segments) {
+                            if (f == null) { // a hole: its blocks stay null
+                                at += SEGMENT_BLOCKS;
+                                continue;
+                            }
                             ChunkId[] seg = get(f);
                             if (seg == null) { // skipped (unreadable)
                                 all = null;
                                 break;
                             }
-                            all.addAll(java.util.Arrays.asList(seg));
+                            System.arraycopy(seg, 0, all, at, seg.length);
+                            at += seg.length;
+                        }
+                        if (all != null && n.data != null) {
+                            // a file that shrank into a hole meets no end in the reads of its data
+                            try {
+                                long now = Files.size(n.path);
+                                n.endMet.accumulateAndGet(now, Math::min);
+                            } catch (IOException e) {
+                                // gone meanwhile: as read
+                            }
                         }
                         long end = n.endMet.get();
                         if (all != null && end < n.inode.size) {
                             // the file shrank after the walk (rewritten with O_TRUNC, truncated): keep
                             // what was read up to the end met, as cp would; the walked size would
                             // fill the rest with zeros the file never held
-                            int bs = store.blockSize();
-                            all = new ArrayList<>(all.subList(0, (int) Math.min(all.size(), (end + bs - 1) / bs)));
+                            all = java.util.Arrays.copyOf(all, (int) Math.min(all.length, (end + bs - 1) / bs));
                             warning("'" + n.path + "' shrank from " + n.inode.size + " to " + end
                                     + " bytes while it was imported: stored as read, " + end + " bytes");
                             n.inode.size = end;
@@ -183,7 +216,7 @@ public final class Importer {
                             n.inode.size = 0;
                             n.inode.blockPages = new ArrayList<>();
                         } else {
-                            BlockList.set(store, n.inode, all.toArray(new ChunkId[0]));
+                            BlockList.set(store, n.inode, all);
                         }
                         bytes += n.inode.size;
                     }
@@ -223,6 +256,25 @@ public final class Importer {
                 store.appendedRawBytes.get() - raw0, System.nanoTime() - t0, w);
     }
 
+    /** True if [from, to) meets a run of data of ranges ({@link HostFs#dataRanges}; null: all data). */
+    static boolean holdsData(long[] ranges, long from, long to) {
+        if (ranges == null) {
+            return true;
+        }
+        // the first run that ends after from
+        int lo = 0;
+        int hi = ranges.length / 2;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (ranges[2 * mid + 1] <= from) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        return lo < ranges.length / 2 && ranges[2 * lo] < to;
+    }
+
     private static ChunkId[] get(Future<ChunkId[]> f) {
         try {
             return f.get();
@@ -246,6 +298,10 @@ public final class Importer {
                 long pos = (firstBlock + i) * bs;
                 // never past the size the walk recorded: a file growing meanwhile is cut there
                 ByteBuffer bb = ByteBuffer.wrap(buf, 0, (int) Math.max(0, Math.min(bs, n.inode.size - pos)));
+                if (bb.remaining() > 0 && !holdsData(n.data, pos, pos + bb.remaining())) {
+                    progress.advance(bb.remaining()); // wholly in a hole: stored as one
+                    continue;
+                }
                 while (bb.hasRemaining()) {
                     int r = ch.read(bb, pos + bb.position());
                     if (r < 0) {

@@ -373,6 +373,116 @@ class ImporterRoundTripTest {
         }
     }
 
+    /** Bytes this process has read through read(2) and its kind so far (/proc/self/io rchar). */
+    static long bytesRead() throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc/self/io"))) {
+            if (line.startsWith("rchar:")) {
+                return Long.parseLong(line.substring(6).trim());
+            }
+        }
+        throw new IllegalStateException("no rchar in /proc/self/io");
+    }
+
+    @Test
+    void theHolesOfASparseFileAreNotRead() throws Exception {
+        Path img = src.resolve("disk.img");
+        long size = 16L << 30; // a 16 GiB disk image holding 1.1 MiB of data
+        Random rnd = new Random(11);
+        byte[] head = bytes(rnd, 1 << 20);
+        byte[] mid = bytes(rnd, 100_000);
+        byte[] tail = bytes(rnd, 1000);
+        long midAt = (5L << 30) + 12345; // unaligned: its first and last blocks are part hole
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            f.setLength(size);
+            f.write(head);
+            f.seek(midAt);
+            f.write(mid);
+            f.seek(size - tail.length);
+            f.write(tail);
+        }
+        long[] ranges = HostFs.dataRanges(img, size, 100);
+        org.junit.jupiter.api.Assumptions.assumeTrue(ranges != null && ranges.length == 6,
+                "the host file system reports the holes (SEEK_DATA): " + Arrays.toString(ranges));
+        AtomicLong advanced = new AtomicLong();
+        long[] total = new long[2];
+        long before = bytesRead();
+        Importer.Result r = importTree(advanced, total);
+        long read = bytesRead() - before;
+        try {
+            assertTrue(read < 64L << 20, "read " + read + " bytes for 1.1 MiB of data in a 16 GiB file");
+            assertEquals(total[0], advanced.get(), "progress covers the holes too");
+            SnapshotReader snap = new SnapshotReader(store, r.root());
+            Inode n = snap.inode(lookup(snap, "disk.img"));
+            assertEquals(size, n.size);
+            long midBlock = midAt / BS;
+            long data = 0;
+            for (long i = 0; i < (size + BS - 1) / BS; i++) {
+                ChunkId id = snap.block(n, i);
+                boolean expected = i < 16 || i == midBlock || i == midBlock + 1 || i == (size - 1) / BS;
+                assertEquals(expected, id != null, "block " + i);
+                if (id != null) {
+                    byte[] want = new byte[BS];
+                    RandomAccessFile f = new RandomAccessFile(img.toFile(), "r");
+                    try (f) {
+                        f.seek(i * BS);
+                        f.readFully(want);
+                    }
+                    assertArrayEquals(want, snap.store().get(id), "block " + i);
+                    data++;
+                }
+                if (i == 20) {
+                    i = midBlock - 2; // the holes between are checked by the count below
+                } else if (i == midBlock + 3) {
+                    i = (size - 1) / BS - 2;
+                }
+            }
+            assertEquals(19, data);
+            long blocks = 0;
+            for (long i = 0; i < (size + BS - 1) / BS; i++) {
+                blocks += snap.block(n, i) != null ? 1 : 0;
+            }
+            assertEquals(19, blocks, "no block of the holes is stored");
+        } finally {
+            store.close();
+        }
+    }
+
+    @Test
+    void aSparseFileShrinkingIntoAHoleDuringTheImportIsStoredAtItsNewSize() throws Exception {
+        Path img = src.resolve("shrinks.img");
+        byte[] head = bytes(new Random(3), BS);
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            f.setLength(32L << 20);
+            f.write(head);
+        }
+        List<String> warnings = new ArrayList<>();
+        Importer imp = new Importer(store, false, new Importer.Progress() {
+            @Override
+            public void total(long bytes, long files) { // after the walk, before any block is read
+                try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+                    f.setLength(8L << 20); // the new end is in the hole: no read meets it
+                } catch (java.io.IOException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+
+            @Override
+            public void advance(long bytes) {
+            }
+        }, warnings::add);
+        try {
+            Importer.Result r = imp.run(src);
+            store.commit(txn -> null);
+            SnapshotReader snap = new SnapshotReader(store, r.root());
+            Inode n = snap.inode(lookup(snap, "shrinks.img"));
+            assertEquals(8L << 20, n.size, "the file's size after it shrank, not the walked one");
+            assertArrayEquals(head, snap.store().get(snap.block(n, 0)));
+            assertTrue(warnings.stream().anyMatch(w -> w.contains("shrinks.img") && w.contains("shrank")), warnings.toString());
+        } finally {
+            store.close();
+        }
+    }
+
     @Test
     void aSourceThatIsNotADirectoryIsRefused() {
         try {

@@ -337,17 +337,13 @@ class ImporterRoundTripTest {
      * read met, as cp would copy it. Before, it kept the walked size and the blocks past the new
      * end became holes: an 8 MiB file rewritten during an import came back as 8 MiB of zeros.
      */
-    @Test
-    void aFileShrinkingDuringTheImportIsStoredAsRead() throws Exception {
-        Path shrinks = src.resolve("shrinks");
-        byte[] was = bytes(new Random(5), 3 * BS + 500);
-        write(shrinks, was);
-        List<String> warnings = new ArrayList<>();
-        Importer imp = new Importer(store, false, new Importer.Progress() {
+    /** Progress that cuts file to size when the walk is done, before any block of it is read. */
+    static Importer.Progress cutAfterTheWalk(Path file, long size) {
+        return new Importer.Progress() {
             @Override
-            public void total(long bytes, long files) { // after the walk, before any block is read
-                try (RandomAccessFile f = new RandomAccessFile(shrinks.toFile(), "rw")) {
-                    f.setLength(BS + 100);
+            public void total(long bytes, long files) {
+                try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+                    f.setLength(size);
                 } catch (java.io.IOException e) {
                     throw new IllegalStateException(e);
                 }
@@ -356,7 +352,16 @@ class ImporterRoundTripTest {
             @Override
             public void advance(long bytes) {
             }
-        }, warnings::add);
+        };
+    }
+
+    @Test
+    void aFileShrinkingDuringTheImportIsStoredAsRead() throws Exception {
+        Path shrinks = src.resolve("shrinks");
+        byte[] was = bytes(new Random(5), 3 * BS + 500);
+        write(shrinks, was);
+        List<String> warnings = new ArrayList<>();
+        Importer imp = new Importer(store, false, cutAfterTheWalk(shrinks, BS + 100), warnings::add);
         try {
             Importer.Result r = imp.run(src);
             store.commit(txn -> null);
@@ -456,20 +461,8 @@ class ImporterRoundTripTest {
             f.write(head);
         }
         List<String> warnings = new ArrayList<>();
-        Importer imp = new Importer(store, false, new Importer.Progress() {
-            @Override
-            public void total(long bytes, long files) { // after the walk, before any block is read
-                try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
-                    f.setLength(8L << 20); // the new end is in the hole: no read meets it
-                } catch (java.io.IOException e) {
-                    throw new IllegalStateException(e);
-                }
-            }
-
-            @Override
-            public void advance(long bytes) {
-            }
-        }, warnings::add);
+        // the new end is in the hole: no read meets it
+        Importer imp = new Importer(store, false, cutAfterTheWalk(img, 8L << 20), warnings::add);
         try {
             Importer.Result r = imp.run(src);
             store.commit(txn -> null);

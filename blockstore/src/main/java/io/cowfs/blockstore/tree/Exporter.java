@@ -53,7 +53,8 @@ public final class Exporter {
      *         removed (dest too if the export made it), or the message says it could not be
      */
     public void run(Path dest) throws IOException {
-        boolean made = !Files.exists(dest);
+        // a symlink (dangling or to a directory) is the user's: never "made" by the export
+        boolean made = !Files.exists(dest, java.nio.file.LinkOption.NOFOLLOW_LINKS);
         try {
             write(dest);
         } catch (ExportFailed e) {
@@ -112,13 +113,16 @@ public final class Exporter {
      */
     private static String removePartial(Path dest, boolean made) {
         try {
-            if (!Files.exists(dest, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            if (!Files.exists(dest, java.nio.file.LinkOption.NOFOLLOW_LINKS)
+                    || !made && !Files.isDirectory(dest)) {
                 return "nothing was written";
             }
-            Files.walkFileTree(dest, new java.nio.file.SimpleFileVisitor<>() {
+            // dest given as a symlink to a directory: the export is in the directory; the symlink stays
+            Path top = made ? dest : dest.toRealPath();
+            Files.walkFileTree(top, new java.nio.file.SimpleFileVisitor<>() {
                 @Override
                 public java.nio.file.FileVisitResult preVisitDirectory(Path d, java.nio.file.attribute.BasicFileAttributes a) {
-                    if (made || !d.equals(dest)) {
+                    if (made || !d.equals(top)) {
                         try {
                             Files.setAttribute(d, "unix:mode", 0700); // a read-only directory the export made
                         } catch (IOException | RuntimeException e) {
@@ -139,7 +143,7 @@ public final class Exporter {
                     if (e != null) {
                         throw e;
                     }
-                    if (made || !d.equals(dest)) {
+                    if (made || !d.equals(top)) {
                         Files.delete(d);
                     }
                     return java.nio.file.FileVisitResult.CONTINUE;

@@ -283,6 +283,37 @@ class ImporterRoundTripTest {
         }
     }
 
+    /**
+     * A failed export into a destination given as a symlink (to an empty directory, or dangling):
+     * the user's symlink was there before the export and must stay; what the export wrote (in the
+     * symlink's target) is removed.
+     */
+    @Test
+    void aFailedExportThroughASymlinkLeavesTheSymlink() throws Exception {
+        Importer.Result r = importTree(new AtomicLong(), new long[2]);
+        try {
+            SnapshotReader snap = new SnapshotReader(store, r.root());
+            Path target = Files.createDirectories(tmp.resolve("target"));
+            Path link = Files.createSymbolicLink(tmp.resolve("link-to-target"), target);
+            AtomicLong written = new AtomicLong();
+            assertThrows(Exporter.ExportFailed.class, () -> new Exporter(snap, n -> {
+                if (written.addAndGet(n) > 2 * BS) {
+                    throw new IllegalStateException("disk full (simulated)");
+                }
+            }, w -> { }).run(link));
+            assertTrue(Files.isSymbolicLink(link), "the user's symlink is still there");
+            try (var s = Files.list(target)) {
+                assertEquals(List.of(), s.toList(), "the partial export in the symlink's target is removed");
+            }
+
+            Path dangling = Files.createSymbolicLink(tmp.resolve("dangling-dest"), tmp.resolve("nowhere"));
+            assertThrows(Exporter.ExportFailed.class, () -> new Exporter(snap, n -> { }, w -> { }).run(dangling));
+            assertTrue(Files.isSymbolicLink(dangling), "the user's dangling symlink is still there");
+        } finally {
+            store.close();
+        }
+    }
+
     static String kind(Path p) throws Exception {
         int mode = (int) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
         return switch (mode & 0170000) {

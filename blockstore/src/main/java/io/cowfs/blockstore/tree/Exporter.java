@@ -31,6 +31,8 @@ public final class Exporter {
     private final boolean chown;
     private final Map<Long, Path> exported = new HashMap<>();
     private final List<Object[]> dirTimes = new ArrayList<>();
+    /** The entries of the destination the export created, in order (removed if it fails). */
+    private final List<Path> created = new ArrayList<>();
 
     public Exporter(SnapshotReader snap, LongConsumer progress, Consumer<String> warn) {
         this.snap = snap;
@@ -108,61 +110,74 @@ public final class Exporter {
     }
 
     /**
-     * After a failure: removes what the export wrote under dest (which was new or empty), and dest
-     * if the export made it; says what was done, for the failure's message.
+     * After a failure: removes what the export wrote under dest (which was new or empty): only
+     * the entries of dest that the export created (a file someone else put in dest meanwhile,
+     * another export's included, stays), and dest if the export made it and it is empty then;
+     * says what was done, for the failure's message.
      */
-    private static String removePartial(Path dest, boolean made) {
+    private String removePartial(Path dest, boolean made) {
         try {
-            if (!Files.exists(dest, java.nio.file.LinkOption.NOFOLLOW_LINKS)
-                    || !made && !Files.isDirectory(dest)) {
-                return "nothing was written";
+            for (int i = created.size() - 1; i >= 0; i--) {
+                removeTree(created.get(i));
             }
-            // dest given as a symlink to a directory: the export is in the directory; the symlink stays
-            Path top = made ? dest : dest.toRealPath();
-            Files.walkFileTree(top, new java.nio.file.SimpleFileVisitor<>() {
-                @Override
-                public java.nio.file.FileVisitResult preVisitDirectory(Path d, java.nio.file.attribute.BasicFileAttributes a) {
-                    if (made || !d.equals(top)) {
-                        try {
-                            Files.setAttribute(d, "unix:mode", 0700); // a read-only directory the export made
-                        } catch (IOException | RuntimeException e) {
-                            // its removal says why if it matters
-                        }
-                    }
-                    return java.nio.file.FileVisitResult.CONTINUE;
-                }
-
-                @Override
-                public java.nio.file.FileVisitResult visitFile(Path f, java.nio.file.attribute.BasicFileAttributes a) throws IOException {
-                    Files.delete(f);
-                    return java.nio.file.FileVisitResult.CONTINUE;
-                }
-
-                @Override
-                public java.nio.file.FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
-                    if (e != null) {
-                        throw e;
-                    }
-                    if (made || !d.equals(top)) {
-                        Files.delete(d);
-                    }
-                    return java.nio.file.FileVisitResult.CONTINUE;
-                }
-            });
-            return made ? "the partial export was removed (" + dest + " is gone)" : "the partial export was removed (" + dest + " is empty)";
+            if (!made || !Files.exists(dest, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                return created.isEmpty() ? "nothing was written" : "the partial export was removed";
+            }
+            try {
+                Files.delete(dest);
+            } catch (java.nio.file.DirectoryNotEmptyException e) {
+                return "the partial export was removed (" + dest + " holds files the export did not write, and stays)";
+            }
+            return "the partial export was removed (" + dest + " is gone)";
         } catch (IOException | RuntimeException e) {
             return "the partial export at " + dest + " could not be removed (" + e.getMessage() + "): it is incomplete";
         }
+    }
+
+    /** Removes top, an entry the export created, with all under it (it is the export's). */
+    private static void removeTree(Path top) throws IOException {
+        Files.walkFileTree(top, new java.nio.file.SimpleFileVisitor<>() {
+            @Override
+            public java.nio.file.FileVisitResult preVisitDirectory(Path d, java.nio.file.attribute.BasicFileAttributes a) {
+                try {
+                    Files.setAttribute(d, "unix:mode", 0700); // a read-only directory the export made
+                } catch (IOException | RuntimeException e) {
+                    // its removal says why if it matters
+                }
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public java.nio.file.FileVisitResult visitFile(Path f, java.nio.file.attribute.BasicFileAttributes a) throws IOException {
+                Files.delete(f);
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public java.nio.file.FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
+                if (e != null) {
+                    throw e;
+                }
+                Files.delete(d);
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+        });
     }
 
     private void exportDir(Inode dir, Path p, String inSnap) throws IOException {
         for (var e : snap.dir(dir).entrySet()) {
             Path c = p.resolve(e.getKey());
             String childInSnap = inSnap.endsWith("/") ? inSnap + e.getKey() : inSnap + "/" + e.getKey();
+            // an entry of dest that was not there before is the export's, to remove if it fails
+            boolean top = "/".equals(inSnap) && !Files.exists(c, java.nio.file.LinkOption.NOFOLLOW_LINKS);
             try {
                 exportEntry(e.getValue().ino(), c, childInSnap);
             } catch (IOException | RuntimeException ex) {
                 throw failed(childInSnap, c, ex);
+            } finally {
+                if (top && Files.exists(c, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    created.add(c);
+                }
             }
         }
         try {

@@ -314,6 +314,40 @@ class ImporterRoundTripTest {
         }
     }
 
+    /**
+     * A failed export into an empty directory removes what it wrote, and only that: a file put in
+     * the directory while the export ran (by the user, or by another export into it, which may
+     * have finished and said so) stays.
+     */
+    @Test
+    void aFailedExportRemovesOnlyWhatItWrote() throws Exception {
+        Importer.Result r = importTree(new AtomicLong(), new long[2]);
+        try {
+            SnapshotReader snap = new SnapshotReader(store, r.root());
+            Path dest = Files.createDirectories(tmp.resolve("dest"));
+            Path mine = dest.resolve("a-file-of-the-user");
+            AtomicLong written = new AtomicLong();
+            Exporter.ExportFailed e = assertThrows(Exporter.ExportFailed.class, () -> new Exporter(snap, n -> {
+                if (written.get() == 0) {
+                    try {
+                        Files.writeString(mine, "the user's\n");
+                    } catch (java.io.IOException x) {
+                        throw new java.io.UncheckedIOException(x);
+                    }
+                }
+                if (written.addAndGet(n) > 2 * BS) {
+                    throw new IllegalStateException("disk full (simulated)");
+                }
+            }, w -> { }).run(dest));
+            assertEquals("the user's\n", Files.readString(mine), e.getMessage());
+            try (var s = Files.list(dest)) {
+                assertEquals(List.of(mine), s.toList(), "the rest, the export's, is removed");
+            }
+        } finally {
+            store.close();
+        }
+    }
+
     static String kind(Path p) throws Exception {
         int mode = (int) Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
         return switch (mode & 0170000) {

@@ -121,7 +121,7 @@ public final class Exporter {
                 removeTree(created.get(i));
             }
             if (!made || !Files.exists(dest, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                return created.isEmpty() ? "nothing was written" : "the partial export was removed";
+                return created.isEmpty() ? "nothing was written" : "the partial export was removed from " + dest;
             }
             try {
                 Files.delete(dest);

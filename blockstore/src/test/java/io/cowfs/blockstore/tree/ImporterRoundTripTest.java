@@ -470,6 +470,9 @@ class ImporterRoundTripTest {
             f.seek(size - tail.length);
             f.write(tail);
         }
+        Path full = src.resolve("full.bin");
+        write(full, bytes(rnd, 8 << 20));
+        assertNull(HostFs.dataRanges(full, 8 << 20, 100), "a fully allocated file is not asked for holes: read whole");
         long[] ranges = HostFs.dataRanges(img, size, 100);
         org.junit.jupiter.api.Assumptions.assumeTrue(ranges != null && ranges.length == 6,
                 "the host file system reports the holes (SEEK_DATA): " + Arrays.toString(ranges));

@@ -88,6 +88,11 @@ public final class OfdLock {
         // once refused on a filesystem, never probed there again: the probe's close would drop
         // the POSIX locks this process holds on the file (another fallback lock of it)
         int fd = REFUSED.containsKey(dev) ? -1 : Libc.LIBC.open(file.toString(), Libc.O_RDWR | Libc.O_CLOEXEC);
+        if (fd < 0 && shared && !REFUSED.containsKey(dev)) {
+            // a lock file this user may only read (a shared store's), or a read-only mount: a shared
+            // lock needs no more (it then cannot become exclusive: tryExclusive says why)
+            fd = Libc.LIBC.open(file.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+        }
         if (fd >= 0) {
             int err = setlk(fd, shared ? F_RDLCK : F_WRLCK, wait);
             if (err == 0) {

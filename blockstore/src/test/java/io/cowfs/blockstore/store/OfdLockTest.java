@@ -38,7 +38,7 @@ class OfdLockTest {
                 other.size(); // a descriptor of the file closed in this process leaves OFD locks
             }
             b.release();
-            assertEquals(1, OtherProcess.lockf(f), "a's shared lock is left after b's release and another channel's close");
+            assertEquals(OtherProcess.REFUSED, OtherProcess.lockf(f), "a's shared lock is left after b's release and another channel's close");
             assertTrue(a.tryExclusive());
             assertFalse(a.shared());
             assertNull(OfdLock.tryLock(f, ch, true), "exclusive now");
@@ -53,9 +53,28 @@ class OfdLockTest {
             assertFalse(waiter.isDone(), "the blocking form waits");
             a.release();
             OfdLock c = waiter.get(10, TimeUnit.SECONDS);
-            assertEquals(1, OtherProcess.lockf(f), "c holds it");
+            assertEquals(OtherProcess.REFUSED, OtherProcess.lockf(f), "c holds it");
             c.release();
             assertEquals(0, OtherProcess.lockf(f));
+        }
+    }
+
+    @Test
+    void aSharedLockOfAFileThatCannotBeOpenedForWritingIsStillAnOfdLock() throws Exception {
+        Path f = Files.createFile(tmp.resolve("ro.lock"));
+        // immutable: not even root opens it for writing (EPERM), as a user may not a shared store's lock file
+        org.junit.jupiter.api.Assumptions.assumeTrue(new ProcessBuilder("chattr", "+i", f.toString()).start().waitFor() == 0,
+                "chattr +i works here");
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
+            OfdLock a = OfdLock.tryLock(f, ch, true);
+            assertNotNull(a);
+            assertTrue(a.ofd(), "an OFD lock on a read-only descriptor, not the POSIX fallback");
+            OfdLock b = OfdLock.tryLock(f, ch, true);
+            assertNotNull(b, "a second shared lock");
+            a.release();
+            b.release();
+        } finally {
+            new ProcessBuilder("chattr", "-i", f.toString()).start().waitFor();
         }
     }
 }

@@ -76,14 +76,14 @@ class ViewHoldTest {
             Path lock = registry.lockFile(v.viewId());
             try (MountRegistry.Claim mount = registry.claim(v.viewId(), "v", tmp.resolve("mp"))) {
                 assertNull(registry.hold(v.viewId()), "held by the mount, in this process too");
-                assertEquals(1, io.cowfs.blockstore.OtherProcess.lockf(lock), "another process is still refused the mounted view");
+                assertEquals(io.cowfs.blockstore.OtherProcess.REFUSED, io.cowfs.blockstore.OtherProcess.lockf(lock), "another process is still refused the mounted view");
                 assertNull(registry.hold(v.viewId()), "still held");
             }
             assertEquals(0, io.cowfs.blockstore.OtherProcess.lockf(lock), "granted once the mount ends");
             try (MountRegistry.Claim hold = registry.hold(v.viewId())) {
                 assertNotNull(hold);
                 assertNull(registry.hold(v.viewId()), "one hold at a time");
-                assertEquals(1, io.cowfs.blockstore.OtherProcess.lockf(lock), "the refused second hold left the first");
+                assertEquals(io.cowfs.blockstore.OtherProcess.REFUSED, io.cowfs.blockstore.OtherProcess.lockf(lock), "the refused second hold left the first");
             }
         }
     }

@@ -478,6 +478,18 @@ public final class Importer {
             }
             warning("skipped attributes of " + p + ": " + e.getMessage());
         }
+        if (type == FileType.REGULAR && i.size > maxFileSize(store.blockSize())) {
+            // its block list would not fit in an array (a sparse file of xfs, btrfs or tmpfs, or of
+            // ext4 in a store of small blocks): refused by name, not "-1879048192" or OutOfMemoryError
+            String what = "'" + p + "': " + i.size + " bytes, more than the largest file a store of "
+                    + store.blockSize() / 1024 + " KiB blocks holds (" + maxFileSize(store.blockSize()) + " bytes)";
+            if (!skipUnreadable) {
+                throw new StoreException("cannot import " + what + " (nothing was imported; --skip-unreadable skips such files)");
+            }
+            warning("skipped " + what);
+            nodes.remove(nodes.size() - 1);
+            return null;
+        }
         if (type == FileType.REGULAR) {
             totals[0] += i.size;
             totals[1]++;
@@ -488,6 +500,11 @@ public final class Importer {
             byHostInode.put(hostKey, n);
         }
         return n;
+    }
+
+    /** The largest file an import takes: one whose blocks an array can list (a view takes at most this too). */
+    static long maxFileSize(int blockSize) {
+        return (Integer.MAX_VALUE - 8L) * blockSize;
     }
 
     static long nanos(FileTime t) {

@@ -454,6 +454,35 @@ class ImporterRoundTripTest {
     }
 
     @Test
+    void aSparseFileLargerThanAStoreHoldsIsRefusedByName() throws Exception {
+        // 9 TiB holding one byte in a store of 4 KiB blocks: 2.4 billion blocks, more than an array holds
+        // (was "-1879048192" from a NegativeArraySizeException, after seconds and half a GiB)
+        Store small = Store.init(tmp.resolve("store4k"), 4096);
+        Path img = src.resolve("huge.img");
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            f.setLength(9L << 40);
+            f.seek(5);
+            f.write(1);
+        } catch (java.io.IOException e) {
+            org.junit.jupiter.api.Assumptions.assumeTrue(false, "the host file system takes a 9 TiB sparse file: " + e);
+        }
+        try {
+            StoreException e = assertThrows(StoreException.class,
+                    () -> new Importer(small, false, Importer.Progress.NONE, w -> { }).run(src));
+            assertTrue(e.getMessage().contains(img.toString()) && e.getMessage().contains("largest file"), e.getMessage());
+            List<String> warned = new ArrayList<>();
+            Importer.Result r = new Importer(small, true, Importer.Progress.NONE, warned::add).run(src);
+            assertTrue(warned.stream().anyMatch(w -> w.contains(img.toString())), warned.toString());
+            SnapshotReader snap = new SnapshotReader(small, r.root());
+            Map<String, DirObject.Entry> root = snap.dir(snap.inode(SnapshotRoot.ROOT_INO));
+            assertNotNull(root.get("one-byte"));
+            assertNull(root.get("huge.img"));
+        } finally {
+            small.close();
+        }
+    }
+
+    @Test
     void theHolesOfASparseFileAreNotRead() throws Exception {
         Path img = src.resolve("disk.img");
         long size = 16L << 30; // a 16 GiB disk image holding 1.1 MiB of data

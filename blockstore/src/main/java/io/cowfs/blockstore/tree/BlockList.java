@@ -73,6 +73,105 @@ public final class BlockList {
         }
     }
 
+    /**
+     * Builds a file's block list block by block and gives it as {@link #set} would (the same
+     * pages, so the same ids), holding one page at a time instead of an array of every block: a
+     * sparse file of terabytes has hundreds of millions of blocks, nearly all holes. Whole pages of
+     * holes cost nothing until a block after them holds data (then they are one shared page each),
+     * and trailing holes are never stored. One thread.
+     */
+    public static final class Builder {
+        private final Store store;
+        private final ChunkId[] cur = new ChunkId[PAGE];
+        private int fill;
+        private long curIndex; // the page number of cur
+        private boolean curHasData;
+        private final List<ChunkId> pages = new ArrayList<>(); // stored pages, 0 .. pages.size()-1
+        private ChunkId[] held; // the last full page with data, not stored yet (it may be the list's end)
+        private long heldIndex = -1;
+        private ChunkId holes; // a full page of holes, once stored
+
+        public Builder(Store store) {
+            this.store = store;
+        }
+
+        public void add(ChunkId id) {
+            cur[fill++] = id;
+            curHasData |= id != null;
+            if (fill == PAGE) {
+                endPage();
+            }
+        }
+
+        /** n holes. */
+        public void holes(long n) {
+            while (n > 0 && fill != 0) {
+                add(null);
+                n--;
+            }
+            curIndex += n / PAGE; // whole pages of holes: stored when data follows them
+            for (long i = n % PAGE; i > 0; i--) {
+                add(null);
+            }
+        }
+
+        private void endPage() {
+            if (curHasData) {
+                storeUpTo(curIndex);
+                held = cur.clone();
+                heldIndex = curIndex;
+            }
+            java.util.Arrays.fill(cur, null);
+            fill = 0;
+            curHasData = false;
+            curIndex++;
+        }
+
+        /** Stores the held page and pages of holes after it, so that pages are listed up to index (exclusive). */
+        private void storeUpTo(long index) {
+            if (held != null) {
+                pages.add(store.put(encodePage(held, 0, PAGE)));
+                held = null;
+            }
+            while (pages.size() < index) {
+                if (holes == null) {
+                    holes = store.put(encodePage(new ChunkId[PAGE], 0, PAGE));
+                }
+                pages.add(holes);
+            }
+        }
+
+        /** Gives n the list built. */
+        public void finish(Inode n) {
+            ChunkId[] last;
+            long lastIndex;
+            int len;
+            if (curHasData) {
+                storeUpTo(curIndex);
+                last = cur;
+                lastIndex = curIndex;
+                len = fill;
+            } else if (held != null) {
+                last = held;
+                lastIndex = heldIndex;
+                len = PAGE;
+            } else {
+                set(store, n, new ChunkId[0]);
+                return;
+            }
+            while (last[len - 1] == null) {
+                len--;
+            }
+            if (lastIndex == 0) { // one page at most: inline when short, as set has it
+                set(store, n, java.util.Arrays.copyOf(last, len));
+                return;
+            }
+            pages.add(store.put(encodePage(last, 0, len)));
+            n.inlineBlocks = null;
+            n.blockPages = pages;
+        }
+    }
+
     /** Stores a whole block list as pages; trailing holes are dropped (size says how long the file is). */
     public static List<ChunkId> store(Store store, ChunkId[] blocks) {
         int n = blocks.length;

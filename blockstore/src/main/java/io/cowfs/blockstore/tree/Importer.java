@@ -178,22 +178,17 @@ public final class Importer {
                     case REGULAR -> {
                         files++;
                         int bs = store.blockSize();
-                        ChunkId[] all = new ChunkId[(int) ((n.inode.size + bs - 1) / bs)];
-                        int at = 0;
+                        // every segment read first (the futures hold only segments of data), so that
+                        // the list is built up to the end of file met, one page at a time: no array
+                        // of every block of a sparse file of terabytes
+                        boolean readable = true;
                         for (Future<ChunkId[]> f : n.segments) {
-                            if (f == null) { // a hole: its blocks stay null
-                                at += SEGMENT_BLOCKS;
-                                continue;
-                            }
-                            ChunkId[] seg = get(f);
-                            if (seg == null) { // skipped (unreadable)
-                                all = null;
+                            if (f != null && get(f) == null) { // skipped (unreadable)
+                                readable = false;
                                 break;
                             }
-                            System.arraycopy(seg, 0, all, at, seg.length);
-                            at += seg.length;
                         }
-                        if (all != null && n.data != null) {
+                        if (readable && n.data != null) {
                             // a file that shrank into a hole meets no end in the reads of its data
                             try {
                                 long now = Files.size(n.path);
@@ -203,20 +198,37 @@ public final class Importer {
                             }
                         }
                         long end = n.endMet.get();
-                        if (all != null && end < n.inode.size) {
+                        if (readable && end < n.inode.size) {
                             // the file shrank after the walk (rewritten with O_TRUNC, truncated): keep
                             // what was read up to the end met, as cp would; the walked size would
                             // fill the rest with zeros the file never held
-                            all = java.util.Arrays.copyOf(all, (int) Math.min(all.length, (end + bs - 1) / bs));
                             warning("'" + n.path + "' shrank from " + n.inode.size + " to " + end
                                     + " bytes while it was imported: stored as read, " + end + " bytes");
                             n.inode.size = end;
                         }
-                        if (all == null) {
+                        if (!readable) {
                             n.inode.size = 0;
                             n.inode.blockPages = new ArrayList<>();
                         } else {
-                            BlockList.set(store, n.inode, all);
+                            long blocks = (n.inode.size + bs - 1) / bs;
+                            BlockList.Builder list = new BlockList.Builder(store);
+                            long at = 0;
+                            for (Future<ChunkId[]> f : n.segments) {
+                                long count = Math.min(SEGMENT_BLOCKS, blocks - at);
+                                if (count <= 0) {
+                                    break;
+                                }
+                                if (f == null) {
+                                    list.holes(count); // a hole: nothing was read
+                                } else {
+                                    ChunkId[] seg = get(f);
+                                    for (int k = 0; k < count; k++) {
+                                        list.add(seg[k]);
+                                    }
+                                }
+                                at += count;
+                            }
+                            list.finish(n.inode);
                         }
                         bytes += n.inode.size;
                     }

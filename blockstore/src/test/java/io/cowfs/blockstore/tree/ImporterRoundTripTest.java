@@ -599,4 +599,86 @@ class ImporterRoundTripTest {
         assertArrayEquals(Arrays.copyOfRange(ids, 100, 2148), BlockList.decodePage(page));
         assertThrows(StoreException.class, () -> BlockList.decodePage(new byte[] {'X', 0}));
     }
+
+    @Test
+    void theBuilderGivesTheListThatSetGives() {
+        try {
+            Random rnd = new Random(13);
+            int page = BlockList.PAGE;
+            int[] sizes = {0, 1, 4, 5, page - 1, page, page + 1, 3 * page + 17, 7 * page};
+            for (int size : sizes) {
+                for (int pattern = 0; pattern < 6; pattern++) {
+                    ChunkId[] ids = new ChunkId[size];
+                    for (int i = 0; i < size; i++) {
+                        boolean data = switch (pattern) {
+                            case 0 -> false; // all holes
+                            case 1 -> true; // all data
+                            case 2 -> i == size - 1; // the last block only
+                            case 3 -> i == 0; // the first block only
+                            case 4 -> rnd.nextInt(5) == 0; // scattered
+                            default -> i / page % 2 == 1 && i % 7 == 0; // every other page a page of holes
+                        };
+                        ids[i] = data ? ChunkId.hash(new byte[] {(byte) i, (byte) (i >> 8), (byte) pattern}) : null;
+                    }
+                    Inode want = new Inode();
+                    BlockList.set(store, want, ids);
+                    // block by block, and with runs of holes given as runs
+                    for (boolean runs : new boolean[] {false, true}) {
+                        BlockList.Builder b = new BlockList.Builder(store);
+                        int i = 0;
+                        while (i < size) {
+                            int j = i;
+                            while (runs && j < size && ids[j] == null) {
+                                j++;
+                            }
+                            if (j > i) {
+                                b.holes(j - i);
+                                i = j;
+                            } else {
+                                b.add(ids[i++]);
+                            }
+                        }
+                        Inode got = new Inode();
+                        b.finish(got);
+                        String what = "size " + size + ", pattern " + pattern + (runs ? ", runs" : "");
+                        assertArrayEquals(want.inlineBlocks, got.inlineBlocks, what);
+                        assertEquals(want.blockPages, got.blockPages, what);
+                    }
+                }
+            }
+        } finally {
+            store.close();
+        }
+    }
+
+    @Test
+    void theImportOfASparseFileOfTerabytesHoldsNoArrayOfItsBlocks() throws Exception {
+        Path img = src.resolve("huge.img");
+        long size = (16L << 40) - (1 << 20); // as large as ext4 takes with 4 KiB blocks
+        try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+            f.setLength(size);
+            f.seek(size - 3);
+            f.write(new byte[] {'g', 'p', 't'});
+        } catch (java.io.IOException e) {
+            org.junit.jupiter.api.Assumptions.abort("the host file system takes no 16 TiB file: " + e.getMessage());
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(HostFs.dataRanges(img, size, 100) != null, "the host reports holes");
+        com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long t = Thread.currentThread().getId();
+        long before = mx.getThreadAllocatedBytes(t);
+        Importer.Result r = importTree(new AtomicLong(), new long[2]);
+        long allocated = mx.getThreadAllocatedBytes(t) - before;
+        try {
+            // 2^28 blocks: an array of them is 1 GiB; a list of the segments' futures is 16 MiB
+            assertTrue(allocated < 256L << 20, "allocated " + allocated + " bytes importing a 16 TiB file of one block");
+            SnapshotReader snap = new SnapshotReader(store, r.root());
+            Inode n = snap.inode(lookup(snap, "huge.img"));
+            assertEquals(size, n.size);
+            byte[] last = snap.store().get(snap.block(n, (size - 1) / BS));
+            assertEquals('t', last[last.length - 1]);
+            assertNull(snap.block(n, 12345));
+        } finally {
+            store.close();
+        }
+    }
 }

@@ -87,7 +87,8 @@ public final class BlockList {
         private long curIndex; // the page number of cur
         private boolean curHasData;
         private final List<ChunkId> pages = new ArrayList<>(); // stored pages, 0 .. pages.size()-1
-        private ChunkId[] held; // the last full page with data, not stored yet (it may be the list's end)
+        private ChunkId[] held; // the last full page with data, not listed yet (it may be the list's end)
+        private ChunkId heldId; // held's id if it is stored already ({@link #page}), else null
         private long heldIndex = -1;
         private ChunkId holes; // a full page of holes, once stored
 
@@ -101,6 +102,30 @@ public final class BlockList {
             if (fill == PAGE) {
                 endPage();
             }
+        }
+
+        /**
+         * A whole page stored already (id, of entries as {@link #encodePage} gives them), in place
+         * of its blocks one by one: its id is listed as it is. Only at a page's start with a full
+         * page; otherwise its entries are added one by one.
+         */
+        public void page(ChunkId id, ChunkId[] entries) {
+            if (fill != 0 || entries.length != PAGE) {
+                for (ChunkId c : entries) {
+                    add(c);
+                }
+                return;
+            }
+            for (ChunkId c : entries) {
+                if (c != null) {
+                    storeUpTo(curIndex);
+                    held = entries;
+                    heldId = id;
+                    heldIndex = curIndex;
+                    break;
+                }
+            }
+            curIndex++;
         }
 
         /** n holes. */
@@ -119,6 +144,7 @@ public final class BlockList {
             if (curHasData) {
                 storeUpTo(curIndex);
                 held = cur.clone();
+                heldId = null;
                 heldIndex = curIndex;
             }
             java.util.Arrays.fill(cur, null);
@@ -130,7 +156,7 @@ public final class BlockList {
         /** Stores the held page and pages of holes after it, so that pages are listed up to index (exclusive). */
         private void storeUpTo(long index) {
             if (held != null) {
-                pages.add(store.put(encodePage(held, 0, PAGE)));
+                pages.add(heldId != null ? heldId : store.put(encodePage(held, 0, PAGE)));
                 held = null;
             }
             while (pages.size() < index) {
@@ -166,7 +192,7 @@ public final class BlockList {
                 set(store, n, java.util.Arrays.copyOf(last, len));
                 return;
             }
-            pages.add(store.put(encodePage(last, 0, len)));
+            pages.add(len == PAGE && last == held && heldId != null ? heldId : store.put(encodePage(last, 0, len)));
             n.inlineBlocks = null;
             n.blockPages = pages;
         }

@@ -39,81 +39,44 @@ public final class Freezer {
 
     /**
      * Gives out the block list of the first upTo blocks of now with the view's blocks ov over them,
-     * one page at a time: a page the view did not write is the base's own page, by id. The list as
-     * {@link BlockList#set} would store it, without an array of upTo entries: a sparse VM image of
-     * 4 TiB with data at its end (a GPT backup header) needed 256 MB and 10 s, and its snapshot
-     * through the agent (256 MB heap) failed with "Java heap space".
+     * one page at a time ({@link BlockList.Builder}): a page the view did not write is the base's
+     * own page, by id. Without an array of upTo entries: a sparse VM image of 4 TiB with data at
+     * its end (a GPT backup header) needed 256 MB and 10 s, and its snapshot through the agent
+     * (256 MB heap) failed with "Java heap space".
      */
     private static void setPageByPage(Store store, SnapshotReader base, ViewDelta.State delta, Inode now,
             Map<Long, ChunkId> ov, long upTo, Inode out) {
         int page = BlockList.PAGE;
         TreeMap<Long, ChunkId> over = ov == null ? new TreeMap<>() : new TreeMap<>(ov);
-        List<ChunkId> pages = new ArrayList<>();
-        int lastFull = -1; // the last page holding a block
-        ChunkId[] lastEntries = null;
-        ChunkId holes = null; // the page of PAGE holes
-        ChunkId[] none = new ChunkId[page];
+        BlockList.Builder list = new BlockList.Builder(store);
         for (long p = 0; p * page < upTo; p++) {
             long from = p * page;
             int len = (int) Math.min(page, upTo - from);
             java.util.SortedMap<Long, ChunkId> mine = over.subMap(from, from + len);
-            ChunkId id = null;
-            ChunkId[] entries = null;
             boolean listed = now.inlineBlocks != null ? p == 0 : p < now.blockPages.size();
             if (mine.isEmpty() && (!listed || from >= now.validBlocks)) { // wholly a hole: no need to ask block by block
-                entries = len == page ? none : new ChunkId[len]; // shared: only read
-                if (len == page) {
-                    if (holes == null) {
-                        holes = store.put(BlockList.encodePage(entries, 0, len));
-                    }
-                    id = holes;
-                } else {
-                    id = store.put(BlockList.encodePage(entries, 0, len));
-                }
-            } else if (mine.isEmpty() && now.inlineBlocks == null && p < now.blockPages.size() && from + len <= now.validBlocks) {
+                list.holes(len);
+                continue;
+            }
+            if (mine.isEmpty() && now.inlineBlocks == null && p < now.blockPages.size() && from + len <= now.validBlocks) {
                 ChunkId[] own = base.blockPage(now.blockPages.get((int) p));
                 if (own.length == len) {
-                    id = now.blockPages.get((int) p);
-                    entries = own;
+                    list.page(now.blockPages.get((int) p), own);
+                    continue;
                 }
             }
-            if (entries == null) {
-                entries = new ChunkId[len];
-                for (int i = 0; i < len; i++) {
-                    entries[i] = base.block(now, from + i);
-                }
-                for (Map.Entry<Long, ChunkId> e : mine.entrySet()) {
-                    entries[(int) (e.getKey() - from)] = fold(store, delta, e.getValue());
-                }
-                id = store.put(BlockList.encodePage(entries, 0, len));
+            ChunkId[] entries = new ChunkId[len];
+            for (int i = 0; i < len; i++) {
+                entries[i] = base.block(now, from + i);
             }
-            pages.add(id);
+            for (Map.Entry<Long, ChunkId> e : mine.entrySet()) {
+                entries[(int) (e.getKey() - from)] = fold(store, delta, e.getValue());
+            }
             for (ChunkId c : entries) {
-                if (c != null) {
-                    lastFull = (int) p;
-                    lastEntries = entries;
-                    break;
-                }
+                list.add(c);
             }
         }
-        if (lastFull < 0) {
-            BlockList.set(store, out, new ChunkId[0]);
-            return;
-        }
-        int len = lastEntries.length;
-        while (lastEntries[len - 1] == null) {
-            len--;
-        }
-        if (lastFull == 0) { // one page at most: as BlockList.set has it (inline when short)
-            BlockList.set(store, out, java.util.Arrays.copyOf(lastEntries, len));
-            return;
-        }
-        pages.subList(lastFull + 1, pages.size()).clear(); // trailing holes are not stored
-        if (len < lastEntries.length) {
-            pages.set(lastFull, store.put(BlockList.encodePage(lastEntries, 0, len)));
-        }
-        out.inlineBlocks = null;
-        out.blockPages = pages;
+        list.finish(out);
     }
 
     public static ChunkId freeze(Store store, SnapshotReader base, ViewDelta.State delta) {

@@ -622,11 +622,18 @@ class ImporterRoundTripTest {
                     }
                     Inode want = new Inode();
                     BlockList.set(store, want, ids);
-                    // block by block, and with runs of holes given as runs
-                    for (boolean runs : new boolean[] {false, true}) {
+                    // block by block, with runs of holes given as runs, and with whole pages given as stored pages
+                    for (int mode = 0; mode < 3; mode++) {
+                        boolean runs = mode == 1;
                         BlockList.Builder b = new BlockList.Builder(store);
                         int i = 0;
                         while (i < size) {
+                            if (mode == 2 && i % page == 0 && i + page <= size) {
+                                ChunkId[] whole = Arrays.copyOfRange(ids, i, i + page);
+                                b.page(store.put(BlockList.encodePage(whole, 0, page)), whole);
+                                i += page;
+                                continue;
+                            }
                             int j = i;
                             while (runs && j < size && ids[j] == null) {
                                 j++;
@@ -640,7 +647,7 @@ class ImporterRoundTripTest {
                         }
                         Inode got = new Inode();
                         b.finish(got);
-                        String what = "size " + size + ", pattern " + pattern + (runs ? ", runs" : "");
+                        String what = "size " + size + ", pattern " + pattern + ", mode " + mode;
                         assertArrayEquals(want.inlineBlocks, got.inlineBlocks, what);
                         assertEquals(want.blockPages, got.blockPages, what);
                     }

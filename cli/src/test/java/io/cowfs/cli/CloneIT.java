@@ -177,4 +177,58 @@ class CloneIT {
             }
         }
     }
+
+    /**
+     * Each file written and then copied into (whole blocks shared, bytes copied, or a clone of a
+     * whole file into an empty one), or grown by fallocate and then punched, closed at once: stat
+     * shows the same mtime and ctime, to the nanosecond, after a remount. The kernel keeps a view's
+     * file times (writeback cache) and sends them after a copy or fallocate only when they moved;
+     * each copy that shared blocks, each fallocate that grew a file and each punch stamped the
+     * mount's clock, which was stored whenever the kernel's time had not moved since the file's
+     * last change: most files showed later times after the remount than before it.
+     */
+    static final String TIMES = String.join("\n",
+            "import os, sys, ctypes",
+            "os.chdir(sys.argv[1]); B = 65536; libc = ctypes.CDLL(None, use_errno=True)",
+            "if sys.argv[2] == 'copy':",
+            "    open('ts', 'wb').write(os.urandom(3 * B))",
+            "    s = os.open('ts', os.O_RDONLY)",
+            "    for i in range(20):",
+            "        d = os.open('td%d' % i, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)",
+            "        os.pwrite(d, b'x' * 100, 0)",
+            "        os.copy_file_range(s, d, B, B, B)",
+            "        os.copy_file_range(s, d, B, 0, 2 * B)",
+            "        os.copy_file_range(s, d, 10, 0, 5)",
+            "        os.close(d)",
+            "        c = os.open('tc%d' % i, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)",
+            "        os.copy_file_range(s, c, 3 * B, 0, 0)",
+            "        os.close(c)",
+            "        f = os.open('tf%d' % i, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)",
+            "        os.pwrite(f, b'x' * 100, 0)",
+            "        os.posix_fallocate(f, 0, 2 * B)",
+            "        os.posix_fallocate(f, 0, 3 * B)",
+            "        os.fsync(f)",
+            "        libc.fallocate(f, 3, ctypes.c_long(B), ctypes.c_long(B))", // PUNCH_HOLE | KEEP_SIZE
+            "        os.close(f)",
+            "    os.close(s)",
+            "for n in sorted(os.listdir('.')):",
+            "    st = os.stat(n)",
+            "    print(n, st.st_size, st.st_mtime_ns, st.st_ctime_ns)");
+
+    @Test
+    void copiesAndFallocatesShowTheSameTimesAfterARemount() throws Exception {
+        Cowfs.assumeFuse();
+        org.junit.jupiter.api.Assumptions.assumeTrue(Cowfs.shRc(tmp, "command -v python3").rc() == 0, "needs python3");
+        Path script = tmp.resolve("times.py");
+        Files.writeString(script, TIMES);
+        try (Cowfs c = baseAndView(Map.of("a", Fx.random(41, 1000)))) {
+            String shown;
+            try (Cowfs.Mounted m = c.mount("v")) {
+                shown = Cowfs.sh(tmp, "python3 " + script + " " + m.dir + " copy");
+            }
+            try (Cowfs.Mounted m = c.mount("v")) {
+                assertEquals(shown, Cowfs.sh(tmp, "python3 " + script + " " + m.dir + " stat"), "times after a remount");
+            }
+        }
+    }
 }

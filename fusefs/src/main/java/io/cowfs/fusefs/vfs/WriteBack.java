@@ -90,10 +90,11 @@ final class WriteBack {
     private final boolean chains;
     private final ViewNamespace ns;
     /**
-     * A write sets the file's mtime and ctime to now; false when the kernel keeps them (its
-     * writeback cache) and sends them itself: a stamp of ours, later than the kernel's, was stored
-     * when the kernel's time had not moved between two writes (it then sends none), so a file
-     * showed other times after a remount than before it. Guarded by lock.
+     * A write sets the file's mtime and ctime to now, and so do a copy_file_range and a fallocate
+     * (FileRanges); false when the kernel keeps them (its writeback cache) and sends them itself:
+     * a stamp of ours, later than the kernel's, was stored when the kernel's time had not moved
+     * between two changes (it then sends none), so a file showed other times after a remount than
+     * before it. Guarded by lock.
      */
     boolean stampWrites = true;
     /** Written pages of dirty blocks. */
@@ -977,8 +978,10 @@ final class WriteBack {
             }
         }
         writeZeros(ino, endWhole * bs, to);
-        Inode n = ns.mutable(ino);
-        n.mtimeNs = n.ctimeNs = ViewNamespace.now();
+        if (stampWrites) {
+            Inode n = ns.mutable(ino);
+            n.mtimeNs = n.ctimeNs = ViewNamespace.now();
+        }
     }
 
     private void writeZeros(long ino, long from, long to) {

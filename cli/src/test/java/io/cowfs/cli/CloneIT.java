@@ -231,4 +231,47 @@ class CloneIT {
             }
         }
     }
+
+    /**
+     * copy_file_range into a setuid/setgid file, and fallocate of one, by a process without
+     * CAP_FSETID clear the bits, as a write does and as on the host; a process with it keeps them.
+     * The kernel leaves the clearing to the mount (HANDLE_KILLPRIV_V2) but sends no flag with these
+     * requests: before the fix the bits stayed.
+     */
+    static final String SETID = String.join("\n",
+            "import os, sys, stat, ctypes",
+            "os.chdir(sys.argv[1]); B = 65536; libc = ctypes.CDLL(None, use_errno=True); out = []",
+            "open('src', 'wb').write(b's' * 3 * B)",
+            "for how in ('write', 'copy', 'share', 'falloc', 'punch'):",
+            "    with open(how, 'wb') as f: f.write(b'x' * 3 * B)",
+            "    os.chmod(how, 0o6755)",
+            "    fd = os.open(how, os.O_RDWR); s = os.open('src', os.O_RDONLY)",
+            "    if how == 'write': os.pwrite(fd, b'y', 5)",
+            "    elif how == 'copy': os.copy_file_range(s, fd, 10, 0, 5)",
+            "    elif how == 'share': os.copy_file_range(s, fd, B, 0, B)",
+            "    elif how == 'falloc': os.posix_fallocate(fd, 0, 4 * B)",
+            "    else: libc.fallocate(fd, 3, ctypes.c_long(B), ctypes.c_long(B))",
+            "    os.close(fd); os.close(s)",
+            "    out.append('%s %o' % (how, stat.S_IMODE(os.stat(how).st_mode)))",
+            "print(' '.join(out))");
+
+    @Test
+    void copiesAndFallocatesClearSetuidAsOnTheHost() throws Exception {
+        Cowfs.assumeFuse();
+        org.junit.jupiter.api.Assumptions.assumeTrue(Cowfs.shRc(tmp, "command -v python3 && command -v setpriv && test $(id -u) = 0").rc() == 0,
+                "needs python3, setpriv and root");
+        Path script = tmp.resolve("setid.py");
+        Files.writeString(script, SETID);
+        String unprivileged = "setpriv --inh-caps=-fsetid --bounding-set=-fsetid python3 " + script + " ";
+        Path host = Files.createDirectories(tmp.resolve("host"));
+        String hostWithout = Cowfs.sh(tmp, unprivileged + host);
+        assertEquals("write 755 copy 755 share 755 falloc 755 punch 755\n", hostWithout);
+        String hostWith = Cowfs.sh(tmp, "python3 " + script + " " + host);
+        try (Cowfs c = baseAndView(Map.of("a", Fx.random(42, 1000)))) {
+            try (Cowfs.Mounted m = c.mount("v")) {
+                assertEquals(hostWithout, Cowfs.sh(tmp, unprivileged + m.dir), "without CAP_FSETID");
+                assertEquals(hostWith, Cowfs.sh(tmp, "python3 " + script + " " + m.dir), "with CAP_FSETID");
+            }
+        }
+    }
 }

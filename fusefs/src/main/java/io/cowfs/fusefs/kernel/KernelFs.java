@@ -420,6 +420,9 @@ final class KernelFs {
             }
             case Proto.FALLOCATE -> {
                 vfs.fallocate(ino, rq.i32(24), rq.i64(8), rq.i64(16));
+                if (killPrivsOfChange(rq, ino)) {
+                    w.invalAfterReply = ino;
+                }
                 return 0;
             }
             case Proto.LSEEK -> {
@@ -432,7 +435,11 @@ final class KernelFs {
                 return 0;
             }
             case Proto.COPY_FILE_RANGE -> {
-                long n = vfs.copyFileRange(ino, rq.i64(8), rq.i64(16), rq.i64(32), Math.min(rq.i64(40), 0xFFFFF000L));
+                long dst = rq.i64(16);
+                long n = vfs.copyFileRange(ino, rq.i64(8), dst, rq.i64(32), Math.min(rq.i64(40), 0xFFFFF000L));
+                if (killPrivsOfChange(rq, dst)) {
+                    w.invalAfterReply = dst;
+                }
                 out.u32(n).u32(0); // fuse_write_out: at most 4 GiB - 1 per request, the kernel loops
                 return 0;
             }
@@ -534,6 +541,64 @@ final class KernelFs {
     }
 
     private static final String CAPABILITY = "security.capability";
+
+    /**
+     * After a COPY_FILE_RANGE into ino or a FALLOCATE of it, which change a file as a write does:
+     * {@link #killPrivs} unless the caller has CAP_FSETID; true if the mode changed. The kernel
+     * leaves killing setuid/setgid to us (HANDLE_KILLPRIV_V2: its own file_modified() before these
+     * requests drops the kill), but unlike WRITE and SETATTR these requests carry no flag saying
+     * whether the caller may keep them: a process without CAP_FSETID that copied or fallocated into
+     * a setuid or setgid file left the bits set, where the host clears them. So the caller's
+     * capability is read from /proc ({@link #hasFsetid}); where it cannot be told, the bits go.
+     */
+    private boolean killPrivsOfChange(Request rq, long ino) {
+        if ((vfs.getattr(ino).mode() & 06000) == 0 || hasFsetid(rq.pid, rq.uid)) {
+            return false;
+        }
+        return killPrivs(ino);
+    }
+
+    /** This process's user namespace is the initial one (where capable() checks CAP_FSETID). */
+    private static final boolean INITIAL_USER_NS = initialUserNs();
+
+    private static boolean initialUserNs() {
+        try {
+            String[] map = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/uid_map")).trim().split("\\s+");
+            return map.length == 3 && map[0].equals("0") && map[1].equals("0") && map[2].equals("4294967295");
+        } catch (java.io.IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Whether the thread pid (as the request names it: 0 if it is in a pid namespace this process
+     * does not see) holds CAP_FSETID in the initial user namespace, as the kernel's capable()
+     * asks: uid 0 in this (initial) user namespace and the capability in its effective set. False
+     * whenever that cannot be told (the thread gone, /proc not readable).
+     */
+    static boolean hasFsetid(int pid, int uid) {
+        if (uid != 0 || pid <= 0 || !INITIAL_USER_NS) {
+            return false;
+        }
+        java.nio.file.Path proc = java.nio.file.Path.of("/proc", Integer.toString(pid));
+        try {
+            if (!java.nio.file.Files.readSymbolicLink(proc.resolve("ns/user"))
+                    .equals(java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/ns/user")))) {
+                return false;
+            }
+            for (String line : java.nio.file.Files.readAllLines(proc.resolve("status"))) {
+                if (line.startsWith("CapEff:")) {
+                    return (Long.parseUnsignedLong(line.substring(7).trim(), 16) & (1L << CAP_FSETID)) != 0;
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            return false;
+        }
+        return false;
+    }
+
+    /** linux/capability.h */
+    private static final int CAP_FSETID = 4;
 
     private int rename2(Request rq, long dir) {
         long newDir = rq.i64(0);

@@ -664,6 +664,9 @@ class ViewPosixIT {
         // chown, even by root: setuid goes, and setgid where the group may execute
         Cowfs.sh(d, "echo a > c1 && chmod 6755 c1 && chown 1:1 c1 && echo a > c2 && chmod 2745 c2 && chown 2:2 c2");
         assertEquals("755 2745", Cowfs.sh(d, "stat -c %a c1 c2 | tr '\\n' ' '").trim());
+        // a chown that changes neither owner nor group (chown(f, -1, -1)) too
+        Cowfs.sh(d, "echo a > c3 && chmod 6755 c3 && python3 -c 'import os; os.chown(\"c3\", -1, -1)'");
+        assertEquals("755", Cowfs.sh(d, "stat -c %a c3").trim());
         // a writer or truncater without CAP_FSETID loses them; root keeps them
         as(65534, d, "echo x > pub/w && chmod 6755 pub/w && echo y >> pub/w"
                 + " && echo x > pub/t && chmod 6755 pub/t && truncate -s 1 pub/t"

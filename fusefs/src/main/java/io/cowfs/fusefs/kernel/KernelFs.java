@@ -480,7 +480,12 @@ final class KernelFs {
 
     private int setattr(Request rq, long ino, Reply out) {
         int valid = rq.i32(0);
-        if ((valid & Proto.FATTR_KILL_SUIDGID) != 0) {
+        // A SETATTR that changes nothing is a chown(-1, -1) (or the VFS's file_remove_privs before
+        // a write by a caller without CAP_FSETID): the kernel dropped its ATTR_KILL_SUID/SGID and
+        // sends FATTR_KILL_SUIDGID only with a new uid or gid, so nothing else says the bits must
+        // go, as they do on ext4 even for root (chown(f, -1, -1) left a 6755 file 6755).
+        boolean nothing = (valid & ~(Proto.FATTR_FH | Proto.FATTR_LOCKOWNER | Proto.FATTR_CTIME)) == 0;
+        if ((valid & Proto.FATTR_KILL_SUIDGID) != 0 || nothing) {
             killPrivs(ino); // before FATTR_MODE: an explicit mode in the same request wins
         }
         if ((valid & Proto.FATTR_MODE) != 0) {

@@ -103,6 +103,7 @@ final class Proto {
     static final int FATTR_FH = 1 << 6;
     static final int FATTR_ATIME_NOW = 1 << 7;
     static final int FATTR_MTIME_NOW = 1 << 8;
+    static final int FATTR_LOCKOWNER = 1 << 9;
     /** The kernel's ctime (protocol 7.23 on; sent with the writeback cache, which keeps times in the kernel). */
     static final int FATTR_CTIME = 1 << 10;
     /** With HANDLE_KILLPRIV_V2: a truncate by a writer without CAP_FSETID, or a chown of a non-directory. */

@@ -698,7 +698,8 @@ public final class ViewFs implements NodeFs, AutoCloseable {
      *
      * @throws FsException EINVAL if offset is negative or length is not positive;
      *         EOPNOTSUPP for any other mode (PUNCH_HOLE without KEEP_SIZE included, as Linux);
-     *         EFBIG if offset+length overflows; EROFS on a read-only mount;
+     *         EFBIG if offset+length overflows or passes {@link #maxFileSize()}, in every mode;
+     *         EROFS on a read-only mount;
      *         EISDIR for a directory; ENODEV for any other non-regular file (man 2 fallocate);
      *         ENOSPC if the store is full
      */
@@ -712,7 +713,9 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             throw new FsException(Errno.EOPNOTSUPP, "fallocate mode 0x" + Integer.toHexString(mode));
         }
         long end = offset + length;
-        if (end < 0 || end > maxFileSize && (mode & FALLOC_FL_KEEP_SIZE) == 0) {
+        // whatever the mode (KEEP_SIZE and punching too), as the kernel's vfs_fallocate answers
+        // for a local filesystem past its s_maxbytes (FUSE's is unbounded: the view must say it)
+        if (end < 0 || end > maxFileSize) {
             throw new FsException(Errno.EFBIG, "fallocate offset " + offset + " length " + length);
         }
         changingData(() -> {

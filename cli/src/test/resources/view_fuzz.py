@@ -159,7 +159,7 @@ def cmp_stream(hfd, vfd, size):
         kv = os.preadv(vfd, [memoryview(bv)[:n]], off)
         same = (bh == bv) if kh == kv == CHUNK else bytes(bh[:kh]) == bytes(bv[:kv])
         if not same:
-            return '%d + %s' % (off, first_diff(bytes(bh[:kh]), bytes(bv[:kv])))
+            return first_diff(bytes(bh[:kh]), bytes(bv[:kv]), off)
         if kh < n:
             break
         off += n
@@ -293,7 +293,7 @@ def big_cmp(hfd, vfd, size, tag, rng):
     for a, b in ranges:
         ch, cv = pread_all(hfd, b - a, a), pread_all(vfd, b - a, a)
         if ch != cv:
-            bad.append('%s: bytes differ in [%d,%d) first at %d + %s' % (tag, a, b, a, first_diff(ch, cv)))
+            bad.append('%s: bytes differ in [%d,%d) first at %s' % (tag, a, b, first_diff(ch, cv, a)))
     gaps = []
     prev = 0
     for a, b in ranges + [(size, size)]:
@@ -304,7 +304,7 @@ def big_cmp(hfd, vfd, size, tag, rng):
         for x, y in samples(a, b, rng):
             ch, cv = pread_all(hfd, y - x, x), pread_all(vfd, y - x, x)
             if ch != cv:
-                bad.append('%s: bytes differ in sample [%d,%d) first at %d + %s' % (tag, x, y, x, first_diff(ch, cv)))
+                bad.append('%s: bytes differ in sample [%d,%d) first at %s' % (tag, x, y, first_diff(ch, cv, x)))
     prev = 0
     for a, b in vs + [(size, size)]:
         if a > prev:  # a hole the view reports: zeros
@@ -388,7 +388,7 @@ def compare_trees(host, other, tag, rng, holes=True):
     return bad
 
 
-def first_diff(a, b):
+def first_diff(a, b, base=0):
     n = min(len(a), len(b))
     lo = 0
     step = 1 << 16
@@ -399,7 +399,7 @@ def first_diff(a, b):
             j = i
             while j < n and a[j] != b[j]:
                 j += 1
-            return '%d (host %r other %r; differs to %d)' % (i, a[i:i + 8], b[i:i + 8], j)
+            return '%d (host %r other %r; differs to %d)' % (base + i, a[i:i + 8], b[i:i + 8], base + j)
     return 'length %d vs %d' % (len(a), len(b))
 
 
@@ -910,8 +910,26 @@ class Fuzz:
     def op_snapshot(self):
         name = 'fz%d-%d' % (self.seed, self.snaps)
         self.snaps += 1
+        maps = []
+        hd = self.handle()
+        if hd is not None and self.rng.random() < 0.5 and not hd[1]['append'] and os.fstat(hd[1]['h']).st_size > 0:
+            # a mapping written and not msynced: its pages are dirty in the kernel while frozen
+            k, h = hd
+            size = os.fstat(h['h']).st_size
+            start = self.rng.randrange(0, size) // P * P
+            length = min(size - start, self.rng.choice([P, B, 200 * 1024]))
+            o = self.rng.randrange(0, length)
+            d = self.data(min(length - o, self.rng.randint(1, 3 * P)))
+            for fd in (h['h'], h['v']):
+                m = mmap.mmap(fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=start)
+                m[o:o + len(d)] = d
+                maps.append(m)
+            self.log.append('mmap write (no msync, kept mapped over the snapshot) h%d [%d,+%d) at %d len %d' % (k, start, length, o, len(d)))
+            self.dirty.add(h['name'])
         self.log.append('snapshot %s' % name)
         dirs, done = self.take_snapshot(name)
+        for m in maps:
+            m.close()
         bad = []
         for d in dirs:
             bad += compare_trees(self.host, d, 'snapshot %s at %s' % (name, d), self.rng)

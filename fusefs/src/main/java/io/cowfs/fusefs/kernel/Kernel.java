@@ -307,7 +307,7 @@ public final class Kernel {
                 continue;
             }
             if (w.incEpoch) {
-                // before the reply (a FLUSH's, without payload: the notification may use its buffer),
+                // before the reply (a FLUSH's or RELEASE's, without payload: the notification may use its buffer),
                 // so that the close it answers returns after it (KernelFs.atFlush)
                 w.incEpoch = false;
                 int ne = ch.write(out.address, out.notifyIncEpoch());

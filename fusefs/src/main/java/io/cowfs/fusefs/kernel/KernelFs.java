@@ -100,7 +100,7 @@ final class KernelFs {
     static final class Worker {
         /**
          * The kernel must revalidate the dentries it caches before the reply is sent
-         * (FUSE_NOTIFY_INC_EPOCH; set only by a FLUSH, whose reply has no payload): see {@link #atFlush}.
+         * (FUSE_NOTIFY_INC_EPOCH; set only by a FLUSH or a RELEASE, whose replies have no payload): see {@link #atFlush}.
          */
         boolean incEpoch;
 
@@ -366,6 +366,11 @@ final class KernelFs {
             case Proto.RELEASE -> {
                 if (!readOnly) {
                     vfs.release(ino); // only files CREATE opened: no OPEN is asked for
+                }
+                if (!oversized.isEmpty() && oversized.containsKey(ino) && minor >= Proto.INC_EPOCH_MINOR) {
+                    // the kernel holds the inode until this reply (fuse_release_end): a stat between
+                    // the close and here found it again, with the refused size; see atFlush
+                    w.incEpoch = true;
                 }
                 return 0;
             }

@@ -1122,6 +1122,13 @@ public final class Store implements AutoCloseable {
                 return verify ? n : -n - 1;
             } catch (NoSuchFileException e) {
                 packs.forget(loc.pack()); // gc compacted it away: look the chunk up again
+            } catch (RuntimeException e) {
+                if (loc != ahead) {
+                    throw e;
+                }
+                // a location read ahead may predate a repair (fsck --repair wrote an intact copy
+                // elsewhere): a mounted snapshot kept answering EIO for a repaired chunk whenever
+                // read-ahead had looked it up before; look it up again, and fail if that is the same
             }
         }
         throw new StoreException.ChunkMissingException(id, "its pack file is gone");

@@ -46,7 +46,7 @@ final class FileRanges {
             data.growing(ino, ns.inode(ino), end, end);
             Inode n = ns.mutable(ino);
             n.size = end;
-            stamp(n);
+            data.stampChanged(n);
         }
     }
 
@@ -103,7 +103,7 @@ final class FileRanges {
                 data.setStored(inoOut, dst / bs, data.storedBlock(inoIn, from, src / bs));
                 Inode o = ns.mutable(inoOut);
                 o.size = Math.max(o.size, dst + bs);
-                stamp(o);
+                data.stampChanged(o);
                 shared = true;
             } else {
                 data.read(inoIn, from, src, buf, 0, piece);
@@ -121,19 +121,6 @@ final class FileRanges {
     }
 
     /**
-     * A copy or a fallocate changed file o: its mtime and ctime become now, as a write's do
-     * ({@link WriteBack#stampWrites}), but not when the kernel keeps the file's times (writeback
-     * cache), which stamps them itself around the request and sends them only when they moved. A
-     * stamp here, later than the kernel's, was stored whenever the kernel's time had not moved
-     * since the file's last change, and the file showed other times after a remount.
-     */
-    private void stamp(Inode o) {
-        if (data.stampWrites) {
-            o.mtimeNs = o.ctimeNs = ViewNamespace.now();
-        }
-    }
-
-    /**
      * The first n bytes of file in copied to the empty file out as a clone (what cp does): out
      * shares in's block list by reference, whatever its length, and takes in's overrides; only
      * in's dirty blocks, and a partial last block when n stops short of in's end, are copied as
@@ -145,7 +132,7 @@ final class FileRanges {
         List<Long> asBytes = data.cloneBlocks(inoIn, inoOut, blocks);
         Inode o = ns.mutable(inoOut);
         o.size = n;
-        stamp(o);
+        data.stampChanged(o);
         if (blocks * bs < n) {
             asBytes.add(blocks);
         }

@@ -91,7 +91,7 @@ final class WriteBack {
     private final ViewNamespace ns;
     /**
      * A write sets the file's mtime and ctime to now, and so do a copy_file_range and a fallocate
-     * (FileRanges); false when the kernel keeps them (its writeback cache) and sends them itself:
+     * (FileRanges; all through {@link #stampChanged}); false when the kernel keeps them (its writeback cache) and sends them itself:
      * a stamp of ours, later than the kernel's, was stored when the kernel's time had not moved
      * between two changes (it then sends none), so a file showed other times after a remount than
      * before it. Guarded by lock.
@@ -829,9 +829,7 @@ final class WriteBack {
         }
         Inode n = ns.mutable(ino);
         n.size = Math.max(n.size, off + len);
-        if (stampWrites) {
-            n.mtimeNs = n.ctimeNs = ViewNamespace.now();
-        }
+        stampChanged(n);
         // setuid/setgid are not cleared here: only the kernel knows whether the writer has
         // CAP_FSETID, and without handle_killpriv it sends the mode change itself
         return overDirtyLimit();
@@ -978,8 +976,17 @@ final class WriteBack {
             }
         }
         writeZeros(ino, endWhole * bs, to);
+        if (stampWrites) { // no copy of the inode to stamp nothing
+            stampChanged(ns.mutable(ino));
+        }
+    }
+
+    /**
+     * A write, copy or fallocate changed file n (mutable): its mtime and ctime become now, unless
+     * the kernel keeps them ({@link #stampWrites}). Guarded by lock.
+     */
+    void stampChanged(Inode n) {
         if (stampWrites) {
-            Inode n = ns.mutable(ino);
             n.mtimeNs = n.ctimeNs = ViewNamespace.now();
         }
     }

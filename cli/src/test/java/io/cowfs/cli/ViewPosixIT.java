@@ -309,6 +309,10 @@ class ViewPosixIT {
         Path d2 = Files.createDirectory(root(t).resolve(info.getTestMethod().orElseThrow().getName() + "2"));
         assertEquals("old\n", Cowfs.sh(d2, "echo old > f; exec 5<f; echo new > g; mv g f; rm -f f; cat <&5"));
         assertEquals("0 4\n", Cowfs.sh(d2, "echo abc > f; exec 5<f; rm f; stat -L -c '%h %s' /dev/fd/5"));
+        // one of two links unlinked while open: fstat counts the link that is left (libfuse 2 takes
+        // one off a node it hid, and the adapter had already: it showed 0)
+        assertEquals("1 1 1\n0\n", Cowfs.sh(d2, "echo abc > f; ln f h; exec 5<f; rm f; stat -L -c '%h' /dev/fd/5 h | tr '\\n' ' ';"
+                + " stat -c '%h' h; rm h; stat -L -c '%h' /dev/fd/5"));
         assertEquals(Set.of(), list(d2));
         // python's TemporaryFile: create, unlink, then fstat and use
         if (Cowfs.shRc(d2, "command -v python3").rc() == 0) {

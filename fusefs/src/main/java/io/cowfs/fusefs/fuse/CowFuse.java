@@ -94,9 +94,14 @@ public class CowFuse extends FuseStubFS {
     }
 
     static void fill(Stat s, FileStat st) {
+        fill(s, st, 0);
+    }
+
+    /** nlinkBias: added to the link count (see {@link #attributes}). */
+    static void fill(Stat s, FileStat st, int nlinkBias) {
         st.st_ino.set(s.ino());
         st.st_mode.set(s.mode());
-        st.st_nlink.set(s.nlink());
+        st.st_nlink.set(s.nlink() + nlinkBias);
         st.st_uid.set(s.uid());
         st.st_gid.set(s.gid());
         st.st_size.set(s.size());
@@ -113,18 +118,33 @@ public class CowFuse extends FuseStubFS {
 
     @Override
     public int getattr(String path, FileStat stat) {
-        return guard("getattr", path, () -> {
-            fill(vfs.getattr(ino(path, null)), stat);
-            return 0;
-        });
+        return guard("getattr", path, () -> attributes(path, null, stat));
     }
 
     @Override
     public int fgetattr(String path, FileStat stat, FuseFileInfo fi) {
-        return guard("fgetattr", path, () -> {
-            fill(vfs.getattr(ino(path, fi)), stat);
-            return 0;
-        });
+        return guard("fgetattr", path, () -> attributes(path, fi, stat));
+    }
+
+    /**
+     * A node's attributes. libfuse 2 takes one from st_nlink of a node it has hidden
+     * (fuse_lib_getattr: {@code if (node->is_hidden && buf.st_nlink > 0) buf.st_nlink--}), as
+     * its hidden name is a link of its own on a path filesystem; here the hide was already an
+     * unlink in the vfs, so a hidden name's count gets that one back: fstat of an unlinked open
+     * file shows 0, or the links it still has elsewhere (not one fewer).
+     */
+    private int attributes(String path, FuseFileInfo fi, FileStat stat) {
+        long ino = ino(path, fi);
+        Long hiddenIno = null;
+        if (path != null) {
+            try {
+                hiddenIno = hidden.find(vfs, path);
+            } catch (FsException e) {
+                // the path's directory is gone: not a hidden name we know (the handle serves)
+            }
+        }
+        fill(vfs.getattr(ino), stat, hiddenIno != null && hiddenIno == ino ? 1 : 0);
+        return 0;
     }
 
     @Override

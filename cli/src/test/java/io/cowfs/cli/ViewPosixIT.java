@@ -283,6 +283,30 @@ class ViewPosixIT {
         assertTrue(Cowfs.shRc(d, "truncate -s 0 .").out().contains("Is a directory"));
     }
 
+    /**
+     * O_APPEND writes through two hardlink names, with the file shrunk through one of them in
+     * between: each lands at the end (libfuse 2 gives each name its own kernel inode, whose size
+     * went stale; the second name's append landed past the end, leaving old bytes in between).
+     */
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void appendsThroughTwoHardlinkNamesLandAtTheEnd(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        Path x = d.resolve("x");
+        Path y = d.resolve("y");
+        Files.write(x, "A".repeat(9097).getBytes());
+        Files.createLink(y, x);
+        try (FileChannel a = FileChannel.open(x, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+                FileChannel b = FileChannel.open(y, StandardOpenOption.WRITE, StandardOpenOption.APPEND)) {
+            b.write(ByteBuffer.wrap("B".repeat(10).getBytes()));
+            a.truncate(4096);
+            b.write(ByteBuffer.wrap("C".repeat(4904).getBytes()));
+            a.write(ByteBuffer.wrap("D".repeat(7).getBytes()));
+        }
+        assertEquals("A".repeat(4096) + "C".repeat(4904) + "D".repeat(7), read(y));
+        assertEquals(9007, Files.size(x));
+    }
+
     @ParameterizedTest
     @EnumSource(Target.class)
     void unlinkedOpenFileStaysReadableUntilClose(Target t, TestInfo info) throws Exception {

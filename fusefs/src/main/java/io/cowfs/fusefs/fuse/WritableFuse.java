@@ -12,6 +12,7 @@ import ru.serce.jnrfuse.struct.Timespec;
 public class WritableFuse extends CowFuse {
     private static final int S_IFMT = 0170000;
     private static final int S_IFDIR = 0040000;
+    private static final int O_APPEND = 02000;
 
     /** fuse_operations.symlink with both arguments as libfuse passes them: C strings. */
     @FunctionalInterface
@@ -214,6 +215,12 @@ public class WritableFuse extends CowFuse {
         return guard("write", path, () -> {
             byte[] tmp = new byte[(int) size];
             buf.get(0, tmp, 0, (int) size);
+            if ((fi.flags.get() & O_APPEND) != 0) {
+                // the write of a descriptor opened O_APPEND (write-back of mapped pages carries no
+                // flags): at the end the view holds, not at the size this name's kernel inode last
+                // saw, which a write or truncate through another hardlink name leaves stale
+                return vfs.append(ino(path, fi), java.nio.ByteBuffer.wrap(tmp), 0, (int) size);
+            }
             return vfs.write(ino(path, fi), offset, tmp, (int) size);
         });
     }

@@ -611,6 +611,29 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     }
 
     /**
+     * Appends len bytes of buf at pos at the file's end as this view holds it, under the write lock
+     * (one append never splits or overlaps another). For an adapter whose kernel inodes may hold
+     * a stale size (libfuse 2 gives each hardlink name its own, and without the writeback cache
+     * the kernel places an O_APPEND write at the size its inode last saw).
+     *
+     * @throws FsException as {@link #write(long, long, byte[], int)}
+     */
+    public int append(long ino, java.nio.ByteBuffer buf, int pos, int len) {
+        boolean over = changingData(() -> {
+            Inode n = ranges.regular(ino, Errno.EINVAL, Errno.EINVAL);
+            long off = n.size;
+            if (off + len > maxFileSize) {
+                throw new FsException(Errno.EFBIG, "append at " + off);
+            }
+            return data.write(ino, n, off, buf, pos, len);
+        });
+        if (over) {
+            relieve(ino);
+        }
+        return len;
+    }
+
+    /**
      * The largest file a view takes (EFBIG past it, as ext4 past 16 TiB): 16 TiB, or less for a
      * store of small blocks, so that a freeze can list every block of any file (it failed the
      * whole snapshot with "file too large to freeze" for a sparse file of 2^50 bytes, which a

@@ -284,6 +284,29 @@ class ViewPosixIT {
     }
 
     /**
+     * rename(2) between two links of one file does nothing (POSIX), also while the target is
+     * open: libfuse 2 hides an open target before the rename, not knowing that it is the same
+     * file, and the old name was lost.
+     */
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void renameBetweenTwoLinksOfOneOpenFileKeepsBoth(Target t, TestInfo info) throws Exception {
+        Path d = dir(t, info);
+        Path x = d.resolve("x");
+        Path y = d.resolve("y");
+        write(x, "one file");
+        Files.createLink(y, x);
+        try (FileChannel open = FileChannel.open(y, StandardOpenOption.READ)) {
+            Files.move(x, y, StandardCopyOption.ATOMIC_MOVE); // rename(2)
+            assertEquals(Set.of("x", "y"), list(d));
+            assertEquals(2, nlink(x));
+            assertEquals(8, open.size());
+        }
+        assertEquals("one file", read(x));
+        assertEquals(2, nlink(y));
+    }
+
+    /**
      * O_APPEND writes through two hardlink names, with the file shrunk through one of them in
      * between: each lands at the end (libfuse 2 gives each name its own kernel inode, whose size
      * went stale; the second name's append landed past the end, leaving old bytes in between).

@@ -130,7 +130,16 @@ public class WritableFuse extends CowFuse {
             }
             ViewFs.Parent from = vfs.parent(oldpath);
             ViewFs.Parent to = vfs.parent(newpath);
+            Hid before = justHidden.remove(workerKey());
             if (from.dir() == to.dir() && HiddenNames.isHiddenName(to.name()) && hide(from, to)) {
+                return 0;
+            }
+            if (before != null && before.dir == to.dir() && before.name.equals(to.name())
+                    && System.nanoTime() - before.atNs < JUST_NS && vfs.lookup(from.dir(), from.name()) == before.ino) {
+                // libfuse hid the open target of this rename a moment ago, on this thread, not
+                // knowing that it is another link of the source: a rename between two links of
+                // one file does nothing (POSIX), so the hidden name's link comes back
+                vfs.link(before.ino, to.dir(), to.name());
                 return 0;
             }
             vfs.rename(from.dir(), from.name(), to.dir(), to.name());
@@ -167,8 +176,27 @@ public class WritableFuse extends CowFuse {
         }
         vfs.unlink(from.dir(), from.name());
         hidden.hide(to.dir(), to.name(), ino);
+        justHidden.put(workerKey(), new Hid(from.dir(), from.name(), ino, System.nanoTime()));
         return true;
     }
+
+    /** A name this thread just hid: libfuse's rename over an open file hides it, then renames. */
+    private record Hid(long dir, String name, long ino, long atNs) {}
+
+    /**
+     * The last hide per libfuse worker thread (libfuse runs a rename's hide and the rename itself
+     * on one worker, one after the other), consumed by that worker's next rename; older than
+     * {@link #JUST_NS} it was the hide of an unlink, not of this rename. Keyed by {@link
+     * #workerKey}: jnr gives each callback a Java thread of its own, so a ThreadLocal would not do.
+     */
+    private final java.util.concurrent.ConcurrentHashMap<Long, Hid> justHidden = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The calling libfuse worker: the address of its fuse_context, which libfuse keeps per thread. */
+    private long workerKey() {
+        return jnr.ffi.Struct.getMemory(getContext()).address();
+    }
+
+    private static final long JUST_NS = 100_000_000L;
 
     @Override
     public int chmod(String path, long mode) {

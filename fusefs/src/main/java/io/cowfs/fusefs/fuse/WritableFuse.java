@@ -2,6 +2,7 @@ package io.cowfs.fusefs.fuse;
 
 import io.cowfs.fusefs.vfs.Errno;
 import io.cowfs.fusefs.vfs.FsException;
+import io.cowfs.fusefs.vfs.Privileges;
 import io.cowfs.fusefs.vfs.ViewFs;
 import jnr.ffi.Pointer;
 import jnr.ffi.annotations.Delegate;
@@ -243,7 +244,15 @@ public class WritableFuse extends CowFuse {
         return guard("write", path, () -> {
             byte[] tmp = new byte[(int) size];
             buf.get(0, tmp, 0, (int) size);
-            if ((fi.flags.get() & O_APPEND) != 0) {
+            int flags = fi.flags.get();
+            if ((flags & O_ACCMODE) != 0 && (vfs.getattr(ino(path, fi)).mode() & 06000) != 0) {
+                // a write(2) (write-back of mapped pages carries no flags) into a setuid/setgid
+                // file: the kernel removes the bits by the mode its inode holds, which for one of
+                // several hardlink names may be stale (chmod through another name); as it would
+                var c = getContext();
+                Privileges.killUnlessFsetid(vfs, ino(path, fi), c.pid.intValue(), c.uid.intValue());
+            }
+            if ((flags & O_APPEND) != 0) {
                 // the write of a descriptor opened O_APPEND (write-back of mapped pages carries no
                 // flags): at the end the view holds, not at the size this name's kernel inode last
                 // saw, which a write or truncate through another hardlink name leaves stale

@@ -89,7 +89,7 @@ final class Proto {
     static final long MAX_PAGES = 1L << 22;
     static final long CACHE_SYMLINKS = 1L << 23;
     static final long NO_OPENDIR_SUPPORT = 1L << 24;
-    /** The filesystem kills setuid/setgid/security.capability on write, chown and truncate (see KernelFs.killPrivs). */
+    /** The filesystem kills setuid/setgid/security.capability on write, chown and truncate (see vfs.Privileges). */
     static final long HANDLE_KILLPRIV_V2 = 1L << 28;
     static final long INIT_EXT = 1L << 30;
 

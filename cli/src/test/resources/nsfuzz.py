@@ -583,6 +583,11 @@ class Fuzz:
             finally:
                 fcntl.fcntl(vf, fcntl.F_SETFL, fl)
             self.log.append('   (read again past the page cache: libfuse2, hardlink names)')
+        if what == 'fstat' and LIBFUSE2 and res[1] == 'ENOENT' and isinstance(res[0], tuple) and res[0][1] == 0:
+            # docs/UNLINKED-OPEN-FILES.md: through libfuse2, fstat of an unlinked open file whose
+            # directory was removed since fails (libfuse itself needs a path for GETATTR)
+            self.log.append('   (ENOENT tolerated: libfuse2, unlinked file in a removed directory)')
+            return
         if res[0] != res[1]:
             self.fail('%s: host %r, view %r' % (desc, res[0], res[1]))
         if what in ('write', 'ftruncate'):

@@ -283,6 +283,12 @@ class ViewPosixIT {
         assertTrue(Cowfs.shRc(d, "truncate -s 0 .").out().contains("Is a directory"));
     }
 
+    /** Writes x and links it as y beside it; returns y. */
+    private static Path twoLinks(Path x, String content) throws IOException {
+        write(x, content);
+        return Files.createLink(x.resolveSibling("y"), x);
+    }
+
     /**
      * rename(2) between two links of one file does nothing (POSIX), also while the target is
      * open: libfuse 2 hides an open target before the rename, not knowing that it is the same
@@ -293,9 +299,7 @@ class ViewPosixIT {
     void renameBetweenTwoLinksOfOneOpenFileKeepsBoth(Target t, TestInfo info) throws Exception {
         Path d = dir(t, info);
         Path x = d.resolve("x");
-        Path y = d.resolve("y");
-        write(x, "one file");
-        Files.createLink(y, x);
+        Path y = twoLinks(x, "one file");
         try (FileChannel open = FileChannel.open(y, StandardOpenOption.READ)) {
             Files.move(x, y, StandardCopyOption.ATOMIC_MOVE); // rename(2)
             assertEquals(Set.of("x", "y"), list(d));
@@ -314,11 +318,8 @@ class ViewPosixIT {
     @ParameterizedTest
     @EnumSource(Target.class)
     void appendsThroughTwoHardlinkNamesLandAtTheEnd(Target t, TestInfo info) throws Exception {
-        Path d = dir(t, info);
-        Path x = d.resolve("x");
-        Path y = d.resolve("y");
-        Files.write(x, "A".repeat(9097).getBytes());
-        Files.createLink(y, x);
+        Path x = dir(t, info).resolve("x");
+        Path y = twoLinks(x, "A".repeat(9097));
         try (FileChannel a = FileChannel.open(x, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
                 FileChannel b = FileChannel.open(y, StandardOpenOption.WRITE, StandardOpenOption.APPEND)) {
             b.write(ByteBuffer.wrap("B".repeat(10).getBytes()));

@@ -417,10 +417,8 @@ class Fuzz:
         self.next_handle = 0
         self.snaps = 0
         self.dirty = set()
-        # ops not run: VIEW_FUZZ_SKIP=op,op; fallocate through libfuse2 (jnr-fuse has none: README)
+        # ops not run (VIEW_FUZZ_SKIP=op,op)
         self.skip = set(filter(None, os.environ.get('VIEW_FUZZ_SKIP', '').split(',')))
-        if os.environ.get('COWFS_FUSE_API') == 'libfuse2':
-            self.skip.add('fallocate')
 
     # -------------------------------------------------------------- helpers
     def p(self, root, name):

@@ -283,6 +283,27 @@ class ViewPosixIT {
         assertTrue(Cowfs.shRc(d, "truncate -s 0 .").out().contains("Is a directory"));
     }
 
+    /**
+     * fallocate(1) in every mode the view takes, and one it refuses, gives the host's sizes, bytes
+     * and exit codes (through libfuse 2 as well: before 2026-12-04 every mode failed there with
+     * EOPNOTSUPP).
+     */
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void fallocateAsOnTheHost(Target t, TestInfo info) throws Exception {
+        assumeTrue(Cowfs.shRc(root(t), "command -v fallocate").rc() == 0, "needs fallocate");
+        Path d = dir(t, info);
+        String script = "yes abcdefgh | head -c 3145728 > data && fallocate -l 2M alloc && stat -c %s alloc && sha256sum alloc"
+                + " && fallocate -n -o 2M -l 1M alloc && stat -c %s alloc"
+                + " && fallocate -p -o 1M -l 1M data && fallocate -z -o 2M -l 100000 data && stat -c %s data && sha256sum data"
+                + " && fallocate -z -o 3M -l 1M data && stat -c %s data && sha256sum data"
+                + " && { fallocate -l 0 alloc 2>/dev/null; echo rc=$?; }";
+        Path control = Files.createDirectory(host.resolve(d.getFileName() + "-control-" + t));
+        String expected = Cowfs.sh(control, script);
+        assertEquals(expected, Cowfs.sh(d, script));
+        assertTrue(expected.endsWith("rc=1\n"), expected);
+    }
+
     /** Writes x and links it as y beside it; returns y. */
     private static Path twoLinks(Path x, String content) throws IOException {
         write(x, content);

@@ -262,6 +262,23 @@ public class WritableFuse extends CowFuse {
         });
     }
 
+    /**
+     * fallocate(2), every mode the view takes ({@link ViewFs#fallocate}; libfuse 2.9.1 and later
+     * pass it on). Like a write by a caller without CAP_FSETID it clears setuid/setgid.
+     */
+    @Override
+    public int fallocate(String path, int mode, long off, long length, FuseFileInfo fi) {
+        return guard("fallocate", path, () -> {
+            long ino = ino(path, fi);
+            vfs.fallocate(ino, mode, off, length);
+            if ((vfs.getattr(ino).mode() & 06000) != 0) {
+                var c = getContext();
+                Privileges.killUnlessFsetid(vfs, ino, c.pid.intValue(), c.uid.intValue());
+            }
+            return 0;
+        });
+    }
+
     @Override
     public int flush(String path, FuseFileInfo fi) {
         return guard("flush", path, () -> {

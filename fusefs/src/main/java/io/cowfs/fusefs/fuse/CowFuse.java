@@ -134,7 +134,6 @@ public class CowFuse extends FuseStubFS {
      * file shows 0, or the links it still has elsewhere (not one fewer).
      */
     private int attributes(String path, FuseFileInfo fi, FileStat stat) {
-        long ino = ino(path, fi);
         Long hiddenIno = null;
         if (path != null) {
             try {
@@ -143,6 +142,8 @@ public class CowFuse extends FuseStubFS {
                 // the path's directory is gone: not a hidden name we know (the handle serves)
             }
         }
+        long h = fh(fi);
+        long ino = h != 0 ? h : hiddenIno != null ? hiddenIno : ino(path, null);
         fill(vfs.getattr(ino), stat, hiddenIno != null && hiddenIno == ino ? 1 : 0);
         return 0;
     }

@@ -244,21 +244,21 @@ public class WritableFuse extends CowFuse {
         return guard("write", path, () -> {
             byte[] tmp = new byte[(int) size];
             buf.get(0, tmp, 0, (int) size);
+            long ino = ino(path, fi);
             int flags = fi.flags.get();
-            if ((flags & O_ACCMODE) != 0 && (vfs.getattr(ino(path, fi)).mode() & 06000) != 0) {
-                // a write(2) (write-back of mapped pages carries no flags) into a setuid/setgid
-                // file: the kernel removes the bits by the mode its inode holds, which for one of
-                // several hardlink names may be stale (chmod through another name); as it would
-                var c = getContext();
-                Privileges.killUnlessFsetid(vfs, ino(path, fi), c.pid.intValue(), c.uid.intValue());
+            if ((flags & O_ACCMODE) != 0) {
+                // a write(2) (write-back of mapped pages carries no flags): the kernel removes
+                // setuid/setgid by the mode its inode holds, which for one of several hardlink
+                // names may be stale (chmod through another name)
+                killPrivsOfCaller(ino);
             }
             if ((flags & O_APPEND) != 0) {
-                // the write of a descriptor opened O_APPEND (write-back of mapped pages carries no
-                // flags): at the end the view holds, not at the size this name's kernel inode last
-                // saw, which a write or truncate through another hardlink name leaves stale
-                return vfs.append(ino(path, fi), java.nio.ByteBuffer.wrap(tmp), 0, (int) size);
+                // the write of a descriptor opened O_APPEND: at the end the view holds, not at the
+                // size this name's kernel inode last saw, which a write or truncate through
+                // another hardlink name leaves stale
+                return vfs.append(ino, java.nio.ByteBuffer.wrap(tmp), 0, (int) size);
             }
-            return vfs.write(ino(path, fi), offset, tmp, (int) size);
+            return vfs.write(ino, offset, tmp, (int) size);
         });
     }
 
@@ -271,12 +271,23 @@ public class WritableFuse extends CowFuse {
         return guard("fallocate", path, () -> {
             long ino = ino(path, fi);
             vfs.fallocate(ino, mode, off, length);
-            if ((vfs.getattr(ino).mode() & 06000) != 0) {
-                var c = getContext();
-                Privileges.killUnlessFsetid(vfs, ino, c.pid.intValue(), c.uid.intValue());
-            }
+            killPrivsOfCaller(ino);
             return 0;
         });
+    }
+
+    /**
+     * A write(2) or fallocate changed file ino: setuid/setgid go unless the caller has CAP_FSETID
+     * ({@link Privileges}). One mode test for the usual file; the caller's context and /proc are
+     * read only for a file with the bits set.
+     */
+    private void killPrivsOfCaller(long ino) {
+        if ((vfs.getattr(ino).mode() & 06000) != 0) {
+            var c = getContext();
+            if (!Privileges.hasFsetid(c.pid.intValue(), c.uid.intValue())) {
+                Privileges.kill(vfs, ino);
+            }
+        }
     }
 
     @Override

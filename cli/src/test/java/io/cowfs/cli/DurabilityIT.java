@@ -328,4 +328,49 @@ class DurabilityIT {
             c.run("verify").ok();
         }
     }
+
+    /**
+     * A truncate by path that grows a file from a size inside a block is committed when it
+     * returns, as every truncate is (docs/DURABILITY.md): after later changes and {@code kill -9}
+     * the file has its new size and reads zeros past the old one. Before the fix the zeroed last
+     * block waited in memory for a close that a truncate(2) never brings, and every later commit
+     * recorded the file as last committed: the kill left the later changes without the grow
+     * (found by a kill -9 fuzz of nsfuzz.py, seed 13). The second file is shrunk inside a block,
+     * then grown, by path: the cut block of the shrink no longer waits either.
+     */
+    @Test
+    void aGrowByPathSurvivesAKillBesideLaterChanges() throws Exception {
+        Cowfs.assumeFuse();
+        Cowfs.sh(tmp, "mkdir -p src && echo base > src/base");
+        byte[] xs = new byte[100_000];
+        java.util.Arrays.fill(xs, (byte) 'x');
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
+            c.run("fork", "snap", "--name", "v").ok();
+            Cowfs.Mounted m = c.mount("v");
+            try {
+                Files.write(m.dir.resolve("a"), java.util.Arrays.copyOf(xs, 5000)); // closed: stored
+                Files.write(m.dir.resolve("b"), xs);
+                Cowfs.sh(m.dir, "perl -e 'truncate(\"a\", 100000) or die \"truncate: $!\"; "
+                        + "truncate(\"b\", 70000) or die \"truncate: $!\"; truncate(\"b\", 90000) or die \"truncate: $!\"'");
+                Files.createDirectory(m.dir.resolve("later")); // committed when mkdir returns
+                Fx.killMount(c.store, m.dir);
+                c.run("umount", m.dir.toString()).ok();
+            } finally {
+                m.close();
+            }
+            try (Cowfs.Mounted again = c.mount("v")) {
+                assertTrue(Files.isDirectory(again.dir.resolve("later")), "the mkdir after the truncates");
+                byte[] wantA = new byte[100_000];
+                java.util.Arrays.fill(wantA, 0, 5000, (byte) 'x');
+                byte[] wantB = new byte[90_000];
+                java.util.Arrays.fill(wantB, 0, 70_000, (byte) 'x');
+                assertEquals(100_000, Files.size(again.dir.resolve("a")), "a's size after the kill");
+                assertEquals(90_000, Files.size(again.dir.resolve("b")), "b's size after the kill");
+                assertEquals(-1, java.util.Arrays.mismatch(wantA, Files.readAllBytes(again.dir.resolve("a"))), "a: the first byte that differs");
+                assertEquals(-1, java.util.Arrays.mismatch(wantB, Files.readAllBytes(again.dir.resolve("b"))), "b: the first byte that differs");
+            }
+            c.run("verify").ok();
+        }
+    }
 }

@@ -694,7 +694,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         if (size > maxFileSize) {
             throw new FsException(Errno.EFBIG, "size " + size);
         }
-        changing(() -> {
+        changingData(() -> {
             Inode cur = ns.inode(ino);
             if (cur.type == FileType.DIRECTORY) {
                 throw new FsException(Errno.EISDIR, "inode " + ino);
@@ -702,7 +702,14 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             if (cur.type != FileType.REGULAR) {
                 throw new FsException(Errno.EINVAL, "truncate of a non-regular file");
             }
+            boolean waiting = data.hasData(ino);
             data.truncate(ino, cur, size);
+            // Committed when it returns (docs/DURABILITY.md). A cut or a grow inside a block
+            // leaves the file's last block in memory, and a commit records a file with data in
+            // memory as last committed (its old size): a truncate(2) by path has no close to store
+            // that block at, so it is stored now, with the new size. A file whose written data
+            // was already waiting for its close keeps waiting (that close commits the size).
+            data.persist(!waiting && data.hasData(ino) ? Long.valueOf(ino) : WriteBack.METADATA_ONLY);
             return null;
         });
     }

@@ -7,6 +7,12 @@ every few operations and at the end.
   nsfuzz.py run HOST VIEW SEED NOPS SNAPDIR   (prints "@@SNAP name" and waits for a line on stdin
                                                after copying HOST to SNAPDIR/name; "@@DONE" at the end)
   nsfuzz.py compare A B [MTIMES.json]         (exit 1 and a report on any difference)
+  nsfuzz.py matches HISTORY VIEW              (exit 1 unless VIEW is one of the last states recorded)
+
+For a driver that kills the mount (CrashFuzzIT), in the environment of run:
+  NSFUZZ_CLOSE_AT_SNAP=1   close every descriptor (and write SNAPDIR/name.log) before the copy
+  NSFUZZ_HISTORY=FILE      a JSON line per op: the host's tree after it (the view must be one)
+  NSFUZZ_SKIP=op,op        leave these ops out (open, fdio, close: descriptors stay out)
 
 Intended differences, tolerated (README "Known limits", docs/DESIGN-DECISIONS.md):
   * atime, ctime, st_blocks, st_ino, st_dev, st_size of directories: never compared.
@@ -130,6 +136,34 @@ def diff_trees(a, b, mtimes=None):
         if k in da and k in db and da[k] != db[k]:
             out.append('differs %r:\n   %s\n   %s' % (k, da[k], db[k]))
     return out
+
+
+def match_history(history, view, back=4):
+    """Which of the last states in history (NSFUZZ_HISTORY: the host's tree after each op) view
+    equals: (states from the end, op) or None, and the differences from the last state."""
+    entries = []
+    with open(history) as f:
+        for line in f:
+            if line.endswith('\n'):  # a line cut by the kill of the fuzzer is not a state
+                entries.append(json.loads(line))
+    last = None
+    for k, e in enumerate(reversed(entries[-(back + 1):])):
+        want = {bytes.fromhex(rel): d for rel, d in e['tree'].items()}
+        got = describe(view, e['mt'])
+        out = []
+        for rel in sorted(set(want) | set(got)):
+            a, b = dict(want.get(rel, {})), dict(got.get(rel, {}))
+            if a.get('mtime') != a.get('mtime_expected'):
+                for x in (a, b):
+                    x.pop('mtime', None)
+                    x.pop('mtime_expected', None)
+            if rel not in got or rel not in want or a != b:
+                out.append('%r: recorded %s, view %s' % (rel, want.get(rel), got.get(rel)))
+        if not out:
+            return (k, e['op']), None
+        if last is None:
+            last = out
+    return None, last
 
 
 # ---------------------------------------------------------------- the fuzzer
@@ -395,6 +429,9 @@ class Fuzz:
             if v[0] != 'err':  # EINVAL, or what the kernel checks first (EEXIST, ENOENT, ...)
                 self.fail('%s: view %r (expected an error through libfuse2)' % (desc, v))
             return
+        # where b lands on the host, resolved now: a rename of a symlink into the directory it
+        # names (dsym -> dsym/x) leaves no path through the link for the undo below
+        hb = os.path.join(os.path.realpath(os.path.dirname(self.h(b))), os.path.basename(b))
         if flags is None:
             desc = 'rename %r %r' % (a, b)
             h, v = self.both(desc, lambda r: os.rename(os.path.join(r, a), os.path.join(r, b)))
@@ -403,7 +440,7 @@ class Fuzz:
             h, v = self.both(desc, lambda r: renameat2(os.path.join(r, a), os.path.join(r, b), flags))
         self.changed(a, b)
         if not is_utf8(os.path.basename(b)):
-            self.undo_non_utf8(desc, h, v, lambda: os.rename(self.h(b), self.h(a)))
+            self.undo_non_utf8(desc, h, v, lambda: os.rename(hb, self.h(a)))
         elif flags == RENAME_EXCHANGE and h != v:
             # documented: RENAME_EXCHANGE gets EINVAL in a view (DESIGN-DECISIONS section 10)
             if v != ('err', 'EINVAL'):
@@ -637,6 +674,13 @@ class Fuzz:
         name = 's%d' % self.nsnap
         self.nsnap += 1
         dest = os.path.join(self.snapdir, name)
+        if os.environ.get('NSFUZZ_CLOSE_AT_SNAP'):  # a crash driver kills the mount at the snapshot
+            for hf, vf, p in self.fds:
+                os.close(hf)
+                os.close(vf)
+            self.fds = []
+            with open(dest + '.log', 'w') as f:
+                f.write('\n'.join(self.log) + '\n')
         subprocess.run(['cp', '-a', '--', self.H, dest], check=True)
         with open(dest + '.mtimes.json', 'w') as f:
             json.dump(self.mtime_map(), f)
@@ -653,11 +697,22 @@ class Fuzz:
            ('fdio', 8), ('readdir_during_changes', 1)]
 
     def run(self, nops, compare_every=25, snap_every=0):
-        names = [n for n, w in self.OPS for _ in range(w)]
+        skip = set(filter(None, os.environ.get('NSFUZZ_SKIP', '').split(',')))
+        names = [n for n, w in self.OPS for _ in range(w) if n not in skip]
+        history = open(os.environ['NSFUZZ_HISTORY'], 'w') if os.environ.get('NSFUZZ_HISTORY') else None
+        def record():
+            mt = self.mtime_map()
+            tree = {rel.hex(): d for rel, d in describe(self.H, mt).items()}
+            history.write(json.dumps({'op': self.nops, 'mt': mt, 'tree': tree}) + '\n')
+            history.flush()
+        if history:
+            record()
         k = 0
         while self.nops < nops:
             k += 1
             getattr(self, 'op_' + self.rnd.choice(names))()
+            if history:  # the host's tree after each op, for a driver that kills the mount meanwhile
+                record()
             if os.environ.get('NSFUZZ_PARENTS'):
                 self.check_parents('after op %d' % self.nops)
             if k % compare_every == 0:
@@ -674,6 +729,14 @@ class Fuzz:
 
 
 def main():
+    if sys.argv[1] == 'matches':  # matches HISTORY VIEW: the view is one of the last recorded states
+        found, diff = match_history(sys.argv[2], sys.argv[3])
+        if found is None:
+            print('the view matches none of the last recorded states; against the last:')
+            print('\n'.join(diff[:40]))
+            sys.exit(1)
+        print('the view is the state %d from the end (after op %d)' % found)
+        return
     if sys.argv[1] == 'compare':
         mt = None
         if len(sys.argv) > 4:

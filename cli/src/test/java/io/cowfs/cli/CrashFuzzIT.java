@@ -27,8 +27,10 @@ import org.junit.jupiter.api.io.TempDir;
  *     xattrs, and the mtimes the fuzzer set.
  * <li>With no descriptors kept open (ops that commit when they return), the mount is killed at a
  *     moment chosen by the seed while the fuzzer runs. The remounted view must equal the host's
- *     tree after one of the last ops: "a killed mount leaves the view as it was at one moment,
- *     never a later change without an earlier one".
+ *     tree after one of the last ops, or with the op in progress at the kill done ("a killed mount
+ *     leaves the view as it was at one moment, never a later change without an earlier one");
+ *     a file that op creates (open, write, close) may be missing or partly written, as a file
+ *     still open at a kill may.
  * </ul>
  * Found on its first runs: a truncate by path that grew a file from inside a block was lost while
  * later changes were kept (seed 13; {@code DurabilityIT.aGrowByPathSurvivesAKillBesideLaterChanges}).

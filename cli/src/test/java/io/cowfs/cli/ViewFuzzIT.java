@@ -29,7 +29,10 @@ import org.junit.jupiter.api.io.TempDir;
  * resources) on a host directory and in a view forked from an imported snapshot. Names, bytes,
  * sizes, errnos and hole semantics must agree after every few ops; a snapshot taken while mounted
  * must equal the host tree of that moment (exported and mounted read-only); the view must still
- * equal it after a remount, and the store must pass fsck and verify.
+ * equal it after a remount, and the store must pass fsck and verify. The remount in the middle
+ * (every descriptor closed first) is a {@code kill -9} of the mount for odd seeds and an unmount
+ * for even ones ({@code cowfs.fuzz.kill}: {@code always}, {@code never}): what was closed
+ * survives a kill (docs/DURABILITY.md).
  *
  * <p>Differences tolerated on purpose (see the script's docstring): where holes lie (whole 64 KiB
  * blocks in cowfs, and blocks of zeros written are holes there too, so its SEEK_DATA may say ENXIO
@@ -81,6 +84,7 @@ class ViewFuzzIT {
         int ops = Integer.parseInt(setting("cowfs.fuzz.ops", "COWFS_FUZZ_OPS", "250"));
         int snapshots = Integer.parseInt(setting("cowfs.fuzz.snapshots", "COWFS_FUZZ_SNAPSHOTS", "1"));
         int remounts = Integer.parseInt(setting("cowfs.fuzz.remounts", "COWFS_FUZZ_REMOUNTS", "1"));
+        String kill = setting("cowfs.fuzz.kill", "COWFS_FUZZ_KILL", "odd");
         Path py = script(tmp);
         Cowfs.sh(tmp, "python3 " + py + " base src");
         try (Cowfs cowfs = new Cowfs(tmp)) {
@@ -92,7 +96,8 @@ class ViewFuzzIT {
                 Cowfs.sh(tmp, "cp -a --sparse=always src " + host);
                 Cowfs.Mounted[] m = {cowfs.mount(v)};
                 try {
-                    fuzz(cowfs, py, host, m, v, seed, ops, snapshots, remounts);
+                    boolean kills = kill.equals("always") || (kill.equals("odd") && seed % 2 == 1);
+                    fuzz(cowfs, py, host, m, v, seed, ops, snapshots, remounts, kills);
                 } finally {
                     m[0].close();
                 }
@@ -108,8 +113,8 @@ class ViewFuzzIT {
     }
 
     /** Runs the script on host and view, serving its snapshot requests; fails with its op log. */
-    private static void fuzz(Cowfs cowfs, Path py, Path host, Cowfs.Mounted[] view, String v, long seed, int ops, int snapshots, int remounts)
-            throws Exception {
+    private static void fuzz(Cowfs cowfs, Path py, Path host, Cowfs.Mounted[] view, String v, long seed, int ops, int snapshots, int remounts,
+            boolean kill) throws Exception {
         Process p = new ProcessBuilder("python3", py.toString(), "run", host.toString(), view[0].dir.toString(), Long.toString(seed),
                 Integer.toString(ops), "--proto", "--snapshots", Integer.toString(snapshots), "--remounts", Integer.toString(remounts))
                 .redirectErrorStream(true).start();
@@ -130,6 +135,11 @@ class ViewFuzzIT {
             String line;
             while ((line = r.readLine()) != null) {
                 if (line.equals("@@REMOUNT")) { // the script has closed every descriptor
+                    if (kill) {
+                        out.append("(remount: kill -9 of the mount)\n");
+                        Fx.killMount(cowfs.store, view[0].dir);
+                        cowfs.run("umount", view[0].dir.toString()).ok();
+                    }
                     view[0].close();
                     view[0] = cowfs.mount(v);
                     w.write(view[0].dir + "\n");
@@ -165,8 +175,10 @@ class ViewFuzzIT {
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
         if (p.exitValue() != 0) {
             fail("view_fuzz.py seed " + seed + " (" + ops + " ops) found a difference; rerun with -Dcowfs.fuzz.seeds=" + seed
-                    + " -Dcowfs.fuzz.ops=" + ops + " -Dcowfs.fuzz.snapshots=" + snapshots + " -Dcowfs.fuzz.remounts=" + remounts + "\n" + out);
+                    + " -Dcowfs.fuzz.ops=" + ops + " -Dcowfs.fuzz.snapshots=" + snapshots + " -Dcowfs.fuzz.remounts=" + remounts
+                    + " -Dcowfs.fuzz.kill=" + (kill ? "always" : "never") + "\n" + out);
         }
         assertTrue(out.toString().contains("ops ok"), out::toString);
+        System.out.print(out); // "seed N: M ops ok", after a line per kill
     }
 }

@@ -73,12 +73,10 @@ class DurabilityIT {
     @Test
     void fsyncedAndClosedWritesSurviveKillDashNine() throws Exception {
         Cowfs.assumeFuse();
-        Cowfs.sh(tmp, "mkdir -p src && echo base > src/base");
         long seed = System.nanoTime();
         Random rnd = new Random(seed);
         try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
-            c.run("fork", "snap", "--name", "v").ok();
+            forkOf(c, "src");
             int records = 0; // records known to be in the log
             int files = 0; // closed files known to exist
             for (int round = 0; round < 6; round++) {
@@ -145,10 +143,8 @@ class DurabilityIT {
     @Test
     void filesCreatedAndClosedSurviveAKillBesideOneStillOpen() throws Exception {
         Cowfs.assumeFuse();
-        Cowfs.sh(tmp, "mkdir -p src && echo base > src/base");
         try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
-            c.run("fork", "snap", "--name", "v").ok();
+            forkOf(c, "src");
             Cowfs.Mounted m = c.mount("v");
             try {
                 try (FileChannel open = FileChannel.open(m.dir.resolve("open"), StandardOpenOption.CREATE_NEW,
@@ -198,10 +194,8 @@ class DurabilityIT {
     @Test
     void writesToAFileKeptOpenSurviveAKillOnceTheyHaveWaited() throws Exception {
         Cowfs.assumeFuse();
-        Cowfs.sh(tmp, "mkdir -p src && echo base > src/base");
         try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
-            c.run("fork", "snap", "--name", "v").ok();
+            forkOf(c, "src");
             Path mp = Files.createDirectories(tmp.resolve("mp"));
             ProcessBuilder pb = new ProcessBuilder(Fx.javaCommand(List.of(), "mount", "--store=" + c.store, "v", mp.toString()))
                     .redirectErrorStream(true).redirectOutput(tmp.resolve("mount.out").toFile());
@@ -258,8 +252,7 @@ class DurabilityIT {
                 + " && mkdir host && tar -C host -xpf t.tar");
         String listing = "cd %s && find t -printf '%%p %%y %%m %%U %%G %%s %%T@\n' | sort && find t -type f -exec md5sum {} + | sort";
         try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
-            c.run("fork", "snap", "--name", "v").ok();
+            forkOf(c, "src");
             Cowfs.Mounted m = c.mount("v");
             try {
                 Cowfs.sh(m.dir, "tar -xpf " + tmp.resolve("t.tar"));
@@ -286,12 +279,10 @@ class DurabilityIT {
     @Test
     void aShrinkInsideABlockSurvivesAKillWithoutItsOldBytes() throws Exception {
         Cowfs.assumeFuse();
-        Cowfs.sh(tmp, "mkdir -p src && echo base > src/base");
         byte[] xs = new byte[100_000];
         java.util.Arrays.fill(xs, (byte) 'x');
         try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
-            c.run("fork", "snap", "--name", "v").ok();
+            forkOf(c, "src");
             Cowfs.Mounted m = c.mount("v");
             try {
                 Files.write(m.dir.resolve("a"), java.util.Arrays.copyOf(xs, 8192)); // closed: stored
@@ -341,12 +332,10 @@ class DurabilityIT {
     @Test
     void aGrowByPathSurvivesAKillBesideLaterChanges() throws Exception {
         Cowfs.assumeFuse();
-        Cowfs.sh(tmp, "mkdir -p src && echo base > src/base");
         byte[] xs = new byte[100_000];
         java.util.Arrays.fill(xs, (byte) 'x');
         try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
-            c.run("fork", "snap", "--name", "v").ok();
+            forkOf(c, "src");
             Cowfs.Mounted m = c.mount("v");
             try {
                 Files.write(m.dir.resolve("a"), java.util.Arrays.copyOf(xs, 5000)); // closed: stored
@@ -372,5 +361,16 @@ class DurabilityIT {
             }
             c.run("verify").ok();
         }
+    }
+
+    /**
+     * Snapshot "snap" of tmp/dir (made with one small file if absent) and view "v" of it.
+     */
+    private void forkOf(Cowfs c, String dir) throws Exception {
+        if (!Files.exists(tmp.resolve(dir))) {
+            Cowfs.sh(tmp, "mkdir -p " + dir + " && echo base > " + dir + "/base");
+        }
+        c.run("import", tmp.resolve(dir).toString(), "--name", "snap").ok();
+        c.run("fork", "snap", "--name", "v").ok();
     }
 }

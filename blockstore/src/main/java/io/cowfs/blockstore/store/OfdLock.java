@@ -50,6 +50,11 @@ public final class OfdLock {
     private static final int FLOCK_SIZE = 32;
     /** Devices (st_dev) whose filesystem refused an OFD lock in this JVM: they get the POSIX lock at once. */
     private static final Map<Object, Boolean> REFUSED = new ConcurrentHashMap<>();
+    /**
+     * Files whose locks take the POSIX fallback as if their filesystem refused OFD locks: a test of
+     * the fallback adds its own file (no filesystem here refuses them); empty otherwise.
+     */
+    static final java.util.Set<Path> POSIX_ONLY = ConcurrentHashMap.newKeySet();
 
     private final Path file;
     /** The lock's own descriptor (an OFD lock), or -1 (the POSIX fallback). */
@@ -87,8 +92,9 @@ public final class OfdLock {
         Object dev = Files.getAttribute(file, "unix:dev");
         // once refused on a filesystem, never probed there again: the probe's close would drop
         // the POSIX locks this process holds on the file (another fallback lock of it)
-        int fd = REFUSED.containsKey(dev) ? -1 : Libc.LIBC.open(file.toString(), Libc.O_RDWR | Libc.O_CLOEXEC);
-        if (fd < 0 && shared && !REFUSED.containsKey(dev)) {
+        boolean refused = REFUSED.containsKey(dev) || POSIX_ONLY.contains(file);
+        int fd = refused ? -1 : Libc.LIBC.open(file.toString(), Libc.O_RDWR | Libc.O_CLOEXEC);
+        if (fd < 0 && shared && !refused) {
             // a lock file this user may only read (a shared store's), or a read-only mount: a shared
             // lock needs no more (it then cannot become exclusive: tryExclusive says why)
             fd = Libc.LIBC.open(file.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cowfs.blockstore.OtherProcess;
@@ -75,6 +76,40 @@ class OfdLockTest {
             b.release();
         } finally {
             new ProcessBuilder("chattr", "-i", f.toString()).start().waitFor();
+        }
+    }
+
+    /**
+     * The fallback where OFD locks are refused (Linux before 3.15, or a filesystem without them):
+     * a POSIX lock through the caller's channel, which another process sees; a second lock of the
+     * file in this JVM is an OverlappingFileLockException, as FileChannel's; a conversion to
+     * exclusive and a release work through it.
+     */
+    @Test
+    void whereOfdLocksAreRefusedTheLockIsAPosixLockOtherProcessesSee() throws Exception {
+        OtherProcess.assumePython();
+        Path f = Files.createFile(tmp.resolve("posix.lock"));
+        OfdLock.POSIX_ONLY.add(f);
+        try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            OfdLock a = OfdLock.tryLock(f, ch, true);
+            assertNotNull(a);
+            assertFalse(a.ofd(), "the POSIX fallback");
+            assertEquals(OtherProcess.REFUSED, OtherProcess.lockf(f), "another process sees the shared lock");
+            assertThrows(java.nio.channels.OverlappingFileLockException.class, () -> OfdLock.tryLock(f, ch, true),
+                    "a second lock of the file in this JVM");
+            assertTrue(a.tryExclusive(), "no other holder: the conversion goes through");
+            assertFalse(a.shared());
+            assertEquals(OtherProcess.REFUSED, OtherProcess.lockf(f), "exclusive now");
+            a.release();
+            a.release(); // once; later calls do nothing
+            assertEquals(0, OtherProcess.lockf(f), "released");
+            OfdLock b = OfdLock.lock(f, ch, false); // the waiting form, nothing to wait for
+            assertFalse(b.ofd());
+            assertEquals(OtherProcess.REFUSED, OtherProcess.lockf(f));
+            b.release();
+            assertEquals(0, OtherProcess.lockf(f));
+        } finally {
+            OfdLock.POSIX_ONLY.remove(f);
         }
     }
 }

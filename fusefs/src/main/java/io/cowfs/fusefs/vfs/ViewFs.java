@@ -709,7 +709,16 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             // memory as last committed (its old size): a truncate(2) by path has no close to store
             // that block at, so it is stored now, with the new size. A file whose written data
             // was already waiting for its close keeps waiting (that close commits the size).
-            data.persist(!waiting && data.hasData(ino) ? Long.valueOf(ino) : WriteBack.METADATA_ONLY);
+            if (!waiting && data.hasData(ino)) {
+                try {
+                    data.persist(ino);
+                    return null;
+                } catch (StoreException.StoreFullException e) {
+                    // no room for the block: the truncate still succeeds (a shrink is how one
+                    // makes room), the block waits for the next flush as other written data does
+                }
+            }
+            data.persist(WriteBack.METADATA_ONLY);
             return null;
         });
     }

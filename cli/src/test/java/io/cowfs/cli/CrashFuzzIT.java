@@ -49,11 +49,7 @@ class CrashFuzzIT {
         List<long[]> out = new ArrayList<>();
         for (String part : s.split(",")) {
             String[] at = part.trim().split("@");
-            String[] r = at[0].split("-");
-            if (at[0].isBlank()) {
-                continue;
-            }
-            for (long k = Long.parseLong(r[0].trim()); k <= Long.parseLong(r[r.length - 1].trim()); k++) {
+            for (long k : ViewFuzzIT.seeds(at[0])) { // a seed or a range, as ViewFuzzIT's
                 out.add(new long[] {k, at.length > 1 ? Long.parseLong(at[1].trim()) : 20 + k * 7919 % 380});
             }
         }

@@ -279,8 +279,7 @@ class DurabilityIT {
     @Test
     void aShrinkInsideABlockSurvivesAKillWithoutItsOldBytes() throws Exception {
         Cowfs.assumeFuse();
-        byte[] xs = new byte[100_000];
-        java.util.Arrays.fill(xs, (byte) 'x');
+        byte[] xs = xs(100_000);
         try (Cowfs c = new Cowfs(tmp)) {
             forkOf(c, "src");
             Cowfs.Mounted m = c.mount("v");
@@ -332,8 +331,7 @@ class DurabilityIT {
     @Test
     void aGrowByPathSurvivesAKillBesideLaterChanges() throws Exception {
         Cowfs.assumeFuse();
-        byte[] xs = new byte[100_000];
-        java.util.Arrays.fill(xs, (byte) 'x');
+        byte[] xs = xs(100_000);
         try (Cowfs c = new Cowfs(tmp)) {
             forkOf(c, "src");
             Cowfs.Mounted m = c.mount("v");
@@ -372,5 +370,12 @@ class DurabilityIT {
         }
         c.run("import", tmp.resolve(dir).toString(), "--name", "snap").ok();
         c.run("fork", "snap", "--name", "v").ok();
+    }
+
+    /** n bytes of 'x'. */
+    private static byte[] xs(int n) {
+        byte[] b = new byte[n];
+        java.util.Arrays.fill(b, (byte) 'x');
+        return b;
     }
 }

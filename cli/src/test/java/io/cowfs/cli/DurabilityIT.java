@@ -362,6 +362,51 @@ class DurabilityIT {
     }
 
     /**
+     * A file cut below its committed size while data written to it waits, then written past the
+     * cut, and the mount killed with the file still open: the file is as cut, never the old bytes
+     * past the cut (before, its size was recorded with the later write's while the stored block
+     * still held the bytes the cut had dropped: 70,050 bytes, the last 50 of them old 'x's). The
+     * writer uses O_DIRECT so that its writes reach the mount without a close.
+     */
+    @Test
+    void aCutThenAWritePastItSurviveAKillAsCutNeverWithOldBytes() throws Exception {
+        Cowfs.assumeFuse();
+        try (Cowfs c = new Cowfs(tmp)) {
+            forkOf(c, "src");
+            Cowfs.Mounted m = c.mount("v");
+            Process writer = null;
+            try {
+                Files.write(m.dir.resolve("a"), xs(200_000)); // closed: stored
+                writer = new ProcessBuilder("python3", "-c", "import os, sys\n"
+                        + "fd = os.open(sys.argv[1] + '/a', os.O_WRONLY | os.O_DIRECT)\n"
+                        + "os.pwrite(fd, b'y' * 100, 200000)\n" // waits for the close
+                        + "os.ftruncate(fd, 70000)\n" // committed when it returns
+                        + "os.pwrite(fd, b'z' * 50, 70000)\n" // waits
+                        + "os.mkdir(sys.argv[1] + '/later')\n" // commits, a's data still waiting
+                        + "print('ready', flush=True)\n"
+                        + "sys.stdin.readline()\n", m.dir.toString()).redirectErrorStream(true).start();
+                assertEquals("ready", new java.io.BufferedReader(new java.io.InputStreamReader(writer.getInputStream())).readLine());
+                Fx.killMount(c.store, m.dir); // a is still open
+                writer.destroyForcibly().waitFor();
+                c.run("umount", m.dir.toString()).ok();
+            } finally {
+                if (writer != null) {
+                    writer.destroyForcibly();
+                }
+                m.close();
+            }
+            try (Cowfs.Mounted again = c.mount("v")) {
+                assertTrue(Files.isDirectory(again.dir.resolve("later")), "the mkdir before the kill");
+                byte[] a = Files.readAllBytes(again.dir.resolve("a"));
+                assertEquals(70_000, a.length, "a's size after the kill: as cut");
+                assertEquals(-1, java.util.Arrays.mismatch(xs(70_000), a), "a: the first byte that differs");
+            }
+            c.run("fsck").ok();
+            c.run("verify").ok();
+        }
+    }
+
+    /**
      * Snapshot "snap" of tmp/dir (made with one small file if absent) and view "v" of it.
      */
     private void forkOf(Cowfs c, String dir) throws Exception {

@@ -860,6 +860,11 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         return reading(data::deltaBasesKnown);
     }
 
+    /** Commits' records of files with data waiting, as last committed (tests check they are not repeated). */
+    long asCommittedRecords() {
+        return reading(data::asCommittedRecords);
+    }
+
     /** Inodes the read-ahead tracks now (tests check that it does not grow without bound). */
     int readAheadTracked() {
         return readAhead.tracked();

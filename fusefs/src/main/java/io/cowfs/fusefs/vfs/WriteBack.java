@@ -115,6 +115,21 @@ final class WriteBack {
     private final Map<Long, Long> truncatedFrom = new HashMap<>(); // guarded by lock
     /** Size of each changed file as last recorded together with its data (see persist). */
     private final Map<Long, Long> durableSize = new HashMap<>(); // guarded by lock
+    /**
+     * Files whose data waits in memory, with the size and link count a commit last recorded for
+     * them ({@link #asCommitted}). A later commit records such a file again only when one of them
+     * changed: rewriting all of them made every commit cost O(files with waiting data) (8,000
+     * files held open with O_DIRECT writes: 54 ms per mkdir instead of 0.5). Such a file leaves
+     * {@link ViewNamespace#dirtyInodes} once recorded: a change to it puts it back
+     * ({@link ViewNamespace#mutable}), and so does the end of its waiting ({@link #noLongerWaiting}).
+     */
+    private final Map<Long, AsCommitted> recordedAs = new HashMap<>(); // guarded by lock
+
+    private record AsCommitted(long size, long nlink) {
+    }
+
+    /** Records made by {@link #asCommitted} (tests count them). Guarded by lock. */
+    private long asCommittedRecords;
 
     /**
      * A block written but not yet stored. Page p reads as: {@link #CLEAN} the bytes of under (the
@@ -196,7 +211,15 @@ final class WriteBack {
         mapChanged(ino);
         overrides.remove(ino);
         pending.remove(ino);
+        noLongerWaiting(ino);
         truncatedFrom.put(ino, 0L);
+    }
+
+    /** The file's data no longer waits in memory: the next commit records the file whole. Lock held. */
+    private void noLongerWaiting(long ino) {
+        if (recordedAs.remove(ino) != null) {
+            ns.dirtyInodes.add(ino);
+        }
     }
 
     /** Drops a file's unstored data (after its store failed: the writer was told ENOSPC). */
@@ -205,6 +228,7 @@ final class WriteBack {
         if (d != null) {
             d.values().forEach(this::release);
             mapChanged(ino);
+            noLongerWaiting(ino);
         }
     }
 
@@ -1346,25 +1370,24 @@ final class WriteBack {
         if (nothingToPersist(dataOf)) {
             return;
         }
-        Set<Long> deferred = new HashSet<>();
-        for (long ino : dirty.keySet()) {
-            if (dataOf != null && !dataOf.equals(ino)) {
-                deferred.add(ino);
-            }
+        // a file recorded as last committed leaves ns.dirtyInodes (see recordedAs); its data's
+        // commit records it whole
+        if (dataOf == null) {
+            ns.dirtyInodes.addAll(recordedAs.keySet());
+        } else if (recordedAs.containsKey(dataOf)) {
+            ns.dirtyInodes.add(dataOf);
         }
-        for (long ino : pending.keySet()) {
-            if (dataOf != null && !dataOf.equals(ino)) {
-                deferred.add(ino);
-            }
-        }
+        // files whose data stays in memory: a predicate, not a set, so that a commit with many
+        // such files does not copy their numbers each time
+        java.util.function.LongPredicate deferred = ino -> dataOf != null && dataOf != ino
+                && (dirty.containsKey(ino) || pending.containsKey(ino));
         List<Long> inos = new ArrayList<>();
         List<Long> idxs = new ArrayList<>();
         List<DirtyBlock> blocks = new ArrayList<>();
         List<Integer> lens = new ArrayList<>();
-        for (Map.Entry<Long, TreeMap<Long, DirtyBlock>> f : dirty.entrySet()) {
-            if (dataOf != null && !dataOf.equals(f.getKey())) {
-                continue;
-            }
+        Map<Long, TreeMap<Long, DirtyBlock>> dataToStore = dataOf == null ? dirty
+                : dirty.containsKey(dataOf) ? Map.of(dataOf, dirty.get(dataOf)) : Map.of();
+        for (Map.Entry<Long, TreeMap<Long, DirtyBlock>> f : dataToStore.entrySet()) {
             Inode n = ns.changed.get(f.getKey());
             if (n == null) {
                 continue;
@@ -1403,6 +1426,7 @@ final class WriteBack {
                 }
             }
         }
+        Map<Long, AsCommitted> recorded = new HashMap<>(); // into recordedAs once committed
         store.commit(txn -> {
             // the chunks stored above, dedup hits included (Store.Appends keeps no copy of a hit's
             // bytes), must still be indexed now that this transaction holds the index
@@ -1419,8 +1443,13 @@ final class WriteBack {
                 if (n == null) {
                     deltaDb.deleteInode(txn, viewId, ino, base.inode(ino) != null);
                     deltaDb.dropDir(txn, viewId, ino);
-                } else if (deferred.contains(ino)) {
-                    deltaDb.putInode(txn, viewId, asCommitted(txn, n));
+                } else if (deferred.test(ino)) {
+                    AsCommitted as = new AsCommitted(Math.min(n.size, durableSize(ino)), n.nlink);
+                    if (!as.equals(recordedAs.get(ino))) {
+                        deltaDb.putInode(txn, viewId, asCommitted(txn, n));
+                        recorded.put(ino, as);
+                        asCommittedRecords++;
+                    }
                 } else {
                     deltaDb.putInode(txn, viewId, n);
                 }
@@ -1436,7 +1465,7 @@ final class WriteBack {
                 }
             }
             for (Map.Entry<Long, TreeSet<Long>> p : pending.entrySet()) {
-                if (deferred.contains(p.getKey())) {
+                if (deferred.test(p.getKey())) {
                     continue;
                 }
                 TreeMap<Long, ChunkId> ov = overrides.get(p.getKey());
@@ -1481,11 +1510,19 @@ final class WriteBack {
         }
         for (long ino : ns.dirtyInodes) {
             Inode n = ns.changed.get(ino);
-            if (n != null && !deferred.contains(ino)) {
+            if (n != null && !deferred.test(ino)) {
+                durableSize.put(ino, n.size);
+            } else if (n != null && n.size < durableSize(ino)) {
+                // cut below what its stored data says, and recorded so: the stored bytes past the
+                // cut are no longer the file's, even when a later write takes the size past them
                 durableSize.put(ino, n.size);
             }
+            if (!deferred.test(ino)) {
+                recordedAs.remove(ino); // recorded whole, or deleted
+            }
         }
-        ns.dirtyInodes.retainAll(deferred); // written again, whole, with their data
+        recordedAs.putAll(recorded);
+        ns.dirtyInodes.clear(); // a file recorded as last committed is in recordedAs
         ns.dirtyNames.clear();
         ns.created.clear();
         truncatedFrom.clear();
@@ -1508,6 +1545,11 @@ final class WriteBack {
         out.size = Math.min(n.size, durableSize(n.ino));
         out.nlink = n.nlink;
         return out;
+    }
+
+    /** {@link #asCommittedRecords} (tests). Lock held. */
+    long asCommittedRecords() {
+        return asCommittedRecords;
     }
 
     /** Entries in {@link #deltaBases} (tests). Lock held. */

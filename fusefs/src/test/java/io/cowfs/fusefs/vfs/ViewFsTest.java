@@ -361,6 +361,60 @@ class ViewFsTest {
     }
 
     /**
+     * A file with data waiting is recorded as last committed once, not again by each later commit
+     * (that made every commit cost O(files with data waiting)): again only when what is recorded
+     * of it changes (a cut below its committed size, a new link), and whole by its own close. A
+     * cut is final: data written past it later waits for the close, and a crash before that shows
+     * the file as cut, not the old bytes past the cut. A held file unlinked and released without
+     * a close is deleted by the next commit.
+     */
+    @Test
+    void aFileWithDataWaitingIsRecordedOnceNotByEveryCommit() {
+        byte[] data = "appended, not flushed".getBytes();
+        try (ViewFs fs = fx.view()) {
+            long f = create(fs, "held", new byte[3 * BS]);
+            long gone = create(fs, "gone", new byte[10]);
+            fs.open(f, true);
+            fs.write(f, 3 * BS, data, data.length);
+            fs.open(gone, true);
+            fs.write(gone, 10, data, data.length);
+            fs.mkdir(1, "a", 0755, 0, 0);
+            long once = fs.asCommittedRecords();
+            assertEquals(3 * BS, persistedInode(f).size);
+            for (int i = 0; i < 5; i++) {
+                fs.mkdir(1, "b" + i, 0755, 0, 0);
+                fs.write(f, 3 * BS + (i + 1) * data.length, data, data.length); // more that waits
+            }
+            assertEquals(once, fs.asCommittedRecords(), "commits that change nothing recorded of the held files record them again");
+            assertEquals(3 * BS, persistedInode(f).size);
+
+            fs.truncate(f, BS + 7); // below its committed size: what is recorded changes
+            assertEquals(BS + 7, persistedInode(f).size);
+            fs.link(f, 1, "second");
+            assertEquals(2, persistedInode(f).nlink);
+            fs.write(f, BS + 7, data, data.length); // waits again
+            fs.mkdir(1, "c", 0755, 0, 0);
+            assertEquals(BS + 7, persistedInode(f).size, "as cut: the stored bytes past the cut are not the file's");
+            fs.flush(f);
+            assertEquals(BS + 7 + data.length, persistedInode(f).size, "whole, with its data");
+            fs.release(f);
+
+            fs.unlink(1, "gone");
+            fs.release(gone);
+            fs.mkdir(1, "d", 0755, 0, 0);
+            assertNull(persistedInode(gone), "deleted");
+        }
+        try (ViewFs fs = fx.view()) {
+            long f = fs.resolve("/held");
+            assertEquals(BS + 7 + data.length, fs.getattr(f).size());
+            assertEquals(2, fs.getattr(f).nlink());
+            byte[] tail = new byte[data.length];
+            assertEquals(data.length, fs.read(f, BS + 7, tail, tail.length));
+            assertArrayEquals(data, tail);
+        }
+    }
+
+    /**
      * Times set on a file with data not yet persisted (what the writeback cache sends just before
      * the FLUSH of every close that wrote) are committed with that data, not apart; times set on
      * any other file are committed before the call returns.

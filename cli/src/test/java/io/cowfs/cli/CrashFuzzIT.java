@@ -31,6 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
  *     leaves the view as it was at one moment, never a later change without an earlier one");
  *     a file that op creates (open, write, close) may be missing or partly written, as a file
  *     still open at a kill may.
+ * <li>{@code heldfuzz.py} with files held open at the kill, below.
  * </ul>
  * Found on its first runs: a truncate by path that grew a file from inside a block was lost while
  * later changes were kept (seed 13; {@code DurabilityIT.aGrowByPathSurvivesAKillBesideLaterChanges}).
@@ -166,6 +167,58 @@ class CrashFuzzIT {
                             + " to repeat): " + c.out());
                     System.out.println("crash fuzz: seed " + seed + ", killed after " + delayMs + " ms: " + c.out().trim());
                 }
+            }
+            cowfs.run("fsck").ok();
+        }
+    }
+
+    /**
+     * {@code heldfuzz.py}: files held open with O_DIRECT get writes, cuts, grows, fsyncs, closes,
+     * links and renames, with mkdirs beside them; the mount is killed with them still open. Each
+     * file must be as last committed (cut to the smallest size a truncate gave it since) or as at
+     * a later commit, and every name and directory as at the kill. Seed 21 found the cut that came
+     * back with old bytes after it ({@code DurabilityIT.aCutThenAWritePastItSurviveAKillAsCutNeverWithOldBytes}).
+     */
+    @Test
+    void aKillWithFilesHeldOpenLeavesEachAsLastCommittedOrLater() throws Exception {
+        Cowfs.assumeFuse();
+        assumeTrue(Cowfs.shRc(tmp, "command -v python3").rc() == 0, "needs python3");
+        Path script = tmp.resolve("heldfuzz.py");
+        try (var in = CrashFuzzIT.class.getResourceAsStream("/heldfuzz.py")) {
+            Files.write(script, in.readAllBytes());
+        }
+        try (Cowfs cowfs = new Cowfs(tmp)) {
+            Cowfs.sh(tmp, "mkdir -p hsrc && echo base > hsrc/base");
+            cowfs.run("import", tmp.resolve("hsrc").toString(), "--name", "hbase").ok();
+            for (long[] sa : seeds()) {
+                long seed = sa[0];
+                cowfs.run("fork", "hbase", "--name", "h" + seed).ok();
+                Cowfs.Mounted m = cowfs.mount("h" + seed);
+                Path state = tmp.resolve("held" + seed + ".json");
+                Path out = tmp.resolve("held" + seed + ".out");
+                Process p = new ProcessBuilder("python3", script.toString(), "run", m.dir.toString(), Long.toString(seed), "200",
+                        state.toString()).redirectErrorStream(true).redirectOutput(out.toFile()).start();
+                boolean killed = false;
+                try {
+                    for (int i = 0; i < 1200 && p.isAlive() && !read(out).contains("\nready\n"); i++) {
+                        Thread.sleep(50);
+                    }
+                    assertTrue(read(out).contains("\nready\n"), () -> "seed " + seed + ": the fuzzer did not get to the kill:\n" + read(out));
+                    Fx.killMount(cowfs.store, m.dir); // every file still open
+                    killed = true;
+                } finally {
+                    p.destroyForcibly().waitFor();
+                    if (killed) {
+                        cowfs.run("umount", m.dir.toString()).ok();
+                    }
+                    m.close();
+                }
+                try (Cowfs.Mounted again = cowfs.mount("h" + seed)) {
+                    Cowfs.Result c = Cowfs.shRc(tmp, "python3 " + script + " check " + again.dir + " " + state);
+                    assertEquals(0, c.rc(), () -> "seed " + seed + " (CRASHFUZZ_SEEDS=" + seed + " to repeat): " + c.out()
+                            + "\nops up to the kill: " + out);
+                }
+                System.out.println("crash fuzz: seed " + seed + ", killed with 4 files held open after 200 ops: as committed");
             }
             cowfs.run("fsck").ok();
         }

@@ -11,19 +11,21 @@ while they are still open (CrashFuzzIT).
 A few files start with data and an fsync, then are held open with O_DIRECT, so every write
 reaches the mount at once and waits there for the file's next close or fsync (docs/DURABILITY.md).
 The ops: pwrite (across 64 KiB blocks and past the end), ftruncate and truncate by path (cuts and
-grows), fsync, fdatasync, close and reopen, an open-write-close through a second descriptor, an
+grows), fallocate (mode 0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE), copy_file_range between and within
+the files, fsync, fdatasync, close and reopen, an open-write-close through a second descriptor, an
 open-close by a reader, link, unlink of a second name, rename, and mkdir beside them (a commit
 that leaves the files' data waiting). Every op is checked at once: each file's bytes read back
 through its descriptor equal the model's.
 
-After a kill, a file must hold one of:
-  - its bytes at its last data commit (fsync, close), cut to the smallest size a truncate gave it
-    since (a cut is committed when it returns; docs/DURABILITY.md, "as last committed");
-  - its bytes at some commit after that one (a commit may store data early: the dirty limit, the
-    aged-writes persist, a file whose last waiting block a cut dropped).
+After a kill, a file must hold its bytes at its last data commit (fsync, close) or at any commit
+after it (a commit may store a file's data early: a truncate of a file with nothing waiting, the
+dirty limit, the aged-writes persist), cut to the smallest size a truncate gave it after that
+(a cut is committed when it returns, over what is stored; docs/DURABILITY.md, "as last
+committed").
 Names, link counts and the directories made must be as they were at the kill: every namespace op
 is committed when it returns.
 """
+import ctypes
 import hashlib
 import json
 import mmap
@@ -33,6 +35,9 @@ import sys
 
 BS = 64 * 1024
 FILES = 4
+KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE = 0x01, 0x02, 0x10
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
 
 
 def sha(b):
@@ -57,15 +62,16 @@ class Held:
     def open(self):
         return os.open(self.path(), os.O_RDWR | os.O_DIRECT)
 
-    def data_commit(self):
-        self.committed = bytes(self.cur)
-        self.cut = len(self.cur)
-        self.since = []  # the file at each commit after its last data commit
+    def data_commit(self):  # fsync, close: what the file holds now is stored
+        self.cands = [[bytes(self.cur), len(self.cur)]]
 
-    def commit_point(self):
-        s = (len(self.cur), sha(self.cur))
-        if not self.since or self.since[-1] != s:
-            self.since.append(s)
+    def commit_point(self):  # any commit may have stored the file as it is now
+        if self.cands[-1][0] != self.cur or self.cands[-1][1] != len(self.cur):
+            self.cands.append([bytes(self.cur), len(self.cur)])
+
+    def cut_to(self, n):  # a cut is recorded when it returns, over whatever was stored
+        for c in self.cands:
+            c[1] = min(c[1], n)
 
     def resize(self, n):
         if n < len(self.cur):
@@ -74,8 +80,12 @@ class Held:
             self.cur.extend(bytes(n - len(self.cur)))
 
     def allowed(self):
-        kept = self.committed[:min(len(self.committed), self.cut)]
-        return [[len(kept), sha(kept)]] + [list(s) for s in self.since]
+        out = []
+        for b, m in self.cands:
+            s = [m, sha(b[:m])]
+            if s not in out:
+                out.append(s)
+        return out
 
 
 def run(d, seed, ops, state):
@@ -102,11 +112,13 @@ def run(d, seed, ops, state):
     for op in range(ops):
         h = rng.choice(files)
         r = rng.random()
+        args = ""
         if r < 0.34:
             opname = "pwrite"
             off = rng.randrange(0, len(h.cur) + BS + 1)
             data = rng.randbytes(rng.choice([1, 100, 4096, BS - 3, BS, 70000]))
             os.pwrite(h.fd, data, off)
+            args = "%d+%d" % (off, len(data))
             if off > len(h.cur):
                 h.resize(off)
             h.cur[off:off + len(data)] = data
@@ -118,7 +130,8 @@ def run(d, seed, ops, state):
             else:
                 os.truncate(h.path(), n)
             h.resize(n)
-            h.cut = min(h.cut, n)
+            h.cut_to(n)
+            args = str(n)
             commit_all()
         elif r < 0.58:
             opname = "fsync"
@@ -170,6 +183,35 @@ def run(d, seed, ops, state):
             os.rename(os.path.join(d, h.names[i]), os.path.join(d, n))
             h.names[i] = n
             commit_all()
+        elif r < 0.93:
+            opname = "fallocate"  # mode 0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE (with and without KEEP_SIZE)
+            off = rng.randrange(0, len(h.cur) + BS)
+            n = rng.choice([1, 4096, BS, 2 * BS + 13])
+            mode = rng.choice([0, KEEP_SIZE, PUNCH_HOLE | KEEP_SIZE, ZERO_RANGE, ZERO_RANGE | KEEP_SIZE])
+            if LIBC.fallocate(h.fd, mode, ctypes.c_long(off), ctypes.c_long(n)) != 0:
+                sys.exit("op %d fallocate(%#x, %d, %d): errno %d" % (op, mode, off, n, ctypes.get_errno()))
+            args = "%#x %d+%d" % (mode, off, n)
+            end = off + n if not mode & KEEP_SIZE else min(off + n, len(h.cur))
+            if end > len(h.cur):
+                h.resize(end)
+            if mode & (PUNCH_HOLE | ZERO_RANGE) and off < end:
+                h.cur[off:end] = bytes(end - off)
+            commit_all()
+        elif r < 0.96:
+            opname = "copy_file_range"  # between two held files, or within one
+            g = rng.choice(files)
+            src_off = rng.randrange(0, len(g.cur) + 1)
+            dst_off = rng.randrange(0, len(h.cur) + BS)
+            n = rng.choice([1, 5000, BS, 3 * BS, len(g.cur)])
+            if g is h and abs(src_off - dst_off) < n:
+                n = abs(src_off - dst_off)  # overlapping ranges of one file are EINVAL
+            copied = os.copy_file_range(g.fd, h.fd, n, src_off, dst_off) if n else 0
+            data = bytes(g.cur[src_off:src_off + copied])
+            args = "from file %d %d+%d to %d: %d" % (files.index(g), src_off, n, dst_off, copied)
+            if copied and dst_off + copied > len(h.cur):
+                h.resize(dst_off + copied)
+            h.cur[dst_off:dst_off + copied] = data
+            commit_all()
         else:
             opname = "mkdir"
             n = "d%d" % len(dirs)
@@ -177,7 +219,7 @@ def run(d, seed, ops, state):
             dirs.append(n)
             commit_all()
         check(op)
-        print(op, opname, h.names[0], len(h.cur), flush=True)
+        print(op, opname, "file %d (%s)" % (files.index(h), h.names[0]), args, "size", len(h.cur), flush=True)
     out = {"dir": os.path.basename(d), "dirs": dirs,
            "files": [{"names": sorted(h.names), "allowed": h.allowed()} for h in files]}
     with open(state, "w") as f:

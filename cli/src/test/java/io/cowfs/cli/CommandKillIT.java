@@ -23,8 +23,9 @@ import org.junit.jupiter.api.io.TempDir;
  * Invariant 4's "a crash never leaves the store unreadable", for the commands: {@code import},
  * {@code gc} (after an {@code rm}), {@code snapshot} of a mounted view, {@code fork}, {@code rm},
  * {@code fsck --repair} and {@code verify}, each in a JVM of its own killed with {@code kill -9}
- * at a moment chosen by the seed (most of them in the middle of their work), while a view is
- * mounted. After every kill: {@code fsck} is clean; every snapshot made before is listed and one
+ * at a moment chosen by the seed (most of them in the middle of their work: a command that ended
+ * before its kill is killed within the time it took the next time it is drawn; the test fails if
+ * no command was killed before it ended), while a view is mounted. After every kill: {@code fsck} is clean; every snapshot made before is listed and one
  * of them, chosen by the seed, exports equal to its source; a snapshot the killed command was
  * making is either absent or whole (equal to its source); the mounted view still takes writes.
  * At the end {@code verify} re-reads every chunk.
@@ -70,6 +71,8 @@ class CommandKillIT {
                 snaps.put("base" + k, k);
             }
             c.run("fork", "base0", "--name", "v").ok();
+            int killedRounds = 0;
+            Map<String, Long> took = new HashMap<>(); // command -> ms it took when it last ended before its kill
             try (Cowfs.Mounted m = c.mount("v")) {
                 for (int round = 0; round < rounds; round++) {
                     String[] cmds = {"import", "import", "gc", "gc", "snapshot", "fork", "rm", "repair", "verify"};
@@ -113,10 +116,18 @@ class CommandKillIT {
                         default -> args.add("verify");
                     }
                     args.add("--store=" + c.store);
-                    long delayMs = 200 + r.nextInt(2300);
+                    // within how long this command took when it last ended before its kill, so
+                    // that later rounds kill it mid-way on a machine of any speed
+                    int upTo = took.containsKey(cmd) ? (int) Math.max(100, took.get(cmd) * 8 / 10 - 150) : 2300;
+                    long delayMs = (took.containsKey(cmd) ? 150 : 200) + r.nextInt(upTo);
+                    long t0 = System.nanoTime();
                     Process p = new ProcessBuilder(Fx.javaCommand(List.of(), args.toArray(new String[0])))
                             .redirectErrorStream(true).redirectOutput(tmp.resolve("cmd.out").toFile()).start();
                     boolean killed = !p.waitFor(delayMs, TimeUnit.MILLISECONDS);
+                    killedRounds += killed ? 1 : 0;
+                    if (!killed) {
+                        took.put(cmd, (System.nanoTime() - t0) / 1_000_000);
+                    }
                     p.destroyForcibly(); // SIGKILL
                     assertTrue(p.waitFor(60, TimeUnit.SECONDS));
                     String what = "round " + round + " (CMDKILL_SEED=" + seed + "): " + String.join(" ", args.subList(0, args.size() - 1))
@@ -145,6 +156,10 @@ class CommandKillIT {
                     System.out.println(what + ": store whole");
                 }
             }
+            // a round whose command ended before its kill tests nothing of this
+            assertTrue(killedRounds >= 1, killedRounds + " of " + rounds
+                    + " commands were killed before they ended (CMDKILL_SEED=" + seed + ")");
+            System.out.println(killedRounds + " of " + rounds + " commands killed before they ended");
             c.run("verify").ok();
         }
     }

@@ -5,6 +5,8 @@ while they are still open (CrashFuzzIT).
   heldfuzz.py run DIR SEED OPS STATE   fuzz in DIR (a directory of a mounted view), then write
                                        what may be there after a kill to STATE (JSON), print
                                        "ready" and wait for a line on stdin with every file open
+  heldfuzz.py make DIR SEED            the files run starts with, made in DIR (to import), so
+                                       that run starts from a snapshot's files
   heldfuzz.py check DIR STATE          compare DIR (the view remounted after the kill) with STATE;
                                        exit 1 with one line per difference
 
@@ -52,11 +54,16 @@ class Held:
     def __init__(self, d, i, rng):
         self.names = ["f%d" % i]
         self.d = d
-        self.cur = bytearray(rng.randbytes(rng.choice([0, 100, BS, BS + 7, 3 * BS - 5, 200000])))
-        with open(self.path(), "wb") as f:
-            f.write(self.cur)
-            f.flush()
-            os.fsync(f.fileno())
+        size = rng.choice([0, 100, BS, BS + 7, 3 * BS - 5, 200000])
+        if os.path.exists(self.path()):  # made by "make" and imported: its blocks are the snapshot's
+            with open(self.path(), "rb") as f:
+                self.cur = bytearray(f.read())
+        else:
+            self.cur = bytearray(rng.randbytes(size))
+            with open(self.path(), "wb") as f:
+                f.write(self.cur)
+                f.flush()
+                os.fsync(f.fileno())
         self.data_commit()
         self.fd = self.open()
 
@@ -95,7 +102,7 @@ class Held:
 def run(d, seed, ops, state):
     rng = random.Random(seed)
     d = os.path.join(d, "held%d" % seed)
-    os.mkdir(d)
+    os.makedirs(d, exist_ok=True)
     files = [Held(d, i, rng) for i in range(FILES)]
     dirs = []
     names = 0
@@ -234,6 +241,17 @@ def run(d, seed, ops, state):
     sys.stdin.readline()
 
 
+def make(d, seed):
+    """The files run would start with, in d (a host directory to import): the fuzz then starts
+    from a snapshot's files, whose blocks the view shares until it writes them."""
+    rng = random.Random(seed)
+    d = os.path.join(d, "held%d" % seed)
+    os.makedirs(d)
+    for i in range(FILES):
+        with open(os.path.join(d, "f%d" % i), "wb") as f:
+            f.write(rng.randbytes(rng.choice([0, 100, BS, BS + 7, 3 * BS - 5, 200000])))
+
+
 def check(root, state):
     with open(state) as f:
         s = json.load(f)
@@ -268,6 +286,8 @@ def check(root, state):
 if __name__ == "__main__":
     if sys.argv[1] == "run":
         run(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    elif sys.argv[1] == "make":
+        make(sys.argv[2], int(sys.argv[3]))
     elif sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3])
     else:

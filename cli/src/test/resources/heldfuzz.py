@@ -11,13 +11,20 @@ while they are still open (CrashFuzzIT).
                                        exit 1 with one line per difference
 
 A few files start with data and an fsync, then are held open with O_DIRECT, so every write
-reaches the mount at once and waits there for the file's next close or fsync (docs/DURABILITY.md).
+reaches the mount at once and waits there for the file's next close or fsync (docs/DURABILITY.md);
+HELDFUZZ_BUFFERED=1 holds them open without it, and adds syncfs to the ops.
 The ops: pwrite (across 64 KiB blocks and past the end), ftruncate and truncate by path (cuts and
 grows), fallocate (mode 0, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE), copy_file_range between and within
 the files, fsync, fdatasync, close and reopen, an open-write-close through a second descriptor, an
 open-close by a reader, link, unlink of a second name, rename, and mkdir beside them (a commit
 that leaves the files' data waiting). Every op is checked at once: each file's bytes read back
 through its descriptor equal the model's.
+
+With HELDFUZZ_BUFFERED=1 the model has two layers: what the file reads (the kernel's page cache)
+and what the mount has of it (the pages the kernel has sent: at a close, fsync or syncfs, and from
+the start of a fallocate PUNCH_HOLE or ZERO_RANGE or of either range of a copy_file_range to the
+end of the file). The states below are the mount's: a write still in the page cache is lost at a
+kill, while a later truncate is kept, as on ext4 with delayed allocation.
 
 After a kill, a file must hold its bytes at its last data commit (fsync, close) or at any commit
 after it (a commit may store a file's data early: a truncate of a file with nothing waiting, the
@@ -37,10 +44,15 @@ import random
 import sys
 
 BS = 64 * 1024
+PAGE = 4096
 FILES = 4
 # the mount persists data on its own between ops (cowfs.persistAgedMillis set low): any op may be
 # followed by a commit that stored every file as it was
 ANY_COMMIT = os.environ.get("HELDFUZZ_ANY_COMMIT") == "1"
+# the files are held open without O_DIRECT: writes wait in the kernel's page cache (the writeback
+# cache) until a close, an fsync, or a syncfs (an op here) sends them to the mount, where they wait
+# for a close; the kernel sends them before a truncate, a fallocate or a copy of the file too
+BUFFERED = os.environ.get("HELDFUZZ_BUFFERED") == "1"
 KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE = 0x01, 0x02, 0x10
 LIBC = ctypes.CDLL(None, use_errno=True)
 LIBC.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
@@ -51,6 +63,11 @@ def sha(b):
 
 
 class Held:
+    """One file: cur is what it reads (the kernel's page cache over the mount), mnt what the mount
+    has of it (its pages the kernel has sent; with O_DIRECT, cur itself), dirty the pages of cur
+    the kernel has not sent yet, cands the states a commit may have stored, each with the
+    smallest size a cut gave it since."""
+
     def __init__(self, d, i, rng):
         self.names = ["f%d" % i]
         self.d = d
@@ -64,6 +81,8 @@ class Held:
                 f.write(self.cur)
                 f.flush()
                 os.fsync(f.fileno())
+        self.mnt = bytearray(self.cur)
+        self.dirty = set()
         self.data_commit()
         self.fd = self.open()
 
@@ -71,24 +90,49 @@ class Held:
         return os.path.join(self.d, self.names[0])
 
     def open(self):
-        return os.open(self.path(), os.O_RDWR | os.O_DIRECT)
+        return os.open(self.path(), os.O_RDWR | (0 if BUFFERED else os.O_DIRECT))
 
-    def data_commit(self):  # fsync, close: what the file holds now is stored
-        self.cands = [[bytes(self.cur), len(self.cur)]]
+    def write(self, off, data):  # what write(2) does to the file
+        if off > len(self.cur):
+            self.resize_cur(off)
+        self.cur[off:off + len(data)] = data
+        if BUFFERED:
+            self.dirty.update(range(off // PAGE, (off + len(data) - 1) // PAGE + 1))
+        else:
+            self.mnt = bytearray(self.cur)
 
-    def commit_point(self):  # any commit may have stored the file as it is now
-        if self.cands[-1][0] != self.cur or self.cands[-1][1] != len(self.cur):
-            self.cands.append([bytes(self.cur), len(self.cur)])
+    def send(self, a=0):
+        """The kernel sends its dirty pages from offset a to the end to the mount (fuse_writeback_range
+        ignores the end of the range it is given)."""
+        for p in sorted(self.dirty):
+            lo, hi = p * PAGE, min((p + 1) * PAGE, len(self.cur))
+            if hi <= a:
+                continue
+            self.dirty.discard(p)
+            if lo >= hi:
+                continue
+            if len(self.mnt) < hi:
+                self.mnt.extend(bytes(hi - len(self.mnt)))
+            self.mnt[lo:hi] = self.cur[lo:hi]
+
+    def data_commit(self):  # fsync, close: the mount stores what it has of the file
+        self.cands = [[bytes(self.mnt), len(self.mnt)]]
+
+    def commit_point(self):  # any commit may have stored the file as the mount has it
+        if self.cands[-1][0] != self.mnt or self.cands[-1][1] != len(self.mnt):
+            self.cands.append([bytes(self.mnt), len(self.mnt)])
 
     def cut_to(self, n):  # a cut is recorded when it returns, over whatever was stored
         for c in self.cands:
             c[1] = min(c[1], n)
 
-    def resize(self, n):
-        if n < len(self.cur):
-            del self.cur[n:]
-        else:
-            self.cur.extend(bytes(n - len(self.cur)))
+    def resize_cur(self, n):
+        resize(self.cur, n)
+
+    def truncate(self, n):  # both sizes; the kernel drops its pages past n
+        resize(self.cur, n)
+        resize(self.mnt, n)
+        self.dirty = {p for p in self.dirty if p * PAGE < n}
 
     def allowed(self):
         out = []
@@ -97,6 +141,13 @@ class Held:
             if s not in out:
                 out.append(s)
         return out
+
+
+def resize(b, n):
+    if n < len(b):
+        del b[n:]
+    else:
+        b.extend(bytes(n - len(b)))
 
 
 def run(d, seed, ops, state):
@@ -113,8 +164,8 @@ def run(d, seed, ops, state):
             got = os.pread(h.fd, size + 1, 0) if size else b""
             if size != len(h.cur) or got != h.cur:
                 first = next((i for i in range(min(len(got), len(h.cur))) if got[i] != h.cur[i]), min(len(got), len(h.cur)))
-                sys.exit("op %d %s: %s reads %d bytes (stat %d), want %d; first difference at %d"
-                         % (op, opname, h.names[0], len(got), size, len(h.cur), first))
+                sys.exit("op %d %s %s: %s reads %d bytes (stat %d), want %d; first difference at %d"
+                         % (op, opname, args, h.names[0], len(got), size, len(h.cur), first))
 
     def commit_all():  # a commit: every file with data waiting is recorded
         for h in files:
@@ -130,9 +181,7 @@ def run(d, seed, ops, state):
             data = rng.randbytes(rng.choice([1, 100, 4096, BS - 3, BS, 70000]))
             os.pwrite(h.fd, data, off)
             args = "%d+%d" % (off, len(data))
-            if off > len(h.cur):
-                h.resize(off)
-            h.cur[off:off + len(data)] = data
+            h.write(off, data)
         elif r < 0.50:
             opname = "ftruncate" if r < 0.42 else "truncate"
             n = rng.choice([0, 1, rng.randrange(0, len(h.cur) + 1), rng.randrange(0, 4 * BS), len(h.cur) + rng.randrange(1, BS)])
@@ -140,18 +189,20 @@ def run(d, seed, ops, state):
                 os.ftruncate(h.fd, n)
             else:
                 os.truncate(h.path(), n)
-            h.resize(n)
+            h.truncate(n)
             h.cut_to(n)
             args = str(n)
             commit_all()
         elif r < 0.58:
             opname = "fsync"
             (os.fsync if r < 0.54 else os.fdatasync)(h.fd)
+            h.send()
             h.data_commit()
             commit_all()
         elif r < 0.63:
             opname = "reopen"
             os.close(h.fd)
+            h.send()
             h.data_commit()
             commit_all()
             h.fd = h.open()
@@ -162,17 +213,23 @@ def run(d, seed, ops, state):
             with open(h.path(), "r+b") as f:
                 f.seek(off)
                 f.write(data)
-            if off + len(data) > len(h.cur):
-                h.resize(off + len(data))
-            h.cur[off:off + len(data)] = data
+            h.write(off, data)
+            h.send()
             h.data_commit()
             commit_all()
         elif r < 0.71:
             opname = "read-close"  # a reader's close counts too
             with open(h.path(), "rb") as f:
                 f.read(10)
+            h.send()
             h.data_commit()
             commit_all()
+        elif r < 0.73 and BUFFERED:
+            opname = "syncfs"  # the page cache's writes to the mount, where they wait for a close
+            if LIBC.syncfs(h.fd) != 0:
+                sys.exit("op %d syncfs: errno %d" % (op, ctypes.get_errno()))
+            for g in files:
+                g.send()
         elif r < 0.78:
             opname = "link"
             names += 1
@@ -202,11 +259,16 @@ def run(d, seed, ops, state):
             if LIBC.fallocate(h.fd, mode, ctypes.c_long(off), ctypes.c_long(n)) != 0:
                 sys.exit("op %d fallocate(%#x, %d, %d): errno %d" % (op, mode, off, n, ctypes.get_errno()))
             args = "%#x %d+%d" % (mode, off, n)
-            end = off + n if not mode & KEEP_SIZE else min(off + n, len(h.cur))
-            if end > len(h.cur):
-                h.resize(end)
-            if mode & (PUNCH_HOLE | ZERO_RANGE) and off < end:
-                h.cur[off:end] = bytes(end - off)
+            if mode & (PUNCH_HOLE | ZERO_RANGE):
+                h.send(off)  # the kernel sends its pages from the range's start to the end first
+            for b in (h.cur, h.mnt):  # each as its own size says
+                end = off + n if not mode & KEEP_SIZE else min(off + n, len(b))
+                if end > len(b):
+                    resize(b, end)
+                if mode & (PUNCH_HOLE | ZERO_RANGE) and off < end:
+                    b[off:end] = bytes(end - off)
+            if mode & (PUNCH_HOLE | ZERO_RANGE):
+                h.dirty = {p for p in h.dirty if not (off <= p * PAGE and (p + 1) * PAGE <= off + n)}
             commit_all()
         elif r < 0.96:
             opname = "copy_file_range"  # between two held files, or within one
@@ -216,12 +278,17 @@ def run(d, seed, ops, state):
             n = rng.choice([1, 5000, BS, 3 * BS, len(g.cur)])
             if g is h and abs(src_off - dst_off) < n:
                 n = abs(src_off - dst_off)  # overlapping ranges of one file are EINVAL
+            if n:
+                g.send(src_off)  # the kernel sends both files' pages from the ranges' starts first
+                h.send(dst_off)
             copied = os.copy_file_range(g.fd, h.fd, n, src_off, dst_off) if n else 0
-            data = bytes(g.cur[src_off:src_off + copied])
+            data = bytes(g.mnt[src_off:src_off + copied])  # the mount copies what it has
             args = "from file %d %d+%d to %d: %d" % (files.index(g), src_off, n, dst_off, copied)
-            if copied and dst_off + copied > len(h.cur):
-                h.resize(dst_off + copied)
-            h.cur[dst_off:dst_off + copied] = data
+            for b in (h.cur, h.mnt):
+                if copied and dst_off + copied > len(b):
+                    resize(b, dst_off + copied)
+                b[dst_off:dst_off + copied] = data
+            h.dirty = {p for p in h.dirty if not (dst_off <= p * PAGE and (p + 1) * PAGE <= dst_off + copied)}
             commit_all()
         else:
             opname = "mkdir"

@@ -177,11 +177,13 @@ class CrashFuzzIT {
      * copies, fsyncs, closes, links and renames, with mkdirs beside them; the mount is killed with
      * them still open. Each file must be as at its last data commit or a later commit, cut to the
      * smallest size a truncate gave it after that, and every name and directory as at the kill.
-     * For odd seeds the files start as a snapshot's (the view shares their blocks until it writes
-     * them), and the mount persists waiting data on its own every 100-200 ms (the aged-writes
-     * persist, 15 s by default), so a commit may have stored the files after any op.
-     * {@code HELDFUZZ_SEEDS} (default 6,7,12; 6 and 12 find, on the build before the fix, the cut
-     * that came back with old bytes after it:
+     * For seeds of the form 3k+1 the files start as a snapshot's (the view shares their blocks
+     * until it writes them), and the mount persists waiting data on its own every 100-200 ms (the
+     * aged-writes persist, 15 s by default), so a commit may have stored the files after any op.
+     * For seeds 3k+2 the files are held open without O_DIRECT: the writes wait in the kernel's
+     * page cache until a close, fsync or syncfs sends them. {@code HELDFUZZ_SEEDS} (default
+     * 6,7,8,12; 6 and 12 find, on the build before the fix, the cut that came back with old bytes
+     * after it:
      * {@code DurabilityIT.aCutThenAWritePastItSurviveAKillAsCutNeverWithOldBytes}).
      */
     @Test
@@ -192,24 +194,26 @@ class CrashFuzzIT {
         try (var in = CrashFuzzIT.class.getResourceAsStream("/heldfuzz.py")) {
             Files.write(script, in.readAllBytes());
         }
-        List<Long> seeds = ViewFuzzIT.seeds(System.getenv().getOrDefault("HELDFUZZ_SEEDS", "6,7,12"));
+        List<Long> seeds = ViewFuzzIT.seeds(System.getenv().getOrDefault("HELDFUZZ_SEEDS", "6,7,8,12"));
         try (Cowfs cowfs = new Cowfs(tmp)) {
             Cowfs.sh(tmp, "mkdir -p hsrc && echo base > hsrc/base");
             for (long seed : seeds) {
-                if (seed % 2 == 1) { // its files start in the snapshot
+                if (seed % 3 == 1) { // its files start in the snapshot
                     Cowfs.sh(tmp, "python3 " + script + " make hsrc " + seed);
                 }
             }
             cowfs.run("import", tmp.resolve("hsrc").toString(), "--name", "hbase").ok();
             for (long seed : seeds) {
                 cowfs.run("fork", "hbase", "--name", "h" + seed).ok();
-                boolean aged = seed % 2 == 1; // the mount persists waiting data on its own, every 100-200 ms
+                boolean aged = seed % 3 == 1; // the mount persists waiting data on its own, every 100-200 ms
+                boolean buffered = seed % 3 == 2; // the files held open without O_DIRECT
                 Cowfs.Mounted m = aged ? mountAged(cowfs, "h" + seed) : cowfs.mount("h" + seed);
                 Path state = tmp.resolve("held" + seed + ".json");
                 Path out = tmp.resolve("held" + seed + ".out");
                 ProcessBuilder pb = new ProcessBuilder("python3", script.toString(), "run", m.dir.toString(), Long.toString(seed), "200",
                         state.toString()).redirectErrorStream(true).redirectOutput(out.toFile());
                 pb.environment().put("HELDFUZZ_ANY_COMMIT", aged ? "1" : "0");
+                pb.environment().put("HELDFUZZ_BUFFERED", buffered ? "1" : "0");
                 Process p = pb.start();
                 boolean killed = false;
                 try {
@@ -232,7 +236,8 @@ class CrashFuzzIT {
                             + "\nops up to the kill: " + out);
                 }
                 System.out.println("crash fuzz: seed " + seed + ", killed with 4 files held open after 200 ops"
-                        + (aged ? " (a snapshot's files; aged writes persisted every 100 ms)" : "") + ": as committed");
+                        + (aged ? " (a snapshot's files; aged writes persisted every 100 ms)" : "")
+                        + (buffered ? " (buffered: writes through the kernel's page cache)" : "") + ": as committed");
             }
             cowfs.run("fsck").ok();
         }

@@ -100,7 +100,17 @@ public final class HostFs {
         return new IOException(what + " " + p + ": " + LIBC.strerror(errno) + " (errno " + errno + ")");
     }
 
-    /** All extended attributes of p (not following a symlink); empty where unsupported. */
+    /**
+     * XFS's own copies of a file's POSIX ACLs, which it lists to root beside
+     * system.posix_acl_access and system.posix_acl_default. They are not attributes of the file:
+     * kept, a chmod in a view would not change them, and an export onto XFS would set the old ACL
+     * again after the new one (a named user's revoked rights back). Never imported or exported.
+     */
+    public static boolean isAclCopy(String name) {
+        return name.equals("trusted.SGI_ACL_FILE") || name.equals("trusted.SGI_ACL_DEFAULT");
+    }
+
+    /** All extended attributes of p (not following a symlink; not {@link #isAclCopy}); empty where unsupported. */
     public static TreeMap<String, byte[]> xattrs(Path p) throws IOException {
         TreeMap<String, byte[]> out = new TreeMap<>();
         String path = p.toString();
@@ -131,7 +141,9 @@ public final class HostFs {
                         // decoded with U+FFFD it would name no attribute, and the attribute would be lost unsaid
                         throw new IOException("attribute name '" + Importer.escaped(raw) + "' is not valid UTF-8");
                     }
-                    names.add(name);
+                    if (!isAclCopy(name)) {
+                        names.add(name);
+                    }
                 }
                 start = i + 1;
             }

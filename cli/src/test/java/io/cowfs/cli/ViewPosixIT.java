@@ -487,12 +487,17 @@ class ViewPosixIT {
         // errors
         Files.createDirectories(d.resolve("full/sub"));
         Files.createDirectories(d.resolve("other"));
-        failsWith("Directory not empty", () -> Files.move(d.resolve("other"), d.resolve("full"), StandardCopyOption.ATOMIC_MOVE));
+        // POSIX allows EEXIST here too, which XFS gives (the host's column when the temp dir is on XFS)
+        FileSystemException full = assertThrows(FileSystemException.class,
+                () -> Files.move(d.resolve("other"), d.resolve("full"), StandardCopyOption.ATOMIC_MOVE));
+        assertTrue("Directory not empty".equals(full.getReason())
+                || t == Target.HOST && full instanceof FileAlreadyExistsException, () -> "wrong error: " + full);
         failsWith("Is a directory", () -> Files.move(d.resolve("f2"), d.resolve("other"), StandardCopyOption.ATOMIC_MOVE));
         failsWith("Not a directory", () -> Files.move(d.resolve("other"), d.resolve("f2"), StandardCopyOption.ATOMIC_MOVE));
         failsWith("Invalid argument", () -> Files.move(d.resolve("full"), d.resolve("full/sub/into"), StandardCopyOption.ATOMIC_MOVE));
         assertThrows(NoSuchFileException.class, () -> Files.move(d.resolve("missing"), d.resolve("x"), StandardCopyOption.ATOMIC_MOVE));
-        assertTrue(Cowfs.shRc(d, "mv -T other full").out().contains("Directory not empty"));
+        String mv = Cowfs.shRc(d, "mv -T other full").out();
+        assertTrue(mv.contains("Directory not empty") || t == Target.HOST && mv.contains("File exists"), mv);
         // a name renamed onto another link of the same file: nothing happens (POSIX)
         write(d.resolve("h1"), "h");
         Files.createLink(d.resolve("h2"), d.resolve("h1"));
@@ -531,8 +536,8 @@ class ViewPosixIT {
         assertTrue(Cowfs.shRc(d, "readlink -e dangling").rc() != 0);
         // a symlink from the base snapshot
         assertEquals("linked", Cowfs.sh(root(t), "readlink base/sym").trim());
-        // a long target
-        String longTarget = "x/".repeat(1000) + "end";
+        // a long target (XFS takes up to 1024 bytes, ext4 4095; a view takes what ext4 does)
+        String longTarget = "x/".repeat(t == Target.HOST ? 500 : 1000) + "end";
         Files.createSymbolicLink(d.resolve("long"), Path.of(longTarget));
         assertEquals(longTarget, Files.readSymbolicLink(d.resolve("long")).toString());
         Files.delete(d.resolve("rel"));

@@ -39,7 +39,7 @@ class HostNamesTest {
         Path out = Files.createDirectory(tmp.resolve("out"));
         HostFs.symlink(bytes("fffe2f74e9"), out.resolve("l"));
         assertArrayEquals(bytes("fffe2f74e9"), HostFs.readlink(out.resolve("l")));
-        String longTarget = "x/".repeat(1000); // longer than readlink's first buffer
+        String longTarget = "x/".repeat(500); // longer than readlink's first buffer; XFS takes up to 1024 bytes
         HostFs.symlink(longTarget.getBytes(StandardCharsets.UTF_8), out.resolve("long"));
         assertEquals(longTarget, new String(HostFs.readlink(out.resolve("long")), StandardCharsets.UTF_8));
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what cowfs and its tests need on Debian/Ubuntu (as root), or says exactly what to run.
 set -euo pipefail
-pkgs=(libfuse2 fuse3 libssl3 attr git gcc make e2fsprogs) # e2fsprogs: mkfs.ext4 for PowerCutIT
+pkgs=(libfuse2 fuse3 libssl3 attr git gcc make e2fsprogs xfsprogs btrfs-progs) # mkfs.*: PowerCutIT, HostFilesystemIT
 # intel-ipsec-mb: SHA-256 of several blocks at once in parallel lanes (x86-64 only; elsewhere one at a time)
 [[ $(dpkg --print-architecture 2>/dev/null) == amd64 ]] && pkgs+=(libipsec-mb1)
 # the container tests (ContainerIT): rootful podman with runc, and what the local test images are

@@ -102,7 +102,33 @@ final class SourceTree {
 
     /** Names, types, modes, owners, sizes, link targets, link counts, mtimes (ns) of every entry. */
     static String listing(Path dir) throws IOException, InterruptedException {
-        return Cowfs.sh(dir, "find . -printf '%p %y %m %u %g %s %l %n %T@\\n' | LC_ALL=C sort");
+        return Cowfs.sh(dir, "{ find . ! -type d -printf '%p %y %m %u %g %s %l %n %T@\\n'; find . -type d -printf '%p %y %m %u %g %s %l "
+                + DIR_LINKS + " %T@\\n'; } | LC_ALL=C sort");
+    }
+
+    /**
+     * True where the temp directory's filesystem counts every directory as one link (btrfs); a
+     * view counts 2 and one per subdirectory, as ext4 and XFS do. Its listings then leave
+     * directories' link counts out ({@link #DIR_LINKS}).
+     */
+    static final boolean ONE_LINK_DIRS = oneLinkDirs();
+
+    /** The find -printf directive for a directory's link count in a listing: "-" where {@link #ONE_LINK_DIRS}. */
+    static final String DIR_LINKS = ONE_LINK_DIRS ? "-" : "%n";
+
+    private static boolean oneLinkDirs() {
+        try {
+            Path d = Files.createTempDirectory("links-");
+            try {
+                Files.createDirectory(d.resolve("sub"));
+                return (Integer) Files.getAttribute(d, "unix:nlink") == 1;
+            } finally {
+                Files.delete(d.resolve("sub"));
+                Files.delete(d);
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     /** Every extended attribute of every entry (symlinks not followed), hex-encoded. */

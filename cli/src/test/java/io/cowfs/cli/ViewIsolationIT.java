@@ -65,7 +65,7 @@ class ViewIsolationIT {
 
     /** What must match between two trees: names, types, modes, sizes, links, owners, link targets. */
     private static final String LISTING = "find . ! -type d -printf '%P %y %m %s %n %U:%G %l\\n' | LC_ALL=C sort;"
-            + " find . -type d -printf '%P/ %m %n %U:%G\\n' | LC_ALL=C sort;"
+            + " find . -type d -printf '%P/ %m " + SourceTree.DIR_LINKS + " %U:%G\\n' | LC_ALL=C sort;"
             + " getfattr -R -h --absolute-names -d -m '^user\\.' . 2>/dev/null | grep -v '^$' || true";
     /** The same plus modification times (for trees nobody wrote to). */
     private static final String LISTING_TIMES = LISTING + "; find . -printf '%P %T@\\n' | LC_ALL=C sort";

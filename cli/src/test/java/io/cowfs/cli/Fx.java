@@ -293,6 +293,14 @@ final class Fx {
         return pid;
     }
 
+    /**
+     * True if the filesystem holding dir takes fallocate's FALLOC_FL_ZERO_RANGE, which tests that
+     * compare a view's fallocate with the host's need (tmpfs refuses it; a view takes it).
+     */
+    static boolean hostZeroRange(Path dir) throws Exception {
+        return Cowfs.shRc(dir, "f=$(mktemp -p .) && fallocate -z -l 4096 \"$f\"; rc=$?; rm -f \"$f\"; exit $rc").rc() == 0;
+    }
+
     /** kill -9 of the mount process serving mp; waits until it is gone. */
     static void killMount(Path store, Path mp) throws Exception {
         long pid = mountPid(store, mp);

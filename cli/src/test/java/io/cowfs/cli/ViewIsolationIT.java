@@ -228,6 +228,13 @@ class ViewIsolationIT {
         }
     }
 
+    /**
+     * A snapshot taken while a writer appends 9-byte records holds every record whose write had
+     * returned, each whole. The write in flight may be in it in part: without the writeback cache
+     * (the libfuse 2 adapter) the kernel sends a write that starts inside a page it does not hold
+     * as two requests, the first up to that page's end (fs/fuse/file.c, fuse_fill_write_pages),
+     * and a snapshot can come between them (seen once: a snapshot ending "...00000454\n0").
+     */
     @Test
     void snapshotOfAViewBeingWrittenHoldsEveryReturnedWrite() throws Exception {
         cowfs.run("fork", "snap", "--name", "busy").ok();
@@ -270,11 +277,14 @@ class ViewIsolationIT {
         for (int round = 0; round < 3; round++) {
             int before = seen.get(round);
             try (Cowfs.Mounted s = cowfs.mount("busy-" + round)) {
-                List<String> lines = Files.readAllLines(s.dir.resolve("log"));
+                String log = Files.readString(s.dir.resolve("log"));
+                List<String> lines = new ArrayList<>(List.of(log.split("\n", -1)));
+                String inFlight = lines.remove(lines.size() - 1); // "" if the log ends with a whole record
                 assertTrue(lines.size() > before, "snapshot " + round + " has " + lines.size() + " lines, wanted > " + before);
                 for (int i = 0; i < lines.size(); i++) {
                     assertEquals(String.format("%08d", i), lines.get(i), "line " + i);
                 }
+                assertTrue(String.format("%08d", lines.size()).startsWith(inFlight), "a write in flight, in part: " + inFlight);
                 for (int i = 0; i <= before; i += 20) {
                     assertEquals("file " + i, Files.readString(s.dir.resolve("files/" + i)));
                 }

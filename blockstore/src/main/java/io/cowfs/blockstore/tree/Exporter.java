@@ -228,7 +228,7 @@ public final class Exporter {
             Files.setAttribute(c, "unix:mode", n.perm & 07777);
         }
         for (var x : n.xattrs.entrySet()) {
-            if (HostFs.isAclCopy(x.getKey())) {
+            if (HostFs.isXfsInternal(x.getKey())) {
                 continue; // imported from XFS before cowfs left them out: stale after a chmod
             }
             try {

@@ -101,16 +101,18 @@ public final class HostFs {
     }
 
     /**
-     * XFS's own copies of a file's POSIX ACLs, which it lists to root beside
-     * system.posix_acl_access and system.posix_acl_default. They are not attributes of the file:
-     * kept, a chmod in a view would not change them, and an export onto XFS would set the old ACL
-     * again after the new one (a named user's revoked rights back). Never imported or exported.
+     * XFS's own names for what it keeps of a file (trusted.SGI_ACL_FILE and trusted.SGI_ACL_DEFAULT
+     * are its copies of the POSIX ACLs, listed to root beside system.posix_acl_*; the other
+     * trusted.SGI_* and xfsroot.* names are older XFS's). Not attributes of the file: kept, a chmod
+     * in a view would not change the ACL copy, and an export onto XFS would set the old ACL again
+     * after the new one (a named user's revoked rights back). Never imported or exported, as
+     * cp -a and rsync -X skip them (libattr's /etc/xattr.conf).
      */
-    public static boolean isAclCopy(String name) {
-        return name.equals("trusted.SGI_ACL_FILE") || name.equals("trusted.SGI_ACL_DEFAULT");
+    public static boolean isXfsInternal(String name) {
+        return name.startsWith("trusted.SGI_") || name.startsWith("xfsroot.");
     }
 
-    /** All extended attributes of p (not following a symlink; not {@link #isAclCopy}); empty where unsupported. */
+    /** All extended attributes of p (not following a symlink; not {@link #isXfsInternal}); empty where unsupported. */
     public static TreeMap<String, byte[]> xattrs(Path p) throws IOException {
         TreeMap<String, byte[]> out = new TreeMap<>();
         String path = p.toString();
@@ -141,7 +143,7 @@ public final class HostFs {
                         // decoded with U+FFFD it would name no attribute, and the attribute would be lost unsaid
                         throw new IOException("attribute name '" + Importer.escaped(raw) + "' is not valid UTF-8");
                     }
-                    if (!isAclCopy(name)) {
+                    if (!isXfsInternal(name)) {
                         names.add(name);
                     }
                 }

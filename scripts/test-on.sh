@@ -11,6 +11,7 @@ shift
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 work=$(mktemp -d /var/tmp/cowfs-test-on.XXXXXX)
+chmod 755 "$work" # the tests' other accounts (SecurityIT, LauncherIT) must reach the mount below
 mnt=$work/mnt
 dev=
 cleanup() {

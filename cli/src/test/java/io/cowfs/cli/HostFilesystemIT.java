@@ -129,8 +129,10 @@ class HostFilesystemIT {
             if (acls) {
                 assertEquals(acl(host.resolve("acl.txt")), acl(out.resolve("acl.txt")), "the exported ACL after chmod 600");
             }
-            assertFalse(Cowfs.sh(out, "getfattr -m - -d acl.txt").contains("SGI_ACL_FILE=0x00000005"),
-                    "no stale XFS copy of the ACL");
+            if (!type.equals("xfs")) { // XFS lists its own copy of the new ACL; elsewhere none may be written
+                String attrs = Cowfs.sh(out, "getfattr -m - -d acl.txt");
+                assertFalse(attrs.contains("SGI_ACL"), "an XFS copy of the ACL exported: " + attrs);
+            }
             long allocated = Long.parseLong(Cowfs.sh(out, "stat -c %b sparse.bin").trim()) * 512;
             assertTrue(allocated < 2 << 20, "the holes exported as holes: " + allocated + " bytes allocated of 8 MiB");
 

@@ -1,6 +1,7 @@
 package io.cowfs.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -62,6 +63,48 @@ class ViewTimesIT {
                 exported.append(f[0]).append(' ').append(Files.getAttribute(out.resolve(f[0]), "unix:lastModifiedTime")).append('\n');
             }
             assertEquals(want.toString(), exported.toString(), "exported mtimes");
+        }
+    }
+
+    /** mtimes as stat(1) shows them, in UTC (java.nio cannot set a time past 2262: it clamps to nanoseconds in a long). */
+    private static String mtimes(Path dir, String... files) throws Exception {
+        return Cowfs.sh(dir, "TZ=UTC stat -c '%n %y' " + String.join(" ", files));
+    }
+
+    /**
+     * A record holds a time as nanoseconds in an i64 (1677-09-21 to 2262-04-11). A time outside
+     * that, imported from the host or set in a view, is clamped to the nearest end, as the kernel
+     * clamps a time to what a filesystem stores. Before, it wrapped around: an mtime of 2400
+     * imported as 1815, one of 2300 set by `touch` came back as 1715 after a remount.
+     */
+    @Test
+    void timesOutsideWhatARecordHoldsAreClampedNotWrapped() throws Exception {
+        Cowfs.assumeFuse();
+        Cowfs.sh(tmp, "mkdir -p src && echo late > src/late && echo a > src/a && echo b > src/b"
+                + " && touch -d '2400-01-01 00:00:00 UTC' src/late");
+        assumeTrue(mtimes(tmp.resolve("src"), "late").startsWith("late 2400-"),
+                "the temp dir's filesystem keeps an mtime of 2400 (ext4 with 256-byte inodes, XFS bigtime, btrfs)");
+        String latest = "2262-04-11 23:47:16.854775807 +0000";
+        String earliest = "1677-09-21 00:12:43.145224194 +0000";
+        String want = "a " + latest + "\nb " + earliest + "\nlate 1901-12-13 20:45:52.000000001 +0000\n";
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
+            c.run("fork", "snap", "--name", "v").ok();
+            try (Cowfs.Mounted m = c.mount("v")) {
+                assertEquals("late " + latest + "\n", mtimes(m.dir, "late"), "imported 2400");
+                Cowfs.sh(m.dir, "touch -d '2300-01-01 00:00:00.5 UTC' a && touch -d '1600-01-01 00:00:00 UTC' b"
+                        // in range, to the nanosecond, at ext4's first second
+                        + " && touch -d '1901-12-13 20:45:52.000000001 UTC' late");
+                // not checked here: with its writeback cache the kernel keeps the times it was given
+                // for a regular file (2300) while it holds the inode, whatever the mount answers
+            }
+            try (Cowfs.Mounted again = c.mount("v")) {
+                assertEquals(want, mtimes(again.dir, "a", "b", "late"), "after a remount");
+            }
+            Path out = tmp.resolve("out");
+            c.run("export", "v", out.toString()).ok();
+            assertEquals("a " + latest + "\n", mtimes(out, "a"), "exported");
+            c.run("fsck").ok();
         }
     }
 }

@@ -521,7 +521,7 @@ public final class Importer {
 
     static long nanos(FileTime t) {
         java.time.Instant i = t.toInstant();
-        return i.getEpochSecond() * 1_000_000_000L + i.getNano();
+        return Inode.timeNs(i.getEpochSecond(), i.getNano());
     }
 
 }

@@ -51,6 +51,26 @@ public final class Inode {
     /** SYMLINK: the target bytes. */
     public byte[] target;
 
+    /**
+     * The times a record holds: nanoseconds since the epoch in an i64, 1677-09-21 to 2262-04-11.
+     * The lowest two values are the vfs's "omit" and "now" markers, so the range starts above them.
+     */
+    public static final long MIN_TIME_NS = Long.MIN_VALUE + 2;
+    public static final long MAX_TIME_NS = Long.MAX_VALUE;
+
+    /**
+     * seconds + nanoseconds as a record's time, clamped to {@link #MIN_TIME_NS}..{@link #MAX_TIME_NS}
+     * (as the kernel clamps a time to what a filesystem stores: ext4 keeps 1901 to 2446). A time
+     * outside the range used to wrap around: an mtime of 2446 came back as 1861.
+     */
+    public static long timeNs(long seconds, long nanos) {
+        try {
+            return Math.max(Math.addExact(Math.multiplyExact(seconds, 1_000_000_000L), nanos), MIN_TIME_NS);
+        } catch (ArithmeticException outOfRange) {
+            return seconds < 0 ? MIN_TIME_NS : MAX_TIME_NS;
+        }
+    }
+
     /** The on-disk type code of a regular file whose block list is inline (docs/FORMAT.md, "Inode record"). */
     static final int INLINE_REGULAR_CODE = 8;
 

@@ -287,6 +287,6 @@ public class CowFuse extends FuseStubFS {
         if (nsec == UTIME_NOW) {
             return ViewFs.NOW;
         }
-        return t.tv_sec.get() * 1_000_000_000L + nsec;
+        return io.cowfs.blockstore.tree.Inode.timeNs(t.tv_sec.get(), nsec);
     }
 }

@@ -1,5 +1,6 @@
 package io.cowfs.fusefs.kernel;
 
+import io.cowfs.blockstore.tree.Inode;
 import io.cowfs.fusefs.vfs.Errno;
 import io.cowfs.fusefs.vfs.FsException;
 import io.cowfs.fusefs.vfs.Stat;
@@ -504,12 +505,12 @@ final class KernelFs {
             vfs.truncate(ino, rq.i64(16));
         }
         // with the writeback cache the kernel keeps the times and sends its ctime (FATTR_CTIME)
-        long c = (valid & Proto.FATTR_CTIME) == 0 ? ViewFs.OMIT : rq.i64(48) * 1_000_000_000L + rq.u32(64);
+        long c = (valid & Proto.FATTR_CTIME) == 0 ? ViewFs.OMIT : Inode.timeNs(rq.i64(48), rq.u32(64));
         if ((valid & (Proto.FATTR_ATIME | Proto.FATTR_MTIME)) != 0) {
             long a = (valid & Proto.FATTR_ATIME) == 0 ? ViewFs.OMIT
-                    : (valid & Proto.FATTR_ATIME_NOW) != 0 ? ViewFs.NOW : rq.i64(32) * 1_000_000_000L + rq.u32(56);
+                    : (valid & Proto.FATTR_ATIME_NOW) != 0 ? ViewFs.NOW : Inode.timeNs(rq.i64(32), rq.u32(56));
             long m = (valid & Proto.FATTR_MTIME) == 0 ? ViewFs.OMIT
-                    : (valid & Proto.FATTR_MTIME_NOW) != 0 ? ViewFs.NOW : rq.i64(40) * 1_000_000_000L + rq.u32(60);
+                    : (valid & Proto.FATTR_MTIME_NOW) != 0 ? ViewFs.NOW : Inode.timeNs(rq.i64(40), rq.u32(60));
             vfs.utimens(ino, a, m, c);
         } else if (c != ViewFs.OMIT && (valid & (Proto.FATTR_MODE | Proto.FATTR_UID | Proto.FATTR_GID | Proto.FATTR_SIZE)) != 0) {
             vfs.ctime(ino, c); // after the change above stamped its own: the kernel's, committed with the next commit

@@ -134,33 +134,21 @@ public final class Exporter {
         }
     }
 
-    /** Removes top, an entry the export created, with all under it (it is the export's). */
+    /** Removes top, an entry the export created, with all under it (it is the export's); at any depth. */
     private static void removeTree(Path top) throws IOException {
-        Files.walkFileTree(top, new java.nio.file.SimpleFileVisitor<>() {
-            @Override
-            public java.nio.file.FileVisitResult preVisitDirectory(Path d, java.nio.file.attribute.BasicFileAttributes a) {
-                try {
-                    Files.setAttribute(d, "unix:mode", 0700); // a read-only directory the export made
-                } catch (IOException | RuntimeException e) {
-                    // its removal says why if it matters
-                }
-                return java.nio.file.FileVisitResult.CONTINUE;
+        if (HostPath.with(top, q -> Files.isDirectory(q, java.nio.file.LinkOption.NOFOLLOW_LINKS))) {
+            try {
+                HostPath.with(top, q -> Files.setAttribute(q, "unix:mode", 0700)); // a read-only directory the export made
+            } catch (IOException | RuntimeException e) {
+                // its removal says why if it matters
             }
-
-            @Override
-            public java.nio.file.FileVisitResult visitFile(Path f, java.nio.file.attribute.BasicFileAttributes a) throws IOException {
-                Files.delete(f);
-                return java.nio.file.FileVisitResult.CONTINUE;
+            for (byte[] name : HostFs.names(top)) {
+                removeTree(top.resolve(new String(name, java.nio.charset.StandardCharsets.UTF_8)));
             }
-
-            @Override
-            public java.nio.file.FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
-                if (e != null) {
-                    throw e;
-                }
-                Files.delete(d);
-                return java.nio.file.FileVisitResult.CONTINUE;
-            }
+        }
+        HostPath.with(top, q -> {
+            Files.delete(q);
+            return null;
         });
     }
 
@@ -169,13 +157,13 @@ public final class Exporter {
             Path c = p.resolve(e.getKey());
             String childInSnap = inSnap.endsWith("/") ? inSnap + e.getKey() : inSnap + "/" + e.getKey();
             // an entry of dest that was not there before is the export's, to remove if it fails
-            boolean top = "/".equals(inSnap) && !Files.exists(c, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            boolean top = "/".equals(inSnap) && !exists(c);
             try {
                 exportEntry(e.getValue().ino(), c, childInSnap);
             } catch (IOException | RuntimeException ex) {
                 throw failed(childInSnap, c, ex);
             } finally {
-                if (top && Files.exists(c, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                if (top && exists(c)) {
                     created.add(c);
                 }
             }
@@ -187,6 +175,14 @@ public final class Exporter {
         }
     }
 
+    private static boolean exists(Path p) {
+        try {
+            return HostPath.with(p, q -> Files.exists(q, java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        } catch (IOException e) {
+            return false; // a directory on its way cannot be opened: nothing there for the export
+        }
+    }
+
     private void exportEntry(long ino, Path c, String inSnap) throws IOException {
         Inode n = snap.inode(ino);
         if (n == null) {
@@ -194,12 +190,12 @@ public final class Exporter {
         }
         Path first = exported.get(n.ino);
         if (first != null) {
-            Files.createLink(c, first);
+            HostPath.with(c, q -> HostPath.with(first, f -> Files.createLink(q, f)));
             return;
         }
         switch (n.type) {
             case DIRECTORY -> {
-                Files.createDirectory(c);
+                HostPath.with(c, Files::createDirectory);
                 exportDir(n, c, inSnap);
                 return; // its attributes are set by exportDir, after its contents
             }
@@ -225,7 +221,7 @@ public final class Exporter {
             HostFs.lchown(c, n.uid, n.gid);
         }
         if (n.type != FileType.SYMLINK) {
-            Files.setAttribute(c, "unix:mode", n.perm & 07777);
+            HostPath.with(c, q -> Files.setAttribute(q, "unix:mode", n.perm & 07777));
         }
         for (var x : n.xattrs.entrySet()) {
             if (HostFs.isXfsInternal(x.getKey())) {
@@ -246,7 +242,7 @@ public final class Exporter {
 
     private void writeFile(Inode n, Path c) throws IOException {
         int bs = snap.store().blockSize();
-        try (FileChannel ch = FileChannel.open(c, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+        try (FileChannel ch = HostPath.with(c, q -> FileChannel.open(q, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE))) {
             long blocks = (n.size + bs - 1) / bs;
             for (long i = 0; i < blocks; i++) {
                 ChunkId id = snap.block(n, i);
@@ -263,10 +259,13 @@ public final class Exporter {
                 progress.accept(Math.min(bs, n.size - i * bs));
             }
         }
-        if (Files.size(c) < n.size) {
-            try (var raf = new java.io.RandomAccessFile(c.toFile(), "rw")) {
-                raf.setLength(n.size); // a trailing hole
+        HostPath.with(c, q -> {
+            if (Files.size(q) < n.size) {
+                try (var raf = new java.io.RandomAccessFile(q.toFile(), "rw")) {
+                    raf.setLength(n.size); // a trailing hole
+                }
             }
-        }
+            return null;
+        });
     }
 }

@@ -59,6 +59,9 @@ public final class HostFs {
         @SaveError
         int open(String path, int flags);
 
+        @SaveError
+        int openat(int dirfd, String path, int flags);
+
         int close(int fd);
 
         @SaveError
@@ -67,8 +70,8 @@ public final class HostFs {
         int fstat(int fd, Pointer stat);
     }
 
-    private static final LibC LIBC = LibraryLoader.create(LibC.class).load("c");
-    private static final Runtime RUNTIME = Runtime.getRuntime(LIBC);
+    static final LibC LIBC = LibraryLoader.create(LibC.class).load("c");
+    static final Runtime RUNTIME = Runtime.getRuntime(LIBC);
     private static final int AT_FDCWD = -100;
     private static final int AT_SYMLINK_NOFOLLOW = 0x100;
     // the host's errno values, from jnr-constants (blockstore must not depend on fusefs' Errno)
@@ -114,8 +117,13 @@ public final class HostFs {
 
     /** All extended attributes of p (not following a symlink; not {@link #isXfsInternal}); empty where unsupported. */
     public static TreeMap<String, byte[]> xattrs(Path p) throws IOException {
+        try (HostPath h = HostPath.of(p)) {
+            return xattrs(p, h.path().toString());
+        }
+    }
+
+    private static TreeMap<String, byte[]> xattrs(Path p, String path) throws IOException {
         TreeMap<String, byte[]> out = new TreeMap<>();
-        String path = p.toString();
         byte[] list = new byte[1024];
         long n;
         while (true) {
@@ -172,20 +180,26 @@ public final class HostFs {
     }
 
     public static void setXattr(Path p, String name, byte[] value) throws IOException {
-        if (LIBC.lsetxattr(p.toString(), name, value, value.length, 0) != 0) {
-            throw error("setxattr " + name + " on", p);
+        try (HostPath h = HostPath.of(p)) {
+            if (LIBC.lsetxattr(h.path().toString(), name, value, value.length, 0) != 0) {
+                throw error("setxattr " + name + " on", p);
+            }
         }
     }
 
     public static void mknod(Path p, int mode, long dev) throws IOException {
-        if (LIBC.mknod(p.toString(), mode, dev) != 0) {
-            throw error("mknod", p);
+        try (HostPath h = HostPath.of(p)) {
+            if (LIBC.mknod(h.path().toString(), mode, dev) != 0) {
+                throw error("mknod", p);
+            }
         }
     }
 
     public static void lchown(Path p, int uid, int gid) throws IOException {
-        if (LIBC.lchown(p.toString(), uid, gid) != 0) {
-            throw error("lchown", p);
+        try (HostPath h = HostPath.of(p)) {
+            if (LIBC.lchown(h.path().toString(), uid, gid) != 0) {
+                throw error("lchown", p);
+            }
         }
     }
 
@@ -193,8 +207,10 @@ public final class HostFs {
     public static void setTimes(Path p, long atimeNs, long mtimeNs) throws IOException {
         long[] ts = {Math.floorDiv(atimeNs, 1_000_000_000L), Math.floorMod(atimeNs, 1_000_000_000L),
                 Math.floorDiv(mtimeNs, 1_000_000_000L), Math.floorMod(mtimeNs, 1_000_000_000L)};
-        if (LIBC.utimensat(AT_FDCWD, p.toString(), ts, AT_SYMLINK_NOFOLLOW) != 0) {
-            throw error("utimensat", p);
+        try (HostPath h = HostPath.of(p)) {
+            if (LIBC.utimensat(AT_FDCWD, h.path().toString(), ts, AT_SYMLINK_NOFOLLOW) != 0) {
+                throw error("utimensat", p);
+            }
         }
     }
 
@@ -206,9 +222,12 @@ public final class HostFs {
         if (RUNTIME.addressSize() != 8) {
             throw new IOException("reading directories needs a 64-bit JVM (struct dirent layout)");
         }
-        Pointer dir = LIBC.opendir(p.toString());
-        if (dir == null) {
-            throw error("opendir", p);
+        Pointer dir;
+        try (HostPath h = HostPath.of(p)) {
+            dir = LIBC.opendir(h.path().toString());
+            if (dir == null) {
+                throw error("opendir", p);
+            }
         }
         try {
             List<byte[]> out = new ArrayList<>();
@@ -251,7 +270,12 @@ public final class HostFs {
      * hole to find.
      */
     public static long[] dataRanges(Path p, long size, int maxRanges) {
-        int fd = LIBC.open(p.toString(), O_RDONLY_CLOEXEC);
+        int fd;
+        try (HostPath h = HostPath.of(p)) {
+            fd = LIBC.open(h.path().toString(), O_RDONLY_CLOEXEC);
+        } catch (IOException unreachable) {
+            return null;
+        }
         if (fd < 0) {
             return null;
         }
@@ -296,7 +320,12 @@ public final class HostFs {
 
     /** The target of symlink p, exactly as bytes. */
     public static byte[] readlink(Path p) throws IOException {
-        String path = p.toString();
+        try (HostPath h = HostPath.of(p)) {
+            return readlink(p, h.path().toString());
+        }
+    }
+
+    private static byte[] readlink(Path p, String path) throws IOException {
         byte[] buf = new byte[256];
         while (true) {
             long n = LIBC.readlink(path, buf, buf.length);
@@ -317,8 +346,10 @@ public final class HostFs {
                 throw new IOException("symlink " + p + ": a target cannot hold a NUL byte");
             }
         }
-        if (LIBC.symlink(java.util.Arrays.copyOf(target, target.length + 1), p.toString()) != 0) {
-            throw error("symlink", p);
+        try (HostPath h = HostPath.of(p)) {
+            if (LIBC.symlink(java.util.Arrays.copyOf(target, target.length + 1), h.path().toString()) != 0) {
+                throw error("symlink", p);
+            }
         }
     }
 }

@@ -191,7 +191,7 @@ public final class Importer {
                         if (readable && n.data != null) {
                             // a file that shrank into a hole meets no end in the reads of its data
                             try {
-                                long now = Files.size(n.path);
+                                long now = HostPath.with(n.path, Files::size);
                                 n.endMet.accumulateAndGet(now, Math::min);
                             } catch (IOException e) {
                                 // gone meanwhile: as read
@@ -305,7 +305,7 @@ public final class Importer {
         int bs = store.blockSize();
         ChunkId[] out = new ChunkId[count];
         byte[] buf = new byte[bs];
-        try (FileChannel ch = FileChannel.open(n.path, StandardOpenOption.READ)) {
+        try (FileChannel ch = HostPath.with(n.path, q -> FileChannel.open(q, StandardOpenOption.READ))) {
             for (int i = 0; i < count; i++) {
                 long pos = (firstBlock + i) * bs;
                 // never past the size the walk recorded: a file growing meanwhile is cut there
@@ -435,7 +435,7 @@ public final class Importer {
     private Node node(Path p, List<Node> nodes, Map<String, Node> byHostInode, long[] totals) {
         Map<String, Object> a;
         try {
-            a = Files.readAttributes(p, "unix:*", LinkOption.NOFOLLOW_LINKS);
+            a = HostPath.with(p, q -> Files.readAttributes(q, "unix:*", LinkOption.NOFOLLOW_LINKS));
         } catch (IOException e) {
             if (skipUnreadable) {
                 warning("skipped " + p + ": " + e.getMessage());

@@ -1,6 +1,7 @@
 package io.cowfs.blockstore.tree;
 
 import io.cowfs.blockstore.store.ChunkId;
+import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -240,6 +241,9 @@ public final class Exporter {
         }
     }
 
+    /** The unit of holes in an export: a page (the block size of the usual host filesystems). */
+    private static final int HOLE_PAGE = 4096;
+
     private void writeFile(Inode n, Path c) throws IOException {
         int bs = snap.store().blockSize();
         try (FileChannel ch = HostPath.with(c, q -> FileChannel.open(q, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE))) {
@@ -250,10 +254,22 @@ public final class Exporter {
                     byte[] chunk = snap.store().get(id);
                     // the file's bytes only: a last block stored before a shrink inside it may
                     // hold more (the reads of a mount stop at the size too)
-                    ByteBuffer b = ByteBuffer.wrap(chunk, 0, (int) Math.min(chunk.length, n.size - i * bs));
-                    long pos = i * bs;
-                    while (b.hasRemaining()) {
-                        pos += ch.write(b, pos);
+                    int len = (int) Math.min(chunk.length, n.size - i * bs);
+                    // pages of zeros inside the block stay holes, as whole blocks of zeros do (a
+                    // VM image written 4 KiB at a time came out with 64 KiB allocated per write)
+                    for (int at = 0; at < len; ) {
+                        while (at < len && Store.isZero(chunk, at, Math.min(HOLE_PAGE, len - at))) {
+                            at += HOLE_PAGE;
+                        }
+                        int from = at;
+                        while (at < len && !Store.isZero(chunk, at, Math.min(HOLE_PAGE, len - at))) {
+                            at += HOLE_PAGE;
+                        }
+                        ByteBuffer b = ByteBuffer.wrap(chunk, from, Math.min(at, len) - from);
+                        long pos = i * bs + from;
+                        while (b.hasRemaining()) {
+                            pos += ch.write(b, pos);
+                        }
                     }
                 }
                 progress.accept(Math.min(bs, n.size - i * bs));

@@ -131,17 +131,39 @@ final class Attributes {
         return name.startsWith("user.") || name.startsWith("trusted.") || name.startsWith("security.") || name.startsWith("system.");
     }
 
+    /**
+     * The longest list of names listxattr(2) returns (the kernel's XATTR_LIST_MAX): a file with a
+     * longer one fails with E2BIG for every reader (getfattr -d, cp -a, tar --xattrs, rsync -X,
+     * cowfs import of the mount). A name that would make the list longer is refused with ENOSPC,
+     * as ext4 refuses one when a file's attributes fill their block.
+     */
+    static final int LIST_MAX = 65536;
+
     void setxattr(long ino, String name, byte[] value, int flags) {
-        boolean exists = ns.inode(ino).xattrs.containsKey(name);
+        Inode current = ns.inode(ino);
+        boolean exists = current.xattrs.containsKey(name);
         if ((flags & ViewFs.XATTR_CREATE) != 0 && exists) {
             throw new FsException(Errno.EEXIST, name);
         }
         if ((flags & ViewFs.XATTR_REPLACE) != 0 && !exists) {
             throw new FsException(Errno.ENODATA, name);
         }
+        if (!exists) {
+            long list = utf8Length(name) + 1;
+            for (String other : current.xattrs.keySet()) {
+                list += utf8Length(other) + 1;
+            }
+            if (list > LIST_MAX) {
+                throw new FsException(Errno.ENOSPC, "the names of the attributes of inode " + ino + " would pass " + LIST_MAX + " bytes");
+            }
+        }
         Inode n = ns.mutable(ino);
         n.xattrs.put(name, value.clone());
         n.ctimeNs = ViewNamespace.now();
+    }
+
+    private static int utf8Length(String s) {
+        return s.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
     }
 
     byte[] getxattr(long ino, String name) {

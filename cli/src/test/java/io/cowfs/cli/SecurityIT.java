@@ -48,6 +48,28 @@ class SecurityIT {
         return "set -e; " + script;
     }
 
+    /**
+     * An export by a user other than root cannot give files their owners, so it drops the
+     * set-user-ID and set-group-ID bits it cannot keep, as `cp -p` does: a setuid-root program
+     * of the snapshot must not come out as a setuid program of the exporting user. Before
+     * 2026-12-05 it came out 4755, owned by the user. The user's own set-ID files keep theirs.
+     */
+    @Test
+    void anExportByAnotherUserDropsTheSetIdBitsItCannotKeep() throws Exception {
+        try (Accounts acc = Accounts.open()) {
+            Accounts.Account a = acc.user();
+            Path src = Files.createDirectories(acc.base.resolve("setid-src"));
+            Files.setAttribute(src, "unix:mode", 0755);
+            Cowfs.sh(src, "echo root > su && chmod 4755 su && echo g > sg && chmod 2755 sg && mkdir sgdir && chmod 2775 sgdir"
+                    + " && echo mine > own && chown " + a.name() + ":" + a.name() + " own && chmod 6755 own");
+            Cowfs.Result r = acc.as(a, sh("$COWFS init; $COWFS import " + src + " --name s; $COWFS export s out;"
+                    + " cd out && stat -c '%n %a %U' su sg sgdir own"));
+            assertEquals(0, r.rc(), r.out());
+            assertTrue(r.out().endsWith("su 755 " + a.name() + "\nsg 755 " + a.name() + "\nsgdir 775 " + a.name()
+                    + "\nown 6755 " + a.name() + "\n"), r.out());
+        }
+    }
+
     @Test
     void storeIsPrivateWhateverTheUmaskAndFsckRepairsAChmod() throws Exception {
         Cowfs.assumeFuse();

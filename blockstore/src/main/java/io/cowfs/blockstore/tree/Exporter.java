@@ -222,7 +222,12 @@ public final class Exporter {
             HostFs.lchown(c, n.uid, n.gid);
         }
         if (n.type != FileType.SYMLINK) {
-            HostPath.with(c, q -> Files.setAttribute(q, "unix:mode", n.perm & 07777));
+            int mode = n.perm & 07777;
+            if (!chown && (mode & 06000) != 0) {
+                mode = setIdKept(n, c, mode);
+            }
+            int m = mode;
+            HostPath.with(c, q -> Files.setAttribute(q, "unix:mode", m));
         }
         for (var x : n.xattrs.entrySet()) {
             if (HostFs.isXfsInternal(x.getKey())) {
@@ -239,6 +244,24 @@ public final class Exporter {
         } else {
             HostFs.setTimes(c, n.atimeNs, n.mtimeNs);
         }
+    }
+
+    /**
+     * mode without the set-user-ID bit if the exported file is not owned by n's owner, and without
+     * set-group-ID if not by its group, as `cp -p` does when it cannot keep the owner: an export
+     * by another user than root must not make a setuid-root program of the snapshot a setuid
+     * program of that user (nor one of its groups').
+     */
+    private static int setIdKept(Inode n, Path c, int mode) throws IOException {
+        int uid = HostPath.with(c, q -> (Integer) Files.getAttribute(q, "unix:uid", java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        int gid = HostPath.with(c, q -> (Integer) Files.getAttribute(q, "unix:gid", java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        if (uid != n.uid) {
+            mode &= ~04000;
+        }
+        if (gid != n.gid) {
+            mode &= ~02000;
+        }
+        return mode;
     }
 
     /** The unit of holes in an export: a page (the block size of the usual host filesystems). */

@@ -269,8 +269,13 @@ public final class Exporter {
 
     private void writeFile(Inode n, Path c) throws IOException {
         int bs = snap.store().blockSize();
+        long blocks = (n.size + bs - 1) / bs;
         try (FileChannel ch = HostPath.with(c, q -> FileChannel.open(q, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE))) {
-            long blocks = (n.size + bs - 1) / bs;
+            if (blocks > 1) {
+                // the file at its size before any data: writes that grew it instead would have XFS
+                // allocate ahead of each one (its speculative preallocation), inside the holes
+                setLength(c, n.size);
+            }
             for (long i = 0; i < blocks; i++) {
                 ChunkId id = snap.block(n, i);
                 if (id != null) {
@@ -284,7 +289,7 @@ public final class Exporter {
                         while (at < len && Store.isZero(chunk, at, Math.min(HOLE_PAGE, len - at))) {
                             at += HOLE_PAGE;
                         }
-                        int from = at;
+                        int from = Math.min(at, len); // a last page may be short: at then passed len
                         while (at < len && !Store.isZero(chunk, at, Math.min(HOLE_PAGE, len - at))) {
                             at += HOLE_PAGE;
                         }
@@ -298,11 +303,15 @@ public final class Exporter {
                 progress.accept(Math.min(bs, n.size - i * bs));
             }
         }
+        if (blocks <= 1 && HostPath.with(c, Files::size) < n.size) {
+            setLength(c, n.size); // a trailing hole
+        }
+    }
+
+    private static void setLength(Path c, long size) throws IOException {
         HostPath.with(c, q -> {
-            if (Files.size(q) < n.size) {
-                try (var raf = new java.io.RandomAccessFile(q.toFile(), "rw")) {
-                    raf.setLength(n.size); // a trailing hole
-                }
+            try (var raf = new java.io.RandomAccessFile(q.toFile(), "rw")) {
+                raf.setLength(size);
             }
             return null;
         });

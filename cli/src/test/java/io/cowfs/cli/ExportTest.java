@@ -98,11 +98,13 @@ class ExportTest {
         Cowfs.sh(own, "truncate -s 8M img && for off in 0 1 5 17 100 1000 2047; do"
                 + " head -c 4096 /dev/urandom | dd of=img bs=4096 seek=$off conv=notrunc status=none; done"
                 + " && printf 'tail' | dd of=img bs=1 seek=$((8 * 1048576 - 4)) conv=notrunc status=none"
-                + " && printf 'x' | dd of=img bs=1 seek=300000 conv=notrunc status=none");
+                + " && printf 'x' | dd of=img bs=1 seek=300000 conv=notrunc status=none"
+                // a last block whose last page is short and zeros (it threw IndexOutOfBounds once)
+                + " && head -c 69632 /dev/urandom > short && head -c 368 /dev/zero >> short");
         cowfs.run("import", own.toString(), "--name", "pages").ok();
         Path dest = tmp.resolve("pages-out");
         cowfs.run("export", "pages", dest.toString()).ok();
-        Cowfs.sh(tmp, "cmp " + own.resolve("img") + " " + dest.resolve("img"));
+        Cowfs.sh(tmp, "cmp " + own.resolve("img") + " " + dest.resolve("img") + " && cmp " + own.resolve("short") + " " + dest.resolve("short"));
         long source = Long.parseLong(Cowfs.sh(own, "stat -c %b img").trim());
         long exported = Long.parseLong(Cowfs.sh(dest, "stat -c %b img").trim());
         assertEquals("8388608", Cowfs.sh(dest, "stat -c %s img").trim());

@@ -253,12 +253,11 @@ public final class Exporter {
      * program of that user (nor one of its groups').
      */
     private static int setIdKept(Inode n, Path c, int mode) throws IOException {
-        int uid = HostPath.with(c, q -> (Integer) Files.getAttribute(q, "unix:uid", java.nio.file.LinkOption.NOFOLLOW_LINKS));
-        int gid = HostPath.with(c, q -> (Integer) Files.getAttribute(q, "unix:gid", java.nio.file.LinkOption.NOFOLLOW_LINKS));
-        if (uid != n.uid) {
+        Map<String, Object> owner = HostPath.with(c, q -> Files.readAttributes(q, "unix:uid,gid", java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        if ((Integer) owner.get("uid") != n.uid) {
             mode &= ~04000;
         }
-        if (gid != n.gid) {
+        if ((Integer) owner.get("gid") != n.gid) {
             mode &= ~02000;
         }
         return mode;

@@ -19,8 +19,8 @@ import jnr.ffi.LastError;
  * {@code /proc/self/fd/N/rest}. A shorter path is used as it is, with no call and no descriptor.
  *
  * <p>Use it for one operation and close it: {@code try (HostPath h = HostPath.of(p)) {
- * Files.size(h.path()); }}. What the operation opens stays open after the close. Error messages
- * name {@link #logical()}, never the /proc path. Not shared between threads.
+ * Files.size(h.path()); }}. What the operation opens stays open after the close. Errors name the
+ * path as given ({@link #with} re-makes java.nio's), never the /proc path. Not shared between threads.
  */
 public final class HostPath implements AutoCloseable {
     /** Longer paths (in bytes) are reached in hops; short of PATH_MAX with room for the /proc prefix. */
@@ -31,12 +31,10 @@ public final class HostPath implements AutoCloseable {
     private static final int O_CLOEXEC = jnr.constants.platform.OpenFlags.O_CLOEXEC.intValue();
     private static final int AT_FDCWD = -100;
 
-    private final Path logical;
     private final Path path;
     private final int fd;
 
-    private HostPath(Path logical, Path path, int fd) {
-        this.logical = logical;
+    private HostPath(Path path, int fd) {
         this.path = path;
         this.fd = fd;
     }
@@ -45,11 +43,11 @@ public final class HostPath implements AutoCloseable {
     public static HostPath of(Path p) throws IOException {
         String s = p.toString();
         if (s.length() <= HOP / 4) { // a UTF-8 char is at most 4 bytes: no need to count
-            return new HostPath(p, p, -1);
+            return new HostPath(p, -1);
         }
         byte[] b = s.getBytes(StandardCharsets.UTF_8);
         if (b.length <= HOP) {
-            return new HostPath(p, p, -1);
+            return new HostPath(p, -1);
         }
         int dir = AT_FDCWD;
         int start = 0;
@@ -80,7 +78,7 @@ public final class HostPath implements AutoCloseable {
             throw e;
         }
         String rest = new String(b, start, b.length - start, StandardCharsets.UTF_8);
-        return new HostPath(p, Path.of("/proc/self/fd/" + dir + "/" + rest), dir);
+        return new HostPath(Path.of("/proc/self/fd/" + dir + "/" + rest), dir);
     }
 
     /** One java.nio call on a path the kernel takes. */
@@ -141,11 +139,6 @@ public final class HostPath implements AutoCloseable {
     /** The path to hand the kernel (or java.nio). */
     public Path path() {
         return path;
-    }
-
-    /** The path as the caller named it, for messages. */
-    public Path logical() {
-        return logical;
     }
 
     @Override

@@ -182,9 +182,14 @@ class ExportTest {
         assertEquals(mode, Files.getAttribute(empty, "unix:mode"));
     }
 
-    /** cowfs in a child process whose files may not grow past 500 KiB (ulimit -f 1000). */
+    /**
+     * cowfs in a child process whose files may not grow past 2 MiB (ulimit -f 4000): less than the
+     * 3 MB file, more than zstd-jni's native library (~1 MB), which the JVM unpacks to a temp file
+     * when a chunk it reads is compressed (with 500 KiB that failed now and then: "Cannot unpack
+     * libzstd-jni", when one of the snapshot's small records happened to compress).
+     */
     private static Cowfs.Result underFileSizeLimit(String... args) throws Exception {
-        List<String> cmd = new java.util.ArrayList<>(List.of("sh", "-c", "ulimit -f 1000 && exec \"$@\"", "sh"));
+        List<String> cmd = new java.util.ArrayList<>(List.of("sh", "-c", "ulimit -f 4000 && exec \"$@\"", "sh"));
         cmd.addAll(Fx.javaCommand(List.of(), args));
         Process p = new ProcessBuilder(cmd).start();
         p.getOutputStream().close();

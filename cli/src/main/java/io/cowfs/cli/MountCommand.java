@@ -4,6 +4,7 @@ import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
+import io.cowfs.fusefs.fuse.MountAccess;
 import io.cowfs.fusefs.fuse.MountSession;
 import io.cowfs.fusefs.kernel.MountPoints;
 import io.cowfs.blockstore.run.MountRecord;
@@ -49,6 +50,13 @@ final class MountCommand extends Base {
     @Option(names = "--allow-other", description = "let other users (and containers) use the mount; non-root users need user_allow_other in /etc/fuse.conf")
     boolean allowOther;
 
+    @Option(names = "--suid", description = "honour set-user-ID and set-group-ID bits and file capabilities (a root "
+            + "filesystem for chroot or a container); root only. Mount only trees you trust with it")
+    boolean suid;
+
+    @Option(names = "--dev", description = "let device nodes in the mount open their devices (debootstrap, chroot); root only")
+    boolean dev;
+
     @Option(names = "--foreground", description = "serve the mount in this process until it is unmounted")
     boolean foreground;
 
@@ -69,8 +77,10 @@ final class MountCommand extends Base {
         if (fuseApi.equals("libfuse2")) {
             Fuse.requireLibfuse();
         }
-        if (allowOther && io.cowfs.fusefs.kernel.Kernel.allowOtherProblem() != null) {
-            throw new IllegalArgumentException(io.cowfs.fusefs.kernel.Kernel.allowOtherProblem());
+        MountAccess access = new MountAccess(allowOther, suid, dev);
+        String problem = io.cowfs.fusefs.kernel.Kernel.accessProblem(access);
+        if (problem != null) {
+            throw new IllegalArgumentException(problem);
         }
         CatalogEntry e;
         // the mount process (foreground) serves with the store it checked with: one open, not two
@@ -97,7 +107,7 @@ final class MountCommand extends Base {
             }
             if (foreground) {
                 servedBy = true;
-                return serve(store, e, mp);
+                return serve(store, e, mp, access);
             }
         } finally {
             if (!servedBy) {
@@ -132,12 +142,12 @@ final class MountCommand extends Base {
     }
 
     /** Serves e from store (which MountDaemon owns from here: closed when the mount ends). */
-    private int serve(Store store, CatalogEntry e, Path mp) throws Exception {
+    private int serve(Store store, CatalogEntry e, Path mp, MountAccess access) throws Exception {
         String slow = io.cowfs.blockstore.store.Sha256.fallbackWarning();
         if (slow != null) {
             err().println(slow); // into the mount's log; cowfs mount passes "cowfs: " lines on to its caller
         }
-        MountDaemon.serve(store, e, mp, ro, allowOther, fuseApi, readOnly -> {
+        MountDaemon.serve(store, e, mp, ro, access, fuseApi, readOnly -> {
             out().println("mounted " + (e.isView() ? "view" : "snapshot") + " '" + name + "' at " + mp
                     + (readOnly ? " (read-only)" : ""));
             out().flush();
@@ -174,6 +184,12 @@ final class MountCommand extends Base {
         }
         if (allowOther) {
             args.add("--allow-other");
+        }
+        if (suid) {
+            args.add("--suid");
+        }
+        if (dev) {
+            args.add("--dev");
         }
         args.add("--fuse-api=" + fuseApi);
         args.add(name);

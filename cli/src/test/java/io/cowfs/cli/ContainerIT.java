@@ -125,4 +125,56 @@ class ContainerIT {
             assertFalse(SharedDirCommand.isMountPoint(shared.toRealPath()), "the shared bind is gone");
         }
     }
+
+    /**
+     * A view as a container's root filesystem ({@code podman run --rootfs}): the container runs
+     * from the view, its writes land in the view (and in a snapshot of it), the base stays as it
+     * was; its uid 1000 gets the permission checks of the image's modes. A view mounted without
+     * --allow-other runs no container user but the mounting one.
+     */
+    @Test
+    void aViewIsAContainersRootFilesystem() throws Exception {
+        Cowfs.assumeFuse();
+        Podman.assume();
+        String ctr = name("rootfs");
+        Path rootfs = Files.createDirectories(tmp.resolve("rootfs"));
+        try {
+            Podman.ok("create", "--name", ctr, Podman.BUSYBOX);
+            Cowfs.sh(tmp, "podman export " + ctr + " | tar -C " + rootfs + " -xf - && chmod 1777 " + rootfs + "/tmp");
+        } finally {
+            Podman.removeContainer(ctr);
+        }
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", rootfs.toString(), "--name", "base").ok();
+            c.run("fork", "base", "--name", "ctr").ok();
+            try (Cowfs.Mounted m = c.mount("ctr", "--allow-other", "--suid", "--dev")) {
+                String out = Podman.ok("run", "--rm", "--rootfs", m.dir.toString(), "/bin/sh", "-c",
+                        "mkdir -p /srv/out && echo built > /srv/out/result && rm /bin/vi && ls /srv/out && cat /etc/passwd | wc -l");
+                assertTrue(out.contains("result"), out);
+                assertEquals("built\n", Files.readString(m.dir.resolve("srv/out/result")), "the container's write is in the view");
+                assertFalse(Files.exists(m.dir.resolve("bin/vi"), java.nio.file.LinkOption.NOFOLLOW_LINKS));
+                out = Podman.ok("run", "--rm", "--user", "1000:1000", "--rootfs", m.dir.toString(), "/bin/sh", "-c",
+                        "id -u; echo tmp > /tmp/by-user && cat /tmp/by-user; (echo x > /etc/by-user) 2>&1; true");
+                assertTrue(out.startsWith("1000\ntmp\n"), out);
+                assertTrue(out.contains("Permission denied"), "uid 1000 may not write the image's root-owned /etc: " + out);
+                c.run("snapshot", "ctr", "--name", "after").ok();
+            }
+            Path exported = tmp.resolve("after");
+            c.run("export", "after", exported.toString()).ok();
+            assertEquals("built\n", Files.readString(exported.resolve("srv/out/result")));
+            assertFalse(Files.exists(exported.resolve("bin/vi"), java.nio.file.LinkOption.NOFOLLOW_LINKS));
+            assertEquals("tmp\n", Files.readString(exported.resolve("tmp/by-user")));
+            assertEquals(1000, (int) Files.getAttribute(exported.resolve("tmp/by-user"), "unix:uid"));
+            try (Cowfs.Mounted base = c.mount("base", "--allow-other")) {
+                assertTrue(Files.exists(base.dir.resolve("bin/vi"), java.nio.file.LinkOption.NOFOLLOW_LINKS), "the base is untouched");
+                assertFalse(Files.exists(base.dir.resolve("srv/out")));
+            }
+            // without --allow-other the kernel lets no other uid into the mount, a container's included
+            try (Cowfs.Mounted m = c.mount("ctr")) {
+                Cowfs.Result denied = Podman.podman("run", "--rm", "--user", "1000:1000", "--rootfs", m.dir.toString(), "/bin/sh", "-c", "id -u");
+                assertNotEquals(0, denied.rc(), denied.out());
+                assertTrue(denied.out().contains("ermission denied"), denied.out());
+            }
+        }
+    }
 }

@@ -47,7 +47,7 @@ class MountHelperIT {
             Path mp1 = tmp.resolve("mp1");
             Path mp2 = tmp.resolve("mp2");
             Path fstab = tmp.resolve("fstab");
-            Files.writeString(fstab, "# a test's own fstab\njob " + mp2 + " fuse.cowfs store=" + c.store + ",allow_other,noauto 0 0\n");
+            Files.writeString(fstab, "# a test's own fstab\njob " + mp2 + " fuse.cowfs store=" + c.store + ",allow_other,allow_suid,allow_dev,noauto 0 0\n");
             String script = String.join("\n",
                     "set -e",
                     "mount -t tmpfs tmpfs /usr/sbin && cp -a " + helpers.resolve("usr/sbin") + "/. /usr/sbin/",
@@ -57,6 +57,7 @@ class MountHelperIT {
                     "grep ' " + mp1 + " ' /proc/self/mounts",
                     "umount " + mp1,
                     "mount -T " + fstab + " " + mp2,
+                    "grep ' " + mp2 + " ' /proc/self/mounts",
                     "echo written > " + mp2 + "/new",
                     "cat " + mp2 + "/new",
                     "umount " + mp2,
@@ -66,6 +67,8 @@ class MountHelperIT {
             String out = Cowfs.sh(tmp, "unshare --mount --propagation private bash " + sh);
             assertTrue(out.contains("hello"), out);
             assertTrue(out.contains("fuse.cowfs ro,"), "mount -t ... -o ro gives a read-only mount: " + out);
+            assertTrue(out.contains("fuse.cowfs ro,nosuid,nodev,"), "nosuid,nodev unless asked: " + out);
+            assertTrue(out.contains(" " + mp2 + " fuse.cowfs rw,relatime,"), "fstab's allow_suid,allow_dev reach the mount: " + out);
             assertTrue(out.contains("written"), out);
             assertTrue(out.contains("mounts-left: 0"), "umount(8) unmounted both: " + out);
             // plain umount(8): the mount process persists and exits by itself (cowfs umount would wait for it)

@@ -297,6 +297,76 @@ class SecurityIT {
         }
     }
 
+    /** What account o gets from the set-ID, device and capability probes of tree dir (see the test below). */
+    private static String privileges(Accounts acc, Accounts.Account o, Path dir) throws Exception {
+        return acc.as(o, "cd " + dir + " && echo \"euid $(./sid -u)\"; "
+                + "(echo x > null) 2>/dev/null && echo 'device ok' || echo 'device denied'; "
+                + "./capcat secret 2>/dev/null || echo 'secret denied'").out();
+    }
+
+    @Test
+    void setIdProgramsCapabilitiesAndDeviceNodesWorkOnlyInAMountMadeWithSuidAndDev() throws Exception {
+        Cowfs.assumeFuse();
+        try (Accounts acc = Accounts.open(); Cowfs c = new Cowfs(acc.base)) {
+            Accounts.Account o = acc.user();
+            Path src = acc.base.resolve("rootfs");
+            Files.createDirectories(src);
+            Files.setAttribute(src, "unix:mode", 0755);
+            // a root filesystem's three kinds of privilege: a setuid-root program, a device node, a file capability
+            Accounts.root("cp", "/usr/bin/id", src.resolve("sid").toString()).ok();
+            Accounts.root("chmod", "4755", src.resolve("sid").toString()).ok();
+            Accounts.root("mknod", "-m", "666", src.resolve("null").toString(), "c", "1", "3").ok();
+            Accounts.root("cp", "/bin/cat", src.resolve("capcat").toString()).ok();
+            Cowfs.Result setcap = Accounts.root("setcap", "cap_dac_read_search+ep", src.resolve("capcat").toString());
+            org.junit.jupiter.api.Assumptions.assumeTrue(setcap.rc() == 0, () -> "skipped: setcap failed: " + setcap.out());
+            Files.writeString(src.resolve("secret"), "s3cret\n");
+            Files.setAttribute(src.resolve("secret"), "unix:mode", 0600);
+            String granted = "euid 0\ndevice ok\ns3cret\n";
+            String plain = "euid " + o.uid() + "\ndevice denied\nsecret denied\n";
+            assertEquals(granted, privileges(acc, o, src), "the host tree itself grants all three");
+
+            c.run("import", src.toString(), "--name", "s").ok();
+            c.run("fork", "s", "--name", "v").ok();
+            try (Cowfs.Mounted view = c.mount("v", "--allow-other")) {
+                assertEquals(plain, privileges(acc, o, view.dir), "by default a mount is nosuid,nodev");
+                assertTrue(mountOptions(view.dir).contains(",nosuid,nodev,"), mountOptions(view.dir));
+            }
+            try (Cowfs.Mounted view = c.mount("v", "--allow-other", "--suid", "--dev");
+                 Cowfs.Mounted snap = c.mount("s", "--allow-other", "--suid")) {
+                assertEquals(granted, privileges(acc, o, view.dir));
+                assertFalse(mountOptions(view.dir).contains("nosuid") || mountOptions(view.dir).contains("nodev"), mountOptions(view.dir));
+                assertEquals("euid 0\ndevice denied\ns3cret\n", privileges(acc, o, snap.dir), "--suid without --dev");
+                // a write by another user still takes the set-ID bit away, as on any filesystem
+                Accounts.root("chmod", "4777", view.dir.resolve("sid").toString()).ok();
+                acc.as(o, "cat /usr/bin/id > " + view.dir.resolve("sid")).ok();
+                assertEquals("euid " + o.uid() + "\n", acc.as(o, "echo \"euid $(" + view.dir.resolve("sid") + " -u)\"").out());
+            }
+
+            // an ordinary user cannot have either: one line, exit 2, nothing mounted
+            Path mp = o.home().resolve("mp");
+            Cowfs.Result r = acc.as(o, sh("mkdir -p src mp; $COWFS init >/dev/null; $COWFS import src --name s >/dev/null; "
+                    + "$COWFS fork s --name v >/dev/null; $COWFS mount v mp --suid --dev"));
+            assertEquals(2, r.rc(), r.out());
+            assertEquals("cowfs: --suid and --dev need root: only mounts root makes may honour set-user-ID programs "
+                    + "(an ordinary user's FUSE mounts are nosuid,nodev)\n", r.out());
+            assertFalse(Cowfs.isMounted(mp));
+            Cowfs.Result d = acc.as(o, "$COWFS mount v mp --dev");
+            assertEquals(2, d.rc(), d.out());
+            assertTrue(d.out().startsWith("cowfs: --dev needs root: only mounts root makes may honour device nodes"), d.out());
+        }
+    }
+
+    /** The mount options /proc/self/mountinfo gives the mount at mp, with a comma on either side. */
+    private static String mountOptions(Path mp) throws Exception {
+        for (String l : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+            String[] f = l.split(" ");
+            if (f.length > 5 && f[4].equals(mp.toString())) {
+                return "," + f[5] + ",";
+            }
+        }
+        throw new AssertionError("no mount at " + mp);
+    }
+
     @Test
     void controlSocketAnswersOnlyItsOwner() throws Exception {
         Cowfs.assumeFuse();

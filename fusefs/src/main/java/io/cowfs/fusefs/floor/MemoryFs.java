@@ -259,6 +259,6 @@ public final class MemoryFs implements NodeFs {
         }
         MemoryFs fs = load(Path.of(args[0]));
         Path mp = Path.of(args[1]).toAbsolutePath().normalize();
-        Kernel.serve(fs, mp, false, "floor:" + mp.getFileName(), () -> System.out.println("mounted floor at " + mp));
+        Kernel.serve(fs, mp, io.cowfs.fusefs.fuse.MountAccess.PRIVATE, "floor:" + mp.getFileName(), () -> System.out.println("mounted floor at " + mp));
     }
 }

@@ -23,7 +23,7 @@ public final class MountSession {
     private MountSession() {
     }
 
-    public static List<String> options(boolean readOnly, boolean allowOther, String fsName) {
+    public static List<String> options(boolean readOnly, MountAccess access, String fsName) {
         List<String> o = new ArrayList<>();
         o.add("fsname=" + fsName.replace(",", "_"));
         o.add("subtype=cowfs");
@@ -47,8 +47,14 @@ public final class MountSession {
             o.add("negative_timeout=60");
             o.add("attr_timeout=0");
         }
-        if (allowOther) {
+        if (access.allowOther()) {
             o.add("allow_other");
+        }
+        if (access.suid()) {
+            o.add("suid"); // libfuse 2 mounts nosuid,nodev unless told
+        }
+        if (access.dev()) {
+            o.add("dev");
         }
         return o;
     }
@@ -78,13 +84,13 @@ public final class MountSession {
      * Mounts and blocks until the filesystem is unmounted (fusermount -u, umount, or SIGTERM).
      * onReady runs once the mountpoint answers.
      */
-    public static void serve(ViewFs vfs, Path mp, boolean allowOther, String fsName, String api, Runnable onReady) {
+    public static void serve(ViewFs vfs, Path mp, MountAccess access, String fsName, String api, Runnable onReady) {
         lastAdapter = null;
         if (api.equals("kernel")) {
             String why = io.cowfs.fusefs.kernel.Kernel.unavailableReason();
             if (why == null) {
                 try {
-                    boolean clean = io.cowfs.fusefs.kernel.Kernel.serve(vfs, mp, allowOther, fsName, onReady);
+                    boolean clean = io.cowfs.fusefs.kernel.Kernel.serve(vfs, mp, access, fsName, onReady);
                     lastAdapter = clean ? "kernel" : null;
                     return;
                 } catch (io.cowfs.fusefs.kernel.Kernel.MountFailed e) {
@@ -93,7 +99,7 @@ public final class MountSession {
             }
             System.err.println("cowfs: the kernel FUSE adapter cannot mount here (" + why + "); using libfuse2");
         }
-        serveLibfuse2(vfs, mp, allowOther, fsName, onReady);
+        serveLibfuse2(vfs, mp, access, fsName, onReady);
         lastAdapter = "libfuse2";
     }
 
@@ -110,9 +116,9 @@ public final class MountSession {
     }
 
     /** The jnr-fuse adapter: mounts and blocks until the filesystem is unmounted. */
-    static void serveLibfuse2(ViewFs vfs, Path mp, boolean allowOther, String fsName, Runnable onReady) {
+    static void serveLibfuse2(ViewFs vfs, Path mp, MountAccess access, String fsName, Runnable onReady) {
         FuseStubFS fs = vfs.readOnly() ? new CowFuse(vfs, fsName) : new WritableFuse(vfs, fsName);
-        List<String> opts = options(vfs.readOnly(), allowOther, fsName);
+        List<String> opts = options(vfs.readOnly(), access, fsName);
         String[] args = {"-o", String.join(",", opts)};
         Throwable[] failure = new Throwable[1];
         Thread t = new Thread(() -> {

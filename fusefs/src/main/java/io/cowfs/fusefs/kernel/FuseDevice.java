@@ -56,7 +56,7 @@ final class FuseDevice {
         return null;
     }
 
-    static FuseDevice mount(Path mp, String fsName, boolean readOnly, boolean allowOther) {
+    static FuseDevice mount(Path mp, String fsName, boolean readOnly, io.cowfs.fusefs.fuse.MountAccess access) {
         String name = fsName.replace(",", "_");
         if (isRoot()) {
             int fd = C.open("/dev/fuse", LibC.O_RDWR | LibC.O_CLOEXEC);
@@ -64,8 +64,8 @@ final class FuseDevice {
                 throw new IllegalStateException("cannot open /dev/fuse: errno " + LibC.errno());
             }
             String data = "fd=" + fd + ",rootmode=40000,user_id=" + C.getuid() + ",group_id=" + C.getgid()
-                    + ",default_permissions" + (allowOther ? ",allow_other" : "");
-            long flags = LibC.MS_NOSUID | LibC.MS_NODEV | (readOnly ? LibC.MS_RDONLY : 0);
+                    + ",default_permissions" + (access.allowOther() ? ",allow_other" : "");
+            long flags = (access.suid() ? 0 : LibC.MS_NOSUID) | (access.dev() ? 0 : LibC.MS_NODEV) | (readOnly ? LibC.MS_RDONLY : 0);
             if (C.mount(name, mp.toString(), "fuse.cowfs", flags, data) != 0) {
                 int e = LibC.errno();
                 C.close(fd);
@@ -73,11 +73,11 @@ final class FuseDevice {
             }
             return new FuseDevice(fd, false);
         }
-        return new FuseDevice(viaFusermount(mp, name, readOnly, allowOther), true);
+        return new FuseDevice(viaFusermount(mp, name, readOnly, access), true);
     }
 
     /** Runs fusermount3 with one end of a socketpair as _FUSE_COMMFD and receives the session fd. */
-    private static int viaFusermount(Path mp, String fsName, boolean readOnly, boolean allowOther) {
+    private static int viaFusermount(Path mp, String fsName, boolean readOnly, io.cowfs.fusefs.fuse.MountAccess access) {
         Path tool = fusermount();
         if (tool == null) {
             throw new IllegalStateException("fusermount3 is not installed (apt-get install -y fuse3)");
@@ -87,8 +87,9 @@ final class FuseDevice {
             throw new IllegalStateException("socketpair failed: errno " + LibC.errno());
         }
         try {
-            String opts = (readOnly ? "ro" : "rw") + ",nosuid,nodev,default_permissions,fsname=" + fsName
-                    + ",subtype=cowfs" + (allowOther ? ",allow_other" : "");
+            // fusermount3 refuses suid and dev to an ordinary user ("unsafe option"); the CLI says so first
+            String opts = (readOnly ? "ro" : "rw") + access.kernelOptions() + ",default_permissions,fsname=" + fsName
+                    + ",subtype=cowfs";
             List<String> argv = List.of(tool.toString(), "-o", opts, "--", mp.toString());
             List<String> env = new ArrayList<>();
             for (Map.Entry<String, String> e : System.getenv().entrySet()) {
@@ -113,7 +114,7 @@ final class FuseDevice {
             C.waitpid(child, status, 0);
             if (fd < 0) {
                 throw new IllegalStateException("fusermount3 did not mount " + mp + " (exit status " + ((status[0] >> 8) & 0xff)
-                        + (allowOther ? "; --allow-other needs user_allow_other in /etc/fuse.conf" : "") + ")");
+                        + (access.allowOther() ? "; --allow-other needs user_allow_other in /etc/fuse.conf" : "") + ")");
             }
             return fd;
         } finally {

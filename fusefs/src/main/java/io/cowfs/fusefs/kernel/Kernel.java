@@ -68,16 +68,36 @@ public final class Kernel {
     }
 
     /**
+     * Why a mount with access cannot be made by this user, or null: set-ID programs and device
+     * nodes work only in FUSE mounts root makes (fusermount3 refuses {@code suid} and {@code dev}
+     * to an ordinary user, and the kernel gives FUSE mounts made in a user namespace {@code nodev}).
+     */
+    public static String accessProblem(io.cowfs.fusefs.fuse.MountAccess access) {
+        if (access.allowOther()) {
+            String p = allowOtherProblem();
+            if (p != null) {
+                return p;
+            }
+        }
+        if ((access.suid() || access.dev()) && !FuseDevice.isRoot()) {
+            String what = access.suid() && access.dev() ? "--suid and --dev need" : access.suid() ? "--suid needs" : "--dev needs";
+            return what + " root: only mounts root makes may honour "
+                    + (access.suid() ? "set-user-ID programs" : "device nodes") + " (an ordinary user's FUSE mounts are nosuid,nodev)";
+        }
+        return null;
+    }
+
+    /**
      * Mounts vfs at mp and serves it until it is unmounted (umount, fusermount3 -u, or SIGTERM:
      * the shutdown hook unmounts). onReady runs once the mountpoint answers. True if every worker
      * ended at the unmount, false if one stopped on an error (the log says which).
      */
-    public static boolean serve(NodeFs vfs, Path mp, boolean allowOther, String fsName, Runnable onReady) {
+    public static boolean serve(NodeFs vfs, Path mp, io.cowfs.fusefs.fuse.MountAccess access, String fsName, Runnable onReady) {
         KernelFs fs = new KernelFs(vfs, TIMEOUT, TIMEOUT, TIMEOUT);
         serving = fs;
         FuseDevice dev;
         try {
-            dev = FuseDevice.mount(mp, fsName, vfs.readOnly(), allowOther);
+            dev = FuseDevice.mount(mp, fsName, vfs.readOnly(), access);
         } catch (RuntimeException | LinkageError e) {
             throw new MountFailed(e.getMessage());
         }

@@ -4,6 +4,7 @@ import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.run.ControlServer;
 import io.cowfs.blockstore.run.MountRegistry;
 import io.cowfs.blockstore.store.Store;
+import io.cowfs.fusefs.fuse.MountAccess;
 import io.cowfs.fusefs.fuse.MountSession;
 import io.cowfs.fusefs.kernel.Kernel;
 import io.cowfs.fusefs.vfs.ViewFs;
@@ -49,12 +50,12 @@ public final class MountDaemon {
      * (closed on return, whatever happens). A view is served read-only if asked, or if the index
      * is damaged (a damaged index takes no writes).
      */
-    public static void serve(Store store, CatalogEntry e, Path mp, boolean ro, boolean allowOther, String fuseApi, Ready ready)
+    public static void serve(Store store, CatalogEntry e, Path mp, boolean ro, MountAccess access, String fuseApi, Ready ready)
             throws Exception {
-        new MountDaemon().run(store, e, mp, ro, allowOther, fuseApi, ready);
+        new MountDaemon().run(store, e, mp, ro, access, fuseApi, ready);
     }
 
-    private void run(Store store, CatalogEntry e, Path mp, boolean ro, boolean allowOther, String fuseApi, Ready ready)
+    private void run(Store store, CatalogEntry e, Path mp, boolean ro, MountAccess access, String fuseApi, Ready ready)
             throws Exception {
         try {
             opened.push(store);
@@ -77,7 +78,7 @@ public final class MountDaemon {
                     vfs.persistAll();
                 }));
             }
-            MountSession.serve(vfs, mp, allowOther, "cowfs:" + e.name(), fuseApi, () -> {
+            MountSession.serve(vfs, mp, access, "cowfs:" + e.name(), fuseApi, () -> {
                 Thread hook = new Thread(this::awaitClose, "cowfs-close-wait");
                 Runtime.getRuntime().addShutdownHook(hook);
                 closeWait = hook;

@@ -57,6 +57,41 @@ class KernelAdapterIT {
         return ((Number) Files.getAttribute(p, "unix:ino", LinkOption.NOFOLLOW_LINKS)).longValue();
     }
 
+    /**
+     * The kernel serves a listing of a view's directory from its page cache; when those pages are
+     * reclaimed in the middle of a stream (memory pressure; drop_caches here), the stream goes on
+     * through the mount at its offset. Deleting entries while reading them (rm -rf) then skipped as
+     * many entries as had been deleted, and rmdir failed with ENOTEMPTY.
+     */
+    @Test
+    void aListingWhoseCachedPagesAreReclaimedWhileItIsReadSkipsNothing() throws Exception {
+        Path dropCaches = Path.of("/proc/sys/vm/drop_caches");
+        assumeTrue(Files.isWritable(dropCaches), "skipped: dropping the page cache needs root");
+        Path d = Files.createDirectory(v.resolve("many"));
+        int n = 12_000;
+        for (int i = 0; i < n; i++) {
+            Files.createFile(d.resolve(String.format("file-%06d", i)));
+        }
+        try (var all = Files.list(d)) {
+            assertEquals(n, all.count()); // a whole stream: the kernel now holds the listing
+        }
+        int seen = 0;
+        try (var stream = Files.newDirectoryStream(d)) {
+            for (Path p : stream) {
+                Files.delete(p);
+                if (++seen == n / 4) {
+                    Files.writeString(dropCaches, "1"); // the cached listing's pages go
+                }
+            }
+        }
+        try (var left = Files.list(d)) {
+            assertEquals(java.util.List.of(), left.map(p -> p.getFileName().toString()).limit(5).toList(),
+                    "entries the stream skipped");
+        }
+        assertEquals(n, seen);
+        Files.delete(d);
+    }
+
     @Test
     void anFdOnOneHardlinkNameSeesWritesThroughAnother() throws Exception {
         Path a = v.resolve("a");

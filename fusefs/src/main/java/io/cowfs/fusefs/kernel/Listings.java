@@ -15,8 +15,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * READDIR and READDIRPLUS. A writable view's open directory (OPENDIR handle) keeps the listing
  * taken at offset 0, so a directory changed while it is read never skips or repeats other entries;
  * a read-only tree has no OPENDIR (the kernel caches its listings) and its listings, immutable, are
- * kept by directory in a small cache any worker may reuse. Both maps are concurrent; each use is
- * one atomic operation.
+ * kept by directory in a small cache any worker may reuse. The open and snapshot maps are
+ * concurrent; each use is one atomic operation. {@link #latest} is guarded by its own monitor.
+ *
+ * <p>A view's directories are opened with FOPEN_CACHE_DIR: the kernel keeps a listing in the
+ * directory's page cache and serves later streams from it, their offsets those of the listing that
+ * filled it, without a READDIR. If those pages are reclaimed while such a stream is read (memory
+ * pressure, drop_caches), the kernel asks this mount to go on at the stream's offset, with a handle
+ * that never read here: that offset counts entries of the listing that filled the cache, so it is
+ * continued in that listing (the directory's latest listing from offset 0, {@link #latest}). A
+ * listing taken afresh would skip as many entries as were removed meanwhile (`rm -rf` of a large
+ * directory under memory pressure then failed with ENOTEMPTY).
  */
 final class Listings {
     private static final byte[] DOT = {'.'};
@@ -32,6 +41,15 @@ final class Listings {
     private final Map<Long, Listing> open = new ConcurrentHashMap<>();
     private final AtomicLong nextHandle = new AtomicLong(1);
     private final Map<Long, Listing> snapshot = new ConcurrentHashMap<>();
+    /**
+     * Per directory of a view, the listing its latest stream from offset 0 took: the one whose
+     * offsets the kernel's cache of it holds. The most recently used {@link #LATEST_DIRS}
+     * directories and at most {@link #LATEST_ENTRIES} entries in all. Guarded by itself.
+     */
+    private final java.util.LinkedHashMap<Long, Listing> latest = new java.util.LinkedHashMap<>(64, 0.75f, true);
+    private long latestEntries; // guarded by latest
+    static final int LATEST_DIRS = 1024;
+    static final long LATEST_ENTRIES = 250_000;
 
     Listings(NodeFs vfs) {
         this.vfs = vfs;
@@ -65,11 +83,39 @@ final class Listings {
         if (l == null) {
             throw new FsException(Errno.EBADF, "directory handle " + fh);
         }
-        if (l.entries() == null || offset == 0) {
-            l = new Listing(dir, vfs.readdir(dir)); // offset 0: a new stream (or rewinddir)
+        if (offset == 0) {
+            l = new Listing(dir, vfs.readdir(dir)); // a new stream (or rewinddir)
+            open.put(fh, l);
+            remember(l);
+        } else if (l.entries() == null) {
+            // a stream the kernel began from its cache of the directory: go on in the listing that filled it
+            Listing cached = latest(dir);
+            l = cached != null ? cached : new Listing(dir, vfs.readdir(dir));
             open.put(fh, l);
         }
         return l;
+    }
+
+    private void remember(Listing l) {
+        synchronized (latest) {
+            Listing old = latest.put(l.dir(), l);
+            latestEntries += l.entries().size() - (old == null ? 0 : old.entries().size());
+            var it = latest.values().iterator();
+            while ((latest.size() > LATEST_DIRS || latestEntries > LATEST_ENTRIES) && latest.size() > 1 && it.hasNext()) {
+                Listing eldest = it.next();
+                if (eldest == l) {
+                    continue;
+                }
+                latestEntries -= eldest.entries().size();
+                it.remove();
+            }
+        }
+    }
+
+    private Listing latest(long dir) {
+        synchronized (latest) {
+            return latest.get(dir);
+        }
     }
 
     /**

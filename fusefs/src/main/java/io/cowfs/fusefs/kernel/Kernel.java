@@ -50,7 +50,7 @@ public final class Kernel {
      * Why --allow-other cannot work for this user, or null: an ordinary user's fusermount3 refuses
      * it unless root has put {@code user_allow_other} in /etc/fuse.conf (both adapters need it).
      */
-    public static String allowOtherProblem() {
+    private static String allowOtherProblem() {
         if (FuseDevice.isRoot()) {
             return null;
         }

@@ -101,11 +101,9 @@ final class Listings {
             Listing old = latest.put(l.dir(), l);
             latestEntries += l.entries().size() - (old == null ? 0 : old.entries().size());
             var it = latest.values().iterator();
-            while ((latest.size() > LATEST_DIRS || latestEntries > LATEST_ENTRIES) && latest.size() > 1 && it.hasNext()) {
+            // l is the newest: evicting from the eldest end stops before it (size > 1)
+            while ((latest.size() > LATEST_DIRS || latestEntries > LATEST_ENTRIES) && latest.size() > 1) {
                 Listing eldest = it.next();
-                if (eldest == l) {
-                    continue;
-                }
                 latestEntries -= eldest.entries().size();
                 it.remove();
             }

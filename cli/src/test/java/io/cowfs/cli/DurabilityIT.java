@@ -236,6 +236,44 @@ class DurabilityIT {
     }
 
     /**
+     * A tree removed in a view and a file removed while a process held it open stay removed when
+     * the mount is killed right after, and the removed file's data goes at the next mount. A file
+     * is deleted when the kernel forgets its node, and since 2026-12-05 that deletion goes with
+     * the next commit instead of one of its own (a second commit per file `rm -rf` removed): a
+     * kill before it leaves an orphan (link count 0), which the next mount reclaims.
+     */
+    @Test
+    void removalsRightBeforeAKillStayRemovedAndTheirSpaceIsReclaimed() throws Exception {
+        Cowfs.assumeFuse();
+        Cowfs.sh(tmp, "mkdir -p src/t/sub && echo base > src/base && for i in $(seq 1 300); do echo $i > src/t/f$i; done"
+                + " && echo deep > src/t/sub/g");
+        try (Cowfs c = new Cowfs(tmp)) {
+            forkOf(c, "src");
+            Cowfs.Mounted m = c.mount("v");
+            try {
+                Cowfs.sh(m.dir, "head -c 8388608 /dev/urandom > own && rm -rf t && python3 -c \"import os\n"
+                        + "f = open('own', 'rb')\nos.unlink('own')\nassert len(f.read()) == 8388608\nf.close()\""
+                        + " && test ! -e own && test ! -e t");
+                Fx.killMount(c.store, m.dir); // well within the 15 s after which a deletion waiting is committed
+                c.run("umount", m.dir.toString()).ok();
+            } finally {
+                m.close();
+            }
+            long killed = Fx.du(c).get("v").get("exclusiveBytes").asLong();
+            try (Cowfs.Mounted again = c.mount("v")) {
+                assertEquals("base", Cowfs.sh(again.dir, "ls -A").strip(), "what was removed before the kill stays removed");
+            }
+            long reclaimed = Fx.du(c).get("v").get("exclusiveBytes").asLong();
+            System.out.println("view's exclusive bytes after the kill " + killed + ", after the next mount " + reclaimed);
+            assertTrue(killed >= 8 << 20, "the kill came before the deletion's commit: the orphan's data is the view's still");
+            assertTrue(reclaimed < 1 << 20, "the removed file's 8 MiB are still the view's after the next mount: " + reclaimed);
+            c.run("fsck").ok();
+            c.run("gc").ok();
+            c.run("verify").ok();
+        }
+    }
+
+    /**
      * tar sets each file's times, owner and mode on the open file before closing it; in a view
      * they are committed with the file at its close. Extracted into a view and the mount killed
      * as soon as tar exits, every file is there with its bytes, mode, owner and mtime, as tar

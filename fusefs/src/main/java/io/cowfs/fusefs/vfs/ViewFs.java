@@ -296,7 +296,11 @@ public final class ViewFs implements NodeFs, AutoCloseable {
      */
     private void changeAttributes(long ino, Runnable work) {
         changingData(() -> {
-            boolean waits = data.hasData(ino) || ns.created.contains(ino);
+            // an orphan (no name left: unlinked while open, or while the kernel holds its node) is
+            // reclaimed by the next mount if this one dies, so what it is changed to goes with the
+            // next commit: the kernel sends the ctime of every file `rm -rf` removes (SETATTR, with
+            // the writeback cache), and committing each was a third of the removal (2026-12-05)
+            boolean waits = data.hasData(ino) || ns.created.contains(ino) || ns.inode(ino).nlink == 0;
             work.run();
             if (!waits) {
                 data.persist(WriteBack.METADATA_ONLY);
@@ -458,10 +462,15 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     }
 
     /**
-     * One handle closed; after the last one, an unlinked inode is deleted, and that is committed.
-     * Nothing else is: the file's close (FLUSH) came before and committed what it had to, and
-     * RELEASE comes after it, asynchronously, often behind the next file's create, which a commit
-     * here would take along (a commit per file of a cp -r again, measured).
+     * One handle closed; after the last one, an unlinked inode is deleted. Nothing is committed
+     * here: the file's close (FLUSH) came before and committed what it had to, and RELEASE comes
+     * after it, asynchronously, often behind the next file's create, which a commit here would
+     * take along (a commit per file of a cp -r again, measured). The deletion goes with the next
+     * commit, the aged-writes persist ({@link #persistAged}) or the unmount; the unlink committed
+     * the inode with nlink 0, so a mount killed before that leaves an orphan the next mount
+     * reclaims. Until 2026-12-05 each deletion committed on its own: through the kernel adapter
+     * every file `rm -rf` removes is one the kernel holds (it looked the name up), so that was a
+     * second commit per file removed (docs/PERFORMANCE.md).
      */
     public void release(long ino) {
         releaseAll(new long[] {ino});
@@ -479,16 +488,10 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             return;
         }
         locked(() -> {
-            boolean deleted = false;
             for (long ino : inos) {
-                ViewNamespace.Released r = ns.released(ino);
-                if (r != ViewNamespace.Released.STILL_OPEN) {
+                if (ns.released(ino) != ViewNamespace.Released.STILL_OPEN) {
                     readAhead.forget(ino);
                 }
-                deleted |= r == ViewNamespace.Released.DELETED;
-            }
-            if (deleted) {
-                data.persist(WriteBack.METADATA_ONLY);
             }
             return null;
         });
@@ -528,7 +531,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     /**
      * Persists what was already waiting at the previous call, if anything waits now (written data
-     * not stored yet, files created and not closed). A mount calls this every few seconds
+     * not stored yet, files created and not closed, inodes deleted at their last release). A mount calls this every few seconds
      * ({@code fusefs.mount.AgedWrites}), so that data of a file that is never closed or fsynced
      * (a log, a database with synchronous=OFF) survives a kill of the mount once it has waited two
      * periods here; before, it waited for a close however long that took. True if it persisted.
@@ -537,7 +540,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         if (readOnly) {
             return false;
         }
-        boolean waiting = reading(() -> data.hasUnstored() || !ns.created.isEmpty());
+        boolean waiting = reading(() -> data.hasUnstored() || !ns.created.isEmpty() || !ns.dirtyInodes.isEmpty());
         boolean persist = waiting && waitingBefore;
         if (persist) {
             persistAll();

@@ -132,6 +132,13 @@ final class WriteBack {
     private long asCommittedRecords;
 
     /**
+     * The next inode number the view's delta records (-1: not known): a commit writes it only when
+     * it changed, not with every unlink or chmod (7 % of an `rm -rf`'s time, 2026-12-05). Guarded
+     * by lock.
+     */
+    private long committedNextIno = -1;
+
+    /**
      * A block written but not yet stored. Page p reads as: {@link #CLEAN} the bytes of under (the
      * stored block, whole chunk or delta, when the block was first written; null: zeros),
      * {@link #ZERO} zeros, otherwise the arena slot holding the page. Guarded by the lock.
@@ -182,6 +189,7 @@ final class WriteBack {
     }
 
     void load(ViewDelta.State s) {
+        committedNextIno = s.nextIno;
         s.inodes.forEach((ino, n) -> {
             if (n != null) {
                 durableSize.put(ino, n.size);
@@ -1427,6 +1435,7 @@ final class WriteBack {
             }
         }
         Map<Long, AsCommitted> recorded = new HashMap<>(); // into recordedAs once committed
+        long nextIno = ns.nextIno;
         store.commit(txn -> {
             // the chunks stored above, dedup hits included (Store.Appends keeps no copy of a hit's
             // bytes), must still be indexed now that this transaction holds the index
@@ -1434,7 +1443,9 @@ final class WriteBack {
             if (!collected.isEmpty()) {
                 throw new StoreException.ChunksCollectedException(collected);
             }
-            deltaDb.setNextIno(txn, viewId, ns.nextIno);
+            if (nextIno != committedNextIno) {
+                deltaDb.setNextIno(txn, viewId, nextIno);
+            }
             for (Map.Entry<Long, Long> t : truncatedFrom.entrySet()) {
                 deltaDb.deleteBlocksFrom(txn, viewId, t.getKey(), t.getValue());
             }
@@ -1522,6 +1533,7 @@ final class WriteBack {
             }
         }
         recordedAs.putAll(recorded);
+        committedNextIno = nextIno;
         ns.dirtyInodes.clear(); // a file recorded as last committed is in recordedAs
         ns.dirtyNames.clear();
         ns.created.clear();

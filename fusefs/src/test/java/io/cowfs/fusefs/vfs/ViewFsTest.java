@@ -3,6 +3,7 @@ package io.cowfs.fusefs.vfs;
 import static io.cowfs.fusefs.vfs.PosixContractTest.assertErrno;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -124,6 +125,33 @@ class ViewFsTest {
             assertArrayEquals("abc".getBytes(), read(fs, ino)); // one handle is left
             fs.release(ino);
             assertErrno(Errno.ENOENT, () -> fs.getattr(ino));
+        }
+    }
+
+    /**
+     * The last release of an unlinked file deletes it without a commit of its own (rm -rf through
+     * the kernel adapter made one per file), and so do changes to its attributes while it has no
+     * name (the kernel's ctime, another per file): the store keeps it as an orphan (nlink 0, which
+     * a mount reclaims) until the next commit, here the aged-writes persist's.
+     */
+    @Test
+    void anInodeDeletedAtItsLastReleaseGoesWithTheNextCommit() {
+        try (ViewFs fs = fx.view()) {
+            long ino = create(fs, "f", new byte[3 * BS]);
+            fs.open(ino, false);
+            fs.unlink(1, "f");
+            assertEquals(0, persistedInode(ino).nlink, "the unlink commits the inode as an orphan");
+            long committedMtime = persistedInode(ino).mtimeNs;
+            fs.utimens(ino, ViewFs.OMIT, 1_000_000_000L, 2_000_000_000L); // the kernel's ctime at its FORGET
+            assertEquals(1_000_000_000L, fs.getattr(ino).mtimeNs());
+            assertEquals(committedMtime, persistedInode(ino).mtimeNs, "an orphan's new times wait for the next commit");
+            fs.release(ino);
+            assertErrno(Errno.ENOENT, () -> fs.getattr(ino));
+            assertNotNull(persistedInode(ino), "the release commits nothing");
+            assertFalse(fs.persistAged(), "the first look only notes what waits");
+            assertTrue(fs.persistAged(), "the deletion waited a period");
+            assertNull(persistedInode(ino), "the aged persist deleted it");
+            assertFalse(fs.persistAged(), "nothing waits any more");
         }
     }
 

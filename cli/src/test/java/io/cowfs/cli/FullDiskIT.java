@@ -293,6 +293,37 @@ class FullDiskIT {
     }
 
     /**
+     * A close that cannot store a file's written data on a full store drops that data and fails
+     * with ENOSPC, also when the process closing only read the file (every close sends FLUSH). The
+     * writer, which still has the file open, hears of it at its next fsync, as Linux reports a
+     * writeback error to the next fsync; before, that fsync succeeded over the lost bytes. The
+     * fsync after it succeeds, and the mount stays up.
+     */
+    @Test
+    void dataDroppedAtAReadersCloseFailsTheWritersNextFsync() throws Exception {
+        try (Cowfs c = store()) {
+            try (Cowfs.Mounted m = c.mount("v")) {
+                fillUp(m, "fill");
+                String out = Cowfs.sh(m.dir, "timeout 60 python3 -c \"import os, errno\n"
+                        + "def tell(what, f, fd):\n"
+                        + "    try:\n"
+                        + "        f(fd); print(what, 'ok')\n"
+                        + "    except OSError as e:\n"
+                        + "        print(what, errno.errorcode[e.errno])\n"
+                        + "w = os.open('log', os.O_WRONLY | os.O_CREAT, 0o644)\n"
+                        + "os.write(w, os.urandom(4 << 20))\n"
+                        + "tell('reader-close', os.close, os.open('log', os.O_RDONLY))\n"
+                        + "tell('writer-fsync', os.fsync, w)\n"
+                        + "tell('again-fsync', os.fsync, w)\n"
+                        + "tell('writer-close', os.close, w)\n\"");
+                assertEquals("reader-close ENOSPC\nwriter-fsync ENOSPC\nagain-fsync ok\nwriter-close ok", out.strip());
+                assertTrue(Cowfs.isMounted(m.dir), "the mount stays up");
+            }
+            c.run("fsck").ok();
+        }
+    }
+
+    /**
      * While the disk is full, the rest of the view still reads: close() of a file opened for
      * reading must not fail, and a failed rm must leave the name in place.
      */

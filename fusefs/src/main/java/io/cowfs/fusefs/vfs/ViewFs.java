@@ -516,12 +516,29 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         }
     }
 
-    /** fsync(): persists and forces packs and index to disk. */
+    /**
+     * fsync(): persists and forces packs and index to disk.
+     *
+     * @throws FsException ENOSPC if the store is full, also when data written to the file earlier
+     *         was dropped for want of space at another close (a reader's) since the last fsync
+     *         that said so: Linux reports a writeback error to the next fsync of the file too
+     */
     public void fsync(long ino) {
         if (readOnly) {
             return;
         }
-        flush(ino);
+        try {
+            flush(ino);
+        } catch (FsException e) {
+            if (e.errno() == Errno.ENOSPC) {
+                data.takeLoss(ino); // said now
+            }
+            throw e;
+        }
+        if (data.takeLoss(ino)) {
+            throw new FsException(Errno.ENOSPC, "inode " + ino + ": data written to it could not be stored (the store is full)"
+                    + " and was dropped at an earlier close");
+        }
         try {
             store.sync();
         } catch (StoreException e) {
@@ -531,8 +548,9 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     /**
      * Persists what was already waiting at the previous call, if anything waits now (written data
-     * not stored yet, files created and not closed, inodes deleted at their last release). A mount calls this every few seconds
-     * ({@code fusefs.mount.AgedWrites}), so that data of a file that is never closed or fsynced
+     * not stored yet, files created and not closed, inodes deleted at their last release). A
+     * mount calls this every few seconds ({@code fusefs.mount.AgedWrites}), so that data of a
+     * file that is never closed or fsynced
      * (a log, a database with synchronous=OFF) survives a kill of the mount once it has waited two
      * periods here; before, it waited for a close however long that took. True if it persisted.
      */

@@ -125,6 +125,16 @@ final class WriteBack {
      */
     private final Map<Long, AsCommitted> recordedAs = new HashMap<>(); // guarded by lock
 
+    /**
+     * Files whose written data a full store made the mount drop ({@link #lostToFullStore}), not yet
+     * reported to an fsync. The close that tried to store the data failed with ENOSPC, but that
+     * close may be another process's (a reader's: every close sends FLUSH), and the writer's
+     * later fsync succeeded over the lost bytes. Now the next fsync of the file reports it, as
+     * Linux reports a writeback error to the next fsync. A concurrent set: each use is one atomic
+     * operation, no lock.
+     */
+    private final Set<Long> unreportedLoss = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     private record AsCommitted(long size, long nlink) {
     }
 
@@ -215,6 +225,7 @@ final class WriteBack {
 
     /** The inode was deleted: its data goes. */
     void forget(long ino) {
+        unreportedLoss.remove(ino);
         dropDirty(ino);
         mapChanged(ino);
         overrides.remove(ino);
@@ -889,6 +900,8 @@ final class WriteBack {
                 persist(null);
             }
         } catch (StoreException.StoreFullException e) {
+            // the write that called this fails with ENOSPC: the kernel keeps that error for the
+            // file and reports it at the next fsync itself
             dropDirty(ino);
             throw e;
         }
@@ -1660,7 +1673,7 @@ final class WriteBack {
             try {
                 persist(ino, pre);
             } catch (StoreException.StoreFullException e) {
-                dropDirty(ino);
+                lostToFullStore(ino);
                 throw e;
             }
         } finally {
@@ -1677,8 +1690,21 @@ final class WriteBack {
         try {
             persist(ino);
         } catch (StoreException.StoreFullException e) {
-            dropDirty(ino);
+            lostToFullStore(ino);
             throw e;
         }
+    }
+
+    /** Drops ino's unstored data, which a full store cannot take, for its next fsync to report. Lock held. */
+    private void lostToFullStore(long ino) {
+        if (hasData(ino)) {
+            unreportedLoss.add(ino);
+        }
+        dropDirty(ino);
+    }
+
+    /** True once after data of ino was dropped for want of space (the caller reports ENOSPC). Any thread. */
+    boolean takeLoss(long ino) {
+        return unreportedLoss.remove(ino);
     }
 }

@@ -550,9 +550,9 @@ public final class ViewFs implements NodeFs, AutoCloseable {
      * Persists what was already waiting at the previous call, if anything waits now (written data
      * not stored yet, files created and not closed, inodes deleted at their last release). A
      * mount calls this every few seconds ({@code fusefs.mount.AgedWrites}), so that data of a
-     * file that is never closed or fsynced
-     * (a log, a database with synchronous=OFF) survives a kill of the mount once it has waited two
-     * periods here; before, it waited for a close however long that took. True if it persisted.
+     * file that is never closed or fsynced (a log, a database with synchronous=OFF) survives a
+     * kill of the mount once it has waited two periods here; before, it waited for a close
+     * however long that took. True if it persisted.
      */
     public boolean persistAged() {
         if (readOnly) {

@@ -1697,7 +1697,7 @@ final class WriteBack {
 
     /** Drops ino's unstored data, which a full store cannot take, for its next fsync to report. Lock held. */
     private void lostToFullStore(long ino) {
-        if (hasData(ino)) {
+        if (dirty.containsKey(ino)) { // stored blocks not yet committed (pending) are not dropped
             unreportedLoss.add(ino);
         }
         dropDirty(ino);

@@ -47,6 +47,8 @@ final class ViewNamespace {
     final Set<Long> dirtyInodes = new HashSet<>(); // guarded by lock
     /** Per directory, names changed since the last persist. */
     final Map<Long, Set<String>> dirtyNames = new HashMap<>(); // guarded by lock
+    /** Directories deleted since the last persist: their entries go from the delta with them. */
+    final Set<Long> deletedDirs = new HashSet<>(); // guarded by lock
     /** Files created (CREATE) since the last persist: their close commits them (ViewFs.create). */
     final Set<Long> created = new HashSet<>(); // guarded by lock
     /** Open handles per inode (writable views only); an inode with nlink 0 lives while it has one. */
@@ -132,6 +134,10 @@ final class ViewNamespace {
     }
 
     void deleteInode(long ino) {
+        Inode was = changed.containsKey(ino) ? changed.get(ino) : base.inode(ino);
+        if (was == null || was.type == FileType.DIRECTORY) {
+            deletedDirs.add(ino);
+        }
         if (base.inode(ino) != null) {
             changed.put(ino, null);
         } else {

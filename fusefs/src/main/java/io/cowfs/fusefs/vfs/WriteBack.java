@@ -1460,13 +1460,19 @@ final class WriteBack {
                 deltaDb.setNextIno(txn, viewId, nextIno);
             }
             for (Map.Entry<Long, Long> t : truncatedFrom.entrySet()) {
-                deltaDb.deleteBlocksFrom(txn, viewId, t.getKey(), t.getValue());
+                long ino = t.getKey();
+                if (t.getValue() == 0 && ns.changed.get(ino) == null && ns.dirtyInodes.contains(ino)) {
+                    continue; // deleted: deleteInode below drops its blocks (a range scan each, 2026-12-05)
+                }
+                deltaDb.deleteBlocksFrom(txn, viewId, ino, t.getValue());
             }
             for (long ino : ns.dirtyInodes) {
                 Inode n = ns.changed.get(ino);
                 if (n == null) {
                     deltaDb.deleteInode(txn, viewId, ino, base.inode(ino) != null);
-                    deltaDb.dropDir(txn, viewId, ino);
+                    if (ns.deletedDirs.contains(ino)) {
+                        deltaDb.dropDir(txn, viewId, ino); // a file has no entries to drop
+                    }
                 } else if (deferred.test(ino)) {
                     AsCommitted as = new AsCommitted(Math.min(n.size, durableSize(ino)), n.nlink);
                     if (!as.equals(recordedAs.get(ino))) {
@@ -1549,6 +1555,7 @@ final class WriteBack {
         committedNextIno = nextIno;
         ns.dirtyInodes.clear(); // a file recorded as last committed is in recordedAs
         ns.dirtyNames.clear();
+        ns.deletedDirs.clear();
         ns.created.clear();
         truncatedFrom.clear();
     }

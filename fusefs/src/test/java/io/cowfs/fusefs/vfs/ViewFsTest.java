@@ -155,6 +155,40 @@ class ViewFsTest {
         }
     }
 
+    /**
+     * A removed directory's entries leave the delta with it (its whiteouts of base names and the
+     * names made in the view), while a commit deleting files looks for no entries of theirs.
+     */
+    @Test
+    void aRemovedDirectorysEntriesLeaveTheDelta() {
+        long baseDir;
+        long newDir;
+        try (ViewFs fs = fx.view()) {
+            baseDir = fs.resolve("/base/dir");
+            newDir = fs.mkdir(1, "made", 0755, 0, 0);
+            long f = fs.create(newDir, "f", 0644, 0, 0);
+            fs.flush(f);
+            fs.release(f);
+            fs.unlink(baseDir, "x"); // a whiteout of a base name
+            assertNotNull(persistedDirents(baseDir), "the whiteout is in the delta");
+            assertNotNull(persistedDirents(newDir));
+            fs.unlink(newDir, "f");
+            fs.rmdir(fs.resolve("/base"), "dir");
+            fs.rmdir(1, "made");
+            assertNull(persistedDirents(baseDir), "a removed base directory's whiteouts are gone");
+            assertNull(persistedDirents(newDir), "a removed view directory's entries are gone");
+        }
+        try (ViewFs fs = fx.view()) {
+            assertErrno(Errno.ENOENT, () -> fs.resolve("/base/dir"));
+            assertErrno(Errno.ENOENT, () -> fs.resolve("/made"));
+        }
+    }
+
+    private java.util.TreeMap<String, io.cowfs.blockstore.tree.DirObject.Entry> persistedDirents(long dir) {
+        io.cowfs.blockstore.view.ViewDelta d = new io.cowfs.blockstore.view.ViewDelta(fx.store.index());
+        return fx.store.index().read(txn -> d.load(txn, fx.view.viewId())).dirents.get(dir);
+    }
+
     @Test
     void manyNewFilesAndDeletedBaseFilesSurviveARemount() {
         try (ViewFs fs = fx.view()) {

@@ -231,7 +231,9 @@ final class WriteBack {
         overrides.remove(ino);
         pending.remove(ino);
         noLongerWaiting(ino);
-        truncatedFrom.put(ino, 0L);
+        // no cut to record: the deletion's commit drops all of the inode's blocks with it
+        // (ViewNamespace.deleteInode puts it in dirtyInodes; a range scan less per file deleted)
+        truncatedFrom.remove(ino);
     }
 
     /** The file's data no longer waits in memory: the next commit records the file whole. Lock held. */
@@ -1460,11 +1462,7 @@ final class WriteBack {
                 deltaDb.setNextIno(txn, viewId, nextIno);
             }
             for (Map.Entry<Long, Long> t : truncatedFrom.entrySet()) {
-                long ino = t.getKey();
-                if (t.getValue() == 0 && ns.changed.get(ino) == null && ns.dirtyInodes.contains(ino)) {
-                    continue; // deleted: deleteInode below drops its blocks (a range scan each, 2026-12-05)
-                }
-                deltaDb.deleteBlocksFrom(txn, viewId, ino, t.getValue());
+                deltaDb.deleteBlocksFrom(txn, viewId, t.getKey(), t.getValue());
             }
             for (long ino : ns.dirtyInodes) {
                 Inode n = ns.changed.get(ino);

@@ -205,8 +205,11 @@ class FileRemoteTest {
         if (!Files.isDirectory(packs)) {
             return 0;
         }
-        try (Stream<Path> all = Files.walk(packs)) {
-            return all.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
+        // the pull renames pack.new files as it goes: list without reading attributes (Files.walk
+        // reads each entry's and threw NoSuchFileException for one renamed meanwhile), and a
+        // file gone meanwhile has length 0
+        try (Stream<Path> all = Files.list(packs)) {
+            return all.mapToLong(p -> p.toFile().length()).sum();
         }
     }
 

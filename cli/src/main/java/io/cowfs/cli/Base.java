@@ -45,7 +45,7 @@ abstract class Base implements Callable<Integer> {
      * that it shows what the salvaged index still holds.
      */
     io.cowfs.blockstore.store.Store openToRead() {
-        io.cowfs.blockstore.store.Store store = storeOptions.open();
+        io.cowfs.blockstore.store.Store store = storeOptions.openToRead();
         if (store.index().damage() != null) {
             err().println("cowfs: warning: " + store.index().damage() + "; showing what could be read (run 'cowfs fsck --repair')");
             err().flush();

@@ -37,6 +37,11 @@ final class DiffCommand extends Base {
             Catalog catalog = new Catalog(store);
             CatalogEntry a = catalog.get(from);
             CatalogEntry b = catalog.get(to);
+            for (CatalogEntry e : List.of(a, b)) {
+                if (e.isView()) {
+                    store.requireWritable("diffing view '" + e.name() + "' (it is frozen first)");
+                }
+            }
             List<TreeDiff.Change> changes;
             try (Store.Lease lease = store.lease()) {
                 ChunkId ra = a.isView() ? MountControl.freeze(store, a) : a.root();

@@ -25,6 +25,9 @@ final class ExportCommand extends Base {
     public Integer call() throws Exception {
         try (Store store = openToRead()) {
             CatalogEntry e = new Catalog(store).get(name);
+            if (e.isView()) {
+                store.requireWritable("exporting view '" + name + "' (it is frozen first)");
+            }
             try (Store.Lease lease = store.lease(); Progress bar = Progress.bytes("export")) {
                 ChunkId root = e.isView() ? MountControl.freeze(store, e) : e.root();
                 SnapshotReader snap = new SnapshotReader(store, root);

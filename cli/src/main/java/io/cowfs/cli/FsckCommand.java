@@ -43,7 +43,8 @@ final class FsckCommand extends Base {
 
     @Override
     public Integer call() throws Exception {
-        Store store = storeOptions.open(); // a damaged index opens as a salvaged, read-only copy
+        // a damaged index opens as a salvaged, read-only copy; a store on a read-only filesystem is checked, never repaired
+        Store store = repair ? storeOptions.open() : storeOptions.openToRead();
         try {
             List<Fsck.Problem> indexProblems = new ArrayList<>();
             if (store.index().damage() != null) {

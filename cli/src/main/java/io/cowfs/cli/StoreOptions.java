@@ -2,7 +2,9 @@ package io.cowfs.cli;
 
 import io.cowfs.blockstore.store.Store;
 import java.nio.file.Path;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * The store rule, the same for every command: --store DIR, else $COWFS_STORE, else
@@ -27,10 +29,33 @@ public class StoreOptions {
         return Path.of(System.getProperty("user.home"), ".local", "share", "cowfs");
     }
 
-    /** Opens the store; chunks of lazily pulled snapshots are fetched from their remotes when read. */
+    /** The command this is the store option of (null when made by hand). */
+    @Spec(Spec.Target.MIXEE)
+    CommandSpec command;
+
+    /**
+     * Opens the store for a command that may write to it; chunks of lazily pulled snapshots are
+     * fetched from their remotes when read. A store on a read-only filesystem is refused with one
+     * line naming the command (ReadOnlyStoreException).
+     */
     public Store open() {
+        Store s = openToRead();
+        if (s.readOnly()) {
+            try {
+                s.requireWritable(command == null ? "this command" : "'" + command.qualifiedName() + "'");
+            } finally {
+                s.close();
+            }
+        }
+        return s;
+    }
+
+    /** Opens the store for a command that only reads it: a store on a read-only filesystem too. */
+    public Store openToRead() {
         Store s = Store.open(storeDir());
-        io.cowfs.blockstore.remote.LazySource.attach(s);
+        if (!s.readOnly()) { // a lazy snapshot's fetched chunks are appended to the store
+            io.cowfs.blockstore.remote.LazySource.attach(s);
+        }
         return s;
     }
 }

@@ -18,7 +18,14 @@ final class Libc {
         int fcntl(int fd, int cmd, Pointer flock);
 
         int posix_fadvise(int fd, long offset, long len, int advice);
+
+        int statvfs(String path, Pointer buf);
     }
+
+    /** struct statvfs on 64-bit Linux (glibc): eleven unsigned longs, then f_type and spares; f_flag is the tenth. */
+    static final int STATVFS_SIZE = 112;
+    static final int STATVFS_F_FLAG = 72;
+    static final long ST_RDONLY = 1;
 
     static final Calls LIBC = LibraryLoader.create(Calls.class).load("c");
 

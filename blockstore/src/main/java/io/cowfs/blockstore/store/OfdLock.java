@@ -42,10 +42,12 @@ import jnr.ffi.Pointer;
  * (a concurrent map: two threads that both probe a refusing filesystem both fall back).
  */
 public final class OfdLock {
+    private static final int F_OFD_GETLK = 36;
     private static final int F_OFD_SETLK = 37;
     private static final int F_OFD_SETLKW = 38;
     private static final short F_RDLCK = 0;
     private static final short F_WRLCK = 1;
+    private static final short F_UNLCK = 2;
     /** struct flock on Linux (x86-64, aarch64): l_type, l_whence, l_start, l_len, l_pid. */
     private static final int FLOCK_SIZE = 32;
     /** Devices (st_dev) whose filesystem refused an OFD lock in this JVM: they get the POSIX lock at once. */
@@ -88,7 +90,45 @@ public final class OfdLock {
         return take(file, ch, shared, true);
     }
 
+    /**
+     * A shared lock of the one byte at offset at (as {@link #tryLock}, for the byte alone): it
+     * conflicts with an exclusive lock of the whole file, and a probe of other bytes
+     * ({@link #heldByOthers}) does not see it.
+     */
+    public static OfdLock tryLockByte(Path file, FileChannel ch, long at) throws IOException {
+        return take(file, ch, true, false, at, 1);
+    }
+
+    /**
+     * True if a lock of this file's byte at offset at is held through another open file
+     * description (another process's, or another OfdLock's of this one): F_OFD_GETLK. False where
+     * OFD locks are refused (nothing can be told there).
+     */
+    public static boolean heldByOthers(Path file, long at) throws IOException {
+        Object dev = Files.getAttribute(file, "unix:dev");
+        if (REFUSED.containsKey(dev) || POSIX_ONLY.contains(file)) {
+            return false;
+        }
+        int fd = Libc.LIBC.open(file.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+        if (fd < 0) {
+            throw new IOException("cannot open " + file + ": errno " + Libc.errno());
+        }
+        try {
+            Pointer fl = flock(F_WRLCK, at, 1);
+            if (Libc.LIBC.fcntl(fd, F_OFD_GETLK, fl) != 0) {
+                return false; // EINVAL: no OFD locks here
+            }
+            return fl.getShort(0) != F_UNLCK;
+        } finally {
+            Libc.LIBC.close(fd);
+        }
+    }
+
     private static OfdLock take(Path file, FileChannel ch, boolean shared, boolean wait) throws IOException {
+        return take(file, ch, shared, wait, 0, 0);
+    }
+
+    private static OfdLock take(Path file, FileChannel ch, boolean shared, boolean wait, long start, long len) throws IOException {
         Object dev = Files.getAttribute(file, "unix:dev");
         // once refused on a filesystem, never probed there again: the probe's close would drop
         // the POSIX locks this process holds on the file (another fallback lock of it)
@@ -100,7 +140,7 @@ public final class OfdLock {
             fd = Libc.LIBC.open(file.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
         }
         if (fd >= 0) {
-            int err = setlk(fd, shared ? F_RDLCK : F_WRLCK, wait);
+            int err = setlk(fd, shared ? F_RDLCK : F_WRLCK, wait, start, len);
             if (err == 0) {
                 return new OfdLock(file, fd, ch, null, shared);
             }
@@ -113,14 +153,28 @@ public final class OfdLock {
             }
             // anything else: the POSIX lock says what is wrong, if anything
         }
-        FileLock l = wait ? ch.lock(0, Long.MAX_VALUE, shared) : ch.tryLock(0, Long.MAX_VALUE, shared);
+        long size = len == 0 ? Long.MAX_VALUE : len;
+        FileLock l = wait ? ch.lock(start, size, shared) : ch.tryLock(start, size, shared);
         return l == null ? null : new OfdLock(file, -1, ch, l, shared);
     }
 
     /** fcntl(fd, F_OFD_SETLK(W), type over the whole file): 0, or errno. */
     private static int setlk(int fd, short type, boolean wait) {
+        return setlk(fd, type, wait, 0, 0);
+    }
+
+    /** struct flock for type over len bytes from start (len 0: to the end, however far); l_whence SEEK_SET, l_pid 0. */
+    private static Pointer flock(short type, long start, long len) {
         Pointer fl = Memory.allocateDirect(jnr.ffi.Runtime.getRuntime(Libc.LIBC), FLOCK_SIZE, true);
-        fl.putShort(0, type); // l_whence SEEK_SET, l_start 0, l_len 0 (to the end, however far), l_pid 0
+        fl.putShort(0, type);
+        fl.putLong(8, start);
+        fl.putLong(16, len);
+        return fl;
+    }
+
+    /** fcntl(fd, F_OFD_SETLK(W), type over len bytes from start): 0, or errno. */
+    private static int setlk(int fd, short type, boolean wait, long start, long len) {
+        Pointer fl = flock(type, start, len);
         while (true) {
             if (Libc.LIBC.fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, fl) == 0) {
                 return 0;

@@ -18,7 +18,7 @@ import java.util.Map;
  * ({@link Page}: bounded loads, cheap under C1), not through ByteBuffer slices.
  *
  * <p>Thread-safety: lookups run concurrently on the shared read-only {@link MappedFile} (grown
- * when the file has, never unmapped: another thread may still be reading it); {@code roots} is
+ * when the file has, unmapped only by {@link #close}); {@code roots} is
  * an immutable snapshot replaced whole.
  */
 final class SafeReader {
@@ -36,6 +36,16 @@ final class SafeReader {
     SafeReader(Path file) {
         this.file = file;
         this.mapped = new MappedFile(file);
+    }
+
+    /**
+     * Unmaps the index now, at the close of the store, when no lookup runs any more (liblmdb's
+     * own map goes at the same moment): a long-lived process that closed a store (the CLI agent,
+     * a test) would otherwise keep data.mdb mapped until the GC, and the filesystem holding it
+     * could not be unmounted.
+     */
+    void close() {
+        mapped.close();
     }
 
     /** The raw value of key in db as of txnid, null if absent, or FALLBACK. */

@@ -68,6 +68,8 @@ public final class Store implements AutoCloseable {
     /** Decoded file blocks in direct memory, for reads ({@link #read}); see BlockCache. */
     private final BlockCache blocks;
     private final UseLock useLock;
+    /** On a read-only filesystem (see {@link #readOnly()}). */
+    private final boolean readOnly;
     private volatile int format;
     /** Where chunks the index lacks come from (a lazily pulled snapshot's remote); null: nowhere. */
     private volatile ChunkSource source;
@@ -88,14 +90,22 @@ public final class Store implements AutoCloseable {
     public final AtomicLong appendedStoredBytes = new AtomicLong();
     public final AtomicLong appendedRawBytes = new AtomicLong();
 
-    private Store(Path dir, int blockSize, StoreAccess access, Config config, int format, boolean existing) {
+    private Store(Path dir, int blockSize, StoreAccess access, Config config, int format, boolean existing, boolean readOnly) {
         this.dir = dir;
         this.blockSize = blockSize;
         this.access = access;
         this.config = config;
         this.format = format;
-        this.useLock = UseLock.acquire(dir, access);
-        this.index = new StoreIndex(dir.resolve("index"), format >= 2, existing, config.lmdbInitialMapSize(), access);
+        this.readOnly = readOnly;
+        this.useLock = readOnly ? UseLock.acquireReadOnly(dir) : UseLock.acquire(dir, access);
+        StoreIndex opened;
+        try {
+            opened = new StoreIndex(dir.resolve("index"), format >= 2, existing, config.lmdbInitialMapSize(), access, readOnly);
+        } catch (RuntimeException e) {
+            useLock.close();
+            throw e;
+        }
+        this.index = opened;
         this.packs = new Packs(dir.resolve("packs"), config.packRollover(), access, config.streamReadAheadKb());
         this.reserve = new SpaceReserve(dir, access);
         this.recovered = index.damage() != null ? new IndexRepair(dir, index, packs).recoverLocations() : 0;
@@ -120,7 +130,7 @@ public final class Store implements AutoCloseable {
     public static Store init(Path dir, int blockSize, StoreAccess access, Config config) {
         try {
             Path prepared = StoreFormat.prepare(dir, blockSize, access);
-            Store s = new Store(dir, blockSize, access, config.withCacheBytes(32L << 20), FORMAT, false);
+            Store s = new Store(dir, blockSize, access, config.withCacheBytes(32L << 20), FORMAT, false, false);
             s.index.write(txn -> {
                 s.index.meta.putLong(txn, MetaTable.FORMAT, FORMAT);
                 return null;
@@ -142,9 +152,29 @@ public final class Store implements AutoCloseable {
 
     public static Store open(Path dir, Config config) {
         StoreFormat f = StoreFormat.read(dir);
-        Store s = new Store(dir, f.blockSize(), f.access(), config, f.format(), true);
-        s.ensureReserve();
+        boolean readOnly = StoreAccess.onReadOnlyFilesystem(dir);
+        Store s = new Store(dir, f.blockSize(), f.access(), config, f.format(), true, readOnly);
+        if (!readOnly) {
+            s.ensureReserve();
+        }
         return s;
+    }
+
+    /**
+     * True if the store is on a read-only filesystem (read-only media, a read-only bind mount of
+     * it): this process only reads it; every write is refused with ReadOnlyStoreException
+     * (docs/READ-ONLY-STORES.md).
+     */
+    public boolean readOnly() {
+        return readOnly;
+    }
+
+    /** ReadOnlyStoreException naming what would write, if the store is read-only. */
+    public void requireWritable(String what) {
+        if (readOnly) {
+            throw new StoreException.ReadOnlyStoreException("the store " + dir + " is on a read-only filesystem, and " + what
+                    + " writes to it; a read-only store allows list, show, du, stats, verify, fsck without --repair, and export and diff of snapshots");
+        }
     }
 
     public Path dir() {
@@ -1226,8 +1256,8 @@ public final class Store implements AutoCloseable {
      * every chunk stamped at or after the oldest live lease's generation.
      */
     public Lease lease() {
-        if (index.damage() != null) {
-            return new Lease(-1); // nothing can be collected from a damaged store: no gc runs on it
+        if (index.damage() != null || readOnly) {
+            return new Lease(-1); // nothing can be collected from a damaged or read-only store: no gc runs on it
         }
         long pid = ProcessHandle.current().pid();
         return index.write(txn -> {
@@ -1272,7 +1302,7 @@ public final class Store implements AutoCloseable {
             s.close(); // its fetches append to the packs closed below
         }
         try {
-            if (index.damage() == null && (packs.anyUnforced() || index.written())) {
+            if (!readOnly && index.damage() == null && (packs.anyUnforced() || index.written())) {
                 sync();
             }
         } finally {

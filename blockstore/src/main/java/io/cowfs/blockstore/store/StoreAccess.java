@@ -321,6 +321,20 @@ public record StoreAccess(String group) {
                 + " and is not shared with you (see docs/SECURITY.md; a store for several users: cowfs init --shared-group GROUP)";
     }
 
+    /**
+     * True if dir is on a filesystem mounted read-only here (statvfs ST_RDONLY: read-only media,
+     * a read-only bind mount).
+     */
+    public static boolean onReadOnlyFilesystem(Path dir) {
+        // not Files.getFileStore(dir).isReadOnly(): that reads the options of the mount table's entry
+        // it matches by device, which for a read-only bind mount is the writable mount it binds
+        jnr.ffi.Pointer buf = jnr.ffi.Memory.allocateDirect(jnr.ffi.Runtime.getRuntime(Libc.LIBC), Libc.STATVFS_SIZE, true);
+        if (Libc.LIBC.statvfs(dir.toString(), buf) != 0) {
+            return false; // whatever stops the store from opening says so itself
+        }
+        return (buf.getLong(Libc.STATVFS_F_FLAG) & Libc.ST_RDONLY) != 0;
+    }
+
     /** The nearest directory above dir, from the root down, that this process may not enter; null if none. */
     static Path closedAncestor(Path dir) {
         Path abs = dir.toAbsolutePath().normalize();

@@ -48,6 +48,16 @@ public class StoreException extends RuntimeException {
         }
     }
 
+    /**
+     * The store is on a read-only filesystem (read-only media, a read-only bind mount): this
+     * process reads it and writes nothing (exit 1). docs/READ-ONLY-STORES.md.
+     */
+    public static final class ReadOnlyStoreException extends StoreException {
+        public ReadOnlyStoreException(String message) {
+            super(message);
+        }
+    }
+
     /** The host filesystem holding the store is full. */
     public static final class StoreFullException extends StoreException {
         public StoreFullException(String message, Throwable cause) {

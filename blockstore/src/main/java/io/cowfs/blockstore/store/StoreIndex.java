@@ -51,6 +51,8 @@ public final class StoreIndex implements AutoCloseable {
     public final RemoteChunksTable rchunks;
     /** Values carry a checksum (format 2 and later; see Table). */
     private final boolean sealed;
+    /** On a read-only filesystem: opened MDB_RDONLY, {@link #write} refuses. */
+    private final boolean readOnly;
 
     /** Null, or one line saying how the index on disk is damaged (then this is a salvaged copy). */
     private final String damage;
@@ -77,11 +79,23 @@ public final class StoreIndex implements AutoCloseable {
 
     /** @param access the mode of the index directory and of LMDB's files (docs/SECURITY.md) */
     public StoreIndex(Path dir, boolean sealed, boolean mustExist, long initialMap, StoreAccess access) {
+        this(dir, sealed, mustExist, initialMap, access, false);
+    }
+
+    /**
+     * @param readOnly the index is on a read-only filesystem: LMDB opens it MDB_RDONLY (without
+     *                 its lock file, which it cannot open for writing there) and {@link #write}
+     *                 refuses (docs/READ-ONLY-STORES.md)
+     */
+    public StoreIndex(Path dir, boolean sealed, boolean mustExist, long initialMap, StoreAccess access, boolean readOnly) {
         this.dir = dir;
         this.sealed = sealed;
         this.access = access;
+        this.readOnly = readOnly;
         try {
-            access.createDirectories(dir);
+            if (!readOnly) {
+                access.createDirectories(dir);
+            }
             long existing = Files.exists(dir.resolve("data.mdb")) ? Files.size(dir.resolve("data.mdb")) : 0;
             long size = initialMap;
             while (size < existing * 2) {
@@ -99,8 +113,12 @@ public final class StoreIndex implements AutoCloseable {
         if (found == null) {
             try {
                 boolean[] existed = {Files.exists(dir.resolve("data.mdb")), Files.exists(dir.resolve("lock.mdb"))};
-                opened = create().open(dir.toFile(), access.fileMode(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
-                fixModes(dir, existed);
+                if (readOnly) {
+                    opened = create().open(dir.toFile(), access.fileMode(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_RDONLY_ENV);
+                } else {
+                    opened = create().open(dir.toFile(), access.fileMode(), EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
+                    fixModes(dir, existed);
+                }
                 found = check.trees(opened);
             } catch (LmdbException e) {
                 found = "LMDB refuses it: " + e.getMessage();
@@ -175,7 +193,17 @@ public final class StoreIndex implements AutoCloseable {
      * native comparator: nativeCb false).
      */
     private Table.Handle open(Db db) {
-        Dbi<byte[]> dbi = env.openDbi(db.dbName(), Arrays::compareUnsigned, false, DbiFlags.MDB_CREATE);
+        Dbi<byte[]> dbi;
+        if (readOnly && salvage == null) {
+            try {
+                dbi = env.openDbi(db.dbName(), Arrays::compareUnsigned, false);
+            } catch (LmdbException e) { // MDB_NOTFOUND: a table a newer cowfs adds when it opens the store writable
+                throw new StoreException.ReadOnlyStoreException("the index " + dataFile() + " has no table "
+                        + db.dbName() + " (an older cowfs wrote it last) and is on a read-only filesystem; open it once where it is writable");
+            }
+        } else {
+            dbi = env.openDbi(db.dbName(), Arrays::compareUnsigned, false, DbiFlags.MDB_CREATE);
+        }
         return new Table.Handle(dbi, db, sealed, reader);
     }
 
@@ -305,6 +333,10 @@ public final class StoreIndex implements AutoCloseable {
      * takes no writes (this process reads a salvaged copy): IndexDamagedException.
      */
     public <T> T write(Function<Txn<byte[]>, T> work) {
+        if (readOnly) {
+            throw new StoreException.ReadOnlyStoreException("the store's index " + dataFile() + " is on a read-only filesystem; "
+                    + "nothing can be written to it");
+        }
         if (damage != null) {
             throw new StoreException.IndexDamagedException(damage + "; the store is read-only until 'cowfs fsck --repair' rebuilds it");
         }
@@ -408,6 +440,9 @@ public final class StoreIndex implements AutoCloseable {
 
     /** Flushes committed transactions to disk (the index is opened MDB_NOSYNC; see docs/DURABILITY.md). */
     public void sync() {
+        if (readOnly) {
+            return; // nothing written (MDB_RDONLY refuses mdb_env_sync)
+        }
         env.sync(true);
     }
 
@@ -431,6 +466,7 @@ public final class StoreIndex implements AutoCloseable {
         }
         parked.clear();
         env.close();
+        reader.close();
         if (salvage != null) {
             salvage.delete();
         }

@@ -35,6 +35,12 @@ final class UseLock implements AutoCloseable {
      */
     private static final Map<Object, Integer> OPEN_HERE = new HashMap<>();
 
+    /**
+     * The byte of run/store.lock a read-only user locks (shared) instead of the whole file: far
+     * beyond byte 0, which every other user's whole-file lock covers (docs/READ-ONLY-STORES.md).
+     */
+    static final long READ_ONLY_BYTE = 1L << 62;
+
     private final Path file;
     private final Object key;
     private final FileChannel channel; // guarded by this
@@ -74,6 +80,52 @@ final class UseLock implements AutoCloseable {
                 ch.close();
                 throw e;
             }
+        } catch (IOException e) {
+            throw StoreException.io("cannot lock " + f, e);
+        }
+    }
+
+    /**
+     * The shared lock of a process that opens a store on a read-only filesystem: the lock file is
+     * opened for reading only (a shared OFD lock needs no more). It keeps {@code fsck --repair}
+     * out as any user's lock does. Such a process reads the index without LMDB's reader table
+     * (its lock file cannot be written there), so a process writing the same store through
+     * another, writable path could reuse pages it reads: if one has the store open now,
+     * BusyException (docs/READ-ONLY-STORES.md).
+     */
+    static UseLock acquireReadOnly(Path storeDir) {
+        Path f = storeDir.resolve("run").resolve("store.lock");
+        try {
+            FileChannel ch = FileChannel.open(f, StandardOpenOption.READ);
+            try {
+                Object key = Files.readAttributes(f, BasicFileAttributes.class).fileKey();
+                synchronized (OPEN_HERE) {
+                    OfdLock l;
+                    try {
+                        l = OfdLock.tryLockByte(f, ch, READ_ONLY_BYTE);
+                    } catch (OverlappingFileLockException alreadyHeld) {
+                        OPEN_HERE.merge(key, 1, Integer::sum);
+                        return new UseLock(f, key, ch, null);
+                    }
+                    if (l == null) {
+                        throw new StoreException.BusyException("the store " + storeDir + " is being repaired by another process; try again when it is done");
+                    }
+                    // every other user's lock covers byte 0 (the whole file); read-only users' only theirs
+                    if (OfdLock.heldByOthers(f, 0)) {
+                        l.release();
+                        throw new StoreException.BusyException("the store " + storeDir + " is on a read-only filesystem here and is open "
+                                + "where it is writable (a mount, import or other command); a read-only open needs those to stop first");
+                    }
+                    OPEN_HERE.merge(key, 1, Integer::sum);
+                    return new UseLock(f, key, ch, l);
+                }
+            } catch (IOException | RuntimeException e) {
+                ch.close();
+                throw e;
+            }
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new StoreException("cannot open the store " + storeDir + " read-only: it has no " + f
+                    + " (it was not closed by a cowfs that made one); open it once where it is writable");
         } catch (IOException e) {
             throw StoreException.io("cannot lock " + f, e);
         }

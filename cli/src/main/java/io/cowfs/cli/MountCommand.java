@@ -84,10 +84,17 @@ final class MountCommand extends Base {
         }
         CatalogEntry e;
         // the mount process (foreground) serves with the store it checked with: one open, not two
-        Store store = storeOptions.open();
+        Store store = storeOptions.openToRead();
         boolean servedBy = false;
         try {
             e = new Catalog(store).get(name);
+            if (store.readOnly() && rw) {
+                store.requireWritable("'cowfs mount --rw'");
+            }
+            if (store.readOnly() && e.isView() && !ro && !foreground) {
+                err().println("cowfs: warning: the store " + store.dir() + " is on a read-only filesystem; mounting view '" + name
+                        + "' read-only");
+            }
             if (!e.isView() && rw) {
                 throw new StoreException.InvalidRequestException("'" + name + "' is a snapshot and stays read-only; "
                         + "fork it to write: cowfs fork " + name + " --name NEW");
@@ -157,7 +164,8 @@ final class MountCommand extends Base {
 
     private int spawn(Path mp) throws IOException, InterruptedException {
         Path storeDir = storeOptions.storeDir();
-        Path log = storeDir.resolve("run").resolve(name + ".log");
+        Path log = io.cowfs.blockstore.store.StoreAccess.onReadOnlyFilesystem(storeDir) ? readOnlyStoreLog(storeDir)
+                : storeDir.resolve("run").resolve(name + ".log");
         // the log gets the store's mode before the JVM opens it (it would make it 0666 less the umask)
         Store.accessOf(storeDir).open(log, java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND).close();
         List<String> jvm = new ArrayList<>();
@@ -232,6 +240,21 @@ final class MountCommand extends Base {
         pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         Process p = pb.start();
         return awaitMounted(mp, log, logStart, () -> p.isAlive() ? null : p.exitValue(), p::destroy);
+    }
+
+    /**
+     * Where the mount process of a store on a read-only filesystem logs (its run/ cannot take the
+     * log): $XDG_RUNTIME_DIR/cowfs, else ~/.cache/cowfs/logs, named after the store's path and
+     * the mounted name. Made private to the user.
+     */
+    private Path readOnlyStoreLog(Path storeDir) throws IOException {
+        String runtime = System.getenv("XDG_RUNTIME_DIR");
+        Path dir = runtime != null && !runtime.isBlank() ? Path.of(runtime, "cowfs")
+                : Path.of(System.getProperty("user.home"), ".cache", "cowfs", "logs");
+        Files.createDirectories(dir, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+        String tag = Integer.toHexString(storeDir.toAbsolutePath().normalize().toString().hashCode());
+        return dir.resolve("read-only-store-" + tag + "-" + name + ".log");
     }
 
     /**

@@ -15,7 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
  * A store on a read-only filesystem (here a read-only bind mount of a real store, as a container
  * or read-only media would give it): the commands that only read work through it, every command
  * that would write says so in one line and exits 1, and a process that has the store open where
- * it is writable makes a read-only open busy (exit 4). docs/READ-ONLY-STORES.md.
+ * it is writable makes a read-only open busy (exit 4). Snapshots and views mount from it read-only.
+ * docs/READ-ONLY-STORES.md.
  */
 class ReadOnlyStoreIT {
     @TempDir
@@ -55,7 +56,7 @@ class ReadOnlyStoreIT {
                     {"gc"},
                     {"fsck", "--repair"},
                     {"upgrade"},
-                    {"mount", "s1", tmp.resolve("mp").toString()},
+                    {"mount", "v", tmp.resolve("mp").toString(), "--rw"},
                     {"export", "v", tmp.resolve("out-v").toString()},
                     {"diff", "s1", "v"},
                 };
@@ -72,6 +73,31 @@ class ReadOnlyStoreIT {
                     assertTrue(busy.err().contains("open where it is writable"), busy.err());
                 }
                 ro(ro, "list").ok();
+
+                if (Cowfs.fuseAvailable()) {
+                    Path mp = tmp.resolve("mp-s2");
+                    Path mv = tmp.resolve("mp-v");
+                    Files.createDirectories(mp);
+                    Files.createDirectories(mv);
+                    try {
+                        assertTrue(ro(ro, "mount", "s2", mp.toString()).ok().out().contains("read-only"));
+                        Cowfs.sh(tmp, "diff -r --no-dereference src mp-s2");
+                        Cowfs.Result v = ro(ro, "mount", "v", mv.toString()).ok();
+                        assertTrue(v.err().contains("mounting view 'v' read-only"), v.err());
+                        Cowfs.sh(tmp, "diff -r --no-dereference -x c src mp-v"); // v is a fork of s1, made before c
+                        Cowfs.Result w = Cowfs.shRc(tmp, "echo x > mp-v/new");
+                        assertTrue(w.rc() != 0 && w.out().contains("Read-only file system"), w.out());
+                        ro(ro, "umount", mp.toString()).ok();
+                        ro(ro, "umount", mv.toString()).ok();
+                        assertTrue(!Cowfs.isMounted(mp) && !Cowfs.isMounted(mv), "unmounted");
+                    } finally {
+                        Cowfs.unmountHard(mp);
+                        Cowfs.unmountHard(mv);
+                        // the mounts' logs (outside the read-only store): those naming this test's mountpoints
+                        Cowfs.shRc(tmp, "grep -lF " + tmp + " \"${XDG_RUNTIME_DIR:-$HOME/.cache/cowfs/logs}\"/read-only-store-*.log"
+                                + " \"${XDG_RUNTIME_DIR:-$HOME/.cache}\"/cowfs/read-only-store-*.log 2>/dev/null | xargs -r rm -f");
+                    }
+                }
             } finally {
                 Cowfs.shRc(tmp, "umount ro");
             }

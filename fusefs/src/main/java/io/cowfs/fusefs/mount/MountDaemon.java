@@ -63,9 +63,11 @@ public final class MountDaemon {
             if (store.chunkSource() instanceof io.cowfs.blockstore.remote.LazySource l) {
                 l.warmUp(); // a lazily pulled snapshot's remote, ready before the first read (docs/REMOTE.md)
             }
-            boolean readOnly = !e.isView() || ro || store.index().damage() != null;
+            boolean readOnly = !e.isView() || ro || store.index().damage() != null || store.readOnly();
             MountRegistry registry = MountRegistry.of(store);
-            opened.push(registry.claim(e.isView() ? e.viewId() : -ProcessHandle.current().pid(), e.name(), mp));
+            if (!store.readOnly()) { // a read-only store's run/ takes no record: cowfs umount finds the process by its mount
+                opened.push(registry.claim(e.isView() ? e.viewId() : -ProcessHandle.current().pid(), e.name(), mp));
+            }
             ViewFs vfs = e.isView() ? ViewFs.view(store, e.root(), e.viewId(), readOnly) : ViewFs.snapshot(store, e.root());
             opened.push(vfs);
             this.vfs = vfs;

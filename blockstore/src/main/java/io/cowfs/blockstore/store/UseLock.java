@@ -55,15 +55,33 @@ final class UseLock implements AutoCloseable {
     }
 
     static UseLock acquire(Path storeDir, StoreAccess access) {
+        return acquire(storeDir, access, false);
+    }
+
+    /**
+     * The shared lock of a process that opens a store on a read-only filesystem: the lock file is
+     * opened for reading only (a shared OFD lock needs no more), and the lock covers
+     * {@link #READ_ONLY_BYTE} alone. It keeps {@code fsck --repair} out as any user's lock does.
+     * Such a process reads the index without LMDB's reader table (its lock file cannot be written
+     * there), so a process writing the same store through another, writable path could reuse
+     * pages it reads: if one has the store open now (a lock on byte 0, which every other user's
+     * whole-file lock covers), BusyException (docs/READ-ONLY-STORES.md).
+     */
+    static UseLock acquireReadOnly(Path storeDir) {
+        return acquire(storeDir, null, true);
+    }
+
+    private static UseLock acquire(Path storeDir, StoreAccess access, boolean readOnly) {
         Path f = storeDir.resolve("run").resolve("store.lock");
         try {
-            FileChannel ch = access.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.READ);
+            FileChannel ch = readOnly ? FileChannel.open(f, StandardOpenOption.READ)
+                    : access.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.READ);
             try {
                 Object key = Files.readAttributes(f, BasicFileAttributes.class).fileKey();
                 synchronized (OPEN_HERE) {
                     OfdLock l;
                     try {
-                        l = OfdLock.tryLock(f, ch, true);
+                        l = readOnly ? OfdLock.tryLockByte(f, ch, READ_ONLY_BYTE) : OfdLock.tryLock(f, ch, true);
                     } catch (OverlappingFileLockException alreadyHeld) {
                         // the POSIX fallback: another Store of this JVM holds it for the process
                         OPEN_HERE.merge(key, 1, Integer::sum);
@@ -73,45 +91,7 @@ final class UseLock implements AutoCloseable {
                         throw new StoreException.BusyException("the store " + storeDir + " is being repaired by "
                                 + (OPEN_HERE.containsKey(key) ? "this process" : "another process") + "; try again when it is done");
                     }
-                    OPEN_HERE.merge(key, 1, Integer::sum);
-                    return new UseLock(f, key, ch, l);
-                }
-            } catch (IOException | RuntimeException e) {
-                ch.close();
-                throw e;
-            }
-        } catch (IOException e) {
-            throw StoreException.io("cannot lock " + f, e);
-        }
-    }
-
-    /**
-     * The shared lock of a process that opens a store on a read-only filesystem: the lock file is
-     * opened for reading only (a shared OFD lock needs no more). It keeps {@code fsck --repair}
-     * out as any user's lock does. Such a process reads the index without LMDB's reader table
-     * (its lock file cannot be written there), so a process writing the same store through
-     * another, writable path could reuse pages it reads: if one has the store open now,
-     * BusyException (docs/READ-ONLY-STORES.md).
-     */
-    static UseLock acquireReadOnly(Path storeDir) {
-        Path f = storeDir.resolve("run").resolve("store.lock");
-        try {
-            FileChannel ch = FileChannel.open(f, StandardOpenOption.READ);
-            try {
-                Object key = Files.readAttributes(f, BasicFileAttributes.class).fileKey();
-                synchronized (OPEN_HERE) {
-                    OfdLock l;
-                    try {
-                        l = OfdLock.tryLockByte(f, ch, READ_ONLY_BYTE);
-                    } catch (OverlappingFileLockException alreadyHeld) {
-                        OPEN_HERE.merge(key, 1, Integer::sum);
-                        return new UseLock(f, key, ch, null);
-                    }
-                    if (l == null) {
-                        throw new StoreException.BusyException("the store " + storeDir + " is being repaired by another process; try again when it is done");
-                    }
-                    // every other user's lock covers byte 0 (the whole file); read-only users' only theirs
-                    if (OfdLock.heldByOthers(f, 0)) {
+                    if (readOnly && OfdLock.heldByOthers(f, 0)) {
                         l.release();
                         throw new StoreException.BusyException("the store " + storeDir + " is on a read-only filesystem here and is open "
                                 + "where it is writable (a mount, import or other command); a read-only open needs those to stop first");
@@ -124,8 +104,11 @@ final class UseLock implements AutoCloseable {
                 throw e;
             }
         } catch (java.nio.file.NoSuchFileException e) {
-            throw new StoreException("cannot open the store " + storeDir + " read-only: it has no " + f
-                    + " (it was not closed by a cowfs that made one); open it once where it is writable");
+            if (readOnly) {
+                throw new StoreException("cannot open the store " + storeDir + " read-only: it has no " + f
+                        + "; open it once where it is writable");
+            }
+            throw StoreException.io("cannot lock " + f, e);
         } catch (IOException e) {
             throw StoreException.io("cannot lock " + f, e);
         }

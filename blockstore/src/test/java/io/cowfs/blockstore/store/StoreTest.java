@@ -683,6 +683,41 @@ class StoreTest {
     }
 
     /**
+     * A read-only user's lock (docs/READ-ONLY-STORES.md): refused while any other user has the store
+     * open (a read-only reader must not read beside a writer), granted beside other read-only users,
+     * and it keeps a repair's exclusive lock out as every user's lock does.
+     */
+    @Test
+    void aReadOnlyUseLockIsBusyBesideAnyOtherUserAndKeepsARepairOut() throws Exception {
+        Files.createDirectories(dir().resolve("run"));
+        try (UseLock writer = UseLock.acquire(dir(), StoreAccess.PRIVATE)) {
+            StoreException.BusyException e = assertThrows(StoreException.BusyException.class, () -> UseLock.acquireReadOnly(dir()));
+            assertTrue(e.getMessage().contains("open where it is writable"), e.getMessage());
+        }
+        Path lock = dir().resolve("run").resolve("store.lock");
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(lock, java.nio.file.StandardOpenOption.READ,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            try (UseLock r1 = UseLock.acquireReadOnly(dir()); UseLock r2 = UseLock.acquireReadOnly(dir())) {
+                assertNull(OfdLock.tryLock(lock, ch, false), "a repair's exclusive lock waits for the read-only users");
+            }
+            OfdLock repair = OfdLock.tryLock(lock, ch, false);
+            assertNotNull(repair, "granted once they are gone");
+            repair.release();
+        }
+        try (UseLock r = UseLock.acquireReadOnly(dir())) {
+            // the lock file's only lock is the read-only one, one byte far from 0
+            assertTrue(OfdLock.heldByOthers(lock, UseLock.READ_ONLY_BYTE));
+            assertFalse(OfdLock.heldByOthers(lock, 0));
+        }
+        try (UseLock alone = UseLock.acquire(dir(), StoreAccess.PRIVATE)) {
+            alone.exclusive(dir()); // nothing else holds the store now
+        }
+        Files.delete(lock);
+        StoreException missing = assertThrows(StoreException.class, () -> UseLock.acquireReadOnly(dir()));
+        assertTrue(missing.getMessage().contains("has no"), missing.getMessage());
+    }
+
+    /**
      * True if /proc/locks lists a write lock on file that this process holds: a POSIX lock with its
      * pid, or an open file description lock (pid -1; OfdLock's), whose owner the test knows.
      */

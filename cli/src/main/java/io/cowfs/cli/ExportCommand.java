@@ -40,7 +40,7 @@ final class ExportCommand extends Base {
                     return Main.exitCode(f.getCause() == null ? f : f.getCause());
                 }
             }
-            out().println("exported '" + name + "' to " + dir.toAbsolutePath());
+            out().println("exported '" + name + "' to " + dir.toAbsolutePath().normalize());
             return 0;
         }
     }

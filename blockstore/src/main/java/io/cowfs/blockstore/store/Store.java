@@ -173,7 +173,7 @@ public final class Store implements AutoCloseable {
     public void requireWritable(String what) {
         if (readOnly) {
             throw new StoreException.ReadOnlyStoreException("the store " + dir + " is on a read-only filesystem, and " + what
-                    + " writes to it; a read-only store allows list, show, du, stats, verify, fsck without --repair, and export and diff of snapshots");
+                    + " writes to it; a read-only store allows list, show, du, stats, verify, fsck without --repair, export and diff of snapshots, and read-only mounts");
         }
     }
 

@@ -3,6 +3,7 @@ package io.cowfs.cli;
 import io.cowfs.blockstore.run.ProcStat;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
+import io.cowfs.blockstore.run.MountControl;
 import io.cowfs.blockstore.run.MountRecord;
 import io.cowfs.blockstore.run.MountRegistry;
 import io.cowfs.fusefs.kernel.MountPoints;
@@ -16,7 +17,8 @@ import picocli.CommandLine.Parameters;
         description = {"Unmount a cowfs mount and wait until everything written is persisted.",
                 "Waits until its process has persisted and closed everything (and exited, or stays as a spare for",
                 "the next mount: COWFS_MOUNT_SPARE).",
-                "Also clears a dead mount ('Transport endpoint is not connected')."})
+                "Also clears a dead mount ('Transport endpoint is not connected').",
+                "A view that cannot store what it holds (its store's filesystem went read-only) stays mounted: exit 1."})
 final class UmountCommand extends Base {
     @Parameters(index = "0", paramLabel = "MOUNTPOINT")
     Path mountpoint;
@@ -49,7 +51,9 @@ final class UmountCommand extends Base {
                 registry = MountRegistry.of(store);
                 record = registry.at(mp);
             } catch (StoreException e) {
-                // unmounting needs no store; only the wait for its process does
+                // unmounting needs no store; only the wait for its process does. Its records are
+                // read without it (a store whose filesystem went read-only under the mount)
+                record = new MountRegistry(storeOptions.storeDir()).at(mp);
             }
         }
         Long pid = record == null ? null : record.pid();
@@ -70,6 +74,16 @@ final class UmountCommand extends Base {
                         + String.join(" ", binds) + "), then cowfs umount " + mp);
             }
             return detachOnly(mp, record, registry, pid, binds);
+        }
+        if (record != null && record.writable()) {
+            // the unmount persists what the view holds; if that cannot be stored it would be lost
+            // silently with the mount, so the mount is first asked to persist it, and stays if it cannot
+            String problem = MountControl.persistProblem(new MountRegistry(storeOptions.storeDir()), record);
+            if (problem != null) {
+                throw new StoreException("cannot unmount " + mp + ": view '" + record.name() + "' cannot store what it holds ("
+                        + problem + "), and unmounting would lose it; copy what you need out of " + mp
+                        + ", then unmount it anyway with: fusermount -u " + mp);
+            }
         }
         ProcStat before = pid == null ? null : ProcStat.of(pid); // its name now: a spare mount process changes it when done
         String error = Fuse.unmount(mp, false);

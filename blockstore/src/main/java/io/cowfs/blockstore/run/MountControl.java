@@ -24,6 +24,8 @@ import java.util.concurrent.TimeoutException;
 public final class MountControl {
     /** How long gc waits for a mount to roll over before it goes on without. */
     static final long ROLLOVER_WAIT_SECONDS = 10;
+    /** How long an unmount waits for its mount's answer to "persist" before it unmounts as before. */
+    static final long PERSIST_WAIT_SECONDS = 60;
 
     private MountControl() {
     }
@@ -82,6 +84,38 @@ public final class MountControl {
             throw new StoreException("the mount of view '" + view.name() + "' could not persist: " + answer);
         }
         return Views.freeze(store, view);
+    }
+
+    /**
+     * Asks the writable mount m to persist everything written to it (what its unmount would do);
+     * null if it did, or if it does not answer (then nothing can be told: the unmount goes on as
+     * before), else the mount's reason (a store whose filesystem went read-only, a full one).
+     */
+    public static String persistProblem(MountRegistry registry, MountRecord m) {
+        Path sock = registry.socketFile(m.viewId());
+        if (!Files.exists(sock)) {
+            return null;
+        }
+        String answer;
+        java.util.concurrent.CompletableFuture<String> asked = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return send(sock, ControlServer.PERSIST);
+            } catch (IOException e) {
+                return null;
+            }
+        });
+        try {
+            answer = asked.get(PERSIST_WAIT_SECONDS, TimeUnit.SECONDS); // a mount stuck in a request: unmounted as before
+        } catch (ExecutionException | TimeoutException e) {
+            return null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
+        }
+        if (answer == null) {
+            return null;
+        }
+        return answer.equals(ControlServer.OK) ? null : answer.startsWith("error ") ? answer.substring(6) : answer;
     }
 
     /**

@@ -1,0 +1,58 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The filesystem holding a store goes read-only under a writable mount: what a disk error does to
+ * an ext4 mounted errors=remount-ro (here its own trigger_fs_error). What the view holds and has not
+ * stored can then never be stored, and an unmount would drop it with the mount: `cowfs umount`
+ * first asks the mount to persist, and on failure says why, keeps the mount (its files stay
+ * readable, to be copied out) and exits 1. Before, it unmounted and said "unmounted" (exit 0).
+ */
+class StoreGoneReadOnlyIT {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void umountRefusesToDropWhatTheViewCouldNotStoreAndTheMountStaysReadable() throws Exception {
+        Cowfs.assumeFuse();
+        assumeTrue(Accounts.isRoot(), "skipped: a loop filesystem needs root");
+        Path fs = Files.createDirectory(tmp.resolve("ext4"));
+        Cowfs.sh(tmp, "truncate -s 256m fs.img && mkfs.ext4 -q -F fs.img");
+        Cowfs.Result loop = Cowfs.shRc(tmp, "losetup -f --show fs.img");
+        assumeTrue(loop.rc() == 0, "no loop device here: " + loop.out());
+        String dev = loop.out().trim();
+        try {
+            Cowfs.sh(tmp, "mount -o errors=remount-ro " + dev + " ext4");
+            Path trigger = Path.of("/sys/fs/ext4", Path.of(dev).getFileName().toString(), "trigger_fs_error");
+            assumeTrue(Files.exists(trigger), "this kernel has no " + trigger);
+            Cowfs.sh(fs, "mkdir src && echo hi > src/a");
+            try (Cowfs c = new Cowfs(fs)) {
+                c.run("import", fs.resolve("src").toString(), "--name", "s").ok();
+                c.run("fork", "s", "--name", "v").ok();
+                Cowfs.Mounted m = c.mount("v");
+                Cowfs.sh(m.dir, "echo before > b");
+                Cowfs.sh(tmp, "echo test > " + trigger); // the kernel makes the filesystem read-only
+                assertTrue(Cowfs.shRc(tmp, "touch ext4/x").rc() != 0, "the store's filesystem is read-only now");
+                Cowfs.shRc(m.dir, "echo after > c"); // the write returns; its close cannot store it
+
+                Cowfs.Result r = c.run("umount", m.dir.toString()).fails(1);
+                assertEquals(1, r.err().strip().lines().count(), r.err());
+                assertTrue(r.err().contains("cannot store what it holds") && r.err().contains("Read-only file system")
+                        && r.err().contains("fusermount -u " + m.dir), r.err());
+                assertTrue(Cowfs.isMounted(m.dir), "the mount stays, with what it could not store");
+                assertTrue(Cowfs.shRc(m.dir, "cat c").out().contains("after"), "still readable, to be copied out");
+                assertTrue(Cowfs.shRc(m.dir, "cat b").out().contains("before"));
+            } // Cowfs.close: cowfs umount refuses again; the lazy unmount drops it
+        } finally {
+            Cowfs.shRc(tmp, "umount ext4 || umount -l ext4; losetup -d " + dev);
+        }
+    }
+}

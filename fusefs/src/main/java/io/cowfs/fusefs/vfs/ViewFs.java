@@ -509,12 +509,27 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         if (reading(() -> data.nothingToPersist(ino))) {
             return;
         }
+        // After a commit failed (the store's filesystem went read-only, an I/O error), the changes
+        // of other files wait for a commit that may never come: the close of a file with nothing of
+        // its own waiting succeeds, so what can still be read can be copied out (cp checks its
+        // closes). A file with changes of its own still tries, and fails.
+        if (commitFailed && reading(() -> !data.ownChangesPending(ino))) {
+            return;
+        }
         try {
             data.persistFileOutsideLock(ino, lock); // stores the blocks under the read lock only
+            commitFailed = false;
         } catch (StoreException e) {
+            commitFailed = !(e instanceof StoreException.StoreFullException); // a full store still commits names (its reserve)
             throw FsException.of(e);
         }
     }
+
+    /**
+     * The last flush could not commit (see {@link #flush}); cleared by the next that can. Written
+     * and read without a lock: a stale value costs one commit attempt more or less.
+     */
+    private volatile boolean commitFailed;
 
     /**
      * fsync(): persists and forces packs and index to disk.

@@ -1349,6 +1349,11 @@ final class WriteBack {
         return ns.dirtyInodes.isEmpty() && ns.dirtyNames.isEmpty() && !hasData(dataOf) && truncatedFrom.isEmpty();
     }
 
+    /** True if ino itself has something its close would commit: data, a cut, or a changed inode (a create). Lock held. */
+    boolean ownChangesPending(long ino) {
+        return hasData(ino) || truncatedFrom.containsKey(ino) || ns.dirtyInodes.contains(ino);
+    }
+
     /** True if dataOf (any file if null) has written data not committed yet. Lock held. */
     boolean hasData(Long dataOf) {
         if (dataOf == null) {

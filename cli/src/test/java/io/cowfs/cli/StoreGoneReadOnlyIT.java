@@ -21,9 +21,13 @@ class StoreGoneReadOnlyIT {
     @TempDir
     Path tmp;
 
-    @Test
-    void umountRefusesToDropWhatTheViewCouldNotStoreAndTheMountStaysReadable() throws Exception {
-        Cowfs.assumeFuse();
+    /** What a test does with an ext4 at fs (mounted errors=remount-ro) and its error trigger. */
+    private interface Body {
+        void run(Path fs, Path trigger) throws Exception;
+    }
+
+    /** A fresh ext4 loop filesystem mounted errors=remount-ro at tmp/ext4 for body; skips where it cannot be made. */
+    private void onExt4(Body body) throws Exception {
         assumeTrue(Accounts.isRoot(), "skipped: a loop filesystem needs root");
         Path fs = Files.createDirectory(tmp.resolve("ext4"));
         Cowfs.sh(tmp, "truncate -s 256m fs.img && mkfs.ext4 -q -F fs.img");
@@ -35,6 +39,37 @@ class StoreGoneReadOnlyIT {
             Path trigger = Path.of("/sys/fs/ext4", Path.of(dev).getFileName().toString(), "trigger_fs_error");
             assumeTrue(Files.exists(trigger), "this kernel has no " + trigger);
             Cowfs.sh(fs, "mkdir src && echo hi > src/a");
+            body.run(fs, trigger);
+        } finally {
+            Cowfs.shRc(tmp, "umount ext4 || umount -l ext4; losetup -d " + dev);
+        }
+    }
+
+    /**
+     * Such an ext4 still says rw to statvfs (Linux 6.18: "emergency_ro" in its options): the store
+     * is found read-only by its lock file refusing to open for writing, and opens read-only.
+     */
+    @Test
+    void aStoreWhoseFilesystemTheKernelMadeReadOnlyOpensReadOnly() throws Exception {
+        onExt4((fs, trigger) -> {
+            try (Cowfs c = new Cowfs(fs)) {
+                c.run("import", fs.resolve("src").toString(), "--name", "s").ok();
+                Cowfs.sh(tmp, "echo test > " + trigger);
+                assertTrue(Cowfs.shRc(tmp, "touch ext4/x").rc() != 0, "the store's filesystem is read-only now");
+                assertTrue(c.run("list").ok().out().contains("s "), "list");
+                c.run("export", "s", tmp.resolve("out").toString()).ok();
+                assertEquals("hi\n", Files.readString(tmp.resolve("out/a")));
+                assertTrue(c.run("verify").ok().out().contains("all good"));
+                Cowfs.Result r = c.run("import", fs.resolve("src").toString(), "--name", "s2").fails(1);
+                assertTrue(r.err().contains("read-only filesystem"), r.err());
+            }
+        });
+    }
+
+    @Test
+    void umountRefusesToDropWhatTheViewCouldNotStoreAndTheMountStaysReadable() throws Exception {
+        Cowfs.assumeFuse();
+        onExt4((fs, trigger) -> {
             try (Cowfs c = new Cowfs(fs)) {
                 c.run("import", fs.resolve("src").toString(), "--name", "s").ok();
                 c.run("fork", "s", "--name", "v").ok();
@@ -57,8 +92,6 @@ class StoreGoneReadOnlyIT {
                 assertEquals("hi\nbefore\n", clean.out());
                 assertTrue(Cowfs.shRc(tmp, "cp -a " + m.dir + "/a " + m.dir + "/b .").rc() == 0, "copied out");
             } // Cowfs.close: cowfs umount refuses again; the lazy unmount drops it
-        } finally {
-            Cowfs.shRc(tmp, "umount ext4 || umount -l ext4; losetup -d " + dev);
-        }
+        });
     }
 }

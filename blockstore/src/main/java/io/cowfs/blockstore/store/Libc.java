@@ -37,6 +37,7 @@ final class Libc {
     static final int EAGAIN = 11;
     static final int EACCES = 13;
     static final int EINVAL = 22;
+    static final int EROFS = 30;
 
     private Libc() {
     }

@@ -332,7 +332,17 @@ public record StoreAccess(String group) {
         if (Libc.LIBC.statvfs(dir.toString(), buf) != 0) {
             return false; // whatever stops the store from opening says so itself
         }
-        return (buf.getLong(Libc.STATVFS_F_FLAG) & Libc.ST_RDONLY) != 0;
+        if ((buf.getLong(Libc.STATVFS_F_FLAG) & Libc.ST_RDONLY) != 0) {
+            return true;
+        }
+        // an ext4 the kernel made read-only after an error (errors=remount-ro) still says rw to
+        // statvfs on Linux 6.18 ("emergency_ro"); opening the lock file for writing tells
+        int fd = Libc.LIBC.open(dir.resolve("run").resolve("store.lock").toString(), Libc.O_RDWR | Libc.O_CLOEXEC);
+        if (fd >= 0) {
+            Libc.LIBC.close(fd);
+            return false;
+        }
+        return Libc.errno() == Libc.EROFS;
     }
 
     /** The nearest directory above dir, from the root down, that this process may not enter; null if none. */

@@ -244,13 +244,17 @@ final class MountCommand extends Base {
 
     /**
      * Where the mount process of a store on a read-only filesystem logs (its run/ cannot take the
-     * log): $XDG_RUNTIME_DIR/cowfs, else ~/.cache/cowfs/logs, named after the store's path and
-     * the mounted name. Made private to the user.
+     * log): $XDG_RUNTIME_DIR/cowfs, else the user's cowfs cache directory's logs/ (the launcher's
+     * rule: {@link io.cowfs.blockstore.store.LmdbLibrary#userCacheDir}), named after the store's
+     * path and the mounted name. Made private to the user.
      */
     private Path readOnlyStoreLog(Path storeDir) throws IOException {
         String runtime = System.getenv("XDG_RUNTIME_DIR");
-        Path dir = runtime != null && !runtime.isBlank() ? Path.of(runtime, "cowfs")
-                : Path.of(System.getProperty("user.home"), ".cache", "cowfs", "logs");
+        Path cache = io.cowfs.blockstore.store.LmdbLibrary.userCacheDir();
+        Path dir = runtime != null && runtime.startsWith("/") ? Path.of(runtime, "cowfs") : cache == null ? null : cache.resolve("logs");
+        if (dir == null) {
+            throw new IOException("no directory for the mount's log: the store is read-only, and neither $XDG_RUNTIME_DIR nor $HOME is set");
+        }
         Files.createDirectories(dir, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
                 java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
         String tag = Integer.toHexString(storeDir.toAbsolutePath().normalize().toString().hashCode());

@@ -121,8 +121,8 @@ class ReadOnlyStoreIT {
                 Cowfs.unmountHard(mp);
                 Cowfs.unmountHard(mv);
                 // the mounts' logs (outside the read-only store): those naming this test's mountpoints
-                Cowfs.shRc(tmp, "grep -lF " + tmp + " \"${XDG_RUNTIME_DIR:-$HOME/.cache/cowfs/logs}\"/read-only-store-*.log"
-                        + " \"${XDG_RUNTIME_DIR:-$HOME/.cache}\"/cowfs/read-only-store-*.log 2>/dev/null | xargs -r rm -f");
+                Cowfs.shRc(tmp, "grep -lF " + tmp + " \"${XDG_CACHE_HOME:-$HOME/.cache}\"/cowfs/logs/read-only-store-*.log"
+                        + " \"$XDG_RUNTIME_DIR\"/cowfs/read-only-store-*.log 2>/dev/null | xargs -r rm -f");
             }
         });
     }

@@ -224,6 +224,12 @@ final class PendingChunks {
      * committed). Until 2026-12-01 they left the sets here, so a transaction that failed after
      * this (its work threw, the map grew, the disk was full when LMDB wrote its pages) lost them,
      * and its retry could name chunks the index did not hold (StoreTest).
+     * The store's generation advances only if this commit stamps a chunk: a commit of names and
+     * attributes alone (chmod, unlink, mkdir in a view) then leaves the meta database untouched:
+     * a get and a put fewer, and its page not copied or written (a view's chmod: 62-65 -> 58-61
+     * us of mount CPU, docs/PERFORMANCE.md, 2026-12-05). A lease
+     * keeps chunks stamped at or after the generation it saw, and every stamp after it still
+     * takes a newer one.
      */
     Taken commit(Txn<byte[]> txn, StoreIndex index, Packs packs) {
         Map<ChunkId, ChunkLocation> p = new HashMap<>();
@@ -239,7 +245,7 @@ final class PendingChunks {
             ownerChecks = new java.util.HashSet<>(checked);
         }
         Taken taken = new Taken(p, h);
-        long gen = index.meta.nextGen(txn);
+        long gen = p.isEmpty() ? -1 : index.meta.nextGen(txn); // -1: not advanced (yet)
         for (Map.Entry<ChunkId, ChunkLocation> e : inKeyOrder(p)) {
             if (!index.chunks.add(txn, e.getKey(), e.getValue().withGen(gen))) {
                 // indexed already (appended without a lookup, Store.Appends.putUnindexed): the
@@ -273,6 +279,9 @@ final class PendingChunks {
                 loc = packs.append(e.getKey(), raw, 0, raw.length);
             } else if (loc.gen() == gen) {
                 continue;
+            }
+            if (gen < 0) {
+                gen = index.meta.nextGen(txn); // newer than any stamp: loc takes it
             }
             index.chunks.put(txn, e.getKey(), loc.withGen(gen));
         }

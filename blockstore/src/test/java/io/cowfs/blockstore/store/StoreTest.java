@@ -44,6 +44,36 @@ class StoreTest {
         s.commit(txn -> null);
     }
 
+    /**
+     * A commit advances the store's generation only if it stamps a chunk: one of names and
+     * attributes alone leaves the meta database alone (one page fewer per chmod in a view), and
+     * a chunk committed after a lease was taken is still newer than the lease, so gc keeps it.
+     */
+    @Test
+    void aCommitWithNoChunksLeavesTheGenerationAndALaterChunkIsNewerThanALease() {
+        try (Store s = Store.init(dir(), 64 * 1024)) {
+            ChunkId first = s.put(random(1, 5000), 0, 5000, true, false);
+            commit(s);
+            long g0 = s.index().read(s::currentGen);
+            assertTrue(g0 > 0, "a commit that indexed a chunk advanced the generation");
+            for (int i = 0; i < 3; i++) {
+                commit(s);
+            }
+            assertEquals(g0, s.index().read(s::currentGen), "commits without chunks left it");
+            try (Store.Lease lease = s.lease()) {
+                ChunkId second = s.put(random(2, 5000), 0, 5000, true, false);
+                commit(s);
+                long g1 = s.index().read(s::currentGen);
+                assertTrue(g1 > g0, "the next chunk's commit advanced it");
+                long floor = s.index().write(s::leaseFloor);
+                assertEquals(g0, floor, "the lease holds the generation it saw");
+                assertTrue(s.index().read(txn -> s.index().chunks.location(txn, second)).gen() >= floor,
+                        "a chunk committed under the lease is at or past its floor: gc keeps it");
+                assertEquals(g0, s.index().read(txn -> s.index().chunks.location(txn, first)).gen());
+            }
+        }
+    }
+
     @Test
     void wholeBlocksAreReadStraightIntoTheCallersBufferWithTheBytesBeforeThemKept() {
         int bs = 64 * 1024;

@@ -172,6 +172,11 @@ final class PackWriter {
         return size > forced && !fsyncFailed;
     }
 
+    /** True once an fsync of it failed: every later force throws. */
+    boolean fsyncFailed() {
+        return fsyncFailed;
+    }
+
     Path path() {
         return path;
     }

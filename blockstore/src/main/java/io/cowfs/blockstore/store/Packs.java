@@ -273,7 +273,9 @@ public final class Packs implements AutoCloseable {
             flushFailure = null; // reported once: what it held cannot be vouched for
             throw e;
         }
-        if (writer != null) {
+        if (writer != null && (writer.unforced() || writer.fsyncFailed())) {
+            // nothing appended since its last force (an fsync after a rename, of a directory, of
+            // a file already stored): no fsync, which would cost the disk a cache flush all the same
             PackWriter w = writer;
             try {
                 w.force();

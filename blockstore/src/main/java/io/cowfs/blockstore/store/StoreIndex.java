@@ -360,6 +360,7 @@ public final class StoreIndex implements AutoCloseable {
                 T result = work.apply(txn);
                 txn.commit();
                 written = true;
+                commits.incrementAndGet();
                 return result;
             } catch (Env.MapFullException e) {
                 full = true;
@@ -438,13 +439,30 @@ public final class StoreIndex implements AutoCloseable {
         return written;
     }
 
-    /** Flushes committed transactions to disk (the index is opened MDB_NOSYNC; see docs/DURABILITY.md). */
+    /**
+     * Flushes committed transactions to disk (the index is opened MDB_NOSYNC; see
+     * docs/DURABILITY.md); nothing if this process has committed none since its last sync (an
+     * fsync in a view after one that synced, with nothing changed between): mdb_env_sync would
+     * fdatasync all the same, a cache flush of the disk. Another process's commits are its own
+     * to sync.
+     */
     public void sync() {
         if (readOnly) {
             return; // nothing written (MDB_RDONLY refuses mdb_env_sync)
         }
+        long c = commits.get();
+        if (c == syncedCommits.get()) {
+            return;
+        }
         env.sync(true);
+        syncedCommits.accumulateAndGet(c, Math::max);
     }
+
+    /** Write transactions this process has committed (counted after each commit). */
+    private final java.util.concurrent.atomic.AtomicLong commits = new java.util.concurrent.atomic.AtomicLong();
+
+    /** {@link #commits} as it was before the last sync that succeeded: all of those are on disk. */
+    private final java.util.concurrent.atomic.AtomicLong syncedCommits = new java.util.concurrent.atomic.AtomicLong();
 
     public Path dir() {
         return dir;

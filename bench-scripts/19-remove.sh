@@ -21,28 +21,6 @@ SYSTEMS=(host ovl fovl cowview)
 [[ -n ${OLD_JAR:-} ]] && SYSTEMS+=(cowold)
 declare -A LABEL=([host]="host ext4 (a copy)" [ovl]="kernel overlayfs (fresh upper)" [fovl]="fuse-overlayfs (fresh upper)"
                   [cowview]="**cowfs view (fresh fork)**" [cowold]="cowfs view, OLD_JAR")
-OLD_CMD=(java -XX:+UseSerialGC --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED
-         -cp "${OLD_JAR:-}" io.cowfs.cli.Main)
-DIR=
-setup() {
-  local v
-  case $1 in
-    host) fresh_dir "$TMPW/rm-host"; cp -a "$DATA/tree" "$TMPW/rm-host/t"; DIR=$TMPW/rm-host/t ;;
-    ovl) mount_overlay "$DATA/tree" "$TMPW/rm-ovl" "$MNT/rm-ovl"; DIR=$MNT/rm-ovl ;;
-    fovl) mount_fovl "$DATA/tree" "$TMPW/rm-fovl" "$MNT/rm-fovl"; DIR=$MNT/rm-fovl ;;
-    cowview) v=$(uname_ rmv); cw fork tree --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/rm-cow"; DIR=$MNT/rm-cow ;;
-    cowold) v=$(uname_ rmo); cw fork tree --name "$v" >/dev/null && mkdir -p "$MNT/rm-old" \
-              && "${OLD_CMD[@]}" mount "$v" "$MNT/rm-old" --store="$STORE" >/dev/null \
-              && track_mount "cowfs:$STORE" "$MNT/rm-old"; DIR=$MNT/rm-old ;;
-  esac
-}
-teardown() {
-  case $1 in
-    host) rm -rf "$TMPW/rm-host" ;;
-    ovl) umount_any "$MNT/rm-ovl"; rm -rf "$TMPW/rm-ovl" ;; fovl) umount_any "$MNT/rm-fovl"; rm -rf "$TMPW/rm-fovl" ;;
-    cowview) umount_cowfs "$MNT/rm-cow" ;; cowold) umount_cowfs "$MNT/rm-old" ;;
-  esac
-}
 make_files() { (cd "$1" && /usr/bin/python3 -c "
 import sys
 for i in range(int(sys.argv[1])): open('f%07d' % i, 'w').close()
@@ -51,7 +29,7 @@ for i in range(int(sys.argv[1])): open('f%07d' % i, 'w').close()
 declare -A TREE MK RM
 for sys in "${SYSTEMS[@]}"; do
   log "remove: $sys"
-  setup "$sys" || { abnormal "set-up of $sys failed"; continue; }
+  writable_dir "$sys" rm tree "$DATA/tree" || { abnormal "set-up of $sys failed"; continue; }
   sync; drop_caches
   timed TREE[$sys] rm -rf "$DIR"/d*
   left=$(find "$DIR" -mindepth 1 | wc -l)
@@ -64,7 +42,7 @@ for sys in "${SYSTEMS[@]}"; do
   [[ ! -e $DIR/one ]] || abnormal "$sys: one/ is still there after rm -rf"
   log "  tree ${TREE[$sys]} s, create ${MK[$sys]} s, remove ${RM[$sys]} s"
   metric "remove.$sys.tree" "${TREE[$sys]}"; metric "remove.$sys.create" "${MK[$sys]}"; metric "remove.$sys.onedir" "${RM[$sys]}"
-  teardown "$sys"
+  drop_writable_dir "$sys" rm
 done
 th "where" "rm -rf of the tree (s)" "vs kernel overlay" "vs fuse-overlayfs" "create $N files in one dir (s)" "rm -rf of them (s)" "vs kernel overlay" "vs fuse-overlayfs"
 for sys in "${SYSTEMS[@]}"; do

@@ -18,32 +18,10 @@ ensure_snapshot empty "$DATA/empty"
 if [[ $QUICK == 1 ]]; then ROUNDS=${ROUNDS:-1}; FSYNCS=${FSYNCS:-300}; else ROUNDS=${ROUNDS:-3}; FSYNCS=${FSYNCS:-2000}; fi
 TOOL=$(dirname "$0")/tools/db-workload.py
 
-SYSTEMS=(host ovl fovl cowview)
-[[ -n ${OLD_JAR:-} ]] && SYSTEMS+=(cowold)
+read -r -a SYSTEMS <<< "${SYSTEMS:-host ovl fovl cowview}"   # SYSTEMS="cowview cowold": the two builds alone
+[[ -n ${OLD_JAR:-} && " ${SYSTEMS[*]} " != *" cowold "* ]] && SYSTEMS+=(cowold)
 declare -A LABEL=([host]="host ext4" [ovl]="kernel overlayfs" [fovl]="fuse-overlayfs"
                   [cowview]="**cowfs view**" [cowold]="cowfs view, OLD_JAR")
-OLD_CMD=(java -XX:+UseSerialGC --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED
-         -cp "${OLD_JAR:-}" io.cowfs.cli.Main)
-DIR=
-setup() {
-  local v
-  case $1 in
-    host) fresh_dir "$TMPW/db-host"; DIR=$TMPW/db-host ;;
-    ovl) mount_overlay "$DATA/empty" "$TMPW/db-ovl" "$MNT/db-ovl"; DIR=$MNT/db-ovl ;;
-    fovl) mount_fovl "$DATA/empty" "$TMPW/db-fovl" "$MNT/db-fovl"; DIR=$MNT/db-fovl ;;
-    cowview) v=$(uname_ dbv); cw fork empty --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/db-cow"; DIR=$MNT/db-cow ;;
-    cowold) v=$(uname_ dbo); cw fork empty --name "$v" >/dev/null && mkdir -p "$MNT/db-old" \
-              && "${OLD_CMD[@]}" mount "$v" "$MNT/db-old" --store="$STORE" >/dev/null \
-              && track_mount "cowfs:$STORE" "$MNT/db-old"; DIR=$MNT/db-old ;;
-  esac
-}
-teardown() {
-  case $1 in
-    host) rm -rf "$TMPW/db-host" ;;
-    ovl) umount_any "$MNT/db-ovl"; rm -rf "$TMPW/db-ovl" ;; fovl) umount_any "$MNT/db-fovl"; rm -rf "$TMPW/db-fovl" ;;
-    cowview) umount_cowfs "$MNT/db-cow" ;; cowold) umount_cowfs "$MNT/db-old" ;;
-  esac
-}
 # sqlite_run SYS MODE -> seconds on stdout; an abnormal result if the database is not as written
 sqlite_run() {
   local out
@@ -57,14 +35,14 @@ declare -A FS WAL DEL
 for r in $(seq 1 "$ROUNDS"); do
   for sys in "${SYSTEMS[@]}"; do
     log "database: round $r, $sys"
-    setup "$sys" || { abnormal "set-up of $sys failed"; continue; }
+    writable_dir "$sys" db empty "$DATA/empty" || { abnormal "set-up of $sys failed"; continue; }
     f=$(/usr/bin/python3 "$TOOL" "$DIR" fsync "$FSYNCS" | sed -n 's/^us_per_fsync //p')
     w=$(sqlite_run "$sys" wal)
     d=$(sqlite_run "$sys" delete)
     log "  fsync ${f:-?} us, wal ${w:-?} s, delete ${d:-?} s"
     FS[$sys]+="${f:-} "; WAL[$sys]+="${w:-} "; DEL[$sys]+="${d:-} "
     metric "database.$sys.fsync_us.r$r" "${f:-}"; metric "database.$sys.wal.r$r" "${w:-}"; metric "database.$sys.delete.r$r" "${d:-}"
-    teardown "$sys"
+    drop_writable_dir "$sys" db
   done
 done
 declare -A MF MW MD
@@ -75,9 +53,9 @@ done
 th "where" "4 KiB write + fsync (us)" "vs kernel overlay" "vs fuse-overlayfs" "SQLite WAL (s)" "vs kernel overlay" "vs fuse-overlayfs" \
    "SQLite rollback journal (s)" "vs kernel overlay" "vs fuse-overlayfs"
 for sys in "${SYSTEMS[@]}"; do
-  tr_ "${LABEL[$sys]}" "${MF[$sys]}" "$(ratio "${MF[$sys]}" "${MF[ovl]}")" "$(ratio "${MF[$sys]}" "${MF[fovl]}")" \
-      "${MW[$sys]}" "$(ratio "${MW[$sys]}" "${MW[ovl]}")" "$(ratio "${MW[$sys]}" "${MW[fovl]}")" \
-      "${MD[$sys]}" "$(ratio "${MD[$sys]}" "${MD[ovl]}")" "$(ratio "${MD[$sys]}" "${MD[fovl]}")"
+  tr_ "${LABEL[$sys]}" "${MF[$sys]}" "$(ratio "${MF[$sys]}" "${MF[ovl]:-}")" "$(ratio "${MF[$sys]}" "${MF[fovl]:-}")" \
+      "${MW[$sys]}" "$(ratio "${MW[$sys]}" "${MW[ovl]:-}")" "$(ratio "${MW[$sys]}" "${MW[fovl]:-}")" \
+      "${MD[$sys]}" "$(ratio "${MD[$sys]}" "${MD[ovl]:-}")" "$(ratio "${MD[$sys]}" "${MD[fovl]:-}")"
 done
 note "Medians of $ROUNDS rounds, systems alternating within each round, each in a fresh fork or upper over an empty lower layer." \
      "fsync: $FSYNCS rounds of a 4 KiB \`pwrite\` into a 64 KiB file and \`fsync\`. SQLite ($(/usr/bin/python3 -c 'import sqlite3; print(sqlite3.sqlite_version)'), synchronous=FULL):" \

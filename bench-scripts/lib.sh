@@ -196,6 +196,34 @@ mount_floor() {     # SRC MP : the in-memory floor (io.cowfs.fusefs.floor.Memory
   done
   abnormal "floor did not mount: $(grep -m1 -v '^\s*at ' "$TMPW/floor.log") (see $TMPW/floor.log)"; return 1
 }
+# writable_dir SYS TAG SNAPSHOT LOWER: sets DIR to a fresh writable tree holding LOWER's files (imported as
+# SNAPSHOT) on system SYS, paths named after TAG: host (a copy on the host's disk), ovl and fovl (kernel
+# overlayfs and fuse-overlayfs with a fresh upper), cowview (a fresh fork, mounted), cowold (the same fork
+# mounted by the build OLD_JAR names: an A/B of two builds in one run). drop_writable_dir SYS TAG undoes it.
+OLD_CMD=(java -XX:+UseSerialGC --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED
+         -cp "${OLD_JAR:-}" io.cowfs.cli.Main)
+writable_dir() {
+  local sys=$1 tag=$2 snap=$3 lower=$4 v
+  DIR=
+  case $sys in
+    host) fresh_dir "$TMPW/$tag-host" && cp -a "$lower/." "$TMPW/$tag-host/" && DIR=$TMPW/$tag-host ;;
+    ovl) mount_overlay "$lower" "$TMPW/$tag-ovl" "$MNT/$tag-ovl" && DIR=$MNT/$tag-ovl ;;
+    fovl) mount_fovl "$lower" "$TMPW/$tag-fovl" "$MNT/$tag-fovl" && DIR=$MNT/$tag-fovl ;;
+    cowview) v=$(uname_ "${tag}v"); cw fork "$snap" --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/$tag-cow" && DIR=$MNT/$tag-cow ;;
+    cowold) v=$(uname_ "${tag}o"); cw fork "$snap" --name "$v" >/dev/null && mkdir -p "$MNT/$tag-old" \
+              && "${OLD_CMD[@]}" mount "$v" "$MNT/$tag-old" --store="$STORE" >/dev/null \
+              && track_mount "cowfs:$STORE" "$MNT/$tag-old" && DIR=$MNT/$tag-old ;;
+  esac
+  [[ -n $DIR ]]
+}
+drop_writable_dir() {
+  case $1 in
+    host) rm -rf "$TMPW/$2-host" ;;
+    ovl|fovl) umount_any "$MNT/$2-$1"; rm -rf "$TMPW/$2-$1" ;;
+    cowview) umount_cowfs "$MNT/$2-cow" ;;
+    cowold) umount_cowfs "$MNT/$2-old" ;;
+  esac
+}
 umount_any() {      # MP (non-cowfs)
   local mp=$1
   if is_mounted "$mp"; then

@@ -227,9 +227,8 @@ final class PendingChunks {
      * The store's generation advances only if this commit stamps a chunk: a commit of names and
      * attributes alone (chmod, unlink, mkdir in a view) then leaves the meta database untouched:
      * a get and a put fewer, and its page not copied or written (a view's chmod: 62-65 -> 58-61
-     * us of mount CPU, docs/PERFORMANCE.md, 2026-12-05). A lease
-     * keeps chunks stamped at or after the generation it saw, and every stamp after it still
-     * takes a newer one.
+     * us of mount CPU, docs/PERFORMANCE.md, 2026-12-05). A lease keeps chunks stamped at or
+     * after the generation it saw, and every stamp after it still takes a newer one.
      */
     Taken commit(Txn<byte[]> txn, StoreIndex index, Packs packs) {
         Map<ChunkId, ChunkLocation> p = new HashMap<>();

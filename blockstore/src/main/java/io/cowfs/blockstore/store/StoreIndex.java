@@ -274,7 +274,7 @@ public final class StoreIndex implements AutoCloseable {
             return work.apply(outer);
         }
         for (int attempt = 0; ; attempt++) {
-            resizeLock.readLock().lock();
+            lockOpen();
             Txn<byte[]> txn = idleRead.get();
             try {
                 if (txn != null) {
@@ -354,7 +354,7 @@ public final class StoreIndex implements AutoCloseable {
     private <T> T writeUnchecked(Function<Txn<byte[]>, T> work) {
         for (int attempt = 0; ; attempt++) {
             boolean full = false;
-            resizeLock.readLock().lock();
+            lockOpen();
             try (Txn<byte[]> txn = env.txnWrite()) {
                 writing.set(txn);
                 T result = work.apply(txn);
@@ -474,19 +474,43 @@ public final class StoreIndex implements AutoCloseable {
 
     @Override
     public void close() {
-        for (Txn<byte[]> txn : parked) {
-            try {
-                txn.renew(); // lmdbjava aborts only a live transaction, and abort frees the reader slot
-            } catch (RuntimeException e) {
-                // the environment goes anyway
+        // under the write lock: a read still running on another thread (a mount's read-ahead as
+        // the mount ends) finishes first, and any later one fails in lockOpen instead of calling
+        // liblmdb on a freed environment (a SIGSEGV that took down the test JVM, 2026-12-05)
+        resizeLock.writeLock().lock();
+        try {
+            if (closed) {
+                return;
             }
-            txn.close();
+            closed = true;
+            for (Txn<byte[]> txn : parked) {
+                try {
+                    txn.renew(); // lmdbjava aborts only a live transaction, and abort frees the reader slot
+                } catch (RuntimeException e) {
+                    // the environment goes anyway
+                }
+                txn.close();
+            }
+            parked.clear();
+            env.close();
+            reader.close();
+            if (salvage != null) {
+                salvage.delete();
+            }
+        } finally {
+            resizeLock.writeLock().unlock();
         }
-        parked.clear();
-        env.close();
-        reader.close();
-        if (salvage != null) {
-            salvage.delete();
+    }
+
+    /** Set by {@link #close}; guarded by resizeLock (written under the write lock). */
+    private boolean closed;
+
+    /** Read-locks resizeLock for a transaction; throws, unlocked, if the index is closed. */
+    private void lockOpen() {
+        resizeLock.readLock().lock();
+        if (closed) {
+            resizeLock.readLock().unlock();
+            throw new StoreException("the store's index " + dataFile() + " is closed");
         }
     }
 }

@@ -602,6 +602,44 @@ class StoreTest {
         }
     }
 
+    /**
+     * A read of the index after its store closed (a mount's read-ahead finishing as the mount
+     * ends) fails with a StoreException, which read-ahead's tasks catch, and never reaches liblmdb:
+     * a read-ahead thread once began a transaction on the freed environment (SIGSEGV, the test
+     * JVM gone). Reads running on other threads while it closes finish first.
+     */
+    @Test
+    void theIndexRefusesReadsOnceClosedAndCloseWaitsForThoseRunning() throws Exception {
+        Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE);
+        ChunkId id = s.put(random(700, 5000));
+        commit(s);
+        java.util.concurrent.CountDownLatch inRead = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicReference<Object> got = new java.util.concurrent.atomic.AtomicReference<>();
+        Thread reader = new Thread(() -> got.set(s.index().read(txn -> {
+            inRead.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return s.index().chunks.location(txn, id);
+        })));
+        reader.start();
+        assertTrue(inRead.await(10, java.util.concurrent.TimeUnit.SECONDS));
+        Thread closer = new Thread(s::close);
+        closer.start();
+        closer.join(300);
+        assertTrue(closer.isAlive(), "close waits for the read in flight");
+        release.countDown();
+        reader.join(10_000);
+        closer.join(10_000);
+        assertFalse(closer.isAlive());
+        assertNotNull(got.get(), "the read in flight finished with its answer");
+        StoreException e = assertThrows(StoreException.class, () -> s.index().read(txn -> s.index().chunks.location(txn, id)));
+        assertTrue(e.getMessage().contains("is closed"), e.getMessage());
+    }
+
     @Test
     void finishedPacksAreForcedInTheBackgroundWithoutASync() throws Exception {
         try (Store s = smallPacks()) {

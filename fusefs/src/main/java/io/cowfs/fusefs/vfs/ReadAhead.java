@@ -199,8 +199,19 @@ final class ReadAhead implements AutoCloseable {
         return readers.size();
     }
 
+    /**
+     * Drops what is queued and waits (up to 10 s) for what runs: the store closes next. Not
+     * shutdownNow, whose interrupt would close the pack channel a running read uses
+     * (FileChannel's ClosedByInterruptException), under the persist that follows.
+     */
     @Override
     public void close() {
-        prefetcher.shutdownNow();
+        ((ThreadPoolExecutor) prefetcher).getQueue().clear();
+        prefetcher.shutdown();
+        try {
+            prefetcher.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

@@ -359,7 +359,6 @@ public final class StoreIndex implements AutoCloseable {
                 writing.set(txn);
                 T result = work.apply(txn);
                 txn.commit();
-                written = true;
                 commits.incrementAndGet();
                 return result;
             } catch (Env.MapFullException e) {
@@ -433,10 +432,8 @@ public final class StoreIndex implements AutoCloseable {
     }
 
     /** True once this process has committed a write transaction (close then syncs the index). */
-    private volatile boolean written;
-
     boolean written() {
-        return written;
+        return commits.get() > 0;
     }
 
     /**

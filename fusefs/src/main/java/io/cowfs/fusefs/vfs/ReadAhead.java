@@ -6,7 +6,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongFunction;
@@ -44,7 +43,7 @@ final class ReadAhead implements AutoCloseable {
     private final ConcurrentHashMap<Long, long[]> readers = new ConcurrentHashMap<>();
     /** Threads that decode blocks ahead. */
     static final int THREADS = 2;
-    private final ExecutorService prefetcher = new ThreadPoolExecutor(
+    private final ThreadPoolExecutor prefetcher = new ThreadPoolExecutor(
             THREADS, THREADS, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(64), r -> {
                 Thread t = new Thread(r, "cowfs-readahead");
                 t.setDaemon(true);
@@ -206,7 +205,7 @@ final class ReadAhead implements AutoCloseable {
      */
     @Override
     public void close() {
-        ((ThreadPoolExecutor) prefetcher).getQueue().clear();
+        prefetcher.getQueue().clear();
         prefetcher.shutdown();
         try {
             prefetcher.awaitTermination(10, TimeUnit.SECONDS);

@@ -180,6 +180,7 @@ public final class Packs implements AutoCloseable {
     private PackWriter openWriter() {
         if (writer == null || writer.size() >= rollover) {
             if (writer != null) {
+                writer.dropTail();
                 retired.add(writer); // still locked: its records may not be committed yet
                 flushSoon(writer);
             }
@@ -278,7 +279,7 @@ public final class Packs implements AutoCloseable {
             // a file already stored): no fsync, which would cost the disk a cache flush all the same
             PackWriter w = writer;
             try {
-                w.force();
+                w.prepareTail(w.force()); // the next small appends overwrite zeros already on disk
             } catch (StoreException e) {
                 retired.add(w);
                 writer = null;
@@ -398,6 +399,7 @@ public final class Packs implements AutoCloseable {
 
     /** Closes a finished pack, remembering it for the next sync if it holds unforced records. Lock held. */
     private void finish(PackWriter w) {
+        w.dropTail();
         if (w.unforced()) {
             unforcedClosed.add(w.path());
         }
@@ -431,6 +433,7 @@ public final class Packs implements AutoCloseable {
      */
     public synchronized void rollover(long minBytes) {
         if (writer != null && writer.size() >= minBytes) {
+            writer.dropTail();
             retired.add(writer); // locked until its records are committed, as at any rollover
             flushSoon(writer);
             writer = null;

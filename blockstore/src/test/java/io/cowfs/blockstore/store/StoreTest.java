@@ -603,6 +603,87 @@ class StoreTest {
     }
 
     /**
+     * An fsync of a few KiB (a database's commit) appends over zeros the pack writer wrote and
+     * forced after the previous one, so ext4 has no new size or blocks to commit for it: the
+     * file keeps its length while the records fill the zeros. A bulk write's fsync prepares
+     * nothing (no zeros written that its own data would have overwritten). A crash leaves the
+     * zeros as the pack's tail: the scan stops at them with every record found, and the store
+     * opened from a copy taken then is clean and reads every chunk; a pack finished normally ends
+     * at its last record.
+     */
+    @Test
+    void smallFsyncsAppendOverZerosForcedAheadAndACrashLeavesThemAsATornTail() throws Exception {
+        List<ChunkId> ids = new ArrayList<>();
+        List<byte[]> datas = new ArrayList<>();
+        Path crashed = tmp.resolve("crashed");
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            byte[] first = random(800, 5000);
+            ids.add(s.put(first));
+            datas.add(first);
+            commit(s);
+            s.sync();
+            PackWriter w = s.packs().writer();
+            Path pack = w.path();
+            assertEquals(w.size() + PackWriter.PREPARE_AHEAD, w.fileEnd(), "zeros prepared past the records");
+            long length = Files.size(pack);
+            assertEquals(w.fileEnd(), length);
+            for (int i = 1; i <= 40; i++) {
+                byte[] d = random(800 + i, 5000);
+                ids.add(s.put(d));
+                datas.add(d);
+                commit(s);
+                s.sync();
+                assertEquals(length, Files.size(pack), "appends land in the zeros: the file keeps its length");
+            }
+            assertTrue(w.size() < length);
+            byte[] tail = new byte[(int) (length - w.size())];
+            try (RandomAccessFile f = new RandomAccessFile(pack.toFile(), "r")) {
+                f.seek(w.size());
+                f.readFully(tail);
+            }
+            assertArrayEquals(new byte[tail.length], tail, "past the last record: zeros");
+            List<ChunkId> scanned = new ArrayList<>();
+            assertEquals(w.size(), Packs.scan(pack, r -> scanned.add(r.id())), "the scan stops at the zeros");
+            assertEquals(ids, scanned);
+            copyTree(dir(), crashed); // the store as a kill -9 leaves it
+        }
+        try (Store s = Store.open(dir())) {
+            for (long p : s.packs().list()) {
+                Path f = s.packs().path(p);
+                assertEquals(Files.size(f), Packs.scan(f, r -> { }), "a finished pack ends at its last record: " + f);
+            }
+        }
+        try (Store s = Store.open(crashed)) {
+            var report = new io.cowfs.blockstore.gc.Fsck(s, false).run(n -> { });
+            assertTrue(report.problems().isEmpty(), "fsck of the crashed copy: " + report.problems());
+            for (int i = 0; i < ids.size(); i++) {
+                assertArrayEquals(datas.get(i), s.get(ids.get(i)));
+            }
+            byte[] d = random(900, 5000); // the crashed pack is another process's: a new one takes appends
+            ChunkId id = s.put(d);
+            commit(s);
+            s.sync();
+            assertArrayEquals(d, s.get(id));
+        }
+        Path bulk = tmp.resolve("bulk");
+        try (Store s = Store.init(bulk, Store.DEFAULT_BLOCK_SIZE)) {
+            for (int i = 0; i < 16; i++) {
+                s.put(random(1000 + i, 64 << 10)); // 1 MiB incompressible before one fsync
+            }
+            commit(s);
+            s.sync();
+            PackWriter w = s.packs().writer();
+            assertEquals(w.size(), w.fileEnd(), "a bulk write's fsync prepares no zeros");
+            assertEquals(w.size(), Files.size(w.path()));
+        }
+    }
+
+    private static void copyTree(Path from, Path to) throws Exception {
+        Process p = new ProcessBuilder("cp", "-a", from.toString(), to.toString()).inheritIO().start();
+        assertEquals(0, p.waitFor(), "cp -a");
+    }
+
+    /**
      * A read of the index after its store closed (a mount's read-ahead finishing as the mount
      * ends) fails with a StoreException, which read-ahead's tasks catch, and never reaches liblmdb:
      * a read-ahead thread once began a transaction on the freed environment (SIGSEGV, the test

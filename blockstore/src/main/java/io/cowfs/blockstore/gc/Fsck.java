@@ -89,7 +89,7 @@ public final class Fsck {
     private final List<Copies> copies;
     private final List<Problem> problems = new ArrayList<>();
     /** What {@link #intact} found for each record it read: the lost-chunk pass and the per-name pass ask for the same ones. */
-    private final Map<ChunkId, Boolean> intactRecords = new HashMap<>();
+    private final Map<Found, Boolean> intactRecords = new HashMap<>();
 
     public Fsck(Store store, boolean repair) {
         this(store, repair, List.of());
@@ -182,7 +182,7 @@ public final class Fsck {
         });
         // 2. scan every pack's record headers; after the snapshot, so that every record it names
         // was appended (records are appended before the commit that names them)
-        Map<ChunkId, Found> found = new HashMap<>();
+        Map<ChunkId, List<Found>> found = new HashMap<>(); // every copy of each id, in scan order
         List<Map.Entry<ChunkId, Found>> records = new ArrayList<>(); // every record, duplicates too
         Map<Long, Long> packSizes = new HashMap<>();
         for (long p : packs.list()) {
@@ -203,8 +203,8 @@ public final class Fsck {
             if (now == null || now.pack() != loc.pack() || now.offset() != loc.offset()) {
                 continue; // moved or collected by a gc since the snapshot: not damage
             }
-            Found f = found.get(id);
-            boolean fixable = f != null && (f.pack() != loc.pack() || f.offset() != loc.offset()) && intact(id, f);
+            Found f = intactCopy(found, id, loc);
+            boolean fixable = f != null;
             if (fixable && repair) {
                 fixes.put(id, new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), loc.gen()));
             }
@@ -251,8 +251,7 @@ public final class Fsck {
             Set<ChunkId> lost = new java.util.LinkedHashSet<>();
             for (CatalogEntry e : names) {
                 for (ChunkId id : findings.get(e.name()).missing()) {
-                    Found f = found.get(id);
-                    if (!index.containsKey(id) && !(f != null && intact(id, f))) {
+                    if (!index.containsKey(id) && intactCopy(found, id, null) == null) {
                         lost.add(id);
                     }
                 }
@@ -285,8 +284,8 @@ public final class Fsck {
             }
             for (ChunkId id : r.missing()) {
                 if (!index.containsKey(id)) { // a repair for an earlier name may have indexed it
-                    Found f = found.get(id);
-                    boolean fixable = f != null && intact(id, f);
+                    Found f = intactCopy(found, id, null);
+                    boolean fixable = f != null;
                     if (fixable && repair) {
                         store.index().write(txn -> store.index().chunks.put(txn, id.bytes(),
                                 new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0).encode(), PutFlags.MDB_NOOVERWRITE));
@@ -351,10 +350,24 @@ public final class Fsck {
                 copies.stream().map(Copies::fetched).filter(f -> f.chunks() > 0).toList());
     }
 
+    /**
+     * The first copy of id found in the packs that reads intact, other than the one at not (null:
+     * any), or null. Not only the first copy: a record torn by a crash can have a whole header
+     * (one appended over zeros prepared for fsyncs, docs/FORMAT.md), and rot can hit any copy.
+     */
+    private Found intactCopy(Map<ChunkId, List<Found>> found, ChunkId id, ChunkLocation not) {
+        for (Found f : found.getOrDefault(id, List.of())) {
+            if ((not == null || f.pack() != not.pack() || f.offset() != not.offset()) && intact(id, f)) {
+                return f;
+            }
+        }
+        return null;
+    }
+
     private boolean intact(ChunkId id, Found f) {
-        return intactRecords.computeIfAbsent(id, k -> {
+        return intactRecords.computeIfAbsent(f, k -> {
             try {
-                store.packs().read(k, new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0));
+                store.packs().read(id, new ChunkLocation(f.pack(), f.offset(), f.storedLen(), f.rawLen(), 0));
                 return true;
             } catch (StoreException | IOException e) {
                 return false;
@@ -433,13 +446,13 @@ public final class Fsck {
         }
     }
 
-    private void scanPack(long pack, Map<ChunkId, Found> found, List<Map.Entry<ChunkId, Found>> records, Map<Long, Long> sizes) {
+    private void scanPack(long pack, Map<ChunkId, List<Found>> found, List<Map.Entry<ChunkId, Found>> records, Map<Long, Long> sizes) {
         Path p = store.packs().path(pack);
         try {
             sizes.put(pack, Files.size(p));
             store.packs().scan(pack, r -> {
                 Found f = new Found(pack, r.offset(), r.storedLen(), r.rawLen());
-                found.putIfAbsent(r.id(), f);
+                found.computeIfAbsent(r.id(), k -> new ArrayList<>(1)).add(f);
                 records.add(Map.entry(r.id(), f));
             }); // a damaged or torn tail stops the scan: the index check names what it affects
         } catch (IOException e) {

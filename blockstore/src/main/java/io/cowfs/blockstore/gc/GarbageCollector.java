@@ -329,8 +329,8 @@ public final class GarbageCollector {
                     unknown[0] = true;
                 }
             });
-            if (!unknown[0] && end == size) {
-                return false; // every record is accounted for, and no torn or damaged tail
+            if (!unknown[0] && (end == size || Packs.zerosFrom(p, end))) {
+                return false; // every record is accounted for, and no torn or damaged tail (zeros prepared for fsyncs hold none)
             }
             long mtime = Files.getLastModifiedTime(p).toMillis();
             long now = System.currentTimeMillis();

@@ -26,7 +26,7 @@ final class IndexRepair {
     /**
      * A salvaged index lacks whatever lay on its damaged pages. Chunk locations are not lost with
      * them: every pack record repeats its chunk's id, so the salvage adds each record the index
-     * no longer names (the first copy found; reads check the hash anyway). Returns how many.
+     * no longer names (the first copy found that reads intact). Returns how many.
      */
     long recoverLocations() {
         long[] added = {0};
@@ -34,8 +34,9 @@ final class IndexRepair {
             for (long p : packs.list()) {
                 try {
                     packs.scan(p, r -> {
-                        if (index.chunks.location(txn, r.id()) == null) {
-                            index.chunks.put(txn, r.id(), new ChunkLocation(p, r.offset(), r.storedLen(), r.rawLen(), 0));
+                        ChunkLocation loc = new ChunkLocation(p, r.offset(), r.storedLen(), r.rawLen(), 0);
+                        if (index.chunks.location(txn, r.id()) == null && intact(r.id(), loc)) {
+                            index.chunks.put(txn, r.id(), loc);
                             added[0]++;
                         }
                     });
@@ -46,6 +47,19 @@ final class IndexRepair {
             return null;
         });
         return added[0];
+    }
+
+    /**
+     * True if the record reads back as its chunk (decoded, hash checked): a copy torn by a crash
+     * can have a whole header (docs/FORMAT.md), and a later copy may then be the intact one.
+     */
+    private boolean intact(ChunkId id, ChunkLocation loc) {
+        try {
+            packs.read(id, loc);
+            return true;
+        } catch (StoreException | IOException e) {
+            return false;
+        }
     }
 
     /**

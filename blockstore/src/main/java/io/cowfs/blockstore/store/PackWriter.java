@@ -34,6 +34,8 @@ final class PackWriter {
     private long prepared;
     /** A preparation failed (a full disk, an I/O error): this writer tries no more. */
     private boolean noPrepare;
+    /** Forces in a row, up to the last, that each wrote at most {@link #PREPARE_BELOW} bytes. */
+    private int smallForces;
     /** Why this writer refuses further use, or null while it is sound. */
     private String broken;
     /** An fsync failed: what it held cannot be vouched for, and it is never forced again. */
@@ -131,10 +133,8 @@ final class PackWriter {
      * fsync of what was appended, and the first time of the directory entry too (the pack was
      * created after the last sync of the directory). A writer whose append failed is forced all
      * the same: the records before the failed one are whole, and the index may name them.
-     *
-     * @return the bytes appended since the last force
      */
-    long force() {
+    void force() {
         if (fsyncFailed) {
             throw new StoreException("pack " + path + " takes no more writes: " + broken);
         }
@@ -143,9 +143,8 @@ final class PackWriter {
             if (forced == 0) {
                 StoreAccess.fsyncDirectory(path.getParent());
             }
-            long bytes = size - forced;
+            smallForces = size - forced <= PREPARE_BELOW ? smallForces + 1 : 0;
             forced = size;
-            return bytes;
         } catch (IOException e) {
             // after a failed fsync the kernel may have dropped the dirty pages: what this pack
             // holds cannot be vouched for, and a later fsync could succeed without them
@@ -158,17 +157,20 @@ final class PackWriter {
     /**
      * An fsync of a small append costs ext4 a journal commit for the file's new size and blocks
      * on top of the data's write (4 KiB and fdatasync on this machine's disk: 250 us appended,
-     * 170 us over blocks already written). So after a force that wrote at most {@link
-     * #PREPARE_BELOW} bytes (a database's commits, not a bulk write) this writes {@link
-     * #PREPARE_AHEAD} bytes of zeros past the records once fewer than {@link #PREPARE_LOW} are
-     * left, and forces them: the next fsyncs' appends land in them. Best effort: a failure (a
+     * 170 us over blocks already written). So once the last two forces each wrote at most {@link
+     * #PREPARE_BELOW} bytes (a database's commits, not a bulk write, nor the one sync of a command
+     * that closes the store) this writes {@link #PREPARE_AHEAD} bytes of zeros past the records
+     * whenever fewer than {@link #PREPARE_LOW} are left, and forces them: the next fsyncs' appends
+     * land in them. Called for a view's fsync only ({@link Packs#sync(boolean)}), under Packs'
+     * lock: appends wait for it, about once per 250 fsyncs of 4 KiB. Best effort: a failure (a
      * full disk) stops the preparation of this writer and fails nothing, as the records before
-     * were forced already and those after are forced by their own fsync. A crash leaves the zeros
-     * as a pack's torn tail, which every scan stops at ({@link Packs#scan}); {@link #dropTail}
-     * cuts them off when the pack is finished.
+     * were forced already and those after are forced by their own fsync; a closed channel (an
+     * interrupt) breaks the writer, as it would break an append. A crash leaves the zeros as a
+     * pack's torn tail, which every scan stops at ({@link Packs#scan}); {@link #dropTail} cuts
+     * them off when the pack is finished.
      */
-    void prepareTail(long forcedBytes) {
-        if (noPrepare || forcedBytes > PREPARE_BELOW || prepared - size >= PREPARE_LOW) {
+    void prepareTail() {
+        if (noPrepare || broken != null || smallForces < 2 || prepared - size >= PREPARE_LOW) {
             return;
         }
         long from = Math.max(size, prepared);
@@ -182,6 +184,10 @@ final class PackWriter {
             }
             ch.force(false);
             prepared = to;
+        } catch (java.nio.channels.ClosedChannelException e) {
+            // interrupted: the channel, and with it the lock, is gone; Packs retires the writer
+            noPrepare = true;
+            broken = "its channel was closed (" + e + ")";
         } catch (IOException e) {
             noPrepare = true;
             try {
@@ -211,7 +217,7 @@ final class PackWriter {
      * stop at and gc compacts away.
      */
     void dropTail() {
-        if (prepared > size && !broken()) {
+        if (prepared > size) {
             try {
                 ch.truncate(size);
                 prepared = 0;

@@ -243,6 +243,30 @@ public final class Packs implements AutoCloseable {
         }
     }
 
+    /**
+     * True if the pack's bytes from end (where {@link #scan} stopped) to its end are all zeros:
+     * what the zeros a writer prepares for small fsyncs leave after a crash
+     * ({@link PackWriter#prepareTail}), a tail with no record in it.
+     */
+    public static boolean zerosFrom(Path pack, long end) throws IOException {
+        try (FileChannel ch = FileChannel.open(pack, StandardOpenOption.READ)) {
+            ByteBuffer b = ByteBuffer.allocate(64 << 10);
+            for (long pos = end; ; ) {
+                b.clear();
+                int n = ch.read(b, pos);
+                if (n < 0) {
+                    return true;
+                }
+                for (int i = 0; i < n; i++) {
+                    if (b.get(i) != 0) {
+                        return false;
+                    }
+                }
+                pos += n;
+            }
+        }
+    }
+
     /** Ids of the pack files present. */
     public List<Long> list() {
         List<Long> out = new ArrayList<>();
@@ -268,7 +292,15 @@ public final class Packs implements AutoCloseable {
      * and the next append starts a new pack. Runs under this lock (appends wait, as they did for
      * the current pack alone): finished packs are few, one per rollover size written.
      */
-    public synchronized void sync() {
+    public void sync() {
+        sync(false);
+    }
+
+    /**
+     * As {@link #sync()}; with prepare (a view's fsync), the current writer then writes zeros
+     * ahead of its next records if its last forces were small ({@link PackWriter#prepareTail}).
+     */
+    public synchronized void sync(boolean prepare) {
         if (flushFailure != null) {
             StoreException e = flushFailure;
             flushFailure = null; // reported once: what it held cannot be vouched for
@@ -279,7 +311,14 @@ public final class Packs implements AutoCloseable {
             // a file already stored): no fsync, which would cost the disk a cache flush all the same
             PackWriter w = writer;
             try {
-                w.prepareTail(w.force()); // the next small appends overwrite zeros already on disk
+                w.force();
+                if (prepare) {
+                    w.prepareTail(); // the next small appends overwrite zeros already on disk
+                    if (w.broken()) {
+                        retired.add(w); // its channel closed under it: the next append starts a new pack
+                        writer = null;
+                    }
+                }
             } catch (StoreException e) {
                 retired.add(w);
                 writer = null;

@@ -1207,6 +1207,15 @@ public final class Store implements AutoCloseable {
         index.sync();
     }
 
+    /**
+     * A view's fsync: as {@link #sync}, and a pack writer whose last forces were small prepares
+     * zeros ahead of its next records (docs/DURABILITY.md, "Zeros ahead of small fsyncs").
+     */
+    public void fsync() {
+        packs.sync(true);
+        index.sync();
+    }
+
     /** Drops the decompressed-block cache (tests and benchmarks of cold reads). */
     public void dropCache() {
         cache.invalidateAll();

@@ -603,13 +603,14 @@ class StoreTest {
     }
 
     /**
-     * An fsync of a few KiB (a database's commit) appends over zeros the pack writer wrote and
-     * forced after the previous one, so ext4 has no new size or blocks to commit for it: the
-     * file keeps its length while the records fill the zeros. A bulk write's fsync prepares
-     * nothing (no zeros written that its own data would have overwritten). A crash leaves the
-     * zeros as the pack's tail: the scan stops at them with every record found, and the store
-     * opened from a copy taken then is clean and reads every chunk; a pack finished normally ends
-     * at its last record.
+     * Fsyncs of a few KiB each (a database's commits) append over zeros the pack writer wrote and
+     * forced ahead, from the second such fsync on, so ext4 has no new size or blocks to commit
+     * for them: the file keeps its length while the records fill the zeros, and grows by the
+     * next 1 MiB of zeros only when fewer than 64 KiB are left. A bulk write's fsync, and the
+     * syncs of commands (Store.sync), prepare nothing. A crash leaves the zeros as the pack's
+     * tail: the scan stops at them with every record found, and the store opened from a copy
+     * taken then is clean, reads every chunk and takes appends; a pack finished normally ends at
+     * its last record.
      */
     @Test
     void smallFsyncsAppendOverZerosForcedAheadAndACrashLeavesThemAsATornTail() throws Exception {
@@ -617,25 +618,36 @@ class StoreTest {
         List<byte[]> datas = new ArrayList<>();
         Path crashed = tmp.resolve("crashed");
         try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
-            byte[] first = random(800, 5000);
-            ids.add(s.put(first));
-            datas.add(first);
-            commit(s);
-            s.sync();
-            PackWriter w = s.packs().writer();
-            Path pack = w.path();
-            assertEquals(w.size() + PackWriter.PREPARE_AHEAD, w.fileEnd(), "zeros prepared past the records");
-            long length = Files.size(pack);
-            assertEquals(w.fileEnd(), length);
-            for (int i = 1; i <= 40; i++) {
+            java.util.function.IntConsumer fsyncOne = i -> {
                 byte[] d = random(800 + i, 5000);
                 ids.add(s.put(d));
                 datas.add(d);
                 commit(s);
-                s.sync();
-                assertEquals(length, Files.size(pack), "appends land in the zeros: the file keeps its length");
+                s.fsync();
+            };
+            fsyncOne.accept(0);
+            PackWriter w = s.packs().writer();
+            Path pack = w.path();
+            assertEquals(w.size(), w.fileEnd(), "one small fsync prepares nothing");
+            fsyncOne.accept(1);
+            assertEquals(w.size() + PackWriter.PREPARE_AHEAD, w.fileEnd(), "the second: zeros prepared past the records");
+            long length = Files.size(pack);
+            assertEquals(w.fileEnd(), length);
+            int grown = 0;
+            for (int i = 2; i < 260; i++) { // 1.3 MB of records: past the first 1 MiB of zeros
+                long before = Files.size(pack);
+                fsyncOne.accept(i);
+                long after = Files.size(pack);
+                assertEquals(w.fileEnd(), after);
+                if (after != before) {
+                    assertTrue(before - w.size() < PackWriter.PREPARE_LOW, "grown only when under 64 KiB were left");
+                    assertEquals(w.size() + PackWriter.PREPARE_AHEAD, after, "by the next 1 MiB of zeros");
+                    grown++;
+                }
             }
-            assertTrue(w.size() < length);
+            assertEquals(1, grown, "the file grew once in 1.3 MB of records");
+            assertTrue(w.size() < Files.size(pack));
+            length = Files.size(pack);
             byte[] tail = new byte[(int) (length - w.size())];
             try (RandomAccessFile f = new RandomAccessFile(pack.toFile(), "r")) {
                 f.seek(w.size());
@@ -643,7 +655,9 @@ class StoreTest {
             }
             assertArrayEquals(new byte[tail.length], tail, "past the last record: zeros");
             List<ChunkId> scanned = new ArrayList<>();
-            assertEquals(w.size(), Packs.scan(pack, r -> scanned.add(r.id())), "the scan stops at the zeros");
+            long end = Packs.scan(pack, r -> scanned.add(r.id()));
+            assertEquals(w.size(), end, "the scan stops at the zeros");
+            assertTrue(Packs.zerosFrom(pack, end));
             assertEquals(ids, scanned);
             copyTree(dir(), crashed); // the store as a kill -9 leaves it
         }
@@ -662,19 +676,68 @@ class StoreTest {
             byte[] d = random(900, 5000); // the crashed pack is another process's: a new one takes appends
             ChunkId id = s.put(d);
             commit(s);
-            s.sync();
+            s.fsync();
             assertArrayEquals(d, s.get(id));
         }
         Path bulk = tmp.resolve("bulk");
         try (Store s = Store.init(bulk, Store.DEFAULT_BLOCK_SIZE)) {
-            for (int i = 0; i < 16; i++) {
-                s.put(random(1000 + i, 64 << 10)); // 1 MiB incompressible before one fsync
+            for (int round = 0; round < 3; round++) {
+                for (int i = 0; i < 16; i++) {
+                    s.put(random(1000 + 16 * round + i, 64 << 10)); // 1 MiB incompressible per fsync
+                }
+                commit(s);
+                s.fsync();
             }
-            commit(s);
-            s.sync();
+            for (int i = 0; i < 5; i++) {
+                s.put(random(2000 + i, 5000));
+                commit(s);
+                s.sync(); // a command's sync, small as it may be
+            }
             PackWriter w = s.packs().writer();
-            assertEquals(w.size(), w.fileEnd(), "a bulk write's fsync prepares no zeros");
+            assertEquals(w.size(), w.fileEnd(), "bulk fsyncs and commands' syncs prepare no zeros");
             assertEquals(w.size(), Files.size(w.path()));
+        }
+    }
+
+    /**
+     * fsck --repair re-points a damaged index entry at a copy of the chunk that reads back intact,
+     * not merely at the first copy its scan found: a record torn by a crash can have a whole
+     * header (one appended over zeros prepared for fsyncs), and rot can hit any copy. Here the
+     * first pack's copy has a damaged payload and a second pack holds an intact one.
+     */
+    @Test
+    void fsckRepairsADamagedEntryFromACopyThatReadsIntactNotTheFirstFound() throws Exception {
+        byte[] data = random(950, 5000);
+        ChunkId id;
+        ChunkLocation a;
+        try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+            id = s.put(data);
+            commit(s);
+            a = s.locate(id);
+        }
+        try (Store s = Store.open(dir())) {
+            ChunkLocation b = s.packs().copyRecord(id, a); // another process's pack: a second copy, unreferenced
+            assertNotEquals(a.pack(), b.pack());
+            s.sync();
+        }
+        try (RandomAccessFile f = new RandomAccessFile(dir().resolve("packs").resolve(Packs.fileName(a.pack())).toFile(), "rw")) {
+            long at = a.offset() + PackRecord.HEADER + 100;
+            f.seek(at);
+            int x = f.read();
+            f.seek(at);
+            f.write(x ^ 0xff); // the first copy's payload: a whole header over damaged bytes
+        }
+        try (Store s = Store.open(dir())) {
+            ChunkLocation wrong = new ChunkLocation(a.pack(), a.offset() + 1, a.storedLen(), a.rawLen(), a.gen());
+            s.index().write(txn -> {
+                s.index().chunks.put(txn, id.bytes(), wrong.encode());
+                return null;
+            });
+            var report = new io.cowfs.blockstore.gc.Fsck(s, true).run(n -> { });
+            assertEquals(1, report.problems().size(), report.problems().toString());
+            assertTrue(report.problems().get(0).repaired(), report.problems().toString());
+            assertArrayEquals(data, s.get(id));
+            assertNotEquals(a.pack(), s.locate(id).pack(), "the intact copy's pack");
         }
     }
 

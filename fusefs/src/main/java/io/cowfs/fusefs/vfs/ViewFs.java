@@ -555,7 +555,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
                     + " and was dropped at an earlier close");
         }
         try {
-            store.sync();
+            store.fsync();
         } catch (StoreException e) {
             throw FsException.of(e);
         }

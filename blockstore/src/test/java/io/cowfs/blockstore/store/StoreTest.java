@@ -741,6 +741,46 @@ class StoreTest {
         }
     }
 
+    /**
+     * gc takes a pack that a crash left ending in prepared zeros for one no writer is filling:
+     * before, its tail past the last record made gc keep it as a pack a running writer might
+     * still append to, for as long as any lease holder that started before it lived.
+     */
+    @Test
+    void gcRewritesAPackEndingInPreparedZerosWhileAnOlderLeaseHolderLives() throws Exception {
+        Process holder = new ProcessBuilder("sleep", "120").start(); // started before the pack
+        try {
+            Path crashed = tmp.resolve("crashed");
+            List<ChunkId> ids = new ArrayList<>();
+            List<byte[]> datas = new ArrayList<>();
+            try (Store s = Store.init(dir(), Store.DEFAULT_BLOCK_SIZE)) {
+                for (int i = 0; i < 3; i++) {
+                    byte[] d = random(960 + i, 5000);
+                    ids.add(s.put(d));
+                    datas.add(d);
+                    commit(s);
+                    s.fsync();
+                }
+                assertTrue(s.packs().writer().fileEnd() > s.packs().writer().size(), "zeros prepared");
+                copyTree(dir(), crashed); // as a crash leaves it
+            }
+            try (Store s = Store.open(crashed)) {
+                s.index().write(txn -> {
+                    s.index().leases.put(txn, 1L << 40, new LeasesTable.Holder(holder.pid(), 0)); // keeps every chunk
+                    return null;
+                });
+                var r = new io.cowfs.blockstore.gc.GarbageCollector(s).run(n -> { });
+                assertEquals(0, r.packsLeftPending(), r.toString());
+                assertEquals(1, r.packsRewritten(), r.toString());
+                for (int i = 0; i < ids.size(); i++) {
+                    assertArrayEquals(datas.get(i), s.get(ids.get(i)));
+                }
+            }
+        } finally {
+            holder.destroy();
+        }
+    }
+
     private static void copyTree(Path from, Path to) throws Exception {
         Process p = new ProcessBuilder("cp", "-a", from.toString(), to.toString()).inheritIO().start();
         assertEquals(0, p.waitFor(), "cp -a");

@@ -261,6 +261,61 @@ class FullDiskIT {
         return f.get(120, TimeUnit.SECONDS);
     }
 
+    /**
+     * A database's small fsyncs on a store with less room than the zeros a pack writer prepares
+     * for them (1 MiB, docs/DURABILITY.md "Zeros ahead of small fsyncs"): the preparation fails
+     * and is undone, and every fsync succeeds with its data kept, as there is room for the
+     * records themselves.
+     */
+    @Test
+    void smallFsyncsSucceedWhereTheirZerosDoNotFit() throws Exception {
+        try (Cowfs c = store()) {
+            byte[] model = new byte[256 << 10];
+            try (Cowfs.Mounted m = c.mount("v")) {
+                long free = Files.getFileStore(fs).getUsableSpace();
+                try (FileChannel f = FileChannel.open(fs.resolve("filler"), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                    ByteBuffer z = ByteBuffer.allocate(MB);
+                    for (long left = free - 640 * 1024; left > 0; ) {
+                        z.clear().limit((int) Math.min(MB, left));
+                        left -= f.write(z);
+                    }
+                }
+                long room = Files.getFileStore(fs).getUsableSpace();
+                assertTrue(room < MB, "less room than the zeros: " + room);
+                Future<String> w = pool.submit(() -> {
+                    java.util.Random rnd = new java.util.Random(5);
+                    try (FileChannel ch = FileChannel.open(m.dir.resolve("db"), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                        for (int i = 0; i < 24; i++) {
+                            byte[] page = Fx.random(rnd.nextLong(), 4096);
+                            int off = rnd.nextInt(model.length / 4096) * 4096;
+                            ch.write(ByteBuffer.wrap(page), off);
+                            System.arraycopy(page, 0, model, off, page.length);
+                            if (i == 0) {
+                                ch.write(ByteBuffer.wrap(model, model.length - 1, 1), model.length - 1);
+                            }
+                            ch.force(false);
+                        }
+                        return null;
+                    } catch (IOException e) {
+                        return String.valueOf(e.getMessage());
+                    }
+                });
+                assertEquals(null, w.get(120, TimeUnit.SECONDS), "every fsync succeeds");
+                try (var packs = Files.list(fs.resolve("store/packs"))) {
+                    for (Path p : (Iterable<Path>) packs::iterator) {
+                        assertEquals(Files.size(p), io.cowfs.blockstore.store.Packs.scan(p, r -> { }),
+                                "no zeros left past the records: they did not fit (" + p.getFileName() + ")");
+                    }
+                }
+                Files.delete(fs.resolve("filler"));
+            }
+            try (Cowfs.Mounted m = c.mount("v")) { // from the store, not the page cache
+                assertEquals(Fx.sha256(model), sha(m.dir.resolve("db")));
+            }
+            c.run("fsck").ok();
+        }
+    }
+
     /** Sub-block rewrites (deltas) on a full disk: ENOSPC or success, the mount stays up; with room again they work. */
     @Test
     void subBlockRewritesOnAFullDisk() throws Exception {

@@ -16,7 +16,10 @@ import java.nio.file.StandardOpenOption;
  * forced at the next sync, for the whole records before the failed one. After a failed fsync
  * nothing in it can be vouched for: every later append and force fails.
  *
- * <p>Thread-safety: none; {@link Packs} calls it under its own lock.
+ * <p>Thread-safety: {@link Packs} calls it under its own lock, but for {@link #forceOwnDescriptor}
+ * and {@link #close}, which its background thread also calls without it: both only touch the
+ * channel (FileChannel is thread-safe) and the lock ({@link OfdLock} has its own); close may run
+ * twice.
  */
 final class PackWriter {
     final long packId;
@@ -244,12 +247,28 @@ final class PackWriter {
      * @return false if the writer was closed meanwhile (its lock went with it)
      */
     boolean forceOwnDescriptor() throws IOException {
+        forcing = true;
         try {
             ch.force(false);
             return true;
         } catch (java.nio.channels.ClosedChannelException e) {
             return false;
+        } finally {
+            forcing = false;
         }
+    }
+
+    /** True while the background force is in {@link #forceOwnDescriptor} (a hint: it may start or end any time). */
+    boolean forcing() {
+        return forcing;
+    }
+
+    /** Set by the background force's thread while it fsyncs through {@link #ch}. */
+    private volatile boolean forcing;
+
+    /** Tests: as if the background force were in its fsync. */
+    void forcingForTest(boolean on) {
+        forcing = on;
     }
 
     /** Bytes up to size were forced through another descriptor (a background force of a finished pack). */

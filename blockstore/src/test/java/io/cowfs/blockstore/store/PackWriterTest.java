@@ -61,6 +61,73 @@ class PackWriterTest {
         w.close();
     }
 
+    /**
+     * A finished pack that the background force is fsyncing when its records are committed is
+     * closed (and unlocked) after that fsync, by the force's thread, not by the committing thread:
+     * FileChannel.close waits for I/O in flight on the channel, and the commit holds Packs' lock,
+     * so every append waited with it. Packs.close still leaves no pack locked.
+     */
+    @Test
+    void aPackBeingForcedIsUnlockedAfterItsForceNotByTheCommit() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("forcing"));
+        java.util.concurrent.CountDownLatch hold = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch hold2 = new java.util.concurrent.CountDownLatch(1);
+        try {
+            Packs packs = new Packs(dir, 1); // every append starts a new pack
+            byte[] first = block(5);
+            ChunkLocation a = packs.append(ChunkId.hash(first), first, 0, first.length);
+            PackWriter w = packs.writer();
+            Packs.FLUSHER.execute(() -> { // the background thread is busy, as in an fsync
+                held.countDown();
+                try {
+                    hold.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            assertTrue(held.await(10, java.util.concurrent.TimeUnit.SECONDS));
+            w.forcingForTest(true); // ... of this pack
+            byte[] second = block(6);
+            ChunkLocation b = packs.append(ChunkId.hash(second), second, 0, second.length); // retires w
+            assertNotEquals(a.pack(), b.pack());
+            packs.releaseRetired(); // what a commit does; returns at once
+            assertTrue(packs.isLive(a.pack()), "closed after its force, not by the commit");
+            hold.countDown();
+            long until = System.nanoTime() + 10_000_000_000L;
+            while (packs.isLive(a.pack()) && System.nanoTime() < until) {
+                Thread.sleep(10);
+            }
+            assertTrue(!packs.isLive(a.pack()), "unlocked once the force is over");
+            assertArrayEquals(first, packs.read(ChunkId.hash(first), a));
+
+            // a close while such a close waits: Packs.close unlocks it itself
+            java.util.concurrent.CountDownLatch held2 = new java.util.concurrent.CountDownLatch(1);
+            PackWriter w2 = packs.writer();
+            Packs.FLUSHER.execute(() -> {
+                held2.countDown();
+                try {
+                    hold2.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            assertTrue(held2.await(10, java.util.concurrent.TimeUnit.SECONDS));
+            w2.forcingForTest(true);
+            byte[] third = block(7);
+            packs.append(ChunkId.hash(third), third, 0, third.length);
+            packs.releaseRetired();
+            assertTrue(packs.isLive(b.pack()));
+            packs.close();
+            try (Packs other = new Packs(dir, 64L << 20)) {
+                assertTrue(!other.isLive(b.pack()), "Packs.close left no pack locked");
+            }
+        } finally {
+            hold.countDown();
+            hold2.countDown();
+        }
+    }
+
     /** After a failed sync, Packs appends to a new pack; what the old one holds still reads. */
     @Test
     void packsStartANewPackAfterAFailedSync() throws Exception {

@@ -33,7 +33,7 @@ declare -A TLABEL=([seq]="sequential write, new ${BIG_MB} MiB file, bs=1M"
                    [statw]="5,000 x open + fstat + close of a ${BIG_MB} MiB file written there")
 read -r -a SYSTEMS <<< "${SYSTEMS:-host ovl fovl cowview cowview2}"
 declare -A LABEL=([host]="host ext4" [ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowview]="**cowfs view**"
-                  [cowview2]="cowfs view, libfuse2 adapter")
+                  [cowview2]="cowfs view, libfuse2 adapter" [cowold]="cowfs, OLD_JAR")
 
 DIR=; CUR_VIEW=
 setup() {

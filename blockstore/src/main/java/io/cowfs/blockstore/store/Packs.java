@@ -527,6 +527,11 @@ public final class Packs implements AutoCloseable {
                     return true; // never probe our own locked packs: closing the probe would drop our lock
                 }
             }
+            for (PackWriter w : closing) {
+                if (w.packId == packId) {
+                    return true; // still ours until the background thread closes it
+                }
+            }
         }
         return lockedByOther(path(packId));
     }

@@ -36,15 +36,24 @@ declare -A LABEL=([host]="host ext4" [ovl]="kernel overlayfs" [fovl]="fuse-overl
                   [cowview2]="cowfs view, libfuse2 adapter" [cowold]="cowfs, OLD_JAR")
 
 DIR=; CUR_VIEW=
+# DIR is set only once the system is ready: a failed mount must not leave fio writing into the bare
+# mountpoint directory (and the next mount refusing it as not empty)
 setup() {
+  DIR=
   case $1 in
-    host) fresh_dir "$TMPW/wr-host"; cp "$DATA/big/big.bin" "$TMPW/wr-host/"; DIR=$TMPW/wr-host ;;
-    ovl) mount_overlay "$DATA/big" "$TMPW/wr-ovl" "$MNT/wr-ovl"; DIR=$MNT/wr-ovl ;;
-    fovl) mount_fovl "$DATA/big" "$TMPW/wr-fovl" "$MNT/wr-fovl"; DIR=$MNT/wr-fovl ;;
-    cowview) CUR_VIEW=$(uname_ wv); cw fork big --name "$CUR_VIEW" >/dev/null && mount_cowfs "$CUR_VIEW" "$MNT/wr-cow"; DIR=$MNT/wr-cow ;;
-    cowview2) CUR_VIEW=$(uname_ wv); cw fork big --name "$CUR_VIEW" >/dev/null && mount_cowfs "$CUR_VIEW" "$MNT/wr-cow" --fuse-api=libfuse2
-              DIR=$MNT/wr-cow ;;
+    host) fresh_dir "$TMPW/wr-host" && cp "$DATA/big/big.bin" "$TMPW/wr-host/" && DIR=$TMPW/wr-host ;;
+    ovl) mount_overlay "$DATA/big" "$TMPW/wr-ovl" "$MNT/wr-ovl" && DIR=$MNT/wr-ovl ;;
+    fovl) mount_fovl "$DATA/big" "$TMPW/wr-fovl" "$MNT/wr-fovl" && DIR=$MNT/wr-fovl ;;
+    cowview) CUR_VIEW=$(uname_ wv); cw fork big --name "$CUR_VIEW" >/dev/null && mount_cowfs "$CUR_VIEW" "$MNT/wr-cow" \
+               && DIR=$MNT/wr-cow ;;
+    cowview2) CUR_VIEW=$(uname_ wv); cw fork big --name "$CUR_VIEW" >/dev/null && mount_cowfs "$CUR_VIEW" "$MNT/wr-cow" --fuse-api=libfuse2 \
+                && DIR=$MNT/wr-cow ;;
+    cowold) CUR_VIEW=$(uname_ wo); cw fork big --name "$CUR_VIEW" >/dev/null && mkdir -p "$MNT/wr-old" \
+              && "${OLD_CMD[@]}" mount "$CUR_VIEW" "$MNT/wr-old" --store="$STORE" >/dev/null \
+              && track_mount "cowfs:$STORE" "$MNT/wr-old" && DIR=$MNT/wr-old ;;
+    *) echo "04-writes.sh: unknown system '$1'" >&2 ;;
   esac
+  [[ -n $DIR ]]
 }
 UMOUNT_T=-
 teardown() {
@@ -56,6 +65,7 @@ teardown() {
     # the view goes (its chunks stay until the gc at the end: the growth below is measured first); left in the
     # bench store, every run's views (1-2 GiB each) made its index and packs grow run after run
     cowview|cowview2) timed UMOUNT_T umount_cowfs "$MNT/wr-cow"; cw rm "$CUR_VIEW" >/dev/null || abnormal "rm $CUR_VIEW failed" ;;
+    cowold) timed UMOUNT_T umount_cowfs "$MNT/wr-old"; cw rm "$CUR_VIEW" >/dev/null || abnormal "rm $CUR_VIEW failed" ;;
   esac
 }
 
@@ -63,7 +73,10 @@ declare -A WALL BW IOPS GROW UMT
 for t in "${TORDER[@]}"; do
   for sys in "${SYSTEMS[@]}"; do
     log "writes: $t on $sys"
-    setup "$sys" || { abnormal "set-up of $sys failed"; continue; }
+    if ! setup "$sys"; then
+      abnormal "set-up of $sys failed: no sample"
+      teardown "$sys" 2>/dev/null; continue
+    fi
     sync; drop_caches
     s0=$(du_bytes "$STORE")
     # shellcheck disable=SC2086

@@ -71,22 +71,13 @@ class PackWriterTest {
     void aPackBeingForcedIsUnlockedAfterItsForceNotByTheCommit() throws Exception {
         Path dir = Files.createDirectories(tmp.resolve("forcing"));
         java.util.concurrent.CountDownLatch hold = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch hold2 = new java.util.concurrent.CountDownLatch(1);
         try {
             Packs packs = new Packs(dir, 1); // every append starts a new pack
             byte[] first = block(5);
             ChunkLocation a = packs.append(ChunkId.hash(first), first, 0, first.length);
             PackWriter w = packs.writer();
-            Packs.FLUSHER.execute(() -> { // the background thread is busy, as in an fsync
-                held.countDown();
-                try {
-                    hold.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            });
-            assertTrue(held.await(10, java.util.concurrent.TimeUnit.SECONDS));
+            occupyFlusher(hold); // the background thread is busy, as in an fsync
             w.forcingForTest(true); // ... of this pack
             byte[] second = block(6);
             ChunkLocation b = packs.append(ChunkId.hash(second), second, 0, second.length); // retires w
@@ -102,17 +93,8 @@ class PackWriterTest {
             assertArrayEquals(first, packs.read(ChunkId.hash(first), a));
 
             // a close while such a close waits: Packs.close unlocks it itself
-            java.util.concurrent.CountDownLatch held2 = new java.util.concurrent.CountDownLatch(1);
             PackWriter w2 = packs.writer();
-            Packs.FLUSHER.execute(() -> {
-                held2.countDown();
-                try {
-                    hold2.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            });
-            assertTrue(held2.await(10, java.util.concurrent.TimeUnit.SECONDS));
+            occupyFlusher(hold2);
             w2.forcingForTest(true);
             byte[] third = block(7);
             packs.append(ChunkId.hash(third), third, 0, third.length);
@@ -126,6 +108,20 @@ class PackWriterTest {
             hold.countDown();
             hold2.countDown();
         }
+    }
+
+    /** Keeps Packs' background thread busy until hold is counted down; returns once it is. */
+    private static void occupyFlusher(java.util.concurrent.CountDownLatch hold) throws InterruptedException {
+        java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
+        Packs.FLUSHER.execute(() -> {
+            held.countDown();
+            try {
+                hold.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        assertTrue(held.await(10, java.util.concurrent.TimeUnit.SECONDS));
     }
 
     /** After a failed sync, Packs appends to a new pack; what the old one holds still reads. */

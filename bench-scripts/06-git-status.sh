@@ -23,13 +23,15 @@ declare -A LABEL=([host]="host ext4 (the checkout itself)" [ovl]="kernel overlay
                   [cowview]="**cowfs view (fresh fork)**" [cowview2]="cowfs view, libfuse2 adapter")
 DIR=
 setup() {
+  DIR=
   case $1 in
     host) DIR=$REPO_DIR ;;
-    ovl) mount_overlay "$REPO_DIR" "$TMPW/g-ovl" "$MNT/g-ovl"; DIR=$MNT/g-ovl ;;
-    fovl) mount_fovl "$REPO_DIR" "$TMPW/g-fovl" "$MNT/g-fovl"; DIR=$MNT/g-fovl ;;
-    cowview) v=$(uname_ gv); cw fork repo --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/g-cow"; DIR=$MNT/g-cow ;;
-    cowview2) v=$(uname_ gv); cw fork repo --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/g-cow2" --fuse-api=libfuse2; DIR=$MNT/g-cow2 ;;
+    ovl) mount_overlay "$REPO_DIR" "$TMPW/g-ovl" "$MNT/g-ovl" && DIR=$MNT/g-ovl ;;
+    fovl) mount_fovl "$REPO_DIR" "$TMPW/g-fovl" "$MNT/g-fovl" && DIR=$MNT/g-fovl ;;
+    cowview) v=$(uname_ gv); cw fork repo --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/g-cow" && DIR=$MNT/g-cow ;;
+    cowview2) v=$(uname_ gv); cw fork repo --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/g-cow2" --fuse-api=libfuse2 && DIR=$MNT/g-cow2 ;;
   esac
+  [[ -n $DIR ]]
 }
 teardown() {
   case $1 in

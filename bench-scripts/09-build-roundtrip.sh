@@ -43,13 +43,15 @@ declare -A LABEL=([host]="host ext4 (a fresh cp -a)" [ovl]="kernel overlayfs (fr
                   [cowview]="**cowfs view (fresh fork)**" [cowview2]="cowfs view, libfuse2 adapter")
 DIR=
 setup() {
+  DIR=
   case $1 in
     host) rm -rf "$TMPW/b-host"; cp -a "$PROJ" "$TMPW/b-host"; DIR=$TMPW/b-host ;;
-    ovl) mount_overlay "$PROJ" "$TMPW/b-ovl" "$MNT/b-ovl"; DIR=$MNT/b-ovl ;;
-    fovl) mount_fovl "$PROJ" "$TMPW/b-fovl" "$MNT/b-fovl"; DIR=$MNT/b-fovl ;;
-    cowview) v=$(uname_ bv); cw fork cproject --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/b-cow"; DIR=$MNT/b-cow ;;
-    cowview2) v=$(uname_ bv); cw fork cproject --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/b-cow2" --fuse-api=libfuse2; DIR=$MNT/b-cow2 ;;
+    ovl) mount_overlay "$PROJ" "$TMPW/b-ovl" "$MNT/b-ovl" && DIR=$MNT/b-ovl ;;
+    fovl) mount_fovl "$PROJ" "$TMPW/b-fovl" "$MNT/b-fovl" && DIR=$MNT/b-fovl ;;
+    cowview) v=$(uname_ bv); cw fork cproject --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/b-cow" && DIR=$MNT/b-cow ;;
+    cowview2) v=$(uname_ bv); cw fork cproject --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/b-cow2" --fuse-api=libfuse2 && DIR=$MNT/b-cow2 ;;
   esac
+  [[ -n $DIR ]]
 }
 teardown() {
   case $1 in

@@ -12,11 +12,13 @@ read -r -a SYSTEMS <<< "${SYSTEMS:-ovl fovl cowview}"
 declare -A LABEL=([ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowview]="**cowfs view**")
 declare -A RATE
 for sys in "${SYSTEMS[@]}"; do
+  DIR=
   case $sys in
-    ovl) mount_overlay "$DATA/big" "$TMPW/sk-ovl" "$MNT/sk"; DIR=$MNT/sk ;;
-    fovl) mount_fovl "$DATA/big" "$TMPW/sk-fovl" "$MNT/sk"; DIR=$MNT/sk ;;
-    cowview) v=$(uname_ sk); cw fork big --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/sk"; DIR=$MNT/sk ;;
+    ovl) mount_overlay "$DATA/big" "$TMPW/sk-ovl" "$MNT/sk" && DIR=$MNT/sk ;;
+    fovl) mount_fovl "$DATA/big" "$TMPW/sk-fovl" "$MNT/sk" && DIR=$MNT/sk ;;
+    cowview) v=$(uname_ sk); cw fork big --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/sk" && DIR=$MNT/sk ;;
   esac
+  [[ -n $DIR ]] || { abnormal "seek: set-up of $sys failed"; continue; }
   (cd "$DIR" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --name=w --rw=write --bs=1M \
       --size=${BIG_MB}M --filename=new.bin >/dev/null) || abnormal "$sys: fio failed"
   while read -r key rate; do RATE[$sys,$key]=$rate; metric "seek.$sys.$key" "$rate"; done < <(/usr/bin/python3 - "$DIR" <<'PY'

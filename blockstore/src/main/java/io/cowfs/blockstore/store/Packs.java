@@ -28,8 +28,10 @@ import java.util.function.Consumer;
  *
  * <p>Thread-safety: appenders, sync and the flusher thread ({@link #FLUSHER}: finished packs as
  * they roll over, the current one every {@link #FORCE_EVERY_MS}) share this object's lock, which
- * guards the writer, the retired and closed-unforced packs and each PackWriter's state. The
- * flusher's fsyncs run outside it (by path), so appends never wait for them; sync's run inside.
+ * guards the writer, the retired, closing and closed-unforced packs and each PackWriter's state.
+ * The flusher's fsyncs run outside it (through the writer's own descriptor while it is open, else
+ * by path), so appends never wait for them; sync's run inside. The flusher also closes a released
+ * pack whose fsync it was running ({@link #finish(PackWriter, boolean)}).
  */
 public final class Packs implements AutoCloseable {
     private final Path dir;
@@ -444,7 +446,9 @@ public final class Packs implements AutoCloseable {
      * right now is closed on {@link #FLUSHER} after that fsync, not here: FileChannel.close waits
      * for every thread in I/O on the channel, and this runs under this lock (and a commit's,
      * {@link Store}'s releaseRetired). Measured: 0.2-0.3 s of a 1 GiB write in a view spent so,
-     * every append waiting (docs/PERFORMANCE.md).
+     * every append waiting (docs/PERFORMANCE.md). Until then it is in {@link #closing}, still
+     * locked; under the POSIX-lock fallback of {@link OfdLock} a sync that forces it by name
+     * drops that lock sooner, which is harmless: every record in it is committed.
      */
     private void finish(PackWriter w, boolean inline) {
         w.dropTail();
@@ -454,9 +458,13 @@ public final class Packs implements AutoCloseable {
         if (!inline && w.forcing()) {
             closing.add(w);
             FLUSHER.execute(() -> { // single thread: after the fsync in flight
-                w.close();
-                synchronized (this) {
-                    closing.remove(w);
+                try {
+                    w.close();
+                } finally {
+                    synchronized (this) {
+                        closing.remove(w);
+                        notifyAll(); // awaitClosed
+                    }
                 }
             });
         } else {
@@ -466,6 +474,22 @@ public final class Packs implements AutoCloseable {
 
     /** Finished packs whose close waits on {@link #FLUSHER} ({@link #finish(PackWriter, boolean)}); {@link #close} closes them. Guarded by this. */
     private final List<PackWriter> closing = new ArrayList<>();
+
+    /**
+     * Waits up to millis for the packs released but still being fsynced to be closed (unlocked):
+     * a mount that gc asked to finish its pack answers once gc can take it (docs/GC.md).
+     * Not under PendingChunks' lock.
+     */
+    public synchronized void awaitClosed(long millis) {
+        long until = System.nanoTime() + millis * 1_000_000L;
+        try {
+            for (long left; !closing.isEmpty() && (left = until - System.nanoTime()) > 0; ) {
+                wait(Math.max(1, left / 1_000_000L));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
 
     /** Finished packs (not the current one) with records not forced to disk yet (tests). */
     synchronized int finishedUnforced() {

@@ -72,8 +72,9 @@ class PackWriterTest {
         Path dir = Files.createDirectories(tmp.resolve("forcing"));
         java.util.concurrent.CountDownLatch hold = new java.util.concurrent.CountDownLatch(1);
         java.util.concurrent.CountDownLatch hold2 = new java.util.concurrent.CountDownLatch(1);
+        Packs packs = new Packs(dir, 1); // every append starts a new pack
+        boolean closed = false;
         try {
-            Packs packs = new Packs(dir, 1); // every append starts a new pack
             byte[] first = block(5);
             ChunkLocation a = packs.append(ChunkId.hash(first), first, 0, first.length);
             PackWriter w = packs.writer();
@@ -85,11 +86,9 @@ class PackWriterTest {
             packs.releaseRetired(); // what a commit does; returns at once
             assertTrue(packs.isLive(a.pack()), "closed after its force, not by the commit");
             hold.countDown();
-            long until = System.nanoTime() + 10_000_000_000L;
-            while (packs.isLive(a.pack()) && System.nanoTime() < until) {
-                Thread.sleep(10);
-            }
+            packs.awaitClosed(10_000); // what a mount that gc asked to finish its pack does
             assertTrue(!packs.isLive(a.pack()), "unlocked once the force is over");
+            assertEquals(0, packs.finishedUnforced(), "the force before the close counted");
             assertArrayEquals(first, packs.read(ChunkId.hash(first), a));
 
             // a close while such a close waits: Packs.close unlocks it itself
@@ -100,6 +99,7 @@ class PackWriterTest {
             packs.append(ChunkId.hash(third), third, 0, third.length);
             packs.releaseRetired();
             assertTrue(packs.isLive(b.pack()));
+            closed = true;
             packs.close();
             try (Packs other = new Packs(dir, 64L << 20)) {
                 assertTrue(!other.isLive(b.pack()), "Packs.close left no pack locked");
@@ -107,6 +107,9 @@ class PackWriterTest {
         } finally {
             hold.countDown();
             hold2.countDown();
+            if (!closed) {
+                packs.close();
+            }
         }
     }
 

@@ -54,6 +54,10 @@ public final class StoreIndex implements AutoCloseable {
     /** On a read-only filesystem: opened MDB_RDONLY, {@link #write} refuses. */
     private final boolean readOnly;
 
+    /** Opening the environment again after a system error: this many times more, after 25, 50, ... ms. */
+    static final int OPEN_RETRIES = 6;
+    static final long OPEN_RETRY_MS = 25;
+
     /** Null, or one line saying how the index on disk is damaged (then this is a salvaged copy). */
     private final String damage;
     /** The salvaged copy this process reads instead of a damaged index; null if not damaged. */
@@ -110,7 +114,7 @@ public final class StoreIndex implements AutoCloseable {
         // read past the end of its map): they are checked first, then every tree below them
         IndexCheck check = new IndexCheck(dir, sealed, access);
         String found = mustExist && !Files.exists(dataFile().toPath()) ? "the file is missing" : check.metas();
-        if (found == null) {
+        for (int attempt = 0; found == null; attempt++) {
             try {
                 boolean[] existed = {Files.exists(dir.resolve("data.mdb")), Files.exists(dir.resolve("lock.mdb"))};
                 if (readOnly) {
@@ -120,6 +124,23 @@ public final class StoreIndex implements AutoCloseable {
                     fixModes(dir, existed);
                 }
                 found = check.trees(opened);
+                break;
+            } catch (LmdbNativeException.ConstantDerivedException e) {
+                // a system call failed (an errno, not one of LMDB's codes for a bad page or
+                // file), after the meta pages read clean: not damage. One known cause is
+                // lock.mdb found empty while another process holds its lock (liblmdb then maps
+                // 0 bytes: EINVAL). Tried again, then refused; never salvaged or made read-only,
+                // which would send the user to rebuild an index nothing is wrong with.
+                if (opened != null) {
+                    opened.close();
+                    opened = null;
+                }
+                if (attempt >= OPEN_RETRIES) {
+                    throw new StoreException("cannot open the index " + dataFile() + ": LMDB: " + e.getMessage()
+                            + " (its pages read clean; tried " + (attempt + 1) + " times over "
+                            + ((OPEN_RETRY_MS << OPEN_RETRIES) - OPEN_RETRY_MS) + " ms)", e);
+                }
+                sleepQuietly(OPEN_RETRY_MS << attempt);
             } catch (LmdbException e) {
                 found = "LMDB refuses it: " + e.getMessage();
             }
@@ -156,6 +177,15 @@ public final class StoreIndex implements AutoCloseable {
                 salvage.fill(txn, this::table);
                 return null;
             });
+        }
+    }
+
+    private static void sleepQuietly(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new StoreException("interrupted while opening the index", e);
         }
     }
 

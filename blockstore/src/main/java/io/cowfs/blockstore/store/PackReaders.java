@@ -119,6 +119,11 @@ final class PackReaders implements AutoCloseable {
             fd = adviceFds.putIfAbsent(packId, f);
             if (fd != null) {
                 Libc.LIBC.close(f);
+            } else if (closed) {
+                if (adviceFds.remove(packId, f)) {
+                    Libc.LIBC.close(f);
+                }
+                return;
             } else {
                 fd = f;
             }
@@ -138,7 +143,18 @@ final class PackReaders implements AutoCloseable {
     public void close() {
         readers.values().forEach(PackReaders::closeQuietly);
         readers.clear();
-        adviceFds.values().forEach(Libc.LIBC::close);
-        adviceFds.clear();
+        closed = true;
+        // each descriptor is closed by the one thread that takes it out of the map: a close of a
+        // number already closed (here and in a concurrent forget) could close a file opened since
+        // under that number, in this process (LMDB's lock file, whose POSIX locks would go with it)
+        for (Long pack : java.util.List.copyOf(adviceFds.keySet())) {
+            Integer fd = adviceFds.remove(pack);
+            if (fd != null) {
+                Libc.LIBC.close(fd);
+            }
+        }
     }
+
+    /** Set by close: a descriptor opened for advice after it is closed again at once. */
+    private volatile boolean closed;
 }

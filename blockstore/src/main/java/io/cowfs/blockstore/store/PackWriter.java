@@ -247,28 +247,12 @@ final class PackWriter {
      * @return false if the writer was closed meanwhile (its lock went with it)
      */
     boolean forceOwnDescriptor() throws IOException {
-        forcing = true;
         try {
             ch.force(false);
             return true;
         } catch (java.nio.channels.ClosedChannelException e) {
             return false;
-        } finally {
-            forcing = false;
         }
-    }
-
-    /** True while the background force is in {@link #forceOwnDescriptor} (a hint: it may start or end any time). */
-    boolean forcing() {
-        return forcing;
-    }
-
-    /** Set by the background force's thread while it fsyncs through {@link #ch}. */
-    private volatile boolean forcing;
-
-    /** Tests: as if the background force were in its fsync. */
-    void forcingForTest(boolean on) {
-        forcing = on;
     }
 
     /** Bytes up to size were forced through another descriptor (a background force of a finished pack). */

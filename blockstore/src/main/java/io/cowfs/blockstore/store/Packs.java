@@ -30,8 +30,8 @@ import java.util.function.Consumer;
  * they roll over, the current one every {@link #FORCE_EVERY_MS}) share this object's lock, which
  * guards the writer, the retired, closing and closed-unforced packs and each PackWriter's state.
  * The flusher's fsyncs run outside it (through the writer's own descriptor while it is open, else
- * by path), so appends never wait for them; sync's run inside. The flusher also closes a released
- * pack whose fsync it was running ({@link #finish(PackWriter, boolean)}).
+ * by path), so appends never wait for them; sync's run inside. The flusher also closes the packs
+ * a commit released ({@link #finish(PackWriter, boolean)}).
  */
 public final class Packs implements AutoCloseable {
     private final Path dir;
@@ -436,40 +436,36 @@ public final class Packs implements AutoCloseable {
         }
     }
 
-    /** Closes a finished pack, remembering it for the next sync if it holds unforced records. Lock held. */
-    private void finish(PackWriter w) {
-        finish(w, true);
-    }
-
     /**
-     * As {@link #finish(PackWriter)}; unless inline, a pack the background force is fsyncing
-     * right now is closed on {@link #FLUSHER} after that fsync, not here: FileChannel.close waits
-     * for every thread in I/O on the channel, and this runs under this lock (and a commit's,
-     * {@link Store}'s releaseRetired). Measured: 0.2-0.3 s of a 1 GiB write in a view spent so,
-     * every append waiting (docs/PERFORMANCE.md). Until then it is in {@link #closing}, still
-     * locked; under the POSIX-lock fallback of {@link OfdLock} a sync that forces it by name
-     * drops that lock sooner, which is harmless: every record in it is committed.
+     * Finishes a pack, remembering it for the next sync if it holds unforced records. Lock held.
+     * Inline, it is closed here; otherwise on {@link #FLUSHER}, after any fsync of it queued or
+     * running there: FileChannel.close waits for every thread in I/O on the channel, and this runs
+     * under this lock (and a commit's, {@link Store}'s releaseRetired). Measured: 0.2-0.3 s of a
+     * 1 GiB write in a view spent so, every append waiting (docs/PERFORMANCE.md). Until then it is
+     * in {@link #closing}, still locked; under the POSIX-lock fallback of {@link OfdLock} a sync
+     * that forces it by name drops that lock sooner, which is harmless: every record in it is
+     * committed.
      */
     private void finish(PackWriter w, boolean inline) {
         w.dropTail();
         if (w.unforced()) {
             unforcedClosed.add(w.path());
         }
-        if (!inline && w.forcing()) {
-            closing.add(w);
-            FLUSHER.execute(() -> { // single thread: after the fsync in flight
-                try {
-                    w.close();
-                } finally {
-                    synchronized (this) {
-                        closing.remove(w);
-                        notifyAll(); // awaitClosed
-                    }
-                }
-            });
-        } else {
+        if (inline) {
             w.close();
+            return;
         }
+        closing.add(w);
+        FLUSHER.execute(() -> { // single thread: after the fsyncs queued before
+            try {
+                w.close();
+            } finally {
+                synchronized (this) {
+                    closing.remove(w);
+                    notifyAll(); // awaitClosed
+                }
+            }
+        });
     }
 
     /** Finished packs whose close waits on {@link #FLUSHER} ({@link #finish(PackWriter, boolean)}); {@link #close} closes them. Guarded by this. */
@@ -505,7 +501,7 @@ public final class Packs implements AutoCloseable {
     /** Finishes the current pack so that gc may compact it (every record in it must be committed). */
     public synchronized void closeWriter() {
         if (writer != null) {
-            finish(writer);
+            finish(writer, true);
             writer = null;
         }
         releaseRetired(true); // every pack closed at return (a store closing)
@@ -526,8 +522,8 @@ public final class Packs implements AutoCloseable {
     }
 
     /**
-     * Unlocks finished packs; the store calls this once nothing it appended is uncommitted. One
-     * being forced in the background is unlocked once that is done.
+     * Unlocks finished packs, on the background thread ({@link #finish}); the store calls this
+     * once nothing it appended is uncommitted.
      */
     public synchronized void releaseRetired() {
         releaseRetired(false);

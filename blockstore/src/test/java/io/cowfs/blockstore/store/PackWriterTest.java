@@ -62,8 +62,8 @@ class PackWriterTest {
     }
 
     /**
-     * A finished pack that the background force is fsyncing when its records are committed is
-     * closed (and unlocked) after that fsync, by the force's thread, not by the committing thread:
+     * A finished pack whose records are committed is closed (and unlocked) by the background
+     * thread, after the fsync of it queued or running there, not by the committing thread:
      * FileChannel.close waits for I/O in flight on the channel, and the commit holds Packs' lock,
      * so every append waited with it. Packs.close still leaves no pack locked.
      */
@@ -77,9 +77,7 @@ class PackWriterTest {
         try {
             byte[] first = block(5);
             ChunkLocation a = packs.append(ChunkId.hash(first), first, 0, first.length);
-            PackWriter w = packs.writer();
-            occupyFlusher(hold); // the background thread is busy, as in an fsync
-            w.forcingForTest(true); // ... of this pack
+            occupyFlusher(hold); // the background thread is busy, as in an fsync of this pack
             byte[] second = block(6);
             ChunkLocation b = packs.append(ChunkId.hash(second), second, 0, second.length); // retires w
             assertNotEquals(a.pack(), b.pack());
@@ -92,9 +90,7 @@ class PackWriterTest {
             assertArrayEquals(first, packs.read(ChunkId.hash(first), a));
 
             // a close while such a close waits: Packs.close unlocks it itself
-            PackWriter w2 = packs.writer();
             occupyFlusher(hold2);
-            w2.forcingForTest(true);
             byte[] third = block(7);
             packs.append(ChunkId.hash(third), third, 0, third.length);
             packs.releaseRetired();

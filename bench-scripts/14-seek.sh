@@ -18,7 +18,15 @@ for sys in "${SYSTEMS[@]}"; do
     fovl) mount_fovl "$DATA/big" "$TMPW/sk-fovl" "$MNT/sk" && DIR=$MNT/sk ;;
     cowview) v=$(uname_ sk); cw fork big --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/sk" && DIR=$MNT/sk ;;
   esac
-  [[ -n $DIR ]] || { abnormal "seek: set-up of $sys failed"; continue; }
+  if [[ -z $DIR ]]; then
+    abnormal "seek: set-up of $sys failed"
+    # what the set-up made before it failed goes again (a forked view stays in the store otherwise)
+    case $sys in
+      ovl|fovl) umount_any "$MNT/sk" 2>/dev/null; rm -rf "$TMPW/sk-$sys" ;;
+      cowview) umount_cowfs "$MNT/sk" 2>/dev/null; cw rm "$v" >/dev/null 2>&1 ;;
+    esac
+    continue
+  fi
   (cd "$DIR" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --name=w --rw=write --bs=1M \
       --size=${BIG_MB}M --filename=new.bin >/dev/null) || abnormal "$sys: fio failed"
   while read -r key rate; do RATE[$sys,$key]=$rate; metric "seek.$sys.$key" "$rate"; done < <(/usr/bin/python3 - "$DIR" <<'PY'

@@ -110,23 +110,24 @@ final class PackReaders implements AutoCloseable {
      * Best effort: a pack that cannot be opened is simply not advised.
      */
     void willNeed(long packId, long off, long len) {
-        Integer fd = adviceFds.get(packId);
+        if (closed) {
+            return;
+        }
+        // one descriptor per pack, opened inside the map's compute: a second one, closed again by
+        // the thread that lost a race to put its own, would drop this process's POSIX lock on a
+        // pack it appends to (the fallback of OfdLock; see channel)
+        Integer fd = adviceFds.computeIfAbsent(packId, id -> {
+            int f = Libc.LIBC.open(path.apply(id).toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+            return f < 0 ? null : f;
+        });
         if (fd == null) {
-            int f = Libc.LIBC.open(path.apply(packId).toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
-            if (f < 0) {
-                return;
+            return;
+        }
+        if (closed) { // close ran meanwhile and may have missed this one
+            if (adviceFds.remove(packId, fd)) {
+                Libc.LIBC.close(fd);
             }
-            fd = adviceFds.putIfAbsent(packId, f);
-            if (fd != null) {
-                Libc.LIBC.close(f);
-            } else if (closed) {
-                if (adviceFds.remove(packId, f)) {
-                    Libc.LIBC.close(f);
-                }
-                return;
-            } else {
-                fd = f;
-            }
+            return;
         }
         Libc.LIBC.posix_fadvise(fd, off, len, Advice.POSIX_FADV_WILLNEED);
     }

@@ -472,7 +472,8 @@ public final class Packs implements AutoCloseable {
     private final List<PackWriter> closing = new ArrayList<>();
 
     /**
-     * Waits up to millis for the packs released but still being fsynced to be closed (unlocked):
+     * Waits up to millis for the packs released but not yet closed by {@link #FLUSHER} (which
+     * closes them after the fsyncs queued before them) to be closed, that is unlocked:
      * a mount that gc asked to finish its pack answers once gc can take it (docs/GC.md).
      * Not under PendingChunks' lock.
      */

@@ -1236,7 +1236,7 @@ public final class Store implements AutoCloseable {
             packs.rollover(minBytes);
             pending.ifAllCommitted(packs::releaseRetired);
         });
-        packs.awaitClosed(5_000); // a pack being fsynced is unlocked after that fsync (gc waits 10 s for the answer)
+        packs.awaitClosed(5_000); // released packs are unlocked on the background thread, after the fsyncs queued before them (gc waits 10 s for the answer)
     }
 
     // ---------------------------------------------------------------- damaged index

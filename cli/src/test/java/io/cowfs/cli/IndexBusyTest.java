@@ -65,7 +65,7 @@ class IndexBusyTest {
     void aBusyLockFileIsWaitedForNotCalledDamage() throws Exception {
         try (Cowfs c = new Cowfs(tmp)) {
             c.run("import", src.toString(), "--name", "a").ok();
-            Process holder = emptyLockHeld(c.store, 0.4);
+            Process holder = emptyLockHeld(c.store, 0.8);
             try {
                 Cowfs.Result gc = c.run("gc");
                 assertFalse(gc.err().contains("damaged"), "not called damage: " + gc.err());
@@ -73,6 +73,36 @@ class IndexBusyTest {
             } finally {
                 holder.destroyForcibly().waitFor();
             }
+            intact(c);
+        }
+    }
+
+    /**
+     * The other side of the line: a meta page whose last page lies far past its map (one bit
+     * flipped high) would make liblmdb ask for more memory than there is (ENOMEM, a system error):
+     * that is damage, found in Java before liblmdb opens the file, and the store opens as a
+     * salvage that fsck --repair rebuilds, never "cannot open" for good.
+     */
+    @Test
+    void aLastPageFarPastTheMapIsDamageNotARefusal() throws Exception {
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", src.toString(), "--name", "a").ok();
+            Path data = c.store.resolve("index").resolve("data.mdb");
+            int slot;
+            try (io.cowfs.blockstore.store.LmdbPages p = io.cowfs.blockstore.store.LmdbPages.open(data)) {
+                slot = p.newest().slot();
+            }
+            try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(data.toFile(), "rw")) {
+                long at = slot * 4096L + 136; // last_pg of that meta page
+                f.seek(at + 5);
+                int b = f.read();
+                f.seek(at + 5);
+                f.write(b ^ 0x01); // bit 40
+            }
+            Cowfs.Result list = c.run("list").ok();
+            assertTrue(list.err().contains("damaged") && list.err().contains("beyond its map"), list.err());
+            assertTrue(list.out().contains("a"), list.out());
+            c.run("fsck", "--repair").ok();
             intact(c);
         }
     }

@@ -93,6 +93,9 @@ public final class LmdbPages implements AutoCloseable {
         return new LmdbPages(dataFile);
     }
 
+    /** The largest map a meta page may name: 64 TiB (cowfs's map starts at 256 MiB and doubles when full). */
+    static final long MAX_MAP = 1L << 46;
+
     /** Both meta pages, checked on their own (magic, version, page size, numbers in range). */
     public Meta[] metas() {
         Meta[] m = new Meta[2];
@@ -109,6 +112,7 @@ public final class LmdbPages implements AutoCloseable {
             int version = b.getInt(20);
             DbRecord free = DbRecord.read(b, 40);
             DbRecord main = DbRecord.read(b, 88);
+            long mapSize = b.getLong(32);
             long lastPg = b.getLong(136);
             long txnid = b.getLong(144);
             int ps = b.getInt(40);
@@ -121,6 +125,11 @@ public final class LmdbPages implements AutoCloseable {
                 problem = "meta page " + slot + " names page size " + ps;
             } else if (lastPg < 1) {
                 problem = "meta page " + slot + " names last page " + lastPg;
+            } else if (mapSize < 0 || mapSize > MAX_MAP || lastPg >= mapSize / ps) {
+                // liblmdb maps at least (last_pg + 1) pages: a bit flipped high in last_pg would
+                // make it ask for more than the address space (ENOMEM, a refusal that is no
+                // damage to StoreIndex). The LMDB that wrote the page kept last_pg below its map.
+                problem = "meta page " + slot + " names last page " + lastPg + " beyond its map of " + mapSize + " bytes";
             } else if (!rootOk(main.root, lastPg) || !rootOk(free.root, lastPg)) {
                 problem = "meta page " + slot + " names a root page out of range";
             } else if (!inFile(main.root, ps) || !inFile(free.root, ps)) {

@@ -143,6 +143,11 @@ public final class StoreIndex implements AutoCloseable {
                 sleepQuietly(OPEN_RETRY_MS << attempt);
             } catch (LmdbException e) {
                 found = "LMDB refuses it: " + e.getMessage();
+            } catch (RuntimeException e) { // fixModes, or lmdbjava's "Unknown result code": the environment goes with it
+                if (opened != null) {
+                    opened.close();
+                }
+                throw e;
             }
         }
         if (found != null) {

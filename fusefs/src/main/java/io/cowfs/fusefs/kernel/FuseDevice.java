@@ -216,11 +216,19 @@ final class FuseDevice {
         }
     }
 
+    /** Closes this device and its clones, once: a second call closes nothing (the numbers may belong to other files by then). */
     synchronized void closeAll() {
+        if (closedAll) {
+            return;
+        }
+        closedAll = true;
         for (FuseDevice c : clones) {
             C.close(c.fd);
         }
         clones.clear();
         C.close(fd);
     }
+
+    /** Set by closeAll; guarded by this. */
+    private boolean closedAll;
 }

@@ -145,8 +145,17 @@ public final class Kernel {
             for (Thread t : workers) {
                 t.join();
             }
-            for (Thread t : fs.standIns) {
-                t.join(); // it reads the device too: it ends at the unmount (ENODEV) before the device closes
+            // stand-ins read the device too: each ends at the unmount (ENODEV), and all must have
+            // ended before the device closes, or one would read or write a descriptor number that
+            // may belong to another file by then. A stand-in can start another (an LSEEK it serves),
+            // and one may be in the set but not yet started: looked at again until the set is empty.
+            while (!fs.standIns.isEmpty()) {
+                for (Thread t : List.copyOf(fs.standIns)) {
+                    t.join();
+                }
+                if (!fs.standIns.isEmpty()) {
+                    Thread.sleep(1);
+                }
             }
         } catch (InterruptedException e) {
             interrupted = true;
@@ -276,7 +285,12 @@ public final class Kernel {
         }, "cowfs-fuse-standin");
         standIn.setDaemon(true);
         fs.standIns.add(standIn);
-        standIn.start();
+        try {
+            standIn.start();
+        } catch (RuntimeException | Error e) {
+            fs.standIns.remove(standIn); // never started: serve() must not wait for it
+            throw e;
+        }
         try {
             invalidatePages(ch, out, node, offset);
         } finally {

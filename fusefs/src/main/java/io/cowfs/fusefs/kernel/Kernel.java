@@ -130,6 +130,12 @@ public final class Kernel {
         }
         if (!up) {
             dev.unmount(mp);
+            // the workers end at the unmount (ENODEV); the device is closed only once they all have,
+            // else left open: a worker still reading must not meet a number reused since (a spare
+            // mount process opens more files)
+            if (ended(workers, 5_000)) {
+                dev.closeAll();
+            }
             throw new MountFailed("the mount did not answer: " + (failure[0] == null ? "the kernel did not answer" : failure[0].getMessage()));
         }
         MountPoints.setReadAhead(mp, READ_AHEAD_KB);
@@ -364,6 +370,23 @@ public final class Kernel {
                 }
             }
         }
+    }
+
+    /** True once every thread has ended, waiting at most millis in all. */
+    private static boolean ended(List<Thread> threads, long millis) {
+        long deadline = System.nanoTime() + millis * 1_000_000L;
+        try {
+            for (Thread t : threads) {
+                long left = (deadline - System.nanoTime()) / 1_000_000L;
+                if (left > 0) {
+                    t.join(left);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+        return threads.stream().noneMatch(Thread::isAlive);
     }
 
     /** INIT: agree on version, capabilities and sizes (fuse_init_in -> fuse_init_out). */

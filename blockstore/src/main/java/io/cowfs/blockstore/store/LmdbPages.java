@@ -93,8 +93,12 @@ public final class LmdbPages implements AutoCloseable {
         return new LmdbPages(dataFile);
     }
 
-    /** The largest map a meta page may name: 64 TiB (cowfs's map starts at 256 MiB and doubles when full). */
-    static final long MAX_MAP = 1L << 46;
+    /**
+     * The largest map a meta page may name: 128 TiB, the user address space of x86-64 and arm64
+     * with 4-level page tables (no process could map more; cowfs's map starts at
+     * cowfs.lmdb.initialMapSize, 256 MiB by default, and doubles when full).
+     */
+    static final long MAX_MAP = 1L << 47;
 
     /** Both meta pages, checked on their own (magic, version, page size, numbers in range). */
     public Meta[] metas() {

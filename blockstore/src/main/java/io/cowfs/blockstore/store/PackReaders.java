@@ -129,6 +129,8 @@ final class PackReaders implements AutoCloseable {
             }
             return;
         }
+        // a forget or close may have closed fd just now, and the number may name another file by
+        // then: advice only (read-ahead of some file, or EBADF), which changes no data, offset or lock
         Libc.LIBC.posix_fadvise(fd, off, len, Advice.POSIX_FADV_WILLNEED);
     }
 

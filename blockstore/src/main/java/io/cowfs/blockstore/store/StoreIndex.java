@@ -145,7 +145,11 @@ public final class StoreIndex implements AutoCloseable {
                 found = "LMDB refuses it: " + e.getMessage();
             } catch (RuntimeException e) { // fixModes, or lmdbjava's "Unknown result code": the environment goes with it
                 if (opened != null) {
-                    opened.close();
+                    try {
+                        opened.close();
+                    } catch (RuntimeException c) {
+                        e.addSuppressed(c);
+                    }
                 }
                 throw e;
             }

@@ -133,7 +133,7 @@ public final class Kernel {
             // the workers end at the unmount (ENODEV); the device is closed only once they all have,
             // else left open: a worker still reading must not meet a number reused since (a spare
             // mount process opens more files)
-            if (ended(workers, 5_000)) {
+            if (ended(workers, 5_000) && fs.standIns.isEmpty()) { // a stand-in reads the device too
                 dev.closeAll();
             }
             throw new MountFailed("the mount did not answer: " + (failure[0] == null ? "the kernel did not answer" : failure[0].getMessage()));

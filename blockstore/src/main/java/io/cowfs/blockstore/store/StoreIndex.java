@@ -55,8 +55,8 @@ public final class StoreIndex implements AutoCloseable {
     private final boolean readOnly;
 
     /** Opening the environment again after a system error: this many times more, after 25, 50, ... ms. */
-    static final int OPEN_RETRIES = 6;
-    static final long OPEN_RETRY_MS = 25;
+    private static final int OPEN_RETRIES = 6;
+    private static final long OPEN_RETRY_MS = 25;
 
     /** Null, or one line saying how the index on disk is damaged (then this is a salvaged copy). */
     private final String damage;

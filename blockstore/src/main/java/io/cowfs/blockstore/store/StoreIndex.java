@@ -163,29 +163,54 @@ public final class StoreIndex implements AutoCloseable {
             if (salvage.walk().damage.isEmpty()) {
                 salvage.walk().damage.add(found); // a meta page, or LMDB's refusal: the trees below the other meta read fine
             }
-            opened = create().open(salvage.dir().toFile(), 0600, EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
+            try {
+                opened = create().open(salvage.dir().toFile(), 0600, EnvFlags.MDB_NOTLS, EnvFlags.MDB_NOSYNC);
+            } catch (RuntimeException e) {
+                salvage.delete();
+                throw e;
+            }
         } else {
             damage = null;
             salvage = null;
         }
         env = opened;
-        // reader slots of processes that died (kill -9 of a mount: one parked read transaction per
-        // thread, see idleRead) are freed here, by the next process to open the store
-        env.readerCheck();
-        reader = new SafeReader((salvage != null ? salvage.dir() : dir).resolve("data.mdb"));
-        meta = new MetaTable(open(Db.META));
-        chunks = new ChunksTable(open(Db.CHUNKS));
-        catalog = new CatalogTable(open(Db.CATALOG));
-        leases = new LeasesTable(open(Db.LEASES));
-        vinode = new ViewTable(open(Db.VINODE));
-        vdirent = new ViewTable(open(Db.VDIRENT));
-        vblock = new ViewTable(open(Db.VBLOCK));
-        rchunks = new RemoteChunksTable(open(Db.RCHUNKS));
-        if (salvage != null) {
-            writeUnchecked(txn -> {
-                salvage.fill(txn, this::table);
-                return null;
-            });
+        SafeReader mapped = null;
+        try {
+            // reader slots of processes that died (kill -9 of a mount: one parked read transaction per
+            // thread, see idleRead) are freed here, by the next process to open the store
+            env.readerCheck();
+            mapped = new SafeReader((salvage != null ? salvage.dir() : dir).resolve("data.mdb"));
+            reader = mapped;
+            meta = new MetaTable(open(Db.META));
+            chunks = new ChunksTable(open(Db.CHUNKS));
+            catalog = new CatalogTable(open(Db.CATALOG));
+            leases = new LeasesTable(open(Db.LEASES));
+            vinode = new ViewTable(open(Db.VINODE));
+            vdirent = new ViewTable(open(Db.VDIRENT));
+            vblock = new ViewTable(open(Db.VBLOCK));
+            rchunks = new RemoteChunksTable(open(Db.RCHUNKS));
+            if (salvage != null) {
+                writeUnchecked(txn -> {
+                    salvage.fill(txn, this::table);
+                    return null;
+                });
+            }
+        } catch (RuntimeException e) {
+            // a table a read-only index lacks, a salvage that cannot be filled: nothing of this
+            // open outlives it (a long-lived process, a spare, would otherwise keep the map and
+            // the reader slot of every failed open)
+            try {
+                if (mapped != null) {
+                    mapped.close();
+                }
+                env.close();
+                if (salvage != null) {
+                    salvage.delete();
+                }
+            } catch (RuntimeException c) {
+                e.addSuppressed(c);
+            }
+            throw e;
         }
     }
 

@@ -906,6 +906,11 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         return readAhead.tracked();
     }
 
+    /** Inodes the write-back holds state of (for tests: deleted ones must not stay). */
+    int dataTracked() {
+        return reading(data::tracked);
+    }
+
     @Override
     public void close() {
         readAhead.close();

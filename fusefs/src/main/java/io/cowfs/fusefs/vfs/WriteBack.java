@@ -234,6 +234,20 @@ final class WriteBack {
         // no cut to record: the deletion's commit drops all of the inode's blocks with it
         // (ViewNamespace.deleteInode puts it in dirtyInodes; a range scan less per file deleted)
         truncatedFrom.remove(ino);
+        // read only for live inodes (inode numbers are never reused): a long-lived view that
+        // creates and deletes files kept an entry per file it ever committed
+        durableSize.remove(ino);
+    }
+
+    /** Inodes whose data state this holds (recorded sizes, overrides, dirty and pending blocks); for tests. Read lock held. */
+    int tracked() {
+        java.util.Set<Long> all = new java.util.HashSet<>(durableSize.keySet());
+        all.addAll(overrides.keySet());
+        all.addAll(dirty.keySet());
+        all.addAll(pending.keySet());
+        all.addAll(truncatedFrom.keySet());
+        all.addAll(recordedAs.keySet());
+        return all.size();
     }
 
     /** The file's data no longer waits in memory: the next commit records the file whole. Lock held. */

@@ -625,6 +625,37 @@ class ViewFsTest {
         }
     }
 
+    /**
+     * A view that lives long and creates and deletes files (a CI worker's build outputs, temp
+     * files) keeps no state of the deleted ones: the write-back's per-inode maps hold the live
+     * files only. It kept each committed file's recorded size for as long as the mount lived.
+     */
+    @Test
+    void deletedFilesLeaveNoStateInTheWriteBack() {
+        try (ViewFs fs = fx.view()) {
+            int first = -1; // after the first round: the root directory's recorded size, say
+            for (int round = 0; round < 5; round++) {
+                for (int i = 0; i < 200; i++) {
+                    create(fs, "t" + i, BaseFixture.random(round * 1000 + i, 100 + i));
+                }
+                fs.persistAll(); // each file's size recorded with its data
+                for (int i = 0; i < 200; i++) {
+                    fs.unlink(1, "t" + i);
+                }
+                fs.persistAll();
+                if (round == 0) {
+                    first = fs.dataTracked();
+                    assertTrue(first < 200, "state of 200 deleted files stays: " + first);
+                }
+                assertEquals(first, fs.dataTracked(), "state after round " + round + " of 200 files created and deleted");
+            }
+            long kept = create(fs, "kept", BaseFixture.random(7, 3 * BS));
+            fs.persistAll();
+            assertEquals(first + 1, fs.dataTracked(), "a live file's state stays");
+            assertArrayEquals(BaseFixture.random(7, 3 * BS), read(fs, kept));
+        }
+    }
+
     @Test
     void readAheadStateGoesWithTheLastHandle() {
         try (ViewFs fs = fx.view()) {

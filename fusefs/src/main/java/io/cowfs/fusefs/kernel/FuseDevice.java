@@ -144,6 +144,8 @@ final class FuseDevice {
         }
     }
 
+    private static final int MSG_CMSG_CLOEXEC = 0x40000000;
+
     /** recvmsg with room for one SCM_RIGHTS fd (struct msghdr / cmsghdr of x86_64 and aarch64 Linux). */
     private static int receiveFd(Runtime rt, int sock) {
         Pointer data = Memory.allocateDirect(rt, 8, true);
@@ -158,7 +160,9 @@ final class FuseDevice {
         msg.putLong(40, 24); // msg_controllen
         long n;
         do {
-            n = C.recvmsg(sock, msg, 0);
+            // the session's descriptor arrives close-on-exec, as every other one this process opens:
+            // a later fusermount3 (the next mount of a spare process) does not inherit it
+            n = C.recvmsg(sock, msg, MSG_CMSG_CLOEXEC);
         } while (n < 0 && LibC.errno() == EINTR);
         if (n <= 0 || msg.getLong(40) < 20) {
             return -1;

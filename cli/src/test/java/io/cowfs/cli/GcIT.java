@@ -254,6 +254,100 @@ class GcIT {
         }
     }
 
+    /**
+     * gc, in its own process, rewrites a pack that a mounted snapshot has read and deletes it. The
+     * mount lets go of its descriptors of that pack while it lives (its trimmer's sweep), so the
+     * space comes back before the unmount, and it goes on reading the same bytes, from the new
+     * pack, also while the sweep closes the old pack's channel under readers (O_DIRECT reads, which
+     * reach the mount every time).
+     */
+    @Test
+    void aMountLetsGoOfPacksGcDeletedAndReadsOn() throws Exception {
+        String grace = System.getProperty("cowfs.gc.pendingGraceSeconds");
+        System.setProperty("cowfs.gc.pendingGraceSeconds", "0");
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", src.toString(), "--name", "base").ok();
+            Path pack = Fx.packs(c.store).get(0);
+            // half of base's files, imported again: every block a dedup hit in base's pack
+            Map<String, byte[]> half = new LinkedHashMap<>();
+            files.forEach((k, v) -> {
+                if (k.startsWith("d0/")) {
+                    half.put(k, v);
+                }
+            });
+            Fx.writeTree(tmp.resolve("half"), half);
+            c.run("import", tmp.resolve("half").toString(), "--name", "half").ok();
+            try (Cowfs.Mounted m = c.mount("half")) {
+                String direct = "for f in d0/*; do dd if=$f iflag=direct bs=1M status=none | sha256sum | cut -c1-64; done";
+                StringBuilder want = new StringBuilder();
+                for (byte[] b : half.values()) {
+                    want.append(Fx.sha256(b)).append('\n');
+                }
+                assertEquals(want.toString(), Cowfs.sh(m.dir, direct), "read through the mount from base's pack");
+                long pid = Fx.mountPid(c.store, m.dir);
+                assertTrue(held(pid, pack.getFileName().toString()).size() > 0, "the mount reads from " + pack);
+
+                // readers all along: a read whose channel the sweep closes looks its chunk up again
+                java.util.concurrent.atomic.AtomicReference<String> wrong = new java.util.concurrent.atomic.AtomicReference<>();
+                java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+                Thread reader = new Thread(() -> {
+                    try {
+                        while (!stop.get()) {
+                            String got = Cowfs.sh(m.dir, direct);
+                            if (!got.equals(want.toString())) {
+                                wrong.compareAndSet(null, got);
+                            }
+                        }
+                    } catch (Exception e) {
+                        wrong.compareAndSet(null, e.toString());
+                    }
+                });
+                reader.start();
+                try {
+                    c.run("rm", "base").ok();
+                    c.run("gc").ok(); // half of the pack is dead: rewritten elsewhere, deleted
+                    assertFalse(Files.exists(pack), "gc rewrote and deleted " + pack);
+                    long deadline = System.nanoTime() + 60_000_000_000L;
+                    while (!held(pid, pack.getFileName().toString()).isEmpty() && System.nanoTime() < deadline) {
+                        Thread.sleep(200);
+                    }
+                    assertEquals(List.of(), held(pid, pack.getFileName().toString()), "the mount let go of the deleted pack");
+                    Thread.sleep(1000); // more reads from the new pack
+                } finally {
+                    stop.set(true);
+                    reader.join(60_000);
+                }
+                assertEquals(null, wrong.get(), "every read through the mount gave the file's bytes");
+                assertEquals(want.toString(), Cowfs.sh(m.dir, direct), "read through the mount from the new pack");
+            }
+            c.run("fsck").ok();
+        } finally {
+            if (grace == null) {
+                System.clearProperty("cowfs.gc.pendingGraceSeconds");
+            } else {
+                System.setProperty("cowfs.gc.pendingGraceSeconds", grace);
+            }
+        }
+    }
+
+    /** The descriptors process pid holds whose target names file (a deleted one ends in " (deleted)"). */
+    private static List<String> held(long pid, String file) throws java.io.IOException {
+        List<String> out = new ArrayList<>();
+        try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            for (Path fd : (Iterable<Path>) fds::iterator) {
+                try {
+                    String target = Files.readSymbolicLink(fd).toString();
+                    if (target.contains(file)) {
+                        out.add(fd.getFileName() + " -> " + target);
+                    }
+                } catch (java.io.IOException closed) {
+                    // closed while listed
+                }
+            }
+        }
+        return out;
+    }
+
     /** Every writing process starts its own pack; gc merges small, mostly live ones once there are many. */
     @Test
     void manySmallPacksAreMerged() throws Exception {

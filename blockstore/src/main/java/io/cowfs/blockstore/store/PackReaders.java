@@ -11,7 +11,8 @@ import java.util.function.LongFunction;
 
 /**
  * The shared table of read-only pack channels: positional reads, so concurrent readers need no
- * lock. A channel stays open until {@link #forget} (gc deleted or replaced its pack) or close.
+ * lock. A channel stays open until {@link #forget} (gc deleted its pack, in this process or, found
+ * by Packs#dropDeleted, in another) or close.
  */
 final class PackReaders implements AutoCloseable {
     private final LongFunction<java.nio.file.Path> path;
@@ -46,6 +47,18 @@ final class PackReaders implements AutoCloseable {
                 }
                 pos += n;
             }
+        } catch (java.nio.channels.ClosedByInterruptException e) {
+            // the read's own thread was interrupted, and Java closed the channel for every reader:
+            // it leaves the table, so that the next read opens the pack again
+            readers.remove(loc.pack(), ch);
+            throw new StoreException("interrupted while reading pack " + Packs.fileName(loc.pack()), e);
+        } catch (java.nio.channels.ClosedChannelException e) {
+            // forgotten meanwhile (gc deleted the pack: Packs#dropDeleted, forget) or the store closed:
+            // the caller looks the chunk up again, as for a pack it finds gone
+            readers.remove(loc.pack(), ch);
+            NoSuchFileException gone = new NoSuchFileException(path.apply(loc.pack()).toString(), null, "its channel was closed");
+            gone.initCause(e);
+            throw gone;
         } catch (IOException e) {
             throw new StoreException.ChunkCorruptException(id, "cannot read pack " + Packs.fileName(loc.pack()) + ": " + e.getMessage());
         }
@@ -85,6 +98,13 @@ final class PackReaders implements AutoCloseable {
         if (fd != null) {
             Libc.LIBC.close(fd);
         }
+    }
+
+    /** The packs this process holds a descriptor of (a channel or an advice descriptor). */
+    java.util.Set<Long> held() {
+        java.util.Set<Long> out = new java.util.HashSet<>(readers.keySet());
+        out.addAll(adviceFds.keySet());
+        return out;
     }
 
     /** Read-ahead advice: libc's posix_fadvise, which java.nio lacks (through {@link Libc}, as are the open and close of the descriptor it needs). */

@@ -700,6 +700,44 @@ public final class Packs implements AutoCloseable {
         readers.forget(packId);
     }
 
+    /** The packs directory's modification time when {@link #dropDeleted} last looked at the packs (volatile: any thread may call it). */
+    private volatile java.nio.file.attribute.FileTime sweptAt;
+
+    /**
+     * Lets go of packs another process deleted since this one opened them. gc, in its own process,
+     * compacts a pack a mount has read and deletes it; the mount's descriptors would keep its
+     * blocks on the disk until the mount ends (a mount that lives for days, a CI worker's, kept
+     * every pack it had read). Pack ids are random and never reused, and a pack is never replaced
+     * under its name, so a name that is gone means the descriptor's file is deleted. A reader in
+     * the middle of a read of it gets NoSuchFileException and looks its chunk up again (the index
+     * moved the chunk before the pack was deleted). Looks at the packs only if the directory
+     * changed since the last call (one stat otherwise). Returns how many were let go.
+     */
+    public int dropDeleted() {
+        java.nio.file.attribute.FileTime now;
+        try {
+            now = Files.getLastModifiedTime(dir);
+        } catch (IOException e) {
+            return 0; // the store is going away: its close lets go of everything
+        }
+        if (now.equals(sweptAt)) {
+            return 0;
+        }
+        if (System.currentTimeMillis() - now.toMillis() > 2000) {
+            sweptAt = now; // a deletion within the timestamp's tick of the one seen would go unseen
+        }
+        java.util.Set<Long> held = readers.held();
+        held.addAll(streamEnds.keySet());
+        int n = 0;
+        for (long id : held) {
+            if (Files.notExists(path(id))) { // not merely unreadable: gone
+                forget(id);
+                n++;
+            }
+        }
+        return n;
+    }
+
     /** The writer appended to now, for tests (null if none). */
     synchronized PackWriter writer() {
         return writer;

@@ -16,8 +16,11 @@ import java.time.Duration;
  * started ones do (docs/DESIGN-DECISIONS.md, 3). Each trim that gave back 1 MiB or more says so in
  * the mount's log.
  *
- * <p>Threads: its own, which reads only this process's CPU time; the cache, the dirty-page memory
- * and the heap guard themselves.
+ * <p>Every period, busy or idle, it also lets go of the packs that gc (another process) deleted
+ * since this mount read them (Packs#dropDeleted): their space comes back while the mount lives.
+ *
+ * <p>Threads: its own, which reads only this process's CPU time; the cache, the dirty-page memory,
+ * the pack table and the heap guard themselves.
  */
 public final class IdleTrimmer {
     static final Duration IDLE = io.cowfs.blockstore.Config.fromSystemProperties().idleTrim();
@@ -52,6 +55,16 @@ public final class IdleTrimmer {
                 Thread.sleep(PERIOD);
             } catch (InterruptedException e) {
                 return;
+            }
+            // busy or idle: packs gc deleted in its own process are let go of (one stat of the
+            // packs directory when nothing changed there), or their space stays taken until unmount
+            try {
+                int dropped = store.packs().dropDeleted();
+                if (dropped > 0) {
+                    System.err.println("cowfs: let go of " + dropped + " pack" + (dropped == 1 ? "" : "s") + " gc deleted");
+                }
+            } catch (RuntimeException e) { // the store closing under it: the mount is ending
+                System.err.println("cowfs: looking for deleted packs: " + e);
             }
             long now = cpu();
             if (now - lastCpu > BUSY_NANOS) {

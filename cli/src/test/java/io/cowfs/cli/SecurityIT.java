@@ -198,6 +198,27 @@ class SecurityIT {
         return g;
     }
 
+    /** The /dev/fuse descriptors of process pid that lack O_CLOEXEC (fdinfo's octal flags); fails if it has none. */
+    private static List<String> fuseFdsWithoutCloexec(Long pid) throws Exception {
+        assertTrue(pid != null, "no mount process");
+        List<String> out = new ArrayList<>();
+        int fuse = 0;
+        try (Stream<Path> fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            for (Path fd : (Iterable<Path>) fds::iterator) {
+                if (Files.readSymbolicLink(fd).toString().equals("/dev/fuse")) {
+                    fuse++;
+                    for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/fdinfo/" + fd.getFileName()))) {
+                        if (line.startsWith("flags:") && (Long.parseLong(line.substring(6).trim(), 8) & 02000000) == 0) {
+                            out.add(fd.getFileName() + " " + line);
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(fuse > 0, "the mount process " + pid + " holds /dev/fuse");
+        return out;
+    }
+
     @Test
     void ordinaryUserRunsTheWholeJobWithTheDefaultStore() throws Exception {
         Cowfs.assumeFuse();
@@ -210,6 +231,8 @@ class SecurityIT {
                 acc.as(a, sh("mkdir -p src/d mp; echo secret > src/d/f; $COWFS init; $COWFS import src --name s; "
                         + "$COWFS fork s --name v; $COWFS mount v mp; echo new > mp/new; cat mp/d/f")).ok();
                 assertTrue(Cowfs.isMounted(mp));
+                // the session's descriptor, which fusermount3 passed, is close-on-exec like every other
+                assertEquals(List.of(), fuseFdsWithoutCloexec(UmountCommand.daemonPid(mp)));
                 // nor unmounts it: one line naming who mounted it (it was umount(8)'s "must be superuser to unmount")
                 Cowfs.Result umount = acc.as(other, "$COWFS umount " + mp);
                 assertEquals(1, umount.rc(), umount.out());

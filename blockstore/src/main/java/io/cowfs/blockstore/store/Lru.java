@@ -73,4 +73,13 @@ public final class Lru<K, V> {
     public synchronized int size() {
         return map.size();
     }
+
+    /** The sum of f over the values held (what the cache holds, measured apart from its weigher). */
+    public synchronized long sum(ToLongFunction<V> f) {
+        long n = 0;
+        for (V v : map.values()) {
+            n += f.applyAsLong(v);
+        }
+        return n;
+    }
 }

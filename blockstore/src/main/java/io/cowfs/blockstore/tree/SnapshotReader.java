@@ -15,18 +15,52 @@ public final class SnapshotReader {
     private final Store store;
     private final ChunkId rootId;
     private final SnapshotRoot root;
-    private final Lru<ChunkId, Inode[]> inodePages = Lru.ofSize(4096);
-    private final Lru<ChunkId, NavigableMap<String, DirObject.Entry>> dirs = Lru.ofSize(8192);
-    private final Lru<ChunkId, ChunkId[]> blockPages = Lru.ofSize(1024);
+    /*
+     * Bounded by what they hold, not by how many pages or directories: a mount's heap is 384 MiB,
+     * and a `find` over a snapshot of 1M small files ran it out of memory when these were 4096
+     * inode pages (1M inodes, ~300 B of heap each with their lists and ids), 8192 directories of
+     * any size and 1024 block-list pages of 2048 ids (2026-12-06). A walk meets an inode page or
+     * a directory's entries in one stretch, so a smaller cache costs it little.
+     */
+    /** Inodes in all cached pages: ~40 MiB. */
+    static final long CACHED_INODES = 131_072;
+    /** Entries of all cached directories (~150 B each): ~40 MiB. A larger directory is still kept, alone. */
+    static final long CACHED_ENTRIES = 262_144;
+    /** Block ids in all cached block-list pages (~72 B each): ~18 MiB, the lists of 16 GiB of files. */
+    static final long CACHED_BLOCK_IDS = 262_144;
+
+    private final Lru<ChunkId, Inode[]> inodePages;
+    private final Lru<ChunkId, NavigableMap<String, DirObject.Entry>> dirs;
+    private final Lru<ChunkId, ChunkId[]> blockPages;
 
     public SnapshotReader(Store store, ChunkId rootId) {
+        this(store, rootId, CACHED_INODES, CACHED_ENTRIES, CACHED_BLOCK_IDS);
+    }
+
+    /** With other bounds for the caches (tests): inodes, directory entries, block ids. */
+    SnapshotReader(Store store, ChunkId rootId, long inodes, long entries, long blockIds) {
         this.store = store;
         this.rootId = rootId;
         this.root = SnapshotRoot.decode(store.get(rootId));
+        this.inodePages = new Lru<>(inodes, page -> page.length + 1);
+        this.dirs = new Lru<>(entries, d -> d.size() + 1);
+        this.blockPages = new Lru<>(blockIds, page -> page.length + 1);
     }
 
     public Store store() {
         return store;
+    }
+
+    /** Drops the decoded pages and directories (an idle mount gives their heap back; they are read again when needed). */
+    public void dropCaches() {
+        inodePages.invalidateAll();
+        dirs.invalidateAll();
+        blockPages.invalidateAll();
+    }
+
+    /** Inodes, directory entries and block ids cached now (for tests). */
+    public long[] cached() {
+        return new long[] {inodePages.sum(p -> p.length), dirs.sum(d -> d.size()), blockPages.sum(p -> p.length)};
     }
 
     public ChunkId rootId() {

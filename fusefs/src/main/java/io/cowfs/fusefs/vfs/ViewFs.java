@@ -69,9 +69,12 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     private final ReadAhead readAhead;
     private final FileRanges ranges;
     private final Attributes attrs;
+    /** The snapshot under the view (its caches guard themselves). */
+    private final SnapshotReader base;
 
     private ViewFs(Store store, SnapshotReader base, long viewId, boolean readOnly) {
         this.store = store;
+        this.base = base;
         this.viewId = viewId;
         this.readOnly = readOnly;
         this.bs = store.blockSize();
@@ -88,6 +91,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
      * The idle trimmer's call (write lock: the arena is the write path's).
      */
     public long trimMemory() {
+        base.dropCaches(); // thread-safe caches, no lock needed
         return locked(data::trimMemory);
     }
 

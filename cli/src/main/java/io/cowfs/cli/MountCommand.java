@@ -25,11 +25,13 @@ import picocli.CommandLine.Parameters;
                 "(log: STORE/run/NAME.log) until 'cowfs umount MOUNTPOINT'."})
 final class MountCommand extends Base {
     /**
-     * JVM flags of a mount process: small heap that shrinks when idle, C1 only (SHA-256 is
+     * JVM flags of a mount process: a heap that starts small and shrinks when idle, at most 1 GiB
+     * (384 MiB before 2026-12-06: the kernel's references to a million nodes take ~64 MiB of it,
+     * and a view's changes are mirrored in it; an unused maximum costs nothing), C1 only (SHA-256 is
      * libcrypto's, so C2 buys a fresh mount nothing but compile time; docs/DESIGN-DECISIONS.md, 3
      * and 13). COWFS_MOUNT_JAVA_OPTS comes after these, so -XX:TieredStopAtLevel=4 there restores C2.
      */
-    static final List<String> DAEMON_JVM = List.of("-XX:+UseSerialGC", "-Xms4m", "-Xmx384m", "-Xss256k",
+    static final List<String> DAEMON_JVM = List.of("-XX:+UseSerialGC", "-Xms4m", "-Xmx1g", "-Xss256k",
             "-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=2", "-XX:ReservedCodeCacheSize=32m",
             "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=20", "-XX:MaxMetaspaceSize=96m",
             "-Dcowfs.cacheBytes=" + (16L << 20), "-Dfile.encoding=UTF-8", "-Dsun.jnu.encoding=UTF-8",

@@ -16,8 +16,8 @@ public final class SnapshotReader {
     private final ChunkId rootId;
     private final SnapshotRoot root;
     /*
-     * Bounded by what they hold, not by how many pages or directories: a mount's heap is 384 MiB,
-     * and a `find` over a snapshot of 1M small files ran it out of memory when these were 4096
+     * Bounded by what they hold, not by how many pages or directories: a `find` over a snapshot of
+     * 1M small files ran a mount's heap (then 384 MiB, now 1 GiB) out of memory when these were 4096
      * inode pages (1M inodes, ~300 B of heap each with their lists and ids), 8192 directories of
      * any size and 1024 block-list pages of 2048 ids (2026-12-06). A walk meets an inode page or
      * a directory's entries in one stretch, so a smaller cache costs it little.

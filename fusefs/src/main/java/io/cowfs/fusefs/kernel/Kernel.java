@@ -1,5 +1,6 @@
 package io.cowfs.fusefs.kernel;
 
+import io.cowfs.fusefs.vfs.Errno;
 import io.cowfs.fusefs.vfs.NodeFs;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -339,35 +340,47 @@ public final class Kernel {
                 System.err.println(java.time.Instant.now() + " cowfs: short or inconsistent request of " + n + " bytes ignored");
                 continue;
             }
-            if (rq.opcode == Proto.LSEEK && fs.keepsDirtyPages) {
-                writeBackBeforeSeek(fs, ch, out, rq.nodeid, rq.i64(8));
+            try {
+                serveOne(fs, ch, rq, out, w);
+            } catch (OutOfMemoryError e) {
+                // out of heap outside handle's own catch: answered ENOMEM from this worker's own
+                // buffers, and the worker serves on. A worker that ended here left every later
+                // request of the mount waiting (a find over 1M files, 2026-12-06)
+                ch.write(out.address, out.seal(rq.unique, -Errno.ENOMEM.code));
             }
-            int r = fs.handle(rq, out, w);
-            if (r == KernelFs.NO_REPLY) {
-                continue;
+        }
+    }
+
+    /** Serves one decoded request: the handler, its reply and what must go with the reply. */
+    private static void serveOne(KernelFs fs, FuseDevice ch, Request rq, Reply out, KernelFs.Worker w) {
+        if (rq.opcode == Proto.LSEEK && fs.keepsDirtyPages) {
+            writeBackBeforeSeek(fs, ch, out, rq.nodeid, rq.i64(8));
+        }
+        int r = fs.handle(rq, out, w);
+        if (r == KernelFs.NO_REPLY) {
+            return;
+        }
+        if (w.incEpoch) {
+            // before the reply (a FLUSH's or RELEASE's, without payload: the notification may use its buffer),
+            // so that the close it answers returns after it (KernelFs.atFlush)
+            w.incEpoch = false;
+            int ne = ch.write(out.address, out.notifyIncEpoch());
+            if (ne < 0) {
+                System.err.println(java.time.Instant.now() + " cowfs: dentry revalidation (FUSE_NOTIFY_INC_EPOCH) refused: errno " + -ne);
             }
-            if (w.incEpoch) {
-                // before the reply (a FLUSH's or RELEASE's, without payload: the notification may use its buffer),
-                // so that the close it answers returns after it (KernelFs.atFlush)
-                w.incEpoch = false;
-                int ne = ch.write(out.address, out.notifyIncEpoch());
-                if (ne < 0) {
-                    System.err.println(java.time.Instant.now() + " cowfs: dentry revalidation (FUSE_NOTIFY_INC_EPOCH) refused: errno " + -ne);
-                }
-            }
-            int len = out.seal(rq.unique, r);
-            int sent = ch.write(out.address, len);
-            if (sent < 0 && sent != -FuseDevice.ENOENT) { // ENOENT: the request was interrupted meanwhile; nothing to do
-                System.err.println(java.time.Instant.now() + " cowfs: reply to opcode " + rq.opcode + " refused: errno " + -sent);
-            }
-            if (w.invalAfterReply != 0) {
-                // after the reply, so that the write's own attribute update cannot undo it
-                int nl = out.notifyInvalAttrs(w.invalAfterReply);
-                w.invalAfterReply = 0;
-                int ns = ch.write(out.address, nl);
-                if (ns < 0 && ns != -FuseDevice.ENOENT) { // ENOENT: the kernel has forgotten the node
-                    System.err.println(java.time.Instant.now() + " cowfs: attribute invalidation refused: errno " + -ns);
-                }
+        }
+        int len = out.seal(rq.unique, r);
+        int sent = ch.write(out.address, len);
+        if (sent < 0 && sent != -FuseDevice.ENOENT) { // ENOENT: the request was interrupted meanwhile; nothing to do
+            System.err.println(java.time.Instant.now() + " cowfs: reply to opcode " + rq.opcode + " refused: errno " + -sent);
+        }
+        if (w.invalAfterReply != 0) {
+            // after the reply, so that the write's own attribute update cannot undo it
+            int nl = out.notifyInvalAttrs(w.invalAfterReply);
+            w.invalAfterReply = 0;
+            int ns = ch.write(out.address, nl);
+            if (ns < 0 && ns != -FuseDevice.ENOENT) { // ENOENT: the kernel has forgotten the node
+                System.err.println(java.time.Instant.now() + " cowfs: attribute invalidation refused: errno " + -ns);
             }
         }
     }

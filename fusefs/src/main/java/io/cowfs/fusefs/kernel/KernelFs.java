@@ -134,7 +134,11 @@ final class KernelFs {
             log("bad request (" + e.getMessage() + ")", rq);
             return -Errno.EIO.code;
         } catch (Throwable t) {
-            log("failed: " + t, rq);
+            try {
+                log("failed: " + t, rq);
+            } catch (OutOfMemoryError again) {
+                // the line itself needs heap: the answer matters more
+            }
             return -Errno.of(t).code;
         }
     }

@@ -75,7 +75,7 @@ final class Listings {
             if (l == null) {
                 l = new Listing(dir, vfs.readdir(dir));
                 // bounded in entries too: 1,024 directories of 1,000 entries held ~60 MiB of a
-                // 384 MiB heap (a find over 1M files ran the mount out of memory with the rest)
+                // mount's heap (then 384 MiB: a find over 1M files ran it out of memory with the rest)
                 if (snapshot.size() > SNAPSHOT_CACHE || snapshotEntries.get() > LATEST_ENTRIES) {
                     snapshot.clear();
                     snapshotEntries.set(0);

@@ -7,7 +7,7 @@ import io.cowfs.blockstore.store.StoreException;
  * {@link #of}) the only place that decides which errno a store failure becomes.
  */
 public enum Errno {
-    EPERM(1), ENOENT(2), EIO(5), ENXIO(6), E2BIG(7), EBADF(9), EAGAIN(11), EACCES(13), EEXIST(17), EXDEV(18),
+    EPERM(1), ENOENT(2), EIO(5), ENXIO(6), E2BIG(7), EBADF(9), EAGAIN(11), ENOMEM(12), EACCES(13), EEXIST(17), EXDEV(18),
     ENODEV(19), ENOTDIR(20), EISDIR(21), EINVAL(22), EFBIG(27), ENOSPC(28), EROFS(30), EMLINK(31), ERANGE(34),
     ENAMETOOLONG(36), ENOSYS(38), ENOTEMPTY(39), ELOOP(40), ENODATA(61), EOPNOTSUPP(95);
 
@@ -19,8 +19,8 @@ public enum Errno {
 
     /**
      * The errno an adapter replies with for any failure of a call: an {@link FsException}'s own,
-     * ENOSPC for a full store ({@link StoreException.StoreFullException}), EIO for every other
-     * store error and for anything unexpected.
+     * ENOSPC for a full store ({@link StoreException.StoreFullException}), ENOMEM for a heap run
+     * out, EIO for every other store error and for anything unexpected.
      */
     public static Errno of(Throwable t) {
         if (t instanceof FsException f) {
@@ -28,6 +28,9 @@ public enum Errno {
         }
         if (t instanceof StoreException.StoreFullException) {
             return ENOSPC;
+        }
+        if (t instanceof OutOfMemoryError) {
+            return ENOMEM; // the mount's heap: this call fails, the mount goes on
         }
         return EIO;
     }

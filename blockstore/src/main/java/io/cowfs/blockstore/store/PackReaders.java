@@ -35,34 +35,41 @@ final class PackReaders implements AutoCloseable {
      * 0, limited to the record.
      */
     void readRecord(ChunkId id, ChunkLocation loc, ByteBuffer into) throws NoSuchFileException {
-        FileChannel ch = channel(loc.pack());
-        into.clear().limit(PackRecord.HEADER + loc.storedLen());
-        try {
-            long pos = loc.offset();
-            while (into.hasRemaining()) {
-                int n = ch.read(into, pos);
-                if (n < 0) {
-                    throw new StoreException.ChunkCorruptException(id, "pack " + Packs.fileName(loc.pack())
-                            + " ends before offset " + (loc.offset() + PackRecord.HEADER + loc.storedLen()) + " (truncated pack)");
+        for (int attempt = 0; ; attempt++) {
+            FileChannel ch = channel(loc.pack());
+            into.clear().limit(PackRecord.HEADER + loc.storedLen());
+            try {
+                long pos = loc.offset();
+                while (into.hasRemaining()) {
+                    int n = ch.read(into, pos);
+                    if (n < 0) {
+                        throw new StoreException.ChunkCorruptException(id, "pack " + Packs.fileName(loc.pack())
+                                + " ends before offset " + (loc.offset() + PackRecord.HEADER + loc.storedLen()) + " (truncated pack)");
+                    }
+                    pos += n;
                 }
-                pos += n;
+                into.flip();
+                return;
+            } catch (java.nio.channels.ClosedByInterruptException e) {
+                // the read's own thread was interrupted, and Java closed the channel for every reader:
+                // it leaves the table, so that the next read opens the pack again
+                readers.remove(loc.pack(), ch);
+                throw new StoreException("interrupted while reading pack " + Packs.fileName(loc.pack()), e);
+            } catch (java.nio.channels.ClosedChannelException e) {
+                // closed under this read: by a sweep that found the pack deleted (Packs#dropDeleted),
+                // a forget, another reader's interrupt, or the store's close. Only this channel
+                // leaves the table (not one another reader opened since); a pack that is gone
+                // sends the caller to look its chunk up again, one that is there is opened again
+                readers.remove(loc.pack(), ch);
+                if (attempt >= 2 || java.nio.file.Files.notExists(path.apply(loc.pack()))) {
+                    NoSuchFileException gone = new NoSuchFileException(path.apply(loc.pack()).toString(), null, "its channel was closed");
+                    gone.initCause(e);
+                    throw gone;
+                }
+            } catch (IOException e) {
+                throw new StoreException.ChunkCorruptException(id, "cannot read pack " + Packs.fileName(loc.pack()) + ": " + e.getMessage());
             }
-        } catch (java.nio.channels.ClosedByInterruptException e) {
-            // the read's own thread was interrupted, and Java closed the channel for every reader:
-            // it leaves the table, so that the next read opens the pack again
-            readers.remove(loc.pack(), ch);
-            throw new StoreException("interrupted while reading pack " + Packs.fileName(loc.pack()), e);
-        } catch (java.nio.channels.ClosedChannelException e) {
-            // forgotten meanwhile (gc deleted the pack: Packs#dropDeleted, forget) or the store closed:
-            // the caller looks the chunk up again, as for a pack it finds gone
-            readers.remove(loc.pack(), ch);
-            NoSuchFileException gone = new NoSuchFileException(path.apply(loc.pack()).toString(), null, "its channel was closed");
-            gone.initCause(e);
-            throw gone;
-        } catch (IOException e) {
-            throw new StoreException.ChunkCorruptException(id, "cannot read pack " + Packs.fileName(loc.pack()) + ": " + e.getMessage());
         }
-        into.flip();
     }
 
     private FileChannel channel(long packId) throws NoSuchFileException {
@@ -88,7 +95,7 @@ final class PackReaders implements AutoCloseable {
         }
     }
 
-    /** Drops a cached read channel (after gc deleted or replaced the pack). */
+    /** Drops a cached read channel and advice descriptor (after gc deleted the pack). */
     void forget(long packId) {
         FileChannel ch = readers.remove(packId);
         if (ch != null) {

@@ -694,7 +694,7 @@ public final class Packs implements AutoCloseable {
         return advised.get();
     }
 
-    /** Drops a cached read channel (after gc deleted or replaced the pack). */
+    /** Drops a cached read channel and what is known of the pack (after gc deleted it). */
     public void forget(long packId) {
         streamEnds.remove(packId);
         readers.forget(packId);
@@ -727,12 +727,13 @@ public final class Packs implements AutoCloseable {
             sweptAt = now; // a deletion within the timestamp's tick of the one seen would go unseen
         }
         java.util.Set<Long> held = readers.held();
-        held.addAll(streamEnds.keySet());
+        java.util.Set<Long> known = new java.util.HashSet<>(held);
+        known.addAll(streamEnds.keySet());
         int n = 0;
-        for (long id : held) {
+        for (long id : known) {
             if (Files.notExists(path(id))) { // not merely unreadable: gone
                 forget(id);
-                n++;
+                n += held.contains(id) ? 1 : 0;
             }
         }
         return n;

@@ -195,22 +195,26 @@ public final class StoreIndex implements AutoCloseable {
                     return null;
                 });
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             // a table a read-only index lacks, a salvage that cannot be filled: nothing of this
             // open outlives it (a long-lived process, a spare, would otherwise keep the map and
             // the reader slot of every failed open)
-            try {
-                if (mapped != null) {
-                    mapped.close();
-                }
-                env.close();
-                if (salvage != null) {
-                    salvage.delete();
-                }
-            } catch (RuntimeException c) {
-                e.addSuppressed(c);
-            }
+            SafeReader m = mapped;
+            closeAll(e, m == null ? null : m::close, env::close, salvage == null ? null : salvage::delete);
             throw e;
+        }
+    }
+
+    /** Runs each of closes (nulls skipped), each whatever the others threw; their failures are added to e. */
+    private static void closeAll(Throwable e, Runnable... closes) {
+        for (Runnable c : closes) {
+            if (c != null) {
+                try {
+                    c.run();
+                } catch (RuntimeException f) {
+                    e.addSuppressed(f);
+                }
+            }
         }
     }
 

@@ -67,7 +67,11 @@ public class CowFuse extends FuseStubFS {
         } catch (FsException e) {
             return -e.errno().code;
         } catch (Throwable t) {
-            System.err.println(java.time.Instant.now() + " cowfs: " + op + " " + path + " failed: " + t);
+            try {
+                System.err.println(java.time.Instant.now() + " cowfs: " + op + " " + path + " failed: " + t);
+            } catch (OutOfMemoryError again) {
+                // the line itself needs heap: the answer (ENOMEM) matters more
+            }
             return -Errno.of(t).code;
         }
     }

@@ -228,30 +228,24 @@ class GcIT {
     @Test
     void gcReclaimsDeadBlocksOfALongLivedMount() throws Exception {
         Cowfs.assumeFuse();
-        String grace = System.getProperty("cowfs.gc.pendingGraceSeconds");
-        System.setProperty("cowfs.gc.pendingGraceSeconds", "0"); // the mount's pack was just written
-        try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", src.toString(), "--name", "base").ok();
-            c.run("fork", "base", "--name", "cache").ok();
-            try (Cowfs.Mounted m = c.mount("cache")) {
-                for (int i = 1; i <= 5; i++) {
-                    Files.write(m.dir.resolve("obj-" + i), Fx.random(70 + i, 5 << 20));
-                    Files.deleteIfExists(m.dir.resolve("obj-" + (i - 1)));
-                    c.run("gc").ok();
+        withProperty("cowfs.gc.pendingGraceSeconds", "0", () -> { // the mount's pack was just written
+            try (Cowfs c = new Cowfs(tmp)) {
+                c.run("import", src.toString(), "--name", "base").ok();
+                c.run("fork", "base", "--name", "cache").ok();
+                try (Cowfs.Mounted m = c.mount("cache")) {
+                    for (int i = 1; i <= 5; i++) {
+                        Files.write(m.dir.resolve("obj-" + i), Fx.random(70 + i, 5 << 20));
+                        Files.deleteIfExists(m.dir.resolve("obj-" + (i - 1)));
+                        c.run("gc").ok();
+                    }
+                    long packs = Fx.packBytes(c.store);
+                    // 25 MiB were written, 5 MiB are live; without the rollover all 25 stay
+                    assertTrue(packs < 14L << 20, "dead blocks of a mounted view are reclaimed: " + packs + " pack bytes");
+                    assertEquals(Fx.sha256(Fx.random(75, 5 << 20)), Fx.sha256(Files.readAllBytes(m.dir.resolve("obj-5"))));
                 }
-                long packs = Fx.packBytes(c.store);
-                // 25 MiB were written, 5 MiB are live; without the rollover all 25 stay
-                assertTrue(packs < 14L << 20, "dead blocks of a mounted view are reclaimed: " + packs + " pack bytes");
-                assertEquals(Fx.sha256(Fx.random(75, 5 << 20)), Fx.sha256(Files.readAllBytes(m.dir.resolve("obj-5"))));
+                c.run("fsck").ok();
             }
-            c.run("fsck").ok();
-        } finally {
-            if (grace == null) {
-                System.clearProperty("cowfs.gc.pendingGraceSeconds");
-            } else {
-                System.setProperty("cowfs.gc.pendingGraceSeconds", grace);
-            }
-        }
+        });
     }
 
     /**
@@ -263,69 +257,90 @@ class GcIT {
      */
     @Test
     void aMountLetsGoOfPacksGcDeletedAndReadsOn() throws Exception {
-        String grace = System.getProperty("cowfs.gc.pendingGraceSeconds");
-        System.setProperty("cowfs.gc.pendingGraceSeconds", "0");
-        try (Cowfs c = new Cowfs(tmp)) {
-            c.run("import", src.toString(), "--name", "base").ok();
-            Path pack = Fx.packs(c.store).get(0);
-            // half of base's files, imported again: every block a dedup hit in base's pack
-            Map<String, byte[]> half = new LinkedHashMap<>();
-            files.forEach((k, v) -> {
-                if (k.startsWith("d0/")) {
-                    half.put(k, v);
-                }
-            });
-            Fx.writeTree(tmp.resolve("half"), half);
-            c.run("import", tmp.resolve("half").toString(), "--name", "half").ok();
-            try (Cowfs.Mounted m = c.mount("half")) {
-                String direct = "for f in d0/*; do dd if=$f iflag=direct bs=1M status=none | sha256sum | cut -c1-64; done";
-                StringBuilder want = new StringBuilder();
-                for (byte[] b : half.values()) {
-                    want.append(Fx.sha256(b)).append('\n');
-                }
-                assertEquals(want.toString(), Cowfs.sh(m.dir, direct), "read through the mount from base's pack");
-                long pid = Fx.mountPid(c.store, m.dir);
-                assertTrue(held(pid, pack.getFileName().toString()).size() > 0, "the mount reads from " + pack);
-
-                // readers all along: a read whose channel the sweep closes looks its chunk up again
-                java.util.concurrent.atomic.AtomicReference<String> wrong = new java.util.concurrent.atomic.AtomicReference<>();
-                java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
-                Thread reader = new Thread(() -> {
-                    try {
-                        while (!stop.get()) {
-                            String got = Cowfs.sh(m.dir, direct);
-                            if (!got.equals(want.toString())) {
-                                wrong.compareAndSet(null, got);
-                            }
-                        }
-                    } catch (Exception e) {
-                        wrong.compareAndSet(null, e.toString());
+        withProperty("cowfs.gc.pendingGraceSeconds", "0", () -> {
+            try (Cowfs c = new Cowfs(tmp)) {
+                c.run("import", src.toString(), "--name", "base").ok();
+                Path pack = Fx.packs(c.store).get(0);
+                // half of base's files, imported again: every block a dedup hit in base's pack
+                Map<String, byte[]> half = new LinkedHashMap<>();
+                files.forEach((k, v) -> {
+                    if (k.startsWith("d0/")) {
+                        half.put(k, v);
                     }
                 });
-                reader.start();
-                try {
-                    c.run("rm", "base").ok();
-                    c.run("gc").ok(); // half of the pack is dead: rewritten elsewhere, deleted
-                    assertFalse(Files.exists(pack), "gc rewrote and deleted " + pack);
-                    long deadline = System.nanoTime() + 60_000_000_000L;
-                    while (!held(pid, pack.getFileName().toString()).isEmpty() && System.nanoTime() < deadline) {
-                        Thread.sleep(200);
+                Fx.writeTree(tmp.resolve("half"), half);
+                c.run("import", tmp.resolve("half").toString(), "--name", "half").ok();
+                try (Cowfs.Mounted m = c.mount("half")) {
+                    String direct = "for f in d0/*; do dd if=$f iflag=direct bs=1M status=none | sha256sum | cut -c1-64; done";
+                    StringBuilder want = new StringBuilder();
+                    for (byte[] b : half.values()) {
+                        want.append(Fx.sha256(b)).append('\n');
                     }
-                    assertEquals(List.of(), held(pid, pack.getFileName().toString()), "the mount let go of the deleted pack");
-                    Thread.sleep(1000); // more reads from the new pack
-                } finally {
-                    stop.set(true);
-                    reader.join(60_000);
+                    assertEquals(want.toString(), Cowfs.sh(m.dir, direct), "read through the mount from base's pack");
+                    long pid = Fx.mountPid(c.store, m.dir);
+                    assertTrue(held(pid, pack.getFileName().toString()).size() > 0, "the mount reads from " + pack);
+
+                    // readers all along: a read whose channel the sweep closes looks its chunk up again
+                    java.util.concurrent.atomic.AtomicReference<String> wrong = new java.util.concurrent.atomic.AtomicReference<>();
+                    java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+                    Thread reader = new Thread(() -> {
+                        try {
+                            while (!stop.get()) {
+                                String got = Cowfs.sh(m.dir, direct);
+                                if (!got.equals(want.toString())) {
+                                    wrong.compareAndSet(null, got);
+                                }
+                            }
+                        } catch (Exception e) {
+                            wrong.compareAndSet(null, e.toString());
+                        }
+                    });
+                    reader.start();
+                    try {
+                        c.run("rm", "base").ok();
+                        c.run("gc").ok(); // half of the pack is dead: rewritten elsewhere, deleted
+                        assertFalse(Files.exists(pack), "gc rewrote and deleted " + pack);
+                        long deadline = System.nanoTime() + 60_000_000_000L;
+                        while (!held(pid, pack.getFileName().toString()).isEmpty() && System.nanoTime() < deadline) {
+                            Thread.sleep(200);
+                        }
+                        assertEquals(List.of(), held(pid, pack.getFileName().toString()), "the mount let go of the deleted pack");
+                        Thread.sleep(1000); // more reads from the new pack
+                    } finally {
+                        stop.set(true);
+                        reader.join(60_000);
+                    }
+                    assertEquals(null, wrong.get(), "every read through the mount gave the file's bytes");
+                    assertEquals(want.toString(), Cowfs.sh(m.dir, direct), "read through the mount from the new pack");
+                    // O_DIRECT reads of whole blocks go to the packs (no cache between): the mount
+                    // opened the pack gc wrote
+                    List<String> now = new ArrayList<>();
+                    for (Path p : Fx.packs(c.store)) {
+                        now.addAll(held(pid, p.getFileName().toString()));
+                    }
+                    assertFalse(now.isEmpty(), "the mount reads the rewritten pack");
                 }
-                assertEquals(null, wrong.get(), "every read through the mount gave the file's bytes");
-                assertEquals(want.toString(), Cowfs.sh(m.dir, direct), "read through the mount from the new pack");
+                c.run("fsck").ok();
             }
-            c.run("fsck").ok();
+        });
+    }
+
+    @FunctionalInterface
+    private interface Body {
+        void run() throws Exception;
+    }
+
+    /** Runs body with system property name (read by the CLI run in this process) set to value, then puts it back. */
+    private static void withProperty(String name, String value, Body body) throws Exception {
+        String was = System.getProperty(name);
+        System.setProperty(name, value);
+        try {
+            body.run();
         } finally {
-            if (grace == null) {
-                System.clearProperty("cowfs.gc.pendingGraceSeconds");
+            if (was == null) {
+                System.clearProperty(name);
             } else {
-                System.setProperty("cowfs.gc.pendingGraceSeconds", grace);
+                System.setProperty(name, was);
             }
         }
     }
@@ -351,33 +366,27 @@ class GcIT {
     /** Every writing process starts its own pack; gc merges small, mostly live ones once there are many. */
     @Test
     void manySmallPacksAreMerged() throws Exception {
-        String max = System.getProperty("cowfs.gc.maxSmallPacks");
-        System.setProperty("cowfs.gc.maxSmallPacks", "8"); // 64 by default
-        try (Cowfs c = new Cowfs(tmp)) {
-            Map<String, Map<String, String>> trees = new LinkedHashMap<>();
-            for (int i = 0; i < 12; i++) {
-                Path d = Files.createDirectories(tmp.resolve("small" + i));
-                Files.write(d.resolve("f"), Fx.random(300 + i, 20_000));
-                c.run("import", d.toString(), "--name", "s" + i).ok();
-                trees.put("s" + i, Fx.hashTree(d));
+        withProperty("cowfs.gc.maxSmallPacks", "8", () -> { // 64 by default
+            try (Cowfs c = new Cowfs(tmp)) {
+                Map<String, Map<String, String>> trees = new LinkedHashMap<>();
+                for (int i = 0; i < 12; i++) {
+                    Path d = Files.createDirectories(tmp.resolve("small" + i));
+                    Files.write(d.resolve("f"), Fx.random(300 + i, 20_000));
+                    c.run("import", d.toString(), "--name", "s" + i).ok();
+                    trees.put("s" + i, Fx.hashTree(d));
+                }
+                int before = Fx.packs(c.store).size();
+                assertTrue(before >= 12, "one pack per import: " + before);
+                c.run("gc").ok();
+                int after = Fx.packs(c.store).size();
+                assertTrue(after <= 2, "small packs merged: " + before + " -> " + after);
+                for (var t : trees.entrySet()) {
+                    assertEquals(t.getValue(), Fx.exported(c, t.getKey()), t.getKey());
+                }
+                c.run("fsck").ok();
+                c.run("gc").ok();
+                assertEquals(after, Fx.packs(c.store).size(), "a second gc leaves them be");
             }
-            int before = Fx.packs(c.store).size();
-            assertTrue(before >= 12, "one pack per import: " + before);
-            c.run("gc").ok();
-            int after = Fx.packs(c.store).size();
-            assertTrue(after <= 2, "small packs merged: " + before + " -> " + after);
-            for (var t : trees.entrySet()) {
-                assertEquals(t.getValue(), Fx.exported(c, t.getKey()), t.getKey());
-            }
-            c.run("fsck").ok();
-            c.run("gc").ok();
-            assertEquals(after, Fx.packs(c.store).size(), "a second gc leaves them be");
-        } finally {
-            if (max == null) {
-                System.clearProperty("cowfs.gc.maxSmallPacks");
-            } else {
-                System.setProperty("cowfs.gc.maxSmallPacks", max);
-            }
-        }
+        });
     }
 }

@@ -205,13 +205,17 @@ class SecurityIT {
         int fuse = 0;
         try (Stream<Path> fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
             for (Path fd : (Iterable<Path>) fds::iterator) {
-                if (Files.readSymbolicLink(fd).toString().equals("/dev/fuse")) {
-                    fuse++;
-                    for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/fdinfo/" + fd.getFileName()))) {
-                        if (line.startsWith("flags:") && (Long.parseLong(line.substring(6).trim(), 8) & 02000000) == 0) {
-                            out.add(fd.getFileName() + " " + line);
+                try {
+                    if (Files.readSymbolicLink(fd).toString().equals("/dev/fuse")) {
+                        fuse++;
+                        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/fdinfo/" + fd.getFileName()))) {
+                            if (line.startsWith("flags:") && (Long.parseLong(line.substring(6).trim(), 8) & 02000000) == 0) {
+                                out.add(fd.getFileName() + " " + line);
+                            }
                         }
                     }
+                } catch (java.nio.file.NoSuchFileException closed) {
+                    // a descriptor the mount closed while it was listed (a pack, a log): not /dev/fuse
                 }
             }
         }

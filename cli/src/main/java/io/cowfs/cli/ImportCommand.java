@@ -65,9 +65,9 @@ final class ImportCommand extends Base {
             } else {
                 out().printf(Locale.ROOT, "imported '%s': %d files, %d dirs, %d symlinks, %d other; %s logical%n",
                         name, r.files(), r.dirs(), r.symlinks(), r.others(), bytes(r.logicalBytes()));
-                out().printf(Locale.ROOT, "new data: %d chunks, %s raw -> %s stored (dedup %s, compression %s) in %.2f s (%.0f MB/s)%n",
+                out().printf(Locale.ROOT, "new data: %d chunks, %s raw -> %s stored (dedup %s, compression %s) in %.2f s (%.1f MB/s, %.0f files/s)%n",
                         r.newChunks(), bytes(r.newRawBytes()), bytes(r.newStoredBytes()), ratio(dedup), ratio(comp),
-                        secs, r.logicalBytes() / 1e6 / Math.max(secs, 1e-9));
+                        secs, r.logicalBytes() / 1e6 / Math.max(secs, 1e-9), r.files() / Math.max(secs, 1e-9));
                 if (!r.warnings().isEmpty()) {
                     out().println(r.warnings().size() + " warning(s), see above");
                 }

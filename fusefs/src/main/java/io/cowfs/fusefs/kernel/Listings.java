@@ -1,5 +1,6 @@
 package io.cowfs.fusefs.kernel;
 
+import io.cowfs.blockstore.store.Lru;
 import io.cowfs.fusefs.vfs.Errno;
 import io.cowfs.fusefs.vfs.FsException;
 import io.cowfs.fusefs.vfs.NodeFs;
@@ -15,8 +16,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * READDIR and READDIRPLUS. A writable view's open directory (OPENDIR handle) keeps the listing
  * taken at offset 0, so a directory changed while it is read never skips or repeats other entries;
  * a read-only tree has no OPENDIR (the kernel caches its listings) and its listings, immutable, are
- * kept by directory in a small cache any worker may reuse. The open and snapshot maps are
- * concurrent; each use is one atomic operation. {@link #latest} is guarded by its own monitor.
+ * kept by directory in a small cache any worker may reuse. The open map is concurrent
+ * (each use is one atomic operation); the two caches are {@link Lru}s, each guarded by its own monitor.
  *
  * <p>A view's directories are opened with FOPEN_CACHE_DIR: the kernel keeps a listing in the
  * directory's page cache and serves later streams from it, their offsets those of the listing that
@@ -30,7 +31,6 @@ import java.util.concurrent.atomic.AtomicLong;
 final class Listings {
     private static final byte[] DOT = {'.'};
     private static final byte[] DOTDOT = {'.', '.'};
-    private static final int SNAPSHOT_CACHE = 1024;
 
     /** A directory's entries as one readdir stream sees them ("." and ".." come first, not stored). */
     private record Listing(long dir, List<ViewFs.DirEntry> entries) {
@@ -40,22 +40,25 @@ final class Listings {
     private final boolean readOnly;
     private final Map<Long, Listing> open = new ConcurrentHashMap<>();
     private final AtomicLong nextHandle = new AtomicLong(1);
-    private final Map<Long, Listing> snapshot = new ConcurrentHashMap<>();
-    /** Entries in snapshot's listings (about: two threads may clear and add at once). */
-    private final AtomicLong snapshotEntries = new AtomicLong();
     /**
-     * Per directory of a view, the listing its latest stream from offset 0 took: the one whose
-     * offsets the kernel's cache of it holds. The most recently used {@link #LATEST_DIRS}
-     * directories and at most {@link #LATEST_ENTRIES} entries in all. Guarded by itself.
+     * Listings of a read-only tree, immutable, by directory; and per directory of a view, the
+     * listing its latest stream from offset 0 took: the one whose offsets the kernel's cache of it
+     * holds. Each bounded in weight: a directory weighs its entries and {@link #DIR_WEIGHT}, so
+     * each holds at most {@link #CACHED_WEIGHT} entries, or 1,024 empty directories (1,024
+     * directories of 1,000 entries held ~60 MiB of a mount's heap, then 384 MiB: a find over 1M
+     * files ran it out of memory with the rest, 2026-12-06). A directory larger than that is still
+     * kept, alone.
      */
-    private final java.util.LinkedHashMap<Long, Listing> latest = new java.util.LinkedHashMap<>(64, 0.75f, true);
-    private long latestEntries; // guarded by latest
-    static final int LATEST_DIRS = 1024;
-    static final long LATEST_ENTRIES = 250_000;
+    private final Lru<Long, Listing> snapshot;
+    private final Lru<Long, Listing> latest;
+    static final long CACHED_WEIGHT = 250_000;
+    static final long DIR_WEIGHT = CACHED_WEIGHT / 1024;
 
     Listings(NodeFs vfs) {
         this.vfs = vfs;
         this.readOnly = vfs.readOnly();
+        this.snapshot = new Lru<>(CACHED_WEIGHT, l -> l.entries().size() + DIR_WEIGHT);
+        this.latest = new Lru<>(CACHED_WEIGHT, l -> l.entries().size() + DIR_WEIGHT);
     }
 
     /** OPENDIR of a view: a new handle whose listing is taken at its first read at offset 0. */
@@ -71,20 +74,7 @@ final class Listings {
 
     private Listing listing(long dir, long fh, long offset) {
         if (readOnly) {
-            Listing l = snapshot.get(dir);
-            if (l == null) {
-                l = new Listing(dir, vfs.readdir(dir));
-                // bounded in entries too: 1,024 directories of 1,000 entries held ~60 MiB of a
-                // mount's heap (then 384 MiB: a find over 1M files ran it out of memory with the rest)
-                if (snapshot.size() > SNAPSHOT_CACHE || snapshotEntries.get() > LATEST_ENTRIES) {
-                    snapshot.clear();
-                    snapshotEntries.set(0);
-                }
-                if (snapshot.put(dir, l) == null) {
-                    snapshotEntries.addAndGet(l.entries().size());
-                }
-            }
-            return l;
+            return snapshot.get(dir, d -> new Listing(d, vfs.readdir(d)));
         }
         Listing l = open.get(fh);
         if (l == null) {
@@ -93,34 +83,14 @@ final class Listings {
         if (offset == 0) {
             l = new Listing(dir, vfs.readdir(dir)); // a new stream (or rewinddir)
             open.put(fh, l);
-            remember(l);
+            latest.put(dir, l);
         } else if (l.entries() == null) {
             // a stream the kernel began from its cache of the directory: go on in the listing that filled it
-            Listing cached = latest(dir);
+            Listing cached = latest.getIfPresent(dir);
             l = cached != null ? cached : new Listing(dir, vfs.readdir(dir));
             open.put(fh, l);
         }
         return l;
-    }
-
-    private void remember(Listing l) {
-        synchronized (latest) {
-            Listing old = latest.put(l.dir(), l);
-            latestEntries += l.entries().size() - (old == null ? 0 : old.entries().size());
-            var it = latest.values().iterator();
-            // l is the newest: evicting from the eldest end stops before it (size > 1)
-            while ((latest.size() > LATEST_DIRS || latestEntries > LATEST_ENTRIES) && latest.size() > 1) {
-                Listing eldest = it.next();
-                latestEntries -= eldest.entries().size();
-                it.remove();
-            }
-        }
-    }
-
-    private Listing latest(long dir) {
-        synchronized (latest) {
-            return latest.get(dir);
-        }
     }
 
     /**

@@ -113,6 +113,17 @@ public final class Decoder {
         return new String(bytes(), StandardCharsets.UTF_8);
     }
 
+    /** Where the next read starts (an offset into the array or buffer). */
+    public int position() {
+        return pos;
+    }
+
+    /** Skips n bytes. */
+    public void skip(int n) {
+        need(n);
+        pos += n;
+    }
+
     public boolean hasMore() {
         return pos < end;
     }

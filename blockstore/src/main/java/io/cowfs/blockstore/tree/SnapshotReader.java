@@ -18,18 +18,18 @@ public final class SnapshotReader {
     /*
      * Bounded by what they hold, not by how many pages or directories: a `find` over a snapshot of
      * 1M small files ran a mount's heap (then 384 MiB, now 1 GiB) out of memory when these were 4096
-     * inode pages (1M inodes, ~300 B of heap each with their lists and ids), 8192 directories of
+     * decoded inode pages (1M inodes, ~300 B of heap each with their lists and ids), 8192 directories of
      * any size and 1024 block-list pages of 2048 ids (2026-12-06). A walk meets an inode page or
      * a directory's entries in one stretch, so a smaller cache costs it little.
      */
-    /** Inodes in all cached pages: ~40 MiB. */
+    /** Inodes in all cached pages, kept as the pages' bytes (~100 B an inode): ~13 MiB. */
     static final long CACHED_INODES = 131_072;
     /** Entries of all cached directories (~150 B each): ~40 MiB. A larger directory is still kept, alone. */
     static final long CACHED_ENTRIES = 262_144;
     /** Block ids in all cached block-list pages (~72 B each): ~18 MiB, the lists of 16 GiB of files. */
     static final long CACHED_BLOCK_IDS = 262_144;
 
-    private final Lru<ChunkId, Inode[]> inodePages;
+    private final Lru<ChunkId, SnapshotRoot.Page> inodePages;
     private final Lru<ChunkId, NavigableMap<String, DirObject.Entry>> dirs;
     private final Lru<ChunkId, ChunkId[]> blockPages;
 
@@ -42,7 +42,7 @@ public final class SnapshotReader {
         this.store = store;
         this.rootId = rootId;
         this.root = SnapshotRoot.decode(store.get(rootId));
-        this.inodePages = new Lru<>(inodes, page -> page.length + 1);
+        this.inodePages = new Lru<>(inodes, page -> page.slots() + 1);
         this.dirs = new Lru<>(entries, d -> d.size() + 1);
         this.blockPages = new Lru<>(blockIds, page -> page.length + 1);
     }
@@ -60,7 +60,7 @@ public final class SnapshotReader {
 
     /** Inodes, directory entries and block ids cached now (for tests). */
     public long[] cached() {
-        return new long[] {inodePages.sum(p -> p.length), dirs.sum(d -> d.size()), blockPages.sum(p -> p.length)};
+        return new long[] {inodePages.sum(p -> p.slots()), dirs.sum(d -> d.size()), blockPages.sum(p -> p.length)};
     }
 
     public ChunkId rootId() {
@@ -75,16 +75,16 @@ public final class SnapshotReader {
         return root.maxIno();
     }
 
-    /** The inode, or null if the snapshot has no such inode. Shared: copy before changing. */
+    /** The inode, or null if the snapshot has no such inode: decoded at each call, the caller's own. */
     public Inode inode(long ino) {
         long page = ino / SnapshotRoot.INODES_PER_PAGE;
         if (ino <= 0 || page >= root.inodePages().size()) {
             return null;
         }
         ChunkId pid = root.inodePages().get((int) page);
-        Inode[] slots = inodePages.get(pid, id -> SnapshotRoot.decodePage(store.get(id)));
+        SnapshotRoot.Page p = inodePages.get(pid, id -> SnapshotRoot.scanPage(store.get(id)));
         int slot = (int) (ino % SnapshotRoot.INODES_PER_PAGE);
-        return slot < slots.length ? slots[slot] : null;
+        return slot < p.slots() ? p.inode(slot) : null;
     }
 
     /** The entries of a directory object (empty for null); shared and unmodifiable. */

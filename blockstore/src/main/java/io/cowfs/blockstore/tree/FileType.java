@@ -20,8 +20,11 @@ public enum FileType {
         this.modeBits = modeBits;
     }
 
+    /** values() once: each call of it copies the array (a walk of a million files decodes each entry's type). */
+    private static final FileType[] ALL = values();
+
     public static FileType ofCode(int code) {
-        for (FileType t : values()) {
+        for (FileType t : ALL) {
             if (t.code == code) {
                 return t;
             }
@@ -32,7 +35,7 @@ public enum FileType {
     /** The type of a full st_mode, or null for an unknown type. */
     public static FileType ofMode(int mode) {
         int fmt = mode & S_IFMT;
-        for (FileType t : values()) {
+        for (FileType t : ALL) {
             if (t.modeBits == fmt) {
                 return t;
             }

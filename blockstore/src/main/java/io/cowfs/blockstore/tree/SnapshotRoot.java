@@ -77,7 +77,7 @@ public record SnapshotRoot(long maxIno, long files, long logicalBytes, List<Chun
     public static final class Page {
         private final long first;
         private final byte[] bytes;
-        /** Per slot, the offset of its record's length prefix, or -1 for a free slot. */
+        /** Per slot i, at[2i] the offset of its record and at[2i + 1] its length; offset -1 for a free slot. */
         private final int[] at;
 
         private Page(long first, byte[] bytes, int[] at) {
@@ -87,17 +87,13 @@ public record SnapshotRoot(long maxIno, long files, long logicalBytes, List<Chun
         }
 
         public int slots() {
-            return at.length;
+            return at.length / 2;
         }
 
         /** The inode in slot i (0 <= i < slots()), decoded now, or null for a free slot. */
         public Inode inode(int i) {
-            if (at[i] < 0) {
-                return null;
-            }
-            Decoder d = new Decoder(bytes, at[i], bytes.length - at[i]);
-            int len = d.varint();
-            return Inode.decode(first + i, new Decoder(bytes, d.position(), len));
+            int off = at[2 * i];
+            return off < 0 ? null : Inode.decode(first + i, new Decoder(bytes, off, at[2 * i + 1]));
         }
     }
 
@@ -112,13 +108,15 @@ public record SnapshotRoot(long maxIno, long files, long logicalBytes, List<Chun
         if (n > b.length) { // each slot takes a byte at least: a bad count is a StoreException, not a huge array
             throw new StoreException("inode page of " + n + " slots in " + b.length + " bytes");
         }
-        int[] at = new int[n];
+        int[] at = new int[2 * n];
         for (int i = 0; i < n; i++) {
             if (d.u8() == 1) {
-                at[i] = d.position();
-                d.skip(d.varint());
+                int len = d.varint();
+                at[2 * i] = d.position();
+                at[2 * i + 1] = len;
+                d.skip(len);
             } else {
-                at[i] = -1;
+                at[2 * i] = -1;
             }
         }
         return new Page(first, b, at);

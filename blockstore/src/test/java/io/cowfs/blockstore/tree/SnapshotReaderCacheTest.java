@@ -2,10 +2,12 @@ package io.cowfs.blockstore.tree;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
+import io.cowfs.blockstore.store.StoreException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -79,6 +81,56 @@ class SnapshotReaderCacheTest {
             snap.dropCaches();
             assertArrayEquals(new long[3], snap.cached());
         }
+    }
+
+    /**
+     * The cache keeps an inode page as its bytes and decodes a slot when asked: every kind of
+     * record reads back as encoded, free slots as null, each call gives an inode of its own, and a
+     * malformed page is a StoreException (when scanned, or when its record is decoded).
+     */
+    @Test
+    void aCachedPageDecodesEachSlotAsEncodedAndRefusesMalformedPages() {
+        Inode[] slots = new Inode[256];
+        for (int i = 0; i < slots.length; i += 3) { // every third slot used
+            Inode n = new Inode();
+            n.ino = 512 + i;
+            n.type = i % 2 == 0 ? FileType.REGULAR : FileType.SYMLINK;
+            n.perm = 0640;
+            n.size = 1000L * i;
+            n.hostIno = 77_000 + i;
+            if (n.type == FileType.REGULAR) {
+                byte[] h = new byte[ChunkId.LENGTH];
+                h[0] = (byte) i;
+                n.inlineBlocks = new ChunkId[] {ChunkId.of(h)};
+            } else {
+                n.target = ("t" + i).getBytes();
+            }
+            if (i % 9 == 0) {
+                n.xattrs.put("user.k", new byte[] {(byte) i});
+            }
+            slots[i] = n;
+        }
+        byte[] bytes = SnapshotRoot.encodePage(2, slots);
+        SnapshotRoot.Page page = SnapshotRoot.scanPage(bytes);
+        assertEquals(256, page.slots());
+        for (int i = 0; i < slots.length; i++) {
+            Inode got = page.inode(i);
+            if (slots[i] == null) {
+                assertEquals(null, got, "slot " + i);
+                continue;
+            }
+            assertEquals(512 + i, got.ino);
+            assertArrayEquals(slots[i].encode(), got.encode(), "slot " + i);
+            assertTrue(got != page.inode(i), "a caller's own inode");
+        }
+        assertArrayEquals(bytes, SnapshotRoot.encodePage(2, SnapshotRoot.decodePage(bytes)));
+        assertThrows(StoreException.class, () -> SnapshotRoot.scanPage(new byte[] {'X', 0, 0}));
+        assertThrows(StoreException.class, () -> SnapshotRoot.scanPage(new byte[] {'I', 0, (byte) 0xFF, 0x7F}), "more slots than bytes");
+        assertThrows(StoreException.class, () -> SnapshotRoot.scanPage(java.util.Arrays.copyOf(bytes, bytes.length - 5)), "truncated");
+        byte[] bad = bytes.clone();
+        bad[7] = 99; // slot 0's record, after the tag, first (512: 2 bytes), count (256: 2), used and length: its type code
+        SnapshotRoot.Page badPage = SnapshotRoot.scanPage(bad);
+        assertThrows(StoreException.class, () -> badPage.inode(0));
     }
 
     private static byte[] readAll(Store store, SnapshotReader snap, Inode file) {

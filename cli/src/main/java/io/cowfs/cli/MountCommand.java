@@ -25,7 +25,9 @@ import picocli.CommandLine.Parameters;
                 "(log: STORE/run/NAME.log) until 'cowfs umount MOUNTPOINT'."})
 final class MountCommand extends Base {
     /**
-     * JVM flags of a mount process: a heap that starts small and shrinks when idle, at most 1 GiB
+     * JVM flags of a mount process: a heap that starts small, grows by 40 % free at a time (with 20, a
+     * first walk of a million files spent ~25 full GCs growing it), shrinks to a fifth free when idle
+     * (JavaHeap.shrink; at once, not in steps: in steps one idle GC gave back a tenth), at most 1 GiB
      * (384 MiB before 2026-12-06: the kernel's references to a million nodes take ~64 MiB of it,
      * and a view's changes are mirrored in it; an unused maximum costs nothing), C1 only (SHA-256 is
      * libcrypto's, so C2 buys a fresh mount nothing but compile time; docs/DESIGN-DECISIONS.md, 3
@@ -33,7 +35,7 @@ final class MountCommand extends Base {
      */
     static final List<String> DAEMON_JVM = List.of("-XX:+UseSerialGC", "-Xms4m", "-Xmx1g", "-Xss256k",
             "-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=2", "-XX:ReservedCodeCacheSize=32m",
-            "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=20", "-XX:MaxMetaspaceSize=96m",
+            "-XX:MaxHeapFreeRatio=70", "-XX:MinHeapFreeRatio=40", "-XX:-ShrinkHeapInSteps", "-XX:MaxMetaspaceSize=96m",
             "-Dcowfs.cacheBytes=" + (16L << 20), "-Dfile.encoding=UTF-8", "-Dsun.jnu.encoding=UTF-8",
             "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED");
 

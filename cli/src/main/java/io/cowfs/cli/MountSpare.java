@@ -340,7 +340,7 @@ final class MountSpare {
             if (!redirect("/dev/null")) {
                 return 0;
             }
-            System.gc(); // the last mount's heap and direct buffers back before waiting (MaxHeapFreeRatio=20)
+            io.cowfs.fusefs.mount.JavaHeap.shrink(); // the last mount's heap and direct buffers back before waiting
             io.cowfs.fusefs.mount.NativeHeap.trim(); // and the C heap's free pages
             if (!setComm(IDLE_COMM)) {
                 return 0; // umount could not tell that the mount ended: be a plain process

@@ -11,8 +11,8 @@ import java.time.Duration;
  * every 5 s, so a trim sooner than that after the last compilation finds little). After
  * {@link #IDLE} without CPU use, it drops the decompressed-block cache (the kernel's page cache
  * still holds what was read), frees the native memory kept for dirty pages ({@link
- * ViewFs#trimMemory}), runs one full GC so that the heap shrinks (mount processes run with
- * MaxHeapFreeRatio=20) and trims the C heap again. Twenty idle mounts then cost what twenty freshly
+ * ViewFs#trimMemory}), runs one full GC that shrinks the heap to its live data and a fifth
+ * ({@link JavaHeap#shrink}) and trims the C heap again. Twenty idle mounts then cost what twenty freshly
  * started ones do (docs/DESIGN-DECISIONS.md, 3). Each trim that gave back 1 MiB or more says so in
  * the mount's log.
  *
@@ -75,7 +75,7 @@ public final class IdleTrimmer {
                 long before = NativeHeap.resident();
                 store.dropCache();
                 vfs.trimMemory();
-                System.gc();
+                JavaHeap.shrink();
                 log("idle " + IDLE.toSeconds() + " s: block cache dropped, heap collected", before, NativeHeap.trim());
                 trimmed = true;
                 settled = true;

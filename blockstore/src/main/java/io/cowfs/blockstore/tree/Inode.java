@@ -84,7 +84,28 @@ public final class Inode {
 
     /** The inode number mounts report: the host's for imported files, else our own, marked. */
     public long reportedIno() {
+        return reportedIno(ino, hostIno);
+    }
+
+    static long reportedIno(long ino, long hostIno) {
         return hostIno != 0 ? hostIno : (ino == 1 ? 1 : ino | VIEW_INO_BIT);
+    }
+
+    /**
+     * {@link #reportedIno()} of the record d holds, read without decoding the rest (a listing
+     * needs it for every entry, and nothing else of the entry's inode): the fields before it are
+     * skipped in {@link #decode(long, Decoder)}'s order.
+     */
+    static long reportedIno(long ino, Decoder d) {
+        d.u8(); // type code
+        d.varlong(); // perm
+        d.varlong(); // uid
+        d.varlong(); // gid
+        d.varlong(); // nlink
+        d.varlong(); // size
+        d.skip(24); // atime, mtime, ctime
+        d.varlong(); // rdev
+        return reportedIno(ino, d.varlong());
     }
 
     public int mode() {

@@ -77,14 +77,24 @@ public final class SnapshotReader {
 
     /** The inode, or null if the snapshot has no such inode: decoded at each call, the caller's own. */
     public Inode inode(long ino) {
+        SnapshotRoot.Page p = page(ino);
+        int slot = (int) (ino % SnapshotRoot.INODES_PER_PAGE);
+        return p != null && slot < p.slots() ? p.inode(slot) : null;
+    }
+
+    /** {@link Inode#reportedIno()} of the inode, or -1 if the snapshot has no such inode; nothing else is decoded. */
+    public long reportedIno(long ino) {
+        SnapshotRoot.Page p = page(ino);
+        int slot = (int) (ino % SnapshotRoot.INODES_PER_PAGE);
+        return p != null && slot < p.slots() ? p.reportedIno(slot) : -1;
+    }
+
+    private SnapshotRoot.Page page(long ino) {
         long page = ino / SnapshotRoot.INODES_PER_PAGE;
         if (ino <= 0 || page >= root.inodePages().size()) {
             return null;
         }
-        ChunkId pid = root.inodePages().get((int) page);
-        SnapshotRoot.Page p = inodePages.get(pid, id -> SnapshotRoot.scanPage(store.get(id)));
-        int slot = (int) (ino % SnapshotRoot.INODES_PER_PAGE);
-        return slot < p.slots() ? p.inode(slot) : null;
+        return inodePages.get(root.inodePages().get((int) page), id -> SnapshotRoot.scanPage(store.get(id)));
     }
 
     /** The entries of a directory object (empty for null); shared and unmodifiable. */

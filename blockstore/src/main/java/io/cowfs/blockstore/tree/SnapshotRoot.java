@@ -90,6 +90,12 @@ public record SnapshotRoot(long maxIno, long files, long logicalBytes, List<Chun
             return at.length / 2;
         }
 
+        /** {@link Inode#reportedIno()} of the inode in slot i, or -1 for a free slot (the rest is not decoded). */
+        public long reportedIno(int i) {
+            int off = at[2 * i];
+            return off < 0 ? -1 : Inode.reportedIno(first + i, new Decoder(bytes, off, at[2 * i + 1]));
+        }
+
         /** The inode in slot i (0 <= i < slots()), decoded now, or null for a free slot. */
         public Inode inode(int i) {
             int off = at[2 * i];

@@ -97,7 +97,7 @@ class SnapshotReaderCacheTest {
             n.type = i % 2 == 0 ? FileType.REGULAR : FileType.SYMLINK;
             n.perm = 0640;
             n.size = 1000L * i;
-            n.hostIno = 77_000 + i;
+            n.hostIno = i % 4 == 0 ? 0 : 77_000 + i; // 0: created in a view, reported as its own number, marked
             if (n.type == FileType.REGULAR) {
                 byte[] h = new byte[ChunkId.LENGTH];
                 h[0] = (byte) i;
@@ -117,8 +117,10 @@ class SnapshotReaderCacheTest {
             Inode got = page.inode(i);
             if (slots[i] == null) {
                 assertEquals(null, got, "slot " + i);
+                assertEquals(-1, page.reportedIno(i));
                 continue;
             }
+            assertEquals(slots[i].reportedIno(), page.reportedIno(i), "slot " + i);
             assertEquals(512 + i, got.ino);
             assertArrayEquals(slots[i].encode(), got.encode(), "slot " + i);
             assertTrue(got != page.inode(i), "a caller's own inode");

@@ -375,8 +375,10 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             NavigableMap<String, DirObject.Entry> all = ns.entries(dir);
             List<DirEntry> out = new ArrayList<>(all.size());
             for (Map.Entry<String, DirObject.Entry> e : all.entrySet()) {
-                Inode c = ns.inodeOrNull(e.getValue().ino());
-                long reported = c == null ? e.getValue().ino() : c.reportedIno();
+                long reported = ns.reportedIno(e.getValue().ino()); // no more of the inode: a walk lists a million
+                if (reported < 0) {
+                    reported = e.getValue().ino();
+                }
                 out.add(new DirEntry(e.getKey(), reported, e.getValue().type().modeBits, e.getValue().ino()));
             }
             return out;

@@ -87,9 +87,13 @@ final class ViewNamespace {
         return n;
     }
 
-    /** The inode, or null if it does not exist (no lost-inode check: for listings). */
-    Inode inodeOrNull(long ino) {
-        return changed.containsKey(ino) ? changed.get(ino) : base.inode(ino);
+    /** The inode number a listing reports for ino (Inode#reportedIno), or -1 if it does not exist (no lost-inode check). */
+    long reportedIno(long ino) {
+        if (changed.containsKey(ino)) {
+            Inode n = changed.get(ino);
+            return n == null ? -1 : n.reportedIno();
+        }
+        return base.reportedIno(ino);
     }
 
     /** The inode's own changeable copy; it will be persisted. Write lock held. */

@@ -92,16 +92,19 @@ public final class Inode {
     }
 
     /**
-     * {@link #reportedIno()} of the record d holds, read without decoding the rest (a listing
+     * {@link #reportedIno()} of the record d holds (never 0), read without decoding the rest (a listing
      * needs it for every entry, and nothing else of the entry's inode): the fields before it are
      * skipped in {@link #decode(long, Decoder)}'s order.
      */
     static long reportedIno(long ino, Decoder d) {
-        d.u8(); // type code
-        d.varlong(); // perm
+        int code = d.u8();
+        if (code != INLINE_REGULAR_CODE) {
+            FileType.ofCode(code); // a bad record fails here as its decode would
+        }
+        d.varint(); // perm
         d.varlong(); // uid
         d.varlong(); // gid
-        d.varlong(); // nlink
+        d.varint(); // nlink
         d.varlong(); // size
         d.skip(24); // atime, mtime, ctime
         d.varlong(); // rdev

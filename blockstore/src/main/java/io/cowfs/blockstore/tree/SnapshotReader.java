@@ -102,11 +102,14 @@ public final class SnapshotReader {
         return n;
     }
 
-    /** {@link Inode#reportedIno()} of the inode, or -1 if the snapshot has no such inode; nothing else is decoded. */
+    /**
+     * {@link Inode#reportedIno()} of the inode, or 0 if the snapshot has no such inode (a host's
+     * inode number may be negative as a long, never 0); nothing else is decoded.
+     */
     public long reportedIno(long ino) {
         SnapshotRoot.Page p = page(ino);
         int slot = (int) (ino % SnapshotRoot.INODES_PER_PAGE);
-        return p != null && slot < p.slots() ? p.reportedIno(slot) : -1;
+        return p != null && slot < p.slots() ? p.reportedIno(slot) : 0;
     }
 
     private SnapshotRoot.Page page(long ino) {

@@ -90,10 +90,10 @@ public record SnapshotRoot(long maxIno, long files, long logicalBytes, List<Chun
             return at.length / 2;
         }
 
-        /** {@link Inode#reportedIno()} of the inode in slot i, or -1 for a free slot (the rest is not decoded). */
+        /** {@link Inode#reportedIno()} of the inode in slot i, or 0 for a free slot (the rest is not decoded). */
         public long reportedIno(int i) {
             int off = at[2 * i];
-            return off < 0 ? -1 : Inode.reportedIno(first + i, new Decoder(bytes, off, at[2 * i + 1]));
+            return off < 0 ? 0 : Inode.reportedIno(first + i, new Decoder(bytes, off, at[2 * i + 1]));
         }
 
         /** The inode in slot i (0 <= i < slots()), decoded now, or null for a free slot. */
@@ -111,7 +111,7 @@ public record SnapshotRoot(long maxIno, long files, long logicalBytes, List<Chun
         }
         long first = d.varlong();
         int n = d.varint();
-        if (n > b.length) { // each slot takes a byte at least: a bad count is a StoreException, not a huge array
+        if (n < 0 || n > b.length) { // each slot takes a byte at least: a bad count is a StoreException, not a huge array
             throw new StoreException("inode page of " + n + " slots in " + b.length + " bytes");
         }
         int[] at = new int[2 * n];

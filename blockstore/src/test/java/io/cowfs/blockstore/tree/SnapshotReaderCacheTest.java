@@ -97,7 +97,8 @@ class SnapshotReaderCacheTest {
             n.type = i % 2 == 0 ? FileType.REGULAR : FileType.SYMLINK;
             n.perm = 0640;
             n.size = 1000L * i;
-            n.hostIno = i % 4 == 0 ? 0 : 77_000 + i; // 0: created in a view, reported as its own number, marked
+            // 0: created in a view, reported as its own number, marked; a host's may be negative as a long
+            n.hostIno = i % 4 == 0 ? 0 : i % 4 == 1 ? -77_000 - i : 77_000 + i;
             if (n.type == FileType.REGULAR) {
                 byte[] h = new byte[ChunkId.LENGTH];
                 h[0] = (byte) i;
@@ -117,7 +118,7 @@ class SnapshotReaderCacheTest {
             Inode got = page.inode(i);
             if (slots[i] == null) {
                 assertEquals(null, got, "slot " + i);
-                assertEquals(-1, page.reportedIno(i));
+                assertEquals(0, page.reportedIno(i));
                 continue;
             }
             assertEquals(slots[i].reportedIno(), page.reportedIno(i), "slot " + i);
@@ -127,12 +128,55 @@ class SnapshotReaderCacheTest {
         }
         assertArrayEquals(bytes, SnapshotRoot.encodePage(2, SnapshotRoot.decodePage(bytes)));
         assertThrows(StoreException.class, () -> SnapshotRoot.scanPage(new byte[] {'X', 0, 0}));
-        assertThrows(StoreException.class, () -> SnapshotRoot.scanPage(new byte[] {'I', 0, (byte) 0xFF, 0x7F}), "more slots than bytes");
+        assertThrows(StoreException.class, () -> SnapshotRoot.scanPage(new byte[] {'I', 0, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, 0x07}),
+                "2^31 - 1 slots in 7 bytes");
+        byte[] negative = new byte[12];
+        negative[0] = 'I';
+        java.util.Arrays.fill(negative, 2, 11, (byte) 0xFF);
+        negative[11] = 0x01; // a count of -1 as a varint
+        assertThrows(StoreException.class, () -> SnapshotRoot.scanPage(negative), "a negative count");
         assertThrows(StoreException.class, () -> SnapshotRoot.scanPage(java.util.Arrays.copyOf(bytes, bytes.length - 5)), "truncated");
         byte[] bad = bytes.clone();
         bad[7] = 99; // slot 0's record, after the tag, first (512: 2 bytes), count (256: 2), used and length: its type code
         SnapshotRoot.Page badPage = SnapshotRoot.scanPage(bad);
         assertThrows(StoreException.class, () -> badPage.inode(0));
+    }
+
+    /**
+     * The inodes decoded last are kept by number modulo RECENT: two inodes RECENT apart share a
+     * slot and are never taken for each other, a hit is the same object, and dropCaches forgets them.
+     */
+    @Test
+    void recentlyDecodedInodesAreKeptByNumberAndNeverMixedUp() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        for (int d = 0; d < 42; d++) {
+            Path dir = Files.createDirectories(src.resolve("d" + d));
+            for (int f = 0; f < 100; f++) {
+                Files.writeString(dir.resolve("f" + f), d + "/" + f);
+            }
+        }
+        try (Store store = Store.init(tmp.resolve("store"), BS)) {
+            Importer.Result r = new Importer(store, false, Importer.Progress.NONE, w -> { }).run(src);
+            store.commit(txn -> null);
+            SnapshotReader snap = new SnapshotReader(store, r.root());
+            long a = 100;
+            long b = a + SnapshotReader.RECENT;
+            assertTrue(b <= snap.maxIno());
+            for (int round = 0; round < 3; round++) {
+                Inode x = snap.inode(a);
+                Inode y = snap.inode(b);
+                assertEquals(a, x.ino);
+                assertEquals(b, y.ino);
+                assertTrue(y == snap.inode(b), "a hit is the inode decoded last");
+                assertEquals(a, snap.inode(a).ino, "b took a's slot: a is decoded again, not b returned");
+            }
+            Inode before = snap.inode(a);
+            snap.dropCaches();
+            Inode after = snap.inode(a);
+            assertTrue(before != after, "dropCaches forgets the inodes decoded last");
+            assertArrayEquals(before.encode(), after.encode());
+            assertEquals(null, snap.inode(snap.maxIno() + 1));
+        }
     }
 
     private static byte[] readAll(Store store, SnapshotReader snap, Inode file) {

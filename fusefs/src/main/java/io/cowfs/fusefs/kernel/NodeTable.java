@@ -33,7 +33,7 @@ final class NodeTable {
     }
 
     void ref(long nodeid) {
-        if (nodeid != Proto.ROOT_ID) {
+        if (nodeid != Proto.ROOT_ID && nodeid != 0) { // 0 marks a free slot; no node has it
             long h = mix(nodeid);
             stripe(h).add(nodeid, h, 1);
         }
@@ -41,6 +41,9 @@ final class NodeTable {
 
     /** Takes back n references; true if the kernel now holds none. */
     boolean forget(long nodeid, long n) {
+        if (n <= 0) { // nothing to take back (a count past 2^63 reads as negative): never adds
+            return count(nodeid) == 0;
+        }
         long h = mix(nodeid);
         return stripe(h).add(nodeid, h, -n) <= 0;
     }

@@ -37,23 +37,30 @@ public final class JavaHeap {
             System.gc();
             return;
         }
-        String shrunk = Integer.toString(SHRUNK_FREE_RATIO);
-        boolean set = false;
-        try {
-            // the minimum may never exceed the maximum: lower the minimum first, raise it last
-            vm.setVMOption("MinHeapFreeRatio", Integer.toString(Math.min(SHRUNK_FREE_RATIO, Integer.parseInt(min))));
-            vm.setVMOption("MaxHeapFreeRatio", shrunk);
-            set = true;
-        } catch (RuntimeException notManageable) {
-            // a JVM that will not change them: collect with what it has
-        }
+        // the minimum may never exceed the maximum: lower the minimum first, put it back last;
+        // each setting put back on its own, so a failure (none is known: both are manageable
+        // flags of every HotSpot collector) leaves neither lowered nor the caller's thread dead
+        boolean minSet = set(vm, "MinHeapFreeRatio", Integer.toString(Math.min(SHRUNK_FREE_RATIO, Integer.parseInt(min))));
+        boolean maxSet = minSet && set(vm, "MaxHeapFreeRatio", Integer.toString(SHRUNK_FREE_RATIO));
         try {
             System.gc();
         } finally {
-            if (set) {
-                vm.setVMOption("MaxHeapFreeRatio", max);
-                vm.setVMOption("MinHeapFreeRatio", min);
+            if (maxSet) {
+                set(vm, "MaxHeapFreeRatio", max);
             }
+            if (minSet) {
+                set(vm, "MinHeapFreeRatio", min);
+            }
+        }
+    }
+
+    private static boolean set(HotSpotDiagnosticMXBean vm, String flag, String value) {
+        try {
+            vm.setVMOption(flag, value);
+            return true;
+        } catch (RuntimeException e) {
+            System.err.println("cowfs: cannot set " + flag + "=" + value + ": " + e.getMessage());
+            return false;
         }
     }
 }

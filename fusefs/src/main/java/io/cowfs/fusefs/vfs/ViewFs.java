@@ -376,7 +376,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             List<DirEntry> out = new ArrayList<>(all.size());
             for (Map.Entry<String, DirObject.Entry> e : all.entrySet()) {
                 long reported = ns.reportedIno(e.getValue().ino()); // no more of the inode: a walk lists a million
-                if (reported < 0) {
+                if (reported == 0) { // gone (a host's inode number may be negative as a long)
                     reported = e.getValue().ino();
                 }
                 out.add(new DirEntry(e.getKey(), reported, e.getValue().type().modeBits, e.getValue().ino()));

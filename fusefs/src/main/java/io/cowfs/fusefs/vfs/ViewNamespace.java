@@ -87,11 +87,11 @@ final class ViewNamespace {
         return n;
     }
 
-    /** The inode number a listing reports for ino (Inode#reportedIno), or -1 if it does not exist (no lost-inode check). */
+    /** The inode number a listing reports for ino (Inode#reportedIno), or 0 if it does not exist (no lost-inode check). */
     long reportedIno(long ino) {
         if (changed.containsKey(ino)) {
             Inode n = changed.get(ino);
-            return n == null ? -1 : n.reportedIno();
+            return n == null ? 0 : n.reportedIno();
         }
         return base.reportedIno(ino);
     }

@@ -65,6 +65,13 @@ public final class Lru<K, V> {
         }
     }
 
+    public synchronized void invalidate(K key) {
+        V old = map.remove(key);
+        if (old != null) {
+            weight -= weigher.applyAsLong(old);
+        }
+    }
+
     public synchronized void invalidateAll() {
         map.clear();
         weight = 0;

@@ -104,6 +104,12 @@ final class Listings {
         int limit = (int) Math.min(rq.u32(16), out.room());
         List<ViewFs.DirEntry> es = listing(dir, fh, offset).entries();
         long total = es.size() + 2L;
+        if (readOnly && offset >= total) {
+            // the stream's end (the kernel asks once more and gets no entry; it has the listing
+            // now): let it go while it is young, or a walk of a million files promotes every
+            // listing and collects it later (the kernel asks again only if it drops its copy)
+            snapshot.invalidate(dir);
+        }
         for (long i = offset; i < total; i++) {
             byte[] name;
             long reportedIno;

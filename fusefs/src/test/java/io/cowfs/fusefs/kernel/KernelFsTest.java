@@ -115,6 +115,65 @@ class KernelFsTest {
         assertEquals("kernel", new String(got, StandardCharsets.UTF_8));
     }
 
+    /** The names one READDIR stream of dir gives from offset `from`, in requests of `size` bytes, up to its empty end. */
+    private java.util.List<String> stream(long dir, long from, int size) {
+        return stream(dir, from, size, Integer.MAX_VALUE, new long[1]);
+    }
+
+    /** As above, at most `requests` requests; next[0] is the offset to go on from. */
+    private java.util.List<String> stream(long dir, long from, int size, int requests, long[] next) {
+        java.util.List<String> names = new java.util.ArrayList<>();
+        long off = from;
+        for (int r = 0; r < requests; r++) {
+            byte[] arg = new byte[40];
+            java.nio.ByteBuffer.wrap(arg).order(java.nio.ByteOrder.nativeOrder()).putLong(0, 0).putLong(8, off).putInt(16, size);
+            assertEquals(0, fs.handle(request(Proto.READDIR, dir, arg), out, worker));
+            int end = out.seal(42, 0);
+            if (end == Proto.OUT_HEADER) {
+                break;
+            }
+            for (int p = Proto.OUT_HEADER; p < end; ) {
+                off = out.buf.getLong(p + 8);
+                int len = out.buf.getInt(p + 16);
+                byte[] n = new byte[len];
+                out.buf.get(p + 24, n);
+                names.add(new String(n, StandardCharsets.UTF_8));
+                p += (24 + len + 7) & ~7;
+            }
+        }
+        next[0] = off;
+        return names;
+    }
+
+    /**
+     * A read-only tree's listing is let go of when its stream reaches the end (a walk of a million
+     * files promoted every listing): a second stream, one resumed from the middle of the first
+     * after that end, and one running beside another all list the same entries at the same offsets.
+     */
+    @Test
+    void readOnlyListingsReadInPiecesAgainAndFromTheMiddleAgree() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("many"));
+        java.util.List<String> want = new java.util.ArrayList<>(java.util.List.of(".", ".."));
+        for (int i = 0; i < 60; i++) {
+            Files.writeString(src.resolve("f" + (100 + i)), "x");
+            want.add("f" + (100 + i));
+        }
+        ChunkId root = new Importer(store, false, Importer.Progress.NONE, w -> { }).run(src).root();
+        try (ViewFs many = ViewFs.snapshot(store, root)) {
+            fs = new KernelFs(many, 60, 60, 60);
+            assertEquals(want, stream(1, 0, 128), "first stream, a few entries a request");
+            assertEquals(want, stream(1, 0, 4096), "again, after the end let the listing go");
+            assertEquals(want.subList(20, want.size()), stream(1, 20, 128), "resumed at offset 20");
+            long[] next = new long[1];
+            java.util.List<String> a = stream(1, 0, 128, 2, next);
+            assertTrue(a.size() < want.size() && next[0] == a.size(), "a stream in its middle: " + a.size());
+            java.util.List<String> b = stream(1, 0, 128); // another stream ends (and lets go) while a is in its middle
+            a.addAll(stream(1, next[0], 128));
+            assertEquals(want, a);
+            assertEquals(want, b);
+        }
+    }
+
     @Test
     void readOnlyTreeAsksForNoOpen() {
         assertEquals(-Errno.ENOSYS.code, fs.handle(request(Proto.OPEN, 1, new byte[8]), out, worker));

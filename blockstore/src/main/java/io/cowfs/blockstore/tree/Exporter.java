@@ -154,13 +154,15 @@ public final class Exporter {
     }
 
     private void exportDir(Inode dir, Path p, String inSnap) throws IOException {
-        for (var e : snap.dir(dir).entrySet()) {
-            Path c = p.resolve(e.getKey());
-            String childInSnap = inSnap.endsWith("/") ? inSnap + e.getKey() : inSnap + "/" + e.getKey();
+        DirEntries es = snap.dir(dir);
+        for (int i = 0; i < es.size(); i++) {
+            String name = es.name(i);
+            Path c = p.resolve(name);
+            String childInSnap = inSnap.endsWith("/") ? inSnap + name : inSnap + "/" + name;
             // an entry of dest that was not there before is the export's, to remove if it fails
             boolean top = "/".equals(inSnap) && !exists(c);
             try {
-                exportEntry(e.getValue().ino(), c, childInSnap);
+                exportEntry(es.ino(i), c, childInSnap);
             } catch (IOException | RuntimeException ex) {
                 throw failed(childInSnap, c, ex);
             } finally {

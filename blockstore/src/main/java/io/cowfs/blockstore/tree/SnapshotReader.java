@@ -3,8 +3,6 @@ package io.cowfs.blockstore.tree;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Lru;
 import io.cowfs.blockstore.store.Store;
-import java.util.Collections;
-import java.util.NavigableMap;
 
 /**
  * Read access to one immutable snapshot: inodes by number, directory listings, block ids.
@@ -24,13 +22,13 @@ public final class SnapshotReader {
      */
     /** Inodes in all cached pages, kept as the pages' bytes (~100 B an inode): ~13 MiB. */
     static final long CACHED_INODES = 131_072;
-    /** Entries of all cached directories (~150 B each): ~40 MiB. A larger directory is still kept, alone. */
+    /** Entries of all cached directories (~30 B each with a name of 16 bytes): ~8 MiB. A larger directory is still kept, alone. */
     static final long CACHED_ENTRIES = 262_144;
     /** Block ids in all cached block-list pages (~72 B each): ~18 MiB, the lists of 16 GiB of files. */
     static final long CACHED_BLOCK_IDS = 262_144;
 
     private final Lru<ChunkId, SnapshotRoot.Page> inodePages;
-    private final Lru<ChunkId, NavigableMap<String, DirObject.Entry>> dirs;
+    private final Lru<ChunkId, DirEntries> dirs;
     private final Lru<ChunkId, ChunkId[]> blockPages;
 
     public SnapshotReader(Store store, ChunkId rootId) {
@@ -120,15 +118,15 @@ public final class SnapshotReader {
         return inodePages.get(root.inodePages().get((int) page), id -> SnapshotRoot.scanPage(store.get(id)));
     }
 
-    /** The entries of a directory object (empty for null); shared and unmodifiable. */
-    public NavigableMap<String, DirObject.Entry> dir(ChunkId dirObject) {
+    /** The entries of a directory object (empty for null); shared (immutable). */
+    public DirEntries dir(ChunkId dirObject) {
         if (dirObject == null) {
-            return Collections.emptyNavigableMap();
+            return DirEntries.EMPTY;
         }
-        return dirs.get(dirObject, id -> Collections.unmodifiableNavigableMap(DirObject.decode(store.get(id))));
+        return dirs.get(dirObject, id -> DirObject.decode(store.get(id)));
     }
 
-    public NavigableMap<String, DirObject.Entry> dir(Inode dirInode) {
+    public DirEntries dir(Inode dirInode) {
         return dir(dirInode.dirObject);
     }
 

@@ -68,8 +68,8 @@ public final class TreeDiff {
     }
 
     private void compareDir(Inode da, Inode db, String path) {
-        NavigableMap<String, DirObject.Entry> ea = a.dir(da);
-        NavigableMap<String, DirObject.Entry> eb = b.dir(db);
+        NavigableMap<String, DirObject.Entry> ea = a.dir(da).toMap();
+        NavigableMap<String, DirObject.Entry> eb = b.dir(db).toMap();
         TreeSet<String> names = new TreeSet<>(ea.keySet());
         names.addAll(eb.keySet());
         for (String name : names) {
@@ -113,8 +113,9 @@ public final class TreeDiff {
     private void listAll(SnapshotReader s, DirObject.Entry e, String path, Kind kind) {
         out.add(new Change(kind, path, e.type()));
         if (e.type() == FileType.DIRECTORY) {
-            for (Map.Entry<String, DirObject.Entry> c : s.dir(s.inode(e.ino())).entrySet()) {
-                listAll(s, c.getValue(), path + "/" + c.getKey(), kind);
+            DirEntries cs = s.dir(s.inode(e.ino()));
+            for (int i = 0; i < cs.size(); i++) {
+                listAll(s, cs.entry(i), path + "/" + cs.name(i), kind);
             }
         }
     }

@@ -141,7 +141,7 @@ public final class Freezer {
                 }
                 out.validBlocks = Inode.ALL_VALID;
             } else if (out.type == FileType.DIRECTORY) {
-                TreeMap<String, DirObject.Entry> entries = new TreeMap<>(base.dir(now.dirObject));
+                TreeMap<String, DirObject.Entry> entries = base.dir(now.dirObject).toMap();
                 Map<String, DirObject.Entry> ov = delta.dirents.get(ino);
                 if (ov != null) {
                     for (Map.Entry<String, DirObject.Entry> e : ov.entrySet()) {

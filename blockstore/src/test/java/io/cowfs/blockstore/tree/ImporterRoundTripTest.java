@@ -154,9 +154,9 @@ class ImporterRoundTripTest {
         try (Stream<Path> s = Files.list(host)) {
             hostNames = s.map(p -> p.getFileName().toString()).sorted().toList();
         }
-        assertEquals(hostNames, new ArrayList<>(snap.dir(dir).keySet()), "entries of " + host);
+        assertEquals(hostNames, new ArrayList<>(snap.dir(dir).toMap().keySet()), "entries of " + host);
         compareAttrs(dir, host);
-        for (var e : snap.dir(dir).entrySet()) {
+        for (var e : snap.dir(dir).toMap().entrySet()) {
             Path p = host.resolve(e.getKey());
             String r = rel.isEmpty() ? e.getKey() : rel + "/" + e.getKey();
             Inode n = snap.inode(e.getValue().ino());
@@ -476,7 +476,7 @@ class ImporterRoundTripTest {
             Importer.Result r = new Importer(small, true, Importer.Progress.NONE, warned::add).run(src);
             assertTrue(warned.stream().anyMatch(w -> w.contains(img.toString())), warned.toString());
             SnapshotReader snap = new SnapshotReader(small, r.root());
-            Map<String, DirObject.Entry> root = snap.dir(snap.inode(SnapshotRoot.ROOT_INO));
+            DirEntries root = snap.dir(snap.inode(SnapshotRoot.ROOT_INO));
             assertNotNull(root.get("one-byte"));
             assertNull(root.get("huge.img"));
         } finally {

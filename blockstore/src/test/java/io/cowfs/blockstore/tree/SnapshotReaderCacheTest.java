@@ -52,11 +52,11 @@ class SnapshotReaderCacheTest {
             long ids = 20; // of 72
             SnapshotReader snap = new SnapshotReader(store, r.root(), inodes, entries, ids);
             for (int round = 0; round < 2; round++) {
-                Map<String, DirObject.Entry> top = snap.dir(snap.inode(SnapshotRoot.ROOT_INO));
+                DirEntries top = snap.dir(snap.inode(SnapshotRoot.ROOT_INO));
                 assertEquals(42, top.size());
                 for (int d = 0; d < 30; d++) {
                     Inode dir = snap.inode(top.get("d" + d).ino());
-                    Map<String, DirObject.Entry> names = snap.dir(dir);
+                    DirEntries names = snap.dir(dir);
                     assertEquals(100, names.size());
                     for (int f = 0; f < 100; f++) {
                         Inode file = snap.inode(names.get("f" + f).ino());

@@ -1,6 +1,10 @@
 package io.cowfs.fusefs.floor;
 
+import io.cowfs.blockstore.tree.DirEntries;
+import io.cowfs.blockstore.tree.DirObject;
+import io.cowfs.blockstore.tree.FileType;
 import io.cowfs.fusefs.kernel.Kernel;
+import io.cowfs.fusefs.vfs.Dirents;
 import io.cowfs.fusefs.vfs.Errno;
 import io.cowfs.fusefs.vfs.FsException;
 import io.cowfs.fusefs.vfs.NodeFs;
@@ -30,7 +34,7 @@ public final class MemoryFs implements NodeFs {
         Stat stat;
         byte[] data;
         TreeMap<String, Long> children;
-        List<ViewFs.DirEntry> listing;
+        Dirents listing;
     }
 
     private final List<Node> nodes = new ArrayList<>();
@@ -64,11 +68,12 @@ public final class MemoryFs implements NodeFs {
                     n.children.put(c.getFileName().toString(), add(c));
                 }
             }
-            n.listing = new ArrayList<>();
+            TreeMap<String, DirObject.Entry> entries = new TreeMap<>();
             for (Map.Entry<String, Long> e : n.children.entrySet()) {
                 Stat cs = nodes.get((int) (long) e.getValue()).stat;
-                n.listing.add(new ViewFs.DirEntry(e.getKey(), cs.ino(), cs.mode()));
+                entries.put(e.getKey(), new DirObject.Entry(cs.ino(), java.util.Objects.requireNonNullElse(FileType.ofMode(cs.mode()), FileType.REGULAR)));
             }
+            n.listing = new Dirents(DirEntries.of(entries), null);
         }
         n.stat = new Stat(id, mode, (Integer) a.get("nlink"), (Integer) a.get("uid"), (Integer) a.get("gid"), size,
                 (size + 511) / 512, mt, mt, mt, 0);
@@ -112,7 +117,7 @@ public final class MemoryFs implements NodeFs {
     }
 
     @Override
-    public List<ViewFs.DirEntry> readdir(long dir) {
+    public Dirents readdir(long dir) {
         Node d = node(dir);
         if (d.listing == null) {
             throw new FsException(Errno.ENOTDIR, "node " + dir);

@@ -1,11 +1,11 @@
 package io.cowfs.fusefs.fuse;
 
+import io.cowfs.fusefs.vfs.Dirents;
 import io.cowfs.fusefs.vfs.Errno;
 import io.cowfs.fusefs.vfs.FsException;
 import io.cowfs.fusefs.vfs.Stat;
 import io.cowfs.fusefs.vfs.ViewFs;
 import java.nio.charset.StandardCharsets;
-import java.util.List;
 import java.util.function.IntSupplier;
 import jnr.ffi.Pointer;
 import ru.serce.jnrfuse.FuseFillDir;
@@ -203,7 +203,7 @@ public class CowFuse extends FuseStubFS {
     public int readdir(String path, Pointer buf, FuseFillDir filter, long offset, FuseFileInfo fi) {
         return guard("readdir", path, () -> {
             long dir = ino(path, fi);
-            List<ViewFs.DirEntry> entries = vfs.readdir(dir);
+            Dirents entries = vfs.readdir(dir);
             // With use_ino libfuse takes d_ino (and d_type) from this stat; with none it reports
             // d_ino -1 and DT_UNKNOWN, which breaks tools that compare d_ino with st_ino and makes
             // find/git stat every entry. libfuse copies the stat, so one buffer serves the call.
@@ -213,10 +213,10 @@ public class CowFuse extends FuseStubFS {
             st.st_mode.set(FileStat.S_IFDIR);
             filter.apply(buf, name("."), stp, 0);
             filter.apply(buf, name(".."), null, 0);
-            for (ViewFs.DirEntry e : entries) {
-                st.st_ino.set(e.ino());
-                st.st_mode.set(e.mode());
-                if (filter.apply(buf, name(e.name()), stp, 0) != 0) {
+            for (int i = 0; i < entries.size(); i++) {
+                st.st_ino.set(entries.reportedIno(i));
+                st.st_mode.set(entries.mode(i));
+                if (filter.apply(buf, name(entries.name(i)), stp, 0) != 0) {
                     break;
                 }
             }

@@ -1,13 +1,11 @@
 package io.cowfs.fusefs.kernel;
 
 import io.cowfs.blockstore.store.Lru;
+import io.cowfs.fusefs.vfs.Dirents;
 import io.cowfs.fusefs.vfs.Errno;
 import io.cowfs.fusefs.vfs.FsException;
 import io.cowfs.fusefs.vfs.NodeFs;
 import io.cowfs.fusefs.vfs.Stat;
-import io.cowfs.fusefs.vfs.ViewFs;
-import java.nio.charset.StandardCharsets;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -33,7 +31,7 @@ final class Listings {
     private static final byte[] DOTDOT = {'.', '.'};
 
     /** A directory's entries as one readdir stream sees them ("." and ".." come first, not stored). */
-    private record Listing(long dir, List<ViewFs.DirEntry> entries) {
+    private record Listing(long dir, Dirents entries) {
     }
 
     private final NodeFs vfs;
@@ -102,7 +100,7 @@ final class Listings {
         long fh = rq.i64(0);
         long offset = rq.i64(8);
         int limit = (int) Math.min(rq.u32(16), out.room());
-        List<ViewFs.DirEntry> es = listing(dir, fh, offset).entries();
+        Dirents es = listing(dir, fh, offset).entries();
         long total = es.size() + 2L;
         if (readOnly && offset >= total) {
             // the stream's end (the kernel asks once more and gets no entry; it has the listing
@@ -119,10 +117,10 @@ final class Listings {
                 reportedIno = i == 0 ? dir : 1;
                 type = 4; // DT_DIR
             } else {
-                ViewFs.DirEntry e = es.get((int) (i - 2));
-                name = e.name().getBytes(StandardCharsets.UTF_8);
-                reportedIno = e.ino();
-                type = (e.mode() >>> 12) & 0xF;
+                int k = (int) (i - 2);
+                name = es.nameBytes(k);
+                reportedIno = es.reportedIno(k);
+                type = (es.mode(k) >>> 12) & 0xF;
             }
             if (!plus) {
                 if (!out.dirent(reportedIno, i + 1, type, name, limit)) {
@@ -137,10 +135,10 @@ final class Listings {
             Stat s = null;
             if (i >= 2) {
                 try {
-                    ViewFs.DirEntry e = es.get((int) (i - 2));
+                    int k = (int) (i - 2);
                     // a read-only tree's listing is never stale; a view's may be (it was taken at offset 0),
                     // and a cached entry must name the node the name has now
-                    child = readOnly ? e.node() : vfs.lookup(dir, e.name());
+                    child = readOnly ? es.node(k) : vfs.lookup(dir, es.name(k));
                     s = vfs.getattr(child);
                 } catch (FsException e) {
                     s = null; // gone since the listing was taken: a plain entry

@@ -50,7 +50,7 @@ public interface NodeFs {
     byte[] readlink(long ino);
 
     /** Entries of dir, sorted by name, without "." and "..". */
-    List<ViewFs.DirEntry> readdir(long dir);
+    Dirents readdir(long dir);
 
     long mknod(long dir, String name, int mode, long rdev, int uid, int gid);
 

@@ -3,6 +3,7 @@ package io.cowfs.fusefs.vfs;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
+import io.cowfs.blockstore.tree.DirEntries;
 import io.cowfs.blockstore.tree.DirObject;
 import io.cowfs.blockstore.tree.FileType;
 import io.cowfs.blockstore.tree.Inode;
@@ -370,18 +371,16 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         }
     }
 
-    public List<DirEntry> readdir(long dir) {
+    public Dirents readdir(long dir) {
         return reading(() -> {
-            NavigableMap<String, DirObject.Entry> all = ns.entries(dir);
-            List<DirEntry> out = new ArrayList<>(all.size());
-            for (Map.Entry<String, DirObject.Entry> e : all.entrySet()) {
-                long reported = ns.reportedIno(e.getValue().ino()); // no more of the inode: a walk lists a million
-                if (reported == 0) { // gone (a host's inode number may be negative as a long)
-                    reported = e.getValue().ino();
-                }
-                out.add(new DirEntry(e.getKey(), reported, e.getValue().type().modeBits, e.getValue().ino()));
+            DirEntries all = ns.entries(dir);
+            long[] reported = new long[all.size()];
+            for (int i = 0; i < reported.length; i++) {
+                long r = ns.reportedIno(all.ino(i)); // no more of the inode: a walk lists a million
+                // 0 when gone (a host's inode number may be negative as a long, never 0)
+                reported[i] = r != 0 ? r : all.ino(i);
             }
-            return out;
+            return new Dirents(all, reported);
         });
     }
 

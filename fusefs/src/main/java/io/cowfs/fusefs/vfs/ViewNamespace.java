@@ -1,5 +1,6 @@
 package io.cowfs.fusefs.vfs;
 
+import io.cowfs.blockstore.tree.DirEntries;
 import io.cowfs.blockstore.tree.DirObject;
 import io.cowfs.blockstore.tree.FileType;
 import io.cowfs.blockstore.tree.Inode;
@@ -12,7 +13,6 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.NavigableMap;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.LongConsumer;
@@ -235,7 +235,7 @@ final class ViewNamespace {
     void setEntry(long dir, String name, DirObject.Entry e) {
         Inode d = dirInode(dir);
         TreeMap<String, DirObject.Entry> ov = overlay.computeIfAbsent(dir, k -> new TreeMap<>());
-        if (e == null && !base.dir(d.dirObject).containsKey(name)) {
+        if (e == null && !base.dir(d.dirObject).contains(name)) {
             ov.remove(name);
         } else {
             ov.put(name, e);
@@ -245,22 +245,12 @@ final class ViewNamespace {
         m.mtimeNs = m.ctimeNs = now();
     }
 
-    NavigableMap<String, DirObject.Entry> entries(long dir) {
+    /** The directory's entries now: its base's with this view's changes applied. */
+    DirEntries entries(long dir) {
         Inode d = dirInode(dir);
-        NavigableMap<String, DirObject.Entry> b = base.dir(d.dirObject);
+        DirEntries b = base.dir(d.dirObject);
         TreeMap<String, DirObject.Entry> ov = overlay.get(dir);
-        if (ov == null || ov.isEmpty()) {
-            return b;
-        }
-        TreeMap<String, DirObject.Entry> all = new TreeMap<>(b);
-        for (Map.Entry<String, DirObject.Entry> e : ov.entrySet()) {
-            if (e.getValue() == null) {
-                all.remove(e.getKey());
-            } else {
-                all.put(e.getKey(), e.getValue());
-            }
-        }
-        return all;
+        return ov == null ? b : b.with(ov);
     }
 
     /** Resolves an absolute path (no symlinks followed: the kernel resolves those). */

@@ -43,13 +43,15 @@ import java.util.function.Function;
  *                            instead of being advised ahead (0: always; unknown devices are advised)
  * @param pushAheadNodes      {@code cowfs.fuse.pushAhead}: how many node ids past a reader of small files on a
  *                            read-only mount the kernel adapter stores in the page cache ahead of it (0: never)
+ * @param fuseDirAhead        {@code cowfs.fuse.dirAhead}: the kernel adapter reads the directory a walk lists
+ *                            next while the kernel takes in the one before (false: never)
  */
 public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover, int gcMaxSmallPacks,
                      Duration gcPendingGrace, long mountRolloverMin, Duration idleTrim, long dirtyLimit,
                      boolean parallelFlush, int readAheadBlocks, int readAheadKb, boolean fuseDebug, boolean debug,
                      long fuseTimeoutSeconds, int fuseWorkers, boolean fuseWriteback,
                      long blockCacheBytes, long indexPrefetchBytes, long remotePackBytes, long remoteFetchWindow,
-                     long streamReadAheadKb, int pushAheadNodes) {
+                     long streamReadAheadKb, int pushAheadNodes, boolean fuseDirAhead) {
 
     /** The defaults, whatever the system properties say. */
     public static Config defaults() {
@@ -92,7 +94,8 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
                 num(p, "cowfs.remote.packBytes", 8L << 20),
                 num(p, "cowfs.remote.fetchWindow", 1L << 20),
                 num(p, "cowfs.streamReadAheadKb", 1024),
-                (int) num(p, "cowfs.fuse.pushAhead", 64));
+                (int) num(p, "cowfs.fuse.pushAhead", 64),
+                !"false".equals(p.apply("cowfs.fuse.dirAhead")));
     }
 
     /** As Long.getLong: a missing or unparsable value gives the default. */
@@ -111,6 +114,7 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
     public Config withCacheBytes(long v) {
         return new Config(v, lmdbInitialMapSize, packRollover, gcMaxSmallPacks, gcPendingGrace, mountRolloverMin, idleTrim,
                 dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug, fuseTimeoutSeconds, fuseWorkers,
-                fuseWriteback, blockCacheBytes, indexPrefetchBytes, remotePackBytes, remoteFetchWindow, streamReadAheadKb, pushAheadNodes);
+                fuseWriteback, blockCacheBytes, indexPrefetchBytes, remotePackBytes, remoteFetchWindow, streamReadAheadKb, pushAheadNodes,
+                fuseDirAhead);
     }
 }

@@ -30,6 +30,8 @@ public final class Kernel {
     static final int READ_AHEAD_KB = io.cowfs.blockstore.Config.fromSystemProperties().readAheadKb();
     /** Node ids past a reader of small files that read-only mounts store ahead (kernel.PushAhead), at most 1024. */
     static final int PUSH_AHEAD = Math.min(1024, io.cowfs.blockstore.Config.fromSystemProperties().pushAheadNodes());
+    /** Read-ahead across directories (kernel.DirAhead). */
+    static final boolean DIR_AHEAD = io.cowfs.blockstore.Config.fromSystemProperties().fuseDirAhead();
 
     private Kernel() {
     }
@@ -147,6 +149,7 @@ public final class Kernel {
         Runtime.getRuntime().addShutdownHook(hook);
         PushAhead push = fs.readOnly && PUSH_AHEAD > 0 ? new PushAhead(vfs, fs.nodes, dev, PUSH_AHEAD) : null;
         fs.push = push;
+        DirAhead dirAhead = DIR_AHEAD ? fs.startDirAhead() : null;
         boolean interrupted = false;
         try {
             for (Thread t : workers) {
@@ -167,6 +170,10 @@ public final class Kernel {
         } catch (InterruptedException e) {
             interrupted = true;
         } finally {
+            if (dirAhead != null) {
+                dirAhead.close(); // as push: before the vfs closes
+                System.err.println(java.time.Instant.now() + " cowfs: " + dirAhead.prepared.get() + " directories read ahead of a walk");
+            }
             if (push != null) {
                 // ended before the device is closed and the vfs with it: its thread must not write to
                 // a descriptor number a later mount of this process (a spare) may get, nor read a closed store

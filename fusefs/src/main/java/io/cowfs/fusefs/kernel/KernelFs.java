@@ -87,6 +87,13 @@ final class KernelFs {
         this.listings = new Listings(vfs);
     }
 
+    /** Starts read-ahead across directories (Kernel.serve, once; it closes what this returns). */
+    DirAhead startDirAhead() {
+        DirAhead a = new DirAhead(listings, readOnly);
+        listings.ahead = a;
+        return a;
+    }
+
     /**
      * Files whose data the kernel wrote back past the largest file size the view takes (which a
      * write(2) cannot be refused for: with the writeback cache the kernel takes it into its page

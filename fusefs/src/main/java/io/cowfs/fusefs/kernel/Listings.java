@@ -7,6 +7,8 @@ import io.cowfs.fusefs.vfs.FsException;
 import io.cowfs.fusefs.vfs.NodeFs;
 import io.cowfs.fusefs.vfs.Stat;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -30,8 +32,17 @@ final class Listings {
     private static final byte[] DOT = {'.'};
     private static final byte[] DOTDOT = {'.', '.'};
 
-    /** A directory's entries as one readdir stream sees them ("." and ".." come first, not stored). */
-    private record Listing(long dir, Dirents entries) {
+    static final int S_IFDIR = 0040000;
+
+    /**
+     * A directory's entries as one readdir stream sees them ("." and ".." come first, not stored);
+     * stats: each entry's attributes when the listing was read ahead of its stream (read-only trees,
+     * {@link #prepare}; null in a slot whose getattr failed), else null.
+     */
+    private record Listing(long dir, Dirents entries, Stat[] stats) {
+        Listing(long dir, Dirents entries) {
+            this(dir, entries, null);
+        }
     }
 
     private final NodeFs vfs;
@@ -49,6 +60,10 @@ final class Listings {
      */
     private final Lru<Long, Listing> snapshot;
     private final Lru<Long, Listing> latest;
+    /** Read-only listings being made now, so that a stream waits for the read-ahead's instead of making its own. */
+    private final Map<Long, CompletableFuture<Listing>> making = new ConcurrentHashMap<>();
+    /** Read-ahead across directories, once the mount serves (null: none). */
+    volatile DirAhead ahead;
     static final long CACHED_WEIGHT = 250_000;
     static final long DIR_WEIGHT = CACHED_WEIGHT / 1024;
 
@@ -72,7 +87,11 @@ final class Listings {
 
     private Listing listing(long dir, long fh, long offset) {
         if (readOnly) {
-            return snapshot.get(dir, d -> new Listing(d, vfs.readdir(d)));
+            Listing l = readOnlyListing(dir, false);
+            if (offset == 0) {
+                started(dir, l);
+            }
+            return l;
         }
         Listing l = open.get(fh);
         if (l == null) {
@@ -82,6 +101,8 @@ final class Listings {
             l = new Listing(dir, vfs.readdir(dir)); // a new stream (or rewinddir)
             open.put(fh, l);
             latest.put(dir, l);
+            listed(l);
+            started(dir, l);
         } else if (l.entries() == null) {
             // a stream the kernel began from its cache of the directory: go on in the listing that filled it
             Listing cached = latest.getIfPresent(dir);
@@ -89,6 +110,102 @@ final class Listings {
             open.put(fh, l);
         }
         return l;
+    }
+
+    /**
+     * A read-only tree's listing of dir, from the cache, from the read-ahead making it now, or made
+     * here (with every entry's attributes if withStats).
+     */
+    private Listing readOnlyListing(long dir, boolean withStats) {
+        Listing l = snapshot.getIfPresent(dir);
+        if (l != null) {
+            return l;
+        }
+        CompletableFuture<Listing> mine = new CompletableFuture<>();
+        CompletableFuture<Listing> other = making.putIfAbsent(dir, mine);
+        if (other != null) {
+            try {
+                return other.join();
+            } catch (CompletionException | java.util.concurrent.CancellationException failed) {
+                return new Listing(dir, vfs.readdir(dir)); // made here, to answer with its own error
+            }
+        }
+        try {
+            Dirents es = vfs.readdir(dir);
+            l = new Listing(dir, es, withStats ? stats(es) : null);
+            snapshot.put(dir, l);
+            listed(l);
+            mine.complete(l);
+            return l;
+        } catch (RuntimeException | Error e) {
+            mine.completeExceptionally(e);
+            throw e;
+        } finally {
+            making.remove(dir, mine);
+        }
+    }
+
+    private Stat[] stats(Dirents es) {
+        Stat[] out = new Stat[es.size()];
+        for (int i = 0; i < out.length; i++) {
+            try {
+                out[i] = vfs.getattr(es.node(i));
+            } catch (FsException e) {
+                out[i] = null; // the stream's getattr reports it
+            }
+        }
+        return out;
+    }
+
+    private void listed(Listing l) {
+        DirAhead a = ahead;
+        if (a != null) {
+            a.listed(l.dir(), l.entries());
+        }
+    }
+
+    private void started(long dir, Listing l) {
+        DirAhead a = ahead;
+        if (a != null) {
+            a.started(dir, l.entries());
+        }
+    }
+
+    /** What {@link #prepare} did: the directory's entries, and how many of them it read (0: they were cached). */
+    record Prepared(Dirents entries, int read) {
+    }
+
+    /**
+     * Reads dir ahead of the stream that will list it (DirAhead's thread): a read-only tree's
+     * listing is made with its entries' attributes and cached; a view's directory object, inode
+     * pages and entries' inodes are read into the vfs's caches (its stream takes the listing
+     * afresh). Null if another thread is making the listing now.
+     */
+    Prepared prepare(long dir) {
+        if (readOnly) {
+            Listing l = snapshot.getIfPresent(dir);
+            if (l != null) {
+                return new Prepared(l.entries(), 0);
+            }
+            if (making.containsKey(dir)) {
+                return null;
+            }
+            l = readOnlyListing(dir, true);
+            return new Prepared(l.entries(), l.entries().size() + 1);
+        }
+        Dirents es = vfs.readdir(dir);
+        for (int i = 0; i < es.size(); i++) {
+            try {
+                vfs.getattr(es.node(i));
+            } catch (FsException e) {
+                // gone meanwhile: its stream will say so
+            }
+        }
+        DirAhead a = ahead;
+        if (a != null) {
+            a.listed(dir, es);
+        }
+        return new Prepared(es, es.size() + 1);
     }
 
     /**
@@ -100,7 +217,8 @@ final class Listings {
         long fh = rq.i64(0);
         long offset = rq.i64(8);
         int limit = (int) Math.min(rq.u32(16), out.room());
-        Dirents es = listing(dir, fh, offset).entries();
+        Listing l = listing(dir, fh, offset);
+        Dirents es = l.entries();
         long total = es.size() + 2L;
         if (readOnly && offset >= total) {
             // the stream's end (the kernel asks once more and gets no entry; it has the listing
@@ -139,7 +257,7 @@ final class Listings {
                     // a read-only tree's listing is never stale; a view's may be (it was taken at offset 0),
                     // and a cached entry must name the node the name has now
                     child = readOnly ? es.node(k) : vfs.lookup(dir, es.name(k));
-                    s = vfs.getattr(child);
+                    s = l.stats() != null && l.stats()[k] != null ? l.stats()[k] : vfs.getattr(child);
                 } catch (FsException e) {
                     s = null; // gone since the listing was taken: a plain entry
                 }

@@ -17,6 +17,32 @@ import org.junit.jupiter.api.Test;
 /** The kernel's node references, against a plain map doing the same, and from several threads at once. */
 class NodeTableTest {
     @Test
+    void runsOfConsecutiveIdsAndStridedIdsShareStripesCorrectly() {
+        // ids in runs (kept together by the hash), ids a run or a large power of two apart (the
+        // hash's worst cases for crowding), and partial runs; then half of them removed from the middle
+        NodeTable t = new NodeTable();
+        Map<Long, Long> want = new HashMap<>();
+        for (long stride : new long[] {1, NodeTable.RUN, NodeTable.RUN + 1, 1L << 20, 1L << 40, 3}) {
+            for (long k = 1; k <= 20_000; k++) {
+                long id = (1L << 51) + 1_000_003L * stride + k * stride; // never 0 or the root
+                t.ref(id);
+                want.merge(id, 1L, Long::sum);
+            }
+        }
+        int n = 0;
+        for (Map.Entry<Long, Long> e : Map.copyOf(want).entrySet()) {
+            if (n++ % 2 == 0) {
+                assertTrue(t.forget(e.getKey(), e.getValue()));
+                want.remove(e.getKey());
+            }
+        }
+        assertEquals(want.size(), t.size());
+        for (Map.Entry<Long, Long> e : want.entrySet()) {
+            assertEquals(e.getValue(), t.count(e.getKey()), "count " + e.getKey());
+        }
+    }
+
+    @Test
     void countsAsAMapWouldThroughGrowthRemovalAndShrinking() {
         NodeTable t = new NodeTable();
         Map<Long, Long> want = new HashMap<>();

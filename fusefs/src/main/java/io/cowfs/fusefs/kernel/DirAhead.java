@@ -32,7 +32,14 @@ import java.util.concurrent.atomic.AtomicLong;
 final class DirAhead {
     /** Directories whose parent and next sibling are remembered, each map (~100 B an entry). */
     static final int REMEMBERED = 1 << 15;
-    private static final long STOP = Long.MIN_VALUE;
+    /**
+     * A directory to read from, asked for when {@code since} streams had reached their end: a
+     * directory whose stream ended after that is behind the walk.
+     */
+    private record From(long dir, long since) {
+    }
+
+    private static final From STOP = new From(0, 0);
 
     /** How far ahead of a walk: entries read, directories looked at. */
     static final int AHEAD_ENTRIES = 2048;
@@ -48,7 +55,7 @@ final class DirAhead {
     private final Lru<Long, Dirents> warmed = Lru.ofSize(64);
     private final Lru<Long, Long> parent = Lru.ofSize(REMEMBERED);
     private final Lru<Long, Long> nextSibling = Lru.ofSize(REMEMBERED);
-    private final BlockingQueue<Long> queue = new ArrayBlockingQueue<>(4);
+    private final BlockingQueue<From> queue = new ArrayBlockingQueue<>(4);
     private final Thread thread;
     private volatile boolean stopping;
     /** Directories read ahead, and how many of them a stream then found ready (read-only trees). */
@@ -84,8 +91,8 @@ final class DirAhead {
             return;
         }
         long next = guess(dir, es);
-        if (next != 0 && !queue.contains(next)) {
-            queue.offer(next);
+        if (next != 0) {
+            queue.offer(new From(next, listings.streamsEnded()));
         }
     }
 
@@ -114,12 +121,12 @@ final class DirAhead {
     private void run() {
         try {
             while (true) {
-                long dir = queue.take();
-                if (dir == STOP) {
+                From f = queue.take();
+                if (f == STOP) {
                     break;
                 }
                 try {
-                    readFrom(dir);
+                    readFrom(f.dir(), f.since());
                 } catch (RuntimeException e) {
                     // gone meanwhile, or the store failing under it: the stream that asks will say so
                 }
@@ -135,15 +142,15 @@ final class DirAhead {
      * looked at. A walk that lists a small directory (one subdirectory) and then a large one needs
      * the large one read while the kernel takes in the one before the small one.
      */
-    private void readFrom(long dir) {
+    private void readFrom(long dir, long since) {
         long d = dir;
         int read = 0;
         for (int step = 0; step < AHEAD_DIRS && d != 0 && !stopping; step++) {
             Dirents es = readOnly ? null : warmed.getIfPresent(d);
             if (es == null) {
-                Listings.Prepared p = listings.prepare(d);
+                Listings.Prepared p = listings.prepare(d, since);
                 if (p == null) {
-                    return; // a stream is making it now: the walk is here
+                    return; // a stream is making it now, or has read it: the walk is here or past it
                 }
                 es = p.entries();
                 if (p.read() > 0) {

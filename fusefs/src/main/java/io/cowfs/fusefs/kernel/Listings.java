@@ -64,6 +64,9 @@ final class Listings {
     private final Map<Long, CompletableFuture<Listing>> making = new ConcurrentHashMap<>();
     /** Read-ahead across directories, once the mount serves (null: none). */
     volatile DirAhead ahead;
+    /** Streams that reached their end, counted; and by directory, the count when its stream last did. */
+    private final AtomicLong ended = new AtomicLong();
+    private final Lru<Long, Long> passed = Lru.ofSize(4096);
     static final long CACHED_WEIGHT = 250_000;
     static final long DIR_WEIGHT = CACHED_WEIGHT / 1024;
 
@@ -171,6 +174,11 @@ final class Listings {
         }
     }
 
+    /** How many streams have reached their end so far. */
+    long streamsEnded() {
+        return ended.get();
+    }
+
     /** What {@link #prepare} did: the directory's entries, and how many of them it read (0: they were cached). */
     record Prepared(Dirents entries, int read) {
     }
@@ -179,9 +187,14 @@ final class Listings {
      * Reads dir ahead of the stream that will list it (DirAhead's thread): a read-only tree's
      * listing is made with its entries' attributes and cached; a view's directory object, inode
      * pages and entries' inodes are read into the vfs's caches (its stream takes the listing
-     * afresh). Null if another thread is making the listing now.
+     * afresh). Null if another thread is making the listing now, or a stream read it to its end
+     * after since ({@link #streamsEnded}).
      */
-    Prepared prepare(long dir) {
+    Prepared prepare(long dir, long since) {
+        Long at = passed.getIfPresent(dir);
+        if (at != null && at > since) {
+            return null; // the walk went through it after the read-ahead was asked for: it is behind
+        }
         if (readOnly) {
             Listing l = snapshot.getIfPresent(dir);
             if (l != null) {
@@ -220,11 +233,17 @@ final class Listings {
         Listing l = listing(dir, fh, offset);
         Dirents es = l.entries();
         long total = es.size() + 2L;
-        if (readOnly && offset >= total) {
+        if (offset >= total) {
             // the stream's end (the kernel asks once more and gets no entry; it has the listing
-            // now): let it go while it is young, or a walk of a million files promotes every
-            // listing and collects it later (the kernel asks again only if it drops its copy)
-            snapshot.invalidate(dir);
+            // now): a read-only tree's listing is let go of while it is young, or a walk of a
+            // million files promotes every listing and collects it later (the kernel asks again
+            // only if it drops its copy); and read-ahead that has not got there yet is behind
+            if (readOnly) {
+                snapshot.invalidate(dir);
+            }
+            if (ahead != null) {
+                passed.put(dir, ended.incrementAndGet());
+            }
         }
         for (long i = offset; i < total; i++) {
             byte[] name;

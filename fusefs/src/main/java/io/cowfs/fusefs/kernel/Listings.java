@@ -36,12 +36,13 @@ final class Listings {
 
     /**
      * A directory's entries as one readdir stream sees them ("." and ".." come first, not stored);
-     * stats: each entry's attributes when the listing was read ahead of its stream (read-only trees,
-     * {@link #prepare}; null in a slot whose getattr failed), else null.
+     * stats: each entry's attributes when the listing was read ahead of its stream ({@link
+     * #prepare}; null in a slot whose getattr failed), else null; generation: the vfs's when it was
+     * read (a view's entries and stats are used as they are only while the vfs still has it).
      */
-    private record Listing(long dir, Dirents entries, Stat[] stats) {
+    private record Listing(long dir, Dirents entries, Stat[] stats, long generation) {
         Listing(long dir, Dirents entries) {
-            this(dir, entries, null);
+            this(dir, entries, null, 0);
         }
     }
 
@@ -60,6 +61,8 @@ final class Listings {
      */
     private final Lru<Long, Listing> snapshot;
     private final Lru<Long, Listing> latest;
+    /** A view's listings read ahead, with their attributes, for the stream that starts next (taken by it). */
+    private final Lru<Long, Listing> ready;
     /** Read-only listings being made now, so that a stream waits for the read-ahead's instead of making its own. */
     private final Map<Long, CompletableFuture<Listing>> making = new ConcurrentHashMap<>();
     /** Read-ahead across directories, once the mount serves (null: none). */
@@ -75,6 +78,7 @@ final class Listings {
         this.readOnly = vfs.readOnly();
         this.snapshot = new Lru<>(CACHED_WEIGHT, l -> l.entries().size() + DIR_WEIGHT);
         this.latest = new Lru<>(CACHED_WEIGHT, l -> l.entries().size() + DIR_WEIGHT);
+        this.ready = new Lru<>(CACHED_WEIGHT / 4, l -> l.entries().size() + DIR_WEIGHT);
     }
 
     /** OPENDIR of a view: a new handle whose listing is taken at its first read at offset 0. */
@@ -101,7 +105,13 @@ final class Listings {
             throw new FsException(Errno.EBADF, "directory handle " + fh);
         }
         if (offset == 0) {
-            l = new Listing(dir, vfs.readdir(dir)); // a new stream (or rewinddir)
+            // a new stream (or rewinddir): the listing read ahead if nothing changed since, else afresh
+            long g = vfs.generation();
+            Listing r = ready.getIfPresent(dir);
+            if (r != null) {
+                ready.invalidate(dir);
+            }
+            l = r != null && r.generation() == g ? r : new Listing(dir, vfs.readdir(dir), null, g);
             open.put(fh, l);
             latest.put(dir, l);
             listed(l);
@@ -135,7 +145,7 @@ final class Listings {
         }
         try {
             Dirents es = vfs.readdir(dir);
-            l = new Listing(dir, es, withStats ? stats(es) : null);
+            l = new Listing(dir, es, withStats ? stats(es) : null, 0);
             snapshot.put(dir, l);
             listed(l);
             mine.complete(l);
@@ -185,9 +195,8 @@ final class Listings {
 
     /**
      * Reads dir ahead of the stream that will list it (DirAhead's thread): a read-only tree's
-     * listing is made with its entries' attributes and cached; a view's directory object, inode
-     * pages and entries' inodes are read into the vfs's caches (its stream takes the listing
-     * afresh). Null if another thread is making the listing now, or a stream read it to its end
+     * listing is made with its entries' attributes and cached; so is a view's, with the vfs's
+     * generation, for its next stream to take if nothing has changed by then. Null if another thread is making the listing now, or a stream read it to its end
      * after since ({@link #streamsEnded}).
      */
     Prepared prepare(long dir, long since) {
@@ -206,13 +215,11 @@ final class Listings {
             l = readOnlyListing(dir, true);
             return new Prepared(l.entries(), l.entries().size() + 1);
         }
+        long g = vfs.generation();
         Dirents es = vfs.readdir(dir);
-        for (int i = 0; i < es.size(); i++) {
-            try {
-                vfs.getattr(es.node(i));
-            } catch (FsException e) {
-                // gone meanwhile: its stream will say so
-            }
+        Stat[] st = stats(es);
+        if (vfs.generation() == g) { // else changed while read: its stream reads it again
+            ready.put(dir, new Listing(dir, es, st, g));
         }
         DirAhead a = ahead;
         if (a != null) {
@@ -232,6 +239,8 @@ final class Listings {
         int limit = (int) Math.min(rq.u32(16), out.room());
         Listing l = listing(dir, fh, offset);
         Dirents es = l.entries();
+        // entries and attributes read ahead hold while nothing changed (a read-only tree: always)
+        Stat[] readAhead = l.stats() != null && (readOnly || vfs.generation() == l.generation()) ? l.stats() : null;
         long total = es.size() + 2L;
         if (offset >= total) {
             // the stream's end (the kernel asks once more and gets no entry; it has the listing
@@ -273,10 +282,15 @@ final class Listings {
             if (i >= 2) {
                 try {
                     int k = (int) (i - 2);
-                    // a read-only tree's listing is never stale; a view's may be (it was taken at offset 0),
-                    // and a cached entry must name the node the name has now
-                    child = readOnly ? es.node(k) : vfs.lookup(dir, es.name(k));
-                    s = l.stats() != null && l.stats()[k] != null ? l.stats()[k] : vfs.getattr(child);
+                    if (readAhead != null && readAhead[k] != null) {
+                        child = es.node(k);
+                        s = readAhead[k];
+                    } else {
+                        // a read-only tree's listing is never stale; a view's may be (it was taken at
+                        // offset 0), and a cached entry must name the node the name has now
+                        child = readOnly ? es.node(k) : vfs.lookup(dir, es.name(k));
+                        s = vfs.getattr(child);
+                    }
                 } catch (FsException e) {
                     s = null; // gone since the listing was taken: a plain entry
                 }

@@ -12,6 +12,14 @@ import java.util.List;
 public interface NodeFs {
     boolean readOnly();
 
+    /**
+     * A number that changes whenever a name or an attribute may have changed: what was read while
+     * it had one value holds while it keeps it (a read-only tree: always 0).
+     */
+    default long generation() {
+        return 0;
+    }
+
     Stat getattr(long ino);
 
     /** The node id of name in dir. @throws FsException ENOENT if there is no such name */

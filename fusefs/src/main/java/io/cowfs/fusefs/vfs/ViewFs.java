@@ -114,6 +114,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
                 fs.ns.reclaimOrphans();
                 fs.data.persist(WriteBack.METADATA_ONLY);
             } finally {
+                fs.ns.generation++;
                 fs.lock.writeLock().unlock();
             }
         }
@@ -122,6 +123,11 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     public boolean readOnly() {
         return readOnly;
+    }
+
+    @Override
+    public long generation() {
+        return ns.generation;
     }
 
     public long viewId() {
@@ -181,6 +187,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         } catch (StoreException e) {
             throw FsException.of(e);
         } finally {
+            ns.generation++;
             lock.writeLock().unlock();
         }
     }

@@ -41,6 +41,12 @@ final class ViewNamespace {
     long nextIno; // guarded by lock
     /** Current record of each inode that differs from the base; a null value is a deleted inode. */
     final Map<Long, Inode> changed = new HashMap<>(); // guarded by lock
+    /**
+     * Bumped by every holder of the write lock before it lets go (ViewFs.locked, WriteBack's
+     * commits): two reads that see the same value saw the same names and attributes. Written
+     * under the write lock only; read without a lock.
+     */
+    volatile long generation;
     /** Per directory, names that differ from the base; a null value is a removed name. */
     final Map<Long, TreeMap<String, DirObject.Entry>> overlay = new HashMap<>(); // guarded by lock
     /** Inodes changed since the last persist. */

@@ -1675,6 +1675,7 @@ final class WriteBack {
             }
             lock.readLock().lock(); // downgrade: no writer changes a block while it is stored
         } finally {
+            ns.generation++;
             lock.writeLock().unlock();
         }
         Map<DirtyBlock, Prestored> pre = new IdentityHashMap<>();
@@ -1701,6 +1702,7 @@ final class WriteBack {
                 throw e;
             }
         } finally {
+            ns.generation++;
             lock.writeLock().unlock();
         }
     }

@@ -1,8 +1,11 @@
 package io.cowfs.fusefs.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.cowfs.blockstore.catalog.Catalog;
+import io.cowfs.blockstore.catalog.CatalogEntry;
 import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.tree.DirEntries;
@@ -11,6 +14,7 @@ import io.cowfs.blockstore.tree.FileType;
 import io.cowfs.blockstore.tree.Importer;
 import io.cowfs.fusefs.vfs.Dirents;
 import io.cowfs.fusefs.vfs.ViewFs;
+import io.cowfs.blockstore.view.Views;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -68,8 +72,8 @@ class DirAheadTest {
         }
     }
 
-    /** A READDIRPLUS stream of dir to its end: name -> {node id, st_mode, st_size}. */
-    private static Map<String, long[]> plusStream(KernelFs fs, long dir) {
+    /** A READDIRPLUS stream of dir (open handle fh; 0 on a read-only tree) to its end: name -> {node id, st_mode, st_size}. */
+    private static Map<String, long[]> plusStream(KernelFs fs, long dir, long fh) {
         Reply out = new Reply(Kernel.MAX_WRITE + 4096);
         KernelFs.Worker worker = new KernelFs.Worker();
         Map<String, long[]> got = new TreeMap<>();
@@ -78,7 +82,7 @@ class DirAheadTest {
             Request rq = new Request(Kernel.MAX_WRITE + 4096);
             int len = Proto.IN_HEADER + 40;
             rq.buf.putInt(0, len).putInt(4, Proto.READDIRPLUS).putLong(8, 42).putLong(16, dir).putInt(24, 0).putInt(28, 0).putInt(32, 1);
-            ByteBuffer arg = ByteBuffer.allocate(40).order(ByteOrder.nativeOrder()).putLong(0, 0).putLong(8, off).putInt(16, 2048);
+            ByteBuffer arg = ByteBuffer.allocate(40).order(ByteOrder.nativeOrder()).putLong(0, fh).putLong(8, off).putInt(16, 2048);
             rq.buf.put(Proto.IN_HEADER, arg.array());
             assertTrue(rq.decode(len));
             assertEquals(0, fs.handle(rq, out, worker));
@@ -123,7 +127,7 @@ class DirAheadTest {
                 while (!hostDirs.isEmpty()) {
                     Path host = hostDirs.remove(hostDirs.size() - 1);
                     long node = nodes.remove(nodes.size() - 1);
-                    Map<String, long[]> got = plusStream(fs, node);
+                    Map<String, long[]> got = plusStream(fs, node, 0);
                     listed++;
                     got.remove(".");
                     got.remove("..");
@@ -159,6 +163,76 @@ class DirAheadTest {
                 }
                 assertEquals(13, listed);
                 assertEquals(12, ahead.prepared.get(), "every directory but the root read ahead of its stream");
+            } finally {
+                ahead.close();
+            }
+        } finally {
+            store.close();
+        }
+    }
+
+    /** OPENDIR of a view's directory: its handle. */
+    private static long opendir(KernelFs fs, long dir) {
+        Reply out = new Reply(4096);
+        Request rq = new Request(4096);
+        int len = Proto.IN_HEADER + 8;
+        rq.buf.putInt(0, len).putInt(4, Proto.OPENDIR).putLong(8, 43).putLong(16, dir).putInt(24, 0).putInt(28, 0).putInt(32, 1);
+        assertTrue(rq.decode(len));
+        assertEquals(0, fs.handle(rq, out, new KernelFs.Worker()));
+        return out.buf.getLong(Proto.OUT_HEADER);
+    }
+
+    /**
+     * A view changed after the read-ahead read its directories (a file created, one written
+     * longer, one removed): the streams list the names and sizes the view has now, not those read
+     * ahead; unchanged, they use what was read ahead.
+     */
+    @Test
+    void aViewChangedAfterTheReadAheadListsWhatItHasNow() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        for (int d = 0; d < 3; d++) {
+            Path dir = Files.createDirectories(src.resolve("d" + d));
+            for (int f = 0; f < 30; f++) {
+                Files.writeString(dir.resolve("f" + f), "y".repeat(f));
+            }
+        }
+        Store store = Store.init(tmp.resolve("store"), Store.DEFAULT_BLOCK_SIZE);
+        CatalogEntry view;
+        try (Store.Lease lease = store.lease()) {
+            Catalog catalog = new Catalog(store);
+            ChunkId root = new Importer(store, false, Importer.Progress.NONE, w -> { }).run(src).root();
+            catalog.addSnapshot("base", root, "", src.toString());
+            view = Views.create(store, catalog, "v", root, "base");
+        }
+        try (ViewFs vfs = ViewFs.view(store, view.root(), view.viewId(), false)) {
+            KernelFs fs = new KernelFs(vfs, 60, 60, 60);
+            DirAhead ahead = fs.startDirAhead();
+            try {
+                Map<String, long[]> top = plusStream(fs, 1, opendir(fs, 1));
+                long until = System.nanoTime() + 10_000_000_000L;
+                while (ahead.prepared.get() < 3 && System.nanoTime() < until) {
+                    Thread.sleep(5);
+                }
+                assertEquals(3, ahead.prepared.get(), "d0, d1, d2 read ahead");
+                long d0 = top.get("d0")[0];
+                long d1 = top.get("d1")[0];
+                // d0 as read ahead: nothing changed
+                Map<String, long[]> l0 = plusStream(fs, d0, opendir(fs, d0));
+                assertEquals(32, l0.size());
+                assertEquals(7, l0.get("f7")[2]);
+                // now change d1: a new file, a longer one, one gone
+                long f3 = vfs.lookup(d1, "f3");
+                vfs.open(f3, true);
+                vfs.write(f3, 0, "z".repeat(100).getBytes(StandardCharsets.UTF_8), 100);
+                vfs.release(f3);
+                long created = vfs.create(d1, "new", 0644, 0, 0);
+                vfs.release(created);
+                vfs.unlink(d1, "f5");
+                Map<String, long[]> l1 = plusStream(fs, d1, opendir(fs, d1));
+                assertEquals(32, l1.size(), "30 - 1 + 1 and . and ..");
+                assertEquals(100, l1.get("f3")[2], "the size written after the read-ahead");
+                assertEquals(created, l1.get("new")[0]);
+                assertFalse(l1.containsKey("f5"));
             } finally {
                 ahead.close();
             }

@@ -158,7 +158,17 @@ final class Listings {
         }
     }
 
+    /**
+     * Directories larger than this are read ahead without their entries' attributes (a million
+     * entries' would be ~100 MiB of heap at once; the stream asks for them a request at a time).
+     */
+    static final int MAX_STATS_AHEAD = 16_384;
+
+    /** Each entry's attributes (null where getattr failed), or null for a directory over {@link #MAX_STATS_AHEAD}. */
     private Stat[] stats(Dirents es) {
+        if (es.size() > MAX_STATS_AHEAD) {
+            return null;
+        }
         Stat[] out = new Stat[es.size()];
         for (int i = 0; i < out.length; i++) {
             try {
@@ -218,7 +228,7 @@ final class Listings {
         long g = vfs.generation();
         Dirents es = vfs.readdir(dir);
         Stat[] st = stats(es);
-        if (vfs.generation() == g) { // else changed while read: its stream reads it again
+        if (st != null && vfs.generation() == g) { // else too large, or changed while read: its stream reads it again
             ready.put(dir, new Listing(dir, es, st, g));
         }
         DirAhead a = ahead;

@@ -20,6 +20,8 @@
 #   coldfind   `find -type f | wc -l` over the million-file snapshot (21-million-files.sh makes it, in
 #              $BENCH_ROOT/million-store) through a fresh --ro mount, page cache dropped first; the mount is
 #              always a process of its own (COWFS_MOUNT_JAVA_OPTS set), never a spare
+#   coldfindview  the same through a fresh fork of that snapshot, mounted writable (a fresh process too);
+#              the fork is removed after each sample (no gc: it wrote nothing)
 #   coldcat    cat of every file of the 100K-file tree through a fresh snapshot mount, page cache dropped first
 #              (03-reads.sh "cat cold"); each build imports the tree into a store of its own first (a store
 #              format one build writes may be one the other refuses), and the table notes each import's time and size
@@ -28,11 +30,11 @@
 # OLD_MOUNT_JAVA_OPTS / NEW_MOUNT_JAVA_OPTS: COWFS_MOUNT_JAVA_OPTS for that build's mounts, so one jar given twice
 # compares two settings of the mount JVM.
 source "$(dirname "$0")/lib.sh"
-OLD=${1:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|tarx|restore|coldcat|coldfind|rewrittenread] [N]}
-NEW=${2:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|tarx|restore|coldcat|coldfind|rewrittenread] [N]}
+OLD=${1:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|tarx|restore|coldcat|coldfind|coldfindview|rewrittenread] [N]}
+NEW=${2:?usage: ab-alternate.sh OLD.jar NEW.jar [coldread|seqwrite|randwrite|cptree|tarx|restore|coldcat|coldfind|coldfindview|rewrittenread] [N]}
 WL=${3:-coldread}
 N=${4:-5}
-case $WL in coldread|seqwrite|randwrite|cptree|tarx|restore|coldcat|coldfind|rewrittenread) ;; *) echo "ab-alternate.sh: unknown workload '$WL'" >&2; exit 2 ;; esac
+case $WL in coldread|seqwrite|randwrite|cptree|tarx|restore|coldcat|coldfind|coldfindview|rewrittenread) ;; *) echo "ab-alternate.sh: unknown workload '$WL'" >&2; exit 2 ;; esac
 for j in "$OLD" "$NEW"; do [[ -r $j ]] || { echo "ab-alternate.sh: cannot read $j" >&2; exit 2; }; done
 
 ensure_data
@@ -62,6 +64,11 @@ sample() {
     COWFS_MOUNT_JAVA_OPTS=${opts:--Dcowfs.ab=fresh} cwj "$jar" mount million "$MP" --ro >/dev/null || return 1
     sync
     drop_caches
+  elif [[ $WL == coldfindview ]]; then
+    name=$(uname_ abf); cwj "$jar" fork million --name "$name" >/dev/null &&
+      COWFS_MOUNT_JAVA_OPTS=${opts:--Dcowfs.ab=fresh} cwj "$jar" mount "$name" "$MP" >/dev/null || return 1
+    sync
+    drop_caches
   elif [[ $WL == coldread || $WL == rewrittenread ]]; then
     COWFS_MOUNT_JAVA_OPTS=$opts cwj "$jar" mount "$([[ $WL == coldread ]] && echo big || echo ab-rewritten)" "$MP" >/dev/null || return 1
     cat "$STORE"/packs/* > /dev/null
@@ -82,7 +89,7 @@ sample() {
   case $WL in
     coldread|rewrittenread) dd if="$MP/big.bin" of=/dev/null bs=1M status=none ;;
     coldcat) (cd "$MP" && find . -type f -print0 | xargs -0 cat > /dev/null) ;;
-    coldfind) find "$MP" -type f | wc -l > "$TMPW/ab-count" ;;
+    coldfind|coldfindview) find "$MP" -type f | wc -l > "$TMPW/ab-count" ;;
     seqwrite) (cd "$MP" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 \
                  --name=w --rw=write --bs=1M --size=${BIG_MB}M --filename=new.bin >/dev/null) ;;
     randwrite) (cd "$MP" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 \
@@ -98,12 +105,13 @@ sample() {
     faults=$(awk -F, '/page_fault_user/{print $1}' "$TMPW/ab-perf"); cs=$(awk -F, '/context-switches/{print $1}' "$TMPW/ab-perf")
   fi
   cwj "$jar" umount "$MP" >/dev/null
-  if [[ $WL != coldread && $WL != coldcat && $WL != coldfind && $WL != rewrittenread ]]; then cwj "$jar" rm "$name" >/dev/null; cwj "$jar" gc >/dev/null; fi
+  if [[ $WL == coldfindview ]]; then cwj "$jar" rm "$name" >/dev/null
+  elif [[ $WL != coldread && $WL != coldcat && $WL != coldfind && $WL != rewrittenread ]]; then cwj "$jar" rm "$name" >/dev/null; cwj "$jar" gc >/dev/null; fi
   echo "$wall $(( (u1 - u0) * 10 )) $(( (s1 - s0) * 10 )) ${faults:--} ${cs:--}"
 }
 
 [[ $WL == cptree ]] && warm_tree "$DATA/tree"
-if [[ $WL == coldfind ]]; then
+if [[ $WL == coldfind || $WL == coldfindview ]]; then
   STORE=$BENCH_ROOT/million-store
   cwj "$NEW" list 2>/dev/null | grep -qw million || { echo "ab-alternate.sh: no snapshot 'million' in $STORE (run 21-million-files.sh once)" >&2; exit 1; }
 fi

@@ -65,6 +65,15 @@ public final class Lru<K, V> {
         }
     }
 
+    /** Puts value for key if key maps to expected (the same object) now; true if it did. */
+    public synchronized boolean replace(K key, V expected, V value) {
+        if (map.get(key) != expected || expected == null) {
+            return false;
+        }
+        put(key, value);
+        return true;
+    }
+
     public synchronized void invalidate(K key) {
         V old = map.remove(key);
         if (old != null) {

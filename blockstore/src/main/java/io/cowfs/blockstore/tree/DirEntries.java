@@ -1,6 +1,5 @@
 package io.cowfs.blockstore.tree;
 
-import io.cowfs.blockstore.store.StoreException;
 import io.cowfs.blockstore.tree.DirObject.Entry;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -79,6 +78,12 @@ public final class DirEntries {
             return this;
         }
 
+        /** Gives the entry added last another inode and type. */
+        void replaceLast(long ino, FileType type) {
+            inos[n - 1] = ino;
+            types[n - 1] = (byte) type.code;
+        }
+
         Builder add(String name, Entry e) {
             byte[] b = name.getBytes(StandardCharsets.UTF_8);
             return add(b, 0, b.length, e.ino(), e.type());
@@ -94,19 +99,26 @@ public final class DirEntries {
         }
     }
 
-    /** The same entries sorted bytewise; two entries of one name are a malformed directory. */
+    /**
+     * The same entries sorted bytewise. A name given twice (no directory object has one; bytes that
+     * are not UTF-8 may read as one name) keeps its last entry, as a map would.
+     */
     private DirEntries sortedCopy() {
         Integer[] order = new Integer[size()];
         for (int i = 0; i < order.length; i++) {
             order[i] = i;
         }
+        // stable: entries of one name stay in their order
         Arrays.sort(order, (a, b) -> Arrays.compareUnsigned(names, start(a), ends[a], names, start(b), ends[b]));
         Builder b = new Builder(order.length, names.length);
+        int before = -1;
         for (int i : order) {
-            b.add(names, start(i), ends[i] - start(i), inos[i], FileType.ofCode(types[i]));
-        }
-        if (!b.sorted) {
-            throw new StoreException("a directory lists one name twice");
+            if (before >= 0 && Arrays.equals(names, start(before), ends[before], names, start(i), ends[i])) {
+                b.replaceLast(inos[i], FileType.ofCode(types[i]));
+            } else {
+                b.add(names, start(i), ends[i] - start(i), inos[i], FileType.ofCode(types[i]));
+            }
+            before = i;
         }
         return b.build();
     }

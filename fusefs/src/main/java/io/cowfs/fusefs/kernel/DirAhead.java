@@ -21,9 +21,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * sibling directory. A wrong guess costs one directory's reading, which the caches keep for a
  * while.
  *
- * <p>What "read" means is {@link Listings#prepare}'s: a read-only tree's listing is made with
- * every entry's attributes and cached for the stream that will ask for it; a view's caches are
- * only warmed (its listing is taken again when its stream starts, so that it is current).
+ * <p>What "read" means is {@link Listings#prepare}'s: the listing is made with every entry's
+ * attributes and kept for the stream that will ask for it (a view's only while nothing in the
+ * view changes meanwhile).
  *
  * <p>Threads: {@link #listed} and {@link #started} are called by every FUSE worker; the two maps
  * are {@link Lru}s, each guarded by its own monitor; the queue is a concurrent bounded queue (a
@@ -48,16 +48,17 @@ final class DirAhead {
     private final Listings listings;
     private final boolean readOnly;
     /**
-     * A view's directories read ahead lately, with the entries they had then (only to guess from;
-     * its streams take their listings afresh): a walk's next guess passes over them. The ahead
-     * thread's alone.
+     * A view's directories read ahead lately, each with its first subdirectory then (0: none), to
+     * guess from: a walk's next guess passes over them instead of reading them again (a view's
+     * listing read ahead is taken by its stream, so it is not there to look at).
      */
-    private final Lru<Long, Dirents> warmed = Lru.ofSize(64);
+    private final Lru<Long, Long> warmed = Lru.ofSize(1024);
     private final Lru<Long, Long> parent = Lru.ofSize(REMEMBERED);
     private final Lru<Long, Long> nextSibling = Lru.ofSize(REMEMBERED);
     private final BlockingQueue<From> queue = new ArrayBlockingQueue<>(4);
     private final Thread thread;
     private volatile boolean stopping;
+    private boolean failed; // the ahead thread's alone: an Error logged once
     /** Directories read ahead, and how many of them a stream then found ready (read-only trees). */
     final AtomicLong prepared = new AtomicLong();
 
@@ -98,11 +99,21 @@ final class DirAhead {
 
     /** The directory a depth-first walk in listing order lists after dir, or 0 if none is known. */
     long guess(long dir, Dirents es) {
+        long first = firstSubdirectory(es);
+        return first != 0 ? first : after(dir);
+    }
+
+    private static long firstSubdirectory(Dirents es) {
         for (int i = 0; i < es.size(); i++) {
             if (es.mode(i) == Listings.S_IFDIR) {
                 return es.node(i);
             }
         }
+        return 0;
+    }
+
+    /** The directory a depth-first walk lists after dir's subtree, or 0 if none is known. */
+    private long after(long dir) {
         long d = dir;
         for (int depth = 0; depth < 256; depth++) {
             Long n = nextSibling.getIfPresent(d);
@@ -129,6 +140,11 @@ final class DirAhead {
                     readFrom(f.dir(), f.since());
                 } catch (RuntimeException e) {
                     // gone meanwhile, or the store failing under it: the stream that asks will say so
+                } catch (Error e) { // out of memory on a huge directory: the mount goes on without this one
+                    if (!failed) {
+                        failed = true;
+                        System.err.println(java.time.Instant.now() + " cowfs: read-ahead across directories: " + e);
+                    }
                 }
             }
         } catch (InterruptedException e) {
@@ -146,25 +162,25 @@ final class DirAhead {
         long d = dir;
         int read = 0;
         for (int step = 0; step < AHEAD_DIRS && d != 0 && !stopping; step++) {
-            Dirents es = readOnly ? null : warmed.getIfPresent(d);
-            if (es == null) {
+            Long first = readOnly ? null : warmed.getIfPresent(d);
+            if (first == null) {
                 Listings.Prepared p = listings.prepare(d, since);
                 if (p == null) {
                     return; // a stream is making it now, or has read it: the walk is here or past it
                 }
-                es = p.entries();
+                first = firstSubdirectory(p.entries());
                 if (p.read() > 0) {
                     prepared.incrementAndGet();
                     read += p.read();
                 }
                 if (!readOnly) {
-                    warmed.put(d, es);
+                    warmed.put(d, first);
                 }
             }
             if (read >= AHEAD_ENTRIES) {
                 return;
             }
-            d = guess(d, es);
+            d = first != 0 ? first : after(d);
         }
     }
 
@@ -175,16 +191,6 @@ final class DirAhead {
         while (!queue.offer(STOP)) {
             queue.clear(); // a worker's guess may have come in between
         }
-        boolean interrupted = false;
-        while (thread.isAlive()) {
-            try {
-                thread.join();
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        PushAhead.joinUninterruptibly(thread);
     }
 }

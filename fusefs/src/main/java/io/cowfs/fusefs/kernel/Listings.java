@@ -76,9 +76,14 @@ final class Listings {
     Listings(NodeFs vfs) {
         this.vfs = vfs;
         this.readOnly = vfs.readOnly();
-        this.snapshot = new Lru<>(CACHED_WEIGHT, l -> l.entries().size() + DIR_WEIGHT);
-        this.latest = new Lru<>(CACHED_WEIGHT, l -> l.entries().size() + DIR_WEIGHT);
-        this.ready = new Lru<>(CACHED_WEIGHT / 4, l -> l.entries().size() + DIR_WEIGHT);
+        this.snapshot = new Lru<>(CACHED_WEIGHT, Listings::weight);
+        this.latest = new Lru<>(CACHED_WEIGHT, Listings::weight);
+        this.ready = new Lru<>(CACHED_WEIGHT / 4, Listings::weight);
+    }
+
+    /** An entry weighs 1, twice with its attributes (a Stat is about as large as the rest of an entry). */
+    private static long weight(Listing l) {
+        return l.entries().size() * (l.stats() != null ? 2L : 1L) + DIR_WEIGHT;
     }
 
     /** OPENDIR of a view: a new handle whose listing is taken at its first read at offset 0. */
@@ -144,18 +149,26 @@ final class Listings {
             }
         }
         try {
-            Dirents es = vfs.readdir(dir);
-            l = new Listing(dir, es, withStats ? stats(es) : null, 0);
+            l = new Listing(dir, vfs.readdir(dir));
             snapshot.put(dir, l);
             listed(l);
             mine.complete(l);
-            return l;
         } catch (RuntimeException | Error e) {
             mine.completeExceptionally(e);
             throw e;
         } finally {
             making.remove(dir, mine);
         }
+        if (withStats) {
+            // the entries are out first (a stream that asks meanwhile goes on without waiting); with
+            // their attributes they replace them for the stream's later requests, unless it is over
+            Stat[] st = stats(l.entries());
+            Listing full = new Listing(dir, l.entries(), st, 0);
+            if (st != null && snapshot.replace(dir, l, full)) {
+                l = full;
+            }
+        }
+        return l;
     }
 
     /**

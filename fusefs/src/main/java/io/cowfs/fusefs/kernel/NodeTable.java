@@ -23,7 +23,8 @@ package io.cowfs.fusefs.kernel;
 final class NodeTable {
     static final int STRIPES = 64;
     /** Consecutive ids kept in consecutive slots (see the class comment); a power of two. */
-    static final int RUN = 64;
+    static final int RUN_BITS = 6;
+    static final int RUN = 1 << RUN_BITS;
     private final Stripe[] stripes = new Stripe[STRIPES];
 
     NodeTable() {
@@ -34,7 +35,7 @@ final class NodeTable {
 
     /** The id's hash: its run's number mixed, its place in the run kept in the low bits. */
     static long hash(long id) {
-        long h = (id / RUN) * 0x9E3779B97F4A7C15L;
+        long h = (id >> RUN_BITS) * 0x9E3779B97F4A7C15L; // >>: a negative id's run is its own too
         h ^= h >>> 29;
         return (h & -RUN) | (id & (RUN - 1));
     }

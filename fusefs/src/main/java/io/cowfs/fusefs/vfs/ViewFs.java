@@ -352,9 +352,9 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     public void kernelKeepsTimes() {
         locked(() -> {
             data.stampWrites = false;
+            kernelHoldsWrites = true; // before the generation moves: getattr's answer changes with it
             return null;
         });
-        kernelHoldsWrites = true;
     }
 
     /** @throws FsException EINVAL if ino is not a symlink */

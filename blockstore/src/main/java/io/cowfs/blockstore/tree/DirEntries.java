@@ -200,9 +200,14 @@ public final class DirEntries {
         return new String(names, start(i), ends[i] - start(i), StandardCharsets.UTF_8);
     }
 
-    /** Entry i's name as UTF-8 (a copy). */
-    public byte[] nameBytes(int i) {
-        return Arrays.copyOfRange(names, start(i), ends[i]);
+    /** The length of entry i's name in UTF-8 bytes. */
+    public int nameLength(int i) {
+        return ends[i] - start(i);
+    }
+
+    /** Puts entry i's name as UTF-8 into out at index at (no copy made first); out's position stays. */
+    public void putName(int i, java.nio.ByteBuffer out, int at) {
+        out.put(at, names, start(i), ends[i] - start(i));
     }
 
     public long ino(int i) {

@@ -54,7 +54,12 @@ class DirEntriesTest {
         for (int i = 0; i < order.size(); i++) {
             String n = order.get(i);
             assertEquals(n, got.name(i), "name " + i);
-            assertArrayEquals(n.getBytes(StandardCharsets.UTF_8), got.nameBytes(i));
+            byte[] utf8 = n.getBytes(StandardCharsets.UTF_8);
+            assertEquals(utf8.length, got.nameLength(i), n);
+            java.nio.ByteBuffer put = java.nio.ByteBuffer.allocate(utf8.length + 3);
+            got.putName(i, put, 3);
+            assertArrayEquals(utf8, Arrays.copyOfRange(put.array(), 3, put.capacity()), n);
+            assertEquals(0, put.position());
             assertEquals(want.get(n), got.entry(i), n);
             assertEquals(want.get(n), got.get(n), n);
             assertEquals(i, got.indexOf(n));

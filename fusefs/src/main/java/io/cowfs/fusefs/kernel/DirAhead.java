@@ -74,7 +74,7 @@ final class DirAhead {
     void listed(long dir, Dirents es) {
         long before = 0;
         for (int i = 0; i < es.size(); i++) {
-            if (es.mode(i) != Listings.S_IFDIR) {
+            if (!es.isDirectory(i)) {
                 continue;
             }
             long c = es.node(i);
@@ -105,7 +105,7 @@ final class DirAhead {
 
     private static long firstSubdirectory(Dirents es) {
         for (int i = 0; i < es.size(); i++) {
-            if (es.mode(i) == Listings.S_IFDIR) {
+            if (es.isDirectory(i)) {
                 return es.node(i);
             }
         }

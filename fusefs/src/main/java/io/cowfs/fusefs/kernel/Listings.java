@@ -32,8 +32,6 @@ final class Listings {
     private static final byte[] DOT = {'.'};
     private static final byte[] DOTDOT = {'.', '.'};
 
-    static final int S_IFDIR = 0040000;
-
     /**
      * A directory's entries as one readdir stream sees them ("." and ".." come first, not stored);
      * stats: each entry's attributes when the listing was read ahead of its stream ({@link
@@ -116,10 +114,13 @@ final class Listings {
             if (r != null) {
                 ready.invalidate(dir);
             }
-            l = r != null && r.generation() == g ? r : new Listing(dir, vfs.readdir(dir), null, g);
+            boolean fresh = r == null || r.generation() != g;
+            l = fresh ? new Listing(dir, vfs.readdir(dir), null, g) : r;
             open.put(fh, l);
             latest.put(dir, l);
-            listed(l);
+            if (fresh) {
+                listed(l); // a listing read ahead was learnt from when it was made (prepare)
+            }
             started(dir, l);
         } else if (l.entries() == null) {
             // a stream the kernel began from its cache of the directory: go on in the listing that filled it
@@ -278,33 +279,26 @@ final class Listings {
             }
         }
         for (long i = offset; i < total; i++) {
-            byte[] name;
-            long reportedIno;
-            int type;
-            if (i < 2) {
-                name = i == 0 ? DOT : DOTDOT;
-                reportedIno = i == 0 ? dir : 1;
-                type = 4; // DT_DIR
-            } else {
-                int k = (int) (i - 2);
-                name = es.nameBytes(k);
-                reportedIno = es.reportedIno(k);
-                type = (es.mode(k) >>> 12) & 0xF;
-            }
+            // entries 0 and 1 are "." and ".."; entry i >= 2 is es's k (its name put in place)
+            int k = (int) (i - 2);
+            byte[] dots = i == 0 ? DOT : i == 1 ? DOTDOT : null;
+            long reportedIno = i == 0 ? dir : i == 1 ? 1 : es.reportedIno(k);
+            int type = i < 2 ? 4 : (es.mode(k) >>> 12) & 0xF; // 4: DT_DIR
+            int nameLength = dots != null ? dots.length : es.nameLength(k);
             if (!plus) {
-                if (!out.dirent(reportedIno, i + 1, type, name, limit)) {
+                if (!(dots != null ? out.dirent(reportedIno, i + 1, type, dots, limit)
+                        : out.dirent(reportedIno, i + 1, type, es, k, limit))) {
                     break;
                 }
                 continue;
             }
-            if (out.end - Proto.OUT_HEADER + Reply.direntPlusSize(name) > limit) {
+            if (out.end - Proto.OUT_HEADER + Reply.direntPlusSize(nameLength) > limit) {
                 break;
             }
             long child = 0;
             Stat s = null;
-            if (i >= 2) {
+            if (dots == null) {
                 try {
-                    int k = (int) (i - 2);
                     if (readAhead != null && readAhead[k] != null) {
                         child = es.node(k);
                         s = readAhead[k];
@@ -324,7 +318,11 @@ final class Listings {
             } else {
                 out.entry(0, null, 0, 0);
             }
-            out.dirent(reportedIno, i + 1, type, name, Integer.MAX_VALUE);
+            if (dots != null) {
+                out.dirent(reportedIno, i + 1, type, dots, Integer.MAX_VALUE);
+            } else {
+                out.dirent(reportedIno, i + 1, type, es, k, Integer.MAX_VALUE);
+            }
         }
         return 0;
     }

@@ -1,5 +1,6 @@
 package io.cowfs.fusefs.kernel;
 
+import io.cowfs.fusefs.vfs.Dirents;
 import io.cowfs.fusefs.vfs.Stat;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -156,18 +157,37 @@ final class Reply {
      * reply body. off is the cookie of the next entry.
      */
     boolean dirent(long ino, long off, int type, byte[] name, int limit) {
-        int size = align8(Proto.DIRENT + name.length);
-        if (end - Proto.OUT_HEADER + size > limit) {
+        if (!direntHead(ino, off, type, name.length, limit)) {
             return false;
         }
-        u64(ino).u64(off).u32(name.length).u32(type);
         bytes(name, 0, name.length);
-        zeros(size - Proto.DIRENT - name.length);
+        zeros(align8(name.length) - name.length);
         return true;
     }
 
-    static int direntPlusSize(byte[] name) {
-        return Proto.ENTRY_OUT + align8(Proto.DIRENT + name.length);
+    /** As {@link #dirent(long, long, int, byte[], int)}, with entry k of es as the name (put in place, not copied first). */
+    boolean dirent(long ino, long off, int type, Dirents es, int k, int limit) {
+        int n = es.nameLength(k);
+        if (!direntHead(ino, off, type, n, limit)) {
+            return false;
+        }
+        es.putName(k, buf, end);
+        end += n;
+        zeros(align8(n) - n);
+        return true;
+    }
+
+    private boolean direntHead(long ino, long off, int type, int nameLength, int limit) {
+        if (end - Proto.OUT_HEADER + align8(Proto.DIRENT + nameLength) > limit) {
+            return false;
+        }
+        u64(ino).u64(off).u32(nameLength).u32(type);
+        return true;
+    }
+
+    /** The bytes an entry of READDIRPLUS takes with a name of nameLength bytes. */
+    static int direntPlusSize(int nameLength) {
+        return Proto.ENTRY_OUT + align8(Proto.DIRENT + nameLength);
     }
 
     static int align8(int n) {

@@ -7,7 +7,7 @@ import java.util.RandomAccess;
 /**
  * A directory's entries as readdir reports them, sorted by name, without "." and "..": the
  * directory's {@link DirEntries} (names, node ids, types) and each entry's reported inode number
- * (st_ino). Immutable. The adapters read it by index ({@link #nameBytes}, {@link #reportedIno},
+ * (st_ino). Immutable. The adapters read it by index ({@link #putName}, {@link #reportedIno},
  * {@link #node}, {@link #mode}), which makes no object an entry; as a {@code List} it makes a
  * {@link ViewFs.DirEntry} per {@code get}.
  */
@@ -34,9 +34,19 @@ public final class Dirents extends AbstractList<ViewFs.DirEntry> implements Rand
         return entries.name(i);
     }
 
-    /** Entry i's name as UTF-8 (a copy, made without a String). */
-    public byte[] nameBytes(int i) {
-        return entries.nameBytes(i);
+    /** The length of entry i's name in UTF-8 bytes. */
+    public int nameLength(int i) {
+        return entries.nameLength(i);
+    }
+
+    /** Puts entry i's name as UTF-8 into out at index at; out's position stays. */
+    public void putName(int i, java.nio.ByteBuffer out, int at) {
+        entries.putName(i, out, at);
+    }
+
+    /** Whether entry i is a directory. */
+    public boolean isDirectory(int i) {
+        return entries.type(i) == io.cowfs.blockstore.tree.FileType.DIRECTORY;
     }
 
     /** Entry i's st_ino. */

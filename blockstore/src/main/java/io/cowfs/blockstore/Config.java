@@ -45,13 +45,15 @@ import java.util.function.Function;
  *                            read-only mount the kernel adapter stores in the page cache ahead of it (0: never)
  * @param fuseDirAhead        {@code cowfs.fuse.dirAhead}: the kernel adapter reads the directory a walk lists
  *                            next while the kernel takes in the one before (false: never)
+ * @param warmInodes          {@code cowfs.warmInodes}: a mount reads up to this many of its snapshot's first
+ *                            inodes and their directories into its caches once it is up (0: never)
  */
 public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover, int gcMaxSmallPacks,
                      Duration gcPendingGrace, long mountRolloverMin, Duration idleTrim, long dirtyLimit,
                      boolean parallelFlush, int readAheadBlocks, int readAheadKb, boolean fuseDebug, boolean debug,
                      long fuseTimeoutSeconds, int fuseWorkers, boolean fuseWriteback,
                      long blockCacheBytes, long indexPrefetchBytes, long remotePackBytes, long remoteFetchWindow,
-                     long streamReadAheadKb, int pushAheadNodes, boolean fuseDirAhead) {
+                     long streamReadAheadKb, int pushAheadNodes, boolean fuseDirAhead, long warmInodes) {
 
     /** The defaults, whatever the system properties say. */
     public static Config defaults() {
@@ -95,7 +97,8 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
                 num(p, "cowfs.remote.fetchWindow", 1L << 20),
                 num(p, "cowfs.streamReadAheadKb", 1024),
                 (int) num(p, "cowfs.fuse.pushAhead", 64),
-                !"false".equals(p.apply("cowfs.fuse.dirAhead")));
+                !"false".equals(p.apply("cowfs.fuse.dirAhead")),
+                num(p, "cowfs.warmInodes", 65_536));
     }
 
     /** As Long.getLong: a missing or unparsable value gives the default. */
@@ -115,6 +118,6 @@ public record Config(long cacheBytes, long lmdbInitialMapSize, long packRollover
         return new Config(v, lmdbInitialMapSize, packRollover, gcMaxSmallPacks, gcPendingGrace, mountRolloverMin, idleTrim,
                 dirtyLimit, parallelFlush, readAheadBlocks, readAheadKb, fuseDebug, debug, fuseTimeoutSeconds, fuseWorkers,
                 fuseWriteback, blockCacheBytes, indexPrefetchBytes, remotePackBytes, remoteFetchWindow, streamReadAheadKb, pushAheadNodes,
-                fuseDirAhead);
+                fuseDirAhead, warmInodes);
     }
 }

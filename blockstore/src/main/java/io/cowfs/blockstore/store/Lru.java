@@ -74,6 +74,16 @@ public final class Lru<K, V> {
         return true;
     }
 
+    /** The total weight it may hold. */
+    public long capacity() {
+        return capacity;
+    }
+
+    /** The total weight held now. */
+    public synchronized long weight() {
+        return weight;
+    }
+
     public synchronized void invalidate(K key) {
         V old = map.remove(key);
         if (old != null) {

@@ -96,6 +96,12 @@ public record SnapshotRoot(long maxIno, long files, long logicalBytes, List<Chun
             return off < 0 ? 0 : Inode.reportedIno(first + i, new Decoder(bytes, off, at[2 * i + 1]));
         }
 
+        /** Whether slot i holds a directory (its record's first byte; nothing decoded). */
+        public boolean isDirectory(int i) {
+            int off = at[2 * i];
+            return off >= 0 && at[2 * i + 1] > 0 && (bytes[off] & 0xFF) == FileType.DIRECTORY.code;
+        }
+
         /** The inode in slot i (0 <= i < slots()), decoded now, or null for a free slot. */
         public Inode inode(int i) {
             int off = at[2 * i];

@@ -84,6 +84,62 @@ class SnapshotReaderCacheTest {
     }
 
     /**
+     * A mount's warm-up (SnapshotReader#warm) reads the first inode pages and exactly the
+     * directories among their inodes, stops at its bound in inodes, at half of either cache, and
+     * when told to stop.
+     */
+    @Test
+    void warmReadsTheFirstPagesAndTheirDirectoriesWithinItsBounds() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        for (int d = 0; d < 30; d++) {
+            Path dir = Files.createDirectories(src.resolve("d" + d));
+            Files.createDirectories(dir.resolve("sub"));
+            for (int f = 0; f < 100; f++) {
+                Files.writeString(dir.resolve("f" + f), "file " + d + " " + f + "\n");
+            }
+        }
+        try (Store store = Store.init(tmp.resolve("store"), BS)) {
+            Importer.Result r = new Importer(store, false, Importer.Progress.NONE, w -> { }).run(src);
+            store.commit(txn -> null);
+            // the directories' entries among inodes 1..n-1, by a reader of its own
+            SnapshotReader other = new SnapshotReader(store, r.root());
+            java.util.function.LongUnaryOperator entriesBelow = n -> {
+                long sum = 0;
+                for (long ino = 1; ino < n; ino++) {
+                    Inode i = other.inode(ino);
+                    if (i != null && i.type == FileType.DIRECTORY) {
+                        sum += other.dir(i).size();
+                    }
+                }
+                return sum;
+            };
+
+            SnapshotReader snap = new SnapshotReader(store, r.root());
+            long[] got = snap.warm(600, () -> false); // 3 pages of 256 inodes, of 13
+            assertEquals(768, got[0]);
+            assertEquals(entriesBelow.applyAsLong(768), got[1]);
+            assertTrue(got[1] > 500, "directories were read: " + got[1]);
+            assertArrayEquals(new long[] {768, got[1], 0}, snap.cached(), "what it read is cached, nothing else");
+
+            SnapshotReader all = new SnapshotReader(store, r.root());
+            got = all.warm(Long.MAX_VALUE, () -> false);
+            assertTrue(got[0] > all.maxIno(), "every page: " + got[0]);
+            assertEquals(30 + 30 * 101, got[1], "every directory");
+
+            SnapshotReader small = new SnapshotReader(store, r.root(), 600, 10_000, 100);
+            got = small.warm(Long.MAX_VALUE, () -> false);
+            assertEquals(512, got[0], "stops once the inode pages are over half their cache");
+            SnapshotReader fewEntries = new SnapshotReader(store, r.root(), 100_000, 250, 100);
+            got = fewEntries.warm(Long.MAX_VALUE, () -> false);
+            assertEquals(256, got[0], "stops once the directories are over half their cache");
+
+            SnapshotReader stopped = new SnapshotReader(store, r.root());
+            assertArrayEquals(new long[2], stopped.warm(Long.MAX_VALUE, () -> true));
+            assertArrayEquals(new long[3], stopped.cached());
+        }
+    }
+
+    /**
      * The cache keeps an inode page as its bytes and decodes a slot when asked: every kind of
      * record reads back as encoded, free slots as null, each call gives an inode of its own, and a
      * malformed page is a StoreException (when scanned, or when its record is decoded).

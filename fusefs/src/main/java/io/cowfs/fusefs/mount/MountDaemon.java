@@ -80,11 +80,14 @@ public final class MountDaemon {
                     vfs.persistAll();
                 }));
             }
+            MetadataWarmer warmer = new MetadataWarmer(vfs, store.config().warmInodes());
+            opened.push(warmer);
             MountSession.serve(vfs, mp, access, "cowfs:" + e.name(), fuseApi, () -> {
                 Thread hook = new Thread(this::awaitClose, "cowfs-close-wait");
                 Runtime.getRuntime().addShutdownHook(hook);
                 closeWait = hook;
                 ready.mounted(readOnly);
+                warmer.start();
             });
             if (store.chunkSource() instanceof io.cowfs.blockstore.remote.LazySource l && l.requests.get() > 0) {
                 // the mount's log (run/NAME.log): what reads of lazily pulled data cost (docs/REMOTE.md)

@@ -96,6 +96,15 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         return locked(data::trimMemory);
     }
 
+    /**
+     * Reads up to maxInodes of the base snapshot's inodes and their directories into its caches
+     * (SnapshotReader#warm); returns how many inodes and directory entries. No lock: the caches
+     * guard themselves, and the base never changes.
+     */
+    public long[] warmMetadata(long maxInodes, java.util.function.BooleanSupplier stop) {
+        return base.warm(maxInodes, stop);
+    }
+
     /** A read-only filesystem over a snapshot. */
     public static ViewFs snapshot(Store store, ChunkId root) {
         return new ViewFs(store, new SnapshotReader(store, root), 0, true);

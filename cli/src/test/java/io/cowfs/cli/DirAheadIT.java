@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -46,18 +45,11 @@ class DirAheadIT {
 
     /** The mount's count of directories read ahead, from its last line saying so; -1 if it never said. */
     private static long readAheadCount(Path log) throws Exception {
-        Matcher m = Pattern.compile("cowfs: (\\d+) directories read ahead of a walk").matcher(Files.readString(log));
-        long n = -1;
-        while (m.find()) {
-            n = Long.parseLong(m.group(1));
-        }
-        return n;
+        return ReadPathIT.lastCount(log, Pattern.compile("cowfs: (\\d+) directories read ahead of a walk"));
     }
 
     private static void stop(Process mount, Path mp) throws Exception {
-        Cowfs.unmountHard(mp);
-        mount.waitFor(30, TimeUnit.SECONDS);
-        mount.destroyForcibly();
+        ReadPathIT.stopForeground(mount, mp);
     }
 
     @Test

@@ -63,9 +63,7 @@ class MountWarmIT {
     }
 
     private static void stop(Process mount, Path mp) throws Exception {
-        Cowfs.unmountHard(mp);
-        mount.waitFor(30, TimeUnit.SECONDS);
-        mount.destroyForcibly();
+        ReadPathIT.stopForeground(mount, mp);
     }
 
     @Test

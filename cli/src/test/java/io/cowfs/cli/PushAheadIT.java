@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -58,18 +57,11 @@ class PushAheadIT {
 
     /** The mount's own count of files stored ahead, from its last line saying so; -1 if it never said. */
     private static long pushedCount(Path log) throws Exception {
-        Matcher m = Pattern.compile("cowfs: (\\d+) files stored in the page cache ahead of readers").matcher(Files.readString(log));
-        long n = -1;
-        while (m.find()) {
-            n = Long.parseLong(m.group(1));
-        }
-        return n;
+        return ReadPathIT.lastCount(log, Pattern.compile("cowfs: (\\d+) files stored in the page cache ahead of readers"));
     }
 
     private static void stop(Process mount, Path mp) throws Exception {
-        Cowfs.unmountHard(mp);
-        mount.waitFor(30, TimeUnit.SECONDS);
-        mount.destroyForcibly();
+        ReadPathIT.stopForeground(mount, mp);
     }
 
     @Test

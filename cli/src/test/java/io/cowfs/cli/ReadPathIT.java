@@ -254,4 +254,21 @@ class ReadPathIT {
             Thread.sleep(20);
         }
     }
+
+    /** Unmounts a mount started by {@link #foregroundMount} and waits for its process to end. */
+    static void stopForeground(Process mount, Path mp) throws Exception {
+        Cowfs.unmountHard(mp);
+        mount.waitFor(30, TimeUnit.SECONDS);
+        mount.destroyForcibly();
+    }
+
+    /** The number in group 1 of the last line of a mount's log that matches count; -1 if none does. */
+    static long lastCount(Path log, java.util.regex.Pattern count) throws Exception {
+        java.util.regex.Matcher m = count.matcher(Files.readString(log));
+        long n = -1;
+        while (m.find()) {
+            n = Long.parseLong(m.group(1));
+        }
+        return n;
+    }
 }

@@ -70,8 +70,9 @@ class DirAheadIT {
             assertEquals(0, mount.exitValue(), "the mount process ends cleanly");
             long n = readAheadCount(tmp.resolve("mount-snap.log"));
             // 91 directories under t, the root's stream the first: every later one can be read
-            // ahead (90 here, unloaded); a third leaves room for a loaded machine
-            assertTrue(n >= 30, "directories were read ahead of find: " + n);
+            // ahead (90 of them on an unloaded machine); on a starved one the walk may pass the
+            // read-ahead, which then stops, so only that it ran is certain
+            assertTrue(n > 0, "directories were read ahead of find: " + n);
         }
     }
 
@@ -102,7 +103,7 @@ class DirAheadIT {
             }
             assertEquals(0, mount.exitValue(), "the mount process ends cleanly");
             long n = readAheadCount(tmp.resolve("mount-v.log"));
-            assertTrue(n >= 30, "a view's walk is read ahead too: " + n);
+            assertTrue(n > 0, "a view's walk is read ahead too: " + n);
         }
     }
 

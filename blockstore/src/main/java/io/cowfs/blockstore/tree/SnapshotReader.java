@@ -119,28 +119,43 @@ public final class SnapshotReader {
     }
 
     /**
-     * Reads the first inode pages of the snapshot, up to maxInodes inodes, and the directories
-     * among their inodes into the caches, in inode order (a depth-first walk in name order, the
-     * order of a `find` and of git's index); stops early when stop says so, or when the caches hold
-     * half of what they may (a warm-up must not push out what readers use). Returns how many inodes
-     * and directory entries it read. Safe beside readers: the caches are concurrent.
+     * Reads the first inode pages of the snapshot, up to maxInodes inodes (rounded up to a whole
+     * page of {@link SnapshotRoot#INODES_PER_PAGE}), and the directories among their inodes into the
+     * caches, in inode order (a depth-first walk in name order, the order of a `find` and of git's
+     * index). It stops when stop says so, and before either cache would hold more than half of
+     * what it may: a directory that would take the entries past half is decoded but not kept, and
+     * ends the warm-up (a warm-up must not push out what readers use). Returns how many inode
+     * slots it went through and how many directory entries it read. Safe beside readers: the
+     * caches are concurrent.
      */
     public long[] warm(long maxInodes, java.util.function.BooleanSupplier stop) {
         long inodes = 0;
         long entries = 0;
         int pages = root.inodePages().size();
         for (int p = 0; p < pages && inodes < maxInodes && !stop.getAsBoolean(); p++) {
-            if (inodePages.weight() > inodePages.capacity() / 2 || dirs.weight() > dirs.capacity() / 2) {
+            if (inodePages.weight() + SnapshotRoot.INODES_PER_PAGE + 1 > inodePages.capacity() / 2) {
                 break;
             }
             SnapshotRoot.Page page = inodePages.get(root.inodePages().get(p), id -> SnapshotRoot.scanPage(store.get(id)));
-            for (int slot = 0; slot < page.slots() && !stop.getAsBoolean(); slot++) {
-                if (page.isDirectory(slot)) {
-                    Inode d = page.inode(slot);
-                    entries += dir(d).size();
+            for (int slot = 0; slot < page.slots(); slot++) {
+                if (stop.getAsBoolean()) {
+                    return new long[] {inodes, entries};
                 }
+                inodes++;
+                if (!page.isDirectory(slot)) {
+                    continue;
+                }
+                ChunkId id = page.inode(slot).dirObject;
+                if (id == null || dirs.getIfPresent(id) != null) {
+                    continue;
+                }
+                DirEntries d = DirObject.decode(store.get(id));
+                if (dirs.weight() + d.size() + 1 > dirs.capacity() / 2) {
+                    return new long[] {inodes, entries};
+                }
+                dirs.put(id, d);
+                entries += d.size();
             }
-            inodes += page.slots();
         }
         return new long[] {inodes, entries};
     }

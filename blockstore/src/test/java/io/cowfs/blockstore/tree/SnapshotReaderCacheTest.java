@@ -85,8 +85,8 @@ class SnapshotReaderCacheTest {
 
     /**
      * A mount's warm-up (SnapshotReader#warm) reads the first inode pages and exactly the
-     * directories among their inodes, stops at its bound in inodes, at half of either cache, and
-     * when told to stop.
+     * directories among their inodes, stops at its bound in inodes (rounded up to a page), before
+     * either cache would pass half of what it may hold, and when told to stop.
      */
     @Test
     void warmReadsTheFirstPagesAndTheirDirectoriesWithinItsBounds() throws Exception {
@@ -128,10 +128,14 @@ class SnapshotReaderCacheTest {
 
             SnapshotReader small = new SnapshotReader(store, r.root(), 600, 10_000, 100);
             got = small.warm(Long.MAX_VALUE, () -> false);
-            assertEquals(512, got[0], "stops once the inode pages are over half their cache");
+            assertEquals(256, got[0], "stops before a page would take the inode pages past half their cache");
+            assertTrue(small.cached()[0] <= 300, "inodes cached: " + small.cached()[0]);
+            // half of 250 entries: the root's 30 fit, d0's 101 more would not (decoded, not kept)
             SnapshotReader fewEntries = new SnapshotReader(store, r.root(), 100_000, 250, 100);
             got = fewEntries.warm(Long.MAX_VALUE, () -> false);
-            assertEquals(256, got[0], "stops once the directories are over half their cache");
+            assertEquals(30, got[1], "stops before a directory would take the entries past half their cache");
+            assertEquals(30, fewEntries.cached()[1]);
+            assertTrue(got[0] < 256, "within the first page: " + got[0]);
 
             SnapshotReader stopped = new SnapshotReader(store, r.root());
             assertArrayEquals(new long[2], stopped.warm(Long.MAX_VALUE, () -> true));

@@ -191,6 +191,6 @@ final class DirAhead {
         while (!queue.offer(STOP)) {
             queue.clear(); // a worker's guess may have come in between
         }
-        PushAhead.joinUninterruptibly(thread);
+        io.cowfs.fusefs.vfs.Threads.joinUninterruptibly(thread);
     }
 }

@@ -224,21 +224,6 @@ final class PushAhead {
         }
         // until it has ended, however long its last read takes (at most one file of MAX_FILE):
         // the caller closes the device and the vfs next
-        joinUninterruptibly(thread);
-    }
-
-    /** Waits until t has ended, an interrupt meanwhile kept for the caller. */
-    static void joinUninterruptibly(Thread t) {
-        boolean interrupted = false;
-        while (t.isAlive()) {
-            try {
-                t.join();
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        io.cowfs.fusefs.vfs.Threads.joinUninterruptibly(thread);
     }
 }

@@ -40,20 +40,35 @@ final class MetadataWarmer implements AutoCloseable {
             long[] got = vfs.warmMetadata(maxInodes, () -> stopping);
             report = String.format(java.util.Locale.ROOT, "cowfs: %d inodes and %d directory entries read at mount in %d ms",
                     got[0], got[1], (System.nanoTime() - t0) / 1_000_000);
-        } catch (RuntimeException e) {
-            // a damaged page or directory: the request that meets it reports it (EIO); nothing to do here
-            report = "cowfs: warm-up stopped: " + e.getMessage();
+        } catch (RuntimeException | Error e) {
+            // a damaged page or directory (the request that meets it answers EIO), or out of heap:
+            // the warm-up is an optimisation, so it ends here and the mount goes on
+            report = "cowfs: warm-up stopped: " + e;
         }
     }
 
-    /** Stops the warm-up and waits for it; says in the mount's log what it read (at the end, as the mount's other counts). */
+    /**
+     * Waits up to {@link #FINISH_MILLIS} for the warm-up to end by itself (a mount unmounted as soon
+     * as it is up still says what it read), then stops it and waits for it: the caller closes the
+     * vfs and the store next. Says in the mount's log what it read (at the end, as the mount's
+     * other counts).
+     */
     @Override
     public void close() throws InterruptedException {
-        stopping = true;
         Thread t = thread;
-        if (t != null) {
-            t.join();
-            System.err.println(java.time.Instant.now() + " " + report);
+        if (t == null) {
+            return;
         }
+        try {
+            t.join(FINISH_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt(); // kept for the caller; the join below still waits
+        }
+        stopping = true;
+        io.cowfs.fusefs.vfs.Threads.joinUninterruptibly(t);
+        System.err.println(java.time.Instant.now() + " " + report);
     }
+
+    /** How long an unmount waits for a warm-up still going before it stops it. */
+    static final long FINISH_MILLIS = 250;
 }

@@ -48,9 +48,6 @@ class DirAheadIT {
         return ReadPathIT.lastCount(log, Pattern.compile("cowfs: (\\d+) directories read ahead of a walk"));
     }
 
-    private static void stop(Process mount, Path mp) throws Exception {
-        ReadPathIT.stopForeground(mount, mp);
-    }
 
     @Test
     void aWalkOfASnapshotIsReadAheadAndListsTheSource(@TempDir Path tmp) throws Exception {
@@ -65,7 +62,7 @@ class DirAheadIT {
                 assertEquals(walk(src), walk(mp.resolve("t")));
                 Cowfs.sh(mp, "ls -lR t > /dev/null");
             } finally {
-                stop(mount, mp);
+                ReadPathIT.stopForeground(mount, mp);
             }
             assertEquals(0, mount.exitValue(), "the mount process ends cleanly");
             long n = readAheadCount(tmp.resolve("mount-snap.log"));
@@ -99,7 +96,7 @@ class DirAheadIT {
                 assertEquals(walk(src), walk(t));
                 Cowfs.sh(mp, "ls -lR t > /dev/null");
             } finally {
-                stop(mount, mp);
+                ReadPathIT.stopForeground(mount, mp);
             }
             assertEquals(0, mount.exitValue(), "the mount process ends cleanly");
             long n = readAheadCount(tmp.resolve("mount-v.log"));
@@ -119,7 +116,7 @@ class DirAheadIT {
                 ReadPathIT.waitMounted(mount, mp);
                 assertEquals(walk(src), walk(mp.resolve("t")));
             } finally {
-                stop(mount, mp);
+                ReadPathIT.stopForeground(mount, mp);
             }
             assertEquals(-1, readAheadCount(tmp.resolve("mount-snap.log")), "cowfs.fuse.dirAhead=false: no read-ahead thread");
         }

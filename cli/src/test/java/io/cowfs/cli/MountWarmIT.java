@@ -62,9 +62,6 @@ class MountWarmIT {
         return m.find() ? new long[] {Long.parseLong(m.group(1)), Long.parseLong(m.group(2))} : null;
     }
 
-    private static void stop(Process mount, Path mp) throws Exception {
-        ReadPathIT.stopForeground(mount, mp);
-    }
 
     @Test
     void aMountWarmsItsSnapshotsMetadataAndServesAsTheSource(@TempDir Path tmp) throws Exception {
@@ -80,7 +77,7 @@ class MountWarmIT {
                     ReadPathIT.waitMounted(mount, mp);
                     assertEquals(walk(src), walk(mp.resolve("t")), name);
                 } finally {
-                    stop(mount, mp);
+                    ReadPathIT.stopForeground(mount, mp);
                 }
                 assertEquals(0, mount.exitValue(), name + ": the mount process ends cleanly");
                 long[] got = warmed(cowfs.root.resolve("mount-" + name + ".log"));
@@ -104,7 +101,7 @@ class MountWarmIT {
                 ReadPathIT.waitMounted(mount, mp);
                 assertEquals(walk(src), walk(mp.resolve("t")));
             } finally {
-                stop(mount, mp);
+                ReadPathIT.stopForeground(mount, mp);
             }
             assertEquals(null, warmed(cowfs.root.resolve("mount-snap.log")), "cowfs.warmInodes=0: no warm-up");
             assertTrue(!Files.readString(cowfs.root.resolve("mount-snap.log")).contains("warm-up"), "nor a word of one");
@@ -136,7 +133,7 @@ class MountWarmIT {
                 Cowfs.sh(mp.resolve("t"), "set -e; for d in d04 d06 d19; do for f in 0 1 2 3 4 5; do cmp $d/f$f " + src + "/$d/f$f; done; done");
                 assertTrue(Cowfs.isMounted(mp), "the mount stays up");
             } finally {
-                stop(mount, mp);
+                ReadPathIT.stopForeground(mount, mp);
             }
             String log = Files.readString(cowfs.root.resolve("mount-snap.log"));
             assertTrue(log.contains("cowfs: warm-up stopped"), "the warm-up says it stopped: " + log);

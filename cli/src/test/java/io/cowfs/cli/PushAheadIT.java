@@ -60,9 +60,6 @@ class PushAheadIT {
         return ReadPathIT.lastCount(log, Pattern.compile("cowfs: (\\d+) files stored in the page cache ahead of readers"));
     }
 
-    private static void stop(Process mount, Path mp) throws Exception {
-        ReadPathIT.stopForeground(mount, mp);
-    }
 
     @Test
     void smallFilesReadInOrderAreInThePageCacheBeforeTheReaderGetsThere(@TempDir Path tmp) throws Exception {
@@ -86,7 +83,7 @@ class PushAheadIT {
                 Cowfs.sh(mp, "set -e; for f in $(ls a); do if [ -f a/$f ] && [ ! -L a/$f ]; then cmp a/$f " + src + "/$f; fi; done");
                 Cowfs.sh(mp, "diff -r " + src + " a");
             } finally {
-                stop(mount, mp);
+                ReadPathIT.stopForeground(mount, mp);
             }
             assertEquals(0, mount.exitValue(), "the mount process ends cleanly");
             long pushed = pushedCount(tmp.resolve("mount-snap.log"));
@@ -120,7 +117,7 @@ class PushAheadIT {
                 Cowfs.sh(mp, "set -e; for f in f019 f021 f022; do cmp a/$f " + src + "/$f; done");
                 assertTrue(Cowfs.isMounted(mp), "the mount stays up");
             } finally {
-                stop(mount, mp);
+                ReadPathIT.stopForeground(mount, mp);
             }
 
             // a writable view: the kernel may hold dirty pages the mount has not seen, so nothing is stored ahead
@@ -133,7 +130,7 @@ class PushAheadIT {
                 assertFalse(becomesResidentWithin(a.resolve("f010"), 2), "a view stores nothing ahead");
                 Cowfs.sh(mv, "set -e; for f in f010 f011; do cmp a/$f " + src + "/$f; done");
             } finally {
-                stop(view, mv);
+                ReadPathIT.stopForeground(view, mv);
             }
             assertEquals(-1, pushedCount(tmp.resolve("mount-v.log")), "a view has no push thread");
 
@@ -145,7 +142,7 @@ class PushAheadIT {
                 Cowfs.sh(mp, "ls -l a > /dev/null; cd a && cat f000 f001 f002 f003 f004 > /dev/null");
                 assertFalse(becomesResidentWithin(a.resolve("f010"), 2), "cowfs.fuse.pushAhead=0 stores nothing ahead");
             } finally {
-                stop(off, mp);
+                ReadPathIT.stopForeground(off, mp);
             }
             assertEquals(-1, pushedCount(tmp.resolve("mount-snap.log")), "with pushAhead=0 the mount has no push thread");
         }
@@ -180,7 +177,7 @@ class PushAheadIT {
                 assertEquals(400, counts.lines().filter(l -> l.endsWith(":0")).count(), counts);
                 Cowfs.sh(mp, "diff -r " + src + " .");
             } finally {
-                stop(mount, mp);
+                ReadPathIT.stopForeground(mount, mp);
             }
             long pushed = pushedCount(tmp.resolve("mount-g.log"));
             assertTrue(pushed >= 100, "a good part of the 400 files was stored ahead of grep -r (4 before windows were scheduled from misses): " + pushed);

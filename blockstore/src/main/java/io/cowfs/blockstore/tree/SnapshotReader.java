@@ -115,7 +115,12 @@ public final class SnapshotReader {
         if (ino <= 0 || page >= root.inodePages().size()) {
             return null;
         }
-        return inodePages.get(root.inodePages().get((int) page), id -> SnapshotRoot.scanPage(store.get(id)));
+        return pageAt((int) page);
+    }
+
+    /** Inode page number p (0 <= p < the root's page count), from the cache or read now. */
+    private SnapshotRoot.Page pageAt(int p) {
+        return inodePages.get(root.inodePages().get(p), id -> SnapshotRoot.scanPage(store.get(id)));
     }
 
     /**
@@ -136,7 +141,7 @@ public final class SnapshotReader {
             if (inodePages.weight() + SnapshotRoot.INODES_PER_PAGE + 1 > inodePages.capacity() / 2) {
                 break;
             }
-            SnapshotRoot.Page page = inodePages.get(root.inodePages().get(p), id -> SnapshotRoot.scanPage(store.get(id)));
+            SnapshotRoot.Page page = pageAt(p);
             for (int slot = 0; slot < page.slots(); slot++) {
                 if (stop.getAsBoolean()) {
                     return new long[] {inodes, entries};

@@ -34,8 +34,14 @@ done
 COWFS_CMD=("${NEW_CMD[@]}"); unset CW_STORE
 
 READS=()
-# cold_read FILE SYS : R[SYS] = GB/s of a cold sequential read of FILE (a fresh mount for cowfs: after gc, remounted)
+# cold_read FILE SYS [HOSTFILE...] : R[SYS] = GB/s of a cold sequential read of FILE (a fresh mount for cowfs: after
+# gc, remounted). What the read will take from the host's disk (HOSTFILEs: the store's packs and index for cowfs, not
+# FILE, which would fill the mount's block cache; else FILE) is read once first, as in 03-reads.sh, so that the VM's
+# host has it cached for every system alike and "cold" means the guest's page cache (the overlays' upper file has
+# just been written, which the host caches; cowfs's base packs were written minutes earlier). PRIME=0: whatever
+# the host had cached.
 cold_read() {
+  if [[ ${PRIME:-1} == 1 ]]; then if (($# > 2)); then cat "${@:3}"; else cat "$1"; fi > /dev/null 2>&1; fi
   drop_caches
   if timed rd dd if="$1" of=/dev/null bs=1M 2>/dev/null; then R[$2]=$(calc "$BIG_MB * 1048576 / $rd / 1000000000" 2)
   else abnormal "$2: reading $1 back failed"; fi
@@ -67,7 +73,7 @@ for io in "${SIZES[@]}"; do
       fovl) umount_any "$MNT/rg-fovl"; G[$sys]=$(du_bytes "$TMPW/rg-fovl/upper"); rm -rf "$TMPW/rg-fovl" ;;
       cowview|cowold) umount_cowfs "$MNT/rg-cow"; G[$sys]=$(( $(du_bytes "$CW_STORE") - s0 ))
                cw gc >/dev/null; G[${sys}gc]=$(( $(du_bytes "$CW_STORE") - s0 ))
-               if mount_cowfs "$view" "$MNT/rg-cow"; then cold_read "$MNT/rg-cow/big.bin" "$sys"; umount_cowfs "$MNT/rg-cow"; fi
+               if mount_cowfs "$view" "$MNT/rg-cow"; then cold_read "$MNT/rg-cow/big.bin" "$sys" "$CW_STORE"/packs/* "$CW_STORE"/index/data.mdb; umount_cowfs "$MNT/rg-cow"; fi
                cw rm "$view" >/dev/null; cw gc >/dev/null; COWFS_CMD=("${NEW_CMD[@]}"); unset CW_STORE ;;
     esac
     log "  wall $wall s, space $(hb "${G[$sys]}")${G[${sys}gc]:+, after gc $(hb "${G[${sys}gc]}")}"
@@ -90,4 +96,6 @@ note "fio: \`${FIO[*]} --io_size=SIZE\` in the mounted directory; times include 
      "chained delta of the pages written since (format 5; before it, a new delta holding its earlier pages too);" \
      "every 8 links the chain is folded into one delta. What a new delta replaces is garbage until \`gc\`." \
      "Reads: \`dd bs=1M\` of the whole file after \`drop_caches\`, in the overlays right after the writes, in cowfs" \
-     "through a fresh mount of the view after the unmount and gc (a chained block costs one chunk read per link)."
+     "through a fresh mount of the view after the unmount and gc (a chained block costs one chunk read per link)." \
+     "Before each read, what it takes from the host's disk was read once (the overlays' file; cowfs's packs and index) so" \
+     "that the VM's host caches it alike for all (PRIME=${PRIME:-1}; as 03-reads.sh)."

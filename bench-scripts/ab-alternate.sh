@@ -122,7 +122,12 @@ if [[ $WL == rewrittenread ]] && ! cwj "$NEW" list 2>/dev/null | grep -qw ab-rew
   cwj "$NEW" fork big --name ab-rewritten >/dev/null && cwj "$NEW" mount ab-rewritten "$MP" >/dev/null || exit 1
   (cd "$MP" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --randrepeat=0 \
      --name=w --rw=randwrite --bs=4k --size=${BIG_MB}M --io_size=${REWRITE_IO:-256M} --filename=big.bin >/dev/null)
+  rc=$?
   cwj "$NEW" umount "$MP" >/dev/null
+  if ((rc)); then # a view left unwritten would be measured as the whole file: say so and drop it
+    echo "ab-alternate.sh: fio into view ab-rewritten failed (rc $rc; is fio installed?)" >&2
+    cwj "$NEW" rm ab-rewritten >/dev/null; exit 1
+  fi
 fi
 IMPORTS=
 if [[ $WL == coldcat ]]; then

@@ -312,6 +312,83 @@ class ViewPosixIT {
         assertTrue(expected.endsWith("rc=1\n"), expected);
     }
 
+    /**
+     * open(O_TMPFILE) as on the host through the kernel adapter: a file with no name (nlink 0, not
+     * listed) that linkat names, with what was written; with O_EXCL it can never be linked (ENOENT);
+     * never linked, it is gone at its close; on a file, ENOTDIR. libfuse 2 has no such call: the
+     * kernel answers EOPNOTSUPP, and programs fall back to a named file.
+     */
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void oTmpfileMakesAFileWithNoNameThatLinkatNames(Target t, TestInfo info) throws Exception {
+        assumeTrue(Cowfs.shRc(root(t), "command -v python3").rc() == 0, "needs python3");
+        Path d = dir(t, info);
+        String out = Cowfs.sh(d, "umask 022; python3 -c '" + TMPFILE_SCRIPT + "'");
+        if (t == Target.VIEW_LIBFUSE2) {
+            assertEquals("tmpfile=ENOTSUP\n", out); // errno 95, EOPNOTSUPP: Python's errno names it ENOTSUP
+            return;
+        }
+        assertEquals("""
+                nlink=0 size=8 mode=0o640
+                listed=[]
+                nlink-after=1
+                content=tmp data
+                excl=ENOENT
+                listed-end=['named']
+                onfile=ENOTDIR
+                """, out);
+        assertEquals(Set.of("named"), list(d));
+        assertEquals("tmp data", read(d.resolve("named")));
+        if (t == Target.VIEW) {
+            // the named file is the view's like any other: a snapshot of it holds it, and no
+            // nameless file is left in it (an orphan the freeze would skip anyway)
+            cowfs.run("snapshot", "posix", "--name", "posix-tmpfile").ok();
+            try (Cowfs.Mounted snap = cowfs.mount("posix-tmpfile", "--ro")) {
+                Path s = snap.dir.resolve(d.getFileName());
+                assertEquals(Set.of("named"), list(s));
+                assertEquals("tmp data", read(s.resolve("named")));
+                // a read-only mount refuses it, as a read-only ext4 does
+                assertEquals("tmpfile=EROFS\n", Cowfs.sh(s, "python3 -c '" + TMPFILE_SCRIPT + "'"));
+            }
+        }
+    }
+
+    /** oTmpfileMakesAFileWithNoNameThatLinkatNames's calls, in the current directory (single quotes only in it are not allowed). */
+    private static final String TMPFILE_SCRIPT = """
+            import os, errno, ctypes
+            def e(x): return errno.errorcode[x.errno]
+            libc = ctypes.CDLL(None, use_errno=True)
+            def link(fd, name):  # linkat(AT_FDCWD, "/proc/self/fd/N", AT_FDCWD, name, AT_SYMLINK_FOLLOW), as open(2) shows
+                if libc.linkat(-100, b"/proc/self/fd/%d" % fd, -100, name.encode(), 0x400) != 0:
+                    n = ctypes.get_errno(); raise OSError(n, os.strerror(n))
+            try:
+                fd = os.open(".", os.O_TMPFILE | os.O_RDWR, 0o640)
+            except OSError as x:
+                print("tmpfile=" + e(x)); raise SystemExit(0)
+            os.write(fd, b"tmp data")
+            st = os.fstat(fd)
+            print("nlink=%d size=%d mode=%s" % (st.st_nlink, st.st_size, oct(st.st_mode & 0o777)))
+            print("listed=%s" % sorted(os.listdir(".")))
+            link(fd, "named")
+            print("nlink-after=%d" % os.fstat(fd).st_nlink)
+            os.close(fd)
+            print("content=" + open("named").read())
+            fd = os.open(".", os.O_TMPFILE | os.O_RDWR | os.O_EXCL, 0o600)
+            try:
+                link(fd, "never"); print("excl=linked")
+            except OSError as x:
+                print("excl=" + e(x))
+            os.close(fd)
+            fd = os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o600)
+            os.write(fd, b"x" * 300000)
+            os.close(fd)
+            print("listed-end=%s" % sorted(os.listdir(".")))
+            try:
+                os.open("named", os.O_TMPFILE | os.O_RDWR, 0o600); print("onfile=opened")
+            except OSError as x:
+                print("onfile=" + e(x))
+            """;
+
     /** Writes x and links it as y beside it; returns y. */
     private static Path twoLinks(Path x, String content) throws IOException {
         write(x, content);

@@ -334,6 +334,16 @@ final class KernelFs {
                 out.open(created, Proto.FOPEN_KEEP_CACHE);
                 return r;
             }
+            case Proto.TMPFILE -> {
+                // CREATE's arguments; the name is the kernel's placeholder ("/"), not used
+                long made = vfs.tmpfile(ino, rq.i32(4) & ~S_IFMT, rq.uid, rq.gid);
+                int r = entry(made, out);
+                if (pinned.add(made)) {
+                    vfs.open(made, false); // nameless: it lives while the kernel holds its node (see pin)
+                }
+                out.open(made, Proto.FOPEN_KEEP_CACHE);
+                return r;
+            }
             case Proto.READ -> {
                 long off = rq.i64(8);
                 int size = (int) Math.min(rq.u32(16), Math.min(Kernel.MAX_WRITE, out.room()));

@@ -56,6 +56,8 @@ final class Proto {
     static final int RENAME2 = 45;
     static final int LSEEK = 46;
     static final int COPY_FILE_RANGE = 47;
+    /** open(O_TMPFILE): CREATE's arguments and reply, for a file with no name (protocol 7.37, Linux 6.1). */
+    static final int TMPFILE = 51;
 
     // notify codes (enum fuse_notify_code), sent as the error field of a header with unique 0
     static final int NOTIFY_INVAL_INODE = 2;

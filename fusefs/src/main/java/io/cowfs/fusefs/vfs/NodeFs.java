@@ -65,6 +65,16 @@ public interface NodeFs {
     /** Creates and opens a regular file. @throws FsException EEXIST if the name exists */
     long create(long dir, String name, int mode, int uid, int gid);
 
+    /**
+     * Creates and opens a regular file with no name (open(O_TMPFILE)): nlink 0 until a link
+     * names it; it goes with its last release otherwise. Release it like an open.
+     *
+     * @throws FsException ENOSYS where not supported (the kernel then answers EOPNOTSUPP)
+     */
+    default long tmpfile(long dir, int mode, int uid, int gid) {
+        throw new FsException(Errno.ENOSYS, "tmpfile");
+    }
+
     long mkdir(long dir, String name, int mode, int uid, int gid);
 
     long symlink(byte[] target, long dir, String name, int uid, int gid);

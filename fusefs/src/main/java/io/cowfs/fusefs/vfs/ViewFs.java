@@ -419,6 +419,19 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         return changingData(() -> ns.create(dir, name, mode, uid, gid));
     }
 
+    /**
+     * open(O_TMPFILE) in dir: a regular file with no name, open, nlink 0 (an orphan, as a file
+     * unlinked while open: the next mount reclaims it if this one dies, and a freeze skips it).
+     * Nothing is committed: a link names it (and commits, as every link does); its last release
+     * deletes it otherwise. docs/UNLINKED-OPEN-FILES.md.
+     *
+     * @throws FsException EROFS on a read-only mount, ENOTDIR if dir is not a directory
+     */
+    @Override
+    public long tmpfile(long dir, int mode, int uid, int gid) {
+        return changingData(() -> ns.tmpfile(dir, mode, uid, gid));
+    }
+
     /** @throws FsException EEXIST if the name exists */
     public long mkdir(long dir, String name, int mode, int uid, int gid) {
         return changing(() -> ns.mkdir(dir, name, mode, uid, gid));

@@ -306,6 +306,17 @@ final class ViewNamespace {
         return n.ino;
     }
 
+    /** An open regular file with no name (ViewFs.tmpfile): an orphan from the start, not in created. */
+    long tmpfile(long dir, int mode, int uid, int gid) {
+        if (inode(dir).type != FileType.DIRECTORY) {
+            throw new FsException(Errno.ENOTDIR, "tmpfile in a non-directory");
+        }
+        Inode n = newInode(dir, FileType.REGULAR, mode, uid, gid);
+        n.nlink = 0;
+        opened(n.ino);
+        return n.ino;
+    }
+
     long mkdir(long dir, String name, int mode, int uid, int gid) {
         checkFree(dir, name);
         Inode n = newInode(dir, FileType.DIRECTORY, mode, uid, gid);

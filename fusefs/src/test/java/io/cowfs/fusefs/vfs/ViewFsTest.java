@@ -212,6 +212,45 @@ class ViewFsTest {
         }
     }
 
+    /**
+     * open(O_TMPFILE): a file with no name, nlink 0 and not listed; a link names it and it stays
+     * (across a remount, with its bytes); one never named is gone at its last release, and one a
+     * mount dies with is reclaimed by the next, as an unlinked open file. A read-only view refuses.
+     */
+    @Test
+    void aFileMadeWithNoNameIsKeptOnlyOnceLinked() {
+        long named;
+        long lost;
+        try (ViewFs fs = fx.view()) {
+            named = fs.tmpfile(1, 0640, 0, 0);
+            assertEquals(0, fs.getattr(named).nlink());
+            assertEquals(0640, fs.getattr(named).mode() & 07777);
+            assertEquals(4, fs.write(named, 0, "data".getBytes(), 4));
+            assertEquals(java.util.List.of(), fs.readdir(1).stream().filter(e -> e.name().equals("t")).toList());
+            fs.link(named, 1, "t");
+            assertEquals(1, fs.getattr(named).nlink());
+            fs.flush(named);
+            fs.release(named);
+            long gone = fs.tmpfile(1, 0600, 0, 0);
+            fs.write(gone, 0, new byte[3 * BS], 3 * BS);
+            fs.release(gone);
+            assertErrno(Errno.ENOENT, () -> fs.getattr(gone));
+            lost = fs.tmpfile(1, 0600, 0, 0);
+            fs.write(lost, 0, "x".getBytes(), 1);
+            fs.flush(lost);
+            assertErrno(Errno.ENOTDIR, () -> fs.tmpfile(named, 0600, 0, 0));
+            // no release of lost: the process dies with it open
+        }
+        try (ViewFs fs = fx.view()) {
+            assertEquals(named, fs.lookup(1, "t"));
+            assertArrayEquals("data".getBytes(), read(fs, named));
+            assertErrno(Errno.ENOENT, () -> fs.getattr(lost));
+        }
+        try (ViewFs ro = fx.snapshot()) {
+            assertErrno(Errno.EROFS, () -> ro.tmpfile(1, 0600, 0, 0));
+        }
+    }
+
     @Test
     void anOrphanLeftByADeadMountIsReclaimedAtTheNextMount() {
         long ino;

@@ -38,6 +38,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import stat
 import subprocess
 import sys
@@ -49,6 +50,9 @@ AT_SYMLINK_FOLLOW = 0x400
 RENAME_NOREPLACE = 1
 LIBFUSE2 = os.environ.get('COWFS_FUSE_API') == 'libfuse2'  # the mount's adapter (MountCommand)
 RENAME_EXCHANGE = 2
+# FUSE has open(O_TMPFILE) from Linux 6.1 (protocol 7.37); before, a view says EOPNOTSUPP
+_KERNEL = re.match(r'(\d+)\.(\d+)', os.uname().release)
+TMPFILE_KERNEL = (int(_KERNEL.group(1)), int(_KERNEL.group(2))) >= (6, 1) if _KERNEL else None
 
 
 def renameat2(a, b, flags):
@@ -421,7 +425,7 @@ class Fuzz:
         """open(O_TMPFILE) in a directory, written, then named by linkat (AT_SYMLINK_FOLLOW of
         /proc/self/fd/N, as open(2) shows) or closed with no name. libfuse 2 has no such call
         (EOPNOTSUPP, README "Known limits"): left out there."""
-        if LIBFUSE2:
+        if LIBFUSE2 or TMPFILE_KERNEL is False:
             return
         d = self.rnd.choice(self.dirs())
         name = os.path.join(d, self.fresh_name()) if d else self.fresh_name()
@@ -442,7 +446,9 @@ class Fuzz:
             finally:
                 os.close(fd)
         # a kill may come between the link and the close that writes the file back: it may be short
-        self.partial = name if named else None
+        # (the name as the host's tree shows it: through a symlinked directory, its target's, as op_create)
+        final = os.path.realpath(self.h(name))
+        self.partial = os.path.relpath(final, os.path.realpath(self.H)) if named else None
         try:
             h, v = self.both(desc, f)
         finally:

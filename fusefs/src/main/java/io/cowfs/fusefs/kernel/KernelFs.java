@@ -71,7 +71,7 @@ final class KernelFs {
     final long entryValid;
     final long attrValid;
     final long negativeValid;
-    /** Nodes kept open in the vfs because a name of theirs went while the kernel held them (see pin). */
+    /** Nodes kept open in the vfs while the kernel holds them: a name of theirs went (see pin), or they never had one (TMPFILE). */
     private final java.util.Set<Long> pinned = ConcurrentHashMap.newKeySet();
     /** Small files stored in the kernel's page cache ahead of a reader (read-only mounts; null: none). Set once, by Kernel.serve. */
     volatile PushAhead push;
@@ -324,7 +324,7 @@ final class KernelFs {
             }
             case Proto.OPEN -> {
                 // no OPEN/RELEASE at all (the kernel keeps its page cache): a file's life does not hang on
-                // open handles but on the kernel's references to its node (see pin); CREATE still opens
+                // open handles but on the kernel's references to its node (see pin); CREATE and TMPFILE still open
                 return -Errno.ENOSYS.code;
             }
             case Proto.CREATE -> {
@@ -388,7 +388,7 @@ final class KernelFs {
             }
             case Proto.RELEASE -> {
                 if (!readOnly) {
-                    vfs.release(ino); // only files CREATE opened: no OPEN is asked for
+                    vfs.release(ino); // only files CREATE or TMPFILE opened: no OPEN is asked for
                 }
                 if (!oversized.isEmpty() && oversized.containsKey(ino) && minor >= Proto.INC_EPOCH_MINOR) {
                     // the kernel holds the inode until this reply (fuse_release_end): a stat between

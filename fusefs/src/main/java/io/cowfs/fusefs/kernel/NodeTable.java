@@ -2,7 +2,7 @@ package io.cowfs.fusefs.kernel;
 
 /**
  * The kernel's references to vfs inodes: every reply that hands the kernel a node id (LOOKUP,
- * CREATE, MKNOD, MKDIR, SYMLINK, LINK, each READDIRPLUS entry) adds one; FORGET and BATCH_FORGET
+ * CREATE, TMPFILE, MKNOD, MKDIR, SYMLINK, LINK, each READDIRPLUS entry) adds one; FORGET and BATCH_FORGET
  * take them back. A node the kernel has forgotten has no entry here. The root is never counted
  * (the kernel never forgets it).
  *

@@ -531,8 +531,16 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         });
     }
 
-    /** close(): persists the file's data so that it survives a kill of the mount process. */
+    /**
+     * close(): persists the file's data so that it survives a kill of the mount process; nothing
+     * for a file with no name, which no one could reach after a kill (fsync still persists it).
+     */
     public void flush(long ino) {
+        flush(ino, false);
+    }
+
+    /** flush, or with nameless true the persist of fsync, which a file with no name needs too (fsync, then linkat). */
+    private void flush(long ino, boolean nameless) {
         if (readOnly) {
             return;
         }
@@ -541,6 +549,15 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         // every reader: what was written through this file before its close reached us before
         // the FLUSH did, so if nothing is dirty now, nothing of it is.
         if (reading(() -> data.nothingToPersist(ino))) {
+            return;
+        }
+        // A file with no name (unlinked while open, or made by O_TMPFILE and not linked yet) has
+        // nothing its close must make durable: no one can reach it after a crash, and the next
+        // mount reclaims whatever of it was committed. Its data waits in memory (the dirty limit
+        // still bounds that) for an fsync, a link and a close after it, or its last release. What
+        // others have pending waits for their own closes. A close of every O_TMPFILE file (Python's
+        // TemporaryFile) was a commit and its bytes appended to a pack as garbage.
+        if (!nameless && reading(() -> ns.hasNoName(ino))) {
             return;
         }
         // After a commit failed (the store's filesystem went read-only, an I/O error), the changes
@@ -577,7 +594,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             return;
         }
         try {
-            flush(ino);
+            flush(ino, true);
         } catch (FsException e) {
             if (e.errno() == Errno.ENOSPC) {
                 data.takeLoss(ino); // said now

@@ -20,8 +20,8 @@ import java.util.function.LongPredicate;
 
 /**
  * The names and inodes of one view: the base snapshot's directories with the view's changes laid
- * over them, hardlink counts, open counts, and inodes that lost their last name while open
- * (orphans: nlink 0, still reachable by inode number until their last release, reclaimed at the
+ * over them, hardlink counts, open counts, and inodes that lost their last name while open or
+ * never had one (open(O_TMPFILE)) (orphans: nlink 0, still reachable by inode number until their last release, reclaimed at the
  * next mount if the process dies first). It behaves like a kernel filesystem: an unlinked open
  * file has no name at all; adapters that need a name for it (libfuse's {@code .fuse_hidden}) keep
  * one themselves.
@@ -304,6 +304,12 @@ final class ViewNamespace {
         opened(n.ino);
         created.add(n.ino);
         return n.ino;
+    }
+
+    /** True if ino is a file that exists with no name (nlink 0: unlinked while open, or made by tmpfile). Lock held. */
+    boolean hasNoName(long ino) {
+        Inode n = changed.get(ino); // a file loses its last name only through a change
+        return n != null && n.nlink <= 0 && n.type != FileType.DIRECTORY;
     }
 
     /** An open regular file with no name (ViewFs.tmpfile): an orphan from the start, not in created. */

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -213,31 +214,40 @@ class ViewFsTest {
     }
 
     /**
-     * open(O_TMPFILE): a file with no name, nlink 0 and not listed; a link names it and it stays
-     * (across a remount, with its bytes); one never named is gone at its last release, and one a
-     * mount dies with is reclaimed by the next, as an unlinked open file. A read-only view refuses.
+     * open(O_TMPFILE): a file with no name, nlink 0 and not listed; its close commits nothing (no one
+     * could reach it after a crash), fsync does; a link names it and it stays (across a remount,
+     * with its bytes); one never named is gone at its last release, and one a mount dies with is
+     * reclaimed by the next, as an unlinked open file. ENOTDIR for a file; a read-only view refuses.
      */
     @Test
     void aFileMadeWithNoNameIsKeptOnlyOnceLinked() {
         long named;
         long lost;
         try (ViewFs fs = fx.view()) {
+            List<String> before = fs.readdir(1).stream().map(ViewFs.DirEntry::name).toList();
             named = fs.tmpfile(1, 0640, 0, 0);
             assertEquals(0, fs.getattr(named).nlink());
             assertEquals(0640, fs.getattr(named).mode() & 07777);
+            assertEquals(before, fs.readdir(1).stream().map(ViewFs.DirEntry::name).toList(), "no name listed");
             assertEquals(4, fs.write(named, 0, "data".getBytes(), 4));
-            assertEquals(java.util.List.of(), fs.readdir(1).stream().filter(e -> e.name().equals("t")).toList());
+            fs.flush(named);
+            assertNull(persistedInode(named), "its close commits nothing");
             fs.link(named, 1, "t");
             assertEquals(1, fs.getattr(named).nlink());
+            assertEquals(1, persistedInode(named).nlink, "the link commits it");
             fs.flush(named);
+            assertEquals(4, persistedInode(named).size, "named, its close commits its data");
             fs.release(named);
             long gone = fs.tmpfile(1, 0600, 0, 0);
             fs.write(gone, 0, new byte[3 * BS], 3 * BS);
+            fs.flush(gone);
+            assertNull(persistedInode(gone));
             fs.release(gone);
             assertErrno(Errno.ENOENT, () -> fs.getattr(gone));
             lost = fs.tmpfile(1, 0600, 0, 0);
             fs.write(lost, 0, "x".getBytes(), 1);
-            fs.flush(lost);
+            fs.fsync(lost);
+            assertEquals(0, persistedInode(lost).nlink, "fsync commits it, as an orphan");
             assertErrno(Errno.ENOTDIR, () -> fs.tmpfile(named, 0600, 0, 0));
             // no release of lost: the process dies with it open
         }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Temporary files in a view, two builds alternating: N x Python's tempfile.TemporaryFile (O_TMPFILE where the view
 # has it, else create + unlink), SIZE bytes written, read back, closed; on a fresh fork of a one-file snapshot, a
-# fresh mount each sample. Prints the wall time of the loop and how much the store's packs grew.
+# fresh mount each sample. Prints the wall time of the loop and how much the store's packs grew; then the same loop
+# on the host directory, kernel overlayfs and fuse-overlayfs over it.
 #   bench-scripts/tools/tempfiles-ab.sh OLD.jar NEW.jar [ROUNDS] [N] [SIZE]
 source "$(dirname "$0")/../lib.sh"
 OLD=${1:?usage: tempfiles-ab.sh OLD.jar NEW.jar [ROUNDS] [N] [SIZE]}; NEW=${2:?usage}
@@ -31,3 +32,10 @@ for r in $(seq "$ROUNDS"); do
   done
 done
 t=$(cd "$SRC" && python3 -c "$LOOP"); echo "host ($SRC): $t s"
+# the peers, over the same one-file directory, a fresh upper each
+for r in $(seq "$ROUNDS"); do
+  mount_overlay "$SRC" "$TMPW/tf-ovl" "$MNT/tf-ovl" && t=$(cd "$MNT/tf-ovl" && python3 -c "$LOOP") && echo "kernel overlayfs, round $r: $t s"
+  umount_any "$MNT/tf-ovl"
+  mount_fovl "$SRC" "$TMPW/tf-fovl" "$MNT/tf-fovl" && t=$(cd "$MNT/tf-fovl" && python3 -c "$LOOP") && echo "fuse-overlayfs, round $r: $t s"
+  umount_any "$MNT/tf-fovl"
+done

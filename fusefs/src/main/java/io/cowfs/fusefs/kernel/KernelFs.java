@@ -18,8 +18,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * turns an {@link FsException} into {@code -errno} and anything else into {@code -EIO} with one
  * log line naming the opcode and node.
  *
- * <p>Called by every worker thread at once. Shared state: {@link #nodes}, {@link #pinned} and
- * {@link Listings} keep concurrent maps (each use one atomic operation); the vfs does its own
+ * <p>Called by every worker thread at once. Shared state: {@link #nodes}, {@link #pinned},
+ * {@link #createHandles} and {@link Listings} keep concurrent maps (each use one atomic operation); the vfs does its own
  * locking. Per-worker scratch ({@code Worker}) is never shared.
  */
 final class KernelFs {
@@ -181,15 +181,40 @@ final class KernelFs {
         }
     }
 
-    /** Takes back n kernel references; true if the kernel held a pinned node and now holds it no more. */
-    private boolean forget(long nodeid, long n) {
+    /**
+     * Takes back n kernel references; returns how many vfs handles to release now that the kernel
+     * holds the node no more: its pin, and the handles CREATE or TMPFILE opened that no RELEASE
+     * took back (0 while the kernel still holds it). Once the kernel has forgotten a node no
+     * descriptor can be open on it, so a RELEASE for them will never come.
+     */
+    private int forget(long nodeid, long n) {
         if (!nodes.forget(nodeid, n)) {
-            return false;
+            return 0;
         }
         if (!oversized.isEmpty()) {
             oversized.remove(nodeid); // the kernel's inode, and the size it kept, are gone
         }
-        return pinned.remove(nodeid);
+        Integer made = createHandles.isEmpty() ? null : createHandles.remove(nodeid);
+        return (pinned.remove(nodeid) ? 1 : 0) + (made == null ? 0 : made);
+    }
+
+    /**
+     * Per node, the vfs handles CREATE and TMPFILE opened and no RELEASE has taken back yet. The
+     * kernel sends no RELEASE at all once an OPEN was answered ENOSYS (its no_open, set at the
+     * first OPEN of a mount; seen on Linux 6.18): the handle was then never released, and a file
+     * created and later deleted stayed an orphan until the next mount. The rest are released at
+     * the node's FORGET ({@link #forget}). Concurrent map: every worker updates it.
+     */
+    private final ConcurrentHashMap<Long, Integer> createHandles = new ConcurrentHashMap<>();
+
+    /** A RELEASE: takes back one handle CREATE or TMPFILE opened for ino; false if none is left. */
+    private boolean takeCreateHandle(long ino) {
+        boolean[] had = {false};
+        createHandles.computeIfPresent(ino, (k, c) -> {
+            had[0] = true;
+            return c > 1 ? c - 1 : null;
+        });
+        return had[0];
     }
 
     /**
@@ -254,8 +279,11 @@ final class KernelFs {
                 return lookup(ino, rq.name(0), out);
             }
             case Proto.FORGET -> {
-                if (forget(ino, rq.i64(0))) {
-                    unpin(new long[] {ino});
+                int k = forget(ino, rq.i64(0));
+                if (k > 0) {
+                    long[] gone = new long[k];
+                    java.util.Arrays.fill(gone, ino);
+                    unpin(gone);
                 }
                 return NO_REPLY;
             }
@@ -265,7 +293,10 @@ final class KernelFs {
                 int n = 0;
                 for (int i = 0; i < count; i++) {
                     long node = rq.i64(8 + 16 * i);
-                    if (forget(node, rq.i64(16 + 16 * i))) {
+                    for (int k = forget(node, rq.i64(16 + 16 * i)); k > 0; k--) {
+                        if (n == gone.length) {
+                            gone = java.util.Arrays.copyOf(gone, 2 * n + 1);
+                        }
                         gone[n++] = node;
                     }
                 }
@@ -330,6 +361,7 @@ final class KernelFs {
             case Proto.CREATE -> {
                 int mode = rq.i32(4);
                 long created = vfs.create(ino, rq.name(16), mode & ~S_IFMT, rq.uid, rq.gid);
+                createHandles.merge(created, 1, Integer::sum);
                 int r = entry(created, out);
                 out.open(created, Proto.FOPEN_KEEP_CACHE);
                 return r;
@@ -337,6 +369,7 @@ final class KernelFs {
             case Proto.TMPFILE -> {
                 // CREATE's arguments; the name is the kernel's placeholder ("/"), not used
                 long made = vfs.tmpfile(ino, rq.i32(4) & ~S_IFMT, rq.uid, rq.gid);
+                createHandles.merge(made, 1, Integer::sum);
                 int r = entry(made, out);
                 if (pinned.add(made)) {
                     vfs.open(made, false); // nameless: it lives while the kernel holds its node (see pin)
@@ -387,7 +420,7 @@ final class KernelFs {
                 return 0;
             }
             case Proto.RELEASE -> {
-                if (!readOnly) {
+                if (!readOnly && takeCreateHandle(ino)) {
                     vfs.release(ino); // only files CREATE or TMPFILE opened: no OPEN is asked for
                 }
                 if (!oversized.isEmpty() && oversized.containsKey(ino) && minor >= Proto.INC_EPOCH_MINOR) {

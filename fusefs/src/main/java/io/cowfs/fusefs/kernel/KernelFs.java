@@ -19,8 +19,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * log line naming the opcode and node.
  *
  * <p>Called by every worker thread at once. Shared state: {@link #nodes}, {@link #pinned},
- * {@link #createHandles} and {@link Listings} keep concurrent maps (each use one atomic operation); the vfs does its own
- * locking. Per-worker scratch ({@code Worker}) is never shared.
+ * {@link #createHandles} and {@link Listings} keep concurrent maps (each use one atomic operation;
+ * forget and RELEASE take a handle out of two maps in turn, each exactly once, and the vfs
+ * releases that follow commute); the vfs does its own locking. Per-worker scratch ({@code Worker}) is never shared.
  */
 final class KernelFs {
     /** WRITE requests being applied now (taken from the device, not yet answered): see {@link #awaitWrites}. */
@@ -361,16 +362,16 @@ final class KernelFs {
             case Proto.CREATE -> {
                 int mode = rq.i32(4);
                 long created = vfs.create(ino, rq.name(16), mode & ~S_IFMT, rq.uid, rq.gid);
-                createHandles.merge(created, 1, Integer::sum);
                 int r = entry(created, out);
+                createHandles.merge(created, 1, Integer::sum); // after entry: a node the kernel never got is never forgotten
                 out.open(created, Proto.FOPEN_KEEP_CACHE);
                 return r;
             }
             case Proto.TMPFILE -> {
                 // CREATE's arguments; the name is the kernel's placeholder ("/"), not used
                 long made = vfs.tmpfile(ino, rq.i32(4) & ~S_IFMT, rq.uid, rq.gid);
-                createHandles.merge(made, 1, Integer::sum);
                 int r = entry(made, out);
+                createHandles.merge(made, 1, Integer::sum);
                 if (pinned.add(made)) {
                     vfs.open(made, false); // nameless: it lives while the kernel holds its node (see pin)
                 }

@@ -235,18 +235,12 @@ struct ring {
 };
 struct ent { struct uring_req_header *hdr; char *payload; struct iovec iov[2]; };
 
-static struct io_uring_sqe *next_sqe(struct ring *r) {
+/* Queues one command; the tail is published after the SQE is filled. */
+static void queue_cmd(struct ring *r, struct ent *e, unsigned op, uint64_t commit_id) {
     unsigned tail = *r->sq_tail, idx = tail & *r->sq_mask;
     struct io_uring_sqe *sqe = (struct io_uring_sqe *)((char *)r->sqes + 128 * idx);
     memset(sqe, 0, 128);
     r->sq_array[idx] = idx;
-    __atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
-    r->pending++;
-    return sqe;
-}
-
-static void queue_cmd(struct ring *r, struct ent *e, unsigned op, uint64_t commit_id) {
-    struct io_uring_sqe *sqe = next_sqe(r);
     sqe->opcode = IORING_OP_URING_CMD;
     sqe->fd = fuse_fd;
     sqe->cmd_op = op;
@@ -255,6 +249,8 @@ static void queue_cmd(struct ring *r, struct ent *e, unsigned op, uint64_t commi
     struct uring_cmd_req *req = (struct uring_cmd_req *)sqe->cmd;
     req->qid = r->qid;
     req->commit_id = commit_id;
+    __atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+    r->pending++;
 }
 
 static unsigned depth;
@@ -294,7 +290,7 @@ static void *uring_worker(void *arg) {
     for (;;) {
         int n = syscall(__NR_io_uring_enter, r.fd, r.pending, 1, IORING_ENTER_GETEVENTS, NULL, 0);
         if (n < 0 && errno != EINTR) { perror("io_uring_enter"); exit(1); }
-        if (n >= 0) r.pending = 0; /* the kernel took every SQE it was given */
+        if (n >= 0) r.pending -= (unsigned)n < r.pending ? (unsigned)n : r.pending; /* SQEs the kernel took */
         unsigned head = *r.cq_head, tail = __atomic_load_n(r.cq_tail, __ATOMIC_ACQUIRE);
         for (; head != tail; head++) {
             struct io_uring_cqe *c = &r.cqes[head & *r.cq_mask];

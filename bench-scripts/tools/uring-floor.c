@@ -31,6 +31,9 @@
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/ioctl.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 /* From the kernel's current include/uapi/linux/fuse.h (7.42); Debian's header is 7.38. */
@@ -196,12 +199,37 @@ static int serve(const struct fuse_in_header *in, const void *op, const void *pa
 
 /* ---------------------------------------------------------------- classic transport */
 
+/*
+ * FLOOR_SPIN_US=N (an experiment): the worker reads on a non-blocking clone of the session and,
+ * when no request is waiting, tries again for N microseconds before it sleeps in poll(): a request
+ * that comes within that time finds the worker awake, with no wake-up to pay.
+ */
+static long spin_us;
+static long now_us(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1000000L + t.tv_nsec / 1000; }
+
 static void *classic_worker(void *unused) {
     (void)unused;
     size_t cap = MAX_PAYLOAD + 4096 * 2;
     char *buf = malloc(cap), *out = malloc(cap);
+    int fd = fuse_fd;
+    if (spin_us > 0) {
+        fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+        uint32_t master = fuse_fd;
+        if (fd < 0 || ioctl(fd, FUSE_DEV_IOC_CLONE, &master) != 0) { perror("clone"); exit(1); }
+    }
+    long idle_since = 0;
     for (;;) {
-        ssize_t n = read(fuse_fd, buf, cap);
+        ssize_t n = read(fd, buf, cap);
+        if (n < 0 && errno == EAGAIN && spin_us > 0) {
+            long t = now_us();
+            if (!idle_since) idle_since = t;
+            if (t - idle_since < spin_us) continue;
+            struct pollfd p = { .fd = fd, .events = POLLIN };
+            poll(&p, 1, -1);
+            idle_since = 0;
+            continue;
+        }
+        idle_since = 0;
         if (n < 0) {
             if (errno == EINTR || errno == ENOENT || errno == EAGAIN) continue;
             if (errno == ENODEV) unmounted();
@@ -215,7 +243,7 @@ static void *classic_worker(void *unused) {
         struct fuse_out_header oh = { .unique = in->unique, .error = r < 0 ? r : 0,
                                       .len = sizeof oh + (r > 0 ? r : 0) };
         struct iovec iov[2] = { { &oh, sizeof oh }, { out, r > 0 ? r : 0 } };
-        if (writev(fuse_fd, iov, 2) < 0 && errno != ENOENT) { perror("writev /dev/fuse"); }
+        if (writev(fd, iov, 2) < 0 && errno != ENOENT) { perror("writev /dev/fuse"); }
         if (in->opcode == FUSE_INIT && getenv("FLOOR_INIT_FD")) {
             /* tell main the INIT is answered */
             uint64_t one = 1; (void)!write(atoi(getenv("FLOOR_INIT_FD")), &one, sizeof one);
@@ -327,6 +355,7 @@ int main(int argc, char **argv) {
     big = malloc(big_size);
     for (uint64_t i = 0; i < big_size; i++) big[i] = (unsigned char)(i * 2654435761u >> 13);
     if (uring) setenv("FLOOR_URING", "1", 1);
+    if (getenv("FLOOR_SPIN_US")) spin_us = atol(getenv("FLOOR_SPIN_US"));
     fuse_fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
     if (fuse_fd < 0) { perror("/dev/fuse"); return 1; }
     char opts[256];

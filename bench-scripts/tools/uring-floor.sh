@@ -14,6 +14,9 @@
 # forget the mount's pages, dentries and inodes as a fresh mount has none: a dd of /big (1 GiB),
 # find -printf %s (16,102 entries), find | xargs cat of the 16,000 small files.
 #
+# classic-spinN (not in the default set): the C server's workers keep reading a non-blocking clone of
+# the session for N microseconds before they sleep in poll().
+#
 # usage: [SYSTEMS="classic uring uring-nopin java java-nopush"] uring-floor.sh [ROUNDS] [DEPTH]
 set -euo pipefail
 ROUNDS=${1:-5}
@@ -52,8 +55,9 @@ for d in range(100):
 PY
 
 mount_floor() { # system
-    local transport=${1%-nopin} nopin= n=2 push=
+    local transport=${1%-nopin} nopin= n=2 push= spin=
     [ "$1" = uring-nopin ] && nopin=1
+    if [[ $1 == classic-spin* ]]; then transport=classic; spin=${1#classic-spin}; fi # spin N us before sleeping
     [ "$transport" = uring ] && n=$DEPTH
     [ "$1" = java-nopush ] && push=-Dcowfs.fuse.pushAhead=0
     : > "$work/log"
@@ -64,7 +68,7 @@ mount_floor() { # system
         server=$!
         for _ in $(seq 600); do mountpoint -q "$mp" && return 0; sleep 0.1; done
     else
-        env ${nopin:+FLOOR_NOPIN=1} "$bin" "$mp" "$transport" "$n" 1024 100 160 > "$work/log" 2>&1 &
+        env ${nopin:+FLOOR_NOPIN=1} ${spin:+FLOOR_SPIN_US=$spin} "$bin" "$mp" "$transport" "$n" 1024 100 160 > "$work/log" 2>&1 &
         server=$!
         for _ in $(seq 200); do
             if grep -q ready "$work/log"; then

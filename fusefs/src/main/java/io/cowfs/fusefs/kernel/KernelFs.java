@@ -19,7 +19,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * log line naming the opcode and node.
  *
  * <p>Called by every worker thread at once. Shared state: {@link #nodes}, {@link #pinned},
- * {@link #createHandles} and {@link Listings} keep concurrent maps (each use one atomic operation;
+ * {@link #createHandles} and {@link Listings} keep concurrent maps and sets (each use one atomic operation;
  * forget and RELEASE take a handle out of two maps in turn, each exactly once, and the vfs
  * releases that follow commute); the vfs does its own locking. Per-worker scratch ({@code Worker}) is never shared.
  */
@@ -184,8 +184,8 @@ final class KernelFs {
 
     /**
      * Takes back n kernel references; returns how many vfs handles to release now that the kernel
-     * holds the node no more: its pin, and the handles CREATE or TMPFILE opened that no RELEASE
-     * took back (0 while the kernel still holds it). Once the kernel has forgotten a node no
+     * holds the node no more: its pin, and the handle CREATE or TMPFILE opened if no RELEASE took
+     * it back (0, 1 or 2; 0 while the kernel still holds it). Once the kernel has forgotten a node no
      * descriptor can be open on it, so a RELEASE for them will never come.
      */
     private int forget(long nodeid, long n) {
@@ -195,28 +195,19 @@ final class KernelFs {
         if (!oversized.isEmpty()) {
             oversized.remove(nodeid); // the kernel's inode, and the size it kept, are gone
         }
-        Integer made = createHandles.isEmpty() ? null : createHandles.remove(nodeid);
-        return (pinned.remove(nodeid) ? 1 : 0) + (made == null ? 0 : made);
+        boolean made = !createHandles.isEmpty() && createHandles.remove(nodeid);
+        return (pinned.remove(nodeid) ? 1 : 0) + (made ? 1 : 0);
     }
 
     /**
-     * Per node, the vfs handles CREATE and TMPFILE opened and no RELEASE has taken back yet. The
-     * kernel sends no RELEASE at all once an OPEN was answered ENOSYS (its no_open, set at the
-     * first OPEN of a mount; seen on Linux 6.18): the handle was then never released, and a file
-     * created and later deleted stayed an orphan until the next mount. The rest are released at
-     * the node's FORGET ({@link #forget}). Concurrent map: every worker updates it.
+     * The nodes whose vfs handle, opened by CREATE or TMPFILE, no RELEASE has taken back yet (one
+     * per node: each makes a new inode, whose number is never reused). The kernel sends no
+     * RELEASE at all once an OPEN was answered ENOSYS (its no_open, set at the first OPEN of a
+     * mount; seen on Linux 6.18): the handle was then never released, and a file created and
+     * later deleted stayed an orphan until the next mount. Those left are released at the node's
+     * FORGET ({@link #forget}). Concurrent set: every worker updates it, each use one atomic operation.
      */
-    private final ConcurrentHashMap<Long, Integer> createHandles = new ConcurrentHashMap<>();
-
-    /** A RELEASE: takes back one handle CREATE or TMPFILE opened for ino; false if none is left. */
-    private boolean takeCreateHandle(long ino) {
-        boolean[] had = {false};
-        createHandles.computeIfPresent(ino, (k, c) -> {
-            had[0] = true;
-            return c > 1 ? c - 1 : null;
-        });
-        return had[0];
-    }
+    private final java.util.Set<Long> createHandles = ConcurrentHashMap.newKeySet();
 
     /**
      * A WRITE of the kernel's write-back (FUSE_WRITE_CACHE) went past the largest file size: the
@@ -290,14 +281,11 @@ final class KernelFs {
             }
             case Proto.BATCH_FORGET -> {
                 int count = (int) Math.min(rq.u32(0), (rq.argLen() - 8) / 16);
-                long[] gone = new long[count];
+                long[] gone = new long[2 * count]; // forget releases at most two handles per node
                 int n = 0;
                 for (int i = 0; i < count; i++) {
                     long node = rq.i64(8 + 16 * i);
                     for (int k = forget(node, rq.i64(16 + 16 * i)); k > 0; k--) {
-                        if (n == gone.length) {
-                            gone = java.util.Arrays.copyOf(gone, 2 * n + 1);
-                        }
                         gone[n++] = node;
                     }
                 }
@@ -363,7 +351,7 @@ final class KernelFs {
                 int mode = rq.i32(4);
                 long created = vfs.create(ino, rq.name(16), mode & ~S_IFMT, rq.uid, rq.gid);
                 int r = entry(created, out);
-                createHandles.merge(created, 1, Integer::sum); // after entry: a node the kernel never got is never forgotten
+                createHandles.add(created); // after entry: a node the kernel never got is never forgotten
                 out.open(created, Proto.FOPEN_KEEP_CACHE);
                 return r;
             }
@@ -371,7 +359,7 @@ final class KernelFs {
                 // CREATE's arguments; the name is the kernel's placeholder ("/"), not used
                 long made = vfs.tmpfile(ino, rq.i32(4) & ~S_IFMT, rq.uid, rq.gid);
                 int r = entry(made, out);
-                createHandles.merge(made, 1, Integer::sum);
+                createHandles.add(made);
                 if (pinned.add(made)) {
                     vfs.open(made, false); // nameless: it lives while the kernel holds its node (see pin)
                 }
@@ -421,7 +409,7 @@ final class KernelFs {
                 return 0;
             }
             case Proto.RELEASE -> {
-                if (!readOnly && takeCreateHandle(ino)) {
+                if (!readOnly && createHandles.remove(ino)) {
                     vfs.release(ino); // only files CREATE or TMPFILE opened: no OPEN is asked for
                 }
                 if (!oversized.isEmpty() && oversized.containsKey(ino) && minor >= Proto.INC_EPOCH_MINOR) {

@@ -548,16 +548,15 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         // view: 100K of them). A clean file costs the read lock, not the write lock that would stop
         // every reader: what was written through this file before its close reached us before
         // the FLUSH did, so if nothing is dirty now, nothing of it is.
-        if (reading(() -> data.nothingToPersist(ino))) {
-            return;
-        }
+        //
         // A file with no name (unlinked while open, or made by O_TMPFILE and not linked yet) has
         // nothing its close must make durable: no one can reach it after a crash, and the next
         // mount reclaims whatever of it was committed. Its data waits in memory (the dirty limit
         // still bounds that) for an fsync, a link and a close after it, or its last release. What
         // others have pending waits for their own closes. A close of every O_TMPFILE file (Python's
-        // TemporaryFile) was a commit and its bytes appended to a pack as garbage.
-        if (!nameless && reading(() -> ns.hasNoName(ino))) {
+        // TemporaryFile) was a commit and its bytes appended to a pack as garbage. Both checks
+        // under one hold of the read lock.
+        if (reading(() -> data.nothingToPersist(ino) || !nameless && ns.hasNoName(ino))) {
             return;
         }
         // After a commit failed (the store's filesystem went read-only, an I/O error), the changes

@@ -48,10 +48,28 @@ public class WritableFuse extends CowFuse {
         return v == 0xFFFFFFFFL || v == -1 ? -1 : (int) v;
     }
 
+    /**
+     * The parent and name of something to be made. jnr-fuse decodes every path with U+FFFD in
+     * place of bytes that are not UTF-8, so a new name with U+FFFD in it is refused (EINVAL): it
+     * may stand for other bytes (docs/DESIGN-DECISIONS.md, 7). The kernel adapter sees the bytes
+     * and makes names that hold U+FFFD of their own.
+     */
+    private ViewFs.Parent newParent(String path) {
+        ViewFs.Parent p = vfs.parent(path);
+        refuseReplaced(p.name());
+        return p;
+    }
+
+    private static void refuseReplaced(String name) {
+        if (name.indexOf('\uFFFD') >= 0) {
+            throw new FsException(Errno.EINVAL, "names must be valid UTF-8");
+        }
+    }
+
     @Override
     public int mknod(String path, long mode, long rdev) {
         return guard("mknod", path, () -> {
-            ViewFs.Parent p = vfs.parent(path);
+            ViewFs.Parent p = newParent(path);
             vfs.mknod(p.dir(), p.name(), (int) mode, rdev, uid(), gid());
             return 0;
         });
@@ -60,7 +78,7 @@ public class WritableFuse extends CowFuse {
     @Override
     public int create(String path, long mode, FuseFileInfo fi) {
         return guard("create", path, () -> {
-            ViewFs.Parent p = vfs.parent(path);
+            ViewFs.Parent p = newParent(path);
             long ino = vfs.create(p.dir(), p.name(), (int) mode & ~S_IFMT, uid(), gid());
             fi.fh.set(ino);
             return 0;
@@ -70,7 +88,7 @@ public class WritableFuse extends CowFuse {
     @Override
     public int mkdir(String path, long mode) {
         return guard("mkdir", path, () -> {
-            ViewFs.Parent p = vfs.parent(path);
+            ViewFs.Parent p = newParent(path);
             vfs.mkdir(p.dir(), p.name(), (int) mode, uid(), gid());
             return 0;
         });
@@ -80,7 +98,7 @@ public class WritableFuse extends CowFuse {
     int symlink(Pointer target, Pointer link) {
         String path = link.getString(0);
         return guard("symlink", path, () -> {
-            ViewFs.Parent p = vfs.parent(path);
+            ViewFs.Parent p = newParent(path);
             byte[] t = new byte[target.indexOf(0, (byte) 0)];
             target.get(0, t, 0, t.length);
             vfs.symlink(t, p.dir(), p.name(), uid(), gid());
@@ -92,7 +110,7 @@ public class WritableFuse extends CowFuse {
     public int link(String oldpath, String newpath) {
         return guard("link", newpath, () -> {
             long ino = resolve(oldpath);
-            ViewFs.Parent p = vfs.parent(newpath);
+            ViewFs.Parent p = newParent(newpath);
             vfs.link(ino, p.dir(), p.name());
             return 0;
         });
@@ -130,7 +148,7 @@ public class WritableFuse extends CowFuse {
                 throw new FsException(Errno.EINVAL, "cannot move a directory into itself");
             }
             ViewFs.Parent from = vfs.parent(oldpath);
-            ViewFs.Parent to = vfs.parent(newpath);
+            ViewFs.Parent to = newParent(newpath);
             Hid before = justHidden.remove(workerKey());
             if (from.dir() == to.dir() && HiddenNames.isHiddenName(to.name()) && hide(from, to)) {
                 return 0;
@@ -317,6 +335,7 @@ public class WritableFuse extends CowFuse {
     @Override
     public int setxattr(String path, String name, Pointer value, long size, int flags) {
         return guard("setxattr", path, () -> {
+            refuseReplaced(name);
             byte[] v = new byte[(int) size];
             value.get(0, v, 0, (int) size);
             vfs.setxattr(resolve(path), name, v, flags);

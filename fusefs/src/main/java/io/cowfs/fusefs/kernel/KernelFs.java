@@ -308,18 +308,18 @@ final class KernelFs {
                 return 0;
             }
             case Proto.SYMLINK -> {
-                String name = rq.name(0);
+                String name = rq.newName(0);
                 byte[] target = rq.cstring(rq.after(0));
                 return entry(vfs.symlink(target, ino, name, rq.uid, rq.gid), out);
             }
             case Proto.MKNOD -> {
                 int mode = rq.i32(0);
                 long rdev = rq.u32(4);
-                return entry(vfs.mknod(ino, rq.name(16), mode, rdev, rq.uid, rq.gid), out);
+                return entry(vfs.mknod(ino, rq.newName(16), mode, rdev, rq.uid, rq.gid), out);
             }
             case Proto.MKDIR -> {
                 int mode = rq.i32(0);
-                return entry(vfs.mkdir(ino, rq.name(8), mode & 07777, rq.uid, rq.gid), out);
+                return entry(vfs.mkdir(ino, rq.newName(8), mode & 07777, rq.uid, rq.gid), out);
             }
             case Proto.UNLINK -> {
                 return removing(ino, rq.name(0), vfs::unlink);
@@ -329,7 +329,7 @@ final class KernelFs {
             }
             case Proto.RENAME -> {
                 String from = rq.name(8);
-                String to = rq.name(rq.after(8));
+                String to = rq.newName(rq.after(8));
                 pin(rq.i64(0), to); // the name renamed over
                 vfs.rename(ino, from, rq.i64(0), to);
                 return 0;
@@ -339,7 +339,7 @@ final class KernelFs {
             }
             case Proto.LINK -> {
                 long target = rq.i64(0);
-                vfs.link(target, ino, rq.name(8));
+                vfs.link(target, ino, rq.newName(8));
                 return entry(target, out);
             }
             case Proto.OPEN -> {
@@ -349,7 +349,7 @@ final class KernelFs {
             }
             case Proto.CREATE -> {
                 int mode = rq.i32(4);
-                long created = vfs.create(ino, rq.name(16), mode & ~S_IFMT, rq.uid, rq.gid);
+                long created = vfs.create(ino, rq.newName(16), mode & ~S_IFMT, rq.uid, rq.gid);
                 int r = entry(created, out);
                 createHandles.add(created); // after entry: a node the kernel never got is never forgotten
                 out.open(created, Proto.FOPEN_KEEP_CACHE);
@@ -433,12 +433,12 @@ final class KernelFs {
             case Proto.SETXATTR -> {
                 int size = rq.i32(0);
                 int flags = rq.i32(4);
-                String name = rq.name(8);
+                String name = rq.newName(8);
                 vfs.setxattr(ino, name, rq.bytes(rq.after(8), size), flags);
                 return 0;
             }
             case Proto.GETXATTR -> {
-                return sized(vfs.getxattr(ino, rq.name(8)), rq.u32(0), out);
+                return sized(vfs.getxattr(ino, rq.xattrName(8)), rq.u32(0), out);
             }
             case Proto.LISTXATTR -> {
                 java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
@@ -450,7 +450,7 @@ final class KernelFs {
                 return sized(all.toByteArray(), rq.u32(0), out);
             }
             case Proto.REMOVEXATTR -> {
-                vfs.removexattr(ino, rq.name(0));
+                vfs.removexattr(ino, rq.xattrName(0));
                 return 0;
             }
             case Proto.OPENDIR -> {
@@ -566,7 +566,7 @@ final class KernelFs {
         long newDir = rq.i64(0);
         int flags = rq.i32(8);
         String from = rq.name(16);
-        String to = rq.name(rq.after(16));
+        String to = rq.newName(rq.after(16));
         if ((flags & ~Proto.RENAME_NOREPLACE) != 0) {
             return -Errno.EINVAL.code; // RENAME_EXCHANGE and RENAME_WHITEOUT are not supported
         }

@@ -1,5 +1,8 @@
 package io.cowfs.fusefs.kernel;
 
+import io.cowfs.fusefs.vfs.Errno;
+import io.cowfs.fusefs.vfs.FsException;
+import io.cowfs.fusefs.vfs.ViewFs;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -67,13 +70,38 @@ final class Request {
         return buf.getLong(Proto.IN_HEADER + argOff);
     }
 
-    /** The NUL-terminated name at argOff (UTF-8; invalid bytes become U+FFFD, which the vfs refuses to create). */
+    /**
+     * The NUL-terminated name at argOff, of something looked up, removed or renamed. Names in cowfs
+     * are UTF-8 (docs/DESIGN-DECISIONS.md, 7), so bytes that are not name nothing: ENOENT (and
+     * ENAMETOOLONG past NAME_MAX, which ext4 checks first). They are never decoded with U+FFFD in
+     * place of the bad bytes: {@code caf\xe9} would then find, and {@code rm} remove, a file
+     * named {@code caf\uFFFD}.
+     */
     String name(int argOff) {
+        return utf8(argOff, Errno.ENOENT);
+    }
+
+    /** The NUL-terminated name at argOff, of something to be made: EINVAL if it is not UTF-8. */
+    String newName(int argOff) {
+        return utf8(argOff, Errno.EINVAL);
+    }
+
+    /** An extended attribute's name to read or remove: ENODATA if it is not UTF-8 (no such name is stored). */
+    String xattrName(int argOff) {
+        return utf8(argOff, Errno.ENODATA);
+    }
+
+    private String utf8(int argOff, Errno notUtf8) {
         int start = Proto.IN_HEADER + argOff;
         int end = nul(start);
         byte[] b = new byte[end - start];
         buf.get(start, b);
-        return new String(b, StandardCharsets.UTF_8);
+        String s = new String(b, StandardCharsets.UTF_8); // every malformed sequence becomes U+FFFD
+        if (s.indexOf('\uFFFD') >= 0 && !java.util.Arrays.equals(s.getBytes(StandardCharsets.UTF_8), b)) {
+            // U+FFFD that was not in the bytes: they are not UTF-8 (a U+FFFD of their own encodes back the same)
+            throw new FsException(b.length > ViewFs.NAME_MAX ? Errno.ENAMETOOLONG : notUtf8, "a name that is not UTF-8");
+        }
+        return s;
     }
 
     /** The argument offset just past the NUL-terminated string at argOff. */

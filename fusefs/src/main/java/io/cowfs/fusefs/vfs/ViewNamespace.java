@@ -212,16 +212,8 @@ final class ViewNamespace {
         }
     }
 
-    /** A name that is not valid UTF-8 reaches us with U+FFFD in it: refuse to create it (docs/DESIGN-DECISIONS.md, 7). */
-    static void checkNewName(String name) {
-        checkName(name);
-        if (name.indexOf('\uFFFD') >= 0) {
-            throw new FsException(Errno.EINVAL, "file names must be valid UTF-8");
-        }
-    }
-
     void checkFree(long dir, String name) {
-        checkNewName(name);
+        checkName(name);
         if (entry(dir, name) != null) {
             throw new FsException(Errno.EEXIST, name);
         }
@@ -402,7 +394,7 @@ final class ViewNamespace {
 
     void rename(long fromDir, String fromName, long toDir, String toName) {
         checkName(fromName);
-        checkNewName(toName);
+        checkName(toName);
         DirObject.Entry src = entry(fromDir, fromName);
         if (src == null) {
             throw new FsException(Errno.ENOENT, fromName);

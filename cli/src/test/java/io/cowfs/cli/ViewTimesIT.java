@@ -107,4 +107,44 @@ class ViewTimesIT {
             c.run("fsck").ok();
         }
     }
+
+    /**
+     * chown(f, -1, -1) changes nothing but f's ctime, on ext4 for every kind of file (POSIX lets a
+     * filesystem keep it; pjdfstest's chown/00.t checks it, docs/EXTERNAL-SUITES.md). The kernel
+     * adapter sends it as a SETATTR of nothing; before, the view kept the old ctime. The libfuse 2
+     * adapter never hears of such a call (libfuse 2 skips it), so this is the kernel adapter's.
+     */
+    @Test
+    void aChownOfNothingChangesTheCtimeAsOnExt4() throws Exception {
+        Cowfs.assumeFuse();
+        Cowfs.sh(tmp, "mkdir -p src/d && echo f > src/f && ln -s f src/l");
+        String script = String.join("; ",
+                "import os, sys, time",
+                "names = ['f', 'd', 'l', 'new']",
+                "open('new', 'w').close()",
+                "before = [os.lstat(n).st_ctime_ns for n in names]",
+                "time.sleep(0.05)",
+                "[os.chown(n, -1, -1) for n in ['f', 'd', 'new']]",
+                "os.lchown('l', -1, -1)",
+                "after = [os.lstat(n) for n in names]",
+                "print(' '.join('%s:%s:%d:%d' % (n, 'changed' if a.st_ctime_ns > b else 'kept', a.st_uid, a.st_gid)"
+                        + " for n, b, a in zip(names, before, after)))",
+                "print(' '.join(str(a.st_ctime_ns) for a in after))");
+        String want = "f:changed:0:0 d:changed:0:0 l:changed:0:0 new:changed:0:0";
+        assertEquals(want + "\n", Cowfs.sh(tmp.resolve("src"), "python3 -c \"" + script + "\" | head -1"), "the host's ext4");
+        try (Cowfs c = new Cowfs(tmp)) {
+            c.run("import", tmp.resolve("src").toString(), "--name", "snap").ok();
+            c.run("fork", "snap", "--name", "v").ok();
+            String ctimes;
+            try (Cowfs.Mounted m = c.mount("v")) {
+                String[] out = Cowfs.sh(m.dir, "python3 -c \"" + script + "\"").split("\n");
+                assertEquals(want, out[0]);
+                ctimes = out[1];
+            }
+            try (Cowfs.Mounted again = c.mount("v")) {
+                assertEquals(ctimes + "\n", Cowfs.sh(again.dir, "python3 -c \"import os; print(' '.join(str(os.lstat(n).st_ctime_ns)"
+                        + " for n in ['f', 'd', 'l', 'new']))\""), "the new ctimes, stored");
+            }
+        }
+    }
 }

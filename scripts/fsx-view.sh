@@ -2,7 +2,7 @@
 # xfstests' fsx (the file system exerciser: random read, write, mapread, mapwrite, truncate,
 # fallocate, punch hole, zero range, copy_file_range, each read checked against its model of the
 # file) run in a view: with the kernel's page cache dropped between ops (-f), with O_DIRECT, with
-# O_SYNC, and two at once while the view is frozen into snapshots; then the store is checked
+# an fsync after every write, and two at once while the view is frozen into snapshots; then the store is checked
 # with fsck and verify. Not part of the test suite: fsx is not packaged by Debian, so it is built
 # from an xfstests checkout here, and a run takes about 5 minutes.
 #
@@ -12,12 +12,12 @@
 #   the config.h written below holds what Linux has).
 # Exit 0 only if every fsx run completes, fsck and verify are clean.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-cowfs="$PWD/cowfs"
 src="${1:?usage: scripts/fsx-view.sh XFSTESTS_SOURCE_DIR [OPS] [kernel|libfuse2]}"
+src="$(cd "$src" && pwd)" # before the cd below: a path relative to the caller's directory
 ops="${2:-20000}"
 api="${3:-kernel}"
-src="$(cd "$src" && pwd)"
+cd "$(dirname "$0")/.."
+cowfs="$PWD/cowfs"
 fsx="$src/ltp/fsx"
 if [ ! -x "$fsx" ]; then
   [ -f "$src/ltp/fsx.c" ] && [ -f "$src/src/global.h" ] || { echo "$src: no ltp/fsx.c and src/global.h there" >&2; exit 2; }
@@ -34,6 +34,9 @@ export COWFS_STORE="$work/store"
 mp="$work/view"
 logs="$work/logs"
 cleanup() {
+  (($?)) && keep=1 # stopped by an error: keep what shows it
+  kill "${a:-}" "${b:-}" 2>/dev/null || true
+  wait 2>/dev/null || true
   cd /
   mountpoint -q "$mp" 2>/dev/null && { "$cowfs" umount "$mp" >/dev/null || fusermount3 -uz "$mp" || true; }
   [ -n "${keep:-}" ] || mountpoint -q "$mp" 2>/dev/null || rm -rf "$work"
@@ -53,13 +56,13 @@ run() { # name, fsx options...
     echo "fsx $name ($*): $(tail -1 "$logs/$name.out")"
   else
     echo "fsx $name ($*) FAILED:"
-    tail -20 "$logs/$name.out" | sed 's/^/    /'
+    tail -20 "$logs/$name.out" | sed 's/^/    /' || true
     failed+=("$name")
   fi
 }
 run cache -l 4194304 -o 262144 -c 200 -f -S 7     # multi-block file, page cache dropped: reads come from the view
 run big -l 8388608 -o 1048576 -S 11               # 1 MiB ops, up to 8 MiB
-run sync -l 1048576 -y -S 13                      # O_SYNC: every write committed as it returns
+run sync -l 1048576 -y -S 13                      # fsync after every write
 run direct -Z -R -W -r 4096 -w 4096 -t 4096 -l 4194304 -o 262144 -S 17   # O_DIRECT
 run small -l 262144 -c 50 -f -S 19                # one small file, reopened often
 # two at once, frozen into snapshots as they go
@@ -71,12 +74,13 @@ for i in 1 2 3 4; do
   sleep 5
   "$cowfs" snapshot v --name "s$i" >/dev/null || failed+=("snapshot $i")
 done
-wait "$a" || failed+=("two-a")
-wait "$b" || failed+=("two-b")
+wait "$a" "$b" || true
+a= b=
+# run's failed+= happened in the background subshells: their verdict is fsx's last line
 grep -q "A-OK" "$logs/two-a.out" || failed+=("two-a")
 grep -q "A-OK" "$logs/two-b.out" || failed+=("two-b")
-"$cowfs" snapshot v --name last >/dev/null
-"$cowfs" umount "$mp" >/dev/null
+"$cowfs" snapshot v --name last >/dev/null || failed+=("snapshot")
+"$cowfs" umount "$mp" >/dev/null || failed+=("umount")
 "$cowfs" fsck || failed+=("fsck")
 "$cowfs" verify | tail -1 || failed+=("verify")
 if ((${#failed[@]})); then

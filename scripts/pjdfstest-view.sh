@@ -11,10 +11,11 @@
 #   written below holds what Linux has). Needs root, gcc and prove (perl).
 # Exit 0 only if prove passes every test and fsck is clean.
 set -euo pipefail
+src="${1:?usage: scripts/pjdfstest-view.sh PJDFSTEST_SOURCE_DIR [kernel|libfuse2]}"
+[ -d "$src" ] && src="$(cd "$src" && pwd)" # before the cd below: a path relative to the caller's directory
+api="${2:-kernel}"
 cd "$(dirname "$0")/.."
 cowfs="$PWD/cowfs"
-src="${1:?usage: scripts/pjdfstest-view.sh PJDFSTEST_SOURCE_DIR [kernel|libfuse2]}"
-api="${2:-kernel}"
 [ "$(id -u)" = 0 ] || { echo "pjdfstest runs as root (it switches to other users)" >&2; exit 2; }
 [ -f "$src/pjdfstest.c" ] && [ -d "$src/tests" ] || { echo "$src: no pjdfstest.c and tests/ there" >&2; exit 2; }
 if [ ! -x "$src/pjdfstest" ]; then
@@ -28,9 +29,14 @@ chmod 755 "$work"
 export COWFS_STORE="$work/store"
 mp="$work/view"
 cleanup() {
+  (($?)) && keep=1 # a failure: keep the store for a look
   cd /
   mountpoint -q "$mp" 2>/dev/null && { "$cowfs" umount "$mp" >/dev/null || fusermount3 -uz "$mp" || true; }
-  mountpoint -q "$mp" 2>/dev/null || rm -rf "$work"
+  if [ -n "${keep:-}" ]; then
+    echo "the store and the suite are kept in $work" >&2
+  elif ! mountpoint -q "$mp" 2>/dev/null; then
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 mkdir -p "$work/src" "$mp"
@@ -48,6 +54,6 @@ cp -r "$src/tests" "$work/suite/tests"
 cp "$src/pjdfstest" "$work/suite/"
 echo 'fs=EXT4' >>"$work/suite/tests/conf"
 (cd "$mp/w" && prove -r "$work/suite/tests") || rc=$?
-"$cowfs" umount "$mp" >/dev/null
+"$cowfs" umount "$mp" >/dev/null || rc=1
 "$cowfs" fsck || rc=1
 exit "$rc"

@@ -22,6 +22,7 @@ work="$(mktemp -d /tmp/cowfs-stress.XXXXXX)"
 export COWFS_STORE="$work/store"
 mp="$work/view"
 cleanup() {
+  (($?)) && keep=1 # stopped by an error: keep what shows it
   mountpoint -q "$mp" 2>/dev/null && { ./cowfs umount "$mp" >/dev/null || fusermount3 -uz "$mp" || true; }
   [ -n "${keep:-}" ] || mountpoint -q "$mp" 2>/dev/null || rm -rf "$work"
 }
@@ -43,7 +44,7 @@ for s in $STRESSORS; do
     printf '%-12s ok\n' "$s"
   else
     printf '%-12s FAILED (exit %s):\n' "$s" "$?"
-    grep -E 'fail|error' "$log" | head -5 | sed 's/^/    /'
+    { grep -E 'fail|error' "$log" || true; } | head -5 | sed 's/^/    /' || true
     failed+=("$s")
   fi
   if ! mountpoint -q "$mp"; then
@@ -56,8 +57,8 @@ for s in $STRESSORS; do
     ./cowfs snapshot v --name "s$i" >/dev/null # frozen while the next stressors run on
   fi
 done
-./cowfs snapshot v --name last >/dev/null
-./cowfs umount "$mp" >/dev/null
+./cowfs snapshot v --name last >/dev/null || failed+=("snapshot")
+./cowfs umount "$mp" >/dev/null || failed+=("umount")
 ./cowfs fsck || failed+=("fsck")
 ./cowfs verify | tail -1 || failed+=("verify")
 if ((${#failed[@]})); then

@@ -56,7 +56,7 @@ class NameBytesIT {
     @Test
     void aNameThatIsNotUtf8NamesNothingAndOneWithUFFFDIsMade() throws Exception {
         try {
-            try (Cowfs.Mounted m = cowfs.mount("v")) {
+            try (Cowfs.Mounted m = cowfs.mount("v", "--fuse-api=kernel")) {
                 assertEquals(LOOKUPS + String.join("\n",
                         "unlink bad: ENOENT",
                         "rmdir bad: ENOENT",
@@ -82,7 +82,7 @@ class NameBytesIT {
                         "tree: 636166efbfbd 64efbfbd 6defbfbd", ""), run(m.dir, "view"));
                 cowfs.run("snapshot", "v", "--name", "vs").ok();
             }
-            try (Cowfs.Mounted m = cowfs.mount("vs")) {
+            try (Cowfs.Mounted m = cowfs.mount("vs", "--fuse-api=kernel")) {
                 assertEquals(LOOKUPS + "read real: ok b'real'\ntree: 636166efbfbd 64efbfbd 6defbfbd\n", run(m.dir, "ro"));
             }
             Path out = tmp.resolve("out");

@@ -146,10 +146,10 @@ public final class HostFs {
             if (list[i] == 0) {
                 if (i > start) {
                     byte[] raw = java.util.Arrays.copyOfRange(list, start, i);
-                    String name = Importer.utf8(raw);
+                    String name = Names.utf8(raw);
                     if (name == null) {
                         // decoded with U+FFFD it would name no attribute, and the attribute would be lost unsaid
-                        throw new IOException("attribute name '" + Importer.escaped(raw) + "' is not valid UTF-8");
+                        throw new IOException("attribute name '" + Names.escaped(raw) + "' is not valid UTF-8");
                     }
                     if (!isXfsInternal(name)) {
                         names.add(name);

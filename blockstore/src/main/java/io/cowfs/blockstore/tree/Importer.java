@@ -5,12 +5,7 @@ import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.store.StoreException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CoderResult;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -362,14 +357,14 @@ public final class Importer {
         }
         List<String> names = new ArrayList<>();
         for (byte[] b : raw) {
-            String name = utf8(b);
+            String name = Names.utf8(b);
             if (name != null) {
                 names.add(name);
                 continue;
             }
             // docs/DESIGN-DECISIONS.md, 7: such a name cannot be stored exactly, and two of them
             // decoded with U+FFFD could become one entry, the other file lost
-            String what = "'" + escaped(b) + "' in " + dir.path;
+            String what = "'" + Names.escaped(b) + "' in " + dir.path;
             if (!skipUnreadable) {
                 throw new StoreException("cannot import " + what + ": file names must be valid UTF-8"
                         + " (nothing was imported; --skip-unreadable skips such names)");
@@ -386,47 +381,6 @@ public final class Importer {
             if (c.inode.type == FileType.DIRECTORY) {
                 dir.inode.nlink++;
                 walkDir(c, nodes, byHostInode, totals);
-            }
-        }
-    }
-
-    /** name decoded, or null if it is not valid UTF-8. */
-    static String utf8(byte[] name) {
-        try {
-            return StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(name)).toString();
-        } catch (CharacterCodingException e) {
-            return null;
-        }
-    }
-
-    /**
-     * name for a message: its valid UTF-8 as text, every other byte, control characters and the
-     * backslash escaped as in bash's $'...' ("caf\xe9").
-     */
-    static String escaped(byte[] name) {
-        StringBuilder sb = new StringBuilder();
-        CharsetDecoder d = StandardCharsets.UTF_8.newDecoder();
-        ByteBuffer in = ByteBuffer.wrap(name);
-        CharBuffer out = CharBuffer.allocate(name.length);
-        while (true) {
-            CoderResult r = d.decode(in, out, true);
-            out.flip();
-            while (out.hasRemaining()) {
-                char ch = out.get();
-                if (ch == '\\') {
-                    sb.append("\\\\");
-                } else if (ch < 0x20 || ch == 0x7f) {
-                    sb.append(String.format("\\x%02x", (int) ch));
-                } else {
-                    sb.append(ch);
-                }
-            }
-            out.clear();
-            if (!r.isError()) {
-                return sb.toString();
-            }
-            for (int i = 0; i < r.length(); i++) {
-                sb.append(String.format("\\x%02x", in.get() & 0xff));
             }
         }
     }

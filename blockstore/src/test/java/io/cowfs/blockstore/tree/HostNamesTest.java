@@ -46,13 +46,19 @@ class HostNamesTest {
 
     @Test
     void aNameIsShownWithItsBadBytesEscaped() {
-        assertNull(Importer.utf8(bytes("636166e9")));
-        assertEquals("café", Importer.utf8(bytes("636166c3a9")));
-        assertEquals("caf\\xe9", Importer.escaped(bytes("636166e9")));
+        assertNull(Names.utf8(bytes("636166e9")));
+        assertEquals("café", Names.utf8(bytes("636166c3a9")));
+        // strict: what a lenient decoder would turn into U+FFFD is no name; a U+FFFD of its own is one
+        assertEquals("caf\uFFFD", Names.utf8(bytes("636166efbfbd")));
+        assertNull(Names.utf8(bytes("eda080"))); // an encoded UTF-16 surrogate
+        assertNull(Names.utf8(bytes("c0af"))); // an overlong '/'
+        assertNull(Names.utf8(bytes("efbfbde9"))); // a real U+FFFD beside a bad byte
+        assertNull(Names.utf8(bytes("f4908080"))); // past U+10FFFF
+        assertEquals("caf\\xe9", Names.escaped(bytes("636166e9")));
         // valid UTF-8 stays text; a cut sequence, a stray continuation byte, control characters
         // and the backslash are escaped
-        assertEquals("é\\xc3-\\x80\\x0a\\\\", Importer.escaped(bytes("c3a9c32d800a5c")));
-        assertEquals("\\xed\\xa0\\x80", Importer.escaped(bytes("eda080"))); // a UTF-16 surrogate is not UTF-8
+        assertEquals("é\\xc3-\\x80\\x0a\\\\", Names.escaped(bytes("c3a9c32d800a5c")));
+        assertEquals("\\xed\\xa0\\x80", Names.escaped(bytes("eda080"))); // a UTF-16 surrogate is not UTF-8
     }
 
     @Test

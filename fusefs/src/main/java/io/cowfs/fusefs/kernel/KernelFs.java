@@ -535,14 +535,19 @@ final class KernelFs {
         // sends FATTR_KILL_SUIDGID only with a new uid or gid, so nothing else says the bits must
         // go, as they do on ext4 even for root (chown(f, -1, -1) left a 6755 file 6755).
         boolean nothing = (valid & ~(Proto.FATTR_FH | Proto.FATTR_LOCKOWNER | Proto.FATTR_CTIME)) == 0;
-        if ((valid & Proto.FATTR_KILL_SUIDGID) != 0 || nothing) {
-            Privileges.kill(vfs, ino); // before FATTR_MODE: an explicit mode in the same request wins
-        }
+        boolean killed = ((valid & Proto.FATTR_KILL_SUIDGID) != 0 || nothing)
+                && Privileges.kill(vfs, ino); // before FATTR_MODE: an explicit mode in the same request wins
+        // with the writeback cache the kernel keeps the times and sends its ctime (FATTR_CTIME)
+        long c = (valid & Proto.FATTR_CTIME) == 0 ? ViewFs.OMIT : Inode.timeNs(rq.i64(48), rq.u32(64));
         if (nothing) {
             // and its ctime changes, as ext4's does (POSIX lets it stay; pjdfstest's chown/00.t,
-            // docs/EXTERNAL-SUITES.md): the kernel's ctime for a regular file, now for the rest
-            vfs.utimens(ino, ViewFs.OMIT, ViewFs.OMIT,
-                    (valid & Proto.FATTR_CTIME) == 0 ? ViewFs.OMIT : Inode.timeNs(rq.i64(48), rq.u32(64)));
+            // docs/EXTERNAL-SUITES.md): the kernel's ctime for a regular file, now for the rest.
+            // A kill above committed a change that stamped it already: one commit, not two.
+            if (!killed) {
+                vfs.utimens(ino, ViewFs.OMIT, ViewFs.OMIT, c);
+            } else if (c != ViewFs.OMIT) {
+                vfs.ctime(ino, c); // committed with the next commit, as below
+            }
             out.attrOut(vfs.getattr(ino), attrValid);
             return 0;
         }
@@ -555,8 +560,6 @@ final class KernelFs {
         if ((valid & Proto.FATTR_SIZE) != 0) {
             vfs.truncate(ino, rq.i64(16));
         }
-        // with the writeback cache the kernel keeps the times and sends its ctime (FATTR_CTIME)
-        long c = (valid & Proto.FATTR_CTIME) == 0 ? ViewFs.OMIT : Inode.timeNs(rq.i64(48), rq.u32(64));
         if ((valid & (Proto.FATTR_ATIME | Proto.FATTR_MTIME)) != 0) {
             long a = (valid & Proto.FATTR_ATIME) == 0 ? ViewFs.OMIT
                     : (valid & Proto.FATTR_ATIME_NOW) != 0 ? ViewFs.NOW : Inode.timeNs(rq.i64(32), rq.u32(56));

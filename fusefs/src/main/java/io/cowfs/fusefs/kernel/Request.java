@@ -1,11 +1,11 @@
 package io.cowfs.fusefs.kernel;
 
+import io.cowfs.blockstore.tree.Names;
 import io.cowfs.fusefs.vfs.Errno;
 import io.cowfs.fusefs.vfs.FsException;
 import io.cowfs.fusefs.vfs.ViewFs;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 
 /**
  * One request as the kernel wrote it into a worker's buffer: {@code fuse_in_header} (40 bytes:
@@ -96,9 +96,8 @@ final class Request {
         int end = nul(start);
         byte[] b = new byte[end - start];
         buf.get(start, b);
-        String s = new String(b, StandardCharsets.UTF_8); // every malformed sequence becomes U+FFFD
-        if (s.indexOf('\uFFFD') >= 0 && !java.util.Arrays.equals(s.getBytes(StandardCharsets.UTF_8), b)) {
-            // U+FFFD that was not in the bytes: they are not UTF-8 (a U+FFFD of their own encodes back the same)
+        String s = Names.utf8(b);
+        if (s == null) {
             throw new FsException(b.length > ViewFs.NAME_MAX ? Errno.ENAMETOOLONG : notUtf8, "a name that is not UTF-8");
         }
         return s;

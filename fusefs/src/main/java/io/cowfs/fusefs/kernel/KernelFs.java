@@ -578,8 +578,12 @@ final class KernelFs {
         int flags = rq.i32(8);
         String from = rq.name(16);
         String to = rq.newName(rq.after(16));
+        if (flags == Proto.RENAME_EXCHANGE) {
+            vfs.exchange(dir, from, newDir, to); // no name goes away: nothing to pin
+            return 0;
+        }
         if ((flags & ~Proto.RENAME_NOREPLACE) != 0) {
-            return -Errno.EINVAL.code; // RENAME_EXCHANGE and RENAME_WHITEOUT are not supported
+            return -Errno.EINVAL.code; // RENAME_WHITEOUT (overlayfs's) is not supported; the VFS refuses EXCHANGE|NOREPLACE
         }
         boolean exists;
         try {

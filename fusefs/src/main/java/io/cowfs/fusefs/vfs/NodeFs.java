@@ -87,6 +87,11 @@ public interface NodeFs {
 
     void rename(long fromDir, String fromName, long toDir, String toName);
 
+    /** renameat2(RENAME_EXCHANGE); EINVAL where not supported. */
+    default void exchange(long fromDir, String fromName, long toDir, String toName) {
+        throw new FsException(Errno.EINVAL, "RENAME_EXCHANGE is not supported here");
+    }
+
     void open(long ino, boolean write);
 
     void release(long ino);

@@ -472,6 +472,18 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         change(() -> ns.rename(fromDir, fromName, toDir, toName));
     }
 
+    /**
+     * renameat2(RENAME_EXCHANGE): the two names swap the files or directories they name, in one
+     * commit. The caller has refused an exchange where one is an ancestor of the other (EINVAL):
+     * the kernel does.
+     *
+     * @throws FsException ENOENT if either name does not exist
+     */
+    @Override
+    public void exchange(long fromDir, String fromName, long toDir, String toName) {
+        change(() -> ns.exchange(fromDir, fromName, toDir, toName));
+    }
+
     // ------------------------------------------------------------------ files
 
     /**

@@ -392,6 +392,38 @@ final class ViewNamespace {
         }
     }
 
+    /**
+     * renameat2's RENAME_EXCHANGE: the two names swap what they name, atomically (one commit).
+     * Either may be a directory; a directory that changes parent moves a link of its ".." from
+     * one parent's nlink to the other's, as ext4 counts them.
+     */
+    void exchange(long fromDir, String fromName, long toDir, String toName) {
+        checkName(fromName);
+        checkName(toName);
+        DirObject.Entry a = entry(fromDir, fromName);
+        if (a == null) {
+            throw new FsException(Errno.ENOENT, fromName);
+        }
+        dirInode(toDir);
+        DirObject.Entry b = entry(toDir, toName);
+        if (b == null) {
+            throw new FsException(Errno.ENOENT, toName);
+        }
+        if (fromDir == toDir && fromName.equals(toName)) {
+            return;
+        }
+        setEntry(fromDir, fromName, b);
+        setEntry(toDir, toName, a);
+        if (fromDir != toDir) {
+            int moved = (a.type() == FileType.DIRECTORY ? 1 : 0) - (b.type() == FileType.DIRECTORY ? 1 : 0);
+            mutable(fromDir).nlink -= moved;
+            mutable(toDir).nlink += moved;
+        }
+        long now = now();
+        mutable(a.ino()).ctimeNs = now;
+        mutable(b.ino()).ctimeNs = now;
+    }
+
     void rename(long fromDir, String fromName, long toDir, String toName) {
         checkName(fromName);
         checkName(toName);

@@ -36,9 +36,19 @@ final class FileRanges {
         return n;
     }
 
-    /** fallocate of [offset, end) with checked arguments: zero the range and/or grow the size. */
-    void fallocate(long ino, boolean zero, boolean keepSize, long offset, long end) {
+    /**
+     * fallocate of [offset, end) with checked arguments: zero the range and/or grow the size.
+     * Nothing is reserved, but an allocation (not zero) whose part past the file's end is more
+     * than room() (the store's disk's usable bytes, asked only then) fails with ENOSPC and changes
+     * nothing, as on ext4: a program that preallocates to learn early that the disk is too small
+     * (a VM image, a database's log) learns it here too. Holes inside the file are not counted.
+     */
+    void fallocate(long ino, boolean zero, boolean keepSize, long offset, long end, java.util.function.LongSupplier room) {
         Inode cur = regular(ino, Errno.EISDIR, Errno.ENODEV);
+        long past = end - Math.max(offset, cur.size);
+        if (!zero && past > 0 && past > room.getAsLong()) {
+            throw new FsException(Errno.ENOSPC, "fallocate of " + past + " bytes past the end: more than the store's disk has");
+        }
         if (zero) {
             data.zero(ino, cur, offset, Math.min(end, cur.size));
         }

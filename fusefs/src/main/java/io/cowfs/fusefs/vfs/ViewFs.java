@@ -838,7 +838,8 @@ public final class ViewFs implements NodeFs, AutoCloseable {
      *         EFBIG if offset+length overflows or passes {@link #maxFileSize()}, in every mode;
      *         EROFS on a read-only mount;
      *         EISDIR for a directory; ENODEV for any other non-regular file (man 2 fallocate);
-     *         ENOSPC if the store is full
+     *         ENOSPC if the store is full, or if an allocation (mode 0, KEEP_SIZE) past the
+     *         file's end is larger than the store's disk can take (nothing changes then)
      */
     public void fallocate(long ino, int mode, long offset, long length) {
         if (offset < 0 || length <= 0) {
@@ -856,7 +857,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
             throw new FsException(Errno.EFBIG, "fallocate offset " + offset + " length " + length);
         }
         changingData(() -> {
-            ranges.fallocate(ino, punch || zero, (mode & FALLOC_FL_KEEP_SIZE) != 0, offset, end);
+            ranges.fallocate(ino, punch || zero, (mode & FALLOC_FL_KEEP_SIZE) != 0, offset, end, this::usableBytes);
             return null;
         });
     }
@@ -937,7 +938,7 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     public FsStat statfs() {
         try {
-            FileStore fsx = Files.getFileStore(store.dir());
+            FileStore fsx = storeDisk();
             long b = 4096;
             long used = reading(() -> ns.nextIno); // inode numbers handed out: an upper bound of those in use
             long files = Math.max(used * 2, 1L << 20);
@@ -945,6 +946,26 @@ public final class ViewFs implements NodeFs, AutoCloseable {
                     files, files - used, NAME_MAX);
         } catch (IOException e) {
             throw new FsException(Errno.EIO, "statfs: " + e.getMessage());
+        }
+    }
+
+    /** The store's filesystem, found once (Files.getFileStore reads the mount table): its numbers are read at each call. */
+    private FileStore storeDisk() throws IOException {
+        FileStore f = storeDisk;
+        if (f == null) {
+            storeDisk = f = Files.getFileStore(store.dir());
+        }
+        return f;
+    }
+
+    private volatile FileStore storeDisk;
+
+    /** Bytes the store's disk can still take (unbounded if it cannot be told). */
+    private long usableBytes() {
+        try {
+            return storeDisk().getUsableSpace();
+        } catch (IOException e) {
+            return Long.MAX_VALUE;
         }
     }
 

@@ -44,6 +44,8 @@ class KernelAdapterIT {
         v = cowfs.mount("v", "--fuse-api=kernel").dir;
         String mounts = Files.readString(Path.of("/proc/self/mounts"));
         assertTrue(mounts.contains("cowfs:v " + v + " fuse.cowfs"), mounts);
+        // reads never update atime (README): the mount says noatime
+        assertTrue(mounts.lines().anyMatch(l -> l.startsWith("cowfs:v " + v + " fuse.cowfs rw,nosuid,nodev,noatime,")), mounts);
     }
 
     @AfterAll

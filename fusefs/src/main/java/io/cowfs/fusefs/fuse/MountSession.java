@@ -47,6 +47,7 @@ public final class MountSession {
             o.add("negative_timeout=60");
             o.add("attr_timeout=0");
         }
+        o.add("noatime"); // reads never update atime in a view (README), and the mount says so
         if (access.allowOther()) {
             o.add("allow_other");
         }

@@ -65,7 +65,9 @@ final class FuseDevice {
             }
             String data = "fd=" + fd + ",rootmode=40000,user_id=" + C.getuid() + ",group_id=" + C.getgid()
                     + ",default_permissions" + (access.allowOther() ? ",allow_other" : "");
-            long flags = (access.suid() ? 0 : LibC.MS_NOSUID) | (access.dev() ? 0 : LibC.MS_NODEV) | (readOnly ? LibC.MS_RDONLY : 0);
+            // noatime: reads never update atime in a view (README), and the mount says so
+            long flags = (access.suid() ? 0 : LibC.MS_NOSUID) | (access.dev() ? 0 : LibC.MS_NODEV) | (readOnly ? LibC.MS_RDONLY : 0)
+                    | LibC.MS_NOATIME;
             if (C.mount(name, mp.toString(), "fuse.cowfs", flags, data) != 0) {
                 int e = LibC.errno();
                 C.close(fd);
@@ -88,7 +90,7 @@ final class FuseDevice {
         }
         try {
             // fusermount3 refuses suid and dev to an ordinary user ("unsafe option"); the CLI says so first
-            String opts = (readOnly ? "ro" : "rw") + access.kernelOptions() + ",default_permissions,fsname=" + fsName
+            String opts = (readOnly ? "ro" : "rw") + access.kernelOptions() + ",noatime,default_permissions,fsname=" + fsName
                     + ",subtype=cowfs";
             List<String> argv = List.of(tool.toString(), "-o", opts, "--", mp.toString());
             List<String> env = new ArrayList<>();

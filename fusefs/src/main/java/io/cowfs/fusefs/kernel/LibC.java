@@ -24,6 +24,7 @@ public interface LibC {
     long MS_RDONLY = 1;
     long MS_NOSUID = 2;
     long MS_NODEV = 4;
+    long MS_NOATIME = 1024;
     int MNT_DETACH = 2;
     int AF_UNIX = 1;
     int SOCK_STREAM = 1;

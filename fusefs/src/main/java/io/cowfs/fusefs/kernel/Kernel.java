@@ -285,8 +285,17 @@ public final class Kernel {
      * again.
      */
     private static void writeBackBeforeSeek(KernelFs fs, FuseDevice ch, Reply out, long node, long offset) {
+        invalidateWithStandIn(fs, ch, out, node, offset, 0);
+    }
+
+    /**
+     * FUSE_NOTIFY_INVAL_INODE of node's pages over [offset, offset + len) (len 0: to the end),
+     * served as {@link #writeBackBeforeSeek} says: the kernel may need a free worker meanwhile
+     * (WRITEs of dirty pages in the range, a READ whose page the invalidation waits for).
+     */
+    private static void invalidateWithStandIn(KernelFs fs, FuseDevice ch, Reply out, long node, long offset, long len) {
         if (fs.waitingForRequests.get() > 0) {
-            invalidatePages(ch, out, node, offset);
+            invalidatePages(ch, out, node, offset, len);
             return;
         }
         java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
@@ -306,18 +315,19 @@ public final class Kernel {
             throw e;
         }
         try {
-            invalidatePages(ch, out, node, offset);
+            invalidatePages(ch, out, node, offset, len);
         } finally {
             done.set(true);
         }
     }
 
-    /** FUSE_NOTIFY_INVAL_INODE of node's pages from offset on; returns once the kernel has written them back. */
-    private static void invalidatePages(FuseDevice ch, Reply out, long node, long offset) {
-        int n = out.notifyInvalPages(node, offset & ~4095L);
+    /** FUSE_NOTIFY_INVAL_INODE of node's pages over [offset, offset + len) (0: to the end); returns once the kernel has written them back. */
+    private static void invalidatePages(FuseDevice ch, Reply out, long node, long offset, long len) {
+        long from = offset & ~4095L;
+        int n = out.notifyInvalPages(node, from, len == 0 ? 0 : offset + len - from);
         int sent = ch.write(out.address, n);
         if (sent < 0 && sent != -FuseDevice.ENOENT) { // ENOENT: the kernel has no such node cached
-            System.err.println(java.time.Instant.now() + " cowfs: write-back before lseek refused: errno " + -sent);
+            System.err.println(java.time.Instant.now() + " cowfs: page invalidation refused: errno " + -sent);
         }
     }
 
@@ -366,6 +376,18 @@ public final class Kernel {
         int r = fs.handle(rq, out, w);
         if (r == KernelFs.NO_REPLY) {
             return;
+        }
+        if (w.invalPagesNode != 0) {
+            // an O_DIRECT WRITE (KernelFs.bufferedReadAt): the pages go before the reply completes the
+            // write; the notification takes the reply's buffer, so the reply (fuse_write_out: the
+            // count, padding) is encoded again after it
+            long node = w.invalPagesNode;
+            w.invalPagesNode = 0;
+            if (r == 0) {
+                int count = out.buf.getInt(Proto.OUT_HEADER);
+                invalidateWithStandIn(fs, ch, out, node, w.invalPagesOff, w.invalPagesLen);
+                out.begin().u32(count).u32(0);
+            }
         }
         if (w.incEpoch) {
             // before the reply (a FLUSH's or RELEASE's, without payload: the notification may use its buffer),

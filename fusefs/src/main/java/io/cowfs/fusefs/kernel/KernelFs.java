@@ -120,6 +120,53 @@ final class KernelFs {
          * and blocks after a write (see {@link Kernel#loop}).
          */
         long invalAfterReply;
+
+        /**
+         * A node whose cached pages over [invalPagesOff, invalPagesOff + invalPagesLen) the
+         * kernel must drop before the reply is sent (0: none): an O_DIRECT WRITE, see
+         * {@link KernelFs#bufferedReadAt}.
+         */
+        long invalPagesNode;
+        long invalPagesOff;
+        long invalPagesLen;
+    }
+
+    /**
+     * When a READ through the kernel's page cache (not O_DIRECT) of a node last started, by a
+     * hash of the node id into 1,024 slots (System.nanoTime; a shared slot only costs a needless
+     * invalidation).
+     *
+     * <p>Why: the kernel drops a file's cached pages before an O_DIRECT write (waiting for reads
+     * under way), but not after it when the write is asynchronous (io_submit: fs/fuse/file.c
+     * completes such a write from its request, which invalidates nothing). A buffered READ that
+     * the kernel sent after that drop and this process served before the write was applied left
+     * the old bytes cached, and every later buffered read saw them until the pages were evicted
+     * (xfstests generic/451: "get stale data from buffer read"). So an O_DIRECT WRITE of a node
+     * whose buffered READ started within {@link #READ_WINDOW_NS} before the write was dequeued,
+     * or since, has this process drop the written range's pages itself, before its reply
+     * completes the write. The READ's time is taken before it reads the vfs and the WRITE's
+     * check after it wrote: a READ that read the old bytes started before the write took the
+     * vfs's write lock, so its time is seen. Direct writes with no buffered reader near them
+     * pay nothing (one notification costs an O_DIRECT 4 KiB random write 2-3x its time).
+     */
+    private final java.util.concurrent.atomic.AtomicLongArray bufferedReadAt = new java.util.concurrent.atomic.AtomicLongArray(1024);
+
+    /** How long before a WRITE was dequeued the kernel's drop of pages may have happened: its time in the device's queue, bounded generously. */
+    static final long READ_WINDOW_NS = 10_000_000_000L;
+
+    private static int slot(long node) {
+        return (int) (node * 0x9E3779B97F4A7C15L >>> 54); // 10 bits
+    }
+
+    /** A buffered READ of node starts now. */
+    void bufferedRead(long node) {
+        bufferedReadAt.set(slot(node), System.nanoTime() | 1); // | 1: never 0, "never read"
+    }
+
+    /** Whether a buffered READ of node started at or after since (a System.nanoTime). */
+    boolean bufferedReadSince(long node, long since) {
+        long t = bufferedReadAt.get(slot(node));
+        return t != 0 && t - since >= 0;
     }
 
     /** With COWFS_FUSE_DEBUG=1: requests per opcode, logged on DESTROY/unmount (Kernel). */
@@ -369,6 +416,9 @@ final class KernelFs {
             case Proto.READ -> {
                 long off = rq.i64(8);
                 int size = (int) Math.min(rq.u32(16), Math.min(Kernel.MAX_WRITE, out.room()));
+                if (keepsDirtyPages && (rq.u32(32) & Proto.O_DIRECT) == 0) { // fuse_read_in.flags: the file's open flags
+                    bufferedRead(ino); // before the read: see bufferedReadAt
+                }
                 out.end += vfs.read(ino, off, out.framed, Reply.ROOM + out.end, size); // straight into the reply
                 PushAhead p = push;
                 if (p != null && off == 0) {
@@ -377,6 +427,7 @@ final class KernelFs {
                 return 0;
             }
             case Proto.WRITE -> {
+                long dequeued = System.nanoTime();
                 long off = rq.i64(8);
                 int size = (int) rq.u32(16);
                 if (size < 0 || size > Kernel.MAX_WRITE || 40 + size > rq.argLen()) {
@@ -396,6 +447,12 @@ final class KernelFs {
                         refusedWriteBack(ino, off, size, fits);
                     }
                     int n = fits > 0 || size == 0 ? vfs.write(ino, off, rq.buf, Proto.IN_HEADER + 40, fits) : 0; // straight from the request
+                    if ((rq.u32(20) & Proto.WRITE_CACHE) == 0 && n > 0 && keepsDirtyPages
+                            && bufferedReadSince(ino, dequeued - READ_WINDOW_NS)) {
+                        w.invalPagesNode = ino; // an O_DIRECT write: see bufferedReadAt
+                        w.invalPagesOff = off;
+                        w.invalPagesLen = n;
+                    }
                     out.u32(fits < size ? size : n).u32(0); // the refused part is answered as written: see refusedWriteBack
                 } finally {
                     writing.decrementAndGet();

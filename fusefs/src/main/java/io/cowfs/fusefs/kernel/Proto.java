@@ -114,6 +114,8 @@ final class Proto {
     static final int WRITE_KILL_SUIDGID = 1 << 2;
     /** fuse_write_in.write_flags: the kernel's write-back of cached pages (the writer's write(2) returned long ago). */
     static final int WRITE_CACHE = 1;
+    /** open(2)'s O_DIRECT (x86-64 and arm64 differ: 040000 and 0200000), as fuse_read_in.flags carries it. */
+    static final int O_DIRECT = "aarch64".equals(System.getProperty("os.arch")) ? 0200000 : 040000;
 
     // open reply flags (FOPEN_*)
     static final int FOPEN_KEEP_CACHE = 1 << 1;

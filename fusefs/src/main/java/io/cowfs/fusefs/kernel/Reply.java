@@ -64,11 +64,11 @@ final class Reply {
     }
 
     /**
-     * Encodes FUSE_NOTIFY_INVAL_INODE for node's attributes and its cached pages from offset to
-     * the end (dirty ones are written back first); returns the length to write.
+     * Encodes FUSE_NOTIFY_INVAL_INODE for node's attributes and its cached pages over [offset,
+     * offset + len) (len 0: to the end; dirty ones are written back first); returns the length to write.
      */
-    int notifyInvalPages(long node, long offset) {
-        begin().u64(node).u64(offset).u64(0); // len 0: to the end
+    int notifyInvalPages(long node, long offset, long len) {
+        begin().u64(node).u64(offset).u64(len);
         return sealNotification(Proto.NOTIFY_INVAL_INODE);
     }
 

@@ -435,7 +435,7 @@ final class KernelFs {
                 }
                 writing.incrementAndGet();
                 try {
-                    if ((rq.u32(20) & Proto.WRITE_KILL_SUIDGID) != 0 && Privileges.kill(vfs, ino)) {
+                    if ((rq.u32(20) & Proto.WRITE_KILL_SUIDGID) != 0 && Privileges.kill(vfs, ino, rq.pid, rq.uid, rq.gid)) {
                         w.invalAfterReply = ino;
                     }
                     int fits = size;
@@ -527,7 +527,7 @@ final class KernelFs {
             }
             case Proto.FALLOCATE -> {
                 vfs.fallocate(ino, rq.i32(24), rq.i64(8), rq.i64(16));
-                if (Privileges.killUnlessFsetid(vfs, ino, rq.pid, rq.uid)) {
+                if (Privileges.killUnlessFsetid(vfs, ino, rq.pid, rq.uid, rq.gid)) {
                     w.invalAfterReply = ino;
                 }
                 return 0;
@@ -544,7 +544,7 @@ final class KernelFs {
             case Proto.COPY_FILE_RANGE -> {
                 long dst = rq.i64(16);
                 long n = vfs.copyFileRange(ino, rq.i64(8), dst, rq.i64(32), Math.min(rq.i64(40), 0xFFFFF000L));
-                if (Privileges.killUnlessFsetid(vfs, dst, rq.pid, rq.uid)) {
+                if (Privileges.killUnlessFsetid(vfs, dst, rq.pid, rq.uid, rq.gid)) {
                     w.invalAfterReply = dst;
                 }
                 out.u32(n).u32(0); // fuse_write_out: at most 4 GiB - 1 per request, the kernel loops
@@ -593,7 +593,7 @@ final class KernelFs {
         // go, as they do on ext4 even for root (chown(f, -1, -1) left a 6755 file 6755).
         boolean nothing = (valid & ~(Proto.FATTR_FH | Proto.FATTR_LOCKOWNER | Proto.FATTR_CTIME)) == 0;
         boolean killed = ((valid & Proto.FATTR_KILL_SUIDGID) != 0 || nothing)
-                && Privileges.kill(vfs, ino); // before FATTR_MODE: an explicit mode in the same request wins
+                && Privileges.kill(vfs, ino, rq.pid, rq.uid, rq.gid); // before FATTR_MODE: an explicit mode in the same request wins
         // with the writeback cache the kernel keeps the times and sends its ctime (FATTR_CTIME)
         long c = (valid & Proto.FATTR_CTIME) == 0 ? ViewFs.OMIT : Inode.timeNs(rq.i64(48), rq.u32(64));
         if (nothing) {

@@ -16,18 +16,21 @@ public final class Privileges {
      * What the kernel's VFS does to a file written, truncated or chowned by a caller without
      * CAP_FSETID, which with HANDLE_KILLPRIV_V2 is ours to do (the kernel tells us with
      * WRITE_KILL_SUIDGID or FATTR_KILL_SUIDGID): setuid goes; setgid goes if the group may
-     * execute (without it setgid marks mandatory locking, which the VFS keeps); so does a
-     * security.capability attribute. The kernel still removes capabilities itself on the first
+     * execute, or, where it may not, if the caller (pid, uid, fsgid as the request names them)
+     * is neither in the file's group nor holds CAP_FSETID (setattr_should_drop_sgid since Linux
+     * 6.2; xfstests generic/683-685 found the view keeping it); so does a security.capability
+     * attribute. The kernel still removes capabilities itself on the first
      * write after one is set (setting a security.* attribute clears its S_NOSEC).
      */
-    public static boolean kill(NodeFs vfs, long ino) {
-        int mode = vfs.getattr(ino).mode();
+    public static boolean kill(NodeFs vfs, long ino, int pid, int uid, int gid) {
+        Stat st = vfs.getattr(ino);
+        int mode = st.mode();
         if ((mode & S_IFMT) == S_IFDIR) {
             return false;
         }
         int perm = mode & 07777;
         int kept = perm & ~04000;
-        if ((perm & 00010) != 0) {
+        if ((perm & 02000) != 0 && ((perm & 00010) != 0 || !inGroupOrCapable(pid, uid, gid, st.gid()))) {
             kept &= ~02000;
         }
         if (kept != perm) {
@@ -56,11 +59,40 @@ public final class Privileges {
      * a setuid or setgid file left the bits set, where the host clears them. So the caller's
      * capability is read from /proc ({@link #hasFsetid}); where it cannot be told, the bits go.
      */
-    public static boolean killUnlessFsetid(NodeFs vfs, long ino, int pid, int uid) {
+    public static boolean killUnlessFsetid(NodeFs vfs, long ino, int pid, int uid, int gid) {
         if ((vfs.getattr(ino).mode() & 06000) == 0 || hasFsetid(pid, uid)) {
             return false;
         }
-        return kill(vfs, ino);
+        return kill(vfs, ino, pid, uid, gid);
+    }
+
+    /**
+     * The kernel's in_group_or_capable() for a file of group fileGid: the caller's fsgid or one
+     * of its supplementary groups is fileGid, or it has CAP_FSETID. Read from /proc only when the
+     * fsgid differs; false where it cannot be told (the thread gone or in a pid namespace this
+     * process does not see), so that the bit goes.
+     */
+    static boolean inGroupOrCapable(int pid, int uid, int gid, int fileGid) {
+        if (gid == fileGid) {
+            return true;
+        }
+        if (pid > 0) {
+            try {
+                for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc", Integer.toString(pid), "status"))) {
+                    if (line.startsWith("Groups:")) {
+                        for (String g : line.substring(7).trim().split("\\s+")) {
+                            if (!g.isEmpty() && Integer.parseUnsignedInt(g) == fileGid) {
+                                return true;
+                            }
+                        }
+                        break;
+                    }
+                }
+            } catch (java.io.IOException | RuntimeException e) {
+                return false;
+            }
+        }
+        return hasFsetid(pid, uid);
     }
 
     /** This process's user namespace is the initial one (where capable() checks CAP_FSETID). */

@@ -448,7 +448,8 @@ public final class Kernel {
             flags |= rq.u32(16) << 32;
         }
         long want = Proto.ASYNC_READ | Proto.BIG_WRITES | Proto.DO_READDIRPLUS | Proto.ASYNC_DIO
-                | Proto.PARALLEL_DIROPS | Proto.MAX_PAGES | Proto.CACHE_SYMLINKS | Proto.INIT_EXT;
+                | Proto.PARALLEL_DIROPS | Proto.MAX_PAGES | Proto.CACHE_SYMLINKS | Proto.INIT_EXT
+                | Proto.EXPORT_SUPPORT; // file handles (open_by_handle_at, NFS): LOOKUP of "." and "..", KernelFs.lookup
         if (!fs.readOnly && WRITEBACK) {
             want |= Proto.WRITEBACK_CACHE;
         }

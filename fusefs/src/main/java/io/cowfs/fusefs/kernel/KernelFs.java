@@ -563,6 +563,13 @@ final class KernelFs {
     }
 
     private int lookup(long dir, String name, Reply out) {
+        if (name.equals(".") || name.equals("..")) {
+            // only for file handles (EXPORT_SUPPORT): the kernel lost the node a handle names
+            // (after drop_caches or a remount) and asks for it again ("."), or reconnects a
+            // directory to its parent (".."); the VFS resolves these names itself otherwise
+            vfs.getattr(dir); // ENOENT for a node that is gone: the kernel answers ESTALE
+            return entry(name.equals(".") ? dir : parentOf(dir), out);
+        }
         long ino;
         try {
             ino = vfs.lookup(dir, name);
@@ -575,6 +582,36 @@ final class KernelFs {
             throw e;
         }
         return entry(ino, out);
+    }
+
+    /**
+     * The directory that holds directory dir (the root for the root). Inodes do not record their
+     * parent, so the tree is walked from the root, directories only, breadth first: this is asked
+     * only when the kernel decodes a file handle of a directory it no longer caches (an NFS
+     * export of the mount, open_by_handle_at after drop_caches), which is rare.
+     *
+     * @throws FsException ENOENT if dir is not a directory reachable from the root (the kernel
+     *         answers ESTALE)
+     */
+    private long parentOf(long dir) {
+        if (dir == io.cowfs.blockstore.tree.SnapshotRoot.ROOT_INO) {
+            return dir;
+        }
+        java.util.ArrayDeque<Long> queue = new java.util.ArrayDeque<>();
+        queue.add(io.cowfs.blockstore.tree.SnapshotRoot.ROOT_INO);
+        while (!queue.isEmpty()) {
+            long d = queue.poll();
+            io.cowfs.fusefs.vfs.Dirents es = vfs.readdir(d);
+            for (int i = 0; i < es.size(); i++) {
+                if (es.isDirectory(i)) {
+                    if (es.node(i) == dir) {
+                        return d;
+                    }
+                    queue.add(es.node(i));
+                }
+            }
+        }
+        throw new FsException(Errno.ENOENT, "no directory holds directory " + dir);
     }
 
     /** Replies fuse_entry_out for ino and counts the kernel's new reference. */

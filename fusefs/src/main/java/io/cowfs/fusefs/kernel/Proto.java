@@ -81,6 +81,7 @@ final class Proto {
 
     // INIT flags (fuse_init_in/out.flags, and flags2 << 32)
     static final long ASYNC_READ = 1L << 0;
+    static final long EXPORT_SUPPORT = 1L << 4;
     static final long BIG_WRITES = 1L << 5;
     static final long DO_READDIRPLUS = 1L << 13;
     static final long READDIRPLUS_AUTO = 1L << 14;

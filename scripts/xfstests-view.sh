@@ -18,11 +18,14 @@
 #   XFSTESTS_TIMEOUT=SECONDS (default 5400) bounds the whole ./check run.
 # Needs root: xfstests switches to its users (fsgqa, 123456-fsgqa, fsgqa2; created here when
 # missing) and mount(8) runs the helper /sbin/mount.fuse.cowfs, written here for the run (one
-# already there is put back at exit). The results stay in XFSTESTS_SOURCE_DIR/results/; the
-# store, the mount log and check's output stay in the directory printed at the start.
-# What the harness cannot do on FUSE: xfstests' _scratch_mkfs does nothing for fuse, so the
-# scratch view is not emptied between tests; and df's type is fuse.cowfs where xfstests expects
-# fuse (a df wrapper given as DF_PROG says fuse).
+# already there is put back at exit). The results stay in XFSTESTS_SOURCE_DIR/results/ (or
+# $RESULT_BASE); the mount log, check's output and the config stay in the directory printed at the
+# start, and so does the store when fsck or verify fails, or with KEEP_STORE=1.
+# The helper honours ro, nosuid, nodev and noexec, and mounts a view that is mounted already as a
+# bind of that mount (the same superblock, as a second mount of a block device is: a view is
+# served by one process). What the harness cannot do on FUSE: xfstests' _scratch_mkfs does
+# nothing for fuse, so the scratch view is not emptied between tests; and df's type is fuse.cowfs
+# where xfstests expects fuse (a df wrapper given as DF_PROG says fuse).
 # Exit status: check's (0 only if no test failed), or 1 if fsck or verify is not clean.
 set -euo pipefail
 src="${1:?usage: scripts/xfstests-view.sh XFSTESTS_SOURCE_DIR [CHECK_ARGS...]}"
@@ -54,11 +57,14 @@ logs="$work/logs"
 test_mnt="$work/mnt/test"
 scratch_mnt="$work/mnt/scratch"
 helper=/sbin/mount.fuse.cowfs
-echo "logs, the store and the config in $work; results in $src/results"
+echo "logs, the store and the config in $work; results in ${RESULT_BASE:-$src/results/}"
 cleanup() {
   local rc=$?
   cd /
-  # a test killed halfway can leave its view mounted, or mounted twice over
+  # a test killed halfway can leave its view mounted, a mount inside it, or one mounted twice over
+  findmnt -rn -o TARGET | grep -F "$work/mnt/" | sort -r | while read -r mp; do
+    timeout 60 umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
+  done
   for mp in "$scratch_mnt" "$test_mnt"; do
     for _ in 1 2 3; do
       mountpoint -q "$mp" 2>/dev/null || break
@@ -70,7 +76,7 @@ cleanup() {
   elif [ -n "${wrote_helper:-}" ]; then
     rm -f "$helper"
   fi
-  echo "logs, the store and the config kept in $work"
+  echo "logs and the config kept in $work"
   return "$rc"
 }
 trap cleanup EXIT
@@ -104,7 +110,7 @@ while (( \$# )); do
     *) shift;;
   esac
 done
-ro=""
+ro="" suid=--suid dev=--dev noexec="" kflags=""
 IFS=, read -ra o <<<"\$opts"
 for x in "\${o[@]}"; do
   case "\$x" in
@@ -112,12 +118,28 @@ for x in "\${o[@]}"; do
       exec mount -i -t fuse.cowfs -o "\$opts" "cowfs:\$name" "\$dir";;
     ro) ro=--ro;;
     rw) ro=;;
+    # mount(8) passes a helper nosuid, nodev and noexec (suid, dev and exec are its defaults):
+    # cowfs mount leaves out --suid and --dev for the first two and has no option for the third
+    nosuid) suid= kflags="\$kflags,nosuid";;
+    nodev) dev= kflags="\$kflags,nodev";;
+    noexec) noexec=1;;
   esac
 done
 echo "\$(date '+%F %T') mount \$name \$dir -o \$opts" >>'$logs/mount.log'
-if ! timeout 300 '$cowfs' mount "\$name" "\$dir" --allow-other --dev --suid \$ro >>'$logs/mount.log' 2>&1; then
+# a view is served by one process at a time: a second mount of it (generic/732) is what a second
+# mount of a block device is on Linux, another mount of the same superblock: a bind of the first
+first="\$(findmnt -rn -S "cowfs:\$name" -o TARGET | head -1)"
+if [ -n "\$first" ]; then
+  mount --bind "\$first" "\$dir" || exit 32
+  [ -z "\$ro\$kflags\$noexec" ] || exec mount -i -o "remount,bind\${ro:+,ro}\$kflags\${noexec:+,noexec}" "\$dir"
+  exit 0
+fi
+if ! timeout 300 '$cowfs' mount "\$name" "\$dir" --allow-other \$dev \$suid \$ro >>'$logs/mount.log' 2>&1; then
   echo "mount.fuse.cowfs: cowfs mount \$name \$dir failed (see $logs/mount.log, $COWFS_STORE/run/\$name.log)" >&2
   exit 32
+fi
+if [ -n "\$noexec" ]; then # a remount sets all of the mount's flags
+  exec mount -i -t fuse.cowfs -o "remount,noexec\${ro:+,ro}\$kflags" "cowfs:\$name" "\$dir"
 fi
 EOF
 chmod 755 "$helper"
@@ -150,7 +172,12 @@ for mp in "$scratch_mnt" "$test_mnt"; do
   while mountpoint -q "$mp"; do timeout 60 umount "$mp" || break; done
 done
 sleep 2 # the mount processes commit and exit after umount returns
-"$cowfs" fsck >"$logs/fsck.log" 2>&1 || { echo "fsck FAILED (see $logs/fsck.log)"; rc=1; }
-"$cowfs" verify >"$logs/verify.log" 2>&1 || { echo "verify FAILED (see $logs/verify.log)"; rc=1; }
+clean=1
+"$cowfs" fsck >"$logs/fsck.log" 2>&1 || { echo "fsck FAILED (see $logs/fsck.log)"; rc=1; clean=; }
+"$cowfs" verify >"$logs/verify.log" 2>&1 || { echo "verify FAILED (see $logs/verify.log)"; rc=1; clean=; }
 tail -1 "$logs/verify.log"
+# the store (about a GiB after the quick group) is evidence only when fsck or verify found something
+if [ -n "$clean" ] && [ -z "${KEEP_STORE:-}" ] && ! mountpoint -q "$test_mnt" && ! mountpoint -q "$scratch_mnt"; then
+  rm -rf "$COWFS_STORE"
+fi
 exit "$rc"

@@ -398,13 +398,7 @@ final class ViewNamespace {
      * one parent's nlink to the other's, as ext4 counts them.
      */
     void exchange(long fromDir, String fromName, long toDir, String toName) {
-        checkName(fromName);
-        checkName(toName);
-        DirObject.Entry a = entry(fromDir, fromName);
-        if (a == null) {
-            throw new FsException(Errno.ENOENT, fromName);
-        }
-        dirInode(toDir);
+        DirObject.Entry a = renamed(fromDir, fromName, toDir, toName);
         DirObject.Entry b = entry(toDir, toName);
         if (b == null) {
             throw new FsException(Errno.ENOENT, toName);
@@ -424,7 +418,8 @@ final class ViewNamespace {
         mutable(b.ino()).ctimeNs = now;
     }
 
-    void rename(long fromDir, String fromName, long toDir, String toName) {
+    /** The checks both renames start with: both names valid, the source there (ENOENT), toDir a directory; the source's entry. */
+    private DirObject.Entry renamed(long fromDir, String fromName, long toDir, String toName) {
         checkName(fromName);
         checkName(toName);
         DirObject.Entry src = entry(fromDir, fromName);
@@ -432,6 +427,11 @@ final class ViewNamespace {
             throw new FsException(Errno.ENOENT, fromName);
         }
         dirInode(toDir);
+        return src;
+    }
+
+    void rename(long fromDir, String fromName, long toDir, String toName) {
+        DirObject.Entry src = renamed(fromDir, fromName, toDir, toName);
         if (fromDir == toDir && fromName.equals(toName)) {
             return;
         }

@@ -68,7 +68,7 @@ class MountHelperIT {
             assertTrue(out.contains("hello"), out);
             assertTrue(out.contains("fuse.cowfs ro,"), "mount -t ... -o ro gives a read-only mount: " + out);
             assertTrue(out.contains("fuse.cowfs ro,nosuid,nodev,"), "nosuid,nodev unless asked: " + out);
-            assertTrue(out.contains(" " + mp2 + " fuse.cowfs rw,relatime,"), "fstab's allow_suid,allow_dev reach the mount: " + out);
+            assertTrue(out.contains(" " + mp2 + " fuse.cowfs rw,noatime,"), "fstab's allow_suid,allow_dev reach the mount: " + out);
             assertTrue(out.contains("written"), out);
             assertTrue(out.contains("mounts-left: 0"), "umount(8) unmounted both: " + out);
             // plain umount(8): the mount process persists and exits by itself (cowfs umount would wait for it)

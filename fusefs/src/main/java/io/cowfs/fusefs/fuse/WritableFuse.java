@@ -302,9 +302,7 @@ public class WritableFuse extends CowFuse {
     private void killPrivsOfCaller(long ino) {
         if ((vfs.getattr(ino).mode() & 06000) != 0) {
             var c = getContext();
-            if (!Privileges.hasFsetid(c.pid.intValue(), c.uid.intValue())) {
-                Privileges.kill(vfs, ino, c.pid.intValue(), c.uid.intValue(), c.gid.intValue());
-            }
+            Privileges.killUnlessFsetid(vfs, ino, c.pid.intValue(), c.uid.intValue(), c.gid.intValue());
         }
     }
 

@@ -142,7 +142,7 @@ final class KernelFs {
      * the kernel sent after that drop and this process served before the write was applied left
      * the old bytes cached, and every later buffered read saw them until the pages were evicted
      * (xfstests generic/451: "get stale data from buffer read"). So an O_DIRECT WRITE of a node
-     * whose buffered READ started within {@link #READ_WINDOW_NS} before the write was dequeued,
+     * whose buffered READ started within {@link #READ_WINDOW_NS} before the write was applied,
      * or since, has this process drop the written range's pages itself, before its reply
      * completes the write. The READ's time is taken before it reads the vfs and the WRITE's
      * check after it wrote: a READ that read the old bytes started before the write took the
@@ -151,7 +151,7 @@ final class KernelFs {
      */
     private final java.util.concurrent.atomic.AtomicLongArray bufferedReadAt = new java.util.concurrent.atomic.AtomicLongArray(1024);
 
-    /** How long before a WRITE was dequeued the kernel's drop of pages may have happened: its time in the device's queue, bounded generously. */
+    /** How long before a WRITE was applied the kernel's drop of pages may have happened: its time in the device's queue and in the vfs, bounded generously. */
     static final long READ_WINDOW_NS = 10_000_000_000L;
 
     private static int slot(long node) {
@@ -427,7 +427,6 @@ final class KernelFs {
                 return 0;
             }
             case Proto.WRITE -> {
-                long dequeued = System.nanoTime();
                 long off = rq.i64(8);
                 int size = (int) rq.u32(16);
                 if (size < 0 || size > Kernel.MAX_WRITE || 40 + size > rq.argLen()) {
@@ -448,7 +447,7 @@ final class KernelFs {
                     }
                     int n = fits > 0 || size == 0 ? vfs.write(ino, off, rq.buf, Proto.IN_HEADER + 40, fits) : 0; // straight from the request
                     if ((rq.u32(20) & Proto.WRITE_CACHE) == 0 && n > 0 && keepsDirtyPages
-                            && bufferedReadSince(ino, dequeued - READ_WINDOW_NS)) {
+                            && bufferedReadSince(ino, System.nanoTime() - READ_WINDOW_NS)) { // the clock only for O_DIRECT writes
                         w.invalPagesNode = ino; // an O_DIRECT write: see bufferedReadAt
                         w.invalPagesOff = off;
                         w.invalPagesLen = n;
@@ -567,7 +566,10 @@ final class KernelFs {
             // only for file handles (EXPORT_SUPPORT): the kernel lost the node a handle names
             // (after drop_caches or a remount) and asks for it again ("."), or reconnects a
             // directory to its parent (".."); the VFS resolves these names itself otherwise
-            vfs.getattr(dir); // ENOENT for a node that is gone: the kernel answers ESTALE
+            Stat st = vfs.getattr(dir); // ENOENT for a node that is gone: the kernel answers ESTALE
+            if (name.equals("..") && (st.mode() & 0170000) != 0040000) {
+                throw new FsException(Errno.ENOTDIR, "'..' of a non-directory"); // no walk of the tree for it
+            }
             return entry(name.equals(".") ? dir : parentOf(dir), out);
         }
         long ino;

@@ -1,5 +1,7 @@
 package io.cowfs.fusefs.vfs;
 
+import java.util.List;
+
 /**
  * What the kernel's VFS does to the privileges of a file that is written, truncated or chowned,
  * for the adapters that must do it themselves: the kernel adapter (HANDLE_KILLPRIV_V2, and the
@@ -23,6 +25,10 @@ public final class Privileges {
      * write after one is set (setting a security.* attribute clears its S_NOSEC).
      */
     public static boolean kill(NodeFs vfs, long ino, int pid, int uid, int gid) {
+        return kill(vfs, ino, new Caller(pid, uid, gid));
+    }
+
+    private static boolean kill(NodeFs vfs, long ino, Caller c) {
         Stat st = vfs.getattr(ino);
         int mode = st.mode();
         if ((mode & S_IFMT) == S_IFDIR) {
@@ -30,7 +36,7 @@ public final class Privileges {
         }
         int perm = mode & 07777;
         int kept = perm & ~04000;
-        if ((perm & 02000) != 0 && ((perm & 00010) != 0 || !inGroupOrCapable(pid, uid, gid, st.gid()))) {
+        if ((perm & 02000) != 0 && ((perm & 00010) != 0 || !c.inGroupOrCapable(st.gid()))) {
             kept &= ~02000;
         }
         if (kept != perm) {
@@ -57,42 +63,105 @@ public final class Privileges {
      * requests drops the kill), but unlike WRITE and SETATTR these requests carry no flag saying
      * whether the caller may keep them: a process without CAP_FSETID that copied or fallocated into
      * a setuid or setgid file left the bits set, where the host clears them. So the caller's
-     * capability is read from /proc ({@link #hasFsetid}); where it cannot be told, the bits go.
+     * capability is read from /proc ({@link Caller#hasFsetid}); where it cannot be told, the bits go.
      */
     public static boolean killUnlessFsetid(NodeFs vfs, long ino, int pid, int uid, int gid) {
-        if ((vfs.getattr(ino).mode() & 06000) == 0 || hasFsetid(pid, uid)) {
+        if ((vfs.getattr(ino).mode() & 06000) == 0) {
             return false;
         }
-        return kill(vfs, ino, pid, uid, gid);
+        Caller c = new Caller(pid, uid, gid);
+        return !c.hasFsetid() && kill(vfs, ino, c);
     }
 
     /**
-     * The kernel's in_group_or_capable() for a file of group fileGid: the caller's fsgid or one
-     * of its supplementary groups is fileGid, or it has CAP_FSETID. Read from /proc only when the
-     * fsgid differs; false where it cannot be told (the thread gone or in a pid namespace this
-     * process does not see), so that the bit goes.
+     * The caller of one request (pid, uid, fsgid as the request names it; pid 0 if it is in a pid
+     * namespace this process does not see), with its /proc/PID/status read at most once however
+     * many questions are asked of it (capability, then groups). Used by one thread.
      */
-    static boolean inGroupOrCapable(int pid, int uid, int gid, int fileGid) {
-        if (gid == fileGid) {
-            return true;
+    static final class Caller {
+        final int pid;
+        final int uid;
+        final int gid;
+        private List<String> status; // null until read; empty if it cannot be read
+        private Boolean fsetid; // null until asked
+
+        Caller(int pid, int uid, int gid) {
+            this.pid = pid;
+            this.uid = uid;
+            this.gid = gid;
         }
-        if (pid > 0) {
-            try {
-                for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc", Integer.toString(pid), "status"))) {
-                    if (line.startsWith("Groups:")) {
-                        for (String g : line.substring(7).trim().split("\\s+")) {
-                            if (!g.isEmpty() && Integer.parseUnsignedInt(g) == fileGid) {
-                                return true;
-                            }
+
+        /** The value of a line of /proc/PID/status ("Groups:", "CapEff:"), null if absent or unreadable. */
+        private String status(String key) {
+            if (status == null) {
+                try {
+                    status = pid > 0 ? java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc", Integer.toString(pid), "status"))
+                            : List.of();
+                } catch (java.io.IOException | RuntimeException e) {
+                    status = List.of();
+                }
+            }
+            for (String line : status) {
+                if (line.startsWith(key)) {
+                    return line.substring(key.length()).trim();
+                }
+            }
+            return null;
+        }
+
+        /**
+         * The kernel's in_group_or_capable() for a file of group fileGid: the caller's fsgid or
+         * one of its supplementary groups is fileGid, or it has CAP_FSETID. /proc is read only
+         * when the fsgid differs; false where it cannot be told (the thread gone, or in a pid
+         * namespace this process does not see), so that the bit goes.
+         */
+        boolean inGroupOrCapable(int fileGid) {
+            if (gid == fileGid) {
+                return true;
+            }
+            String groups = status("Groups:");
+            if (groups != null) {
+                for (String g : groups.split("\\s+")) {
+                    try {
+                        if (!g.isEmpty() && Integer.parseUnsignedInt(g) == fileGid) {
+                            return true;
                         }
-                        break;
+                    } catch (NumberFormatException e) {
+                        return false;
                     }
                 }
+            }
+            return hasFsetid();
+        }
+
+        /**
+         * Whether the caller holds CAP_FSETID in the initial user namespace, as the kernel's
+         * capable() asks: uid 0 in this (initial) user namespace and the capability in its
+         * effective set. False whenever that cannot be told (the thread gone, /proc not readable).
+         */
+        boolean hasFsetid() {
+            if (fsetid == null) {
+                fsetid = fsetid();
+            }
+            return fsetid;
+        }
+
+        private boolean fsetid() {
+            if (uid != 0 || pid <= 0 || !INITIAL_USER_NS) {
+                return false;
+            }
+            try {
+                java.nio.file.Path proc = java.nio.file.Path.of("/proc", Integer.toString(pid));
+                if (!java.nio.file.Files.readSymbolicLink(proc.resolve("ns/user"))
+                        .equals(java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/ns/user")))) {
+                    return false;
+                }
+                String eff = status("CapEff:");
+                return eff != null && (Long.parseUnsignedLong(eff, 16) & (1L << CAP_FSETID)) != 0;
             } catch (java.io.IOException | RuntimeException e) {
                 return false;
             }
         }
-        return hasFsetid(pid, uid);
     }
 
     /** This process's user namespace is the initial one (where capable() checks CAP_FSETID). */
@@ -105,33 +174,6 @@ public final class Privileges {
         } catch (java.io.IOException | RuntimeException e) {
             return false;
         }
-    }
-
-    /**
-     * Whether the thread pid (as the request names it: 0 if it is in a pid namespace this process
-     * does not see) holds CAP_FSETID in the initial user namespace, as the kernel's capable()
-     * asks: uid 0 in this (initial) user namespace and the capability in its effective set. False
-     * whenever that cannot be told (the thread gone, /proc not readable).
-     */
-    public static boolean hasFsetid(int pid, int uid) {
-        if (uid != 0 || pid <= 0 || !INITIAL_USER_NS) {
-            return false;
-        }
-        java.nio.file.Path proc = java.nio.file.Path.of("/proc", Integer.toString(pid));
-        try {
-            if (!java.nio.file.Files.readSymbolicLink(proc.resolve("ns/user"))
-                    .equals(java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/ns/user")))) {
-                return false;
-            }
-            for (String line : java.nio.file.Files.readAllLines(proc.resolve("status"))) {
-                if (line.startsWith("CapEff:")) {
-                    return (Long.parseUnsignedLong(line.substring(7).trim(), 16) & (1L << CAP_FSETID)) != 0;
-                }
-            }
-        } catch (java.io.IOException | RuntimeException e) {
-            return false;
-        }
-        return false;
     }
 
     /** linux/capability.h */

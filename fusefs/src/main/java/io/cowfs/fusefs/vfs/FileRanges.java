@@ -62,17 +62,17 @@ final class FileRanges {
 
     long seekData(long ino, long offset) {
         Inode n = seekable(ino, offset);
-        long idx = data.nextBlock(ino, n, offset / bs, (n.size - 1) / bs, true);
-        if (idx < 0) {
+        long at = data.seek(ino, n, offset, true);
+        if (at < 0) {
             throw new FsException(Errno.ENXIO, "no data after " + offset);
         }
-        return Math.max(offset, idx * bs);
+        return at;
     }
 
     long seekHole(long ino, long offset) {
         Inode n = seekable(ino, offset);
-        long idx = data.nextBlock(ino, n, offset / bs, (n.size - 1) / bs, false);
-        return idx < 0 ? n.size : Math.max(offset, idx * bs);
+        long at = data.seek(ino, n, offset, false);
+        return at < 0 ? n.size : at;
     }
 
     private Inode seekable(long ino, long offset) {

@@ -276,14 +276,22 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         });
     }
 
-    /** {@link #seekData} (data) or {@link #seekHole} block by block, as {@link WriteBack#isData} defines data; -1 for ENXIO (tests). */
-    long seekBlockByBlock(long ino, long offset, boolean data) {
+    /**
+     * {@link #seekData} (data) or {@link #seekHole} page by page, each page asked of {@link
+     * WriteBack#holePages}; -1 for ENXIO (tests: what the block map's walk must agree with).
+     */
+    long seekPageByPage(long ino, long offset, boolean data) {
         return reading(() -> {
             Inode n = ns.inode(ino);
-            for (long idx = offset / bs; idx * bs < n.size; idx++) {
-                if (this.data.isData(ino, n, idx) == data) {
-                    return Math.max(offset, idx * bs);
+            int ps = io.cowfs.blockstore.view.SubBlock.pageSize(bs);
+            for (long at = offset; at < n.size; ) {
+                long idx = at / bs;
+                int p = (int) (at % bs / ps);
+                boolean hole = ((this.data.holePages(ino, n, idx) >>> p) & 1) != 0;
+                if (hole != data) {
+                    return at;
                 }
+                at = idx * bs + (long) (p + 1) * ps;
             }
             return data ? -1 : n.size;
         });
@@ -863,9 +871,11 @@ public final class ViewFs implements NodeFs, AutoCloseable {
     }
 
     /**
-     * lseek(2) SEEK_DATA: the first offset at or after offset that lies in data. A block is data
-     * when it was written and not yet stored, or is stored as a chunk; a block stored as a hole
-     * (never written, punched, or all zeros) is not.
+     * lseek(2) SEEK_DATA: the first offset at or after offset that lies in data, to the page (4
+     * KiB): a block stored as a whole chunk is data throughout; a block stored as a hole (never
+     * written, punched, or all zeros) is not; in a block written and not yet stored, or stored as
+     * a sub-block delta, each page is data if it was written with something other than zeros, or
+     * is data in the block under it ({@link WriteBack#holePages}).
      *
      * @throws FsException ENXIO if offset is negative or at/past EOF, or no data follows it;
      *         EINVAL if ino is not a regular file

@@ -288,7 +288,7 @@ final class WriteBack {
 
     /** Written data waits in memory (pages not stored yet). Lock held. */
     boolean hasUnstored() {
-        return arena.used() > 0;
+        return arena.used() > 0 || !dirty.isEmpty(); // a dirty block may hold zero pages only
     }
 
     private DirtyBlock dirtyBlock(long ino, long idx) {
@@ -545,6 +545,159 @@ final class WriteBack {
             idx++;
         }
         return -1;
+    }
+
+    /**
+     * lseek's SEEK_DATA (data true) or SEEK_HOLE: the first offset at or after offset, below the
+     * file's size, in a page that holds data, or in a page that is a hole; -1 if there is none
+     * (SEEK_HOLE's caller answers the size). Found block by block ({@link #nextBlock}), then page
+     * by page inside the blocks that can be part hole: dirty blocks and sub-block deltas, where a
+     * 4 KiB punch or write in a 64 KiB block leaves pages of each kind ({@link #holePages}). A
+     * block stored whole is data throughout, as it was before pages were looked at (xfstests'
+     * seek_sanity_test wants 4 KiB holes; cp --sparse and qemu-img copy less with them). Lock held.
+     */
+    long seek(long ino, Inode n, long offset, boolean data) {
+        long last = (n.size - 1) / bs;
+        for (long idx = offset / bs; idx <= last; ) {
+            long found = nextBlock(ino, n, idx, last, data);
+            if (!data) {
+                // blocks [idx, found) are data blocks: the dirty ones and the deltas may hold hole pages
+                long at = firstHolePage(ino, n, idx, found < 0 ? last + 1 : found, offset);
+                return at >= 0 ? at : found < 0 ? -1 : Math.max(offset, found * bs);
+            }
+            if (found < 0) {
+                return -1;
+            }
+            long at = firstPage(ino, n, found, offset, true);
+            if (at >= 0) {
+                return at;
+            }
+            idx = found + 1; // a data block whose pages from offset on are all holes
+        }
+        return -1;
+    }
+
+    /**
+     * The first hole page at or after offset in the data blocks [from, to): only a dirty block or
+     * one stored as a delta can have one, so the file's dirty blocks and overrides are walked in
+     * order (no set of them is built: a SEEK_HOLE in a file being written walks thousands), and
+     * the overrides not at all while the view has no delta. -1 if none. Lock held.
+     */
+    private long firstHolePage(long ino, Inode n, long from, long to, long offset) {
+        TreeMap<Long, DirtyBlock> d = dirty.get(ino);
+        TreeMap<Long, ChunkId> ov = deltaBases.isEmpty() ? null : overrides.get(ino);
+        java.util.Iterator<Long> di = d == null ? java.util.Collections.emptyIterator() : d.subMap(from, to).keySet().iterator();
+        java.util.Iterator<Map.Entry<Long, ChunkId>> oi = ov == null ? java.util.Collections.emptyIterator() : ov.subMap(from, to).entrySet().iterator();
+        long dk = di.hasNext() ? di.next() : Long.MAX_VALUE;
+        Map.Entry<Long, ChunkId> oe = oi.hasNext() ? oi.next() : null;
+        while (dk != Long.MAX_VALUE || oe != null) {
+            long ok = oe == null ? Long.MAX_VALUE : oe.getKey();
+            long b = Math.min(dk, ok);
+            // a dirty block is asked as dirty (its clean pages through what is under it); an
+            // override only if it is a delta
+            if (dk == b || deltaBases.containsKey(oe.getValue())) {
+                long at = firstPage(ino, n, b, offset, false);
+                if (at >= 0) {
+                    return at;
+                }
+            }
+            if (dk == b) {
+                dk = di.hasNext() ? di.next() : Long.MAX_VALUE;
+            }
+            if (ok == b) {
+                oe = oi.hasNext() ? oi.next() : null;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * In block idx, the first offset at or after offset (and below the file's size) in a page that
+     * holds data (data true) or is a hole; -1 if none. Lock held.
+     */
+    private long firstPage(long ino, Inode n, long idx, long offset, boolean data) {
+        long start = idx * bs;
+        long holes = holePages(ino, n, idx);
+        int from = offset > start ? (int) ((offset - start) / ps) : 0;
+        int pages = (int) Math.min(ppb, (n.size - start + ps - 1) / ps);
+        for (int p = from; p < pages; p++) {
+            if ((((holes >>> p) & 1) == 0) == data) {
+                return Math.max(offset, start + (long) p * ps);
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * The pages of block idx that are holes, as a bit mask (bit p: page p): nothing was written
+     * there, it was punched, or it was written with zeros only and so stored as a zero page of a
+     * delta. A dirty block's pages are its own; a clean page is what is stored under it. Lock held.
+     */
+    long holePages(long ino, Inode n, long idx) {
+        DirtyBlock b = dirtyBlock(ino, idx);
+        if (b == null) {
+            return holePages(storedBlock(ino, n, idx));
+        }
+        long under = -1L; // read only if a clean page asks
+        boolean underRead = false;
+        long mask = 0;
+        for (int p = 0; p < ppb; p++) {
+            int slot = b.slots[p];
+            boolean hole;
+            if (slot == ZERO) {
+                hole = true;
+            } else if (slot >= 0) {
+                hole = false;
+            } else {
+                if (!underRead) {
+                    under = holePages(b.under);
+                    underRead = true;
+                }
+                hole = ((under >>> p) & 1) != 0;
+            }
+            if (hole) {
+                mask |= 1L << p;
+            }
+        }
+        return mask;
+    }
+
+    /** The hole pages of the block stored as id (null: a hole; a whole chunk: none, unless it is all zeros). Lock held. */
+    private long holePages(ChunkId id) {
+        long all = ppb == 64 ? -1L : (1L << ppb) - 1;
+        if (id == null) {
+            return all;
+        }
+        if (!deltaBases.containsKey(id)) {
+            return id.equals(zeroBlock()) ? all : 0; // the base of deltas over a hole
+        }
+        java.util.List<SubBlock> chain = SubBlock.chain(store::get, id); // small chunks, kept in the heap cache
+        SubBlock bottom = chain.get(chain.size() - 1);
+        long mask = bottom.base().equals(zeroBlock()) ? all : 0;
+        for (int i = chain.size() - 1; i >= 0; i--) {
+            SubBlock s = chain.get(i);
+            for (int p = 0; p < ppb; p++) {
+                byte[] page = p < s.pages().length ? s.pages()[p] : null;
+                if ((long) p * ps >= s.blockLen() || page != null && page.length == 0) {
+                    mask |= 1L << p; // cut off by the delta's end, or a zero page
+                } else if (page != null) {
+                    mask &= ~(1L << p);
+                }
+            }
+        }
+        return mask;
+    }
+
+    private volatile ChunkId zeroBlock; // set once, by any reader: the same value whoever sets it
+
+    /** The id of the all-zero block: the whole chunk under deltas stored over a hole. */
+    private ChunkId zeroBlock() {
+        ChunkId z = zeroBlock;
+        if (z == null) {
+            z = ChunkId.hash(zeros, 0, bs);
+            zeroBlock = z;
+        }
+        return z;
     }
 
     /** The first block in [from, to) whose snapshot entry ({@link SnapshotReader#block}) is a chunk if data, a hole if not; -1 if none. */
@@ -1053,12 +1206,45 @@ final class WriteBack {
     }
 
     private void writeZeros(long ino, long from, long to) {
-        byte[] zeros = new byte[(int) Math.min(bs, Math.max(0, to - from))];
+        byte[] zeros = null;
         for (long pos = from; pos < to; ) {
-            int len = (int) Math.min(to - pos, bs - pos % bs);
-            write(ino, ns.inode(ino), pos, zeros, 0, len);
-            pos += len;
+            long pageEnd = Math.min(to, (pos / ps + 1) * ps);
+            if (pos % ps == 0 && pageEnd - pos == ps) {
+                zeroPage(ino, pos);
+            } else {
+                if (zeros == null) {
+                    zeros = new byte[ps];
+                }
+                write(ino, ns.inode(ino), pos, zeros, 0, (int) (pageEnd - pos));
+            }
+            pos = pageEnd;
         }
+    }
+
+    /**
+     * Makes the whole page at pos (inside the file) a zero page of its dirty block: no memory for
+     * it, stored as a zero page of a delta, and a hole to lseek from now on, as a 4 KiB punch is
+     * on ext4. Write lock held.
+     */
+    private void zeroPage(long ino, long pos) {
+        Inode cur = ns.inode(ino);
+        long idx = pos / bs;
+        int p = (int) (pos % bs / ps);
+        TreeMap<Long, DirtyBlock> d = dirty.computeIfAbsent(ino, k -> new TreeMap<>());
+        DirtyBlock b = d.get(idx);
+        if (b == null) {
+            b = new DirtyBlock(idx * bs < cur.size ? storedBlock(ino, cur, idx) : null, ppb);
+            d.put(idx, b);
+            mapChanged(ino);
+        }
+        if (b.slots[p] >= 0) {
+            arena.release(b.slots[p]);
+        }
+        b.slots[p] = ZERO;
+        b.version++;
+        // the file is changed, as by a write: a persist stores only the dirty blocks of changed
+        // files (and drops the others' with them)
+        stampChanged(ns.mutable(ino));
     }
 
     // ------------------------------------------------------------------ persistence (write lock held)

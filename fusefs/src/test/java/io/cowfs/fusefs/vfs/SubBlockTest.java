@@ -1,5 +1,7 @@
 package io.cowfs.fusefs.vfs;
 
+import static io.cowfs.fusefs.vfs.PosixContractTest.assertErrno;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -411,6 +413,83 @@ class SubBlockTest {
         }
         try (ViewFs snap = ViewFs.snapshot(store, frozen)) {
             check(snap, snap.resolve("/f"));
+        }
+    }
+
+    /**
+     * lseek finds holes to the page: a punched or zeroed page, a page never written in a new
+     * file's block, whether dirty, stored as a delta, a delta over a delta, or read back after a
+     * remount; what it calls a hole reads as zeros, SEEK_DATA skips nothing but zeros, and the
+     * walk of the block map agrees with asking every page.
+     */
+    @Test
+    void seeksFindPageHolesThatReadAsZeros() {
+        int page = 4096;
+        Random rnd = new Random(5);
+        for (int round = 0; round < 4; round++) {
+            try (ViewFs fs = open()) {
+                long f = fs.resolve("/f");
+                long n = round == 0 ? fs.create(fs.resolve("/"), "n", 0644, 0, 0) : fs.resolve("/n");
+                if (round == 0) {
+                    fs.truncate(n, 8L * BS);
+                    fs.write(n, 3L * page, BaseFixture.random(1, page), page);
+                    assertEquals(3L * page, fs.seekData(n, 0), "a page written into a new file's hole");
+                    assertEquals(4L * page, fs.seekHole(n, 3L * page));
+                    fs.fallocate(f, ViewFs.FALLOC_FL_PUNCH_HOLE | ViewFs.FALLOC_FL_KEEP_SIZE, BS + 5L * page, page);
+                    assertEquals(BS + 5L * page, fs.seekHole(f, BS), "a punched page");
+                    fs.flush(f);
+                    fs.flush(n);
+                    assertEquals(3L * page, fs.seekData(n, 0), "stored as a delta over the zero block");
+                    assertEquals(BS + 5L * page, fs.seekHole(f, BS), "stored as a delta with a zero page");
+                }
+                for (int i = 0; i < 60; i++) {
+                    long ino = rnd.nextBoolean() ? f : n;
+                    long size = fs.getattr(ino).size();
+                    long at = (long) rnd.nextInt((int) (size / page) + 2) * page;
+                    switch (rnd.nextInt(8)) {
+                        case 0, 1, 2 -> {
+                            int len = page * (1 + rnd.nextInt(3)) - (rnd.nextInt(4) == 0 ? 100 : 0);
+                            byte[] d = rnd.nextInt(5) == 0 ? new byte[len] : BaseFixture.random(i + 100L * round, len);
+                            fs.write(ino, at, d, len);
+                        }
+                        case 3 -> fs.fallocate(ino, ViewFs.FALLOC_FL_PUNCH_HOLE | ViewFs.FALLOC_FL_KEEP_SIZE, at + rnd.nextInt(50), page * (1 + rnd.nextInt(3)));
+                        case 4 -> fs.fallocate(ino, ViewFs.FALLOC_FL_ZERO_RANGE, at, page * (1 + rnd.nextInt(20)));
+                        case 5 -> fs.truncate(ino, Math.max(1, size + rnd.nextInt(2 * BS) - BS));
+                        default -> fs.flush(ino);
+                    }
+                    for (long file : new long[] {f, n}) {
+                        long sz = fs.getattr(file).size();
+                        for (int k = 0; k < 3; k++) {
+                            long o = (long) (rnd.nextDouble() * sz);
+                            long hole = fs.seekHole(file, o);
+                            assertEquals(fs.seekPageByPage(file, o, false), hole, "SEEK_HOLE at " + o + ", step " + i);
+                            long data = fs.seekPageByPage(file, o, true);
+                            if (data < 0) {
+                                assertErrno(Errno.ENXIO, () -> fs.seekData(file, o));
+                            } else {
+                                assertEquals(data, fs.seekData(file, o), "SEEK_DATA at " + o + ", step " + i);
+                            }
+                            assertZeros(fs, file, o, data < 0 ? sz : data, "before SEEK_DATA(" + o + "), step " + i);
+                            long holeEnd = fs.seekPageByPage(file, hole, true);
+                            assertZeros(fs, file, hole, holeEnd < 0 ? sz : holeEnd, "hole at " + hole + ", step " + i);
+                        }
+                    }
+                }
+                fs.flush(f);
+                fs.flush(n);
+            }
+        }
+        assertTrue(delta().deltaBases.size() > 0, "some blocks are deltas");
+    }
+
+    private static void assertZeros(ViewFs fs, long ino, long from, long to, String what) {
+        int len = (int) Math.max(0, Math.min(to - from, 4L * BS));
+        byte[] got = new byte[len];
+        int read = fs.read(ino, from, got, len);
+        for (int i = 0; i < read; i++) {
+            if (got[i] != 0) {
+                org.junit.jupiter.api.Assertions.fail(what + ": byte " + (from + i) + " is " + got[i]);
+            }
         }
     }
 }

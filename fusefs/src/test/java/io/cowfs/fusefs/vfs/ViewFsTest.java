@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -301,8 +302,8 @@ class ViewFsTest {
             assertNotNull(snap.inode(small).inlineBlocks, "a list of 4 entries is kept in the inode");
             assertNull(snap.inode(s).inlineBlocks, "a list of 101 entries is not");
             for (long at : new long[] {0, 100, BS, BS + 7, 2 * BS, 3 * BS + 9}) {
-                assertEquals(fs.seekBlockByBlock(small, at, false), fs.seekHole(small, at), "SEEK_HOLE in the small file at " + at);
-                assertEquals(fs.seekBlockByBlock(small, at, true), fs.seekData(small, at), "SEEK_DATA in the small file at " + at);
+                assertEquals(fs.seekPageByPage(small, at, false), fs.seekHole(small, at), "SEEK_HOLE in the small file at " + at);
+                assertEquals(fs.seekPageByPage(small, at, true), fs.seekData(small, at), "SEEK_DATA in the small file at " + at);
             }
             assertEquals(BS, fs.seekHole(small, 0));
             assertEquals(2 * BS, fs.seekData(small, BS));
@@ -339,18 +340,36 @@ class ViewFsTest {
                 }
                 for (int k = 0; k < 4; k++) {
                     long at = (long) (r.nextDouble() * fs.getattr(ino).size());
-                    assertEquals(fs.seekBlockByBlock(ino, at, false), fs.seekHole(ino, at), "SEEK_HOLE at " + at + ", step " + step);
-                    long want = fs.seekBlockByBlock(ino, at, true);
+                    assertEquals(fs.seekPageByPage(ino, at, false), fs.seekHole(ino, at), "SEEK_HOLE at " + at + ", step " + step);
+                    long want = fs.seekPageByPage(ino, at, true);
                     if (want < 0) {
                         assertErrno(Errno.ENXIO, () -> fs.seekData(ino, at));
                     } else {
                         assertEquals(want, fs.seekData(ino, at), "SEEK_DATA at " + at + ", step " + step);
                     }
+                    // what is called a hole reads as zeros: from SEEK_HOLE to the next data, and
+                    // from the offset to SEEK_DATA
+                    long hole = fs.seekHole(ino, at);
+                    long holeEnd = fs.seekPageByPage(ino, hole, true);
+                    assertZeros(fs, ino, hole, holeEnd < 0 ? fs.getattr(ino).size() : holeEnd, "hole at " + hole + ", step " + step);
+                    assertZeros(fs, ino, at, want < 0 ? fs.getattr(ino).size() : want, "before data at " + want + ", step " + step);
                 }
             }
             assertTrue(checked > 500, checked + " steps checked");
             fs.release(s);
             fs.release(w);
+        }
+    }
+
+    /** Bytes [from, to) of ino (at most three blocks of them) read as zeros. */
+    private static void assertZeros(ViewFs fs, long ino, long from, long to, String what) {
+        int n = (int) Math.max(0, Math.min(to - from, 3L * BS));
+        byte[] got = new byte[n];
+        int read = fs.read(ino, from, got, n);
+        for (int i = 0; i < read; i++) {
+            if (got[i] != 0) {
+                fail(what + ": byte " + (from + i) + " is " + got[i]);
+            }
         }
     }
 

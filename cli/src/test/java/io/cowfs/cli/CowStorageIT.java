@@ -72,14 +72,19 @@ class CowStorageIT {
         Stats grown = stats().minus(before);
         System.out.println("store growth: " + grown);
         // the bytes first: a growth that is off says more next to what the snapshot holds
+        long at = 20 * MIB + 12345;
         String held;
         try (Cowfs.Mounted s = cowfs.mount("onebyte-frozen"); Cowfs.Mounted base = cowfs.mount("snap")) {
-            held = "frozen: byte '" + Cowfs.sh(s.dir, "dd if=large bs=1 skip=" + (20 * MIB + 12345) + " count=1 status=none")
+            held = "frozen: byte '" + Cowfs.sh(s.dir, "dd if=large bs=1 skip=" + at + " count=1 status=none")
                     + "', size " + Cowfs.sh(s.dir, "stat -c %s large").trim() + ", bytes differing from the base: "
                     + Cowfs.sh(s.dir, "cmp -l large " + base.dir + "/large | wc -l").trim() + "; diff: "
                     + cowfs.run("diff", "snap", "onebyte-frozen").out().trim();
         }
-        assertTrue(held.startsWith("frozen: byte 'X', size " + 32 * MIB + ", bytes differing from the base: 1;"), held);
+        boolean ok = held.startsWith("frozen: byte 'X', size " + 32 * MIB + ", bytes differing from the base: 1;");
+        if (!ok || grown.chunks() != 5) {
+            held += keepEvidence("onebyte", at);
+        }
+        assertTrue(ok, held);
         // one new data block (incompressible: stored at about its size), plus the file's block-list
         // page, one inode page, the directory path and the root: a few small chunks
         assertTrue(grown.raw() >= block && grown.raw() <= block + 96 * 1024, "raw growth " + grown + "; " + held);
@@ -108,6 +113,25 @@ class CowStorageIT {
             assertEquals("644 0:0", Cowfs.sh(base.dir, "stat -c '%a %u:%g' d3/f7").trim());
             Cowfs.sh(s.dir, "diff -r . " + base.dir);
         }
+    }
+
+    /**
+     * For a failure seen once in ~15 CI runs and never by hand (ci148: the frozen snapshot's byte
+     * read X, yet cmp found its file equal to the base's, and the store grew by 3 chunks, 6,218
+     * bytes, where it grows by 5, 88,653: no folded block, no new block list): what the view
+     * itself holds now through a fresh mount, the mount processes' logs, and a copy of the store
+     * under target/kept/, named in the returned text.
+     */
+    private String keepEvidence(String view, long at) throws Exception {
+        StringBuilder b = new StringBuilder();
+        try (Cowfs.Mounted v = cowfs.mount(view)) {
+            b.append("; the view remounted: byte '").append(Cowfs.sh(v.dir, "dd if=large bs=1 skip=" + at + " count=1 status=none")).append("'");
+        }
+        Path kept = Path.of("target", "kept", "CowStorageIT-" + System.currentTimeMillis()).toAbsolutePath();
+        Cowfs.sh(cowfs.root, "mkdir -p " + kept + " && cp -a " + cowfs.store + " " + kept + "/store");
+        b.append("; store kept at ").append(kept).append("; mount logs: ")
+                .append(Cowfs.sh(cowfs.store, "tail -n 20 run/*.log 2>&1 | tail -n 120"));
+        return b.toString();
     }
 
     /** What the store grows by when script runs in view (mounted) and the view is frozen as frozen. */

@@ -29,9 +29,13 @@ for sys in "${SYSTEMS[@]}"; do
   fi
   (cd "$DIR" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --name=w --rw=write --bs=1M \
       --size=${BIG_MB}M --filename=new.bin >/dev/null) || abnormal "$sys: fio failed"
+  # a file rewritten 4 KiB at a time after it was written whole (a VM image, a database): in a
+  # view its blocks become sub-block deltas, which SEEK_HOLE looks into for hole pages
+  (cd "$DIR" && cp --reflink=never new.bin rw.bin && fio --ioengine=psync --end_fsync=1 --refill_buffers=1 --name=rw \
+      --rw=randwrite --bs=4k --size=${BIG_MB}M --io_size=$((BIG_MB / 8))M --filename=rw.bin >/dev/null) || abnormal "$sys: fio randwrite failed"
   while read -r key rate; do RATE[$sys,$key]=$rate; metric "seek.$sys.$key" "$rate"; done < <(/usr/bin/python3 - "$DIR" <<'PY'
 import os, random, sys, time
-for f in ("big.bin", "new.bin"):
+for f in ("big.bin", "new.bin", "rw.bin"):
     fd = os.open(os.path.join(sys.argv[1], f), os.O_RDONLY)
     size = os.fstat(fd).st_size
     for name, whence in (("hole", os.SEEK_HOLE), ("data", os.SEEK_DATA)):
@@ -50,9 +54,9 @@ PY
 done
 hdr=("calls per second"); for sys in "${SYSTEMS[@]}"; do hdr+=("${LABEL[$sys]}"); done
 th "${hdr[@]}"
-for key in big.hole big.data new.hole new.data; do
+for key in big.hole big.data new.hole new.data rw.hole rw.data; do
   row=("$key"); for sys in "${SYSTEMS[@]}"; do row+=("${RATE[$sys,$key]:--}"); done
   tr_ "${row[@]}"
 done
 note "big = the ${BIG_MB} MiB file of the base (the overlays' lower layer, the snapshot's file in cowfs), all data;" \
-     "new = a ${BIG_MB} MiB file written in the view with fio. hole/data: SEEK_HOLE / SEEK_DATA at uniformly random offsets, 2 s each."
+     "new = a ${BIG_MB} MiB file written in the view with fio; rw = a copy of new with $((BIG_MB / 8)) MiB of random 4 KiB writes (fio, end_fsync). hole/data: SEEK_HOLE / SEEK_DATA at uniformly random offsets, 2 s each."

@@ -585,6 +585,9 @@ final class WriteBack {
             if (found < 0) {
                 return -1;
             }
+            if (!partHole(ino, found)) {
+                return Math.max(offset, found * bs); // stored whole: data throughout
+            }
             long at = firstPage(ino, n, found, offset, true);
             if (at >= 0) {
                 return at;
@@ -623,6 +626,16 @@ final class WriteBack {
                 hi++;
             }
         }
+    }
+
+    /** Block idx is dirty or stored as a delta: it may be part hole (else it is one kind throughout). Lock held. */
+    private boolean partHole(long ino, long idx) {
+        if (isDirty(ino, idx)) {
+            return true;
+        }
+        TreeMap<Long, ChunkId> ov = overrides.get(ino);
+        ChunkId id = ov == null ? null : ov.get(idx);
+        return id != null && deltaBases.containsKey(id);
     }
 
     /** {@link #holeDeltas} of a file, built if it is not there. Lock held. */

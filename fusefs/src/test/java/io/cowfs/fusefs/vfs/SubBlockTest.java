@@ -469,9 +469,9 @@ class SubBlockTest {
                             } else {
                                 assertEquals(data, fs.seekData(file, o), "SEEK_DATA at " + o + ", step " + i);
                             }
-                            assertZeros(fs, file, o, data < 0 ? sz : data, "before SEEK_DATA(" + o + "), step " + i);
+                            ViewFsTest.assertZeros(fs, file, o, data < 0 ? sz : data, 4L * BS, "before SEEK_DATA(" + o + "), step " + i);
                             long holeEnd = fs.seekPageByPage(file, hole, true);
-                            assertZeros(fs, file, hole, holeEnd < 0 ? sz : holeEnd, "hole at " + hole + ", step " + i);
+                            ViewFsTest.assertZeros(fs, file, hole, holeEnd < 0 ? sz : holeEnd, 4L * BS, "hole at " + hole + ", step " + i);
                         }
                     }
                 }
@@ -480,16 +480,5 @@ class SubBlockTest {
             }
         }
         assertTrue(delta().deltaBases.size() > 0, "some blocks are deltas");
-    }
-
-    private static void assertZeros(ViewFs fs, long ino, long from, long to, String what) {
-        int len = (int) Math.max(0, Math.min(to - from, 4L * BS));
-        byte[] got = new byte[len];
-        int read = fs.read(ino, from, got, len);
-        for (int i = 0; i < read; i++) {
-            if (got[i] != 0) {
-                org.junit.jupiter.api.Assertions.fail(what + ": byte " + (from + i) + " is " + got[i]);
-            }
-        }
     }
 }

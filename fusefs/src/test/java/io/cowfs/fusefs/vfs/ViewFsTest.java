@@ -351,8 +351,8 @@ class ViewFsTest {
                     // from the offset to SEEK_DATA
                     long hole = fs.seekHole(ino, at);
                     long holeEnd = fs.seekPageByPage(ino, hole, true);
-                    assertZeros(fs, ino, hole, holeEnd < 0 ? fs.getattr(ino).size() : holeEnd, "hole at " + hole + ", step " + step);
-                    assertZeros(fs, ino, at, want < 0 ? fs.getattr(ino).size() : want, "before data at " + want + ", step " + step);
+                    assertZeros(fs, ino, hole, holeEnd < 0 ? fs.getattr(ino).size() : holeEnd, 3L * BS, "hole at " + hole + ", step " + step);
+                    assertZeros(fs, ino, at, want < 0 ? fs.getattr(ino).size() : want, 3L * BS, "before data at " + want + ", step " + step);
                 }
             }
             assertTrue(checked > 500, checked + " steps checked");
@@ -361,9 +361,9 @@ class ViewFsTest {
         }
     }
 
-    /** Bytes [from, to) of ino (at most three blocks of them) read as zeros. */
-    private static void assertZeros(ViewFs fs, long ino, long from, long to, String what) {
-        int n = (int) Math.max(0, Math.min(to - from, 3L * BS));
+    /** Bytes [from, to) of ino (at most the first {@code most} of them) read as zeros; SubBlockTest's too. */
+    static void assertZeros(ViewFs fs, long ino, long from, long to, long most, String what) {
+        int n = (int) Math.max(0, Math.min(to - from, most));
         byte[] got = new byte[n];
         int read = fs.read(ino, from, got, n);
         for (int i = 0; i < read; i++) {

@@ -142,8 +142,8 @@ final class KernelFs {
      * the kernel sent after that drop and this process served before the write was applied left
      * the old bytes cached, and every later buffered read saw them until the pages were evicted
      * (xfstests generic/451: "get stale data from buffer read"). So an O_DIRECT WRITE of a node
-     * whose buffered READ started within {@link #READ_WINDOW_NS} before the write was applied,
-     * or since, has this process drop the written range's pages itself, before its reply
+     * whose buffered READ started within {@link #READ_WINDOW_NS} before the write was taken
+     * up, or since, has this process drop the written range's pages itself, before its reply
      * completes the write. The READ's time is taken before it reads the vfs and the WRITE's
      * check after it wrote: a READ that read the old bytes started before the write took the
      * vfs's write lock, so its time is seen. Direct writes with no buffered reader near them
@@ -151,7 +151,7 @@ final class KernelFs {
      */
     private final java.util.concurrent.atomic.AtomicLongArray bufferedReadAt = new java.util.concurrent.atomic.AtomicLongArray(1024);
 
-    /** How long before a WRITE was applied the kernel's drop of pages may have happened: its time in the device's queue and in the vfs, bounded generously. */
+    /** How long before a WRITE was taken up the kernel's drop of pages may have happened: its time in the device's queue, bounded generously. */
     static final long READ_WINDOW_NS = 10_000_000_000L;
 
     private static int slot(long node) {
@@ -445,9 +445,10 @@ final class KernelFs {
                         fits = (int) Math.max(0, vfs.maxFileSize() - off);
                         refusedWriteBack(ino, off, size, fits);
                     }
+                    boolean direct = (rq.u32(20) & Proto.WRITE_CACHE) == 0;
+                    long takenUp = direct ? System.nanoTime() : 0; // the clock only for O_DIRECT writes
                     int n = fits > 0 || size == 0 ? vfs.write(ino, off, rq.buf, Proto.IN_HEADER + 40, fits) : 0; // straight from the request
-                    if ((rq.u32(20) & Proto.WRITE_CACHE) == 0 && n > 0 && keepsDirtyPages
-                            && bufferedReadSince(ino, System.nanoTime() - READ_WINDOW_NS)) { // the clock only for O_DIRECT writes
+                    if (direct && n > 0 && keepsDirtyPages && bufferedReadSince(ino, takenUp - READ_WINDOW_NS)) {
                         w.invalPagesNode = ino; // an O_DIRECT write: see bufferedReadAt
                         w.invalPagesOff = off;
                         w.invalPagesLen = n;

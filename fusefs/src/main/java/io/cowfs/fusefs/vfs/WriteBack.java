@@ -208,6 +208,7 @@ final class WriteBack {
         overrides.putAll(s.blocks);
         deltaBases.putAll(s.deltaBases);
         holeUnits.clear();
+        holeDeltas.clear();
     }
 
     int blockSize() {
@@ -505,7 +506,7 @@ final class WriteBack {
     /**
      * {@link #holePages(ChunkId)} of stored deltas, by id (a delta's pages never change), so that
      * a delta is decoded for it once; kept for the deltas {@link #deltaBases} keeps. Filled by
-     * readers (read lock) and by persist for the deltas it stores.
+     * readers (read lock).
      */
     private final java.util.concurrent.ConcurrentHashMap<ChunkId, Long> deltaHoles = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -658,6 +659,9 @@ final class WriteBack {
             }
         }
         out = java.util.Arrays.copyOf(out, k);
+        if (holeDeltas.size() >= 4096) {
+            holeDeltas.clear(); // files sought once each (a walk of a tree): bounded as holeUnits is
+        }
         holeDeltas.put(ino, out);
         return out;
     }

@@ -8,8 +8,18 @@ require_jar
 ensure_data
 ensure_snapshot big "$DATA/big"
 res_begin seek "lseek SEEK_HOLE / SEEK_DATA at random offsets in a ${BIG_MB} MiB file"
-read -r -a SYSTEMS <<< "${SYSTEMS:-ovl fovl cowview}"
-declare -A LABEL=([ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowview]="**cowfs view**")
+# OLD_JAR=PATH adds "cowold": a view of the same store mounted by that build, in the same run, for
+# a before/after ratio beside the peers (the store stays the current build's)
+read -r -a SYSTEMS <<< "${SYSTEMS:-ovl fovl ${OLD_JAR:+cowold }cowview}"
+declare -A LABEL=([ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowold]="cowfs view, ${OLD_JAR##*/}" [cowview]="**cowfs view**")
+# with_jar JAR CMD...: CMD with the cowfs commands run by JAR's build (its mount process too)
+with_jar() {
+  local saved=("${COWFS_CMD[@]}") rc=0
+  COWFS_CMD=("${COWFS_CMD[@]/$COWFS_JAR/$1}"); shift
+  "$@" || rc=$?
+  COWFS_CMD=("${saved[@]}")
+  return $rc
+}
 declare -A RATE
 for sys in "${SYSTEMS[@]}"; do
   DIR=
@@ -17,13 +27,14 @@ for sys in "${SYSTEMS[@]}"; do
     ovl) mount_overlay "$DATA/big" "$TMPW/sk-ovl" "$MNT/sk" && DIR=$MNT/sk ;;
     fovl) mount_fovl "$DATA/big" "$TMPW/sk-fovl" "$MNT/sk" && DIR=$MNT/sk ;;
     cowview) v=$(uname_ sk); cw fork big --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/sk" && DIR=$MNT/sk ;;
+    cowold) v=$(uname_ sk); cw fork big --name "$v" >/dev/null && with_jar "$OLD_JAR" mount_cowfs "$v" "$MNT/sk" && DIR=$MNT/sk ;;
   esac
   if [[ -z $DIR ]]; then
     abnormal "seek: set-up of $sys failed"
     # what the set-up made before it failed goes again (a forked view stays in the store otherwise)
     case $sys in
       ovl|fovl) umount_any "$MNT/sk" 2>/dev/null; rm -rf "$TMPW/sk-$sys" ;;
-      cowview) umount_cowfs "$MNT/sk" 2>/dev/null; cw rm "$v" >/dev/null 2>&1 ;;
+      cowview|cowold) umount_cowfs "$MNT/sk" 2>/dev/null; cw rm "$v" >/dev/null 2>&1 ;;
     esac
     continue
   fi
@@ -48,7 +59,7 @@ PY
 )
   case $sys in
     ovl|fovl) umount_any "$MNT/sk"; rm -rf "$TMPW/sk-$sys" ;;
-    cowview) umount_cowfs "$MNT/sk"; cw rm "$v" >/dev/null ;;
+    cowview|cowold) umount_cowfs "$MNT/sk"; cw rm "$v" >/dev/null ;;
   esac
   log "seek: $sys done"
 done

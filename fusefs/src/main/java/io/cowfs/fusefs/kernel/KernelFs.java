@@ -568,7 +568,7 @@ final class KernelFs {
             // (after drop_caches or a remount) and asks for it again ("."), or reconnects a
             // directory to its parent (".."); the VFS resolves these names itself otherwise
             Stat st = vfs.getattr(dir); // ENOENT for a node that is gone: the kernel answers ESTALE
-            if (name.equals("..") && (st.mode() & 0170000) != 0040000) {
+            if (name.equals("..") && (st.mode() & S_IFMT) != S_IFDIR) {
                 throw new FsException(Errno.ENOTDIR, "'..' of a non-directory"); // no walk of the tree for it
             }
             return entry(name.equals(".") ? dir : parentOf(dir), out);

@@ -874,8 +874,9 @@ public final class ViewFs implements NodeFs, AutoCloseable {
      * lseek(2) SEEK_DATA: the first offset at or after offset that lies in data, to the page (4
      * KiB): a block stored as a whole chunk is data throughout; a block stored as a hole (never
      * written, punched, or all zeros) is not; in a block written and not yet stored, or stored as
-     * a sub-block delta, each page is data if it was written with something other than zeros, or
-     * is data in the block under it ({@link WriteBack#holePages}).
+     * a sub-block delta, a page is a hole if it was punched or zeroed, or was not written and is a
+     * hole in the block under it; once stored, a page written with zeros only is one too
+     * ({@link WriteBack#holePages}).
      *
      * @throws FsException ENXIO if offset is negative or at/past EOF, or no data follows it;
      *         EINVAL if ino is not a regular file

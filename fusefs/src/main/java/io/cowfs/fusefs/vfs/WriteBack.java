@@ -176,7 +176,11 @@ final class WriteBack {
     }
 
     /** What persist stored for one block: a whole chunk (deltaBase null), a delta, or a hole (id null). */
-    private record Stored(ChunkId id, ChunkId deltaBase) {
+    private record Stored(ChunkId id, ChunkId deltaBase, long holes) {
+        /** A whole chunk, a hole, or a delta whose hole pages are not known yet (holes -1). */
+        Stored(ChunkId id, ChunkId deltaBase) {
+            this(id, deltaBase, -1);
+        }
     }
 
     /** A block stored outside the write lock, valid while the block is still at this version and length. */
@@ -506,7 +510,8 @@ final class WriteBack {
     /**
      * {@link #holePages(ChunkId)} of stored deltas, by id (a delta's pages never change), so that
      * a delta is decoded for it once; kept for the deltas {@link #deltaBases} keeps. Filled by
-     * readers (read lock).
+     * persist for the deltas over a whole chunk it stores (their pages are at hand), and by
+     * readers (read lock) for the others.
      */
     private final java.util.concurrent.ConcurrentHashMap<ChunkId, Long> deltaHoles = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -717,14 +722,17 @@ final class WriteBack {
         return mask;
     }
 
-    /** The hole pages of the block stored as id (null: a hole; a whole chunk: none, unless it is all zeros). Lock held. */
+    /**
+     * The hole pages of the block stored as id: all for a hole (null), none for a whole chunk (a
+     * block of zeros is stored as a hole, never as a chunk), a delta's as its chain says. Lock held.
+     */
     private long holePages(ChunkId id) {
-        long all = ppb == 64 ? -1L : (1L << ppb) - 1;
+        long all = allPages();
         if (id == null) {
             return all;
         }
         if (!deltaBases.containsKey(id)) {
-            return id.equals(zeroBlock()) ? all : 0; // the base of deltas over a hole
+            return 0;
         }
         Long known = deltaHoles.get(id);
         if (known != null) {
@@ -734,17 +742,28 @@ final class WriteBack {
         SubBlock bottom = chain.get(chain.size() - 1);
         long mask = bottom.base().equals(zeroBlock()) ? all : 0;
         for (int i = chain.size() - 1; i >= 0; i--) {
-            SubBlock s = chain.get(i);
-            for (int p = 0; p < ppb; p++) {
-                byte[] page = p < s.pages().length ? s.pages()[p] : null;
-                if ((long) p * ps >= s.blockLen() || page != null && page.length == 0) {
-                    mask |= 1L << p; // cut off by the delta's end, or a zero page
-                } else if (page != null) {
-                    mask &= ~(1L << p);
-                }
-            }
+            mask = holesOver(mask, chain.get(i));
         }
         deltaHoles.put(id, mask);
+        return mask;
+    }
+
+    /** Every page of a block, as a mask. */
+    private long allPages() {
+        return ppb == 64 ? -1L : (1L << ppb) - 1;
+    }
+
+    /** The hole pages of delta s applied over a block whose hole pages are under. Any thread. */
+    private long holesOver(long under, SubBlock s) {
+        long mask = under;
+        for (int p = 0; p < ppb; p++) {
+            byte[] page = p < s.pages().length ? s.pages()[p] : null;
+            if ((long) p * ps >= s.blockLen() || page != null && page.length == 0) {
+                mask |= 1L << p; // cut off by the delta's end, or a zero page
+            } else if (page != null) {
+                mask &= ~(1L << p);
+            }
+        }
         return mask;
     }
 
@@ -1079,12 +1098,7 @@ final class WriteBack {
             int n = Math.min(len - done, ps - inPage);
             if (idx != bIdx) {
                 bIdx = idx;
-                b = d.get(idx);
-                if (b == null) {
-                    b = new DirtyBlock(idx * bs < cur.size ? storedBlock(ino, cur, idx) : null, ppb);
-                    d.put(idx, b);
-                    mapChanged(ino);
-                }
+                b = dirtyBlockFor(d, ino, cur, idx);
             }
             if (b.slots[p] < 0 && n < ps) {
                 byte[] page = pageBytes(b, p); // a part of a page: the rest keeps what it held
@@ -1105,6 +1119,17 @@ final class WriteBack {
         // setuid/setgid are not cleared here: only the kernel knows whether the writer has
         // CAP_FSETID, and without handle_killpriv it sends the mode change itself
         return overDirtyLimit();
+    }
+
+    /** File ino's dirty block idx (d: its dirty blocks), made over what is stored there if it has none yet. Write lock held. */
+    private DirtyBlock dirtyBlockFor(TreeMap<Long, DirtyBlock> d, long ino, Inode cur, long idx) {
+        DirtyBlock b = d.get(idx);
+        if (b == null) {
+            b = new DirtyBlock(idx * bs < cur.size ? storedBlock(ino, cur, idx) : null, ppb);
+            d.put(idx, b);
+            mapChanged(ino);
+        }
+        return b;
     }
 
     /** True if unstored data is past {@link ViewFs#DIRTY_LIMIT}. Lock held. */
@@ -1288,16 +1313,8 @@ final class WriteBack {
      * on ext4. Write lock held.
      */
     private void zeroPage(long ino, long pos) {
-        Inode cur = ns.inode(ino);
-        long idx = pos / bs;
         int p = (int) (pos % bs / ps);
-        TreeMap<Long, DirtyBlock> d = dirty.computeIfAbsent(ino, k -> new TreeMap<>());
-        DirtyBlock b = d.get(idx);
-        if (b == null) {
-            b = new DirtyBlock(idx * bs < cur.size ? storedBlock(ino, cur, idx) : null, ppb);
-            d.put(idx, b);
-            mapChanged(ino);
-        }
+        DirtyBlock b = dirtyBlockFor(dirty.computeIfAbsent(ino, k -> new TreeMap<>()), ino, ns.inode(ino), pos / bs);
         if (b.slots[p] >= 0) {
             arena.release(b.slots[p]);
         }
@@ -1400,7 +1417,9 @@ final class WriteBack {
             return new Stored(null, null);
         }
         ChunkId base = overZeros ? zeros.id() : prior == null ? b.under : prior.base();
-        return new Stored(putDelta(new SubBlock(base, len, ps, pages), pack), base);
+        SubBlock delta = new SubBlock(base, len, ps, pages);
+        long holes = holesOver(overZeros || base.equals(zeroBlock()) ? allPages() : 0, delta); // known now: no decode at the first seek
+        return new Stored(putDelta(delta, pack), base, holes);
     }
 
     /**
@@ -1517,7 +1536,7 @@ final class WriteBack {
 
         synchronized ChunkId id() {
             if (id == null) {
-                id = store.put(new byte[bs], 0, bs, true, true);
+                id = store.put(zeros, 0, bs, true, true); // put copies what it keeps
             }
             return id;
         }
@@ -1790,6 +1809,9 @@ final class WriteBack {
                 ov.put(b.getKey(), b.getValue().id());
                 if (b.getValue().deltaBase() != null) {
                     deltaBases.put(b.getValue().id(), b.getValue().deltaBase());
+                    if (b.getValue().holes() >= 0) {
+                        deltaHoles.put(b.getValue().id(), b.getValue().holes());
+                    }
                 }
             }
         }

@@ -111,6 +111,17 @@ final class WriteBack {
     private final Map<Long, TreeSet<Long>> pending = new HashMap<>(); // guarded by lock
     /** Written, not yet persisted blocks. */
     private final Map<Long, TreeMap<Long, DirtyBlock>> dirty = new HashMap<>(); // guarded by lock
+    /**
+     * Blocks in {@link #dirty}: each costs heap beyond its pages ({@link #BLOCK_COST}), and a block
+     * of zero pages only (punched pages) has no pages in the arena at all. Guarded by lock.
+     */
+    private long dirtyBlocks;
+    /**
+     * What a dirty block is counted as against {@link ViewFs#DIRTY_LIMIT} besides its pages: about
+     * the heap it takes (its slots, the block, its map entry and key). Without it a loop of 4 KiB
+     * punches, one page in each block, grew the heap with nothing counted until the aged persist.
+     */
+    static final int BLOCK_COST = 256;
     /** Files whose persisted block overrides at or past this index must be dropped. */
     private final Map<Long, Long> truncatedFrom = new HashMap<>(); // guarded by lock
     /** Size of each changed file as last recorded together with its data (see persist). */
@@ -266,6 +277,7 @@ final class WriteBack {
     void dropDirty(long ino) {
         TreeMap<Long, DirtyBlock> d = dirty.remove(ino);
         if (d != null) {
+            dirtyBlocks -= d.size();
             d.values().forEach(this::release);
             mapChanged(ino);
             noLongerWaiting(ino);
@@ -286,9 +298,25 @@ final class WriteBack {
         }
     }
 
-    /** Bytes of unstored data (written pages) of the whole view. */
+    /** Bytes of unstored data of the whole view: written pages, and what each dirty block costs besides. */
     private long dirtyBytes() {
-        return (long) arena.used() * ps;
+        return (long) arena.used() * ps + dirtyBlocks * BLOCK_COST;
+    }
+
+    /** Puts dirty block b of a file (its dirty blocks: d) at idx, counting it. Write lock held. */
+    private void putDirty(TreeMap<Long, DirtyBlock> d, long idx, DirtyBlock b) {
+        if (d.put(idx, b) == null) {
+            dirtyBlocks++;
+        }
+    }
+
+    /** Dirty blocks counted, and held (counted from the maps); equal unless the count is wrong. For tests. Lock held. */
+    long[] dirtyBlockCounts() {
+        long held = 0;
+        for (TreeMap<Long, DirtyBlock> d : dirty.values()) {
+            held += d.size();
+        }
+        return new long[] {dirtyBlocks, held};
     }
 
     /** Written data waits in memory (pages not stored yet). Lock held. */
@@ -807,6 +835,7 @@ final class WriteBack {
         TreeMap<Long, DirtyBlock> d = dirty.get(ino);
         DirtyBlock b = d == null ? null : d.remove(idx);
         if (b != null) {
+            dirtyBlocks--;
             release(b);
         }
         overrides.computeIfAbsent(ino, k -> new TreeMap<>()).put(idx, id);
@@ -1126,7 +1155,7 @@ final class WriteBack {
         DirtyBlock b = d.get(idx);
         if (b == null) {
             b = new DirtyBlock(idx * bs < cur.size ? storedBlock(ino, cur, idx) : null, ppb);
-            d.put(idx, b);
+            putDirty(d, idx, b);
             mapChanged(ino);
         }
         return b;
@@ -1198,6 +1227,7 @@ final class WriteBack {
             if (d != null) {
                 NavigableMap<Long, DirtyBlock> gone = d.tailMap(keep, true);
                 gone.values().forEach(this::release);
+                dirtyBlocks -= gone.size();
                 gone.clear();
             }
             TreeMap<Long, ChunkId> ov = overrides.get(ino);
@@ -1213,7 +1243,7 @@ final class WriteBack {
             Inode n = ns.mutable(ino);
             n.validBlocks = Math.min(n.validBlocks, keep);
             if (last != null) {
-                dirty.computeIfAbsent(ino, k -> new TreeMap<>()).put(size / bs, last);
+                putDirty(dirty.computeIfAbsent(ino, k -> new TreeMap<>()), size / bs, last);
             }
         }
         Inode n = ns.mutable(ino);
@@ -1247,7 +1277,7 @@ final class WriteBack {
                 return; // a hole
             }
             b = new DirtyBlock(stored, ppb);
-            dirty.computeIfAbsent(ino, k -> new TreeMap<>()).put(idx, b);
+            putDirty(dirty.computeIfAbsent(ino, k -> new TreeMap<>()), idx, b);
             mapChanged(ino);
         } else if (b.under == null) {
             return; // written here over nothing: its untouched pages read as zeros already

@@ -29,7 +29,7 @@ public final class Privileges {
     }
 
     private static boolean kill(NodeFs vfs, long ino, Caller c) {
-        Stat st = vfs.getattr(ino);
+        Stat st = vfs.attributes(ino);
         int mode = st.mode();
         if ((mode & S_IFMT) == S_IFDIR) {
             return false;
@@ -66,7 +66,7 @@ public final class Privileges {
      * capability is read from /proc ({@link Caller#hasFsetid}); where it cannot be told, the bits go.
      */
     public static boolean killUnlessFsetid(NodeFs vfs, long ino, int pid, int uid, int gid) {
-        if ((vfs.getattr(ino).mode() & 06000) == 0) {
+        if ((vfs.attributes(ino).mode() & 06000) == 0) {
             return false;
         }
         Caller c = new Caller(pid, uid, gid);

@@ -250,6 +250,20 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         });
     }
 
+    /** The inode's attributes with st_blocks from its size, not its block map ({@link NodeFs#attributes}). */
+    @Override
+    public Stat attributes(long ino) {
+        return reading(() -> Attributes.stat(ns.inode(ino)));
+    }
+
+    @Override
+    public boolean blocksKnown(long ino) {
+        return reading(() -> {
+            Inode n = ns.inode(ino);
+            return n.type != FileType.REGULAR || n.size < EXACT_BLOCKS_FROM * bs || data.holeUnitsKnown(ino, n);
+        });
+    }
+
     /** Set once the kernel caches writes (writeback cache): see {@link #getattr}. */
     private volatile boolean kernelHoldsWrites;
 

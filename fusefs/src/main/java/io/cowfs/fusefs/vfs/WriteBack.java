@@ -446,6 +446,16 @@ final class WriteBack {
         return !isData(ino, n, idx);
     }
 
+    /** True if {@link #knownHoleUnits} of file n is remembered: no pass over its map. Lock held. */
+    boolean holeUnitsKnown(long ino, Inode n) {
+        return n.size <= 0 || holeUnitsAre(holeUnits.get(ino), n);
+    }
+
+    /** True if c, an entry of {@link #holeUnits}, is the count for file n as it is now. */
+    private static boolean holeUnitsAre(long[] c, Inode n) {
+        return c != null && c[0] == n.size && c[1] == n.validBlocks && c[2] == n.listHash();
+    }
+
     /**
      * 512-byte units of file n's blocks, up to its size, that are known holes ({@link
      * #isKnownHole}), counted from the block map in one pass: the snapshot's list pages scanned as
@@ -457,7 +467,7 @@ final class WriteBack {
             return 0;
         }
         long[] c = holeUnits.get(ino);
-        if (c != null && c[0] == n.size && c[1] == n.validBlocks && c[2] == n.listHash()) {
+        if (holeUnitsAre(c, n)) {
             return c[3];
         }
         long blocks = (n.size - 1) / bs + 1;

@@ -670,10 +670,12 @@ final class KernelFs {
             out.attrOut(vfs.getattr(ino), attrValid);
         } else {
             // With the writeback cache the kernel sends a SETATTR of the times after every
-            // FALLOCATE and COPY_FILE_RANGE, and counting st_blocks of a large file whose map has
-            // just changed is a pass over that map: a loop of punches was quadratic (a few hundred
-            // a second into a 16 GiB file). These attributes expire at once instead (st_blocks
-            // from the size), so a stat that follows asks GETATTR, which counts.
+            // FALLOCATE and COPY_FILE_RANGE (and at write-back), and counting st_blocks of a large
+            // file whose map has just changed is a pass over that map: a loop of punches was
+            // quadratic (a few hundred a second into a 16 GiB file). The answer carries st_blocks
+            // from the size instead, with attributes that expire at once: where the kernel applies
+            // them (chmod, utimes, truncate) the next stat, or the next buffered write's check of
+            // size and mode, asks GETATTR, which counts.
             out.attrOut(vfs.attributes(ino), 0);
         }
         return 0;

@@ -51,7 +51,6 @@ final class FileRanges {
         }
         if (zero) {
             data.zero(ino, cur, offset, Math.min(end, cur.size));
-            data.persistIfOver(ino); // punched pages make dirty blocks too (WriteBack.BLOCK_COST)
         }
         if (!keepSize && end > ns.inode(ino).size) {
             data.growing(ino, ns.inode(ino), end, end);

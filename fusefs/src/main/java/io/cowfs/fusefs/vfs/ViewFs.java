@@ -878,10 +878,22 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         if (end < 0 || end > maxFileSize) {
             throw new FsException(Errno.EFBIG, "fallocate offset " + offset + " length " + length);
         }
-        changingData(() -> {
+        boolean over = changingData(() -> {
             ranges.fallocate(ino, punch || zero, (mode & FALLOC_FL_KEEP_SIZE) != 0, offset, end, this::usableBytes);
-            return null;
+            return data.overDirtyLimit(); // punched pages make dirty blocks (WriteBack.BLOCK_COST)
         });
+        if (over) {
+            try {
+                relieve(ino); // stored as a write's are: outside the write lock
+            } catch (FsException e) {
+                if (e.errno() != Errno.ENOSPC) {
+                    throw e;
+                }
+                // the range is punched or zeroed all the same (a punch is how one makes room);
+                // written data the full store could not take is dropped, for the file's next
+                // fsync to report (WriteBack.lostToFullStore)
+            }
+        }
     }
 
     /**

@@ -1172,7 +1172,7 @@ final class WriteBack {
     }
 
     /** True if unstored data is past {@link ViewFs#DIRTY_LIMIT}. Lock held. */
-    private boolean overDirtyLimit() {
+    boolean overDirtyLimit() {
         return dirtyBytes() > ViewFs.DIRTY_LIMIT;
     }
 
@@ -1193,9 +1193,11 @@ final class WriteBack {
                 persist(null);
             }
         } catch (StoreException.StoreFullException e) {
-            // the write that called this fails with ENOSPC: the kernel keeps that error for the
-            // file and reports it at the next fsync itself
-            dropDirty(ino);
+            // the call that got here fails with ENOSPC, and the file's next fsync reports the
+            // loss too: the data dropped may be earlier writes of the file, which that caller
+            // never made (a FALLOCATE's error is not kept by the kernel for the fsync, as a
+            // written-back WRITE's is)
+            lostToFullStore(ino);
             throw e;
         }
     }

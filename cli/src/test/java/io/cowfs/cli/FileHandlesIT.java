@@ -19,6 +19,21 @@ import org.junit.jupiter.api.io.TempDir;
  * cache (xfstests generic/426, 467, 477).
  */
 class FileHandlesIT {
+    /** Held through each test: it syncs or drops the machine's caches, or would be disturbed by a test that does (MachineWide). */
+    private MachineWide caches;
+
+    @org.junit.jupiter.api.BeforeEach
+    void holdTheMachinesCaches() throws java.io.IOException {
+        caches = MachineWide.caches();
+    }
+
+    @org.junit.jupiter.api.AfterEach
+    void releaseTheMachinesCaches() throws java.io.IOException {
+        if (caches != null) {
+            caches.close();
+        }
+    }
+
     @TempDir
     Path tmp;
 

@@ -29,6 +29,21 @@ import org.junit.jupiter.api.io.TempDir;
  * The view writes more than two packs' worth (64 MiB each) before its fsync.
  */
 class PowerCutIT {
+    /** Held through each test: it syncs or drops the machine's caches, or would be disturbed by a test that does (MachineWide). */
+    private MachineWide caches;
+
+    @org.junit.jupiter.api.BeforeEach
+    void holdTheMachinesCaches() throws java.io.IOException {
+        caches = MachineWide.caches();
+    }
+
+    @org.junit.jupiter.api.AfterEach
+    void releaseTheMachinesCaches() throws java.io.IOException {
+        if (caches != null) {
+            caches.close();
+        }
+    }
+
     @TempDir
     Path tmp;
 

@@ -381,9 +381,9 @@ class FullDiskIT {
     /**
      * On a full store a hole punch succeeds (a punch is how one makes room, as on ext4): a page
      * inside a block and a whole block of a file already stored, then the range reads as zeros,
-     * after a remount too, and the store stays consistent. A punch that takes the view's unstored
-     * data past the dirty limit stores it as a write would; what the full store cannot take is
-     * dropped for the file's next fsync to report, and the punch itself still succeeds.
+     * after a remount too, and the store stays consistent. (A punch that takes the view's
+     * unstored data past the dirty limit on a full store keeps it waiting in memory, as a
+     * truncate's cut block waits; these two stay far below the limit.)
      */
     @Test
     void aPunchOnAFullStoreSucceeds() throws Exception {

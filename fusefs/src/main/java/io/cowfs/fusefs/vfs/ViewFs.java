@@ -787,16 +787,22 @@ public final class ViewFs implements NodeFs, AutoCloseable {
      * written file's blocks as flush does (hashed, compressed and appended under the read lock
      * only, so readers of the view go on; committed under the write lock), then, if other files'
      * data still keeps it past the limit, everything under the write lock. A store that fails for
-     * want of space drops the written file's unstored data and fails this write with ENOSPC.
+     * want of space drops the written file's unstored data and fails this write with ENOSPC (a
+     * punch keeps it waiting instead: {@link #fallocate}).
      */
     private void relieve(long ino) {
+        relieve(ino, false);
+    }
+
+    /** {@link #relieve(long)}; with keepOnFull a full store drops nothing, and the ENOSPC is still thrown. */
+    private void relieve(long ino, boolean keepOnFull) {
         if (!relieving.compareAndSet(false, true)) {
             return;
         }
         try {
-            data.persistFileOutsideLock(ino, lock);
+            data.persistFileOutsideLock(ino, lock, keepOnFull);
             locked(() -> {
-                data.persistIfOver(ino);
+                data.persistIfOver(ino, keepOnFull);
                 return null;
             });
         } catch (StoreException e) {
@@ -884,14 +890,14 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         });
         if (over) {
             try {
-                relieve(ino); // stored as a write's are: outside the write lock
+                relieve(ino, true); // stored as a write's are: outside the write lock
             } catch (FsException e) {
                 if (e.errno() != Errno.ENOSPC) {
                     throw e;
                 }
-                // the range is punched or zeroed all the same (a punch is how one makes room);
-                // written data the full store could not take is dropped, for the file's next
-                // fsync to report (WriteBack.lostToFullStore)
+                // a full store: the punched pages and the file's written data wait in memory, as
+                // a truncate's cut block does (the range reads as punched), and the file's close
+                // or fsync tries again (a punch is how one makes room, so it does not fail)
             }
         }
     }

@@ -1170,11 +1170,12 @@ final class WriteBack {
 
     /**
      * True if unstored data is past {@link ViewFs#DIRTY_LIMIT}: its written pages, or its dirty
-     * blocks at {@link #BLOCK_COST} each, counted apart. A block with a written page is counted
-     * by that page's 4 KiB first, so writes store as often as they did before blocks counted
-     * (added together, random 4 KiB writes stored 5 % more often, and fio O_DIRECT runs of 32 to
-     * 128 MiB measured 8-15 % slower); only blocks of punched pages reach the second count. Lock
-     * held.
+     * blocks at {@link #BLOCK_COST} each, counted apart (so unstored data may reach about twice
+     * the limit, pages and blocks together). A block with a written page is counted by that
+     * page's 4 KiB first, so writes store as often as they did before blocks counted (added
+     * together, random 4 KiB writes stored 5 % more often, and a fio O_DIRECT run of 64 MiB
+     * measured 15 % slower); blocks without written pages (punched or cut pages only) are what
+     * reach the second count first. Lock held.
      */
     boolean overDirtyLimit() {
         return (long) arena.used() * ps > ViewFs.DIRTY_LIMIT || dirtyBlocks * BLOCK_COST > ViewFs.DIRTY_LIMIT;
@@ -1188,6 +1189,11 @@ final class WriteBack {
      * lock held.
      */
     void persistIfOver(long ino) {
+        persistIfOver(ino, false);
+    }
+
+    /** {@link #persistIfOver(long)}; with keepOnFull a full store drops nothing (see {@link #persistFileOutsideLock(long, ReentrantReadWriteLock, boolean)}). */
+    void persistIfOver(long ino, boolean keepOnFull) {
         if (!overDirtyLimit()) {
             return;
         }
@@ -1199,9 +1205,10 @@ final class WriteBack {
         } catch (StoreException.StoreFullException e) {
             // the call that got here fails with ENOSPC, and the file's next fsync reports the
             // loss too: the data dropped may be earlier writes of the file, which that caller
-            // never made (a FALLOCATE's error is not kept by the kernel for the fsync, as a
-            // written-back WRITE's is)
-            lostToFullStore(ino);
+            // never made
+            if (!keepOnFull) {
+                lostToFullStore(ino);
+            }
             throw e;
         }
     }
@@ -1969,6 +1976,16 @@ final class WriteBack {
      * the two locks) is stored again there, so what is committed is always the latest data.
      */
     void persistFileOutsideLock(long ino, ReentrantReadWriteLock lock) {
+        persistFileOutsideLock(ino, lock, false);
+    }
+
+    /**
+     * {@link #persistFileOutsideLock(long, ReentrantReadWriteLock)}; with keepOnFull, data a full
+     * store cannot take stays waiting in memory instead of being dropped (the error is still
+     * thrown): for a change that is made whether or not it can be stored yet (a punch), as a
+     * truncate's cut block waits.
+     */
+    void persistFileOutsideLock(long ino, ReentrantReadWriteLock lock, boolean keepOnFull) {
         List<DirtyBlock> blocks = new ArrayList<>();
         List<Integer> lens = new ArrayList<>();
         List<Long> versions = new ArrayList<>();
@@ -1987,7 +2004,11 @@ final class WriteBack {
                 }
             }
             if (blocks.isEmpty()) {
-                persistFile(ino);
+                if (keepOnFull) {
+                    persist(ino);
+                } else {
+                    persistFile(ino);
+                }
                 return;
             }
             lock.readLock().lock(); // downgrade: no writer changes a block while it is stored
@@ -2015,7 +2036,9 @@ final class WriteBack {
             try {
                 persist(ino, pre);
             } catch (StoreException.StoreFullException e) {
-                lostToFullStore(ino);
+                if (!keepOnFull) {
+                    lostToFullStore(ino);
+                }
                 throw e;
             }
         } finally {

@@ -18,22 +18,8 @@ import org.junit.jupiter.api.io.TempDir;
  * filesystem printed. Before 2026-12-07 every handle was ESTALE once its file left the kernel's
  * cache (xfstests generic/426, 467, 477).
  */
+@org.junit.jupiter.api.extension.ExtendWith(MachineWide.Held.class) // it syncs or drops the machine's caches, or a test that does would disturb it
 class FileHandlesIT {
-    /** Held through each test: it syncs or drops the machine's caches, or would be disturbed by a test that does (MachineWide). */
-    private MachineWide caches;
-
-    @org.junit.jupiter.api.BeforeEach
-    void holdTheMachinesCaches() throws java.io.IOException {
-        caches = MachineWide.caches();
-    }
-
-    @org.junit.jupiter.api.AfterEach
-    void releaseTheMachinesCaches() throws java.io.IOException {
-        if (caches != null) {
-            caches.close();
-        }
-    }
-
     @TempDir
     Path tmp;
 

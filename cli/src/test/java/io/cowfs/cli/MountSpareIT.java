@@ -26,6 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  * directory of the test's own, so the spare and its socket are this test's alone (the test JVM's
  * own mounts have a spare of their own key).
  */
+@org.junit.jupiter.api.extension.ExtendWith(MachineWide.Held.class) // a check that pushed-ahead pages are resident, which another test's drop_caches would undo
 class MountSpareIT {
     @TempDir
     Path tmp;

@@ -28,22 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
  * (ext4 replays its journal) and the store in it must pass fsck and verify and hold the file.
  * The view writes more than two packs' worth (64 MiB each) before its fsync.
  */
+@org.junit.jupiter.api.extension.ExtendWith(MachineWide.Held.class) // it syncs or drops the machine's caches, or a test that does would disturb it
 class PowerCutIT {
-    /** Held through each test: it syncs or drops the machine's caches, or would be disturbed by a test that does (MachineWide). */
-    private MachineWide caches;
-
-    @org.junit.jupiter.api.BeforeEach
-    void holdTheMachinesCaches() throws java.io.IOException {
-        caches = MachineWide.caches();
-    }
-
-    @org.junit.jupiter.api.AfterEach
-    void releaseTheMachinesCaches() throws java.io.IOException {
-        if (caches != null) {
-            caches.close();
-        }
-    }
-
     @TempDir
     Path tmp;
 

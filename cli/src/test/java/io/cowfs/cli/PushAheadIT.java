@@ -21,22 +21,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code cowfs.fuse.pushAhead=0} store nothing ahead.
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
+@org.junit.jupiter.api.extension.ExtendWith(MachineWide.Held.class) // it syncs or drops the machine's caches, or a test that does would disturb it
 class PushAheadIT {
-    /** Held through each test: it syncs or drops the machine's caches, or would be disturbed by a test that does (MachineWide). */
-    private MachineWide caches;
-
-    @org.junit.jupiter.api.BeforeEach
-    void holdTheMachinesCaches() throws java.io.IOException {
-        caches = MachineWide.caches();
-    }
-
-    @org.junit.jupiter.api.AfterEach
-    void releaseTheMachinesCaches() throws java.io.IOException {
-        if (caches != null) {
-            caches.close();
-        }
-    }
-
     private static final int FILES = 200;
 
     /** src/a: f000..f199 of 1 B to 100 KiB, a directory and a symlink among them, and two files over the 128 KiB limit. */

@@ -10,32 +10,14 @@ ensure_snapshot big "$DATA/big"
 res_begin seek "lseek SEEK_HOLE / SEEK_DATA at random offsets in a ${BIG_MB} MiB file"
 # OLD_JAR=PATH adds "cowold": a view of the same store mounted by that build, in the same run, for
 # a before/after ratio beside the peers (the store stays the current build's)
-read -r -a SYSTEMS <<< "${SYSTEMS:-ovl fovl ${OLD_JAR:+cowold }cowview}"
-declare -A LABEL=([ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowold]="cowfs view, ${OLD_JAR##*/}" [cowview]="**cowfs view**")
-# with_jar JAR CMD...: CMD with the cowfs commands run by JAR's build (its mount process too)
-with_jar() {
-  local saved=("${COWFS_CMD[@]}") rc=0
-  COWFS_CMD=("${COWFS_CMD[@]/$COWFS_JAR/$1}"); shift
-  "$@" || rc=$?
-  COWFS_CMD=("${saved[@]}")
-  return $rc
-}
+layer_systems
 declare -A RATE
 for sys in "${SYSTEMS[@]}"; do
   DIR=
-  case $sys in
-    ovl) mount_overlay "$DATA/big" "$TMPW/sk-ovl" "$MNT/sk" && DIR=$MNT/sk ;;
-    fovl) mount_fovl "$DATA/big" "$TMPW/sk-fovl" "$MNT/sk" && DIR=$MNT/sk ;;
-    cowview) v=$(uname_ sk); cw fork big --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/sk" && DIR=$MNT/sk ;;
-    cowold) v=$(uname_ sk); cw fork big --name "$v" >/dev/null && with_jar "$OLD_JAR" mount_cowfs "$v" "$MNT/sk" && DIR=$MNT/sk ;;
-  esac
+  mount_layer "$sys" big "$DATA/big" sk "$MNT/sk" && DIR=$MNT/sk
   if [[ -z $DIR ]]; then
     abnormal "seek: set-up of $sys failed"
-    # what the set-up made before it failed goes again (a forked view stays in the store otherwise)
-    case $sys in
-      ovl|fovl) umount_any "$MNT/sk" 2>/dev/null; rm -rf "$TMPW/sk-$sys" ;;
-      cowview|cowold) umount_cowfs "$MNT/sk" 2>/dev/null; cw rm "$v" >/dev/null 2>&1 ;;
-    esac
+    umount_layer "$sys" sk "$MNT/sk" # what the set-up made before it failed goes again
     continue
   fi
   (cd "$DIR" && fio --ioengine=psync --fallocate=none --end_fsync=1 --refill_buffers=1 --name=w --rw=write --bs=1M \
@@ -57,10 +39,7 @@ for f in ("big.bin", "new.bin", "rw.bin"):
     os.close(fd)
 PY
 )
-  case $sys in
-    ovl|fovl) umount_any "$MNT/sk"; rm -rf "$TMPW/sk-$sys" ;;
-    cowview|cowold) umount_cowfs "$MNT/sk"; cw rm "$v" >/dev/null ;;
-  esac
+  umount_layer "$sys" sk "$MNT/sk"
   log "seek: $sys done"
 done
 hdr=("calls per second"); for sys in "${SYSTEMS[@]}"; do hdr+=("${LABEL[$sys]}"); done

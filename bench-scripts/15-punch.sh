@@ -11,30 +11,14 @@ ensure_snapshot big "$DATA/big"
 PUNCHES=${PUNCHES:-250000}
 res_begin punch "fallocate PUNCH_HOLE of one 4 KiB page in each of $PUNCHES 64 KiB blocks of a sparse file"
 # OLD_JAR=PATH adds "cowold": a view mounted by that build, in the same run (see 14-seek.sh)
-read -r -a SYSTEMS <<< "${SYSTEMS:-ovl fovl ${OLD_JAR:+cowold }cowview}"
-declare -A LABEL=([ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowold]="cowfs view, ${OLD_JAR##*/}" [cowview]="**cowfs view**")
-with_jar() {
-  local saved=("${COWFS_CMD[@]}") rc=0
-  COWFS_CMD=("${COWFS_CMD[@]/$COWFS_JAR/$1}"); shift
-  "$@" || rc=$?
-  COWFS_CMD=("${saved[@]}")
-  return $rc
-}
+layer_systems
 declare -A RES
 for sys in "${SYSTEMS[@]}"; do
   DIR= pid=
-  case $sys in
-    ovl) mount_overlay "$DATA/big" "$TMPW/pu-ovl" "$MNT/pu" && DIR=$MNT/pu ;;
-    fovl) mount_fovl "$DATA/big" "$TMPW/pu-fovl" "$MNT/pu" && DIR=$MNT/pu ;;
-    cowview) v=$(uname_ pu); cw fork big --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/pu" && DIR=$MNT/pu ;;
-    cowold) v=$(uname_ pu); cw fork big --name "$v" >/dev/null && with_jar "$OLD_JAR" mount_cowfs "$v" "$MNT/pu" && DIR=$MNT/pu ;;
-  esac
+  mount_layer "$sys" big "$DATA/big" pu "$MNT/pu" && DIR=$MNT/pu
   if [[ -z $DIR ]]; then
     abnormal "punch: set-up of $sys failed"
-    case $sys in
-      ovl|fovl) umount_any "$MNT/pu" 2>/dev/null; rm -rf "$TMPW/pu-$sys" ;;
-      cowview|cowold) umount_cowfs "$MNT/pu" 2>/dev/null; cw rm "$v" >/dev/null 2>&1 ;;
-    esac
+    umount_layer "$sys" pu "$MNT/pu"
     continue
   fi
   [[ $sys == cow* ]] && pid=$(cowfs_pid "$MNT/pu")
@@ -59,10 +43,7 @@ os.close(fd)
 print("du", "%.1f" % (os.stat(path).st_blocks * 512 / 1048576))
 PY
 ) || abnormal "punch: $sys failed"
-  case $sys in
-    ovl|fovl) umount_any "$MNT/pu"; rm -rf "$TMPW/pu-$sys" ;;
-    cowview|cowold) umount_cowfs "$MNT/pu"; cw rm "$v" >/dev/null ;;
-  esac
+  umount_layer "$sys" pu "$MNT/pu"
   log "punch: $sys done"
 done
 hdr=(""); for sys in "${SYSTEMS[@]}"; do hdr+=("${LABEL[$sys]}"); done

@@ -12,26 +12,13 @@ ensure_snapshot big "$DATA/big"
 IO_SIZE=${IO_SIZE:-64M}
 ROUNDS=${ROUNDS:-3}
 res_begin direct-writes "fio O_DIRECT random 4 KiB writes ($IO_SIZE) into the ${BIG_MB} MiB base file, with and without CAP_FSETID"
-read -r -a SYSTEMS <<< "${SYSTEMS:-ovl fovl ${OLD_JAR:+cowold }cowview}"
-declare -A LABEL=([ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowold]="cowfs view, ${OLD_JAR##*/}" [cowview]="**cowfs view**")
-with_jar() {
-  local saved=("${COWFS_CMD[@]}") rc=0
-  COWFS_CMD=("${COWFS_CMD[@]/$COWFS_JAR/$1}"); shift
-  "$@" || rc=$?
-  COWFS_CMD=("${saved[@]}")
-  return $rc
-}
+layer_systems
 declare -A IOPS
 for ((r = 1; r <= ROUNDS; r++)); do
   for sys in "${SYSTEMS[@]}"; do
     for who in root nofsetid; do
       DIR=
-      case $sys in
-        ovl) mount_overlay "$DATA/big" "$TMPW/dw-ovl" "$MNT/dw" && DIR=$MNT/dw ;;
-        fovl) mount_fovl "$DATA/big" "$TMPW/dw-fovl" "$MNT/dw" && DIR=$MNT/dw ;;
-        cowview) v=$(uname_ dw); cw fork big --name "$v" >/dev/null && mount_cowfs "$v" "$MNT/dw" && DIR=$MNT/dw ;;
-        cowold) v=$(uname_ dw); cw fork big --name "$v" >/dev/null && with_jar "$OLD_JAR" mount_cowfs "$v" "$MNT/dw" && DIR=$MNT/dw ;;
-      esac
+      mount_layer "$sys" big "$DATA/big" dw "$MNT/dw" && DIR=$MNT/dw
       if [[ -n $DIR ]]; then
         # the overlays copy the whole file up at its first open for writing: done before fio's clock
         /usr/bin/python3 -c 'import sys; open(sys.argv[1], "r+b").close()' "$DIR/big.bin"
@@ -45,10 +32,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
       else
         abnormal "direct-writes: set-up of $sys failed"
       fi
-      case $sys in
-        ovl|fovl) umount_any "$MNT/dw" 2>/dev/null; rm -rf "$TMPW/dw-$sys" ;;
-        cowview|cowold) umount_cowfs "$MNT/dw" 2>/dev/null; cw rm "$v" >/dev/null 2>&1 ;;
-      esac
+      umount_layer "$sys" dw "$MNT/dw"
     done
   done
   log "direct-writes: round $r done"

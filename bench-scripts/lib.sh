@@ -161,6 +161,46 @@ umount_cowfs() {
   fi
   untrack_mount "$mp"
 }
+# with_jar JAR CMD...: CMD with the cowfs commands run by JAR's build (its mount process too): an
+# OLD_JAR's mount beside the current build's, in the same run (14-seek.sh, 15-punch.sh, 16-direct-writes.sh)
+with_jar() {
+  local saved=("${COWFS_CMD[@]}") rc=0
+  COWFS_CMD=("${COWFS_CMD[@]/$COWFS_JAR/$1}"); shift
+  "$@" || rc=$?
+  COWFS_CMD=("${saved[@]}")
+  return $rc
+}
+# layer_systems: SYSTEMS (the environment's, default: kernel overlayfs, fuse-overlayfs, OLD_JAR's view if
+# set, this build's view) as an array, and LABEL, their names in a table
+layer_systems() {
+  read -r -a SYSTEMS <<< "${SYSTEMS:-ovl fovl ${OLD_JAR:+cowold }cowview}"
+  declare -gA LABEL=([ovl]="kernel overlayfs" [fovl]="fuse-overlayfs" [cowold]="cowfs view, ${OLD_JAR:+${OLD_JAR##*/}}" [cowview]="**cowfs view**")
+}
+# mount_layer SYS SNAPSHOT LOWER TAG MP: a fresh writable layer at MP over the same data, for the
+# systems ovl and fovl (LOWER, an upper under $TMPW/TAG-SYS), cowview and cowold (a new view of
+# SNAPSHOT, named in LAYER_VIEW; cowold mounted by OLD_JAR's build); umount_layer SYS TAG MP undoes
+# it, also after a set-up that failed half way.
+mount_layer() {
+  local sys=$1 snap=$2 lower=$3 tag=$4 mp=$5
+  LAYER_VIEW=
+  case $sys in
+    ovl) mount_overlay "$lower" "$TMPW/$tag-ovl" "$mp" ;;
+    fovl) mount_fovl "$lower" "$TMPW/$tag-fovl" "$mp" ;;
+    cowview|cowold)
+      LAYER_VIEW=$(uname_ "$tag")
+      cw fork "$snap" --name "$LAYER_VIEW" >/dev/null || return 1
+      if [[ $sys == cowold ]]; then with_jar "$OLD_JAR" mount_cowfs "$LAYER_VIEW" "$mp"; else mount_cowfs "$LAYER_VIEW" "$mp"; fi ;;
+    *) return 1 ;;
+  esac
+}
+umount_layer() {
+  local sys=$1 tag=$2 mp=$3
+  case $sys in
+    ovl|fovl) umount_any "$mp" 2>/dev/null; rm -rf "$TMPW/$tag-$sys" ;;
+    cowview|cowold) umount_cowfs "$mp" 2>/dev/null; [[ -n $LAYER_VIEW ]] && cw rm "$LAYER_VIEW" >/dev/null 2>&1 ;;
+  esac
+  return 0
+}
 # pid of the cowfs mount process serving MP (from STORE/run/view-*.mount)
 cowfs_pid() {
   local mp=$1 st=${CW_STORE:-$STORE} f

@@ -666,8 +666,9 @@ final class KernelFs {
         } else if (c != ViewFs.OMIT && (valid & (Proto.FATTR_MODE | Proto.FATTR_UID | Proto.FATTR_GID | Proto.FATTR_SIZE)) != 0) {
             vfs.ctime(ino, c); // after the change above stamped its own: the kernel's, committed with the next commit
         }
-        if (vfs.blocksKnown(ino)) {
-            out.attrOut(vfs.getattr(ino), attrValid);
+        Stat counted = vfs.getattrIfCounted(ino);
+        if (counted != null) {
+            out.attrOut(counted, attrValid);
         } else {
             // With the writeback cache the kernel sends a SETATTR of the times after every
             // FALLOCATE and COPY_FILE_RANGE (and at write-back), and counting st_blocks of a large

@@ -34,11 +34,12 @@ public interface NodeFs {
     }
 
     /**
-     * True if {@link #getattr} of ino costs no pass over its block map now: st_blocks is known
-     * (a small file, or a large one whose count is remembered since its map last changed).
+     * {@link #getattr} if it costs no pass over ino's block map now (a small file, or a large one
+     * whose count is remembered since its map last changed), else null: for an answer that may
+     * carry {@link #attributes} instead.
      */
-    default boolean blocksKnown(long ino) {
-        return true;
+    default Stat getattrIfCounted(long ino) {
+        return getattr(ino);
     }
 
     /** The node id of name in dir. @throws FsException ENOENT if there is no such name */

@@ -230,23 +230,16 @@ public final class ViewFs implements NodeFs, AutoCloseable {
 
     /** @throws FsException ENOENT if there is no such inode (deleted, or unlinked and released) */
     public Stat getattr(long ino) {
+        return reading(() -> stat(ino, ns.inode(ino)));
+    }
+
+    /** {@link #getattr}, or null where it would count a large file's map now ({@link NodeFs#getattrIfCounted}). */
+    @Override
+    public Stat getattrIfCounted(long ino) {
         return reading(() -> {
             Inode n = ns.inode(ino);
-            Stat s = Attributes.stat(n);
-            if (n.type != FileType.REGULAR) {
-                return s;
-            }
-            // a small file's block list is not read for a stat (a stat walk would read 100K of them)
-            long blocks = n.size < EXACT_BLOCKS_FROM * bs ? s.blocks512() : allocated(ino, n);
-            if (kernelHoldsWrites && blocks == 0) {
-                // the kernel may hold data of this file that has not reached the vfs, and it shows
-                // its own size with these blocks: 0 would tell tar -S that the file is one hole
-                // (it then stores no data at all, without looking further); cp and tar ask lseek,
-                // which counts what the kernel holds (kernel.Kernel.writeBackBeforeSeek)
-                blocks = 1;
-            }
-            return blocks == s.blocks512() ? s : new Stat(s.ino(), s.mode(), s.nlink(), s.uid(), s.gid(), s.size(), blocks,
-                    s.atimeNs(), s.mtimeNs(), s.ctimeNs(), s.rdev());
+            boolean counted = n.type != FileType.REGULAR || n.size < EXACT_BLOCKS_FROM * bs || data.holeUnitsKnown(ino, n);
+            return counted ? stat(ino, n) : null;
         });
     }
 
@@ -256,12 +249,23 @@ public final class ViewFs implements NodeFs, AutoCloseable {
         return reading(() -> Attributes.stat(ns.inode(ino)));
     }
 
-    @Override
-    public boolean blocksKnown(long ino) {
-        return reading(() -> {
-            Inode n = ns.inode(ino);
-            return n.type != FileType.REGULAR || n.size < EXACT_BLOCKS_FROM * bs || data.holeUnitsKnown(ino, n);
-        });
+    /** {@link #getattr} of inode n. Read lock held. */
+    private Stat stat(long ino, Inode n) {
+        Stat s = Attributes.stat(n);
+        if (n.type != FileType.REGULAR) {
+            return s;
+        }
+        // a small file's block list is not read for a stat (a stat walk would read 100K of them)
+        long blocks = n.size < EXACT_BLOCKS_FROM * bs ? s.blocks512() : allocated(ino, n);
+        if (kernelHoldsWrites && blocks == 0) {
+            // the kernel may hold data of this file that has not reached the vfs, and it shows
+            // its own size with these blocks: 0 would tell tar -S that the file is one hole
+            // (it then stores no data at all, without looking further); cp and tar ask lseek,
+            // which counts what the kernel holds (kernel.Kernel.writeBackBeforeSeek)
+            blocks = 1;
+        }
+        return blocks == s.blocks512() ? s : new Stat(s.ino(), s.mode(), s.nlink(), s.uid(), s.gid(), s.size(), blocks,
+                s.atimeNs(), s.mtimeNs(), s.ctimeNs(), s.rdev());
     }
 
     /** Set once the kernel caches writes (writeback cache): see {@link #getattr}. */

@@ -299,7 +299,6 @@ final class WriteBack {
         }
     }
 
-
     /** Puts dirty block b of a file (its dirty blocks: d) at idx, counting it. Write lock held. */
     private void putDirty(TreeMap<Long, DirtyBlock> d, long idx, DirtyBlock b) {
         if (d.put(idx, b) == null) {

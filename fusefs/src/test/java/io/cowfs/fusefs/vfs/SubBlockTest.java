@@ -533,18 +533,18 @@ class SubBlockTest {
 
     /**
      * What the kernel adapter answers a SETATTR with: {@link ViewFs#attributes} (mode, owner, size
-     * and times as getattr's, st_blocks from the size) and {@link ViewFs#blocksKnown}, which says
-     * whether getattr would count a large file's map: false once a punch changed it, true again
-     * after a getattr counted it, and always true for a small file.
+     * and times as getattr's, st_blocks from the size) and {@link ViewFs#getattrIfCounted}, which
+     * answers only where getattr would not count a large file's map: not once a punch changed it,
+     * again after a getattr counted it, and always for a small file.
      */
     @Test
-    void blocksAreKnownUntilTheMapChangesAndAttributesSkipCountingThem() {
+    void getattrAnswersWithoutCountingUntilTheMapChangesAndAttributesNeverCount() {
         try (ViewFs fs = open()) {
             long f = fs.resolve("/f");
             Stat full = fs.getattr(f);
-            assertTrue(fs.blocksKnown(f), "counted by the getattr");
+            assertEquals(full, fs.getattrIfCounted(f), "counted by the getattr");
             fs.fallocate(f, ViewFs.FALLOC_FL_PUNCH_HOLE | ViewFs.FALLOC_FL_KEEP_SIZE, 3L * BS, 2L * BS);
-            assertFalse(fs.blocksKnown(f), "a punch changed the map");
+            assertEquals(null, fs.getattrIfCounted(f), "a punch changed the map");
             Stat cheap = fs.attributes(f);
             assertEquals(full.mode(), cheap.mode());
             assertEquals(full.uid(), cheap.uid());
@@ -552,12 +552,12 @@ class SubBlockTest {
             assertEquals(full.size(), cheap.size());
             Stat counted = fs.getattr(f);
             assertEquals(full.blocks512() - 2L * BS / 512, counted.blocks512(), "two blocks punched");
-            assertTrue(fs.blocksKnown(f), "counted again");
+            assertEquals(counted, fs.getattrIfCounted(f), "counted again");
             assertEquals(counted.ctimeNs(), fs.attributes(f).ctimeNs());
             long small = fs.create(fs.resolve("/"), "small", 0644, 0, 0);
             fs.write(small, 0, new byte[5000], 5000);
             fs.fallocate(small, ViewFs.FALLOC_FL_PUNCH_HOLE | ViewFs.FALLOC_FL_KEEP_SIZE, 0, 4096);
-            assertTrue(fs.blocksKnown(small), "a small file's blocks come from its size");
+            assertEquals(fs.getattr(small), fs.getattrIfCounted(small), "a small file's blocks come from its size");
         }
     }
 }

@@ -18,7 +18,8 @@ import jdk.net.UnixDomainPrincipal;
 /**
  * A mount's control socket ({@link MountRegistry#socketFile}). One request per connection, one
  * line each way: {@value #PERSIST} makes the mount persist every write that has returned, then
- * answers {@value #OK} (or {@code error MESSAGE}); {@code cowfs snapshot} (and fork, diff, export
+ * answers {@value #OK} (or {@code error MESSAGE}, or {@code busy MESSAGE} if writes that returned
+ * had not all reached it in time: {@link Busy}); {@code cowfs snapshot} (and fork, diff, export
  * of a view) uses it before freezing a mounted view. {@value #ROLLOVER} persists too, then finishes
  * the mount's pack if it holds at least {@link #ROLLOVER_MIN} bytes, so that gc may compact it
  * ({@code cowfs gc} asks every writable mount first). Clients: {@link MountControl}.
@@ -34,6 +35,17 @@ public final class ControlServer implements AutoCloseable {
     static final String PERSIST = "persist";
     static final String ROLLOVER = "rollover";
     static final String OK = "ok";
+    static final String BUSY = "busy ";
+
+    /**
+     * Thrown by {@link Target#persistAll} when writes that returned had not all reached the mount
+     * in time (the kernel still held them): nothing is lost, but a snapshot now would miss them.
+     */
+    public static final class Busy extends RuntimeException {
+        public Busy(String message) {
+            super(message);
+        }
+    }
 
     /** What a mount offers its control socket. */
     @FunctionalInterface
@@ -85,6 +97,8 @@ public final class ControlServer implements AutoCloseable {
                     } else {
                         reply = "error unknown command " + cmd;
                     }
+                } catch (Busy e) {
+                    reply = BUSY + e.getMessage();
                 } catch (RuntimeException e) {
                     reply = "error " + e.getMessage();
                 }

@@ -80,6 +80,10 @@ public final class MountControl {
             throw new StoreException("view '" + view.name() + "' is mounted at " + m.mountpoint()
                     + " but its mount does not answer (" + e.getMessage() + ")");
         }
+        if (answer.startsWith(ControlServer.BUSY)) {
+            throw new StoreException("view '" + view.name() + "' is still receiving writes at " + m.mountpoint() + " ("
+                    + answer.substring(ControlServer.BUSY.length()) + "); nothing was taken, try again");
+        }
         if (!answer.equals(ControlServer.OK)) {
             throw new StoreException("the mount of view '" + view.name() + "' could not persist: " + answer);
         }
@@ -112,8 +116,8 @@ public final class MountControl {
             Thread.currentThread().interrupt();
             return null;
         }
-        if (answer == null) {
-            return null;
+        if (answer == null || answer.startsWith(ControlServer.BUSY)) {
+            return null; // busy: writes still arriving, which the unmount itself waits for
         }
         return answer.equals(ControlServer.OK) ? null : answer.startsWith("error ") ? answer.substring(6) : answer;
     }

@@ -208,40 +208,93 @@ public final class Kernel {
     }
 
     /**
-     * Makes the kernel write back the dirty pages it caches for the filesystem mounted at mp
-     * (syncfs(2)): with the writeback cache, a write() that returned may still be only in the
-     * kernel. Called from the control thread, never from a worker (the writes it causes are served
-     * by the workers). Does nothing if mp is not mounted by this process's adapter.
+     * Makes every write(2) to the filesystem mounted at mp that returned before the call reach the
+     * vfs: with the writeback cache such a write may still be a dirty page in the kernel, or a
+     * WRITE queued in it or just taken from the device. syncfs(2) queues the dirty pages' WRITEs;
+     * {@link WriteDrain} then waits until every one of them has been applied (a marker queued behind
+     * them, and every reader of the device accounted for). Called from the control thread, never
+     * from a worker (the writes it causes are served by the workers); one call at a time. Does
+     * nothing if mp is not mounted by this process's adapter.
+     *
+     * @throws WritesStillArriving if the writes did not all arrive within {@link #DRAIN_SECONDS}
+     *                              (the caller takes no snapshot then)
      */
     public static void syncMount(Path mp) {
-        if (!MountPoints.isMounted(mp)) {
-            return;
+        synchronized (SYNC_LOCK) {
+            if (!MountPoints.isMounted(mp)) {
+                return;
+            }
+            LibC c = LibC.get();
+            int fd = c.open(mp.toString(), LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
+            if (fd < 0) {
+                return;
+            }
+            try {
+                if (c.syncfs(fd) != 0) {
+                    System.err.println(java.time.Instant.now() + " cowfs: syncfs of " + mp + " failed: errno " + LibC.errno());
+                }
+            } finally {
+                c.close(fd);
+            }
+            KernelFs fs = serving;
+            if (fs == null) {
+                return;
+            }
+            try {
+                long start = System.nanoTime();
+                drain(fs, c, mp, start + DRAIN_SECONDS * 1_000_000_000L);
+                long ms = (System.nanoTime() - start) / 1_000_000;
+                if (ms >= 1000) {
+                    System.err.println(java.time.Instant.now() + " cowfs: a snapshot waited " + ms + " ms for writes the kernel had queued");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new WritesStillArriving("interrupted while the view's writes were arriving");
+            }
         }
-        LibC c = LibC.get();
-        int fd = c.open(mp.toString(), LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
-        if (fd < 0) {
-            return;
+    }
+
+    /** {@link #syncMount} could not make every returned write reach the vfs in time; nothing is lost. */
+    public static final class WritesStillArriving extends IllegalStateException {
+        WritesStillArriving(String message) {
+            super(message);
         }
+    }
+
+    /** How long {@link #syncMount} waits for the writes it drains ({@code cowfs.drainSeconds}). */
+    static final long DRAIN_SECONDS = Long.getLong("cowfs.drainSeconds", 30);
+
+    private static final Object SYNC_LOCK = new Object();
+
+    /** The marker and the readers' wait of {@link #syncMount} (see {@link WriteDrain}). */
+    private static void drain(KernelFs fs, LibC c, Path mp, long deadline) throws InterruptedException {
+        java.util.concurrent.CountDownLatch marker = fs.drain.arm(c.gettid());
+        int dir = c.open(mp.toString(), LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
+        long fh = fs.drain.disarm();
         try {
-            if (c.syncfs(fd) != 0) {
-                System.err.println(java.time.Instant.now() + " cowfs: syncfs of " + mp + " failed: errno " + LibC.errno());
+            if (dir >= 0) {
+                c.close(dir); // its RELEASEDIR: a background request, queued behind every WRITE queued so far
+            }
+            if (dir < 0 || fh < 0) {
+                // no marker (the root cannot be opened by this process): the STATFS below goes after every
+                // request in the device's queue, but not after WRITEs still held in the kernel's background queue
+                System.err.println(java.time.Instant.now() + " cowfs: no marker for the snapshot's drain at " + mp
+                        + (dir < 0 ? ": opening the root failed: errno " + LibC.errno() : ": its OPENDIR was not seen"));
+                statfs(c, mp);
+            } else if (!WriteDrain.await(marker, deadline)) {
+                throw new WritesStillArriving("writes the kernel had queued did not all arrive within " + DRAIN_SECONDS + " s");
             }
         } finally {
-            c.close(fd);
+            fs.drain.forget();
         }
-        // syncfs starts the writeback of every dirty page (WRITE requests queued to this mount),
-        // but a kernel need not wait for a FUSE server's answers (newer ones do not, so that a
-        // stuck server cannot hang sync). A round trip queued behind those WRITEs (OPENDIR and
-        // RELEASEDIR of the root: the workers take requests in order), then waiting until no
-        // WRITE is being applied, makes every write that returned before the call reach the vfs.
-        int again = c.open(mp.toString(), LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
-        if (again >= 0) {
-            c.close(again);
+        if (!fs.drain.awaitTaken(deadline, () -> statfs(c, mp))) {
+            throw new WritesStillArriving("writes the kernel had sent were still being applied after " + DRAIN_SECONDS + " s");
         }
-        KernelFs fs = serving;
-        if (fs != null && !fs.awaitWrites(10_000)) {
-            System.err.println(java.time.Instant.now() + " cowfs: WRITE requests still being applied after 10 s at " + mp);
-        }
+    }
+
+    /** statfs(2) of mp: a FUSE_STATFS, which the kernel never answers from a cache (a request an idle worker takes). */
+    private static void statfs(LibC c, Path mp) {
+        c.statfs(mp.toString(), new byte[256]);
     }
 
     /** The adapter serving this process's mount (one per process), for {@link #syncMount}. */
@@ -335,36 +388,56 @@ public final class Kernel {
         KernelFs.Worker w = new KernelFs.Worker();
         // only workers count as waiting: a stand-in may end after its next request
         java.util.concurrent.atomic.AtomicInteger waiting = done == null ? fs.waitingForRequests : new java.util.concurrent.atomic.AtomicInteger();
-        while (done == null || !done.getAsBoolean()) {
-            waiting.incrementAndGet();
-            long n;
-            try {
-                n = ch.read(rq.address, rq.buf.capacity());
-            } finally {
-                waiting.decrementAndGet();
-            }
-            if (n < 0) {
-                int errno = (int) -n;
-                if (errno == FuseDevice.EINTR || errno == FuseDevice.ENOENT || errno == FuseDevice.EAGAIN) {
-                    continue; // interrupted, or the request was aborted before we read it
+        WriteDrain.Reader me = fs.drain.join();
+        try {
+            while (done == null || !done.getAsBoolean()) {
+                me.reading();
+                waiting.incrementAndGet();
+                long n;
+                try {
+                    n = ch.read(rq.address, rq.buf.capacity());
+                } finally {
+                    waiting.decrementAndGet();
                 }
-                if (errno == FuseDevice.ENODEV) {
-                    return; // unmounted
+                if (n < 0) {
+                    int errno = (int) -n;
+                    if (errno == FuseDevice.EINTR || errno == FuseDevice.ENOENT || errno == FuseDevice.EAGAIN) {
+                        continue; // interrupted, or the request was aborted before we read it
+                    }
+                    if (errno == FuseDevice.ENODEV) {
+                        return; // unmounted
+                    }
+                    throw new IllegalStateException("reading /dev/fuse failed: errno " + errno);
                 }
-                throw new IllegalStateException("reading /dev/fuse failed: errno " + errno);
+                if (!rq.decode((int) n)) {
+                    me.serving(false);
+                    System.err.println(java.time.Instant.now() + " cowfs: short or inconsistent request of " + n + " bytes ignored");
+                    continue;
+                }
+                if (WriteDrain.PAUSE_UNCOUNTED_WRITES_MS > 0 && rq.opcode == Proto.WRITE) {
+                    pause(WriteDrain.PAUSE_UNCOUNTED_WRITES_MS);
+                }
+                me.serving(rq.opcode == Proto.WRITE); // from here a snapshot's drain waits for it (WriteDrain)
+                try {
+                    serveOne(fs, ch, rq, out, w);
+                } catch (OutOfMemoryError e) {
+                    // out of heap outside handle's own catch: answered ENOMEM from this worker's own
+                    // buffers, and the worker serves on. A worker that ended here left every later
+                    // request of the mount waiting (a find over 1M files, 2026-12-06)
+                    ch.write(out.address, out.seal(rq.unique, -Errno.ENOMEM.code));
+                }
             }
-            if (!rq.decode((int) n)) {
-                System.err.println(java.time.Instant.now() + " cowfs: short or inconsistent request of " + n + " bytes ignored");
-                continue;
-            }
-            try {
-                serveOne(fs, ch, rq, out, w);
-            } catch (OutOfMemoryError e) {
-                // out of heap outside handle's own catch: answered ENOMEM from this worker's own
-                // buffers, and the worker serves on. A worker that ended here left every later
-                // request of the mount waiting (a find over 1M files, 2026-12-06)
-                ch.write(out.address, out.seal(rq.unique, -Errno.ENOMEM.code));
-            }
+        } finally {
+            fs.drain.leave(me);
+        }
+    }
+
+    /** Sleeps ms (WriteDrain's fault injection for tests). */
+    private static void pause(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

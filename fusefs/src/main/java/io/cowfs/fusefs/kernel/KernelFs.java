@@ -24,26 +24,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * releases that follow commute); the vfs does its own locking. Per-worker scratch ({@code Worker}) is never shared.
  */
 final class KernelFs {
-    /** WRITE requests being applied now (taken from the device, not yet answered): see {@link #awaitWrites}. */
-    private final java.util.concurrent.atomic.AtomicInteger writing = new java.util.concurrent.atomic.AtomicInteger();
-
-    /** Waits (at most timeoutMs) until no WRITE request is being applied; true if none is. */
-    boolean awaitWrites(long timeoutMs) {
-        long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
-        while (writing.get() > 0) {
-            if (System.nanoTime() > deadline) {
-                return false;
-            }
-            Thread.onSpinWait();
-            try {
-                Thread.sleep(1);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return false;
-            }
-        }
-        return true;
-    }
+    /** Every thread reading the device, and the snapshot's marker: see {@link WriteDrain}. */
+    final WriteDrain drain = new WriteDrain();
 
     /** What {@link #handle} returns for requests that get no reply (FORGET, BATCH_FORGET, INTERRUPT). */
     static final int NO_REPLY = Integer.MIN_VALUE;
@@ -432,31 +414,26 @@ final class KernelFs {
                 if (size < 0 || size > Kernel.MAX_WRITE || 40 + size > rq.argLen()) {
                     throw new Request.BadRequest("write of " + size + " bytes in a request of " + rq.len);
                 }
-                writing.incrementAndGet();
-                try {
-                    if ((rq.u32(20) & Proto.WRITE_KILL_SUIDGID) != 0 && Privileges.kill(vfs, ino, rq.pid, rq.uid, rq.gid)) {
-                        w.invalAfterReply = ino;
-                    }
-                    int fits = size;
-                    if ((rq.u32(20) & Proto.WRITE_CACHE) != 0 && off >= 0 && size > vfs.maxFileSize() - off) {
-                        // the kernel's write-back: the part below the limit is written, the rest refused
-                        // (a write(2) waiting for this answer, O_DIRECT, gets EFBIG for all of it from the
-                        // vfs: a short count would make the kernel's async direct I/O answer EIO)
-                        fits = (int) Math.max(0, vfs.maxFileSize() - off);
-                        refusedWriteBack(ino, off, size, fits);
-                    }
-                    boolean direct = (rq.u32(20) & Proto.WRITE_CACHE) == 0;
-                    long takenUp = direct ? System.nanoTime() : 0; // the clock only for O_DIRECT writes
-                    int n = fits > 0 || size == 0 ? vfs.write(ino, off, rq.buf, Proto.IN_HEADER + 40, fits) : 0; // straight from the request
-                    if (direct && n > 0 && keepsDirtyPages && bufferedReadSince(ino, takenUp - READ_WINDOW_NS)) {
-                        w.invalPagesNode = ino; // an O_DIRECT write: see bufferedReadAt
-                        w.invalPagesOff = off;
-                        w.invalPagesLen = n;
-                    }
-                    out.u32(fits < size ? size : n).u32(0); // the refused part is answered as written: see refusedWriteBack
-                } finally {
-                    writing.decrementAndGet();
+                if ((rq.u32(20) & Proto.WRITE_KILL_SUIDGID) != 0 && Privileges.kill(vfs, ino, rq.pid, rq.uid, rq.gid)) {
+                    w.invalAfterReply = ino;
                 }
+                int fits = size;
+                if ((rq.u32(20) & Proto.WRITE_CACHE) != 0 && off >= 0 && size > vfs.maxFileSize() - off) {
+                    // the kernel's write-back: the part below the limit is written, the rest refused
+                    // (a write(2) waiting for this answer, O_DIRECT, gets EFBIG for all of it from the
+                    // vfs: a short count would make the kernel's async direct I/O answer EIO)
+                    fits = (int) Math.max(0, vfs.maxFileSize() - off);
+                    refusedWriteBack(ino, off, size, fits);
+                }
+                boolean direct = (rq.u32(20) & Proto.WRITE_CACHE) == 0;
+                long takenUp = direct ? System.nanoTime() : 0; // the clock only for O_DIRECT writes
+                int n = fits > 0 || size == 0 ? vfs.write(ino, off, rq.buf, Proto.IN_HEADER + 40, fits) : 0; // straight from the request
+                if (direct && n > 0 && keepsDirtyPages && bufferedReadSince(ino, takenUp - READ_WINDOW_NS)) {
+                    w.invalPagesNode = ino; // an O_DIRECT write: see bufferedReadAt
+                    w.invalPagesOff = off;
+                    w.invalPagesLen = n;
+                }
+                out.u32(fits < size ? size : n).u32(0); // the refused part is answered as written: see refusedWriteBack
                 return 0;
             }
             case Proto.STATFS -> {
@@ -515,7 +492,9 @@ final class KernelFs {
                     return -Errno.ENOSYS.code; // no OPENDIR: the kernel caches listings (FOPEN_CACHE_DIR)
                 }
                 vfs.getattr(ino); // ENOENT for a node that is gone
-                out.open(listings.open(ino), Proto.FOPEN_KEEP_CACHE | Proto.FOPEN_CACHE_DIR);
+                long fh = listings.open(ino);
+                drain.opened(rq.pid, ino, fh); // a snapshot's marker (Kernel.syncMount)?
+                out.open(fh, Proto.FOPEN_KEEP_CACHE | Proto.FOPEN_CACHE_DIR);
                 return 0;
             }
             case Proto.READDIR, Proto.READDIRPLUS -> {
@@ -523,6 +502,7 @@ final class KernelFs {
             }
             case Proto.RELEASEDIR -> {
                 listings.release(rq.i64(0));
+                drain.released(rq.i64(0));
                 return 0;
             }
             case Proto.FALLOCATE -> {

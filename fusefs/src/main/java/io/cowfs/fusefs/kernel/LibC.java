@@ -60,6 +60,14 @@ public interface LibC {
     @SaveError
     int syncfs(int fd);
 
+    /** statfs(2) into buf (struct statfs: 120 bytes on x86-64). */
+    @SaveError
+    int statfs(String path, byte[] buf);
+
+    /** The calling thread's id (what the kernel sends as a FUSE request's pid). */
+    @IgnoreError
+    int gettid();
+
     /** madvise(2); MADV_POPULATE_WRITE (Linux 5.14) faults a range in with one call. */
     int madvise(@jnr.ffi.types.intptr_t long addr, @size_t long len, int advice);
 

@@ -76,7 +76,11 @@ public final class MountDaemon {
                 opened.push(AgedWrites.start(vfs));
                 // with the kernel's writeback cache a write that returned may still be in the kernel: syncfs first
                 opened.push(new ControlServer(registry.socketFile(e.viewId()), store, () -> {
-                    Kernel.syncMount(mp);
+                    try {
+                        Kernel.syncMount(mp);
+                    } catch (Kernel.WritesStillArriving w) {
+                        throw new ControlServer.Busy(w.getMessage());
+                    }
                     vfs.persistAll();
                 }));
             }

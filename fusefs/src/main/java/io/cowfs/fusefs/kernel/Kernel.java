@@ -210,9 +210,12 @@ public final class Kernel {
     /**
      * Makes every write(2) to the filesystem mounted at mp that returned before the call reach the
      * vfs: with the writeback cache such a write may still be a dirty page in the kernel, or a
-     * WRITE queued in it or just taken from the device. syncfs(2) queues the dirty pages' WRITEs;
-     * {@link WriteDrain} then waits until every one of them has been applied (a marker queued behind
-     * them, and every reader of the device accounted for). Called from the control thread, never
+     * WRITE queued in it or just taken from the device. syncfs(2) starts writing the dirty pages
+     * back but on this kernel neither waits nor always sends them all; every file a process holds
+     * open for writing is flushed by a close of a descriptor of this process's own ({@link
+     * OpenWriters}), which waits for its WRITEs; {@link WriteDrain} then waits until every WRITE
+     * queued by then has been applied (a marker queued behind them, and every reader of the device
+     * accounted for). Called from the control thread, never
      * from a worker (the writes it causes are served by the workers); one call at a time. Does
      * nothing if mp is not mounted by this process's adapter.
      *
@@ -242,11 +245,16 @@ public final class Kernel {
             }
             try {
                 long start = System.nanoTime();
-                drain(fs, c, mp, start + DRAIN_SECONDS * 1_000_000_000L);
+                long deadline = start + DRAIN_SECONDS * 1_000_000_000L;
+                int files = flushOpenWriters((long) java.nio.file.Files.getAttribute(mp, "unix:dev"), c, deadline);
+                drain(fs, c, mp, deadline);
                 long ms = (System.nanoTime() - start) / 1_000_000;
                 if (ms >= 1000) {
-                    System.err.println(java.time.Instant.now() + " cowfs: a snapshot waited " + ms + " ms for writes the kernel had queued");
+                    System.err.println(java.time.Instant.now() + " cowfs: a snapshot waited " + ms + " ms for the writes the kernel held ("
+                            + files + " files open for writing flushed)");
                 }
+            } catch (java.io.IOException e) {
+                throw new WritesStillArriving("cannot stat " + mp + ": " + e.getMessage());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new WritesStillArriving("interrupted while the view's writes were arriving");
@@ -265,6 +273,25 @@ public final class Kernel {
     static final long DRAIN_SECONDS = Long.getLong("cowfs.drainSeconds", 30);
 
     private static final Object SYNC_LOCK = new Object();
+
+    /**
+     * {@link OpenWriters#flush}, on a thread of its own so that a WRITE the mount does not answer
+     * cannot hold the snapshot past deadline (the thread ends when the close it is in returns).
+     */
+    private static int flushOpenWriters(long dev, LibC c, long deadline) throws InterruptedException {
+        java.util.concurrent.FutureTask<Integer> task = new java.util.concurrent.FutureTask<>(() -> OpenWriters.flush(dev, c));
+        Thread t = new Thread(task, "cowfs-snapshot-flush");
+        t.setDaemon(true);
+        t.start();
+        try {
+            return task.get(Math.max(0, deadline - System.nanoTime()), java.util.concurrent.TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new WritesStillArriving("files open for writing were still being written back after " + DRAIN_SECONDS + " s");
+        } catch (java.util.concurrent.ExecutionException e) {
+            System.err.println(java.time.Instant.now() + " cowfs: flushing files open for writing failed: " + e.getCause());
+            return 0;
+        }
+    }
 
     /** The marker and the readers' wait of {@link #syncMount} (see {@link WriteDrain}). */
     private static void drain(KernelFs fs, LibC c, Path mp, long deadline) throws InterruptedException {

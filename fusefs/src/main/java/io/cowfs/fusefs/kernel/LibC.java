@@ -60,6 +60,10 @@ public interface LibC {
     @SaveError
     int syncfs(int fd);
 
+    /** stat(2) into buf (struct stat, 144 bytes on x86-64: st_dev at 0, st_ino at 8, st_mode at 24). */
+    @SaveError
+    int stat(String path, byte[] buf);
+
     /** statfs(2) into buf (struct statfs: 120 bytes on x86-64). */
     @SaveError
     int statfs(String path, byte[] buf);

@@ -216,8 +216,8 @@ public final class Kernel {
      * OpenWriters}), which waits for its WRITEs; {@link WriteDrain} then waits until every WRITE
      * queued by then has been applied (a marker queued behind them, and every reader of the device
      * accounted for). Called from the control thread, never
-     * from a worker (the writes it causes are served by the workers); one call at a time. Does
-     * nothing if mp is not mounted by this process's adapter.
+     * from a worker (the writes it causes are served by the workers); one call at a time. For a
+     * mount of the libfuse 2 adapter, only syncfs and the flush of open files.
      *
      * @throws WritesStillArriving if the writes did not all arrive within {@link #DRAIN_SECONDS}
      *                              (the caller takes no snapshot then)
@@ -239,14 +239,16 @@ public final class Kernel {
             } finally {
                 c.close(fd);
             }
-            KernelFs fs = serving;
-            if (fs == null) {
-                return;
-            }
             try {
                 long start = System.nanoTime();
                 long deadline = start + DRAIN_SECONDS * 1_000_000_000L;
+                // any adapter: the libfuse 2 one has no writeback cache, but pages stored through
+                // shared mappings wait in the kernel all the same
                 int files = flushOpenWriters((long) java.nio.file.Files.getAttribute(mp, "unix:dev"), c, deadline);
+                KernelFs fs = serving;
+                if (fs == null) {
+                    return; // not this adapter's mount: no WRITEs of write-back queued to drain
+                }
                 drain(fs, c, mp, deadline);
                 long ms = (System.nanoTime() - start) / 1_000_000;
                 if (ms >= 1000) {

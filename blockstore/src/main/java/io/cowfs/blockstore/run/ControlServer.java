@@ -50,8 +50,16 @@ public final class ControlServer implements AutoCloseable {
     /** What a mount offers its control socket. */
     @FunctionalInterface
     public interface Target {
-        /** Persists every write that has returned; throws with a message if it cannot. */
+        /** Persists every write that has returned (those the kernel still held too); throws with a message if it cannot. */
         void persistAll();
+
+        /**
+         * Persists what has reached the mount, without waiting for what the kernel still holds
+         * ({@value #ROLLOVER}: finishing the pack for gc needs no more); persistAll unless overridden.
+         */
+        default void persistReceived() {
+            persistAll();
+        }
     }
 
     private final ServerSocketChannel server;
@@ -91,7 +99,7 @@ public final class ControlServer implements AutoCloseable {
                         store.sync();
                         reply = OK;
                     } else if (cmd.equals(ROLLOVER)) {
-                        mount.persistAll();
+                        mount.persistReceived();
                         store.rollover(ROLLOVER_MIN);
                         reply = OK;
                     } else {

@@ -97,7 +97,6 @@ public final class Kernel {
      */
     public static boolean serve(NodeFs vfs, Path mp, io.cowfs.fusefs.fuse.MountAccess access, String fsName, Runnable onReady) {
         KernelFs fs = new KernelFs(vfs, TIMEOUT, TIMEOUT, TIMEOUT);
-        serving = fs;
         FuseDevice dev;
         try {
             dev = FuseDevice.mount(mp, fsName, vfs.readOnly(), access);
@@ -142,6 +141,8 @@ public final class Kernel {
             throw new MountFailed("the mount did not answer: " + (failure[0] == null ? "the kernel did not answer" : failure[0].getMessage()));
         }
         MountPoints.setReadAhead(mp, READ_AHEAD_KB);
+        Serving mine = new Serving(fs, mp.toAbsolutePath().normalize());
+        serving = mine; // only once it is up: a mount that failed (and another adapter's after it) is not drained here
         onReady.run();
         // SIGTERM: unmount, so that the workers see ENODEV and serve() returns to the mount's owner,
         // which closes the vfs (fusefs.mount.MountDaemon)
@@ -184,6 +185,9 @@ public final class Kernel {
         }
         if (interrupted) {
             Thread.currentThread().interrupt();
+            if (serving == mine) {
+                serving = null;
+            }
             return false;
         }
         try {
@@ -192,7 +196,7 @@ public final class Kernel {
             // shutting down already
         }
         dev.closeAll();
-        if (serving == fs) {
+        if (serving == mine) {
             serving = null; // the vfs is closed next; a spare mount process must not keep it reachable
         }
         if (fs.counts != null) {
@@ -230,14 +234,16 @@ public final class Kernel {
             LibC c = LibC.get();
             int fd = c.open(mp.toString(), LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
             if (fd < 0) {
-                return;
-            }
-            try {
-                if (c.syncfs(fd) != 0) {
-                    System.err.println(java.time.Instant.now() + " cowfs: syncfs of " + mp + " failed: errno " + LibC.errno());
+                // the flush and the drain below go on without it (the drain then logs its own fallback)
+                System.err.println(java.time.Instant.now() + " cowfs: cannot open " + mp + " for syncfs: errno " + LibC.errno());
+            } else {
+                try {
+                    if (c.syncfs(fd) != 0) {
+                        System.err.println(java.time.Instant.now() + " cowfs: syncfs of " + mp + " failed: errno " + LibC.errno());
+                    }
+                } finally {
+                    c.close(fd);
                 }
-            } finally {
-                c.close(fd);
             }
             try {
                 long start = System.nanoTime();
@@ -245,10 +251,11 @@ public final class Kernel {
                 // any adapter: the libfuse 2 one has no writeback cache, but pages stored through
                 // shared mappings wait in the kernel all the same
                 int files = flushOpenWriters((long) java.nio.file.Files.getAttribute(mp, "unix:dev"), c, deadline);
-                KernelFs fs = serving;
-                if (fs == null) {
+                Serving s = serving;
+                if (s == null || !s.mp().equals(mp.toAbsolutePath().normalize())) {
                     return; // not this adapter's mount: no WRITEs of write-back queued to drain
                 }
+                KernelFs fs = s.fs();
                 drain(fs, c, mp, deadline);
                 long ms = (System.nanoTime() - start) / 1_000_000;
                 if (ms >= 1000) {
@@ -326,8 +333,11 @@ public final class Kernel {
         c.statfs(mp.toString(), new byte[256]);
     }
 
-    /** The adapter serving this process's mount (one per process), for {@link #syncMount}. */
-    private static volatile KernelFs serving;
+    /** The adapter serving this process's mount (one per process) and where, for {@link #syncMount}. */
+    private static volatile Serving serving;
+
+    private record Serving(KernelFs fs, Path mp) {
+    }
 
     /** The mount could not be made (nothing is mounted, nothing was served): another adapter may try. */
     public static final class MountFailed extends IllegalStateException {
@@ -443,7 +453,7 @@ public final class Kernel {
                     System.err.println(java.time.Instant.now() + " cowfs: short or inconsistent request of " + n + " bytes ignored");
                     continue;
                 }
-                if (WriteDrain.PAUSE_UNCOUNTED_WRITES_MS > 0 && rq.opcode == Proto.WRITE) {
+                if (WriteDrain.PAUSE_UNCOUNTED_WRITES_MS > 0 && rq.opcode == Proto.WRITE && WriteDrain.pauseThisWrite()) {
                     pause(WriteDrain.PAUSE_UNCOUNTED_WRITES_MS);
                 }
                 me.serving(rq.opcode == Proto.WRITE); // from here a snapshot's drain waits for it (WriteDrain)

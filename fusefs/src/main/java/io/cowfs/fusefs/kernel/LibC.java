@@ -60,9 +60,14 @@ public interface LibC {
     @SaveError
     int syncfs(int fd);
 
-    /** stat(2) into buf (struct stat, 144 bytes on x86-64: st_dev at 0, st_ino at 8, st_mode at 24). */
+    /** readlink(2) into buf (not NUL-terminated); the length, or -1. */
     @SaveError
-    int stat(String path, byte[] buf);
+    @ssize_t
+    long readlink(String path, byte[] buf, @size_t long size);
+
+    /** statx(2) into buf (struct statx: 256 bytes, the same layout on every architecture). */
+    @SaveError
+    int statx(int dirfd, String path, int flags, int mask, byte[] buf);
 
     /** statfs(2) into buf (struct statfs: 120 bytes on x86-64). */
     @SaveError

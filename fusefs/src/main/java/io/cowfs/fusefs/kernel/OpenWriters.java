@@ -1,12 +1,17 @@
 package io.cowfs.fusefs.kernel;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Makes the kernel write back the dirty pages of every file on one mount that a process holds
@@ -17,159 +22,271 @@ import java.util.Set;
  * FUSE tracepoints, 2026-12-07); it does send the pages of a file written lightly. A close does
  * it always: every close(2) of a FUSE file writes the inode's dirty pages back and waits until
  * the mount has answered each WRITE (fuse_flush: write_inode_now, then fuse_sync_writes), whichever
- * descriptor dirtied them. So the mount finds such files in /proc (a descriptor's target on this
- * mount's device, opened for writing per its fdinfo; a shared writable mapping in maps), opens
- * each once more through /proc/PID/fd/N (or map_files) and closes it: 0.29 s for a file with
- * 16,000 scattered dirty pages, nothing for a clean one but the FLUSH round trip.
+ * descriptor dirtied them. So the mount finds such files in /proc, opens each once more through
+ * /proc/PID/fd/N (or /proc/PID/map_files) and closes it: 0.29 s for a file with 16,000 scattered
+ * dirty pages. The FLUSH that close sends is answered without a commit ({@link #isFlusher}): the
+ * persist that follows stores everything, and a commit from here could drop a file's data on a
+ * full store where the persist keeps it and fails.
+ *
+ * <p>Finding them touches procfs only, never the file's own filesystem (a descriptor on a hung
+ * NFS mount must not hang a snapshot): a descriptor's link target must be a path, its fdinfo must
+ * say it is open for writing and on a mount (mnt_id) of this filesystem in its process's mount
+ * namespace (that namespace's mountinfo, by device number: bind mounts and containers included);
+ * a line of maps must map a file of this device shared and writable. Only then is the file itself
+ * asked (statx, from the kernel's cached attributes) for its inode number, so each is flushed once.
  *
  * <p>What it cannot reach: processes this one may not look into (another user's, when the mount
- * process is not root; another PID namespace's), and pages written through a mapping already
- * unmapped and closed: msync(2) them (docs/DURABILITY.md). Called from the control thread only.
+ * process is not root), mappings when the mount process lacks CAP_SYS_ADMIN (map_files) and the
+ * mapping's descriptor is closed, pages written through a mapping already unmapped and closed
+ * (msync(2) them), and files the kernel holds without a descriptor of a process (a loop device's
+ * backing file, io_uring's fixed files): docs/DURABILITY.md. Called from one thread at a time.
  */
-final class OpenWriters {
+public final class OpenWriters {
     private OpenWriters() {
     }
 
     /** Fault injection for tests only: no flush of open files, so that a test sees the drain alone (SnapshotDrainIT). */
     static final boolean SKIP = Boolean.getBoolean("cowfs.test.skipOpenWriters");
 
+    /** Thread ids of the threads flushing now: their closes' FLUSH is no close of the file's user. */
+    private static final Set<Integer> FLUSHERS = ConcurrentHashMap.newKeySet();
+
+    /**
+     * True if a FLUSH came from a snapshot's flush here (pid: the FUSE request's, the calling
+     * thread's id): the adapters answer it without committing the file (see the class comment).
+     */
+    public static boolean isFlusher(int pid) {
+        return pid != 0 && !FLUSHERS.isEmpty() && FLUSHERS.contains(pid);
+    }
+
     private static final int S_IFMT = 0170000;
     private static final int S_IFREG = 0100000;
     private static final int O_ACCMODE = 3;
     private static final int O_NONBLOCK = 04000;
+    private static final int AT_FDCWD = -100;
+    private static final int AT_STATX_DONT_SYNC = 0x4000;
+    private static final int STATX_TYPE_INO = 0x1 | 0x100;
 
     /**
      * Closes a descriptor of its own on every file of device dev that another process holds open
      * for writing or maps shared and writable (see the class comment); returns how many files.
      */
     static int flush(long dev, LibC c) {
-        if (SKIP) {
-            return 0;
-        }
-        long self = ProcessHandle.current().pid();
-        Set<Long> done = new HashSet<>(); // inode numbers flushed
-        int flushed = 0;
-        try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), p -> isNumber(p.getFileName().toString()))) {
-            for (Path proc : procs) {
-                if (Long.parseLong(proc.getFileName().toString()) == self) {
-                    continue; // this process holds none of its own files open
-                }
-                flushed += descriptors(proc, dev, done, c);
-                flushed += mappings(proc, dev, done, c);
-            }
-        } catch (IOException e) {
-            System.err.println(java.time.Instant.now() + " cowfs: cannot list /proc for a snapshot's flush: " + e);
-        }
-        return flushed;
+        return SKIP ? 0 : flushed(dev, c).size();
     }
 
-    /** The process's descriptors open for writing on dev: each file flushed once. */
-    private static int descriptors(Path proc, long dev, Set<Long> done, LibC c) {
-        int n = 0;
-        java.nio.ByteBuffer st = java.nio.ByteBuffer.allocate(STAT_SIZE).order(java.nio.ByteOrder.nativeOrder());
-        try (DirectoryStream<Path> fds = Files.newDirectoryStream(proc.resolve("fd"))) {
-            for (Path fd : fds) {
-                if (c.stat(fd.toString(), st.array()) != 0) { // follows the link to the file
-                    continue; // closed meanwhile, or not ours to see
-                }
-                long ino = st.getLong(8);
-                if (st.getLong(0) != dev || (st.getInt(24) & S_IFMT) != S_IFREG || done.contains(ino)) {
-                    continue;
-                }
-                if ((openFlags(proc.resolve("fdinfo").resolve(fd.getFileName())) & O_ACCMODE) == 0) {
-                    continue; // read only: it dirtied nothing (a writable mapping needs O_RDWR)
-                }
-                done.add(ino);
-                n += closeOnce(fd, c);
-            }
-        } catch (IOException | RuntimeException e) {
-            // the process ended, or its descriptors are not ours to see
-        }
-        return n;
-    }
-
-    /** struct stat on x86-64 (and aarch64's is smaller): room for either. */
-    private static final int STAT_SIZE = 256;
-
-    /** The process's shared writable mappings of files on dev (maps: "start-end rw-s offset MM:mm inode path"). */
-    private static int mappings(Path proc, long dev, Set<Long> done, LibC c) {
-        byte[] maps;
+    /** {@link #flush}: the inode numbers of the files it flushed. */
+    static Set<Long> flushed(long dev, LibC c) {
+        int tid = c.gettid();
+        FLUSHERS.add(tid);
         try {
-            maps = Files.readAllBytes(proc.resolve("maps"));
-        } catch (IOException | RuntimeException e) {
-            return 0;
+            Scan s = new Scan(dev, c);
+            s.all();
+            return s.flushed;
+        } finally {
+            FLUSHERS.remove(tid);
         }
-        int n = 0;
-        for (int at = 0; at < maps.length;) {
-            int end = at;
-            while (end < maps.length && maps[end] != '\n') {
-                end++;
-            }
-            int sp = at;
-            while (sp < end && maps[sp] != ' ') {
-                sp++;
-            }
-            // only "rw?s" lines (shared, writable) are parsed: the rest costs this scan
-            if (sp + 4 < end && maps[sp + 2] == 'w' && maps[sp + 4] == 's') {
-                n += mapping(new String(maps, at, end - at, StandardCharsets.ISO_8859_1), proc, dev, done, c);
-            }
-            at = end + 1;
-        }
-        return n;
     }
 
-    /** One line of maps that maps a file shared and writable. */
-    private static int mapping(String line, Path proc, long dev, Set<Long> done, LibC c) {
-        String[] f = line.split("\\s+", 6);
-        if (f.length < 6) {
-            return 0;
-        }
-        int colon = f[3].indexOf(':');
-        long ino;
-        long mdev;
-        try {
-            mdev = makedev(Long.parseLong(f[3].substring(0, colon), 16), Long.parseLong(f[3].substring(colon + 1), 16));
-            ino = Long.parseLong(f[4]);
-        } catch (RuntimeException e) {
-            return 0;
-        }
-        if (mdev != dev || ino == 0 || !done.add(ino)) {
-            return 0;
-        }
-        return closeOnce(proc.resolve("map_files").resolve(f[0]), c);
-    }
+    /** One pass over /proc; its buffers and caches. Used by one thread. */
+    private static final class Scan {
+        final long dev;
+        final String devName; // "major:minor", as mountinfo and maps write it (maps: in hex)
+        final LibC c;
+        final Set<Long> done = new HashSet<>(); // inode numbers seen
+        final Set<Long> flushed = new HashSet<>();
+        final Map<String, Set<Integer>> mountsByNamespace = new HashMap<>(); // mnt ns -> mnt_ids of dev
+        final byte[] buf = new byte[4096];
+        final ByteBuffer statx = ByteBuffer.allocate(256).order(ByteOrder.nativeOrder());
 
-    /** Opens path (a /proc magic link to the file) and closes it again: the close is the flush. */
-    private static int closeOnce(Path link, LibC c) {
-        String p = link.toString();
-        int fd = c.open(p, LibC.O_RDONLY | LibC.O_CLOEXEC | O_NONBLOCK);
-        if (fd < 0) {
-            fd = c.open(p, LibC.O_WRONLY | LibC.O_CLOEXEC | O_NONBLOCK); // a file only its writers may open
+        Scan(long dev, LibC c) {
+            this.dev = dev;
+            this.devName = major(dev) + ":" + minor(dev);
+            this.c = c;
         }
-        if (fd < 0) {
-            return 0;
-        }
-        c.close(fd);
-        return 1;
-    }
 
-    /** The open flags in /proc/PID/fdinfo/N ("flags:\t0100002", octal); 0 if unreadable. */
-    private static int openFlags(Path fdinfo) {
-        try {
-            for (String l : Files.readAllLines(fdinfo, StandardCharsets.ISO_8859_1)) {
-                if (l.startsWith("flags:")) {
-                    return Integer.parseInt(l.substring(6).strip(), 8);
+        int all() {
+            long self = ProcessHandle.current().pid();
+            int flushed = 0;
+            try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), p -> isNumber(p.getFileName().toString()))) {
+                for (Path proc : procs) {
+                    if (Long.parseLong(proc.getFileName().toString()) == self) {
+                        continue; // this process holds none of its own files open
+                    }
+                    flushed += descriptors(proc);
+                    flushed += mappings(proc);
                 }
+            } catch (IOException e) {
+                System.err.println(java.time.Instant.now() + " cowfs: cannot list /proc for a snapshot's flush: " + e);
             }
-        } catch (IOException | RuntimeException e) {
-            // gone
+            return flushed;
         }
-        return 0;
+
+        /** The process's descriptors open for writing on a mount of dev: each file flushed once. */
+        private int descriptors(Path proc) {
+            int n = 0;
+            Set<Integer> mounts = null;
+            try (DirectoryStream<Path> fds = Files.newDirectoryStream(proc.resolve("fd"))) {
+                for (Path fd : fds) {
+                    int len = (int) c.readlink(fd.toString(), buf, buf.length);
+                    if (len <= 0 || buf[0] != '/') {
+                        continue; // a socket, pipe or anonymous inode; or gone
+                    }
+                    String info = read(proc.resolve("fdinfo").resolve(fd.getFileName()));
+                    if (info == null || (field(info, "flags:", 8) & O_ACCMODE) == 0) {
+                        continue; // read only: it dirtied nothing (a writable mapping needs O_RDWR)
+                    }
+                    if (mounts == null) {
+                        mounts = mountsOf(proc);
+                    }
+                    long mntId = field(info, "mnt_id:", 10);
+                    if (mntId < 0 ? !onDev(fd.toString()) : !mounts.contains((int) mntId)) {
+                        continue;
+                    }
+                    n += flushOnce(fd.toString());
+                }
+            } catch (IOException | RuntimeException e) {
+                // the process ended, or its descriptors are not ours to see
+            }
+            return n;
+        }
+
+        /** Mount ids of dev in the process's mount namespace (mountinfo: "id parent major:minor root mountpoint ..."). */
+        private Set<Integer> mountsOf(Path proc) {
+            int len = (int) c.readlink(proc.resolve("ns/mnt").toString(), buf, buf.length);
+            String ns = len > 0 ? new String(buf, 0, len, StandardCharsets.ISO_8859_1) : proc.toString();
+            return mountsByNamespace.computeIfAbsent(ns, k -> {
+                Set<Integer> ids = new HashSet<>();
+                String all = read(proc.resolve("mountinfo"));
+                if (all != null) {
+                    for (String line : all.split("\n")) {
+                        String[] f = line.split(" ", 4);
+                        if (f.length == 4 && f[2].equals(devName)) {
+                            ids.add(Integer.parseInt(f[0]));
+                        }
+                    }
+                }
+                return ids;
+            });
+        }
+
+        /** The process's shared writable mappings of files on dev (maps: "start-end rw-s offset MM:mm inode path", in hex). */
+        private int mappings(Path proc) {
+            byte[] maps;
+            try {
+                maps = Files.readAllBytes(proc.resolve("maps"));
+            } catch (IOException | RuntimeException e) {
+                return 0;
+            }
+            int n = 0;
+            for (int at = 0; at < maps.length;) {
+                int end = at;
+                while (end < maps.length && maps[end] != '\n') {
+                    end++;
+                }
+                int sp = at;
+                while (sp < end && maps[sp] != ' ') {
+                    sp++;
+                }
+                // only "rw?s" lines (shared, writable) are parsed: the rest costs this scan
+                if (sp + 4 < end && maps[sp + 2] == 'w' && maps[sp + 4] == 's') {
+                    n += mapping(new String(maps, at, end - at, StandardCharsets.ISO_8859_1), proc);
+                }
+                at = end + 1;
+            }
+            return n;
+        }
+
+        /** One line of maps that maps a file shared and writable. */
+        private int mapping(String line, Path proc) {
+            String[] f = line.split("\\s+", 6);
+            if (f.length < 6) {
+                return 0;
+            }
+            try {
+                int colon = f[3].indexOf(':');
+                int dash = f[0].indexOf('-');
+                if (makedev(Long.parseLong(f[3].substring(0, colon), 16), Long.parseLong(f[3].substring(colon + 1), 16)) != dev
+                        || Long.parseLong(f[4]) == 0) {
+                    return 0;
+                }
+                // map_files names its entries without maps' zero padding
+                String name = Long.toHexString(Long.parseUnsignedLong(f[0].substring(0, dash), 16)) + "-"
+                        + Long.toHexString(Long.parseUnsignedLong(f[0].substring(dash + 1), 16));
+                return flushOnce(proc.resolve("map_files").resolve(name).toString());
+            } catch (RuntimeException e) {
+                return 0;
+            }
+        }
+
+        /** True if the file behind link is on dev (statx from cached attributes; for kernels whose fdinfo has no mnt_id). */
+        private boolean onDev(String link) {
+            return c.statx(AT_FDCWD, link, AT_STATX_DONT_SYNC, STATX_TYPE_INO, statx.array()) == 0
+                    && makedev(statx.getInt(136) & 0xFFFFFFFFL, statx.getInt(140) & 0xFFFFFFFFL) == dev;
+        }
+
+        /**
+         * The file behind link (a /proc magic link), flushed if it is a regular file of dev not
+         * flushed yet: opened and closed (the close is the flush). 1 if it was.
+         */
+        private int flushOnce(String link) {
+            // struct statx is the same on every architecture: stx_mode u16 at 28, stx_ino at 32,
+            // stx_dev_major and stx_dev_minor at 136 and 140
+            if (c.statx(AT_FDCWD, link, AT_STATX_DONT_SYNC, STATX_TYPE_INO, statx.array()) != 0
+                    || makedev(statx.getInt(136) & 0xFFFFFFFFL, statx.getInt(140) & 0xFFFFFFFFL) != dev
+                    || (statx.getShort(28) & S_IFMT) != S_IFREG || !done.add(statx.getLong(32))) {
+                return 0;
+            }
+            int fd = c.open(link, LibC.O_RDONLY | LibC.O_CLOEXEC | O_NONBLOCK);
+            if (fd < 0) {
+                fd = c.open(link, LibC.O_WRONLY | LibC.O_CLOEXEC | O_NONBLOCK); // a file only its writers may open
+            }
+            if (fd < 0) {
+                return 0;
+            }
+            c.close(fd);
+            flushed.add(statx.getLong(32));
+            return 1;
+        }
+
+        /** A small procfs file's text, or null. */
+        private String read(Path p) {
+            try {
+                return new String(Files.readAllBytes(p), StandardCharsets.ISO_8859_1);
+            } catch (IOException | RuntimeException e) {
+                return null;
+            }
+        }
+    }
+
+    /** The number after "name" at a line's start in text ("flags:\t0100002", radix 8), or -1. */
+    static long field(String text, String name, int radix) {
+        int at = text.startsWith(name) ? 0 : text.indexOf("\n" + name);
+        if (at < 0) {
+            return -1;
+        }
+        at += at == 0 ? name.length() : name.length() + 1;
+        int end = text.indexOf('\n', at);
+        try {
+            return Long.parseLong(text.substring(at, end < 0 ? text.length() : end).strip(), radix);
+        } catch (NumberFormatException e) {
+            return -1;
+        }
     }
 
     /** glibc's makedev: st_dev of a device major:minor. */
     static long makedev(long major, long minor) {
         return (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xffL) << 12) | ((major & ~0xfffL) << 32);
+    }
+
+    /** glibc's major of a dev_t. */
+    static long major(long dev) {
+        return ((dev >>> 8) & 0xfffL) | ((dev >>> 32) & 0xfffff000L);
+    }
+
+    /** glibc's minor of a dev_t. */
+    static long minor(long dev) {
+        return (dev & 0xffL) | ((dev >>> 12) & 0xffffff00L);
     }
 
     private static boolean isNumber(String s) {

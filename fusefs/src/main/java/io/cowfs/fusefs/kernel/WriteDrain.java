@@ -43,6 +43,15 @@ final class WriteDrain {
      */
     static final long PAUSE_UNCOUNTED_WRITES_MS = Long.getLong("cowfs.test.pauseUncountedWritesMs", 0);
 
+    /** How many WRITEs {@link #PAUSE_UNCOUNTED_WRITES_MS} holds, the first ones (cowfs.test.pauseUncountedWrites; default all). */
+    private static final java.util.concurrent.atomic.AtomicLong PAUSES_LEFT =
+            new java.util.concurrent.atomic.AtomicLong(Long.getLong("cowfs.test.pauseUncountedWrites", Long.MAX_VALUE));
+
+    /** True if this WRITE, just read, is to be held (the fault injection above). */
+    static boolean pauseThisWrite() {
+        return PAUSE_UNCOUNTED_WRITES_MS > 0 && PAUSES_LEFT.getAndDecrement() > 0;
+    }
+
     /** One thread reading the device (a worker or a stand-in). Written by that thread only. */
     static final class Reader {
         /** Odd: in read(2), or back from it with a request not yet counted; even: serving a counted request. */

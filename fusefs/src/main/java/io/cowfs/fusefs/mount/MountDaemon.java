@@ -75,13 +75,21 @@ public final class MountDaemon {
             if (e.isView() && !readOnly) {
                 opened.push(AgedWrites.start(vfs));
                 // with the kernel's writeback cache a write that returned may still be in the kernel: syncfs first
-                opened.push(new ControlServer(registry.socketFile(e.viewId()), store, () -> {
-                    try {
-                        Kernel.syncMount(mp);
-                    } catch (Kernel.WritesStillArriving w) {
-                        throw new ControlServer.Busy(w.getMessage());
+                opened.push(new ControlServer(registry.socketFile(e.viewId()), store, new ControlServer.Target() {
+                    @Override
+                    public void persistAll() {
+                        try {
+                            Kernel.syncMount(mp);
+                        } catch (Kernel.WritesStillArriving w) {
+                            throw new ControlServer.Busy(w.getMessage());
+                        }
+                        vfs.persistAll();
                     }
-                    vfs.persistAll();
+
+                    @Override
+                    public void persistReceived() {
+                        vfs.persistAll(); // gc's rollover: what the kernel holds can wait for the next persist
+                    }
                 }));
             }
             MetadataWarmer warmer = new MetadataWarmer(vfs, store.config().warmInodes());

@@ -80,8 +80,12 @@ class WriteDrainTest {
                 r.serving(true);
             }
         });
+        long until = System.nanoTime() + 10 * SECOND;
+        while (pokes.get() < 2 && System.nanoTime() < until) {
+            Thread.sleep(5);
+        }
+        assertTrue(pokes.get() >= 2, "poked until the reader took a request");
         assertFalse(drain.finishedWithin(300), "the WRITE it counted is not applied yet");
-        assertTrue(pokes.get() >= 2);
         int seen = pokes.get();
         Thread.sleep(100);
         assertEquals(seen, pokes.get(), "no more pokes once the reader is out of its read");

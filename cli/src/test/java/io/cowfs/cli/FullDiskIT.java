@@ -379,6 +379,40 @@ class FullDiskIT {
     }
 
     /**
+     * A snapshot of a view on a full store fails, and loses nothing: the data a process holds
+     * open and has not fsynced waits in the mount (the snapshot's flush of open files closes a
+     * descriptor of its own, whose FLUSH must not commit: a commit on a full store drops the file's
+     * data, as a reader's close does above). Once rm + gc make room, the writer's fsync succeeds
+     * and the bytes are all there; the snapshot then works.
+     */
+    @Test
+    void aSnapshotOnAFullStoreFailsAndLosesNothing() throws Exception {
+        try (Cowfs c = store()) {
+            try (Cowfs.Mounted m = c.mount("v")) {
+                fillUp(m, "fill");
+                byte[] data = Fx.random(77, 4 * MB);
+                try (FileChannel ch = FileChannel.open(m.dir.resolve("log"), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                    ByteBuffer b = ByteBuffer.wrap(data);
+                    while (b.hasRemaining()) {
+                        ch.write(b);
+                    }
+                    Cowfs.Result r = c.run("snapshot", "v", "--name", "s");
+                    assertTrue(r.rc() != 0 && r.err().toLowerCase(java.util.Locale.ROOT).contains("no space left"), "the snapshot fails: " + r);
+                    c.run("rm", "other").ok();
+                    c.run("gc").ok();
+                    ch.force(true); // throws if the snapshot's flush dropped the data
+                }
+                assertEquals(Fx.sha256(data), sha(m.dir.resolve("log")), "every byte the writer wrote");
+                c.run("snapshot", "v", "--name", "s").ok();
+            }
+            try (Cowfs.Mounted s = c.mount("s")) {
+                assertEquals(Fx.sha256(Fx.random(77, 4 * MB)), sha(s.dir.resolve("log")));
+            }
+            c.run("fsck").ok();
+        }
+    }
+
+    /**
      * On a full store a hole punch succeeds (a punch is how one makes room, as on ext4): a page
      * inside a block and a whole block of a file already stored, then the range reads as zeros,
      * after a remount too, and the store stays consistent. (A punch that takes the view's

@@ -59,6 +59,20 @@ final class WriteDrain {
         /** The request being served (epoch even) is a WRITE; written before the epoch. */
         private volatile boolean write;
 
+        /**
+         * The epoch, with the sign bit set if the request being served is a WRITE: one consistent
+         * reading of both (write is written before the epoch, so a newer write moves the epoch).
+         */
+        long state() {
+            long e;
+            boolean w;
+            do {
+                e = epoch;
+                w = write;
+            } while (e != epoch);
+            return w ? e | Long.MIN_VALUE : e;
+        }
+
         /** About to read the device (no-op if already reading: a read that failed is read again). */
         void reading() {
             if ((epoch & 1) == 0) {
@@ -137,14 +151,9 @@ final class WriteDrain {
     boolean awaitTaken(long deadline, Runnable poke) throws InterruptedException {
         Map<Reader, Long> waiting = new HashMap<>();
         for (Reader r : readers) {
-            long e;
-            boolean w;
-            do {
-                e = r.epoch;
-                w = r.write;
-            } while (e != r.epoch);
-            if ((e & 1) != 0 || w) {
-                waiting.put(r, e);
+            long e = r.state();
+            if ((e & 1) != 0 || e < 0) {
+                waiting.put(r, e & Long.MAX_VALUE);
             }
         }
         while (true) {
@@ -153,12 +162,9 @@ final class WriteDrain {
                 var en = it.next();
                 Reader r = en.getKey();
                 long from = en.getValue();
-                long e;
-                boolean w;
-                do {
-                    e = r.epoch;
-                    w = r.write;
-                } while (e != r.epoch);
+                long state = r.state();
+                long e = state & Long.MAX_VALUE;
+                boolean w = state < 0;
                 boolean done = !readers.contains(r) // ended: served what it had
                         || e >= from + 2 // counted and served what it had read, or served its WRITE
                         || ((from & 1) == 0 && e != from) // was serving a WRITE, now past it

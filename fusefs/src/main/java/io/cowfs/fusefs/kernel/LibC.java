@@ -60,6 +60,11 @@ public interface LibC {
     @SaveError
     int syncfs(int fd);
 
+    /** pread(2) into a Java array (small files: /proc's). */
+    @SaveError
+    @ssize_t
+    long pread(int fd, byte[] buf, @size_t long count, long offset);
+
     /** readlink(2) into buf (not NUL-terminated); the length, or -1. */
     @SaveError
     @ssize_t

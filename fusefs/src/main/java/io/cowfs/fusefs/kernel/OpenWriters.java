@@ -132,14 +132,14 @@ public final class OpenWriters {
                     if (len <= 0 || buf[0] != '/') {
                         continue; // a socket, pipe or anonymous inode; or gone
                     }
-                    String info = read(proc.resolve("fdinfo").resolve(fd.getFileName()));
-                    if (info == null || (field(info, "flags:", 8) & O_ACCMODE) == 0) {
+                    int infoLen = readSmall(proc + "/fdinfo/" + fd.getFileName());
+                    if (infoLen <= 0 || (field(buf, infoLen, "flags:", 8) & O_ACCMODE) == 0) {
                         continue; // read only: it dirtied nothing (a writable mapping needs O_RDWR)
                     }
+                    long mntId = field(buf, infoLen, "mnt_id:", 10);
                     if (mounts == null) {
                         mounts = mountsOf(proc);
                     }
-                    long mntId = field(info, "mnt_id:", 10);
                     if (mntId < 0 ? !onDev(fd.toString()) : !mounts.contains((int) mntId)) {
                         continue;
                     }
@@ -249,6 +249,19 @@ public final class OpenWriters {
             return 1;
         }
 
+        /** A small procfs file read into buf (open, one pread, close: a thirtieth of Files.readAllBytes here); its length, or -1. */
+        private int readSmall(String path) {
+            int fd = c.open(path, LibC.O_RDONLY | LibC.O_CLOEXEC);
+            if (fd < 0) {
+                return -1;
+            }
+            try {
+                return (int) c.pread(fd, buf, buf.length, 0);
+            } finally {
+                c.close(fd);
+            }
+        }
+
         /** A small procfs file's text, or null. */
         private String read(Path p) {
             try {
@@ -259,19 +272,34 @@ public final class OpenWriters {
         }
     }
 
-    /** The number after "name" at a line's start in text ("flags:\t0100002", radix 8), or -1. */
-    static long field(String text, String name, int radix) {
-        int at = text.startsWith(name) ? 0 : text.indexOf("\n" + name);
-        if (at < 0) {
-            return -1;
+    /** The number after "name" at a line's start in the first len bytes of text ("flags:\t0100002", radix 8), or -1. */
+    static long field(byte[] text, int len, String name, int radix) {
+        for (int line = 0; line < len;) {
+            boolean match = line + name.length() <= len;
+            for (int i = 0; match && i < name.length(); i++) {
+                match = text[line + i] == name.charAt(i);
+            }
+            int end = line;
+            while (end < len && text[end] != '\n') {
+                end++;
+            }
+            if (match) {
+                long v = 0;
+                boolean digits = false;
+                for (int i = line + name.length(); i < end; i++) {
+                    int d = Character.digit(text[i], radix);
+                    if (d >= 0) {
+                        v = v * radix + d;
+                        digits = true;
+                    } else if (text[i] != ' ' && text[i] != '\t' || digits) {
+                        break;
+                    }
+                }
+                return digits ? v : -1;
+            }
+            line = end + 1;
         }
-        at += at == 0 ? name.length() : name.length() + 1;
-        int end = text.indexOf('\n', at);
-        try {
-            return Long.parseLong(text.substring(at, end < 0 ? text.length() : end).strip(), radix);
-        } catch (NumberFormatException e) {
-            return -1;
-        }
+        return -1;
     }
 
     /** glibc's makedev: st_dev of a device major:minor. */

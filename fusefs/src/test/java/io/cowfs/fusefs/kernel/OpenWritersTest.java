@@ -47,10 +47,12 @@ class OpenWritersTest {
             assertEquals(mm[1], OpenWriters.minor(dev));
         }
         assertEquals(0x3a, OpenWriters.makedev(0, 0x3a)); // a FUSE mount's 0:58
-        String fdinfo = "pos:\t0\nflags:\t0100002\nmnt_id:\t36\nino:\t123\n";
-        assertEquals(0100002, OpenWriters.field(fdinfo, "flags:", 8));
-        assertEquals(36, OpenWriters.field(fdinfo, "mnt_id:", 10));
-        assertEquals(0, OpenWriters.field("pos:\t0\n", "pos:", 10));
-        assertEquals(-1, OpenWriters.field(fdinfo, "lock:", 10));
+        byte[] fdinfo = "pos:\t0\nflags:\t0100002\nmnt_id:\t36\nino:\t123\n".getBytes();
+        assertEquals(0100002, OpenWriters.field(fdinfo, fdinfo.length, "flags:", 8));
+        assertEquals(36, OpenWriters.field(fdinfo, fdinfo.length, "mnt_id:", 10));
+        assertEquals(123, OpenWriters.field(fdinfo, fdinfo.length, "ino:", 10));
+        assertEquals(0, OpenWriters.field(fdinfo, fdinfo.length, "pos:", 10));
+        assertEquals(-1, OpenWriters.field(fdinfo, fdinfo.length, "lock:", 10));
+        assertEquals(-1, OpenWriters.field(fdinfo, 20, "mnt_id:", 10), "past len: not read");
     }
 }

@@ -107,8 +107,8 @@ public final class ControlServer implements AutoCloseable {
                     }
                 } catch (Busy e) {
                     reply = BUSY + e.getMessage();
-                } catch (RuntimeException e) {
-                    reply = "error " + e.getMessage();
+                } catch (RuntimeException | LinkageError e) {
+                    reply = "error " + e.getMessage(); // and serve on: a control thread that ended leaves the mount unanswering
                 }
                 c.write(ByteBuffer.wrap((reply + "\n").getBytes(StandardCharsets.UTF_8)));
             } catch (IOException e) {

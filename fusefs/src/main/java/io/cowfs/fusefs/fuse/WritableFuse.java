@@ -309,7 +309,7 @@ public class WritableFuse extends CowFuse {
     @Override
     public int flush(String path, FuseFileInfo fi) {
         return guard("flush", path, () -> {
-            if (io.cowfs.fusefs.kernel.OpenWriters.isFlusher(getContext().pid.intValue())) {
+            if (io.cowfs.fusefs.kernel.OpenWriters.flushing() && io.cowfs.fusefs.kernel.OpenWriters.isFlusher(getContext().pid.intValue())) {
                 return 0; // a snapshot's flush: the persist after it stores the file (OpenWriters)
             }
             vfs.flush(ino(path, fi));

@@ -232,6 +232,7 @@ public final class Kernel {
                 return;
             }
             LibC c = LibC.get();
+            long start = System.nanoTime(); // syncfs included: it waits for pages already being written back
             int fd = c.open(mp.toString(), LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
             if (fd < 0) {
                 // the flush and the drain below go on without it (the drain then logs its own fallback)
@@ -246,7 +247,6 @@ public final class Kernel {
                 }
             }
             try {
-                long start = System.nanoTime();
                 long deadline = start + DRAIN_SECONDS * 1_000_000_000L;
                 // any adapter: the libfuse 2 one has no writeback cache, but pages stored through
                 // shared mappings wait in the kernel all the same
@@ -297,14 +297,16 @@ public final class Kernel {
         } catch (java.util.concurrent.TimeoutException e) {
             throw new WritesStillArriving("files open for writing were still being written back after " + DRAIN_SECONDS + " s");
         } catch (java.util.concurrent.ExecutionException e) {
-            System.err.println(java.time.Instant.now() + " cowfs: flushing files open for writing failed: " + e.getCause());
-            return 0;
+            // the snapshot must not go on as if the files had been flushed
+            Throwable cause = e.getCause();
+            throw new IllegalStateException(cause instanceof OpenWriters.Failed ? cause.getMessage()
+                    : "flushing the files open for writing failed: " + cause);
         }
     }
 
     /** The marker and the readers' wait of {@link #syncMount} (see {@link WriteDrain}). */
     private static void drain(KernelFs fs, LibC c, Path mp, long deadline) throws InterruptedException {
-        java.util.concurrent.CountDownLatch marker = fs.drain.arm(c.gettid());
+        java.util.concurrent.CountDownLatch marker = fs.drain.arm(OpenWriters.threadId());
         int dir = c.open(mp.toString(), LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
         long fh = fs.drain.disarm();
         try {

@@ -70,17 +70,10 @@ public interface LibC {
     @ssize_t
     long readlink(String path, byte[] buf, @size_t long size);
 
-    /** statx(2) into buf (struct statx: 256 bytes, the same layout on every architecture). */
-    @SaveError
-    int statx(int dirfd, String path, int flags, int mask, byte[] buf);
 
     /** statfs(2) into buf (struct statfs: 120 bytes on x86-64). */
     @SaveError
     int statfs(String path, byte[] buf);
-
-    /** The calling thread's id (what the kernel sends as a FUSE request's pid). */
-    @IgnoreError
-    int gettid();
 
     /** madvise(2); MADV_POPULATE_WRITE (Linux 5.14) faults a range in with one call. */
     int madvise(@jnr.ffi.types.intptr_t long addr, @size_t long len, int advice);

@@ -1,13 +1,10 @@
 package io.cowfs.fusefs.kernel;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
@@ -33,7 +30,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * say it is open for writing and on a mount (mnt_id) of this filesystem in its process's mount
  * namespace (that namespace's mountinfo, by device number: bind mounts and containers included);
  * a line of maps must map a file of this device shared and writable. Only then is the file itself
- * asked (statx, from the kernel's cached attributes) for its inode number, so each is flushed once.
+ * asked for its device and inode (through a descriptor of this process's own, opened O_PATH, so
+ * that a descriptor number reused meanwhile cannot send it elsewhere), so each is flushed once.
  *
  * <p>What it cannot reach: processes this one may not look into (another user's, when the mount
  * process is not root), mappings when the mount process lacks CAP_SYS_ADMIN (map_files) and the
@@ -52,20 +50,48 @@ public final class OpenWriters {
     private static final Set<Integer> FLUSHERS = ConcurrentHashMap.newKeySet();
 
     /**
-     * True if a FLUSH came from a snapshot's flush here (pid: the FUSE request's, the calling
-     * thread's id): the adapters answer it without committing the file (see the class comment).
+     * True while a snapshot's flush runs ({@link #isFlusher}: whether a FLUSH came from it, pid
+     * being the FUSE request's, the calling thread's id): the adapters answer such a FLUSH
+     * without committing the file (see the class comment).
      */
+    public static boolean flushing() {
+        return !FLUSHERS.isEmpty();
+    }
+
+    /** @see #flushing */
     public static boolean isFlusher(int pid) {
         return pid != 0 && !FLUSHERS.isEmpty() && FLUSHERS.contains(pid);
+    }
+
+    /**
+     * The calling thread's id, what the kernel sends as a FUSE request's pid: /proc/thread-self is
+     * "PID/task/TID" (Linux 3.17; glibc's gettid() wrapper is 2.30 and later only).
+     */
+    static int threadId() {
+        try {
+            String t = Files.readSymbolicLink(Path.of("/proc/thread-self")).toString();
+            return Integer.parseInt(t.substring(t.lastIndexOf('/') + 1));
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalStateException("cannot tell this thread's id from /proc/thread-self: " + e);
+        }
+    }
+
+    /** The flush could not do its work (a file it found could not be flushed): the snapshot must not go on. */
+    static final class Failed extends RuntimeException {
+        Failed(String message) {
+            super(message);
+        }
     }
 
     private static final int S_IFMT = 0170000;
     private static final int S_IFREG = 0100000;
     private static final int O_ACCMODE = 3;
     private static final int O_NONBLOCK = 04000;
-    private static final int AT_FDCWD = -100;
-    private static final int AT_STATX_DONT_SYNC = 0x4000;
-    private static final int STATX_TYPE_INO = 0x1 | 0x100;
+    private static final int O_PATH = 010000000;
+    private static final int ENOENT = 2;
+    private static final int EACCES = 13;
+    private static final int EPERM = 1;
+    private static final int EWOULDBLOCK = 11;
 
     /**
      * Closes a descriptor of its own on every file of device dev that another process holds open
@@ -77,7 +103,7 @@ public final class OpenWriters {
 
     /** {@link #flush}: the inode numbers of the files it flushed. */
     static Set<Long> flushed(long dev, LibC c) {
-        int tid = c.gettid();
+        int tid = threadId();
         FLUSHERS.add(tid);
         try {
             Scan s = new Scan(dev, c);
@@ -95,9 +121,9 @@ public final class OpenWriters {
         final LibC c;
         final Set<Long> done = new HashSet<>(); // inode numbers seen
         final Set<Long> flushed = new HashSet<>();
-        final Map<String, Set<Integer>> mountsByNamespace = new HashMap<>(); // mnt ns -> mnt_ids of dev
+        final Set<Integer> mountIds = new HashSet<>(); // mnt_ids of dev, every namespace read so far
+        final Set<String> namespacesRead = new HashSet<>();
         final byte[] buf = new byte[4096];
-        final ByteBuffer statx = ByteBuffer.allocate(256).order(ByteOrder.nativeOrder());
 
         Scan(long dev, LibC c) {
             this.dev = dev;
@@ -107,6 +133,7 @@ public final class OpenWriters {
 
         int all() {
             long self = ProcessHandle.current().pid();
+            mountsOf(Path.of("/proc/self"));
             int flushed = 0;
             try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), p -> isNumber(p.getFileName().toString()))) {
                 for (Path proc : procs) {
@@ -151,23 +178,28 @@ public final class OpenWriters {
             return n;
         }
 
-        /** Mount ids of dev in the process's mount namespace (mountinfo: "id parent major:minor root mountpoint ..."). */
+        /**
+         * Mount ids of dev: mount ids are unique across namespaces, so one set serves every
+         * process; each mount namespace's mountinfo ("id parent major:minor root mountpoint ...")
+         * adds its ids once read (this process's own first, which holds the mount). A namespace
+         * whose mountinfo could not be read (its last process just ended) is tried again.
+         */
         private Set<Integer> mountsOf(Path proc) {
             int len = (int) c.readlink(proc.resolve("ns/mnt").toString(), buf, buf.length);
             String ns = len > 0 ? new String(buf, 0, len, StandardCharsets.ISO_8859_1) : proc.toString();
-            return mountsByNamespace.computeIfAbsent(ns, k -> {
-                Set<Integer> ids = new HashSet<>();
+            if (!namespacesRead.contains(ns)) {
                 String all = read(proc.resolve("mountinfo"));
                 if (all != null) {
+                    namespacesRead.add(ns);
                     for (String line : all.split("\n")) {
                         String[] f = line.split(" ", 4);
                         if (f.length == 4 && f[2].equals(devName)) {
-                            ids.add(Integer.parseInt(f[0]));
+                            mountIds.add(Integer.parseInt(f[0]));
                         }
                     }
                 }
-                return ids;
-            });
+            }
+            return mountIds;
         }
 
         /** The process's shared writable mappings of files on dev (maps: "start-end rw-s offset MM:mm inode path", in hex). */
@@ -219,34 +251,62 @@ public final class OpenWriters {
             }
         }
 
-        /** True if the file behind link is on dev (statx from cached attributes; for kernels whose fdinfo has no mnt_id). */
+        /** True if the file behind link is on dev (for kernels whose fdinfo has no mnt_id, before 3.15). */
         private boolean onDev(String link) {
-            return c.statx(AT_FDCWD, link, AT_STATX_DONT_SYNC, STATX_TYPE_INO, statx.array()) == 0
-                    && makedev(statx.getInt(136) & 0xFFFFFFFFL, statx.getInt(140) & 0xFFFFFFFFL) == dev;
+            try {
+                return (long) Files.getAttribute(Path.of(link), "unix:dev") == dev;
+            } catch (IOException | RuntimeException e) {
+                return false;
+            }
         }
 
         /**
          * The file behind link (a /proc magic link), flushed if it is a regular file of dev not
-         * flushed yet: opened and closed (the close is the flush). 1 if it was.
+         * flushed yet: opened and closed (the close is the flush); 1 if it was. The link is opened
+         * O_PATH first (no open of the file itself), and the file checked and opened through that
+         * descriptor: the process may close its descriptor and reuse the number meanwhile.
+         *
+         * @throws Failed if the file cannot be opened for a reason other than being gone or
+         *                refused, or its close reports a write-back error
          */
         private int flushOnce(String link) {
-            // struct statx is the same on every architecture: stx_mode u16 at 28, stx_ino at 32,
-            // stx_dev_major and stx_dev_minor at 136 and 140
-            if (c.statx(AT_FDCWD, link, AT_STATX_DONT_SYNC, STATX_TYPE_INO, statx.array()) != 0
-                    || makedev(statx.getInt(136) & 0xFFFFFFFFL, statx.getInt(140) & 0xFFFFFFFFL) != dev
-                    || (statx.getShort(28) & S_IFMT) != S_IFREG || !done.add(statx.getLong(32))) {
-                return 0;
+            int pfd = c.open(link, O_PATH | LibC.O_CLOEXEC);
+            if (pfd < 0) {
+                return 0; // gone, or not ours to see
             }
-            int fd = c.open(link, LibC.O_RDONLY | LibC.O_CLOEXEC | O_NONBLOCK);
-            if (fd < 0) {
-                fd = c.open(link, LibC.O_WRONLY | LibC.O_CLOEXEC | O_NONBLOCK); // a file only its writers may open
+            try {
+                String mine = "/proc/self/fd/" + pfd;
+                Map<String, Object> a;
+                try {
+                    a = Files.readAttributes(Path.of(mine), "unix:dev,ino,mode"); // of this file system: a cowfs mount's
+                } catch (IOException | RuntimeException e) {
+                    return 0;
+                }
+                long ino = (long) a.get("ino");
+                if ((long) a.get("dev") != dev || ((int) a.get("mode") & S_IFMT) != S_IFREG || done.contains(ino)) {
+                    return 0;
+                }
+                int fd = c.open(mine, LibC.O_RDONLY | LibC.O_CLOEXEC | O_NONBLOCK);
+                if (fd < 0) {
+                    fd = c.open(mine, LibC.O_WRONLY | LibC.O_CLOEXEC | O_NONBLOCK); // a file only its writers may open
+                }
+                if (fd < 0) {
+                    int errno = LibC.errno();
+                    if (errno == ENOENT || errno == EACCES || errno == EPERM || errno == EWOULDBLOCK) {
+                        return 0; // gone, refused, or a lease held: another holder of it may still be flushed
+                    }
+                    throw new Failed("cannot open " + link + " to flush it: errno " + errno);
+                }
+                if (c.close(fd) != 0) {
+                    // the kernel's write-back of the file failed: its writer's own close no longer says so
+                    throw new Failed("the write-back of " + link + " failed; its writer's next fsync says how");
+                }
+                done.add(ino);
+                flushed.add(ino);
+                return 1;
+            } finally {
+                c.close(pfd);
             }
-            if (fd < 0) {
-                return 0;
-            }
-            c.close(fd);
-            flushed.add(statx.getLong(32));
-            return 1;
         }
 
         /** A small procfs file read into buf (open, one pread, close: a thirtieth of Files.readAllBytes here); its length, or -1. */

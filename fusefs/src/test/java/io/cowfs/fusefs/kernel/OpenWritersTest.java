@@ -30,7 +30,7 @@ class OpenWritersTest {
             Set<Long> flushed = OpenWriters.flushed(dev, LibC.get());
             assertTrue(flushed.contains((long) Files.getAttribute(written, "unix:ino")), "held for writing: " + flushed);
             assertFalse(flushed.contains((long) Files.getAttribute(read, "unix:ino")), "held for reading: " + flushed);
-            assertFalse(OpenWriters.isFlusher(LibC.get().gettid()), "the flush is over");
+            assertFalse(OpenWriters.isFlusher(OpenWriters.threadId()), "the flush is over");
         } finally {
             p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
             Files.delete(written);

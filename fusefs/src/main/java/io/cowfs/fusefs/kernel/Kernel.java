@@ -250,7 +250,11 @@ public final class Kernel {
                 long deadline = start + DRAIN_SECONDS * 1_000_000_000L;
                 // any adapter: the libfuse 2 one has no writeback cache, but pages stored through
                 // shared mappings wait in the kernel all the same
-                int files = flushOpenWriters((long) java.nio.file.Files.getAttribute(mp, "unix:dev"), c, deadline);
+                long dev = MountPoints.device(mp);
+                if (dev == -1) {
+                    throw new WritesStillArriving("cannot stat " + mp);
+                }
+                int files = flushOpenWriters(dev, c, deadline);
                 Serving s = serving;
                 if (s == null || !s.mp().equals(mp.toAbsolutePath().normalize())) {
                     return; // not this adapter's mount: no WRITEs of write-back queued to drain
@@ -262,8 +266,6 @@ public final class Kernel {
                     System.err.println(java.time.Instant.now() + " cowfs: a snapshot waited " + ms + " ms for the writes the kernel held ("
                             + files + " files open for writing flushed)");
                 }
-            } catch (java.io.IOException e) {
-                throw new WritesStillArriving("cannot stat " + mp + ": " + e.getMessage());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new WritesStillArriving("interrupted while the view's writes were arriving");
@@ -455,7 +457,7 @@ public final class Kernel {
                     System.err.println(java.time.Instant.now() + " cowfs: short or inconsistent request of " + n + " bytes ignored");
                     continue;
                 }
-                if (WriteDrain.PAUSE_UNCOUNTED_WRITES_MS > 0 && rq.opcode == Proto.WRITE && WriteDrain.pauseThisWrite()) {
+                if (rq.opcode == Proto.WRITE && WriteDrain.pauseThisWrite()) {
                     pause(WriteDrain.PAUSE_UNCOUNTED_WRITES_MS);
                 }
                 me.serving(rq.opcode == Proto.WRITE); // from here a snapshot's drain waits for it (WriteDrain)

@@ -192,9 +192,9 @@ public final class OpenWriters {
                 if (all != null) {
                     namespacesRead.add(ns);
                     for (String line : all.split("\n")) {
-                        String[] f = line.split(" ", 4);
-                        if (f.length == 4 && f[2].equals(devName)) {
-                            mountIds.add(Integer.parseInt(f[0]));
+                        MountPoints.Mount m = MountPoints.Mount.parse(line);
+                        if (m != null && m.device().equals(devName)) {
+                            mountIds.add(m.id());
                         }
                     }
                 }

@@ -14,7 +14,10 @@ if [[ -n ${missing:-} ]]; then
   # never the old 'fuse' package: it breaks fuse3
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse-overlayfs rsync fio squashfs-tools squashfuse xfsprogs gnuplot-nox git >/dev/null
 fi
-rm -f "$RESULTS"/*.md "$RESULTS"/*.tsv "$RESULTS"/*.png
+# only what this run's workloads, plots and summary write: results/ also keeps the by-hand runs
+# (ab-alternate-*.md, issue12/, ...) that docs/PERFORMANCE.md cites
+for n in import fork reads writes ci git memory build; do rm -f "$RESULTS/$n.md" "$RESULTS/$n.tsv"; done
+rm -f "$RESULTS"/{fork,reads,seqread,writes}.png "$RESULTS/SUMMARY.md" "$RESULTS/ABNORMAL.md"
 T0=$(now)
 { echo "run started $(date -u '+%H:%M:%S UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"; } > "$RESULTS/run-info.txt"
 args=(); [[ $QUICK == 1 ]] && args=(--quick)

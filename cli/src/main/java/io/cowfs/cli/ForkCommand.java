@@ -3,7 +3,6 @@ package io.cowfs.cli;
 import io.cowfs.blockstore.run.MountControl;
 import io.cowfs.blockstore.catalog.Catalog;
 import io.cowfs.blockstore.catalog.CatalogEntry;
-import io.cowfs.blockstore.store.ChunkId;
 import io.cowfs.blockstore.store.Store;
 import io.cowfs.blockstore.view.Views;
 import java.util.Locale;
@@ -28,9 +27,12 @@ final class ForkCommand extends Base {
             CatalogEntry src = catalog.get(source);
             catalog.checkFree(name);
             long t0 = System.nanoTime();
-            try (Store.Lease lease = store.lease()) {
-                ChunkId base = src.isView() ? MountControl.freeze(store, src) : src.root();
-                Views.create(store, catalog, name, base, source);
+            if (src.isView()) {
+                try (Store.Lease lease = store.lease()) { // the chunks the freeze writes, until the view names them
+                    Views.create(store, catalog, name, MountControl.freeze(store, src), source, src);
+                }
+            } else { // one commit, which checks that the snapshot is still there (Catalog.requireUnchanged)
+                Views.create(store, catalog, name, src.root(), source, src);
             }
             out().printf(Locale.ROOT, "forked view '%s' from %s '%s' in %.1f ms%n", name,
                     src.isView() ? "view" : "snapshot", source, (System.nanoTime() - t0) / 1e6);

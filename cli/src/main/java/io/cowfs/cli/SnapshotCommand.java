@@ -33,7 +33,7 @@ final class SnapshotCommand extends Base {
             long t0 = System.nanoTime();
             try (Store.Lease lease = store.lease()) {
                 ChunkId root = MountControl.freeze(store, v);
-                catalog.addSnapshot(name, root, view, "");
+                catalog.addSnapshot(name, root, view, "", v);
             }
             out().printf(Locale.ROOT, "snapshot '%s' of view '%s' in %.1f ms%n", name, view, (System.nanoTime() - t0) / 1e6);
             return 0;

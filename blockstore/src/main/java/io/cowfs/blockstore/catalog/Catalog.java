@@ -81,12 +81,42 @@ public final class Catalog {
     }
 
     public CatalogEntry addSnapshot(String name, ChunkId root, String parent, String source) {
+        return addSnapshot(name, root, parent, source, null);
+    }
+
+    /**
+     * As {@link #addSnapshot(String, ChunkId, String, String)}, for a root made from {@code from}
+     * (a frozen view): the commit first checks that {@code from} is still in the catalog as it was
+     * read ({@link #requireUnchanged}).
+     */
+    public CatalogEntry addSnapshot(String name, ChunkId root, String parent, String source, CatalogEntry from) {
         CatalogEntry e = new CatalogEntry(name, CatalogEntry.Kind.SNAPSHOT, root, 0, parent, System.currentTimeMillis(), source);
         store.commit(txn -> {
+            if (from != null) {
+                requireUnchanged(txn, from);
+            }
             add(txn, e);
             return null;
         });
         return e;
+    }
+
+    /**
+     * Inside the write transaction that names a root read from e (a fork, a snapshot of a view):
+     * fails unless e is still in the catalog exactly as read. gc marks and sweeps in one write
+     * transaction of its own (docs/GC.md), so a commit that passes this check runs either before
+     * a sweep, which then marks the new entry, or after one that found e and so kept every chunk
+     * e names. Without it, `rm` of the source and a gc between the read and the commit left a new
+     * entry naming collected chunks: a lease keeps only chunks stamped after it, not a snapshot's.
+     */
+    public void requireUnchanged(Txn<byte[]> txn, CatalogEntry e) {
+        CatalogEntry now = find(txn, e.name());
+        // field by field, not the record's equals: its first call bootstraps ObjectMethods, ~15 ms
+        // of method-handle spinning in a fresh CLI JVM (the whole fork takes ~5)
+        if (now == null || now.kind() != e.kind() || !now.root().equals(e.root()) || now.viewId() != e.viewId()
+                || now.createdMillis() != e.createdMillis() || !now.parent().equals(e.parent()) || !now.source().equals(e.source())) {
+            throw new StoreException.NotFoundException("'" + e.name() + "' was removed or replaced while it was read; nothing was created");
+        }
     }
 
     public boolean remove(Txn<byte[]> txn, String name) {

@@ -16,8 +16,21 @@ public final class Views {
 
     /** O(1): one catalog entry naming the base root; no tree walk, no delta yet. */
     public static CatalogEntry create(Store store, Catalog catalog, String name, ChunkId baseRoot, String parent) {
+        return create(store, catalog, name, baseRoot, parent, null);
+    }
+
+    /**
+     * As {@link #create(Store, Catalog, String, ChunkId, String)}, for a base read from the catalog
+     * entry {@code from} (a fork): the commit checks that {@code from} is still there as read
+     * ({@link Catalog#requireUnchanged}), so a fork of a snapshot needs no lease: its one commit
+     * is the whole fork.
+     */
+    public static CatalogEntry create(Store store, Catalog catalog, String name, ChunkId baseRoot, String parent, CatalogEntry from) {
         Catalog.checkName(name);
         return store.commit(txn -> {
+            if (from != null) {
+                catalog.requireUnchanged(txn, from);
+            }
             long id = store.nextId(txn);
             CatalogEntry e = new CatalogEntry(name, CatalogEntry.Kind.VIEW, baseRoot, id, parent, System.currentTimeMillis(), "");
             catalog.add(txn, e);

@@ -53,6 +53,9 @@ public class StoreOptions {
     /** Opens the store for a command that only reads it: a store on a read-only filesystem too. */
     public Store openToRead() {
         Store s = Store.open(storeDir());
+        // a command's own commits leave index/checked current, so the next command on an
+        // unchanged index skips its walk (StoreIndex, "own-commit chain")
+        s.index().trustOwnCommits();
         if (!s.readOnly()) { // a lazy snapshot's fetched chunks are appended to the store
             io.cowfs.blockstore.remote.LazySource.attach(s);
         }

@@ -98,6 +98,33 @@ class IndexDamageTest {
         return failed.size();
     }
 
+    /**
+     * A command's own commits leave index/checked naming them (so the next command on the
+     * unchanged file skips the walk at open, O(index)); a page damaged by a write after that is
+     * still found by the next command.
+     */
+    @Test
+    void aCommandLeavesTheIndexCheckedAsItLeftItAndDamageWrittenLaterIsFound() throws Exception {
+        try (Cowfs c = imported()) {
+            Path data = c.store.resolve("index").resolve("data.mdb");
+            for (String[] cmd : List.of(new String[] {"fork", "a", "--name", "v"}, new String[] {"fork", "a", "--name", "w"},
+                    new String[] {"rm", "w"})) {
+                c.run(cmd).ok();
+                long newest;
+                try (LmdbPages p = LmdbPages.open(data)) {
+                    newest = p.newest().txnid();
+                }
+                String[] rec = Files.readString(c.store.resolve("index").resolve("checked")).strip().split(" ");
+                assertEquals(newest, Long.parseLong(rec[0]), String.join(" ", cmd) + ": index/checked names its last commit");
+                assertEquals(Files.size(data), Long.parseLong(rec[2]));
+            }
+            List<Long> pages = leafPages(c.store, "chunks");
+            garbage(c.store, pages.get(0), 3);
+            Cowfs.Result list = c.run("list").ok();
+            assertTrue(list.out().contains("v") && list.err().contains("damaged"), list.err());
+        }
+    }
+
     @Test
     void damagedChunkPagesAreNamedAndLoseNothing() throws Exception {
         try (Cowfs c = imported()) {

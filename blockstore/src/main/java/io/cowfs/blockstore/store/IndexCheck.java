@@ -22,6 +22,14 @@ final class IndexCheck {
 
     private final StoreAccess access;
 
+    /**
+     * The transaction id and file stamp this process found clean at open (walked, or matched
+     * index/checked), -1 / null if it found none; StoreIndex carries it across its own commits
+     * (see {@link #stamp}). Set once by {@link #trees}, before any commit.
+     */
+    long trustedTxn = -1;
+    String trustedStamp;
+
     IndexCheck(Path dir, boolean sealed, StoreAccess access) {
         this.dir = dir;
         this.sealed = sealed;
@@ -80,6 +88,8 @@ final class IndexCheck {
             try (Txn<byte[]> txn = e.txnRead()) {
                 String checked = txn.getId() + " " + stamp;
                 if (checked.equals(readChecked())) {
+                    trustedTxn = txn.getId();
+                    trustedStamp = stamp;
                     return null; // walked clean before, and the file has not changed since
                 }
                 try (LmdbPages pages = LmdbPages.open(dataFile())) {
@@ -92,6 +102,8 @@ final class IndexCheck {
                         return summary(w.damage);
                     }
                     writeChecked(checked);
+                    trustedTxn = txn.getId();
+                    trustedStamp = stamp;
                     return null;
                 }
             } catch (IOException ex) {
@@ -105,6 +117,20 @@ final class IndexCheck {
         } catch (IOException ex) {
             return "cannot read it: " + ex.getMessage();
         }
+    }
+
+    /** data.mdb's "mtime-ns size" now ("?" if it cannot be read). */
+    String stamp() {
+        return fileStamp();
+    }
+
+    /**
+     * Records that the index as of transaction txn, whose file now has this stamp, is clean: a
+     * process whose own commits are all the file saw since it was found clean (StoreIndex's
+     * chain). The next open of an unchanged file then skips the walk.
+     */
+    void recordClean(long txn, String stamp) {
+        writeChecked(txn + " " + stamp);
     }
 
     private String fileStamp() {

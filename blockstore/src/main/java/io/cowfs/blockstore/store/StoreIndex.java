@@ -65,6 +65,26 @@ public final class StoreIndex implements AutoCloseable {
 
     /** Point lookups of read transactions, in Java (see SafeReader). */
     private final SafeReader reader;
+    /** The open's check; its shortcut (index/checked) is carried across this process's commits. */
+    private final IndexCheck check;
+
+    /*
+     * The own-commit chain: a walk at open costs O(index) (a 73 MB index: ~340 ms), and every
+     * commit moves the file's stamp, so each `cowfs fork` made the next command walk the whole
+     * index. A process whose commits are the only writes the file saw since it was found clean
+     * knows the file is as clean as then plus what liblmdb wrote for it: at close it records
+     * index/checked for the file as it leaves it. The chain holds while each commit's id is the
+     * last one's + 1 and the file's stamp just before it (taken under liblmdb's writer lock, so no
+     * other commit can land between) equals the stamp taken just after the last; any other write
+     * (another process's commit, or anything else's) breaks it for good. Not covered: a write by
+     * something other than liblmdb in the microseconds between a commit's end and the stamp taken
+     * after it. Off unless trustOwnCommits (the CLI's commands: short-lived; a mount commits at
+     * every close and would pay two stats each). Guarded by liblmdb's write lock: written only
+     * inside a write transaction, read by close after the last one.
+     */
+    private volatile boolean trackChain;
+    private long chainTxn = -1;
+    private String chainStamp;
 
     /** The index of a store of the current format (sealed values), with the default map size. */
     public StoreIndex(Path dir) {
@@ -112,7 +132,7 @@ public final class StoreIndex implements AutoCloseable {
         Env<byte[]> opened = null;
         // liblmdb trusts the meta pages when it opens the file (a bad page size in meta 0 makes it
         // read past the end of its map): they are checked first, then every tree below them
-        IndexCheck check = new IndexCheck(dir, sealed, access);
+        check = new IndexCheck(dir, sealed, access);
         String found = mustExist && !Files.exists(dataFile().toPath()) ? "the file is missing" : check.metas();
         for (int attempt = 0; found == null; attempt++) {
             try {
@@ -172,6 +192,8 @@ public final class StoreIndex implements AutoCloseable {
         } else {
             damage = null;
             salvage = null;
+            chainTxn = check.trustedTxn;
+            chainStamp = check.trustedStamp;
         }
         env = opened;
         SafeReader mapped = null;
@@ -426,8 +448,15 @@ public final class StoreIndex implements AutoCloseable {
             try (Txn<byte[]> txn = env.txnWrite()) {
                 writing.set(txn);
                 T result = work.apply(txn);
+                boolean chained = trackChain && salvage == null && chainTxn >= 0 && txn.getId() == chainTxn + 1
+                        && check.stamp().equals(chainStamp);
+                long id = txn.getId();
                 txn.commit();
                 commits.incrementAndGet();
+                if (trackChain) {
+                    chainStamp = chained ? check.stamp() : null;
+                    chainTxn = chained ? id : -1;
+                }
                 return result;
             } catch (Env.MapFullException e) {
                 full = true;
@@ -537,6 +566,11 @@ public final class StoreIndex implements AutoCloseable {
         return dir.resolve("data.mdb").toFile();
     }
 
+    /** Carry the open's clean check across this process's own commits (see chainTxn); the CLI's commands. */
+    public void trustOwnCommits() {
+        trackChain = true;
+    }
+
     @Override
     public void close() {
         // under the write lock: a read still running on another thread (a mount's read-ahead as
@@ -548,6 +582,16 @@ public final class StoreIndex implements AutoCloseable {
                 return;
             }
             closed = true;
+            if (trackChain && chainTxn >= 0 && commits.get() > 0) {
+                try {
+                    // no commit since ours (the last id) and no write since (the stamp)
+                    if (env.info().lastTransactionId == chainTxn && check.stamp().equals(chainStamp)) {
+                        check.recordClean(chainTxn, chainStamp);
+                    }
+                } catch (RuntimeException e) {
+                    // only the shortcut is lost: the next open walks
+                }
+            }
             for (Txn<byte[]> txn : parked) {
                 try {
                     txn.renew(); // lmdbjava aborts only a live transaction, and abort frees the reader slot

@@ -33,6 +33,19 @@ for n in "${sizes[@]}"; do
   R[cowfs_wall,$n]=$(median "${walls[@]}"); R[cowfs_self,$n]=$(awk -v m="$(median "${selfs[@]}")" 'BEGIN{printf "%.4f", m/1000}')
   log "  cowfs fork wall ${R[cowfs_wall,$n]} s, self ${R[cowfs_self,$n]} s (samples: ${selfs[*]} ms)"
 
+  # the same through the launcher users run (./cowfs: its class-data-sharing archive and JIT flags,
+  # docs/STARTUP.md), a JVM per command (COWFS_NO_AGENT=1), this jar (COWFS_JAR: never builds)
+  walls=(); selfs=()
+  for ((i=0;i<REPS+1;i++)); do
+    v=$(uname_ "l$n")
+    t0=$(now); out=$(COWFS_JAR=$COWFS_JAR COWFS_NO_AGENT=1 "$REPO/cowfs" fork --store="$STORE" "$snap" --name "$v" 2>&1); rc=$?; w=$(since "$t0")
+    if ((rc)); then abnormal "cowfs fork (launcher) $snap --name $v failed: $out"; continue; fi
+    ((i==0)) && continue   # the first may train the launcher's archive for this jar
+    walls+=("$w"); selfs+=("$(sed -n 's/.* in \([0-9.]*\) ms.*/\1/p' <<<"$out")")
+  done
+  R[cowfs_lwall,$n]=$(median "${walls[@]}"); R[cowfs_lself,$n]=$(awk -v m="$(median "${selfs[@]}")" 'BEGIN{printf "%.4f", m/1000}')
+  log "  launcher: cowfs fork wall ${R[cowfs_lwall,$n]} s, self ${R[cowfs_lself,$n]} s (samples: ${selfs[*]} ms)"
+
   # cowfs fork + mount until the view answers (what a CI job waits for)
   fm=()
   for ((i=0;i<FM_REPS;i++)); do
@@ -81,10 +94,12 @@ for n in "${sizes[@]}"; do hdr+=("$n files (ms)"); done
 big=${sizes[-1]}
 hdr+=("vs cowfs fork wall @ $big" "growth $big vs ${sizes[0]} files")
 th "${hdr[@]}"
-for tool in cowfs_self cowfs_wall cowfs_fm cpal cpa reflink ovl fovl; do
+for tool in cowfs_self cowfs_wall cowfs_lself cowfs_lwall cowfs_fm cpal cpa reflink ovl fovl; do
   case $tool in
-    cowfs_self) label="**cowfs fork** (time it prints)";;
-    cowfs_wall) label="**cowfs fork** command (wall, JVM incl.)";;
+    cowfs_self) label="**cowfs fork** (time it prints; plain \`java -cp cowfs.jar\`)";;
+    cowfs_wall) label="**cowfs fork** command (wall, JVM incl.; plain \`java -cp cowfs.jar\`)";;
+    cowfs_lself) label="**cowfs fork** through the launcher (time it prints)";;
+    cowfs_lwall) label="**cowfs fork** through the launcher (wall, a JVM of its own)";;
     cowfs_fm) label="cowfs fork + mount (view answers)";;
     cpal) label="cp -al (ext4)";; cpa) label="cp -a (ext4)";;
     reflink) label="cp -a --reflink=always (XFS loop)";;
@@ -96,7 +111,9 @@ for tool in cowfs_self cowfs_wall cowfs_fm cpal cpa reflink ovl fovl; do
   tr_ "${row[@]}"
 done
 note "Median of $REPS runs (cp/reflink: 3 runs, fork+mount: $FM_REPS), page cache warm. 'cowfs fork (time it prints)' is the fork" \
-     "itself as the CLI reports it; the wall time adds JVM start-up and store open. Copies are deleted between runs (not timed)."
+     "itself as the CLI reports it; the wall time adds JVM start-up and store open. Plain \`java -cp\` is how the other scripts run" \
+     "the CLI; the launcher (\`./cowfs\`, what users run) adds its class-data-sharing archive and JIT flags (docs/STARTUP.md)." \
+     "Copies are deleted between runs (not timed)."
 
 # Start-up of `cowfs fork` / `cowfs list` through the launcher against cp -al of 100 files (issue 14).
 md "" "### Start-up through the launcher (100-file tree)" ""

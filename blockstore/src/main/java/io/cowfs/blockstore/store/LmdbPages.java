@@ -340,7 +340,7 @@ public final class LmdbPages implements AutoCloseable {
                 boolean big = (nflags & F_BIGDATA) != 0;
                 if (!big && sink == null && named == null && !integerKeys) {
                     // the common case, checked in place: no copies
-                    if (sealed && !Seal.ok(p, koff, ksize, p, voff, (int) dsize, crc)) {
+                    if (sealed && !Seal.okAdjacent(p, koff, ksize, (int) dsize, crc, sealScratch)) {
                         damage(pgno, "entry " + i + " fails its checksum");
                         return;
                     }
@@ -433,6 +433,7 @@ public final class LmdbPages implements AutoCloseable {
         }
 
         private final java.util.zip.CRC32C crc = new java.util.zip.CRC32C(); // reused by every in-place seal check
+        private final byte[] sealScratch = new byte[4096]; // a node of one page: Seal.okAdjacent
     }
 
     /** len bytes at off; the walk checks page numbers against the meta page before it asks. */

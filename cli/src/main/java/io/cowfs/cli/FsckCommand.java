@@ -44,7 +44,8 @@ final class FsckCommand extends Base {
     @Override
     public Integer call() throws Exception {
         // a damaged index opens as a salvaged, read-only copy; a store on a read-only filesystem is checked, never repaired
-        Store store = repair ? storeOptions.open() : storeOptions.openToRead();
+        // fsck walks every index page whatever index/checked says: damage without a write leaves it matching
+        Store store = io.cowfs.blockstore.store.IndexCheck.walking(() -> repair ? storeOptions.open() : storeOptions.openToRead());
         try {
             List<Fsck.Problem> indexProblems = new ArrayList<>();
             if (store.index().damage() != null) {

@@ -47,15 +47,16 @@ public class StoreOptions {
                 s.close();
             }
         }
+        // a command's own commits leave index/checked current, so the next command on an
+        // unchanged index skips its walk (StoreIndex, "own-commit chain"); a mount opens with
+        // openToRead and does not
+        s.index().trustOwnCommits();
         return s;
     }
 
     /** Opens the store for a command that only reads it: a store on a read-only filesystem too. */
     public Store openToRead() {
         Store s = Store.open(storeDir());
-        // a command's own commits leave index/checked current, so the next command on an
-        // unchanged index skips its walk (StoreIndex, "own-commit chain")
-        s.index().trustOwnCommits();
         if (!s.readOnly()) { // a lazy snapshot's fetched chunks are appended to the store
             io.cowfs.blockstore.remote.LazySource.attach(s);
         }

@@ -44,7 +44,9 @@ final class VerifyCommand extends Base {
         if (!snapshots.isEmpty()) {
             throw new io.cowfs.blockstore.store.StoreException.InvalidRequestException("verify checks the whole store; snapshot names go with --remote NAME");
         }
-        try (Store store = storeOptions.openToRead(); Progress bar = Progress.count("verify", "chunks")) {
+        // every index page walked too, whatever index/checked says (FsckCommand)
+        try (Store store = io.cowfs.blockstore.store.IndexCheck.walking(storeOptions::openToRead);
+                Progress bar = Progress.count("verify", "chunks")) {
             // a damaged index opens as a salvaged copy: its chunks (and those re-found in packs) are still verified
             List<String> indexDamage = store.index().damage() == null ? List.of() : store.index().salvaged().walk().damage;
             bar.start(Verifier.count(store));

@@ -109,7 +109,11 @@ class IndexDamageTest {
             Path data = c.store.resolve("index").resolve("data.mdb");
             for (String[] cmd : List.of(new String[] {"fork", "a", "--name", "v"}, new String[] {"fork", "a", "--name", "w"},
                     new String[] {"rm", "w"})) {
-                c.run(cmd).ok();
+                // a process of its own, as users run it (this test JVM has seen other tests' damage: no records)
+                String[] args = java.util.stream.Stream.concat(java.util.stream.Stream.of(cmd[0], "--store=" + c.store),
+                        java.util.Arrays.stream(cmd, 1, cmd.length)).toArray(String[]::new);
+                Cowfs.Result r = Fx.javaMain(args);
+                assertEquals(0, r.rc(), r.out() + r.err());
                 long newest;
                 try (LmdbPages p = LmdbPages.open(data)) {
                     newest = p.newest().txnid();
@@ -122,6 +126,30 @@ class IndexDamageTest {
             garbage(c.store, pages.get(0), 3);
             Cowfs.Result list = c.run("list").ok();
             assertTrue(list.out().contains("v") && list.err().contains("damaged"), list.err());
+        }
+    }
+
+    /**
+     * A page that changes on disk without a write (a failing medium; here: garbage written and the
+     * file's mtime put back) leaves index/checked matching, so an ordinary command skips the walk;
+     * fsck and verify, whose job is to find damage, walk whatever the record says.
+     */
+    @Test
+    void fsckAndVerifyWalkAnIndexRecordedCleanWhosePageChangedWithoutAWrite() throws Exception {
+        try (Cowfs c = imported()) {
+            Path data = c.store.resolve("index").resolve("data.mdb");
+            Cowfs.Result fork = Fx.javaMain("fork", "--store=" + c.store, "a", "--name", "v"); // records index/checked
+            assertEquals(0, fork.rc(), fork.out() + fork.err());
+            List<Long> pages = leafPages(c.store, "chunks");
+            var mtime = Files.getLastModifiedTime(data);
+            long size = Files.size(data);
+            garbage(c.store, pages.get(0), 4);
+            Files.setLastModifiedTime(data, mtime);
+            assertEquals(size, Files.size(data));
+            for (String cmd : new String[] {"fsck", "verify"}) {
+                Cowfs.Result res = c.run(cmd).fails(Main.EXIT_DAMAGED);
+                assertTrue(res.err().contains("data.mdb") && res.err().contains("damaged"), cmd + ": " + res.err());
+            }
         }
     }
 

@@ -16,7 +16,7 @@ import org.lmdbjava.Txn;
  * file (no commit, no write by anyone: any write moves its mtime) is not walked again, so
  * commands on a quiet store start at once; a page damaged by a write is always seen.
  */
-final class IndexCheck {
+public final class IndexCheck {
     private final Path dir;
     private final boolean sealed;
 
@@ -29,6 +29,23 @@ final class IndexCheck {
      */
     long trustedTxn = -1;
     String trustedStamp;
+
+    /**
+     * Set around the open of a command whose job is to find damage (fsck, verify): it walks even
+     * an index recorded clean, whatever index/checked says (a page changed on disk without a
+     * write leaves the record matching). Per thread: the CLI agent runs other commands beside.
+     */
+    static final ThreadLocal<Boolean> WALK_ALWAYS = ThreadLocal.withInitial(() -> false);
+
+    /** Runs open with {@link #WALK_ALWAYS} set on this thread. */
+    public static <T> T walking(java.util.function.Supplier<T> open) {
+        WALK_ALWAYS.set(true);
+        try {
+            return open.get();
+        } finally {
+            WALK_ALWAYS.set(false);
+        }
+    }
 
     IndexCheck(Path dir, boolean sealed, StoreAccess access) {
         this.dir = dir;
@@ -87,7 +104,7 @@ final class IndexCheck {
             String stamp = fileStamp(); // before the transaction: a commit after it changes the stamp
             try (Txn<byte[]> txn = e.txnRead()) {
                 String checked = txn.getId() + " " + stamp;
-                if (checked.equals(readChecked())) {
+                if (!WALK_ALWAYS.get() && checked.equals(readChecked())) {
                     trustedTxn = txn.getId();
                     trustedStamp = stamp;
                     return null; // walked clean before, and the file has not changed since
@@ -131,6 +148,18 @@ final class IndexCheck {
      */
     void recordClean(long txn, String stamp) {
         writeChecked(txn + " " + stamp);
+    }
+
+    /**
+     * Drops index/checked: this process met damage (a mount's read of a page that changed on disk
+     * without a write leaves the file's stamp as it was), so the next open must walk.
+     */
+    void forget() {
+        try {
+            Files.deleteIfExists(checkedFile());
+        } catch (IOException | RuntimeException e) {
+            // a read-only store: nothing recorded there can be dropped; its next open walks only if the file changed
+        }
     }
 
     private String fileStamp() {

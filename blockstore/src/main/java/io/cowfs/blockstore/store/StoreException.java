@@ -45,6 +45,7 @@ public class StoreException extends RuntimeException {
     public static final class IndexDamagedException extends StoreException {
         public IndexDamagedException(String message) {
             super(message);
+            StoreIndex.damageSeen(); // a process that saw damage records no index as clean (StoreIndex's chain)
         }
     }
 

@@ -69,22 +69,52 @@ public final class StoreIndex implements AutoCloseable {
     private final IndexCheck check;
 
     /*
-     * The own-commit chain: a walk at open costs O(index) (a 73 MB index: ~340 ms), and every
+     * The own-commit chain: a walk at open costs O(index) (a 73 MB index: ~0.2-0.3 s), and every
      * commit moves the file's stamp, so each `cowfs fork` made the next command walk the whole
      * index. A process whose commits are the only writes the file saw since it was found clean
      * knows the file is as clean as then plus what liblmdb wrote for it: at close it records
      * index/checked for the file as it leaves it. The chain holds while each commit's id is the
-     * last one's + 1 and the file's stamp just before it (taken under liblmdb's writer lock, so no
-     * other commit can land between) equals the stamp taken just after the last; any other write
-     * (another process's commit, or anything else's) breaks it for good. Not covered: a write by
-     * something other than liblmdb in the microseconds between a commit's end and the stamp taken
-     * after it. Off unless trustOwnCommits (the CLI's commands: short-lived; a mount commits at
-     * every close and would pay two stats each). Guarded by liblmdb's write lock: written only
-     * inside a write transaction, read by close after the last one.
+     * last one's + 1 and the newest id after it (liblmdb spends no id on a transaction that
+     * changed nothing), the file's stamp just before it (taken under liblmdb's writer lock, so no
+     * other commit lands between) equals the stamp taken just after the last one, and the
+     * process has seen no damage (damageSeen) and no failed sync (breakChain). Anything else
+     * breaks it for good. Not covered: a write by something other than liblmdb that leaves mtime
+     * and size as they were: on a filesystem without fine-grained timestamps (Linux before 6.13's
+     * multigrain ones, or 1 s timestamps) one within the same clock tick as a commit's last write.
+     * Off unless trustOwnCommits: the CLI's commands that write (StoreOptions.open), not mounts
+     * (they commit at every close from several threads and would pay two stats each), fsck or
+     * verify (they walk always: IndexCheck.walking). chainTxn and chainStamp are guarded by
+     * chainLock.
      */
     private volatile boolean trackChain;
+    private final Object chainLock = new Object();
     private long chainTxn = -1;
     private String chainStamp;
+    /** Set once by any IndexDamagedException in this process: no chain records from then on. */
+    private static volatile boolean damageSeen;
+
+    static void damageSeen() {
+        damageSeen = true;
+        for (StoreIndex i : OPEN) { // the next open of each walks, whatever this process read where
+            i.check.forget();
+        }
+    }
+
+    /** The indexes this process has open (for damageSeen). */
+    private static final java.util.Set<StoreIndex> OPEN = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /** Tests only: a JVM that runs many tests has seen damage in some; chain tests start afresh. */
+    static void forgetDamageSeen() {
+        damageSeen = false;
+    }
+
+    /** Ends this process's chain (a failed sync: the file may not hold what was committed). */
+    void breakChain() {
+        synchronized (chainLock) {
+            chainTxn = -1;
+            chainStamp = null;
+        }
+    }
 
     /** The index of a store of the current format (sealed values), with the default map size. */
     public StoreIndex(Path dir) {
@@ -195,6 +225,7 @@ public final class StoreIndex implements AutoCloseable {
             chainTxn = check.trustedTxn;
             chainStamp = check.trustedStamp;
         }
+        OPEN.add(this);
         env = opened;
         SafeReader mapped = null;
         try {
@@ -448,14 +479,24 @@ public final class StoreIndex implements AutoCloseable {
             try (Txn<byte[]> txn = env.txnWrite()) {
                 writing.set(txn);
                 T result = work.apply(txn);
-                boolean chained = trackChain && salvage == null && chainTxn >= 0 && txn.getId() == chainTxn + 1
-                        && check.stamp().equals(chainStamp);
                 long id = txn.getId();
+                long was;
+                boolean chained;
+                synchronized (chainLock) {
+                    was = chainTxn;
+                    chained = trackChain && salvage == null && was >= 0 && id == was + 1 && !damageSeen
+                            && !"?".equals(chainStamp) && check.stamp().equals(chainStamp);
+                }
                 txn.commit();
                 commits.incrementAndGet();
                 if (trackChain) {
-                    chainStamp = chained ? check.stamp() : null;
-                    chainTxn = chained ? id : -1;
+                    String after = chained ? check.stamp() : null;
+                    boolean spent = chained && env.info().lastTransactionId == id; // an empty commit spends no id
+                    synchronized (chainLock) {
+                        boolean keep = spent && chainTxn == was; // no other thread's commit between
+                        chainTxn = keep ? id : -1;
+                        chainStamp = keep ? after : null;
+                    }
                 }
                 return result;
             } catch (Env.MapFullException e) {
@@ -548,7 +589,12 @@ public final class StoreIndex implements AutoCloseable {
         if (c == syncedCommits.get()) {
             return;
         }
-        env.sync(true);
+        try {
+            env.sync(true);
+        } catch (RuntimeException e) {
+            breakChain(); // the file may not hold what was committed: the next open walks
+            throw e;
+        }
         syncedCommits.accumulateAndGet(c, Math::max);
     }
 
@@ -582,11 +628,19 @@ public final class StoreIndex implements AutoCloseable {
                 return;
             }
             closed = true;
-            if (trackChain && chainTxn >= 0 && commits.get() > 0) {
+            OPEN.remove(this);
+            long last;
+            String stamp;
+            synchronized (chainLock) {
+                last = chainTxn;
+                stamp = chainStamp;
+            }
+            if (trackChain && last >= 0 && stamp != null && !"?".equals(stamp) && !damageSeen && commits.get() > 0
+                    && commits.get() == syncedCommits.get()) {
                 try {
-                    // no commit since ours (the last id) and no write since (the stamp)
-                    if (env.info().lastTransactionId == chainTxn && check.stamp().equals(chainStamp)) {
-                        check.recordClean(chainTxn, chainStamp);
+                    // no commit since ours (the last id), no write since (the stamp), all synced
+                    if (env.info().lastTransactionId == last && check.stamp().equals(stamp)) {
+                        check.recordClean(last, stamp);
                     }
                 } catch (RuntimeException e) {
                     // only the shortcut is lost: the next open walks

@@ -33,6 +33,42 @@ class IndexCheckChainTest {
         s.index().write(txn -> s.nextId(txn));
     }
 
+    @org.junit.jupiter.api.BeforeEach
+    @org.junit.jupiter.api.AfterEach
+    void noDamageSeen() {
+        StoreIndex.forgetDamageSeen(); // other tests in this JVM damage indexes on purpose
+    }
+
+    private Path storeWithRecord() throws Exception {
+        Path dir = tmp.resolve("store");
+        Store.init(dir, Store.DEFAULT_BLOCK_SIZE).close();
+        try (Store s = Store.open(dir)) {
+            s.index().trustOwnCommits();
+            commit(s);
+        }
+        assertEquals(newest(dir), checkedTxn(dir));
+        return dir;
+    }
+
+    @Test
+    void aProcessThatSawDamageDropsTheRecord() throws Exception {
+        Path dir = storeWithRecord();
+        long before = checkedTxn(dir);
+        try (Store s = Store.open(dir)) {
+            s.index().trustOwnCommits();
+            commit(s);
+            new StoreException.IndexDamagedException("a page this process read failed its check");
+            commit(s);
+        }
+        assertTrue(newest(dir) > before);
+        assertTrue(Files.notExists(dir.resolve("index").resolve("checked")),
+                "a process that saw damage drops the record (the damage may have come without a write)");
+        try (Store s = Store.open(dir)) { // walks, records the file as it is
+            assertEquals(newest(dir), checkedTxn(dir));
+        }
+    }
+
+
     @Test
     void ownCommitsLeaveTheIndexCheckedAsTheyLeftIt() throws Exception {
         Path dir = tmp.resolve("store");

@@ -56,6 +56,20 @@ class SnapshotDrainIT {
         assertEquals(0, r.rc(), () -> r.out() + r.err());
     }
 
+    /** Pages of snapshot s's file "mapped" whose last 8 bytes (little-endian) are not want's number for it. */
+    private static int pagesNotAsMapped(Cowfs c, long[] want) throws Exception {
+        try (Cowfs.Mounted s = c.mount("s"); FileChannel f = FileChannel.open(s.dir.resolve("mapped"), StandardOpenOption.READ)) {
+            ByteBuffer b = ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            int missing = 0;
+            for (int p = 0; p < want.length; p++) {
+                b.clear();
+                long got = f.read(b, (long) p * 4096 + 4088) == 8 ? b.getLong(0) : -1;
+                missing += got == want[p] ? 0 : 1;
+            }
+            return missing;
+        }
+    }
+
     private static Cowfs fixture(Path tmp) throws Exception {
         Cowfs c = new Cowfs(tmp);
         Files.createDirectories(tmp.resolve("src"));
@@ -287,16 +301,7 @@ class SnapshotDrainIT {
             } finally {
                 Cowfs.unmountHard(mp);
             }
-            try (Cowfs.Mounted s = c.mount("s"); FileChannel f = FileChannel.open(s.dir.resolve("mapped"), StandardOpenOption.READ)) {
-                ByteBuffer b = ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-                int missing = 0;
-                for (int p = 0; p < PAGES; p++) {
-                    b.clear();
-                    long got = f.read(b, (long) p * 4096 + 4088) == 8 ? b.getLong(0) : -1;
-                    missing += got == want[p] ? 0 : 1;
-                }
-                assertEquals(0, missing, "pages of the snapshot that are not what the mapping held");
-            }
+            assertEquals(0, pagesNotAsMapped(c, want), "pages of the snapshot that are not what the mapping held");
         }
     }
 
@@ -340,16 +345,7 @@ class SnapshotDrainIT {
             }
             long[] expect = Arrays.stream(want.split(" ")).mapToLong(Long::parseLong).toArray();
             assertEquals(PAGES, expect.length, want.length() > 200 ? want.substring(0, 200) : want);
-            try (Cowfs.Mounted s = c.mount("s"); FileChannel f = FileChannel.open(s.dir.resolve("mapped"), StandardOpenOption.READ)) {
-                ByteBuffer b = ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-                int missing = 0;
-                for (int p = 0; p < PAGES; p++) {
-                    b.clear();
-                    long got = f.read(b, (long) p * 4096 + 4088) == 8 ? b.getLong(0) : -1;
-                    missing += got == expect[p] ? 0 : 1;
-                }
-                assertEquals(0, missing, "pages of the snapshot that are not what the mapping held when it was unmapped");
-            }
+            assertEquals(0, pagesNotAsMapped(c, expect), "pages of the snapshot that are not what the mapping held when it was unmapped");
         }
     }
 

@@ -101,10 +101,10 @@ public final class IndexCheck {
      */
     String trees(Env<byte[]> e) {
         for (int attempt = 0; attempt < 10; attempt++) {
-            String stamp = fileStamp(); // before the transaction: a commit after it changes the stamp
+            String stamp = stamp(); // before the transaction: a commit after it changes the stamp
             try (Txn<byte[]> txn = e.txnRead()) {
-                String checked = txn.getId() + " " + stamp;
-                if (!WALK_ALWAYS.get() && checked.equals(readChecked())) {
+                String checked = stamp == null ? null : txn.getId() + " " + stamp; // null: nothing to record or trust
+                if (!WALK_ALWAYS.get() && checked != null && checked.equals(readChecked())) {
                     trustedTxn = txn.getId();
                     trustedStamp = stamp;
                     return null; // walked clean before, and the file has not changed since
@@ -118,9 +118,11 @@ public final class IndexCheck {
                     if (!w.clean()) {
                         return summary(w.damage);
                     }
-                    writeChecked(checked);
-                    trustedTxn = txn.getId();
-                    trustedStamp = stamp;
+                    if (checked != null) {
+                        writeChecked(checked);
+                        trustedTxn = txn.getId();
+                        trustedStamp = stamp;
+                    }
                     return null;
                 }
             } catch (IOException ex) {
@@ -134,11 +136,6 @@ public final class IndexCheck {
         } catch (IOException ex) {
             return "cannot read it: " + ex.getMessage();
         }
-    }
-
-    /** data.mdb's "mtime-ns size" now ("?" if it cannot be read). */
-    String stamp() {
-        return fileStamp();
     }
 
     /**
@@ -162,13 +159,14 @@ public final class IndexCheck {
         }
     }
 
-    private String fileStamp() {
+    /** data.mdb's "mtime-ns size" now, or null if it cannot be read. */
+    String stamp() {
         try {
             var a = Files.readAttributes(dataFile(), BasicFileAttributes.class);
             Instant t = a.lastModifiedTime().toInstant();
             return (t.getEpochSecond() * 1_000_000_000L + t.getNano()) + " " + a.size();
         } catch (IOException e) {
-            return "?";
+            return null;
         }
     }
 

@@ -67,8 +67,7 @@ final class Seal {
         page.get(koff, scratch, 0, n + SIZE);
         crc.reset();
         crc.update(scratch, 0, n);
-        int stored = ((scratch[n] & 0xFF) << 24) | ((scratch[n + 1] & 0xFF) << 16) | ((scratch[n + 2] & 0xFF) << 8) | (scratch[n + 3] & 0xFF);
-        return stored == (int) crc.getValue();
+        return BigEndian.getInt(scratch, n) == (int) crc.getValue();
     }
 
     /** The payload of a stored value (the seal cut off). */

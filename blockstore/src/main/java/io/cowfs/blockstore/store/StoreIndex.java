@@ -84,7 +84,7 @@ public final class StoreIndex implements AutoCloseable {
      * Off unless trustOwnCommits: the CLI's commands that write (StoreOptions.open), not mounts
      * (they commit at every close from several threads and would pay two stats each), fsck or
      * verify (they walk always: IndexCheck.walking). chainTxn and chainStamp are guarded by
-     * chainLock.
+     * chainLock; chainStamp is null exactly when chainTxn is -1 (no chain).
      */
     private volatile boolean trackChain;
     private final Object chainLock = new Object();
@@ -225,7 +225,6 @@ public final class StoreIndex implements AutoCloseable {
             chainTxn = check.trustedTxn;
             chainStamp = check.trustedStamp;
         }
-        OPEN.add(this);
         env = opened;
         SafeReader mapped = null;
         try {
@@ -256,6 +255,7 @@ public final class StoreIndex implements AutoCloseable {
             closeAll(e, m == null ? null : m::close, env::close, salvage == null ? null : salvage::delete);
             throw e;
         }
+        OPEN.add(this); // only an open that succeeded: a failed one would stay in the set
     }
 
     /** Runs each of closes (nulls skipped), each whatever the others threw; their failures are added to e. */
@@ -479,24 +479,27 @@ public final class StoreIndex implements AutoCloseable {
             try (Txn<byte[]> txn = env.txnWrite()) {
                 writing.set(txn);
                 T result = work.apply(txn);
+                if (!trackChain) { // a mount's commits: nothing of the chain on their path
+                    txn.commit();
+                    commits.incrementAndGet();
+                    return result;
+                }
                 long id = txn.getId();
                 long was;
                 boolean chained;
                 synchronized (chainLock) {
                     was = chainTxn;
-                    chained = trackChain && salvage == null && was >= 0 && id == was + 1 && !damageSeen
-                            && !"?".equals(chainStamp) && check.stamp().equals(chainStamp);
+                    chained = salvage == null && was >= 0 && id == was + 1 && !damageSeen && chainStamp != null
+                            && chainStamp.equals(check.stamp());
                 }
                 txn.commit();
                 commits.incrementAndGet();
-                if (trackChain) {
-                    String after = chained ? check.stamp() : null;
-                    boolean spent = chained && env.info().lastTransactionId == id; // an empty commit spends no id
-                    synchronized (chainLock) {
-                        boolean keep = spent && chainTxn == was; // no other thread's commit between
-                        chainTxn = keep ? id : -1;
-                        chainStamp = keep ? after : null;
-                    }
+                String after = chained ? check.stamp() : null;
+                boolean spent = chained && env.info().lastTransactionId == id; // an empty commit spends no id
+                synchronized (chainLock) {
+                    boolean keep = spent && after != null && chainTxn == was; // no other thread's commit between
+                    chainTxn = keep ? id : -1;
+                    chainStamp = keep ? after : null;
                 }
                 return result;
             } catch (Env.MapFullException e) {
@@ -635,11 +638,10 @@ public final class StoreIndex implements AutoCloseable {
                 last = chainTxn;
                 stamp = chainStamp;
             }
-            if (trackChain && last >= 0 && stamp != null && !"?".equals(stamp) && !damageSeen && commits.get() > 0
-                    && commits.get() == syncedCommits.get()) {
+            if (trackChain && stamp != null && !damageSeen && commits.get() > 0 && commits.get() == syncedCommits.get()) {
                 try {
                     // no commit since ours (the last id), no write since (the stamp), all synced
-                    if (env.info().lastTransactionId == last && check.stamp().equals(stamp)) {
+                    if (env.info().lastTransactionId == last && stamp.equals(check.stamp())) {
                         check.recordClean(last, stamp);
                     }
                 } catch (RuntimeException e) {

@@ -11,10 +11,19 @@ import org.lmdbjava.Env;
 import org.lmdbjava.Txn;
 
 /**
- * The check of an index before liblmdb may read it ({@link LmdbPages}), and its shortcut:
- * index/checked remembers the last clean walk as "txnid mtime-ns size" of data.mdb. An unchanged
- * file (no commit, no write by anyone: any write moves its mtime) is not walked again, so
- * commands on a quiet store start at once; a page damaged by a write is always seen.
+ * The check of an index before liblmdb may read it ({@link LmdbPages}), and its shortcuts: an
+ * unchanged file (no commit, no write by anyone: any write moves its mtime) is not walked again,
+ * so commands on a quiet store start at once; a page damaged by a write is always seen. Two
+ * records say which file was found clean, each as its newest transaction id and the stamp of
+ * data.mdb ({@link Stamp}):
+ * <ul>
+ * <li>index/checked, "txnid mtime-ns size boot synced|unsynced": written after a clean walk and by
+ * a command at close (StoreIndex's own-commit chain). Trusted in the boot that wrote it, and in
+ * a later one only if the file was synced when it was written: after a machine crash the file
+ * can carry its new mtime without the pages an unsynced commit wrote.</li>
+ * <li>index/live ({@link LiveRecord}): the same, of this boot only, kept up to date at every
+ * commit by any process (a mount too) whose commit followed a state it knew clean.</li>
+ * </ul>
  */
 public final class IndexCheck {
     private final Path dir;
@@ -28,7 +37,13 @@ public final class IndexCheck {
      * (see {@link #stamp}). Set once by {@link #trees}, before any commit.
      */
     long trustedTxn = -1;
-    String trustedStamp;
+    Stamp trustedStamp;
+
+    /** True once {@link #trees} walked the file (no record matched it); for tests and timings. */
+    boolean walked;
+
+    /** index/live, or null (a read-only store, no boot id): opens then trust index/checked alone. */
+    private final LiveRecord live;
 
     /**
      * Set around the open of a command whose job is to find damage (fsck, verify): it walks even
@@ -47,10 +62,39 @@ public final class IndexCheck {
         }
     }
 
-    IndexCheck(Path dir, boolean sealed, StoreAccess access) {
+    IndexCheck(Path dir, boolean sealed, StoreAccess access, boolean readOnly) {
         this.dir = dir;
         this.sealed = sealed;
         this.access = access;
+        this.live = readOnly ? null : LiveRecord.open(dir, access);
+    }
+
+    /** index/live, or null. */
+    LiveRecord live() {
+        return live;
+    }
+
+    /**
+     * data.mdb's mtime in ns and size: what a write changes. Compared field by field (a record's
+     * equals costs a fresh CLI JVM ~15 ms the first time, see Catalog.requireUnchanged).
+     */
+    static final class Stamp {
+        final long mtimeNs;
+        final long size;
+
+        Stamp(long mtimeNs, long size) {
+            this.mtimeNs = mtimeNs;
+            this.size = size;
+        }
+
+        boolean same(Stamp o) {
+            return o != null && o.mtimeNs == mtimeNs && o.size == size;
+        }
+
+        @Override
+        public String toString() {
+            return mtimeNs + " " + size;
+        }
     }
 
     private Path dataFile() {
@@ -101,25 +145,30 @@ public final class IndexCheck {
      */
     String trees(Env<byte[]> e) {
         for (int attempt = 0; attempt < 10; attempt++) {
-            String stamp = stamp(); // before the transaction: a commit after it changes the stamp
+            Stamp stamp = stamp(); // before the transaction: a commit after it changes the stamp
             try (Txn<byte[]> txn = e.txnRead()) {
-                String checked = stamp == null ? null : txn.getId() + " " + stamp; // null: nothing to record or trust
-                if (!WALK_ALWAYS.get() && checked != null && checked.equals(readChecked())) {
+                // no stamp: nothing to record or trust
+                if (!WALK_ALWAYS.get() && stamp != null
+                        && ((live != null && live.matches(txn.getId(), stamp)) || trusts(readChecked(), txn.getId(), stamp))) {
                     trustedTxn = txn.getId();
                     trustedStamp = stamp;
-                    return null; // walked clean before, and the file has not changed since
+                    return null; // found clean before, and the file has not changed since
                 }
                 try (LmdbPages pages = LmdbPages.open(dataFile())) {
                     LmdbPages.Meta m = pages.meta(txn.getId());
                     if (m == null) {
                         continue; // a writer reused the other meta slot meanwhile: look again
                     }
+                    walked = true;
                     LmdbPages.Walk w = pages.walk(m, false, sealed);
                     if (!w.clean()) {
                         return summary(w.damage);
                     }
-                    if (checked != null) {
-                        writeChecked(checked);
+                    if (stamp != null) {
+                        writeChecked(txn.getId(), stamp, false);
+                        if (live != null) {
+                            live.publish(txn.getId(), stamp);
+                        }
                         trustedTxn = txn.getId();
                         trustedStamp = stamp;
                     }
@@ -139,19 +188,23 @@ public final class IndexCheck {
     }
 
     /**
-     * Records that the index as of transaction txn, whose file now has this stamp, is clean: a
-     * process whose own commits are all the file saw since it was found clean (StoreIndex's
-     * chain). The next open of an unchanged file then skips the walk.
+     * Records that the index as of transaction txn, whose file now has this stamp, is clean and
+     * synced: a process whose own commits are all the file saw since it was found clean
+     * (StoreIndex's chain), each synced. The next open of an unchanged file then skips the walk,
+     * in this boot or a later one.
      */
-    void recordClean(long txn, String stamp) {
-        writeChecked(txn + " " + stamp);
+    void recordClean(long txn, Stamp stamp) {
+        writeChecked(txn, stamp, true);
     }
 
     /**
-     * Drops index/checked: this process met damage (a mount's read of a page that changed on disk
-     * without a write leaves the file's stamp as it was), so the next open must walk.
+     * Drops index/checked and index/live: this process met damage (a mount's read of a page that
+     * changed on disk without a write leaves the file's stamp as it was), so the next open must walk.
      */
     void forget() {
+        if (live != null) {
+            live.clear();
+        }
         try {
             Files.deleteIfExists(checkedFile());
         } catch (IOException | RuntimeException e) {
@@ -159,15 +212,31 @@ public final class IndexCheck {
         }
     }
 
-    /** data.mdb's "mtime-ns size" now, or null if it cannot be read. */
-    String stamp() {
+    /** data.mdb's mtime and size now, or null if they cannot be read. */
+    Stamp stamp() {
         try {
             var a = Files.readAttributes(dataFile(), BasicFileAttributes.class);
             Instant t = a.lastModifiedTime().toInstant();
-            return (t.getEpochSecond() * 1_000_000_000L + t.getNano()) + " " + a.size();
+            return new Stamp(t.getEpochSecond() * 1_000_000_000L + t.getNano(), a.size());
         } catch (IOException e) {
             return null;
         }
+    }
+
+    /**
+     * True if the index/checked line says the file as of txn, at this stamp, was clean, and may be
+     * believed now: written in this boot, or synced when written.
+     */
+    static boolean trusts(String checked, long txn, Stamp stamp) {
+        if (checked == null) {
+            return false;
+        }
+        String[] f = checked.split(" ");
+        if (f.length != 5 || !f[0].equals(Long.toString(txn)) || !f[1].equals(Long.toString(stamp.mtimeNs))
+                || !f[2].equals(Long.toString(stamp.size))) {
+            return false; // another file, or a record of the old form (no boot): walk once
+        }
+        return f[4].equals("synced") || f[3].equals(LiveRecord.bootText());
     }
 
     private String readChecked() {
@@ -178,7 +247,9 @@ public final class IndexCheck {
         }
     }
 
-    private void writeChecked(String checked) {
+    private void writeChecked(long txn, Stamp stamp, boolean synced) {
+        String boot = LiveRecord.bootText();
+        String checked = txn + " " + stamp + " " + (boot == null ? "-" : boot) + " " + (synced ? "synced" : "unsynced");
         try {
             Path tmp = dir.resolve("checked." + ProcessHandle.current().pid() + "." + Thread.currentThread().getId() + ".tmp");
             access.write(tmp, (checked + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));

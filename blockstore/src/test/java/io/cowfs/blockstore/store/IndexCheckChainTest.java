@@ -1,6 +1,7 @@
 package io.cowfs.blockstore.store;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -13,7 +14,9 @@ import org.junit.jupiter.api.io.TempDir;
  * index/checked carried across a process's own commits (StoreIndex's own-commit chain): a store
  * that committed and closed leaves the record naming its last commit and the file as it left it,
  * so the next open skips the walk; a write to the file by anything else between two of its
- * commits breaks the chain, and the record is left as it was (the next open walks). Real LMDB.
+ * commits breaks the chain, and the record is left as it was (the next open walks). index/live
+ * does the same for processes that record nothing at close (mounts), at every commit, for this
+ * boot only; index/checked outlives the boot only if it was synced. Real LMDB.
  */
 class IndexCheckChainTest {
     @TempDir
@@ -114,5 +117,93 @@ class IndexCheckChainTest {
         }
         long recorded = checkedTxn(dir);
         assertTrue(newest(dir) > recorded, "a mount's commits leave the record behind: " + recorded);
+    }
+
+    private static String[] checkedFields(Path dir) throws Exception {
+        return Files.readString(dir.resolve("index").resolve("checked")).strip().split(" ");
+    }
+
+    private static void noLiveRecord(Path dir) throws Exception {
+        Files.write(dir.resolve("index").resolve("live"), new byte[64]);
+    }
+
+    @Test
+    void commitsOfAProcessThatRecordsNothingAtCloseLeaveIndexLiveNamingThem() throws Exception {
+        Path dir = tmp.resolve("store");
+        Store.init(dir, Store.DEFAULT_BLOCK_SIZE).close();
+        try (Store s = Store.open(dir)) { // as a mount: no trustOwnCommits, so no index/checked at close
+            commit(s);
+            commit(s);
+            commit(s);
+        }
+        assertTrue(newest(dir) > checkedTxn(dir), "index/checked is behind the commits");
+        try (Store s = Store.open(dir)) {
+            assertFalse(s.index().walkedAtOpen(), "index/live names the file as the commits left it");
+        }
+    }
+
+    @Test
+    void commitsFromManyThreadsKeepIndexLiveUpToDate() throws Exception {
+        Path dir = tmp.resolve("store");
+        Store.init(dir, Store.DEFAULT_BLOCK_SIZE).close();
+        try (Store s = Store.open(dir)) {
+            var pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+            try {
+                var done = new java.util.ArrayList<java.util.concurrent.Future<?>>();
+                for (int t = 0; t < 4; t++) {
+                    done.add(pool.submit(() -> {
+                        for (int i = 0; i < 150; i++) {
+                            commit(s);
+                        }
+                    }));
+                }
+                for (var f : done) {
+                    f.get();
+                }
+            } finally {
+                pool.shutdown();
+            }
+        }
+        try (Store s = Store.open(dir)) {
+            assertFalse(s.index().walkedAtOpen(), "each commit followed the last one's record: the chain never ended");
+        }
+    }
+
+    @Test
+    void aWriteBySomethingElseAfterTheLastCommitMakesTheNextOpenWalk() throws Exception {
+        Path dir = tmp.resolve("store");
+        Store.init(dir, Store.DEFAULT_BLOCK_SIZE).close();
+        try (Store s = Store.open(dir)) {
+            commit(s);
+        }
+        Path data = dir.resolve("index").resolve("data.mdb");
+        Files.setLastModifiedTime(data, FileTime.fromMillis(Files.getLastModifiedTime(data).toMillis() + 5_000)); // "something else"
+        try (Store s = Store.open(dir)) {
+            assertTrue(s.index().walkedAtOpen(), "no record names the file as it is now");
+        }
+        try (Store s = Store.open(dir)) {
+            assertFalse(s.index().walkedAtOpen(), "the walk recorded the file");
+        }
+    }
+
+    @Test
+    void aRecordOfAnotherBootIsTrustedOnlyIfTheFileWasSyncedWhenItWasWritten() throws Exception {
+        Path dir = storeWithRecord();
+        String[] f = checkedFields(dir);
+        assertEquals(5, f.length, String.join(" ", f));
+        assertEquals("synced", f[4], "a command's close syncs, then records");
+        Path checked = dir.resolve("index").resolve("checked");
+        String same = f[0] + " " + f[1] + " " + f[2] + " ";
+        String[][] cases = {{"0-1", "unsynced", "walks"}, {"0-1", "synced", "trusts"}, {f[3], "unsynced", "trusts"}};
+        for (String[] c : cases) {
+            noLiveRecord(dir);
+            Files.writeString(checked, same + c[0] + " " + c[1] + "\n");
+            try (Store s = Store.open(dir)) {
+                assertEquals(c[2].equals("walks"), s.index().walkedAtOpen(), "boot " + c[0] + ", " + c[1]);
+            }
+            assertEquals(newest(dir), checkedTxn(dir));
+            String[] after = checkedFields(dir);
+            assertEquals(c[2].equals("walks") ? f[3] : c[0], after[3], "a walk records this boot; a trusted record stays");
+        }
     }
 }

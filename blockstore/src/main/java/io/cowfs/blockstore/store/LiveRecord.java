@@ -1,0 +1,138 @@
+package io.cowfs.blockstore.store;
+
+import java.io.IOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * index/live: the newest state of the index that some process of this boot knows to be clean,
+ * shared by every process that opens the store. It is what lets a command skip the walk at open
+ * after a mount's commits: a mount (several threads, a commit at every close) cannot afford to
+ * write index/checked at each commit, but it can store six words into a mapped page.
+ *
+ * <p>A process publishes (txn, stamp) only when it knows the file is clean as of txn: it walked
+ * it, or its commit txn followed a state it knew clean with nothing written between (see
+ * StoreIndex.writeUnchecked). A reader trusts the record only when the file's newest txn and stamp
+ * are those it names, and only in the boot that wrote it (boot_id): a machine crash can leave
+ * data.mdb's new mtime on disk without the pages an unsynced commit wrote, so nothing recorded
+ * before it counts after it.
+ *
+ * <p>Concurrency: any process may publish at any time; the words are written plainly, the check
+ * word last, and a reader accepts only a record whose check word matches its other words. Two
+ * publishers racing leave a mix that fails the check, or one of their records whole: either way
+ * a record at most stale, which no file matches (the next open walks). Nothing here is a lock.
+ */
+final class LiveRecord {
+    private static final VarHandle LONGS = MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.nativeOrder());
+    private static final int TXN = 0, MTIME = 8, SIZE = 16, BOOT_HI = 24, BOOT_LO = 32, CHECK = 40;
+    private static final long SALT = 0x636f7766736c6976L; // "cowfsliv": a file of zeros is no record
+
+    /** This boot's id (/proc/sys/kernel/random/boot_id), or null where there is none: no live records then. */
+    private static final long[] BOOT = readBoot();
+
+    private final MappedByteBuffer map;
+
+    private LiveRecord(MappedByteBuffer map) {
+        this.map = map;
+    }
+
+    /** The record of the index in dir, made if missing; null if it cannot be (a read-only store, no boot id). */
+    static LiveRecord open(Path dir, StoreAccess access) {
+        if (BOOT == null) {
+            return null;
+        }
+        Path file = dir.resolve("live");
+        try {
+            if (!Files.exists(file)) {
+                Path tmp = dir.resolve("live." + ProcessHandle.current().pid() + "." + Thread.currentThread().getId() + ".tmp");
+                access.write(tmp, new byte[64]);
+                try {
+                    Files.move(tmp, file); // not REPLACE_EXISTING: another opener's record stays
+                } catch (java.nio.file.FileAlreadyExistsException e) {
+                    Files.deleteIfExists(tmp);
+                }
+            }
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                if (ch.size() < 64) {
+                    return null; // not ours to grow: mapping past the end would be a SIGBUS
+                }
+                return new LiveRecord(ch.map(FileChannel.MapMode.READ_WRITE, 0, 64));
+            }
+        } catch (IOException | RuntimeException e) {
+            return null; // only the shortcut is lost: opens walk as before
+        }
+    }
+
+    /** The txn the record names, or -1 if it holds no record of this boot (a cheap look before a stat). */
+    long txn() {
+        long txn = get(TXN);
+        return valid(txn, get(MTIME), get(SIZE)) ? txn : -1;
+    }
+
+    /** True if the record says the index as of txn, with its file at this stamp, is clean. */
+    boolean matches(long txn, IndexCheck.Stamp stamp) {
+        if (stamp == null) {
+            return false;
+        }
+        long t = get(TXN), m = get(MTIME), s = get(SIZE);
+        return t == txn && m == stamp.mtimeNs && s == stamp.size && valid(t, m, s);
+    }
+
+    /** Records the index as of txn, its file at this stamp, as clean (see the class comment for who may). */
+    void publish(long txn, IndexCheck.Stamp stamp) {
+        LONGS.setOpaque(map, CHECK, 0L); // readers see no record while the words change
+        LONGS.setOpaque(map, TXN, txn);
+        LONGS.setOpaque(map, MTIME, stamp.mtimeNs);
+        LONGS.setOpaque(map, SIZE, stamp.size);
+        LONGS.setOpaque(map, BOOT_HI, BOOT[0]);
+        LONGS.setOpaque(map, BOOT_LO, BOOT[1]);
+        LONGS.setRelease(map, CHECK, check(txn, stamp.mtimeNs, stamp.size, BOOT[0], BOOT[1]));
+    }
+
+    /** Drops the record: this process met damage, so no open may skip its walk on our word. */
+    void clear() {
+        LONGS.setRelease(map, CHECK, 0L);
+    }
+
+    private long get(int at) {
+        return (long) LONGS.getAcquire(map, at);
+    }
+
+    private boolean valid(long txn, long mtime, long size) {
+        long hi = get(BOOT_HI), lo = get(BOOT_LO);
+        return hi == BOOT[0] && lo == BOOT[1] && get(CHECK) == check(txn, mtime, size, hi, lo);
+    }
+
+    private static long check(long txn, long mtime, long size, long hi, long lo) {
+        long h = mix(mix(mix(mix(mix(SALT ^ txn) ^ mtime) ^ size) ^ hi) ^ lo);
+        return h == 0 ? 1 : h;
+    }
+
+    /** splitmix64's finaliser: every bit of v moves about half the bits of the result. */
+    private static long mix(long v) {
+        v = (v ^ (v >>> 30)) * 0xbf58476d1ce4e5b9L;
+        v = (v ^ (v >>> 27)) * 0x94d049bb133111ebL;
+        return v ^ (v >>> 31);
+    }
+
+    /** This boot's id as written in persistent records (index/checked), or null if there is none. */
+    static String bootText() {
+        return BOOT == null ? null : Long.toHexString(BOOT[0]) + "-" + Long.toHexString(BOOT[1]);
+    }
+
+    private static long[] readBoot() {
+        try {
+            String id = Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).strip();
+            java.util.UUID u = java.util.UUID.fromString(id);
+            return new long[] {u.getMostSignificantBits(), u.getLeastSignificantBits()};
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+}

@@ -147,12 +147,23 @@ public final class IndexCheck {
         for (int attempt = 0; attempt < 10; attempt++) {
             Stamp stamp = stamp(); // before the transaction: a commit after it changes the stamp
             try (Txn<byte[]> txn = e.txnRead()) {
+                if (stamp != null && !stamp.same(stamp())) {
+                    // a commit (a mount's) landed between the stamp and the transaction: the pair
+                    // names no state of the file, and recorded it would end the committer's chain
+                    if (attempt < 9) {
+                        continue;
+                    }
+                    stamp = null; // a file that keeps changing: walk, and record nothing
+                }
                 // no stamp: nothing to record or trust
                 if (!WALK_ALWAYS.get() && stamp != null
                         && ((live != null && live.matches(txn.getId(), stamp)) || trusts(readChecked(), txn.getId(), stamp))) {
                     trustedTxn = txn.getId();
                     trustedStamp = stamp;
                     return null; // found clean before, and the file has not changed since
+                }
+                if (!WALK_ALWAYS.get() && stamp != null && live != null && live.txn() > txn.getId() && attempt < 9) {
+                    continue; // a commit recorded since our look (a mount's): look again rather than walk
                 }
                 try (LmdbPages pages = LmdbPages.open(dataFile())) {
                     LmdbPages.Meta m = pages.meta(txn.getId());

@@ -84,8 +84,16 @@ final class LiveRecord {
         return t == txn && m == stamp.mtimeNs && s == stamp.size && valid(t, m, s);
     }
 
-    /** Records the index as of txn, its file at this stamp, as clean (see the class comment for who may). */
+    /**
+     * Records the index as of txn, its file at this stamp, as clean (see the class comment for who
+     * may), unless the record names a later txn already: a walk that took 0.3 s beside a mount
+     * that committed meanwhile must not put an older state over the mount's newer one, which
+     * would end the mount's chain.
+     */
     void publish(long txn, IndexCheck.Stamp stamp) {
+        if (txn() > txn) {
+            return;
+        }
         LONGS.setOpaque(map, CHECK, 0L); // readers see no record while the words change
         LONGS.setOpaque(map, TXN, txn);
         LONGS.setOpaque(map, MTIME, stamp.mtimeNs);

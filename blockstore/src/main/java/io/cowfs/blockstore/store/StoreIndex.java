@@ -538,6 +538,12 @@ public final class StoreIndex implements AutoCloseable {
      * index/live names it; else the chain ends and index/live is left as it was (stale: the next
      * open walks). Two stats and an env info per commit: about 5 us against a commit's 100+.
      */
+    /**
+     * How long a commit waits, holding liblmdb's writer lock, for another process to record the
+     * commit just before it: a fresh CLI JVM takes a few ms between its commit and its record.
+     */
+    private static final long PUBLISH_WAIT_NANOS = 10_000_000;
+
     private void commitFollowed(Txn<byte[]> txn, LiveRecord live) {
         long id = txn.getId();
         long own;
@@ -547,6 +553,16 @@ public final class StoreIndex implements AutoCloseable {
             ownStamp = chainStamp;
         }
         boolean known = false;
+        if (!damageSeen && own != id - 1 && live != null && live.txn() == id - 2) {
+            // another process committed id - 1 a moment ago and records it right after its commit
+            // returned, which may not have happened yet (we hold liblmdb's writer lock since): wait
+            // for it a little rather than lose the chain. At most once per lost chain: a record
+            // left behind stays behind, and no later commit is id - 2 ahead of it again.
+            long until = System.nanoTime() + PUBLISH_WAIT_NANOS;
+            while (live.txn() == id - 2 && System.nanoTime() < until) {
+                java.util.concurrent.locks.LockSupport.parkNanos(20_000);
+            }
+        }
         if (!damageSeen && (own == id - 1 || (live != null && live.txn() == id - 1))) {
             IndexCheck.Stamp before = check.stamp();
             known = before != null && ((own == id - 1 && before.same(ownStamp)) || (live != null && live.matches(id - 1, before)));

@@ -223,6 +223,42 @@ public final class IndexCheck {
         }
     }
 
+    /*
+     * A commit's stamps (StoreIndex.commitFollowed, two per commit; a mount commits at every close
+     * of a written file) come from fstat of a descriptor of data.mdb kept for them: 0.6 us each,
+     * against 2-4 us for a path's stat through java.nio. Opened at the first commit, used only
+     * under StoreIndex.commitOrder, closed by close (under StoreIndex's resize write lock, which
+     * no commit holds then). -2: not opened yet; -1: it could not be (then stamp() serves).
+     */
+    private int statFd = -2;
+    private jnr.ffi.Pointer statBuf;
+
+    /** {@link #stamp} for a commit, through the kept descriptor. */
+    Stamp commitStamp() {
+        if (statFd == -2) {
+            statFd = Libc.LIBC.open(dataFile().toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+            if (statFd >= 0) {
+                statBuf = jnr.ffi.Memory.allocateDirect(jnr.ffi.Runtime.getRuntime(Libc.LIBC), Libc.STAT_SIZE, true);
+            }
+        }
+        if (statFd < 0) {
+            return stamp();
+        }
+        if (Libc.LIBC.fstat(statFd, statBuf) != 0) {
+            return null;
+        }
+        return new Stamp(statBuf.getLong(Libc.STAT_MTIME_AT) * 1_000_000_000L + statBuf.getLong(Libc.STAT_MTIME_AT + 8),
+                statBuf.getLong(Libc.STAT_SIZE_AT));
+    }
+
+    /** Lets the kept descriptor go. */
+    void close() {
+        if (statFd >= 0) {
+            Libc.LIBC.close(statFd);
+        }
+        statFd = -1;
+    }
+
     /** data.mdb's mtime and size now, or null if they cannot be read. */
     Stamp stamp() {
         try {

@@ -20,7 +20,17 @@ final class Libc {
         int posix_fadvise(int fd, long offset, long len, int advice);
 
         int statvfs(String path, Pointer buf);
+
+        int fstat(int fd, Pointer stat);
     }
+
+    /**
+     * struct stat on 64-bit Linux, x86-64 and aarch64 alike: st_size at 48, st_mtim (seconds, then
+     * nanoseconds) at 88; 144 bytes in all (128 on aarch64; the buffer is the larger).
+     */
+    static final int STAT_SIZE = 144;
+    static final int STAT_SIZE_AT = 48;
+    static final int STAT_MTIME_AT = 88;
 
     /** struct statvfs on 64-bit Linux (glibc): eleven unsigned longs, then f_type and spares; f_flag is the tenth. */
     static final int STATVFS_SIZE = 112;

@@ -1,7 +1,6 @@
 package io.cowfs.blockstore.store;
 
 import java.io.IOException;
-import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
@@ -29,7 +28,6 @@ import java.nio.file.StandardOpenOption;
  * a record at most stale, which no file matches (the next open walks). Nothing here is a lock.
  */
 final class LiveRecord {
-    private static final VarHandle LONGS = MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.nativeOrder());
     private static final int TXN = 0, MTIME = 8, SIZE = 16, BOOT_HI = 24, BOOT_LO = 32, CHECK = 40;
     private static final long SALT = 0x636f7766736c6976L; // "cowfsliv": a file of zeros is no record
 
@@ -62,7 +60,9 @@ final class LiveRecord {
                 if (ch.size() < 64) {
                     return null; // not ours to grow: mapping past the end would be a SIGBUS
                 }
-                return new LiveRecord(ch.map(FileChannel.MapMode.READ_WRITE, 0, 64));
+                MappedByteBuffer m = ch.map(FileChannel.MapMode.READ_WRITE, 0, 64);
+                m.order(ByteOrder.nativeOrder());
+                return new LiveRecord(m);
             }
         } catch (IOException | RuntimeException e) {
             return null; // only the shortcut is lost: opens walk as before
@@ -71,8 +71,8 @@ final class LiveRecord {
 
     /** The txn the record names, or -1 if it holds no record of this boot (a cheap look before a stat). */
     long txn() {
-        long txn = get(TXN);
-        return valid(txn, get(MTIME), get(SIZE)) ? txn : -1;
+        long txn = map.getLong(TXN), mtime = map.getLong(MTIME), size = map.getLong(SIZE);
+        return valid(txn, mtime, size) ? txn : -1;
     }
 
     /** True if the record says the index as of txn, with its file at this stamp, is clean. */
@@ -80,7 +80,7 @@ final class LiveRecord {
         if (stamp == null) {
             return false;
         }
-        long t = get(TXN), m = get(MTIME), s = get(SIZE);
+        long t = map.getLong(TXN), m = map.getLong(MTIME), s = map.getLong(SIZE);
         return t == txn && m == stamp.mtimeNs && s == stamp.size && valid(t, m, s);
     }
 
@@ -94,27 +94,29 @@ final class LiveRecord {
         if (txn() > txn) {
             return;
         }
-        LONGS.setOpaque(map, CHECK, 0L); // readers see no record while the words change
-        LONGS.setOpaque(map, TXN, txn);
-        LONGS.setOpaque(map, MTIME, stamp.mtimeNs);
-        LONGS.setOpaque(map, SIZE, stamp.size);
-        LONGS.setOpaque(map, BOOT_HI, BOOT[0]);
-        LONGS.setOpaque(map, BOOT_LO, BOOT[1]);
-        LONGS.setRelease(map, CHECK, check(txn, stamp.mtimeNs, stamp.size, BOOT[0], BOOT[1]));
+        map.putLong(CHECK, 0L); // readers see no record while the words change
+        map.putLong(TXN, txn);
+        map.putLong(MTIME, stamp.mtimeNs);
+        map.putLong(SIZE, stamp.size);
+        map.putLong(BOOT_HI, BOOT[0]);
+        map.putLong(BOOT_LO, BOOT[1]);
+        VarHandle.releaseFence(); // the words before the check word that vouches for them
+        map.putLong(CHECK, check(txn, stamp.mtimeNs, stamp.size, BOOT[0], BOOT[1]));
     }
 
     /** Drops the record: this process met damage, so no open may skip its walk on our word. */
     void clear() {
-        LONGS.setRelease(map, CHECK, 0L);
+        map.putLong(CHECK, 0L);
     }
 
-    private long get(int at) {
-        return (long) LONGS.getAcquire(map, at);
-    }
-
+    /*
+     * Plain reads and writes of the mapped words (another process writes them; no Java ordering
+     * reaches it): whatever mix of two publishes or of a publish half done a reader sees, the check
+     * word vouches only for the words it was computed over.
+     */
     private boolean valid(long txn, long mtime, long size) {
-        long hi = get(BOOT_HI), lo = get(BOOT_LO);
-        return hi == BOOT[0] && lo == BOOT[1] && get(CHECK) == check(txn, mtime, size, hi, lo);
+        long hi = map.getLong(BOOT_HI), lo = map.getLong(BOOT_LO);
+        return hi == BOOT[0] && lo == BOOT[1] && map.getLong(CHECK) == check(txn, mtime, size, hi, lo);
     }
 
     private static long check(long txn, long mtime, long size, long hi, long lo) {

@@ -529,21 +529,22 @@ public final class StoreIndex implements AutoCloseable {
     }
 
     /**
-     * Commits txn and records what is known of the file after it (under commitOrder). The file is
-     * known clean after this commit if it was known clean as the last commit left it (this
-     * process's chain, or index/live naming that commit), nothing wrote it since (its stamp, taken
-     * inside the transaction, under liblmdb's writer lock, is that state's stamp), and no commit
-     * came after ours before the stamp after it was taken (the newest id is still ours: liblmdb
-     * spends no id on a commit that changed nothing). Then the chain moves to this commit and
-     * index/live names it; else the chain ends and index/live is left as it was (stale: the next
-     * open walks). Two stats and an env info per commit: about 5 us against a commit's 100+.
-     */
-    /**
      * How long a commit waits, holding liblmdb's writer lock, for another process to record the
      * commit just before it: a fresh CLI JVM takes a few ms between its commit and its record.
      */
     private static final long PUBLISH_WAIT_NANOS = 10_000_000;
 
+    /**
+     * Commits txn and records what is known of the file after it (under commitOrder). The file is
+     * known clean after this commit if it was known clean as the last commit left it (this
+     * process's chain, or index/live naming that commit), nothing wrote it since (its stamp, taken
+     * inside the transaction, under liblmdb's writer lock, is that state's stamp). Then the chain
+     * moves to this commit, its stamp the one taken just after it, and index/live names it; else
+     * the chain ends and index/live is left as it was (stale: the next open walks). Whatever wrote
+     * between our commit and that stamp is taken for part of it: another process's commit (then
+     * our record names an older id than the file's and matches nothing), or a write by anything
+     * else in those microseconds (the gap docs/INDEX-DAMAGE.md names). Two stats per commit (~2 us each in a C1 JVM), against a commit's 100+ us.
+     */
     private void commitFollowed(Txn<byte[]> txn, LiveRecord live) {
         long id = txn.getId();
         long own;
@@ -553,6 +554,7 @@ public final class StoreIndex implements AutoCloseable {
             ownStamp = chainStamp;
         }
         boolean known = false;
+        IndexCheck.Stamp before = null;
         if (!damageSeen && own != id - 1 && live != null && live.txn() == id - 2) {
             // another process committed id - 1 a moment ago and records it right after its commit
             // returned, which may not have happened yet (we hold liblmdb's writer lock since): wait
@@ -564,13 +566,19 @@ public final class StoreIndex implements AutoCloseable {
             }
         }
         if (!damageSeen && (own == id - 1 || (live != null && live.txn() == id - 1))) {
-            IndexCheck.Stamp before = check.stamp();
+            before = check.commitStamp();
             known = before != null && ((own == id - 1 && before.same(ownStamp)) || (live != null && live.matches(id - 1, before)));
         }
         txn.commit();
         commits.incrementAndGet();
-        IndexCheck.Stamp after = known ? check.stamp() : null;
-        boolean keep = after != null && env.info().lastTransactionId == id;
+        IndexCheck.Stamp after = known ? check.commitStamp() : null;
+        if (after != null && after.same(before) && env.info().lastTransactionId != id) {
+            // a commit that changed nothing writes nothing and spends no id: id - 1 is still the
+            // newest, still known (the id is asked only when the stamp did not move: a commit in
+            // the same clock tick on a kernel without fine-grained timestamps moves no mtime either)
+            return;
+        }
+        boolean keep = after != null;
         synchronized (chainLock) {
             chainTxn = keep ? id : -1;
             chainStamp = keep ? after : null;
@@ -718,6 +726,7 @@ public final class StoreIndex implements AutoCloseable {
                 txn.close();
             }
             parked.clear();
+            check.close();
             env.close();
             reader.close();
             if (salvage != null) {

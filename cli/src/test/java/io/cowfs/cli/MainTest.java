@@ -1,0 +1,27 @@
+package io.cowfs.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** Main's table of subcommands, named as strings so that a command's start loads only its own class. */
+class MainTest {
+    @Test
+    void everyNameIsItsClassesCommandName() {
+        for (var e : Main.SUBCOMMANDS.entrySet()) {
+            CommandLine.Command c = Main.subcommand(e.getValue()).getAnnotation(CommandLine.Command.class);
+            assertEquals(e.getKey(), c.name(), e.getValue());
+        }
+        assertEquals(25, Main.SUBCOMMANDS.size(), "every subcommand, help included");
+    }
+
+    @Test
+    void aNamedSubcommandBuildsOnlyItselfAnythingElseBuildsAll() {
+        assertEquals(java.util.Set.of("fork"), Main.commandLineFor(new String[] {"fork", "a"}).getSubcommands().keySet());
+        assertEquals(Main.SUBCOMMANDS.keySet(), Main.commandLineFor(new String[] {"--help"}).getSubcommands().keySet());
+        assertEquals(Main.SUBCOMMANDS.keySet(), Main.commandLineFor(new String[] {"forkk"}).getSubcommands().keySet());
+        assertNotEquals(0, Main.commandLineFor(new String[] {"forkk"}).execute("forkk"), "an unknown subcommand is a usage error");
+    }
+}

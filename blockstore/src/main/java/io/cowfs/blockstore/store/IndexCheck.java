@@ -144,13 +144,15 @@ public final class IndexCheck {
      * reused while the walk runs). Null if whole; otherwise the first damage found and a count.
      */
     String trees(Env<byte[]> e) {
+        int moved = 0; // looks again because the file moved on: counted apart from the meta races below
         for (int attempt = 0; attempt < 10; attempt++) {
             Stamp stamp = stamp(); // before the transaction: a commit after it changes the stamp
             try (Txn<byte[]> txn = e.txnRead()) {
                 if (stamp != null && !stamp.same(stamp())) {
                     // a commit (a mount's) landed between the stamp and the transaction: the pair
                     // names no state of the file, and recorded it would end the committer's chain
-                    if (attempt < 9) {
+                    if (moved++ < 9) {
+                        attempt--;
                         continue;
                     }
                     stamp = null; // a file that keeps changing: walk, and record nothing
@@ -162,7 +164,9 @@ public final class IndexCheck {
                     trustedStamp = stamp;
                     return null; // found clean before, and the file has not changed since
                 }
-                if (!WALK_ALWAYS.get() && stamp != null && live != null && live.txn() > txn.getId() && attempt < 9) {
+                if (!WALK_ALWAYS.get() && stamp != null && live != null && live.txn() > txn.getId() && moved < 9) {
+                    moved++;
+                    attempt--;
                     continue; // a commit recorded since our look (a mount's): look again rather than walk
                 }
                 try (LmdbPages pages = LmdbPages.open(dataFile())) {
@@ -178,7 +182,9 @@ public final class IndexCheck {
                     if (stamp != null) {
                         writeChecked(txn.getId(), stamp, false);
                         if (live != null) {
-                            live.publish(txn.getId(), stamp);
+                            // after nine looks the record stayed ahead of the file: it names another
+                            // file (data.mdb restored from a copy with lower ids), and ours replaces it
+                            live.publish(txn.getId(), stamp, moved >= 9);
                         }
                         trustedTxn = txn.getId();
                         trustedStamp = stamp;
@@ -235,17 +241,23 @@ public final class IndexCheck {
 
     /** {@link #stamp} for a commit, through the kept descriptor. */
     Stamp commitStamp() {
-        if (statFd == -2) {
-            statFd = Libc.LIBC.open(dataFile().toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
-            if (statFd >= 0) {
-                statBuf = jnr.ffi.Memory.allocateDirect(jnr.ffi.Runtime.getRuntime(Libc.LIBC), Libc.STAT_SIZE, true);
+        try {
+            if (statFd == -2) {
+                statFd = Libc.LIBC.open(dataFile().toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+                if (statFd >= 0) {
+                    statBuf = jnr.ffi.Memory.allocateDirect(jnr.ffi.Runtime.getRuntime(Libc.LIBC), Libc.STAT_SIZE, true);
+                }
             }
-        }
-        if (statFd < 0) {
+            if (statFd < 0) {
+                return stamp();
+            }
+            if (Libc.LIBC.fstat(statFd, statBuf) != 0) {
+                return null;
+            }
+        } catch (LinkageError e) {
+            // glibc before 2.33 exports no fstat (only __fxstat): jnr-ffi's stub throws on the call
+            close();
             return stamp();
-        }
-        if (Libc.LIBC.fstat(statFd, statBuf) != 0) {
-            return null;
         }
         return new Stamp(statBuf.getLong(Libc.STAT_MTIME_AT) * 1_000_000_000L + statBuf.getLong(Libc.STAT_MTIME_AT + 8),
                 statBuf.getLong(Libc.STAT_SIZE_AT));
@@ -257,6 +269,19 @@ public final class IndexCheck {
             Libc.LIBC.close(statFd);
         }
         statFd = -1;
+    }
+
+    /**
+     * Drops index/checked (not index/live): a commit by a process other than the one that wrote
+     * it, or after it, makes a record of the state before stale, and a synced one would be
+     * trusted after a machine crash. Quiet when there is none.
+     */
+    void dropPersistent() {
+        try {
+            Files.deleteIfExists(checkedFile());
+        } catch (IOException | RuntimeException e) {
+            // a store not ours to write: its record stays, as before
+        }
     }
 
     /** data.mdb's mtime and size now, or null if they cannot be read. */

@@ -16,8 +16,8 @@ import java.nio.file.StandardOpenOption;
  * write index/checked at each commit, but it can store six words into a mapped page.
  *
  * <p>A process publishes (txn, stamp) only when it knows the file is clean as of txn: it walked
- * it, or its commit txn followed a state it knew clean with nothing written between (see
- * StoreIndex.writeUnchecked). A reader trusts the record only when the file's newest txn and stamp
+ * it, or its commit txn followed a state this record named, with nothing written between (see
+ * StoreIndex.commitFollowed). A reader trusts the record only when the file's newest txn and stamp
  * are those it names, and only in the boot that wrote it (boot_id): a machine crash can leave
  * data.mdb's new mtime on disk without the pages an unsynced commit wrote, so nothing recorded
  * before it counts after it.
@@ -49,10 +49,12 @@ final class LiveRecord {
         try {
             if (!Files.exists(file)) {
                 Path tmp = dir.resolve("live." + ProcessHandle.current().pid() + "." + Thread.currentThread().getId() + ".tmp");
-                access.write(tmp, new byte[64]);
                 try {
-                    Files.move(tmp, file); // not REPLACE_EXISTING: another opener's record stays
+                    access.write(tmp, new byte[64]);
+                    Files.createLink(file, tmp); // link(2) fails if the name exists: another opener's record stays
                 } catch (java.nio.file.FileAlreadyExistsException e) {
+                    // made by another opener meanwhile: map that one
+                } finally {
                     Files.deleteIfExists(tmp);
                 }
             }
@@ -86,12 +88,12 @@ final class LiveRecord {
 
     /**
      * Records the index as of txn, its file at this stamp, as clean (see the class comment for who
-     * may), unless the record names a later txn already: a walk that took 0.3 s beside a mount
-     * that committed meanwhile must not put an older state over the mount's newer one, which
-     * would end the mount's chain.
+     * may), unless the record names a later txn already and over is false: a walk that took 0.3 s
+     * beside a mount that committed meanwhile must not put an older state over the mount's newer
+     * one, which would end the mount's chain.
      */
-    void publish(long txn, IndexCheck.Stamp stamp) {
-        if (txn() > txn) {
+    void publish(long txn, IndexCheck.Stamp stamp, boolean over) {
+        if (!over && txn() > txn) { // a look, then a write: two publishers in the same microseconds can still cross
             return;
         }
         map.putLong(CHECK, 0L); // readers see no record while the words change

@@ -99,12 +99,18 @@ public final class StoreIndex implements AutoCloseable {
      * Taken before resizeLock's read lock, never while holding it.
      */
     private final java.util.concurrent.locks.ReentrantLock commitOrder = new java.util.concurrent.locks.ReentrantLock();
-    /** Set once by any IndexDamagedException in this process: no chain records from then on. */
-    private static volatile boolean damageSeen;
+    /**
+     * Set for good in every index open in this process when any IndexDamagedException is made in
+     * it (which index the damage was in is not known there): none of them publishes or records
+     * from then on. An index opened later starts afresh, with its own check at open: a spare
+     * mount process, or the CLI agent, goes on serving other stores (until 2026-12-07 the flag
+     * was the process's, and a spare that had met damage in one store published for none after).
+     */
+    private volatile boolean sawDamage;
 
     static void damageSeen() {
-        damageSeen = true;
         for (StoreIndex i : OPEN) { // the next open of each walks, whatever this process read where
+            i.sawDamage = true;
             i.check.forget();
         }
     }
@@ -114,16 +120,32 @@ public final class StoreIndex implements AutoCloseable {
 
     /** Tests only: a JVM that runs many tests has seen damage in some; chain tests start afresh. */
     static void forgetDamageSeen() {
-        damageSeen = false;
+        for (StoreIndex i : OPEN) {
+            i.sawDamage = false;
+        }
     }
 
     /** Ends this process's chain (a failed sync: the file may not hold what was committed). */
     void breakChain() {
+        syncFailed = true; // before forget: a commit that publishes after it sees it and clears again
         synchronized (chainLock) {
             chainTxn = -1;
             chainStamp = null;
         }
+        check.forget(); // index/live and index/checked: the file may not hold what they would name
     }
+
+    /**
+     * Set for good by a failed sync: this process's commits may not be on disk (Linux reports a
+     * writeback error to one fdatasync only, so a later sync that succeeds proves nothing). From
+     * then on it publishes nothing and records nothing at close.
+     */
+    private volatile boolean syncFailed;
+
+    /** The id of this process's last commit that wrote (-1: none yet); guarded by commitOrder. */
+    private long lastOwnCommit = -1;
+    /** The id a commit last waited for another process to record (each is waited for once); guarded by commitOrder. */
+    private long waitedFor = -1;
 
     /** The index of a store of the current format (sealed values), with the default map size. */
     public StoreIndex(Path dir) {
@@ -214,6 +236,7 @@ public final class StoreIndex implements AutoCloseable {
             }
         }
         if (found != null) {
+            check.forget(); // fsck, verify, or any open that walked: no record may vouch for this file
             if (opened != null) {
                 opened.close();
             }
@@ -547,44 +570,76 @@ public final class StoreIndex implements AutoCloseable {
      */
     private void commitFollowed(Txn<byte[]> txn, LiveRecord live) {
         long id = txn.getId();
-        long own;
-        IndexCheck.Stamp ownStamp;
-        synchronized (chainLock) {
-            own = chainTxn;
-            ownStamp = chainStamp;
+        if (lastOwnCommit != id - 1) {
+            // another process committed since our last commit (or this is our first): a record at
+            // close of a process before it, synced, no longer names the newest state, and after a
+            // machine crash the file could match it torn (pages of that state reused by commits
+            // since, written back before their meta page and before the new mtime)
+            check.dropPersistent();
         }
         boolean known = false;
         IndexCheck.Stamp before = null;
-        if (!damageSeen && own != id - 1 && live != null && live.txn() == id - 2) {
-            // another process committed id - 1 a moment ago and records it right after its commit
-            // returned, which may not have happened yet (we hold liblmdb's writer lock since): wait
-            // for it a little rather than lose the chain. At most once per lost chain: a record
-            // left behind stays behind, and no later commit is id - 2 ahead of it again.
-            long until = System.nanoTime() + PUBLISH_WAIT_NANOS;
-            while (live.txn() == id - 2 && System.nanoTime() < until) {
-                java.util.concurrent.locks.LockSupport.parkNanos(20_000);
+        if (!sawDamage && !syncFailed) {
+            if (live != null) {
+                long t = live.txn();
+                if (t >= 0 && t == id - 2 && lastOwnCommit != id - 1 && waitedFor != t) {
+                    // another process committed id - 1 a moment ago and records it right after its
+                    // commit returned, which may not have happened yet (we hold liblmdb's writer
+                    // lock since): wait for it a little rather than lose the chain, once per id
+                    waitedFor = t;
+                    long until = System.nanoTime() + PUBLISH_WAIT_NANOS;
+                    while (live.txn() == t && System.nanoTime() < until) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(20_000);
+                    }
+                }
+                // only the shared record vouches, also for this process's own last commit: another
+                // process that met damage cleared it, and our memory of a clean file must not outlive that
+                if (live.txn() == id - 1) {
+                    before = check.commitStamp();
+                    known = live.matches(id - 1, before);
+                }
+            } else {
+                long own;
+                IndexCheck.Stamp ownStamp;
+                synchronized (chainLock) {
+                    own = chainTxn;
+                    ownStamp = chainStamp;
+                }
+                if (own == id - 1) {
+                    before = check.commitStamp();
+                    known = before != null && before.same(ownStamp);
+                }
             }
-        }
-        if (!damageSeen && (own == id - 1 || (live != null && live.txn() == id - 1))) {
-            before = check.commitStamp();
-            known = before != null && ((own == id - 1 && before.same(ownStamp)) || (live != null && live.matches(id - 1, before)));
         }
         txn.commit();
         commits.incrementAndGet();
-        IndexCheck.Stamp after = known ? check.commitStamp() : null;
-        if (after != null && after.same(before) && env.info().lastTransactionId != id) {
-            // a commit that changed nothing writes nothing and spends no id: id - 1 is still the
-            // newest, still known (the id is asked only when the stamp did not move: a commit in
-            // the same clock tick on a kernel without fine-grained timestamps moves no mtime either)
-            return;
-        }
-        boolean keep = after != null;
-        synchronized (chainLock) {
-            chainTxn = keep ? id : -1;
-            chainStamp = keep ? after : null;
-        }
-        if (keep && live != null && !damageSeen) {
-            live.publish(id, after);
+        try {
+            IndexCheck.Stamp after = known ? check.commitStamp() : null;
+            if (after != null && after.same(before) && env.info().lastTransactionId != id) {
+                // a commit that changed nothing writes nothing and spends no id: id - 1 is still the
+                // newest, still known (the id is asked only when the stamp did not move: a commit in
+                // the same clock tick on a kernel without fine-grained timestamps moves no mtime either)
+                return;
+            }
+            lastOwnCommit = id; // without stamps an empty commit cannot be told: at worst one needless drop later
+            boolean keep = after != null;
+            synchronized (chainLock) {
+                chainTxn = keep ? id : -1;
+                chainStamp = keep ? after : null;
+            }
+            if (keep && live != null && !sawDamage && !syncFailed) {
+                live.publish(id, after, false);
+                if (sawDamage || syncFailed) {
+                    live.clear(); // damage met, or a sync failed, on another thread meanwhile: its clear may have come first
+                }
+            }
+        } catch (RuntimeException | LinkageError | InternalError e) {
+            // the commit stands; only what we know of the file after it is lost (a SIGBUS on the
+            // mapped record of a full copy-on-write filesystem comes as an InternalError)
+            synchronized (chainLock) {
+                chainTxn = -1;
+                chainStamp = null;
+            }
         }
     }
 
@@ -707,11 +762,16 @@ public final class StoreIndex implements AutoCloseable {
                 last = chainTxn;
                 stamp = chainStamp;
             }
-            if (trackChain && stamp != null && !damageSeen && commits.get() > 0 && commits.get() == syncedCommits.get()) {
+            if (trackChain && stamp != null && !sawDamage && !syncFailed && commits.get() > 0 && commits.get() == syncedCommits.get()) {
                 try {
                     // no commit since ours (the last id), no write since (the stamp), all synced
                     if (env.info().lastTransactionId == last && stamp.same(check.stamp())) {
                         check.recordClean(last, stamp);
+                        // a commit that came between the look and the record did not see the
+                        // record to drop it (commitFollowed): look again, and drop it ourselves
+                        if (env.info().lastTransactionId != last || !stamp.same(check.stamp())) {
+                            check.dropPersistent();
+                        }
                     }
                 } catch (RuntimeException e) {
                     // only the shortcut is lost: the next open walks

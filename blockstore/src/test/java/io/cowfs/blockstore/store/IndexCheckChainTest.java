@@ -102,7 +102,8 @@ class IndexCheckChainTest {
             commit(s);
         }
         assertTrue(newest(dir) > before);
-        assertEquals(before, checkedTxn(dir), "not recorded: the file was written by something else between the commits");
+        assertTrue(Files.notExists(dir.resolve("index").resolve("checked")),
+                "not recorded: the file was written by something else between the commits (and the first commit dropped the old record)");
         try (Store s = Store.open(dir)) { // walks again, records the file as it is
             assertEquals(newest(dir), checkedTxn(dir));
         }
@@ -115,8 +116,8 @@ class IndexCheckChainTest {
         try (Store s = Store.open(dir)) {
             commit(s);
         }
-        long recorded = checkedTxn(dir);
-        assertTrue(newest(dir) > recorded, "a mount's commits leave the record behind: " + recorded);
+        assertTrue(Files.notExists(dir.resolve("index").resolve("checked")),
+                "a mount's commits record nothing at close, and drop the record of the state before them");
     }
 
     private static String[] checkedFields(Path dir) throws Exception {
@@ -136,7 +137,7 @@ class IndexCheckChainTest {
             commit(s);
             commit(s);
         }
-        assertTrue(newest(dir) > checkedTxn(dir), "index/checked is behind the commits");
+        assertTrue(Files.notExists(dir.resolve("index").resolve("checked")), "index/checked dropped by the first commit");
         try (Store s = Store.open(dir)) {
             assertFalse(s.index().walkedAtOpen(), "index/live names the file as the commits left it");
         }
@@ -204,6 +205,102 @@ class IndexCheckChainTest {
             assertEquals(newest(dir), checkedTxn(dir));
             String[] after = checkedFields(dir);
             assertEquals(c[2].equals("walks") ? f[3] : c[0], after[3], "a walk records this boot; a trusted record stays");
+        }
+    }
+
+    @Test
+    void aRecordClearedByAnotherProcessIsNotPublishedAgainFromMemory() throws Exception {
+        Path dir = tmp.resolve("store");
+        Store.init(dir, Store.DEFAULT_BLOCK_SIZE).close();
+        try (Store s = Store.open(dir)) { // as a mount
+            commit(s);
+            LiveRecord other = LiveRecord.open(dir.resolve("index"), StoreAccess.PRIVATE); // the same words, as another process maps them
+            other.clear(); // that process met damage
+            commit(s);
+            commit(s);
+        }
+        try (Store s = Store.open(dir)) {
+            assertTrue(s.index().walkedAtOpen(), "the mount's memory of a clean file did not outlive the other process's clear");
+        }
+    }
+
+    @Test
+    void aFailedSyncEndsEverythingTheProcessWouldRecord() throws Exception {
+        Path dir = storeWithRecord();
+        try (Store s = Store.open(dir)) {
+            s.index().trustOwnCommits();
+            commit(s);
+            s.index().breakChain(); // what a sync that failed does
+            assertTrue(Files.notExists(dir.resolve("index").resolve("checked")), "index/checked dropped at once");
+            commit(s);
+            commit(s);
+        }
+        assertTrue(Files.notExists(dir.resolve("index").resolve("checked")), "nothing recorded at close");
+        try (Store s = Store.open(dir)) {
+            assertTrue(s.index().walkedAtOpen(), "and nothing published: the next open walks");
+        }
+    }
+
+    @Test
+    void aCommitByAnotherProcessDropsTheRecordOfTheStateBeforeIt() throws Exception {
+        Path dir = storeWithRecord(); // a command's record, synced
+        try (Store s = Store.open(dir)) { // as a mount: its first commit makes that record stale
+            commit(s);
+            assertTrue(Files.notExists(dir.resolve("index").resolve("checked")),
+                    "a synced record of an older state would be trusted after a crash that tore the newer one");
+        }
+    }
+
+    @Test
+    void damageFoundByAWalkDropsBothRecords() throws Exception {
+        Path dir = tmp.resolve("store");
+        Store.init(dir, Store.DEFAULT_BLOCK_SIZE).close();
+        try (Store s = Store.open(dir)) {
+            s.index().trustOwnCommits();
+            for (int i = 0; i < 3; i++) {
+                commit(s);
+            }
+        }
+        Path data = dir.resolve("index").resolve("data.mdb");
+        long page;
+        try (LmdbPages p = LmdbPages.open(data)) {
+            LmdbPages.Walk w = p.walk(p.newest(), false, true);
+            page = w.leafPages.values().stream().flatMap(java.util.List::stream).findFirst().orElseThrow();
+        }
+        var mtime = Files.getLastModifiedTime(data);
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(data.toFile(), "rw")) { // a page gone bad without a write
+            byte[] junk = new byte[4096];
+            new java.util.Random(9).nextBytes(junk);
+            f.seek(page * 4096);
+            f.write(junk);
+        }
+        Files.setLastModifiedTime(data, mtime);
+        try (Store s = IndexCheck.walking(() -> Store.open(dir))) { // fsck's open
+            assertTrue(s.index().damage() != null, "the walk finds it");
+        }
+        assertTrue(Files.notExists(dir.resolve("index").resolve("checked")), "index/checked dropped");
+        assertEquals(-1, LiveRecord.open(dir.resolve("index"), StoreAccess.PRIVATE).txn(), "index/live cleared");
+        StoreIndex.forgetDamageSeen();
+    }
+
+    @Test
+    void damageMetInOneStoreLeavesAStoreOpenedLaterToItself() throws Exception {
+        Path a = tmp.resolve("a");
+        Path b = tmp.resolve("b");
+        Store.init(a, Store.DEFAULT_BLOCK_SIZE).close();
+        Store.init(b, Store.DEFAULT_BLOCK_SIZE).close();
+        try (Store s = Store.open(a)) {
+            new StoreException.IndexDamagedException("a page of a's index failed its check");
+            try (Store t = Store.open(b)) { // a spare mount process, or the agent, serving another store next
+                commit(t);
+                commit(t);
+            }
+        }
+        try (Store t = Store.open(b)) {
+            assertFalse(t.index().walkedAtOpen(), "b's commits were published: the damage was met before b was opened");
+        }
+        try (Store s = Store.open(a)) {
+            assertTrue(s.index().walkedAtOpen(), "a, open when the damage was met, lost its records");
         }
     }
 }

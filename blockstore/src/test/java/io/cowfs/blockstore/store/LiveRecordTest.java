@@ -23,28 +23,31 @@ class LiveRecordTest {
         assertNotNull(a, "this machine has a boot id and the directory is writable");
         assertEquals(-1, a.txn(), "a new file of zeros is no record");
         IndexCheck.Stamp s = new IndexCheck.Stamp(1_000_000_123L, 8192);
-        a.publish(7, s);
+        a.publish(7, s, false);
         LiveRecord b = LiveRecord.open(dir, StoreAccess.PRIVATE); // another opener maps the same words
         assertEquals(7, b.txn());
         assertTrue(b.matches(7, s));
         assertFalse(b.matches(7, new IndexCheck.Stamp(1_000_000_124L, 8192)), "another mtime");
         assertFalse(b.matches(8, s), "another txn");
 
-        b.publish(6, new IndexCheck.Stamp(5, 5)); // a slow walk's older state
+        b.publish(6, new IndexCheck.Stamp(5, 5), false); // a slow walk's older state
         assertTrue(a.matches(7, s), "an older state never replaces a newer one");
+        b.publish(6, new IndexCheck.Stamp(5, 5), true); // a walk of a file restored with lower ids
+        assertTrue(a.matches(6, new IndexCheck.Stamp(5, 5)), "unless told to");
+        a.publish(7, s, false);
 
         byte[] raw = Files.readAllBytes(dir.resolve("live"));
         ByteBuffer.wrap(raw).order(ByteOrder.nativeOrder()).putLong(16, 4096); // one word changed, check word not
         Files.write(dir.resolve("live"), raw);
         assertEquals(-1, a.txn(), "a torn record (one word of another publish) is no record");
 
-        a.publish(9, s);
+        a.publish(9, s, false);
         raw = Files.readAllBytes(dir.resolve("live"));
         ByteBuffer.wrap(raw).order(ByteOrder.nativeOrder()).putLong(24, 42); // another boot's id
         Files.write(dir.resolve("live"), raw);
         assertEquals(-1, b.txn(), "a record of another boot is no record");
 
-        a.publish(10, s);
+        a.publish(10, s, false);
         b.clear();
         assertEquals(-1, a.txn(), "cleared by a process that met damage");
     }

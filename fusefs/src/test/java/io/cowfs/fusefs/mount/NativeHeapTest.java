@@ -19,6 +19,23 @@ class NativeHeapTest {
     void freedMemoryInTheMiddleOfTheHeapGoesBack() {
         NativeHeap.Malloc glibc = NativeHeap.load("c");
         Assumptions.assumeTrue(glibc != null, "a C library without malloc_trim (not glibc)");
+        // VmRSS is the whole process's: other threads of the test JVM (the JIT, a collection,
+        // threads earlier tests left) can grow it between the two reads and hide what the trim
+        // gave back (CI, 2026-12-07: 15 of 64 MiB seen once). Three tries; none gives anything
+        // back without malloc_trim.
+        String seen = "";
+        for (int attempt = 0; attempt < 3; attempt++) {
+            long[] r = allocateFreeAndTrim(glibc);
+            if (r[0] - r[1] >= 32L << 20) {
+                return;
+            }
+            seen += " " + NativeHeap.describe(r[0], r[1]) + ";";
+        }
+        org.junit.jupiter.api.Assertions.fail("malloc_trim gave back less than 32 of the 64 MiB freed, three times:" + seen);
+    }
+
+    /** VmRSS before and after malloc_trim, with 64 MiB freed under a block still in use. */
+    private static long[] allocateFreeAndTrim(NativeHeap.Malloc glibc) {
         int n = 16_384;
         long[] blocks = new long[n];
         for (int i = 0; i < n; i++) {
@@ -36,7 +53,7 @@ class NativeHeapTest {
             assertTrue(NativeHeap.trim(glibc));
             long after = NativeHeap.resident();
             assertTrue(before > 0 && after > 0, "VmRSS read");
-            assertTrue(before - after >= 32L << 20, () -> "gave back " + (before - after) + " bytes of the 64 MiB freed: " + NativeHeap.describe(before, after));
+            return new long[] {before, after};
         } finally {
             NativeMemory.free(pin);
         }

@@ -145,6 +145,7 @@ public final class IndexCheck {
      */
     String trees(Env<byte[]> e) {
         int moved = 0; // looks again because the file moved on: counted apart from the meta races below
+        int ahead = 0; // of those, because index/live named a later txn than ours
         for (int attempt = 0; attempt < 10; attempt++) {
             Stamp stamp = stamp(); // before the transaction: a commit after it changes the stamp
             try (Txn<byte[]> txn = e.txnRead()) {
@@ -166,6 +167,7 @@ public final class IndexCheck {
                 }
                 if (!WALK_ALWAYS.get() && stamp != null && live != null && live.txn() > txn.getId() && moved < 9) {
                     moved++;
+                    ahead++;
                     attempt--;
                     continue; // a commit recorded since our look (a mount's): look again rather than walk
                 }
@@ -184,7 +186,7 @@ public final class IndexCheck {
                         if (live != null) {
                             // after nine looks the record stayed ahead of the file: it names another
                             // file (data.mdb restored from a copy with lower ids), and ours replaces it
-                            live.publish(txn.getId(), stamp, moved >= 9);
+                            live.publish(txn.getId(), stamp, ahead >= 9);
                         }
                         trustedTxn = txn.getId();
                         trustedStamp = stamp;
@@ -274,11 +276,17 @@ public final class IndexCheck {
     /**
      * Drops index/checked (not index/live): a commit by a process other than the one that wrote
      * it, or after it, makes a record of the state before stale, and a synced one would be
-     * trusted after a machine crash. Quiet when there is none.
+     * trusted after a machine crash. Quiet when there is none. The directory is synced after an
+     * unlink, so that it reaches the disk before pages written after it (an fsync per record
+     * dropped, none when there was none).
      */
     void dropPersistent() {
         try {
-            Files.deleteIfExists(checkedFile());
+            if (Files.deleteIfExists(checkedFile())) {
+                try (java.nio.channels.FileChannel d = java.nio.channels.FileChannel.open(dir, java.nio.file.StandardOpenOption.READ)) {
+                    d.force(true); // the unlink on disk before anything written after it (one fsync per record dropped)
+                }
+            }
         } catch (IOException | RuntimeException e) {
             // a store not ours to write: its record stays, as before
         }

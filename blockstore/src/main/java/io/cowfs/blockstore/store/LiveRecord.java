@@ -29,6 +29,8 @@ import java.nio.file.StandardOpenOption;
  */
 final class LiveRecord {
     private static final int TXN = 0, MTIME = 8, SIZE = 16, BOOT_HI = 24, BOOT_LO = 32, CHECK = 40;
+    /** Compare-and-set of the check word (a mapped, 8-aligned long: atomic across processes too). */
+    private static final VarHandle WORDS = java.lang.invoke.MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.nativeOrder());
     private static final long SALT = 0x636f7766736c6976L; // "cowfsliv": a file of zeros is no record
 
     /** This boot's id (/proc/sys/kernel/random/boot_id), or null where there is none: no live records then. */
@@ -79,36 +81,69 @@ final class LiveRecord {
 
     /** True if the record says the index as of txn, with its file at this stamp, is clean. */
     boolean matches(long txn, IndexCheck.Stamp stamp) {
-        if (stamp == null) {
-            return false;
-        }
-        long t = map.getLong(TXN), m = map.getLong(MTIME), s = map.getLong(SIZE);
-        return t == txn && m == stamp.mtimeNs && s == stamp.size && valid(t, m, s);
+        return vouches(txn, stamp) != 0;
     }
 
     /**
-     * Records the index as of txn, its file at this stamp, as clean (see the class comment for who
-     * may), unless the record names a later txn already and over is false: a walk that took 0.3 s
+     * The check word of a record that says the index as of txn, with its file at this stamp, is
+     * clean; 0 if it does not say so. A commit that follows that state publishes its own with
+     * {@link #publishAfter}, which takes the place of exactly this record.
+     */
+    long vouches(long txn, IndexCheck.Stamp stamp) {
+        if (stamp == null) {
+            return 0;
+        }
+        long t = map.getLong(TXN), m = map.getLong(MTIME), s = map.getLong(SIZE);
+        if (t != txn || m != stamp.mtimeNs || s != stamp.size) {
+            return 0;
+        }
+        long c = map.getLong(CHECK);
+        return valid(t, m, s) && c == map.getLong(CHECK) ? c : 0;
+    }
+
+    /**
+     * Records the index as of txn, its file at this stamp, as clean, in place of the record whose
+     * check word was vouched: only if that record is still there. A clear (damage met, a sync
+     * failed, in any process) or another publish since then wins, and this one is dropped: the
+     * check word is swapped to 0 atomically first, so no clear can fall between the look and the
+     * write. True if published.
+     */
+    boolean publishAfter(long vouched, long txn, IndexCheck.Stamp stamp) {
+        if (vouched == 0 || !WORDS.compareAndSet(map, CHECK, vouched, 0L)) {
+            return false;
+        }
+        write(txn, stamp);
+        return true;
+    }
+
+    /**
+     * Records the index as of txn, its file at this stamp, as clean: after a walk that found it so,
+     * unless the record names a later txn already and over is false: a walk that took 0.3 s
      * beside a mount that committed meanwhile must not put an older state over the mount's newer
-     * one, which would end the mount's chain.
+     * one, which would end the mount's chain (a look, then a write: two publishers in the same
+     * microseconds can still cross, which costs a walk later).
      */
     void publish(long txn, IndexCheck.Stamp stamp, boolean over) {
-        if (!over && txn() > txn) { // a look, then a write: two publishers in the same microseconds can still cross
+        if (!over && txn() > txn) {
             return;
         }
         map.putLong(CHECK, 0L); // readers see no record while the words change
+        write(txn, stamp);
+    }
+
+    /** The words, then the check word that vouches for them (the check word is 0 on entry). */
+    private void write(long txn, IndexCheck.Stamp stamp) {
         map.putLong(TXN, txn);
         map.putLong(MTIME, stamp.mtimeNs);
         map.putLong(SIZE, stamp.size);
         map.putLong(BOOT_HI, BOOT[0]);
         map.putLong(BOOT_LO, BOOT[1]);
-        VarHandle.releaseFence(); // the words before the check word that vouches for them
-        map.putLong(CHECK, check(txn, stamp.mtimeNs, stamp.size, BOOT[0], BOOT[1]));
+        WORDS.setRelease(map, CHECK, check(txn, stamp.mtimeNs, stamp.size, BOOT[0], BOOT[1]));
     }
 
     /** Drops the record: this process met damage, so no open may skip its walk on our word. */
     void clear() {
-        map.putLong(CHECK, 0L);
+        WORDS.setVolatile(map, CHECK, 0L);
     }
 
     /*

@@ -506,7 +506,7 @@ public final class StoreIndex implements AutoCloseable {
 
     private <T> T writeUnchecked(Function<Txn<byte[]>, T> work) {
         LiveRecord live = check.live();
-        boolean follow = salvage == null && (trackChain || live != null); // else nothing is recorded of commits
+        boolean follow = salvage == null; // a salvaged copy is private: nothing of its commits concerns the file's records
         for (int attempt = 0; ; attempt++) {
             boolean full = false;
             if (follow) {
@@ -570,19 +570,21 @@ public final class StoreIndex implements AutoCloseable {
      */
     private void commitFollowed(Txn<byte[]> txn, LiveRecord live) {
         long id = txn.getId();
-        if (lastOwnCommit != id - 1) {
-            // another process committed since our last commit (or this is our first): a record at
-            // close of a process before it, synced, no longer names the newest state, and after a
-            // machine crash the file could match it torn (pages of that state reused by commits
-            // since, written back before their meta page and before the new mtime)
+        boolean foreign = lastOwnCommit != id - 1; // another process committed since our last commit, or this is our first
+        if (foreign) {
+            // a record another process made at its close, synced, names a state this commit leaves
+            // behind: liblmdb reuses that state's pages a few commits on, and after a machine crash
+            // the file could match the record torn (pages written back before the meta page and
+            // the new mtime). Dropped durably before any page of ours can reach the disk.
             check.dropPersistent();
         }
+        long vouched = 0;
         boolean known = false;
         IndexCheck.Stamp before = null;
         if (!sawDamage && !syncFailed) {
             if (live != null) {
                 long t = live.txn();
-                if (t >= 0 && t == id - 2 && lastOwnCommit != id - 1 && waitedFor != t) {
+                if (t >= 0 && t == id - 2 && foreign && waitedFor != t) {
                     // another process committed id - 1 a moment ago and records it right after its
                     // commit returned, which may not have happened yet (we hold liblmdb's writer
                     // lock since): wait for it a little rather than lose the chain, once per id
@@ -596,7 +598,8 @@ public final class StoreIndex implements AutoCloseable {
                 // process that met damage cleared it, and our memory of a clean file must not outlive that
                 if (live.txn() == id - 1) {
                     before = check.commitStamp();
-                    known = live.matches(id - 1, before);
+                    vouched = live.vouches(id - 1, before);
+                    known = vouched != 0;
                 }
             } else {
                 long own;
@@ -614,22 +617,29 @@ public final class StoreIndex implements AutoCloseable {
         txn.commit();
         commits.incrementAndGet();
         try {
+            if (foreign) {
+                check.dropPersistent(); // one a command wrote while we committed (see close)
+            }
             IndexCheck.Stamp after = known ? check.commitStamp() : null;
-            if (after != null && after.same(before) && env.info().lastTransactionId != id) {
-                // a commit that changed nothing writes nothing and spends no id: id - 1 is still the
-                // newest, still known (the id is asked only when the stamp did not move: a commit in
-                // the same clock tick on a kernel without fine-grained timestamps moves no mtime either)
+            // a commit that changed nothing writes nothing and spends no id: id - 1 stays the newest
+            // (and known if it was). A stamp that moved says it wrote; else the newest id is asked
+            // (also when no stamps were taken: a process whose chain is lost)
+            boolean spent = after != null && !after.same(before) || env.info().lastTransactionId == id;
+            if (!spent) {
                 return;
             }
-            lastOwnCommit = id; // without stamps an empty commit cannot be told: at worst one needless drop later
+            lastOwnCommit = id;
             boolean keep = after != null;
             synchronized (chainLock) {
                 chainTxn = keep ? id : -1;
                 chainStamp = keep ? after : null;
             }
             if (keep && live != null && !sawDamage && !syncFailed) {
-                live.publish(id, after, false);
-                if (sawDamage || syncFailed) {
+                // in place of exactly the record that vouched: a clear by any process since (damage,
+                // a failed sync) wins
+                boolean published = live.publishAfter(vouched, id, after);
+                java.lang.invoke.VarHandle.fullFence(); // our check word before our look at the flags
+                if (published && (sawDamage || syncFailed)) {
                     live.clear(); // damage met, or a sync failed, on another thread meanwhile: its clear may have come first
                 }
             }
@@ -765,11 +775,13 @@ public final class StoreIndex implements AutoCloseable {
             if (trackChain && stamp != null && !sawDamage && !syncFailed && commits.get() > 0 && commits.get() == syncedCommits.get()) {
                 try {
                     // no commit since ours (the last id), no write since (the stamp), all synced
-                    if (env.info().lastTransactionId == last && stamp.same(check.stamp())) {
+                    // where index/live is, it alone vouches: another process that met damage cleared it
+                    LiveRecord live = check.live();
+                    if (env.info().lastTransactionId == last && stamp.same(check.stamp()) && (live == null || live.matches(last, stamp))) {
                         check.recordClean(last, stamp);
-                        // a commit that came between the look and the record did not see the
-                        // record to drop it (commitFollowed): look again, and drop it ourselves
-                        if (env.info().lastTransactionId != last || !stamp.same(check.stamp())) {
+                        // a commit (or a clear) between the look and the record did not see the
+                        // record (commitFollowed drops it after its commit too): look again
+                        if (env.info().lastTransactionId != last || !stamp.same(check.stamp()) || (live != null && !live.matches(last, stamp))) {
                             check.dropPersistent();
                         }
                     }

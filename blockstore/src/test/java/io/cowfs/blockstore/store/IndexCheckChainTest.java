@@ -303,4 +303,27 @@ class IndexCheckChainTest {
             assertTrue(s.index().walkedAtOpen(), "a, open when the damage was met, lost its records");
         }
     }
+
+    @Test
+    void aCommandRecordsNothingAtCloseIfAnotherProcessClearedIndexLive() throws Exception {
+        Path dir = storeWithRecord();
+        try (Store s = Store.open(dir)) {
+            s.index().trustOwnCommits();
+            commit(s);
+            LiveRecord.open(dir.resolve("index"), StoreAccess.PRIVATE).clear(); // another process met damage before our close
+        }
+        assertTrue(Files.notExists(dir.resolve("index").resolve("checked")), "our memory of a clean file does not outlive the clear");
+    }
+
+    @Test
+    void withoutIndexLiveAProcessThatRecordsNothingStillDropsTheRecordBeforeIt() throws Exception {
+        Path dir = storeWithRecord(); // a command's record, synced
+        Files.delete(dir.resolve("index").resolve("live"));
+        Files.createDirectory(dir.resolve("index").resolve("live")); // index/live cannot be mapped
+        try (Store s = Store.open(dir)) { // as a mount
+            commit(s);
+        }
+        assertTrue(Files.notExists(dir.resolve("index").resolve("checked")));
+        Files.delete(dir.resolve("index").resolve("live"));
+    }
 }

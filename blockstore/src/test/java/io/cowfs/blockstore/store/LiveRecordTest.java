@@ -51,4 +51,29 @@ class LiveRecordTest {
         b.clear();
         assertEquals(-1, a.txn(), "cleared by a process that met damage");
     }
+
+    @Test
+    void aCommitPublishesOnlyInPlaceOfTheRecordThatVouchedForItsStart() throws Exception {
+        LiveRecord a = LiveRecord.open(dir, StoreAccess.PRIVATE);
+        LiveRecord other = LiveRecord.open(dir, StoreAccess.PRIVATE);
+        IndexCheck.Stamp s1 = new IndexCheck.Stamp(100, 4096);
+        IndexCheck.Stamp s2 = new IndexCheck.Stamp(200, 4096);
+        a.publish(1, s1, false);
+        long vouched = a.vouches(1, s1);
+        assertTrue(vouched != 0);
+        assertEquals(0, a.vouches(1, s2), "another stamp: no word");
+        other.clear(); // another process met damage while our commit ran
+        assertFalse(a.publishAfter(vouched, 2, s2), "the clear wins");
+        assertEquals(-1, a.txn());
+
+        a.publish(1, s1, false);
+        vouched = a.vouches(1, s1);
+        other.publish(5, s2, false); // another's record since
+        assertFalse(a.publishAfter(vouched, 2, s2), "so does another publish");
+        assertEquals(5, a.txn());
+
+        a.publish(1, s1, true);
+        assertTrue(a.publishAfter(a.vouches(1, s1), 2, s2), "in place of the record that vouched");
+        assertTrue(other.matches(2, s2));
+    }
 }

@@ -144,7 +144,7 @@ public final class StoreIndex implements AutoCloseable {
 
     /** The id of this process's last commit that wrote (-1: none yet); guarded by commitOrder. */
     private long lastOwnCommit = -1;
-    /** The id a commit last waited for another process to record (each is waited for once); guarded by commitOrder. */
+    /** The id of the commit that last waited for another process's record (each waits once); guarded by commitOrder. */
     private long waitedFor = -1;
 
     /** The index of a store of the current format (sealed values), with the default map size. */
@@ -584,13 +584,14 @@ public final class StoreIndex implements AutoCloseable {
         if (!sawDamage && !syncFailed) {
             if (live != null) {
                 long t = live.txn();
-                if (t >= 0 && t == id - 2 && foreign && waitedFor != t) {
+                if ((t == -1 || (t >= 0 && t == id - 2)) && foreign && waitedFor != id) {
                     // another process committed id - 1 a moment ago and records it right after its
-                    // commit returned, which may not have happened yet (we hold liblmdb's writer
-                    // lock since): wait for it a little rather than lose the chain, once per id
-                    waitedFor = t;
+                    // commit returned, which may not have happened yet or may be under way (the
+                    // record reads as none while its words change; we hold liblmdb's writer lock
+                    // since): wait for it a little rather than lose the chain, once per id
+                    waitedFor = id;
                     long until = System.nanoTime() + PUBLISH_WAIT_NANOS;
-                    while (live.txn() == t && System.nanoTime() < until) {
+                    while (live.txn() != id - 1 && System.nanoTime() < until) {
                         java.util.concurrent.locks.LockSupport.parkNanos(20_000);
                     }
                 }

@@ -75,11 +75,11 @@ public final class StoreIndex implements AutoCloseable {
      * knows the file is as clean as then plus what liblmdb wrote for it. Every process that can
      * write index/live publishes that there at each such commit (a mount too), and a command
      * (trustOwnCommits) also records index/checked at close, synced, for later boots. A commit
-     * carries the knowledge on (commitFollowed) while the state before it was known clean (this
-     * process's chain, or index/live naming it: a chain another process's record restarts), the
-     * file's stamp just before it (taken under liblmdb's writer lock, so no other commit lands
-     * between) is that state's, its id is the newest after it, and the process has seen no damage
-     * (damageSeen) and no failed sync (breakChain). Not covered: a write by something other than
+     * carries the knowledge on (commitFollowed) while the state before it was known clean
+     * (index/live naming it; this process's chain only where there is no index/live), the file's
+     * stamp just before it (taken under liblmdb's writer lock, so no other commit lands between)
+     * is that state's, and the index has seen no damage (sawDamage) and no failed sync
+     * (syncFailed). docs/INDEX-DAMAGE.md has the rules between processes. Not covered: a write by something other than
      * liblmdb that leaves mtime and size as they were: on a filesystem without fine-grained
      * timestamps (Linux before 6.13's multigrain ones, or 1 s timestamps) one within the same
      * clock tick as a commit's last write. fsck and verify walk always (IndexCheck.walking).
@@ -559,14 +559,16 @@ public final class StoreIndex implements AutoCloseable {
 
     /**
      * Commits txn and records what is known of the file after it (under commitOrder). The file is
-     * known clean after this commit if it was known clean as the last commit left it (this
-     * process's chain, or index/live naming that commit), nothing wrote it since (its stamp, taken
+     * known clean after this commit if index/live names the state the last commit left (this
+     * process's chain where there is no index/live), and nothing wrote it since (its stamp, taken
      * inside the transaction, under liblmdb's writer lock, is that state's stamp). Then the chain
-     * moves to this commit, its stamp the one taken just after it, and index/live names it; else
-     * the chain ends and index/live is left as it was (stale: the next open walks). Whatever wrote
+     * moves to this commit, its stamp the one taken just after it, and index/live names it in
+     * place of the record that vouched (LiveRecord.publishAfter); else the chain ends and
+     * index/live is left as it was (stale: the next open walks). Whatever wrote
      * between our commit and that stamp is taken for part of it: another process's commit (then
      * our record names an older id than the file's and matches nothing), or a write by anything
-     * else in those microseconds (the gap docs/INDEX-DAMAGE.md names). Two stats per commit (~2 us each in a C1 JVM), against a commit's 100+ us.
+     * else in those microseconds (the gap docs/INDEX-DAMAGE.md names). Two fstats per commit (0.6 us
+     * each in a C1 JVM), against a commit's 100+ us.
      */
     private void commitFollowed(Txn<byte[]> txn, LiveRecord live) {
         long id = txn.getId();

@@ -119,16 +119,34 @@ public final class Main implements Runnable {
     }
 
     /**
-     * Commands that make a handful of LMDB calls: for them jnr-ffi binds liblmdb through its
-     * reflective invoker instead of generating native stubs with ASM (measured: a third of the
-     * store's opening time on this machine kind; each call then costs a few microseconds more,
-     * which only commands making many calls, such as import, verify or a mount, would notice).
+     * Whether this process binds its native libraries (liblmdb, libc, libcrypto, ...) through
+     * jnr-ffi's reflective invoker instead of native stubs it generates with ASM at start-up:
+     * every command does but the mount process ({@code mount --foreground}). Generating the stubs
+     * costs ~0.1-0.2 s of a JVM's start on this machine kind; a reflective call costs ~0.15-0.3 us
+     * more (docs/STARTUP.md). Measured 2026-12-07: every command the CLI runs is as fast or faster
+     * so (snapshot, show, diff 0.09 s less each; import of 20,000 files or of 1 GiB, gc and
+     * verify the same or faster), but a mount process is not: random 4 KiB writes into a view
+     * took 8 % more wall and 17 % more CPU of a fresh mount process. A mount keeps the stubs
+     * and loads their classes from the CDS archive ({@link CdsTraining#bindLikeAMount}).
+     * -Djnr.ffi.asm.enabled set by the caller (COWFS_JAVA_OPTS, COWFS_MOUNT_JAVA_OPTS) wins.
      */
-    static final java.util.Set<String> FEW_LMDB_CALLS = java.util.Set.of("init", "fork", "list", "umount", "rm");
+    static boolean bindsByReflection(String[] args) {
+        if (args.length == 0 || !args[0].equals("mount")) {
+            return true;
+        }
+        for (String a : args) {
+            if (a.equals("--foreground")) {
+                return false;
+            }
+        }
+        return true;
+    }
 
     public static void main(String[] args) {
-        if (args.length > 0 && FEW_LMDB_CALLS.contains(args[0]) && System.getProperty("jnr.ffi.asm.enabled") == null) {
+        if (bindsByReflection(args) && System.getProperty("jnr.ffi.asm.enabled") == null) {
             System.setProperty("jnr.ffi.asm.enabled", "false");
+        } else if (!bindsByReflection(args) && !"false".equals(System.getProperty("cowfs.bindAhead"))) {
+            BindAhead.start();
         }
         int rc = commandLineFor(args).execute(args);
         if (MountSpare.mayStay(args, rc)) {

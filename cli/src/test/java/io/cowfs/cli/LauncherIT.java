@@ -66,4 +66,31 @@ class LauncherIT {
         assertEquals("", r.err(), "an archive written by another account is not used, and nothing is said");
         assertTrue(r.out().startsWith("NAME"), r.out());
     }
+
+    /**
+     * The archive the launcher trains holds the classes a mount process loads to bind its native
+     * libraries with generated stubs (ASM's, jnr-ffi's generator) and its own packages' classes,
+     * which no command loads: a mount process would otherwise read and verify them from the jar
+     * at every start (docs/STARTUP.md).
+     */
+    @Test
+    void theArchiveHoldsWhatAMountProcessLoadsToBindItsLibraries() throws Exception {
+        Path launcher = tmp.resolve("cowfs");
+        Files.copy(Podman.repo().resolve("cowfs"), launcher);
+        Cowfs.sh(tmp, "chmod 0755 cowfs && mkdir -p home t");
+        Path jar = Podman.jar(tmp);
+        Cowfs.Result r = launch(launcher, jar, tmp.resolve("home"), null, "", "--build-cds-archive " + tmp.resolve("a.jsa"));
+        assertEquals(0, r.rc(), r.out() + r.err());
+        r = launch(launcher, jar, tmp.resolve("home"), null, "", "init --store " + tmp.resolve("t/store"));
+        assertEquals(0, r.rc(), r.out() + r.err());
+        // the launcher's JVM settings, the archive required (-Xshare:on fails if it cannot be used)
+        String log = Cowfs.sh(tmp, "java -Xshare:on -XX:SharedArchiveFile=a.jsa -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss1m"
+                + " -XX:-UsePerfData --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED"
+                + " -Xlog:class+load -cp cowfs.jar io.cowfs.cli.CdsTraining --natives t");
+        for (String c : List.of("org.objectweb.asm.ClassWriter", "jnr.ffi.provider.jffi.AsmLibraryLoader", "io.cowfs.fusefs.kernel.KernelFs",
+                "io.cowfs.fusefs.vfs.ViewFs", "io.cowfs.fusefs.mount.MountDaemon")) {
+            String line = log.lines().filter(l -> l.contains(" " + c + " source:")).findFirst().orElse("(not loaded)");
+            assertTrue(line.endsWith("source: shared objects file"), c + " from the archive: " + line);
+        }
+    }
 }

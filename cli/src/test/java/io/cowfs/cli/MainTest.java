@@ -1,7 +1,9 @@
 package io.cowfs.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
@@ -23,5 +25,15 @@ class MainTest {
         assertEquals(Main.SUBCOMMANDS.keySet(), Main.commandLineFor(new String[] {"--help"}).getSubcommands().keySet());
         assertEquals(Main.SUBCOMMANDS.keySet(), Main.commandLineFor(new String[] {"forkk"}).getSubcommands().keySet());
         assertNotEquals(0, Main.commandLineFor(new String[] {"forkk"}).execute("forkk"), "an unknown subcommand is a usage error");
+    }
+
+    @Test
+    void onlyTheMountProcessBindsNativesWithGeneratedStubs() {
+        for (String[] args : new String[][] {{"fork", "a"}, {"list"}, {"import", "/src"}, {"mount", "v", "/mnt"}, {"snapshot", "v"}, {}}) {
+            assertTrue(Main.bindsByReflection(args), String.join(" ", args));
+        }
+        assertFalse(Main.bindsByReflection(new String[] {"mount", "--foreground", "--store=/s", "v", "/mnt"}));
+        assertFalse(Main.bindsByReflection(new String[] {"mount", "v", "/mnt", "--foreground"}));
+        assertTrue(Main.bindsByReflection(new String[] {"list", "--foreground"}), "only a mount serves in the foreground");
     }
 }

@@ -81,7 +81,7 @@ class LauncherIT {
         Path jar = Podman.jar(tmp);
         Cowfs.Result r = launch(launcher, jar, tmp.resolve("home"), null, "", "--build-cds-archive " + tmp.resolve("a.jsa"));
         assertEquals(0, r.rc(), r.out() + r.err());
-        r = launch(launcher, jar, tmp.resolve("home"), null, "", "init --store " + tmp.resolve("t/store"));
+        r = launch(launcher, jar, tmp.resolve("home"), null, "COWFS_CDS=" + tmp.resolve("a.jsa"), "init --store " + tmp.resolve("t/store"));
         assertEquals(0, r.rc(), r.out() + r.err());
         // the launcher's JVM settings, the archive required (-Xshare:on fails if it cannot be used)
         String log = Cowfs.sh(tmp, "java -Xshare:on -XX:SharedArchiveFile=a.jsa -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss1m"

@@ -45,8 +45,14 @@ public final class NativeHeap {
         if (m == null) {
             return false;
         }
-        m.malloc_trim(0);
-        return true;
+        try {
+            m.malloc_trim(0);
+            return true;
+        } catch (UnsatisfiedLinkError e) {
+            // jnr-ffi binds a name the library lacks to a stub that throws at the call, also with
+            // failImmediately: a C library without malloc_trim (musl) gets here, not to load's null
+            return false;
+        }
     }
 
     /** This process's resident bytes (VmRSS), or -1 if /proc cannot tell. */

@@ -66,6 +66,19 @@ class NativeHeapTest {
         assertFalse(NativeHeap.trim(none));
     }
 
+    /**
+     * A C library that loads but has no malloc_trim (musl): jnr-ffi binds the name anyway, to a
+     * stub that throws UnsatisfiedLinkError at the call (glibc's dlsym finds malloc_trim through
+     * any library's dependencies, so this binding stands in for that stub): no trim, no error.
+     */
+    @Test
+    void aLibraryWithoutTheFunctionIsNoTrimNotAnError() {
+        NativeHeap.Malloc musl = pad -> {
+            throw new UnsatisfiedLinkError("malloc_trim");
+        };
+        assertFalse(NativeHeap.trim(musl));
+    }
+
     @Test
     void describesInMebibytes() {
         assertEquals("resident 74.8 -> 61.9 MiB", NativeHeap.describe((long) (74.8 * 1048576), (long) (61.9 * 1048576)));

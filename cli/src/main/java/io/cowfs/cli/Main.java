@@ -143,10 +143,12 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
-        if (bindsByReflection(args) && System.getProperty("jnr.ffi.asm.enabled") == null) {
+        if (!bindsByReflection(args)) {
+            if (!"false".equals(System.getProperty("cowfs.bindAhead"))) {
+                BindAhead.start();
+            }
+        } else if (System.getProperty("jnr.ffi.asm.enabled") == null) {
             System.setProperty("jnr.ffi.asm.enabled", "false");
-        } else if (!bindsByReflection(args) && !"false".equals(System.getProperty("cowfs.bindAhead"))) {
-            BindAhead.start();
         }
         int rc = commandLineFor(args).execute(args);
         if (MountSpare.mayStay(args, rc)) {

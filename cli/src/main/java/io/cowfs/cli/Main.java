@@ -121,7 +121,8 @@ public final class Main implements Runnable {
     /**
      * Whether this process binds its native libraries (liblmdb, libc, libcrypto, ...) through
      * jnr-ffi's reflective invoker instead of native stubs it generates with ASM at start-up:
-     * every command does but the mount process ({@code mount --foreground}). Generating the stubs
+     * every command does but the mount process ({@code mount --foreground}, and {@code mount}
+     * started by the launcher, which serves the mount itself: LauncherHandshake). Generating the stubs
      * costs ~0.1-0.2 s of a JVM's start on this machine kind; a reflective call costs ~0.15-0.3 us
      * more (docs/STARTUP.md). Measured 2026-12-07: every command the CLI runs is as fast or faster
      * so (snapshot, show, diff 0.09 s less each; import of 20,000 files or of 1 GiB, gc and
@@ -133,6 +134,9 @@ public final class Main implements Runnable {
     static boolean bindsByReflection(String[] args) {
         if (args.length == 0 || !args[0].equals("mount")) {
             return true;
+        }
+        if (LauncherHandshake.serveHere(args)) {
+            return false; // the launcher's cowfs mount, which serves the mount itself unless a spare takes it
         }
         for (String a : args) {
             if (a.equals("--foreground")) {

@@ -118,14 +118,77 @@ final class MountCommand extends Base {
             }
             if (foreground) {
                 servedBy = true;
-                return serve(store, e, mp, access);
+                return serve(store, e, mp, access, null);
+            }
+            if (LauncherHandshake.readyFd() >= 0) {
+                Launch l = launch(mp);
+                // started by the launcher: a spare takes the mount, else this JVM serves it (LauncherHandshake)
+                Integer rc = handToSpare(l, mp);
+                if (rc != null) {
+                    return rc;
+                }
+                servedBy = true;
+                return serveForLauncher(store, e, mp, access, l);
             }
         } finally {
             if (!servedBy) {
                 store.close();
             }
         }
-        return spawn(mp);
+        return spawn(launch(mp), mp);
+    }
+
+    /**
+     * Serves e here for the launcher (LauncherHandshake): as a mount process the launch would have
+     * started, under its spare key, named {@code cowfs-m1} and holding a handle on mp while it
+     * serves (how umount finds it without the store, UmountCommand.daemonPid). Gives up after 60 s
+     * without the mount answering, as cowfs mount gives up on a process it started.
+     */
+    private int serveForLauncher(Store store, CatalogEntry e, Path mp, MountAccess access, Launch l) throws Exception {
+        if (l.key != null) {
+            System.setProperty(MountSpare.SECONDS_PROP, Integer.toString(l.spareSeconds));
+            System.setProperty(MountSpare.KEY_PROP, l.key);
+        }
+        java.util.concurrent.CountDownLatch up = new java.util.concurrent.CountDownLatch(1);
+        Thread watchdog = new Thread(() -> {
+            try {
+                if (!up.await(60, java.util.concurrent.TimeUnit.SECONDS)) {
+                    System.err.println("cowfs: the mount did not come up within 60 s");
+                    System.exit(Main.EXIT_FAILED);
+                }
+            } catch (InterruptedException ex) {
+                // the mount ended first
+            }
+        }, "cowfs-mount-watchdog");
+        watchdog.setDaemon(true);
+        watchdog.start();
+        MountSpare.setComm("cowfs-m1");
+        int mpFd = io.cowfs.fusefs.kernel.LibC.get().open(mp.toString(),
+                io.cowfs.fusefs.kernel.LibC.O_PATH | io.cowfs.fusefs.kernel.LibC.O_DIRECTORY | io.cowfs.fusefs.kernel.LibC.O_CLOEXEC);
+        try {
+            return serve(store, e, mp, access, () -> {
+                LauncherHandshake.detach(l.storeDir, l.log);
+                up.countDown();
+            });
+        } catch (Exception ex) {
+            String hint = containerHint(ex.getMessage() == null ? "" : ex.getMessage());
+            if (hint.isEmpty()) {
+                throw ex;
+            }
+            throw failed(Main.exitCode(ex), Main.message(ex) + hint);
+        } finally {
+            up.countDown();
+            watchdog.interrupt();
+            if (mpFd >= 0) {
+                io.cowfs.fusefs.kernel.LibC.get().close(mpFd);
+            }
+        }
+    }
+
+    /** What is done once the mount answers, before it serves (LauncherHandshake.detach). */
+    @FunctionalInterface
+    private interface OnMounted {
+        void run() throws java.io.IOException;
     }
 
     /**
@@ -152,26 +215,41 @@ final class MountCommand extends Base {
                 + ") or mount on another directory");
     }
 
-    /** Serves e from store (which MountDaemon owns from here: closed when the mount ends). */
-    private int serve(Store store, CatalogEntry e, Path mp, MountAccess access) throws Exception {
+    /**
+     * Serves e from store (which MountDaemon owns from here: closed when the mount ends); then,
+     * once the mount answers, says so and runs then (null: nothing).
+     */
+    private int serve(Store store, CatalogEntry e, Path mp, MountAccess access, OnMounted then) throws Exception {
         String slow = io.cowfs.blockstore.store.Sha256.fallbackWarning();
         if (slow != null) {
             err().println(slow); // into the mount's log; cowfs mount passes "cowfs: " lines on to its caller
         }
         MountDaemon.serve(store, e, mp, ro, access, fuseApi, readOnly -> {
-            out().println("mounted " + (e.isView() ? "view" : "snapshot") + " '" + name + "' at " + mp
-                    + (readOnly ? " (read-only)" : ""));
+            String line = "mounted " + (e.isView() ? "view" : "snapshot") + " '" + name + "' at " + mp + (readOnly ? " (read-only)" : "");
+            out().println(line);
             out().flush();
+            if (then != null) {
+                try {
+                    then.run();
+                } catch (java.io.IOException ex) {
+                    throw new java.io.UncheckedIOException(ex);
+                }
+                out().println(line); // the log says it too, as a started process's does
+                out().flush();
+            }
         });
         return 0;
     }
 
-    private int spawn(Path mp) throws IOException, InterruptedException {
+    /** How a mount process for this command is started: its log, JVM, arguments, environment and spare key. */
+    private record Launch(Path storeDir, Path log, List<String> jvm, List<String> args, java.util.Map<String, String> env,
+            int spareSeconds, String key) {
+    }
+
+    private Launch launch(Path mp) throws IOException {
         Path storeDir = storeOptions.storeDir();
         Path log = io.cowfs.blockstore.store.StoreAccess.onReadOnlyFilesystem(storeDir) ? readOnlyStoreLog(storeDir)
                 : storeDir.resolve("run").resolve(name + ".log");
-        // the log gets the store's mode before the JVM opens it (it would make it 0666 less the umask)
-        Store.accessOf(storeDir).open(log, java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND).close();
         List<String> jvm = new ArrayList<>();
         jvm.add(ProcessHandle.current().info().command().orElse("java"));
         jvm.addAll(DAEMON_JVM);
@@ -214,15 +292,42 @@ final class MountCommand extends Base {
         // inject faults through them) nor for libfuse2 (a process that served it ends)
         int spareSeconds = extraOpts || !fuseApi.equals("kernel") ? 0 : MountSpare.seconds(env);
         String key = spareSeconds > 0 ? MountSpare.key(jvm, env) : null;
-        long logStart = Files.exists(log) ? Files.size(log) : 0;
-        if (key != null) {
-            MountSpare.Handed h = MountSpare.handOver(key, args, log);
-            if (h != null) {
-                try (h) {
-                    return awaitMounted(mp, log, logStart, h::exited, () -> ProcessHandle.of(h.pid).ifPresent(ProcessHandle::destroy));
-                }
-            }
+        return new Launch(storeDir, log, jvm, args, env, spareSeconds, key);
+    }
+
+    /** The log made with the store's mode before a JVM opens it (it would make it 0666 less the umask); its size. */
+    private static long prepareLog(Launch l) throws IOException {
+        Store.accessOf(l.storeDir).open(l.log, java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND).close();
+        return Files.size(l.log);
+    }
+
+    /** The mount handed to the spare of l's key: its exit code once up or failed; null if no spare took it. */
+    private Integer handToSpare(Launch l, Path mp) throws IOException, InterruptedException {
+        if (l.key == null || MountSpare.socket(l.key) == null || !Files.exists(MountSpare.socket(l.key))) {
+            return null;
         }
+        long logStart = prepareLog(l);
+        MountSpare.Handed h = MountSpare.handOver(l.key, l.args, l.log);
+        if (h == null) {
+            return null;
+        }
+        try (h) {
+            return awaitMounted(mp, l.log, logStart, h::exited, () -> ProcessHandle.of(h.pid).ifPresent(ProcessHandle::destroy));
+        }
+    }
+
+    private int spawn(Launch l, Path mp) throws IOException, InterruptedException {
+        Integer spare = handToSpare(l, mp);
+        if (spare != null) {
+            return spare;
+        }
+        long logStart = prepareLog(l);
+        List<String> jvm = l.jvm;
+        String key = l.key;
+        int spareSeconds = l.spareSeconds;
+        List<String> args = l.args;
+        java.util.Map<String, String> env = l.env;
+        Path log = l.log;
 
         List<String> cmd = new ArrayList<>();
         if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {

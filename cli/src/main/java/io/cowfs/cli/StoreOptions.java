@@ -24,7 +24,7 @@ public class StoreOptions {
         }
         String xdg = System.getenv("XDG_DATA_HOME");
         if (xdg != null && !xdg.isBlank()) {
-            return Path.of(xdg, "cowfs");
+            return Path.of(xdg, "cowfs").toAbsolutePath(); // a mount process runs in /: never a relative path
         }
         return Path.of(System.getProperty("user.home"), ".local", "share", "cowfs");
     }

@@ -1,6 +1,7 @@
 package io.cowfs.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -91,6 +92,98 @@ class LauncherIT {
                 "io.cowfs.fusefs.vfs.ViewFs", "io.cowfs.fusefs.mount.MountDaemon")) {
             String line = log.lines().filter(l -> l.contains(" " + c + " source:")).findFirst().orElse("(not loaded)");
             assertTrue(line.endsWith("source: shared objects file"), c + " from the archive: " + line);
+        }
+    }
+
+    /**
+     * The launcher's mount flags are MountCommand's: the JVM it starts for cowfs mount may serve
+     * the mount itself, so it must be the process MountCommand would have started (the spare key
+     * it computes says so).
+     */
+    @Test
+    void theLauncherStartsAMountWithTheMountProcesssSettings() throws Exception {
+        String text = Files.readString(Podman.repo().resolve("cowfs"));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?s)\\nmount_jvm=\\((.*?)\\)\\n").matcher(text);
+        assertTrue(m.find(), "mount_jvm=(...) in the launcher");
+        assertEquals(MountCommand.DAEMON_JVM, List.of(m.group(1).trim().split("\\s+")));
+    }
+
+    /**
+     * cowfs mount through the launcher: with no spare to take it, the command's own JVM serves the
+     * mount (one JVM, not two), and once it is up lets go of the caller: its own session, / as its
+     * working directory, none of the caller's descriptors (its output, errors, or any other it
+     * passed down) but /dev/null and the mount's log. After umount it is the spare that serves the
+     * next mount (the key it computed for itself is the one the next command computes). A name
+     * that does not exist fails as before, in one line, and leaves no log behind.
+     */
+    @Test
+    void aFreshMountIsServedByTheCommandsOwnJvmWhichLetsGoOfItsCaller() throws Exception {
+        Cowfs.assumeFuse();
+        Path launcher = tmp.resolve("cowfs");
+        Files.copy(Podman.repo().resolve("cowfs"), launcher);
+        Cowfs.sh(tmp, "chmod 0755 cowfs && mkdir -p home src mp1 mp2 mp3 && echo one > src/a.txt");
+        Path jar = Podman.jar(tmp);
+        Cowfs c = new Cowfs(tmp.resolve("t"));
+        c.run("import", tmp.resolve("src").toString(), "--name", "base").ok();
+        c.run("fork", "base", "--name", "v1").ok();
+        c.run("fork", "base", "--name", "v2").ok();
+        String env = "COWFS_NO_AGENT=1 COWFS_MOUNT_SPARE=20";
+        Path mp1 = tmp.resolve("mp1");
+        Path mp2 = tmp.resolve("mp2");
+        Long pid = null;
+        try {
+            Cowfs.Result r = launch(launcher, jar, tmp.resolve("home"), null, env,
+                    "mount --store=" + c.store + " v1 mp1 > out.txt 7> fd7.txt");
+            assertEquals(0, r.rc(), r.out() + r.err());
+            assertEquals("mounted view 'v1' at " + mp1 + "\n", Files.readString(tmp.resolve("out.txt")));
+            assertEquals("", r.err());
+            pid = Fx.mountPid(c.store, mp1);
+            String cmdline = Files.readString(Path.of("/proc/" + pid + "/cmdline")).replace('\0', ' ');
+            assertTrue(cmdline.contains("-Dcowfs.launcher.readyFd=9") && !cmdline.contains("--foreground"),
+                    "the command's own JVM serves the mount: " + cmdline);
+            assertTrue(cmdline.contains(" -Xmx1g ") && cmdline.contains(" -Xss256k "), "with a mount process's settings: " + cmdline);
+            assertEquals("cowfs-m1", Files.readString(Path.of("/proc/" + pid + "/comm")).strip());
+            assertEquals(Path.of("/"), Files.readSymbolicLink(Path.of("/proc/" + pid + "/cwd")), "it keeps no directory of the caller's busy");
+            String[] stat = Files.readString(Path.of("/proc/" + pid + "/stat")).replaceFirst("^.*\\) ", "").split(" ");
+            assertEquals(Long.toString(pid), stat[3], "a session of its own (no terminal of the caller's)");
+            Path log = c.store.resolve("run/v1.log");
+            assertEquals(Path.of("/dev/null"), Files.readSymbolicLink(Path.of("/proc/" + pid + "/fd/0")));
+            assertEquals(log, Files.readSymbolicLink(Path.of("/proc/" + pid + "/fd/1")));
+            assertEquals(log, Files.readSymbolicLink(Path.of("/proc/" + pid + "/fd/2")));
+            try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+                for (Path fd : (Iterable<Path>) fds::iterator) {
+                    String to = Files.readSymbolicLink(fd).toString();
+                    assertFalse(List.of("out.txt", "stderr.txt", "fd7.txt").stream().anyMatch(f -> to.equals(tmp.resolve(f).toString())),
+                            "the caller's " + to + " held as fd " + fd.getFileName());
+                    assertFalse(to.startsWith("pipe:"), "a pipe held as fd " + fd.getFileName());
+                }
+            }
+            assertTrue(Files.readString(log).contains("mounted view 'v1' at " + mp1), "the log says it too");
+            Files.writeString(mp1.resolve("b.txt"), "written\n");
+            assertEquals("one\n", Files.readString(mp1.resolve("a.txt")));
+
+            r = launch(launcher, jar, tmp.resolve("home"), null, env, "umount --store=" + c.store + " mp1");
+            assertEquals(0, r.rc(), r.out() + r.err());
+            assertEquals(MountSpare.IDLE_COMM, Files.readString(Path.of("/proc/" + pid + "/comm")).strip(), "it waits as the spare");
+            r = launch(launcher, jar, tmp.resolve("home"), null, env, "mount --store=" + c.store + " v2 mp2");
+            assertEquals(0, r.rc(), r.out() + r.err());
+            assertEquals(pid, Fx.mountPid(c.store, mp2), "the next mount is served by it");
+            assertEquals("one\n", Files.readString(mp2.resolve("a.txt")));
+            c.run("snapshot", "v1", "--name", "s1").ok();
+            assertEquals(Fx.sha256("written\n".getBytes(java.nio.charset.StandardCharsets.UTF_8)), Fx.exported(c, "s1").get("b.txt"));
+
+            r = launch(launcher, jar, tmp.resolve("home"), null, env, "mount --store=" + c.store + " nosuch mp3");
+            assertEquals(3, r.rc(), r.out() + r.err());
+            assertEquals("cowfs: no snapshot or view named 'nosuch' (see: cowfs list)\n", r.err());
+            assertFalse(Files.exists(c.store.resolve("run/nosuch.log")), "a misspelt name leaves no log");
+            assertFalse(Cowfs.isMounted(tmp.resolve("mp3")));
+        } finally {
+            Cowfs.unmountHard(mp1);
+            Cowfs.unmountHard(mp2);
+            if (pid != null) {
+                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroy);
+            }
+            c.close();
         }
     }
 }

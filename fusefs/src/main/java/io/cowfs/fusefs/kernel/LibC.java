@@ -60,6 +60,14 @@ public interface LibC {
     @SaveError
     int syncfs(int fd);
 
+    /** setsid(2): a session of this process's own (no controlling terminal); the new sid, or -1. */
+    @SaveError
+    int setsid();
+
+    /** chdir(2) of the whole process (Java's user.dir stays as it was: only absolute paths after it). */
+    @SaveError
+    int chdir(String path);
+
     /** pread(2) into a Java array (small files: /proc's). */
     @SaveError
     @ssize_t

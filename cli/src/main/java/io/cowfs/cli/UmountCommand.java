@@ -195,7 +195,9 @@ final class UmountCommand extends Base {
     /**
      * The mount process serving mp, found without its store: a process running the mount command
      * whose command line ends with mp, or a spare mount process (MountSpare) serving a later mount,
-     * whose command line names its first: it holds a handle on the mountpoint while it serves.
+     * whose command line names its first, or the launcher's cowfs mount serving its own mount
+     * (LauncherHandshake), whose command line may name mp relatively: these two hold a handle on
+     * the mountpoint while they serve.
      */
     static Long daemonPid(Path mp) {
         try (var procs = Files.list(Path.of("/proc"))) {
@@ -206,12 +208,13 @@ final class UmountCommand extends Base {
                 }
                 try {
                     java.util.List<String> args = java.util.Arrays.asList(new String(Files.readAllBytes(d.resolve("cmdline"))).split("\0"));
-                    if (!args.contains(Main.class.getName()) || !args.contains("--foreground")) {
+                    if (!args.contains(Main.class.getName()) || !args.contains("mount")) {
                         continue;
                     }
                     ProcStat st = ProcStat.of(Long.parseLong(n));
-                    boolean spare = st != null && st.name().startsWith("cowfs-");
-                    if (spare ? holds(d, mp) : Path.of(args.get(args.size() - 1)).toAbsolutePath().normalize().equals(mp)) {
+                    boolean named = st != null && st.name().startsWith("cowfs-"); // a spare, or the launcher's mount JVM
+                    if (named ? holds(d, mp)
+                            : args.contains("--foreground") && Path.of(args.get(args.size() - 1)).toAbsolutePath().normalize().equals(mp)) {
                         return Long.parseLong(n);
                     }
                 } catch (java.io.IOException | RuntimeException e) {

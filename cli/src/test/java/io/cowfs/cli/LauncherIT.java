@@ -143,6 +143,7 @@ class LauncherIT {
                     "the command's own JVM serves the mount: " + cmdline);
             assertTrue(cmdline.contains(" -Xmx1g ") && cmdline.contains(" -Xss256k "), "with a mount process's settings: " + cmdline);
             assertEquals("cowfs-m1", Files.readString(Path.of("/proc/" + pid + "/comm")).strip());
+            assertEquals(pid, UmountCommand.daemonPid(mp1), "found without the store, though its command line names mp1 relatively");
             assertEquals(Path.of("/"), Files.readSymbolicLink(Path.of("/proc/" + pid + "/cwd")), "it keeps no directory of the caller's busy");
             String[] stat = Files.readString(Path.of("/proc/" + pid + "/stat")).replaceFirst("^.*\\) ", "").split(" ");
             assertEquals(Long.toString(pid), stat[3], "a session of its own (no terminal of the caller's)");

@@ -136,7 +136,8 @@ public final class Main implements Runnable {
             return true;
         }
         if (LauncherHandshake.serveHere(args)) {
-            return false; // the launcher's cowfs mount, which serves the mount itself unless a spare takes it
+            // the launcher's cowfs mount: the client of a spare if one listens, else it serves the mount itself
+            return MountCommand.spareListens(args);
         }
         for (String a : args) {
             if (a.equals("--foreground")) {

@@ -250,21 +250,7 @@ final class MountCommand extends Base {
         Path storeDir = storeOptions.storeDir();
         Path log = io.cowfs.blockstore.store.StoreAccess.onReadOnlyFilesystem(storeDir) ? readOnlyStoreLog(storeDir)
                 : storeDir.resolve("run").resolve(name + ".log");
-        List<String> jvm = new ArrayList<>();
-        jvm.add(ProcessHandle.current().info().command().orElse("java"));
-        jvm.addAll(DAEMON_JVM);
-        String cds = System.getenv("COWFS_CDS_ARCHIVE"); // the launcher's class-data-sharing archive (docs/STARTUP.md)
-        if (cds != null && Files.isReadable(Path.of(cds))) {
-            jvm.addAll(List.of("-Xshare:auto", "-XX:SharedArchiveFile=" + cds, "-Xlog:disable", "-Xlog:all=warning:stderr"));
-        }
-        String extra = System.getenv("COWFS_MOUNT_JAVA_OPTS"); // e.g. -Dcowfs.fuse.workers=4 (docs/CONFIG.md)
-        boolean extraOpts = extra != null && !extra.isBlank();
-        if (extraOpts) {
-            jvm.addAll(List.of(extra.trim().split("\\s+")));
-        }
-        jvm.add("-cp");
-        jvm.add(System.getProperty("java.class.path"));
-        jvm.add(Main.class.getName());
+        MountJvm m = mountJvm(fuseApi);
         List<String> args = new ArrayList<>(List.of("mount", "--foreground", "--store=" + storeDir));
         if (ro) {
             args.add("--ro");
@@ -285,6 +271,32 @@ final class MountCommand extends Base {
         args.add(name);
         args.add(mp.toString());
 
+        return new Launch(storeDir, log, m.jvm, args, m.env, m.spareSeconds, m.key);
+    }
+
+    /**
+     * A mount process's JVM (the command up to and including the main class), environment, and
+     * spare seconds and key (0 and null: no spare) for fuseApi.
+     */
+    private record MountJvm(List<String> jvm, java.util.Map<String, String> env, int spareSeconds, String key) {
+    }
+
+    private static MountJvm mountJvm(String fuseApi) {
+        List<String> jvm = new ArrayList<>();
+        jvm.add(ProcessHandle.current().info().command().orElse("java"));
+        jvm.addAll(DAEMON_JVM);
+        String cds = System.getenv("COWFS_CDS_ARCHIVE"); // the launcher's class-data-sharing archive (docs/STARTUP.md)
+        if (cds != null && Files.isReadable(Path.of(cds))) {
+            jvm.addAll(List.of("-Xshare:auto", "-XX:SharedArchiveFile=" + cds, "-Xlog:disable", "-Xlog:all=warning:stderr"));
+        }
+        String extra = System.getenv("COWFS_MOUNT_JAVA_OPTS"); // e.g. -Dcowfs.fuse.workers=4 (docs/CONFIG.md)
+        boolean extraOpts = extra != null && !extra.isBlank();
+        if (extraOpts) {
+            jvm.addAll(List.of(extra.trim().split("\\s+")));
+        }
+        jvm.add("-cp");
+        jvm.add(System.getProperty("java.class.path"));
+        jvm.add(Main.class.getName());
         java.util.Map<String, String> env = new java.util.HashMap<>(System.getenv());
         env.put("MALLOC_ARENA_MAX", "1"); // libfuse threads would each get a 64 MiB malloc arena
         env.put("LC_ALL", "C.UTF-8"); // file names are UTF-8 whatever the caller's locale
@@ -292,7 +304,32 @@ final class MountCommand extends Base {
         // inject faults through them) nor for libfuse2 (a process that served it ends)
         int spareSeconds = extraOpts || !fuseApi.equals("kernel") ? 0 : MountSpare.seconds(env);
         String key = spareSeconds > 0 ? MountSpare.key(jvm, env) : null;
-        return new Launch(storeDir, log, jvm, args, env, spareSeconds, key);
+        return new MountJvm(jvm, env, spareSeconds, key);
+    }
+
+    /**
+     * Whether a spare mount process listens for the mount these arguments ask for (the
+     * launcher's cowfs mount, as Main starts): such a command is the spare's client, and binds
+     * its libraries as any command does, not as a mount process (Main.bindsByReflection). A
+     * guess: a spare may refuse, and the command then serves the mount with reflective bindings
+     * (slower calls, nothing else).
+     */
+    static boolean spareListens(String[] args) {
+        String api = System.getenv().getOrDefault("COWFS_FUSE_API", "kernel");
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--fuse-api") && i + 1 < args.length) {
+                api = args[i + 1];
+            } else if (args[i].startsWith("--fuse-api=")) {
+                api = args[i].substring("--fuse-api=".length());
+            }
+        }
+        try {
+            String key = mountJvm(api).key;
+            Path sock = MountSpare.socket(key);
+            return sock != null && Files.exists(sock);
+        } catch (RuntimeException e) {
+            return false; // COWFS_MOUNT_SPARE unreadable: the command says so
+        }
     }
 
     /** The log made with the store's mode before a JVM opens it (it would make it 0666 less the umask); its size. */

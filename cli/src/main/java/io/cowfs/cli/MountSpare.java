@@ -108,6 +108,25 @@ final class MountSpare {
      * class) and env; null if it cannot be made (a class path entry unreadable: no spare then).
      */
     static String key(List<String> jvm, Map<String, String> env) {
+        Memo m = memo;
+        if (m != null && System.nanoTime() - m.at < 5_000_000_000L && m.jvm.equals(jvm) && m.env.equals(env)) {
+            return m.key; // Main's guess computed it a moment ago (MountCommand.spareListens)
+        }
+        String key = computeKey(jvm, env);
+        memo = new Memo(List.copyOf(jvm), Map.copyOf(env), key, System.nanoTime());
+        return key;
+    }
+
+    /**
+     * The last key computed, from what and when: reused for 5 s at most (a class path entry's
+     * stamp, part of the key, changes with a rebuild; a long-lived agent computes keys too).
+     */
+    private record Memo(List<String> jvm, Map<String, String> env, String key, long at) {
+    }
+
+    private static volatile Memo memo;
+
+    private static String computeKey(List<String> jvm, Map<String, String> env) {
         try {
             MessageDigest d = MessageDigest.getInstance("SHA-256");
             for (String s : jvm) {

@@ -58,6 +58,9 @@ mkdir -p "$BENCH_ROOT" "$RESULTS" "$MNT" "$TMPW" "$SQFS"
 export LC_ALL=C.UTF-8
 COWFS_CMD=(java -XX:+UseSerialGC --add-opens=java.base/java.nio=ALL-UNNAMED
   --add-opens=java.base/sun.nio.ch=ALL-UNNAMED -cp "$COWFS_JAR" io.cowfs.cli.Main)
+# COWFS_VIA_LAUNCHER=1: every command through the repository's launcher instead (no agent), as a user
+# runs them: its `cowfs mount` serves the mount in its own JVM (docs/STARTUP.md, "One JVM for a fresh mount")
+[[ ${COWFS_VIA_LAUNCHER:-0} == 1 ]] && COWFS_CMD=(env COWFS_JAR="$COWFS_JAR" COWFS_NO_AGENT=1 "$REPO/cowfs")
 cowfs() { "${COWFS_CMD[@]}" "$@"; }
 # cw CMD ARGS... : cowfs on the main store (or $CW_STORE)
 cw() { local c=$1; shift; cowfs "$c" --store="${CW_STORE:-$STORE}" "$@"; }

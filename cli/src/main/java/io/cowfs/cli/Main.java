@@ -132,12 +132,20 @@ public final class Main implements Runnable {
      * -Djnr.ffi.asm.enabled set by the caller (COWFS_JAVA_OPTS, COWFS_MOUNT_JAVA_OPTS) wins.
      */
     static boolean bindsByReflection(String[] args) {
+        return bindsByReflection(args, LauncherHandshake.readyFd() >= 0, () -> MountCommand.spareListens(args));
+    }
+
+    /**
+     * bindsByReflection for a JVM the launcher started for cowfs mount (launcherMount) or not,
+     * where spareListens says whether a spare mount process listens for this mount.
+     */
+    static boolean bindsByReflection(String[] args, boolean launcherMount, java.util.function.BooleanSupplier spareListens) {
         if (args.length == 0 || !args[0].equals("mount")) {
             return true;
         }
-        if (LauncherHandshake.serveHere(args)) {
+        if (launcherMount && !java.util.Arrays.asList(args).contains("--foreground")) {
             // the launcher's cowfs mount: the client of a spare if one listens, else it serves the mount itself
-            return MountCommand.spareListens(args);
+            return spareListens.getAsBoolean();
         }
         for (String a : args) {
             if (a.equals("--foreground")) {

@@ -145,7 +145,9 @@ final class MountCommand extends Base {
      * without the mount answering, as cowfs mount gives up on a process it started.
      */
     private int serveForLauncher(Store store, CatalogEntry e, Path mp, MountAccess access, Launch l) throws Exception {
-        if (l.key != null) {
+        // a command that bound its libraries by reflection (it expected a spare, which then did not
+        // take the mount: Main.bindsByReflection) serves this mount, but does not stay to serve more
+        if (l.key != null && !"false".equals(System.getProperty("jnr.ffi.asm.enabled"))) {
             System.setProperty(MountSpare.SECONDS_PROP, Integer.toString(l.spareSeconds));
             System.setProperty(MountSpare.KEY_PROP, l.key);
         }
@@ -154,28 +156,32 @@ final class MountCommand extends Base {
             try {
                 if (!up.await(60, java.util.concurrent.TimeUnit.SECONDS)) {
                     System.err.println("cowfs: the mount did not come up within 60 s");
-                    System.exit(Main.EXIT_FAILED);
+                    System.exit(Main.EXIT_FAILED); // the shutdown hooks unmount whatever came up
                 }
             } catch (InterruptedException ex) {
                 // the mount ended first
             }
         }, "cowfs-mount-watchdog");
         watchdog.setDaemon(true);
-        watchdog.start();
-        MountSpare.setComm("cowfs-m1");
-        int mpFd = io.cowfs.fusefs.kernel.LibC.get().open(mp.toString(),
-                io.cowfs.fusefs.kernel.LibC.O_PATH | io.cowfs.fusefs.kernel.LibC.O_DIRECTORY | io.cowfs.fusefs.kernel.LibC.O_CLOEXEC);
-        try {
-            return serve(store, e, mp, access, () -> {
-                LauncherHandshake.detach(l.storeDir, l.log);
-                up.countDown();
-            });
-        } catch (Exception ex) {
-            String hint = containerHint(ex.getMessage() == null ? "" : ex.getMessage());
-            if (hint.isEmpty()) {
-                throw ex;
+        int mpFd = -1;
+        try (LauncherHandshake h = LauncherHandshake.prepare(l.storeDir, l.log)) {
+            try {
+                watchdog.start();
+                MountSpare.setComm("cowfs-m1");
+                mpFd = io.cowfs.fusefs.kernel.LibC.get().open(mp.toString(),
+                        io.cowfs.fusefs.kernel.LibC.O_PATH | io.cowfs.fusefs.kernel.LibC.O_DIRECTORY | io.cowfs.fusefs.kernel.LibC.O_CLOEXEC);
+                return serve(store, e, mp, access, () -> {
+                    h.detach();
+                    up.countDown();
+                });
+            } catch (Exception ex) {
+                // what the mount said before it failed (the kernel adapter's reason, say) tells whether FUSE is out of reach
+                String hint = containerHint(h.said() + "\n" + (ex.getMessage() == null ? "" : ex.getMessage()));
+                if (hint.isEmpty()) {
+                    throw ex;
+                }
+                throw failed(Main.exitCode(ex), Main.message(ex) + hint);
             }
-            throw failed(Main.exitCode(ex), Main.message(ex) + hint);
         } finally {
             up.countDown();
             watchdog.interrupt();
@@ -188,7 +194,7 @@ final class MountCommand extends Base {
     /** What is done once the mount answers, before it serves (LauncherHandshake.detach). */
     @FunctionalInterface
     private interface OnMounted {
-        void run() throws java.io.IOException;
+        void run();
     }
 
     /**
@@ -221,7 +227,9 @@ final class MountCommand extends Base {
      */
     private int serve(Store store, CatalogEntry e, Path mp, MountAccess access, OnMounted then) throws Exception {
         String slow = io.cowfs.blockstore.store.Sha256.fallbackWarning();
-        if (slow != null) {
+        if (slow != null && then != null) {
+            System.err.println(slow); // to the caller, and into the mount's log once it detaches (LauncherHandshake)
+        } else if (slow != null) {
             err().println(slow); // into the mount's log; cowfs mount passes "cowfs: " lines on to its caller
         }
         MountDaemon.serve(store, e, mp, ro, access, fuseApi, readOnly -> {
@@ -229,11 +237,7 @@ final class MountCommand extends Base {
             out().println(line);
             out().flush();
             if (then != null) {
-                try {
-                    then.run();
-                } catch (java.io.IOException ex) {
-                    throw new java.io.UncheckedIOException(ex);
-                }
+                then.run();
                 out().println(line); // the log says it too, as a started process's does
                 out().flush();
             }

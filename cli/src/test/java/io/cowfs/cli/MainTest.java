@@ -36,4 +36,18 @@ class MainTest {
         assertFalse(Main.bindsByReflection(new String[] {"mount", "v", "/mnt", "--foreground"}));
         assertTrue(Main.bindsByReflection(new String[] {"list", "--foreground"}), "only a mount serves in the foreground");
     }
+
+    /**
+     * The launcher's cowfs mount serves the mount itself unless a spare takes it: it binds as a
+     * mount process when no spare listens, as a command when one does (it will be its client).
+     */
+    @Test
+    void theLaunchersMountBindsAsAMountProcessUnlessASpareListens() {
+        String[] mount = {"mount", "v", "/mnt"};
+        assertFalse(Main.bindsByReflection(mount, true, () -> false), "it will serve the mount");
+        assertTrue(Main.bindsByReflection(mount, true, () -> true), "a spare's client");
+        assertTrue(Main.bindsByReflection(mount, false, () -> false), "a plain cowfs mount starts a mount process");
+        assertTrue(Main.bindsByReflection(new String[] {"list"}, true, () -> false));
+        assertFalse(Main.bindsByReflection(new String[] {"mount", "--foreground", "v", "/mnt"}, true, () -> true), "serves in the foreground");
+    }
 }

@@ -47,9 +47,12 @@ class IdleTrimIT {
                 assertTrue(p.waitFor(120, TimeUnit.SECONDS), "cowfs mount returns");
                 assertEquals(0, p.exitValue(), () -> read(tmp.resolve("mount.out")));
 
-                // the start's garbage in the C heap (compilations, class loading) goes back once it is quiet
-                List<Matcher> quiet = await(log, "quiet", 1);
-                assertTrue(mib(quiet.get(0), 3) < mib(quiet.get(0), 2), quiet.get(0).group());
+                // the start's garbage in the C heap (compilations, class loading) goes back once it is
+                // quiet: at the quiet trim (6 s), or at the idle trim (10 s) when glibc had already
+                // returned most of it by itself and the quiet trim found less than 1 MiB to give (it
+                // then says nothing; seen in a CI run, 2026-12-07)
+                List<Matcher> first = await(log, List.of("quiet", "idle 10 s: block cache dropped, heap collected"), 1);
+                assertTrue(mib(first.get(0), 3) < mib(first.get(0), 2), first.get(0).group());
 
                 // a write and a read (dirty pages, the write-back's buffers, the block cache); ten idle
                 // seconds later the full trim gives their memory back
@@ -76,15 +79,20 @@ class IdleTrimIT {
 
     /** Waits (up to 60 s) until log has at least n lines "cowfs: WHAT: memory given back ..."; returns them all. */
     private static List<Matcher> await(Path log, String what, int n) throws Exception {
+        return await(log, List.of(what), n);
+    }
+
+    /** The same for lines of any of whats, in the log's order. */
+    private static List<Matcher> await(Path log, List<String> whats, int n) throws Exception {
         List<Matcher> got = List.of();
         for (int i = 0; i < 600; i++) {
-            got = read(log).lines().map(GIVEN::matcher).filter(m -> m.find() && m.group(1).equals(what)).toList();
+            got = read(log).lines().map(GIVEN::matcher).filter(m -> m.find() && whats.contains(m.group(1))).toList();
             if (got.size() >= n) {
                 return got;
             }
             Thread.sleep(100);
         }
-        throw new AssertionError(n + " line(s) '" + what + ": memory given back' expected in the mount's log:\n" + read(log));
+        throw new AssertionError(n + " line(s) '" + whats + ": memory given back' expected in the mount's log:\n" + read(log));
     }
 
     private static double mib(Matcher m, int group) {

@@ -120,6 +120,11 @@ class AgentIT {
             assertEquals(0, env.rc(), env.err());
             assertEquals("t\nv1\n", env.out());
             assertTrue(Files.readString(agentLog()).contains("declined list: env-COWFS_STORE"), Files.readString(agentLog()));
+            // what only mount and umount read, sent by the launcher too (COWFS_MOUNT_SPARE was not, before
+            // 2026-12-07: a caller's COWFS_MOUNT_SPARE=0 mount was served by the agent, with spares)
+            Run spare = cowfs("COWFS_MOUNT_SPARE=0", "umount --store " + tmp.resolve("a") + " " + tmp.resolve("nothing-mounted"));
+            assertEquals(3, spare.rc(), spare.err());
+            assertTrue(Files.readString(agentLog()).contains("declined umount: env-COWFS_MOUNT_SPARE"), Files.readString(agentLog()));
 
             // a caller without the token gets nothing run
             Agent.State s = state();
@@ -365,6 +370,28 @@ class AgentIT {
             }
             stopAgent();
         }
+    }
+
+    /**
+     * The launcher sends every variable the agent compares: one it does not send reads as unset,
+     * so the agent would serve a caller whose value differs from its own (COWFS_MOUNT_SPARE was
+     * missing until 2026-12-07).
+     */
+    @Test
+    void theLauncherSendsEveryVariableTheAgentCompares() throws Exception {
+        String text = Files.readString(Podman.repo().resolve("cowfs"));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("local names=\\(([^)]*)\\)").matcher(text);
+        assertTrue(m.find(), "names=(...) in the launcher's agent_call");
+        List<String> sent = List.of(m.group(1).trim().split("\\s+"));
+        for (String v : concat(Agent.ENV, Agent.MOUNT_ENV)) {
+            assertTrue(sent.contains(v), v + " is compared by the agent but not sent by the launcher: " + sent);
+        }
+    }
+
+    private static List<String> concat(List<String> a, List<String> b) {
+        List<String> all = new java.util.ArrayList<>(a);
+        all.addAll(b);
+        return all;
     }
 
     /** What the agent declines, asked in this process (the launcher then starts a JVM). */

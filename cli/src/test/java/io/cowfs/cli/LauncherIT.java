@@ -190,6 +190,54 @@ class LauncherIT {
         }
     }
 
+    /**
+     * The same through the portable adapter (--fuse-api=libfuse2, jnr-fuse): the command's own
+     * JVM serves the mount and lets go of its caller; a process that served libfuse2 ends with
+     * its mount (no spare), and umount waits for that.
+     */
+    @Test
+    void aLibfuse2MountIsServedByTheCommandsOwnJvmToo() throws Exception {
+        Cowfs.assumeFuse();
+        try {
+            Fuse.requireLibfuse();
+        } catch (IllegalStateException e) {
+            Assumptions.assumeTrue(false, e.getMessage());
+        }
+        Path launcher = tmp.resolve("cowfs");
+        Files.copy(Podman.repo().resolve("cowfs"), launcher);
+        Cowfs.sh(tmp, "chmod 0755 cowfs && mkdir -p home src mp && echo one > src/a.txt");
+        Path jar = Podman.jar(tmp);
+        Cowfs c = new Cowfs(tmp.resolve("t"));
+        c.run("import", tmp.resolve("src").toString(), "--name", "base").ok();
+        c.run("fork", "base", "--name", "v").ok();
+        Path mp = tmp.resolve("mp");
+        String env = "COWFS_NO_AGENT=1";
+        try {
+            Cowfs.Result r = launch(launcher, jar, tmp.resolve("home"), null, env,
+                    "mount --fuse-api=libfuse2 --store=" + c.store + " v mp > out.txt");
+            assertEquals(0, r.rc(), r.out() + r.err());
+            assertEquals("mounted view 'v' at " + mp + "\n", Files.readString(tmp.resolve("out.txt")));
+            long pid = Fx.mountPid(c.store, mp);
+            String cmdline = Files.readString(Path.of("/proc/" + pid + "/cmdline")).replace('\0', ' ');
+            assertTrue(cmdline.contains("-Dcowfs.launcher.readyFd=9") && cmdline.contains("--fuse-api=libfuse2")
+                    && !cmdline.contains("--foreground"), cmdline);
+            assertEquals(Path.of("/"), Files.readSymbolicLink(Path.of("/proc/" + pid + "/cwd")));
+            assertEquals(c.store.resolve("run/v.log"), Files.readSymbolicLink(Path.of("/proc/" + pid + "/fd/1")));
+            assertTrue(Files.readString(Path.of("/proc/self/mountinfo")).contains(" " + mp + " "), "mounted");
+            Files.writeString(mp.resolve("b.txt"), "written\n");
+            assertEquals("one\n", Files.readString(mp.resolve("a.txt")));
+            r = launch(launcher, jar, tmp.resolve("home"), null, env, "umount --store=" + c.store + " mp > out.txt");
+            assertEquals(0, r.rc(), r.out() + r.err());
+            io.cowfs.blockstore.run.ProcStat st = io.cowfs.blockstore.run.ProcStat.of(pid);
+            assertTrue(st == null || st.exited(), "a libfuse2 mount's process ends with it (gone, or a zombie for its new parent to reap)");
+            c.run("snapshot", "v", "--name", "s").ok();
+            assertEquals(Fx.sha256("written\n".getBytes(java.nio.charset.StandardCharsets.UTF_8)), Fx.exported(c, "s").get("b.txt"));
+        } finally {
+            quietly(() -> Cowfs.unmountHard(mp));
+            quietly(c::close);
+        }
+    }
+
     /** Runs a clean-up step; a failure there is printed, so that the next step still runs. */
     private static void quietly(Runnable step) {
         try {

@@ -7,7 +7,6 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 
 /**
  * One JVM for a fresh mount (docs/STARTUP.md, "One JVM for a fresh mount"): the launcher runs
@@ -26,7 +25,8 @@ import java.nio.file.StandardOpenOption;
  *
  * <p>Threads: the command's thread makes it; {@link #detach} runs once, on the thread that
  * calls the mount's "mounted" callback, before the mount serves anything. What is said on
- * standard error meanwhile is kept ({@link #said}, synchronized by its PrintStream) so that the
+ * standard error meanwhile is kept ({@link #said}: a ByteArrayOutputStream, whose methods are
+ * synchronized) so that the
  * mount's log gets it too and a failure can be explained.
  */
 final class LauncherHandshake implements AutoCloseable {
@@ -70,17 +70,11 @@ final class LauncherHandshake implements AutoCloseable {
         return fd == null || fd <= 2 ? -1 : fd;
     }
 
-    /** Whether this JVM runs {@code cowfs mount} for the launcher and so may serve the mount itself. */
-    static boolean serveHere(String[] args) {
-        return readyFd() >= 0 && args.length > 0 && args[0].equals("mount") && !java.util.Arrays.asList(args).contains("--foreground");
-    }
-
     /**
-     * Opens what detaching needs: /dev/null, and logFile (appended to; made with the store's mode
-     * if new), and keeps what is said on standard error from here on.
+     * Opens what detaching needs: /dev/null, and logFile (appended to; the caller made it with
+     * the store's mode), and keeps what is said on standard error from here on.
      */
-    static LauncherHandshake prepare(Path storeDir, Path logFile) throws IOException {
-        io.cowfs.blockstore.store.Store.accessOf(storeDir).open(logFile, StandardOpenOption.CREATE, StandardOpenOption.APPEND).close();
+    static LauncherHandshake prepare(Path logFile) throws IOException {
         LibC c = LibC.get();
         int in = c.open("/dev/null", LibC.O_RDONLY | LibC.O_CLOEXEC);
         int out = c.open(logFile.toString(), LibC.O_WRONLY | LibC.O_APPEND | LibC.O_CLOEXEC);

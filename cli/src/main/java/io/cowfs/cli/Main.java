@@ -143,16 +143,11 @@ public final class Main implements Runnable {
         if (args.length == 0 || !args[0].equals("mount")) {
             return true;
         }
-        if (launcherMount && !java.util.Arrays.asList(args).contains("--foreground")) {
-            // the launcher's cowfs mount: the client of a spare if one listens, else it serves the mount itself
-            return spareListens.getAsBoolean();
+        if (java.util.Arrays.asList(args).contains("--foreground")) {
+            return false; // the mount process
         }
-        for (String a : args) {
-            if (a.equals("--foreground")) {
-                return false;
-            }
-        }
-        return true;
+        // the launcher's cowfs mount serves the mount itself, unless a spare listens and it is that spare's client
+        return !launcherMount || spareListens.getAsBoolean();
     }
 
     public static void main(String[] args) {

@@ -147,9 +147,9 @@ final class MountCommand extends Base {
     private int serveForLauncher(Store store, CatalogEntry e, Path mp, MountAccess access, Launch l) throws Exception {
         // a command that bound its libraries by reflection (it expected a spare, which then did not
         // take the mount: Main.bindsByReflection) serves this mount, but does not stay to serve more
-        if (l.key != null && !"false".equals(System.getProperty("jnr.ffi.asm.enabled"))) {
-            System.setProperty(MountSpare.SECONDS_PROP, Integer.toString(l.spareSeconds));
-            System.setProperty(MountSpare.KEY_PROP, l.key);
+        if (l.m.key != null && !"false".equals(System.getProperty("jnr.ffi.asm.enabled"))) {
+            System.setProperty(MountSpare.SECONDS_PROP, Integer.toString(l.m.spareSeconds));
+            System.setProperty(MountSpare.KEY_PROP, l.m.key);
         }
         java.util.concurrent.CountDownLatch up = new java.util.concurrent.CountDownLatch(1);
         Thread watchdog = new Thread(() -> {
@@ -164,12 +164,12 @@ final class MountCommand extends Base {
         }, "cowfs-mount-watchdog");
         watchdog.setDaemon(true);
         int mpFd = -1;
-        try (LauncherHandshake h = LauncherHandshake.prepare(l.storeDir, l.log)) {
+        prepareLog(l);
+        try (LauncherHandshake h = LauncherHandshake.prepare(l.log)) {
             try {
                 watchdog.start();
                 MountSpare.setComm("cowfs-m1");
-                mpFd = io.cowfs.fusefs.kernel.LibC.get().open(mp.toString(),
-                        io.cowfs.fusefs.kernel.LibC.O_PATH | io.cowfs.fusefs.kernel.LibC.O_DIRECTORY | io.cowfs.fusefs.kernel.LibC.O_CLOEXEC);
+                mpFd = MountSpare.holdMountpoint(mp.toString());
                 return serve(store, e, mp, access, () -> {
                     h.detach();
                     up.countDown();
@@ -185,9 +185,7 @@ final class MountCommand extends Base {
         } finally {
             up.countDown();
             watchdog.interrupt();
-            if (mpFd >= 0) {
-                io.cowfs.fusefs.kernel.LibC.get().close(mpFd);
-            }
+            MountSpare.letGo(mpFd);
         }
     }
 
@@ -246,8 +244,7 @@ final class MountCommand extends Base {
     }
 
     /** How a mount process for this command is started: its log, JVM, arguments, environment and spare key. */
-    private record Launch(Path storeDir, Path log, List<String> jvm, List<String> args, java.util.Map<String, String> env,
-            int spareSeconds, String key) {
+    private record Launch(Path storeDir, Path log, MountJvm m, List<String> args) {
     }
 
     private Launch launch(Path mp) throws IOException {
@@ -275,7 +272,7 @@ final class MountCommand extends Base {
         args.add(name);
         args.add(mp.toString());
 
-        return new Launch(storeDir, log, m.jvm, args, m.env, m.spareSeconds, m.key);
+        return new Launch(storeDir, log, m, args);
     }
 
     /**
@@ -344,11 +341,12 @@ final class MountCommand extends Base {
 
     /** The mount handed to the spare of l's key: its exit code once up or failed; null if no spare took it. */
     private Integer handToSpare(Launch l, Path mp) throws IOException, InterruptedException {
-        if (l.key == null || MountSpare.socket(l.key) == null || !Files.exists(MountSpare.socket(l.key))) {
+        Path sock = MountSpare.socket(l.m.key);
+        if (sock == null || !Files.exists(sock)) {
             return null;
         }
         long logStart = prepareLog(l);
-        MountSpare.Handed h = MountSpare.handOver(l.key, l.args, l.log);
+        MountSpare.Handed h = MountSpare.handOver(l.m.key, l.args, l.log);
         if (h == null) {
             return null;
         }
@@ -363,33 +361,28 @@ final class MountCommand extends Base {
             return spare;
         }
         long logStart = prepareLog(l);
-        List<String> jvm = l.jvm;
-        String key = l.key;
-        int spareSeconds = l.spareSeconds;
-        List<String> args = l.args;
-        java.util.Map<String, String> env = l.env;
-        Path log = l.log;
-
+        List<String> jvm = l.m.jvm;
+        String key = l.m.key;
         List<String> cmd = new ArrayList<>();
         if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
             cmd.add("/usr/bin/setsid");
         }
         cmd.addAll(jvm.subList(0, jvm.size() - 3));
         if (key != null) {
-            cmd.add("-D" + MountSpare.SECONDS_PROP + "=" + spareSeconds);
+            cmd.add("-D" + MountSpare.SECONDS_PROP + "=" + l.m.spareSeconds);
             cmd.add("-D" + MountSpare.KEY_PROP + "=" + key);
         }
         cmd.addAll(jvm.subList(jvm.size() - 3, jvm.size()));
-        cmd.addAll(args);
+        cmd.addAll(l.args);
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().clear();
-        pb.environment().putAll(env);
+        pb.environment().putAll(l.m.env);
         pb.directory(new java.io.File("/")); // a mount process keeps no directory of the caller's busy
         pb.redirectErrorStream(true);
-        pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        pb.redirectOutput(ProcessBuilder.Redirect.appendTo(l.log.toFile()));
         pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         Process p = pb.start();
-        return awaitMounted(mp, log, logStart, () -> p.isAlive() ? null : p.exitValue(), p::destroy);
+        return awaitMounted(mp, l.log, logStart, () -> p.isAlive() ? null : p.exitValue(), p::destroy);
     }
 
     /**

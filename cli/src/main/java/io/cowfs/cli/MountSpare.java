@@ -381,13 +381,11 @@ final class MountSpare {
                 }
                 // a handle on the mountpoint while it serves: how umount finds this process without
                 // the store (its command line names its first mount; UmountCommand.daemonPid)
-                int mpFd = LibC.get().open(r.args[r.args.length - 1], LibC.O_PATH | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
+                int mpFd = holdMountpoint(r.args[r.args.length - 1]);
                 try {
                     rc = Main.commandLineFor(r.args).execute(r.args);
                 } finally {
-                    if (mpFd >= 0) {
-                        LibC.get().close(mpFd);
-                    }
+                    letGo(mpFd);
                 }
                 System.out.flush();
                 System.err.flush();
@@ -396,6 +394,22 @@ final class MountSpare {
             if (!mayStay(r.args(), rc)) {
                 return rc;
             }
+        }
+    }
+
+    /**
+     * A handle (O_PATH) on mountpoint, held while a process serves a mount its command line does
+     * not name as it is: how umount finds it without the store (UmountCommand.daemonPid). -1 if it
+     * cannot be had (umount then finds the process through the store's registry only).
+     */
+    static int holdMountpoint(String mountpoint) {
+        return LibC.get().open(mountpoint, LibC.O_PATH | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
+    }
+
+    /** Closes a handle holdMountpoint gave (nothing for -1). */
+    static void letGo(int fd) {
+        if (fd >= 0) {
+            LibC.get().close(fd);
         }
     }
 

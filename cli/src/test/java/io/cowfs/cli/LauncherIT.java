@@ -113,20 +113,17 @@ class LauncherIT {
      * mount (one JVM, not two), and once it is up lets go of the caller: its own session, / as its
      * working directory, none of the caller's descriptors (its output, errors, or any other it
      * passed down) but /dev/null and the mount's log. After umount it is the spare that serves the
-     * next mount (the key it computed for itself is the one the next command computes). A name
-     * that does not exist fails as before, in one line, and leaves no log behind.
+     * next mount (the key it computed for itself is the one the next command computes), also for
+     * a caller whose standard output is closed. A name that does not exist fails as before, in
+     * one line.
      */
     @Test
     void aFreshMountIsServedByTheCommandsOwnJvmWhichLetsGoOfItsCaller() throws Exception {
         Cowfs.assumeFuse();
+        Cowfs c = launcherAndStore("v1", "v2");
         Path launcher = tmp.resolve("cowfs");
-        Files.copy(Podman.repo().resolve("cowfs"), launcher);
-        Cowfs.sh(tmp, "chmod 0755 cowfs && mkdir -p home src mp1 mp2 mp3 && echo one > src/a.txt");
-        Path jar = Podman.jar(tmp);
-        Cowfs c = new Cowfs(tmp.resolve("t"));
-        c.run("import", tmp.resolve("src").toString(), "--name", "base").ok();
-        c.run("fork", "base", "--name", "v1").ok();
-        c.run("fork", "base", "--name", "v2").ok();
+        Path jar = tmp.resolve("cowfs.jar");
+        Cowfs.sh(tmp, "mkdir -p mp1 mp2 mp3");
         String env = "COWFS_NO_AGENT=1 COWFS_MOUNT_SPARE=20";
         Path mp1 = tmp.resolve("mp1");
         Path mp2 = tmp.resolve("mp2");
@@ -203,13 +200,10 @@ class LauncherIT {
         } catch (IllegalStateException e) {
             Assumptions.assumeTrue(false, e.getMessage());
         }
+        Cowfs c = launcherAndStore("v");
         Path launcher = tmp.resolve("cowfs");
-        Files.copy(Podman.repo().resolve("cowfs"), launcher);
-        Cowfs.sh(tmp, "chmod 0755 cowfs && mkdir -p home src mp && echo one > src/a.txt");
-        Path jar = Podman.jar(tmp);
-        Cowfs c = new Cowfs(tmp.resolve("t"));
-        c.run("import", tmp.resolve("src").toString(), "--name", "base").ok();
-        c.run("fork", "base", "--name", "v").ok();
+        Path jar = tmp.resolve("cowfs.jar");
+        Cowfs.sh(tmp, "mkdir -p mp");
         Path mp = tmp.resolve("mp");
         String env = "COWFS_NO_AGENT=1";
         try {
@@ -236,6 +230,23 @@ class LauncherIT {
             quietly(() -> Cowfs.unmountHard(mp));
             quietly(c::close);
         }
+    }
+
+    /**
+     * The repository's launcher (tmp/cowfs) and this build's jar (tmp/cowfs.jar), a home for the
+     * launcher's cache (tmp/home), and a store (tmp/t) of a snapshot 'base' holding a.txt ("one\n")
+     * with views forked from it.
+     */
+    private Cowfs launcherAndStore(String... views) throws Exception {
+        Files.copy(Podman.repo().resolve("cowfs"), tmp.resolve("cowfs"));
+        Cowfs.sh(tmp, "chmod 0755 cowfs && mkdir -p home src && echo one > src/a.txt");
+        assertEquals(tmp.resolve("cowfs.jar"), Podman.jar(tmp));
+        Cowfs c = new Cowfs(tmp.resolve("t"));
+        c.run("import", tmp.resolve("src").toString(), "--name", "base").ok();
+        for (String v : views) {
+            c.run("fork", "base", "--name", v).ok();
+        }
+        return c;
     }
 
     /** Runs a clean-up step; a failure there is printed, so that the next step still runs. */

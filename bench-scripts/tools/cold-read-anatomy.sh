@@ -30,7 +30,7 @@ trap cleanup EXIT
 PID=$(cowfs_pid "$MP" || pgrep -f -- "$MP" | head -1)
 [[ -n $PID ]] || { echo "cold-read-anatomy.sh: no mount process found for $MP" >&2; exit 1; }
 CONN=$(( $(stat -c %d "$MP") & 0xff | ($(stat -c %d "$MP") >> 12 & 0xfff00) ))
-DEV=$(basename "$(df --output=source "$STORE/packs" | tail -1)")
+DEV=$(basename "$(df --output=source "${CW_STORE:-$STORE}/packs" | tail -1)")
 FILE=$MP/big.bin
 threads() { for t in /proc/"$PID"/task/*; do echo "$(tr ' ' _ < "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done 2>/dev/null |
             awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort; }
@@ -38,7 +38,7 @@ packs_in_order() { for fd in /proc/"$PID"/fd/*; do l=$(readlink "$fd") || contin
 echo "cold-read-anatomy: $VIEW through pid $PID, READ_AHEAD_KB=${READ_AHEAD_KB:-default} ORACLE=${ORACLE:-0}, packs on $DEV"
 buf=$(cat $T/buffer_size_kb); echo 8192 > $T/buffer_size_kb
 for r in $(seq 1 "$ROUNDS"); do
-  cat "$STORE"/packs/* > /dev/null 2>&1; sync; echo 3 > /proc/sys/vm/drop_caches
+  cat "${CW_STORE:-$STORE}"/packs/* > /dev/null 2>&1; sync; echo 3 > /proc/sys/vm/drop_caches
   threads > "$TMPW/cra.a"; d0=$(awk -v d="$DEV" '$3 == d {print $4, $6, $13}' /proc/diskstats); c0=$(head -1 /proc/stat)
   echo > $T/trace; echo 1 > $T/events/fuse/enable; echo 1 > $T/tracing_on
   if [[ ${ORACLE:-0} == 1 && $r -gt 1 ]]; then (packs_in_order | xargs -r cat > /dev/null &) ; fi

@@ -3,7 +3,7 @@
 # the reader, and the FUSE queue, read by read:
 #   [ROUNDS=4] [READ_AHEAD_KB=K] [ORACLE=1] [VIEW=big] bash bench-scripts/tools/cold-read-anatomy.sh
 # Mounts VIEW (default: the snapshot `big` of the bench store, 03-reads.sh makes it) once, then per round:
-# the packs read once (so the VM's host caches them, as 03-reads.sh primes), `drop_caches`, and
+# the packs and index read once (lib.sh's prime_host, as 03-reads.sh primes; PRIME=0: not), `drop_caches`, and
 # `dd bs=1M` of its big.bin, measuring over the dd:
 #   - /proc/diskstats of the packs' device: reads, MB, average request, time the device was busy;
 #   - /proc/stat: user, system, idle and iowait shares of all CPUs;
@@ -38,7 +38,7 @@ packs_in_order() { for fd in /proc/"$PID"/fd/*; do l=$(readlink "$fd") || contin
 echo "cold-read-anatomy: $VIEW through pid $PID, READ_AHEAD_KB=${READ_AHEAD_KB:-default} ORACLE=${ORACLE:-0}, packs on $DEV"
 buf=$(cat $T/buffer_size_kb); echo 8192 > $T/buffer_size_kb
 for r in $(seq 1 "$ROUNDS"); do
-  cat "${CW_STORE:-$STORE}"/packs/* > /dev/null 2>&1; sync; echo 3 > /proc/sys/vm/drop_caches
+  prime_host "${CW_STORE:-$STORE}"/packs/* "${CW_STORE:-$STORE}"/index/data.mdb; drop_caches # as 03-reads.sh (PRIME, PRETOUCH_GIB)
   threads > "$TMPW/cra.a"; d0=$(awk -v d="$DEV" '$3 == d {print $4, $6, $13}' /proc/diskstats); c0=$(head -1 /proc/stat)
   echo > $T/trace; echo 1 > $T/events/fuse/enable; echo 1 > $T/tracing_on
   if [[ ${ORACLE:-0} == 1 && $r -gt 1 ]]; then (packs_in_order | xargs -r cat > /dev/null &) ; fi

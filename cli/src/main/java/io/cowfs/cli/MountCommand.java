@@ -123,12 +123,13 @@ final class MountCommand extends Base {
             if (LauncherHandshake.readyFd() >= 0) {
                 Launch l = launch(mp);
                 // started by the launcher: a spare takes the mount, else this JVM serves it (LauncherHandshake)
-                Integer rc = handToSpare(l, mp);
+                Integer rc = handToSpare(l, mp, prepareLog(l));
                 if (rc != null) {
                     return rc;
                 }
+                LauncherHandshake h = LauncherHandshake.prepare(l.log); // can fail: before the store is the mount's
                 servedBy = true;
-                return serveForLauncher(store, e, mp, access, l);
+                return serveForLauncher(store, e, mp, access, l, h);
             }
         } finally {
             if (!servedBy) {
@@ -142,9 +143,11 @@ final class MountCommand extends Base {
      * Serves e here for the launcher (LauncherHandshake): as a mount process the launch would have
      * started, under its spare key, named {@code cowfs-m1} and holding a handle on mp while it
      * serves (how umount finds it without the store, UmountCommand.daemonPid). Gives up after 60 s
-     * without the mount answering, as cowfs mount gives up on a process it started.
+     * without the mount answering, as cowfs mount gives up on a process it started. handshake:
+     * prepared by the caller before the store became the mount's (a failure there closes it as any
+     * failed command does), closed here.
      */
-    private int serveForLauncher(Store store, CatalogEntry e, Path mp, MountAccess access, Launch l) throws Exception {
+    private int serveForLauncher(Store store, CatalogEntry e, Path mp, MountAccess access, Launch l, LauncherHandshake handshake) throws Exception {
         // a command that bound its libraries by reflection (it expected a spare, which then did not
         // take the mount: Main.bindsByReflection) serves this mount, but does not stay to serve more
         if (l.m.key != null && !"false".equals(System.getProperty("jnr.ffi.asm.enabled"))) {
@@ -164,8 +167,7 @@ final class MountCommand extends Base {
         }, "cowfs-mount-watchdog");
         watchdog.setDaemon(true);
         int mpFd = -1;
-        prepareLog(l);
-        try (LauncherHandshake h = LauncherHandshake.prepare(l.log)) {
+        try (LauncherHandshake h = handshake) {
             try {
                 watchdog.start();
                 MountSpare.setComm("cowfs-m1");
@@ -339,13 +341,15 @@ final class MountCommand extends Base {
         return Files.size(l.log);
     }
 
-    /** The mount handed to the spare of l's key: its exit code once up or failed; null if no spare took it. */
-    private Integer handToSpare(Launch l, Path mp) throws IOException, InterruptedException {
+    /**
+     * The mount handed to the spare of l's key: its exit code once up or failed; null if no spare
+     * took it. logStart: the log's size before (prepareLog), from where awaitMounted reads it.
+     */
+    private Integer handToSpare(Launch l, Path mp, long logStart) throws IOException, InterruptedException {
         Path sock = MountSpare.socket(l.m.key);
         if (sock == null || !Files.exists(sock)) {
             return null;
         }
-        long logStart = prepareLog(l);
         MountSpare.Handed h = MountSpare.handOver(l.m.key, l.args, l.log);
         if (h == null) {
             return null;
@@ -356,11 +360,11 @@ final class MountCommand extends Base {
     }
 
     private int spawn(Launch l, Path mp) throws IOException, InterruptedException {
-        Integer spare = handToSpare(l, mp);
+        long logStart = prepareLog(l);
+        Integer spare = handToSpare(l, mp, logStart);
         if (spare != null) {
             return spare;
         }
-        long logStart = prepareLog(l);
         List<String> jvm = l.m.jvm;
         String key = l.m.key;
         List<String> cmd = new ArrayList<>();
